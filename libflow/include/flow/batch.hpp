@@ -1,0 +1,65 @@
+// A columnar batch: a schema and one column per field, immutable once built, shared by reference.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/column.hpp"
+#include "flow/schema.hpp"
+
+namespace flow {
+
+class batch {
+ public:
+  batch() = default;  // an empty batch with an empty schema
+  batch(schema_ptr schema, std::vector<column> columns);
+  static batch empty(schema_ptr schema);
+
+  const schema_ptr& schema_ref() const { return body_->schema; }
+  const flow::schema& schema() const { return *body_->schema; }
+  std::size_t num_rows() const { return body_->rows; }
+  std::size_t num_columns() const { return body_->columns.size(); }
+  const column& col(std::size_t i) const { return body_->columns[i]; }
+  const column& col(std::string_view name) const { return body_->columns[schema().index_of(name)]; }
+  const std::vector<column>& columns() const { return body_->columns; }
+  value at(std::size_t row, std::size_t column_index) const { return col(column_index).at(row); }
+
+  // Zero-copy view of rows [offset, offset + length).
+  batch slice(std::size_t offset, std::size_t length) const;
+  std::size_t byte_size() const;
+  bool valid() const { return static_cast<bool>(body_); }
+
+  // Deep equality of schema and values (doubles compared exactly).
+  friend bool operator==(const batch& a, const batch& b);
+
+ private:
+  struct body {
+    schema_ptr schema;
+    std::vector<column> columns;
+    std::size_t rows = 0;
+  };
+  std::shared_ptr<const body> body_ = std::make_shared<const body>(body{make_schema({}), {}, 0});
+};
+
+// Concatenates batches of the same schema into one (copies).
+batch concat(const std::vector<batch>& batches);
+// Rows of b where keep[i] != 0 (copies).
+batch filter_rows(const batch& b, const std::vector<std::uint8_t>& keep);
+// Builds a batch from rows of values (tests, SQL results).
+batch make_batch(schema_ptr schema, const std::vector<std::vector<value>>& rows);
+
+// Spark's show(): an ASCII table with a header; strings longer than 20 chars cut when truncate is true.
+std::string format_table(const batch& b, std::size_t num_rows = 20, bool truncate = true);
+std::string format_table(const std::vector<batch>& batches, std::size_t num_rows = 20, bool truncate = true);
+
+// libflow's own binary encoding of a batch (little-endian, versioned). decode(encode(b)) == b, and
+// encode(decode(bytes)) == bytes. decode throws flow::error on truncated or corrupt input.
+std::vector<std::uint8_t> encode(const batch& b);
+batch decode_batch(const std::uint8_t* data, std::size_t size);
+inline batch decode_batch(const std::vector<std::uint8_t>& bytes) {
+  return decode_batch(bytes.data(), bytes.size());
+}
+
+}  // namespace flow

@@ -1,0 +1,100 @@
+// Expressions: an immutable tree built by the user API, bound to a schema, evaluated a column at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/batch.hpp"
+
+namespace flow {
+
+enum class expr_kind {
+  column_ref, literal, add, sub, mul, div, eq, ne, lt, le, gt, ge, logical_and, logical_or,
+  logical_not, negate, cast, alias, window
+};
+
+struct expr_node;
+
+// A value-semantics handle on an immutable expression tree.
+class expr {
+ public:
+  expr() = default;
+  explicit expr(std::shared_ptr<const expr_node> node) : node_(std::move(node)) {}
+
+  expr as(std::string name) const;          // alias
+  expr cast(type_id to) const;
+  expr cast(std::string_view type_name) const;
+  // Spark's auto-generated column name: "CustomerID", "(UnitPrice * Quantity)", "window", alias name.
+  std::string name() const;
+  std::string to_string() const { return name(); }
+  const expr_node& node() const { return *node_; }
+  bool valid() const { return static_cast<bool>(node_); }
+
+ private:
+  std::shared_ptr<const expr_node> node_;
+};
+
+struct expr_node {
+  expr_kind kind;
+  std::vector<expr> children;
+  std::string name;          // column_ref: column name; alias: new name
+  value literal;             // literal
+  type_id cast_to = type_id::string;          // cast
+  std::int64_t window_length = 0;             // window: microseconds
+  std::int64_t window_slide = 0;              // window: microseconds (== length when tumbling)
+  std::int64_t window_offset = 0;             // window: start offset, microseconds
+};
+
+expr col(std::string name);
+expr lit(value v);
+inline expr lit(const char* s) { return lit(value{std::string(s)}); }
+inline expr lit(int v) { return lit(value{static_cast<std::int64_t>(v)}); }
+// window(timeColumn, "1 hour"[, "10 minutes"]): tumbling or sliding, aligned to 1970-01-01 UTC as in Spark.
+expr window(expr time_column, std::string_view length, std::string_view slide = {},
+            std::string_view start_offset = {});
+
+expr operator+(expr a, expr b);
+expr operator-(expr a, expr b);
+expr operator*(expr a, expr b);
+expr operator/(expr a, expr b);
+expr operator==(expr a, expr b);
+expr operator!=(expr a, expr b);
+expr operator<(expr a, expr b);
+expr operator<=(expr a, expr b);
+expr operator>(expr a, expr b);
+expr operator>=(expr a, expr b);
+expr operator&&(expr a, expr b);
+expr operator||(expr a, expr b);
+expr operator!(expr a);
+expr operator-(expr a);
+
+// An expression resolved against an input schema: column names turned into indexes, types checked.
+// Evaluation is vectorized over a whole batch. Immutable and thread-safe.
+class bound_expr {
+ public:
+  bound_expr() = default;
+  type_id type() const { return type_; }
+  bool nullable() const { return nullable_; }
+  const std::string& name() const { return name_; }
+  const expr& source() const { return source_; }
+  column evaluate(const batch& input) const;
+
+ private:
+  friend bound_expr bind(const expr& e, const schema& input);
+  struct impl;
+  std::shared_ptr<const impl> impl_;
+  type_id type_ = type_id::int64;
+  bool nullable_ = true;
+  std::string name_;
+  expr source_;
+};
+
+// Throws flow::error naming the expression and the reason (unknown column with the available ones,
+// type mismatch, ...).
+bound_expr bind(const expr& e, const schema& input);
+
+// The innermost window(...) call in e, or nullptr.
+const expr_node* find_window(const expr& e);
+
+}  // namespace flow

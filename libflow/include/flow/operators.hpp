@@ -1,0 +1,137 @@
+// Physical operators. An operator is an immutable description built from the plan; whatever it
+// mutates lives in a separate state object that the runtime owns, snapshots and restores.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/batch.hpp"
+#include "flow/expr.hpp"
+
+namespace flow {
+
+enum class output_mode { append, update, complete };
+std::string_view to_string(output_mode m);
+output_mode parse_output_mode(std::string_view text);  // throws flow::error
+
+// ---------------------------------------------------------------- stateless operators
+
+class stateless_operator {
+ public:
+  virtual ~stateless_operator() = default;
+  virtual const schema_ptr& output_schema() const = 0;
+  virtual batch apply(const batch& input) const = 0;
+  virtual std::string describe() const = 0;
+};
+
+class project_operator final : public stateless_operator {
+ public:
+  project_operator(const schema& input, const std::vector<expr>& exprs);
+  const schema_ptr& output_schema() const override { return output_; }
+  batch apply(const batch& input) const override;
+  std::string describe() const override;
+
+ private:
+  std::vector<bound_expr> exprs_;
+  schema_ptr output_;
+};
+
+class filter_operator final : public stateless_operator {
+ public:
+  filter_operator(const schema_ptr& input, const expr& predicate);  // predicate must be boolean
+  const schema_ptr& output_schema() const override { return output_; }
+  batch apply(const batch& input) const override;
+  std::string describe() const override;
+
+ private:
+  bound_expr predicate_;
+  schema_ptr output_;
+};
+
+// Stateless operators fused into one pass: one stage actor runs a whole pipeline per batch.
+class pipeline {
+ public:
+  explicit pipeline(schema_ptr input) : input_(std::move(input)) {}
+  void add(std::shared_ptr<const stateless_operator> op) { ops_.push_back(std::move(op)); }
+  const schema_ptr& input_schema() const { return input_; }
+  const schema_ptr& output_schema() const { return ops_.empty() ? input_ : ops_.back()->output_schema(); }
+  batch run(const batch& input) const;
+  bool empty() const { return ops_.empty(); }
+  std::string describe() const;
+
+ private:
+  schema_ptr input_;
+  std::vector<std::shared_ptr<const stateless_operator>> ops_;
+};
+
+// ---------------------------------------------------------------- aggregation
+
+enum class agg_kind { sum, count, min, max, avg };
+std::string_view to_string(agg_kind k);
+
+struct agg_spec {
+  agg_kind kind = agg_kind::count;
+  expr input;                 // count(*) when not valid()
+  std::string output_name;    // empty: Spark's name, e.g. "sum(total_cost)", "count(1)"
+};
+
+class aggregate_state;
+
+// group_by(keys).agg(aggs). Keys may include window(...) (a row joins every window that contains it).
+// The state table is the keys followed by one or two accumulator columns per aggregate; it is what
+// partial aggregation ships between stages and what snapshots contain.
+class aggregate_operator {
+ public:
+  aggregate_operator(schema_ptr input, std::vector<expr> keys, std::vector<agg_spec> aggs);
+
+  const schema_ptr& input_schema() const { return input_; }
+  const schema_ptr& output_schema() const { return output_; }   // keys, then one column per aggregate
+  const schema_ptr& state_schema() const { return state_; }     // keys, then accumulators
+  std::size_t num_keys() const { return keys_.size(); }
+  std::vector<std::string> key_names() const;
+  // Index of the window key, or -1.
+  int window_key_index() const { return window_key_; }
+  std::unique_ptr<aggregate_state> make_state() const;
+  // Splits a state-schema batch (e.g. partial aggregates) into n parts by the hash of its keys;
+  // the same key always goes to the same part.
+  std::vector<batch> partition(const batch& state_rows, std::size_t n) const;
+  std::string describe() const;
+
+  struct impl;
+  const impl& internals() const { return *impl_; }
+
+ private:
+  schema_ptr input_, output_, state_;
+  std::vector<expr> keys_;
+  std::vector<agg_spec> aggs_;
+  int window_key_ = -1;
+  std::shared_ptr<const impl> impl_;
+};
+
+// The mutable hash table of one aggregation partition.
+class aggregate_state {
+ public:
+  virtual ~aggregate_state() = default;
+  // Folds raw input rows (input schema) into the table.
+  virtual void update(const batch& input) = 0;
+  // Folds partial aggregates (state schema) into the table.
+  virtual void merge(const batch& state_rows) = 0;
+  // complete: every group; update: groups changed since the last emit; append: groups whose window
+  // ended at or before watermark (then evicted). Output schema. Resets the changed set.
+  virtual batch emit(output_mode mode, timestamp watermark = timestamp{INT64_MIN}) = 0;
+  // The whole table in state schema (snapshot, or partial aggregates to ship).
+  virtual batch snapshot() const = 0;
+  // Groups changed since the last emit, in state schema (an incremental snapshot).
+  virtual batch changed_since_emit() const = 0;
+  // Replaces the table by a snapshot (state schema).
+  virtual void restore(const batch& state_rows) = 0;
+  // Drops groups whose window ends at or before watermark; returns how many.
+  virtual std::size_t evict(timestamp watermark) = 0;
+  virtual void clear() = 0;
+  virtual std::size_t num_groups() const = 0;
+  virtual std::size_t memory_bytes() const = 0;
+};
+
+}  // namespace flow

@@ -1,0 +1,67 @@
+// The contracts between the runtime and connectors. Connectors implement these; the runtime's
+// source and sink actors drive them. No actors here, so connectors are unit-testable on their own.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "flow/batch.hpp"
+#include "flow/formats.hpp"
+#include "flow/operators.hpp"
+
+namespace flow {
+
+// What a source hands downstream: a decoded batch, or raw records the first stage decodes.
+using source_unit = std::variant<batch, raw_chunk>;
+
+// Figures a connector adds to the query progress ("metrics" of the source entry).
+using connector_metrics = std::vector<std::pair<std::string, std::int64_t>>;
+
+// A replayable (or not) source of an unbounded table. Offsets are JSON text, as in Spark's
+// progress reports and checkpoint logs: opaque to the runtime, compared only for equality.
+class source_reader {
+ public:
+  virtual ~source_reader() = default;
+  virtual std::string description() const = 0;
+  virtual schema_ptr output_schema() const = 0;
+  // Set when the source emits raw_chunk units.
+  virtual std::shared_ptr<const decoder> chunk_decoder() const { return nullptr; }
+  // The offset before any data.
+  virtual std::string initial_offset() = 0;
+  // Plans the next epoch: the end offset of the data available after start, within the source's
+  // rate limits (maxFilesPerTrigger, ...), or nullopt when nothing new is available.
+  // Throws flow::error when the source itself is broken (missing directory, ...).
+  virtual std::optional<std::string> latest_offset(const std::string& start) = 0;
+  // Starts reading (start, end]; next() then yields units of bounded size until nullopt.
+  // The same range always yields the same data (replay after a failure).
+  virtual void begin_read(const std::string& start, const std::string& end) = 0;
+  virtual std::optional<source_unit> next() = 0;
+  // Everything up to end is committed downstream (clean up, acknowledge upstream).
+  virtual void commit(const std::string& /*end*/) {}
+  // Whether new data may arrive without polling (inotify, sockets): the runtime then polls less.
+  virtual connector_metrics metrics() const { return {}; }
+  virtual void stop() {}
+};
+
+// Receives an epoch's result, possibly in several batches, then commits it atomically.
+// A committed epoch may be replayed after a failure: commit must be idempotent per epoch.
+class sink_writer {
+ public:
+  virtual ~sink_writer() = default;
+  virtual std::string description() const = 0;
+  // Called once before the first epoch. key_columns are the grouping keys (update mode upserts by them).
+  virtual void open(const schema_ptr& input, output_mode mode, const std::vector<std::string>& key_columns) = 0;
+  virtual void write(std::int64_t epoch, const batch& rows) = 0;
+  virtual void commit(std::int64_t epoch) = 0;
+  // Drops what was written for an epoch that will be replayed.
+  virtual void abort(std::int64_t /*epoch*/) {}
+  virtual connector_metrics metrics() const { return {}; }
+  virtual void close() {}
+};
+
+}  // namespace flow

@@ -1,0 +1,62 @@
+// Logical types, scalar values and the timestamp/duration helpers shared by every layer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace flow {
+
+enum class type_id : std::uint8_t { boolean, int64, float64, string, timestamp, window };
+
+std::string_view type_name(type_id t);
+// Accepts Spark's spellings too ("long", "double", "bigint", "timestamp", ...).
+std::optional<type_id> parse_type_name(std::string_view name);
+bool is_numeric(type_id t);
+
+// Microseconds since 1970-01-01 00:00:00 UTC.
+struct timestamp {
+  std::int64_t micros = 0;
+  friend bool operator==(timestamp, timestamp) = default;
+  friend auto operator<=>(timestamp, timestamp) = default;
+};
+
+// A time window [start, end), shown as {start, end}.
+struct window_value {
+  timestamp start;
+  timestamp end;
+  friend bool operator==(const window_value&, const window_value&) = default;
+  friend auto operator<=>(const window_value&, const window_value&) = default;
+};
+
+struct null_value {
+  friend bool operator==(null_value, null_value) = default;
+  friend auto operator<=>(null_value, null_value) = default;
+};
+
+// A single, possibly null, value: literals, row access in tests, SQL results.
+using value = std::variant<null_value, bool, std::int64_t, double, std::string, timestamp, window_value>;
+
+inline bool is_null(const value& v) { return std::holds_alternative<null_value>(v); }
+std::optional<type_id> type_of(const value& v);  // nullopt for null
+std::string to_string(const value& v);            // as show() prints it
+
+// Thrown for every user-facing error: bad plans, bad options, bad input in FAILFAST mode.
+class error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// "YYYY-MM-DD HH:MM:SS[.ffffff]" or with a 'T' separator; returns nullopt when malformed.
+std::optional<timestamp> parse_timestamp(std::string_view text);
+// "YYYY-MM-DD HH:MM:SS", plus ".ffffff" only when there are sub-second digits.
+std::string format_timestamp(timestamp t);
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
+
+// "1 hour", "10 minutes", "30s", "500 ms", "2 days" -> microseconds. Throws flow::error when malformed.
+std::int64_t parse_duration_micros(std::string_view text);
+
+}  // namespace flow
