@@ -43,7 +43,10 @@ class source_reader {
   virtual std::optional<source_unit> next() = 0;
   // Everything up to end is committed downstream (clean up, acknowledge upstream).
   virtual void commit(const std::string& /*end*/) {}
-  // Whether new data may arrive without polling (inotify, sockets): the runtime then polls less.
+  // Trigger.Once plans all available data as one epoch: rate limits (maxFilesPerTrigger, ...) are off.
+  virtual void set_rate_limits_enabled(bool /*enabled*/) {}
+  // Upper bound for one unit's size; the runtime lowers it so that small epochs still spread over cores.
+  virtual void set_max_unit_bytes(std::size_t /*bytes*/) {}
   virtual connector_metrics metrics() const { return {}; }
   virtual void stop() {}
 };
