@@ -1,0 +1,198 @@
+#include "flow/batch.hpp"
+
+#include <cmath>
+#include <cstring>
+
+namespace flow {
+
+namespace {
+
+bool same_double(double a, double b) {
+  return a == b ? std::signbit(a) == std::signbit(b) : (std::isnan(a) && std::isnan(b));
+}
+
+bool columns_equal(const column& a, const column& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  const std::size_t n = a.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    bool a_valid = a.valid(i);
+    if (a_valid != b.valid(i)) return false;
+    if (!a_valid) continue;
+    switch (a.type()) {
+      case type_id::boolean:
+        if ((a.bools()[i] != 0) != (b.bools()[i] != 0)) return false;
+        break;
+      case type_id::int64:
+      case type_id::timestamp:
+        if (a.ints()[i] != b.ints()[i]) return false;
+        break;
+      case type_id::float64:
+        if (!same_double(a.doubles()[i], b.doubles()[i])) return false;
+        break;
+      case type_id::string:
+        if (a.str(i) != b.str(i)) return false;
+        break;
+      case type_id::window:
+        if (a.ints()[i] != b.ints()[i] || a.ends()[i] != b.ends()[i]) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+// Appends the rows of c for which keep(i) holds, with one type dispatch per column.
+template <typename Keep>
+void append_rows(column_builder& out, const column& c, Keep keep) {
+  const std::size_t n = c.size();
+  const bool check_nulls = c.has_nulls();
+  auto each = [&](auto append_one) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!keep(i)) continue;
+      if (check_nulls && c.is_null(i)) {
+        out.append_null();
+      } else {
+        append_one(i);
+      }
+    }
+  };
+  switch (c.type()) {
+    case type_id::boolean: each([&](std::size_t i) { out.append_bool(c.bools()[i] != 0); }); break;
+    case type_id::int64: each([&](std::size_t i) { out.append_int(c.ints()[i]); }); break;
+    case type_id::float64: each([&](std::size_t i) { out.append_double(c.doubles()[i]); }); break;
+    case type_id::string: each([&](std::size_t i) { out.append_string(c.str(i)); }); break;
+    case type_id::timestamp: each([&](std::size_t i) { out.append_timestamp(timestamp{c.ints()[i]}); }); break;
+    case type_id::window: each([&](std::size_t i) { out.append_window(c.window(i)); }); break;
+  }
+}
+
+}  // namespace
+
+batch::batch(schema_ptr schema, std::vector<column> columns) {
+  if (!schema) throw error("batch: the schema is null; pass make_schema({...})");
+  if (columns.size() != schema->size()) {
+    throw error("batch: " + std::to_string(columns.size()) + " columns for a schema of " +
+                std::to_string(schema->size()) + " fields (" + schema->to_string() +
+                "); pass one column per field");
+  }
+  std::size_t rows = columns.empty() ? 0 : columns.front().size();
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const field& f = (*schema)[i];
+    if (!columns[i].data()) {
+      throw error("batch: column '" + f.name + "' has no data; build it with column_builder");
+    }
+    if (columns[i].type() != f.type) {
+      throw error("batch: column '" + f.name + "' is " + std::string(type_name(columns[i].type())) +
+                  " but the schema says " + std::string(type_name(f.type)));
+    }
+    if (columns[i].size() != rows) {
+      throw error("batch: column '" + f.name + "' has " + std::to_string(columns[i].size()) +
+                  " rows but column '" + (*schema)[0].name + "' has " + std::to_string(rows) +
+                  "; all columns must have the same length");
+    }
+  }
+  body_ = std::make_shared<const body>(body{std::move(schema), std::move(columns), rows});
+}
+
+batch batch::empty(schema_ptr schema) {
+  if (!schema) throw error("batch::empty: the schema is null");
+  std::vector<column> columns;
+  columns.reserve(schema->size());
+  for (const auto& f : schema->fields()) columns.push_back(column_builder(f.type).finish());
+  return batch(std::move(schema), std::move(columns));
+}
+
+batch batch::slice(std::size_t offset, std::size_t length) const {
+  if (offset > num_rows() || length > num_rows() - offset) {
+    throw error("batch slice [" + std::to_string(offset) + ", " + std::to_string(offset) + " + " +
+                std::to_string(length) + ") out of range for a batch of " + std::to_string(num_rows()) +
+                " rows");
+  }
+  std::vector<column> columns;
+  columns.reserve(num_columns());
+  for (const auto& c : body_->columns) columns.push_back(c.slice(offset, length));
+  batch result;
+  result.body_ = std::make_shared<const body>(body{body_->schema, std::move(columns), length});
+  return result;
+}
+
+std::size_t batch::byte_size() const {
+  std::size_t total = 0;
+  for (const auto& c : body_->columns) total += c.byte_size();
+  return total;
+}
+
+bool operator==(const batch& a, const batch& b) {
+  if (a.body_ == b.body_) return true;
+  if (a.schema() != b.schema() || a.num_rows() != b.num_rows()) return false;
+  for (std::size_t i = 0; i < a.num_columns(); ++i) {
+    if (!columns_equal(a.col(i), b.col(i))) return false;
+  }
+  return true;
+}
+
+batch concat(const std::vector<batch>& batches) {
+  if (batches.empty()) return batch();
+  if (batches.size() == 1) return batches.front();
+  const schema_ptr& schema = batches.front().schema_ref();
+  std::size_t rows = 0;
+  for (const auto& b : batches) {
+    if (b.schema() != *schema) {
+      throw error("concat: schemas differ (" + schema->to_string() + " vs " + b.schema().to_string() +
+                  "); only batches of one schema can be concatenated");
+    }
+    rows += b.num_rows();
+  }
+  std::vector<column> columns;
+  columns.reserve(schema->size());
+  for (std::size_t c = 0; c < schema->size(); ++c) {
+    column_builder builder((*schema)[c].type, rows);
+    for (const auto& b : batches) append_rows(builder, b.col(c), [](std::size_t) { return true; });
+    columns.push_back(builder.finish());
+  }
+  return batch(schema, std::move(columns));
+}
+
+batch filter_rows(const batch& b, const std::vector<std::uint8_t>& keep) {
+  if (keep.size() != b.num_rows()) {
+    throw error("filter_rows: the selection has " + std::to_string(keep.size()) + " entries for " +
+                std::to_string(b.num_rows()) + " rows");
+  }
+  std::size_t kept = 0;
+  for (auto k : keep) kept += k != 0;
+  if (kept == b.num_rows()) return b;
+  std::vector<column> columns;
+  columns.reserve(b.num_columns());
+  for (const auto& c : b.columns()) {
+    column_builder builder(c.type(), kept);
+    append_rows(builder, c, [&](std::size_t i) { return keep[i] != 0; });
+    columns.push_back(builder.finish());
+  }
+  return batch(b.schema_ref(), std::move(columns));
+}
+
+batch make_batch(schema_ptr schema, const std::vector<std::vector<value>>& rows) {
+  if (!schema) throw error("make_batch: the schema is null");
+  std::vector<column_builder> builders;
+  builders.reserve(schema->size());
+  for (const auto& f : schema->fields()) builders.emplace_back(f.type, rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].size() != schema->size()) {
+      throw error("make_batch: row " + std::to_string(r) + " has " + std::to_string(rows[r].size()) +
+                  " values for " + std::to_string(schema->size()) + " columns (" + schema->to_string() + ")");
+    }
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      try {
+        builders[c].append_value(rows[r][c]);
+      } catch (const error& e) {
+        throw error("make_batch: row " + std::to_string(r) + ", column '" + (*schema)[c].name + "': " +
+                    e.what());
+      }
+    }
+  }
+  std::vector<column> columns;
+  columns.reserve(builders.size());
+  for (auto& b : builders) columns.push_back(b.finish());
+  return batch(std::move(schema), std::move(columns));
+}
+
+}  // namespace flow

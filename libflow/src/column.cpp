@@ -1,0 +1,220 @@
+#include "flow/column.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace flow {
+
+namespace {
+
+std::string value_type_name(const value& v) {
+  auto t = type_of(v);
+  return t ? std::string(type_name(*t)) : std::string("null");
+}
+
+[[noreturn]] void throw_mismatch(const value& v, type_id column_type) {
+  throw error("cannot append a " + value_type_name(v) + " value to a " +
+              std::string(type_name(column_type)) + " column; convert the value first");
+}
+
+}  // namespace
+
+value column::at(std::size_t i) const {
+  if (i >= length_) {
+    throw error("row " + std::to_string(i) + " out of range for a column of " + std::to_string(length_) +
+                " rows");
+  }
+  if (is_null(i)) return null_value{};
+  switch (type()) {
+    case type_id::boolean: return bools()[i] != 0;
+    case type_id::int64: return ints()[i];
+    case type_id::float64: return doubles()[i];
+    case type_id::string: return std::string(str(i));
+    case type_id::timestamp: return timestamp{ints()[i]};
+    case type_id::window: return window(i);
+  }
+  return null_value{};
+}
+
+column column::slice(std::size_t offset, std::size_t length) const {
+  if (offset > length_ || length > length_ - offset) {
+    throw error("slice [" + std::to_string(offset) + ", " + std::to_string(offset) + " + " +
+                std::to_string(length) + ") out of range for a column of " + std::to_string(length_) +
+                " rows");
+  }
+  return column(data_, offset_ + offset, length);
+}
+
+std::size_t column::byte_size() const {
+  if (!data_) return 0;
+  std::size_t bytes = data_->validity.empty() ? 0 : (length_ + 7) / 8;
+  switch (type()) {
+    case type_id::boolean: return bytes + length_;
+    case type_id::int64:
+    case type_id::float64:
+    case type_id::timestamp: return bytes + 8 * length_;
+    case type_id::window: return bytes + 16 * length_;
+    case type_id::string: {
+      const auto* off = data_->offsets.data() + offset_;
+      return bytes + 4 * (length_ + 1) + (off[length_] - off[0]);
+    }
+  }
+  return bytes;
+}
+
+column_builder::column_builder(type_id type, std::size_t expected_rows)
+    : data_(std::make_shared<column_data>()) {
+  data_->type = type;
+  switch (type) {
+    case type_id::boolean: data_->bools.reserve(expected_rows); break;
+    case type_id::int64:
+    case type_id::timestamp: data_->ints.reserve(expected_rows); break;
+    case type_id::float64: data_->doubles.reserve(expected_rows); break;
+    case type_id::window:
+      data_->ints.reserve(expected_rows);
+      data_->ends.reserve(expected_rows);
+      break;
+    case type_id::string:
+      data_->offsets.reserve(expected_rows + 1);
+      data_->chars.reserve(expected_rows * 8);
+      break;
+  }
+  // Offsets start with a single 0 so that row i spans [offsets[i], offsets[i + 1]).
+  if (type == type_id::string) data_->offsets.push_back(0);
+}
+
+void column_builder::set_validity_bit(std::size_t i, bool v) {
+  std::size_t word = i >> 6;
+  if (word >= data_->validity.size()) data_->validity.resize(word + 1, 0);
+  std::uint64_t mask = std::uint64_t{1} << (i & 63);
+  if (v) {
+    data_->validity[word] |= mask;
+  } else {
+    data_->validity[word] &= ~mask;
+  }
+}
+
+void column_builder::append_null() {
+  switch (data_->type) {
+    case type_id::boolean: data_->bools.push_back(0); break;
+    case type_id::int64:
+    case type_id::timestamp: data_->ints.push_back(0); break;
+    case type_id::float64: data_->doubles.push_back(0.0); break;
+    case type_id::window:
+      data_->ints.push_back(0);
+      data_->ends.push_back(0);
+      break;
+    case type_id::string: data_->offsets.push_back(data_->offsets.back()); break;
+  }
+  std::size_t row = data_->length;
+  if (data_->validity.empty()) {
+    // The bitmap is only allocated at the first null: every earlier row was valid.
+    data_->validity.assign(row / 64 + 1, 0);
+    for (std::size_t w = 0; w < row / 64; ++w) data_->validity[w] = ~std::uint64_t{0};
+    if (row % 64 != 0) data_->validity[row / 64] = (std::uint64_t{1} << (row % 64)) - 1;
+  }
+  set_validity_bit(row, false);
+  ++data_->length;
+  ++data_->null_count;
+}
+
+void column_builder::append_string(std::string_view s) {
+  if (data_->chars.size() + s.size() > std::numeric_limits<std::uint32_t>::max()) {
+    throw error("string column exceeds 4 GiB of characters; use smaller batches");
+  }
+  data_->chars.append(s);
+  data_->offsets.push_back(static_cast<std::uint32_t>(data_->chars.size()));
+  mark_valid();
+}
+
+void column_builder::append_value(const value& v) {
+  if (flow::is_null(v)) {
+    append_null();
+    return;
+  }
+  switch (data_->type) {
+    case type_id::boolean:
+      if (auto* b = std::get_if<bool>(&v)) return append_bool(*b);
+      break;
+    case type_id::int64:
+      if (auto* i = std::get_if<std::int64_t>(&v)) return append_int(*i);
+      if (auto* d = std::get_if<double>(&v)) {
+        // Only whole doubles in range convert without losing information.
+        if (std::isfinite(*d) && std::trunc(*d) == *d && *d >= -9.2233720368547758e18 &&
+            *d < 9.2233720368547758e18) {
+          return append_int(static_cast<std::int64_t>(*d));
+        }
+        throw error("cannot append the double " + to_string(v) +
+                    " to an int64 column without losing information; cast it first");
+      }
+      break;
+    case type_id::float64:
+      if (auto* d = std::get_if<double>(&v)) return append_double(*d);
+      if (auto* i = std::get_if<std::int64_t>(&v)) return append_double(static_cast<double>(*i));
+      break;
+    case type_id::string:
+      if (auto* s = std::get_if<std::string>(&v)) return append_string(*s);
+      break;
+    case type_id::timestamp:
+      if (auto* t = std::get_if<timestamp>(&v)) return append_timestamp(*t);
+      break;
+    case type_id::window:
+      if (auto* w = std::get_if<window_value>(&v)) return append_window(*w);
+      break;
+  }
+  throw_mismatch(v, data_->type);
+}
+
+void column_builder::append_from(const column& c, std::size_t i) {
+  if (c.type() != data_->type) {
+    throw error("cannot append a row of a " + std::string(type_name(c.type())) + " column to a " +
+                std::string(type_name(data_->type)) + " column");
+  }
+  if (c.is_null(i)) {
+    append_null();
+    return;
+  }
+  switch (data_->type) {
+    case type_id::boolean: append_bool(c.bools()[i] != 0); break;
+    case type_id::int64: append_int(c.ints()[i]); break;
+    case type_id::float64: append_double(c.doubles()[i]); break;
+    case type_id::string: append_string(c.str(i)); break;
+    case type_id::timestamp: append_timestamp(timestamp{c.ints()[i]}); break;
+    case type_id::window: append_window(c.window(i)); break;
+  }
+}
+
+column column_builder::finish() {
+  auto type = data_->type;
+  column result(std::shared_ptr<const column_data>(std::move(data_)));
+  data_ = std::make_shared<column_data>();
+  data_->type = type;
+  if (type == type_id::string) data_->offsets.push_back(0);
+  return result;
+}
+
+column make_int_column(const std::vector<std::int64_t>& v) {
+  column_builder b(type_id::int64, v.size());
+  for (auto x : v) b.append_int(x);
+  return b.finish();
+}
+
+column make_double_column(const std::vector<double>& v) {
+  column_builder b(type_id::float64, v.size());
+  for (auto x : v) b.append_double(x);
+  return b.finish();
+}
+
+column make_string_column(const std::vector<std::string>& v) {
+  column_builder b(type_id::string, v.size());
+  for (const auto& x : v) b.append_string(x);
+  return b.finish();
+}
+
+column make_column(type_id type, const std::vector<value>& values) {
+  column_builder b(type, values.size());
+  for (const auto& x : values) b.append_value(x);
+  return b.finish();
+}
+
+}  // namespace flow

@@ -1,0 +1,294 @@
+#include "flow/types.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+namespace flow {
+
+namespace {
+
+constexpr std::int64_t micros_per_second = 1'000'000;
+constexpr std::int64_t micros_per_day = 86'400 * micros_per_second;
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads exactly n digits at text[pos]; false if any is not a digit.
+bool read_digits(std::string_view text, std::size_t pos, std::size_t n, unsigned& out) {
+  if (pos + n > text.size()) return false;
+  unsigned v = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    char c = text[pos + i];
+    if (!is_digit(c)) return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  out = v;
+  return true;
+}
+
+bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+unsigned days_in_month(std::int64_t y, unsigned m) {
+  static constexpr std::array<unsigned, 12> days{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return (m == 2 && is_leap(y)) ? 29 : days[m - 1];
+}
+
+struct civil_date {
+  std::int64_t year;
+  unsigned month;
+  unsigned day;
+};
+
+// Howard Hinnant's civil_from_days.
+civil_date civil_from_days(std::int64_t z) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {m <= 2 ? y + 1 : y, m, d};
+}
+
+// Java's Double.toString: plain notation for 1e-3 <= |v| < 1e7, else "d.dddE[-]n".
+std::string format_double(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  if (v == 0.0) return std::signbit(v) ? "-0.0" : "0.0";
+  std::array<char, 64> buf{};
+  double magnitude = std::fabs(v);
+  if (magnitude >= 1e-3 && magnitude < 1e7) {
+    auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::fixed);
+    std::string out(buf.data(), end);
+    if (out.find('.') == std::string::npos) out += ".0";
+    return out;
+  }
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::scientific);
+  std::string_view text(buf.data(), static_cast<std::size_t>(end - buf.data()));
+  std::size_t e = text.find('e');
+  std::string mantissa(text.substr(0, e));
+  if (mantissa.find('.') == std::string::npos) mantissa += ".0";
+  std::string_view exponent = text.substr(e + 1);
+  bool negative = false;
+  if (!exponent.empty() && (exponent.front() == '+' || exponent.front() == '-')) {
+    negative = exponent.front() == '-';
+    exponent.remove_prefix(1);
+  }
+  while (exponent.size() > 1 && exponent.front() == '0') exponent.remove_prefix(1);
+  return mantissa + "E" + (negative ? "-" : "") + std::string(exponent);
+}
+
+}  // namespace
+
+std::string_view type_name(type_id t) {
+  switch (t) {
+    case type_id::boolean: return "boolean";
+    case type_id::int64: return "int64";
+    case type_id::float64: return "float64";
+    case type_id::string: return "string";
+    case type_id::timestamp: return "timestamp";
+    case type_id::window: return "window";
+  }
+  return "unknown";
+}
+
+std::optional<type_id> parse_type_name(std::string_view name) {
+  name = trim(name);
+  struct spelling {
+    std::string_view text;
+    type_id type;
+  };
+  static constexpr std::array<spelling, 15> spellings{{
+      {"boolean", type_id::boolean},
+      {"bool", type_id::boolean},
+      {"int64", type_id::int64},
+      {"long", type_id::int64},
+      {"bigint", type_id::int64},
+      {"int", type_id::int64},
+      {"integer", type_id::int64},
+      {"float64", type_id::float64},
+      {"double", type_id::float64},
+      {"float", type_id::float64},
+      {"string", type_id::string},
+      {"timestamp", type_id::timestamp},
+      {"window", type_id::window},
+      {"struct<start:timestamp,end:timestamp>", type_id::window},
+      {"varchar", type_id::string},
+  }};
+  for (const auto& s : spellings) {
+    if (iequals(name, s.text)) return s.type;
+  }
+  return std::nullopt;
+}
+
+bool is_numeric(type_id t) { return t == type_id::int64 || t == type_id::float64; }
+
+std::optional<type_id> type_of(const value& v) {
+  switch (v.index()) {
+    case 1: return type_id::boolean;
+    case 2: return type_id::int64;
+    case 3: return type_id::float64;
+    case 4: return type_id::string;
+    case 5: return type_id::timestamp;
+    case 6: return type_id::window;
+    default: return std::nullopt;
+  }
+}
+
+std::string to_string(const value& v) {
+  struct printer {
+    std::string operator()(null_value) const { return "null"; }
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(std::int64_t i) const { return std::to_string(i); }
+    std::string operator()(double d) const { return format_double(d); }
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(timestamp t) const { return format_timestamp(t); }
+    std::string operator()(const window_value& w) const {
+      std::string out = "{";
+      out += format_timestamp(w.start);
+      out += ", ";
+      out += format_timestamp(w.end);
+      out += '}';
+      return out;
+    }
+  };
+  return std::visit(printer{}, v);
+}
+
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+std::optional<timestamp> parse_timestamp(std::string_view text) {
+  // Layout: YYYY-MM-DD[( |T)HH:MM:SS[.f{1,6}]]
+  unsigned year = 0, month = 0, day = 0;
+  if (text.size() < 10 || !read_digits(text, 0, 4, year) || text[4] != '-' ||
+      !read_digits(text, 5, 2, month) || text[7] != '-' || !read_digits(text, 8, 2, day)) {
+    return std::nullopt;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) return std::nullopt;
+  std::int64_t micros = days_from_civil(year, month, day) * micros_per_day;
+  if (text.size() == 10) return timestamp{micros};
+
+  unsigned hour = 0, minute = 0, second = 0;
+  if (text.size() < 19 || (text[10] != ' ' && text[10] != 'T') || !read_digits(text, 11, 2, hour) ||
+      text[13] != ':' || !read_digits(text, 14, 2, minute) || text[16] != ':' ||
+      !read_digits(text, 17, 2, second)) {
+    return std::nullopt;
+  }
+  if (hour > 23 || minute > 59 || second > 59) return std::nullopt;
+  micros += (static_cast<std::int64_t>(hour) * 3600 + minute * 60 + second) * micros_per_second;
+  if (text.size() == 19) return timestamp{micros};
+
+  if (text[19] != '.') return std::nullopt;
+  std::size_t digits = text.size() - 20;
+  if (digits < 1 || digits > 6) return std::nullopt;
+  unsigned fraction = 0;
+  if (!read_digits(text, 20, digits, fraction)) return std::nullopt;
+  for (std::size_t i = digits; i < 6; ++i) fraction *= 10;
+  return timestamp{micros + fraction};
+}
+
+std::string format_timestamp(timestamp t) {
+  std::int64_t days = t.micros / micros_per_day;
+  std::int64_t rest = t.micros % micros_per_day;
+  if (rest < 0) {
+    rest += micros_per_day;
+    --days;
+  }
+  civil_date date = civil_from_days(days);
+  auto seconds_of_day = rest / micros_per_second;
+  auto fraction = static_cast<unsigned>(rest % micros_per_second);
+  std::array<char, 48> buf{};
+  int n = std::snprintf(buf.data(), buf.size(), "%04lld-%02u-%02u %02u:%02u:%02u",
+                        static_cast<long long>(date.year), date.month, date.day,
+                        static_cast<unsigned>(seconds_of_day / 3600),
+                        static_cast<unsigned>(seconds_of_day / 60 % 60),
+                        static_cast<unsigned>(seconds_of_day % 60));
+  std::string out(buf.data(), static_cast<std::size_t>(n));
+  if (fraction != 0) {
+    std::snprintf(buf.data(), buf.size(), ".%06u", fraction);
+    std::string digits(buf.data());
+    // Spark prints the fraction without trailing zeros.
+    while (digits.back() == '0') digits.pop_back();
+    out += digits;
+  }
+  return out;
+}
+
+std::int64_t parse_duration_micros(std::string_view text) {
+  auto fail = [&]() -> error {
+    return error("invalid duration '" + std::string(text) + "': expected e.g. '10 minutes'");
+  };
+  std::string_view rest = trim(text);
+  if (rest.size() > 8 && iequals(rest.substr(0, 8), "interval") && (rest[8] == ' ' || rest[8] == '\t')) {
+    rest = trim(rest.substr(9));
+  }
+  std::int64_t amount = 0;
+  auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), amount);
+  if (ec != std::errc() || ptr == rest.data()) throw fail();
+  std::string_view unit = trim(rest.substr(static_cast<std::size_t>(ptr - rest.data())));
+  if (amount <= 0) {
+    throw error("invalid duration '" + std::string(text) +
+                "': must be positive, e.g. '10 minutes'");
+  }
+  struct unit_spelling {
+    std::string_view text;
+    std::int64_t micros;
+  };
+  static constexpr std::int64_t minute = 60 * micros_per_second;
+  static constexpr std::int64_t hour = 60 * minute;
+  static constexpr std::array<unit_spelling, 28> units{{
+      {"us", 1},           {"microsecond", 1},
+      {"microseconds", 1}, {"micros", 1},
+      {"ms", 1000},        {"millisecond", 1000},
+      {"milliseconds", 1000}, {"millis", 1000},
+      {"s", micros_per_second}, {"sec", micros_per_second},
+      {"secs", micros_per_second}, {"second", micros_per_second},
+      {"seconds", micros_per_second}, {"m", minute},
+      {"min", minute},     {"mins", minute},
+      {"minute", minute},  {"minutes", minute},
+      {"h", hour},         {"hour", hour},
+      {"hours", hour},     {"d", micros_per_day},
+      {"day", micros_per_day}, {"days", micros_per_day},
+      {"w", 7 * micros_per_day}, {"week", 7 * micros_per_day},
+      {"weeks", 7 * micros_per_day}, {"hr", hour},
+  }};
+  for (const auto& u : units) {
+    if (iequals(unit, u.text)) {
+      if (amount > std::numeric_limits<std::int64_t>::max() / u.micros) {
+        throw error("invalid duration '" + std::string(text) + "': too large");
+      }
+      return amount * u.micros;
+    }
+  }
+  throw fail();
+}
+
+}  // namespace flow
