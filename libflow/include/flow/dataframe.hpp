@@ -1,0 +1,217 @@
+// The user-facing API, in Spark's vocabulary: readers, data frames, grouped data, stream writers,
+// triggers and the query handle. It builds logical plans; running them is the runtime's job, reached
+// through session_context (implemented by flow::session in the actors layer).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flow/plan.hpp"
+
+namespace flow {
+
+// ---------------------------------------------------------------- triggers
+
+enum class trigger_kind { as_fast_as_possible, processing_time, once, available_now };
+
+struct trigger {
+  trigger_kind kind = trigger_kind::as_fast_as_possible;
+  std::chrono::milliseconds interval{0};
+};
+
+inline trigger processing_time(std::chrono::milliseconds interval) {
+  return {trigger_kind::processing_time, interval};
+}
+trigger processing_time(std::string_view interval);  // "1 second", "500 ms"
+inline trigger trigger_once() { return {trigger_kind::once, {}}; }
+inline trigger available_now() { return {trigger_kind::available_now, {}}; }
+// "1s", "once", "available-now" (the examples' --trigger flag).
+trigger parse_trigger(std::string_view text);
+
+// ---------------------------------------------------------------- query handle
+
+struct query_status {
+  std::string message;         // "Waiting for data to arrive", "Processing new data", "Stopped"
+  bool is_data_available = false;
+  bool is_trigger_active = false;
+};
+
+// The runtime's side of a running query; streaming_query forwards to it.
+class query_control {
+ public:
+  virtual ~query_control() = default;
+  virtual std::string id() const = 0;
+  virtual std::string run_id() const = 0;
+  virtual std::string name() const = 0;
+  virtual bool is_active() const = 0;
+  virtual query_status status() const = 0;
+  virtual std::optional<std::string> last_progress() const = 0;
+  virtual std::vector<std::string> recent_progress() const = 0;
+  virtual std::optional<std::string> exception() const = 0;
+  virtual void stop() = 0;
+  // True when the query ended within the timeout (nullopt: wait forever).
+  virtual bool await_termination(std::optional<std::chrono::milliseconds> timeout) = 0;
+  virtual void process_all_available() = 0;
+};
+
+class streaming_query {
+ public:
+  explicit streaming_query(std::shared_ptr<query_control> control) : control_(std::move(control)) {}
+  std::string id() const { return control_->id(); }
+  std::string run_id() const { return control_->run_id(); }
+  std::string name() const { return control_->name(); }
+  bool is_active() const { return control_->is_active(); }
+  query_status status() const { return control_->status(); }
+  // Spark's StreamingQueryProgress as JSON, same field names.
+  std::optional<std::string> last_progress() const { return control_->last_progress(); }
+  std::vector<std::string> recent_progress() const { return control_->recent_progress(); }
+  std::optional<std::string> exception() const { return control_->exception(); }
+  // Stops after the running epoch finishes; the sinks flush.
+  void stop() { control_->stop(); }
+  // Waits for the end of the query; throws flow::error with the query's exception if it failed.
+  void await_termination() { await_termination_for(std::nullopt); }
+  bool await_termination(std::chrono::milliseconds timeout) { return await_termination_for(timeout); }
+  // Blocks until everything available at the call has been processed and committed.
+  void process_all_available() { control_->process_all_available(); }
+
+ private:
+  bool await_termination_for(std::optional<std::chrono::milliseconds> timeout);
+  std::shared_ptr<query_control> control_;
+};
+
+// ---------------------------------------------------------------- session context
+
+struct sink_spec {
+  std::string format = "console";  // memory, console, collect (internal)
+  options opts;
+  std::string query_name;
+  output_mode mode = output_mode::append;
+  flow::trigger trigger;
+};
+
+class session_context {
+ public:
+  virtual ~session_context() = default;
+  // Fills in scan.schema (inferring it when asked) and checks the source exists.
+  virtual void resolve_scan(scan_spec& scan) = 0;
+  // Runs a static plan to completion and returns its result.
+  virtual std::vector<batch> execute(const plan_ptr& plan) = 0;
+  virtual std::size_t input_partitions(const scan_spec& scan) = 0;
+  virtual std::shared_ptr<query_control> start_stream(const plan_ptr& plan, const sink_spec& sink) = 0;
+  virtual batch sql(const std::string& query) = 0;
+};
+
+// ---------------------------------------------------------------- data frames
+
+class data_stream_writer;
+class grouped_data;
+
+// An immutable query description. Transformations return new frames; actions (count, collect, show)
+// run static frames; streaming frames start with write_stream().
+class data_frame {
+ public:
+  data_frame(std::shared_ptr<session_context> ctx, plan_ptr plan) : ctx_(std::move(ctx)), plan_(std::move(plan)) {}
+
+  const flow::schema& schema() const { return *plan_->output; }
+  const plan_ptr& plan() const { return plan_; }
+  bool is_streaming() const { return scan_of(*plan_).streaming; }
+  std::string explain() const { return flow::explain(*plan_); }
+
+  data_frame select(std::vector<expr> exprs) const;
+  data_frame select(const std::vector<std::string>& columns) const;
+  data_frame where(expr predicate) const;
+  data_frame filter(expr predicate) const { return where(std::move(predicate)); }
+  data_frame with_column(const std::string& name, expr e) const;
+  // Applies fn to every batch in parallel stage instances (Spark's mapPartitions, per batch).
+  data_frame map_batches(batch_function fn, schema_ptr output = nullptr, std::string name = {}) const;
+  grouped_data group_by(std::vector<expr> keys) const;
+
+  // Actions on static frames.
+  std::vector<batch> collect() const;
+  batch collect_batch() const;
+  std::size_t count() const;
+  std::size_t num_partitions() const;
+  void show(std::size_t num_rows = 20, bool truncate = true) const;
+  std::string show_string(std::size_t num_rows = 20, bool truncate = true) const;
+
+  data_stream_writer write_stream() const;
+
+ private:
+  void require_static(std::string_view action) const;
+  std::shared_ptr<session_context> ctx_;
+  plan_ptr plan_;
+};
+
+class grouped_data {
+ public:
+  grouped_data(std::shared_ptr<session_context> ctx, plan_ptr child, std::vector<expr> keys)
+      : ctx_(std::move(ctx)), child_(std::move(child)), keys_(std::move(keys)) {}
+  data_frame agg(std::vector<agg_spec> aggs) const;
+  data_frame sum(const std::vector<std::string>& columns) const;
+  data_frame sum(const std::string& column) const { return sum(std::vector<std::string>{column}); }
+  data_frame avg(const std::string& column) const;
+  data_frame min(const std::string& column) const;
+  data_frame max(const std::string& column) const;
+  data_frame count() const;
+
+ private:
+  data_frame of_kind(agg_kind kind, const std::vector<std::string>& columns) const;
+  std::shared_ptr<session_context> ctx_;
+  plan_ptr child_;
+  std::vector<expr> keys_;
+};
+
+agg_spec sum(expr e);
+agg_spec count(expr e);
+agg_spec count_all();
+agg_spec min(expr e);
+agg_spec max(expr e);
+agg_spec avg(expr e);
+
+class data_frame_reader {
+ public:
+  data_frame_reader(std::shared_ptr<session_context> ctx, bool streaming) : ctx_(std::move(ctx)) {
+    scan_.streaming = streaming;
+  }
+  data_frame_reader& format(std::string f) { scan_.format = std::move(f); return *this; }
+  data_frame_reader& option(std::string key, std::string value);
+  data_frame_reader& option(std::string key, const char* value) { return option(std::move(key), std::string(value)); }
+  data_frame_reader& option(std::string key, bool value) { return option(std::move(key), std::string(value ? "true" : "false")); }
+  data_frame_reader& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
+  data_frame_reader& option(std::string key, int value) { return option(std::move(key), std::to_string(value)); }
+  data_frame_reader& schema(const flow::schema& s) { scan_.schema = std::make_shared<const flow::schema>(s); return *this; }
+  data_frame_reader& schema(schema_ptr s) { scan_.schema = std::move(s); return *this; }
+  data_frame load(std::string path);
+  data_frame csv(std::string path) { return format("csv").load(std::move(path)); }
+  data_frame json(std::string path) { return format("json").load(std::move(path)); }
+  data_frame text(std::string path) { return format("text").load(std::move(path)); }
+
+ private:
+  std::shared_ptr<session_context> ctx_;
+  scan_spec scan_;
+};
+
+class data_stream_writer {
+ public:
+  data_stream_writer(std::shared_ptr<session_context> ctx, plan_ptr plan) : ctx_(std::move(ctx)), plan_(std::move(plan)) {}
+  data_stream_writer& format(std::string f) { sink_.format = std::move(f); return *this; }
+  data_stream_writer& option(std::string key, std::string value) { sink_.opts.set(std::move(key), std::move(value)); return *this; }
+  data_stream_writer& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
+  data_stream_writer& option(std::string key, bool value) { return option(std::move(key), std::string(value ? "true" : "false")); }
+  data_stream_writer& query_name(std::string name) { sink_.query_name = std::move(name); return *this; }
+  data_stream_writer& output_mode(std::string_view mode) { sink_.mode = parse_output_mode(mode); return *this; }
+  data_stream_writer& output_mode(flow::output_mode mode) { sink_.mode = mode; return *this; }
+  data_stream_writer& trigger(flow::trigger t) { sink_.trigger = t; return *this; }
+  // Validates the query (output mode rules, sink options) and starts it.
+  streaming_query start();
+
+ private:
+  std::shared_ptr<session_context> ctx_;
+  plan_ptr plan_;
+  sink_spec sink_;
+};
+
+}  // namespace flow

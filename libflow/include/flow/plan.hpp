@@ -1,0 +1,77 @@
+// The logical plan the user API builds, its validation, and the physical plan the runtime executes.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/expr.hpp"
+#include "flow/formats.hpp"
+#include "flow/operators.hpp"
+
+namespace flow {
+
+// Where a query reads from: a connector by format name, with Spark-style options.
+struct scan_spec {
+  std::string format;   // csv, json, text (file formats), or a connector name
+  std::string path;
+  options opts;
+  schema_ptr schema;    // resolved at load time (given, or inferred)
+  bool streaming = false;
+};
+
+// A user function over whole batches (Spark's mapPartitions, per batch). Must be thread-safe:
+// parallel stage instances call it concurrently.
+using batch_function = std::function<batch(const batch&)>;
+
+enum class plan_kind { scan, project, filter, map_batches, aggregate };
+
+struct plan_node;
+using plan_ptr = std::shared_ptr<const plan_node>;
+
+struct plan_node {
+  plan_kind kind = plan_kind::scan;
+  plan_ptr child;
+  scan_spec scan;                 // scan
+  std::vector<expr> exprs;        // project
+  expr predicate;                 // filter
+  batch_function function;        // map_batches
+  schema_ptr function_output;     // map_batches: output schema (nullptr: same as input)
+  std::string function_name;      // map_batches
+  std::vector<expr> keys;         // aggregate
+  std::vector<agg_spec> aggs;     // aggregate
+  schema_ptr output;              // every node: its output schema, computed when the node is built
+};
+
+plan_ptr make_scan(scan_spec scan);
+// Each of these binds the node against its child's schema and throws flow::error on a bad plan.
+plan_ptr make_project(plan_ptr child, std::vector<expr> exprs);
+plan_ptr make_filter(plan_ptr child, expr predicate);
+plan_ptr make_map_batches(plan_ptr child, batch_function fn, schema_ptr output, std::string name);
+plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_spec> aggs);
+
+const scan_spec& scan_of(const plan_node& plan);
+bool has_aggregate(const plan_node& plan);
+// Spark's explain(): one line per operator, root first.
+std::string explain(const plan_node& plan);
+
+// Throws flow::error when the output mode is not allowed for the query shape, naming the rule
+// (e.g. "complete output mode not supported when there are no streaming aggregations").
+void validate_output_mode(const plan_node& plan, output_mode mode);
+
+// What the runtime runs: decode + stateless pipeline in parallel stage instances, then optionally a
+// hash-partitioned aggregation followed by a second stateless pipeline.
+struct physical_plan {
+  scan_spec scan;
+  std::shared_ptr<const pipeline> pre;                 // runs on decoded source batches
+  std::shared_ptr<const aggregate_operator> aggregate; // nullptr when the query has none
+  std::shared_ptr<const pipeline> post;                // runs on aggregation output
+  schema_ptr output_schema;
+  std::vector<std::string> key_columns;                // the aggregation's grouping columns
+};
+
+// Throws flow::error for shapes the runtime does not run (e.g. two aggregations in a row).
+physical_plan compile(const plan_ptr& plan);
+
+}  // namespace flow

@@ -1,0 +1,157 @@
+#include "flow/dataframe.hpp"
+
+#include <iostream>
+
+namespace flow {
+
+trigger processing_time(std::string_view interval) {
+  auto micros = parse_duration_micros(interval);
+  return processing_time(std::chrono::milliseconds(micros / 1000));
+}
+
+trigger parse_trigger(std::string_view text) {
+  if (text == "once") return trigger_once();
+  if (text == "available-now" || text == "availableNow" || text == "available_now") return available_now();
+  if (text == "fast" || text == "default") return {};
+  try {
+    return processing_time(text);
+  } catch (const error&) {
+    throw error("invalid trigger '" + std::string(text) +
+                "': expected an interval such as 1s or '500 ms', 'once' or 'available-now'");
+  }
+}
+
+bool streaming_query::await_termination_for(std::optional<std::chrono::milliseconds> timeout) {
+  bool ended = control_->await_termination(timeout);
+  if (ended) {
+    if (auto failure = control_->exception())
+      throw error("query '" + control_->name() + "' [id = " + control_->id() + "] terminated with exception: " +
+                  *failure);
+  }
+  return ended;
+}
+
+// ---------------------------------------------------------------- data_frame
+
+data_frame data_frame::select(std::vector<expr> exprs) const {
+  return {ctx_, make_project(plan_, std::move(exprs))};
+}
+
+data_frame data_frame::select(const std::vector<std::string>& columns) const {
+  std::vector<expr> exprs;
+  for (const auto& c : columns) exprs.push_back(col(c));
+  return select(std::move(exprs));
+}
+
+data_frame data_frame::where(expr predicate) const { return {ctx_, make_filter(plan_, std::move(predicate))}; }
+
+data_frame data_frame::with_column(const std::string& name, expr e) const {
+  std::vector<expr> exprs;
+  bool replaced = false;
+  for (const auto& f : schema().fields()) {
+    if (f.name == name) {
+      exprs.push_back(e.as(name));
+      replaced = true;
+    } else {
+      exprs.push_back(col(f.name));
+    }
+  }
+  if (!replaced) exprs.push_back(e.as(name));
+  return select(std::move(exprs));
+}
+
+data_frame data_frame::map_batches(batch_function fn, schema_ptr output, std::string name) const {
+  return {ctx_, make_map_batches(plan_, std::move(fn), std::move(output), std::move(name))};
+}
+
+grouped_data data_frame::group_by(std::vector<expr> keys) const {
+  if (keys.empty()) throw error("group_by: give at least one grouping expression");
+  return {ctx_, plan_, std::move(keys)};
+}
+
+void data_frame::require_static(std::string_view action) const {
+  if (is_streaming())
+    throw error(std::string(action) +
+                ": queries with streaming sources must be executed with write_stream().start()");
+}
+
+std::vector<batch> data_frame::collect() const {
+  require_static("collect");
+  return ctx_->execute(plan_);
+}
+
+batch data_frame::collect_batch() const {
+  auto batches = collect();
+  if (batches.empty()) return batch::empty(plan_->output);
+  return batches.size() == 1 ? batches.front() : concat(batches);
+}
+
+std::size_t data_frame::count() const {
+  std::size_t rows = 0;
+  for (const auto& b : collect()) rows += b.num_rows();
+  return rows;
+}
+
+std::size_t data_frame::num_partitions() const { return ctx_->input_partitions(scan_of(*plan_)); }
+
+std::string data_frame::show_string(std::size_t num_rows, bool truncate) const {
+  auto batches = collect();
+  if (batches.empty()) batches.push_back(batch::empty(plan_->output));
+  return format_table(batches, num_rows, truncate);
+}
+
+void data_frame::show(std::size_t num_rows, bool truncate) const { std::cout << show_string(num_rows, truncate); }
+
+data_stream_writer data_frame::write_stream() const {
+  if (!is_streaming())
+    throw error("write_stream() can only be called on a streaming data frame; read it with read_stream()");
+  return {ctx_, plan_};
+}
+
+// ---------------------------------------------------------------- grouped_data
+
+agg_spec sum(expr e) { return {agg_kind::sum, std::move(e), {}}; }
+agg_spec count(expr e) { return {agg_kind::count, std::move(e), {}}; }
+agg_spec count_all() { return {agg_kind::count, expr{}, {}}; }
+agg_spec min(expr e) { return {agg_kind::min, std::move(e), {}}; }
+agg_spec max(expr e) { return {agg_kind::max, std::move(e), {}}; }
+agg_spec avg(expr e) { return {agg_kind::avg, std::move(e), {}}; }
+
+data_frame grouped_data::agg(std::vector<agg_spec> aggs) const {
+  if (aggs.empty()) throw error("agg: give at least one aggregate");
+  return {ctx_, make_aggregate(child_, keys_, std::move(aggs))};
+}
+
+data_frame grouped_data::of_kind(agg_kind kind, const std::vector<std::string>& columns) const {
+  std::vector<agg_spec> aggs;
+  for (const auto& c : columns) aggs.push_back({kind, col(c), {}});
+  return agg(std::move(aggs));
+}
+
+data_frame grouped_data::sum(const std::vector<std::string>& columns) const { return of_kind(agg_kind::sum, columns); }
+data_frame grouped_data::avg(const std::string& column) const { return of_kind(agg_kind::avg, {column}); }
+data_frame grouped_data::min(const std::string& column) const { return of_kind(agg_kind::min, {column}); }
+data_frame grouped_data::max(const std::string& column) const { return of_kind(agg_kind::max, {column}); }
+data_frame grouped_data::count() const { return agg({count_all()}); }
+
+// ---------------------------------------------------------------- reader and writer
+
+data_frame_reader& data_frame_reader::option(std::string key, std::string value) {
+  scan_.opts.set(std::move(key), std::move(value));
+  return *this;
+}
+
+data_frame data_frame_reader::load(std::string path) {
+  if (scan_.format.empty()) throw error("load('" + path + "'): no format; call format(\"csv\"), json or text first");
+  scan_spec scan = scan_;
+  scan.path = std::move(path);
+  ctx_->resolve_scan(scan);
+  return {ctx_, make_scan(std::move(scan))};
+}
+
+streaming_query data_stream_writer::start() {
+  validate_output_mode(*plan_, sink_.mode);
+  return streaming_query(ctx_->start_stream(plan_, sink_));
+}
+
+}  // namespace flow
