@@ -1,0 +1,283 @@
+// libflow's binary batch format, version 1 (all integers little-endian):
+//   "LFB1" | u16 version | u32 field count | per field: u32 name length, name bytes, u8 type, u8 nullable
+//   | u64 rows | per column: u8 has_validity, [ceil(rows / 8) bitmap bytes], data for the rows:
+//   boolean: u8 per row; int64/timestamp: i64; float64: IEEE-754 bits as u64; window: i64 starts then
+//   i64 ends; string: (rows + 1) u32 offsets starting at 0, then the characters.
+// The encoding is canonical (validity only when a row is null, zeroed null slots, zero padding bits), so
+// decode rejects anything that would not re-encode to the same bytes.
+#include <bit>
+#include <cstring>
+
+#include "flow/batch.hpp"
+
+namespace flow {
+
+namespace {
+
+constexpr char magic[4] = {'L', 'F', 'B', '1'};
+constexpr std::uint16_t format_version = 1;
+
+class writer {
+ public:
+  void bytes(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    out_.insert(out_.end(), b, b + n);
+  }
+  template <typename T>
+  void uint(T v) {
+    for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void reserve(std::size_t n) { out_.reserve(n); }
+  std::vector<std::uint8_t> take() { return std::move(out_); }
+
+ private:
+  std::vector<std::uint8_t> out_;
+};
+
+[[noreturn]] void corrupt(const std::string& what) {
+  throw error("corrupt batch encoding: " + what + "; the bytes were truncated or not written by flow::encode");
+}
+
+class reader {
+ public:
+  reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+
+  std::size_t remaining() const { return size_ - pos_; }
+  std::size_t position() const { return pos_; }
+
+  const std::uint8_t* take(std::size_t n, const char* what) {
+    if (n > remaining()) {
+      corrupt(std::string(what) + " needs " + std::to_string(n) + " bytes at offset " + std::to_string(pos_) +
+              " but only " + std::to_string(remaining()) + " remain");
+    }
+    const std::uint8_t* p = data_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  template <typename T>
+  T uint(const char* what) {
+    const std::uint8_t* p = take(sizeof(T), what);
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(p[i]) << (8 * i));
+    return v;
+  }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+template <typename T>
+T load_le(const std::uint8_t* p) {
+  T v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(p[i]) << (8 * i));
+  return v;
+}
+
+std::size_t bitmap_bytes(std::size_t rows) { return rows / 8 + (rows % 8 != 0); }
+
+// The fewest data bytes a row of type t takes (strings: the offset alone).
+std::size_t min_bytes_per_row(type_id t) {
+  switch (t) {
+    case type_id::boolean: return 1;
+    case type_id::int64:
+    case type_id::float64:
+    case type_id::timestamp: return 8;
+    case type_id::string: return 4;
+    case type_id::window: return 16;
+  }
+  return 1;
+}
+
+void encode_column(writer& w, const column& c) {
+  const std::size_t n = c.size();
+  bool any_null = false;
+  if (c.has_nulls()) {
+    for (std::size_t i = 0; i < n && !any_null; ++i) any_null = c.is_null(i);
+  }
+  w.uint<std::uint8_t>(any_null ? 1 : 0);
+  if (any_null) {
+    std::vector<std::uint8_t> bitmap(bitmap_bytes(n), 0);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (c.valid(i)) bitmap[i >> 3] |= static_cast<std::uint8_t>(1u << (i & 7));
+    }
+    w.bytes(bitmap.data(), bitmap.size());
+  }
+  auto valid = [&](std::size_t i) { return !any_null || c.valid(i); };
+  switch (c.type()) {
+    case type_id::boolean:
+      for (std::size_t i = 0; i < n; ++i) w.uint<std::uint8_t>(valid(i) && c.bools()[i] != 0 ? 1 : 0);
+      break;
+    case type_id::int64:
+    case type_id::timestamp:
+      for (std::size_t i = 0; i < n; ++i) w.uint(static_cast<std::uint64_t>(valid(i) ? c.ints()[i] : 0));
+      break;
+    case type_id::float64:
+      for (std::size_t i = 0; i < n; ++i) w.uint(valid(i) ? std::bit_cast<std::uint64_t>(c.doubles()[i]) : 0);
+      break;
+    case type_id::window:
+      for (std::size_t i = 0; i < n; ++i) w.uint(static_cast<std::uint64_t>(valid(i) ? c.ints()[i] : 0));
+      for (std::size_t i = 0; i < n; ++i) w.uint(static_cast<std::uint64_t>(valid(i) ? c.ends()[i] : 0));
+      break;
+    case type_id::string: {
+      std::uint32_t offset = 0;
+      w.uint(offset);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (valid(i)) offset += static_cast<std::uint32_t>(c.str(i).size());
+        w.uint(offset);
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        if (valid(i)) {
+          auto s = c.str(i);
+          w.bytes(s.data(), s.size());
+        }
+      }
+      break;
+    }
+  }
+}
+
+column decode_column(reader& r, const field& f, std::size_t rows) {
+  auto data = std::make_shared<column_data>();
+  data->type = f.type;
+  data->length = rows;
+  const std::string where = "column '" + f.name + "'";
+
+  std::uint8_t has_validity = r.uint<std::uint8_t>("validity flag");
+  if (has_validity > 1) corrupt("bad validity flag " + std::to_string(has_validity) + " in " + where);
+  if (has_validity) {
+    const std::uint8_t* bitmap = r.take(bitmap_bytes(rows), "validity bitmap");
+    if (rows % 8 != 0 && (bitmap[rows / 8] >> (rows % 8)) != 0) corrupt("padding bits set in " + where);
+    data->validity.assign(rows / 64 + 1, 0);
+    for (std::size_t i = 0; i < rows; ++i) {
+      if ((bitmap[i >> 3] >> (i & 7)) & 1u) {
+        data->validity[i >> 6] |= std::uint64_t{1} << (i & 63);
+      } else {
+        ++data->null_count;
+      }
+    }
+    if (data->null_count == 0) corrupt("validity bitmap without nulls in " + where);
+  }
+  auto valid = [&](std::size_t i) {
+    return data->validity.empty() || ((data->validity[i >> 6] >> (i & 63)) & 1u);
+  };
+  auto expect_zero_if_null = [&](std::size_t i, bool is_zero) {
+    if (!is_zero && !valid(i)) corrupt("non-zero value in null row " + std::to_string(i) + " of " + where);
+  };
+
+  switch (f.type) {
+    case type_id::boolean: {
+      const std::uint8_t* p = r.take(rows, "boolean data");
+      data->bools.assign(p, p + rows);
+      for (std::size_t i = 0; i < rows; ++i) {
+        if (p[i] > 1) corrupt("boolean byte " + std::to_string(p[i]) + " in " + where);
+        expect_zero_if_null(i, p[i] == 0);
+      }
+      break;
+    }
+    case type_id::int64:
+    case type_id::timestamp:
+    case type_id::window: {
+      const std::uint8_t* p = r.take(rows * 8, "int64 data");
+      data->ints.resize(rows);
+      for (std::size_t i = 0; i < rows; ++i) {
+        data->ints[i] = static_cast<std::int64_t>(load_le<std::uint64_t>(p + 8 * i));
+        expect_zero_if_null(i, data->ints[i] == 0);
+      }
+      if (f.type == type_id::window) {
+        const std::uint8_t* e = r.take(rows * 8, "window end data");
+        data->ends.resize(rows);
+        for (std::size_t i = 0; i < rows; ++i) {
+          data->ends[i] = static_cast<std::int64_t>(load_le<std::uint64_t>(e + 8 * i));
+          expect_zero_if_null(i, data->ends[i] == 0);
+        }
+      }
+      break;
+    }
+    case type_id::float64: {
+      const std::uint8_t* p = r.take(rows * 8, "float64 data");
+      data->doubles.resize(rows);
+      for (std::size_t i = 0; i < rows; ++i) {
+        auto bits = load_le<std::uint64_t>(p + 8 * i);
+        data->doubles[i] = std::bit_cast<double>(bits);
+        expect_zero_if_null(i, bits == 0);
+      }
+      break;
+    }
+    case type_id::string: {
+      const std::uint8_t* p = r.take((rows + 1) * 4, "string offsets");
+      data->offsets.resize(rows + 1);
+      for (std::size_t i = 0; i <= rows; ++i) data->offsets[i] = load_le<std::uint32_t>(p + 4 * i);
+      if (data->offsets[0] != 0) corrupt("string offsets of " + where + " do not start at 0");
+      for (std::size_t i = 0; i < rows; ++i) {
+        if (data->offsets[i + 1] < data->offsets[i]) corrupt("decreasing string offsets in " + where);
+        expect_zero_if_null(i, data->offsets[i + 1] == data->offsets[i]);
+      }
+      std::size_t chars = data->offsets[rows];
+      const std::uint8_t* c = r.take(chars, "string characters");
+      data->chars.assign(reinterpret_cast<const char*>(c), chars);
+      break;
+    }
+  }
+  return column(std::move(data));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> encode(const batch& b) {
+  writer w;
+  w.reserve(64 + b.byte_size() + b.num_columns() * 16);
+  w.bytes(magic, sizeof magic);
+  w.uint(format_version);
+  w.uint(static_cast<std::uint32_t>(b.num_columns()));
+  for (const auto& f : b.schema().fields()) {
+    w.uint(static_cast<std::uint32_t>(f.name.size()));
+    w.bytes(f.name.data(), f.name.size());
+    w.uint(static_cast<std::uint8_t>(f.type));
+    w.uint<std::uint8_t>(f.nullable ? 1 : 0);
+  }
+  w.uint(static_cast<std::uint64_t>(b.num_rows()));
+  for (const auto& c : b.columns()) encode_column(w, c);
+  return w.take();
+}
+
+batch decode_batch(const std::uint8_t* data, std::size_t size) {
+  if (data == nullptr && size != 0) corrupt("null data pointer");
+  reader r(data, size);
+  if (std::memcmp(r.take(sizeof magic, "magic"), magic, sizeof magic) != 0) corrupt("bad magic (expected LFB1)");
+  auto version = r.uint<std::uint16_t>("version");
+  if (version != format_version) corrupt("unsupported version " + std::to_string(version));
+
+  auto field_count = r.uint<std::uint32_t>("field count");
+  // Each field takes at least 6 bytes, which bounds the allocation below.
+  if (field_count > r.remaining() / 6) corrupt("field count " + std::to_string(field_count) + " exceeds the input");
+  std::vector<field> fields;
+  fields.reserve(field_count);
+  for (std::uint32_t i = 0; i < field_count; ++i) {
+    auto name_length = r.uint<std::uint32_t>("field name length");
+    const std::uint8_t* name = r.take(name_length, "field name");
+    auto type = r.uint<std::uint8_t>("field type");
+    if (type > static_cast<std::uint8_t>(type_id::window)) corrupt("unknown type " + std::to_string(type));
+    auto nullable = r.uint<std::uint8_t>("nullability");
+    if (nullable > 1) corrupt("bad nullability flag " + std::to_string(nullable));
+    fields.push_back(field{std::string(reinterpret_cast<const char*>(name), name_length),
+                           static_cast<type_id>(type), nullable == 1});
+  }
+  auto rows64 = r.uint<std::uint64_t>("row count");
+  if (fields.empty() && rows64 != 0) corrupt("rows without columns");
+  for (const auto& f : fields) {
+    // Reject absurd row counts before allocating anything for them.
+    if (rows64 > r.remaining() / min_bytes_per_row(f.type)) corrupt("row count " + std::to_string(rows64) + " exceeds the input");
+  }
+  auto rows = static_cast<std::size_t>(rows64);
+
+  auto schema = make_schema(std::move(fields));
+  std::vector<column> columns;
+  columns.reserve(schema->size());
+  for (const auto& f : schema->fields()) columns.push_back(decode_column(r, f, rows));
+  if (r.remaining() != 0) corrupt(std::to_string(r.remaining()) + " trailing bytes");
+  return batch(std::move(schema), std::move(columns));
+}
+
+}  // namespace flow
