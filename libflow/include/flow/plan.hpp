@@ -19,6 +19,7 @@ struct scan_spec {
   options opts;
   schema_ptr schema;    // resolved at load time (given, or inferred)
   bool streaming = false;
+  std::shared_ptr<const std::vector<batch>> rows;  // format "local": rows held in memory
 };
 
 // A user function over whole batches (Spark's mapPartitions, per batch). Must be thread-safe:
