@@ -1,0 +1,513 @@
+// CSV (RFC 4180) decoding and schema inference: a single pass over the bytes straight into column builders.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <unordered_map>
+
+#include "format_detail.hpp"
+
+namespace flow::detail {
+
+namespace {
+
+struct csv_dialect {
+  char separator = ',';
+  char quote = '"';
+  bool quoting = true;
+  std::string null_value;  // besides the empty unquoted field, which is always null
+};
+
+csv_dialect read_dialect(const options& opts) {
+  csv_dialect d;
+  std::string sep = opts.has("sep") ? opts.get("sep") : opts.get("delimiter", ",");
+  if (sep == "\\t") sep = "\t";
+  if (sep.size() != 1 || sep[0] == '\n' || sep[0] == '\r') {
+    throw error("option 'sep' must be a single character other than a line break (or \\t), got '" + sep + "'");
+  }
+  d.separator = sep[0];
+  if (opts.has("quote")) {
+    std::string quote = opts.get("quote");
+    if (quote.size() > 1) throw error("option 'quote' must be one character (or empty for no quoting), got '" + quote + "'");
+    d.quoting = !quote.empty();
+    if (d.quoting) d.quote = quote[0];
+  }
+  if (d.quoting && d.quote == d.separator) {
+    throw error("options 'sep' and 'quote' must differ, both are '" + sep + "'");
+  }
+  if (opts.has("escape") && opts.get("escape") != std::string(1, d.quote)) {
+    throw error("option 'escape' supports only the quote character itself (RFC 4180 doubled quotes), got '" +
+                opts.get("escape") + "'; remove the option or set it to '" + std::string(1, d.quote) + "'");
+  }
+  if (opts.has("timestampFormat")) {
+    std::string format = opts.get("timestampFormat");
+    if (format != "yyyy-MM-dd HH:mm:ss" && format != "yyyy-MM-dd'T'HH:mm:ss" &&
+        format != "yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]") {
+      throw error("option 'timestampFormat' '" + format +
+                  "' is not supported; timestamps are read as yyyy-MM-dd[( |T)HH:mm:ss[.SSSSSS]], remove the option");
+    }
+  }
+  d.null_value = opts.get("nullValue");
+  return d;
+}
+
+struct csv_field {
+  const char* data = nullptr;
+  std::size_t size = 0;
+  bool quoted = false;
+  bool in_scratch = false;  // unescaped copy in csv_record::scratch (doubled quotes)
+  std::size_t scratch_offset = 0;
+  std::string_view text() const { return {data, size}; }
+};
+
+enum class record_flaw : std::uint8_t { none, unterminated_quote, text_after_quote };
+
+struct csv_record {
+  std::vector<csv_field> fields;
+  std::string scratch;
+  std::size_t begin = 0;  // raw text [begin, end) without the line break
+  std::size_t end = 0;
+  record_flaw flaw = record_flaw::none;
+  std::size_t flaw_field = 0;
+};
+
+class csv_tokenizer {
+ public:
+  explicit csv_tokenizer(const csv_dialect& dialect) : dialect_(dialect) {}
+
+  // Splits the record starting at pos into fields; returns the offset just past its line break.
+  std::size_t read(std::string_view bytes, std::size_t pos, csv_record& rec) const {
+    const char* const base = bytes.data();
+    const char* const end = base + bytes.size();
+    const char* p = base + pos;
+    const char sep = dialect_.separator;
+    const char quote = dialect_.quote;
+    rec.fields.clear();
+    rec.scratch.clear();
+    rec.flaw = record_flaw::none;
+    rec.begin = pos;
+    bool any_scratch = false;
+
+    auto finish = [&](const char* record_end, const char* next) {
+      rec.end = static_cast<std::size_t>(record_end - base);
+      if (any_scratch) {
+        for (auto& f : rec.fields) {
+          if (f.in_scratch) f.data = rec.scratch.data() + f.scratch_offset;
+        }
+      }
+      return static_cast<std::size_t>(next - base);
+    };
+
+    for (;;) {
+      if (dialect_.quoting && p < end && *p == quote) {
+        const char* content = ++p;
+        const char* piece = content;
+        csv_field field;
+        field.quoted = true;
+        const char* close = nullptr;
+        while (const char* q = static_cast<const char*>(std::memchr(p, quote, static_cast<std::size_t>(end - p)))) {
+          if (q + 1 < end && q[1] == quote) {
+            if (!field.in_scratch) {
+              field.in_scratch = true;
+              any_scratch = true;
+              field.scratch_offset = rec.scratch.size();
+            }
+            rec.scratch.append(piece, static_cast<std::size_t>(q + 1 - piece));
+            piece = p = q + 2;
+            continue;
+          }
+          close = q;
+          break;
+        }
+        const char* content_end = close ? close : end;
+        if (field.in_scratch) {
+          rec.scratch.append(piece, static_cast<std::size_t>(content_end - piece));
+          field.size = rec.scratch.size() - field.scratch_offset;
+        } else {
+          field.data = content;
+          field.size = static_cast<std::size_t>(content_end - content);
+        }
+        rec.fields.push_back(field);
+        if (!close) {
+          rec.flaw = record_flaw::unterminated_quote;
+          rec.flaw_field = rec.fields.size() - 1;
+          return finish(end, end);
+        }
+        p = close + 1;
+        if (p < end && *p != sep && *p != '\n' && !(*p == '\r' && (p + 1 == end || p[1] == '\n'))) {
+          if (rec.flaw == record_flaw::none) {
+            rec.flaw = record_flaw::text_after_quote;
+            rec.flaw_field = rec.fields.size() - 1;
+          }
+          while (p < end && *p != sep && *p != '\n') ++p;
+        }
+        if (p == end) return finish(end[-1] == '\r' && end - 1 > close ? end - 1 : end, end);
+        if (*p == sep) {
+          ++p;
+          continue;
+        }
+        if (*p == '\n') return finish(p > close + 1 && p[-1] == '\r' ? p - 1 : p, p + 1);
+        return finish(p, p + 1 == end ? end : p + 2);  // "\r\n"
+      }
+      const char* start = p;
+      while (p < end && *p != sep && *p != '\n') ++p;
+      if (p < end && *p == sep) {
+        rec.fields.push_back(csv_field{start, static_cast<std::size_t>(p - start)});
+        ++p;
+        continue;
+      }
+      const char* field_end = (p > start && p[-1] == '\r') ? p - 1 : p;
+      rec.fields.push_back(csv_field{start, static_cast<std::size_t>(field_end - start)});
+      return finish(field_end, p == end ? end : p + 1);
+    }
+  }
+
+  // Offset just past the last '\n' outside quotes. A quote opens a quoted field only at the start of a
+  // field, exactly as read() sees it, so chunk cuts and decoding always agree.
+  std::size_t record_boundary(std::string_view bytes) const {
+    const char* const base = bytes.data();
+    const char* const end = base + bytes.size();
+    if (!dialect_.quoting) {
+      const void* nl = memrchr(base, '\n', bytes.size());
+      return nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - base) + 1 : 0;
+    }
+    const char quote = dialect_.quote;
+    const char sep = dialect_.separator;
+    std::size_t boundary = 0;
+    const char* p = base;
+    for (;;) {
+      const char* q = p;
+      while ((q = static_cast<const char*>(std::memchr(q, quote, static_cast<std::size_t>(end - q))))) {
+        if (q == base || q[-1] == sep || q[-1] == '\n') break;
+        ++q;
+      }
+      const char* stretch_end = q ? q : end;
+      if (const void* nl = memrchr(p, '\n', static_cast<std::size_t>(stretch_end - p))) {
+        boundary = static_cast<std::size_t>(static_cast<const char*>(nl) - base) + 1;
+      }
+      if (!q) return boundary;
+      p = q + 1;
+      for (;;) {  // inside a quoted field
+        q = static_cast<const char*>(std::memchr(p, quote, static_cast<std::size_t>(end - p)));
+        if (!q) return boundary;
+        if (q + 1 < end && q[1] == quote) {
+          p = q + 2;
+          continue;
+        }
+        p = q + 1;
+        break;
+      }
+    }
+  }
+
+ private:
+  csv_dialect dialect_;
+};
+
+// Skips "\n" or "\r\n" at pos; returns pos unchanged when the line is not blank.
+std::size_t skip_blank_line(std::string_view bytes, std::size_t pos) {
+  if (bytes[pos] == '\n') return pos + 1;
+  if (bytes[pos] == '\r' && (pos + 1 == bytes.size() || bytes[pos + 1] == '\n')) {
+    return std::min(pos + 2, bytes.size());
+  }
+  return pos;
+}
+
+class csv_decoder final : public decoder {
+ public:
+  csv_decoder(const options& opts, schema_ptr schema)
+      : schema_(std::move(schema)),
+        dialect_(read_dialect(opts)),
+        tokenizer_(dialect_),
+        header_(opts.get_bool("header", false)),
+        mode_(parse_parse_mode(opts.get("mode", "PERMISSIVE"))),
+        corrupt_index_(corrupt_record_index(opts, *schema_)) {
+    for (std::size_t i = 0; i < schema_->size(); ++i) {
+      if (corrupt_index_ && i == *corrupt_index_) continue;
+      if ((*schema_)[i].type == type_id::window) {
+        throw error("CSV cannot read column '" + (*schema_)[i].name + "' of type window; use string or timestamp");
+      }
+      data_columns_.push_back(i);
+    }
+    if (data_columns_.empty()) throw error("the CSV schema has no columns besides the corrupt record column");
+  }
+
+  const schema_ptr& output_schema() const override { return schema_; }
+  bool skips_header() const override { return header_; }
+  std::size_t record_boundary(std::string_view bytes) const override { return tokenizer_.record_boundary(bytes); }
+
+  batch decode(const raw_chunk& chunk, decode_stats& stats) const override {
+    std::string_view bytes = chunk.bytes();
+    stats.bytes += bytes.size();
+    std::size_t pos = 0;
+    csv_record rec;
+    rec.fields.reserve(data_columns_.size() + 4);
+    if (chunk.begin == 0) {
+      if (bytes.starts_with(utf8_bom)) pos = utf8_bom.size();
+      if (header_ && pos < bytes.size()) pos = tokenizer_.read(bytes, pos, rec);
+    }
+
+    std::size_t expected_rows = estimate_rows(bytes.substr(pos));
+    std::vector<column_builder> builders;
+    builders.reserve(schema_->size());
+    for (const auto& f : schema_->fields()) builders.emplace_back(f.type, expected_rows);
+    std::vector<column_builder*> data_builders;
+    std::vector<type_id> data_types;
+    for (std::size_t i : data_columns_) {
+      data_builders.push_back(&builders[i]);
+      data_types.push_back((*schema_)[i].type);
+    }
+    column_builder* corrupt = corrupt_index_ ? &builders[*corrupt_index_] : nullptr;
+    const std::size_t width = data_columns_.size();
+
+    while (pos < bytes.size()) {
+      if (std::size_t after = skip_blank_line(bytes, pos); after != pos) {
+        pos = after;
+        continue;
+      }
+      std::size_t next = tokenizer_.read(bytes, pos, rec);
+      std::size_t present = std::min(rec.fields.size(), width);
+      bool malformed = rec.flaw != record_flaw::none || rec.fields.size() != width;
+      if (malformed && mode_ != parse_mode::permissive) {
+        ++stats.malformed;
+        if (mode_ == parse_mode::fail_fast) throw error(failure_message(chunk, rec, width));
+        pos = next;
+        continue;
+      }
+      if (mode_ == parse_mode::drop_malformed) {
+        bool convertible = true;
+        for (std::size_t j = 0; j < present && convertible; ++j) {
+          convertible = convertible_field(data_types[j], rec.fields[j]);
+        }
+        if (!convertible) {
+          ++stats.malformed;
+          pos = next;
+          continue;
+        }
+      }
+      for (std::size_t j = 0; j < present; ++j) {
+        if (!append_field(*data_builders[j], data_types[j], rec.fields[j])) {
+          if (mode_ == parse_mode::fail_fast) {
+            ++stats.malformed;
+            throw error(bad_value_message(chunk, rec, j));
+          }
+          malformed = true;
+        }
+      }
+      for (std::size_t j = present; j < width; ++j) data_builders[j]->append_null();
+      if (malformed) ++stats.malformed;
+      if (corrupt) {
+        if (malformed) {
+          corrupt->append_string(bytes.substr(rec.begin, rec.end - rec.begin));
+        } else {
+          corrupt->append_null();
+        }
+      }
+      ++stats.rows;
+      pos = next;
+    }
+
+    std::vector<column> columns;
+    columns.reserve(builders.size());
+    for (auto& b : builders) columns.push_back(b.finish());
+    return batch(schema_, std::move(columns));
+  }
+
+ private:
+  bool is_null_text(const csv_field& f) const {
+    return (f.size == 0 && !f.quoted) || (!dialect_.null_value.empty() && f.text() == dialect_.null_value);
+  }
+
+  // Appends the field converted to type (null when it does not convert); false when it did not convert.
+  bool append_field(column_builder& b, type_id type, const csv_field& f) const {
+    if (is_null_text(f)) {
+      b.append_null();
+      return true;
+    }
+    if (type == type_id::string) {
+      b.append_string(f.text());
+      return true;
+    }
+    std::string_view text = trim_blanks(f.text());
+    if (text.empty()) {
+      b.append_null();
+      return true;
+    }
+    switch (type) {
+      case type_id::int64:
+        if (auto v = parse_int64(text)) {
+          b.append_int(*v);
+          return true;
+        }
+        break;
+      case type_id::float64:
+        if (auto v = parse_float64(text)) {
+          b.append_double(*v);
+          return true;
+        }
+        break;
+      case type_id::timestamp:
+        if (auto v = parse_timestamp(text)) {
+          b.append_timestamp(*v);
+          return true;
+        }
+        break;
+      case type_id::boolean:
+        if (auto v = parse_boolean(text)) {
+          b.append_bool(*v);
+          return true;
+        }
+        break;
+      default:
+        break;
+    }
+    b.append_null();
+    return false;
+  }
+
+  bool convertible_field(type_id type, const csv_field& f) const {
+    if (type == type_id::string || is_null_text(f)) return true;
+    std::string_view text = trim_blanks(f.text());
+    switch (type) {
+      case type_id::int64: return text.empty() || parse_int64(text).has_value();
+      case type_id::float64: return text.empty() || parse_float64(text).has_value();
+      case type_id::timestamp: return text.empty() || parse_timestamp(text).has_value();
+      case type_id::boolean: return text.empty() || parse_boolean(text).has_value();
+      default: return true;
+    }
+  }
+
+  static std::string advice() {
+    return " Fix the input, or set option mode to PERMISSIVE (keep the row, bad values become null) or "
+           "DROPMALFORMED (skip malformed rows).";
+  }
+
+  std::string failure_message(const raw_chunk& chunk, const csv_record& rec, std::size_t width) const {
+    std::string where = "malformed CSV record at " + describe_position(chunk, rec.begin) + ": ";
+    std::string raw = excerpt(chunk.bytes().substr(rec.begin, rec.end - rec.begin));
+    std::string reason;
+    if (rec.flaw == record_flaw::unterminated_quote) {
+      reason = "the quoted field " + field_label(rec.flaw_field) + " is not closed before the end of the input";
+    } else if (rec.flaw == record_flaw::text_after_quote) {
+      reason = "unexpected text after the closing quote of field " + field_label(rec.flaw_field);
+    } else {
+      reason = "expected " + std::to_string(width) + " fields, found " + std::to_string(rec.fields.size());
+    }
+    return where + reason + " (record: '" + raw + "')." + advice();
+  }
+
+  std::string bad_value_message(const raw_chunk& chunk, const csv_record& rec, std::size_t j) const {
+    return "malformed CSV record at " + describe_position(chunk, rec.begin) + ": field " + field_label(j) +
+           " has value '" + excerpt(rec.fields[j].text()) + "', which is not a valid " +
+           std::string(type_name((*schema_)[data_columns_[j]].type)) + "." + advice();
+  }
+
+  std::string field_label(std::size_t j) const {
+    if (j < data_columns_.size()) return "'" + (*schema_)[data_columns_[j]].name + "' (field " + std::to_string(j + 1) + ")";
+    return std::to_string(j + 1);
+  }
+
+  schema_ptr schema_;
+  csv_dialect dialect_;
+  csv_tokenizer tokenizer_;
+  bool header_;
+  parse_mode mode_;
+  std::optional<std::size_t> corrupt_index_;
+  std::vector<std::size_t> data_columns_;  // schema index of each CSV field position
+};
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Spark's rule: an empty header name becomes _c<index>; every occurrence of a duplicated name (compared
+// case-insensitively) gets its index appended, so "a,A,b" gives a0, A1, b.
+std::vector<std::string> header_names(const csv_record& rec) {
+  std::unordered_map<std::string, int> counts;
+  for (const auto& f : rec.fields) {
+    if (f.size != 0) ++counts[lower(f.text())];
+  }
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < rec.fields.size(); ++i) {
+    std::string name(rec.fields[i].text());
+    if (name.empty()) {
+      names.push_back("_c" + std::to_string(i));
+    } else if (counts[lower(name)] > 1) {
+      names.push_back(name + std::to_string(i));
+    } else {
+      names.push_back(std::move(name));
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+std::shared_ptr<const decoder> make_csv_decoder(const options& opts, schema_ptr schema) {
+  return std::make_shared<const csv_decoder>(opts, std::move(schema));
+}
+
+schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_view>& samples) {
+  csv_dialect dialect = read_dialect(opts);
+  csv_tokenizer tokenizer(dialect);
+  bool header = opts.get_bool("header", false);
+  std::vector<std::string> names;
+  std::vector<std::optional<type_id>> types;
+  bool have_names = false;
+  csv_record rec;
+
+  // Each sample is the start of a file: its first record is a header when header=true.
+  for (std::string_view bytes : samples) {
+    std::size_t pos = bytes.starts_with(utf8_bom) ? utf8_bom.size() : 0;
+    bool first_record = true;
+    bool took_data = false;
+    while (pos < bytes.size()) {
+      if (std::size_t after = skip_blank_line(bytes, pos); after != pos) {
+        pos = after;
+        continue;
+      }
+      std::size_t next = tokenizer.read(bytes, pos, rec);
+      bool unterminated = next == bytes.size() && bytes.back() != '\n';
+      pos = next;
+      if (!have_names) {
+        have_names = true;
+        if (header) {
+          names = header_names(rec);
+        } else {
+          for (std::size_t i = 0; i < rec.fields.size(); ++i) names.push_back("_c" + std::to_string(i));
+        }
+        types.assign(names.size(), std::nullopt);
+      }
+      if (first_record && header) {
+        first_record = false;
+        continue;
+      }
+      first_record = false;
+      // A sample cut mid-record would spoil inference ("2010-12-0" is no timestamp): skip its tail.
+      if (unterminated && took_data) break;
+      took_data = true;
+      std::size_t present = std::min(rec.fields.size(), names.size());
+      for (std::size_t j = 0; j < present; ++j) {
+        const csv_field& f = rec.fields[j];
+        if (types[j] == type_id::string) continue;
+        if ((f.size == 0 && !f.quoted) || (!dialect.null_value.empty() && f.text() == dialect.null_value)) continue;
+        if (f.size == 0) {
+          types[j] = type_id::string;
+          continue;
+        }
+        types[j] = merge_inferred(types[j], infer_text_type(f.text()));
+      }
+    }
+  }
+  if (!have_names) {
+    throw error("cannot infer a CSV schema: the sample holds no records; give a schema or a non-empty file");
+  }
+  std::vector<field> fields;
+  for (std::size_t j = 0; j < names.size(); ++j) {
+    fields.push_back(field{names[j], types[j].value_or(type_id::string), true});
+  }
+  return make_schema(std::move(fields));
+}
+
+}  // namespace flow::detail

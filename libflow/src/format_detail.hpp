@@ -1,0 +1,48 @@
+// Helpers shared by the format decoders (csv.cpp, json_lines.cpp, text_lines.cpp, formats.cpp). Private.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flow/formats.hpp"
+
+namespace flow::detail {
+
+std::shared_ptr<const decoder> make_csv_decoder(const options& opts, schema_ptr schema);
+std::shared_ptr<const decoder> make_json_decoder(const options& opts, schema_ptr schema);
+std::shared_ptr<const decoder> make_text_decoder(const options& opts, schema_ptr schema);
+
+schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_view>& samples);
+schema_ptr infer_json_schema(const options& opts, const std::vector<std::string_view>& samples);
+
+// Spaces and tabs removed from both ends (numbers, booleans and timestamps tolerate them).
+std::string_view trim_blanks(std::string_view text);
+// Whole-text conversions; nullopt when the text is not a valid value of the type.
+std::optional<std::int64_t> parse_int64(std::string_view text);
+std::optional<double> parse_float64(std::string_view text);
+std::optional<bool> parse_boolean(std::string_view text);
+
+// Spark's type widening for schema inference: nullopt stands for "only nulls so far".
+std::optional<type_id> merge_inferred(std::optional<type_id> seen, type_id next);
+// The narrowest type a non-null CSV text fits: int64, float64, boolean, timestamp, else string.
+type_id infer_text_type(std::string_view text);
+
+// The corrupt-record column (columnNameOfCorruptRecord, default "_corrupt_record") if the schema has one;
+// throws flow::error if it exists but is not a string.
+std::optional<std::size_t> corrupt_record_index(const options& opts, const schema& s);
+
+// "<origin> line <n>" for error messages; the line counts '\n' in chunk bytes before offset.
+std::string describe_position(const raw_chunk& chunk, std::size_t offset);
+// Cut long raw text for error messages.
+std::string excerpt(std::string_view text, std::size_t limit = 120);
+
+// Rows expected in bytes, from the newline density of a prefix (to reserve column buffers once).
+std::size_t estimate_rows(std::string_view bytes);
+
+inline constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
+
+}  // namespace flow::detail

@@ -1,0 +1,137 @@
+// Format dispatch (make_decoder, infer_schema), parse modes and the conversions all decoders share.
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "format_detail.hpp"
+
+namespace flow {
+
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+parse_mode parse_parse_mode(std::string_view text) {
+  std::string mode = lower(text);
+  if (mode == "permissive") return parse_mode::permissive;
+  if (mode == "dropmalformed") return parse_mode::drop_malformed;
+  if (mode == "failfast") return parse_mode::fail_fast;
+  throw error("option 'mode' must be PERMISSIVE, DROPMALFORMED or FAILFAST, got '" + std::string(text) + "'");
+}
+
+std::shared_ptr<const decoder> make_decoder(std::string_view format, const options& opts, schema_ptr schema) {
+  std::string name = lower(format);
+  if (name == "text") return detail::make_text_decoder(opts, std::move(schema));
+  if (name != "csv" && name != "json") {
+    throw error("unknown format '" + std::string(format) + "'; use csv, json or text");
+  }
+  if (!schema || schema->size() == 0) {
+    throw error("the " + name + " format needs a schema: pass one, or call infer_schema on a sample first");
+  }
+  if (name == "csv") return detail::make_csv_decoder(opts, std::move(schema));
+  return detail::make_json_decoder(opts, std::move(schema));
+}
+
+schema_ptr infer_schema(std::string_view format, const options& opts, const std::vector<std::string_view>& samples) {
+  std::string name = lower(format);
+  if (name == "csv") return detail::infer_csv_schema(opts, samples);
+  if (name == "json") return detail::infer_json_schema(opts, samples);
+  if (name == "text") return make_schema({field{"value", type_id::string, true}});
+  throw error("unknown format '" + std::string(format) + "'; use csv, json or text");
+}
+
+namespace detail {
+
+std::string_view trim_blanks(std::string_view text) {
+  std::size_t b = 0, e = text.size();
+  while (b < e && (text[b] == ' ' || text[b] == '\t')) ++b;
+  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t')) --e;
+  return text.substr(b, e - b);
+}
+
+std::optional<std::int64_t> parse_int64(std::string_view text) {
+  // from_chars rejects a leading '+', which Spark (Java's Long.parseLong) accepts.
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> parse_float64(std::string_view text) {
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> parse_boolean(std::string_view text) {
+  auto equals = [&](std::string_view word) {
+    return text.size() == word.size() &&
+           std::equal(text.begin(), text.end(), word.begin(),
+                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  };
+  if (equals("true")) return true;
+  if (equals("false")) return false;
+  return std::nullopt;
+}
+
+std::optional<type_id> merge_inferred(std::optional<type_id> seen, type_id next) {
+  if (!seen || *seen == next) return next;
+  bool both_numeric = (*seen == type_id::int64 || *seen == type_id::float64) &&
+                      (next == type_id::int64 || next == type_id::float64);
+  return both_numeric ? type_id::float64 : type_id::string;
+}
+
+type_id infer_text_type(std::string_view text) {
+  std::string_view t = trim_blanks(text);
+  if (parse_int64(t)) return type_id::int64;
+  // Only text that looks like a number (or Java's NaN/Infinity) counts: from_chars would also take "inf".
+  std::string_view unsigned_part = (!t.empty() && (t[0] == '-' || t[0] == '+')) ? t.substr(1) : t;
+  bool number_like = !unsigned_part.empty() &&
+                     (std::isdigit(static_cast<unsigned char>(unsigned_part[0])) || unsigned_part[0] == '.');
+  if ((number_like || t == "NaN" || unsigned_part == "Infinity") && parse_float64(t)) return type_id::float64;
+  if (parse_timestamp(t)) return type_id::timestamp;
+  if (parse_boolean(t)) return type_id::boolean;
+  return type_id::string;
+}
+
+std::optional<std::size_t> corrupt_record_index(const options& opts, const schema& s) {
+  std::string name = opts.get("columnNameOfCorruptRecord", "_corrupt_record");
+  auto index = s.find(name);
+  if (index && s[*index].type != type_id::string) {
+    throw error("the corrupt record column '" + name + "' must have type string, not " +
+                std::string(type_name(s[*index].type)) + "; change its type or set columnNameOfCorruptRecord");
+  }
+  return index;
+}
+
+std::string describe_position(const raw_chunk& chunk, std::size_t offset) {
+  std::string_view bytes = chunk.bytes();
+  auto line = chunk.first_line + static_cast<std::uint64_t>(
+                                     std::count(bytes.begin(), bytes.begin() + std::min(offset, bytes.size()), '\n'));
+  return (chunk.origin.empty() ? std::string("<input>") : chunk.origin) + " line " + std::to_string(line);
+}
+
+std::string excerpt(std::string_view text, std::size_t limit) {
+  if (text.size() <= limit) return std::string(text);
+  return std::string(text.substr(0, limit)) + "...";
+}
+
+std::size_t estimate_rows(std::string_view bytes) {
+  std::size_t prefix = std::min<std::size_t>(bytes.size(), 64 * 1024);
+  if (prefix == 0) return 0;
+  auto lines = static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + prefix, '\n'));
+  return static_cast<std::size_t>((static_cast<double>(lines) + 1.0) * 1.05 * static_cast<double>(bytes.size()) /
+                                  static_cast<double>(prefix)) + 16;
+}
+
+}  // namespace detail
+}  // namespace flow

@@ -1,0 +1,49 @@
+// Reader options: case-insensitive keys, typed getters with clear errors.
+#include <cctype>
+#include <charconv>
+
+#include "flow/formats.hpp"
+
+namespace flow {
+
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+void options::set(std::string key, std::string value) { values_[lower(key)] = std::move(value); }
+
+bool options::has(std::string_view key) const { return values_.contains(lower(key)); }
+
+std::string options::get(std::string_view key, std::string_view fallback) const {
+  auto it = values_.find(lower(key));
+  return it == values_.end() ? std::string(fallback) : it->second;
+}
+
+bool options::get_bool(std::string_view key, bool fallback) const {
+  auto it = values_.find(lower(key));
+  if (it == values_.end()) return fallback;
+  std::string v = lower(it->second);
+  if (v == "true") return true;
+  if (v == "false") return false;
+  throw error("option '" + std::string(key) + "' must be true or false, got '" + it->second + "'");
+}
+
+std::int64_t options::get_int(std::string_view key, std::int64_t fallback) const {
+  auto it = values_.find(lower(key));
+  if (it == values_.end()) return fallback;
+  const std::string& v = it->second;
+  std::int64_t result = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), result);
+  if (v.empty() || ec != std::errc{} || end != v.data() + v.size()) {
+    throw error("option '" + std::string(key) + "' must be an integer, got '" + v + "'");
+  }
+  return result;
+}
+
+}  // namespace flow
