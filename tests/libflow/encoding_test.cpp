@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "flow/batch.hpp"
+
+using namespace flow;
+
+namespace {
+
+timestamp ts(std::string_view text) { return *parse_timestamp(text); }
+
+batch every_type_batch() {
+  auto s = make_schema({{"flag", type_id::boolean},
+                        {"quantity", type_id::int64, false},
+                        {"price", type_id::float64},
+                        {"description", type_id::string},
+                        {"invoice_date", type_id::timestamp},
+                        {"window", type_id::window}});
+  window_value w{ts("2010-12-01 08:00:00"), ts("2010-12-01 09:00:00")};
+  std::vector<std::vector<value>> rows;
+  for (int i = 0; i < 75; ++i) {
+    if (i % 7 == 3) {
+      rows.push_back({value{}, std::int64_t{i}, value{}, value{}, value{}, value{}});
+    } else {
+      rows.push_back({i % 2 == 0, std::int64_t{-i}, i * 1.25, std::string(static_cast<std::size_t>(i % 5), 'x'),
+                      timestamp{w.start.micros + i}, w});
+    }
+  }
+  rows[10][2] = std::nan("");
+  rows[11][2] = -0.0;
+  rows[12][3] = std::string("Señor \"quoted\", with comma");
+  return make_batch(s, rows);
+}
+
+}  // namespace
+
+TEST_CASE("encode/decode round trips every type with nulls", "[encoding]") {
+  auto b = every_type_batch();
+  auto bytes = encode(b);
+  CHECK(std::string(bytes.begin(), bytes.begin() + 4) == "LFB1");
+  auto decoded = decode_batch(bytes);
+  CHECK(decoded == b);
+  CHECK(decoded.schema() == b.schema());
+  CHECK_FALSE(decoded.schema()[1].nullable);
+  CHECK(encode(decoded) == bytes);
+}
+
+TEST_CASE("a slice encodes exactly like a fresh batch of the same rows", "[encoding]") {
+  auto b = every_type_batch();
+  for (auto [offset, length] : std::vector<std::pair<std::size_t, std::size_t>>{
+           {0, 0}, {1, 1}, {3, 1}, {5, 60}, {13, 62}, {74, 1}, {64, 11}}) {
+    INFO(offset << "+" << length);
+    auto slice = b.slice(offset, length);
+    auto fresh = concat({slice, batch::empty(b.schema_ref())});
+    auto bytes = encode(slice);
+    CHECK(bytes == encode(fresh));
+    CHECK(decode_batch(bytes) == slice);
+  }
+  // A slice without nulls of a column with nulls carries no validity bitmap.
+  auto no_nulls = b.slice(4, 3);
+  CHECK(decode_batch(encode(no_nulls)).col(0).data()->validity.empty());
+}
+
+TEST_CASE("empty batches and batches without columns round trip", "[encoding]") {
+  CHECK(decode_batch(encode(batch())) == batch());
+  auto e = batch::empty(every_type_batch().schema_ref());
+  CHECK(decode_batch(encode(e)) == e);
+}
+
+TEST_CASE("decode rejects bad magic, versions and trailing bytes", "[encoding]") {
+  auto bytes = encode(every_type_batch());
+  auto bad_magic = bytes;
+  bad_magic[0] = 'X';
+  CHECK_THROWS_WITH(decode_batch(bad_magic), Catch::StartsWith("corrupt batch encoding: bad magic"));
+  auto bad_version = bytes;
+  bad_version[4] = 9;
+  CHECK_THROWS_WITH(decode_batch(bad_version), Catch::Contains("unsupported version 9"));
+  auto trailing = bytes;
+  trailing.push_back(0);
+  CHECK_THROWS_WITH(decode_batch(trailing), Catch::Contains("1 trailing bytes"));
+  CHECK_THROWS_AS(decode_batch(nullptr, 0), flow::error);
+  CHECK_THROWS_AS(decode_batch(std::vector<std::uint8_t>{}), flow::error);
+}
+
+TEST_CASE("decode survives truncation at every position", "[encoding][fuzz]") {
+  auto bytes = encode(every_type_batch().slice(2, 20));
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    INFO("truncated to " << n << " bytes");
+    CHECK_THROWS_WITH(decode_batch(bytes.data(), n), Catch::StartsWith("corrupt batch encoding: "));
+  }
+}
+
+TEST_CASE("decode of flipped bytes throws or yields a batch that re-encodes identically", "[encoding][fuzz]") {
+  auto bytes = encode(every_type_batch().slice(1, 30));
+  std::mt19937 rng(1234);
+  std::size_t decoded = 0;
+  std::size_t rejected = 0;
+  for (std::size_t position = 0; position < bytes.size(); ++position) {
+    for (std::uint8_t flip : {std::uint8_t{0x01}, std::uint8_t{0x80}, static_cast<std::uint8_t>(rng() | 1)}) {
+      auto mutated = bytes;
+      mutated[position] ^= flip;
+      try {
+        auto b = decode_batch(mutated);
+        ++decoded;
+        INFO("position " << position);
+        CHECK(encode(b) == mutated);
+      } catch (const flow::error& e) {
+        ++rejected;
+        CHECK(std::string(e.what()).rfind("corrupt batch encoding: ", 0) == 0);
+      }
+    }
+  }
+  // Data bytes decode to other values; header, length and flag bytes are caught.
+  CHECK(decoded > 0);
+  CHECK(rejected > 0);
+}
+
+TEST_CASE("decode rejects huge lengths without allocating them", "[encoding][fuzz]") {
+  auto bytes = encode(make_batch(make_schema({{"x", type_id::int64}}), {{std::int64_t{1}}}));
+  // The row count follows magic (4), version (2), field count (4) and the field (4 + 1 + 1 + 1).
+  std::size_t rows_at = 4 + 2 + 4 + 4 + 1 + 1 + 1;
+  for (std::size_t i = 0; i < 8; ++i) bytes[rows_at + i] = 0xff;
+  CHECK_THROWS_WITH(decode_batch(bytes), Catch::Contains("row count"));
+  auto names = encode(make_batch(make_schema({{"x", type_id::int64}}), {}));
+  for (std::size_t i = 6; i < 10; ++i) names[i] = 0xff;
+  CHECK_THROWS_WITH(decode_batch(names), Catch::Contains("field count"));
+}
