@@ -50,6 +50,10 @@ expr col(std::string name);
 expr lit(value v);
 inline expr lit(const char* s) { return lit(value{std::string(s)}); }
 inline expr lit(int v) { return lit(value{static_cast<std::int64_t>(v)}); }
+// Exact overloads: without them lit(2.5) and lit(true) would pick lit(int) and truncate.
+inline expr lit(std::int64_t v) { return lit(value{v}); }
+inline expr lit(double v) { return lit(value{v}); }
+inline expr lit(bool v) { return lit(value{v}); }
 // window(timeColumn, "1 hour"[, "10 minutes"]): tumbling or sliding, aligned to 1970-01-01 UTC as in Spark.
 expr window(expr time_column, std::string_view length, std::string_view slide = {},
             std::string_view start_offset = {});

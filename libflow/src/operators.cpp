@@ -1,0 +1,126 @@
+// Stateless operators (project, filter, fused pipelines) and the output-mode / aggregate-kind names.
+#include "flow/operators.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace flow {
+
+std::string_view to_string(output_mode m) {
+  switch (m) {
+    case output_mode::append: return "append";
+    case output_mode::update: return "update";
+    case output_mode::complete: return "complete";
+  }
+  return "?";
+}
+
+output_mode parse_output_mode(std::string_view text) {
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower == "append") return output_mode::append;
+  if (lower == "update") return output_mode::update;
+  if (lower == "complete") return output_mode::complete;
+  throw error("unknown output mode '" + std::string(text) + "'; use append, update or complete");
+}
+
+std::string_view to_string(agg_kind k) {
+  switch (k) {
+    case agg_kind::sum: return "sum";
+    case agg_kind::count: return "count";
+    case agg_kind::min: return "min";
+    case agg_kind::max: return "max";
+    case agg_kind::avg: return "avg";
+  }
+  return "?";
+}
+
+namespace {
+
+// "(a * b) AS total" for aliases, the plain name otherwise (Spark's explain style).
+std::string describe_expr(const expr& e) {
+  if (e.valid() && e.node().kind == expr_kind::alias) return e.node().children[0].name() + " AS " + e.name();
+  return e.name();
+}
+
+void check_input(const schema& expected, const batch& input, std::string_view op) {
+  if (input.schema().size() != expected.size()) {
+    throw error(std::string(op) + ": the batch has schema (" + input.schema().to_string() +
+                "), but the operator was built for (" + expected.to_string() + ")");
+  }
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (input.schema()[i].type != expected[i].type) {
+      throw error(std::string(op) + ": column '" + input.schema()[i].name + "' is " +
+                  std::string(type_name(input.schema()[i].type)) + " in the batch but " +
+                  std::string(type_name(expected[i].type)) + " in the operator's input schema (" +
+                  expected.to_string() + ")");
+    }
+  }
+}
+
+}  // namespace
+
+project_operator::project_operator(const schema& input, const std::vector<expr>& exprs) {
+  if (exprs.empty()) throw error("select(): needs at least one expression");
+  std::vector<field> fields;
+  for (const auto& e : exprs) {
+    exprs_.push_back(bind(e, input));
+    fields.push_back(field{exprs_.back().name(), exprs_.back().type(), exprs_.back().nullable()});
+  }
+  output_ = make_schema(std::move(fields));
+}
+
+batch project_operator::apply(const batch& input) const {
+  std::vector<column> columns;
+  columns.reserve(exprs_.size());
+  for (const auto& e : exprs_) columns.push_back(e.evaluate(input));
+  return batch(output_, std::move(columns));
+}
+
+std::string project_operator::describe() const {
+  std::string out = "Project [";
+  for (std::size_t i = 0; i < exprs_.size(); ++i) out += (i ? ", " : "") + describe_expr(exprs_[i].source());
+  return out + "]";
+}
+
+filter_operator::filter_operator(const schema_ptr& input, const expr& predicate)
+    : predicate_(bind(predicate, *input)), output_(input) {
+  if (predicate_.type() != type_id::boolean) {
+    throw error("filter/where: the condition '" + predicate.name() + "' is " +
+                std::string(type_name(predicate_.type())) + ", not boolean; use a comparison such as (" +
+                predicate.name() + " > 0)");
+  }
+}
+
+batch filter_operator::apply(const batch& input) const {
+  check_input(*output_, input, "Filter " + predicate_.name());
+  const column keep_column = predicate_.evaluate(input);
+  const std::size_t n = keep_column.size();
+  std::vector<std::uint8_t> keep(keep_column.bools(), keep_column.bools() + n);
+  if (keep_column.has_nulls()) {
+    for (std::size_t i = 0; i < n; ++i) keep[i] &= keep_column.valid(i) ? 1 : 0;  // null -> dropped
+  }
+  const auto kept = static_cast<std::size_t>(std::count(keep.begin(), keep.end(), std::uint8_t{1}));
+  if (kept == n) return input;
+  if (kept == 0) return batch::empty(output_);
+  return filter_rows(input, keep);
+}
+
+std::string filter_operator::describe() const { return "Filter " + predicate_.name(); }
+
+batch pipeline::run(const batch& input) const {
+  batch current = input;
+  for (const auto& op : ops_) current = op->apply(current);
+  return current;
+}
+
+std::string pipeline::describe() const {
+  std::string out;
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+    if (!out.empty()) out.push_back('\n');
+    out.append((*it)->describe());
+  }
+  return out;
+}
+
+}  // namespace flow
