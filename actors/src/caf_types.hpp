@@ -1,0 +1,68 @@
+// CAF 0.17 serialization of libflow's message payloads. Include only from actors/*.cpp: it pulls in CAF.
+// Register on every node: cfg.add_message_type<flow::batch>("flow::batch") and
+// cfg.add_message_type<flow::raw_chunk>("flow::raw_chunk").
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <caf/deserializer.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/sec.hpp>
+#include <caf/serializer.hpp>
+
+#include "flow/batch.hpp"
+#include "flow/formats.hpp"
+
+namespace flow {
+
+// A batch travels as its flow::encode bytes, so it crosses nodes in libflow's own validated format.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch& x) {
+  if constexpr (Inspector::reads_state) {
+    if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
+      std::vector<std::uint8_t> bytes = encode(x);
+      return f(caf::meta::type_name("flow::batch"), bytes);
+    } else {
+      // Printing inspectors (deep_to_string, logging) get a summary instead of the bytes.
+      std::string summary = std::to_string(x.num_rows()) + " rows of (" + x.schema().to_string() + ")";
+      return f(caf::meta::type_name("flow::batch"), summary);
+    }
+  } else {
+    std::vector<std::uint8_t> bytes;
+    auto load = caf::meta::load_callback([&]() -> caf::error {
+      try {
+        x = decode_batch(bytes);
+      } catch (const error& e) {
+        return caf::make_error(caf::sec::invalid_argument, std::string(e.what()));
+      }
+      return caf::none;
+    });
+    return f(caf::meta::type_name("flow::batch"), bytes, load);
+  }
+}
+
+// A chunk travels as just its visible bytes; the receiver owns a fresh buffer of exactly those.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, raw_chunk& x) {
+  if constexpr (Inspector::reads_state) {
+    std::string contents = x.buffer ? std::string(x.bytes()) : std::string();
+    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line);
+  } else {
+    std::string contents;
+    auto load = caf::meta::load_callback([&]() -> caf::error {
+      x.begin = 0;
+      x.end = contents.size();
+      x.buffer = std::make_shared<const std::string>(std::move(contents));
+      return caf::none;
+    });
+    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, load);
+  }
+}
+
+}  // namespace flow
