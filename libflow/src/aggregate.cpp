@@ -1,0 +1,937 @@
+// Hash aggregation: the operator (binding, schemas) and its state, an open-addressing table of groups
+// with struct-of-arrays accumulators.
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "flow/operators.hpp"
+
+namespace flow {
+
+namespace {
+
+struct key_plan {
+  bound_expr value;        // evaluated as a column (everything but sliding windows)
+  bool sliding = false;
+  bound_expr time;         // sliding window: its time column
+  std::int64_t length = 0, slide = 0, offset = 0;
+  type_id type = type_id::int64;
+  bool nullable = true;
+};
+
+struct agg_plan {
+  agg_kind kind = agg_kind::count;
+  bool star = false;        // count(*)
+  bound_expr input;
+  type_id value_type = type_id::int64;  // the accumulated value's type (sum/min/max/avg)
+  std::size_t state_column = 0;         // first accumulator column in the state schema
+};
+
+const expr_node* unaliased(const expr& e) {
+  const expr_node* n = &e.node();
+  while (n->kind == expr_kind::alias) n = &n->children[0].node();
+  return n;
+}
+
+inline std::uint64_t fmix64(std::uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return k;
+}
+
+inline std::uint64_t double_key_bits(double d) {
+  if (d == 0.0) return 0;  // -0.0 and 0.0 are one group
+  if (std::isnan(d)) return 0x7ff8000000000000ULL;
+  return std::bit_cast<std::uint64_t>(d);
+}
+
+std::size_t key_width(type_id t) { return t == type_id::window ? 2 : 1; }
+
+// Gathers rows idx of c into a new column (sliding-window expansion, window null filtering).
+column gather(const column& c, const std::vector<std::uint32_t>& idx) {
+  column_builder builder(c.type(), idx.size());
+  for (auto i : idx) builder.append_from(c, i);
+  return builder.finish();
+}
+
+}  // namespace
+
+struct aggregate_operator::impl {
+  std::vector<key_plan> keys;
+  std::vector<agg_plan> aggs;
+  schema_ptr input, output, state;
+  int window_key = -1;
+  bool fixed = true;            // every key is fixed-width: packed into words
+  std::size_t key_words = 1;    // packed width, including the trailing null-mask word
+  std::vector<std::size_t> word_offset;
+};
+
+aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys, std::vector<agg_spec> aggs)
+    : input_(std::move(input)), keys_(std::move(keys)), aggs_(std::move(aggs)) {
+  if (!input_) throw error("aggregate: the input schema is missing");
+  if (aggs_.empty()) throw error("agg(): needs at least one aggregate, e.g. count(*)");
+  auto plan = std::make_shared<impl>();
+  plan->input = input_;
+  std::vector<field> key_fields;
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    const expr& key = keys_[i];
+    if (!key.valid()) throw error("group_by(): key " + std::to_string(i) + " is an empty expression");
+    key_plan kp;
+    bound_expr bound = bind(key, *input_);
+    kp.type = bound.type();
+    kp.nullable = bound.nullable();
+    const expr_node* node = unaliased(key);
+    if (node->kind == expr_kind::window) {
+      if (window_key_ >= 0) {
+        throw error("group_by(): only one window(...) key is supported, but '" + keys_[window_key_].name() +
+                    "' and '" + key.name() + "' are both windows");
+      }
+      window_key_ = static_cast<int>(i);
+      kp.length = node->window_length;
+      kp.slide = node->window_slide;
+      kp.offset = node->window_offset;
+      kp.sliding = node->window_slide != node->window_length;
+      if (kp.sliding) kp.time = bind(node->children[0], *input_);
+    } else if (find_window(key)) {
+      throw error("group_by(): window(...) must be a grouping key by itself, not part of '" + key.name() + "'");
+    }
+    if (!kp.sliding) kp.value = bound;
+    key_fields.push_back(field{bound.name(), bound.type(), bound.nullable()});
+    plan->word_offset.push_back(plan->key_words - 1);
+    if (kp.type == type_id::string) plan->fixed = false;
+    plan->key_words += key_width(kp.type);
+    plan->keys.push_back(std::move(kp));
+  }
+  plan->window_key = window_key_;
+
+  std::vector<field> out_fields = key_fields, state_fields = key_fields;
+  for (std::size_t i = 0; i < aggs_.size(); ++i) {
+    const agg_spec& spec = aggs_[i];
+    agg_plan ap;
+    ap.kind = spec.kind;
+    ap.star = !spec.input.valid();
+    if (ap.star && spec.kind != agg_kind::count) {
+      throw error(std::string(to_string(spec.kind)) + "(): needs an input column; only count accepts *");
+    }
+    const std::string input_name = ap.star ? "1" : spec.input.name();
+    const std::string name = spec.output_name.empty()
+                                 ? std::string(to_string(spec.kind)) + "(" + input_name + ")"
+                                 : spec.output_name;
+    type_id in_type = type_id::int64;
+    if (!ap.star) {
+      ap.input = bind(spec.input, *input_);
+      in_type = ap.input.type();
+    }
+    const std::string idx = std::to_string(i);
+    ap.state_column = state_fields.size();
+    auto needs_numeric = [&] {
+      if (!is_numeric(in_type)) {
+        throw error(name + ": " + std::string(to_string(spec.kind)) + " needs a numeric (int64 or float64) input, but '" +
+                    input_name + "' is " + std::string(type_name(in_type)) + "; cast it first");
+      }
+    };
+    switch (spec.kind) {
+      case agg_kind::sum:
+        needs_numeric();
+        ap.value_type = in_type;
+        out_fields.push_back(field{name, in_type, true});
+        state_fields.push_back(field{"__sum_" + idx, in_type, false});
+        state_fields.push_back(field{"__cnt_" + idx, type_id::int64, false});
+        break;
+      case agg_kind::avg:
+        needs_numeric();
+        if (in_type != type_id::float64) ap.input = bind(spec.input.cast(type_id::float64), *input_);
+        ap.value_type = type_id::float64;
+        out_fields.push_back(field{name, type_id::float64, true});
+        state_fields.push_back(field{"__sum_" + idx, type_id::float64, false});
+        state_fields.push_back(field{"__cnt_" + idx, type_id::int64, false});
+        break;
+      case agg_kind::count:
+        out_fields.push_back(field{name, type_id::int64, false});
+        state_fields.push_back(field{"__cnt_" + idx, type_id::int64, false});
+        break;
+      case agg_kind::min:
+      case agg_kind::max:
+        if (in_type == type_id::window) {
+          throw error(name + ": " + std::string(to_string(spec.kind)) + " of a window column is not supported");
+        }
+        ap.value_type = in_type;
+        out_fields.push_back(field{name, in_type, true});
+        state_fields.push_back(field{(spec.kind == agg_kind::min ? "__min_" : "__max_") + idx, in_type, true});
+        break;
+    }
+    plan->aggs.push_back(std::move(ap));
+  }
+  output_ = make_schema(std::move(out_fields));
+  state_ = make_schema(std::move(state_fields));
+  plan->output = output_;
+  plan->state = state_;
+  impl_ = std::move(plan);
+}
+
+std::vector<std::string> aggregate_operator::key_names() const {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < keys_.size(); ++i) names.push_back((*output_)[i].name);
+  return names;
+}
+
+std::string aggregate_operator::describe() const {
+  std::string out = "Aggregate [";
+  for (std::size_t i = 0; i < keys_.size(); ++i) out += (i ? ", " : "") + keys_[i].name();
+  out += "], [";
+  for (std::size_t i = 0; i < aggs_.size(); ++i) out += (i ? ", " : "") + (*output_)[keys_.size() + i].name;
+  return out + "]";
+}
+
+namespace {
+
+// Key columns of one batch packed per row (fixed-width words or serialized bytes), with their hashes.
+struct encoded_keys {
+  std::size_t rows = 0;
+  std::vector<std::uint64_t> words;   // fixed: rows * key_words
+  std::vector<std::string> bytes;     // generic: one string per row
+  std::vector<std::uint64_t> hashes;
+};
+
+void append_bytes(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+
+encoded_keys encode_keys(const aggregate_operator::impl& plan, const std::vector<column>& keys, std::size_t rows) {
+  encoded_keys enc;
+  enc.rows = rows;
+  const std::size_t kw = plan.key_words;
+  if (plan.fixed) {
+    enc.words.assign(rows * kw, 0);
+    std::uint64_t* w = enc.words.data();
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      const column& c = keys[k];
+      const std::size_t o = plan.word_offset[k];
+      switch (c.type()) {
+        case type_id::boolean: {
+          const auto* v = c.bools();
+          for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = v[i];
+          break;
+        }
+        case type_id::int64:
+        case type_id::timestamp: {
+          const auto* v = c.ints();
+          for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = static_cast<std::uint64_t>(v[i]);
+          break;
+        }
+        case type_id::float64: {
+          const auto* v = c.doubles();
+          for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = double_key_bits(v[i]);
+          break;
+        }
+        case type_id::window: {
+          const auto* s = c.ints();
+          const auto* e = c.ends();
+          for (std::size_t i = 0; i < rows; ++i) {
+            w[i * kw + o] = static_cast<std::uint64_t>(s[i]);
+            w[i * kw + o + 1] = static_cast<std::uint64_t>(e[i]);
+          }
+          break;
+        }
+        case type_id::string: break;
+      }
+      if (c.has_nulls()) {
+        for (std::size_t i = 0; i < rows; ++i) {
+          if (c.valid(i)) continue;
+          w[i * kw + o] = 0;
+          if (c.type() == type_id::window) w[i * kw + o + 1] = 0;
+          w[i * kw + kw - 1] |= std::uint64_t{1} << k;
+        }
+      }
+    }
+    enc.hashes.resize(rows);
+    for (std::size_t i = 0; i < rows; ++i) {
+      std::uint64_t h = 0x9E3779B97F4A7C15ULL;
+      for (std::size_t j = 0; j < kw; ++j) h = (std::rotl(h, 5) ^ w[i * kw + j]) * 0x9E3779B97F4A7C15ULL;
+      enc.hashes[i] = fmix64(h);
+    }
+    return enc;
+  }
+  enc.bytes.resize(rows);
+  enc.hashes.resize(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    std::string& s = enc.bytes[i];
+    for (const column& c : keys) {
+      if (!c.valid(i)) {
+        s.push_back('\0');
+        continue;
+      }
+      s.push_back('\1');
+      switch (c.type()) {
+        case type_id::boolean: s.push_back(static_cast<char>(c.bools()[i])); break;
+        case type_id::int64:
+        case type_id::timestamp: append_bytes(s, &c.ints()[i], 8); break;
+        case type_id::float64: {
+          const std::uint64_t bits = double_key_bits(c.doubles()[i]);
+          append_bytes(s, &bits, 8);
+          break;
+        }
+        case type_id::window:
+          append_bytes(s, &c.ints()[i], 8);
+          append_bytes(s, &c.ends()[i], 8);
+          break;
+        case type_id::string: {
+          const auto text = c.str(i);
+          const auto len = static_cast<std::uint32_t>(text.size());
+          append_bytes(s, &len, 4);
+          s.append(text);
+          break;
+        }
+      }
+    }
+    enc.hashes[i] = fmix64(std::hash<std::string>{}(s));
+  }
+  return enc;
+}
+
+// One key column's values per group, for output.
+struct key_store {
+  type_id type = type_id::int64;
+  std::vector<std::int64_t> ints;  // int64, timestamp, window start, boolean
+  std::vector<std::int64_t> ends;  // window end
+  std::vector<double> doubles;
+  std::vector<std::string> strings;
+  std::vector<std::uint8_t> valid;
+
+  void push(const column& c, std::size_t i) {
+    const bool ok = c.valid(i);
+    valid.push_back(ok);
+    switch (type) {
+      case type_id::boolean: ints.push_back(ok ? c.bools()[i] : 0); break;
+      case type_id::int64:
+      case type_id::timestamp: ints.push_back(ok ? c.ints()[i] : 0); break;
+      case type_id::float64: doubles.push_back(ok ? c.doubles()[i] : 0.0); break;
+      case type_id::window:
+        ints.push_back(ok ? c.ints()[i] : 0);
+        ends.push_back(ok ? c.ends()[i] : 0);
+        break;
+      case type_id::string: strings.emplace_back(ok ? c.str(i) : std::string_view{}); break;
+    }
+  }
+};
+
+struct accumulator {
+  agg_kind kind = agg_kind::count;
+  type_id type = type_id::int64;       // value type
+  std::vector<std::int64_t> ints;      // int sums, int/timestamp/bool min/max
+  std::vector<double> doubles;         // double sums, avg sums, double min/max
+  std::vector<std::string> strings;    // string min/max
+  std::vector<std::int64_t> counts;    // non-null inputs seen (min/max: has a value when > 0)
+
+  void resize(std::size_t n) {
+    counts.resize(n, 0);
+    if (kind == agg_kind::count) return;
+    if (type == type_id::float64) doubles.resize(n, 0.0);
+    else if (type == type_id::string) strings.resize(n);
+    else ints.resize(n, 0);
+  }
+};
+
+template <class T>
+void keep_only(std::vector<T>& v, const std::vector<std::uint32_t>& ids) {
+  if (v.empty()) return;
+  std::vector<T> out;
+  out.reserve(ids.size());
+  for (auto id : ids) out.push_back(std::move(v[id]));
+  v = std::move(out);
+}
+
+std::vector<std::uint64_t> validity_bits(const std::vector<std::uint8_t>& valid, std::size_t& nulls) {
+  nulls = static_cast<std::size_t>(std::count(valid.begin(), valid.end(), std::uint8_t{0}));
+  if (nulls == 0) return {};
+  std::vector<std::uint64_t> bits((valid.size() + 63) / 64, 0);
+  for (std::size_t i = 0; i < valid.size(); ++i) {
+    if (valid[i]) bits[i >> 6] |= std::uint64_t{1} << (i & 63);
+  }
+  return bits;
+}
+
+column make_column_from(type_id type, std::shared_ptr<column_data> d, const std::vector<std::uint8_t>& valid) {
+  d->type = type;
+  d->length = valid.size();
+  d->validity = validity_bits(valid, d->null_count);
+  return column(std::shared_ptr<const column_data>(std::move(d)));
+}
+
+class hash_aggregate_state final : public aggregate_state {
+ public:
+  explicit hash_aggregate_state(std::shared_ptr<const aggregate_operator::impl> plan) : plan_(std::move(plan)) {
+    for (const auto& k : plan_->keys) key_values_.push_back(key_store{k.type, {}, {}, {}, {}, {}});
+    for (const auto& a : plan_->aggs) accs_.push_back(accumulator{a.kind, a.value_type, {}, {}, {}, {}});
+    reset_slots(64);
+  }
+
+  void update(const batch& input) override {
+    check_schema(*plan_->input, input, "update");
+    const std::size_t n = input.num_rows();
+    if (n == 0) return;
+    std::vector<column> keys(plan_->keys.size());
+    std::vector<column> values(plan_->aggs.size());
+    std::vector<std::uint32_t> expand;  // input row per expanded row, when rows are expanded or dropped
+    bool expanded = false;
+    column window_column;
+    for (std::size_t k = 0; k < plan_->keys.size(); ++k) {
+      const key_plan& kp = plan_->keys[k];
+      if (kp.sliding) {
+        window_column = sliding_windows(kp, kp.time.evaluate(input), expand);
+        expanded = true;
+      } else {
+        keys[k] = kp.value.evaluate(input);
+      }
+    }
+    for (std::size_t a = 0; a < plan_->aggs.size(); ++a) {
+      if (!plan_->aggs[a].star) values[a] = plan_->aggs[a].input.evaluate(input);
+    }
+    const int wk = plan_->window_key;
+    if (!expanded && wk >= 0 && keys[wk].has_nulls()) {
+      // Spark drops rows whose event time is null from windowed aggregation.
+      for (std::size_t i = 0; i < n; ++i) {
+        if (keys[wk].valid(i)) expand.push_back(static_cast<std::uint32_t>(i));
+      }
+      expanded = true;
+    }
+    std::size_t rows = n;
+    if (expanded) {
+      rows = expand.size();
+      for (std::size_t k = 0; k < keys.size(); ++k) {
+        keys[k] = (static_cast<int>(k) == wk && plan_->keys[k].sliding) ? window_column : gather(keys[k], expand);
+      }
+      for (auto& v : values) {
+        if (v.data()) v = gather(v, expand);
+      }
+      if (rows == 0) return;
+    }
+    const auto gids = find_groups(keys, rows);
+    for (std::size_t a = 0; a < accs_.size(); ++a) fold_input(accs_[a], plan_->aggs[a], values[a], gids);
+  }
+
+  void merge(const batch& state_rows) override {
+    check_schema(*plan_->state, state_rows, "merge");
+    const std::size_t n = state_rows.num_rows();
+    if (n == 0) return;
+    std::vector<column> keys(state_rows.columns().begin(), state_rows.columns().begin() + plan_->keys.size());
+    const auto gids = find_groups(keys, n);
+    for (std::size_t a = 0; a < accs_.size(); ++a) fold_state(accs_[a], plan_->aggs[a], state_rows, gids);
+  }
+
+  batch emit(output_mode mode, timestamp watermark) override {
+    std::vector<std::uint32_t> ids;
+    switch (mode) {
+      case output_mode::complete: ids = all_groups(); break;
+      case output_mode::update: ids = changed_; break;
+      case output_mode::append: {
+        if (plan_->window_key < 0) {
+          throw error("append output mode needs a window(...) grouping key and a watermark, so that a group is final "
+                      "when the watermark passes its window end; use update or complete mode for this aggregation");
+        }
+        ids = expired(watermark);
+        break;
+      }
+    }
+    batch out = build(ids, false);
+    if (mode == output_mode::append) evict(watermark);
+    clear_changed();
+    return out;
+  }
+
+  batch snapshot() const override { return build(all_groups(), true); }
+  batch changed_since_emit() const override { return build(changed_, true); }
+
+  void restore(const batch& state_rows) override {
+    clear();
+    merge(state_rows);
+    clear_changed();
+  }
+
+  std::size_t evict(timestamp watermark) override {
+    if (plan_->window_key < 0) return 0;
+    const auto gone = expired(watermark);
+    if (gone.empty()) return 0;
+    std::vector<std::uint8_t> drop(groups_, 0);
+    for (auto g : gone) drop[g] = 1;
+    std::vector<std::uint32_t> keep;
+    keep.reserve(groups_ - gone.size());
+    for (std::uint32_t g = 0; g < groups_; ++g) {
+      if (!drop[g]) keep.push_back(g);
+    }
+    compact(keep);
+    return gone.size();
+  }
+
+  void clear() override {
+    groups_ = 0;
+    fixed_keys_.clear();
+    generic_keys_.clear();
+    hashes_.clear();
+    for (auto& k : key_values_) k = key_store{k.type, {}, {}, {}, {}, {}};
+    for (auto& a : accs_) a = accumulator{a.kind, a.type, {}, {}, {}, {}};
+    changed_flag_.clear();
+    changed_.clear();
+    reset_slots(64);
+  }
+
+  std::size_t num_groups() const override { return groups_; }
+
+  std::size_t memory_bytes() const override {
+    std::size_t bytes = slots_.capacity() * sizeof(std::uint32_t) + hashes_.capacity() * 8 +
+                        fixed_keys_.capacity() * 8 + changed_flag_.capacity() + changed_.capacity() * 4;
+    for (const auto& s : generic_keys_) bytes += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() : 0);
+    for (const auto& k : key_values_) {
+      bytes += (k.ints.capacity() + k.ends.capacity() + k.doubles.capacity()) * 8 + k.valid.capacity();
+      for (const auto& s : k.strings) bytes += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() : 0);
+    }
+    for (const auto& a : accs_) {
+      bytes += (a.ints.capacity() + a.doubles.capacity() + a.counts.capacity()) * 8;
+      for (const auto& s : a.strings) bytes += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() : 0);
+    }
+    return bytes;
+  }
+
+ private:
+  static void check_schema(const schema& expected, const batch& b, std::string_view what) {
+    bool ok = b.schema().size() == expected.size();
+    for (std::size_t i = 0; ok && i < expected.size(); ++i) ok = b.schema()[i].type == expected[i].type;
+    if (!ok) {
+      throw error("aggregate " + std::string(what) + ": the batch has schema (" + b.schema().to_string() +
+                  "), but the aggregation expects (" + expected.to_string() + ")");
+    }
+  }
+
+  // Expands each row into the sliding windows that contain it (Spark: ceil(length / slide) candidates).
+  static column sliding_windows(const key_plan& kp, const column& ts, std::vector<std::uint32_t>& rows) {
+    const std::size_t n = ts.size();
+    const std::int64_t per_row = (kp.length + kp.slide - 1) / kp.slide;
+    column_builder builder(type_id::window, n * static_cast<std::size_t>(per_row));
+    const auto* t = ts.ints();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!ts.valid(i)) continue;
+      std::int64_t r = (t[i] - kp.offset) % kp.slide;
+      if (r < 0) r += kp.slide;
+      const std::int64_t last_start = t[i] - r;
+      for (std::int64_t j = per_row - 1; j >= 0; --j) {
+        const std::int64_t start = last_start - j * kp.slide;
+        if (start <= t[i] && t[i] < start + kp.length) {
+          builder.append_window({timestamp{start}, timestamp{start + kp.length}});
+          rows.push_back(static_cast<std::uint32_t>(i));
+        }
+      }
+    }
+    return builder.finish();
+  }
+
+  void reset_slots(std::size_t capacity) {
+    slots_.assign(capacity, 0);
+    mask_ = capacity - 1;
+    for (std::uint32_t g = 0; g < groups_; ++g) {
+      std::size_t pos = hashes_[g] & mask_;
+      while (slots_[pos] != 0) pos = (pos + 1) & mask_;
+      slots_[pos] = g + 1;
+    }
+  }
+
+  template <std::size_t K>
+  void probe_fixed(const encoded_keys& enc, const std::vector<column>& keys, std::vector<std::uint32_t>& gids) {
+    const std::size_t kw = K ? K : plan_->key_words;
+    const std::uint64_t* w = enc.words.data();
+    for (std::size_t i = 0; i < enc.rows; ++i) {
+      const std::uint64_t h = enc.hashes[i];
+      const std::uint64_t* key = w + i * kw;
+      std::size_t pos = h & mask_;
+      std::uint32_t g;
+      for (;;) {
+        const std::uint32_t slot = slots_[pos];
+        if (slot == 0) {
+          g = insert(pos, h, keys, i);
+          fixed_keys_.insert(fixed_keys_.end(), key, key + kw);
+          break;
+        }
+        g = slot - 1;
+        if (hashes_[g] == h && std::memcmp(&fixed_keys_[g * kw], key, kw * 8) == 0) break;
+        pos = (pos + 1) & mask_;
+      }
+      gids[i] = g;
+      mark_changed(g);
+    }
+  }
+
+  void probe_generic(const encoded_keys& enc, const std::vector<column>& keys, std::vector<std::uint32_t>& gids) {
+    for (std::size_t i = 0; i < enc.rows; ++i) {
+      const std::uint64_t h = enc.hashes[i];
+      std::size_t pos = h & mask_;
+      std::uint32_t g;
+      for (;;) {
+        const std::uint32_t slot = slots_[pos];
+        if (slot == 0) {
+          g = insert(pos, h, keys, i);
+          generic_keys_.push_back(enc.bytes[i]);
+          break;
+        }
+        g = slot - 1;
+        if (hashes_[g] == h && generic_keys_[g] == enc.bytes[i]) break;
+        pos = (pos + 1) & mask_;
+      }
+      gids[i] = g;
+      mark_changed(g);
+    }
+  }
+
+  std::uint32_t insert(std::size_t pos, std::uint64_t h, const std::vector<column>& keys, std::size_t row) {
+    const auto g = static_cast<std::uint32_t>(groups_++);
+    slots_[pos] = g + 1;
+    hashes_.push_back(h);
+    changed_flag_.push_back(0);
+    for (std::size_t k = 0; k < keys.size(); ++k) key_values_[k].push(keys[k], row);
+    if (groups_ * 2 > slots_.size()) reset_slots(slots_.size() * 2);  // load factor <= 1/2
+    return g;
+  }
+
+  void mark_changed(std::uint32_t g) {
+    if (!changed_flag_[g]) {
+      changed_flag_[g] = 1;
+      changed_.push_back(g);
+    }
+  }
+
+  std::vector<std::uint32_t> find_groups(const std::vector<column>& keys, std::size_t rows) {
+    const auto enc = encode_keys(*plan_, keys, rows);
+    std::vector<std::uint32_t> gids(rows);
+    if (!plan_->fixed) {
+      probe_generic(enc, keys, gids);
+    } else {
+      switch (plan_->key_words) {
+        case 1: probe_fixed<1>(enc, keys, gids); break;
+        case 2: probe_fixed<2>(enc, keys, gids); break;
+        case 3: probe_fixed<3>(enc, keys, gids); break;
+        case 4: probe_fixed<4>(enc, keys, gids); break;
+        case 5: probe_fixed<5>(enc, keys, gids); break;
+        default: probe_fixed<0>(enc, keys, gids); break;
+      }
+    }
+    for (auto& a : accs_) a.resize(groups_);
+    return gids;
+  }
+
+  static void fold_input(accumulator& acc, const agg_plan& ap, const column& v, const std::vector<std::uint32_t>& gids) {
+    const std::size_t n = gids.size();
+    const std::uint32_t* g = gids.data();
+    auto* cnt = acc.counts.data();
+    if (!v.data()) {  // count(*)
+      for (std::size_t i = 0; i < n; ++i) ++cnt[g[i]];
+      return;
+    }
+    const bool nulls = v.has_nulls();
+    switch (ap.kind) {
+      case agg_kind::count:
+        for (std::size_t i = 0; i < n; ++i) cnt[g[i]] += nulls ? v.valid(i) : 1;
+        return;
+      case agg_kind::sum:
+      case agg_kind::avg:
+        if (acc.type == type_id::float64) {
+          const double* x = v.doubles();
+          double* sum = acc.doubles.data();
+          if (!nulls) {
+            for (std::size_t i = 0; i < n; ++i) {
+              sum[g[i]] += x[i];
+              ++cnt[g[i]];
+            }
+          } else {
+            for (std::size_t i = 0; i < n; ++i) {
+              if (!v.valid(i)) continue;
+              sum[g[i]] += x[i];
+              ++cnt[g[i]];
+            }
+          }
+        } else {
+          const std::int64_t* x = v.ints();
+          std::int64_t* sum = acc.ints.data();
+          for (std::size_t i = 0; i < n; ++i) {
+            if (nulls && !v.valid(i)) continue;
+            sum[g[i]] = static_cast<std::int64_t>(static_cast<std::uint64_t>(sum[g[i]]) + static_cast<std::uint64_t>(x[i]));
+            ++cnt[g[i]];
+          }
+        }
+        return;
+      case agg_kind::min:
+      case agg_kind::max:
+        fold_extreme(acc, ap.kind == agg_kind::min, v, g, n);
+        return;
+    }
+  }
+
+  static void fold_extreme(accumulator& acc, bool is_min, const column& v, const std::uint32_t* g, std::size_t n) {
+    auto* has = acc.counts.data();
+    auto fold = [&](auto get, auto& store) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!v.valid(i)) continue;
+        const auto x = get(i);
+        auto& cur = store[g[i]];
+        if (!has[g[i]] || (is_min ? x < cur : cur < x)) {
+          cur = x;
+          has[g[i]] = 1;
+        }
+      }
+    };
+    switch (v.type()) {
+      case type_id::boolean: fold([&](std::size_t i) { return std::int64_t{v.bools()[i]}; }, acc.ints); break;
+      case type_id::int64:
+      case type_id::timestamp: fold([&](std::size_t i) { return v.ints()[i]; }, acc.ints); break;
+      case type_id::float64: fold([&](std::size_t i) { return v.doubles()[i]; }, acc.doubles); break;
+      case type_id::string: {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (!v.valid(i)) continue;
+          const auto x = v.str(i);
+          auto& cur = acc.strings[g[i]];
+          if (!has[g[i]] || (is_min ? x < std::string_view(cur) : std::string_view(cur) < x)) {
+            cur.assign(x);
+            has[g[i]] = 1;
+          }
+        }
+        break;
+      }
+      case type_id::window: throw error("internal: min/max of a window column");
+    }
+  }
+
+  static void fold_state(accumulator& acc, const agg_plan& ap, const batch& state_rows,
+                         const std::vector<std::uint32_t>& gids) {
+    const std::size_t n = gids.size();
+    const std::uint32_t* g = gids.data();
+    const column& first = state_rows.col(ap.state_column);
+    switch (ap.kind) {
+      case agg_kind::count: {
+        const auto* c = first.ints();
+        for (std::size_t i = 0; i < n; ++i) acc.counts[g[i]] += c[i];
+        return;
+      }
+      case agg_kind::sum:
+      case agg_kind::avg: {
+        const auto* c = state_rows.col(ap.state_column + 1).ints();
+        if (acc.type == type_id::float64) {
+          const auto* s = first.doubles();
+          for (std::size_t i = 0; i < n; ++i) {
+            acc.doubles[g[i]] += s[i];
+            acc.counts[g[i]] += c[i];
+          }
+        } else {
+          const auto* s = first.ints();
+          for (std::size_t i = 0; i < n; ++i) {
+            acc.ints[g[i]] = static_cast<std::int64_t>(static_cast<std::uint64_t>(acc.ints[g[i]]) +
+                                                       static_cast<std::uint64_t>(s[i]));
+            acc.counts[g[i]] += c[i];
+          }
+        }
+        return;
+      }
+      case agg_kind::min:
+      case agg_kind::max: fold_extreme(acc, ap.kind == agg_kind::min, first, g, n); return;
+    }
+  }
+
+  std::vector<std::uint32_t> all_groups() const {
+    std::vector<std::uint32_t> ids(groups_);
+    for (std::uint32_t g = 0; g < groups_; ++g) ids[g] = g;
+    return ids;
+  }
+
+  std::vector<std::uint32_t> expired(timestamp watermark) const {
+    std::vector<std::uint32_t> ids;
+    if (plan_->window_key < 0) return ids;
+    const key_store& w = key_values_[plan_->window_key];
+    for (std::uint32_t g = 0; g < groups_; ++g) {
+      if (w.valid[g] && w.ends[g] <= watermark.micros) ids.push_back(g);
+    }
+    return ids;
+  }
+
+  void clear_changed() {
+    for (auto g : changed_) changed_flag_[g] = 0;
+    changed_.clear();
+  }
+
+  // Keeps only the groups in ids (ascending), renumbered 0..ids.size()-1, and rebuilds the slots.
+  void compact(const std::vector<std::uint32_t>& ids) {
+    const std::size_t kw = plan_->key_words;
+    if (plan_->fixed) {
+      std::vector<std::uint64_t> words;
+      words.reserve(ids.size() * kw);
+      for (auto g : ids) words.insert(words.end(), &fixed_keys_[g * kw], &fixed_keys_[g * kw] + kw);
+      fixed_keys_ = std::move(words);
+    } else {
+      keep_only(generic_keys_, ids);
+    }
+    keep_only(hashes_, ids);
+    for (auto& k : key_values_) {
+      keep_only(k.ints, ids);
+      keep_only(k.ends, ids);
+      keep_only(k.doubles, ids);
+      keep_only(k.strings, ids);
+      keep_only(k.valid, ids);
+    }
+    for (auto& a : accs_) {
+      keep_only(a.ints, ids);
+      keep_only(a.doubles, ids);
+      keep_only(a.strings, ids);
+      keep_only(a.counts, ids);
+    }
+    std::vector<std::uint32_t> renumber(groups_, UINT32_MAX);
+    for (std::uint32_t i = 0; i < ids.size(); ++i) renumber[ids[i]] = i;
+    std::vector<std::uint32_t> changed;
+    for (auto g : changed_) {
+      if (renumber[g] != UINT32_MAX) changed.push_back(renumber[g]);
+    }
+    groups_ = ids.size();
+    changed_ = std::move(changed);
+    changed_flag_.assign(groups_, 0);
+    for (auto g : changed_) changed_flag_[g] = 1;
+    std::size_t capacity = 64;
+    while (capacity < groups_ * 2 + 2) capacity *= 2;
+    reset_slots(capacity);
+  }
+
+  column key_column(std::size_t k, const std::vector<std::uint32_t>& ids) const {
+    const key_store& ks = key_values_[k];
+    std::vector<std::uint8_t> valid(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) valid[i] = ks.valid[ids[i]];
+    auto d = std::make_shared<column_data>();
+    switch (ks.type) {
+      case type_id::boolean:
+        for (auto g : ids) d->bools.push_back(static_cast<std::uint8_t>(ks.ints[g]));
+        break;
+      case type_id::int64:
+      case type_id::timestamp:
+        for (auto g : ids) d->ints.push_back(ks.ints[g]);
+        break;
+      case type_id::float64:
+        for (auto g : ids) d->doubles.push_back(ks.doubles[g]);
+        break;
+      case type_id::window:
+        for (auto g : ids) {
+          d->ints.push_back(ks.ints[g]);
+          d->ends.push_back(ks.ends[g]);
+        }
+        break;
+      case type_id::string: {
+        column_builder builder(type_id::string, ids.size());
+        for (auto g : ids) {
+          if (ks.valid[g]) builder.append_string(ks.strings[g]);
+          else builder.append_null();
+        }
+        return builder.finish();
+      }
+    }
+    return make_column_from(ks.type, std::move(d), valid);
+  }
+
+  column value_column(const accumulator& acc, const std::vector<std::uint32_t>& ids, bool need_value) const {
+    std::vector<std::uint8_t> valid(ids.size(), 1);
+    if (need_value) {
+      for (std::size_t i = 0; i < ids.size(); ++i) valid[i] = acc.counts[ids[i]] > 0;
+    }
+    auto d = std::make_shared<column_data>();
+    switch (acc.type) {
+      case type_id::boolean:
+        for (auto g : ids) d->bools.push_back(static_cast<std::uint8_t>(acc.ints[g]));
+        break;
+      case type_id::int64:
+      case type_id::timestamp:
+        for (auto g : ids) d->ints.push_back(acc.ints[g]);
+        break;
+      case type_id::float64:
+        for (auto g : ids) d->doubles.push_back(acc.doubles[g]);
+        break;
+      case type_id::string: {
+        column_builder builder(type_id::string, ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+          if (valid[i]) builder.append_string(acc.strings[ids[i]]);
+          else builder.append_null();
+        }
+        return builder.finish();
+      }
+      case type_id::window: throw error("internal: window accumulator");
+    }
+    return make_column_from(acc.type, std::move(d), valid);
+  }
+
+  static column count_column(const accumulator& acc, const std::vector<std::uint32_t>& ids) {
+    auto d = std::make_shared<column_data>();
+    for (auto g : ids) d->ints.push_back(acc.counts[g]);
+    return make_column_from(type_id::int64, std::move(d), std::vector<std::uint8_t>(ids.size(), 1));
+  }
+
+  batch build(const std::vector<std::uint32_t>& ids, bool state_schema) const {
+    std::vector<column> columns;
+    for (std::size_t k = 0; k < key_values_.size(); ++k) columns.push_back(key_column(k, ids));
+    for (std::size_t a = 0; a < accs_.size(); ++a) {
+      const accumulator& acc = accs_[a];
+      switch (acc.kind) {
+        case agg_kind::count: columns.push_back(count_column(acc, ids)); break;
+        case agg_kind::sum:
+          columns.push_back(value_column(acc, ids, !state_schema));
+          if (state_schema) columns.push_back(count_column(acc, ids));
+          break;
+        case agg_kind::min:
+        case agg_kind::max: columns.push_back(value_column(acc, ids, true)); break;
+        case agg_kind::avg:
+          if (state_schema) {
+            columns.push_back(value_column(acc, ids, false));
+            columns.push_back(count_column(acc, ids));
+          } else {
+            auto d = std::make_shared<column_data>();
+            std::vector<std::uint8_t> valid(ids.size());
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+              const auto c = acc.counts[ids[i]];
+              valid[i] = c > 0;
+              d->doubles.push_back(c > 0 ? acc.doubles[ids[i]] / static_cast<double>(c) : 0.0);
+            }
+            columns.push_back(make_column_from(type_id::float64, std::move(d), valid));
+          }
+          break;
+      }
+    }
+    return batch(state_schema ? plan_->state : plan_->output, std::move(columns));
+  }
+
+  std::shared_ptr<const aggregate_operator::impl> plan_;
+  std::vector<std::uint32_t> slots_;  // 0: empty, else group id + 1
+  std::size_t mask_ = 0;
+  std::size_t groups_ = 0;
+  std::vector<std::uint64_t> hashes_;
+  std::vector<std::uint64_t> fixed_keys_;   // groups * key_words
+  std::vector<std::string> generic_keys_;
+  std::vector<key_store> key_values_;
+  std::vector<accumulator> accs_;
+  std::vector<std::uint8_t> changed_flag_;
+  std::vector<std::uint32_t> changed_;
+};
+
+}  // namespace
+
+std::unique_ptr<aggregate_state> aggregate_operator::make_state() const {
+  return std::make_unique<hash_aggregate_state>(impl_);
+}
+
+std::vector<batch> aggregate_operator::partition(const batch& state_rows, std::size_t n) const {
+  if (n == 0) throw error("aggregate partition: the number of parts must be at least 1");
+  if (state_rows.schema().size() != state_->size()) {
+    throw error("aggregate partition: the batch has schema (" + state_rows.schema().to_string() +
+                "), but the state schema is (" + state_->to_string() + ")");
+  }
+  if (n == 1) return {state_rows};
+  std::vector<column> keys(state_rows.columns().begin(), state_rows.columns().begin() + keys_.size());
+  const auto enc = encode_keys(*impl_, keys, state_rows.num_rows());
+  std::vector<std::vector<std::uint8_t>> masks(n, std::vector<std::uint8_t>(state_rows.num_rows(), 0));
+  for (std::size_t i = 0; i < enc.rows; ++i) masks[(enc.hashes[i] >> 32) % n][i] = 1;
+  std::vector<batch> parts;
+  for (auto& mask : masks) parts.push_back(filter_rows(state_rows, mask));
+  return parts;
+}
+
+}  // namespace flow

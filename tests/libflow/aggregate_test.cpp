@@ -1,0 +1,364 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "flow/formats.hpp"
+#include "flow/operators.hpp"
+#include "test_support.hpp"
+
+using namespace flow;
+
+namespace {
+
+using rows_t = std::vector<std::vector<value>>;
+
+rows_t sorted_rows(const batch& b) {
+  rows_t rows;
+  for (std::size_t r = 0; r < b.num_rows(); ++r) {
+    std::vector<value> row;
+    for (std::size_t c = 0; c < b.num_columns(); ++c) row.push_back(b.at(r, c));
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+timestamp ts(const char* text) { return *parse_timestamp(text); }
+window_value win(const char* start, const char* end) { return {ts(start), ts(end)}; }
+const value null{null_value{}};
+
+schema_ptr sales_schema() {
+  return make_schema({{"CustomerID", type_id::float64, true},
+                      {"Quantity", type_id::int64, true},
+                      {"UnitPrice", type_id::float64, true},
+                      {"InvoiceDate", type_id::timestamp, true},
+                      {"Country", type_id::string, true}});
+}
+
+batch sales() {
+  return make_batch(sales_schema(),
+                    {{17850.0, std::int64_t{6}, 2.5, ts("2010-12-01 08:26:00"), std::string("UK")},
+                     {17850.0, std::int64_t{2}, null, ts("2010-12-01 08:50:00"), std::string("UK")},
+                     {null, std::int64_t{3}, 1.0, ts("2010-12-01 08:10:00"), std::string("FR")},
+                     {null, null, 4.0, ts("2010-12-01 09:10:00"), null},
+                     {13047.0, std::int64_t{-1}, 10.0, ts("2010-12-01 09:59:59"), std::string("FR")},
+                     {17850.0, std::int64_t{1}, 1.5, ts("2010-12-01 09:00:00"), std::string("UK")}});
+}
+
+agg_spec sum_of(expr e) { return {agg_kind::sum, std::move(e), {}}; }
+
+}  // namespace
+
+TEST_CASE("aggregate: schemas and Spark names", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
+                        {sum_of(col("Quantity")), {agg_kind::count, expr{}, {}}, {agg_kind::count, col("UnitPrice"), {}},
+                         {agg_kind::min, col("Country"), {}}, {agg_kind::max, col("UnitPrice"), {}},
+                         {agg_kind::avg, col("Quantity"), "mean_q"}});
+  CHECK(op.output_schema()->to_string() ==
+        make_schema({{"CustomerID", type_id::float64, true}, {"window", type_id::window, true},
+                     {"sum(Quantity)", type_id::int64, true}, {"count(1)", type_id::int64, false},
+                     {"count(UnitPrice)", type_id::int64, false}, {"min(Country)", type_id::string, true},
+                     {"max(UnitPrice)", type_id::float64, true}, {"mean_q", type_id::float64, true}})
+            ->to_string());
+  CHECK(op.state_schema()->names() ==
+        std::vector<std::string>{"CustomerID", "window", "__sum_0", "__cnt_0", "__cnt_1", "__cnt_2", "__min_3",
+                                 "__max_4", "__sum_5", "__cnt_5"});
+  CHECK(op.window_key_index() == 1);
+  CHECK(op.key_names() == std::vector<std::string>{"CustomerID", "window"});
+  CHECK(op.describe() ==
+        "Aggregate [CustomerID, window], [sum(Quantity), count(1), count(UnitPrice), min(Country), max(UnitPrice), "
+        "mean_q]");
+}
+
+TEST_CASE("aggregate: every kind, with null inputs and a null key", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("CustomerID")},
+                        {sum_of(col("Quantity")), {agg_kind::count, expr{}, {}}, {agg_kind::count, col("UnitPrice"), {}},
+                         {agg_kind::min, col("UnitPrice"), {}}, {agg_kind::max, col("Country"), {}},
+                         {agg_kind::avg, col("UnitPrice"), {}}, sum_of(col("UnitPrice"))});
+  auto state = op.make_state();
+  state->update(sales());
+  CHECK(state->num_groups() == 3);
+  auto rows = sorted_rows(state->emit(output_mode::complete));
+  // The null key sorts first (null_value is the variant's first alternative).
+  CHECK(rows == rows_t{{null, std::int64_t{3}, std::int64_t{2}, std::int64_t{2}, 1.0, std::string("FR"), 2.5, 5.0},
+                       {13047.0, std::int64_t{-1}, std::int64_t{1}, std::int64_t{1}, 10.0, std::string("FR"), 10.0, 10.0},
+                       {17850.0, std::int64_t{9}, std::int64_t{3}, std::int64_t{2}, 1.5, std::string("UK"), 2.0, 4.0}});
+
+  // A group whose inputs are all null: sum/min/max/avg are null, counts are 0.
+  auto all_null = make_batch(sales_schema(), {{1.0, null, null, null, null}});
+  auto s2 = op.make_state();
+  s2->update(all_null);
+  CHECK(sorted_rows(s2->emit(output_mode::complete)) ==
+        rows_t{{1.0, null, std::int64_t{1}, std::int64_t{0}, null, null, null, null}});
+}
+
+TEST_CASE("aggregate: global aggregation without keys", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {}, {{agg_kind::count, expr{}, {}}, sum_of(col("Quantity"))});
+  auto state = op.make_state();
+  state->update(sales());
+  state->update(sales().slice(0, 2));
+  CHECK(sorted_rows(state->emit(output_mode::complete)) == rows_t{{std::int64_t{8}, std::int64_t{19}}});
+}
+
+TEST_CASE("aggregate: string keys use the generic table", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("Country"), col("CustomerID")}, {{agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  state->update(sales());
+  state->update(sales());
+  CHECK(sorted_rows(state->emit(output_mode::complete)) ==
+        rows_t{{null, null, std::int64_t{2}},
+               {std::string("FR"), null, std::int64_t{2}},
+               {std::string("FR"), 13047.0, std::int64_t{2}},
+               {std::string("UK"), 17850.0, std::int64_t{6}}});
+}
+
+TEST_CASE("aggregate: tumbling window keys", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {window(col("InvoiceDate"), "1 hour")}, {{agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  state->update(sales());
+  CHECK(sorted_rows(state->emit(output_mode::complete)) ==
+        rows_t{{win("2010-12-01 08:00:00", "2010-12-01 09:00:00"), std::int64_t{3}},
+               {win("2010-12-01 09:00:00", "2010-12-01 10:00:00"), std::int64_t{3}}});
+
+  // Rows with a null event time join no window (Spark filters them out).
+  auto with_null_time = make_batch(sales_schema(), {{1.0, std::int64_t{1}, 1.0, null, null},
+                                                    {1.0, std::int64_t{1}, 1.0, ts("1969-12-31 23:59:59"), null}});
+  auto s2 = op.make_state();
+  s2->update(with_null_time);
+  CHECK(sorted_rows(s2->emit(output_mode::complete)) ==
+        rows_t{{win("1969-12-31 23:00:00", "1970-01-01 00:00:00"), std::int64_t{1}}});
+}
+
+TEST_CASE("aggregate: sliding windows expand rows into every window containing them", "[aggregate]") {
+  auto s = make_schema({{"t", type_id::timestamp, true}, {"v", type_id::int64, true}});
+  auto input = make_batch(s, {{ts("1970-01-01 00:12:00"), std::int64_t{1}},
+                              {ts("1969-12-31 23:55:00"), std::int64_t{10}},
+                              {null, std::int64_t{100}}});
+  aggregate_operator op(s, {window(col("t"), "10 minutes", "5 minutes")}, {sum_of(col("v"))});
+  auto state = op.make_state();
+  state->update(input);
+  CHECK(sorted_rows(state->emit(output_mode::complete)) ==
+        rows_t{{win("1969-12-31 23:50:00", "1970-01-01 00:00:00"), std::int64_t{10}},
+               {win("1969-12-31 23:55:00", "1970-01-01 00:05:00"), std::int64_t{10}},
+               {win("1970-01-01 00:05:00", "1970-01-01 00:15:00"), std::int64_t{1}},
+               {win("1970-01-01 00:10:00", "1970-01-01 00:20:00"), std::int64_t{1}}});
+  // A row on a window boundary belongs to the window starting there, not the one ending there.
+  auto edge = make_batch(s, {{ts("1970-01-01 00:10:00"), std::int64_t{1}}});
+  auto s2 = op.make_state();
+  s2->update(edge);
+  CHECK(sorted_rows(s2->emit(output_mode::complete)) ==
+        rows_t{{win("1970-01-01 00:05:00", "1970-01-01 00:15:00"), std::int64_t{1}},
+               {win("1970-01-01 00:10:00", "1970-01-01 00:20:00"), std::int64_t{1}}});
+  // Length not a multiple of the slide.
+  aggregate_operator odd(s, {window(col("t"), "10 minutes", "3 minutes")}, {{agg_kind::count, expr{}, {}}});
+  auto s3 = odd.make_state();
+  s3->update(make_batch(s, {{ts("1970-01-01 00:12:00"), std::int64_t{1}}}));
+  CHECK(sorted_rows(s3->emit(output_mode::complete)) ==
+        rows_t{{win("1970-01-01 00:03:00", "1970-01-01 00:13:00"), std::int64_t{1}},
+               {win("1970-01-01 00:06:00", "1970-01-01 00:16:00"), std::int64_t{1}},
+               {win("1970-01-01 00:09:00", "1970-01-01 00:19:00"), std::int64_t{1}},
+               {win("1970-01-01 00:12:00", "1970-01-01 00:22:00"), std::int64_t{1}}});
+}
+
+TEST_CASE("aggregate: update mode emits only changed groups; append emits closed windows once", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
+                        {{agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  auto b = sales();
+  state->update(b.slice(0, 2));  // 17850 @ 08:00
+  CHECK(state->changed_since_emit().num_rows() == 1);
+  CHECK(state->emit(output_mode::update).num_rows() == 1);
+  CHECK(state->emit(output_mode::update).num_rows() == 0);
+  state->update(b.slice(2, 4));
+  auto changed = sorted_rows(state->emit(output_mode::update));
+  CHECK(changed.size() == 4);
+  CHECK(state->emit(output_mode::complete).num_rows() == 5);
+
+  state->update(b.slice(0, 1));
+  auto closed = sorted_rows(state->emit(output_mode::append, ts("2010-12-01 09:00:00")));
+  CHECK(closed == rows_t{{null, win("2010-12-01 08:00:00", "2010-12-01 09:00:00"), std::int64_t{1}},
+                         {17850.0, win("2010-12-01 08:00:00", "2010-12-01 09:00:00"), std::int64_t{3}}});
+  CHECK(state->num_groups() == 3);
+  CHECK(state->emit(output_mode::append, ts("2010-12-01 09:00:00")).num_rows() == 0);
+  CHECK(state->emit(output_mode::update).num_rows() == 0);
+
+  aggregate_operator no_window(sales_schema(), {col("CustomerID")}, {{agg_kind::count, expr{}, {}}});
+  CHECK_THROWS_WITH(no_window.make_state()->emit(output_mode::append, ts("2011-01-01 00:00:00")),
+                    Catch::Contains("append output mode needs a window"));
+}
+
+TEST_CASE("aggregate: evict drops windows ending at or before the watermark", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
+                        {sum_of(col("Quantity"))});
+  auto state = op.make_state();
+  state->update(sales());
+  REQUIRE(state->num_groups() == 5);
+  CHECK(state->evict(ts("2010-12-01 08:59:59")) == 0);
+  CHECK(state->evict(ts("2010-12-01 09:00:00")) == 2);
+  CHECK(state->num_groups() == 3);
+  // The table still works after compaction: same keys fold into the surviving groups.
+  state->update(sales());
+  CHECK(state->num_groups() == 5);
+  auto rows = sorted_rows(state->emit(output_mode::complete));
+  CHECK(rows[2] == std::vector<value>{13047.0, win("2010-12-01 09:00:00", "2010-12-01 10:00:00"), std::int64_t{-2}});
+  CHECK(state->evict(ts("2011-01-01 00:00:00")) == 5);
+  CHECK(state->num_groups() == 0);
+}
+
+TEST_CASE("aggregate: merging partial aggregates equals aggregating everything at once", "[aggregate]") {
+  auto s = make_schema({{"k", type_id::int64, true}, {"name", type_id::string, true}, {"t", type_id::timestamp, false},
+                        {"x", type_id::int64, true}});
+  std::mt19937_64 rng(42);
+  rows_t rows;
+  for (int i = 0; i < 3000; ++i) {
+    value k = rng() % 10 == 0 ? null : value{static_cast<std::int64_t>(rng() % 50)};
+    value name = rng() % 7 == 0 ? null : value{std::string(1, static_cast<char>('a' + rng() % 5))};
+    value x = rng() % 5 == 0 ? null : value{static_cast<std::int64_t>(rng() % 1000) - 500};
+    rows.push_back({k, name, timestamp{static_cast<std::int64_t>(rng() % 7200) * 1000000}, x});
+  }
+  auto input = make_batch(s, rows);
+  std::vector<agg_spec> aggs{sum_of(col("x")), {agg_kind::count, expr{}, {}}, {agg_kind::count, col("x"), {}},
+                             {agg_kind::min, col("name"), {}}, {agg_kind::max, col("x"), {}},
+                             {agg_kind::avg, col("x"), {}}};
+  for (auto keys : {std::vector<expr>{col("k"), window(col("t"), "20 minutes", "5 minutes")},
+                    std::vector<expr>{col("name"), col("k")}}) {
+    aggregate_operator op(s, keys, aggs);
+    auto direct = op.make_state();
+    direct->update(input);
+    auto merged = op.make_state();
+    for (std::size_t offset = 0; offset < input.num_rows(); offset += 700) {
+      auto partial = op.make_state();
+      partial->update(input.slice(offset, std::min<std::size_t>(700, input.num_rows() - offset)));
+      merged->merge(partial->snapshot());
+    }
+    CHECK(merged->num_groups() == direct->num_groups());
+    CHECK(sorted_rows(merged->emit(output_mode::complete)) == sorted_rows(direct->emit(output_mode::complete)));
+    CHECK(sorted_rows(merged->snapshot()) == sorted_rows(direct->snapshot()));
+
+    // Partitioning: every key lands in exactly one part, the same one every time.
+    auto snapshot = direct->snapshot();
+    auto parts = op.partition(snapshot, 4);
+    REQUIRE(parts.size() == 4);
+    std::size_t total = 0;
+    std::map<std::vector<value>, std::size_t> part_of;
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      total += parts[p].num_rows();
+      for (auto& row : sorted_rows(parts[p])) part_of[{row.begin(), row.begin() + 2}] = p;
+    }
+    CHECK(total == snapshot.num_rows());
+    CHECK(part_of.size() == snapshot.num_rows());
+    auto partial = op.make_state();
+    partial->update(input.slice(0, 500));
+    auto again = op.partition(partial->snapshot(), 4);
+    for (std::size_t p = 0; p < again.size(); ++p) {
+      for (auto& row : sorted_rows(again[p])) CHECK(part_of.at({row.begin(), row.begin() + 2}) == p);
+    }
+    CHECK(parts[0].num_rows() < snapshot.num_rows());  // the hash actually spreads keys
+  }
+}
+
+TEST_CASE("aggregate: snapshot, restore, snapshot round trip", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("Country"), window(col("InvoiceDate"), "1 hour")},
+                        {sum_of(col("UnitPrice")), {agg_kind::min, col("Quantity"), {}}, {agg_kind::avg, col("Quantity"), {}}});
+  auto state = op.make_state();
+  state->update(sales());
+  auto snapshot = state->snapshot();
+  CHECK(snapshot.schema() == *op.state_schema());
+  auto restored = op.make_state();
+  restored->update(sales());  // replaced by restore
+  restored->restore(snapshot);
+  CHECK(restored->num_groups() == state->num_groups());
+  CHECK(sorted_rows(restored->snapshot()) == sorted_rows(snapshot));
+  CHECK(restored->changed_since_emit().num_rows() == 0);
+  CHECK(sorted_rows(restored->emit(output_mode::complete)) == sorted_rows(state->emit(output_mode::complete)));
+  CHECK(restored->memory_bytes() > 0);
+  restored->clear();
+  CHECK(restored->num_groups() == 0);
+  CHECK(restored->snapshot().num_rows() == 0);
+}
+
+TEST_CASE("aggregate: bad plans and bad batches are clear errors", "[aggregate]") {
+  CHECK_THROWS_WITH(aggregate_operator(sales_schema(), {col("CustomerID")}, {sum_of(col("Country"))}),
+                    Catch::Contains("sum needs a numeric") && Catch::Contains("'Country' is string"));
+  CHECK_THROWS_WITH(aggregate_operator(sales_schema(), {col("Customer")}, {{agg_kind::count, expr{}, {}}}),
+                    Catch::Contains("cannot resolve column 'Customer'"));
+  CHECK_THROWS_WITH(aggregate_operator(sales_schema(), {col("CustomerID")}, {{agg_kind::sum, expr{}, {}}}),
+                    Catch::Contains("only count accepts *"));
+  CHECK_THROWS_WITH(aggregate_operator(sales_schema(),
+                                       {window(col("InvoiceDate"), "1 hour"), window(col("InvoiceDate"), "1 day")},
+                                       {{agg_kind::count, expr{}, {}}}),
+                    Catch::Contains("only one window"));
+  aggregate_operator op(sales_schema(), {col("CustomerID")}, {{agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  auto wrong = make_batch(make_schema({{"CustomerID", type_id::string, true}}), {{std::string("x")}});
+  CHECK_THROWS_WITH(state->update(wrong), Catch::Contains("the aggregation expects"));
+  CHECK_THROWS_WITH(state->merge(sales()), Catch::Contains("the aggregation expects"));
+  CHECK_THROWS_AS(op.partition(sales(), 2), error);
+  CHECK_THROWS_AS(op.partition(state->snapshot(), 0), error);
+}
+
+TEST_CASE("aggregate: retail 2010-12-01 matches the expected result", "[aggregate][data]") {
+  const auto csv_path = test::shared_data_dir() / "retail-by-day" / "2010-12-01.csv";
+  auto text = std::make_shared<const std::string>(test::read_file(csv_path));
+  auto input_schema = make_schema({{"InvoiceNo", type_id::string, true},
+                                   {"StockCode", type_id::string, true},
+                                   {"Description", type_id::string, true},
+                                   {"Quantity", type_id::int64, true},
+                                   {"InvoiceDate", type_id::timestamp, true},
+                                   {"UnitPrice", type_id::float64, true},
+                                   {"CustomerID", type_id::float64, true},
+                                   {"Country", type_id::string, true}});
+  options opts;
+  opts.set("header", "true");
+  opts.set("mode", "FAILFAST");
+  auto decoder = make_decoder("csv", opts, input_schema);
+  decode_stats stats;
+  raw_chunk chunk{text, 0, text->size(), csv_path.string(), 1};
+  auto decoded = decoder->decode(chunk, stats);
+  REQUIRE(decoded.num_rows() == 3108);
+
+  project_operator select(*input_schema, {col("CustomerID"), (col("UnitPrice") * col("Quantity")).as("total_cost"),
+                                          col("InvoiceDate")});
+  aggregate_operator op(select.output_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
+                        {sum_of(col("total_cost")), {agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  for (std::size_t offset = 0; offset < decoded.num_rows(); offset += 1000) {
+    state->update(select.apply(decoded.slice(offset, std::min<std::size_t>(1000, decoded.num_rows() - offset))));
+  }
+  auto result = state->emit(output_mode::complete);
+  REQUIRE(result.num_rows() == 106);
+
+  std::map<std::pair<std::string, std::string>, std::pair<double, std::int64_t>> expected;
+  std::istringstream lines(test::read_file(test::shared_data_dir() / "expected" / "result_2010-12-01.csv"));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string part; std::getline(ss, part, ',');) f.push_back(part);
+    REQUIRE(f.size() == 6);
+    expected[{f[0], f[1]}] = {std::stod(f[3]), std::stoll(f[5])};
+  }
+  REQUIRE(expected.size() == 106);
+  for (std::size_t r = 0; r < result.num_rows(); ++r) {
+    auto customer = result.at(r, 0);
+    std::string id;
+    if (!is_null(customer)) {
+      std::ostringstream os;
+      os.precision(1);
+      os << std::fixed << std::get<double>(customer);
+      id = os.str();
+    }
+    auto w = std::get<window_value>(result.at(r, 1));
+    auto it = expected.find({id, format_timestamp(w.start)});
+    REQUIRE(it != expected.end());
+    CHECK(w.end.micros - w.start.micros == 3600LL * 1000000);
+    CHECK(std::round(std::get<double>(result.at(r, 2)) * 100) == std::round(it->second.first * 100));
+    CHECK(std::get<std::int64_t>(result.at(r, 3)) == it->second.second);
+  }
+}
