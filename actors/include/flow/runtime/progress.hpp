@@ -1,0 +1,60 @@
+// Per-epoch figures and the progress report (Spark's StreamingQueryProgress as JSON).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flow/source_sink.hpp"
+
+namespace flow::runtime {
+
+// Counted along the dataflow and summed at the sink: each actor adds its own figures to the barrier.
+struct epoch_stats {
+  std::int64_t input_rows = 0;
+  std::int64_t input_bytes = 0;
+  std::int64_t malformed_rows = 0;
+  std::int64_t output_rows = 0;
+  std::int64_t state_rows_total = 0;
+  std::int64_t state_rows_updated = 0;
+  std::int64_t state_memory_bytes = 0;
+
+  void add(const epoch_stats& o) {
+    input_rows += o.input_rows;
+    input_bytes += o.input_bytes;
+    malformed_rows += o.malformed_rows;
+    output_rows += o.output_rows;
+    state_rows_total += o.state_rows_total;
+    state_rows_updated += o.state_rows_updated;
+    state_memory_bytes += o.state_memory_bytes;
+  }
+};
+
+struct query_progress {
+  std::string id;
+  std::string run_id;
+  std::string name;
+  std::string timestamp;            // trigger start, ISO-8601 UTC
+  std::int64_t batch_id = 0;
+  epoch_stats stats;
+  double input_rows_per_second = 0;     // over the interval since the previous trigger started
+  double processed_rows_per_second = 0; // over this trigger's execution time
+  std::int64_t latest_offset_ms = 0;
+  std::int64_t add_batch_ms = 0;
+  std::int64_t wal_commit_ms = 0;
+  std::int64_t trigger_execution_ms = 0;
+  std::int64_t restarts = 0;            // stage restarts while running this epoch
+  bool has_state_operator = false;
+  std::string source_description;
+  std::string start_offset;             // JSON text, or empty for null
+  std::string end_offset;
+  connector_metrics source_metrics;
+  std::string sink_description;
+  connector_metrics sink_metrics;
+};
+
+std::string to_json(const query_progress& p);
+std::string json_escape(std::string_view text);
+std::string iso8601_now();
+
+}  // namespace flow::runtime

@@ -1,0 +1,486 @@
+#include "coordinator.hpp"
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "dataflow.hpp"
+
+namespace flow::runtime {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+std::int64_t millis_since(clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count();
+}
+
+struct logged_epoch {
+  std::string start, end;
+};
+
+struct coordinator_state {
+  query_setup setup;
+  std::uint64_t generation = 0;
+  caf::actor source;
+  std::vector<caf::actor> stages, aggregates;
+  caf::actor sink;
+  std::set<caf::actor_addr> alive;
+
+  std::int64_t next_epoch = 0;
+  std::int64_t last_committed = -1;
+  std::string committed_offset;
+  std::map<std::int64_t, logged_epoch> offset_log;  // write-ahead: logged before the epoch runs
+  std::optional<std::int64_t> running;
+  std::deque<std::int64_t> replay;
+  bool planning = false;
+  bool trigger_pending = false;
+  bool stop_requested = false;
+  bool recovering = false;
+  bool finished = false;
+
+  std::int64_t snapshot_epoch = -1;  // the state snapshot below is of this committed epoch
+  std::vector<batch> snapshot;
+  std::map<std::int64_t, std::map<std::uint64_t, batch>> pending_snapshots;
+
+  std::deque<clock::time_point> failures;
+  std::string last_error;
+  std::int64_t restarts_in_epoch = 0;
+  std::chrono::milliseconds backoff{0};
+
+  clock::time_point trigger_start{}, previous_trigger_start{}, run_start{};
+  std::int64_t latest_offset_ms = 0;
+};
+
+using coordinator_actor = caf::stateful_actor<coordinator_state>;
+
+void on_trigger(coordinator_actor* self);
+
+void publish_status(coordinator_actor* self, std::string message, bool data_available, bool trigger_active) {
+  auto& shared = *self->state.setup.shared;
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  shared.status = {std::move(message), data_available, trigger_active};
+  shared.changed.notify_all();
+}
+
+void spawn_dataflow(coordinator_actor* self) {
+  auto& st = self->state;
+  auto& sys = self->system();
+  const auto& plan = st.setup.plan;
+  const std::size_t n = std::max<std::size_t>(1, st.setup.parallelism);
+  supervision sup{caf::actor_cast<caf::actor>(self), ++st.generation};
+
+  st.aggregates.clear();
+  st.stages.clear();
+  std::size_t sink_inputs = n;
+  st.sink = spawn_sink(sys, st.setup.writer, sink_inputs, sup);
+  std::vector<caf::actor> stage_targets;
+  if (plan.aggregate) {
+    for (std::size_t i = 0; i < n; ++i) {
+      batch restored = st.snapshot.size() == n ? st.snapshot[i] : batch{};
+      st.aggregates.push_back(spawn_aggregate(sys, plan.aggregate, restored, plan.post, st.setup.mode, st.sink, n, i,
+                                              st.setup.snapshot_interval, sup));
+    }
+    stage_targets = st.aggregates;
+  } else {
+    stage_targets = {st.sink};
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    st.stages.push_back(spawn_stage(sys, st.setup.reader->chunk_decoder(), plan.pre, plan.aggregate, stage_targets, sup));
+  st.source = spawn_source(sys, st.setup.reader, st.stages, st.setup.credits_per_stage, sup);
+
+  st.alive.clear();
+  auto watch = [&](const caf::actor& a) {
+    self->monitor(a);
+    st.alive.insert(a.address());
+  };
+  watch(st.sink);
+  for (auto& a : st.aggregates) watch(a);
+  for (auto& a : st.stages) watch(a);
+  watch(st.source);
+}
+
+void finish(coordinator_actor* self, std::optional<std::string> failure) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  for (auto& a : st.stages) self->send_exit(a, caf::exit_reason::user_shutdown);
+  for (auto& a : st.aggregates) self->send_exit(a, caf::exit_reason::user_shutdown);
+  if (st.sink) self->send_exit(st.sink, caf::exit_reason::user_shutdown);
+  if (st.source) self->send_exit(st.source, caf::exit_reason::user_shutdown);
+  try {
+    st.setup.writer->close();
+    st.setup.reader->stop();
+  } catch (const std::exception& e) {
+    if (!failure) failure = std::string("closing the query: ") + e.what();
+  }
+  {
+    auto& shared = *st.setup.shared;
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    shared.active = false;
+    shared.failure = failure;
+    shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
+    shared.changed.notify_all();
+  }
+  self->quit();
+}
+
+void run_epoch(coordinator_actor* self, std::int64_t epoch) {
+  auto& st = self->state;
+  const auto& logged = st.offset_log.at(epoch);
+  st.running = epoch;
+  st.run_start = clock::now();
+  publish_status(self, "Processing new data", true, true);
+  self->send(st.source, run_atom::value, epoch, logged.start, logged.end);
+}
+
+void after_idle(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.stop_requested) return finish(self, std::nullopt);
+  switch (st.setup.trigger.kind) {
+    case trigger_kind::once:
+    case trigger_kind::available_now: return finish(self, std::nullopt);
+    case trigger_kind::as_fast_as_possible:
+      publish_status(self, "Waiting for data to arrive", false, false);
+      self->delayed_send(self, st.setup.poll_interval, poll_atom::value);
+      return;
+    case trigger_kind::processing_time:
+      publish_status(self, "Waiting for next trigger", false, false);
+      if (st.trigger_pending) {
+        st.trigger_pending = false;
+        on_trigger(self);
+      }
+      return;
+  }
+}
+
+void after_commit(coordinator_actor* self) {
+  auto& st = self->state;
+  if (!st.replay.empty()) {
+    auto epoch = st.replay.front();
+    st.replay.pop_front();
+    return run_epoch(self, epoch);
+  }
+  if (st.stop_requested) return finish(self, std::nullopt);
+  switch (st.setup.trigger.kind) {
+    case trigger_kind::once: return finish(self, std::nullopt);
+    case trigger_kind::available_now:
+    case trigger_kind::as_fast_as_possible: return on_trigger(self);
+    case trigger_kind::processing_time:
+      publish_status(self, "Waiting for next trigger", false, false);
+      if (st.trigger_pending) {
+        st.trigger_pending = false;
+        on_trigger(self);
+      }
+      return;
+  }
+}
+
+void on_trigger(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.finished) return;
+  if (st.running || st.planning || st.recovering) {
+    st.trigger_pending = true;
+    return;
+  }
+  st.planning = true;
+  st.previous_trigger_start = st.trigger_start;
+  st.trigger_start = clock::now();
+  std::uint64_t plan_number;
+  {
+    auto& shared = *st.setup.shared;
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    plan_number = ++shared.plans_started;
+  }
+  publish_status(self, "Getting offsets from " + st.setup.reader->description(), false, true);
+  auto generation = st.generation;
+  self->request(st.source, caf::infinite, plan_atom::value, st.committed_offset)
+      .then(
+          [=](int outcome, const std::string& text) {
+            auto& s = self->state;
+            if (s.generation != generation || s.finished) return;
+            s.planning = false;
+            s.latest_offset_ms = millis_since(s.trigger_start);
+            if (outcome < 0) return finish(self, text);
+            if (outcome == 0) {
+              {
+                auto& shared = *s.setup.shared;
+                std::lock_guard<std::mutex> lock(shared.mutex);
+                shared.last_idle_plan = plan_number;
+                shared.changed.notify_all();
+              }
+              return after_idle(self);
+            }
+            auto epoch = s.next_epoch++;
+            s.offset_log[epoch] = {s.committed_offset, text};
+            s.restarts_in_epoch = 0;
+            run_epoch(self, epoch);
+          },
+          [=](const caf::error&) {
+            // The source died while planning: its down message starts the recovery.
+            auto& s = self->state;
+            if (s.generation == generation) s.planning = false;
+          });
+}
+
+void promote_snapshot(coordinator_actor* self) {
+  auto& st = self->state;
+  const std::size_t n = std::max<std::size_t>(1, st.setup.parallelism);
+  for (auto it = st.pending_snapshots.begin(); it != st.pending_snapshots.end();) {
+    if (it->first > st.last_committed) break;
+    if (it->second.size() == n && it->first > st.snapshot_epoch) {
+      st.snapshot.clear();
+      for (auto& [partition, rows] : it->second) st.snapshot.push_back(rows);
+      st.snapshot_epoch = it->first;
+    }
+    it = st.pending_snapshots.erase(it);
+  }
+  // Offsets before the snapshot are never replayed again.
+  while (!st.offset_log.empty() && st.offset_log.begin()->first < st.snapshot_epoch) st.offset_log.erase(st.offset_log.begin());
+}
+
+void report_progress(coordinator_actor* self, std::int64_t epoch, const epoch_stats& stats,
+                     connector_metrics sink_metrics) {
+  auto& st = self->state;
+  query_progress p;
+  {
+    auto& shared = *st.setup.shared;
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    p.id = shared.id;
+    p.run_id = shared.run_id;
+    p.name = shared.name;
+  }
+  p.timestamp = iso8601_now();
+  p.batch_id = epoch;
+  p.stats = stats;
+  p.trigger_execution_ms = millis_since(st.trigger_start);
+  p.add_batch_ms = millis_since(st.run_start);
+  p.latest_offset_ms = st.latest_offset_ms;
+  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - st.trigger_start).count());
+  p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
+  if (st.previous_trigger_start != clock::time_point{}) {
+    double since_previous =
+        std::max(1e-6, std::chrono::duration<double>(st.trigger_start - st.previous_trigger_start).count());
+    p.input_rows_per_second = static_cast<double>(stats.input_rows) / since_previous;
+  }
+  p.restarts = st.restarts_in_epoch;
+  p.has_state_operator = static_cast<bool>(st.setup.plan.aggregate);
+  p.source_description = st.setup.reader->description();
+  const auto& logged = st.offset_log.at(epoch);
+  p.start_offset = logged.start;
+  p.end_offset = logged.end;
+  p.sink_description = st.setup.writer->description();
+  p.sink_metrics = std::move(sink_metrics);
+  auto shared = st.setup.shared;
+  auto history = st.setup.progress_history;
+  // Source metrics come from the source actor, the only thread that touches the reader.
+  self->request(st.source, caf::infinite, caf::get_atom::value)
+      .then(
+          [shared, history, p](const std::vector<std::string>& names, const std::vector<std::int64_t>& values) mutable {
+            for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) p.source_metrics.emplace_back(names[i], values[i]);
+            std::lock_guard<std::mutex> lock(shared->mutex);
+            shared->progress.push_back(to_json(p));
+            while (shared->progress.size() > history) shared->progress.pop_front();
+            shared->changed.notify_all();
+          },
+          [shared, history, p](const caf::error&) {
+            std::lock_guard<std::mutex> lock(shared->mutex);
+            shared->progress.push_back(to_json(p));
+            while (shared->progress.size() > history) shared->progress.pop_front();
+            shared->changed.notify_all();
+          });
+}
+
+void begin_recovery(coordinator_actor* self, const std::string& reason) {
+  auto& st = self->state;
+  if (st.finished || st.recovering) return;
+  if (!reason.empty()) st.last_error = reason;
+  auto now = clock::now();
+  st.failures.push_back(now);
+  while (!st.failures.empty() && now - st.failures.front() > st.setup.failure_window) st.failures.pop_front();
+  if (static_cast<int>(st.failures.size()) > st.setup.max_failures)
+    return finish(self, st.last_error + " (failed " + std::to_string(st.failures.size()) + " times within " +
+                            std::to_string(st.setup.failure_window.count()) + " ms; giving up)");
+  st.recovering = true;
+  st.planning = false;
+  ++st.restarts_in_epoch;
+  st.backoff = st.backoff.count() == 0 ? st.setup.initial_backoff
+                                       : std::min(st.setup.max_backoff, st.backoff * 2);
+  publish_status(self, "Restarting after failure: " + st.last_error, false, false);
+  auto kill = [&](const caf::actor& a) {
+    if (a && st.alive.count(a.address())) self->send_exit(a, caf::exit_reason::kill);
+  };
+  kill(st.source);
+  for (auto& a : st.stages) kill(a);
+  for (auto& a : st.aggregates) kill(a);
+  kill(st.sink);
+}
+
+void restart(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.finished) return;
+  std::int64_t last_epoch = st.running ? *st.running : st.last_committed;
+  if (st.running) st.setup.writer->abort(*st.running);
+  st.running.reset();
+  st.pending_snapshots.clear();
+  spawn_dataflow(self);
+  st.recovering = false;
+  st.replay.clear();
+  for (auto& [epoch, logged] : st.offset_log)
+    if (epoch > st.snapshot_epoch && epoch <= last_epoch) st.replay.push_back(epoch);
+  if (!st.replay.empty()) {
+    auto epoch = st.replay.front();
+    st.replay.pop_front();
+    return run_epoch(self, epoch);
+  }
+  on_trigger(self);
+}
+
+caf::behavior coordinator(coordinator_actor* self, query_setup setup) {
+  auto& st = self->state;
+  st.setup = std::move(setup);
+  st.setup.reader->set_rate_limits_enabled(st.setup.trigger.kind != trigger_kind::once);
+  st.setup.reader->set_max_unit_bytes(st.setup.max_unit_bytes);
+  st.committed_offset = st.setup.reader->initial_offset();
+  st.setup.writer->open(st.setup.plan.output_schema, st.setup.mode, st.setup.plan.key_columns);
+  spawn_dataflow(self);
+
+  self->set_down_handler([=](caf::down_msg& msg) {
+    auto& s = self->state;
+    if (!s.alive.erase(msg.source)) return;
+    if (s.finished) return;
+    if (!s.recovering) {
+      std::string reason = s.last_error.empty() ? "an actor of the dataflow ended: " + self->system().render(msg.reason)
+                                                : s.last_error;
+      begin_recovery(self, reason);
+    }
+    if (s.recovering && s.alive.empty() && !s.finished) self->delayed_send(self, s.backoff, restart_atom::value);
+  });
+  if (st.setup.trigger.kind == trigger_kind::processing_time) self->send(self, tick_atom::value);
+  else self->send(self, poll_atom::value);
+
+  return {
+      [=](tick_atom) {
+        auto& s = self->state;
+        if (s.finished) return;
+        self->delayed_send(self, s.setup.trigger.interval, tick_atom::value);
+        on_trigger(self);
+      },
+      [=](poll_atom) { on_trigger(self); },
+      [=](committed_atom, std::uint64_t generation, std::int64_t epoch, const epoch_stats& stats,
+          const std::vector<std::string>& names, const std::vector<std::int64_t>& values) {
+        auto& s = self->state;
+        if (generation != s.generation || s.finished || s.recovering) return;
+        s.running.reset();
+        s.backoff = std::chrono::milliseconds{0};
+        bool fresh = epoch > s.last_committed;
+        if (fresh) {
+          s.last_committed = epoch;
+          s.committed_offset = s.offset_log.at(epoch).end;
+          self->send(s.source, commit_atom::value, s.committed_offset);
+          connector_metrics sink_metrics;
+          for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) sink_metrics.emplace_back(names[i], values[i]);
+          report_progress(self, epoch, stats, std::move(sink_metrics));
+        }
+        promote_snapshot(self);
+        after_commit(self);
+      },
+      [=](snapshot_atom, std::uint64_t generation, std::int64_t epoch, std::uint64_t partition, const batch& rows) {
+        auto& s = self->state;
+        if (generation != s.generation) return;
+        s.pending_snapshots[epoch][partition] = rows;
+        promote_snapshot(self);
+      },
+      [=](failed_atom, std::uint64_t generation, const std::string& what) {
+        auto& s = self->state;
+        if (generation != s.generation) return;
+        s.last_error = what;
+        begin_recovery(self, what);
+      },
+      [=](restart_atom) { restart(self); },
+      [=](stop_atom) {
+        auto& s = self->state;
+        s.stop_requested = true;
+        if (!s.running && !s.planning) finish(self, std::nullopt);
+      },
+  };
+}
+
+class query_control_impl final : public query_control {
+  template <class F>
+  auto locked(F f) const -> decltype(f()) {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    return f();
+  }
+
+ public:
+  query_control_impl(caf::actor coordinator, std::shared_ptr<query_shared> shared)
+      : coordinator_(std::move(coordinator)), shared_(std::move(shared)) {}
+
+  std::string id() const override { return locked([&] { return shared_->id; }); }
+  std::string run_id() const override { return locked([&] { return shared_->run_id; }); }
+  std::string name() const override { return locked([&] { return shared_->name; }); }
+  bool is_active() const override { return locked([&] { return shared_->active; }); }
+  query_status status() const override { return locked([&] { return shared_->status; }); }
+  std::optional<std::string> last_progress() const override {
+    return locked([&]() -> std::optional<std::string> {
+      if (shared_->progress.empty()) return std::nullopt;
+      return shared_->progress.back();
+    });
+  }
+  std::vector<std::string> recent_progress() const override {
+    return locked([&] { return std::vector<std::string>(shared_->progress.begin(), shared_->progress.end()); });
+  }
+  std::optional<std::string> exception() const override { return locked([&] { return shared_->failure; }); }
+
+  void stop() override {
+    caf::anon_send(coordinator_, stop_atom::value);
+    await_termination(std::nullopt);
+  }
+
+  bool await_termination(std::optional<std::chrono::milliseconds> timeout) override {
+    std::unique_lock<std::mutex> lock(shared_->mutex);
+    auto ended = [&] { return !shared_->active; };
+    if (!timeout) {
+      shared_->changed.wait(lock, ended);
+      return true;
+    }
+    return shared_->changed.wait_for(lock, *timeout, ended);
+  }
+
+  void process_all_available() override {
+    std::unique_lock<std::mutex> lock(shared_->mutex);
+    auto asked_after = shared_->plans_started;
+    shared_->changed.wait(lock, [&] { return !shared_->active || shared_->last_idle_plan > asked_after; });
+    if (shared_->failure) throw error("query '" + shared_->name + "' failed: " + *shared_->failure);
+  }
+
+ private:
+  caf::actor coordinator_;
+  std::shared_ptr<query_shared> shared_;
+};
+
+}  // namespace
+
+caf::actor spawn_coordinator(caf::actor_system& sys, query_setup setup) {
+  return sys.spawn(coordinator, std::move(setup));
+}
+
+std::shared_ptr<query_control> make_query_control(caf::actor coordinator, std::shared_ptr<query_shared> shared) {
+  return std::make_shared<query_control_impl>(std::move(coordinator), std::move(shared));
+}
+
+std::string random_uuid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uint64_t hi = rng(), lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  return buf;
+}
+
+}  // namespace flow::runtime

@@ -1,0 +1,60 @@
+// The coordinator: one actor per query. It numbers epochs, plans them with the source, logs offsets
+// before running them, waits for the sink to commit, keeps state snapshots, and restarts the dataflow
+// after a failure, replaying epochs from the logged offsets.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "flow/dataframe.hpp"
+#include "flow/runtime/progress.hpp"
+
+namespace flow::runtime {
+
+// What the coordinator publishes and the user's query handle reads.
+struct query_shared {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::string id, run_id, name;
+  bool active = true;
+  query_status status{"Initializing sources", false, false};
+  std::deque<std::string> progress;  // newest last
+  std::optional<std::string> failure;
+  std::uint64_t plans_started = 0;
+  std::uint64_t last_idle_plan = 0;  // number of the last plan that found no new data
+};
+
+struct query_setup {
+  physical_plan plan;
+  std::shared_ptr<source_reader> reader;
+  std::shared_ptr<sink_writer> writer;
+  output_mode mode = output_mode::append;
+  flow::trigger trigger;
+  std::size_t parallelism = 2;
+  std::size_t credits_per_stage = 2;
+  std::size_t max_unit_bytes = 256 * 1024;
+  std::int64_t snapshot_interval = 10;        // epochs between state snapshots
+  int max_failures = 3;                       // restarts allowed within failure_window
+  std::chrono::milliseconds failure_window{60000};
+  std::chrono::milliseconds initial_backoff{20};
+  std::chrono::milliseconds max_backoff{2000};
+  std::chrono::milliseconds poll_interval{10};  // as-fast-as-possible trigger, no new data
+  std::size_t progress_history = 100;
+  std::shared_ptr<query_shared> shared;
+};
+
+caf::actor spawn_coordinator(caf::actor_system& sys, query_setup setup);
+
+// The query handle's implementation: reads query_shared, sends stop to the coordinator.
+std::shared_ptr<query_control> make_query_control(caf::actor coordinator, std::shared_ptr<query_shared> shared);
+
+std::string random_uuid();
+
+}  // namespace flow::runtime

@@ -1,0 +1,310 @@
+#include "dataflow.hpp"
+
+#include <exception>
+
+namespace flow::runtime {
+
+namespace {
+
+// Reports the exception to the coordinator (which restarts the dataflow) and ends the actor.
+template <class Self>
+void report_failures(Self* self, const supervision& sup, std::string role) {
+  self->set_exception_handler([sup, role](caf::scheduled_actor* actor, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + what);
+    (void)actor;
+    return caf::sec::runtime_error;
+  });
+}
+
+// ---------------------------------------------------------------- source
+
+struct source_state {
+  std::shared_ptr<source_reader> reader;
+  std::vector<caf::actor> stages;
+  std::vector<std::size_t> credits;
+  std::size_t next_stage = 0;
+  std::int64_t epoch = -1;
+  bool reading = false;
+  supervision sup;
+};
+
+// Hands units to stages that have credit, round-robin; ends the epoch with a barrier to every stage.
+void pump(caf::stateful_actor<source_state>* self) {
+  auto& st = self->state;
+  const std::size_t n = st.stages.size();
+  while (st.reading) {
+    std::size_t target = n;
+    for (std::size_t k = 0; k < n; ++k) {
+      std::size_t i = (st.next_stage + k) % n;
+      if (st.credits[i] > 0) {
+        target = i;
+        break;
+      }
+    }
+    if (target == n) return;  // every stage is busy: wait for an ack
+    auto unit = st.reader->next();
+    if (!unit) {
+      st.reading = false;
+      for (auto& stage : st.stages) self->send(stage, barrier_atom::value, st.epoch, epoch_stats{});
+      return;
+    }
+    --st.credits[target];
+    st.next_stage = (target + 1) % n;
+    if (auto* b = std::get_if<batch>(&*unit))
+      self->send(st.stages[target], data_atom::value, st.epoch, std::move(*b));
+    else
+      self->send(st.stages[target], data_atom::value, st.epoch, std::move(std::get<raw_chunk>(*unit)));
+  }
+}
+
+caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_ptr<source_reader> reader,
+                           std::vector<caf::actor> stages, std::size_t credits_per_stage, supervision sup) {
+  auto& st = self->state;
+  st.reader = std::move(reader);
+  st.stages = std::move(stages);
+  st.credits.assign(st.stages.size(), credits_per_stage);
+  st.sup = sup;
+  report_failures(self, sup, "source " + st.reader->description());
+  return {
+      // Outcome 1: data up to the returned offset; 0: nothing new; -1: the source is broken (message).
+      [=](plan_atom, const std::string& start) -> caf::result<int, std::string> {
+        try {
+          auto end = self->state.reader->latest_offset(start);
+          if (!end) return {0, std::string{}};
+          return {1, *end};
+        } catch (const std::exception& e) {
+          return {-1, self->state.reader->description() + ": " + e.what()};
+        }
+      },
+      [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end) {
+        auto& s = self->state;
+        s.epoch = epoch;
+        s.reader->begin_read(start, end);
+        s.reading = true;
+        pump(self);
+      },
+      [=](ack_atom) {
+        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        auto& s = self->state;
+        for (std::size_t i = 0; i < s.stages.size(); ++i)
+          if (s.stages[i] == sender) ++s.credits[i];
+        pump(self);
+      },
+      [=](commit_atom, const std::string& end) { self->state.reader->commit(end); },
+      [=](caf::get_atom) -> caf::result<std::vector<std::string>, std::vector<std::int64_t>> {
+        std::vector<std::string> names;
+        std::vector<std::int64_t> values;
+        for (auto& [name, v] : self->state.reader->metrics()) {
+          names.push_back(name);
+          values.push_back(v);
+        }
+        return {std::move(names), std::move(values)};
+      },
+  };
+}
+
+// ---------------------------------------------------------------- stage
+
+struct stage_state {
+  std::shared_ptr<const decoder> chunk_decoder;
+  std::shared_ptr<const pipeline> pre;
+  std::shared_ptr<const aggregate_operator> aggregate;
+  std::unique_ptr<aggregate_state> partial;
+  std::vector<caf::actor> downstream;
+  epoch_stats stats;
+};
+
+constexpr std::size_t partial_flush_groups = 1 << 16;
+
+void flush_partial(caf::stateful_actor<stage_state>* self, std::int64_t epoch) {
+  auto& st = self->state;
+  if (!st.partial || st.partial->num_groups() == 0) return;
+  auto parts = st.aggregate->partition(st.partial->snapshot(), st.downstream.size());
+  st.partial->clear();
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    if (parts[i].num_rows() > 0) self->send(st.downstream[i], data_atom::value, epoch, std::move(parts[i]));
+}
+
+void process(caf::stateful_actor<stage_state>* self, std::int64_t epoch, const batch& input) {
+  auto& st = self->state;
+  batch out = st.pre->run(input);
+  if (out.num_rows() == 0) return;
+  if (st.aggregate) {
+    st.partial->update(out);
+    if (st.partial->num_groups() >= partial_flush_groups) flush_partial(self, epoch);
+  } else {
+    st.stats.output_rows += static_cast<std::int64_t>(out.num_rows());
+    self->send(st.downstream.front(), data_atom::value, epoch, std::move(out));
+  }
+}
+
+caf::behavior stage_actor(caf::stateful_actor<stage_state>* self, std::shared_ptr<const decoder> chunk_decoder,
+                          std::shared_ptr<const pipeline> pre, std::shared_ptr<const aggregate_operator> aggregate,
+                          std::vector<caf::actor> downstream, supervision sup) {
+  auto& st = self->state;
+  st.chunk_decoder = std::move(chunk_decoder);
+  st.pre = std::move(pre);
+  st.aggregate = std::move(aggregate);
+  if (st.aggregate) st.partial = st.aggregate->make_state();
+  st.downstream = std::move(downstream);
+  report_failures(self, sup, "stage");
+  return {
+      [=](data_atom, std::int64_t epoch, const raw_chunk& chunk) {
+        auto& s = self->state;
+        if (!s.chunk_decoder) throw error("stage received raw records but the source has no decoder");
+        decode_stats ds;
+        batch decoded = s.chunk_decoder->decode(chunk, ds);
+        s.stats.input_rows += static_cast<std::int64_t>(ds.rows);
+        s.stats.malformed_rows += static_cast<std::int64_t>(ds.malformed);
+        s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
+        process(self, epoch, decoded);
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
+      },
+      [=](data_atom, std::int64_t epoch, const batch& input) {
+        auto& s = self->state;
+        s.stats.input_rows += static_cast<std::int64_t>(input.num_rows());
+        s.stats.input_bytes += static_cast<std::int64_t>(input.byte_size());
+        process(self, epoch, input);
+        self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
+      },
+      [=](barrier_atom, std::int64_t epoch, const epoch_stats&) {
+        auto& s = self->state;
+        flush_partial(self, epoch);
+        for (auto& next : s.downstream) {
+          self->send(next, barrier_atom::value, epoch, s.stats);
+          s.stats = epoch_stats{};  // counted once, at the first downstream actor
+        }
+      },
+  };
+}
+
+// ---------------------------------------------------------------- aggregate
+
+struct aggregate_actor_state {
+  std::shared_ptr<const aggregate_operator> aggregate;
+  std::unique_ptr<aggregate_state> table;
+  std::shared_ptr<const pipeline> post;
+  output_mode mode = output_mode::complete;
+  caf::actor sink;
+  std::size_t upstream_count = 0;
+  std::size_t barriers = 0;
+  std::size_t partition = 0;
+  std::int64_t snapshot_interval = 1;
+  epoch_stats stats;
+  supervision sup;
+};
+
+caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
+                              std::shared_ptr<const aggregate_operator> aggregate, batch restored_state,
+                              std::shared_ptr<const pipeline> post, output_mode mode, caf::actor sink,
+                              std::size_t upstream_count, std::size_t partition, std::int64_t snapshot_interval,
+                              supervision sup) {
+  auto& st = self->state;
+  st.aggregate = std::move(aggregate);
+  st.table = st.aggregate->make_state();
+  if (restored_state.valid() && restored_state.num_rows() > 0) st.table->restore(restored_state);
+  st.post = std::move(post);
+  st.mode = mode;
+  st.sink = std::move(sink);
+  st.upstream_count = upstream_count;
+  st.partition = partition;
+  st.snapshot_interval = snapshot_interval;
+  st.sup = sup;
+  report_failures(self, sup, "aggregate");
+  return {
+      [=](data_atom, std::int64_t, const batch& partial) { self->state.table->merge(partial); },
+      [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
+        auto& s = self->state;
+        s.stats.add(upstream);
+        if (++s.barriers < s.upstream_count) return;
+        s.barriers = 0;
+        batch changed = s.table->changed_since_emit();
+        batch out = s.table->emit(s.mode);
+        if (s.post && !s.post->empty()) out = s.post->run(out);
+        s.stats.state_rows_total += static_cast<std::int64_t>(s.table->num_groups());
+        s.stats.state_rows_updated += static_cast<std::int64_t>(changed.num_rows());
+        s.stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
+        s.stats.output_rows += static_cast<std::int64_t>(out.num_rows());
+        if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, std::move(out));
+        if ((epoch + 1) % s.snapshot_interval == 0)
+          self->send(s.sup.coordinator, snapshot_atom::value, s.sup.generation, epoch,
+                     static_cast<std::uint64_t>(s.partition), s.table->snapshot());
+        self->send(s.sink, barrier_atom::value, epoch, s.stats);
+        s.stats = epoch_stats{};
+      },
+  };
+}
+
+// ---------------------------------------------------------------- sink
+
+struct sink_state {
+  std::shared_ptr<sink_writer> writer;
+  std::size_t upstream_count = 0;
+  std::size_t barriers = 0;
+  epoch_stats stats;
+  supervision sup;
+};
+
+caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<sink_writer> writer,
+                         std::size_t upstream_count, supervision sup) {
+  auto& st = self->state;
+  st.writer = std::move(writer);
+  st.upstream_count = upstream_count;
+  st.sup = sup;
+  report_failures(self, sup, "sink " + st.writer->description());
+  return {
+      [=](data_atom, std::int64_t epoch, const batch& rows) { self->state.writer->write(epoch, rows); },
+      [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
+        auto& s = self->state;
+        s.stats.add(upstream);
+        if (++s.barriers < s.upstream_count) return;
+        s.barriers = 0;
+        s.writer->commit(epoch);
+        std::vector<std::string> names;
+        std::vector<std::int64_t> values;
+        for (auto& [name, v] : s.writer->metrics()) {
+          names.push_back(name);
+          values.push_back(v);
+        }
+        self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, epoch, s.stats, std::move(names),
+                   std::move(values));
+        s.stats = epoch_stats{};
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_source(caf::actor_system& sys, std::shared_ptr<source_reader> reader,
+                        std::vector<caf::actor> stages, std::size_t credits_per_stage, supervision sup) {
+  return sys.spawn(source_actor, std::move(reader), std::move(stages), credits_per_stage, std::move(sup));
+}
+
+caf::actor spawn_stage(caf::actor_system& sys, std::shared_ptr<const decoder> chunk_decoder,
+                       std::shared_ptr<const pipeline> pre, std::shared_ptr<const aggregate_operator> aggregate,
+                       std::vector<caf::actor> downstream, supervision sup) {
+  return sys.spawn(stage_actor, std::move(chunk_decoder), std::move(pre), std::move(aggregate),
+                   std::move(downstream), std::move(sup));
+}
+
+caf::actor spawn_aggregate(caf::actor_system& sys, std::shared_ptr<const aggregate_operator> aggregate,
+                           batch restored_state, std::shared_ptr<const pipeline> post, output_mode mode,
+                           caf::actor sink, std::size_t upstream_count, std::size_t partition,
+                           std::int64_t snapshot_interval, supervision sup) {
+  return sys.spawn(aggregate_actor, std::move(aggregate), std::move(restored_state), std::move(post), mode,
+                   std::move(sink), upstream_count, partition, snapshot_interval, std::move(sup));
+}
+
+caf::actor spawn_sink(caf::actor_system& sys, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
+                      supervision sup) {
+  return sys.spawn(sink_actor, std::move(writer), upstream_count, std::move(sup));
+}
+
+}  // namespace flow::runtime

@@ -1,0 +1,94 @@
+#include "flow/runtime/progress.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <sstream>
+
+namespace flow::runtime {
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string iso8601_now() {
+  auto now = std::chrono::system_clock::now();
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(millis / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(millis % 1000));
+  return buf;
+}
+
+namespace {
+
+std::string number(double v) {
+  if (!std::isfinite(v)) return "0.0";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string offset_json(const std::string& offset) { return offset.empty() ? "null" : offset; }
+
+void metrics_json(std::ostringstream& out, const connector_metrics& metrics) {
+  out << "{";
+  for (std::size_t i = 0; i < metrics.size(); ++i)
+    out << (i ? "," : "") << "\"" << json_escape(metrics[i].first) << "\":" << metrics[i].second;
+  out << "}";
+}
+
+}  // namespace
+
+std::string to_json(const query_progress& p) {
+  std::ostringstream out;
+  out << "{\"id\":\"" << json_escape(p.id) << "\",\"runId\":\"" << json_escape(p.run_id) << "\",\"name\":";
+  if (p.name.empty()) out << "null";
+  else out << "\"" << json_escape(p.name) << "\"";
+  out << ",\"timestamp\":\"" << p.timestamp << "\",\"batchId\":" << p.batch_id
+      << ",\"numInputRows\":" << p.stats.input_rows
+      << ",\"inputRowsPerSecond\":" << number(p.input_rows_per_second)
+      << ",\"processedRowsPerSecond\":" << number(p.processed_rows_per_second)
+      << ",\"durationMs\":{\"addBatch\":" << p.add_batch_ms << ",\"latestOffset\":" << p.latest_offset_ms
+      << ",\"triggerExecution\":" << p.trigger_execution_ms << ",\"walCommit\":" << p.wal_commit_ms << "}"
+      << ",\"stateOperators\":[";
+  if (p.has_state_operator)
+    out << "{\"numRowsTotal\":" << p.stats.state_rows_total << ",\"numRowsUpdated\":" << p.stats.state_rows_updated
+        << ",\"memoryUsedBytes\":" << p.stats.state_memory_bytes << "}";
+  out << "],\"sources\":[{\"description\":\"" << json_escape(p.source_description)
+      << "\",\"startOffset\":" << offset_json(p.start_offset) << ",\"endOffset\":" << offset_json(p.end_offset)
+      << ",\"numInputRows\":" << p.stats.input_rows << ",\"inputRowsPerSecond\":" << number(p.input_rows_per_second)
+      << ",\"processedRowsPerSecond\":" << number(p.processed_rows_per_second)
+      << ",\"numMalformedRows\":" << p.stats.malformed_rows << ",\"metrics\":";
+  metrics_json(out, p.source_metrics);
+  out << "}],\"sink\":{\"description\":\"" << json_escape(p.sink_description)
+      << "\",\"numOutputRows\":" << p.stats.output_rows << ",\"metrics\":";
+  metrics_json(out, p.sink_metrics);
+  out << "},\"numRestarts\":" << p.restarts << "}";
+  return out.str();
+}
+
+}  // namespace flow::runtime
