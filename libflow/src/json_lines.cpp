@@ -108,7 +108,8 @@ class json_decoder final : public decoder {
       if (is_blank(line)) return true;
       dom::object obj;
       auto err = parser.parse_object(line, obj);
-      bool malformed = err != simdjson::SUCCESS;
+      const bool unparsable = err != simdjson::SUCCESS;
+      bool malformed = unparsable;
       if (malformed && mode_ != parse_mode::permissive) {
         ++stats.malformed;
         if (mode_ == parse_mode::fail_fast) {
@@ -129,7 +130,7 @@ class json_decoder final : public decoder {
       }
       for (std::size_t j = 0; j < columns_.size(); ++j) {
         column_builder& b = builders[schema_index_[j]];
-        if (malformed) {
+        if (unparsable) {
           b.append_null();
           continue;
         }
