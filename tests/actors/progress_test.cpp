@@ -1,0 +1,50 @@
+#include <catch2/catch.hpp>
+
+#include "flow/runtime/progress.hpp"
+
+using flow::runtime::query_progress;
+
+TEST_CASE("progress reports use Spark's field names and escape text", "[progress]") {
+  query_progress p;
+  p.id = "id-1";
+  p.run_id = "run-1";
+  p.name = "compras \"por\" hora";
+  p.timestamp = "2026-01-01T00:00:00.000Z";
+  p.batch_id = 7;
+  p.stats.input_rows = 3108;
+  p.stats.state_rows_total = 106;
+  p.stats.state_rows_updated = 12;
+  p.has_state_operator = true;
+  p.input_rows_per_second = 1500.25;
+  p.processed_rows_per_second = 30000;
+  p.trigger_execution_ms = 4;
+  p.source_description = "FileStreamSource[/data/*.csv]";
+  p.start_offset = "{\"logOffset\":6}";
+  p.end_offset = "{\"logOffset\":7}";
+  p.source_metrics = {{"filesRead", 7}};
+  p.sink_description = "MemorySink";
+  auto json = flow::runtime::to_json(p);
+  CHECK_THAT(json, Catch::Contains("\"batchId\":7"));
+  CHECK_THAT(json, Catch::Contains("\"numInputRows\":3108"));
+  CHECK_THAT(json, Catch::Contains("\"inputRowsPerSecond\":1500.2") || Catch::Contains("\"inputRowsPerSecond\":1500.3"));
+  CHECK_THAT(json, Catch::Contains("\"processedRowsPerSecond\":30000.0"));
+  CHECK_THAT(json, Catch::Contains("\"triggerExecution\":4"));
+  CHECK_THAT(json, Catch::Contains("\"startOffset\":{\"logOffset\":6},\"endOffset\":{\"logOffset\":7}"));
+  CHECK_THAT(json, Catch::Contains("\"numRowsTotal\":106,\"numRowsUpdated\":12"));
+  CHECK_THAT(json, Catch::Contains("\"name\":\"compras \\\"por\\\" hora\""));
+  CHECK_THAT(json, Catch::Contains("\"metrics\":{\"filesRead\":7}"));
+  CHECK(json.front() == '{');
+  CHECK(json.back() == '}');
+}
+
+TEST_CASE("a query without state reports no state operators and null offsets when unknown", "[progress]") {
+  query_progress p;
+  auto json = flow::runtime::to_json(p);
+  CHECK_THAT(json, Catch::Contains("\"stateOperators\":[]"));
+  CHECK_THAT(json, Catch::Contains("\"startOffset\":null"));
+  CHECK_THAT(json, Catch::Contains("\"name\":null"));
+}
+
+TEST_CASE("json_escape escapes quotes, backslashes and control characters", "[progress]") {
+  CHECK(flow::runtime::json_escape("a\"b\\c\n\x01") == "a\\\"b\\\\c\\n\\u0001");
+}
