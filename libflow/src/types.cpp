@@ -31,6 +31,8 @@ std::string_view trim(std::string_view s) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+bool is_letter(char c) { return ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'; }
+
 // Reads exactly n digits at text[pos]; false if any is not a digit.
 bool read_digits(std::string_view text, std::size_t pos, std::size_t n, unsigned& out) {
   if (pos + n > text.size()) return false;
@@ -243,52 +245,55 @@ std::string format_timestamp(timestamp t) {
 }
 
 std::int64_t parse_duration_micros(std::string_view text) {
-  auto fail = [&]() -> error {
-    return error("invalid duration '" + std::string(text) + "': expected e.g. '10 minutes'");
+  auto fail = [&](std::string_view why) -> error {
+    return error("invalid duration '" + std::string(text) + "': " + std::string(why));
   };
-  std::string_view rest = trim(text);
-  if (rest.size() > 8 && iequals(rest.substr(0, 8), "interval") && (rest[8] == ' ' || rest[8] == '\t')) {
-    rest = trim(rest.substr(9));
-  }
-  std::int64_t amount = 0;
-  auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), amount);
-  if (ec != std::errc() || ptr == rest.data()) throw fail();
-  std::string_view unit = trim(rest.substr(static_cast<std::size_t>(ptr - rest.data())));
-  if (amount <= 0) {
-    throw error("invalid duration '" + std::string(text) +
-                "': must be positive, e.g. '10 minutes'");
-  }
   struct unit_spelling {
     std::string_view text;
     std::int64_t micros;
   };
   static constexpr std::int64_t minute = 60 * micros_per_second;
   static constexpr std::int64_t hour = 60 * minute;
+  static constexpr std::int64_t week = 7 * micros_per_day;
   static constexpr std::array<unit_spelling, 28> units{{
-      {"us", 1},           {"microsecond", 1},
-      {"microseconds", 1}, {"micros", 1},
-      {"ms", 1000},        {"millisecond", 1000},
-      {"milliseconds", 1000}, {"millis", 1000},
-      {"s", micros_per_second}, {"sec", micros_per_second},
-      {"secs", micros_per_second}, {"second", micros_per_second},
-      {"seconds", micros_per_second}, {"m", minute},
-      {"min", minute},     {"mins", minute},
-      {"minute", minute},  {"minutes", minute},
-      {"h", hour},         {"hour", hour},
-      {"hours", hour},     {"d", micros_per_day},
-      {"day", micros_per_day}, {"days", micros_per_day},
-      {"w", 7 * micros_per_day}, {"week", 7 * micros_per_day},
-      {"weeks", 7 * micros_per_day}, {"hr", hour},
+      {"us", 1},          {"micros", 1},         {"microsecond", 1},       {"microseconds", 1},
+      {"ms", 1000},       {"millis", 1000},      {"millisecond", 1000},    {"milliseconds", 1000},
+      {"s", micros_per_second}, {"sec", micros_per_second}, {"secs", micros_per_second},
+      {"second", micros_per_second}, {"seconds", micros_per_second},
+      {"m", minute},      {"min", minute},       {"mins", minute},         {"minute", minute},
+      {"minutes", minute},
+      {"h", hour},        {"hr", hour},          {"hour", hour},           {"hours", hour},
+      {"d", micros_per_day}, {"day", micros_per_day}, {"days", micros_per_day},
+      {"w", week},        {"week", week},        {"weeks", week},
   }};
-  for (const auto& u : units) {
-    if (iequals(unit, u.text)) {
-      if (amount > std::numeric_limits<std::int64_t>::max() / u.micros) {
-        throw error("invalid duration '" + std::string(text) + "': too large");
-      }
-      return amount * u.micros;
-    }
+
+  std::string_view rest = trim(text);
+  if (rest.size() > 8 && iequals(rest.substr(0, 8), "interval") && (rest[8] == ' ' || rest[8] == '\t')) {
+    rest = trim(rest.substr(9));
   }
-  throw fail();
+  // One or more "<amount> <unit>" parts, as in Spark's "1 hour 30 minutes".
+  std::int64_t total = 0;
+  do {
+    std::int64_t amount = 0;
+    auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), amount);
+    if (ec == std::errc::result_out_of_range) throw fail("too large");
+    if (ec != std::errc()) throw fail("expected e.g. '10 minutes'");
+    if (amount < 0) throw fail("must be positive, e.g. '10 minutes'");
+    rest = trim(rest.substr(static_cast<std::size_t>(ptr - rest.data())));
+    std::size_t unit_length = 0;
+    while (unit_length < rest.size() && is_letter(rest[unit_length])) ++unit_length;
+    std::string_view unit = rest.substr(0, unit_length);
+    rest = trim(rest.substr(unit_length));
+    const unit_spelling* match = nullptr;
+    for (const auto& u : units) {
+      if (iequals(unit, u.text)) match = &u;
+    }
+    if (match == nullptr) throw fail("expected e.g. '10 minutes'");
+    if (amount > (std::numeric_limits<std::int64_t>::max() - total) / match->micros) throw fail("too large");
+    total += amount * match->micros;
+  } while (!rest.empty());
+  if (total <= 0) throw fail("must be positive, e.g. '10 minutes'");
+  return total;
 }
 
 }  // namespace flow

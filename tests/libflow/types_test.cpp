@@ -150,17 +150,23 @@ TEST_CASE("parse_duration_micros understands long, short and interval forms", "[
   CHECK(parse_duration_micros("interval 1 hour") == hour);
   CHECK(parse_duration_micros("INTERVAL 10 MINUTES") == 10 * minute);
   CHECK(parse_duration_micros("  5 seconds ") == 5 * second);
+  CHECK(parse_duration_micros("1 hour 30 minutes") == hour + 30 * minute);
+  CHECK(parse_duration_micros("1h 30m") == hour + 30 * minute);
+  CHECK(parse_duration_micros("interval 1 day 0 hours") == 24 * hour);
 }
 
 TEST_CASE("parse_duration_micros rejects malformed, zero and negative durations", "[types]") {
   for (std::string_view bad : {"", "hour", "10", "10 parsecs", "ten minutes", "0 seconds", "-5 minutes",
                                "1.5 hours", "interval", "10 minutes later", "99999999999999999999 days",
-                               "9999999999999 weeks"}) {
+                               "9999999999999 weeks", "0 hours 0 minutes", "1 hour -5 minutes", "1 hour and",
+                               "1 hour,", "30"}) {
     INFO(bad);
     CHECK_THROWS_AS(parse_duration_micros(bad), flow::error);
   }
   CHECK_THROWS_WITH(parse_duration_micros("10 parsecs"),
                     "invalid duration '10 parsecs': expected e.g. '10 minutes'");
+  CHECK_THROWS_WITH(parse_duration_micros("-5 minutes"),
+                    "invalid duration '-5 minutes': must be positive, e.g. '10 minutes'");
 }
 
 TEST_CASE("schema lookups, names and printing", "[schema]") {
