@@ -1,0 +1,52 @@
+// Files as a stream (Spark's FileStreamSource) and the file helpers batch reads share with it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/formats.hpp"
+#include "flow/source_sink.hpp"
+
+namespace flow::connectors {
+
+// Default upper bound of one raw_chunk.
+inline constexpr std::size_t default_max_chunk_bytes = std::size_t{1} << 20;
+
+// path: a directory (every file in it), a glob in the last component ("dir/*.csv", fnmatch rules) or one
+// file. format: csv, json or text, decoded by flow::make_decoder(format, opts, schema).
+// Options: maxFilesPerTrigger (default unlimited), latestFirst (default false), maxFileAge (a duration such
+// as "7 days": files older than the newest file minus this age are ignored, as in Spark), pollIntervalMs
+// (default 1000: the longest time between two directory listings when inotify reports nothing),
+// maxBytesPerChunk (default 1 MiB), plus the decoder's options.
+// Offsets are {"logOffset":N}: the number of files planned so far, in the source's file log.
+std::unique_ptr<flow::source_reader> make_file_source(std::string path, std::string format, flow::options opts,
+                                                      flow::schema_ptr schema);
+
+// The input files of path (directory, glob or file) in processing order: modification time, then name.
+// Names starting with '.' or '_' are skipped, so are subdirectories. Throws flow::error when path is missing.
+std::vector<std::string> list_input_files(const std::string& path);
+
+// Reads file whole and cuts it into chunks of at most max_chunk_bytes at the decoder's record boundaries
+// (a record bigger than the limit gets a chunk of its own). The chunks share one buffer.
+// Throws flow::error naming the file and the OS error when it cannot be read.
+std::vector<flow::raw_chunk> read_file_chunks(const std::string& file, const flow::decoder& format_decoder,
+                                              std::size_t max_chunk_bytes);
+
+// Cuts an in-memory file into chunks exactly as read_file_chunks does.
+std::vector<flow::raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> contents, const std::string& origin,
+                                             const flow::decoder& format_decoder, std::size_t max_chunk_bytes);
+
+// Up to max_bytes from the start of file, cut after the last newline (whole file if it is smaller), for
+// inferSchema. Throws flow::error naming the file and the OS error when it cannot be read.
+std::string read_sample(const std::string& file, std::size_t max_bytes);
+
+}  // namespace flow::connectors
+
+namespace flow {
+using connectors::list_input_files;
+using connectors::make_file_source;
+using connectors::read_file_chunks;
+using connectors::read_sample;
+}  // namespace flow

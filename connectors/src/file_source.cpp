@@ -1,0 +1,409 @@
+// FileStreamSource: a file log over a directory, refreshed by inotify events and periodic listings.
+#include "flow/connectors/file_source.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <unordered_set>
+
+namespace flow::connectors {
+
+namespace {
+
+struct file_entry {
+  std::string path;
+  std::string name;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t size = 0;
+};
+
+bool older_first(const file_entry& a, const file_entry& b) {
+  return a.mtime_ns != b.mtime_ns ? a.mtime_ns < b.mtime_ns : a.name < b.name;
+}
+
+bool newer_first(const file_entry& a, const file_entry& b) {
+  return a.mtime_ns != b.mtime_ns ? a.mtime_ns > b.mtime_ns : a.name < b.name;
+}
+
+std::string os_error(int code) { return std::strerror(code); }
+
+// Where the files of a path live and which of them belong to it.
+struct input_location {
+  std::string directory;
+  std::string pattern;      // fnmatch pattern on names; empty: every file
+  std::string single_file;  // set when path names one file
+};
+
+bool has_glob(std::string_view text) { return text.find_first_of("*?[") != std::string_view::npos; }
+
+input_location locate(const std::string& path) {
+  std::filesystem::path p(path);
+  std::string last = p.filename().string();
+  if (has_glob(last)) {
+    std::string dir = p.parent_path().string();
+    return {dir.empty() ? "." : dir, last, {}};
+  }
+  struct stat st{};
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    std::string dir = p.parent_path().string();
+    return {dir.empty() ? "." : dir, {}, last};
+  }
+  return {path, {}, {}};
+}
+
+std::string missing_path_message(const std::string& path) {
+  return "file source: path '" + path + "' does not exist; create it or fix the path";
+}
+
+std::vector<file_entry> list_files(const std::string& path, const input_location& where) {
+  std::vector<file_entry> files;
+  DIR* dir = ::opendir(where.directory.c_str());
+  if (!dir) {
+    int code = errno;
+    if (code == ENOENT) throw error(missing_path_message(path));
+    throw error("file source: cannot list directory '" + where.directory + "' of path '" + path +
+                "': " + os_error(code) + "; check that it is a readable directory");
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name.empty() || name[0] == '.' || name[0] == '_') continue;
+    if (!where.single_file.empty() && name != where.single_file) continue;
+    if (!where.pattern.empty() && ::fnmatch(where.pattern.c_str(), name.c_str(), 0) != 0) continue;
+    std::string full = where.directory == "." && path.find('/') == std::string::npos
+                           ? name
+                           : (std::filesystem::path(where.directory) / name).string();
+    struct stat st{};
+    if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // vanished, or not a file
+    files.push_back({std::move(full), std::move(name),
+                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+                     static_cast<std::uint64_t>(st.st_size)});
+  }
+  ::closedir(dir);
+  std::sort(files.begin(), files.end(), older_first);
+  return files;
+}
+
+std::string read_error(const std::string& file, int code) {
+  std::string message = "file source: cannot read file '" + file + "': " + os_error(code);
+  if (code == ENOENT) message += "; it was removed or renamed after it was listed (files must stay until read)";
+  return message;
+}
+
+// Reads up to limit bytes of file (all of it when limit is npos).
+std::string read_bytes(const std::string& file, std::size_t limit) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw error(read_error(file, errno));
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) {
+    int code = errno;
+    ::close(fd);
+    throw error(read_error(file, code));
+  }
+  std::string contents;
+  contents.resize(std::min(limit, static_cast<std::size_t>(st.st_size)));
+  std::size_t filled = 0;
+  for (;;) {
+    if (filled == contents.size()) {
+      if (filled >= limit) break;
+      // The file grew since fstat: keep reading in steps.
+      contents.resize(std::min(limit, filled + 65536));
+    }
+    ssize_t got = ::read(fd, contents.data() + filled, contents.size() - filled);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      int code = errno;
+      ::close(fd);
+      throw error(read_error(file, code));
+    }
+    if (got == 0) break;
+    filled += static_cast<std::size_t>(got);
+  }
+  ::close(fd);
+  contents.resize(filled);
+  return contents;
+}
+
+std::string make_offset(std::size_t log_offset) { return "{\"logOffset\":" + std::to_string(log_offset) + "}"; }
+
+std::size_t parse_offset(const std::string& offset) {
+  static constexpr std::string_view key = "\"logOffset\"";
+  auto malformed = [&] {
+    return error("file source: malformed offset '" + offset +
+                 "'; expected {\"logOffset\":N} (was the checkpoint written by another source?)");
+  };
+  std::size_t at = offset.find(key);
+  if (at == std::string::npos) throw malformed();
+  at = offset.find_first_not_of(" \t\n", at + key.size());
+  if (at == std::string::npos || offset[at] != ':') throw malformed();
+  at = offset.find_first_not_of(" \t\n", at + 1);
+  if (at == std::string::npos) throw malformed();
+  std::size_t value = 0;
+  auto [end, ec] = std::from_chars(offset.data() + at, offset.data() + offset.size(), value);
+  if (ec != std::errc{} || end == offset.data() + at) throw malformed();
+  return value;
+}
+
+std::size_t positive_option(const options& opts, std::string_view key, std::int64_t fallback) {
+  std::int64_t v = opts.get_int(key, fallback);
+  if (v <= 0) {
+    throw error("file source: option " + std::string(key) + " must be a positive integer, got " + std::to_string(v));
+  }
+  return static_cast<std::size_t>(v);
+}
+
+class file_stream_source final : public source_reader {
+ public:
+  file_stream_source(std::string path, std::string format, options opts, schema_ptr schema)
+      : path_(std::move(path)),
+        decoder_(make_decoder(format, opts, std::move(schema))),
+        latest_first_(opts.get_bool("latestFirst", false)),
+        poll_interval_(opts.get_int("pollIntervalMs", 1000)),
+        max_chunk_bytes_(positive_option(opts, "maxBytesPerChunk", default_max_chunk_bytes)) {
+    if (path_.empty()) throw error("file source: the path is empty; pass a directory, a glob or a file");
+    if (opts.has("maxFilesPerTrigger")) max_files_per_trigger_ = positive_option(opts, "maxFilesPerTrigger", 1);
+    if (opts.has("maxFileAge")) max_file_age_ns_ = parse_duration_micros(opts.get("maxFileAge")) * 1000;
+    if (poll_interval_.count() < 0) throw error("file source: option pollIntervalMs must not be negative");
+  }
+
+  ~file_stream_source() override { close_inotify(); }
+
+  std::string description() const override { return "FileStreamSource[" + path_ + "]"; }
+  schema_ptr output_schema() const override { return decoder_->output_schema(); }
+  std::shared_ptr<const decoder> chunk_decoder() const override { return decoder_; }
+  std::string initial_offset() override { return make_offset(0); }
+
+  std::optional<std::string> latest_offset(const std::string& start) override {
+    std::size_t from = parse_offset(start);
+    refresh(false);
+    check_within_log(from);
+    fix_order_up_to(from);
+    std::size_t pending = log_.size() - from;
+    if (pending == 0) return std::nullopt;
+    if (rate_limits_enabled_ && max_files_per_trigger_) pending = std::min(pending, *max_files_per_trigger_);
+    fix_order_up_to(from + pending);
+    return make_offset(from + pending);
+  }
+
+  void begin_read(const std::string& start, const std::string& end) override {
+    std::size_t from = parse_offset(start);
+    std::size_t to = parse_offset(end);
+    if (from > to) throw error("file source: read range " + start + " .. " + end + " is reversed");
+    // A fresh source replaying a logged epoch rebuilds its file log from a listing first.
+    if (to > log_.size()) refresh(true);
+    check_within_log(to);
+    fix_order_up_to(to);
+    read_next_ = from;
+    read_end_ = to;
+    chunks_.clear();
+  }
+
+  std::optional<source_unit> next() override {
+    while (chunks_.empty()) {
+      if (read_next_ >= read_end_) return std::nullopt;
+      const file_entry& file = log_[read_next_++];
+      auto contents = std::make_shared<const std::string>(read_bytes(file.path, std::string::npos));
+      ++files_read_;
+      bytes_read_ += contents->size();
+      auto pieces = cut_into_chunks(std::move(contents), file.path, *decoder_, chunk_limit());
+      chunks_.assign(std::make_move_iterator(pieces.begin()), std::make_move_iterator(pieces.end()));
+    }
+    raw_chunk chunk = std::move(chunks_.front());
+    chunks_.pop_front();
+    return source_unit{std::move(chunk)};
+  }
+
+  void set_rate_limits_enabled(bool enabled) override { rate_limits_enabled_ = enabled; }
+  void set_max_unit_bytes(std::size_t bytes) override { unit_limit_ = std::max<std::size_t>(bytes, 1); }
+
+  connector_metrics metrics() const override {
+    return {{"numFilesDiscovered", static_cast<std::int64_t>(log_.size())},
+            {"numFilesRead", files_read_},
+            {"numBytesRead", bytes_read_}};
+  }
+
+  void stop() override { close_inotify(); }
+
+ private:
+  std::size_t chunk_limit() const { return std::min(max_chunk_bytes_, unit_limit_); }
+
+  void check_within_log(std::size_t offset) const {
+    if (offset > log_.size()) {
+      throw error("file source: offset " + make_offset(offset) + " is beyond the " + std::to_string(log_.size()) +
+                  " files found in '" + path_ + "'; were processed files removed? Restore them or use a new checkpoint");
+    }
+  }
+
+  // Files before `offset` keep their log position from now on; later ones may still be reordered
+  // when older (or, with latestFirst, newer) files show up, as Spark picks among all unseen files.
+  void fix_order_up_to(std::size_t offset) { fixed_ = std::max(fixed_, std::min(offset, log_.size())); }
+
+  void refresh(bool force) {
+    bool events = drain_inotify();
+    auto now = std::chrono::steady_clock::now();
+    bool must_list = force || !listed_once_ || events || watch_ < 0 || now - last_listing_ >= poll_interval_;
+    if (!must_list) return;
+    input_location where = locate(path_);
+    watch(where.directory);  // before listing, so nothing that arrives during the listing is missed
+    std::vector<file_entry> files = list_files(path_, where);
+    last_listing_ = now;
+    bool first_listing = !listed_once_;
+    listed_once_ = true;
+
+    std::int64_t newest = newest_mtime_ns_;
+    for (const auto& f : files) newest = std::max(newest, f.mtime_ns);
+    newest_mtime_ns_ = newest;
+    bool age_filter = max_file_age_ns_ && !first_listing && !(latest_first_ && max_files_per_trigger_);
+    bool added = false;
+    for (auto& f : files) {
+      if (!known_.insert(f.path).second) continue;
+      if (age_filter && f.mtime_ns < newest - *max_file_age_ns_) continue;
+      log_.push_back(std::move(f));
+      added = true;
+    }
+    if (added) {
+      auto tail = log_.begin() + static_cast<std::ptrdiff_t>(fixed_);
+      std::stable_sort(tail, log_.end(), latest_first_ ? newer_first : older_first);
+    }
+  }
+
+  void watch(const std::string& directory) {
+    if (inotify_unavailable_) return;
+    if (inotify_fd_ < 0) {
+      inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+      if (inotify_fd_ < 0) {
+        inotify_unavailable_ = true;  // fall back to listing on every call
+        return;
+      }
+    }
+    if (watch_ >= 0 && watched_directory_ == directory) return;
+    if (watch_ >= 0) ::inotify_rm_watch(inotify_fd_, watch_);
+    watch_ = ::inotify_add_watch(inotify_fd_, directory.c_str(),
+                                 IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+    watched_directory_ = watch_ >= 0 ? directory : std::string();
+  }
+
+  // True when inotify reported anything since the last call.
+  bool drain_inotify() {
+    if (inotify_fd_ < 0 || watch_ < 0) return false;
+    alignas(inotify_event) char buffer[4096];
+    bool any = false;
+    for (;;) {
+      ssize_t got = ::read(inotify_fd_, buffer, sizeof buffer);
+      if (got <= 0) break;
+      any = true;
+      for (ssize_t at = 0; at < got;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
+        if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) watch_ = -1;
+        at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
+    }
+    return any;
+  }
+
+  void close_inotify() {
+    if (inotify_fd_ >= 0) ::close(inotify_fd_);
+    inotify_fd_ = -1;
+    watch_ = -1;
+  }
+
+  std::string path_;
+  std::shared_ptr<const decoder> decoder_;
+  std::optional<std::size_t> max_files_per_trigger_;
+  std::optional<std::int64_t> max_file_age_ns_;
+  bool latest_first_;
+  std::chrono::milliseconds poll_interval_;
+  std::size_t max_chunk_bytes_;
+  std::size_t unit_limit_ = std::numeric_limits<std::size_t>::max();
+  bool rate_limits_enabled_ = true;
+
+  std::vector<file_entry> log_;  // the file log: a file's index is its sequence number
+  std::size_t fixed_ = 0;        // log_[0, fixed_) has been planned and never moves
+  std::unordered_set<std::string> known_;
+  std::int64_t newest_mtime_ns_ = std::numeric_limits<std::int64_t>::min();
+
+  int inotify_fd_ = -1;
+  int watch_ = -1;
+  bool inotify_unavailable_ = false;
+  std::string watched_directory_;
+  bool listed_once_ = false;
+  std::chrono::steady_clock::time_point last_listing_;
+
+  std::size_t read_next_ = 0;
+  std::size_t read_end_ = 0;
+  std::deque<raw_chunk> chunks_;
+  std::int64_t files_read_ = 0;
+  std::int64_t bytes_read_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<source_reader> make_file_source(std::string path, std::string format, options opts,
+                                                schema_ptr schema) {
+  return std::make_unique<file_stream_source>(std::move(path), std::move(format), std::move(opts), std::move(schema));
+}
+
+std::vector<std::string> list_input_files(const std::string& path) {
+  std::vector<std::string> paths;
+  for (auto& f : list_files(path, locate(path))) paths.push_back(std::move(f.path));
+  return paths;
+}
+
+std::vector<raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> contents, const std::string& origin,
+                                       const decoder& format_decoder, std::size_t max_chunk_bytes) {
+  std::vector<raw_chunk> chunks;
+  const std::string_view bytes(*contents);
+  const std::size_t limit = std::max<std::size_t>(max_chunk_bytes, 1);
+  std::size_t pos = 0;
+  std::uint64_t line = 1;
+  while (pos < bytes.size()) {
+    std::size_t remaining = bytes.size() - pos;
+    std::size_t end = bytes.size();
+    if (remaining > limit) {
+      // A record longer than the limit: widen the window until it holds a whole record.
+      for (std::size_t window = limit;; window = std::min(remaining, window * 2)) {
+        std::size_t boundary = format_decoder.record_boundary(bytes.substr(pos, window));
+        if (boundary > 0) {
+          end = pos + boundary;
+          break;
+        }
+        if (window == remaining) break;
+      }
+    }
+    chunks.push_back(raw_chunk{contents, pos, end, origin, line});
+    line += static_cast<std::uint64_t>(std::count(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
+                                                  bytes.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+    pos = end;
+  }
+  return chunks;
+}
+
+std::vector<raw_chunk> read_file_chunks(const std::string& file, const decoder& format_decoder,
+                                        std::size_t max_chunk_bytes) {
+  auto contents = std::make_shared<const std::string>(read_bytes(file, std::string::npos));
+  return cut_into_chunks(std::move(contents), file, format_decoder, max_chunk_bytes);
+}
+
+std::string read_sample(const std::string& file, std::size_t max_bytes) {
+  if (max_bytes == std::string::npos) return read_bytes(file, max_bytes);
+  std::string sample = read_bytes(file, max_bytes + 1);
+  if (sample.size() <= max_bytes) return sample;
+  sample.resize(max_bytes);
+  std::size_t last_newline = sample.rfind('\n');
+  if (last_newline != std::string::npos) sample.resize(last_newline + 1);
+  return sample;
+}
+
+}  // namespace flow::connectors
