@@ -126,7 +126,7 @@ std::string excerpt(std::string_view text, std::size_t limit) {
 }
 
 std::size_t estimate_rows(std::string_view bytes) {
-  std::size_t prefix = std::min<std::size_t>(bytes.size(), 64 * 1024);
+  std::size_t prefix = std::min<std::size_t>(bytes.size(), 16 * 1024);
   if (prefix == 0) return 0;
   auto lines = static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + prefix, '\n'));
   return static_cast<std::size_t>((static_cast<double>(lines) + 1.0) * 1.05 * static_cast<double>(bytes.size()) /

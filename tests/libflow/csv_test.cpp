@@ -504,3 +504,42 @@ TEST_CASE("csv: all 305 retail files decode to 541,909 rows", "[formats][csv][re
   CHECK(stats.malformed == 0);
   CHECK(null_ids == 135080);
 }
+
+TEST_CASE("csv: random input never crashes, and chunking at record_boundary never changes the result",
+          "[formats][csv][fuzz]") {
+  auto schema = make_schema({{"s", type_id::string}, {"i", type_id::int64}, {"_corrupt_record", type_id::string}});
+  const std::string alphabet = ",,\"\"\n\n\r a1";
+  std::uint64_t state = 42;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>(state >> 33);
+  };
+  for (const char* mode : {"PERMISSIVE", "DROPMALFORMED"}) {
+    auto dec = make_decoder("csv", make_options({{"mode", mode}}), schema);
+    for (int round = 0; round < 400; ++round) {
+      std::string text;
+      std::size_t length = next() % 120;
+      for (std::size_t k = 0; k < length; ++k) text += alphabet[next() % alphabet.size()];
+      auto buffer = std::make_shared<const std::string>(text);
+      decode_stats whole_stats;
+      batch whole = dec->decode(raw_chunk{buffer, 0, text.size(), "fuzz", 1}, whole_stats);
+      CHECK(whole.num_rows() == whole_stats.rows);
+
+      std::vector<batch> parts;
+      decode_stats part_stats;
+      std::size_t begin = 0;
+      std::size_t target = 1 + next() % 40;
+      while (begin < text.size()) {
+        std::size_t cut = dec->record_boundary(std::string_view(text).substr(begin, target));
+        if (cut == 0) cut = dec->record_boundary(std::string_view(text).substr(begin));
+        if (cut == 0) cut = text.size() - begin;
+        parts.push_back(dec->decode(raw_chunk{buffer, begin, begin + cut, "fuzz", 1}, part_stats));
+        begin += cut;
+      }
+      INFO("input: " << text);
+      CHECK(part_stats.rows == whole_stats.rows);
+      CHECK(part_stats.malformed == whole_stats.malformed);
+      if (!parts.empty()) CHECK(concat(parts) == whole);
+    }
+  }
+}
