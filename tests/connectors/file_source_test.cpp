@@ -1,0 +1,356 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "flow/connectors/file_source.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using flow::test::temp_dir;
+using flow::test::write_file;
+
+namespace {
+
+// "f<i>.txt", appended piecewise: g++ 12 warns falsely (-Wrestrict) on "f" + std::to_string(i) + ".txt".
+std::string numbered(int i) {
+  std::string name = "f";
+  name += std::to_string(i);
+  name += ".txt";
+  return name;
+}
+
+std::string offset(std::size_t n) { return "{\"logOffset\":" + std::to_string(n) + "}"; }
+
+// Gives p a modification time `seconds` after a fixed base, so tests control the order.
+void set_mtime(const fs::path& p, int seconds) {
+  static const auto base = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  fs::last_write_time(p, base + std::chrono::seconds(seconds));
+}
+
+std::vector<flow::raw_chunk> read_range(flow::source_reader& source, const std::string& start,
+                                        const std::string& end) {
+  source.begin_read(start, end);
+  std::vector<flow::raw_chunk> chunks;
+  while (auto unit = source.next()) {
+    REQUIRE(std::holds_alternative<flow::raw_chunk>(*unit));
+    chunks.push_back(std::get<flow::raw_chunk>(*unit));
+  }
+  return chunks;
+}
+
+// File names in the order a range's chunks come (one entry per file).
+std::vector<std::string> file_names(const std::vector<flow::raw_chunk>& chunks) {
+  std::vector<std::string> names;
+  for (const auto& c : chunks) {
+    std::string name = fs::path(c.origin).filename().string();
+    if (names.empty() || names.back() != name) names.push_back(name);
+  }
+  return names;
+}
+
+std::unique_ptr<flow::source_reader> text_source(const fs::path& path, flow::options opts = {}) {
+  return flow::make_file_source(path.string(), "text", std::move(opts), nullptr);
+}
+
+std::int64_t metric(const flow::source_reader& source, const std::string& name) {
+  for (const auto& [key, value] : source.metrics()) {
+    if (key == name) return value;
+  }
+  FAIL("no metric " << name);
+  return -1;
+}
+
+std::size_t decoded_rows(const flow::decoder& dec, const std::vector<flow::raw_chunk>& chunks,
+                         flow::decode_stats& stats) {
+  std::size_t rows = 0;
+  for (const auto& c : chunks) rows += dec.decode(c, stats).num_rows();
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("file source reads files in modification-time order, ties by name, hidden files skipped", "[file_source]") {
+  temp_dir dir;
+  write_file(dir / "a.txt", "a1\na2\n");
+  write_file(dir / "b.txt", "b1\n");
+  write_file(dir / "c.txt", "c1\n");
+  write_file(dir / "d.txt", "d1\n");
+  write_file(dir / ".hidden.txt", "x\n");
+  write_file(dir / "_temporary", "x\n");
+  fs::create_directory(dir / "subdir");
+  set_mtime(dir / "a.txt", 30);
+  set_mtime(dir / "b.txt", 10);
+  set_mtime(dir / "c.txt", 20);
+  set_mtime(dir / "d.txt", 20);
+
+  auto source = text_source(dir.path());
+  CHECK(source->description() == "FileStreamSource[" + dir.path().string() + "]");
+  CHECK(source->output_schema()->to_string() == "value: string");
+  REQUIRE(source->chunk_decoder() != nullptr);
+  CHECK(source->initial_offset() == offset(0));
+  auto end = source->latest_offset(source->initial_offset());
+  REQUIRE(end == offset(4));
+  auto chunks = read_range(*source, offset(0), *end);
+  CHECK(file_names(chunks) == std::vector<std::string>{"b.txt", "c.txt", "d.txt", "a.txt"});
+  CHECK(chunks.back().bytes() == "a1\na2\n");
+  CHECK_FALSE(source->latest_offset(*end).has_value());
+
+  CHECK(metric(*source, "numFilesDiscovered") == 4);
+  CHECK(metric(*source, "numFilesRead") == 4);
+  CHECK(metric(*source, "numBytesRead") == 15);
+
+  auto listed = flow::list_input_files(dir.path().string());
+  REQUIRE(listed.size() == 4);
+  CHECK(fs::path(listed[0]).filename() == "b.txt");
+  CHECK(fs::path(listed[3]).filename() == "a.txt");
+}
+
+TEST_CASE("file source steps through files with maxFilesPerTrigger", "[file_source]") {
+  temp_dir dir;
+  for (int i = 0; i < 5; ++i) {
+    write_file(dir / numbered(i), numbered(i) + "\n");
+    set_mtime(dir / numbered(i), i);
+  }
+  flow::options opts;
+  opts.set("maxFilesPerTrigger", "2");
+  auto source = text_source(dir.path(), opts);
+
+  std::string start = source->initial_offset();
+  std::vector<std::vector<std::string>> epochs;
+  while (auto end = source->latest_offset(start)) {
+    epochs.push_back(file_names(read_range(*source, start, *end)));
+    start = *end;
+  }
+  CHECK(start == offset(5));
+  CHECK(epochs == std::vector<std::vector<std::string>>{{"f0.txt", "f1.txt"}, {"f2.txt", "f3.txt"}, {"f4.txt"}});
+
+  SECTION("Trigger.Once switches the limit off") {
+    auto once = text_source(dir.path(), opts);
+    once->set_rate_limits_enabled(false);
+    CHECK(once->latest_offset(once->initial_offset()) == offset(5));
+  }
+  SECTION("the limit must be positive") {
+    opts.set("maxFilesPerTrigger", "0");
+    CHECK_THROWS_WITH(text_source(dir.path(), opts), Catch::Contains("maxFilesPerTrigger must be a positive"));
+  }
+}
+
+TEST_CASE("file source with latestFirst takes the newest unseen files first", "[file_source]") {
+  temp_dir dir;
+  for (int i = 0; i < 3; ++i) {
+    write_file(dir / numbered(i), "x\n");
+    set_mtime(dir / numbered(i), i);
+  }
+  flow::options opts;
+  opts.set("maxFilesPerTrigger", "1");
+  opts.set("latestFirst", "true");
+  auto source = text_source(dir.path(), opts);
+  auto first = source->latest_offset(offset(0));
+  REQUIRE(first == offset(1));
+  CHECK(file_names(read_range(*source, offset(0), *first)) == std::vector<std::string>{"f2.txt"});
+
+  // A newer file arriving later still goes before the older unseen ones.
+  write_file(dir / "f9.txt", "x\n");
+  set_mtime(dir / "f9.txt", 9);
+  auto second = source->latest_offset(*first);
+  REQUIRE(second == offset(2));
+  CHECK(file_names(read_range(*source, *first, *second)) == std::vector<std::string>{"f9.txt"});
+  auto third = source->latest_offset(*second);
+  REQUIRE(third == offset(3));
+  CHECK(file_names(read_range(*source, *second, *third)) == std::vector<std::string>{"f1.txt"});
+  // The planned epochs keep their files.
+  CHECK(file_names(read_range(*source, offset(0), *third)) == std::vector<std::string>{"f2.txt", "f9.txt", "f1.txt"});
+}
+
+TEST_CASE("file source picks up a file moved into the directory (inotify)", "[file_source]") {
+  temp_dir dir;
+  temp_dir staging;
+  write_file(dir / "first.txt", "1\n");
+  flow::options opts;
+  opts.set("pollIntervalMs", "3600000");  // only an inotify event can trigger a new listing in this test
+  auto source = text_source(dir.path(), opts);
+  auto first = source->latest_offset(offset(0));
+  REQUIRE(first == offset(1));
+  CHECK_FALSE(source->latest_offset(*first).has_value());
+
+  write_file(staging / "second.txt", "2\n");
+  fs::rename(staging / "second.txt", dir / "second.txt");
+  auto second = source->latest_offset(*first);
+  REQUIRE(second == offset(2));
+  auto chunks = read_range(*source, *first, *second);
+  REQUIRE(chunks.size() == 1);
+  CHECK(chunks[0].bytes() == "2\n");
+
+  // A file written in place is announced when it is closed.
+  write_file(dir / "third.txt", "3\n");
+  CHECK(source->latest_offset(*second) == offset(3));
+  CHECK_FALSE(source->latest_offset(offset(3)).has_value());
+}
+
+TEST_CASE("file source re-lists by polling when inotify reports nothing", "[file_source]") {
+  // A hard link raises IN_CREATE only, which the source does not watch: only a listing finds it.
+  temp_dir dir;
+  temp_dir elsewhere;
+  write_file(elsewhere / "origin.txt", "x\n");
+  flow::options opts;
+  opts.set("pollIntervalMs", "200");
+  auto source = text_source(dir.path(), opts);
+  CHECK_FALSE(source->latest_offset(offset(0)).has_value());
+  fs::create_hard_link(elsewhere / "origin.txt", dir / "linked.txt");
+  CHECK_FALSE(source->latest_offset(offset(0)).has_value());  // within the poll interval: no listing
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  CHECK(source->latest_offset(offset(0)) == offset(1));
+
+  opts.set("pollIntervalMs", "0");
+  auto eager = text_source(dir.path(), opts);
+  CHECK(eager->latest_offset(offset(0)) == offset(1));
+  fs::create_hard_link(elsewhere / "origin.txt", dir / "linked2.txt");
+  CHECK(eager->latest_offset(offset(1)) == offset(2));
+}
+
+TEST_CASE("file source accepts a glob in the last component and a single file", "[file_source]") {
+  temp_dir dir;
+  write_file(dir / "a.csv", "1\n");
+  write_file(dir / "b.json", "{}\n");
+  write_file(dir / "c.csv", "2\n");
+  set_mtime(dir / "a.csv", 1);
+  set_mtime(dir / "c.csv", 2);
+  auto glob = text_source(dir / "*.csv");
+  auto end = glob->latest_offset(offset(0));
+  REQUIRE(end == offset(2));
+  CHECK(file_names(read_range(*glob, offset(0), *end)) == std::vector<std::string>{"a.csv", "c.csv"});
+
+  auto single = text_source(dir / "b.json");
+  REQUIRE(single->latest_offset(offset(0)) == offset(1));
+  CHECK(file_names(read_range(*single, offset(0), offset(1))) == std::vector<std::string>{"b.json"});
+}
+
+TEST_CASE("file source replays a range as the same chunks", "[file_source]") {
+  temp_dir dir;
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "line number " + std::to_string(i) + "\n";
+  write_file(dir / "big.txt", text);
+  write_file(dir / "small.txt", "tiny\n");
+  set_mtime(dir / "big.txt", 1);
+  set_mtime(dir / "small.txt", 2);
+  flow::options opts;
+  opts.set("maxBytesPerChunk", "500");
+  auto source = text_source(dir.path(), opts);
+  auto end = source->latest_offset(offset(0));
+  REQUIRE(end == offset(2));
+  auto first = read_range(*source, offset(0), *end);
+  auto again = read_range(*source, offset(0), *end);
+  REQUIRE(first.size() > 5);
+  REQUIRE(first.size() == again.size());
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    CHECK(first[i].bytes() == again[i].bytes());
+    CHECK(first[i].begin == again[i].begin);
+    CHECK(first[i].first_line == again[i].first_line);
+    CHECK(first[i].origin == again[i].origin);
+  }
+  // A fresh source (a restart) rebuilds the same log and yields the same chunks.
+  auto restarted = text_source(dir.path(), opts);
+  auto replayed = read_range(*restarted, offset(0), *end);
+  REQUIRE(replayed.size() == first.size());
+  for (std::size_t i = 0; i < first.size(); ++i) CHECK(replayed[i].bytes() == first[i].bytes());
+
+  // Chunks of one file share its buffer, cover it exactly and end on a line.
+  std::size_t covered = 0;
+  for (const auto& c : first) {
+    if (c.origin != (dir / "big.txt").string()) continue;
+    CHECK(c.buffer == first[0].buffer);
+    CHECK(c.begin == covered);
+    CHECK(c.end - c.begin <= 500);
+    CHECK(c.bytes().back() == '\n');
+    CHECK(c.first_line == 1 + static_cast<std::uint64_t>(std::count(text.begin(), text.begin() + c.begin, '\n')));
+    covered = c.end;
+  }
+  CHECK(covered == text.size());
+}
+
+TEST_CASE("a record longer than the chunk limit gets a chunk of its own", "[file_source]") {
+  auto dec = flow::make_decoder("text", {}, nullptr);
+  auto contents = std::make_shared<const std::string>("short\n" + std::string(100, 'x') + "\nend");
+  auto chunks = flow::connectors::cut_into_chunks(contents, "mem", *dec, 10);
+  REQUIRE(chunks.size() == 3);
+  CHECK(chunks[0].bytes() == "short\n");
+  CHECK(chunks[1].bytes() == std::string(100, 'x') + "\n");
+  CHECK(chunks[2].bytes() == "end");
+  CHECK(chunks[2].first_line == 3);
+}
+
+TEST_CASE("CSV quoted fields with newlines never span chunks", "[file_source]") {
+  flow::options opts;
+  opts.set("header", "true");
+  opts.set("mode", "FAILFAST");
+  auto schema = flow::make_schema({{"id", flow::type_id::int64, true}, {"note", flow::type_id::string, true}});
+  auto dec = flow::make_decoder("csv", opts, schema);
+  std::string text = "id,note\n";
+  for (int i = 0; i < 50; ++i) text += std::to_string(i) + ",\"multi\nline, \"\"quoted\"\"\nnote\"\n";
+  auto contents = std::make_shared<const std::string>(text);
+  auto chunks = flow::connectors::cut_into_chunks(contents, "mem.csv", *dec, 64);
+  REQUIRE(chunks.size() > 10);
+  flow::decode_stats stats;
+  std::int64_t expected_id = 0;
+  for (const auto& c : chunks) {
+    auto b = dec->decode(c, stats);
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      CHECK(b.at(r, 0) == flow::value{expected_id++});
+      CHECK(b.at(r, 1) == flow::value{std::string("multi\nline, \"quoted\"\nnote")});
+    }
+  }
+  CHECK(expected_id == 50);
+  CHECK(stats.malformed == 0);
+}
+
+TEST_CASE("a big real CSV file decodes to the same rows in small chunks as in one", "[file_source]") {
+  fs::path file = flow::test::shared_data_dir() / "retail-by-day" / "2011-12-05.csv";
+  REQUIRE(fs::exists(file));
+  flow::options opts;
+  opts.set("header", "true");
+  opts.set("mode", "FAILFAST");
+  std::string sample = flow::read_sample(file.string(), 64 * 1024);
+  REQUIRE(sample.size() <= 64 * 1024);
+  REQUIRE(sample.back() == '\n');
+  auto schema = flow::infer_schema("csv", opts, {sample});
+  auto dec = flow::make_decoder("csv", opts, schema);
+
+  auto whole = flow::read_file_chunks(file.string(), *dec, std::size_t{1} << 30);
+  auto small = flow::read_file_chunks(file.string(), *dec, 32 * 1024);
+  REQUIRE(whole.size() == 1);
+  REQUIRE(small.size() > 10);
+  CHECK(whole[0].bytes().size() == fs::file_size(file));
+  flow::decode_stats whole_stats, small_stats;
+  std::size_t whole_rows = decoded_rows(*dec, whole, whole_stats);
+  std::size_t small_rows = decoded_rows(*dec, small, small_stats);
+  CHECK(whole_rows > 1000);
+  CHECK(small_rows == whole_rows);
+  CHECK(small_stats.malformed == whole_stats.malformed);
+  for (const auto& c : small) CHECK(c.end - c.begin <= 32 * 1024);
+}
+
+TEST_CASE("file source reports a missing directory clearly", "[file_source]") {
+  temp_dir dir;
+  std::string missing = (dir / "nope" / "deeper").string();
+  auto source = text_source(missing);
+  CHECK_THROWS_MATCHES(source->latest_offset(offset(0)), flow::error,
+                       Catch::Message("file source: path '" + missing +
+                                      "' does not exist; create it or fix the path"));
+  CHECK_THROWS_WITH(flow::list_input_files(missing), Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(source->latest_offset("garbage"), Catch::Contains("malformed offset 'garbage'"));
+}
+
+TEST_CASE("file source names a file that vanished between listing and reading", "[file_source]") {
+  temp_dir dir;
+  write_file(dir / "gone.txt", "x\n");
+  auto source = text_source(dir.path());
+  auto end = source->latest_offset(offset(0));
+  REQUIRE(end == offset(1));
+  fs::remove(dir / "gone.txt");
+  source->begin_read(offset(0), *end);
+  CHECK_THROWS_WITH(source->next(), Catch::Contains((dir / "gone.txt").string()) &&
+                                        Catch::Contains("No such file or directory"));
+  CHECK_THROWS_WITH(flow::read_sample((dir / "gone.txt").string(), 100), Catch::Contains("gone.txt"));
+}
