@@ -4,6 +4,10 @@
 #include <cstring>
 #include <unordered_map>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "format_detail.hpp"
 
 namespace flow::detail {
@@ -48,6 +52,22 @@ csv_dialect read_dialect(const options& opts) {
   }
   d.null_value = opts.get("nullValue");
   return d;
+}
+
+// The first separator or '\n' in [p, end), or end: 16 bytes per step where SSE2 is available.
+inline const char* find_field_end(const char* p, const char* end, char separator) {
+#if defined(__SSE2__)
+  const __m128i separators = _mm_set1_epi8(separator);
+  const __m128i newlines = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    int hits = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(block, separators), _mm_cmpeq_epi8(block, newlines)));
+    if (hits != 0) return p + __builtin_ctz(static_cast<unsigned>(hits));
+    p += 16;
+  }
+#endif
+  while (p < end && *p != separator && *p != '\n') ++p;
+  return p;
 }
 
 struct csv_field {
@@ -149,7 +169,7 @@ class csv_tokenizer {
         return finish(p, p + 1 == end ? end : p + 2);  // "\r\n"
       }
       const char* start = p;
-      while (p < end && *p != sep && *p != '\n') ++p;
+      p = find_field_end(p, end, sep);
       if (p < end && *p == sep) {
         rec.fields.push_back(csv_field{start, static_cast<std::size_t>(p - start)});
         ++p;

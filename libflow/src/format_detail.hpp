@@ -1,6 +1,7 @@
 // Helpers shared by the format decoders (csv.cpp, json_lines.cpp, text_lines.cpp, formats.cpp). Private.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,10 +21,32 @@ schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_v
 schema_ptr infer_json_schema(const options& opts, const std::vector<std::string_view>& samples);
 
 // Spaces and tabs removed from both ends (numbers, booleans and timestamps tolerate them).
-std::string_view trim_blanks(std::string_view text);
-// Whole-text conversions; nullopt when the text is not a valid value of the type.
-std::optional<std::int64_t> parse_int64(std::string_view text);
-std::optional<double> parse_float64(std::string_view text);
+inline std::string_view trim_blanks(std::string_view text) {
+  std::size_t b = 0, e = text.size();
+  while (b < e && (text[b] == ' ' || text[b] == '\t')) ++b;
+  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t')) --e;
+  return text.substr(b, e - b);
+}
+
+// Whole-text conversions; nullopt when the text is not a valid value of the type. Inline: the CSV
+// decoder calls them once per field.
+inline std::optional<std::int64_t> parse_int64(std::string_view text) {
+  // from_chars rejects a leading '+', which Spark (Java's Long.parseLong) accepts.
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+inline std::optional<double> parse_float64(std::string_view text) {
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
 std::optional<bool> parse_boolean(std::string_view text);
 
 // Spark's type widening for schema inference: nullopt stands for "only nulls so far".

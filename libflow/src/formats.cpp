@@ -48,30 +48,6 @@ schema_ptr infer_schema(std::string_view format, const options& opts, const std:
 
 namespace detail {
 
-std::string_view trim_blanks(std::string_view text) {
-  std::size_t b = 0, e = text.size();
-  while (b < e && (text[b] == ' ' || text[b] == '\t')) ++b;
-  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t')) --e;
-  return text.substr(b, e - b);
-}
-
-std::optional<std::int64_t> parse_int64(std::string_view text) {
-  // from_chars rejects a leading '+', which Spark (Java's Long.parseLong) accepts.
-  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
-  std::int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
-std::optional<double> parse_float64(std::string_view text) {
-  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
-  double v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
 std::optional<bool> parse_boolean(std::string_view text) {
   auto equals = [&](std::string_view word) {
     return text.size() == word.size() &&
