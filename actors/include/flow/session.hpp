@@ -1,0 +1,45 @@
+// The entry point: a session owns the actor system (embedded, one process, all cores by default),
+// the memory-sink catalog and the running queries.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "flow/dataframe.hpp"
+
+namespace flow {
+
+struct session_config {
+  std::size_t threads = 0;       // scheduler threads; 0 = the core count
+  std::size_t parallelism = 0;   // instances per stage; 0 = the core count
+  std::size_t max_unit_bytes = 256 * 1024;  // largest raw chunk a source hands to a stage
+  std::int64_t snapshot_interval = 10;      // epochs between state snapshots
+  int max_failures = 3;                     // stage restarts allowed per minute before a query fails
+};
+
+class session {
+ public:
+  session();
+  explicit session(session_config config);
+  // Reads --flow.threads=N, --flow.parallelism=N and --flow.max-failures=N; ignores other arguments.
+  session(int argc, char** argv);
+  ~session();  // stops every running query
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  data_frame_reader read();
+  data_frame_reader read_stream();
+  // SQL over the memory sinks' tables (SQLite); the result is a static data frame.
+  data_frame sql(const std::string& query);
+  // A static data frame over rows in memory.
+  data_frame create_data_frame(std::vector<batch> rows);
+  const session_config& config() const;
+
+  class impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace flow

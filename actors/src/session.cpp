@@ -1,0 +1,264 @@
+#include "flow/session.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "coordinator.hpp"
+#include "messages.hpp"
+#include "flow/connectors/console.hpp"
+#include "flow/connectors/file_source.hpp"
+#include "flow/connectors/memory.hpp"
+
+namespace flow {
+
+namespace {
+
+bool is_file_format(std::string_view format) { return format == "csv" || format == "json" || format == "text"; }
+
+// Spark's LocalRelation as a source: the rows, once, as one epoch.
+class local_relation_source final : public source_reader {
+ public:
+  local_relation_source(schema_ptr schema, std::shared_ptr<const std::vector<batch>> rows)
+      : schema_(std::move(schema)), rows_(std::move(rows)) {}
+  std::string description() const override { return "LocalRelation"; }
+  schema_ptr output_schema() const override { return schema_; }
+  std::string initial_offset() override { return "0"; }
+  std::optional<std::string> latest_offset(const std::string& start) override {
+    if (start == "1") return std::nullopt;
+    return "1";
+  }
+  void begin_read(const std::string&, const std::string&) override { next_ = 0; }
+  std::optional<source_unit> next() override {
+    if (!rows_ || next_ >= rows_->size()) return std::nullopt;
+    return source_unit{(*rows_)[next_++]};
+  }
+
+ private:
+  schema_ptr schema_;
+  std::shared_ptr<const std::vector<batch>> rows_;
+  std::size_t next_ = 0;
+};
+
+// Keeps the committed result of a static query for the caller.
+class collect_sink final : public sink_writer {
+ public:
+  std::string description() const override { return "CollectSink"; }
+  void open(const schema_ptr&, output_mode, const std::vector<std::string>&) override {}
+  void write(std::int64_t, const batch& rows) override { pending_.push_back(rows); }
+  void commit(std::int64_t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    committed_.insert(committed_.end(), pending_.begin(), pending_.end());
+    pending_.clear();
+  }
+  void abort(std::int64_t) override { pending_.clear(); }
+  std::vector<batch> result() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return committed_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<batch> pending_, committed_;
+};
+
+std::size_t parse_count(std::string_view text, std::string_view flag) {
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || ptr != text.data() + text.size())
+    throw error("invalid value '" + std::string(text) + "' for " + std::string(flag) + ": expected a whole number");
+  return n;
+}
+
+}  // namespace
+
+class session::impl final : public session_context, public std::enable_shared_from_this<session::impl> {
+ public:
+  explicit impl(session_config config) : config_(resolve(config)), system_(configure(actor_config_, config_)) {}
+
+  ~impl() override { stop_all(); }
+
+  void stop_all() {
+    std::vector<std::shared_ptr<query_control>> queries;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& [name, q] : queries_) queries.push_back(q);
+      queries_.clear();
+    }
+    for (auto& q : queries)
+      if (q->is_active()) q->stop();
+  }
+
+  const session_config& config() const { return config_; }
+  std::shared_ptr<connectors::memory_catalog> catalog() { return catalog_; }
+
+  void resolve_scan(scan_spec& scan) override {
+    if (scan.format == "local") return;
+    if (!is_file_format(scan.format))
+      throw error("unknown source format '" + scan.format + "'; supported: csv, json, text");
+    // A stream with a given schema lists its directory when it runs: a missing one fails the query.
+    if (scan.streaming && scan.schema) return;
+    auto files = connectors::list_input_files(scan.path);
+    if (!scan.schema) {
+      if (scan.format == "text") {
+        scan.schema = infer_schema("text", scan.opts, {});
+      } else {
+        bool infer = scan.format == "json" || scan.opts.get_bool("inferSchema", false);
+        if (scan.streaming && !infer)
+          throw error("schema must be specified when creating a streaming source from '" + scan.path +
+                      "': call schema(...) or set option inferSchema=true");
+        if (files.empty())
+          throw error("unable to infer the schema of '" + scan.path + "': no input files; give a schema");
+        std::string sample = connectors::read_sample(files.front(), 1 << 20);
+        scan.schema = infer_schema(scan.format, scan.opts, {sample});
+        if (!infer) {
+          std::vector<field> fields = scan.schema->fields();
+          for (auto& f : fields) f.type = type_id::string;
+          scan.schema = make_schema(std::move(fields));
+        }
+      }
+    }
+    if (!scan.streaming && files.empty()) throw error("path does not exist or holds no input files: " + scan.path);
+  }
+
+  std::shared_ptr<source_reader> make_source(const scan_spec& scan) {
+    if (scan.format == "local") return std::make_shared<local_relation_source>(scan.schema, scan.rows);
+    return connectors::make_file_source(scan.path, scan.format, scan.opts, scan.schema);
+  }
+
+  std::shared_ptr<sink_writer> make_sink(const sink_spec& spec) {
+    if (spec.format == "memory") {
+      if (spec.query_name.empty())
+        throw error("the memory sink needs a query name: call query_name(\"table\") before start()");
+      return connectors::make_memory_sink(catalog_, spec.query_name);
+    }
+    if (spec.format == "console") return connectors::make_console_sink(std::cout, spec.opts);
+    throw error("unknown sink format '" + spec.format + "'; supported: memory, console");
+  }
+
+  runtime::query_setup base_setup(const plan_ptr& plan) {
+    runtime::query_setup setup;
+    setup.plan = compile(plan);
+    setup.reader = make_source(setup.plan.scan);
+    setup.parallelism = config_.parallelism;
+    setup.max_unit_bytes = config_.max_unit_bytes;
+    setup.snapshot_interval = std::max<std::int64_t>(1, config_.snapshot_interval);
+    setup.max_failures = config_.max_failures;
+    setup.shared = std::make_shared<runtime::query_shared>();
+    setup.shared->id = runtime::random_uuid();
+    setup.shared->run_id = runtime::random_uuid();
+    return setup;
+  }
+
+  std::vector<batch> execute(const plan_ptr& plan) override {
+    auto setup = base_setup(plan);
+    auto sink = std::make_shared<collect_sink>();
+    setup.writer = sink;
+    setup.mode = setup.plan.aggregate ? output_mode::complete : output_mode::append;
+    setup.trigger = trigger_once();
+    auto shared = setup.shared;
+    auto coordinator = runtime::spawn_coordinator(system_, std::move(setup));
+    auto control = runtime::make_query_control(coordinator, shared);
+    control->await_termination(std::nullopt);
+    if (auto failure = control->exception()) throw error(*failure);
+    return sink->result();
+  }
+
+  std::size_t input_partitions(const scan_spec& scan) override {
+    if (scan.format == "local") return scan.rows ? scan.rows->size() : 0;
+    auto dec = make_decoder(scan.format, scan.opts, scan.schema);
+    std::size_t partitions = 0;
+    for (const auto& file : connectors::list_input_files(scan.path))
+      partitions += connectors::read_file_chunks(file, *dec, config_.max_unit_bytes).size();
+    return partitions;
+  }
+
+  std::shared_ptr<query_control> start_stream(const plan_ptr& plan, const sink_spec& spec) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = queries_.begin(); it != queries_.end();) it = it->second->is_active() ? std::next(it) : queries_.erase(it);
+    if (!spec.query_name.empty() && queries_.count(spec.query_name))
+      throw error("cannot start query with name '" + spec.query_name +
+                  "': a query with that name is already active; stop it or choose another name");
+    auto setup = base_setup(plan);
+    setup.writer = make_sink(spec);
+    setup.mode = spec.mode;
+    setup.trigger = spec.trigger;
+    setup.shared->name = spec.query_name;
+    auto shared = setup.shared;
+    auto coordinator = runtime::spawn_coordinator(system_, std::move(setup));
+    auto control = runtime::make_query_control(coordinator, shared);
+    queries_[spec.query_name.empty() ? shared->id : spec.query_name] = control;
+    return control;
+  }
+
+  batch sql(const std::string& query) override { return catalog_->sql(query); }
+
+ private:
+  static session_config resolve(session_config c) {
+    std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    if (c.threads == 0) c.threads = cores;
+    if (c.parallelism == 0) c.parallelism = cores;
+    return c;
+  }
+
+  static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c) {
+    cfg.set("scheduler.max-threads", static_cast<std::int64_t>(c.threads));
+    cfg.add_message_type<batch>("flow::batch");
+    cfg.add_message_type<raw_chunk>("flow::raw_chunk");
+    cfg.add_message_type<runtime::epoch_stats>("flow::epoch_stats");
+    return cfg;
+  }
+
+  session_config config_;
+  caf::actor_system_config actor_config_;
+  caf::actor_system system_;
+  std::shared_ptr<connectors::memory_catalog> catalog_ = std::make_shared<connectors::memory_catalog>();
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<query_control>> queries_;
+};
+
+session::session() : session(session_config{}) {}
+
+session::session(session_config config) : impl_(std::make_shared<impl>(config)) {}
+
+session::session(int argc, char** argv) {
+  session_config config;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value_of = [&](std::string_view prefix) -> std::optional<std::string_view> {
+      if (arg.substr(0, prefix.size()) == prefix) return arg.substr(prefix.size());
+      return std::nullopt;
+    };
+    if (auto v = value_of("--flow.threads=")) config.threads = parse_count(*v, "--flow.threads");
+    else if (auto v = value_of("--flow.parallelism=")) config.parallelism = parse_count(*v, "--flow.parallelism");
+    else if (auto v = value_of("--flow.max-failures=")) config.max_failures = static_cast<int>(parse_count(*v, "--flow.max-failures"));
+  }
+  impl_ = std::make_shared<impl>(config);
+}
+
+session::~session() {
+  if (impl_) impl_->stop_all();
+}
+
+data_frame_reader session::read() { return data_frame_reader(impl_, false); }
+data_frame_reader session::read_stream() { return data_frame_reader(impl_, true); }
+
+data_frame session::sql(const std::string& query) { return create_data_frame({impl_->sql(query)}); }
+
+data_frame session::create_data_frame(std::vector<batch> rows) {
+  if (rows.empty()) throw error("create_data_frame: give at least one batch (it defines the schema)");
+  scan_spec scan;
+  scan.format = "local";
+  scan.path = "memory";
+  scan.schema = rows.front().schema_ref();
+  for (const auto& b : rows)
+    if (b.schema() != *scan.schema) throw error("create_data_frame: all batches must have the same schema");
+  scan.rows = std::make_shared<const std::vector<batch>>(std::move(rows));
+  return data_frame(impl_, make_scan(std::move(scan)));
+}
+
+const session_config& session::config() const { return impl_->config(); }
+
+}  // namespace flow
