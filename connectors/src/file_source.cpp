@@ -68,7 +68,9 @@ std::string missing_path_message(const std::string& path) {
   return "file source: path '" + path + "' does not exist; create it or fix the path";
 }
 
-std::vector<file_entry> list_files(const std::string& path, const input_location& where) {
+// known: paths to leave out without a stat (files already in a source's log), so re-listing stays cheap.
+std::vector<file_entry> list_files(const std::string& path, const input_location& where,
+                                   const std::unordered_set<std::string>* known = nullptr) {
   std::vector<file_entry> files;
   DIR* dir = ::opendir(where.directory.c_str());
   if (!dir) {
@@ -85,6 +87,7 @@ std::vector<file_entry> list_files(const std::string& path, const input_location
     std::string full = where.directory == "." && path.find('/') == std::string::npos
                            ? name
                            : (std::filesystem::path(where.directory) / name).string();
+    if (known && known->contains(full)) continue;
     struct stat st{};
     if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // vanished, or not a file
     files.push_back({std::move(full), std::move(name),
@@ -257,7 +260,7 @@ class file_stream_source final : public source_reader {
     if (!must_list) return;
     input_location where = locate(path_);
     watch(where.directory);  // before listing, so nothing that arrives during the listing is missed
-    std::vector<file_entry> files = list_files(path_, where);
+    std::vector<file_entry> files = list_files(path_, where, &known_);
     last_listing_ = now;
     bool first_listing = !listed_once_;
     listed_once_ = true;

@@ -354,3 +354,24 @@ TEST_CASE("file source names a file that vanished between listing and reading", 
                                         Catch::Contains("No such file or directory"));
   CHECK_THROWS_WITH(flow::read_sample((dir / "gone.txt").string(), 100), Catch::Contains("gone.txt"));
 }
+
+TEST_CASE("file source ignores files older than maxFileAge after the first listing", "[file_source]") {
+  temp_dir dir;
+  write_file(dir / "ancient.txt", "x\n");
+  set_mtime(dir / "ancient.txt", -7200);  // all files of the first listing count, however old
+  write_file(dir / "recent.txt", "x\n");
+  set_mtime(dir / "recent.txt", 0);
+  flow::options opts;
+  opts.set("maxFileAge", "1 hour");
+  opts.set("pollIntervalMs", "0");
+  auto source = text_source(dir.path(), opts);
+  REQUIRE(source->latest_offset(offset(0)) == offset(2));
+
+  write_file(dir / "late_but_old.txt", "x\n");
+  set_mtime(dir / "late_but_old.txt", -3700);
+  write_file(dir / "late_and_new.txt", "x\n");
+  set_mtime(dir / "late_and_new.txt", 60);
+  auto end = source->latest_offset(offset(2));
+  REQUIRE(end == offset(3));
+  CHECK(file_names(read_range(*source, offset(2), *end)) == std::vector<std::string>{"late_and_new.txt"});
+}
