@@ -225,11 +225,11 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
         s.stats.add(upstream);
         if (++s.barriers < s.upstream_count) return;
         s.barriers = 0;
-        batch changed = s.table->changed_since_emit();
+        auto changed = static_cast<std::int64_t>(s.table->num_changed());
         batch out = s.table->emit(s.mode);
         if (s.post && !s.post->empty()) out = s.post->run(out);
         s.stats.state_rows_total += static_cast<std::int64_t>(s.table->num_groups());
-        s.stats.state_rows_updated += static_cast<std::int64_t>(changed.num_rows());
+        s.stats.state_rows_updated += changed;
         s.stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
         s.stats.output_rows += static_cast<std::int64_t>(out.num_rows());
         if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, std::move(out));

@@ -444,6 +444,7 @@ class hash_aggregate_state final : public aggregate_state {
 
   batch snapshot() const override { return build(all_groups(), true); }
   batch changed_since_emit() const override { return build(changed_, true); }
+  std::size_t num_changed() const override { return changed_.size(); }
 
   void restore(const batch& state_rows) override {
     clear();
@@ -796,27 +797,31 @@ class hash_aggregate_state final : public aggregate_state {
     reset_slots(capacity);
   }
 
+  // Per-group values of the groups in ids. When ids names every group, the stores are copied whole:
+  // all columns of one batch follow the same rule, so rows stay aligned.
+  template <class T>
+  std::vector<T> gather_groups(const std::vector<T>& store, const std::vector<std::uint32_t>& ids) const {
+    if (ids.size() == groups_) return std::vector<T>(store.begin(), store.begin() + static_cast<std::ptrdiff_t>(groups_));
+    std::vector<T> out(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) out[i] = store[ids[i]];
+    return out;
+  }
+
   column key_column(std::size_t k, const std::vector<std::uint32_t>& ids) const {
     const key_store& ks = key_values_[k];
-    std::vector<std::uint8_t> valid(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) valid[i] = ks.valid[ids[i]];
     auto d = std::make_shared<column_data>();
     switch (ks.type) {
-      case type_id::boolean:
-        for (auto g : ids) d->bools.push_back(static_cast<std::uint8_t>(ks.ints[g]));
+      case type_id::boolean: {
+        auto ints = gather_groups(ks.ints, ids);
+        d->bools.assign(ints.begin(), ints.end());
         break;
+      }
       case type_id::int64:
-      case type_id::timestamp:
-        for (auto g : ids) d->ints.push_back(ks.ints[g]);
-        break;
-      case type_id::float64:
-        for (auto g : ids) d->doubles.push_back(ks.doubles[g]);
-        break;
+      case type_id::timestamp: d->ints = gather_groups(ks.ints, ids); break;
+      case type_id::float64: d->doubles = gather_groups(ks.doubles, ids); break;
       case type_id::window:
-        for (auto g : ids) {
-          d->ints.push_back(ks.ints[g]);
-          d->ends.push_back(ks.ends[g]);
-        }
+        d->ints = gather_groups(ks.ints, ids);
+        d->ends = gather_groups(ks.ends, ids);
         break;
       case type_id::string: {
         column_builder builder(type_id::string, ids.size());
@@ -827,7 +832,7 @@ class hash_aggregate_state final : public aggregate_state {
         return builder.finish();
       }
     }
-    return make_column_from(ks.type, std::move(d), valid);
+    return make_column_from(ks.type, std::move(d), gather_groups(ks.valid, ids));
   }
 
   column value_column(const accumulator& acc, const std::vector<std::uint32_t>& ids, bool need_value) const {
@@ -837,16 +842,14 @@ class hash_aggregate_state final : public aggregate_state {
     }
     auto d = std::make_shared<column_data>();
     switch (acc.type) {
-      case type_id::boolean:
-        for (auto g : ids) d->bools.push_back(static_cast<std::uint8_t>(acc.ints[g]));
+      case type_id::boolean: {
+        auto ints = gather_groups(acc.ints, ids);
+        d->bools.assign(ints.begin(), ints.end());
         break;
+      }
       case type_id::int64:
-      case type_id::timestamp:
-        for (auto g : ids) d->ints.push_back(acc.ints[g]);
-        break;
-      case type_id::float64:
-        for (auto g : ids) d->doubles.push_back(acc.doubles[g]);
-        break;
+      case type_id::timestamp: d->ints = gather_groups(acc.ints, ids); break;
+      case type_id::float64: d->doubles = gather_groups(acc.doubles, ids); break;
       case type_id::string: {
         column_builder builder(type_id::string, ids.size());
         for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -860,9 +863,9 @@ class hash_aggregate_state final : public aggregate_state {
     return make_column_from(acc.type, std::move(d), valid);
   }
 
-  static column count_column(const accumulator& acc, const std::vector<std::uint32_t>& ids) {
+  column count_column(const accumulator& acc, const std::vector<std::uint32_t>& ids) const {
     auto d = std::make_shared<column_data>();
-    for (auto g : ids) d->ints.push_back(acc.counts[g]);
+    d->ints = gather_groups(acc.counts, ids);
     return make_column_from(type_id::int64, std::move(d), std::vector<std::uint8_t>(ids.size(), 1));
   }
 

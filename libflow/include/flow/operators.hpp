@@ -125,6 +125,7 @@ class aggregate_state {
   virtual batch snapshot() const = 0;
   // Groups changed since the last emit, in state schema (an incremental snapshot).
   virtual batch changed_since_emit() const = 0;
+  virtual std::size_t num_changed() const = 0;
   // Replaces the table by a snapshot (state schema).
   virtual void restore(const batch& state_rows) = 0;
   // Drops groups whose window ends at or before watermark; returns how many.
