@@ -18,6 +18,9 @@ std::int64_t millis_since(clock::time_point t) {
 
 struct logged_epoch {
   std::string start, end;
+  clock::time_point trigger_start{}, run_start{};
+  std::int64_t latest_offset_ms = 0;
+  double since_previous_trigger_s = 0;  // for inputRowsPerSecond; 0 for the first trigger
 };
 
 struct coordinator_state {
@@ -30,11 +33,12 @@ struct coordinator_state {
 
   std::int64_t next_epoch = 0;
   std::int64_t last_committed = -1;
-  std::string committed_offset;
+  std::string planned_offset;   // end of the newest planned epoch: where the next plan starts
   std::map<std::int64_t, logged_epoch> offset_log;  // write-ahead: logged before the epoch runs
-  std::optional<std::int64_t> running;
+  std::set<std::int64_t> in_flight;                 // sent to the source, not yet committed
   std::deque<std::int64_t> replay;
   bool planning = false;
+  bool source_drained = false;  // available-now/once: the source had nothing more
   bool trigger_pending = false;
   bool stop_requested = false;
   bool recovering = false;
@@ -46,11 +50,10 @@ struct coordinator_state {
 
   std::deque<clock::time_point> failures;
   std::string last_error;
-  std::int64_t restarts_in_epoch = 0;
+  std::int64_t restarts_in_epoch = 0;  // restarts since the last new commit, reported with it
   std::chrono::milliseconds backoff{0};
 
-  clock::time_point trigger_start{}, previous_trigger_start{}, run_start{};
-  std::int64_t latest_offset_ms = 0;
+  clock::time_point trigger_start{}, previous_trigger_start{};
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
@@ -128,15 +131,27 @@ void finish(coordinator_actor* self, std::optional<std::string> failure) {
 
 void run_epoch(coordinator_actor* self, std::int64_t epoch) {
   auto& st = self->state;
-  const auto& logged = st.offset_log.at(epoch);
-  st.running = epoch;
-  st.run_start = clock::now();
+  auto& logged = st.offset_log.at(epoch);
+  st.in_flight.insert(epoch);
+  logged.run_start = clock::now();
   publish_status(self, "Processing new data", true, true);
   self->send(st.source, run_atom::value, epoch, logged.start, logged.end);
 }
 
+// How many epochs may be in flight at once: pipelining overlaps reading epoch N+1 with committing N.
+// A processing-time trigger runs one epoch per interval.
+std::size_t epoch_window(const coordinator_state& st) {
+  return st.setup.trigger.kind == trigger_kind::processing_time ? 1 : std::max<std::size_t>(1, st.setup.max_epochs_in_flight);
+}
+
 void after_idle(coordinator_actor* self) {
   auto& st = self->state;
+  if (!st.in_flight.empty()) {
+    // Nothing new, but epochs are still running: decide when the last of them commits.
+    if (st.setup.trigger.kind == trigger_kind::once || st.setup.trigger.kind == trigger_kind::available_now)
+      st.source_drained = true;
+    return;
+  }
   if (st.stop_requested) return finish(self, std::nullopt);
   switch (st.setup.trigger.kind) {
     case trigger_kind::once:
@@ -158,13 +173,19 @@ void after_idle(coordinator_actor* self) {
 void after_commit(coordinator_actor* self) {
   auto& st = self->state;
   if (!st.replay.empty()) {
+    if (!st.in_flight.empty()) return;  // replays run one at a time
     auto epoch = st.replay.front();
     st.replay.pop_front();
     return run_epoch(self, epoch);
   }
-  if (st.stop_requested) return finish(self, std::nullopt);
+  if (st.stop_requested || st.source_drained) {
+    if (st.in_flight.empty() && !st.planning) finish(self, std::nullopt);
+    return;
+  }
   switch (st.setup.trigger.kind) {
-    case trigger_kind::once: return finish(self, std::nullopt);
+    case trigger_kind::once:
+      if (st.in_flight.empty()) finish(self, std::nullopt);
+      return;
     case trigger_kind::available_now:
     case trigger_kind::as_fast_as_possible: return on_trigger(self);
     case trigger_kind::processing_time:
@@ -179,11 +200,12 @@ void after_commit(coordinator_actor* self) {
 
 void on_trigger(coordinator_actor* self) {
   auto& st = self->state;
-  if (st.finished) return;
-  if (st.running || st.planning || st.recovering) {
+  if (st.finished || st.source_drained || st.stop_requested) return;
+  if (st.planning || st.recovering || !st.replay.empty() || st.in_flight.size() >= epoch_window(st)) {
     st.trigger_pending = true;
     return;
   }
+  if (st.setup.trigger.kind == trigger_kind::once && st.next_epoch > 0) return;
   st.planning = true;
   st.previous_trigger_start = st.trigger_start;
   st.trigger_start = clock::now();
@@ -195,13 +217,12 @@ void on_trigger(coordinator_actor* self) {
   }
   publish_status(self, "Getting offsets from " + st.setup.reader->description(), false, true);
   auto generation = st.generation;
-  self->request(st.source, caf::infinite, plan_atom::value, st.committed_offset)
+  self->request(st.source, caf::infinite, plan_atom::value, st.planned_offset)
       .then(
           [=](int outcome, const std::string& text) {
             auto& s = self->state;
             if (s.generation != generation || s.finished) return;
             s.planning = false;
-            s.latest_offset_ms = millis_since(s.trigger_start);
             if (outcome < 0) return finish(self, text);
             if (outcome == 0) {
               {
@@ -213,9 +234,20 @@ void on_trigger(coordinator_actor* self) {
               return after_idle(self);
             }
             auto epoch = s.next_epoch++;
-            s.offset_log[epoch] = {s.committed_offset, text};
-            s.restarts_in_epoch = 0;
+            logged_epoch logged;
+            logged.start = s.planned_offset;
+            logged.end = text;
+            logged.trigger_start = s.trigger_start;
+            logged.latest_offset_ms = millis_since(s.trigger_start);
+            if (s.previous_trigger_start != clock::time_point{})
+              logged.since_previous_trigger_s =
+                  std::chrono::duration<double>(s.trigger_start - s.previous_trigger_start).count();
+            s.offset_log[epoch] = std::move(logged);
+            s.planned_offset = text;
             run_epoch(self, epoch);
+            // Plan the next epoch while this one runs (as-fast-as-possible, available-now).
+            if (s.setup.trigger.kind != trigger_kind::processing_time && s.setup.trigger.kind != trigger_kind::once)
+              on_trigger(self);
           },
           [=](const caf::error&) {
             // The source died while planning: its down message starts the recovery.
@@ -254,42 +286,28 @@ void report_progress(coordinator_actor* self, std::int64_t epoch, const epoch_st
   p.timestamp = iso8601_now();
   p.batch_id = epoch;
   p.stats = stats;
-  p.trigger_execution_ms = millis_since(st.trigger_start);
-  p.add_batch_ms = millis_since(st.run_start);
-  p.latest_offset_ms = st.latest_offset_ms;
-  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - st.trigger_start).count());
+  const auto& logged = st.offset_log.at(epoch);
+  p.trigger_execution_ms = millis_since(logged.trigger_start);
+  p.add_batch_ms = millis_since(logged.run_start);
+  p.latest_offset_ms = logged.latest_offset_ms;
+  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - logged.trigger_start).count());
   p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
-  if (st.previous_trigger_start != clock::time_point{}) {
-    double since_previous =
-        std::max(1e-6, std::chrono::duration<double>(st.trigger_start - st.previous_trigger_start).count());
-    p.input_rows_per_second = static_cast<double>(stats.input_rows) / since_previous;
-  }
+  if (logged.since_previous_trigger_s > 0)
+    p.input_rows_per_second = static_cast<double>(stats.input_rows) / logged.since_previous_trigger_s;
   p.restarts = st.restarts_in_epoch;
   p.has_state_operator = static_cast<bool>(st.setup.plan.aggregate);
   p.source_description = st.setup.reader->description();
-  const auto& logged = st.offset_log.at(epoch);
   p.start_offset = logged.start;
   p.end_offset = logged.end;
   p.sink_description = st.setup.writer->description();
   p.sink_metrics = std::move(sink_metrics);
-  auto shared = st.setup.shared;
-  auto history = st.setup.progress_history;
-  // Source metrics come from the source actor, the only thread that touches the reader.
-  self->request(st.source, caf::infinite, caf::get_atom::value)
-      .then(
-          [shared, history, p](const std::vector<std::string>& names, const std::vector<std::int64_t>& values) mutable {
-            for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) p.source_metrics.emplace_back(names[i], values[i]);
-            std::lock_guard<std::mutex> lock(shared->mutex);
-            shared->progress.push_back(to_json(p));
-            while (shared->progress.size() > history) shared->progress.pop_front();
-            shared->changed.notify_all();
-          },
-          [shared, history, p](const caf::error&) {
-            std::lock_guard<std::mutex> lock(shared->mutex);
-            shared->progress.push_back(to_json(p));
-            while (shared->progress.size() > history) shared->progress.pop_front();
-            shared->changed.notify_all();
-          });
+  for (std::size_t i = 0; i < stats.source_metric_names.size() && i < stats.source_metric_values.size(); ++i)
+    p.source_metrics.emplace_back(stats.source_metric_names[i], stats.source_metric_values[i]);
+  auto& shared = *st.setup.shared;
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  shared.progress.push_back(to_json(p));
+  while (shared.progress.size() > st.setup.progress_history) shared.progress.pop_front();
+  shared.changed.notify_all();
 }
 
 void begin_recovery(coordinator_actor* self, const std::string& reason) {
@@ -320,15 +338,14 @@ void begin_recovery(coordinator_actor* self, const std::string& reason) {
 void restart(coordinator_actor* self) {
   auto& st = self->state;
   if (st.finished) return;
-  std::int64_t last_epoch = st.running ? *st.running : st.last_committed;
-  if (st.running) st.setup.writer->abort(*st.running);
-  st.running.reset();
+  for (auto epoch : st.in_flight) st.setup.writer->abort(epoch);
+  st.in_flight.clear();
   st.pending_snapshots.clear();
   spawn_dataflow(self);
   st.recovering = false;
   st.replay.clear();
   for (auto& [epoch, logged] : st.offset_log)
-    if (epoch > st.snapshot_epoch && epoch <= last_epoch) st.replay.push_back(epoch);
+    if (epoch > st.snapshot_epoch) st.replay.push_back(epoch);
   if (!st.replay.empty()) {
     auto epoch = st.replay.front();
     st.replay.pop_front();
@@ -342,7 +359,7 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup) {
   st.setup = std::move(setup);
   st.setup.reader->set_rate_limits_enabled(st.setup.trigger.kind != trigger_kind::once);
   st.setup.reader->set_max_unit_bytes(st.setup.max_unit_bytes);
-  st.committed_offset = st.setup.reader->initial_offset();
+  st.planned_offset = st.setup.reader->initial_offset();
   st.setup.writer->open(st.setup.plan.output_schema, st.setup.mode, st.setup.plan.key_columns);
   spawn_dataflow(self);
 
@@ -372,19 +389,22 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup) {
           const std::vector<std::string>& names, const std::vector<std::int64_t>& values) {
         auto& s = self->state;
         if (generation != s.generation || s.finished || s.recovering) return;
-        s.running.reset();
+        s.in_flight.erase(epoch);
         s.backoff = std::chrono::milliseconds{0};
-        bool fresh = epoch > s.last_committed;
-        if (fresh) {
+        if (epoch > s.last_committed) {
           s.last_committed = epoch;
-          s.committed_offset = s.offset_log.at(epoch).end;
-          self->send(s.source, commit_atom::value, s.committed_offset);
+          self->send(s.source, commit_atom::value, s.offset_log.at(epoch).end);
           connector_metrics sink_metrics;
           for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) sink_metrics.emplace_back(names[i], values[i]);
           report_progress(self, epoch, stats, std::move(sink_metrics));
+          s.restarts_in_epoch = 0;
         }
         promote_snapshot(self);
         after_commit(self);
+        if (s.trigger_pending && !s.finished) {
+          s.trigger_pending = false;
+          on_trigger(self);
+        }
       },
       [=](snapshot_atom, std::uint64_t generation, std::int64_t epoch, std::uint64_t partition, const batch& rows) {
         auto& s = self->state;
@@ -402,7 +422,7 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup) {
       [=](stop_atom) {
         auto& s = self->state;
         s.stop_requested = true;
-        if (!s.running && !s.planning) finish(self, std::nullopt);
+        if (s.in_flight.empty() && !s.planning) finish(self, std::nullopt);
       },
   };
 }

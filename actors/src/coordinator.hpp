@@ -39,6 +39,7 @@ struct query_setup {
   flow::trigger trigger;
   std::size_t parallelism = 2;
   std::size_t credits_per_stage = 2;
+  std::size_t max_epochs_in_flight = 4;
   std::size_t max_unit_bytes = 256 * 1024;
   std::int64_t snapshot_interval = 10;        // epochs between state snapshots
   int max_failures = 3;                       // restarts allowed within failure_window

@@ -1,6 +1,9 @@
 #include "dataflow.hpp"
 
+#include <deque>
 #include <exception>
+#include <map>
+#include <optional>
 
 namespace flow::runtime {
 
@@ -23,6 +26,53 @@ void report_failures(Self* self, const supervision& sup, std::string role) {
   });
 }
 
+// Several epochs may be in flight: an upstream instance may already send epoch N+1 while another
+// still sends N. The aligner hands on data of the oldest open epoch at once, holds back later epochs'
+// data, and completes an epoch when every upstream instance has sent its barrier (Flink's alignment).
+class epoch_aligner {
+ public:
+  explicit epoch_aligner(std::size_t upstream_count) : upstream_count_(upstream_count) {}
+
+  template <class OnData>
+  void data(std::int64_t epoch, const batch& rows, OnData&& on_data) {
+    if (!active_) active_ = epoch;
+    if (epoch == *active_) on_data(epoch, rows);
+    else waiting_[epoch].data.push_back(rows);
+  }
+
+  template <class OnData, class OnComplete>
+  void barrier(std::int64_t epoch, const epoch_stats& stats, OnData&& on_data, OnComplete&& on_complete) {
+    if (!active_) active_ = epoch;
+    auto& open = waiting_[epoch];
+    ++open.barriers;
+    open.stats.add(stats);
+    while (active_ && waiting_[*active_].barriers == upstream_count_) {
+      std::int64_t done = *active_;
+      epoch_stats done_stats = waiting_[done].stats;
+      waiting_.erase(done);
+      on_complete(done, done_stats);
+      if (waiting_.empty()) {
+        active_.reset();
+        break;
+      }
+      active_ = waiting_.begin()->first;
+      auto held = std::move(waiting_.begin()->second.data);
+      waiting_.begin()->second.data.clear();
+      for (const auto& rows : held) on_data(*active_, rows);
+    }
+  }
+
+ private:
+  struct open_epoch {
+    std::vector<batch> data;
+    std::size_t barriers = 0;
+    epoch_stats stats;
+  };
+  std::size_t upstream_count_;
+  std::optional<std::int64_t> active_;
+  std::map<std::int64_t, open_epoch> waiting_;
+};
+
 // ---------------------------------------------------------------- source
 
 struct source_state {
@@ -32,8 +82,15 @@ struct source_state {
   std::size_t next_stage = 0;
   std::int64_t epoch = -1;
   bool reading = false;
+  struct run_request {
+    std::int64_t epoch;
+    std::string start, end;
+  };
+  std::deque<run_request> queued;  // epochs asked for while another is being read
   supervision sup;
 };
+
+void start_next_run(caf::stateful_actor<source_state>* self);
 
 // Hands units to stages that have credit, round-robin; ends the epoch with a barrier to every stage.
 void pump(caf::stateful_actor<source_state>* self) {
@@ -52,8 +109,14 @@ void pump(caf::stateful_actor<source_state>* self) {
     auto unit = st.reader->next();
     if (!unit) {
       st.reading = false;
-      for (auto& stage : st.stages) self->send(stage, barrier_atom::value, st.epoch, epoch_stats{});
-      return;
+      epoch_stats with_metrics;
+      for (auto& [name, v] : st.reader->metrics()) {
+        with_metrics.source_metric_names.push_back(name);
+        with_metrics.source_metric_values.push_back(v);
+      }
+      for (std::size_t i = 0; i < n; ++i)
+        self->send(st.stages[i], barrier_atom::value, st.epoch, i == 0 ? with_metrics : epoch_stats{});
+      return start_next_run(self);
     }
     --st.credits[target];
     st.next_stage = (target + 1) % n;
@@ -62,6 +125,17 @@ void pump(caf::stateful_actor<source_state>* self) {
     else
       self->send(st.stages[target], data_atom::value, st.epoch, std::move(std::get<raw_chunk>(*unit)));
   }
+}
+
+void start_next_run(caf::stateful_actor<source_state>* self) {
+  auto& st = self->state;
+  if (st.reading || st.queued.empty()) return;
+  auto run = std::move(st.queued.front());
+  st.queued.pop_front();
+  st.epoch = run.epoch;
+  st.reader->begin_read(run.start, run.end);
+  st.reading = true;
+  pump(self);
 }
 
 caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_ptr<source_reader> reader,
@@ -84,11 +158,8 @@ caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_
         }
       },
       [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end) {
-        auto& s = self->state;
-        s.epoch = epoch;
-        s.reader->begin_read(start, end);
-        s.reading = true;
-        pump(self);
+        self->state.queued.push_back({epoch, start, end});
+        start_next_run(self);
       },
       [=](ack_atom) {
         auto sender = caf::actor_cast<caf::actor>(self->current_sender());
@@ -98,15 +169,6 @@ caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_
         pump(self);
       },
       [=](commit_atom, const std::string& end) { self->state.reader->commit(end); },
-      [=](caf::get_atom) -> caf::result<std::vector<std::string>, std::vector<std::int64_t>> {
-        std::vector<std::string> names;
-        std::vector<std::int64_t> values;
-        for (auto& [name, v] : self->state.reader->metrics()) {
-          names.push_back(name);
-          values.push_back(v);
-        }
-        return {std::move(names), std::move(values)};
-      },
   };
 }
 
@@ -174,9 +236,10 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self, std::shared_pt
         process(self, epoch, input);
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
       },
-      [=](barrier_atom, std::int64_t epoch, const epoch_stats&) {
+      [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         auto& s = self->state;
         flush_partial(self, epoch);
+        s.stats.add(upstream);
         for (auto& next : s.downstream) {
           self->send(next, barrier_atom::value, epoch, s.stats);
           s.stats = epoch_stats{};  // counted once, at the first downstream actor
@@ -193,13 +256,29 @@ struct aggregate_actor_state {
   std::shared_ptr<const pipeline> post;
   output_mode mode = output_mode::complete;
   caf::actor sink;
-  std::size_t upstream_count = 0;
-  std::size_t barriers = 0;
+  std::optional<epoch_aligner> inputs;
   std::size_t partition = 0;
   std::int64_t snapshot_interval = 1;
-  epoch_stats stats;
   supervision sup;
 };
+
+// Emits the epoch's result to the sink, snapshots when due, and passes the barrier on.
+void complete_aggregate_epoch(caf::stateful_actor<aggregate_actor_state>* self, std::int64_t epoch,
+                              epoch_stats stats) {
+  auto& s = self->state;
+  auto changed = static_cast<std::int64_t>(s.table->num_changed());
+  batch out = s.table->emit(s.mode);
+  if (s.post && !s.post->empty()) out = s.post->run(out);
+  stats.state_rows_total += static_cast<std::int64_t>(s.table->num_groups());
+  stats.state_rows_updated += changed;
+  stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
+  stats.output_rows += static_cast<std::int64_t>(out.num_rows());
+  if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, std::move(out));
+  if ((epoch + 1) % s.snapshot_interval == 0)
+    self->send(s.sup.coordinator, snapshot_atom::value, s.sup.generation, epoch, static_cast<std::uint64_t>(s.partition),
+               s.table->snapshot());
+  self->send(s.sink, barrier_atom::value, epoch, stats);
+}
 
 caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
                               std::shared_ptr<const aggregate_operator> aggregate, batch restored_state,
@@ -213,31 +292,17 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
   st.post = std::move(post);
   st.mode = mode;
   st.sink = std::move(sink);
-  st.upstream_count = upstream_count;
+  st.inputs.emplace(upstream_count);
   st.partition = partition;
   st.snapshot_interval = snapshot_interval;
   st.sup = sup;
   report_failures(self, sup, "aggregate");
+  auto merge = [self](std::int64_t, const batch& partial) { self->state.table->merge(partial); };
+  auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_aggregate_epoch(self, epoch, stats); };
   return {
-      [=](data_atom, std::int64_t, const batch& partial) { self->state.table->merge(partial); },
+      [=](data_atom, std::int64_t epoch, const batch& partial) { self->state.inputs->data(epoch, partial, merge); },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        auto& s = self->state;
-        s.stats.add(upstream);
-        if (++s.barriers < s.upstream_count) return;
-        s.barriers = 0;
-        auto changed = static_cast<std::int64_t>(s.table->num_changed());
-        batch out = s.table->emit(s.mode);
-        if (s.post && !s.post->empty()) out = s.post->run(out);
-        s.stats.state_rows_total += static_cast<std::int64_t>(s.table->num_groups());
-        s.stats.state_rows_updated += changed;
-        s.stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
-        s.stats.output_rows += static_cast<std::int64_t>(out.num_rows());
-        if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, std::move(out));
-        if ((epoch + 1) % s.snapshot_interval == 0)
-          self->send(s.sup.coordinator, snapshot_atom::value, s.sup.generation, epoch,
-                     static_cast<std::uint64_t>(s.partition), s.table->snapshot());
-        self->send(s.sink, barrier_atom::value, epoch, s.stats);
-        s.stats = epoch_stats{};
+        self->state.inputs->barrier(epoch, upstream, merge, complete);
       },
   };
 }
@@ -246,9 +311,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
 
 struct sink_state {
   std::shared_ptr<sink_writer> writer;
-  std::size_t upstream_count = 0;
-  std::size_t barriers = 0;
-  epoch_stats stats;
+  std::optional<epoch_aligner> inputs;
   supervision sup;
 };
 
@@ -256,26 +319,26 @@ caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<
                          std::size_t upstream_count, supervision sup) {
   auto& st = self->state;
   st.writer = std::move(writer);
-  st.upstream_count = upstream_count;
+  st.inputs.emplace(upstream_count);
   st.sup = sup;
   report_failures(self, sup, "sink " + st.writer->description());
+  auto write = [self](std::int64_t epoch, const batch& rows) { self->state.writer->write(epoch, rows); };
+  auto commit = [self](std::int64_t epoch, const epoch_stats& stats) {
+    auto& s = self->state;
+    s.writer->commit(epoch);
+    std::vector<std::string> names;
+    std::vector<std::int64_t> values;
+    for (auto& [name, v] : s.writer->metrics()) {
+      names.push_back(name);
+      values.push_back(v);
+    }
+    self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, epoch, stats, std::move(names),
+               std::move(values));
+  };
   return {
-      [=](data_atom, std::int64_t epoch, const batch& rows) { self->state.writer->write(epoch, rows); },
+      [=](data_atom, std::int64_t epoch, const batch& rows) { self->state.inputs->data(epoch, rows, write); },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        auto& s = self->state;
-        s.stats.add(upstream);
-        if (++s.barriers < s.upstream_count) return;
-        s.barriers = 0;
-        s.writer->commit(epoch);
-        std::vector<std::string> names;
-        std::vector<std::int64_t> values;
-        for (auto& [name, v] : s.writer->metrics()) {
-          names.push_back(name);
-          values.push_back(v);
-        }
-        self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, epoch, s.stats, std::move(names),
-                   std::move(values));
-        s.stats = epoch_stats{};
+        self->state.inputs->barrier(epoch, upstream, write, commit);
       },
   };
 }

@@ -26,7 +26,8 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;          // coordinator
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, epoch_stats& x) {
   return f(caf::meta::type_name("flow::epoch_stats"), x.input_rows, x.input_bytes, x.malformed_rows,
-           x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_memory_bytes);
+           x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_memory_bytes,
+           x.source_metric_names, x.source_metric_values);
 }
 
 }  // namespace flow::runtime

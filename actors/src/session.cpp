@@ -147,6 +147,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     setup.snapshot_interval = std::max<std::int64_t>(1, config_.snapshot_interval);
     setup.max_failures = config_.max_failures;
     setup.progress_history = std::max<std::size_t>(1, config_.progress_history);
+    setup.max_epochs_in_flight = std::max<std::size_t>(1, config_.max_epochs_in_flight);
     setup.shared = std::make_shared<runtime::query_shared>();
     setup.shared->id = runtime::random_uuid();
     setup.shared->run_id = runtime::random_uuid();
@@ -206,11 +207,6 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
   static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c) {
     cfg.set("scheduler.max-threads", static_cast<std::int64_t>(c.threads));
-    if (const char* policy = std::getenv("FLOW_EXPERIMENT_POLICY")) cfg.set("scheduler.policy", caf::atom_from_string(policy));
-    if (const char* d = std::getenv("FLOW_EXPERIMENT_SLEEP_US")) {
-      cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{std::atoll(d) * 1000});
-      cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{std::atoll(d) * 1000});
-    }
     cfg.add_message_type<batch>("flow::batch");
     cfg.add_message_type<raw_chunk>("flow::raw_chunk");
     cfg.add_message_type<runtime::epoch_stats>("flow::epoch_stats");

@@ -17,6 +17,7 @@ struct session_config {
   std::int64_t snapshot_interval = 10;      // epochs between state snapshots
   int max_failures = 3;                     // stage restarts allowed per minute before a query fails
   std::size_t progress_history = 100;       // progress reports kept per query (recent_progress)
+  std::size_t max_epochs_in_flight = 4;     // pipelined epochs (not with processing-time triggers)
 };
 
 class session {

@@ -18,8 +18,15 @@ struct epoch_stats {
   std::int64_t state_rows_total = 0;
   std::int64_t state_rows_updated = 0;
   std::int64_t state_memory_bytes = 0;
+  // The source's connector metrics at the end of reading the epoch (only one barrier carries them).
+  std::vector<std::string> source_metric_names;
+  std::vector<std::int64_t> source_metric_values;
 
   void add(const epoch_stats& o) {
+    if (source_metric_names.empty()) {
+      source_metric_names = o.source_metric_names;
+      source_metric_values = o.source_metric_values;
+    }
     input_rows += o.input_rows;
     input_bytes += o.input_bytes;
     malformed_rows += o.malformed_rows;
