@@ -1,5 +1,6 @@
 #include "dataflow.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <exception>
 #include <map>
@@ -34,10 +35,10 @@ class epoch_aligner {
   explicit epoch_aligner(std::size_t upstream_count) : upstream_count_(upstream_count) {}
 
   template <class OnData>
-  void data(std::int64_t epoch, const batch& rows, OnData&& on_data) {
+  void data(std::int64_t epoch, std::uint64_t seq, const batch& rows, OnData&& on_data) {
     if (!active_) active_ = epoch;
-    if (epoch == *active_) on_data(epoch, rows);
-    else waiting_[epoch].data.push_back(rows);
+    if (epoch == *active_) on_data(epoch, seq, rows);
+    else waiting_[epoch].data.emplace_back(seq, rows);
   }
 
   template <class OnData, class OnComplete>
@@ -58,13 +59,13 @@ class epoch_aligner {
       active_ = waiting_.begin()->first;
       auto held = std::move(waiting_.begin()->second.data);
       waiting_.begin()->second.data.clear();
-      for (const auto& rows : held) on_data(*active_, rows);
+      for (const auto& [seq, rows] : held) on_data(*active_, seq, rows);
     }
   }
 
  private:
   struct open_epoch {
-    std::vector<batch> data;
+    std::vector<std::pair<std::uint64_t, batch>> data;
     std::size_t barriers = 0;
     epoch_stats stats;
   };
@@ -81,6 +82,7 @@ struct source_state {
   std::vector<std::size_t> credits;
   std::size_t next_stage = 0;
   std::int64_t epoch = -1;
+  std::uint64_t next_seq = 0;  // position of the next unit in the epoch: sinks keep source order
   bool reading = false;
   struct run_request {
     std::int64_t epoch;
@@ -120,10 +122,11 @@ void pump(caf::stateful_actor<source_state>* self) {
     }
     --st.credits[target];
     st.next_stage = (target + 1) % n;
+    auto seq = st.next_seq++;
     if (auto* b = std::get_if<batch>(&*unit))
-      self->send(st.stages[target], data_atom::value, st.epoch, std::move(*b));
+      self->send(st.stages[target], data_atom::value, st.epoch, seq, std::move(*b));
     else
-      self->send(st.stages[target], data_atom::value, st.epoch, std::move(std::get<raw_chunk>(*unit)));
+      self->send(st.stages[target], data_atom::value, st.epoch, seq, std::move(std::get<raw_chunk>(*unit)));
   }
 }
 
@@ -133,6 +136,7 @@ void start_next_run(caf::stateful_actor<source_state>* self) {
   auto run = std::move(st.queued.front());
   st.queued.pop_front();
   st.epoch = run.epoch;
+  st.next_seq = 0;
   st.reader->begin_read(run.start, run.end);
   st.reading = true;
   pump(self);
@@ -191,10 +195,10 @@ void flush_partial(caf::stateful_actor<stage_state>* self, std::int64_t epoch) {
   auto parts = st.aggregate->partition(st.partial->snapshot(), st.downstream.size());
   st.partial->clear();
   for (std::size_t i = 0; i < parts.size(); ++i)
-    if (parts[i].num_rows() > 0) self->send(st.downstream[i], data_atom::value, epoch, std::move(parts[i]));
+    if (parts[i].num_rows() > 0) self->send(st.downstream[i], data_atom::value, epoch, std::uint64_t{0}, std::move(parts[i]));
 }
 
-void process(caf::stateful_actor<stage_state>* self, std::int64_t epoch, const batch& input) {
+void process(caf::stateful_actor<stage_state>* self, std::int64_t epoch, std::uint64_t seq, const batch& input) {
   auto& st = self->state;
   batch out = st.pre->run(input);
   if (out.num_rows() == 0) return;
@@ -203,7 +207,7 @@ void process(caf::stateful_actor<stage_state>* self, std::int64_t epoch, const b
     if (st.partial->num_groups() >= partial_flush_groups) flush_partial(self, epoch);
   } else {
     st.stats.output_rows += static_cast<std::int64_t>(out.num_rows());
-    self->send(st.downstream.front(), data_atom::value, epoch, std::move(out));
+    self->send(st.downstream.front(), data_atom::value, epoch, seq, std::move(out));
   }
 }
 
@@ -218,7 +222,7 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self, std::shared_pt
   st.downstream = std::move(downstream);
   report_failures(self, sup, "stage");
   return {
-      [=](data_atom, std::int64_t epoch, const raw_chunk& chunk) {
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const raw_chunk& chunk) {
         auto& s = self->state;
         if (!s.chunk_decoder) throw error("stage received raw records but the source has no decoder");
         decode_stats ds;
@@ -226,14 +230,14 @@ caf::behavior stage_actor(caf::stateful_actor<stage_state>* self, std::shared_pt
         s.stats.input_rows += static_cast<std::int64_t>(ds.rows);
         s.stats.malformed_rows += static_cast<std::int64_t>(ds.malformed);
         s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
-        process(self, epoch, decoded);
+        process(self, epoch, seq, decoded);
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
       },
-      [=](data_atom, std::int64_t epoch, const batch& input) {
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const batch& input) {
         auto& s = self->state;
         s.stats.input_rows += static_cast<std::int64_t>(input.num_rows());
         s.stats.input_bytes += static_cast<std::int64_t>(input.byte_size());
-        process(self, epoch, input);
+        process(self, epoch, seq, input);
         self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
@@ -273,7 +277,7 @@ void complete_aggregate_epoch(caf::stateful_actor<aggregate_actor_state>* self, 
   stats.state_rows_updated += changed;
   stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
   stats.output_rows += static_cast<std::int64_t>(out.num_rows());
-  if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, std::move(out));
+  if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, static_cast<std::uint64_t>(s.partition), std::move(out));
   if ((epoch + 1) % s.snapshot_interval == 0)
     self->send(s.sup.coordinator, snapshot_atom::value, s.sup.generation, epoch, static_cast<std::uint64_t>(s.partition),
                s.table->snapshot());
@@ -297,10 +301,12 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
   st.snapshot_interval = snapshot_interval;
   st.sup = sup;
   report_failures(self, sup, "aggregate");
-  auto merge = [self](std::int64_t, const batch& partial) { self->state.table->merge(partial); };
+  auto merge = [self](std::int64_t, std::uint64_t, const batch& partial) { self->state.table->merge(partial); };
   auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_aggregate_epoch(self, epoch, stats); };
   return {
-      [=](data_atom, std::int64_t epoch, const batch& partial) { self->state.inputs->data(epoch, partial, merge); },
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const batch& partial) {
+        self->state.inputs->data(epoch, seq, partial, merge);
+      },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         self->state.inputs->barrier(epoch, upstream, merge, complete);
       },
@@ -312,6 +318,7 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
 struct sink_state {
   std::shared_ptr<sink_writer> writer;
   std::optional<epoch_aligner> inputs;
+  std::vector<std::pair<std::uint64_t, batch>> epoch_rows;  // written in source order at the epoch's end
   supervision sup;
 };
 
@@ -322,9 +329,13 @@ caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<
   st.inputs.emplace(upstream_count);
   st.sup = sup;
   report_failures(self, sup, "sink " + st.writer->description());
-  auto write = [self](std::int64_t epoch, const batch& rows) { self->state.writer->write(epoch, rows); };
+  auto hold = [self](std::int64_t, std::uint64_t seq, const batch& rows) { self->state.epoch_rows.emplace_back(seq, rows); };
   auto commit = [self](std::int64_t epoch, const epoch_stats& stats) {
     auto& s = self->state;
+    std::stable_sort(s.epoch_rows.begin(), s.epoch_rows.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [seq, rows] : s.epoch_rows) s.writer->write(epoch, rows);
+    s.epoch_rows.clear();
     s.writer->commit(epoch);
     std::vector<std::string> names;
     std::vector<std::int64_t> values;
@@ -336,9 +347,11 @@ caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<
                std::move(values));
   };
   return {
-      [=](data_atom, std::int64_t epoch, const batch& rows) { self->state.inputs->data(epoch, rows, write); },
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const batch& rows) {
+        self->state.inputs->data(epoch, seq, rows, hold);
+      },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        self->state.inputs->barrier(epoch, upstream, write, commit);
+        self->state.inputs->barrier(epoch, upstream, hold, commit);
       },
   };
 }

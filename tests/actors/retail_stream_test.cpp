@@ -265,6 +265,16 @@ TEST_CASE("a static read counts rows, partitions and shows a Spark table", "[act
   CHECK_THAT(shown, Catch::StartsWith("+---------+"));
   CHECK_THAT(shown, Catch::Contains("|InvoiceNo|"));
   CHECK_THAT(shown, Catch::Contains("only showing top 5 rows"));
+  // Rows come back in file order, as Spark shows them, although stages decode chunks in parallel.
+  CHECK_THAT(shown, Catch::Contains("|   536365|   85123A|WHITE HANGING HEA...|"));
+  flow::session_config small_units;
+  small_units.max_unit_bytes = 16 * 1024;
+  flow::session chunked(small_units);
+  auto all = chunked.read().format("csv").option("header", true).option("inferSchema", true).load(day).collect_batch();
+  REQUIRE(all.num_rows() == 3108);
+  CHECK(all.at(0, 0) == flow::value{std::string("536365")});
+  CHECK(all.at(3107, 0) == flow::value{std::string("536597")});
+  CHECK(chunked.read().format("csv").option("header", true).option("inferSchema", true).load(day).num_partitions() > 4);
   auto expensive = df.where(col("UnitPrice") > flow::lit(100.0)).select({col("InvoiceNo"), col("UnitPrice")});
   for (const auto& b : expensive.collect())
     for (std::size_t i = 0; i < b.num_rows(); ++i) CHECK(b.col("UnitPrice").doubles()[i] > 100.0);
