@@ -52,16 +52,19 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, raw_chunk& x) {
   if constexpr (Inspector::reads_state) {
     std::string contents = x.buffer ? std::string(x.bytes()) : std::string();
-    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line);
+    std::uint64_t file_offset = x.file_offset ? *x.file_offset : x.begin;
+    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, file_offset);
   } else {
     std::string contents;
+    std::uint64_t file_offset = 0;
     auto load = caf::meta::load_callback([&]() -> caf::error {
       x.begin = 0;
       x.end = contents.size();
+      x.file_offset = file_offset;
       x.buffer = std::make_shared<const std::string>(std::move(contents));
       return caf::none;
     });
-    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, load);
+    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, file_offset, load);
   }
 }
 

@@ -261,7 +261,7 @@ class csv_decoder final : public decoder {
     std::size_t pos = 0;
     csv_record rec;
     rec.fields.reserve(data_columns_.size() + 4);
-    if (chunk.begin == 0) {
+    if (chunk.starts_file()) {
       if (bytes.starts_with(utf8_bom)) pos = utf8_bom.size();
       if (header_ && pos < bytes.size()) pos = tokenizer_.read(bytes, pos, rec);
     }

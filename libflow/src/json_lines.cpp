@@ -97,7 +97,7 @@ class json_decoder final : public decoder {
     std::string_view bytes = chunk.bytes();
     stats.bytes += bytes.size();
     std::size_t skipped = 0;
-    if (chunk.begin == 0 && bytes.starts_with(utf8_bom)) skipped = utf8_bom.size();
+    if (chunk.starts_file() && bytes.starts_with(utf8_bom)) skipped = utf8_bom.size();
     std::size_t expected_rows = estimate_rows(bytes);
     std::vector<column_builder> builders;
     for (const auto& f : schema_->fields()) builders.emplace_back(f.type, expected_rows);

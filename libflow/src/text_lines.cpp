@@ -21,7 +21,7 @@ class text_decoder final : public decoder {
   batch decode(const raw_chunk& chunk, decode_stats& stats) const override {
     std::string_view bytes = chunk.bytes();
     stats.bytes += bytes.size();
-    if (chunk.begin == 0 && bytes.starts_with(utf8_bom)) bytes.remove_prefix(utf8_bom.size());
+    if (chunk.starts_file() && bytes.starts_with(utf8_bom)) bytes.remove_prefix(utf8_bom.size());
     column_builder lines(type_id::string, estimate_rows(bytes));
     const char* p = bytes.data();
     const char* const end = p + bytes.size();

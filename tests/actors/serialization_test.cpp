@@ -94,6 +94,9 @@ TEST_CASE("a raw_chunk sends only its visible bytes", "[actors][serialization]")
   CHECK(copy.buffer->size() == 7);
   CHECK(copy.origin == "day.csv");
   CHECK(copy.first_line == 2);
+  // It does not start its file, so a receiving decoder must not take its first line for a header.
+  CHECK_FALSE(copy.starts_file());
+  CHECK(chunk.starts_file() == copy.starts_file());
 }
 
 TEST_CASE("a batch travels as a message through an actor and as serialized message", "[actors][serialization]") {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,10 @@ struct raw_chunk {
   std::size_t end = 0;
   std::string origin;            // file name or peer, for error messages
   std::uint64_t first_line = 1;  // 1-based line number of the first byte, for error messages
+  // A chunk shipped to another node gets a buffer of its own; this keeps its offset in the file.
+  std::optional<std::uint64_t> file_offset = std::nullopt;
+  // Whether the chunk starts its file, where the header and the byte-order mark are.
+  bool starts_file() const { return (file_offset ? *file_offset : begin) == 0; }
   std::string_view bytes() const { return std::string_view(*buffer).substr(begin, end - begin); }
 };
 
