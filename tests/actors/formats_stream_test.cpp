@@ -1,0 +1,104 @@
+// End-to-end: JSON and text streams, the console sink, and bad input through the runtime.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
+#include "flow/session.hpp"
+#include "test_support.hpp"
+
+using namespace std::chrono_literals;
+using flow::col;
+
+namespace {
+
+// Redirects std::cout for the lifetime of the object.
+class captured_cout {
+ public:
+  captured_cout() : previous_(std::cout.rdbuf(text_.rdbuf())) {}
+  ~captured_cout() { std::cout.rdbuf(previous_); }
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::streambuf* previous_;
+};
+
+}  // namespace
+
+TEST_CASE("a JSON-lines stream aggregates into the memory sink", "[actors][json]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  flow::test::write_file(dir / "a.json", "{\"user\":\"ana\",\"amount\":3}\n{\"user\":\"bo\",\"amount\":4}\n");
+  flow::test::write_file(dir / "b.json", "{\"user\":\"ana\",\"amount\":10}\n{\"user\":null,\"amount\":1}\n");
+  auto schema = flow::make_schema({{"user", flow::type_id::string, true}, {"amount", flow::type_id::int64, true}});
+  auto totals = session.read_stream().format("json").schema(schema).option("maxFilesPerTrigger", 1)
+                    .load(dir.path().string())
+                    .group_by({col("user")})
+                    .agg({flow::sum(col("amount")), flow::count_all()});
+  auto query = totals.write_stream().format("memory").query_name("totals").output_mode("complete")
+                   .trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(30s));
+  auto table = session.sql("SELECT user, `sum(amount)`, `count(1)` FROM totals ORDER BY `sum(amount)` DESC").collect_batch();
+  REQUIRE(table.num_rows() == 3);
+  CHECK(table.at(0, 0) == flow::value{std::string("ana")});
+  CHECK(table.at(0, 1) == flow::value{std::int64_t{13}});
+  CHECK(table.at(0, 2) == flow::value{std::int64_t{2}});
+  CHECK(flow::is_null(table.at(2, 0)));
+  CHECK(query.recent_progress().size() == 2);
+}
+
+TEST_CASE("the console sink prints every epoch as a table", "[actors][console]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  flow::test::write_file(dir / "1.txt", "to be\nor not\n");
+  flow::test::write_file(dir / "2.txt", "to be\n");
+  std::string printed;
+  {
+    captured_cout capture;
+    auto lines = session.read_stream().format("text").option("maxFilesPerTrigger", 1).load(dir.path().string());
+    auto query = lines.group_by({col("value")}).count().write_stream().format("console").output_mode("update")
+                     .trigger(flow::available_now()).start();
+    REQUIRE(query.await_termination(30s));
+    printed = capture.text();
+  }
+  CHECK_THAT(printed, Catch::Contains("Batch: 0"));
+  CHECK_THAT(printed, Catch::Contains("Batch: 1"));
+  CHECK_THAT(printed, Catch::Contains("|value |count(1)|") || Catch::Contains("| value|count(1)|"));
+  // Update mode: the second epoch shows only the changed group, with its running count.
+  auto second = printed.substr(printed.find("Batch: 1"));
+  CHECK_THAT(second, Catch::Contains("to be|       2|") || Catch::Contains("| to be|       2|"));
+  CHECK_THAT(second, !Catch::Contains("or not"));
+}
+
+TEST_CASE("FAILFAST on a malformed row fails the query naming the file and line", "[actors][malformed]") {
+  flow::session_config config;
+  config.max_failures = 1;
+  flow::session session(config);
+  flow::test::temp_dir dir;
+  flow::test::write_file(dir / "bad.csv", "id,amount\n1,10\n2,ten\n3,30\n");
+  auto schema = flow::make_schema({{"id", flow::type_id::int64, true}, {"amount", flow::type_id::int64, true}});
+  auto query = session.read_stream().format("csv").option("header", true).option("mode", "FAILFAST").schema(schema)
+                   .load(dir.path().string())
+                   .write_stream().format("memory").query_name("strict").output_mode("append")
+                   .trigger(flow::available_now()).start();
+  REQUIRE_THROWS_WITH(query.await_termination(30s), Catch::Contains("bad.csv") && Catch::Contains("line 3"));
+  CHECK_FALSE(query.is_active());
+}
+
+TEST_CASE("PERMISSIVE keeps malformed rows as nulls and counts them in the progress", "[actors][malformed]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  flow::test::write_file(dir / "bad.csv", "id,amount\n1,10\n2,ten\n3,30\n");
+  auto schema = flow::make_schema({{"id", flow::type_id::int64, true}, {"amount", flow::type_id::int64, true}});
+  auto query = session.read_stream().format("csv").option("header", true).schema(schema).load(dir.path().string())
+                   .write_stream().format("memory").query_name("lenient").output_mode("append")
+                   .trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(30s));
+  auto table = session.sql("SELECT * FROM lenient ORDER BY id").collect_batch();
+  REQUIRE(table.num_rows() == 3);
+  CHECK(flow::is_null(table.at(1, 1)));
+  REQUIRE(query.last_progress());
+  CHECK_THAT(*query.last_progress(), Catch::Contains("\"numMalformedRows\":1"));
+}
