@@ -144,6 +144,16 @@ std::size_t epoch_window(const coordinator_state& st) {
   return st.setup.trigger.kind == trigger_kind::processing_time ? 1 : std::max<std::size_t>(1, st.setup.max_epochs_in_flight);
 }
 
+// Processing-time trigger: a tick that came while the query was busy fires now, else the next tick will.
+void wait_for_next_tick(coordinator_actor* self) {
+  auto& st = self->state;
+  publish_status(self, "Waiting for next trigger", false, false);
+  if (st.trigger_pending) {
+    st.trigger_pending = false;
+    on_trigger(self);
+  }
+}
+
 void after_idle(coordinator_actor* self) {
   auto& st = self->state;
   if (!st.in_flight.empty()) {
@@ -160,13 +170,7 @@ void after_idle(coordinator_actor* self) {
       publish_status(self, "Waiting for data to arrive", false, false);
       self->delayed_send(self, st.setup.poll_interval, poll_atom::value);
       return;
-    case trigger_kind::processing_time:
-      publish_status(self, "Waiting for next trigger", false, false);
-      if (st.trigger_pending) {
-        st.trigger_pending = false;
-        on_trigger(self);
-      }
-      return;
+    case trigger_kind::processing_time: return wait_for_next_tick(self);
   }
 }
 
@@ -188,13 +192,7 @@ void after_commit(coordinator_actor* self) {
       return;
     case trigger_kind::available_now:
     case trigger_kind::as_fast_as_possible: return on_trigger(self);
-    case trigger_kind::processing_time:
-      publish_status(self, "Waiting for next trigger", false, false);
-      if (st.trigger_pending) {
-        st.trigger_pending = false;
-        on_trigger(self);
-      }
-      return;
+    case trigger_kind::processing_time: return wait_for_next_tick(self);
   }
 }
 

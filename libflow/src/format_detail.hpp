@@ -20,6 +20,20 @@ std::shared_ptr<const decoder> make_text_decoder(const options& opts, schema_ptr
 schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_view>& samples);
 schema_ptr infer_json_schema(const options& opts, const std::vector<std::string_view>& samples);
 
+// ASCII lower case, for option keys and mode names.
+inline std::string ascii_lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// Just past the last newline, or 0: where line-oriented formats (JSON lines, text) may cut.
+inline std::size_t last_line_boundary(std::string_view bytes) {
+  std::size_t at = bytes.rfind('\n');
+  return at == std::string_view::npos ? 0 : at + 1;
+}
+
 // Spaces and tabs removed from both ends (numbers, booleans and timestamps tolerate them).
 inline std::string_view trim_blanks(std::string_view text) {
   std::size_t b = 0, e = text.size();

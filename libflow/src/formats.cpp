@@ -7,18 +7,10 @@
 
 namespace flow {
 
-namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-}  // namespace
+using detail::ascii_lower;
 
 parse_mode parse_parse_mode(std::string_view text) {
-  std::string mode = lower(text);
+  std::string mode = ascii_lower(text);
   if (mode == "permissive") return parse_mode::permissive;
   if (mode == "dropmalformed") return parse_mode::drop_malformed;
   if (mode == "failfast") return parse_mode::fail_fast;
@@ -26,7 +18,7 @@ parse_mode parse_parse_mode(std::string_view text) {
 }
 
 std::shared_ptr<const decoder> make_decoder(std::string_view format, const options& opts, schema_ptr schema) {
-  std::string name = lower(format);
+  std::string name = ascii_lower(format);
   if (name == "text") return detail::make_text_decoder(opts, std::move(schema));
   if (name != "csv" && name != "json") {
     throw error("unknown format '" + std::string(format) + "'; use csv, json or text");
@@ -39,7 +31,7 @@ std::shared_ptr<const decoder> make_decoder(std::string_view format, const optio
 }
 
 schema_ptr infer_schema(std::string_view format, const options& opts, const std::vector<std::string_view>& samples) {
-  std::string name = lower(format);
+  std::string name = ascii_lower(format);
   if (name == "csv") return detail::infer_csv_schema(opts, samples);
   if (name == "json") return detail::infer_json_schema(opts, samples);
   if (name == "text") return make_schema({field{"value", type_id::string, true}});

@@ -2,40 +2,32 @@
 #include <cctype>
 #include <charconv>
 
-#include "flow/formats.hpp"
+#include "format_detail.hpp"
 
 namespace flow {
 
-namespace {
+using detail::ascii_lower;
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+void options::set(std::string key, std::string value) { values_[ascii_lower(key)] = std::move(value); }
 
-}  // namespace
-
-void options::set(std::string key, std::string value) { values_[lower(key)] = std::move(value); }
-
-bool options::has(std::string_view key) const { return values_.contains(lower(key)); }
+bool options::has(std::string_view key) const { return values_.contains(ascii_lower(key)); }
 
 std::string options::get(std::string_view key, std::string_view fallback) const {
-  auto it = values_.find(lower(key));
+  auto it = values_.find(ascii_lower(key));
   return it == values_.end() ? std::string(fallback) : it->second;
 }
 
 bool options::get_bool(std::string_view key, bool fallback) const {
-  auto it = values_.find(lower(key));
+  auto it = values_.find(ascii_lower(key));
   if (it == values_.end()) return fallback;
-  std::string v = lower(it->second);
+  std::string v = ascii_lower(it->second);
   if (v == "true") return true;
   if (v == "false") return false;
   throw error("option '" + std::string(key) + "' must be true or false, got '" + it->second + "'");
 }
 
 std::int64_t options::get_int(std::string_view key, std::int64_t fallback) const {
-  auto it = values_.find(lower(key));
+  auto it = values_.find(ascii_lower(key));
   if (it == values_.end()) return fallback;
   const std::string& v = it->second;
   std::int64_t result = 0;

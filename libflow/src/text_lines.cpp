@@ -13,10 +13,7 @@ class text_decoder final : public decoder {
 
   const schema_ptr& output_schema() const override { return schema_; }
 
-  std::size_t record_boundary(std::string_view bytes) const override {
-    const void* nl = memrchr(bytes.data(), '\n', bytes.size());
-    return nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - bytes.data()) + 1 : 0;
-  }
+  std::size_t record_boundary(std::string_view bytes) const override { return last_line_boundary(bytes); }
 
   batch decode(const raw_chunk& chunk, decode_stats& stats) const override {
     std::string_view bytes = chunk.bytes();

@@ -41,14 +41,7 @@ batch decode_csv(const std::string& text, const schema_ptr& schema, const option
 
 value cell(const batch& b, std::size_t row, std::string_view column) { return b.col(column).at(row); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const flow::error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using flow::test::error_of;
 
 schema_ptr retail_schema() {
   return make_schema({{"InvoiceNo", type_id::string},

@@ -22,14 +22,7 @@ options with_mode(const std::string& mode) {
   return opts;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const flow::error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using flow::test::error_of;
 
 schema_ptr json_schema() {
   return make_schema({{"a", type_id::int64},

@@ -1,5 +1,7 @@
 #include "test_support.hpp"
 
+#include "flow/types.hpp"
+
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -29,6 +31,15 @@ void write_file(const std::filesystem::path& p, const std::string& content) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error("cannot write " + p.string());
   out << content;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const flow::error& e) {
+    return e.what();
+  }
+  return "<no error>";
 }
 
 temp_dir::temp_dir() {

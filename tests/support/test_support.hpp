@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace flow::test {
@@ -12,6 +13,9 @@ std::filesystem::path shared_data_dir();
 std::filesystem::path sample_data_dir();
 std::string read_file(const std::filesystem::path& p);
 void write_file(const std::filesystem::path& p, const std::string& content);
+
+// The message of the flow::error that f throws, or "<no error>".
+std::string error_of(const std::function<void()>& f);
 
 // A fresh directory under the system temp dir, removed with its contents on destruction.
 class temp_dir {
