@@ -104,9 +104,10 @@ TEST_CASE("a batch travels as a message through an actor and as serialized messa
   caf::actor_system sys{cfg};
   auto b = every_type_batch();
 
-  auto summarize = sys.spawn([]() -> caf::behavior {
-    return {[](const batch& x) { return static_cast<std::int64_t>(x.num_rows()); }};
-  });
+  // Spawned with an argument: CAF 0.17's zero-argument spawn dereferences an empty shared_ptr (UBSan).
+  auto summarize = sys.spawn([](std::int64_t extra) -> caf::behavior {
+    return {[extra](const batch& x) { return static_cast<std::int64_t>(x.num_rows()) + extra; }};
+  }, std::int64_t{0});
   caf::scoped_actor self{sys};
   std::int64_t rows = -1;
   self->request(summarize, caf::infinite, b.slice(1, 3))
