@@ -8,15 +8,13 @@
 
 #include "coordinator.hpp"
 #include "messages.hpp"
-#include "flow/connectors/console.hpp"
 #include "flow/connectors/file_source.hpp"
 #include "flow/connectors/memory.hpp"
+#include "flow/connectors/registry.hpp"
 
 namespace flow {
 
 namespace {
-
-bool is_file_format(std::string_view format) { return format == "csv" || format == "json" || format == "text"; }
 
 // Spark's LocalRelation as a source: the rows, once, as one epoch.
 class local_relation_source final : public source_reader {
@@ -95,9 +93,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
   std::shared_ptr<connectors::memory_catalog> catalog() { return catalog_; }
 
   void resolve_scan(scan_spec& scan) override {
-    if (scan.format == "local") return;
-    if (!is_file_format(scan.format))
-      throw error("unknown source format '" + scan.format + "'; supported: csv, json, text");
+    if (!connectors::is_file_format(scan.format)) return connectors::resolve_source(scan);
     // A stream with a given schema lists its directory when it runs: a missing one fails the query.
     if (scan.streaming && scan.schema) return;
     auto files = connectors::list_input_files(scan.path);
@@ -125,17 +121,11 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
   std::shared_ptr<source_reader> make_source(const scan_spec& scan) {
     if (scan.format == "local") return std::make_shared<local_relation_source>(scan.schema, scan.rows);
-    return connectors::make_file_source(scan.path, scan.format, scan.opts, scan.schema);
+    return connectors::make_source(scan);
   }
 
   std::shared_ptr<sink_writer> make_sink(const sink_spec& spec) {
-    if (spec.format == "memory") {
-      if (spec.query_name.empty())
-        throw error("the memory sink needs a query name: call query_name(\"table\") before start()");
-      return connectors::make_memory_sink(catalog_, spec.query_name);
-    }
-    if (spec.format == "console") return connectors::make_console_sink(std::cout, spec.opts);
-    throw error("unknown sink format '" + spec.format + "'; supported: memory, console");
+    return connectors::make_sink(spec, connectors::sink_context{catalog_, &std::cout});
   }
 
   runtime::query_setup base_setup(const plan_ptr& plan) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "flow/plan.hpp"
+#include "flow/source_sink.hpp"
 
 namespace flow {
 
@@ -85,11 +86,13 @@ class streaming_query {
 // ---------------------------------------------------------------- session context
 
 struct sink_spec {
-  std::string format = "console";  // memory, console, collect (internal)
+  std::string format = "console";  // see connectors/registry.hpp for the formats
   options opts;
   std::string query_name;
   output_mode mode = output_mode::append;
   flow::trigger trigger;
+  std::shared_ptr<foreach_writer> foreach;     // format "foreach"
+  foreach_batch_function foreach_batch;        // format "foreachBatch"
 };
 
 class session_context {
@@ -205,6 +208,16 @@ class data_stream_writer {
   data_stream_writer& output_mode(std::string_view mode) { sink_.mode = parse_output_mode(mode); return *this; }
   data_stream_writer& output_mode(flow::output_mode mode) { sink_.mode = mode; return *this; }
   data_stream_writer& trigger(flow::trigger t) { sink_.trigger = t; return *this; }
+  data_stream_writer& foreach(std::shared_ptr<foreach_writer> writer) {
+    sink_.format = "foreach";
+    sink_.foreach = std::move(writer);
+    return *this;
+  }
+  data_stream_writer& foreach_batch(foreach_batch_function fn) {
+    sink_.format = "foreachBatch";
+    sink_.foreach_batch = std::move(fn);
+    return *this;
+  }
   // Validates the query (output mode rules, sink options) and starts it.
   streaming_query start();
 

@@ -67,4 +67,32 @@ class sink_writer {
   virtual void close() {}
 };
 
+// One row of a batch, for row-at-a-time user code (foreach).
+class row_view {
+ public:
+  row_view(const batch& rows, std::size_t index) : rows_(&rows), index_(index) {}
+  const flow::schema& schema() const { return rows_->schema(); }
+  std::size_t size() const { return rows_->num_columns(); }
+  value get(std::size_t column) const { return rows_->at(index_, column); }
+  value get(std::string_view column) const { return rows_->at(index_, rows_->schema().index_of(column)); }
+  bool is_null(std::string_view column) const { return rows_->col(column).is_null(index_); }
+
+ private:
+  const batch* rows_;
+  std::size_t index_;
+};
+
+// Spark's ForeachWriter: open(partition, epoch) (false skips the partition), process(row) for each row,
+// close(error) with the error that ended processing, if any. Called from the sink actor's thread.
+class foreach_writer {
+ public:
+  virtual ~foreach_writer() = default;
+  virtual bool open(std::int64_t partition, std::int64_t epoch) = 0;
+  virtual void process(const row_view& row) = 0;
+  virtual void close(const std::optional<std::string>& error) = 0;
+};
+
+// Spark's foreachBatch: the epoch's whole result and its id.
+using foreach_batch_function = std::function<void(const batch& rows, std::int64_t epoch)>;
+
 }  // namespace flow
