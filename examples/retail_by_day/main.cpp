@@ -2,11 +2,11 @@
 // then the whole directory as a stream, aggregated per customer and hour into a memory table that
 // is queried with SQL while the query runs.
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <string>
 #include <thread>
 
+#include "example_support.hpp"
 #include "flow/session.hpp"
 
 namespace {
@@ -56,34 +56,12 @@ arguments parse_arguments(int argc, char** argv) {
   return args;
 }
 
-// The final result table as CSV: CustomerID,window_start,window_end,sum(total_cost).
-void write_result_csv(const flow::batch& result, const std::string& path) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) throw flow::error("cannot write --output file '" + path + "'");
-  out << "CustomerID,window_start,window_end,sum(total_cost)\n";
-  const auto& customer = result.col("CustomerID");
-  const auto& window = result.col("window");
-  const auto& total = result.col("sum(total_cost)");
-  for (std::size_t row = 0; row < result.num_rows(); ++row) {
-    if (customer.valid(row)) out << flow::to_string(customer.at(row));
-    out << ',';
-    if (window.valid(row)) {
-      auto w = window.window(row);
-      out << flow::format_timestamp(w.start) << ',' << flow::format_timestamp(w.end);
-    } else {
-      out << ',';
-    }
-    out << ',';
-    if (total.valid(row)) out << flow::to_string(total.at(row));
-    out << '\n';
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace std::chrono_literals;
   using flow::col;
+  flow::examples::signal_stopper stopper;
   try {
     arguments args = parse_arguments(argc, argv);
     flow::session session{argc, argv};
@@ -113,6 +91,7 @@ int main(int argc, char** argv) {
                      .output_mode("complete")
                      .trigger(flow::parse_trigger(args.trigger))
                      .start();
+    stopper.on_signal([query]() mutable { query.stop(); });
 
     const std::string top = "SELECT * FROM compras_por_hora ORDER BY `sum(total_cost)` DESC";
     for (int i = 0; i < args.refreshes && query.is_active(); ++i) {
@@ -127,7 +106,7 @@ int main(int argc, char** argv) {
     auto result = session.sql(top).collect_batch();
     session.sql(top).show(5, false);
     if (!args.output.empty()) {
-      write_result_csv(result, args.output);
+      flow::examples::write_result_csv(result, args.output);
       std::cout << "wrote " << result.num_rows() << " rows to " << args.output << "\n";
     }
     return 0;

@@ -1,0 +1,97 @@
+#include "example_support.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <fstream>
+#include <mutex>
+
+namespace flow::examples {
+
+struct signal_stopper::state {
+  sigset_t signals{};
+  std::mutex mutex;
+  std::function<void()> action;
+  std::atomic<bool> signalled{false};
+  std::atomic<bool> closing{false};
+};
+
+signal_stopper::signal_stopper() : state_(new state) {
+  sigemptyset(&state_->signals);
+  sigaddset(&state_->signals, SIGINT);
+  sigaddset(&state_->signals, SIGTERM);
+  sigaddset(&state_->signals, SIGUSR1);  // wakes the waiter at destruction
+  pthread_sigmask(SIG_BLOCK, &state_->signals, nullptr);
+  waiter_ = std::thread([s = state_] {
+    for (;;) {
+      int received = 0;
+      if (sigwait(&s->signals, &received) != 0) continue;
+      if (s->closing) return;
+      if (received == SIGUSR1) continue;
+      if (s->signalled.exchange(true)) continue;
+      std::function<void()> action;
+      {
+        std::lock_guard<std::mutex> lock(s->mutex);
+        action = s->action;
+      }
+      if (action) action();
+    }
+  });
+}
+
+signal_stopper::~signal_stopper() {
+  state_->closing = true;
+  pthread_kill(waiter_.native_handle(), SIGUSR1);
+  waiter_.join();
+  delete state_;
+}
+
+void signal_stopper::on_signal(std::function<void()> action) {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  state_->action = std::move(action);
+}
+
+bool signal_stopper::signalled() const { return state_->signalled; }
+
+namespace {
+
+std::string csv_field(std::string text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + '"';
+}
+
+}  // namespace
+
+void write_result_csv(const batch& result, const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) throw error("cannot write --output file '" + path + "': check the directory exists and is writable");
+  const auto& fields = result.schema().fields();
+  for (std::size_t c = 0; c < fields.size(); ++c) {
+    if (c) out << ',';
+    if (fields[c].type == type_id::window) out << csv_field(fields[c].name + "_start") << ',' << csv_field(fields[c].name + "_end");
+    else out << csv_field(fields[c].name);
+  }
+  out << '\n';
+  for (std::size_t row = 0; row < result.num_rows(); ++row) {
+    for (std::size_t c = 0; c < fields.size(); ++c) {
+      if (c) out << ',';
+      const column& col = result.col(c);
+      if (fields[c].type == type_id::window) {
+        if (col.valid(row)) out << format_timestamp(col.window(row).start) << ',' << format_timestamp(col.window(row).end);
+        else out << ',';
+      } else if (col.valid(row)) {
+        out << csv_field(to_string(col.at(row)));
+      }
+    }
+    out << '\n';
+  }
+  if (!out) throw error("writing --output file '" + path + "' failed");
+}
+
+}  // namespace flow::examples
