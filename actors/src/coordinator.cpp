@@ -352,13 +352,22 @@ void restart(coordinator_actor* self) {
   on_trigger(self);
 }
 
-caf::behavior coordinator(coordinator_actor* self, query_setup setup) {
+caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::string initial_offset) {
   auto& st = self->state;
   st.setup = std::move(setup);
-  st.setup.reader->set_rate_limits_enabled(st.setup.trigger.kind != trigger_kind::once);
-  st.setup.reader->set_max_unit_bytes(st.setup.max_unit_bytes);
-  st.planned_offset = st.setup.reader->initial_offset();
-  st.setup.writer->open(st.setup.plan.output_schema, st.setup.mode, st.setup.plan.key_columns);
+  st.planned_offset = std::move(initial_offset);
+  // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
+  self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    finish(self, "coordinator: " + what);
+    return caf::sec::runtime_error;
+  });
   spawn_dataflow(self);
 
   self->set_down_handler([=](caf::down_msg& msg) {
@@ -482,7 +491,12 @@ class query_control_impl final : public query_control {
 }  // namespace
 
 caf::actor spawn_coordinator(caf::actor_system& sys, query_setup setup) {
-  return sys.spawn(coordinator, std::move(setup));
+  // Done here, in the caller's thread, so that a bad sink or source option fails start() itself.
+  setup.reader->set_rate_limits_enabled(setup.trigger.kind != trigger_kind::once);
+  setup.reader->set_max_unit_bytes(setup.max_unit_bytes);
+  std::string initial_offset = setup.reader->initial_offset();
+  setup.writer->open(setup.plan.output_schema, setup.mode, setup.plan.key_columns);
+  return sys.spawn(coordinator, std::move(setup), std::move(initial_offset));
 }
 
 std::shared_ptr<query_control> make_query_control(caf::actor coordinator, std::shared_ptr<query_shared> shared) {

@@ -51,6 +51,8 @@ struct query_setup {
   std::shared_ptr<query_shared> shared;
 };
 
+// Prepares the source and opens the sink in the calling thread (their errors reach the caller), then
+// spawns the coordinator, which runs the query.
 caf::actor spawn_coordinator(caf::actor_system& sys, query_setup setup);
 
 // The query handle's implementation: reads query_shared, sends stop to the coordinator.
