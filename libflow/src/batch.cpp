@@ -35,6 +35,12 @@ bool columns_equal(const column& a, const column& b) {
       case type_id::window:
         if (a.ints()[i] != b.ints()[i] || a.ends()[i] != b.ends()[i]) return false;
         break;
+      case type_id::string_list:
+        if (a.list_size(i) != b.list_size(i)) return false;
+        for (std::size_t j = 0; j < a.list_size(i); ++j) {
+          if (a.list_item(i, j) != b.list_item(i, j)) return false;
+        }
+        break;
     }
   }
   return true;
@@ -62,6 +68,7 @@ void append_rows(column_builder& out, const column& c, Keep keep) {
     case type_id::string: each([&](std::size_t i) { out.append_string(c.str(i)); }); break;
     case type_id::timestamp: each([&](std::size_t i) { out.append_timestamp(timestamp{c.ints()[i]}); }); break;
     case type_id::window: each([&](std::size_t i) { out.append_window(c.window(i)); }); break;
+    case type_id::string_list: each([&](std::size_t i) { out.append_from(c, i); }); break;
   }
 }
 

@@ -32,6 +32,12 @@ value column::at(std::size_t i) const {
     case type_id::string: return std::string(str(i));
     case type_id::timestamp: return timestamp{ints()[i]};
     case type_id::window: return window(i);
+    case type_id::string_list: {
+      std::vector<std::string> items;
+      items.reserve(list_size(i));
+      for (std::size_t j = 0; j < list_size(i); ++j) items.emplace_back(list_item(i, j));
+      return items;
+    }
   }
   return null_value{};
 }
@@ -58,6 +64,12 @@ std::size_t column::byte_size() const {
       const auto* off = data_->offsets.data() + offset_;
       return bytes + 4 * (length_ + 1) + (off[length_] - off[0]);
     }
+    case type_id::string_list: {
+      const auto* lists = data_->list_offsets.data() + offset_;
+      const std::size_t first = lists[0], last = lists[length_];
+      const auto& off = data_->offsets;
+      return bytes + 4 * (length_ + 1) + 4 * (last - first + 1) + (off[last] - off[first]);
+    }
   }
   return bytes;
 }
@@ -78,9 +90,19 @@ column_builder::column_builder(type_id type, std::size_t expected_rows)
       data_->offsets.reserve(expected_rows + 1);
       data_->chars.reserve(expected_rows * 8);
       break;
+    case type_id::string_list:
+      data_->list_offsets.reserve(expected_rows + 1);
+      data_->offsets.reserve(expected_rows * 4 + 1);
+      data_->chars.reserve(expected_rows * 16);
+      break;
   }
-  // Offsets start with a single 0 so that row i spans [offsets[i], offsets[i + 1]).
-  if (type == type_id::string) data_->offsets.push_back(0);
+  reset_buffers();
+}
+
+// Offsets start with a single 0 so that row i spans [offsets[i], offsets[i + 1]).
+void column_builder::reset_buffers() {
+  if (data_->type == type_id::string || data_->type == type_id::string_list) data_->offsets.push_back(0);
+  if (data_->type == type_id::string_list) data_->list_offsets.push_back(0);
 }
 
 void column_builder::set_validity_bit(std::size_t i, bool v) {
@@ -95,6 +117,7 @@ void column_builder::set_validity_bit(std::size_t i, bool v) {
 }
 
 void column_builder::append_null() {
+  if (list_open_) throw error("append_null: a list is open; call end_list() first");
   switch (data_->type) {
     case type_id::boolean: data_->bools.push_back(0); break;
     case type_id::int64:
@@ -105,6 +128,7 @@ void column_builder::append_null() {
       data_->ends.push_back(0);
       break;
     case type_id::string: data_->offsets.push_back(data_->offsets.back()); break;
+    case type_id::string_list: data_->list_offsets.push_back(data_->list_offsets.back()); break;
   }
   std::size_t row = data_->length;
   if (data_->validity.empty()) {
@@ -125,6 +149,44 @@ void column_builder::append_string(std::string_view s) {
   data_->chars.append(s);
   data_->offsets.push_back(static_cast<std::uint32_t>(data_->chars.size()));
   mark_valid();
+}
+
+void column_builder::expect_list_type(const char* operation) const {
+  if (data_->type != type_id::string_list) {
+    throw error(std::string(operation) + ": the builder makes a " + std::string(type_name(data_->type)) +
+                " column, not array<string>");
+  }
+}
+
+void column_builder::begin_list() {
+  expect_list_type("begin_list");
+  if (list_open_) throw error("begin_list: a list is already open; call end_list() first");
+  list_open_ = true;
+}
+
+void column_builder::append_list_item(std::string_view item) {
+  expect_list_type("append_list_item");
+  if (!list_open_) throw error("append_list_item: no list is open; call begin_list() first");
+  if (data_->chars.size() + item.size() > std::numeric_limits<std::uint32_t>::max() ||
+      data_->offsets.size() > std::numeric_limits<std::uint32_t>::max()) {
+    throw error("array<string> column exceeds 4 GiB of characters or 2^32 elements; use smaller batches");
+  }
+  data_->chars.append(item);
+  data_->offsets.push_back(static_cast<std::uint32_t>(data_->chars.size()));
+}
+
+void column_builder::end_list() {
+  expect_list_type("end_list");
+  if (!list_open_) throw error("end_list: no list is open; call begin_list() first");
+  list_open_ = false;
+  data_->list_offsets.push_back(static_cast<std::uint32_t>(data_->offsets.size() - 1));
+  mark_valid();
+}
+
+void column_builder::append_list(std::span<const std::string_view> items) {
+  begin_list();
+  for (auto item : items) append_list_item(item);
+  end_list();
 }
 
 void column_builder::append_value(const value& v) {
@@ -161,6 +223,13 @@ void column_builder::append_value(const value& v) {
     case type_id::window:
       if (auto* w = std::get_if<window_value>(&v)) return append_window(*w);
       break;
+    case type_id::string_list:
+      if (auto* items = std::get_if<std::vector<std::string>>(&v)) {
+        begin_list();
+        for (const auto& item : *items) append_list_item(item);
+        return end_list();
+      }
+      break;
   }
   throw_mismatch(v, data_->type);
 }
@@ -181,15 +250,21 @@ void column_builder::append_from(const column& c, std::size_t i) {
     case type_id::string: append_string(c.str(i)); break;
     case type_id::timestamp: append_timestamp(timestamp{c.ints()[i]}); break;
     case type_id::window: append_window(c.window(i)); break;
+    case type_id::string_list:
+      begin_list();
+      for (std::size_t j = 0; j < c.list_size(i); ++j) append_list_item(c.list_item(i, j));
+      end_list();
+      break;
   }
 }
 
 column column_builder::finish() {
+  if (list_open_) throw error("finish: a list is still open; call end_list() first");
   auto type = data_->type;
   column result(std::shared_ptr<const column_data>(std::move(data_)));
   data_ = std::make_shared<column_data>();
   data_->type = type;
-  if (type == type_id::string) data_->offsets.push_back(0);
+  reset_buffers();
   return result;
 }
 
@@ -215,6 +290,44 @@ column make_column(type_id type, const std::vector<value>& values) {
   column_builder b(type, values.size());
   for (const auto& x : values) b.append_value(x);
   return b.finish();
+}
+
+column make_string_list_column(const std::vector<std::vector<std::string>>& lists) {
+  column_builder b(type_id::string_list, lists.size());
+  for (const auto& items : lists) b.append_value(items);
+  return b.finish();
+}
+
+column take_rows(const column& c, const std::vector<std::uint32_t>& rows) {
+  const std::size_t n = c.size();
+  for (auto r : rows) {
+    if (r >= n) {
+      throw error("take_rows: row " + std::to_string(r) + " out of range for a column of " + std::to_string(n) +
+                  " rows");
+    }
+  }
+  column_builder out(c.type(), rows.size());
+  const bool check_nulls = c.has_nulls();
+  // One type dispatch per column, not per row.
+  auto each = [&](auto append_one) {
+    for (auto r : rows) {
+      if (check_nulls && c.is_null(r)) {
+        out.append_null();
+      } else {
+        append_one(r);
+      }
+    }
+  };
+  switch (c.type()) {
+    case type_id::boolean: each([&](std::size_t r) { out.append_bool(c.bools()[r] != 0); }); break;
+    case type_id::int64: each([&](std::size_t r) { out.append_int(c.ints()[r]); }); break;
+    case type_id::float64: each([&](std::size_t r) { out.append_double(c.doubles()[r]); }); break;
+    case type_id::string: each([&](std::size_t r) { out.append_string(c.str(r)); }); break;
+    case type_id::timestamp: each([&](std::size_t r) { out.append_timestamp(timestamp{c.ints()[r]}); }); break;
+    case type_id::window: each([&](std::size_t r) { out.append_window(c.window(r)); }); break;
+    case type_id::string_list: each([&](std::size_t r) { out.append_from(c, r); }); break;
+  }
+  return out.finish();
 }
 
 }  // namespace flow

@@ -2,7 +2,9 @@
 //   "LFB1" | u16 version | u32 field count | per field: u32 name length, name bytes, u8 type, u8 nullable
 //   | u64 rows | per column: u8 has_validity, [ceil(rows / 8) bitmap bytes], data for the rows:
 //   boolean: u8 per row; int64/timestamp: i64; float64: IEEE-754 bits as u64; window: i64 starts then
-//   i64 ends; string: (rows + 1) u32 offsets starting at 0, then the characters.
+//   i64 ends; string: (rows + 1) u32 offsets starting at 0, then the characters; string_list (array<string>):
+//   (rows + 1) u32 list offsets starting at 0 (element index ranges per row), then for the E elements
+//   (E + 1) u32 element offsets starting at 0, then the characters.
 // The encoding is canonical (validity only when a row is null, zeroed null slots, zero padding bits), so
 // decode rejects anything that would not re-encode to the same bytes.
 #include <bit>
@@ -84,7 +86,8 @@ std::size_t min_bytes_per_row(type_id t) {
     case type_id::int64:
     case type_id::float64:
     case type_id::timestamp: return 8;
-    case type_id::string: return 4;
+    case type_id::string:
+    case type_id::string_list: return 4;
     case type_id::window: return 16;
   }
   return 1;
@@ -130,6 +133,30 @@ void encode_column(writer& w, const column& c) {
       for (std::size_t i = 0; i < n; ++i) {
         if (valid(i)) {
           auto s = c.str(i);
+          w.bytes(s.data(), s.size());
+        }
+      }
+      break;
+    }
+    case type_id::string_list: {
+      // A slice's elements start anywhere in the shared buffers: rebase both offset arrays to 0.
+      std::uint32_t elements = 0;
+      w.uint(elements);
+      for (std::size_t i = 0; i < n; ++i) {
+        elements += static_cast<std::uint32_t>(c.list_size(i));
+        w.uint(elements);
+      }
+      std::uint32_t offset = 0;
+      w.uint(offset);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < c.list_size(i); ++j) {
+          offset += static_cast<std::uint32_t>(c.list_item(i, j).size());
+          w.uint(offset);
+        }
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < c.list_size(i); ++j) {
+          auto s = c.list_item(i, j);
           w.bytes(s.data(), s.size());
         }
       }
@@ -219,6 +246,30 @@ column decode_column(reader& r, const field& f, std::size_t rows) {
       data->chars.assign(reinterpret_cast<const char*>(c), chars);
       break;
     }
+    case type_id::string_list: {
+      const std::uint8_t* p = r.take((rows + 1) * 4, "list offsets");
+      data->list_offsets.resize(rows + 1);
+      for (std::size_t i = 0; i <= rows; ++i) data->list_offsets[i] = load_le<std::uint32_t>(p + 4 * i);
+      if (data->list_offsets[0] != 0) corrupt("list offsets of " + where + " do not start at 0");
+      for (std::size_t i = 0; i < rows; ++i) {
+        if (data->list_offsets[i + 1] < data->list_offsets[i]) corrupt("decreasing list offsets in " + where);
+        expect_zero_if_null(i, data->list_offsets[i + 1] == data->list_offsets[i]);
+      }
+      const std::size_t elements = data->list_offsets[rows];
+      // Each element takes at least its 4-byte offset, which bounds the allocation below.
+      if (elements > r.remaining() / 4) corrupt("element count " + std::to_string(elements) + " exceeds the input");
+      const std::uint8_t* e = r.take((elements + 1) * 4, "element offsets");
+      data->offsets.resize(elements + 1);
+      for (std::size_t i = 0; i <= elements; ++i) data->offsets[i] = load_le<std::uint32_t>(e + 4 * i);
+      if (data->offsets[0] != 0) corrupt("element offsets of " + where + " do not start at 0");
+      for (std::size_t i = 0; i < elements; ++i) {
+        if (data->offsets[i + 1] < data->offsets[i]) corrupt("decreasing element offsets in " + where);
+      }
+      std::size_t chars = data->offsets[elements];
+      const std::uint8_t* c = r.take(chars, "list characters");
+      data->chars.assign(reinterpret_cast<const char*>(c), chars);
+      break;
+    }
   }
   return column(std::move(data));
 }
@@ -258,7 +309,7 @@ batch decode_batch(const std::uint8_t* data, std::size_t size) {
     auto name_length = r.uint<std::uint32_t>("field name length");
     const std::uint8_t* name = r.take(name_length, "field name");
     auto type = r.uint<std::uint8_t>("field type");
-    if (type > static_cast<std::uint8_t>(type_id::window)) corrupt("unknown type " + std::to_string(type));
+    if (type > static_cast<std::uint8_t>(type_id::string_list)) corrupt("unknown type " + std::to_string(type));
     auto nullable = r.uint<std::uint8_t>("nullability");
     if (nullable > 1) corrupt("bad nullability flag " + std::to_string(nullable));
     fields.push_back(field{std::string(reinterpret_cast<const char*>(name), name_length),

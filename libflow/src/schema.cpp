@@ -12,6 +12,7 @@ std::string_view spark_type_name(type_id t) {
     case type_id::string: return "string";
     case type_id::timestamp: return "timestamp";
     case type_id::window: return "struct<start:timestamp,end:timestamp>";
+    case type_id::string_list: return "array";
   }
   return "unknown";
 }
@@ -62,6 +63,7 @@ std::string schema::tree_string() const {
     out += ": ";
     out += spark_type_name(f.type);
     out += f.nullable ? " (nullable = true)\n" : " (nullable = false)\n";
+    if (f.type == type_id::string_list) out += " |    |-- element: string (containsNull = true)\n";
   }
   return out;
 }

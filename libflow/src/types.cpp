@@ -111,6 +111,7 @@ std::string_view type_name(type_id t) {
     case type_id::string: return "string";
     case type_id::timestamp: return "timestamp";
     case type_id::window: return "window";
+    case type_id::string_list: return "array<string>";
   }
   return "unknown";
 }
@@ -121,7 +122,7 @@ std::optional<type_id> parse_type_name(std::string_view name) {
     std::string_view text;
     type_id type;
   };
-  static constexpr std::array<spelling, 15> spellings{{
+  static constexpr std::array<spelling, 17> spellings{{
       {"boolean", type_id::boolean},
       {"bool", type_id::boolean},
       {"int64", type_id::int64},
@@ -137,6 +138,8 @@ std::optional<type_id> parse_type_name(std::string_view name) {
       {"window", type_id::window},
       {"struct<start:timestamp,end:timestamp>", type_id::window},
       {"varchar", type_id::string},
+      {"array<string>", type_id::string_list},
+      {"list<string>", type_id::string_list},
   }};
   for (const auto& s : spellings) {
     if (iequals(name, s.text)) return s.type;
@@ -154,6 +157,7 @@ std::optional<type_id> type_of(const value& v) {
     case 4: return type_id::string;
     case 5: return type_id::timestamp;
     case 6: return type_id::window;
+    case 7: return type_id::string_list;
     default: return std::nullopt;
   }
 }
@@ -172,6 +176,15 @@ std::string to_string(const value& v) {
       out += ", ";
       out += format_timestamp(w.end);
       out += '}';
+      return out;
+    }
+    std::string operator()(const std::vector<std::string>& items) const {
+      std::string out = "[";
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ", ";
+        out += items[i];
+      }
+      out += ']';
       return out;
     }
   };

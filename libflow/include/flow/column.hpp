@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +14,9 @@ namespace flow {
 
 // The buffers behind a column. Which vectors are used depends on the type:
 //   boolean: bools; int64/timestamp: ints; float64: doubles; string: offsets (n+1) + chars;
-//   window: ints (start) + ends (end). validity is a bitmap (bit set = valid), empty when nothing is null.
+//   window: ints (start) + ends (end); string_list: the element strings of all rows in offsets (one more
+//   than the elements) + chars, and list_offsets (n+1): row i holds elements [list_offsets[i],
+//   list_offsets[i + 1]) (empty for null rows). validity is a bitmap (bit set = valid), empty when nothing is null.
 struct column_data {
   type_id type = type_id::int64;
   std::size_t length = 0;
@@ -25,6 +28,7 @@ struct column_data {
   std::vector<std::uint32_t> offsets;
   std::string chars;
   std::size_t null_count = 0;
+  std::vector<std::uint32_t> list_offsets;
 };
 
 // A zero-copy view [offset, offset + length) of shared column_data.
@@ -59,6 +63,19 @@ class column {
   window_value window(std::size_t i) const {
     return {timestamp{ints()[i]}, timestamp{ends()[i]}};
   }
+  // string_list: the number of elements of row i (0 for a null row) and its element j.
+  std::size_t list_size(std::size_t i) const {
+    const auto* lists = data_->list_offsets.data() + offset_;
+    return lists[i + 1] - lists[i];
+  }
+  std::string_view list_item(std::size_t i, std::size_t j) const {
+    return element(data_->list_offsets[offset_ + i] + j);
+  }
+  // string_list: element e of the whole column_data (rows' elements are contiguous, in row order).
+  std::string_view element(std::size_t e) const {
+    const auto* off = data_->offsets.data();
+    return std::string_view(data_->chars).substr(off[e], off[e + 1] - off[e]);
+  }
 
   value at(std::size_t i) const;
   column slice(std::size_t offset, std::size_t length) const;
@@ -92,6 +109,11 @@ class column_builder {
     mark_valid();
   }
   void append_string(std::string_view s);
+  // string_list: begin_list(), append_list_item() per element, end_list() appends one row.
+  void begin_list();
+  void append_list_item(std::string_view item);
+  void end_list();
+  void append_list(std::span<const std::string_view> items);
   // Appends v, converting between numeric types; throws flow::error on a type mismatch.
   void append_value(const value& v);
   // Appends row i of c (same type).
@@ -105,7 +127,10 @@ class column_builder {
     if (!data_->validity.empty()) set_validity_bit(data_->length - 1, true);
   }
   void set_validity_bit(std::size_t i, bool v);
+  void reset_buffers();
+  void expect_list_type(const char* operation) const;
   std::shared_ptr<column_data> data_;
+  bool list_open_ = false;
 };
 
 // Convenience constructors (tests, literals, small results).
@@ -113,5 +138,9 @@ column make_int_column(const std::vector<std::int64_t>& v);
 column make_double_column(const std::vector<double>& v);
 column make_string_column(const std::vector<std::string>& v);
 column make_column(type_id type, const std::vector<value>& values);
+column make_string_list_column(const std::vector<std::vector<std::string>>& lists);
+
+// Rows rows[0], rows[1], ... of c as a new column (any type; an explode repeats rows this way).
+column take_rows(const column& c, const std::vector<std::uint32_t>& rows);
 
 }  // namespace flow

@@ -7,10 +7,12 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace flow {
 
-enum class type_id : std::uint8_t { boolean, int64, float64, string, timestamp, window };
+// string_list is Spark's array<string>: a list of non-null strings; the list itself may be null.
+enum class type_id : std::uint8_t { boolean, int64, float64, string, timestamp, window, string_list };
 
 std::string_view type_name(type_id t);
 // Accepts Spark's spellings too ("long", "double", "bigint", "timestamp", ...).
@@ -37,12 +39,14 @@ struct null_value {
   friend auto operator<=>(null_value, null_value) = default;
 };
 
-// A single, possibly null, value: literals, row access in tests, SQL results.
-using value = std::variant<null_value, bool, std::int64_t, double, std::string, timestamp, window_value>;
+// A single, possibly null, value: literals, row access in tests, SQL results. A string_list value is a
+// std::vector<std::string>.
+using value =
+    std::variant<null_value, bool, std::int64_t, double, std::string, timestamp, window_value, std::vector<std::string>>;
 
 inline bool is_null(const value& v) { return std::holds_alternative<null_value>(v); }
 std::optional<type_id> type_of(const value& v);  // nullopt for null
-std::string to_string(const value& v);            // as show() prints it
+std::string to_string(const value& v);            // as show() prints it; lists as Spark's "[a, b, c]"
 
 // Thrown for every user-facing error: bad plans, bad options, bad input in FAILFAST mode.
 class error : public std::runtime_error {
