@@ -83,6 +83,10 @@ aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys,
     if (!key.valid()) throw error("group_by(): key " + std::to_string(i) + " is an empty expression");
     key_plan kp;
     bound_expr bound = bind(key, *input_);
+    if (bound.type() == type_id::string_list) {
+      throw error("group_by(): key '" + key.name() + "' is array<string>, which cannot be a grouping key here; "
+                  "group by its elements with explode(...) in a select first");
+    }
     kp.type = bound.type();
     kp.nullable = bound.nullable();
     const expr_node* node = unaliased(key);
@@ -126,6 +130,10 @@ aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys,
     if (!ap.star) {
       ap.input = bind(spec.input, *input_);
       in_type = ap.input.type();
+      if (in_type == type_id::string_list) {
+        throw error(name + ": aggregates of array<string> columns are not supported ('" + input_name +
+                    "'); aggregate size(" + input_name + ") or its exploded elements instead");
+      }
     }
     const std::string idx = std::to_string(i);
     ap.state_column = state_fields.size();
@@ -236,7 +244,8 @@ encoded_keys encode_keys(const aggregate_operator::impl& plan, const std::vector
           }
           break;
         }
-        case type_id::string: break;
+        case type_id::string:
+        case type_id::string_list: break;
       }
       if (c.has_nulls()) {
         for (std::size_t i = 0; i < rows; ++i) {
@@ -285,6 +294,7 @@ encoded_keys encode_keys(const aggregate_operator::impl& plan, const std::vector
           s.append(text);
           break;
         }
+        case type_id::string_list: throw error("internal: array<string> grouping key");
       }
     }
     enc.hashes[i] = fmix64(std::hash<std::string>{}(s));
@@ -314,6 +324,7 @@ struct key_store {
         ends.push_back(ok ? c.ends()[i] : 0);
         break;
       case type_id::string: strings.emplace_back(ok ? c.str(i) : std::string_view{}); break;
+      case type_id::string_list: throw error("internal: array<string> grouping key");
     }
   }
 };
@@ -698,6 +709,7 @@ class hash_aggregate_state final : public aggregate_state {
         break;
       }
       case type_id::window: throw error("internal: min/max of a window column");
+      case type_id::string_list: throw error("internal: min/max of an array<string> column");
     }
   }
 
@@ -831,6 +843,7 @@ class hash_aggregate_state final : public aggregate_state {
         }
         return builder.finish();
       }
+      case type_id::string_list: throw error("internal: array<string> grouping key");
     }
     return make_column_from(ks.type, std::move(d), gather_groups(ks.valid, ids));
   }
@@ -859,6 +872,7 @@ class hash_aggregate_state final : public aggregate_state {
         return builder.finish();
       }
       case type_id::window: throw error("internal: window accumulator");
+      case type_id::string_list: throw error("internal: array<string> accumulator");
     }
     return make_column_from(acc.type, std::move(d), valid);
   }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <regex>
 
 namespace flow {
 
@@ -38,6 +39,7 @@ std::string sql_type_name(type_id t) {
     case type_id::string: return "STRING";
     case type_id::timestamp: return "TIMESTAMP";
     case type_id::window: return "STRUCT<start: TIMESTAMP, end: TIMESTAMP>";
+    case type_id::string_list: return "ARRAY<STRING>";
   }
   return "?";
 }
@@ -91,10 +93,169 @@ std::string node_name(const expr_node& n) {
     case expr_kind::negate: return "(- " + n.children[0].name() + ")";
     case expr_kind::cast: return "CAST(" + n.children[0].name() + " AS " + sql_type_name(n.cast_to) + ")";
     case expr_kind::ne: return "(NOT (" + n.children[0].name() + " = " + n.children[1].name() + "))";
+    case expr_kind::split: return "split(" + n.children[0].name() + ", " + literal_name(n.literal) + ", -1)";
+    case expr_kind::lower: return "lower(" + n.children[0].name() + ")";
+    case expr_kind::upper: return "upper(" + n.children[0].name() + ")";
+    case expr_kind::length: return "length(" + n.children[0].name() + ")";
+    case expr_kind::size: return "size(" + n.children[0].name() + ")";
+    case expr_kind::explode: return "col";  // Spark's name for explode's output column
     default:
       return "(" + n.children[0].name() + " " + std::string(operator_text(n.kind)) + " " +
              n.children[1].name() + ")";
   }
+}
+
+// ---------------------------------------------------------------- split patterns and case mapping
+
+bool is_java_whitespace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// How split() cuts a string. Spark passes the pattern to Java's String.split(regex, -1), which keeps an
+// empty leading element for a leading separator and empty trailing ones ("  a b " -> ["", "a", "b", ""]).
+// For the whitespace patterns, the ones word counts use, we deliberately return only the words (maximal
+// runs of non-separator characters, like awk): no empty element anywhere, and a blank string gives an
+// empty list, so explode never yields an empty "word". Literal and regex patterns follow Java exactly.
+struct splitter {
+  enum class mode { whitespace_runs, space_runs, literal, regex };
+  mode kind = mode::literal;
+  std::string separator;  // literal
+  std::regex pattern;     // regex
+
+  void split(std::string_view text, column_builder& out) const {
+    out.begin_list();
+    switch (kind) {
+      case mode::whitespace_runs:
+      case mode::space_runs: {
+        const bool spaces_only = kind == mode::space_runs;
+        auto is_separator = [spaces_only](char c) { return spaces_only ? c == ' ' : is_java_whitespace(c); };
+        std::size_t i = 0;
+        while (i < text.size()) {
+          while (i < text.size() && is_separator(text[i])) ++i;
+          const std::size_t start = i;
+          while (i < text.size() && !is_separator(text[i])) ++i;
+          if (i > start) out.append_list_item(text.substr(start, i - start));
+        }
+        break;
+      }
+      case mode::literal: {
+        std::size_t pos = 0;
+        for (std::size_t hit = text.find(separator); hit != std::string_view::npos; hit = text.find(separator, pos)) {
+          out.append_list_item(text.substr(pos, hit - pos));
+          pos = hit + separator.size();
+        }
+        out.append_list_item(text.substr(pos));
+        break;
+      }
+      case mode::regex: {
+        std::size_t pos = 0;
+        try {
+          for (std::cregex_iterator it(text.data(), text.data() + text.size(), pattern), end; it != end; ++it) {
+            const auto start = static_cast<std::size_t>(it->position(0));
+            const auto length = static_cast<std::size_t>(it->length(0));
+            if (start == 0 && length == 0) continue;  // Java: no empty leading element for a zero-width match
+            out.append_list_item(text.substr(pos, start - pos));
+            pos = start + length;
+          }
+        } catch (const std::regex_error& e) {
+          throw error("split(): the regular expression failed on a " + std::to_string(text.size()) +
+                      "-byte string: " + e.what());
+        }
+        out.append_list_item(text.substr(pos));
+        break;
+      }
+    }
+    out.end_list();
+  }
+};
+
+splitter make_splitter(const std::string& pattern) {
+  splitter s;
+  if (pattern == "\\s+" || pattern == "\\s") {
+    s.kind = splitter::mode::whitespace_runs;
+    return s;
+  }
+  if (pattern == " +") {
+    s.kind = splitter::mode::space_runs;
+    return s;
+  }
+  // Java's String.split takes the same shortcut for patterns free of these characters.
+  constexpr std::string_view metacharacters = ".$|()[{^?*+\\";
+  if (!pattern.empty() && pattern.find_first_of(metacharacters) == std::string::npos) {
+    s.separator = pattern;
+    return s;
+  }
+  if (pattern.size() == 2 && pattern[0] == '\\' && !std::isalnum(static_cast<unsigned char>(pattern[1]))) {
+    s.separator = pattern.substr(1);
+    return s;
+  }
+  try {
+    s.pattern = std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    throw error("split(): invalid regular expression '" + pattern + "': " + e.what());
+  }
+  s.kind = splitter::mode::regex;
+  return s;
+}
+
+// Case mapping of ASCII, Latin-1, Latin Extended-A, basic Greek and Cyrillic (every pair keeps its UTF-8
+// length); other characters stay as they are.
+char32_t lower_code_point(char32_t c) {
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7) || (c >= 0x391 && c <= 0x3AB && c != 0x3A2) ||
+      (c >= 0x410 && c <= 0x42F)) {
+    return c + 0x20;
+  }
+  if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+  if (c == 0x178) return 0xFF;
+  if ((c >= 0x100 && c <= 0x137 && c != 0x130) || (c >= 0x14A && c <= 0x177)) return c | 1u;
+  if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1u) ? c + 1 : c;
+  return c;
+}
+
+char32_t upper_code_point(char32_t c) {
+  if ((c >= 0xE0 && c <= 0xFE && c != 0xF7) || (c >= 0x3B1 && c <= 0x3CB && c != 0x3C2) ||
+      (c >= 0x430 && c <= 0x44F)) {
+    return c - 0x20;
+  }
+  if (c == 0x3C2) return 0x3A3;
+  if (c >= 0x450 && c <= 0x45F) return c - 0x50;
+  if (c == 0xFF) return 0x178;
+  if ((c >= 0x100 && c <= 0x137 && c != 0x131) || (c >= 0x14A && c <= 0x177)) return c & ~char32_t{1};
+  if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1u) ? c : c - 1;
+  return c;
+}
+
+void change_case(std::string_view text, bool to_upper, std::string& out) {
+  out.clear();
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      const bool upper_letter = c >= 'A' && c <= 'Z', lower_letter = c >= 'a' && c <= 'z';
+      out.push_back(static_cast<char>(to_upper && lower_letter ? c - 0x20 : !to_upper && upper_letter ? c + 0x20 : c));
+      continue;
+    }
+    const bool two_bytes = (c & 0xE0) == 0xC0 && i + 1 < text.size() && (text[i + 1] & 0xC0) == 0x80;
+    if (!two_bytes) {
+      out.push_back(static_cast<char>(c));
+      continue;
+    }
+    const char32_t cp = (char32_t{c & 0x1Fu} << 6) | (static_cast<unsigned char>(text[i + 1]) & 0x3Fu);
+    const char32_t mapped = to_upper ? upper_code_point(cp) : lower_code_point(cp);
+    if (mapped == cp) {
+      out.append(text.substr(i, 2));
+    } else {
+      out.push_back(static_cast<char>(0xC0 | (mapped >> 6)));
+      out.push_back(static_cast<char>(0x80 | (mapped & 0x3F)));
+    }
+    ++i;
+  }
+}
+
+std::size_t count_code_points(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
 }
 
 }  // namespace
@@ -167,6 +328,19 @@ expr operator||(expr a, expr b) { return binary(expr_kind::logical_or, std::move
 expr operator!(expr a) { return unary(expr_kind::logical_not, std::move(a)); }
 expr operator-(expr a) { return unary(expr_kind::negate, std::move(a)); }
 
+expr split(expr str, std::string pattern) {
+  if (!str.valid()) throw error("split(): the string expression is empty");
+  make_splitter(pattern);  // a bad regex fails here, where the user wrote it
+  expr_node node{expr_kind::split, {std::move(str)}, {}, value{std::move(pattern)}, {}, 0, 0, 0};
+  return make_node(std::move(node));
+}
+
+expr lower(expr str) { return unary(expr_kind::lower, std::move(str)); }
+expr upper(expr str) { return unary(expr_kind::upper, std::move(str)); }
+expr length(expr str) { return unary(expr_kind::length, std::move(str)); }
+expr size(expr list) { return unary(expr_kind::size, std::move(list)); }
+expr explode(expr list) { return unary(expr_kind::explode, std::move(list)); }
+
 const expr_node* find_window(const expr& e) {
   if (!e.valid()) return nullptr;
   for (const auto& child : e.node().children) {
@@ -188,6 +362,7 @@ struct bnode {
   value literal;          // literal
   std::int64_t length = 0, slide = 0, offset = 0;  // window
   std::string text;       // the node's name, for error messages at evaluation time
+  std::shared_ptr<const splitter> split;  // split
 };
 using bnode_ptr = std::shared_ptr<const bnode>;
 
@@ -195,6 +370,7 @@ bool is_null_literal(const bnode& n) { return n.kind == expr_kind::literal && is
 
 bool cast_allowed(type_id from, type_id to) {
   if (from == to) return true;
+  if (from == type_id::string_list || to == type_id::string_list) return to == type_id::string;
   if (from == type_id::window || to == type_id::window) return from == type_id::window && to == type_id::string;
   if (to == type_id::timestamp) return from != type_id::boolean;
   if (from == type_id::timestamp) return to != type_id::boolean;
@@ -224,6 +400,19 @@ std::string names_list(const schema& s) {
   return out.empty() ? "(none)" : out;
 }
 
+// Counts the nesting depth of the node being bound; aliases do not count.
+class depth_guard {
+ public:
+  depth_guard(std::size_t& depth, bool counted) : depth_(depth), counted_(counted) { depth_ += counted_; }
+  ~depth_guard() { depth_ -= counted_; }
+  depth_guard(const depth_guard&) = delete;
+  depth_guard& operator=(const depth_guard&) = delete;
+
+ private:
+  std::size_t& depth_;
+  bool counted_;
+};
+
 class binder {
  public:
   binder(const schema& input, std::string root) : input_(input), root_(std::move(root)) {}
@@ -231,6 +420,8 @@ class binder {
   bnode_ptr bind(const expr& e) {
     if (!e.valid()) throw error("cannot bind an empty expression in '" + root_ + "'");
     const expr_node& src = e.node();
+    const bool top_level = depth_ == 0;
+    depth_guard guard(depth_, src.kind != expr_kind::alias);
     auto n = std::make_shared<bnode>();
     n->kind = src.kind;
     n->text = e.name();
@@ -321,11 +512,67 @@ class binder {
         n->children.push_back(child);
         return n;
       }
+      case expr_kind::split: {
+        n->children.push_back(bind_string_argument(src.children[0], "split"));
+        n->split = std::make_shared<const splitter>(make_splitter(std::get<std::string>(src.literal)));
+        n->type = type_id::string_list;
+        n->nullable = n->children[0]->nullable;
+        return n;
+      }
+      case expr_kind::lower:
+      case expr_kind::upper:
+      case expr_kind::length: {
+        const char* function = src.kind == expr_kind::lower ? "lower" : src.kind == expr_kind::upper ? "upper" : "length";
+        n->children.push_back(bind_string_argument(src.children[0], function));
+        n->type = src.kind == expr_kind::length ? type_id::int64 : type_id::string;
+        n->nullable = n->children[0]->nullable;
+        return n;
+      }
+      case expr_kind::size: {
+        n->children.push_back(bind_list_argument(src.children[0], "size", "size(split(value, \"\\\\s+\"))"));
+        n->type = type_id::int64;
+        n->nullable = false;  // a null list has size -1
+        return n;
+      }
+      case expr_kind::explode: {
+        const std::string call = "explode(" + src.children[0].name() + ")";
+        if (!top_level) {
+          throw error(call + " is nested in '" + root_ + "': explode is a generator and must be a select "
+                      "expression by itself, optionally aliased (Spark: Generators are not supported when it's "
+                      "nested in expressions); explode in one select, transform the column in the next");
+        }
+        n->children.push_back(bind_list_argument(src.children[0], "explode", "explode(split(value, \"\\\\s+\"))"));
+        n->type = type_id::string;
+        n->nullable = true;
+        return n;
+      }
     }
     throw error("unsupported expression '" + e.name() + "'");
   }
 
  private:
+  // Spark casts atomic arguments of string functions to string implicitly.
+  bnode_ptr bind_string_argument(const expr& argument, std::string_view function) {
+    auto child = bind(argument);
+    if (child->type == type_id::window || child->type == type_id::string_list) {
+      throw error(std::string(function) + "() needs a string, but '" + argument.name() + "' is " +
+                  std::string(type_name(child->type)) + ", in expression '" + root_ + "'" +
+                  (child->type == type_id::string_list && function == "length" ? "; use size() for arrays" : ""));
+    }
+    return make_cast(child, type_id::string);
+  }
+
+  bnode_ptr bind_list_argument(const expr& argument, std::string_view function, std::string_view example) {
+    auto child = bind(argument);
+    if (is_null_literal(*child)) return make_cast(child, type_id::string_list);
+    if (child->type != type_id::string_list) {
+      throw error(std::string(function) + "() needs an array<string>, but '" + argument.name() + "' is " +
+                  std::string(type_name(child->type)) + ", in expression '" + root_ + "'; split a string first, e.g. " +
+                  std::string(example));
+    }
+    return child;
+  }
+
   bnode_ptr bind_arithmetic(bnode& n, const expr& e) {
     const auto& src = e.node();
     auto a = bind(src.children[0]);
@@ -380,6 +627,7 @@ class binder {
 
   const schema& input_;
   std::string root_;
+  std::size_t depth_ = 0;
 };
 
 // ---------------------------------------------------------------- evaluation helpers
@@ -398,6 +646,10 @@ std::shared_ptr<column_data> make_data(type_id t, std::size_t n) {
       d->ends.resize(n);
       break;
     case type_id::string: d->offsets.assign(n + 1, 0); break;
+    case type_id::string_list:
+      d->offsets.assign(1, 0);
+      d->list_offsets.assign(n + 1, 0);
+      break;
   }
   return d;
 }
@@ -459,14 +711,9 @@ column finish(std::shared_ptr<column_data> d, std::vector<std::uint64_t> validit
 }
 
 column broadcast(const value& v, type_id type, std::size_t n) {
-  if (type == type_id::string) {
+  if (type == type_id::string || type == type_id::string_list) {
     column_builder builder(type, n);
-    if (is_null(v)) {
-      for (std::size_t i = 0; i < n; ++i) builder.append_null();
-    } else {
-      const auto& s = std::get<std::string>(v);
-      for (std::size_t i = 0; i < n; ++i) builder.append_string(s);
-    }
+    for (std::size_t i = 0; i < n; ++i) builder.append_value(v);
     return builder.finish();
   }
   auto d = make_data(type, n);
@@ -482,7 +729,8 @@ column broadcast(const value& v, type_id type, std::size_t n) {
       std::fill(d->ends.begin(), d->ends.end(), w.end.micros);
       break;
     }
-    case type_id::string: break;
+    case type_id::string:
+    case type_id::string_list: break;
   }
   return finish(std::move(d), {});
 }
@@ -594,6 +842,15 @@ column compare(expr_kind kind, const column& a, const column& b) {
       compare_loop(kind, n, [&a](std::size_t i) { return a.window(i); }, [&b](std::size_t i) { return b.window(i); },
                    out);
       break;
+    case type_id::string_list: {
+      auto items = [](const column& c, std::size_t i) {
+        std::vector<std::string_view> out(c.list_size(i));
+        for (std::size_t j = 0; j < out.size(); ++j) out[j] = c.list_item(i, j);
+        return out;
+      };
+      compare_loop(kind, n, [&](std::size_t i) { return items(a, i); }, [&](std::size_t i) { return items(b, i); }, out);
+      break;
+    }
   }
   return finish(std::move(d), and_validity(validity_of(a), validity_of(b)));
 }
@@ -701,6 +958,7 @@ column cast_to_string(const column& c) {
       case type_id::timestamp: builder.append_string(format_timestamp(timestamp{c.ints()[i]})); break;
       case type_id::window: builder.append_string(to_string(value{c.window(i)})); break;
       case type_id::string: builder.append_string(c.str(i)); break;
+      case type_id::string_list: builder.append_string(to_string(c.at(i))); break;
     }
   }
   return builder.finish();
@@ -847,6 +1105,51 @@ column eval(const bnode& n, const batch& input) {
       }
       return tumbling_windows(eval(*n.children[0], input), n.length, n.slide, n.offset);
     }
+    case expr_kind::split: {
+      const column text = eval(*n.children[0], input);
+      column_builder out(type_id::string_list, text.size());
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text.is_null(i)) {
+          out.append_null();
+        } else {
+          n.split->split(text.str(i), out);
+        }
+      }
+      return out.finish();
+    }
+    case expr_kind::lower:
+    case expr_kind::upper: {
+      const column text = eval(*n.children[0], input);
+      column_builder out(type_id::string, text.size());
+      std::string changed;
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text.is_null(i)) {
+          out.append_null();
+        } else {
+          change_case(text.str(i), n.kind == expr_kind::upper, changed);
+          out.append_string(changed);
+        }
+      }
+      return out.finish();
+    }
+    case expr_kind::length: {
+      const column text = eval(*n.children[0], input);
+      auto d = make_data(type_id::int64, text.size());
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        d->ints[i] = text.is_null(i) ? 0 : static_cast<std::int64_t>(count_code_points(text.str(i)));
+      }
+      return finish(std::move(d), validity_of(text));
+    }
+    case expr_kind::size: {
+      const column lists = eval(*n.children[0], input);
+      auto d = make_data(type_id::int64, lists.size());
+      for (std::size_t i = 0; i < lists.size(); ++i) {
+        d->ints[i] = lists.is_null(i) ? -1 : static_cast<std::int64_t>(lists.list_size(i));
+      }
+      return finish(std::move(d), {});
+    }
+    case expr_kind::explode:
+      throw error("'" + n.text + "' is a generator (explode): only select() can evaluate it, one row per element");
   }
   throw error("internal: unknown expression kind in '" + n.text + "'");
 }
@@ -857,7 +1160,7 @@ struct bound_expr::impl {
   bnode_ptr root;
 };
 
-bound_expr bind(const expr& e, const schema& input) {
+bound_expr bind_select_item(const expr& e, const schema& input) {
   if (!e.valid()) throw error("cannot bind an empty expression");
   binder b(input, e.name());
   auto root = b.bind(e);
@@ -868,6 +1171,25 @@ bound_expr bind(const expr& e, const schema& input) {
   result.name_ = e.name();
   result.source_ = e;
   return result;
+}
+
+bound_expr bind(const expr& e, const schema& input) {
+  auto result = bind_select_item(e, input);
+  if (result.is_generator()) {
+    throw error("'" + e.name() + "' is explode(" + result.impl_->root->children[0]->text +
+                "), a generator: generators are only supported in select(), not in where, group_by or aggregates "
+                "(Spark: Generators are not supported outside the SELECT clause); explode in a select first");
+  }
+  return result;
+}
+
+bool bound_expr::is_generator() const { return impl_ && impl_->root->kind == expr_kind::explode; }
+
+column bound_expr::evaluate_generator_input(const batch& input) const {
+  if (!is_generator()) throw error("evaluate_generator_input(): '" + name_ + "' is not a generator (explode)");
+  auto out = eval(*impl_->root->children[0], input);
+  if (out.size() != input.num_rows()) throw error("internal: '" + name_ + "' produced a column of the wrong length");
+  return out;
 }
 
 column bound_expr::evaluate(const batch& input) const {

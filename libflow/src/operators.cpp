@@ -63,17 +63,53 @@ void check_input(const schema& expected, const batch& input, std::string_view op
 project_operator::project_operator(const schema& input, const std::vector<expr>& exprs) {
   if (exprs.empty()) throw error("select(): needs at least one expression");
   std::vector<field> fields;
+  std::vector<std::string> generators;
   for (const auto& e : exprs) {
-    exprs_.push_back(bind(e, input));
+    exprs_.push_back(bind_select_item(e, input));
+    if (exprs_.back().is_generator()) generators.push_back(describe_expr(e));
     fields.push_back(field{exprs_.back().name(), exprs_.back().type(), exprs_.back().nullable()});
+  }
+  if (generators.size() > 1) {
+    std::string found;
+    for (const auto& g : generators) found += (found.empty() ? "" : ", ") + g;
+    throw error("select(): only one generator (explode) is allowed per select, but found " +
+                std::to_string(generators.size()) + ": " + found +
+                " (Spark: Only one generator allowed per select clause); explode in separate selects");
   }
   output_ = make_schema(std::move(fields));
 }
 
+namespace {
+
+// The elements of the list rows as one string column: every element of every row, in row order.
+column list_elements(const column& lists, std::size_t total) {
+  column_builder out(type_id::string, total);
+  for (std::size_t i = 0; i < lists.size(); ++i) {
+    for (std::size_t j = 0; j < lists.list_size(i); ++j) out.append_string(lists.list_item(i, j));
+  }
+  return out.finish();
+}
+
+}  // namespace
+
 batch project_operator::apply(const batch& input) const {
   std::vector<column> columns;
   columns.reserve(exprs_.size());
-  for (const auto& e : exprs_) columns.push_back(e.evaluate(input));
+  const auto generator = std::find_if(exprs_.begin(), exprs_.end(), [](const bound_expr& e) { return e.is_generator(); });
+  if (generator == exprs_.end()) {
+    for (const auto& e : exprs_) columns.push_back(e.evaluate(input));
+    return batch(output_, std::move(columns));
+  }
+  // explode: one output row per list element (null and empty lists give none); the other expressions
+  // are evaluated once on the input and their rows repeated through an index of source rows.
+  const column lists = generator->evaluate_generator_input(input);
+  std::vector<std::uint32_t> source_rows;
+  for (std::size_t i = 0; i < lists.size(); ++i) {
+    source_rows.insert(source_rows.end(), lists.list_size(i), static_cast<std::uint32_t>(i));
+  }
+  for (const auto& e : exprs_) {
+    columns.push_back(&e == &*generator ? list_elements(lists, source_rows.size()) : take_rows(e.evaluate(input), source_rows));
+  }
   return batch(output_, std::move(columns));
 }
 

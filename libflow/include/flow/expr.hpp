@@ -11,7 +11,7 @@ namespace flow {
 
 enum class expr_kind {
   column_ref, literal, add, sub, mul, div, eq, ne, lt, le, gt, ge, logical_and, logical_or,
-  logical_not, negate, cast, alias, window
+  logical_not, negate, cast, alias, window, split, lower, upper, length, size, explode
 };
 
 struct expr_node;
@@ -39,7 +39,7 @@ struct expr_node {
   expr_kind kind;
   std::vector<expr> children;
   std::string name;          // column_ref: column name; alias: new name
-  value literal;             // literal
+  value literal;             // literal; split: the pattern (a string)
   type_id cast_to = type_id::string;          // cast
   std::int64_t window_length = 0;             // window: microseconds
   std::int64_t window_slide = 0;              // window: microseconds (== length when tumbling)
@@ -57,6 +57,22 @@ inline expr lit(bool v) { return lit(value{v}); }
 // window(timeColumn, "1 hour"[, "10 minutes"]): tumbling or sliding, aligned to 1970-01-01 UTC as in Spark.
 expr window(expr time_column, std::string_view length, std::string_view slide = {},
             std::string_view start_offset = {});
+
+// String and list functions, named like Spark's: split(value, \s+, -1), lower(x), size(words).
+// split(str, pattern) -> array<string>. Spark's pattern is a Java regex. Here (patterns written as C++
+// literals) "\\s+" and "\\s" split on runs of whitespace and " +" on runs of spaces, giving no empty
+// elements at all (see expr.cpp); a pattern without regex metacharacters, or one escaped character such as
+// "\\|", splits on that literal text exactly like Java's String.split(pattern, -1); anything else is an
+// ECMAScript std::regex, split with the same Java rules.
+expr split(expr str, std::string pattern);
+expr lower(expr str);
+expr upper(expr str);
+expr length(expr str);   // int64: characters (UTF-8 code points) of a string
+expr size(expr list);    // int64: elements of an array<string>; -1 for null (Spark's legacy sizeOfNull)
+// explode(list): a generator, only allowed as a top-level select() expression (at most one per select):
+// one output row per element, the other expressions of the select repeated; null or empty lists give no
+// row. Its output column is named "col" unless aliased, as in Spark.
+expr explode(expr list);
 
 expr operator+(expr a, expr b);
 expr operator-(expr a, expr b);
@@ -83,9 +99,16 @@ class bound_expr {
   const std::string& name() const { return name_; }
   const expr& source() const { return source_; }
   column evaluate(const batch& input) const;
+  // A generator (explode) cannot be evaluated as a column: select() evaluates its list argument with
+  // evaluate_generator_input() and emits one row per element.
+  bool is_generator() const;
+  column evaluate_generator_input(const batch& input) const;
 
  private:
   friend bound_expr bind(const expr& e, const schema& input);
+// Like bind, but e may be a generator (explode, possibly aliased): what select() binds.
+bound_expr bind_select_item(const expr& e, const schema& input);
+  friend bound_expr bind_select_item(const expr& e, const schema& input);
   struct impl;
   std::shared_ptr<const impl> impl_;
   type_id type_ = type_id::int64;
@@ -97,6 +120,8 @@ class bound_expr {
 // Throws flow::error naming the expression and the reason (unknown column with the available ones,
 // type mismatch, ...).
 bound_expr bind(const expr& e, const schema& input);
+// Like bind, but e may be a generator (explode, possibly aliased): what select() binds.
+bound_expr bind_select_item(const expr& e, const schema& input);
 
 // The innermost window(...) call in e, or nullptr.
 const expr_node* find_window(const expr& e);
