@@ -226,11 +226,45 @@ class json_decoder final : public decoder {
         }
         break;
       }
+      case type_id::string_list: {
+        dom::array items;
+        if (el.get_array().get(items)) break;
+        // Elements must all be strings, numbers or booleans (as text); nulls, arrays and objects make the
+        // record malformed: array<string> holds non-null strings only.
+        for (dom::element item : items) {
+          if (!is_scalar_text(item)) {
+            b.append_null();
+            return false;
+          }
+        }
+        b.begin_list();
+        for (dom::element item : items) {
+          std::string_view s;
+          if (!item.get_string().get(s)) {
+            b.append_list_item(s);
+          } else {
+            b.append_list_item(simdjson::minify(item));
+          }
+        }
+        b.end_list();
+        return true;
+      }
       default:
         break;
     }
     b.append_null();
     return false;
+  }
+
+  static bool is_scalar_text(const dom::element& el) {
+    switch (el.type()) {
+      case dom::element_type::STRING:
+      case dom::element_type::INT64:
+      case dom::element_type::UINT64:
+      case dom::element_type::DOUBLE:
+      case dom::element_type::BOOL: return true;
+      default: return false;
+    }
   }
 
   static bool convertible(const simdjson::simdjson_result<dom::element>& found, type_id type) {
@@ -251,6 +285,13 @@ type_id json_type(const dom::element& el) {
     case dom::element_type::UINT64:
     case dom::element_type::DOUBLE: return type_id::float64;
     case dom::element_type::BOOL: return type_id::boolean;
+    case dom::element_type::ARRAY: {
+      // Arrays of strings (or empty ones, as Spark infers them) are array<string>; others stay JSON text.
+      for (dom::element item : dom::array(el)) {
+        if (item.type() != dom::element_type::STRING) return type_id::string;
+      }
+      return type_id::string_list;
+    }
     default: return type_id::string;
   }
 }
