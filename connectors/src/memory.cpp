@@ -18,6 +18,9 @@ namespace {
 constexpr const char* window_start_decl = "WINDOW_START";
 constexpr const char* window_end_decl = "WINDOW_END";
 constexpr const char* window_end_suffix = ".__end";
+// An array<string> column is TEXT holding a JSON array of strings; the declared type (TEXT affinity) maps
+// it back to array<string> when a query returns the column itself.
+constexpr const char* string_list_decl = "ARRAY_TEXT";
 
 const char* declared_type(type_id t) {
   switch (t) {
@@ -27,6 +30,7 @@ const char* declared_type(type_id t) {
     case type_id::string: return "TEXT";
     case type_id::timestamp: return "TIMESTAMP";  // INTEGER microseconds since the epoch, UTC
     case type_id::window: return window_start_decl;
+    case type_id::string_list: return string_list_decl;
   }
   return "TEXT";
 }
@@ -34,6 +38,7 @@ const char* declared_type(type_id t) {
 std::optional<type_id> type_from_declared(std::string decl) {
   for (char& c : decl) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (decl == "TIMESTAMP" || decl == window_start_decl || decl == window_end_decl) return type_id::timestamp;
+  if (decl == string_list_decl) return type_id::string_list;
   if (decl.find("BOOL") != std::string::npos) return type_id::boolean;
   if (decl.find("INT") != std::string::npos) return type_id::int64;
   if (decl.find("DOUB") != std::string::npos || decl.find("REAL") != std::string::npos ||
@@ -83,6 +88,140 @@ void execute(sqlite3* db, const std::string& sql) {
   }
 }
 
+void append_json_string(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out.push_back(hex[(c >> 4) & 0xF]);
+          out.push_back(hex[c & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+std::string json_array_text(const column& col, std::size_t row) {
+  std::string out = "[";
+  for (std::size_t j = 0; j < col.list_size(row); ++j) {
+    if (j) out.push_back(',');
+    append_json_string(out, col.list_item(row, j));
+  }
+  out.push_back(']');
+  return out;
+}
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// Parses a JSON array of strings (what json_array_text writes); nullopt for anything else.
+std::optional<std::vector<std::string>> parse_json_string_array(std::string_view text) {
+  std::size_t pos = 0;
+  auto skip_blanks = [&] {
+    while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos]))) ++pos;
+  };
+  auto hex4 = [&](std::uint32_t& out) {
+    if (pos + 4 > text.size()) return false;
+    out = 0;
+    for (std::size_t k = 0; k < 4; ++k) {
+      const char c = text[pos++];
+      const int digit = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                        : (c >= 'a' && c <= 'f')                    ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F')                    ? c - 'A' + 10
+                                                                    : -1;
+      if (digit < 0) return false;
+      out = out * 16 + static_cast<std::uint32_t>(digit);
+    }
+    return true;
+  };
+  auto parse_string = [&](std::string& out) {
+    if (pos >= text.size() || text[pos] != '"') return false;
+    ++pos;
+    while (pos < text.size()) {
+      const char c = text[pos++];
+      if (c == '"') return true;
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
+      if (pos >= text.size()) return false;
+      const char e = text[pos++];
+      switch (e) {
+        case '"': case '\\': case '/': out.push_back(e); break;
+        case 'b': out.push_back('\b'); break;
+        case 'f': out.push_back('\f'); break;
+        case 'n': out.push_back('\n'); break;
+        case 'r': out.push_back('\r'); break;
+        case 't': out.push_back('\t'); break;
+        case 'u': {
+          std::uint32_t cp = 0;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xD800 && cp < 0xDC00 && pos + 1 < text.size() && text[pos] == '\\' && text[pos + 1] == 'u') {
+            pos += 2;
+            std::uint32_t low = 0;
+            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: return false;
+      }
+    }
+    return false;
+  };
+  std::vector<std::string> items;
+  skip_blanks();
+  if (pos >= text.size() || text[pos++] != '[') return std::nullopt;
+  skip_blanks();
+  if (pos < text.size() && text[pos] == ']') {
+    ++pos;
+  } else {
+    for (;;) {
+      skip_blanks();
+      if (!parse_string(items.emplace_back())) return std::nullopt;
+      skip_blanks();
+      if (pos < text.size() && text[pos] == ',') {
+        ++pos;
+        continue;
+      }
+      if (pos < text.size() && text[pos] == ']') {
+        ++pos;
+        break;
+      }
+      return std::nullopt;
+    }
+  }
+  skip_blanks();
+  if (pos != text.size()) return std::nullopt;
+  return items;
+}
+
 void bind_row(sqlite3_stmt* stmt, const batch& b, std::size_t row) {
   int parameter = 1;
   for (std::size_t c = 0; c < b.num_columns(); ++c) {
@@ -117,6 +256,14 @@ void bind_row(sqlite3_stmt* stmt, const batch& b, std::size_t row) {
           sqlite3_bind_int64(stmt, parameter + 1, col.ends()[row]);
         }
         ++parameter;
+        break;
+      case type_id::string_list:
+        if (null) {
+          sqlite3_bind_null(stmt, parameter);
+        } else {
+          std::string json = json_array_text(col, row);
+          sqlite3_bind_text64(stmt, parameter, json.data(), json.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+        }
         break;
     }
     ++parameter;
@@ -190,6 +337,11 @@ std::optional<value> convert(const value& v, type_id t) {
       if (std::holds_alternative<std::string>(v)) return v;
       return value{to_string(v)};
     case type_id::window: break;
+    case type_id::string_list:
+      if (const auto* text = std::get_if<std::string>(&v)) {
+        if (auto items = parse_json_string_array(*text)) return value{std::move(*items)};
+      }
+      break;
   }
   return std::nullopt;
 }
@@ -436,6 +588,17 @@ void append_key(std::string& key, const column& col, std::size_t row) {
       append_raw(&col.ints()[row], sizeof(std::int64_t));
       append_raw(&col.ends()[row], sizeof(std::int64_t));
       break;
+    case type_id::string_list: {
+      std::uint64_t items = col.list_size(row);
+      append_raw(&items, sizeof items);
+      for (std::size_t j = 0; j < items; ++j) {
+        std::string_view s = col.list_item(row, j);
+        std::uint64_t size = s.size();
+        append_raw(&size, sizeof size);
+        key.append(s);
+      }
+      break;
+    }
   }
 }
 
