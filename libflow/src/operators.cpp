@@ -39,8 +39,14 @@ namespace {
 
 // "(a * b) AS total" for aliases, the plain name otherwise (Spark's explain style).
 std::string describe_expr(const expr& e) {
-  if (e.valid() && e.node().kind == expr_kind::alias) return e.node().children[0].name() + " AS " + e.name();
-  return e.name();
+  if (!e.valid()) return e.name();
+  const bool aliased = e.node().kind == expr_kind::alias;
+  const expr_node& inner = aliased ? e.node().children[0].node() : e.node();
+  // explode's output is named "col": show the call itself.
+  std::string text = inner.kind == expr_kind::explode ? "explode(" + inner.children[0].name() + ")"
+                     : aliased                        ? e.node().children[0].name()
+                                                      : e.name();
+  return aliased || inner.kind == expr_kind::explode ? text + " AS " + e.name() : text;
 }
 
 void check_input(const schema& expected, const batch& input, std::string_view op) {

@@ -347,6 +347,8 @@ TEST_CASE("explode yields one row per element and repeats the other columns", "[
   // Unaliased, the column is Spark's "col"; a slice of the input explodes the same rows.
   project_operator plain(*s, {explode(split(col("value"), "\\s+"))});
   CHECK(plain.output_schema()->to_string() == "col: string");
+  CHECK(op.describe() == "Project [id, explode(split(value, \\s+, -1)) AS word, (id * 10) AS x]");
+  CHECK(plain.describe() == "Project [explode(split(value, \\s+, -1)) AS col]");
   auto sliced = plain.apply(input.slice(1, 3));
   REQUIRE(sliced.num_rows() == 1);
   CHECK(sliced.at(0, 0) == value{std::string("c")});
