@@ -4,7 +4,9 @@
 
 #include "flow/connectors/console.hpp"
 #include "flow/connectors/file_source.hpp"
+#include "flow/connectors/kafka.hpp"
 #include "flow/connectors/memory.hpp"
+#include "flow/connectors/rate.hpp"
 
 namespace flow::connectors {
 
@@ -12,12 +14,22 @@ bool is_file_format(std::string_view format) { return format == "csv" || format 
 
 void resolve_source(scan_spec& scan) {
   if (is_file_format(scan.format) || scan.format == "local") return;
-  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text");
+  if (scan.format == "kafka" || scan.format == "rate") {
+    if (scan.schema)
+      throw error(scan.format + " source has a fixed schema and cannot be set with a custom one; drop schema(...)");
+    if (scan.format == "kafka") validate_kafka_source_options(scan.opts);
+    else validate_rate_options(scan.opts);
+    scan.schema = scan.format == "kafka" ? kafka_source_schema() : rate_source_schema();
+    return;
+  }
+  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate");
 }
 
 std::unique_ptr<source_reader> make_source(const scan_spec& scan) {
   if (is_file_format(scan.format)) return make_file_source(scan.path, scan.format, scan.opts, scan.schema);
-  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text");
+  if (scan.format == "kafka") return make_kafka_source(scan.opts);
+  if (scan.format == "rate") return make_rate_source(scan.opts);
+  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate");
 }
 
 std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context& ctx) {
@@ -27,7 +39,8 @@ std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context
     return make_memory_sink(ctx.catalog, spec.query_name);
   }
   if (spec.format == "console") return make_console_sink(ctx.console ? *ctx.console : std::cout, spec.opts);
-  throw error("unknown sink format '" + spec.format + "'; supported: memory, console");
+  if (spec.format == "kafka") return make_kafka_sink(spec.opts);
+  throw error("unknown sink format '" + spec.format + "'; supported: memory, console, kafka");
 }
 
 }  // namespace flow::connectors
