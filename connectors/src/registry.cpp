@@ -7,6 +7,7 @@
 #include "flow/connectors/kafka.hpp"
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/rate.hpp"
+#include "flow/connectors/socket.hpp"
 
 namespace flow::connectors {
 
@@ -14,6 +15,13 @@ bool is_file_format(std::string_view format) { return format == "csv" || format 
 
 void resolve_source(scan_spec& scan) {
   if (is_file_format(scan.format) || scan.format == "local") return;
+  if (scan.format == "socket") {
+    if (!scan.streaming) throw error("the socket source is streaming only: use read_stream()");
+    if (scan.schema) throw error("socket source has a fixed schema (value[, timestamp]); drop schema(...)");
+    validate_socket_source_options(scan.opts);
+    scan.schema = socket_source_schema(scan.opts);
+    return;
+  }
   if (scan.format == "kafka" || scan.format == "rate") {
     if (scan.schema)
       throw error(scan.format + " source has a fixed schema and cannot be set with a custom one; drop schema(...)");
@@ -27,6 +35,7 @@ void resolve_source(scan_spec& scan) {
 
 std::unique_ptr<source_reader> make_source(const scan_spec& scan) {
   if (is_file_format(scan.format)) return make_file_source(scan.path, scan.format, scan.opts, scan.schema);
+  if (scan.format == "socket") return make_socket_source(scan.opts);
   if (scan.format == "kafka") return make_kafka_source(scan.opts);
   if (scan.format == "rate") return make_rate_source(scan.opts);
   throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate");
@@ -39,6 +48,7 @@ std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context
     return make_memory_sink(ctx.catalog, spec.query_name);
   }
   if (spec.format == "console") return make_console_sink(ctx.console ? *ctx.console : std::cout, spec.opts);
+  if (spec.format == "socket") return make_socket_sink(spec.opts);
   if (spec.format == "kafka") return make_kafka_sink(spec.opts);
   throw error("unknown sink format '" + spec.format + "'; supported: memory, console, kafka");
 }
