@@ -3,7 +3,9 @@
 #include <iostream>
 
 #include "flow/connectors/console.hpp"
+#include "flow/connectors/file_sink.hpp"
 #include "flow/connectors/file_source.hpp"
+#include "flow/connectors/foreach.hpp"
 #include "flow/connectors/kafka.hpp"
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/rate.hpp"
@@ -48,9 +50,24 @@ std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context
     return make_memory_sink(ctx.catalog, spec.query_name);
   }
   if (spec.format == "console") return make_console_sink(ctx.console ? *ctx.console : std::cout, spec.opts);
+  if (spec.format == "csv" || spec.format == "json") {
+    if (!spec.opts.has("path"))
+      throw error("the " + spec.format + " sink needs an output directory: option(\"path\", \"/output/dir\")");
+    return make_file_sink(spec.format, spec.opts);
+  }
+  if (spec.format == "foreach") {
+    if (!spec.foreach) throw error("the foreach sink needs a writer: call foreach(writer) before start()");
+    return make_foreach_sink(spec.foreach);
+  }
+  if (spec.format == "foreachBatch") {
+    if (!spec.foreach_batch)
+      throw error("the foreachBatch sink needs a function: call foreach_batch(fn) before start()");
+    return make_foreach_batch_sink(spec.foreach_batch);
+  }
   if (spec.format == "socket") return make_socket_sink(spec.opts);
   if (spec.format == "kafka") return make_kafka_sink(spec.opts);
-  throw error("unknown sink format '" + spec.format + "'; supported: memory, console, kafka");
+  throw error("unknown sink format '" + spec.format +
+              "'; supported: memory, console, csv, json, foreach, foreachBatch, socket, kafka");
 }
 
 }  // namespace flow::connectors

@@ -1,0 +1,576 @@
+// The file sink: part files written under hidden temporary names, fsync'd and renamed at commit, then
+// made visible by an atomically written commit log entry (Spark's FileStreamSink with its metadata log).
+#include "flow/connectors/file_sink.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+
+namespace flow::connectors {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t flush_threshold_bytes = std::size_t{1} << 20;
+
+std::string os_error(int code) { return std::strerror(code); }
+
+// ---------------------------------------------------------------- durable file helpers
+
+void write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw error("file sink: cannot write '" + path + "': " + os_error(errno));
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void sync_fd(int fd, const std::string& path) {
+  if (::fsync(fd) != 0) throw error("file sink: cannot fsync '" + path + "': " + os_error(errno));
+}
+
+int create_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw error("file sink: cannot create '" + path + "': " + os_error(errno));
+  return fd;
+}
+
+// A rename is durable only once the directory holding it is synced.
+void sync_directory(const std::string& directory) {
+  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw error("file sink: cannot open directory '" + directory + "': " + os_error(errno));
+  int rc = ::fsync(fd);
+  int code = errno;
+  ::close(fd);
+  if (rc != 0) throw error("file sink: cannot fsync directory '" + directory + "': " + os_error(code));
+}
+
+void rename_file(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw error("file sink: cannot rename '" + from + "' to '" + to + "': " + os_error(errno));
+}
+
+void write_file_atomically(const std::string& directory, const std::string& name, std::string_view content) {
+  std::string temp = directory + "/." + name + ".tmp";
+  std::string target = directory + "/" + name;
+  int fd = create_file(temp);
+  try {
+    write_all(fd, content, temp);
+    sync_fd(fd, temp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    throw;
+  }
+  ::close(fd);
+  rename_file(temp, target);
+  sync_directory(directory);
+}
+
+bool is_epoch_number(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The commit log entries of a sink directory, by epoch.
+std::map<std::int64_t, std::string> log_entries(const std::string& log_directory) {
+  std::map<std::int64_t, std::string> entries;
+  std::error_code ec;
+  for (fs::directory_iterator it(log_directory, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    std::int64_t epoch = 0;
+    auto [ptr, parse_error] = std::from_chars(name.data(), name.data() + name.size(), epoch);
+    if (is_epoch_number(name) && parse_error == std::errc{} && ptr == name.data() + name.size())
+      entries[epoch] = it->path().string();
+  }
+  if (ec) throw error("file sink: cannot list commit log '" + log_directory + "': " + ec.message());
+  return entries;
+}
+
+// ---------------------------------------------------------------- JSON text
+
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out.push_back(hex[(c >> 4) & 0xF]);
+          out.push_back(hex[c & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+// Spark's JSON timestamps, "2010-12-01T08:26:00.000Z" (UTC); six fraction digits when the value has
+// sub-millisecond digits, so nothing is lost.
+std::string iso_timestamp(timestamp t) {
+  constexpr std::int64_t micros_per_second = 1'000'000;
+  std::int64_t seconds = t.micros / micros_per_second;
+  std::int64_t fraction = t.micros % micros_per_second;
+  if (fraction < 0) {
+    fraction += micros_per_second;
+    --seconds;
+  }
+  std::string out = format_timestamp(timestamp{seconds * micros_per_second});
+  out[10] = 'T';
+  char digits[8];
+  if (fraction % 1000 == 0) {
+    std::snprintf(digits, sizeof digits, ".%03d", static_cast<int>(fraction / 1000));
+  } else {
+    std::snprintf(digits, sizeof digits, ".%06d", static_cast<int>(fraction));
+  }
+  return out + digits + "Z";
+}
+
+const char* commit_log_format = "{\"epoch\":<n>,\"files\":[\"<name>\",...]}";
+
+std::string log_entry_text(std::int64_t epoch, const std::vector<std::string>& names) {
+  std::string out = "{\"epoch\":" + std::to_string(epoch) + ",\"files\":[";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i) out.push_back(',');
+    append_json_string(out, names[i]);
+  }
+  return out + "]}\n";
+}
+
+// Reads what log_entry_text writes; file names hold no characters that need escaping beyond \" and \\.
+std::vector<std::string> parse_log_entry(std::string_view text, const std::string& origin) {
+  auto corrupt = [&](const std::string& why) {
+    return error("file sink: commit log entry '" + origin + "' is corrupt (" + why + "); expected " +
+                 commit_log_format);
+  };
+  std::size_t pos = text.find("\"files\":[");
+  if (text.rfind("{\"epoch\":", 0) != 0 || pos == std::string_view::npos) throw corrupt("no epoch or files field");
+  pos += 9;
+  std::vector<std::string> names;
+  while (pos < text.size() && text[pos] != ']') {
+    if (!names.empty()) {
+      if (text[pos] != ',') throw corrupt("a ',' is missing between file names");
+      ++pos;
+    }
+    if (pos >= text.size() || text[pos] != '"') throw corrupt("a file name is not a string");
+    std::string name;
+    for (++pos; pos < text.size() && text[pos] != '"'; ++pos) {
+      if (text[pos] == '\\' && pos + 1 < text.size()) ++pos;
+      name.push_back(text[pos]);
+    }
+    if (pos >= text.size()) throw corrupt("a file name is not closed");
+    ++pos;
+    if (name.empty() || name.find('/') != std::string::npos) throw corrupt("bad file name '" + name + "'");
+    names.push_back(std::move(name));
+  }
+  if (text.substr(pos).rfind("]}", 0) != 0) throw corrupt("the file list is not closed");
+  return names;
+}
+
+// ---------------------------------------------------------------- row formats
+
+class row_format {
+ public:
+  virtual ~row_format() = default;
+  virtual std::string extension() const = 0;
+  virtual std::string file_header(const schema&) const { return {}; }
+  virtual void append_row(std::string& out, const batch& rows, std::size_t row) const = 0;
+};
+
+// RFC 4180: a field holding the separator, a quote, CR or LF is quoted, quotes doubled. Null is an empty
+// field; an empty string is "" so that readers tell the two apart (Spark's emptyValue).
+class csv_format final : public row_format {
+ public:
+  csv_format(char separator, bool header) : separator_(separator), header_(header) {}
+
+  std::string extension() const override { return "csv"; }
+
+  std::string file_header(const schema& s) const override {
+    if (!header_) return {};
+    std::string out;
+    for (std::size_t c = 0; c < s.size(); ++c) {
+      if (c) out.push_back(separator_);
+      append_field(out, s[c].name);
+    }
+    out.push_back('\n');
+    return out;
+  }
+
+  void append_row(std::string& out, const batch& rows, std::size_t row) const override {
+    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
+      if (c) out.push_back(separator_);
+      const column& col = rows.col(c);
+      if (col.is_null(row)) continue;
+      switch (col.type()) {
+        case type_id::boolean: out += col.bools()[row] ? "true" : "false"; break;
+        case type_id::int64: out += std::to_string(col.ints()[row]); break;
+        case type_id::float64: out += to_string(value{col.doubles()[row]}); break;
+        case type_id::timestamp: out += format_timestamp(timestamp{col.ints()[row]}); break;
+        case type_id::string: append_field(out, col.str(row)); break;
+        case type_id::window:
+        case type_id::string_list: break;  // refused at open
+      }
+    }
+    out.push_back('\n');
+  }
+
+ private:
+  void append_field(std::string& out, std::string_view text) const {
+    bool quote = text.empty() || text.find_first_of(std::string{separator_, '"', '\r', '\n'}) != std::string_view::npos;
+    if (!quote) {
+      out += text;
+      return;
+    }
+    out.push_back('"');
+    for (char c : text) {
+      if (c == '"') out.push_back('"');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+
+  char separator_;
+  bool header_;
+};
+
+// JSON lines as Spark writes them: one object per row, null fields left out.
+class json_format final : public row_format {
+ public:
+  std::string extension() const override { return "json"; }
+
+  void append_row(std::string& out, const batch& rows, std::size_t row) const override {
+    out.push_back('{');
+    bool first = true;
+    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
+      const column& col = rows.col(c);
+      if (col.is_null(row)) continue;
+      if (!first) out.push_back(',');
+      first = false;
+      append_json_string(out, rows.schema()[c].name);
+      out.push_back(':');
+      switch (col.type()) {
+        case type_id::boolean: out += col.bools()[row] ? "true" : "false"; break;
+        case type_id::int64: out += std::to_string(col.ints()[row]); break;
+        case type_id::float64: {
+          double d = col.doubles()[row];
+          // JSON has no NaN or infinity; Spark (Jackson) writes them as strings.
+          if (std::isfinite(d)) out += to_string(value{d});
+          else append_json_string(out, to_string(value{d}));
+          break;
+        }
+        case type_id::string: append_json_string(out, col.str(row)); break;
+        case type_id::timestamp: append_json_string(out, iso_timestamp(timestamp{col.ints()[row]})); break;
+        case type_id::window: {
+          window_value w = col.window(row);
+          out += "{\"start\":";
+          append_json_string(out, iso_timestamp(w.start));
+          out += ",\"end\":";
+          append_json_string(out, iso_timestamp(w.end));
+          out.push_back('}');
+          break;
+        }
+        case type_id::string_list: {
+          out.push_back('[');
+          for (std::size_t j = 0; j < col.list_size(row); ++j) {
+            if (j) out.push_back(',');
+            append_json_string(out, col.list_item(row, j));
+          }
+          out.push_back(']');
+          break;
+        }
+      }
+    }
+    out += "}\n";
+  }
+};
+
+char csv_separator(const options& opts) {
+  std::string sep = opts.has("sep") ? opts.get("sep") : opts.get("delimiter", ",");
+  if (sep == "\\t") sep = "\t";
+  if (sep.size() != 1 || sep[0] == '\n' || sep[0] == '\r' || sep[0] == '"')
+    throw error("file sink: option 'sep' must be one character other than a line break or '\"' (or \\t), got '" +
+                sep + "'");
+  return sep[0];
+}
+
+std::string padded(std::int64_t number) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%05lld", static_cast<long long>(number));
+  return text;
+}
+
+// ---------------------------------------------------------------- the sink
+
+struct part_file {
+  std::string name;       // part-<epoch>-<n>.<ext>
+  std::string temp_path;  // hidden while written: readers skip names starting with '.'
+  std::string final_path;
+  int fd = -1;
+  std::int64_t rows = 0;
+  std::int64_t bytes = 0;
+};
+
+struct epoch_output {
+  bool committed_before = false;  // a replay of an epoch whose log entry exists: nothing to write
+  std::vector<part_file> files;
+  std::string buffer;  // formatted rows not yet written to files.back()
+};
+
+class file_sink final : public sink_writer {
+ public:
+  file_sink(std::string format, const options& opts)
+      : path_(opts.get("path")), max_records_per_file_(opts.get_int("maxRecordsPerFile", 0)) {
+    if (path_.empty())
+      throw error("file sink (" + format + "): option 'path' is required: option(\"path\", \"/output/dir\")");
+    if (max_records_per_file_ < 0)
+      throw error("file sink: maxRecordsPerFile must not be negative (0: unlimited), got " +
+                  std::to_string(max_records_per_file_));
+    if (format == "csv") {
+      format_ = std::make_unique<csv_format>(csv_separator(opts), opts.get_bool("header", false));
+    } else if (format == "json") {
+      format_ = std::make_unique<json_format>();
+    } else {
+      throw error("file sink: unsupported format '" + format + "'; supported: csv, json");
+    }
+    log_directory_ = (fs::path(path_) / file_sink_log_directory).string();
+  }
+
+  ~file_sink() override {
+    for (auto& [epoch, output] : pending_) close_files(output);
+  }
+
+  std::string description() const override { return "FileSink[" + path_ + "]"; }
+
+  void open(const schema_ptr& input, output_mode mode, const std::vector<std::string>&) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string name = format_->extension();
+    if (mode != output_mode::append) {
+      throw error("Data source " + name + " does not support " +
+                  (mode == output_mode::complete ? "Complete" : "Update") +
+                  " output mode; the file sink only appends (use append mode, or foreachBatch / memory for "
+                  "aggregation results)");
+    }
+    if (name == "csv") {
+      for (const auto& f : input->fields()) {
+        if (f.type == type_id::window || f.type == type_id::string_list) {
+          throw error("CSV data source does not support " + std::string(type_name(f.type)) + " data type (column '" +
+                      f.name + "'); flatten it first, e.g. with a map_batches function or SQL that turns it into "
+                      "scalar columns, or write format json");
+        }
+      }
+    }
+    std::error_code ec;
+    fs::create_directories(log_directory_, ec);
+    if (ec) throw error("file sink: cannot create output directory '" + log_directory_ + "': " + ec.message());
+    if (auto entries = log_entries(log_directory_); !entries.empty()) {
+      throw error("file sink: '" + path_ + "' already holds committed epochs " + std::to_string(entries.begin()->first) +
+                  ".." + std::to_string(entries.rbegin()->first) + " of another run (" + file_sink_log_directory +
+                  "); libflow keeps no checkpoint across runs yet, so this run would restart at epoch 0: write to "
+                  "a new directory or delete the old output");
+    }
+    schema_ = input;
+  }
+
+  void write(std::int64_t epoch, const batch& rows) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!schema_) throw error("file sink '" + path_ + "': write before open");
+    epoch_output& output = begin_epoch(epoch);
+    if (output.committed_before || rows.num_rows() == 0) return;
+    check_schema(epoch, rows);
+    for (std::size_t row = 0; row < rows.num_rows(); ++row) {
+      if (output.files.empty() || (max_records_per_file_ > 0 && output.files.back().rows == max_records_per_file_)) {
+        start_part(epoch, output);
+      }
+      format_->append_row(output.buffer, rows, row);
+      ++output.files.back().rows;
+      if (output.buffer.size() >= flush_threshold_bytes) flush(output);
+    }
+  }
+
+  void commit(std::int64_t epoch) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!schema_) throw error("file sink '" + path_ + "': commit before open");
+    epoch_output& output = begin_epoch(epoch);
+    if (!output.committed_before) {
+      if (!output.files.empty()) finish_part(output);
+      std::vector<std::string> names;
+      for (auto& file : output.files) {
+        rename_file(file.temp_path, file.final_path);
+        names.push_back(file.name);
+      }
+      if (!output.files.empty()) sync_directory(path_);
+      write_file_atomically(log_directory_, std::to_string(epoch), log_entry_text(epoch, names));
+      for (const auto& file : output.files) {
+        ++files_written_;
+        rows_written_ += file.rows;
+        bytes_written_ += file.bytes;
+      }
+    }
+    pending_.erase(epoch);
+  }
+
+  void abort(std::int64_t epoch) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    discard(epoch);
+  }
+
+  connector_metrics metrics() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {{"numFiles", files_written_}, {"numOutputRows", rows_written_}, {"numOutputBytes", bytes_written_}};
+  }
+
+  void close() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    while (!pending_.empty()) discard(pending_.begin()->first);
+  }
+
+ private:
+  std::string log_path(std::int64_t epoch) const { return log_directory_ + "/" + std::to_string(epoch); }
+
+  epoch_output& begin_epoch(std::int64_t epoch) {
+    auto found = pending_.find(epoch);
+    if (found != pending_.end()) return found->second;
+    epoch_output output;
+    output.committed_before = fs::exists(log_path(epoch));
+    if (!output.committed_before) remove_uncommitted_files(epoch);
+    return pending_.emplace(epoch, std::move(output)).first->second;
+  }
+
+  // Part files of an epoch without a log entry: left by an attempt that failed before its commit.
+  void remove_uncommitted_files(std::int64_t epoch) const {
+    const std::string prefix = "part-" + padded(epoch) + "-";
+    const std::string extension = "." + format_->extension();
+    std::vector<fs::path> stray;
+    std::error_code ec;
+    for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string name = it->path().filename().string();
+      std::string_view visible = name;
+      if (visible.starts_with('.')) visible.remove_prefix(1);
+      if (visible.starts_with(prefix) && (name.ends_with(extension) || name.ends_with(extension + ".tmp")))
+        stray.push_back(it->path());
+    }
+    if (ec) throw error("file sink: cannot list output directory '" + path_ + "': " + ec.message());
+    for (const auto& file : stray) {
+      if (!fs::remove(file, ec) && ec)
+        throw error("file sink: cannot delete stray file '" + file.string() + "': " + ec.message());
+    }
+  }
+
+  void discard(std::int64_t epoch) {
+    auto found = pending_.find(epoch);
+    if (found == pending_.end()) return;
+    close_files(found->second);
+    for (const auto& file : found->second.files) ::unlink(file.temp_path.c_str());
+    bool committed_before = found->second.committed_before;
+    pending_.erase(found);
+    if (!committed_before && !fs::exists(log_path(epoch))) remove_uncommitted_files(epoch);
+  }
+
+  static void close_files(epoch_output& output) {
+    for (auto& file : output.files) {
+      if (file.fd >= 0) ::close(file.fd);
+      file.fd = -1;
+    }
+  }
+
+  void check_schema(std::int64_t epoch, const batch& rows) const {
+    bool same_types = rows.num_columns() == schema_->size();
+    for (std::size_t c = 0; same_types && c < rows.num_columns(); ++c)
+      same_types = rows.col(c).type() == (*schema_)[c].type;
+    if (!same_types) {
+      throw error("file sink '" + path_ + "': epoch " + std::to_string(epoch) + " has rows of schema (" +
+                  rows.schema().to_string() + "), the query declared (" + schema_->to_string() + ")");
+    }
+  }
+
+  void start_part(std::int64_t epoch, epoch_output& output) {
+    if (!output.files.empty()) finish_part(output);
+    part_file file;
+    file.name = "part-" + padded(epoch) + "-" + padded(static_cast<std::int64_t>(output.files.size())) + "." +
+                format_->extension();
+    file.temp_path = path_ + "/." + file.name + ".tmp";
+    file.final_path = path_ + "/" + file.name;
+    file.fd = create_file(file.temp_path);
+    output.files.push_back(std::move(file));
+    output.buffer = format_->file_header(*schema_);
+  }
+
+  void flush(epoch_output& output) {
+    part_file& file = output.files.back();
+    write_all(file.fd, output.buffer, file.temp_path);
+    file.bytes += static_cast<std::int64_t>(output.buffer.size());
+    output.buffer.clear();
+  }
+
+  void finish_part(epoch_output& output) {
+    flush(output);
+    part_file& file = output.files.back();
+    sync_fd(file.fd, file.temp_path);
+    ::close(file.fd);
+    file.fd = -1;
+  }
+
+  std::string path_;
+  std::string log_directory_;
+  std::int64_t max_records_per_file_;
+  std::unique_ptr<row_format> format_;
+  schema_ptr schema_;
+  // close() may come from the coordinator while the sink actor still finishes a commit.
+  mutable std::mutex mutex_;
+  std::map<std::int64_t, epoch_output> pending_;
+  std::int64_t files_written_ = 0;
+  std::int64_t rows_written_ = 0;
+  std::int64_t bytes_written_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<sink_writer> make_file_sink(std::string format, options opts) {
+  return std::make_unique<file_sink>(std::move(format), opts);
+}
+
+std::vector<std::string> committed_files(const std::string& path) {
+  const std::string log_directory = (fs::path(path) / file_sink_log_directory).string();
+  std::error_code ec;
+  if (!fs::is_directory(log_directory, ec)) {
+    throw error("file sink output '" + path + "' has no commit log (" + file_sink_log_directory +
+                "): it was not written by a file sink, or the path is wrong");
+  }
+  std::vector<std::string> files;
+  for (const auto& [epoch, entry] : log_entries(log_directory)) {
+    int fd = ::open(entry.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw error("file sink: cannot read commit log entry '" + entry + "': " + os_error(errno));
+    std::string text;
+    char chunk[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<std::size_t>(n));
+    int code = errno;
+    ::close(fd);
+    if (n < 0) throw error("file sink: cannot read commit log entry '" + entry + "': " + os_error(code));
+    for (const auto& name : parse_log_entry(text, entry)) files.push_back((fs::path(path) / name).string());
+  }
+  return files;
+}
+
+}  // namespace flow::connectors
