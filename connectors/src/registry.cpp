@@ -6,6 +6,7 @@
 #include "flow/connectors/file_sink.hpp"
 #include "flow/connectors/file_source.hpp"
 #include "flow/connectors/foreach.hpp"
+#include "flow/connectors/http_feed.hpp"
 #include "flow/connectors/kafka.hpp"
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/rate.hpp"
@@ -24,6 +25,13 @@ void resolve_source(scan_spec& scan) {
     scan.schema = socket_source_schema(scan.opts);
     return;
   }
+  if (scan.format == "http-feed" || scan.format == "twitter") {
+    if (!scan.streaming) throw error("the " + scan.format + " source is streaming only: use read_stream()");
+    if (!scan.schema)
+      throw error("the " + scan.format + " source needs a schema naming the JSON fields to read: call schema(...)");
+    validate_http_feed_options(scan.opts);
+    return;
+  }
   if (scan.format == "kafka" || scan.format == "rate") {
     if (scan.schema)
       throw error(scan.format + " source has a fixed schema and cannot be set with a custom one; drop schema(...)");
@@ -40,6 +48,7 @@ std::unique_ptr<source_reader> make_source(const scan_spec& scan) {
   if (scan.format == "socket") return make_socket_source(scan.opts);
   if (scan.format == "kafka") return make_kafka_source(scan.opts);
   if (scan.format == "rate") return make_rate_source(scan.opts);
+  if (scan.format == "http-feed" || scan.format == "twitter") return make_http_feed_source(scan.opts, scan.schema);
   throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate");
 }
 

@@ -1,0 +1,336 @@
+// The http-feed source against the real feed server process (tools/feed_server) on 127.0.0.1: tokens,
+// query parameters, keep-alive lines, stalls, drops, 429/503 answers, broken JSON; and its pure parts
+// (url parsing, option checks, the reconnect policy).
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "flow/connectors/http_feed.hpp"
+#include "test_support.hpp"
+
+using namespace flow;
+using namespace flow::connectors;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The feed server as a child process: started with its flags, its port read from "listening on PORT".
+class feed_server {
+ public:
+  explicit feed_server(std::vector<std::string> flags) {
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      ::close(out[0]);
+      ::close(out[1]);
+      std::vector<char*> argv{const_cast<char*>(FLOW_FEED_SERVER)};
+      for (auto& f : flags) argv.push_back(f.data());
+      argv.push_back(nullptr);
+      execv(FLOW_FEED_SERVER, argv.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (text.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd readable{out[0], POLLIN, 0};
+      if (poll(&readable, 1, 100) <= 0) continue;
+      char buffer[256];
+      ssize_t n = ::read(out[0], buffer, sizeof buffer);
+      if (n <= 0) break;
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    REQUIRE(text.rfind("listening on ", 0) == 0);
+    port_ = std::stoi(text.substr(13));
+  }
+  ~feed_server() { kill(); }
+  feed_server(const feed_server&) = delete;
+  feed_server& operator=(const feed_server&) = delete;
+
+  int port() const { return port_; }
+  std::string url(const std::string& path = "/2/tweets/search/stream") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+schema_ptr tweet_schema() {
+  return make_schema({{"id", type_id::int64, true},
+                      {"created_at", type_id::timestamp, true},
+                      {"user.screen_name", type_id::string, true},
+                      {"hashtags", type_id::string_list, true}});
+}
+
+options feed_options(const feed_server& server, std::map<std::string, std::string> extra = {}) {
+  options opts;
+  opts.set("url", server.url());
+  for (auto& [k, v] : extra) opts.set(k, v);
+  return opts;
+}
+
+std::int64_t metric(const source_reader& source, const std::string& name) {
+  for (const auto& [key, value] : source.metrics())
+    if (key == name) return value;
+  FAIL("no metric " << name);
+  return -1;
+}
+
+// Drives a source as the runtime does (latest_offset, read, decode, commit) until done() or the deadline.
+struct reader {
+  explicit reader(source_reader& s) : source(s), offset(s.initial_offset()) {}
+  source_reader& source;
+  std::string offset;
+  std::vector<batch> batches;
+  std::uint64_t rows = 0, malformed = 0;
+
+  template <class Done>
+  bool read_until(Done done, std::chrono::milliseconds timeout = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      auto end = source.latest_offset(offset);
+      if (!end) {
+        std::this_thread::sleep_for(2ms);
+        continue;
+      }
+      source.begin_read(offset, *end);
+      while (auto unit = source.next()) {
+        decode_stats stats;
+        batch b = source.chunk_decoder()->decode(std::get<raw_chunk>(*unit), stats);
+        rows += b.num_rows();
+        malformed += stats.malformed;
+        batches.push_back(std::move(b));
+      }
+      source.commit(*end);
+      offset = *end;
+    }
+    return true;
+  }
+
+  std::vector<std::int64_t> ids() const {
+    std::vector<std::int64_t> out;
+    for (const auto& b : batches)
+      for (std::size_t r = 0; r < b.num_rows(); ++r) out.push_back(b.col(0).is_null(r) ? -1 : b.col(0).ints()[r]);
+    return out;
+  }
+};
+
+std::vector<std::int64_t> one_to(std::int64_t n) {
+  std::vector<std::int64_t> v;
+  for (std::int64_t i = 1; i <= n; ++i) v.push_back(i);
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("http-feed url parsing, url encoding and option checks", "[http]") {
+  auto e = parse_http_feed_url("http://127.0.0.1:8080/2/tweets/search/stream?tweet.fields=lang");
+  CHECK(e.host == "127.0.0.1");
+  CHECK(e.port == 8080);
+  CHECK(e.target == "/2/tweets/search/stream?tweet.fields=lang");
+  CHECK(parse_http_feed_url("http://example.org").port == 80);
+  CHECK(parse_http_feed_url("http://example.org").target == "/");
+  CHECK_THAT(test::error_of([] { parse_http_feed_url("https://api.twitter.com/2/tweets/search/stream"); }),
+             Catch::Contains("https is not supported"));
+  CHECK_THAT(test::error_of([] { parse_http_feed_url("ftp://x/"); }), Catch::Contains("must start with http://"));
+  CHECK_THAT(test::error_of([] { parse_http_feed_url("http://host:99999/"); }), Catch::Contains("port must be 1..65535"));
+  CHECK_THAT(test::error_of([] { parse_http_feed_url("http://:80/"); }), Catch::Contains("no host"));
+  CHECK(url_encode("spark,flink #cpp~a_b.c-d") == "spark%2Cflink%20%23cpp~a_b.c-d");
+
+  options opts;
+  CHECK_THAT(test::error_of([&] { validate_http_feed_options(opts); }), Catch::Contains("option 'url' is required"));
+  opts.set("url", "http://127.0.0.1:1/stream");
+  opts.set("stallTimeoutMs", "soon");
+  CHECK_THAT(test::error_of([&] { validate_http_feed_options(opts); }), Catch::Contains("'stallTimeoutMs' must be a whole number"));
+  opts.set("stallTimeoutMs", "0");
+  CHECK_THAT(test::error_of([&] { validate_http_feed_options(opts); }), Catch::Contains("'stallTimeoutMs' must be at least 1"));
+  opts.set("stallTimeoutMs", "100");
+  opts.set("httpBackoffMaxMs", "10");
+  CHECK_THAT(test::error_of([&] { validate_http_feed_options(opts); }), Catch::Contains("httpBackoffMaxMs"));
+  opts.set("httpBackoffMaxMs", "320000");
+  CHECK(test::error_of([&] { validate_http_feed_options(opts); }) == "<no error>");
+  CHECK_THAT(test::error_of([&] { make_http_feed_source(opts, nullptr); }), Catch::Contains("a schema is required"));
+}
+
+TEST_CASE("the reconnect policy: linear for network errors, exponential for HTTP errors and rate limits", "[http]") {
+  http_feed_backoff twitter;
+  using ms = std::chrono::milliseconds;
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::network, 1) == ms(250));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::network, 2) == ms(500));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::network, 64) == ms(16000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::network, 1000) == ms(16000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::http, 1) == ms(5000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::http, 2) == ms(10000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::http, 7) == ms(320000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::http, 100) == ms(320000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::rate_limit, 1) == ms(60000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::rate_limit, 3) == ms(240000));
+  CHECK(http_feed_reconnect_delay(twitter, http_feed_failure::rate_limit, 9) == ms(320000));
+}
+
+TEST_CASE("http-feed reads tweets with a bearer token, query parameters and keep-alive lines", "[http]") {
+  feed_server server({"--port", "0", "--token", "s3cret", "--count", "400", "--rate", "4000", "--keepalive-ms", "5"});
+  auto all = make_http_feed_source(feed_options(server, {{"bearerToken", "s3cret"}}), tweet_schema());
+  reader everything(*all);
+  REQUIRE(everything.read_until([&] { return everything.rows >= 400; }));
+  CHECK(everything.ids() == one_to(400));
+  CHECK(everything.malformed == 0);
+  CHECK(metric(*all, "numRecordsReceived") == 400);
+  CHECK(metric(*all, "connected") == 1);
+  CHECK(metric(*all, "lastHttpStatus") == 200);
+  std::set<std::int64_t> expected;  // the tweets tagged spark or flink, from the unfiltered read
+  for (const auto& b : everything.batches) {
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      CHECK(b.col(2).str(r) == "user" + std::to_string(std::stoi(std::string(b.col(2).str(r)).substr(4))));
+      for (std::size_t j = 0; j < b.col(3).list_size(r); ++j)
+        if (b.col(3).list_item(r, j) == "spark" || b.col(3).list_item(r, j) == "flink") expected.insert(b.col(0).ints()[r]);
+    }
+  }
+  REQUIRE(expected.size() > 50);
+
+  auto filtered = make_http_feed_source(
+      feed_options(server, {{"bearerToken", "s3cret"}, {"param.track", "spark,flink"}, {"param.since_id", "0"}}),
+      tweet_schema());
+  reader tracked(*filtered);
+  REQUIRE(tracked.read_until([&] { return tracked.rows >= expected.size(); }));
+  std::this_thread::sleep_for(100ms);  // keep-alives keep coming; none of them may become a record
+  tracked.read_until([] { return true; });
+  auto ids = tracked.ids();
+  CHECK(std::set<std::int64_t>(ids.begin(), ids.end()) == expected);
+  CHECK(ids.size() == expected.size());
+  CHECK(metric(*filtered, "numRecordsReceived") == static_cast<std::int64_t>(expected.size()));
+  CHECK(metric(*filtered, "numBadRecords") == 0);
+  filtered->stop();
+  all->stop();
+}
+
+TEST_CASE("http-feed keeps retrying a refused token with HTTP backoff and reports it", "[http]") {
+  feed_server server({"--port", "0", "--token", "right", "--count", "10"});
+  auto source = make_http_feed_source(
+      feed_options(server, {{"bearerToken", "wrong"}, {"httpBackoffInitialMs", "20"}, {"httpBackoffMaxMs", "40"}}),
+      tweet_schema());
+  reader r(*source);
+  REQUIRE(r.read_until([&] { return metric(*source, "numAuthFailures") >= 3; }, 10s));
+  CHECK(r.rows == 0);
+  CHECK(metric(*source, "authFailed") == 1);
+  CHECK(metric(*source, "lastHttpStatus") == 401);
+  CHECK(metric(*source, "connected") == 0);
+  CHECK_THAT(http_feed_last_error(*source), Catch::Contains("HTTP 401 Unauthorized") && Catch::Contains("\"title\""));
+  auto before = std::chrono::steady_clock::now();
+  source->stop();
+  CHECK(std::chrono::steady_clock::now() - before < 1s);
+}
+
+TEST_CASE("http-feed detects a stalled stream and reconnects", "[http]") {
+  feed_server server({"--port", "0", "--count", "200", "--stall-after", "60"});
+  auto source = make_http_feed_source(feed_options(server, {{"stallTimeoutMs", "200"}, {"networkBackoffStepMs", "10"}}),
+                                      tweet_schema());
+  reader r(*source);
+  REQUIRE(r.read_until([&] { return r.rows >= 200; }));
+  CHECK(r.ids() == one_to(200));
+  CHECK(metric(*source, "numStalls") >= 3);
+  CHECK(metric(*source, "numReconnects") >= 3);
+  CHECK_THAT(http_feed_last_error(*source), Catch::Contains("stalled"));
+}
+
+TEST_CASE("http-feed reconnects after drops, backing off linearly while the server is gone", "[http]") {
+  feed_server server({"--port", "0", "--count", "200", "--drop-after", "50"});
+  auto source = make_http_feed_source(feed_options(server, {{"networkBackoffStepMs", "50"}}), tweet_schema());
+  reader r(*source);
+  auto started = std::chrono::steady_clock::now();
+  REQUIRE(r.read_until([&] { return r.rows >= 200; }));
+  // Three drops, each after data: the failure count restarts, so each wait is one step.
+  CHECK(std::chrono::steady_clock::now() - started >= 150ms);
+  CHECK(r.ids() == one_to(200));
+  CHECK(metric(*source, "numReconnects") >= 3);
+
+  // With the server gone every attempt fails: waits of 50, 100, 150, 200 ms... 4 attempts take >= 500 ms.
+  const auto reconnects_before = metric(*source, "numReconnects");
+  auto gone = std::chrono::steady_clock::now();
+  server.kill();
+  REQUIRE(r.read_until([&] { return metric(*source, "numReconnects") >= reconnects_before + 4; }, 10s));
+  CHECK(std::chrono::steady_clock::now() - gone >= 500ms);
+  CHECK(metric(*source, "connected") == 0);
+  CHECK_THAT(http_feed_last_error(*source), Catch::Contains("connect"));
+  auto before = std::chrono::steady_clock::now();
+  source->stop();
+  CHECK(std::chrono::steady_clock::now() - before < 1s);
+}
+
+TEST_CASE("http-feed backs off exponentially on 429 and 503", "[http]") {
+  SECTION("429 Too Many Requests") {
+    feed_server server({"--port", "0", "--count", "30", "--status", "429", "--status-count", "3"});
+    auto source = make_http_feed_source(feed_options(server, {{"rateLimitBackoffInitialMs", "100"}}), tweet_schema());
+    reader r(*source);
+    auto started = std::chrono::steady_clock::now();
+    REQUIRE(r.read_until([&] { return r.rows >= 30; }));
+    CHECK(std::chrono::steady_clock::now() - started >= 700ms);  // 100 + 200 + 400
+    CHECK(metric(*source, "numHttp429") == 3);
+    CHECK(metric(*source, "numHttp5xx") == 0);
+    CHECK(r.ids() == one_to(30));
+  }
+  SECTION("503 Service Unavailable") {
+    feed_server server({"--port", "0", "--count", "30", "--status", "503", "--status-count", "2"});
+    auto source = make_http_feed_source(feed_options(server, {{"httpBackoffInitialMs", "150"}}), tweet_schema());
+    reader r(*source);
+    auto started = std::chrono::steady_clock::now();
+    REQUIRE(r.read_until([&] { return r.rows >= 30; }));
+    CHECK(std::chrono::steady_clock::now() - started >= 450ms);  // 150 + 300
+    CHECK(metric(*source, "numHttp5xx") == 2);
+    CHECK(metric(*source, "numHttpErrors") == 2);
+    CHECK(metric(*source, "lastHttpStatus") == 200);
+    CHECK(r.ids() == one_to(30));
+  }
+}
+
+TEST_CASE("http-feed counts broken JSON lines as malformed records", "[http]") {
+  feed_server server({"--port", "0", "--count", "100", "--malformed-every", "10"});
+  SECTION("PERMISSIVE keeps them as null rows") {
+    auto source = make_http_feed_source(feed_options(server), tweet_schema());
+    reader r(*source);
+    REQUIRE(r.read_until([&] { return r.rows >= 100; }));
+    CHECK(r.malformed == 10);
+    auto ids = r.ids();
+    CHECK(std::count(ids.begin(), ids.end(), -1) == 10);
+  }
+  SECTION("DROPMALFORMED drops them") {
+    auto source = make_http_feed_source(feed_options(server, {{"mode", "DROPMALFORMED"}, {"param.since_id", "0"}}),
+                                        tweet_schema());
+    reader r(*source);
+    REQUIRE(r.read_until([&] { return r.rows + r.malformed >= 100; }));
+    CHECK(r.malformed == 10);
+    CHECK(r.rows == 90);
+  }
+}
+
+TEST_CASE("http-feed stops promptly while a connection is open and idle", "[http]") {
+  feed_server server({"--port", "0", "--count", "5"});
+  auto source = make_http_feed_source(feed_options(server), tweet_schema());
+  reader r(*source);
+  REQUIRE(r.read_until([&] { return r.rows >= 5; }));
+  auto before = std::chrono::steady_clock::now();
+  source->stop();
+  CHECK(std::chrono::steady_clock::now() - before < 1s);
+  CHECK(r.ids() == one_to(5));
+}
