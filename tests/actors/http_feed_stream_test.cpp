@@ -1,0 +1,324 @@
+// The http-feed source through flow::session against the real feed server process: a server killed and
+// restarted mid-stream loses and duplicates nothing, trending hashtag counts match an independent count
+// of the same deterministic stream (read with a plain HTTP client here), and the trending_hashtags
+// example as a user runs it.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "flow/session.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using flow::col;
+
+namespace {
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// A child process, killed and reaped on destruction; stdout to a pipe (read_line) or a file.
+class child {
+ public:
+  child(const char* program, std::vector<std::string> args, const fs::path& stdout_file = {}) {
+    int out[2];
+    REQUIRE(pipe(out) == 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      if (stdout_file.empty()) dup2(out[1], STDOUT_FILENO);
+      else if (!std::freopen(stdout_file.c_str(), "w", stdout)) _exit(126);
+      ::close(out[0]);
+      ::close(out[1]);
+      std::vector<char*> argv{const_cast<char*>(program)};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(program, argv.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    out_ = out[0];
+  }
+  ~child() {
+    kill(SIGKILL);
+    wait_exit(10s);
+    ::close(out_);
+  }
+  child(const child&) = delete;
+  child& operator=(const child&) = delete;
+
+  std::string read_line(std::chrono::milliseconds timeout = 10s) {
+    std::string line;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    char c = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd readable{out_, POLLIN, 0};
+      if (poll(&readable, 1, 50) <= 0) continue;
+      if (::read(out_, &c, 1) != 1 || c == '\n') break;
+      line.push_back(c);
+    }
+    return line;
+  }
+  void kill(int signal) {
+    if (pid_ > 0) ::kill(pid_, signal);
+  }
+  // The exit status, or -1 when it did not end in time (it is killed then).
+  int wait_exit(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return status_;
+    int status = 0;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return status_ = -1;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    pid_ = -1;
+    return status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  int status_ = -1;
+};
+
+struct feed_server {
+  std::unique_ptr<child> process;
+  int port = 0;
+  explicit feed_server(std::vector<std::string> flags, int at_port = 0) { start(std::move(flags), at_port); }
+  void start(std::vector<std::string> flags, int at_port) {
+    flags.insert(flags.begin(), {"--port", std::to_string(at_port)});
+    process = std::make_unique<child>(FLOW_FEED_SERVER, flags);
+    std::string line = process->read_line();
+    REQUIRE(line.rfind("listening on ", 0) == 0);
+    port = std::stoi(line.substr(13));
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/2/tweets/search/stream"; }
+};
+
+// The first `count` tweet lines of the stream, read with a plain socket: one GET, the chunked body
+// decoded by hand, keep-alive lines skipped.
+std::vector<std::string> read_tweets_plainly(int port, const std::string& token, std::size_t count) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  std::string request = "GET /stream?since_id=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n\r\n";
+  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  std::string raw, body;
+  std::vector<std::string> lines;
+  std::size_t at = std::string::npos;  // where the next chunk's size line starts in raw
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
+    pollfd readable{fd, POLLIN, 0};
+    if (poll(&readable, 1, 100) <= 0) continue;
+    char buffer[65536];
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n <= 0) break;
+    raw.append(buffer, static_cast<std::size_t>(n));
+    if (at == std::string::npos) {
+      auto end = raw.find("\r\n\r\n");
+      if (end == std::string::npos) continue;
+      REQUIRE(raw.rfind("HTTP/1.1 200", 0) == 0);
+      at = end + 4;
+    }
+    while (true) {
+      auto size_end = raw.find("\r\n", at);
+      if (size_end == std::string::npos) break;
+      std::size_t size = std::stoul(raw.substr(at, size_end - at), nullptr, 16);
+      if (raw.size() < size_end + 2 + size + 2) break;
+      body += raw.substr(size_end + 2, size);
+      at = size_end + 2 + size + 2;
+    }
+    std::size_t nl;
+    while ((nl = body.find('\n')) != std::string::npos && lines.size() < count) {
+      std::string line = body.substr(0, nl);
+      body.erase(0, nl + 1);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) lines.push_back(line);
+    }
+  }
+  ::close(fd);
+  REQUIRE(lines.size() == count);
+  return lines;
+}
+
+using window_counts = std::map<std::pair<std::string, std::string>, std::int64_t>;  // (minute start, hashtag)
+
+// The independent count: per one-minute window of created_at and hashtag, with plain string handling.
+window_counts count_hashtags(const std::vector<std::string>& lines) {
+  window_counts counts;
+  for (const auto& line : lines) {
+    auto created = line.find("\"created_at\":\"");
+    REQUIRE(created != std::string::npos);
+    std::string minute = line.substr(created + 14, 16) + ":00";
+    minute[10] = ' ';
+    auto tags = line.find("\"hashtags\":[");
+    REQUIRE(tags != std::string::npos);
+    std::string list = line.substr(tags + 12, line.find(']', tags) - tags - 12);
+    for (std::size_t pos = 0; (pos = list.find('"', pos)) != std::string::npos;) {
+      auto close = list.find('"', pos + 1);
+      ++counts[{minute, list.substr(pos + 1, close - pos - 1)}];
+      pos = close + 1;
+    }
+  }
+  return counts;
+}
+
+std::int64_t total_of(const window_counts& counts) {
+  std::int64_t total = 0;
+  for (const auto& [key, n] : counts) total += n;
+  return total;
+}
+
+flow::schema_ptr tweet_schema() {
+  return flow::make_schema({{"id", flow::type_id::int64, true},
+                            {"created_at", flow::type_id::timestamp, true},
+                            {"user.screen_name", flow::type_id::string, true},
+                            {"hashtags", flow::type_id::string_list, true}});
+}
+
+std::int64_t sql_int(flow::session& session, const std::string& query) {
+  auto table = session.sql(query).collect_batch();
+  return table.num_rows() == 0 || table.col(0).is_null(0) ? 0 : table.col(0).ints()[0];
+}
+
+}  // namespace
+
+TEST_CASE("a feed server killed and restarted mid-stream: every tweet exactly once (since_id resume)", "[actors][http]") {
+  const std::vector<std::string> flags{"--rate", "2000", "--count", "3000", "--token", "tok"};
+  feed_server server(flags);
+  flow::session session;
+  auto tweets = session.read_stream()
+                    .format("twitter")
+                    .schema(tweet_schema())
+                    .option("url", server.url())
+                    .option("bearerToken", "tok")
+                    .option("resumeParam", "since_id")
+                    .option("networkBackoffStepMs", 50)
+                    .load("");
+  auto query = tweets.select({col("id"), col("user.screen_name")})
+                   .write_stream()
+                   .format("memory")
+                   .query_name("tweet_ids")
+                   .output_mode("append")
+                   .start();
+  REQUIRE(eventually([&] { return sql_int(session, "SELECT COUNT(*) FROM tweet_ids") >= 500; }));
+  server.process->kill(SIGKILL);
+  REQUIRE(server.process->wait_exit(10s) >= -1);
+  std::this_thread::sleep_for(200ms);  // the source sees the refused connections and backs off
+  server.start(flags, server.port);
+  REQUIRE(eventually([&] { return sql_int(session, "SELECT MAX(id) FROM tweet_ids") == 3000; }));
+  query.process_all_available();
+  CHECK(sql_int(session, "SELECT COUNT(*) FROM tweet_ids") == 3000);
+  CHECK(sql_int(session, "SELECT COUNT(DISTINCT id) FROM tweet_ids") == 3000);
+  CHECK(sql_int(session, "SELECT MIN(id) FROM tweet_ids") == 1);
+  CHECK(sql_int(session, "SELECT COUNT(*) FROM tweet_ids WHERE `user.screen_name` LIKE 'user%'") == 3000);
+  auto progress = query.recent_progress();
+  std::string all = "";
+  for (const auto& p : progress) all += p;
+  CHECK_THAT(all, Catch::Contains("HttpFeedSource[http://127.0.0.1:"));
+  CHECK_THAT(query.last_progress().value_or(""), Catch::Contains("\"connected\":1") && !Catch::Contains("\"numReconnects\":0"));
+  query.stop();
+  CHECK_FALSE(query.exception());
+}
+
+TEST_CASE("trending hashtags per window match an independent count of the same stream", "[actors][http]") {
+  feed_server server({"--count", "4000", "--seed", "42", "--token", "tok", "--malformed-every", "97"});
+  auto lines = read_tweets_plainly(server.port, "tok", 4000);
+  std::vector<std::string> well_formed;
+  for (auto& line : lines)
+    if (line.back() == '}') well_formed.push_back(line);
+  CHECK(well_formed.size() == 4000 - 4000 / 97);
+  const auto expected = count_hashtags(well_formed);
+  REQUIRE(expected.size() > 50);
+
+  flow::session session;
+  auto counts = session.read_stream()
+                    .format("http-feed")
+                    .schema(tweet_schema())
+                    .option("url", server.url())
+                    .option("bearerToken", "tok")
+                    .option("param.since_id", "0")
+                    .load("")
+                    .select({col("created_at"), flow::explode(col("hashtags")).as("hashtag")})
+                    .group_by({flow::window(col("created_at"), "1 minute"), col("hashtag")})
+                    .count();
+  auto query = counts.write_stream().format("memory").query_name("trending").output_mode("complete").start();
+  window_counts actual;
+  REQUIRE(eventually([&] {
+    auto table = session.sql("SELECT * FROM trending").collect_batch();
+    actual.clear();
+    for (std::size_t r = 0; r < table.num_rows(); ++r)
+      actual[{flow::format_timestamp(flow::timestamp{table.col(0).ints()[r]}), std::string(table.col(1).str(r))}] =
+          table.col(2).ints()[r];
+    return total_of(actual) >= total_of(expected);
+  }));
+  CHECK(actual == expected);
+  auto progress = query.last_progress().value_or("");
+  query.stop();
+  std::int64_t malformed = 0;
+  for (const auto& p : query.recent_progress()) {
+    auto at = p.find("\"numMalformedRows\":");
+    if (at != std::string::npos) malformed += std::stoll(p.substr(at + 19));
+  }
+  CHECK(malformed == 4000 / 97);
+  CHECK_FALSE(query.exception());
+}
+
+TEST_CASE("trending_hashtags runs against the feed server, stops on SIGTERM and writes its table", "[actors][http][example]") {
+  // Counted from a second server with the same seed: the example's server is untouched before it connects.
+  const std::vector<std::string> flags{"--count", "3000", "--seed", "7", "--token", "tok", "--keepalive-ms", "50"};
+  window_counts expected;
+  {
+    feed_server reference(flags);
+    expected = count_hashtags(read_tweets_plainly(reference.port, "tok", 3000));
+  }
+  feed_server server(flags);
+  flow::test::temp_dir dir;
+  auto out = dir / "trending.csv";
+  auto log = dir / "log.txt";
+  child example(FLOW_TRENDING_EXAMPLE,
+                {"--url", server.url(), "--token", "tok", "--window", "1 minute", "--trigger", "200ms", "--output", out.string()},
+                log);
+  const std::string done = "hashtags counted: " + std::to_string(total_of(expected)) + "\n";
+  REQUIRE(eventually([&] { return fs::exists(log) && flow::test::read_file(log).find(done) != std::string::npos; }));
+  example.kill(SIGTERM);
+  REQUIRE(example.wait_exit(30s) == 0);
+  auto text = flow::test::read_file(out);
+  REQUIRE(text.rfind("window_start,window_end,hashtag,count(1)\n", 0) == 0);
+  window_counts actual;
+  std::istringstream in(text.substr(text.find('\n') + 1));
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    REQUIRE(f.size() == 4);
+    actual[{f[0], f[2]}] = std::stoll(f[3]);
+  }
+  CHECK(actual == expected);
+  CHECK_THAT(flow::test::read_file(log), Catch::Contains("|window") && Catch::Contains("spark"));
+}
