@@ -1,0 +1,154 @@
+// HTTP feed ingest: the feed server (a separate process, as fast as it can) streams N tweets; (a) a plain
+// Beast client reads the chunked body and splits it into lines, (b) libflow's http-feed source feeds a
+// query that decodes each tweet's id and counts rows. One JSON line: rows/s and MB/s of both, and the ratio.
+// usage: http_ingest_bench [TWEETS] (default 1000000)
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "flow/session.hpp"
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct server_process {
+  pid_t pid = -1;
+  int port = 0;
+  explicit server_process(long long tweets) {
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    pid = fork();
+    if (pid == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      std::string count = std::to_string(tweets);
+      execl(FLOW_FEED_SERVER, FLOW_FEED_SERVER, "--port", "0", "--rate", "0", "--count", count.c_str(), "--token", "bench",
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    ::close(out[1]);
+    std::string line;
+    char c = 0;
+    pollfd readable{out[0], POLLIN, 0};
+    while (poll(&readable, 1, 10000) > 0 && ::read(out[0], &c, 1) == 1 && c != '\n') line.push_back(c);
+    ::close(out[0]);
+    if (line.rfind("listening on ", 0) != 0) throw std::runtime_error("the feed server did not start");
+    port = std::stoi(line.substr(13));
+  }
+  ~server_process() {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+};
+
+struct result {
+  double seconds = 0;
+  long long rows = 0;
+  long long bytes = 0;
+};
+
+// (a) The baseline: one GET, Beast's parser, lines counted as they are cut.
+result plain_client(int port, long long tweets) {
+  net::io_context io;
+  tcp::socket socket(io);
+  auto started = std::chrono::steady_clock::now();
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
+  http::request<http::empty_body> req{http::verb::get, "/2/tweets/search/stream?since_id=0", 11};
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::authorization, "Bearer bench");
+  http::write(socket, req);
+  http::response_parser<http::empty_body> parser;
+  parser.body_limit(boost::none);
+  result r;
+  std::string partial;
+  auto on_chunk = [&](std::uint64_t, boost::beast::string_view body, boost::beast::error_code&) -> std::size_t {
+    r.bytes += static_cast<long long>(body.size());
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+      auto nl = body.find('\n', pos);
+      if (nl == boost::beast::string_view::npos) {
+        partial.append(body.data() + pos, body.size() - pos);
+        break;
+      }
+      std::size_t length = partial.size() + (nl - pos);
+      partial.clear();
+      if (length > 1) ++r.rows;  // "\r" alone is a keep-alive
+      pos = nl + 1;
+    }
+    return body.size();
+  };
+  parser.on_chunk_body(on_chunk);
+  boost::beast::flat_buffer buffer;
+  http::read_header(socket, buffer, parser);
+  while (r.rows < tweets) {
+    boost::beast::error_code ec;
+    http::read_some(socket, buffer, parser, ec);
+    if (ec) throw std::runtime_error("plain client: " + ec.message());
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return r;
+}
+
+// (b) libflow: the http-feed source, the JSON decoder (id only) and a row count per epoch.
+result flow_query(int port, long long tweets) {
+  flow::session session;
+  std::atomic<long long> rows{0};
+  auto started = std::chrono::steady_clock::now();
+  auto query = session.read_stream()
+                   .format("http-feed")
+                   .schema(flow::make_schema({{"id", flow::type_id::int64, true}}))
+                   .option("url", "http://127.0.0.1:" + std::to_string(port) + "/2/tweets/search/stream")
+                   .option("bearerToken", "bench")
+                   .option("param.since_id", "0")
+                   .load("")
+                   .write_stream()
+                   .foreach_batch([&](const flow::batch& b, std::int64_t) { rows += static_cast<long long>(b.num_rows()); })
+                   .start();
+  while (rows.load() < tweets && query.is_active()) std::this_thread::sleep_for(1ms);
+  result r;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  r.rows = rows.load();
+  query.stop();
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  try {
+    const long long tweets = argc > 1 ? std::stoll(argv[1]) : 1000000;
+    server_process server(tweets);
+    result plain = plain_client(server.port, tweets);
+    result flow_run = flow_query(server.port, tweets);
+    flow_run.bytes = plain.bytes;  // the same stream
+    auto mb_per_s = [](const result& r) { return static_cast<double>(r.bytes) / 1e6 / r.seconds; };
+    auto rows_per_s = [](const result& r) { return static_cast<double>(r.rows) / r.seconds; };
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "{\"bench\":\"http_ingest\",\"tweets\":%lld,\"bytes\":%lld,\"plain_beast_rows_per_s\":%.0f,"
+                  "\"plain_beast_mb_per_s\":%.1f,\"libflow_rows_per_s\":%.0f,\"libflow_mb_per_s\":%.1f,\"ratio\":%.2f}",
+                  tweets, plain.bytes, rows_per_s(plain), mb_per_s(plain), rows_per_s(flow_run), mb_per_s(flow_run),
+                  rows_per_s(flow_run) / rows_per_s(plain));
+    std::cout << line << std::endl;
+    return flow_run.rows >= tweets ? 0 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "http_ingest_bench: " << e.what() << "\n";
+    return 1;
+  }
+}
