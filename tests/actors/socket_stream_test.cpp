@@ -1,0 +1,306 @@
+// The socket source and sink through flow::session, and the network_wordcount example as a user runs it:
+// real TCP peers on 127.0.0.1 that the tests run, word counts checked against an independent count.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "flow/connectors/socket.hpp"
+#include "flow/session.hpp"
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using flow::col;
+
+namespace {
+
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+// A connected socket, closed on destruction.
+struct connection {
+  int fd = -1;
+  explicit connection(int f) : fd(f) {}
+  connection(connection&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  ~connection() {
+    if (fd >= 0) ::close(fd);
+  }
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  // Everything received until `lines` newlines arrived or the timeout passed.
+  std::string receive_lines(std::size_t lines, std::chrono::milliseconds timeout = 30s) {
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) < lines) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd readable{fd, POLLIN, 0};
+      if (left <= 0ms || poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
+      char buffer[65536];
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return text;
+  }
+};
+
+// `nc -lk` on 127.0.0.1 with a free port.
+struct listener {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  std::uint16_t port = 0;
+  listener() {
+    auto addr = loopback(0);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(listen(fd, 16) == 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  ~listener() { ::close(fd); }
+  std::optional<connection> accept(std::chrono::milliseconds timeout = 30s) {
+    pollfd readable{fd, POLLIN, 0};
+    if (poll(&readable, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    return connection{::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC)};
+  }
+};
+
+connection connect_to(std::uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto addr = loopback(port);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  return connection{fd};
+}
+
+// The first `count` lines of Don Quijote with their CRLF, the byte-order mark included.
+std::string quijote_lines(std::size_t count) {
+  const std::string text = flow::test::read_file(flow::test::shared_data_dir() / "text" / "quijote.txt");
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < count; ++i) end = text.find('\n', end) + 1;
+  return text.substr(0, end);
+}
+
+// The independent count: maximal runs of bytes other than ASCII whitespace, after the byte-order mark.
+std::map<std::string, std::int64_t> count_words(std::string_view text) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  std::map<std::string, std::int64_t> counts;
+  std::size_t pos = 0;
+  const char* blanks = " \t\n\v\f\r";
+  while ((pos = text.find_first_not_of(blanks, pos)) != std::string_view::npos) {
+    std::size_t end = std::min(text.find_first_of(blanks, pos), text.size());
+    ++counts[std::string(text.substr(pos, end - pos))];
+    pos = end;
+  }
+  return counts;
+}
+
+std::int64_t total_of(const std::map<std::string, std::int64_t>& counts) {
+  std::int64_t total = 0;
+  for (const auto& [word, n] : counts) total += n;
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("word count over a socket stream matches an independent count of Don Quijote", "[actors][socket]") {
+  const std::string text = quijote_lines(400);
+  const auto expected = count_words(text);
+  listener server;
+  flow::session session;
+  auto counts = session.read_stream()
+                    .format("socket")
+                    .option("host", "127.0.0.1")
+                    .option("port", static_cast<int>(server.port))
+                    .load("")
+                    .select({flow::explode(flow::split(col("value"), "\\s+")).as("word")})
+                    .group_by({col("word")})
+                    .count();
+  auto query = counts.write_stream().format("memory").query_name("socket_words").output_mode("complete").start();
+  auto peer = server.accept();
+  REQUIRE(peer);
+  // In uneven pieces, so lines straddle reads and epochs.
+  for (std::size_t at = 0; at < text.size(); at += 7919) REQUIRE(peer->send(std::string_view(text).substr(at, 7919)));
+
+  std::map<std::string, std::int64_t> actual;
+  REQUIRE(eventually([&] {
+    auto table = session.sql("SELECT word, `count(1)` FROM socket_words").collect_batch();
+    actual.clear();
+    for (std::size_t r = 0; r < table.num_rows(); ++r)
+      actual[std::get<std::string>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
+    return total_of(actual) == total_of(expected);
+  }));
+  CHECK(actual == expected);
+  CHECK(expected.size() > 1000);
+  auto progress = query.last_progress();
+  REQUIRE(progress);
+  CHECK_THAT(*progress, Catch::Contains("\"connected\":1") && Catch::Contains("TextSocketSource[host: 127.0.0.1"));
+  query.stop();
+  CHECK_FALSE(query.exception());
+}
+
+TEST_CASE("a listening socket source feeds several producers' lines to a socket sink", "[actors][socket]") {
+  listener consumer;
+  flow::session session;
+  auto lines = session.read_stream().format("socket").option("host", "127.0.0.1").option("port", 0)
+                   .option("mode", "server").load("");
+  auto query = lines.where(col("value") != flow::lit(std::string("skip")))
+                   .write_stream()
+                   .format("socket")
+                   .option("host", std::string("127.0.0.1"))  // a const char* would pick the bool overload
+                   .option("port", static_cast<long long>(consumer.port))
+                   .start();
+  auto ports = flow::connectors::listening_socket_ports();
+  REQUIRE(ports.size() == 1);
+
+  constexpr int producers = 3, per_producer = 500;
+  std::vector<std::thread> threads;
+  for (int p = 0; p < producers; ++p)
+    threads.emplace_back([p, port = ports.back()] {
+      auto peer = connect_to(port);
+      for (int i = 0; i < per_producer; ++i)
+        peer.send(std::string("p").append(std::to_string(p)).append("-").append(std::to_string(i)).append("\nskip\n"));
+    });
+  for (auto& t : threads) t.join();  // a few kilobytes each: the kernel takes them at once
+  auto out = consumer.accept();
+  INFO("query failure: " << query.exception().value_or("none") << ", progress: " << query.last_progress().value_or("none"));
+  REQUIRE(out);
+  auto received = out->receive_lines(producers * per_producer);
+  std::map<std::string, int> seen;
+  std::istringstream in(received);
+  for (std::string line; std::getline(in, line);) ++seen[line];
+  CHECK(seen.size() == producers * per_producer);
+  CHECK(seen.count("skip") == 0);
+  CHECK(seen["p2-499"] == 1);
+  query.stop();
+  CHECK_FALSE(query.exception());
+}
+
+namespace {
+
+// Runs the example; `drive` gets its pid and stdout log while it runs and must end it. Returns the exit status.
+int run_wordcount(std::vector<std::string> args, const fs::path& log, const std::function<void(pid_t)>& drive) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    FILE* out = std::freopen(log.c_str(), "w", stdout);
+    if (!out) _exit(126);
+    std::vector<char*> argv{const_cast<char*>(FLOW_NETWORK_WORDCOUNT_EXAMPLE)};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(FLOW_NETWORK_WORDCOUNT_EXAMPLE, argv.data());
+    _exit(127);
+  }
+  drive(pid);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL("the example did not end within 30 s of SIGTERM");
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The example's stdout so far ("" before the child has opened it).
+std::string log_of(const fs::path& log) { return fs::exists(log) ? flow::test::read_file(log) : std::string(); }
+
+std::map<std::string, std::int64_t> read_word_counts(const fs::path& csv) {
+  std::istringstream in(flow::test::read_file(csv));
+  std::string line;
+  std::getline(in, line);
+  REQUIRE(line == "word,count");
+  std::map<std::string, std::int64_t> counts;
+  while (std::getline(in, line)) {
+    auto comma = line.rfind(',');
+    std::string word = line.substr(0, comma);
+    if (word.size() >= 2 && word.front() == '"') word = std::regex_replace(word.substr(1, word.size() - 2), std::regex("\"\""), "\"");
+    counts[word] = std::stoll(line.substr(comma + 1));
+  }
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("network_wordcount counts what a server sends and writes its totals on SIGTERM", "[actors][socket][example]") {
+  const std::string text = quijote_lines(300);
+  const auto expected = count_words(text);
+  flow::test::temp_dir dir;
+  listener server;
+  auto out = dir / "counts.csv";
+  int status = run_wordcount({"--host", "127.0.0.1", "--port", std::to_string(server.port), "--output", out.string(),
+                              "--flow.threads=2"},
+                             dir / "log.txt", [&](pid_t pid) {
+                               auto peer = server.accept();
+                               CHECK(peer);
+                               if (peer) CHECK(peer->send(text));
+                               const std::string done = "total words so far: " + std::to_string(total_of(expected)) + "\n";
+                               CHECK(eventually([&] { return log_of(dir / "log.txt").find(done) != std::string::npos; }));
+                               kill(pid, SIGTERM);
+                             });
+  INFO(log_of(dir / "log.txt").substr(0, 2000));
+  CHECK(status == 0);
+  REQUIRE(fs::exists(out));
+  CHECK(read_word_counts(out) == expected);
+}
+
+TEST_CASE("network_wordcount --listen takes producers on the port it reports", "[actors][socket][example]") {
+  flow::test::temp_dir dir;
+  auto out = dir / "counts.csv";
+  int status = run_wordcount({"--host", "127.0.0.1", "--port", "0", "--listen", "--output", out.string()}, dir / "log.txt",
+                             [&](pid_t pid) {
+                               std::smatch match;
+                               const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
+                               std::string log;
+                               CHECK(eventually([&] {
+                                 log = log_of(dir / "log.txt");
+                                 return std::regex_search(log, match, listening);
+                               }));
+                               if (!match.empty()) {
+                                 auto port = static_cast<std::uint16_t>(std::stoi(match[1]));
+                                 auto first = connect_to(port), second = connect_to(port);
+                                 CHECK(first.send("to be or not\n"));
+                                 CHECK(second.send("to be\r\n"));
+                                 CHECK(eventually([&] {
+                                   return log_of(dir / "log.txt").find("total words so far: 6\n") != std::string::npos;
+                                 }));
+                               }
+                               kill(pid, SIGTERM);
+                             });
+  CHECK(status == 0);
+  REQUIRE(fs::exists(out));
+  CHECK(read_word_counts(out) == std::map<std::string, std::int64_t>{{"to", 2}, {"be", 2}, {"or", 1}, {"not", 1}});
+}
