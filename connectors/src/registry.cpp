@@ -11,6 +11,7 @@
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/rate.hpp"
 #include "flow/connectors/socket.hpp"
+#include "flow/connectors/zeromq.hpp"
 
 namespace flow::connectors {
 
@@ -32,6 +33,11 @@ void resolve_source(scan_spec& scan) {
     validate_http_feed_options(scan.opts);
     return;
   }
+  if (scan.format == "zmq") {
+    if (!scan.streaming) throw error("the zmq source is streaming only: use read_stream()");
+    scan.schema = resolve_zmq_source_schema(scan.opts, scan.schema);
+    return;
+  }
   if (scan.format == "kafka" || scan.format == "rate") {
     if (scan.schema)
       throw error(scan.format + " source has a fixed schema and cannot be set with a custom one; drop schema(...)");
@@ -40,16 +46,17 @@ void resolve_source(scan_spec& scan) {
     scan.schema = scan.format == "kafka" ? kafka_source_schema() : rate_source_schema();
     return;
   }
-  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate");
+  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate, zmq");
 }
 
 std::unique_ptr<source_reader> make_source(const scan_spec& scan) {
   if (is_file_format(scan.format)) return make_file_source(scan.path, scan.format, scan.opts, scan.schema);
   if (scan.format == "socket") return make_socket_source(scan.opts);
   if (scan.format == "kafka") return make_kafka_source(scan.opts);
+  if (scan.format == "zmq") return make_zmq_source(scan.opts, scan.schema);
   if (scan.format == "rate") return make_rate_source(scan.opts);
   if (scan.format == "http-feed" || scan.format == "twitter") return make_http_feed_source(scan.opts, scan.schema);
-  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate");
+  throw error("unknown source format '" + scan.format + "'; supported: csv, json, text, kafka, rate, zmq");
 }
 
 std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context& ctx) {
@@ -75,8 +82,9 @@ std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context
   }
   if (spec.format == "socket") return make_socket_sink(spec.opts);
   if (spec.format == "kafka") return make_kafka_sink(spec.opts);
+  if (spec.format == "zmq") return make_zmq_sink(spec.opts);
   throw error("unknown sink format '" + spec.format +
-              "'; supported: memory, console, csv, json, foreach, foreachBatch, socket, kafka");
+              "'; supported: memory, console, csv, json, foreach, foreachBatch, socket, kafka, zmq");
 }
 
 }  // namespace flow::connectors
