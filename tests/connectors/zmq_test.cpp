@@ -240,7 +240,7 @@ TEST_CASE("a SUB source keeps the subscribed topics, from multipart and single-f
     }
   }
   REQUIRE(joined);
-  std::this_thread::sleep_for(20ms);  // probes still in flight land before the data: skipped below by id
+  // Probes still in flight land before the data: skipped below by their id.
   for (int i = 0; i < 100; ++i) {
     std::string json = "{\"id\":" + std::to_string(i) + ",\"temp\":" + std::to_string(i) + ".5}";
     if (i % 3 == 0) {
@@ -375,7 +375,11 @@ TEST_CASE("a stalled SUB source holds bounded memory while the publisher drops",
   for (std::size_t i = 0; i < messages; ++i) send_text(publisher, std::to_string(i) + padding);  // never blocks
   auto publish_time = std::chrono::steady_clock::now() - started;
   CHECK(publish_time < 5s);
-  std::this_thread::sleep_for(200ms);  // the log stays full: this is the stall
+  // The query stalls (no epoch runs): the receiver finds the log full and waits.
+  auto stall_deadline = std::chrono::steady_clock::now() + 10s;
+  while (metric(*source, "numReceiverStalls") == 0 && std::chrono::steady_clock::now() < stall_deadline)
+    std::this_thread::sleep_for(5ms);
+  CHECK(metric(*source, "numReceiverStalls") >= 1);
   CHECK(metric(*source, "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + 1100));
 
   auto got = drain(*source, messages, offset, 3s);  // drains what was kept, then finds nothing more
