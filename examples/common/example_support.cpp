@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 
 namespace flow::examples {
@@ -54,6 +55,24 @@ void signal_stopper::on_signal(std::function<void()> action) {
 
 bool signal_stopper::signalled() const { return state_->signalled; }
 
+cli::command_line example_command_line(std::string usage, example_options& options) {
+  cli::command_line line(std::move(usage));
+  line.pass_over("--flow.").text("--output", options.output).value("--trigger", [&options](const std::string& text) {
+    try {
+      options.when = parse_trigger(text);
+    } catch (const error& e) {
+      throw cli::usage_error(e.what());
+    }
+  });
+  return line;
+}
+
+int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
+                const std::function<int(signal_stopper&)>& body) {
+  signal_stopper stopper;
+  return cli::run_main(program, argc, argv, cli, [&] { return body(stopper); });
+}
+
 namespace {
 
 std::string csv_field(std::string text) {
@@ -68,7 +87,8 @@ std::string csv_field(std::string text) {
 
 }  // namespace
 
-void write_result_csv(const batch& result, const std::string& path) {
+void write_output(const batch& result, const std::string& path, const std::string& rows_are) {
+  if (path.empty()) return;
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw error("cannot write --output file '" + path + "': check the directory exists and is writable");
   const auto& fields = result.schema().fields();
@@ -91,7 +111,9 @@ void write_result_csv(const batch& result, const std::string& path) {
     }
     out << '\n';
   }
+  out.close();
   if (!out) throw error("writing --output file '" + path + "' failed");
+  std::cout << "wrote " << result.num_rows() << " " << rows_are << " to " << path << std::endl;
 }
 
 }  // namespace flow::examples

@@ -1,11 +1,14 @@
-// What every example shares: a graceful stop on SIGINT/SIGTERM and the --output CSV of a result table.
+// What every example shares: its main() frame, the --trigger and --output flags, a graceful stop on
+// SIGINT/SIGTERM and the --output CSV of a result table.
 #pragma once
 
 #include <functional>
 #include <string>
 #include <thread>
 
+#include "command_line.hpp"
 #include "flow/batch.hpp"
+#include "flow/dataframe.hpp"
 
 namespace flow::examples {
 
@@ -27,8 +30,24 @@ class signal_stopper {
   std::thread waiter_;
 };
 
-// Writes a result table as CSV with a header line: RFC 4180 quoting, null as an empty field,
-// timestamps as YYYY-MM-DD HH:MM:SS, a window column as two columns <name>_start,<name>_end.
-void write_result_csv(const batch& result, const std::string& path);
+// The flags every example has.
+struct example_options {
+  trigger when = processing_time(std::chrono::seconds(1));  // --trigger T: fast, an interval such as 1s, once, available-now
+  std::string output;  // --output FILE.csv
+};
+
+// A command line with --trigger and --output into options (options.when keeps its default when the flag
+// is absent), passing over the session's --flow.* options; add the example's own flags to it.
+cli::command_line example_command_line(std::string usage, example_options& options);
+
+// An example's main(): SIGINT/SIGTERM are blocked and waited for before any thread starts (the
+// signal_stopper given to body), then cli::run_main parses the command line, runs body and reports errors.
+int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
+                const std::function<int(signal_stopper&)>& body);
+
+// --output: with a path, writes the result table there as CSV with a header line (RFC 4180 quoting,
+// null as an empty field, timestamps as YYYY-MM-DD HH:MM:SS, a window column as two columns
+// <name>_start,<name>_end) and prints "wrote N <rows_are> to <path>"; without one, does nothing.
+void write_output(const batch& result, const std::string& path, const std::string& rows_are = "rows");
 
 }  // namespace flow::examples

@@ -15,55 +15,19 @@
 
 namespace {
 
+const char* const usage =
+    "usage: network_wordcount --host H --port P [--listen] [--trigger T] [--output FILE.csv]\n"
+    "  --host H, --port P  where to connect (or, with --listen, where to listen; port 0 picks a free one)\n"
+    "  --listen            accept producers (e.g. `nc H P`) instead of connecting to a server (`nc -lk P`)\n"
+    "  --trigger T         fast (default: as soon as data is there), an interval such as 1s, once, available-now\n"
+    "  --output FILE.csv   write the final running totals as word,count when the query ends (SIGINT/SIGTERM)\n";
+
 struct arguments {
   std::string host = "localhost";
   long long port = -1;
   bool listen = false;
-  std::string trigger = "fast";
-  std::string output;
+  flow::examples::example_options common{flow::trigger{}, ""};  // --trigger (default: fast), --output
 };
-
-void usage(std::ostream& out) {
-  out << "usage: network_wordcount --host H --port P [--listen] [--trigger T] [--output FILE.csv]\n"
-         "  --host H, --port P  where to connect (or, with --listen, where to listen; port 0 picks a free one)\n"
-         "  --listen            accept producers (e.g. `nc H P`) instead of connecting to a server (`nc -lk P`)\n"
-         "  --trigger T         fast (default: as soon as data is there), an interval such as 1s, once, available-now\n"
-         "  --output FILE.csv   write the final running totals as word,count when the query ends (SIGINT/SIGTERM)\n";
-}
-
-arguments parse_arguments(int argc, char** argv) {
-  arguments args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag.rfind("--flow.", 0) == 0) continue;  // session options
-    if (flag == "--help" || flag == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (flag == "--listen") {
-      args.listen = true;
-      continue;
-    }
-    if (i + 1 >= argc) throw flow::error("missing value after " + flag + "; see --help");
-    std::string value = argv[++i];
-    if (flag == "--host") args.host = value;
-    else if (flag == "--trigger") args.trigger = value;
-    else if (flag == "--output") args.output = value;
-    else if (flag == "--port") {
-      try {
-        std::size_t used = 0;
-        args.port = std::stoll(value, &used);
-        if (used != value.size() || args.port < 0 || args.port > 65535) throw std::invalid_argument(value);
-      } catch (const std::exception&) {
-        throw flow::error("--port needs a port number 0..65535, got '" + value + "'");
-      }
-    } else {
-      throw flow::error("unknown flag " + flag + "; see --help");
-    }
-  }
-  if (args.port < 0) throw flow::error("--port is required; see --help");
-  return args;
-}
 
 using word_counts = std::vector<std::pair<std::string, std::int64_t>>;
 
@@ -123,9 +87,13 @@ class totals {
 
 int main(int argc, char** argv) {
   using flow::col;
-  flow::examples::signal_stopper stopper;
-  try {
-    arguments args = parse_arguments(argc, argv);
+  arguments args;
+  auto cli = flow::examples::example_command_line(usage, args.common)
+                 .text("--host", args.host)
+                 .number("--port", args.port, 0, 65535)
+                 .toggle("--listen", args.listen);
+  return flow::examples::run_example("network_wordcount", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
+    if (args.port < 0) throw flow::cli::usage_error("--port is required");
     flow::session session{argc, argv};
     auto lines = session.read_stream()
                      .format("socket")
@@ -140,7 +108,7 @@ int main(int argc, char** argv) {
     auto running = std::make_shared<totals>();
     auto query = counts.write_stream()
                      .output_mode("update")
-                     .trigger(flow::parse_trigger(args.trigger))
+                     .trigger(args.common.when)
                      .foreach_batch([running](const flow::batch& rows, std::int64_t epoch) { running->on_batch(rows, epoch); })
                      .start();
     stopper.on_signal([query]() mutable { query.stop(); });
@@ -153,14 +121,7 @@ int main(int argc, char** argv) {
 
     query.await_termination();
     if (auto progress = query.last_progress()) std::cout << "last progress: " << *progress << "\n";
-    if (!args.output.empty()) {
-      auto result = running->table();
-      flow::examples::write_result_csv(result, args.output);
-      std::cout << "wrote " << result.num_rows() << " words to " << args.output << "\n";
-    }
+    flow::examples::write_output(running->table(), args.common.output, "words");
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "network_wordcount: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

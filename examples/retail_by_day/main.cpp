@@ -11,59 +11,29 @@
 
 namespace {
 
+const char* const usage =
+    "usage: retail_by_day [--data DIR] [--trigger 1s|once|available-now] [--max-files-per-trigger N]\n"
+    "                     [--output FILE.csv] [--refreshes N]\n"
+    "  --data DIR   directory of daily retail CSV files (default: the bundled sample)\n";
+
 struct arguments {
   std::string data_dir = FLOW_RETAIL_SAMPLE_DIR;
-  std::string trigger = "1s";
   long long max_files_per_trigger = 1;
-  std::string output;
-  int refreshes = 20;
+  long long refreshes = 20;
+  flow::examples::example_options common;  // --trigger (default: 1s), --output
 };
-
-void usage(std::ostream& out) {
-  out << "usage: retail_by_day [--data DIR] [--trigger 1s|once|available-now] [--max-files-per-trigger N]\n"
-         "                     [--output FILE.csv] [--refreshes N]\n"
-         "  --data DIR   directory of daily retail CSV files (default: the bundled sample)\n";
-}
-
-arguments parse_arguments(int argc, char** argv) {
-  arguments args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag.rfind("--flow.", 0) == 0) continue;  // session options
-    if (flag == "--help" || flag == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) throw flow::error("missing value after " + flag + "; see --help");
-    std::string value = argv[++i];
-    if (flag == "--data") args.data_dir = value;
-    else if (flag == "--trigger") args.trigger = value;
-    else if (flag == "--output") args.output = value;
-    else if (flag == "--max-files-per-trigger" || flag == "--refreshes") {
-      try {
-        std::size_t used = 0;
-        long long n = std::stoll(value, &used);
-        if (used != value.size() || n < 1) throw std::invalid_argument(value);
-        if (flag == "--refreshes") args.refreshes = static_cast<int>(n);
-        else args.max_files_per_trigger = n;
-      } catch (const std::exception&) {
-        throw flow::error(flag + " needs a positive whole number, got '" + value + "'");
-      }
-    } else {
-      throw flow::error("unknown flag " + flag + "; see --help");
-    }
-  }
-  return args;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace std::chrono_literals;
   using flow::col;
-  flow::examples::signal_stopper stopper;
-  try {
-    arguments args = parse_arguments(argc, argv);
+  arguments args;
+  auto cli = flow::examples::example_command_line(usage, args.common)
+                 .text("--data", args.data_dir)
+                 .number("--max-files-per-trigger", args.max_files_per_trigger, 1)
+                 .number("--refreshes", args.refreshes, 1);
+  return flow::examples::run_example("retail_by_day", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
     flow::session session{argc, argv};
     const std::string first_day = args.data_dir + "/2010-12-01.csv";
 
@@ -89,29 +59,24 @@ int main(int argc, char** argv) {
                      .format("memory")
                      .query_name("compras_por_hora")
                      .output_mode("complete")
-                     .trigger(flow::parse_trigger(args.trigger))
+                     .trigger(args.common.when)
                      .start();
     stopper.on_signal([query]() mutable { query.stop(); });
 
     const std::string top = "SELECT * FROM compras_por_hora ORDER BY `sum(total_cost)` DESC";
-    for (int i = 0; i < args.refreshes && query.is_active(); ++i) {
+    for (long long i = 0; i < args.refreshes && query.is_active(); ++i) {
       query.await_termination(1s);
       session.sql(top).show(5, false);
     }
-    if (args.trigger == "once" || args.trigger == "available-now") query.await_termination();
+    const auto kind = args.common.when.kind;
+    if (kind == flow::trigger_kind::once || kind == flow::trigger_kind::available_now) query.await_termination();
     query.stop();
     if (auto failure = query.exception()) throw flow::error(*failure);
     if (auto progress = query.last_progress()) std::cout << "last progress: " << *progress << "\n";
 
     auto result = session.sql(top).collect_batch();
     session.sql(top).show(5, false);
-    if (!args.output.empty()) {
-      flow::examples::write_result_csv(result, args.output);
-      std::cout << "wrote " << result.num_rows() << " rows to " << args.output << "\n";
-    }
+    flow::examples::write_output(result, args.common.output);
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "retail_by_day: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

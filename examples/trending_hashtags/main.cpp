@@ -10,49 +10,25 @@
 
 namespace {
 
+const char* const usage =
+    "usage: trending_hashtags [--url URL] [--token T] [--window \"1 minute\"] [--trigger 1s] [--track a,b]\n"
+    "                         [--output FILE.csv]\n"
+    "  --url URL          the stream (default http://127.0.0.1:8080/2/tweets/search/stream; start\n"
+    "                     build/feed_server --port 8080 --rate 1000 --token T first, or point it elsewhere)\n"
+    "  --token T          bearer token sent as Authorization: Bearer T\n"
+    "  --window LENGTH    tumbling window over created_at (default \"1 minute\")\n"
+    "  --trigger T        an interval such as 1s (default), fast, once, available-now\n"
+    "  --track a,b        only tweets with one of these hashtags (the feed's track parameter)\n"
+    "  --output FILE.csv  write the final table (window_start,window_end,hashtag,count(1)) when stopped\n"
+    "SIGINT/SIGTERM stop the query gracefully.\n";
+
 struct arguments {
   std::string url = "http://127.0.0.1:8080/2/tweets/search/stream";
   std::string token;
   std::string window = "1 minute";
-  std::string trigger = "1s";
   std::string track;
-  std::string output;
+  flow::examples::example_options common;  // --trigger (default: 1s), --output
 };
-
-void usage(std::ostream& out) {
-  out << "usage: trending_hashtags [--url URL] [--token T] [--window \"1 minute\"] [--trigger 1s] [--track a,b]\n"
-         "                         [--output FILE.csv]\n"
-         "  --url URL          the stream (default http://127.0.0.1:8080/2/tweets/search/stream; start\n"
-         "                     build/feed_server --port 8080 --rate 1000 --token T first, or point it elsewhere)\n"
-         "  --token T          bearer token sent as Authorization: Bearer T\n"
-         "  --window LENGTH    tumbling window over created_at (default \"1 minute\")\n"
-         "  --trigger T        an interval such as 1s (default), fast, once, available-now\n"
-         "  --track a,b        only tweets with one of these hashtags (the feed's track parameter)\n"
-         "  --output FILE.csv  write the final table (window_start,window_end,hashtag,count(1)) when stopped\n"
-         "SIGINT/SIGTERM stop the query gracefully.\n";
-}
-
-arguments parse_arguments(int argc, char** argv) {
-  arguments args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag.rfind("--flow.", 0) == 0) continue;  // session options
-    if (flag == "--help" || flag == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) throw flow::error("missing value after " + flag + "; see --help");
-    std::string value = argv[++i];
-    if (flag == "--url") args.url = value;
-    else if (flag == "--token") args.token = value;
-    else if (flag == "--window") args.window = value;
-    else if (flag == "--trigger") args.trigger = value;
-    else if (flag == "--track") args.track = value;
-    else if (flag == "--output") args.output = value;
-    else throw flow::error("unknown flag " + flag + "; see --help");
-  }
-  return args;
-}
 
 std::chrono::milliseconds refresh_interval(const flow::trigger& t) {
   if (t.kind == flow::trigger_kind::processing_time && t.interval.count() > 0) return t.interval;
@@ -63,10 +39,14 @@ std::chrono::milliseconds refresh_interval(const flow::trigger& t) {
 
 int main(int argc, char** argv) {
   using flow::col;
-  flow::examples::signal_stopper stopper;
-  try {
-    arguments args = parse_arguments(argc, argv);
-    const flow::trigger trigger = flow::parse_trigger(args.trigger);
+  arguments args;
+  auto cli = flow::examples::example_command_line(usage, args.common)
+                 .text("--url", args.url)
+                 .text("--token", args.token)
+                 .text("--window", args.window)
+                 .text("--track", args.track);
+  return flow::examples::run_example("trending_hashtags", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
+    const flow::trigger trigger = args.common.when;
     flow::session session{argc, argv};
     auto schema = flow::make_schema({{"id", flow::type_id::string, true},
                                      {"created_at", flow::type_id::timestamp, true},
@@ -106,14 +86,10 @@ int main(int argc, char** argv) {
     if (auto failure = query.exception()) throw flow::error(*failure);
     print_top();
     if (auto progress = query.last_progress()) std::cout << "last progress: " << *progress << "\n";
-    if (!args.output.empty()) {
+    if (!args.common.output.empty()) {
       auto result = session.sql("SELECT * FROM trending ORDER BY `window`, `count(1)` DESC, hashtag").collect_batch();
-      flow::examples::write_result_csv(result, args.output);
-      std::cout << "wrote " << result.num_rows() << " rows to " << args.output << "\n";
+      flow::examples::write_output(result, args.common.output);
     }
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "trending_hashtags: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -20,54 +20,22 @@ namespace {
 
 using flow::col;
 
+const char* const usage =
+    "usage: zmq_pipeline consume [--endpoint E] [--trigger T] [--output FILE.csv]\n"
+    "       zmq_pipeline produce --data DIR [--endpoint E] [--trigger T]\n"
+    "  --endpoint E   ZeroMQ endpoint (default tcp://127.0.0.1:5557); the consumer binds it (tcp://HOST:*\n"
+    "                 picks a free port, printed as 'listening on ...'), the producer connects to it\n"
+    "  --data DIR     directory of daily retail CSV files, read as a stream\n"
+    "  --trigger T    an interval such as 1s (default), fast, once, available-now\n"
+    "  --output FILE  consumer: write the final table as CustomerID,window_start,window_end,sum(total_cost)\n"
+    "Both stop on SIGINT/SIGTERM after the running epoch and exit 0.\n";
+
 struct arguments {
   std::string command;
   std::string endpoint = "tcp://127.0.0.1:5557";
   std::string data_dir;
-  std::string trigger = "1s";
-  std::string output;
+  flow::examples::example_options common;  // --trigger (default: 1s), --output
 };
-
-void usage(std::ostream& out) {
-  out << "usage: zmq_pipeline consume [--endpoint E] [--trigger T] [--output FILE.csv]\n"
-         "       zmq_pipeline produce --data DIR [--endpoint E] [--trigger T]\n"
-         "  --endpoint E   ZeroMQ endpoint (default tcp://127.0.0.1:5557); the consumer binds it (tcp://HOST:*\n"
-         "                 picks a free port, printed as 'listening on ...'), the producer connects to it\n"
-         "  --data DIR     directory of daily retail CSV files, read as a stream\n"
-         "  --trigger T    an interval such as 1s (default), fast, once, available-now\n"
-         "  --output FILE  consumer: write the final table as CustomerID,window_start,window_end,sum(total_cost)\n"
-         "Both stop on SIGINT/SIGTERM after the running epoch and exit 0.\n";
-}
-
-arguments parse_arguments(int argc, char** argv) {
-  arguments args;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag.rfind("--flow.", 0) == 0) continue;  // session options
-    if (flag == "--help" || flag == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (flag == "produce" || flag == "consume") {
-      args.command = flag;
-      continue;
-    }
-    if (i + 1 >= argc) throw flow::error("missing value after " + flag + "; see --help");
-    std::string value = argv[++i];
-    if (flag == "--endpoint") args.endpoint = value;
-    else if (flag == "--data") args.data_dir = value;
-    else if (flag == "--trigger") args.trigger = value;
-    else if (flag == "--output") args.output = value;
-    else throw flow::error("unknown flag " + flag + "; see --help");
-  }
-  if (args.command.empty()) throw flow::error("name a command, produce or consume; see --help");
-  if (args.command == "produce" && args.data_dir.empty()) throw flow::error("produce needs --data DIR; see --help");
-  return args;
-}
-
-flow::trigger trigger_of(const std::string& text) {
-  return text == "fast" ? flow::trigger{} : flow::parse_trigger(text);
-}
 
 flow::schema_ptr wire_schema() {
   return flow::make_schema({{"CustomerID", flow::type_id::float64, true},
@@ -99,7 +67,7 @@ int produce(flow::session& session, const arguments& args, flow::examples::signa
                    .option("socketType", std::string("PUSH"))
                    .option("messageFormat", std::string("binary"))
                    .option("lingerMs", 10000LL)  // what is queued at exit still reaches the consumer
-                   .trigger(trigger_of(args.trigger))
+                   .trigger(args.common.when)
                    .start();
   stopper.on_signal([query]() mutable { query.stop(); });
   std::cout << "sending to " << args.endpoint << std::endl;
@@ -126,7 +94,7 @@ int consume(flow::session& session, const arguments& args, flow::examples::signa
                    .format("memory")
                    .query_name("compras_por_hora")
                    .output_mode("complete")
-                   .trigger(trigger_of(args.trigger))
+                   .trigger(args.common.when)
                    .start();
   stopper.on_signal([query]() mutable { query.stop(); });
   auto endpoints = flow::connectors::bound_zmq_source_endpoints();
@@ -143,12 +111,11 @@ int consume(flow::session& session, const arguments& args, flow::examples::signa
   };
   run_until_stopped(query, report);
   report();
-  if (!args.output.empty()) {
+  if (!args.common.output.empty()) {
     auto table = session.sql(top).collect_batch();
     const auto& fields = table.schema().fields();
     flow::batch result(flow::make_schema({fields[0], fields[1], fields[2]}), {table.col(0), table.col(1), table.col(2)});
-    flow::examples::write_result_csv(result, args.output);  // without count(1)
-    std::cout << "wrote " << result.num_rows() << " rows to " << args.output << std::endl;
+    flow::examples::write_output(result, args.common.output);  // without count(1)
   }
   return 0;
 }
@@ -156,13 +123,15 @@ int consume(flow::session& session, const arguments& args, flow::examples::signa
 }  // namespace
 
 int main(int argc, char** argv) {
-  flow::examples::signal_stopper stopper;
-  try {
-    arguments args = parse_arguments(argc, argv);
+  arguments args;
+  auto cli = flow::examples::example_command_line(usage, args.common)
+                 .command({"produce", "consume"}, args.command)
+                 .text("--endpoint", args.endpoint)
+                 .text("--data", args.data_dir);
+  return flow::examples::run_example("zmq_pipeline", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
+    if (args.command.empty()) throw flow::cli::usage_error("name a command, produce or consume");
+    if (args.command == "produce" && args.data_dir.empty()) throw flow::cli::usage_error("produce needs --data DIR");
     flow::session session{argc, argv};
     return args.command == "produce" ? produce(session, args, stopper) : consume(session, args, stopper);
-  } catch (const std::exception& e) {
-    std::cerr << "zmq_pipeline: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "../../examples/common/command_line.hpp"
+
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
@@ -45,64 +47,34 @@ struct settings {
   long long keepalive_ms = 0;
 };
 
-void usage(std::ostream& out) {
-  out << "usage: feed_server --port P --rate N --token T [--count N] [--seed S] [--host H]\n"
-         "                   [--drop-after N] [--status 429|503 [--status-count K]] [--malformed-every N]\n"
-         "                   [--stall-after N] [--keepalive-ms M]\n"
-         "  --port P             port to listen on (0 = a free one); prints \"listening on PORT\"\n"
-         "  --rate N             tweets per second per connection (0 = as fast as possible)\n"
-         "  --token T            bearer token clients must send (empty: no check)\n"
-         "  --count N            the stream holds tweets 1..N, then stays open and idle\n"
-         "  --seed S             generator seed (default 1): same seed, same tweets\n"
-         "  --drop-after N       close each connection abruptly after N tweets\n"
-         "  --status C           answer HTTP status C to the first K authorised requests (--status-count K, default 1)\n"
-         "  --malformed-every N  tweets whose id is a multiple of N are sent as broken JSON\n"
-         "  --stall-after N      after N tweets a connection goes silent but stays open\n"
-         "  --keepalive-ms M     send a blank line after M ms without a tweet\n"
-         "Serves /2/tweets/search/stream and /stream; query parameters: track=a,b (hashtag filter), since_id=N.\n";
-}
+const char* const usage =
+    "usage: feed_server --port P --rate N --token T [--count N] [--seed S] [--host H]\n"
+    "                   [--drop-after N] [--status 429|503 [--status-count K]] [--malformed-every N]\n"
+    "                   [--stall-after N] [--keepalive-ms M]\n"
+    "  --port P             port to listen on (0 = a free one); prints \"listening on PORT\"\n"
+    "  --rate N             tweets per second per connection (0 = as fast as possible)\n"
+    "  --token T            bearer token clients must send (empty: no check)\n"
+    "  --count N            the stream holds tweets 1..N, then stays open and idle\n"
+    "  --seed S             generator seed (default 1): same seed, same tweets\n"
+    "  --drop-after N       close each connection abruptly after N tweets\n"
+    "  --status C           answer HTTP status C to the first K authorised requests (--status-count K, default 1)\n"
+    "  --malformed-every N  tweets whose id is a multiple of N are sent as broken JSON\n"
+    "  --stall-after N      after N tweets a connection goes silent but stays open\n"
+    "  --keepalive-ms M     send a blank line after M ms without a tweet\n"
+    "Serves /2/tweets/search/stream and /stream; query parameters: track=a,b (hashtag filter), since_id=N.\n";
 
-settings parse_arguments(int argc, char** argv) {
-  settings s;
-  for (int i = 1; i < argc; ++i) {
-    std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      usage(std::cout);
-      std::exit(0);
-    }
-    if (i + 1 >= argc) throw std::runtime_error("missing value after " + flag);
-    std::string value = argv[++i];
-    if (flag == "--host") {
-      s.host = value;
-      continue;
-    }
-    if (flag == "--token") {
-      s.token = value;
-      continue;
-    }
-    long long number = 0;
-    try {
-      std::size_t used = 0;
-      number = std::stoll(value, &used);
-      if (used != value.size() || number < 0) throw std::invalid_argument(value);
-    } catch (const std::exception&) {
-      throw std::runtime_error(flag + " needs a non-negative whole number, got '" + value + "'");
-    }
-    if (flag == "--port") s.port = number;
-    else if (flag == "--rate") s.rate = number;
-    else if (flag == "--count") s.count = number;
-    else if (flag == "--seed") s.seed = static_cast<std::uint64_t>(number);
-    else if (flag == "--drop-after") s.drop_after = number;
-    else if (flag == "--status") s.status = number;
-    else if (flag == "--status-count") s.status_count = number;
-    else if (flag == "--malformed-every") s.malformed_every = number;
-    else if (flag == "--stall-after") s.stall_after = number;
-    else if (flag == "--keepalive-ms") s.keepalive_ms = number;
-    else throw std::runtime_error("unknown flag " + flag + "; see --help");
-  }
-  if (s.port > 65535) throw std::runtime_error("--port must be 0..65535");
-  if (s.status != 0 && (s.status < 100 || s.status > 599)) throw std::runtime_error("--status must be an HTTP status");
-  return s;
+flow::cli::command_line command_line_of(settings& s) {
+  flow::cli::command_line line(usage);
+  line.text("--host", s.host).text("--token", s.token).number("--port", s.port, 0, 65535).number("--seed", s.seed, 0);
+  for (auto [flag, target] : {std::pair{"--rate", &s.rate}, {"--count", &s.count}, {"--drop-after", &s.drop_after},
+                              {"--status-count", &s.status_count}, {"--malformed-every", &s.malformed_every},
+                              {"--stall-after", &s.stall_after}, {"--keepalive-ms", &s.keepalive_ms}})
+    line.number(flag, *target, 0);
+  line.value("--status", [&s](const std::string& text) {
+    s.status = flow::cli::command_line::parse_number("--status", text, 0, 599);
+    if (s.status != 0 && s.status < 100) throw flow::cli::usage_error("--status must be an HTTP status, got " + text);
+  });
+  return line;
 }
 
 // ---------------------------------------------------------------- the generator
@@ -344,8 +316,7 @@ void handle(tcp::socket socket) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  try {
-    config = parse_arguments(argc, argv);
+  return flow::cli::run_main("feed_server", argc, argv, command_line_of(config), [] {
     net::io_context io;
     tcp::acceptor acceptor(io, tcp::endpoint(net::ip::make_address(config.host), static_cast<unsigned short>(config.port)));
     std::cout << "listening on " << acceptor.local_endpoint().port() << std::endl;
@@ -357,8 +328,6 @@ int main(int argc, char** argv) {
       socket.set_option(tcp::no_delay(true), ec);
       std::thread(handle, std::move(socket)).detach();
     }
-  } catch (const std::exception& e) {
-    std::cerr << "feed_server: " << e.what() << "\n";
-    return 1;
-  }
+    return 0;
+  });
 }
