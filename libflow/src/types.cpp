@@ -200,8 +200,19 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+std::string exception_message(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
 std::optional<timestamp> parse_timestamp(std::string_view text) {
-  // Layout: YYYY-MM-DD[( |T)HH:MM:SS[.f{1,6}]]
+  // Layout: YYYY-MM-DD[( |T)HH:MM:SS[.f{1,6}][Z]]. Times are UTC already: a 'Z' only says so.
+  if (text.size() > 19 && text.back() == 'Z') text.remove_suffix(1);
   unsigned year = 0, month = 0, day = 0;
   if (text.size() < 10 || !read_digits(text, 0, 4, year) || text[4] != '-' ||
       !read_digits(text, 5, 2, month) || text[7] != '-' || !read_digits(text, 8, 2, day)) {

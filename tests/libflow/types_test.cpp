@@ -97,6 +97,21 @@ TEST_CASE("parse_timestamp accepts Spark's default layouts", "[types]") {
   CHECK(ts("1969-12-31 23:59:59").micros == -second);
 }
 
+TEST_CASE("parse_timestamp accepts a trailing Z (UTC) after the time, as ISO 8601 and Spark's JSON write it",
+          "[types]") {
+  CHECK(ts("2010-12-01T08:26:00Z").micros == 1'291'191'960 * second);
+  CHECK(ts("2010-12-01 08:26:00Z").micros == 1'291'191'960 * second);
+  CHECK(ts("2010-12-01T08:26:00.000Z").micros == 1'291'191'960 * second);
+  CHECK(ts("2010-12-01T08:26:00.000250Z").micros == 1'291'191'960 * second + 250);
+  CHECK(ts("1969-12-31T23:59:59.5Z").micros == -second / 2);
+  for (std::string_view bad : {"2010-12-01Z", "2010-12-01T08:26Z", "2010-12-01T08:26:00ZZ", "2010-12-01T08:26:00 Z",
+                               "2010-12-01T08:26:00.Z", "2010-12-01T08:26:00z", "2010-12-01T08:26:00+01:00",
+                               "2010-12-01T08:26:00.1234567Z", "Z"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_timestamp(bad).has_value());
+  }
+}
+
 TEST_CASE("parse_timestamp rejects malformed text", "[types]") {
   for (std::string_view bad :
        {"", "2010", "2010-12-01 08:26", "2010-13-01 00:00:00", "2010-00-10", "2010-02-30", "2011-02-29",

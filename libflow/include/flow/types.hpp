@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -54,7 +55,12 @@ class error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// "YYYY-MM-DD HH:MM:SS[.ffffff]" or with a 'T' separator; returns nullopt when malformed.
+// The what() of the exception failure holds, or "unknown exception" for one that is no std::exception.
+std::string exception_message(const std::exception_ptr& failure);
+
+// "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS[.f]" with 1 to 6 fraction digits, a 'T' instead of the space, and a
+// trailing 'Z' (UTC, which every libflow timestamp is: what iso_timestamp and Spark's JSON writer give).
+// Returns nullopt when malformed.
 std::optional<timestamp> parse_timestamp(std::string_view text);
 // "YYYY-MM-DD HH:MM:SS", plus ".ffffff" only when there are sub-second digits.
 std::string format_timestamp(timestamp t);
