@@ -47,7 +47,7 @@ csv_dialect read_dialect(const options& opts) {
     if (format != "yyyy-MM-dd HH:mm:ss" && format != "yyyy-MM-dd'T'HH:mm:ss" &&
         format != "yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]") {
       throw error("option 'timestampFormat' '" + format +
-                  "' is not supported; timestamps are read as yyyy-MM-dd[( |T)HH:mm:ss[.SSSSSS]], remove the option");
+                  "' is not supported; timestamps are read as yyyy-MM-dd[( |T)HH:mm:ss[.SSSSSS][Z]], remove the option");
     }
   }
   d.null_value = opts.get("nullValue");
@@ -245,6 +245,12 @@ class csv_decoder final : public decoder {
       if (corrupt_index_ && i == *corrupt_index_) continue;
       if ((*schema_)[i].type == type_id::window) {
         throw error("CSV cannot read column '" + (*schema_)[i].name + "' of type window; use string or timestamp");
+      }
+      if ((*schema_)[i].type == type_id::string_list) {
+        throw error("CSV cannot read column '" + (*schema_)[i].name +
+                    "' of type array<string>: CSV has no array type. Declare the column as string and split "
+                    "it after reading, e.g. split(col(\"" + (*schema_)[i].name +
+                    "\"), \";\"), or read the data as json, where arrays are JSON arrays");
       }
       data_columns_.push_back(i);
     }

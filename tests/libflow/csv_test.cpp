@@ -536,3 +536,14 @@ TEST_CASE("csv: random input never crashes, and chunking at record_boundary neve
     }
   }
 }
+
+TEST_CASE("csv: a schema with an array column is refused up front, naming the column and what to do", "[formats][csv]") {
+  auto schema = make_schema({{"id", type_id::int64, true}, {"tags", type_id::string_list, true}});
+  auto message = flow::test::error_of([&] { make_decoder("csv", {}, schema); });
+  CHECK_THAT(message, Catch::Contains("CSV cannot read column 'tags' of type array<string>"));
+  CHECK_THAT(message, Catch::Contains("Declare the column as string and split it"));
+  CHECK_THAT(message, Catch::Contains("read the data as json"));
+  // Refused whatever the mode: no per-row failures.
+  CHECK_THAT(flow::test::error_of([&] { make_decoder("csv", make_options({{"mode", "DROPMALFORMED"}}), schema); }),
+             Catch::Contains("column 'tags'"));
+}
