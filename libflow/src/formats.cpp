@@ -38,6 +38,8 @@ schema_ptr infer_schema(std::string_view format, const options& opts, const std:
   throw error("unknown format '" + std::string(format) + "'; use csv, json or text");
 }
 
+bool is_text_file_format(std::string_view format) { return format == "csv" || format == "json" || format == "text"; }
+
 namespace detail {
 
 std::optional<bool> parse_boolean(std::string_view text) {

@@ -76,4 +76,71 @@ std::shared_ptr<const decoder> make_decoder(std::string_view format, const optio
 schema_ptr infer_schema(std::string_view format, const options& opts,
                         const std::vector<std::string_view>& samples);
 
+// Whether format names a file format, read from a path: "csv", "json" or "text" (the registry's spelling).
+bool is_text_file_format(std::string_view format);
+
+// ---------------------------------------------------------------- writing text
+
+// Appends text as a JSON string literal: '"' and '\\' escaped, control characters (< 0x20) as \n \r \t \b
+// \f or \u00xx; every other byte, UTF-8 sequences included, passed through unchanged.
+void append_json_string(std::string& out, std::string_view text);
+// The same escaping without the enclosing quotes.
+std::string json_escape(std::string_view text);
+
+// A timestamp as Spark's JSON writer gives it: "2010-12-01T08:26:00.000Z" (UTC), with six fraction digits
+// when the value has sub-millisecond digits, so nothing is lost. parse_timestamp reads it back.
+std::string iso_timestamp(timestamp t);
+
+enum class text_encoding {
+  csv,   // RFC 4180 records
+  json,  // JSON lines
+  text,  // the 'value' column (rows without one as CSV)
+};
+
+struct encoder_options {
+  char separator = ',';         // csv (and text's CSV rows): the field separator
+  bool header = false;          // csv: header() gives a line of the column names
+  bool iso_timestamps = true;   // json: "2010-12-01T08:26:00.000Z" (Spark's); false: "2010-12-01 08:26:00"
+};
+
+// Rows as text, one record per row, for the sinks that write text (files, sockets, message queues):
+// * csv: RFC 4180. A field holding the separator, '"', CR or LF is quoted, quotes doubled; null is an empty
+//   field and an empty string is "" so that readers tell the two apart (Spark's emptyValue). Timestamps as
+//   format_timestamp writes them, doubles as show() prints them. The constructor refuses (flow::error naming
+//   the column) window and array<string> columns: CSV has no such types, as Spark refuses struct and array
+//   columns in CSV.
+// * json: Spark's JSON lines: one object per row, null fields left out, NaN and infinities as strings,
+//   timestamps as strings (see iso_timestamps), windows as {"start":..,"end":..}, arrays as JSON arrays.
+// * text: the column named 'value' (non-strings as show() prints them, null as an empty record); a schema
+//   without one gives the whole row as CSV, windows and arrays written as show() prints them.
+// Immutable and thread-safe.
+class row_encoder {
+ public:
+  row_encoder(text_encoding encoding, schema_ptr schema, encoder_options opts = {});
+
+  text_encoding encoding() const { return encoding_; }
+  const schema_ptr& schema() const { return schema_; }
+  // csv with header=true: the column names as a CSV record with its '\n'; otherwise empty.
+  std::string header() const;
+  // One row as one record, without a line end. rows must have the encoder's columns (see check).
+  void append_row(std::string& out, const batch& rows, std::size_t row) const;
+  // check(rows), then every row, each followed by '\n'.
+  void append_rows(std::string& out, const batch& rows) const;
+  // header() and append_rows(rows): the text of a whole file.
+  std::string encode(const batch& rows) const;
+  // Throws flow::error when rows do not have the encoder's column count and types.
+  void check(const batch& rows) const;
+
+ private:
+  void append_csv_row(std::string& out, const batch& rows, std::size_t row) const;
+  void append_json_row(std::string& out, const batch& rows, std::size_t row) const;
+  void append_csv_field(std::string& out, std::string_view text) const;
+  void append_json_timestamp(std::string& out, timestamp t) const;
+
+  text_encoding encoding_;
+  schema_ptr schema_;
+  encoder_options opts_;
+  std::optional<std::size_t> value_column_;  // text
+};
+
 }  // namespace flow
