@@ -1,5 +1,6 @@
 #include "flow/dataframe.hpp"
 
+#include <charconv>
 #include <iostream>
 
 namespace flow {
@@ -141,10 +142,32 @@ data_frame_reader& data_frame_reader::option(std::string key, std::string value)
   return *this;
 }
 
+std::string option_text(double value) {
+  char text[64];
+  auto [end, ec] = std::to_chars(text, text + sizeof text, value);
+  return std::string(text, end);
+}
+
+data_frame data_frame_reader::load() {
+  if (scan_.format.empty())
+    throw error("load(): no format; call format(...) first, e.g. format(\"socket\") or format(\"rate\")");
+  if (is_text_file_format(scan_.format))
+    throw error("load(): the " + scan_.format + " format reads files and needs a path: call load(path), e.g. load(\"/data/*." +
+                scan_.format + "\")");
+  return load_scan(scan_);
+}
+
 data_frame data_frame_reader::load(std::string path) {
   if (scan_.format.empty()) throw error("load('" + path + "'): no format; call format(\"csv\"), json or text first");
+  if (path.empty() && is_text_file_format(scan_.format))
+    throw error("load(\"\"): the " + scan_.format + " format reads files and needs a path, e.g. load(\"/data/*." +
+                scan_.format + "\")");
   scan_spec scan = scan_;
   scan.path = std::move(path);
+  return load_scan(std::move(scan));
+}
+
+data_frame data_frame_reader::load_scan(scan_spec scan) {
   ctx_->resolve_scan(scan);
   return {ctx_, make_scan(std::move(scan))};
 }

@@ -174,6 +174,9 @@ agg_spec min(expr e);
 agg_spec max(expr e);
 agg_spec avg(expr e);
 
+// A double as option text: the shortest decimal that reads back as the same value.
+std::string option_text(double value);
+
 class data_frame_reader {
  public:
   data_frame_reader(std::shared_ptr<session_context> ctx, bool streaming) : ctx_(std::move(ctx)) {
@@ -185,14 +188,22 @@ class data_frame_reader {
   data_frame_reader& option(std::string key, bool value) { return option(std::move(key), std::string(value ? "true" : "false")); }
   data_frame_reader& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
   data_frame_reader& option(std::string key, int value) { return option(std::move(key), std::to_string(value)); }
+  // The shortest text that reads back as the same double ("0.5", "1e+20").
+  data_frame_reader& option(std::string key, double value) { return option(std::move(key), option_text(value)); }
   data_frame_reader& schema(const flow::schema& s) { scan_.schema = std::make_shared<const flow::schema>(s); return *this; }
   data_frame_reader& schema(schema_ptr s) { scan_.schema = std::move(s); return *this; }
+  // Reads path (files: a file, directory or glob) with the format. Throws flow::error for a format that
+  // takes no path (socket, zmq, kafka, rate, http-feed, twitter): call load() for those.
   data_frame load(std::string path);
+  // For sources configured by options alone (socket, zmq, kafka, rate, http-feed, twitter). Throws
+  // flow::error for the file formats (csv, json, text), which need load(path).
+  data_frame load();
   data_frame csv(std::string path) { return format("csv").load(std::move(path)); }
   data_frame json(std::string path) { return format("json").load(std::move(path)); }
   data_frame text(std::string path) { return format("text").load(std::move(path)); }
 
  private:
+  data_frame load_scan(scan_spec scan);
   std::shared_ptr<session_context> ctx_;
   scan_spec scan_;
 };
@@ -202,8 +213,11 @@ class data_stream_writer {
   data_stream_writer(std::shared_ptr<session_context> ctx, plan_ptr plan) : ctx_(std::move(ctx)), plan_(std::move(plan)) {}
   data_stream_writer& format(std::string f) { sink_.format = std::move(f); return *this; }
   data_stream_writer& option(std::string key, std::string value) { sink_.opts.set(std::move(key), std::move(value)); return *this; }
-  data_stream_writer& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
+  data_stream_writer& option(std::string key, const char* value) { return option(std::move(key), std::string(value)); }
   data_stream_writer& option(std::string key, bool value) { return option(std::move(key), std::string(value ? "true" : "false")); }
+  data_stream_writer& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
+  data_stream_writer& option(std::string key, int value) { return option(std::move(key), std::to_string(value)); }
+  data_stream_writer& option(std::string key, double value) { return option(std::move(key), option_text(value)); }
   data_stream_writer& query_name(std::string name) { sink_.query_name = std::move(name); return *this; }
   data_stream_writer& output_mode(std::string_view mode) { sink_.mode = parse_output_mode(mode); return *this; }
   data_stream_writer& output_mode(flow::output_mode mode) { sink_.mode = mode; return *this; }
