@@ -819,18 +819,28 @@ class hash_aggregate_state final : public aggregate_state {
     return out;
   }
 
+  // The values of the groups in ids of a boolean, int64, timestamp or float64 store (a key or an accumulator:
+  // booleans and integers in ints, doubles in doubles) into d.
+  template <class Store>
+  void gather_numbers(column_data& d, type_id type, const Store& store, const std::vector<std::uint32_t>& ids) const {
+    if (type == type_id::float64) {
+      d.doubles = gather_groups(store.doubles, ids);
+    } else if (type == type_id::boolean) {
+      auto ints = gather_groups(store.ints, ids);
+      d.bools.assign(ints.begin(), ints.end());
+    } else {
+      d.ints = gather_groups(store.ints, ids);
+    }
+  }
+
   column key_column(std::size_t k, const std::vector<std::uint32_t>& ids) const {
     const key_store& ks = key_values_[k];
     auto d = std::make_shared<column_data>();
     switch (ks.type) {
-      case type_id::boolean: {
-        auto ints = gather_groups(ks.ints, ids);
-        d->bools.assign(ints.begin(), ints.end());
-        break;
-      }
+      case type_id::boolean:
       case type_id::int64:
-      case type_id::timestamp: d->ints = gather_groups(ks.ints, ids); break;
-      case type_id::float64: d->doubles = gather_groups(ks.doubles, ids); break;
+      case type_id::timestamp:
+      case type_id::float64: gather_numbers(*d, ks.type, ks, ids); break;
       case type_id::window:
         d->ints = gather_groups(ks.ints, ids);
         d->ends = gather_groups(ks.ends, ids);
@@ -855,14 +865,10 @@ class hash_aggregate_state final : public aggregate_state {
     }
     auto d = std::make_shared<column_data>();
     switch (acc.type) {
-      case type_id::boolean: {
-        auto ints = gather_groups(acc.ints, ids);
-        d->bools.assign(ints.begin(), ints.end());
-        break;
-      }
+      case type_id::boolean:
       case type_id::int64:
-      case type_id::timestamp: d->ints = gather_groups(acc.ints, ids); break;
-      case type_id::float64: d->doubles = gather_groups(acc.doubles, ids); break;
+      case type_id::timestamp:
+      case type_id::float64: gather_numbers(*d, acc.type, acc, ids); break;
       case type_id::string: {
         column_builder builder(type_id::string, ids.size());
         for (std::size_t i = 0; i < ids.size(); ++i) {
