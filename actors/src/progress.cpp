@@ -6,30 +6,11 @@
 #include <ctime>
 #include <sstream>
 
+#include "flow/formats.hpp"
+
 namespace flow::runtime {
 
-std::string json_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
+std::string json_escape(std::string_view text) { return flow::json_escape(text); }
 
 std::string iso8601_now() {
   auto now = std::chrono::system_clock::now();

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -99,53 +98,7 @@ std::map<std::int64_t, std::string> log_entries(const std::string& log_directory
   return entries;
 }
 
-// ---------------------------------------------------------------- JSON text
-
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[(c >> 4) & 0xF]);
-          out.push_back(hex[c & 0xF]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// Spark's JSON timestamps, "2010-12-01T08:26:00.000Z" (UTC); six fraction digits when the value has
-// sub-millisecond digits, so nothing is lost.
-std::string iso_timestamp(timestamp t) {
-  constexpr std::int64_t micros_per_second = 1'000'000;
-  std::int64_t seconds = t.micros / micros_per_second;
-  std::int64_t fraction = t.micros % micros_per_second;
-  if (fraction < 0) {
-    fraction += micros_per_second;
-    --seconds;
-  }
-  std::string out = format_timestamp(timestamp{seconds * micros_per_second});
-  out[10] = 'T';
-  char digits[8];
-  if (fraction % 1000 == 0) {
-    std::snprintf(digits, sizeof digits, ".%03d", static_cast<int>(fraction / 1000));
-  } else {
-    std::snprintf(digits, sizeof digits, ".%06d", static_cast<int>(fraction));
-  }
-  return out + digits + "Z";
-}
+// ---------------------------------------------------------------- the commit log
 
 const char* commit_log_format = "{\"epoch\":<n>,\"files\":[\"<name>\",...]}";
 
@@ -188,122 +141,7 @@ std::vector<std::string> parse_log_entry(std::string_view text, const std::strin
   return names;
 }
 
-// ---------------------------------------------------------------- row formats
-
-class row_format {
- public:
-  virtual ~row_format() = default;
-  virtual std::string extension() const = 0;
-  virtual std::string file_header(const schema&) const { return {}; }
-  virtual void append_row(std::string& out, const batch& rows, std::size_t row) const = 0;
-};
-
-// RFC 4180: a field holding the separator, a quote, CR or LF is quoted, quotes doubled. Null is an empty
-// field; an empty string is "" so that readers tell the two apart (Spark's emptyValue).
-class csv_format final : public row_format {
- public:
-  csv_format(char separator, bool header) : separator_(separator), header_(header) {}
-
-  std::string extension() const override { return "csv"; }
-
-  std::string file_header(const schema& s) const override {
-    if (!header_) return {};
-    std::string out;
-    for (std::size_t c = 0; c < s.size(); ++c) {
-      if (c) out.push_back(separator_);
-      append_field(out, s[c].name);
-    }
-    out.push_back('\n');
-    return out;
-  }
-
-  void append_row(std::string& out, const batch& rows, std::size_t row) const override {
-    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
-      if (c) out.push_back(separator_);
-      const column& col = rows.col(c);
-      if (col.is_null(row)) continue;
-      switch (col.type()) {
-        case type_id::boolean: out += col.bools()[row] ? "true" : "false"; break;
-        case type_id::int64: out += std::to_string(col.ints()[row]); break;
-        case type_id::float64: out += to_string(value{col.doubles()[row]}); break;
-        case type_id::timestamp: out += format_timestamp(timestamp{col.ints()[row]}); break;
-        case type_id::string: append_field(out, col.str(row)); break;
-        case type_id::window:
-        case type_id::string_list: break;  // refused at open
-      }
-    }
-    out.push_back('\n');
-  }
-
- private:
-  void append_field(std::string& out, std::string_view text) const {
-    bool quote = text.empty() || text.find_first_of(std::string{separator_, '"', '\r', '\n'}) != std::string_view::npos;
-    if (!quote) {
-      out += text;
-      return;
-    }
-    out.push_back('"');
-    for (char c : text) {
-      if (c == '"') out.push_back('"');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  }
-
-  char separator_;
-  bool header_;
-};
-
-// JSON lines as Spark writes them: one object per row, null fields left out.
-class json_format final : public row_format {
- public:
-  std::string extension() const override { return "json"; }
-
-  void append_row(std::string& out, const batch& rows, std::size_t row) const override {
-    out.push_back('{');
-    bool first = true;
-    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
-      const column& col = rows.col(c);
-      if (col.is_null(row)) continue;
-      if (!first) out.push_back(',');
-      first = false;
-      append_json_string(out, rows.schema()[c].name);
-      out.push_back(':');
-      switch (col.type()) {
-        case type_id::boolean: out += col.bools()[row] ? "true" : "false"; break;
-        case type_id::int64: out += std::to_string(col.ints()[row]); break;
-        case type_id::float64: {
-          double d = col.doubles()[row];
-          // JSON has no NaN or infinity; Spark (Jackson) writes them as strings.
-          if (std::isfinite(d)) out += to_string(value{d});
-          else append_json_string(out, to_string(value{d}));
-          break;
-        }
-        case type_id::string: append_json_string(out, col.str(row)); break;
-        case type_id::timestamp: append_json_string(out, iso_timestamp(timestamp{col.ints()[row]})); break;
-        case type_id::window: {
-          window_value w = col.window(row);
-          out += "{\"start\":";
-          append_json_string(out, iso_timestamp(w.start));
-          out += ",\"end\":";
-          append_json_string(out, iso_timestamp(w.end));
-          out.push_back('}');
-          break;
-        }
-        case type_id::string_list: {
-          out.push_back('[');
-          for (std::size_t j = 0; j < col.list_size(row); ++j) {
-            if (j) out.push_back(',');
-            append_json_string(out, col.list_item(row, j));
-          }
-          out.push_back(']');
-          break;
-        }
-      }
-    }
-    out += "}\n";
-  }
-};
+// ---------------------------------------------------------------- the sink
 
 char csv_separator(const options& opts) {
   std::string sep = opts.has("sep") ? opts.get("sep") : opts.get("delimiter", ",");
@@ -319,8 +157,6 @@ std::string padded(std::int64_t number) {
   std::snprintf(text, sizeof text, "%05lld", static_cast<long long>(number));
   return text;
 }
-
-// ---------------------------------------------------------------- the sink
 
 struct part_file {
   std::string name;       // part-<epoch>-<n>.<ext>
@@ -340,16 +176,18 @@ struct epoch_output {
 class file_sink final : public sink_writer {
  public:
   file_sink(std::string format, const options& opts)
-      : path_(opts.get("path")), max_records_per_file_(opts.get_int("maxRecordsPerFile", 0)) {
+      : path_(opts.get("path")), extension_(format), max_records_per_file_(opts.get_int("maxRecordsPerFile", 0)) {
     if (path_.empty())
       throw error("file sink (" + format + "): option 'path' is required: option(\"path\", \"/output/dir\")");
     if (max_records_per_file_ < 0)
       throw error("file sink: maxRecordsPerFile must not be negative (0: unlimited), got " +
                   std::to_string(max_records_per_file_));
     if (format == "csv") {
-      format_ = std::make_unique<csv_format>(csv_separator(opts), opts.get_bool("header", false));
+      encoding_ = text_encoding::csv;
+      encoder_options_.separator = csv_separator(opts);
+      encoder_options_.header = opts.get_bool("header", false);
     } else if (format == "json") {
-      format_ = std::make_unique<json_format>();
+      encoding_ = text_encoding::json;
     } else {
       throw error("file sink: unsupported format '" + format + "'; supported: csv, json");
     }
@@ -364,21 +202,17 @@ class file_sink final : public sink_writer {
 
   void open(const schema_ptr& input, output_mode mode, const std::vector<std::string>&) override {
     std::lock_guard<std::mutex> lock(mutex_);
-    const std::string name = format_->extension();
+    const std::string& name = extension_;
     if (mode != output_mode::append) {
       throw error("Data source " + name + " does not support " +
                   (mode == output_mode::complete ? "Complete" : "Update") +
                   " output mode; the file sink only appends (use append mode, or foreachBatch / memory for "
                   "aggregation results)");
     }
-    if (name == "csv") {
-      for (const auto& f : input->fields()) {
-        if (f.type == type_id::window || f.type == type_id::string_list) {
-          throw error("CSV data source does not support " + std::string(type_name(f.type)) + " data type (column '" +
-                      f.name + "'); flatten it first, e.g. with a map_batches function or SQL that turns it into "
-                      "scalar columns, or write format json");
-        }
-      }
+    try {
+      encoder_ = std::make_unique<row_encoder>(encoding_, input, encoder_options_);
+    } catch (const error& e) {
+      throw error("file sink '" + path_ + "': " + e.what());
     }
     std::error_code ec;
     fs::create_directories(log_directory_, ec);
@@ -402,7 +236,8 @@ class file_sink final : public sink_writer {
       if (output.files.empty() || (max_records_per_file_ > 0 && output.files.back().rows == max_records_per_file_)) {
         start_part(epoch, output);
       }
-      format_->append_row(output.buffer, rows, row);
+      encoder_->append_row(output.buffer, rows, row);
+      output.buffer.push_back('\n');
       ++output.files.back().rows;
       if (output.buffer.size() >= flush_threshold_bytes) flush(output);
     }
@@ -460,7 +295,7 @@ class file_sink final : public sink_writer {
   // Part files of an epoch without a log entry: left by an attempt that failed before its commit.
   void remove_uncommitted_files(std::int64_t epoch) const {
     const std::string prefix = "part-" + padded(epoch) + "-";
-    const std::string extension = "." + format_->extension();
+    const std::string extension = "." + extension_;
     std::vector<fs::path> stray;
     std::error_code ec;
     for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
@@ -507,13 +342,12 @@ class file_sink final : public sink_writer {
   void start_part(std::int64_t epoch, epoch_output& output) {
     if (!output.files.empty()) finish_part(output);
     part_file file;
-    file.name = "part-" + padded(epoch) + "-" + padded(static_cast<std::int64_t>(output.files.size())) + "." +
-                format_->extension();
+    file.name = "part-" + padded(epoch) + "-" + padded(static_cast<std::int64_t>(output.files.size())) + "." + extension_;
     file.temp_path = path_ + "/." + file.name + ".tmp";
     file.final_path = path_ + "/" + file.name;
     file.fd = create_file(file.temp_path);
     output.files.push_back(std::move(file));
-    output.buffer = format_->file_header(*schema_);
+    output.buffer = encoder_->header();
   }
 
   void flush(epoch_output& output) {
@@ -532,9 +366,12 @@ class file_sink final : public sink_writer {
   }
 
   std::string path_;
+  std::string extension_;  // the format: csv or json
   std::string log_directory_;
   std::int64_t max_records_per_file_;
-  std::unique_ptr<row_format> format_;
+  text_encoding encoding_ = text_encoding::csv;
+  encoder_options encoder_options_;
+  std::unique_ptr<row_encoder> encoder_;  // made at open, for the query's schema
   schema_ptr schema_;
   // close() may come from the coordinator while the sink actor still finishes a commit.
   mutable std::mutex mutex_;

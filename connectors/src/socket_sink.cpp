@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "flow/connectors/socket.hpp"
@@ -19,19 +20,6 @@ using namespace socket_detail;
 using namespace std::chrono_literals;
 
 const std::string sink_name = "socket sink";
-
-void append_csv_field(std::string& out, const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) {
-    out += text;
-    return;
-  }
-  out += '"';
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-}
 
 class socket_sink final : public sink_writer {
  public:
@@ -46,29 +34,14 @@ class socket_sink final : public sink_writer {
 
   std::string description() const override { return "SocketSink[host: " + host_ + ", port: " + std::to_string(port_) + "]"; }
 
+  // One line per row: the value column, or the whole row as CSV when there is none.
   void open(const schema_ptr& input, output_mode, const std::vector<std::string>&) override {
-    value_column_ = input->fields().size();
-    for (std::size_t i = 0; i < input->fields().size(); ++i)
-      if (input->fields()[i].name == "value") value_column_ = i;
+    encoder_.emplace(text_encoding::text, input);
   }
 
   void write(std::int64_t epoch, const batch& rows) override {
-    std::string& out = pending_[epoch];
-    for (std::size_t row = 0; row < rows.num_rows(); ++row) {
-      if (value_column_ < rows.num_columns()) {
-        const column& values = rows.col(value_column_);
-        if (!values.is_null(row)) {
-          if (values.type() == type_id::string) out += values.str(row);
-          else out += to_string(values.at(row));
-        }
-      } else {
-        for (std::size_t c = 0; c < rows.num_columns(); ++c) {
-          if (c) out += ',';
-          if (!rows.col(c).is_null(row)) append_csv_field(out, to_string(rows.at(row, c)));
-        }
-      }
-      out += '\n';
-    }
+    if (!encoder_) throw error(sink_name + ": write before open");
+    encoder_->append_rows(pending_[epoch], rows);
     pending_lines_[epoch] += rows.num_rows();
   }
 
@@ -164,7 +137,7 @@ class socket_sink final : public sink_writer {
   const std::string host_;
   const std::uint16_t port_;
   const std::chrono::milliseconds reconnect_initial_, reconnect_max_, write_timeout_;
-  std::size_t value_column_ = 0;
+  std::optional<row_encoder> encoder_;  // made at open
   std::map<std::int64_t, std::string> pending_;
   std::map<std::int64_t, std::size_t> pending_lines_;
   std::int64_t last_committed_ = -1;

@@ -4,9 +4,9 @@
 #include <zmq.hpp>
 
 #include <algorithm>
-#include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "flow/connectors/socket.hpp"
 #include "flow/connectors/zeromq.hpp"
@@ -47,106 +47,6 @@ message_format format_of(const options& opts) {
   if (format == "json") return message_format::json;
   if (format == "binary") return message_format::binary;
   throw error(sink_name + ": option 'messageFormat' must be text, csv, json or binary, got '" + format + "'");
-}
-
-// RFC 4180: a field holding a comma, a quote, CR or LF is quoted, quotes doubled; an empty string is ""
-// so that a reader tells it from null (an empty field).
-void append_csv_field(std::string& out, std::string_view text) {
-  if (!text.empty() && text.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += text;
-    return;
-  }
-  out.push_back('"');
-  for (char c : text) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
-
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[(c >> 4) & 0xF]);
-          out.push_back(hex[c & 0xF]);
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-// One cell as CSV; window and array columns are refused at open for csv, written as show() prints them
-// by text's row-as-CSV fallback.
-void append_csv_cell(std::string& out, const column& col, std::size_t row) {
-  if (col.is_null(row)) return;
-  switch (col.type()) {
-    case type_id::boolean: out += col.bools()[row] ? "true" : "false"; break;
-    case type_id::int64: out += std::to_string(col.ints()[row]); break;
-    case type_id::float64: out += to_string(value{col.doubles()[row]}); break;
-    case type_id::timestamp: out += format_timestamp(timestamp{col.ints()[row]}); break;
-    case type_id::string: append_csv_field(out, col.str(row)); break;
-    case type_id::window:
-    case type_id::string_list: append_csv_field(out, to_string(col.at(row))); break;
-  }
-}
-
-// One row as a JSON object, null fields left out; timestamps as "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC),
-// which libflow's JSON reader (and Spark's) parses back.
-void append_json_row(std::string& out, const batch& rows, std::size_t row) {
-  out.push_back('{');
-  bool first = true;
-  for (std::size_t c = 0; c < rows.num_columns(); ++c) {
-    const column& col = rows.col(c);
-    if (col.is_null(row)) continue;
-    if (!first) out.push_back(',');
-    first = false;
-    append_json_string(out, rows.schema()[c].name);
-    out.push_back(':');
-    switch (col.type()) {
-      case type_id::boolean: out += col.bools()[row] ? "true" : "false"; break;
-      case type_id::int64: out += std::to_string(col.ints()[row]); break;
-      case type_id::float64: {
-        double d = col.doubles()[row];
-        // JSON has no NaN or infinity; Spark writes them as strings.
-        if (std::isfinite(d)) out += to_string(value{d});
-        else append_json_string(out, to_string(value{d}));
-        break;
-      }
-      case type_id::string: append_json_string(out, col.str(row)); break;
-      case type_id::timestamp: append_json_string(out, format_timestamp(timestamp{col.ints()[row]})); break;
-      case type_id::window: {
-        window_value w = col.window(row);
-        out += "{\"start\":";
-        append_json_string(out, format_timestamp(w.start));
-        out += ",\"end\":";
-        append_json_string(out, format_timestamp(w.end));
-        out.push_back('}');
-        break;
-      }
-      case type_id::string_list: {
-        out.push_back('[');
-        for (std::size_t j = 0; j < col.list_size(row); ++j) {
-          if (j) out.push_back(',');
-          append_json_string(out, col.list_item(row, j));
-        }
-        out.push_back(']');
-        break;
-      }
-    }
-  }
-  out.push_back('}');
 }
 
 // An epoch's messages back to back: message i is bytes[ends[i-1], ends[i]).
@@ -200,17 +100,18 @@ class zmq_sink final : public sink_writer {
            (topic_.empty() ? "" : ", topic: " + topic_) + "]";
   }
 
+  // text: the value column, or the row as CSV; json: timestamps as "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC).
   void open(const schema_ptr& input, output_mode, const std::vector<std::string>&) override {
-    value_column_ = input->size();
-    if (format_ == message_format::text) {
-      for (std::size_t i = 0; i < input->size(); ++i)
-        if ((*input)[i].name == "value") value_column_ = i;
-    }
-    if (format_ == message_format::csv) {
-      for (const auto& f : input->fields())
-        if (f.type == type_id::window || f.type == type_id::string_list)
-          throw error(sink_name + ": messageFormat csv cannot hold column '" + f.name + "' of type " +
-                      std::string(type_name(f.type)) + "; select scalar columns or use messageFormat json or binary");
+    if (format_ == message_format::binary) return;
+    const text_encoding encoding = format_ == message_format::csv    ? text_encoding::csv
+                                   : format_ == message_format::json ? text_encoding::json
+                                                                     : text_encoding::text;
+    encoder_options opts;
+    opts.iso_timestamps = false;
+    try {
+      encoder_.emplace(encoding, input, opts);
+    } catch (const error& e) {
+      throw error(sink_name + ": messageFormat csv: " + e.what() + "; or use messageFormat json or binary");
     }
   }
 
@@ -224,8 +125,9 @@ class zmq_sink final : public sink_writer {
       out.ends.push_back(out.bytes.size());
       return;
     }
+    if (!encoder_) throw error(sink_name + ": write before open");
     for (std::size_t row = 0; row < rows.num_rows(); ++row) {
-      append_row(out.bytes, rows, row);
+      encoder_->append_row(out.bytes, rows, row);
       out.ends.push_back(out.bytes.size());
     }
   }
@@ -245,21 +147,6 @@ class zmq_sink final : public sink_writer {
   }
 
  private:
-  void append_row(std::string& out, const batch& rows, std::size_t row) const {
-    if (format_ == message_format::json) return append_json_row(out, rows, row);
-    if (value_column_ < rows.num_columns()) {
-      const column& values = rows.col(value_column_);
-      if (values.is_null(row)) return;
-      if (values.type() == type_id::string) out += values.str(row);
-      else out += to_string(values.at(row));
-      return;
-    }
-    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
-      if (c) out.push_back(',');
-      append_csv_cell(out, rows.col(c), row);
-    }
-  }
-
   // PUB never blocks (a subscriber whose queue is at its high-water mark misses the message); PUSH
   // waits up to sendTimeoutMs for a peer with room, then fails the epoch, which is replayed in full.
   void send_epoch(std::int64_t epoch, const epoch_messages& messages) {
@@ -293,7 +180,7 @@ class zmq_sink final : public sink_writer {
   zmq::context_t context_{1};
   zmq::socket_t socket_;
   std::string bound_endpoint_;
-  std::size_t value_column_ = 0;
+  std::optional<row_encoder> encoder_;  // made at open; none for binary
   std::map<std::int64_t, epoch_messages> pending_;
   std::int64_t last_committed_ = -1;
   std::int64_t messages_sent_ = 0, bytes_sent_ = 0, rows_written_ = 0;
