@@ -3,6 +3,8 @@
 
 #include <iosfwd>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "flow/dataframe.hpp"
 #include "flow/source_sink.hpp"
@@ -20,8 +22,15 @@ struct sink_context {
 // Checks the options of a non-file source and fills in scan.schema where the connector defines it
 // (socket: value[, timestamp]; rate: timestamp, value; kafka: key, value, topic, ...). File formats
 // (csv, json, text) are resolved by the session, which infers their schema.
+// Throws flow::error for an unknown format (naming the supported ones) and for a path given to a source
+// that takes none.
 void resolve_source(scan_spec& scan);
+// csv, json, text: the sources read from a path (flow::is_text_file_format gives the same answer).
 bool is_file_format(std::string_view format);
+
+// The format names make_source and make_sink accept, from the one table each dispatches on.
+std::vector<std::string> source_formats();
+std::vector<std::string> sink_formats();
 
 // Throws flow::error naming the supported formats when the format is unknown.
 std::unique_ptr<source_reader> make_source(const scan_spec& scan);
