@@ -358,14 +358,7 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
   st.planned_offset = std::move(initial_offset);
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
   self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    finish(self, "coordinator: " + what);
+    finish(self, "coordinator: " + exception_message(eptr));
     return caf::sec::runtime_error;
   });
   spawn_dataflow(self);

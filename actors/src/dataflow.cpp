@@ -14,14 +14,7 @@ namespace {
 template <class Self>
 void report_failures(Self* self, const supervision& sup, std::string role) {
   self->set_exception_handler([sup, role](caf::scheduled_actor* actor, std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + what);
+    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + exception_message(eptr));
     (void)actor;
     return caf::sec::runtime_error;
   });

@@ -10,9 +10,17 @@ namespace flow::connectors {
 
 namespace {
 
-// What both sinks share: the epoch's batches held until commit, and the replay rule.
+// What both sinks share: the epoch's batches held until commit, the replay rule and the metrics.
 class epoch_collecting_sink : public sink_writer {
  public:
+  explicit epoch_collecting_sink(std::string description) : description_(std::move(description)) {}
+
+  std::string description() const override { return description_; }
+
+  connector_metrics metrics() const override {
+    return {{"numEpochs", epochs_delivered_}, {"numOutputRows", rows_delivered_}};
+  }
+
   void open(const schema_ptr& input, output_mode, const std::vector<std::string>&) override { schema_ = input; }
 
   void write(std::int64_t epoch, const batch& rows) override {
@@ -28,7 +36,7 @@ class epoch_collecting_sink : public sink_writer {
   void commit(std::int64_t epoch) override {
     auto node = pending_.extract(epoch);
     if (already_committed(epoch)) return;
-    deliver(epoch, node.empty() ? std::vector<batch>{} : std::move(node.mapped()));
+    rows_delivered_ += deliver(epoch, node.empty() ? std::vector<batch>{} : std::move(node.mapped()));
     last_committed_ = epoch;
     ++epochs_delivered_;
   }
@@ -36,9 +44,9 @@ class epoch_collecting_sink : public sink_writer {
   void abort(std::int64_t epoch) override { pending_.erase(epoch); }
 
  protected:
-  virtual void deliver(std::int64_t epoch, std::vector<batch> rows) = 0;
+  // Hands the epoch's rows to the user's code; returns how many rows it took.
+  virtual std::int64_t deliver(std::int64_t epoch, std::vector<batch> rows) = 0;
   const schema_ptr& schema() const { return schema_; }
-  std::int64_t epochs_delivered_ = 0;
 
  private:
   bool already_committed(std::int64_t epoch) const { return last_committed_ && epoch <= *last_committed_; }
@@ -46,33 +54,22 @@ class epoch_collecting_sink : public sink_writer {
   schema_ptr schema_;
   std::map<std::int64_t, std::vector<batch>> pending_;
   std::optional<std::int64_t> last_committed_;
+  const std::string description_;
+  std::int64_t epochs_delivered_ = 0;
+  std::int64_t rows_delivered_ = 0;
 };
-
-std::string message_of(const std::exception_ptr& failure) {
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
 
 class foreach_sink final : public epoch_collecting_sink {
  public:
-  explicit foreach_sink(std::shared_ptr<foreach_writer> writer) : writer_(std::move(writer)) {
+  explicit foreach_sink(std::shared_ptr<foreach_writer> writer)
+      : epoch_collecting_sink("ForeachSink"), writer_(std::move(writer)) {
     if (!writer_) throw error("foreach sink: no writer given; pass a foreach_writer to foreach(...)");
   }
 
-  std::string description() const override { return "ForeachSink"; }
-
-  connector_metrics metrics() const override {
-    return {{"numEpochs", epochs_delivered_}, {"numOutputRows", rows_processed_}};
-  }
-
  private:
-  void deliver(std::int64_t epoch, std::vector<batch> rows) override {
+  std::int64_t deliver(std::int64_t epoch, std::vector<batch> rows) override {
     constexpr std::int64_t partition = 0;
+    std::int64_t processed = 0;
     if (writer_->open(partition, epoch)) {
       try {
         for (const auto& b : rows) {
@@ -80,41 +77,35 @@ class foreach_sink final : public epoch_collecting_sink {
         }
       } catch (...) {
         auto failure = std::current_exception();
-        writer_->close(message_of(failure));
+        writer_->close(exception_message(failure));
         std::rethrow_exception(failure);
       }
-      for (const auto& b : rows) rows_processed_ += static_cast<std::int64_t>(b.num_rows());
+      for (const auto& b : rows) processed += static_cast<std::int64_t>(b.num_rows());
     }
     writer_->close(std::nullopt);
+    return processed;
   }
 
   std::shared_ptr<foreach_writer> writer_;
-  std::int64_t rows_processed_ = 0;
 };
 
 class foreach_batch_sink final : public epoch_collecting_sink {
  public:
-  explicit foreach_batch_sink(foreach_batch_function fn) : fn_(std::move(fn)) {
+  explicit foreach_batch_sink(foreach_batch_function fn)
+      : epoch_collecting_sink("ForeachBatchSink"), fn_(std::move(fn)) {
     if (!fn_) throw error("foreachBatch sink: no function given; pass one to foreach_batch(...)");
   }
 
-  std::string description() const override { return "ForeachBatchSink"; }
-
-  connector_metrics metrics() const override {
-    return {{"numEpochs", epochs_delivered_}, {"numOutputRows", rows_delivered_}};
-  }
-
  private:
-  void deliver(std::int64_t epoch, std::vector<batch> rows) override {
+  std::int64_t deliver(std::int64_t epoch, std::vector<batch> rows) override {
     batch whole = rows.empty()       ? batch::empty(schema() ? schema() : make_schema({}))
                   : rows.size() == 1 ? rows.front()
                                      : concat(rows);
     fn_(whole, epoch);
-    rows_delivered_ += static_cast<std::int64_t>(whole.num_rows());
+    return static_cast<std::int64_t>(whole.num_rows());
   }
 
   foreach_batch_function fn_;
-  std::int64_t rows_delivered_ = 0;
 };
 
 }  // namespace
