@@ -3,15 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <filesystem>
-#include <map>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "test_support.hpp"
@@ -21,48 +16,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::map<std::pair<std::string, std::string>, double> read_result(const fs::path& csv, std::size_t sum_column) {
-  std::istringstream in(flow::test::read_file(csv));
-  std::string line;
-  std::getline(in, line);
-  std::map<std::pair<std::string, std::string>, double> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
-    REQUIRE(f.size() > sum_column);
-    rows[{f[0], f[1]}] = std::stod(f[sum_column]);
-  }
-  return rows;
-}
-
-// Runs the example with args; returns its exit status. kill_after: send SIGTERM after that long.
+// Runs the example with args; returns its exit status (-1 when it did not end within 60 s). kill_after:
+// send SIGTERM after that long.
 int run_example(std::vector<std::string> args, const fs::path& log, std::optional<std::chrono::milliseconds> kill_after) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* out = std::freopen(log.c_str(), "w", stdout);
-    if (!out) _exit(126);
-    std::vector<char*> argv{const_cast<char*>(FLOW_RETAIL_EXAMPLE)};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(FLOW_RETAIL_EXAMPLE, argv.data());
-    _exit(127);
-  }
+  flow::test::child_process example(FLOW_RETAIL_EXAMPLE, std::move(args), log);
   if (kill_after) {
     std::this_thread::sleep_for(*kill_after);
-    kill(pid, SIGTERM);
+    example.signal(SIGTERM);
   }
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      FAIL("the example did not end within 60 s");
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return example.wait_exit(60s);
 }
 
 }  // namespace
@@ -76,14 +38,9 @@ TEST_CASE("retail_by_day --output writes the reference result for 2010-12-01", "
                        "--refreshes", "1"},
                       dir / "log.txt", std::nullopt) == 0);
   CHECK(flow::test::read_file(out).rfind("CustomerID,window_start,window_end,sum(total_cost)\n", 0) == 0);
-  auto actual = read_result(out, 3);
-  auto expected = read_result(flow::test::shared_data_dir() / "expected" / "result_2010-12-01.csv", 4);
-  REQUIRE(actual.size() == expected.size());
-  for (const auto& [key, sum] : expected) {
-    INFO(key.first << " " << key.second);
-    REQUIRE(actual.count(key));
-    CHECK(std::round(actual.at(key) * 100) == std::round(sum * 100));
-  }
+  flow::test::check_same_sums(
+      flow::test::read_customer_hour_sums(out, 3),
+      flow::test::read_customer_hour_sums(flow::test::shared_data_dir() / "expected" / "result_2010-12-01.csv", 4));
 }
 
 TEST_CASE("retail_by_day stops cleanly on SIGTERM and still writes its output", "[example]") {
@@ -91,5 +48,36 @@ TEST_CASE("retail_by_day stops cleanly on SIGTERM and still writes its output", 
   auto out = dir / "result.csv";
   CHECK(run_example({"--trigger", "1s", "--output", out.string()}, dir / "log.txt", 1500ms) == 0);
   REQUIRE(fs::exists(out));
-  CHECK(read_result(out, 3).size() > 100);
+  CHECK(flow::test::read_customer_hour_sums(out, 3).size() > 100);
+}
+
+TEST_CASE("the examples and the feed server refuse a bad command line with the reason and the usage", "[example]") {
+  struct bad_command_line {
+    const char* program;
+    std::vector<std::string> args;
+    std::string reason;
+  };
+  const std::vector<bad_command_line> cases{
+      {FLOW_RETAIL_EXAMPLE, {"--bogus"}, "unknown flag --bogus"},
+      {FLOW_RETAIL_EXAMPLE, {"--trigger", "sometimes"}, "invalid trigger 'sometimes'"},
+      {FLOW_RETAIL_EXAMPLE, {"--refreshes", "0"}, "--refreshes needs a positive whole number, got '0'"},
+      {FLOW_RETAIL_EXAMPLE, {"stray"}, "unexpected argument 'stray'"},
+      {FLOW_NETWORK_WORDCOUNT_EXAMPLE, {"--host", "127.0.0.1"}, "--port is required"},
+      {FLOW_NETWORK_WORDCOUNT_EXAMPLE, {"--port", "70000"}, "--port needs a whole number 0..65535, got '70000'"},
+      {FLOW_TRENDING_EXAMPLE, {"--output"}, "missing value after --output"},
+      {FLOW_ZMQ_PIPELINE_EXAMPLE, {"--trigger", "1s"}, "name a command, produce or consume"},
+      {FLOW_ZMQ_PIPELINE_EXAMPLE, {"produce"}, "produce needs --data DIR"},
+      {FLOW_FEED_SERVER, {"--rate", "-1"}, "--rate needs a non-negative whole number, got '-1'"},
+      {FLOW_FEED_SERVER, {"--status", "42"}, "--status must be an HTTP status, got 42"},
+  };
+  flow::test::temp_dir dir;
+  for (const auto& [program, args, reason] : cases) {
+    INFO(program << " " << (args.empty() ? "" : args[0]));
+    flow::test::child_process run(program, args, dir / "stdout.txt", dir / "stderr.txt");
+    CHECK(run.wait_exit(30s) == 1);
+    CHECK_THAT(flow::test::read_file(dir / "stderr.txt"), Catch::Contains(": " + reason) && Catch::Contains("usage: "));
+  }
+  flow::test::child_process help(FLOW_ZMQ_PIPELINE_EXAMPLE, {"--help"}, dir / "stdout.txt", dir / "stderr.txt");
+  CHECK(help.wait_exit(30s) == 0);
+  CHECK(flow::test::read_file(dir / "stdout.txt").rfind("usage: zmq_pipeline consume", 0) == 0);
 }

@@ -4,12 +4,7 @@
 // example as a user runs it.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -17,128 +12,31 @@
 #include <thread>
 
 #include "flow/session.hpp"
+#include "feed_server.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using flow::col;
+using flow::test::child_process;
+using flow::test::eventually;
+using flow::test::feed_server;
 
 namespace {
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
-// A child process, killed and reaped on destruction; stdout to a pipe (read_line) or a file.
-class child {
- public:
-  child(const char* program, std::vector<std::string> args, const fs::path& stdout_file = {}) {
-    int out[2];
-    REQUIRE(pipe(out) == 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      if (stdout_file.empty()) dup2(out[1], STDOUT_FILENO);
-      else if (!std::freopen(stdout_file.c_str(), "w", stdout)) _exit(126);
-      ::close(out[0]);
-      ::close(out[1]);
-      std::vector<char*> argv{const_cast<char*>(program)};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(program, argv.data());
-      _exit(127);
-    }
-    ::close(out[1]);
-    out_ = out[0];
-  }
-  ~child() {
-    kill(SIGKILL);
-    wait_exit(10s);
-    ::close(out_);
-  }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-
-  std::string read_line(std::chrono::milliseconds timeout = 10s) {
-    std::string line;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    char c = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd readable{out_, POLLIN, 0};
-      if (poll(&readable, 1, 50) <= 0) continue;
-      if (::read(out_, &c, 1) != 1 || c == '\n') break;
-      line.push_back(c);
-    }
-    return line;
-  }
-  void kill(int signal) {
-    if (pid_ > 0) ::kill(pid_, signal);
-  }
-  // The exit status, or -1 when it did not end in time (it is killed then).
-  int wait_exit(std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) return status_;
-    int status = 0;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return status_ = -1;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    pid_ = -1;
-    return status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  int status_ = -1;
-};
-
-struct feed_server {
-  std::unique_ptr<child> process;
-  int port = 0;
-  explicit feed_server(std::vector<std::string> flags, int at_port = 0) { start(std::move(flags), at_port); }
-  void start(std::vector<std::string> flags, int at_port) {
-    flags.insert(flags.begin(), {"--port", std::to_string(at_port)});
-    process = std::make_unique<child>(FLOW_FEED_SERVER, flags);
-    std::string line = process->read_line();
-    REQUIRE(line.rfind("listening on ", 0) == 0);
-    port = std::stoi(line.substr(13));
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/2/tweets/search/stream"; }
-};
 
 // The first `count` tweet lines of the stream, read with a plain socket: one GET, the chunked body
 // decoded by hand, keep-alive lines skipped.
 std::vector<std::string> read_tweets_plainly(int port, const std::string& token, std::size_t count) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  std::string request = "GET /stream?since_id=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n\r\n";
-  REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  auto server = flow::test::connect_to(static_cast<std::uint16_t>(port));
+  REQUIRE(server.send("GET /stream?since_id=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n\r\n"));
   std::string raw, body;
   std::vector<std::string> lines;
   std::size_t at = std::string::npos;  // where the next chunk's size line starts in raw
   auto deadline = std::chrono::steady_clock::now() + 20s;
   while (lines.size() < count && std::chrono::steady_clock::now() < deadline) {
-    pollfd readable{fd, POLLIN, 0};
-    if (poll(&readable, 1, 100) <= 0) continue;
-    char buffer[65536];
-    ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
-    raw.append(buffer, static_cast<std::size_t>(n));
+    auto received = server.receive(100ms);
+    if (!received) break;
+    raw += *received;
     if (at == std::string::npos) {
       auto end = raw.find("\r\n\r\n");
       if (end == std::string::npos) continue;
@@ -161,7 +59,6 @@ std::vector<std::string> read_tweets_plainly(int port, const std::string& token,
       if (!line.empty()) lines.push_back(line);
     }
   }
-  ::close(fd);
   REQUIRE(lines.size() == count);
   return lines;
 }
@@ -227,10 +124,9 @@ TEST_CASE("a feed server killed and restarted mid-stream: every tweet exactly on
                    .output_mode("append")
                    .start();
   REQUIRE(eventually([&] { return sql_int(session, "SELECT COUNT(*) FROM tweet_ids") >= 500; }));
-  server.process->kill(SIGKILL);
-  REQUIRE(server.process->wait_exit(10s) >= -1);
+  server.kill();
   std::this_thread::sleep_for(200ms);  // the source sees the refused connections and backs off
-  server.start(flags, server.port);
+  server.start(flags, server.port());
   REQUIRE(eventually([&] { return sql_int(session, "SELECT MAX(id) FROM tweet_ids") == 3000; }));
   query.process_all_available();
   CHECK(sql_int(session, "SELECT COUNT(*) FROM tweet_ids") == 3000);
@@ -248,7 +144,7 @@ TEST_CASE("a feed server killed and restarted mid-stream: every tweet exactly on
 
 TEST_CASE("trending hashtags per window match an independent count of the same stream", "[actors][http]") {
   feed_server server({"--count", "4000", "--seed", "42", "--token", "tok", "--malformed-every", "97"});
-  auto lines = read_tweets_plainly(server.port, "tok", 4000);
+  auto lines = read_tweets_plainly(server.port(), "tok", 4000);
   std::vector<std::string> well_formed;
   for (auto& line : lines)
     if (line.back() == '}') well_formed.push_back(line);
@@ -295,18 +191,18 @@ TEST_CASE("trending_hashtags runs against the feed server, stops on SIGTERM and 
   window_counts expected;
   {
     feed_server reference(flags);
-    expected = count_hashtags(read_tweets_plainly(reference.port, "tok", 3000));
+    expected = count_hashtags(read_tweets_plainly(reference.port(), "tok", 3000));
   }
   feed_server server(flags);
   flow::test::temp_dir dir;
   auto out = dir / "trending.csv";
   auto log = dir / "log.txt";
-  child example(FLOW_TRENDING_EXAMPLE,
-                {"--url", server.url(), "--token", "tok", "--window", "1 minute", "--trigger", "200ms", "--output", out.string()},
-                log);
+  child_process example(
+      FLOW_TRENDING_EXAMPLE,
+      {"--url", server.url(), "--token", "tok", "--window", "1 minute", "--trigger", "200ms", "--output", out.string()}, log);
   const std::string done = "hashtags counted: " + std::to_string(total_of(expected)) + "\n";
-  REQUIRE(eventually([&] { return fs::exists(log) && flow::test::read_file(log).find(done) != std::string::npos; }));
-  example.kill(SIGTERM);
+  REQUIRE(eventually([&] { return example.output().find(done) != std::string::npos; }));
+  example.signal(SIGTERM);
   REQUIRE(example.wait_exit(30s) == 0);
   auto text = flow::test::read_file(out);
   REQUIRE(text.rfind("window_start,window_end,hashtag,count(1)\n", 0) == 0);

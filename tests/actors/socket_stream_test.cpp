@@ -2,12 +2,7 @@
 // real TCP peers on 127.0.0.1 that the tests run, word counts checked against an independent count.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -23,86 +18,12 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using flow::col;
+using flow::test::child_process;
+using flow::test::connect_to;
+using flow::test::eventually;
+using flow::test::listener;
 
 namespace {
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
-
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-// A connected socket, closed on destruction.
-struct connection {
-  int fd = -1;
-  explicit connection(int f) : fd(f) {}
-  connection(connection&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  ~connection() {
-    if (fd >= 0) ::close(fd);
-  }
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  // Everything received until `lines` newlines arrived or the timeout passed.
-  std::string receive_lines(std::size_t lines, std::chrono::milliseconds timeout = 30s) {
-    std::string text;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) < lines) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd readable{fd, POLLIN, 0};
-      if (left <= 0ms || poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
-      char buffer[65536];
-      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-    return text;
-  }
-};
-
-// `nc -lk` on 127.0.0.1 with a free port.
-struct listener {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  std::uint16_t port = 0;
-  listener() {
-    auto addr = loopback(0);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(listen(fd, 16) == 0);
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  ~listener() { ::close(fd); }
-  std::optional<connection> accept(std::chrono::milliseconds timeout = 30s) {
-    pollfd readable{fd, POLLIN, 0};
-    if (poll(&readable, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
-    return connection{::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC)};
-  }
-};
-
-connection connect_to(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto addr = loopback(port);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return connection{fd};
-}
 
 // The first `count` lines of Don Quijote with their CRLF, the byte-order mark included.
 std::string quijote_lines(std::size_t count) {
@@ -142,16 +63,16 @@ TEST_CASE("word count over a socket stream matches an independent count of Don Q
   auto counts = session.read_stream()
                     .format("socket")
                     .option("host", "127.0.0.1")
-                    .option("port", static_cast<int>(server.port))
+                    .option("port", static_cast<int>(server.port()))
                     .load("")
                     .select({flow::explode(flow::split(col("value"), "\\s+")).as("word")})
                     .group_by({col("word")})
                     .count();
   auto query = counts.write_stream().format("memory").query_name("socket_words").output_mode("complete").start();
   auto peer = server.accept();
-  REQUIRE(peer);
+  REQUIRE(peer.is_open());
   // In uneven pieces, so lines straddle reads and epochs.
-  for (std::size_t at = 0; at < text.size(); at += 7919) REQUIRE(peer->send(std::string_view(text).substr(at, 7919)));
+  for (std::size_t at = 0; at < text.size(); at += 7919) REQUIRE(peer.send(std::string_view(text).substr(at, 7919)));
 
   std::map<std::string, std::int64_t> actual;
   REQUIRE(eventually([&] {
@@ -179,7 +100,7 @@ TEST_CASE("a listening socket source feeds several producers' lines to a socket 
                    .write_stream()
                    .format("socket")
                    .option("host", std::string("127.0.0.1"))  // a const char* would pick the bool overload
-                   .option("port", static_cast<long long>(consumer.port))
+                   .option("port", static_cast<long long>(consumer.port()))
                    .start();
   auto ports = flow::connectors::listening_socket_ports();
   REQUIRE(ports.size() == 1);
@@ -195,8 +116,8 @@ TEST_CASE("a listening socket source feeds several producers' lines to a socket 
   for (auto& t : threads) t.join();  // a few kilobytes each: the kernel takes them at once
   auto out = consumer.accept();
   INFO("query failure: " << query.exception().value_or("none") << ", progress: " << query.last_progress().value_or("none"));
-  REQUIRE(out);
-  auto received = out->receive_lines(producers * per_producer);
+  REQUIRE(out.is_open());
+  auto received = out.receive_lines(producers * per_producer);
   std::map<std::string, int> seen;
   std::istringstream in(received);
   for (std::string line; std::getline(in, line);) ++seen[line];
@@ -209,34 +130,18 @@ TEST_CASE("a listening socket source feeds several producers' lines to a socket 
 
 namespace {
 
-// Runs the example; `drive` gets its pid and stdout log while it runs and must end it. Returns the exit status.
-int run_wordcount(std::vector<std::string> args, const fs::path& log, const std::function<void(pid_t)>& drive) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    FILE* out = std::freopen(log.c_str(), "w", stdout);
-    if (!out) _exit(126);
-    std::vector<char*> argv{const_cast<char*>(FLOW_NETWORK_WORDCOUNT_EXAMPLE)};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(FLOW_NETWORK_WORDCOUNT_EXAMPLE, argv.data());
-    _exit(127);
-  }
-  drive(pid);
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      FAIL("the example did not end within 30 s of SIGTERM");
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+struct finished {
+  int status;       // the exit status, -1 when the example did not end within 30 s
+  std::string log;  // its stdout
+};
 
-// The example's stdout so far ("" before the child has opened it).
-std::string log_of(const fs::path& log) { return fs::exists(log) ? flow::test::read_file(log) : std::string(); }
+// Runs the example with its stdout in log; `drive` gets it while it runs and must end it.
+finished run_wordcount(std::vector<std::string> args, const fs::path& log, const std::function<void(child_process&)>& drive) {
+  child_process example(FLOW_NETWORK_WORDCOUNT_EXAMPLE, std::move(args), log);
+  drive(example);
+  int status = example.wait_exit(30s);
+  return {status, example.output()};
+}
 
 std::map<std::string, std::int64_t> read_word_counts(const fs::path& csv) {
   std::istringstream in(flow::test::read_file(csv));
@@ -261,18 +166,18 @@ TEST_CASE("network_wordcount counts what a server sends and writes its totals on
   flow::test::temp_dir dir;
   listener server;
   auto out = dir / "counts.csv";
-  int status = run_wordcount({"--host", "127.0.0.1", "--port", std::to_string(server.port), "--output", out.string(),
-                              "--flow.threads=2"},
-                             dir / "log.txt", [&](pid_t pid) {
-                               auto peer = server.accept();
-                               CHECK(peer);
-                               if (peer) CHECK(peer->send(text));
-                               const std::string done = "total words so far: " + std::to_string(total_of(expected)) + "\n";
-                               CHECK(eventually([&] { return log_of(dir / "log.txt").find(done) != std::string::npos; }));
-                               kill(pid, SIGTERM);
-                             });
-  INFO(log_of(dir / "log.txt").substr(0, 2000));
-  CHECK(status == 0);
+  auto run = run_wordcount({"--host", "127.0.0.1", "--port", std::to_string(server.port()), "--output", out.string(),
+                            "--flow.threads=2"},
+                           dir / "log.txt", [&](child_process& example) {
+                             auto peer = server.accept();
+                             CHECK(peer.is_open());
+                             if (peer.is_open()) CHECK(peer.send(text));
+                             const std::string done = "total words so far: " + std::to_string(total_of(expected)) + "\n";
+                             CHECK(eventually([&] { return example.output().find(done) != std::string::npos; }));
+                             example.signal(SIGTERM);
+                           });
+  INFO(run.log.substr(0, 2000));
+  CHECK(run.status == 0);
   REQUIRE(fs::exists(out));
   CHECK(read_word_counts(out) == expected);
 }
@@ -280,27 +185,23 @@ TEST_CASE("network_wordcount counts what a server sends and writes its totals on
 TEST_CASE("network_wordcount --listen takes producers on the port it reports", "[actors][socket][example]") {
   flow::test::temp_dir dir;
   auto out = dir / "counts.csv";
-  int status = run_wordcount({"--host", "127.0.0.1", "--port", "0", "--listen", "--output", out.string()}, dir / "log.txt",
-                             [&](pid_t pid) {
-                               std::smatch match;
-                               const std::regex listening("listening on 127\\.0\\.0\\.1:([0-9]+)");
-                               std::string log;
+  auto run = run_wordcount({"--host", "127.0.0.1", "--port", "0", "--listen", "--output", out.string()}, dir / "log.txt",
+                           [&](child_process& example) {
+                             const std::string listening = example.await_output("listening on 127\\.0\\.0\\.1:([0-9]+)");
+                             CHECK(!listening.empty());
+                             if (!listening.empty()) {
+                               auto port = static_cast<std::uint16_t>(std::stoi(listening));
+                               auto first = connect_to(port), second = connect_to(port);
+                               CHECK(first.send("to be or not\n"));
+                               CHECK(second.send("to be\r\n"));
                                CHECK(eventually([&] {
-                                 log = log_of(dir / "log.txt");
-                                 return std::regex_search(log, match, listening);
+                                 return example.output().find("total words so far: 6\n") != std::string::npos;
                                }));
-                               if (!match.empty()) {
-                                 auto port = static_cast<std::uint16_t>(std::stoi(match[1]));
-                                 auto first = connect_to(port), second = connect_to(port);
-                                 CHECK(first.send("to be or not\n"));
-                                 CHECK(second.send("to be\r\n"));
-                                 CHECK(eventually([&] {
-                                   return log_of(dir / "log.txt").find("total words so far: 6\n") != std::string::npos;
-                                 }));
-                               }
-                               kill(pid, SIGTERM);
-                             });
-  CHECK(status == 0);
+                             }
+                             example.signal(SIGTERM);
+                           });
+  INFO(run.log.substr(0, 2000));
+  CHECK(run.status == 0);
   REQUIRE(fs::exists(out));
   CHECK(read_word_counts(out) == std::map<std::string, std::int64_t>{{"to", 2}, {"be", 2}, {"or", 1}, {"not", 1}});
 }

@@ -5,13 +5,10 @@
 #include <zmq.hpp>
 
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -22,18 +19,10 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using flow::col;
+using flow::test::child_process;
+using flow::test::eventually;
 
 namespace {
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 30s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
 
 fs::path retail_day() { return flow::test::shared_data_dir() / "retail-by-day" / "2010-12-01.csv"; }
 
@@ -166,64 +155,10 @@ TEST_CASE("two sessions chained by zmq in binary format give the directly comput
 
 namespace {
 
-struct child {
-  pid_t pid = -1;
-  fs::path log;
-  ~child() {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-  }
-};
-
-void start_example(child& c, std::vector<std::string> args, const fs::path& log) {
-  c.log = log;
-  c.pid = fork();
-  if (c.pid == 0) {
-    FILE* out = std::freopen(log.c_str(), "w", stdout);
-    if (!out) _exit(126);
-    std::vector<char*> argv{const_cast<char*>(FLOW_ZMQ_PIPELINE_EXAMPLE)};
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(FLOW_ZMQ_PIPELINE_EXAMPLE, argv.data());
-    _exit(127);
-  }
-}
-
-// SIGTERM, then the exit status within 30 s (-1 when it did not exit normally).
-int stop_example(child& c) {
-  kill(c.pid, SIGTERM);
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (waitpid(c.pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(c.pid, SIGKILL);
-      waitpid(c.pid, &status, 0);
-      c.pid = -1;
-      FAIL("the example did not end within 30 s of SIGTERM");
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  c.pid = -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string log_of(const fs::path& log) { return fs::exists(log) ? flow::test::read_file(log) : std::string(); }
-
-std::map<std::pair<std::string, std::string>, double> read_result(const fs::path& csv, std::size_t sum_column) {
-  std::istringstream in(flow::test::read_file(csv));
-  std::string line;
-  std::getline(in, line);
-  std::map<std::pair<std::string, std::string>, double> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
-    REQUIRE(f.size() > sum_column);
-    rows[{f[0], f[1]}] = std::stod(f[sum_column]);
-  }
-  return rows;
+// SIGTERM, then the exit status within 30 s (-1 when it did not exit normally or in time).
+int stop_example(child_process& example) {
+  example.signal(SIGTERM);
+  return example.wait_exit(30s);
 }
 
 }  // namespace
@@ -233,7 +168,8 @@ TEST_CASE("zmq_pipeline produce | consume as two processes writes the reference 
   fs::create_directory(dir / "data");
   fs::copy_file(retail_day(), dir / "data" / "2010-12-01.csv");
   auto out = dir / "result.csv";
-  const auto expected = read_result(flow::test::shared_data_dir() / "expected" / "result_2010-12-01.csv", 4);
+  const auto expected =
+      flow::test::read_customer_hour_sums(flow::test::shared_data_dir() / "expected" / "result_2010-12-01.csv", 4);
   std::int64_t expected_rows = 0;
   {
     std::istringstream in(flow::test::read_file(flow::test::shared_data_dir() / "expected" / "result_2010-12-01.csv"));
@@ -242,33 +178,21 @@ TEST_CASE("zmq_pipeline produce | consume as two processes writes the reference 
     while (std::getline(in, line)) expected_rows += std::stoll(line.substr(line.rfind(',') + 1));
   }
 
-  child consumer, producer;
-  start_example(consumer, {"consume", "--endpoint", "tcp://127.0.0.1:*", "--trigger", "200ms", "--output", out.string(),
-                           "--flow.threads=2"},
-                dir / "consumer.log");
-  std::smatch match;
-  const std::regex listening("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)");
-  std::string log;
-  REQUIRE(eventually([&] {
-    log = log_of(consumer.log);
-    return std::regex_search(log, match, listening);
-  }));
-  start_example(producer, {"produce", "--endpoint", match[1].str(), "--data", (dir / "data").string(), "--trigger",
-                           "200ms", "--flow.threads=2"},
-                dir / "producer.log");
+  child_process consumer(FLOW_ZMQ_PIPELINE_EXAMPLE, {"consume", "--endpoint", "tcp://127.0.0.1:*", "--trigger", "200ms",
+                                                     "--output", out.string(), "--flow.threads=2"},
+                         dir / "consumer.log");
+  const std::string endpoint = consumer.await_output("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)");
+  REQUIRE(!endpoint.empty());
+  child_process producer(FLOW_ZMQ_PIPELINE_EXAMPLE, {"produce", "--endpoint", endpoint, "--data",
+                                                     (dir / "data").string(), "--trigger", "200ms", "--flow.threads=2"},
+                         dir / "producer.log");
   const std::string done = "rows so far: " + std::to_string(expected_rows) + "\n";
-  bool all_there = eventually([&] { return log_of(consumer.log).find(done) != std::string::npos; });
-  INFO("consumer: " << log_of(consumer.log).substr(0, 3000) << "\nproducer: " << log_of(producer.log).substr(0, 3000));
+  bool all_there = eventually([&] { return consumer.output().find(done) != std::string::npos; });
+  INFO("consumer: " << consumer.output().substr(0, 3000) << "\nproducer: " << producer.output().substr(0, 3000));
   CHECK(all_there);
   CHECK(stop_example(producer) == 0);
   CHECK(stop_example(consumer) == 0);
   REQUIRE(fs::exists(out));
   CHECK(flow::test::read_file(out).rfind("CustomerID,window_start,window_end,sum(total_cost)\n", 0) == 0);
-  auto actual = read_result(out, 3);
-  REQUIRE(actual.size() == expected.size());
-  for (const auto& [key, sum] : expected) {
-    INFO(key.first << " " << key.second);
-    REQUIRE(actual.count(key));
-    CHECK(std::round(actual.at(key) * 100) == std::round(sum * 100));
-  }
+  flow::test::check_same_sums(flow::test::read_customer_hour_sums(out, 3), expected);
 }

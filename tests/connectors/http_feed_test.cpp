@@ -3,11 +3,6 @@
 // (url parsing, option checks, the reconnect policy).
 #include <catch2/catch.hpp>
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -15,65 +10,16 @@
 #include <thread>
 
 #include "flow/connectors/http_feed.hpp"
+#include "feed_server.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
+using flow::test::feed_server;
+using flow::test::metric;
 
 namespace {
-
-// The feed server as a child process: started with its flags, its port read from "listening on PORT".
-class feed_server {
- public:
-  explicit feed_server(std::vector<std::string> flags) {
-    int out[2];
-    REQUIRE(pipe(out) == 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      ::close(out[0]);
-      ::close(out[1]);
-      std::vector<char*> argv{const_cast<char*>(FLOW_FEED_SERVER)};
-      for (auto& f : flags) argv.push_back(f.data());
-      argv.push_back(nullptr);
-      execv(FLOW_FEED_SERVER, argv.data());
-      _exit(127);
-    }
-    ::close(out[1]);
-    std::string text;
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (text.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd readable{out[0], POLLIN, 0};
-      if (poll(&readable, 1, 100) <= 0) continue;
-      char buffer[256];
-      ssize_t n = ::read(out[0], buffer, sizeof buffer);
-      if (n <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-    ::close(out[0]);
-    REQUIRE(text.rfind("listening on ", 0) == 0);
-    port_ = std::stoi(text.substr(13));
-  }
-  ~feed_server() { kill(); }
-  feed_server(const feed_server&) = delete;
-  feed_server& operator=(const feed_server&) = delete;
-
-  int port() const { return port_; }
-  std::string url(const std::string& path = "/2/tweets/search/stream") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
 
 schema_ptr tweet_schema() {
   return make_schema({{"id", type_id::int64, true},
@@ -87,13 +33,6 @@ options feed_options(const feed_server& server, std::map<std::string, std::strin
   opts.set("url", server.url());
   for (auto& [k, v] : extra) opts.set(k, v);
   return opts;
-}
-
-std::int64_t metric(const source_reader& source, const std::string& name) {
-  for (const auto& [key, value] : source.metrics())
-    if (key == name) return value;
-  FAIL("no metric " << name);
-  return -1;
 }
 
 // Drives a source as the runtime does (latest_offset, read, decode, commit) until done() or the deadline.
@@ -190,15 +129,15 @@ TEST_CASE("the reconnect policy: linear for network errors, exponential for HTTP
 }
 
 TEST_CASE("http-feed reads tweets with a bearer token, query parameters and keep-alive lines", "[http]") {
-  feed_server server({"--port", "0", "--token", "s3cret", "--count", "400", "--rate", "4000", "--keepalive-ms", "5"});
+  feed_server server({"--token", "s3cret", "--count", "400", "--rate", "4000", "--keepalive-ms", "5"});
   auto all = make_http_feed_source(feed_options(server, {{"bearerToken", "s3cret"}}), tweet_schema());
   reader everything(*all);
   REQUIRE(everything.read_until([&] { return everything.rows >= 400; }));
   CHECK(everything.ids() == one_to(400));
   CHECK(everything.malformed == 0);
-  CHECK(metric(*all, "numRecordsReceived") == 400);
-  CHECK(metric(*all, "connected") == 1);
-  CHECK(metric(*all, "lastHttpStatus") == 200);
+  CHECK(metric(all->metrics(), "numRecordsReceived") == 400);
+  CHECK(metric(all->metrics(), "connected") == 1);
+  CHECK(metric(all->metrics(), "lastHttpStatus") == 200);
   std::set<std::int64_t> expected;  // the tweets tagged spark or flink, from the unfiltered read
   for (const auto& b : everything.batches) {
     for (std::size_t r = 0; r < b.num_rows(); ++r) {
@@ -219,23 +158,23 @@ TEST_CASE("http-feed reads tweets with a bearer token, query parameters and keep
   auto ids = tracked.ids();
   CHECK(std::set<std::int64_t>(ids.begin(), ids.end()) == expected);
   CHECK(ids.size() == expected.size());
-  CHECK(metric(*filtered, "numRecordsReceived") == static_cast<std::int64_t>(expected.size()));
-  CHECK(metric(*filtered, "numBadRecords") == 0);
+  CHECK(metric(filtered->metrics(), "numRecordsReceived") == static_cast<std::int64_t>(expected.size()));
+  CHECK(metric(filtered->metrics(), "numBadRecords") == 0);
   filtered->stop();
   all->stop();
 }
 
 TEST_CASE("http-feed keeps retrying a refused token with HTTP backoff and reports it", "[http]") {
-  feed_server server({"--port", "0", "--token", "right", "--count", "10"});
+  feed_server server({"--token", "right", "--count", "10"});
   auto source = make_http_feed_source(
       feed_options(server, {{"bearerToken", "wrong"}, {"httpBackoffInitialMs", "20"}, {"httpBackoffMaxMs", "40"}}),
       tweet_schema());
   reader r(*source);
-  REQUIRE(r.read_until([&] { return metric(*source, "numAuthFailures") >= 3; }, 10s));
+  REQUIRE(r.read_until([&] { return metric(source->metrics(), "numAuthFailures") >= 3; }, 10s));
   CHECK(r.rows == 0);
-  CHECK(metric(*source, "authFailed") == 1);
-  CHECK(metric(*source, "lastHttpStatus") == 401);
-  CHECK(metric(*source, "connected") == 0);
+  CHECK(metric(source->metrics(), "authFailed") == 1);
+  CHECK(metric(source->metrics(), "lastHttpStatus") == 401);
+  CHECK(metric(source->metrics(), "connected") == 0);
   CHECK_THAT(http_feed_last_error(*source), Catch::Contains("HTTP 401 Unauthorized") && Catch::Contains("\"title\""));
   auto before = std::chrono::steady_clock::now();
   source->stop();
@@ -243,19 +182,19 @@ TEST_CASE("http-feed keeps retrying a refused token with HTTP backoff and report
 }
 
 TEST_CASE("http-feed detects a stalled stream and reconnects", "[http]") {
-  feed_server server({"--port", "0", "--count", "200", "--stall-after", "60"});
+  feed_server server({"--count", "200", "--stall-after", "60"});
   auto source = make_http_feed_source(feed_options(server, {{"stallTimeoutMs", "200"}, {"networkBackoffStepMs", "10"}}),
                                       tweet_schema());
   reader r(*source);
   REQUIRE(r.read_until([&] { return r.rows >= 200; }));
   CHECK(r.ids() == one_to(200));
-  CHECK(metric(*source, "numStalls") >= 3);
-  CHECK(metric(*source, "numReconnects") >= 3);
+  CHECK(metric(source->metrics(), "numStalls") >= 3);
+  CHECK(metric(source->metrics(), "numReconnects") >= 3);
   CHECK_THAT(http_feed_last_error(*source), Catch::Contains("stalled"));
 }
 
 TEST_CASE("http-feed reconnects after drops, backing off linearly while the server is gone", "[http]") {
-  feed_server server({"--port", "0", "--count", "200", "--drop-after", "50"});
+  feed_server server({"--count", "200", "--drop-after", "50"});
   auto source = make_http_feed_source(feed_options(server, {{"networkBackoffStepMs", "50"}}), tweet_schema());
   reader r(*source);
   auto started = std::chrono::steady_clock::now();
@@ -263,15 +202,15 @@ TEST_CASE("http-feed reconnects after drops, backing off linearly while the serv
   // Three drops, each after data: the failure count restarts, so each wait is one step.
   CHECK(std::chrono::steady_clock::now() - started >= 150ms);
   CHECK(r.ids() == one_to(200));
-  CHECK(metric(*source, "numReconnects") >= 3);
+  CHECK(metric(source->metrics(), "numReconnects") >= 3);
 
   // With the server gone every attempt fails: waits of 50, 100, 150, 200 ms... 4 attempts take >= 500 ms.
-  const auto reconnects_before = metric(*source, "numReconnects");
+  const auto reconnects_before = metric(source->metrics(), "numReconnects");
   auto gone = std::chrono::steady_clock::now();
   server.kill();
-  REQUIRE(r.read_until([&] { return metric(*source, "numReconnects") >= reconnects_before + 4; }, 10s));
+  REQUIRE(r.read_until([&] { return metric(source->metrics(), "numReconnects") >= reconnects_before + 4; }, 10s));
   CHECK(std::chrono::steady_clock::now() - gone >= 500ms);
-  CHECK(metric(*source, "connected") == 0);
+  CHECK(metric(source->metrics(), "connected") == 0);
   CHECK_THAT(http_feed_last_error(*source), Catch::Contains("connect"));
   auto before = std::chrono::steady_clock::now();
   source->stop();
@@ -279,33 +218,34 @@ TEST_CASE("http-feed reconnects after drops, backing off linearly while the serv
 }
 
 TEST_CASE("http-feed backs off exponentially on 429 and 503", "[http]") {
-  SECTION("429 Too Many Requests") {
-    feed_server server({"--port", "0", "--count", "30", "--status", "429", "--status-count", "3"});
-    auto source = make_http_feed_source(feed_options(server, {{"rateLimitBackoffInitialMs", "100"}}), tweet_schema());
+  // Reads the 30 tweets of a server whose first `times` answers are HTTP `status`, with `backoff` set to
+  // initial_ms; every tweet arrives once, after at least `waited`.
+  auto read_behind = [](const std::string& status, const std::string& times, const std::string& backoff,
+                        const std::string& initial_ms, std::chrono::milliseconds waited) {
+    feed_server server({"--count", "30", "--status", status, "--status-count", times});
+    auto source = make_http_feed_source(feed_options(server, {{backoff, initial_ms}}), tweet_schema());
     reader r(*source);
     auto started = std::chrono::steady_clock::now();
     REQUIRE(r.read_until([&] { return r.rows >= 30; }));
-    CHECK(std::chrono::steady_clock::now() - started >= 700ms);  // 100 + 200 + 400
-    CHECK(metric(*source, "numHttp429") == 3);
-    CHECK(metric(*source, "numHttp5xx") == 0);
+    CHECK(std::chrono::steady_clock::now() - started >= waited);
     CHECK(r.ids() == one_to(30));
+    return source->metrics();
+  };
+  SECTION("429 Too Many Requests") {
+    auto metrics = read_behind("429", "3", "rateLimitBackoffInitialMs", "100", 700ms);  // 100 + 200 + 400
+    CHECK(metric(metrics, "numHttp429") == 3);
+    CHECK(metric(metrics, "numHttp5xx") == 0);
   }
   SECTION("503 Service Unavailable") {
-    feed_server server({"--port", "0", "--count", "30", "--status", "503", "--status-count", "2"});
-    auto source = make_http_feed_source(feed_options(server, {{"httpBackoffInitialMs", "150"}}), tweet_schema());
-    reader r(*source);
-    auto started = std::chrono::steady_clock::now();
-    REQUIRE(r.read_until([&] { return r.rows >= 30; }));
-    CHECK(std::chrono::steady_clock::now() - started >= 450ms);  // 150 + 300
-    CHECK(metric(*source, "numHttp5xx") == 2);
-    CHECK(metric(*source, "numHttpErrors") == 2);
-    CHECK(metric(*source, "lastHttpStatus") == 200);
-    CHECK(r.ids() == one_to(30));
+    auto metrics = read_behind("503", "2", "httpBackoffInitialMs", "150", 450ms);  // 150 + 300
+    CHECK(metric(metrics, "numHttp5xx") == 2);
+    CHECK(metric(metrics, "numHttpErrors") == 2);
+    CHECK(metric(metrics, "lastHttpStatus") == 200);
   }
 }
 
 TEST_CASE("http-feed counts broken JSON lines as malformed records", "[http]") {
-  feed_server server({"--port", "0", "--count", "100", "--malformed-every", "10"});
+  feed_server server({"--count", "100", "--malformed-every", "10"});
   SECTION("PERMISSIVE keeps them as null rows") {
     auto source = make_http_feed_source(feed_options(server), tweet_schema());
     reader r(*source);
@@ -325,7 +265,7 @@ TEST_CASE("http-feed counts broken JSON lines as malformed records", "[http]") {
 }
 
 TEST_CASE("http-feed stops promptly while a connection is open and idle", "[http]") {
-  feed_server server({"--port", "0", "--count", "5"});
+  feed_server server({"--count", "5"});
   auto source = make_http_feed_source(feed_options(server), tweet_schema());
   reader r(*source);
   REQUIRE(r.read_until([&] { return r.rows >= 5; }));

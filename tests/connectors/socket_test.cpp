@@ -1,11 +1,6 @@
 // The socket source and sink against real TCP peers on 127.0.0.1 that the tests run themselves.
 #include <catch2/catch.hpp>
 
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <map>
@@ -18,106 +13,13 @@
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
+using flow::test::connect_to;
+using flow::test::connection;
+using flow::test::eventually;
+using flow::test::listener;
+using flow::test::metric;
 
 namespace {
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// One end of a TCP connection, closed on destruction.
-class connection {
- public:
-  explicit connection(int fd = -1) : fd_(fd) {}
-  connection(connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  connection& operator=(connection&& other) noexcept {
-    close();
-    fd_ = std::exchange(other.fd_, -1);
-    return *this;
-  }
-  ~connection() { close(); }
-  bool is_open() const { return fd_ >= 0; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // Blocking send of everything; false when the peer is gone.
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  // Reads until the received text holds at least `lines` newlines, the peer closes, or the timeout passes.
-  std::string receive_lines(std::size_t lines, std::chrono::milliseconds timeout = 10s) {
-    std::string text;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::count(text.begin(), text.end(), '\n') < static_cast<std::ptrdiff_t>(lines)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      pollfd readable{fd_, POLLIN, 0};
-      if (left <= 0ms || poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
-      char buffer[4096];
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-    return text;
-  }
-
- private:
-  int fd_;
-};
-
-sockaddr_in loopback(std::uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-// A listening socket on 127.0.0.1 (port 0: a free one), as `nc -lk` would be.
-class listener {
- public:
-  explicit listener(std::uint16_t port = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int yes = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    auto addr = loopback(port);
-    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(listen(fd_, 16) == 0);
-    socklen_t len = sizeof addr;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~listener() { ::close(fd_); }
-  std::uint16_t port() const { return port_; }
-  // The next connection, or a closed one when none arrives in time.
-  connection accept(std::chrono::milliseconds timeout = 10s) {
-    pollfd readable{fd_, POLLIN, 0};
-    if (poll(&readable, 1, static_cast<int>(timeout.count())) <= 0) return connection{};
-    return connection{::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC)};
-  }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
-
-connection connect_to(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto addr = loopback(port);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  return connection{fd};
-}
 
 // A port nobody listens on (free when checked).
 std::uint16_t unused_port() {
@@ -131,13 +33,6 @@ options source_options(long port, std::map<std::string, std::string> extra = {})
   opts.set("port", std::to_string(port));
   for (auto& [k, v] : extra) opts.set(k, v);
   return opts;
-}
-
-std::int64_t metric(const source_reader& source, const std::string& name) {
-  for (const auto& [key, v] : source.metrics())
-    if (key == name) return v;
-  FAIL("no metric " << name);
-  return -1;
 }
 
 // Reads what the source has, epoch by epoch, committing each, until `count` lines arrived.
@@ -166,13 +61,28 @@ class drain {
           offset_ = *end;
           return values.size() >= count;
         },
-        timeout);
+        timeout, 1ms);
     return values;
   }
 
  private:
   source_reader& source_;
   std::string offset_;
+};
+
+// A client-mode source (source_options(port, extra)) connected to a test server that has accepted it.
+struct connected_source {
+  listener server;
+  std::unique_ptr<source_reader> source;
+  drain reader;
+  connection peer;
+
+  explicit connected_source(std::initializer_list<std::pair<const std::string, std::string>> extra = {})
+      : source(make_socket_source(source_options(server.port(), extra))), reader(*source) {
+    reader.take(0);  // starts the receiver
+    peer = server.accept();
+    REQUIRE(peer.is_open());
+  }
 };
 
 }  // namespace
@@ -215,7 +125,7 @@ TEST_CASE("client mode reads lines, strips CRLF and a byte-order mark, keeps a l
   REQUIRE(peer.is_open());
   // The mark and the lines arrive in pieces: the receiver must join them.
   REQUIRE(peer.send("\xEF"));
-  REQUIRE(eventually([&] { return metric(*source, "connected") == 1; }));
+  REQUIRE(eventually([&] { return metric(source->metrics(), "connected") == 1; }));
   REQUIRE(peer.send("\xBB\xBF" "En un lugar\r"));
   REQUIRE(peer.send("\nde la Mancha\r\n\r\n\xEF\xBB\xBFnot a mark here\n"));
   REQUIRE(peer.send("last without newline"));
@@ -223,35 +133,28 @@ TEST_CASE("client mode reads lines, strips CRLF and a byte-order mark, keeps a l
   auto values = reader.take(5);
   CHECK(values == std::vector<std::string>{"En un lugar", "de la Mancha", "", "\xEF\xBB\xBFnot a mark here",
                                            "last without newline"});
-  CHECK(metric(*source, "numRecordsReceived") == 5);
+  CHECK(metric(source->metrics(), "numRecordsReceived") == 5);
 }
 
 TEST_CASE("a line longer than maxLineBytes is a counted bad record, discarded up to its newline", "[socket]") {
-  listener server;
-  auto source = make_socket_source(source_options(server.port(), {{"maxLineBytes", "16"}}));
-  drain reader(*source);
-  reader.take(0);
-  auto peer = server.accept();
-  REQUIRE(peer.is_open());
+  connected_source c({{"maxLineBytes", "16"}});
+  auto& [server, source, reader, peer] = c;
   REQUIRE(peer.send("short\n" + std::string(100, 'x') + "\nafter\n"));
   // An oversize line spread over many reads, then one that is exactly at the limit.
   for (int i = 0; i < 64; ++i) REQUIRE(peer.send(std::string(4096, 'y')));
   REQUIRE(peer.send("\n"));
   REQUIRE(peer.send(std::string(16, 'z').append("\r\n")));
   CHECK(reader.take(3) == std::vector<std::string>{"short", "after", std::string(16, 'z')});
-  CHECK(metric(*source, "numBadRecords") == 2);
+  CHECK(metric(source->metrics(), "numBadRecords") == 2);
 }
 
 TEST_CASE("a huge line under the default limit of 1 MiB does not grow memory past the limit", "[socket]") {
-  listener server;
-  auto source = make_socket_source(source_options(server.port()));
-  drain reader(*source);
-  reader.take(0);
-  auto peer = server.accept();
+  connected_source c;
+  auto& [server, source, reader, peer] = c;
   std::thread producer([&] { peer.send(std::string(8 << 20, 'q') + "\nok\n"); });
   CHECK(reader.take(1) == std::vector<std::string>{"ok"});
   producer.join();
-  CHECK(metric(*source, "numBadRecords") == 1);
+  CHECK(metric(source->metrics(), "numBadRecords") == 1);
 }
 
 TEST_CASE("server mode accepts several producers at once and keeps each one's order", "[socket]") {
@@ -262,7 +165,7 @@ TEST_CASE("server mode accepts several producers at once and keeps each one's or
   CHECK(std::find(ports.begin(), ports.end(), port) != ports.end());
   drain reader(*source);
   reader.take(0);
-  CHECK(metric(*source, "boundPort") == port);
+  CHECK(metric(source->metrics(), "boundPort") == port);
 
   constexpr int producers = 4, lines = 2000;
   std::vector<std::thread> threads;
@@ -283,24 +186,19 @@ TEST_CASE("server mode accepts several producers at once and keeps each one's or
     CHECK(std::stoi(v.substr(v.find(' ') + 1)) == next[p]++);
   }
   CHECK(next.size() == producers);
-  CHECK(metric(*source, "numConnectionsAccepted") == producers);
-  REQUIRE(eventually([&] { return metric(*source, "activeConnections") == 0; }));
-  CHECK(metric(*source, "connected") == 0);
+  CHECK(metric(source->metrics(), "numConnectionsAccepted") == producers);
+  REQUIRE(eventually([&] { return metric(source->metrics(), "activeConnections") == 0; }));
+  CHECK(metric(source->metrics(), "connected") == 0);
   source.reset();
   ports = listening_socket_ports();
   CHECK(std::find(ports.begin(), ports.end(), port) == ports.end());
 }
 
 TEST_CASE("client mode reconnects when the peer goes away and loses nothing sent after", "[socket]") {
-  listener server;
-  auto source = make_socket_source(source_options(server.port(), {{"reconnectInitialMs", "10"}}));
-  drain reader(*source);
-  reader.take(0);
-  {
-    auto first = server.accept();
-    REQUIRE(first.is_open());
-    REQUIRE(first.send("one\ntwo\n"));
-  }
+  connected_source c({{"reconnectInitialMs", "10"}});
+  auto& [server, source, reader, first] = c;
+  REQUIRE(first.send("one\ntwo\n"));
+  first.close();
   auto second = server.accept();
   REQUIRE(second.is_open());
   std::vector<std::string> sent_after;
@@ -313,8 +211,8 @@ TEST_CASE("client mode reconnects when the peer goes away and loses nothing sent
   CHECK(values[0] == "one");
   CHECK(values[1] == "two");
   CHECK(std::vector<std::string>(values.begin() + 2, values.end()) == sent_after);
-  CHECK(metric(*source, "numReconnects") == 1);
-  CHECK(metric(*source, "connected") == 1);
+  CHECK(metric(source->metrics(), "numReconnects") == 1);
+  CHECK(metric(source->metrics(), "connected") == 1);
 }
 
 TEST_CASE("client mode keeps retrying while the connection is refused and reads once the peer is up", "[socket]") {
@@ -322,26 +220,21 @@ TEST_CASE("client mode keeps retrying while the connection is refused and reads 
   auto source = make_socket_source(source_options(port, {{"reconnectInitialMs", "5"}, {"reconnectMaxMs", "40"}}));
   drain reader(*source);
   CHECK(reader.take(0).empty());
-  REQUIRE(eventually([&] { return metric(*source, "numConnectFailures") >= 3; }));
-  CHECK(metric(*source, "connected") == 0);
+  REQUIRE(eventually([&] { return metric(source->metrics(), "numConnectFailures") >= 3; }));
+  CHECK(metric(source->metrics(), "connected") == 0);
   listener late(port);
   auto peer = late.accept();
   REQUIRE(peer.is_open());
   REQUIRE(peer.send("finally\n"));
   CHECK(reader.take(1) == std::vector<std::string>{"finally"});
-  CHECK(metric(*source, "connected") == 1);
-  CHECK(metric(*source, "numReconnects") == 0);
+  CHECK(metric(source->metrics(), "connected") == 1);
+  CHECK(metric(source->metrics(), "numReconnects") == 0);
 }
 
 TEST_CASE("a stalled query pushes back on the producer and keeps memory bounded", "[socket]") {
   constexpr std::size_t max_buffered = 256 << 10, line_bytes = 1000, total_lines = 32 << 10;  // 32 MB
-  listener server;
-  auto source = make_socket_source(source_options(
-      server.port(), {{"maxBufferedBytes", std::to_string(max_buffered)}, {"blockBytes", "32768"}}));
-  drain reader(*source);
-  reader.take(0);
-  auto peer = server.accept();
-  REQUIRE(peer.is_open());
+  connected_source c({{"maxBufferedBytes", std::to_string(max_buffered)}, {"blockBytes", "32768"}});
+  auto& [server, source, reader, peer] = c;
   std::atomic<std::size_t> sent_lines{0};
   std::thread producer([&] {
     std::string line(line_bytes - 1, 'w');
@@ -351,7 +244,7 @@ TEST_CASE("a stalled query pushes back on the producer and keeps memory bounded"
     while (sent_lines < total_lines && peer.send(chunk)) sent_lines += 64;
   });
   // Nothing commits: the log fills, the receiver stops reading, the kernel buffers fill, the producer blocks.
-  REQUIRE(eventually([&] { return metric(*source, "bufferedBytes") >= static_cast<std::int64_t>(max_buffered); }));
+  REQUIRE(eventually([&] { return metric(source->metrics(), "bufferedBytes") >= static_cast<std::int64_t>(max_buffered); }));
   std::size_t seen = 0;
   REQUIRE(eventually([&] {
     std::size_t before = sent_lines;
@@ -360,23 +253,20 @@ TEST_CASE("a stalled query pushes back on the producer and keeps memory bounded"
     return before == seen;
   }));
   CHECK(seen < total_lines);
-  CHECK(metric(*source, "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + line_bytes));
+  CHECK(metric(source->metrics(), "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + line_bytes));
   // The query resumes: every line arrives, memory stays bounded throughout.
   auto values = reader.take(total_lines, 60s);
   producer.join();
   CHECK(values.size() == total_lines);
   CHECK(std::all_of(values.begin(), values.end(), [](const std::string& v) { return v.size() == line_bytes - 1; }));
-  CHECK(metric(*source, "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + line_bytes));
+  CHECK(metric(source->metrics(), "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + line_bytes));
 }
 
 TEST_CASE("stopping a source whose receiver waits on a full log returns promptly", "[socket]") {
-  listener server;
-  auto source = make_socket_source(source_options(server.port(), {{"maxBufferedBytes", "1024"}, {"blockBytes", "256"}}));
-  drain reader(*source);
-  reader.take(0);
-  auto peer = server.accept();
+  connected_source c({{"maxBufferedBytes", "1024"}, {"blockBytes", "256"}});
+  auto& [server, source, reader, peer] = c;
   REQUIRE(peer.send(std::string(64 << 10, 'a') + "\n" + std::string(16 << 10, '\n')));
-  REQUIRE(eventually([&] { return metric(*source, "bufferedBytes") >= 1024; }));
+  REQUIRE(eventually([&] { return metric(source->metrics(), "bufferedBytes") >= 1024; }));
   auto started = std::chrono::steady_clock::now();
   source->stop();
   source.reset();

@@ -4,6 +4,8 @@
 #include <zmq.hpp>
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <thread>
 
 #include "flow/connectors/zeromq.hpp"
@@ -12,6 +14,8 @@
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
+using flow::test::eventually;
+using flow::test::metric;
 
 namespace {
 
@@ -77,25 +81,25 @@ drained drain(source_reader& source, std::size_t rows, std::string start = {},
   return out;
 }
 
+// The slow joiner: sends a probe (send_probe) every few milliseconds until one reaches the SUB source,
+// so its subscription is in place. Returns the offset after the probes it read.
+std::string await_subscription(source_reader& source, const std::function<void()>& send_probe) {
+  std::string offset = source.initial_offset();
+  std::optional<std::string> end;
+  REQUIRE(eventually([&] {
+    send_probe();
+    return (end = source.latest_offset(offset)).has_value();
+  }, 10s));
+  read_epoch(source, offset, *end);
+  source.commit(*end);
+  return *end;
+}
+
 std::vector<std::string> strings_of(const std::vector<batch>& batches, std::size_t column) {
   std::vector<std::string> values;
   for (const auto& b : batches)
     for (std::size_t r = 0; r < b.num_rows(); ++r) values.push_back(to_string(b.at(r, column)));
   return values;
-}
-
-std::int64_t metric(const source_reader& source, const std::string& name) {
-  for (const auto& [key, value] : source.metrics())
-    if (key == name) return value;
-  FAIL("no metric " << name);
-  return -1;
-}
-
-std::int64_t sink_metric(const sink_writer& sink, const std::string& name) {
-  for (const auto& [key, value] : sink.metrics())
-    if (key == name) return value;
-  FAIL("no metric " << name);
-  return -1;
 }
 
 // Receives up to `count` messages (each as its frames) within the timeout.
@@ -188,10 +192,10 @@ TEST_CASE("a binding PULL source takes text messages in order, one record each",
   }
   auto got = drain(*source, expected.size());
   CHECK(strings_of(got.epochs, 0) == expected);
-  CHECK(metric(*source, "numMessagesReceived") == 3000);
-  CHECK(metric(*source, "numRecordsReceived") == 3000);
-  CHECK(metric(*source, "numBadRecords") == 0);
-  CHECK(metric(*source, "bufferedBytes") == 0);
+  CHECK(metric(source->metrics(), "numMessagesReceived") == 3000);
+  CHECK(metric(source->metrics(), "numRecordsReceived") == 3000);
+  CHECK(metric(source->metrics(), "numBadRecords") == 0);
+  CHECK(metric(source->metrics(), "bufferedBytes") == 0);
   source->stop();
   source.reset();
   CHECK(bound_zmq_source_endpoints().empty());
@@ -224,22 +228,10 @@ TEST_CASE("a SUB source keeps the subscribed topics, from multipart and single-f
   auto source = make_zmq_source(make_options({{"endpoint", endpoint_of(publisher)}, {"messageFormat", "json"},
                                               {"subscribe", "sensor.a,sensor.b"}}),
                                 schema);
-  // The slow joiner: publish probes until one arrives, so the subscription is in place.
-  std::string offset = source->initial_offset();
-  bool joined = false;
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!joined && std::chrono::steady_clock::now() < deadline) {
+  std::string offset = await_subscription(*source, [&] {
     REQUIRE(publisher.send(zmq::str_buffer("sensor.a"), zmq::send_flags::sndmore));
     REQUIRE(publisher.send(zmq::str_buffer("{\"id\":-1}"), zmq::send_flags::none));
-    std::this_thread::sleep_for(5ms);
-    if (auto end = source->latest_offset(offset)) {
-      read_epoch(*source, offset, *end);
-      source->commit(*end);
-      offset = *end;
-      joined = true;
-    }
-  }
-  REQUIRE(joined);
+  });
   // Probes still in flight land before the data: skipped below by their id.
   for (int i = 0; i < 100; ++i) {
     std::string json = "{\"id\":" + std::to_string(i) + ",\"temp\":" + std::to_string(i) + ".5}";
@@ -302,8 +294,8 @@ TEST_CASE("a binary source decodes encoded batches and counts undecodable frames
   REQUIRE(got.rows == 1000);
   batch all = concat(got.epochs);
   CHECK(all == id_name_batch(0, 1000));
-  CHECK(metric(*source, "numBadRecords") == 4);
-  CHECK(metric(*source, "numMessagesReceived") == 6);
+  CHECK(metric(source->metrics(), "numBadRecords") == 4);
+  CHECK(metric(source->metrics(), "numMessagesReceived") == 6);
 }
 
 TEST_CASE("a stalled PULL source holds bounded memory and pushes the sender back", "[zmq][backpressure]") {
@@ -328,8 +320,8 @@ TEST_CASE("a stalled PULL source holds bounded memory and pushes the sender back
   }
   INFO("sent before blocking: " << sent);
   REQUIRE(std::chrono::steady_clock::now() < give_up);
-  CHECK(metric(*source, "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + message_bytes + 32));
-  CHECK(metric(*source, "numReceiverStalls") >= 1);
+  CHECK(metric(source->metrics(), "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + message_bytes + 32));
+  CHECK(metric(source->metrics(), "numReceiverStalls") >= 1);
   CHECK(sent < 100000);  // the kernel's socket buffers hold some, but not an unbounded amount
 
   // The query resumes: every message arrives, once, in order, and the sender gets going again.
@@ -356,31 +348,15 @@ TEST_CASE("a stalled SUB source holds bounded memory while the publisher drops",
                                               {"maxBufferedBytes", std::to_string(max_buffered)},
                                               {"blockBytes", "4096"}}),
                                 nullptr);
-  std::string offset = source->initial_offset();
-  bool joined = false;
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!joined && std::chrono::steady_clock::now() < deadline) {
-    send_text(publisher, "probe");
-    std::this_thread::sleep_for(5ms);
-    if (auto end = source->latest_offset(offset)) {
-      read_epoch(*source, offset, *end);
-      source->commit(*end);
-      offset = *end;
-      joined = true;
-    }
-  }
-  REQUIRE(joined);
+  std::string offset = await_subscription(*source, [&] { send_text(publisher, "probe"); });
   const std::string padding(1000, 'x');
   auto started = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < messages; ++i) send_text(publisher, std::to_string(i) + padding);  // never blocks
   auto publish_time = std::chrono::steady_clock::now() - started;
   CHECK(publish_time < 5s);
   // The query stalls (no epoch runs): the receiver finds the log full and waits.
-  auto stall_deadline = std::chrono::steady_clock::now() + 10s;
-  while (metric(*source, "numReceiverStalls") == 0 && std::chrono::steady_clock::now() < stall_deadline)
-    std::this_thread::sleep_for(5ms);
-  CHECK(metric(*source, "numReceiverStalls") >= 1);
-  CHECK(metric(*source, "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + 1100));
+  CHECK(eventually([&] { return metric(source->metrics(), "numReceiverStalls") >= 1; }, 10s));
+  CHECK(metric(source->metrics(), "bufferedBytes") <= static_cast<std::int64_t>(max_buffered + 1100));
 
   auto got = drain(*source, messages, offset, 3s);  // drains what was kept, then finds nothing more
   std::vector<std::size_t> numbers;
@@ -410,7 +386,7 @@ TEST_CASE("the sink sends each format, once per committed epoch", "[zmq][sink]")
     sink->commit(0);  // a replay of a committed epoch sends nothing again
     auto messages = receive_messages(consumer, format == "binary" ? 2 : 4);
     CHECK(receive_messages(consumer, 1, 100ms).empty());
-    CHECK(sink_metric(*sink, "numRowsWritten") == 4);
+    CHECK(metric(sink->metrics(), "numRowsWritten") == 4);
     return messages;
   };
   SECTION("text: the row as CSV without a value column") {
@@ -496,6 +472,6 @@ TEST_CASE("what the sink writes in each format, the source reads back", "[zmq][s
     sink->commit(0);
     auto got = drain(*source, 200);
     CHECK(concat(got.epochs) == rows);
-    CHECK(metric(*source, "numBadRecords") == 0);
+    CHECK(metric(source->metrics(), "numBadRecords") == 0);
   }
 }

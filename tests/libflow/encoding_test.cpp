@@ -1,8 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include <random>
-
 #include "flow/batch.hpp"
+#include "test_support.hpp"
 
 using namespace flow;
 
@@ -84,33 +83,11 @@ TEST_CASE("decode rejects bad magic, versions and trailing bytes", "[encoding]")
 }
 
 TEST_CASE("decode survives truncation at every position", "[encoding][fuzz]") {
-  auto bytes = encode(every_type_batch().slice(2, 20));
-  for (std::size_t n = 0; n < bytes.size(); ++n) {
-    INFO("truncated to " << n << " bytes");
-    CHECK_THROWS_WITH(decode_batch(bytes.data(), n), Catch::StartsWith("corrupt batch encoding: "));
-  }
+  flow::test::check_truncations_refused(encode(every_type_batch().slice(2, 20)));
 }
 
 TEST_CASE("decode of flipped bytes throws or yields a batch that re-encodes identically", "[encoding][fuzz]") {
-  auto bytes = encode(every_type_batch().slice(1, 30));
-  std::mt19937 rng(1234);
-  std::size_t decoded = 0;
-  std::size_t rejected = 0;
-  for (std::size_t position = 0; position < bytes.size(); ++position) {
-    for (std::uint8_t flip : {std::uint8_t{0x01}, std::uint8_t{0x80}, static_cast<std::uint8_t>(rng() | 1)}) {
-      auto mutated = bytes;
-      mutated[position] ^= flip;
-      try {
-        auto b = decode_batch(mutated);
-        ++decoded;
-        INFO("position " << position);
-        CHECK(encode(b) == mutated);
-      } catch (const flow::error& e) {
-        ++rejected;
-        CHECK(std::string(e.what()).rfind("corrupt batch encoding: ", 0) == 0);
-      }
-    }
-  }
+  auto [decoded, rejected] = flow::test::check_flipped_bytes(encode(every_type_batch().slice(1, 30)), 1234);
   // Data bytes decode to other values; header, length and flag bytes are caught.
   CHECK(decoded > 0);
   CHECK(rejected > 0);

@@ -1,9 +1,22 @@
-// Helpers shared by the test suites: data locations and scratch directories.
+// Helpers shared by the test suites: data locations, scratch directories, polling, connector metrics,
+// child processes, TCP peers on 127.0.0.1, corrupted encodings and the retail reference result.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "flow/source_sink.hpp"
 
 namespace flow::test {
 
@@ -30,5 +43,102 @@ class temp_dir {
  private:
   std::filesystem::path path_;
 };
+
+// Polls pred every `every` until it holds (true) or `timeout` passed (false).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                std::chrono::milliseconds every = std::chrono::milliseconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+  return true;
+}
+
+// The value of the metric called name; fails the test when there is none.
+std::int64_t metric(const connector_metrics& metrics, const std::string& name);
+
+// A program run as a child process, killed (SIGKILL) and reaped on destruction. Its stdout goes to
+// stdout_file, or without one to a pipe that read_line() reads; its stderr to stderr_file if given.
+class child_process {
+ public:
+  child_process(const std::string& program, std::vector<std::string> args, const std::filesystem::path& stdout_file = {},
+                const std::filesystem::path& stderr_file = {});
+  ~child_process();
+  child_process(const child_process&) = delete;
+  child_process& operator=(const child_process&) = delete;
+
+  // The next line from the pipe, without its newline ("" when none arrives within the timeout).
+  std::string read_line(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // What went to stdout_file so far ("" before the child has opened it).
+  std::string output() const;
+  // Waits until output() holds a match of the regular expression: its first group (or the whole match
+  // without groups), "" when none appears within the timeout.
+  std::string await_output(const std::string& pattern, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  void signal(int signal_number);
+  // The exit status, or -1 when the child did not exit normally or within the timeout (it is killed then).
+  int wait_exit(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int pipe_ = -1;
+  int status_ = -1;
+  std::filesystem::path stdout_file_;
+};
+
+// One end of a TCP connection, closed on destruction.
+class connection {
+ public:
+  explicit connection(int fd = -1) : fd_(fd) {}
+  connection(connection&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  connection& operator=(connection&& other) noexcept;
+  ~connection() { close(); }
+  bool is_open() const { return fd_ >= 0; }
+  void close();
+  // Blocking send of everything; false when the peer is gone.
+  bool send(std::string_view bytes);
+  // The bytes of one read: "" when nothing arrived within the timeout, nullopt once the peer has closed.
+  std::optional<std::string> receive(std::chrono::milliseconds timeout);
+  // Reads until the received text holds at least `lines` newlines, the peer closes, or the timeout passes.
+  std::string receive_lines(std::size_t lines, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+ private:
+  int fd_;
+};
+
+// A listening socket on 127.0.0.1 (port 0: a free one), as `nc -lk` would be.
+class listener {
+ public:
+  explicit listener(std::uint16_t port = 0);
+  ~listener();
+  listener(const listener&) = delete;
+  listener& operator=(const listener&) = delete;
+  std::uint16_t port() const { return port_; }
+  // The next connection, or a closed one when none arrives in time.
+  connection accept(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// A connection to 127.0.0.1:port (fails the test when refused).
+connection connect_to(std::uint16_t port);
+
+// Every truncation of an encoded batch must be refused as a corrupt batch encoding.
+void check_truncations_refused(const std::vector<std::uint8_t>& bytes);
+
+// Flips bits in every byte of an encoded batch (0x01, 0x80 and a random odd mask from seed): each
+// mutation must either be refused as a corrupt batch encoding or decode to a batch that encodes back to
+// the same bytes. Returns how many decoded and how many were refused.
+std::pair<std::size_t, std::size_t> check_flipped_bytes(const std::vector<std::uint8_t>& bytes, unsigned seed);
+
+// (CustomerID, window_start) -> the sum in column sum_column of a retail result CSV with a header line,
+// as the examples write it (sum_column 3) and as the reference files hold it (sum_column 4).
+using customer_hour_sums = std::map<std::pair<std::string, std::string>, double>;
+customer_hour_sums read_customer_hour_sums(const std::filesystem::path& csv, std::size_t sum_column);
+// actual has exactly expected's keys, each with its sum to the cent.
+void check_same_sums(const customer_hour_sums& actual, const customer_hour_sums& expected);
 
 }  // namespace flow::test
