@@ -1,112 +1,38 @@
 // The Kafka source and sink against librdkafka's in-process mock cluster (the real Kafka protocol on 127.0.0.1).
 #include <catch2/catch.hpp>
 
-// clang-format off
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-// clang-format on
-
 #include <chrono>
 #include <map>
 #include <set>
 
 #include "flow/connectors/kafka.hpp"
+#include "kafka_support.hpp"
 #include "test_support.hpp"
 
 using namespace std::chrono_literals;
 using flow::type_id;
 using flow::value;
+using flow::test::metric;
+using flow::test::mock_kafka;
+using flow::test::read_topic;
+using record = flow::test::kafka_record;
 
 namespace {
-
-struct record {
-  std::string key;
-  std::string value;
-  std::int32_t partition = 0;
-  friend bool operator==(const record&, const record&) = default;
-};
-
-// One mock broker and a producer that feeds it.
-class mock_kafka {
- public:
-  mock_kafka() {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    char reason[256];
-    REQUIRE(rd_kafka_conf_set(conf, "test.mock.num.brokers", "1", reason, sizeof reason) == RD_KAFKA_CONF_OK);
-    producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason, sizeof reason);
-    REQUIRE(producer_);
-    cluster_ = rd_kafka_handle_mock_cluster(producer_);
-    REQUIRE(cluster_);
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(cluster_);
-  }
-  ~mock_kafka() {
-    rd_kafka_flush(producer_, 5000);
-    rd_kafka_destroy(producer_);
-  }
-  mock_kafka(const mock_kafka&) = delete;
-  mock_kafka& operator=(const mock_kafka&) = delete;
-
-  const std::string& bootstraps() const { return bootstraps_; }
-  rd_kafka_mock_cluster_t* cluster() const { return cluster_; }
-
-  void create_topic(const std::string& topic, int partitions) {
-    REQUIRE(rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-
-  void produce(const std::string& topic, std::int32_t partition, const std::string& key, const std::string& value) {
-    auto err = rd_kafka_producev(producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                 RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-                                 RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                                 RD_KAFKA_V_END);
-    REQUIRE(err == RD_KAFKA_RESP_ERR_NO_ERROR);
-  }
-
-  void flush() { REQUIRE(rd_kafka_flush(producer_, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR); }
-
- private:
-  rd_kafka_t* producer_ = nullptr;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-  std::string bootstraps_;
-};
-
-// Everything in topic's partitions [0, partitions), read with a plain consumer until `expected` records
-// arrived or 10 s passed.
-std::vector<record> read_topic(const std::string& bootstraps, const std::string& topic, int partitions,
-                               std::size_t expected) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char reason[256];
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), reason, sizeof reason);
-  rd_kafka_conf_set(conf, "group.id", "kafka-test-reader", reason, sizeof reason);
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", reason, sizeof reason);
-  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
-  REQUIRE(consumer);
-  rd_kafka_poll_set_consumer(consumer);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_assign(consumer, list);
-  rd_kafka_topic_partition_list_destroy(list);
-  std::vector<record> records;
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (records.size() < expected && std::chrono::steady_clock::now() < deadline) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
-    if (!m) continue;
-    if (!m->err) {
-      records.push_back({m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
-                         std::string(static_cast<const char*>(m->payload), m->len), m->partition});
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_consumer_close(consumer);
-  rd_kafka_destroy(consumer);
-  return records;
-}
 
 flow::options source_options(const mock_kafka& kafka, const std::string& topic) {
   flow::options opts;
   opts.set("kafka.bootstrap.servers", kafka.bootstraps());
   opts.set("subscribe", topic);
   opts.set("startingOffsets", "earliest");
+  opts.set("kafka.timeoutMs", "5000");
+  return opts;
+}
+
+// A sink writing to topic on the mock cluster.
+flow::options sink_options(const mock_kafka& kafka, const std::string& topic) {
+  flow::options opts;
+  opts.set("kafka.bootstrap.servers", kafka.bootstraps());
+  opts.set("topic", topic);
   opts.set("kafka.timeoutMs", "5000");
   return opts;
 }
@@ -126,13 +52,6 @@ std::vector<record> records_of(const std::vector<flow::batch>& batches) {
                      static_cast<std::int32_t>(b.col("partition").ints()[r])});
   }
   return out;
-}
-
-std::int64_t metric(const flow::connector_metrics& metrics, const std::string& name) {
-  for (const auto& [n, v] : metrics)
-    if (n == name) return v;
-  FAIL("no metric " << name);
-  return -1;
 }
 
 // Produces `per_partition[p]` records to partition p: key "k<p>", value "<topic>-<p>-<i>".
@@ -321,11 +240,7 @@ TEST_CASE("kafka source wants an offset for every partition in startingOffsets",
 TEST_CASE("kafka sink produces key and value, commits by flushing, skips committed replays", "[kafka]") {
   mock_kafka kafka;
   kafka.create_topic("out", 2);
-  flow::options opts;
-  opts.set("kafka.bootstrap.servers", kafka.bootstraps());
-  opts.set("topic", "out");
-  opts.set("kafka.timeoutMs", "5000");
-  auto sink = flow::make_kafka_sink(opts);
+  auto sink = flow::make_kafka_sink(sink_options(kafka, "out"));
   CHECK(sink->description() == "KafkaSink[out]");
   sink->open(key_value_schema(), flow::output_mode::append, {});
   auto rows = flow::make_batch(key_value_schema(), {{value{std::string("a")}, value{std::string("1")}},
@@ -338,10 +253,8 @@ TEST_CASE("kafka sink produces key and value, commits by flushing, skips committ
   sink->commit(1);
   CHECK(metric(sink->metrics(), "numRecordsWritten") == 3);
   CHECK(metric(sink->metrics(), "numErrors") == 0);
-  auto records = read_topic(kafka.bootstraps(), "out", 2, 3);
-  std::multiset<std::string> pairs;
-  for (const auto& r : records) pairs.insert(r.key + "=" + r.value);
-  CHECK(pairs == std::multiset<std::string>{"a=1", "=2", "a=1"});
+  CHECK(flow::test::key_value_pairs(read_topic(kafka.bootstraps(), "out", 2, 3)) ==
+        std::multiset<std::string>{"a=1", "=2", "a=1"});
   sink->close();
 }
 
@@ -380,11 +293,7 @@ TEST_CASE("kafka sink routes by a topic column and checks its input", "[kafka]")
 TEST_CASE("kafka sink commit fails on delivery errors and on an unreachable broker", "[kafka]") {
   mock_kafka kafka;
   kafka.create_topic("guarded", 1);
-  flow::options opts;
-  opts.set("kafka.bootstrap.servers", kafka.bootstraps());
-  opts.set("topic", "guarded");
-  opts.set("kafka.timeoutMs", "5000");
-  auto sink = flow::make_kafka_sink(opts);
+  auto sink = flow::make_kafka_sink(sink_options(kafka, "guarded"));
   sink->open(key_value_schema(), flow::output_mode::append, {});
   auto rows = flow::make_batch(key_value_schema(), {{value{std::string("k")}, value{std::string("v")}}});
   constexpr std::int16_t produce_api_key = 0;  // the Kafka protocol's ApiKey of Produce requests
