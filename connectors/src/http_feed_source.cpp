@@ -69,12 +69,6 @@ std::vector<std::pair<std::string, std::string>> query_params(const options& opt
 // How a connection ended.
 enum class outcome { stopped, network, http, rate_limit };
 
-// One connection's line splitting state.
-struct line_state {
-  std::string partial;
-  bool discarding = false;  // inside a line longer than maxLineBytes
-};
-
 class http_feed_source final : public push_source {
  public:
   http_feed_source(const options& opts, schema_ptr schema)
@@ -87,12 +81,16 @@ class http_feed_source final : public push_source {
         stall_timeout_(option_at_least(opts, "stallTimeoutMs", 90000, 1)),
         connect_timeout_(option_at_least(opts, "connectTimeoutMs", 10000, 1)),
         max_line_bytes_(static_cast<std::size_t>(option_at_least(opts, "maxLineBytes", 1 << 20, 1))),
-        backoff_(backoff_of(opts)) {
+        backoff_(backoff_of(opts)),
+        lines_(log(), counters(),
+               {.max_line_bytes = max_line_bytes_, .skip_blank = true,
+                .keep_recent = resume_param_.empty() ? 0 : recent_lines_kept}) {
     if (!resume_param_.empty()) {
       options id_opts;
       id_opts.set("mode", "PERMISSIVE");
       id_decoder_ = make_decoder("json", id_opts, make_schema({{resume_field_, type_id::string, true}}));
     }
+
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) throw error(source_name + ": eventfd: " + std::strerror(errno));
   }
@@ -235,10 +233,10 @@ class http_feed_source final : public push_source {
     if (!send_all(fd, request_text())) return stopping_ ? outcome::stopped : outcome::network;
     http::response_parser<http::empty_body> parser;
     parser.body_limit(boost::none);
-    line_state lines;
+    lines_.reset();  // a new connection: nothing of the last one's unfinished line is kept
     bool log_closed = false;
     auto on_body = [&](std::uint64_t, boost::beast::string_view body, boost::beast::error_code&) -> std::size_t {
-      if (!log_closed && !consume(lines, body.data(), body.size())) log_closed = true;
+      if (!log_closed && !lines_.consume(body.data(), body.size())) log_closed = true;
       return body.size();
     };
     parser.on_chunk_body(on_body);
@@ -272,7 +270,7 @@ class http_feed_source final : public push_source {
       if (streaming) received_data = true;
       if (raw_body) {
         auto data = pending.data();
-        if (!consume(lines, static_cast<const char*>(data.data()), data.size())) return outcome::stopped;
+        if (!lines_.consume(static_cast<const char*>(data.data()), data.size())) return outcome::stopped;
         pending.consume(data.size());
         continue;
       }
@@ -300,7 +298,7 @@ class http_feed_source final : public push_source {
           if (!parser.chunked()) {
             raw_body = true;
             auto data = pending.data();
-            if (!consume(lines, static_cast<const char*>(data.data()), data.size())) return outcome::stopped;
+            if (!lines_.consume(static_cast<const char*>(data.data()), data.size())) return outcome::stopped;
             pending.consume(data.size());
             break;
           }
@@ -334,57 +332,11 @@ class http_feed_source final : public push_source {
     return outcome::http;
   }
 
-  // Appends the complete non-blank lines in data; false once the log is closed.
-  bool consume(line_state& state, const char* data, std::size_t size) {
-    const char* p = data;
-    const char* end = data + size;
-    while (p < end) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      if (!nl) {
-        if (!state.discarding && state.partial.size() + static_cast<std::size_t>(end - p) > max_line_bytes_ + 1) {
-          count_bad_record();
-          state.discarding = true;
-          state.partial.clear();
-        }
-        if (!state.discarding) state.partial.append(p, end);
-        return true;
-      }
-      bool ok = true;
-      if (state.discarding) {
-        state.discarding = false;
-      } else if (state.partial.empty()) {
-        ok = emit(std::string_view(p, static_cast<std::size_t>(nl - p)));
-      } else {
-        state.partial.append(p, nl);
-        ok = emit(state.partial);
-        state.partial.clear();
-      }
-      if (!ok) return false;
-      p = nl + 1;
-    }
-    return true;
-  }
-
-  bool emit(std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) return true;  // keep-alive
-    if (line.size() > max_line_bytes_) {
-      count_bad_record();
-      return true;
-    }
-    if (!log().append(line)) return false;
-    count_received(line.size());
-    if (id_decoder_) {
-      recent_lines_.emplace_back(line);
-      if (recent_lines_.size() > recent_lines_kept) recent_lines_.pop_front();
-    }
-    return true;
-  }
-
   // The resume value is the newest recent line's resumeField that decodes; malformed lines have none.
   void remember_resume_value() {
     if (!id_decoder_) return;
-    for (auto it = recent_lines_.rbegin(); it != recent_lines_.rend(); ++it) {
+    const auto& recent_lines = lines_.recent();
+    for (auto it = recent_lines.rbegin(); it != recent_lines.rend(); ++it) {
       auto bytes = std::make_shared<const std::string>(*it + "\n");
       decode_stats stats;
       batch b = id_decoder_->decode(raw_chunk{bytes, 0, bytes->size(), description(), 1}, stats);
@@ -393,7 +345,7 @@ class http_feed_source final : public push_source {
         break;
       }
     }
-    recent_lines_.clear();
+    lines_.clear_recent();
   }
 
   static constexpr std::size_t recent_lines_kept = 16;
@@ -406,7 +358,8 @@ class http_feed_source final : public push_source {
   const std::size_t max_line_bytes_;
   const http_feed_backoff backoff_;
   std::shared_ptr<const decoder> id_decoder_;
-  std::deque<std::string> recent_lines_;
+  // Cuts the body into lines: keep-alives (blank lines) dropped, the last lines remembered for resuming.
+  line_splitter lines_;
   std::string resume_value_;
   int wake_fd_ = -1;
   std::thread receiver_;

@@ -1,5 +1,6 @@
 #include "flow/connectors/push_source.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -16,32 +17,74 @@ std::int64_t now_micros() {
 
 // ---------------------------------------------------------------- record_log
 
+struct record_log::buffer_pool {
+  std::mutex mutex;
+  std::vector<std::string> free;
+  std::size_t max_capacity = 0;  // larger buffers (a block that took a huge record) are not kept
+
+  std::string take() {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (free.empty()) return {};
+    std::string s = std::move(free.back());
+    free.pop_back();
+    return s;
+  }
+  void give(std::string&& s) {
+    if (s.capacity() > max_capacity) return;
+    s.clear();
+    std::lock_guard<std::mutex> lock(mutex);
+    if (free.size() < 16) free.push_back(std::move(s));
+  }
+};
+
 record_log::record_log(record_framing framing, std::size_t max_bytes, std::size_t block_bytes, bool keep_arrival_times)
     : framing_(framing),
       max_bytes_(std::max<std::size_t>(max_bytes, 1)),
       block_bytes_(std::max<std::size_t>(block_bytes, 1)),
-      keep_arrival_times_(keep_arrival_times) {}
+      keep_arrival_times_(keep_arrival_times),
+      pool_(std::make_shared<buffer_pool>()) {
+  pool_->max_capacity = 2 * std::min(block_bytes_, max_bytes_) + (64 << 10);
+}
 
-bool record_log::append(std::string_view record) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  space_.wait(lock, [&] { return closed_ || buffered_bytes_ < max_bytes_; });
-  if (closed_) return false;
-  if (!open_) {
-    open_ = std::make_unique<log_block>();
-    open_->first = next_offset_;
-    open_->bytes.reserve(std::min(block_bytes_, max_bytes_) + record.size() + 8);
-  }
-  const std::size_t before = open_->bytes.size();
+void record_log::open_locked(std::size_t at_least) {
+  open_ = std::make_unique<log_block>();
+  open_->first = next_offset_;
+  open_->bytes = pool_->take();
+  open_->bytes.reserve(std::min(block_bytes_, max_bytes_) + at_least + 8);
+}
+
+void record_log::frame(std::string& out, std::string_view record) const {
   if (framing_ == record_framing::lines) {
-    open_->bytes.append(record);
-    open_->bytes.push_back('\n');
+    out.append(record);
+    out.push_back('\n');
   } else {
     auto size = static_cast<std::uint32_t>(record.size());
     char prefix[4] = {static_cast<char>(size & 0xff), static_cast<char>((size >> 8) & 0xff),
                       static_cast<char>((size >> 16) & 0xff), static_cast<char>((size >> 24) & 0xff)};
-    open_->bytes.append(prefix, sizeof prefix);
-    open_->bytes.append(record);
+    out.append(prefix, sizeof prefix);
+    out.append(record);
   }
+}
+
+bool record_log::wait_for_space(std::unique_lock<std::mutex>& lock) {
+  auto has_room = [&] { return closed_ || buffered_bytes_ < max_bytes_; };
+  if (!has_room()) {
+    waits_.fetch_add(1, std::memory_order_relaxed);
+    auto since = std::chrono::steady_clock::now();
+    space_.wait(lock, has_room);
+    waited_micros_.fetch_add(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - since).count(),
+        std::memory_order_relaxed);
+  }
+  return !closed_;
+}
+
+bool record_log::append(std::string_view record) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!wait_for_space(lock)) return false;
+  if (!open_) open_locked(record.size());
+  const std::size_t before = open_->bytes.size();
+  frame(open_->bytes, record);
   if (keep_arrival_times_) open_->arrival_micros.push_back(now_micros());
   ++open_->count;
   ++next_offset_;
@@ -50,10 +93,41 @@ bool record_log::append(std::string_view record) {
   return true;
 }
 
+bool record_log::append_framed(std::string_view framed, std::span<const std::uint32_t> ends) {
+  std::size_t done = 0;        // records appended
+  std::size_t done_bytes = 0;  // where the next record starts in framed
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (done < ends.size()) {
+    if (!wait_for_space(lock)) return false;
+    if (!open_) open_locked(ends[done] - done_bytes);
+    // append() takes a record while the log is under its bound and seals the block once it reaches
+    // block_bytes: so records are taken while the bytes before them stay under both limits.
+    const std::size_t open_size = open_->bytes.size();
+    const std::size_t room =
+        std::min(max_bytes_ - buffered_bytes_, open_size < block_bytes_ ? block_bytes_ - open_size : std::size_t{1});
+    const auto last = std::lower_bound(ends.begin() + static_cast<std::ptrdiff_t>(done), ends.end(), done_bytes + room);
+    const std::size_t taken_end = last == ends.end() ? ends.size() : static_cast<std::size_t>(last - ends.begin()) + 1;
+    const std::size_t bytes_end = ends[taken_end - 1];
+    open_->bytes.append(framed.data() + done_bytes, bytes_end - done_bytes);
+    const std::size_t n = taken_end - done;
+    if (keep_arrival_times_) open_->arrival_micros.insert(open_->arrival_micros.end(), n, now_micros());
+    open_->count += n;
+    next_offset_ += n;
+    buffered_bytes_ += bytes_end - done_bytes;
+    done = taken_end;
+    done_bytes = bytes_end;
+    if (open_->bytes.size() >= block_bytes_) seal_locked();
+  }
+  return true;
+}
+
 void record_log::seal_locked() {
   if (!open_ || open_->count == 0) return;
-  sealed_.push_back(std::shared_ptr<const log_block>(std::move(open_)));
-  open_.reset();
+  // The block's buffer goes back to the pool when the last epoch or chunk holding it lets go.
+  sealed_.push_back(std::shared_ptr<const log_block>(open_.release(), [pool = pool_](const log_block* block) {
+    pool->give(std::move(const_cast<log_block*>(block)->bytes));
+    delete block;
+  }));
 }
 
 std::uint64_t record_log::seal() {
@@ -108,6 +182,144 @@ std::size_t record_log::buffered_bytes() const {
 bool record_log::full() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return buffered_bytes_ >= max_bytes_;
+}
+
+// ---------------------------------------------------------------- line_splitter
+
+namespace {
+
+bool blank(const char* p, std::size_t length) {
+  for (std::size_t i = 0; i < length; ++i)
+    if (p[i] != ' ' && p[i] != '\t') return false;
+  return true;
+}
+
+// Room beyond max_line_bytes an unfinished line may take: its '\r' and a byte-order mark.
+constexpr std::size_t line_slack = 4;
+// consume() cuts larger inputs so run offsets fit in 32 bits.
+constexpr std::size_t max_consume = std::size_t{1} << 30;
+
+}  // namespace
+
+line_splitter::line_splitter(record_log& log, ingest_counters& counters, settings s)
+    : log_(&log), counters_(&counters), settings_(s) {}
+
+void line_splitter::reset() {
+  partial_.clear();
+  discarding_ = false;
+  at_start_ = true;
+}
+
+bool line_splitter::finish() {
+  bool ok = true;
+  if (!discarding_ && !partial_.empty()) {
+    std::string last = std::move(partial_);
+    partial_.clear();
+    ok = append_one(last);
+  }
+  reset();
+  return ok;
+}
+
+bool line_splitter::consume(const char* data, std::size_t size) {
+  while (size > max_consume) {
+    if (!consume(data, max_consume)) return false;
+    data += max_consume;
+    size -= max_consume;
+  }
+  const char* p = data;
+  const char* const end = data + size;
+  auto keep_unfinished = [&] {
+    const auto rest = static_cast<std::size_t>(end - p);
+    if (!discarding_ && partial_.size() + rest > settings_.max_line_bytes + line_slack) {
+      counters_->bad();
+      discarding_ = true;
+      partial_.clear();
+    }
+    if (!discarding_) partial_.append(p, rest);
+  };
+  // A line the previous input left unfinished, or a stream's first line that may open with a mark:
+  // assembled in partial_ and appended alone.
+  while (p < end && (discarding_ || !partial_.empty() || (at_start_ && settings_.strip_bom))) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (!nl) {
+      keep_unfinished();
+      return true;
+    }
+    if (discarding_) {
+      discarding_ = false;
+      at_start_ = false;
+    } else {
+      partial_.append(p, nl);
+      bool ok = append_one(partial_);
+      partial_.clear();
+      if (!ok) return false;
+    }
+    p = nl + 1;
+  }
+  // The complete lines that follow go in as runs straight from data, cut only around lines dropped.
+  const char* run = p;
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    if (!nl) break;
+    auto length = static_cast<std::size_t>(nl - p);
+    if (length > 0 && nl[-1] == '\r') --length;
+    const bool oversize = length > settings_.max_line_bytes;
+    if (oversize || (settings_.skip_blank && blank(p, length))) {
+      if (!flush_run(run)) return false;
+      if (oversize) counters_->bad();
+      run = nl + 1;
+    } else {
+      ends_.push_back(static_cast<std::uint32_t>(nl + 1 - run));
+      run_bytes_ += length;
+    }
+    p = nl + 1;
+  }
+  if (p != data) at_start_ = false;
+  if (!flush_run(run)) return false;
+  if (p < end) keep_unfinished();
+  return true;
+}
+
+bool line_splitter::flush_run(const char* run) {
+  if (ends_.empty()) return true;
+  bool ok = log_->append_framed(std::string_view(run, ends_.back()), ends_);
+  if (ok) {
+    counters_->received(ends_.size(), run_bytes_);
+    if (settings_.keep_recent > 0) {
+      std::size_t from = ends_.size() - std::min(ends_.size(), settings_.keep_recent);
+      for (std::size_t i = from; i < ends_.size(); ++i) {
+        std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+        std::string_view line(run + begin, ends_[i] - 1 - begin);
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        remember(line);
+      }
+    }
+  }
+  ends_.clear();
+  run_bytes_ = 0;
+  return ok;
+}
+
+bool line_splitter::append_one(std::string_view line) {
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  if (at_start_ && settings_.strip_bom && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
+  at_start_ = false;
+  if (settings_.skip_blank && blank(line.data(), line.size())) return true;
+  if (line.size() > settings_.max_line_bytes) {
+    counters_->bad();
+    return true;
+  }
+  if (!log_->append(line)) return false;
+  counters_->received(1, line.size());
+  remember(line);
+  return true;
+}
+
+void line_splitter::remember(std::string_view line) {
+  if (settings_.keep_recent == 0) return;
+  recent_.emplace_back(line);
+  while (recent_.size() > settings_.keep_recent) recent_.pop_front();
 }
 
 // ---------------------------------------------------------------- push_source
@@ -198,7 +410,9 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
   if (decoder_) {
     // The chunk keeps the block alive through an aliasing pointer: no copy of the bytes.
     std::shared_ptr<const std::string> bytes(block, &block->bytes);
-    return source_unit{raw_chunk{bytes, 0, bytes->size(), config_.description, block->first + 1}};
+    // A block never starts a file: a byte-order mark was the receiver's business, so a record that
+    // opens with one keeps it (file_offset only has to be non-zero for that).
+    return source_unit{raw_chunk{bytes, 0, bytes->size(), config_.description, block->first + 1, block->first + 1}};
   }
   const std::string& bytes = block->bytes;
   if (config_.format == "text") {
@@ -207,7 +421,9 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
     std::size_t pos = 0;
     for (std::size_t i = 0; i < block->count; ++i) {
       std::size_t nl = bytes.find('\n', pos);
-      values.append_string(std::string_view(bytes).substr(pos, nl - pos));
+      std::string_view line = std::string_view(bytes).substr(pos, nl - pos);
+      if (line.ends_with('\r')) line.remove_suffix(1);  // kept in the log, as the decoders strip it
+      values.append_string(line);
       times.append_timestamp(timestamp{block->arrival_micros[i]});
       pos = nl + 1;
     }
@@ -237,9 +453,9 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
 void push_source::commit(const std::string& end) { log_.commit(parse_offset(end)); }
 
 connector_metrics push_source::metrics() const {
-  connector_metrics m{{"numRecordsReceived", static_cast<std::int64_t>(received_records_.load())},
-                      {"numBytesReceived", static_cast<std::int64_t>(received_bytes_.load())},
-                      {"numBadRecords", static_cast<std::int64_t>(bad_records_.load())},
+  connector_metrics m{{"numRecordsReceived", static_cast<std::int64_t>(counters_.records.load())},
+                      {"numBytesReceived", static_cast<std::int64_t>(counters_.bytes.load())},
+                      {"numBadRecords", static_cast<std::int64_t>(counters_.bad_records.load())},
                       {"bufferedBytes", static_cast<std::int64_t>(log_.buffered_bytes())}};
   for (auto& extra : extra_metrics()) m.push_back(std::move(extra));
   return m;

@@ -118,13 +118,6 @@ bool server_mode(const options& opts) {
   throw error(source_name + ": option 'mode' must be 'client' or 'server', got '" + mode + "'");
 }
 
-// What one connection has sent so far that does not end a line yet.
-struct line_state {
-  std::string partial;
-  bool discarding = false;  // inside a line longer than maxLineBytes: skip to its newline
-  bool first_line = true;   // the byte-order mark may open it
-};
-
 class socket_source final : public push_source {
  public:
   explicit socket_source(const options& opts)
@@ -250,7 +243,7 @@ class socket_source final : public push_source {
       connected_before = true;
       backoff = reconnect_initial_;
       active_connections_ = 1;
-      line_state state;
+      line_splitter state = make_splitter();
       bool peer_gone = false;
       while (!peer_gone && !stopping_) {
         pollfd fds[2] = {{fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
@@ -266,7 +259,7 @@ class socket_source final : public push_source {
 
   void serve() {
     std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
-    std::vector<line_state> states(2);  // parallel to fds; the first two are unused
+    std::vector<line_splitter> states(2, make_splitter());  // parallel to fds; the first two are unused
     auto close_all = [&] {
       for (std::size_t i = 2; i < fds.size(); ++i) ::close(fds[i].fd);
       active_connections_ = 0;
@@ -296,7 +289,7 @@ class socket_source final : public push_source {
           int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           if (fd < 0) break;  // EAGAIN: all accepted; anything else: the producer gave up already
           fds.push_back({fd, POLLIN, 0});
-          states.emplace_back();
+          states.push_back(make_splitter());
           connections_accepted_.fetch_add(1, std::memory_order_relaxed);
           active_connections_.fetch_add(1);
         }
@@ -305,69 +298,24 @@ class socket_source final : public push_source {
     close_all();
   }
 
+  line_splitter make_splitter() {
+    return line_splitter(log(), counters(), {.max_line_bytes = max_line_bytes_, .strip_bom = true});
+  }
+
   // Reads what fd has (up to a few buffers, so one busy producer does not starve the others) and
   // appends its complete lines. peer_gone: the connection ended. False when the log was closed.
-  bool receive(int fd, line_state& state, bool& peer_gone) {
+  bool receive(int fd, line_splitter& lines, bool& peer_gone) {
     for (int round = 0; round < 4; ++round) {
       ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
       if (n > 0) {
-        if (!consume(state, buffer_.data(), static_cast<std::size_t>(n))) return false;
+        if (!lines.consume(buffer_.data(), static_cast<std::size_t>(n))) return false;
         continue;
       }
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
       // End of stream or a reset: the last line may lack its newline (as Java's readLine sees it).
       peer_gone = true;
-      if (!state.discarding && !state.partial.empty()) {
-        std::string last = std::move(state.partial);
-        state.partial.clear();
-        return emit(state, last);
-      }
-      return true;
+      return lines.finish();
     }
-    return true;
-  }
-
-  bool consume(line_state& state, const char* data, std::size_t size) {
-    const char* p = data;
-    const char* end = data + size;
-    while (p < end) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      if (!nl) {
-        // Room for a '\r' and a byte-order mark that are stripped later.
-        if (!state.discarding && state.partial.size() + static_cast<std::size_t>(end - p) > max_line_bytes_ + 4) {
-          count_bad_record();
-          state.discarding = true;
-          state.partial.clear();
-        }
-        if (!state.discarding) state.partial.append(p, end);
-        return true;
-      }
-      if (state.discarding) {
-        state.discarding = false;
-        state.first_line = false;
-      } else if (state.partial.empty()) {
-        if (!emit(state, std::string_view(p, static_cast<std::size_t>(nl - p)))) return false;
-      } else {
-        state.partial.append(p, nl);
-        bool ok = emit(state, state.partial);
-        state.partial.clear();
-        if (!ok) return false;
-      }
-      p = nl + 1;
-    }
-    return true;
-  }
-
-  bool emit(line_state& state, std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (state.first_line && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);
-    state.first_line = false;
-    if (line.size() > max_line_bytes_) {
-      count_bad_record();
-      return true;
-    }
-    if (!log().append(line)) return false;
-    count_received(line.size());
     return true;
   }
 

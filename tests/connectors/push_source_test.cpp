@@ -166,3 +166,199 @@ TEST_CASE("push sources refuse bad formats and offsets with clear errors", "[pus
   CHECK_THAT(flow::test::error_of([] { push_source::parse_offset("{\"logOffset\":3}"); }),
              Catch::Contains("malformed offset"));
 }
+
+namespace {
+
+// Frames records as a line log does and notes where each ends.
+std::pair<std::string, std::vector<std::uint32_t>> framed_lines(const std::vector<std::string>& records) {
+  std::string framed;
+  std::vector<std::uint32_t> ends;
+  for (const auto& r : records) {
+    framed += r + "\n";
+    ends.push_back(static_cast<std::uint32_t>(framed.size()));
+  }
+  return {framed, ends};
+}
+
+std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> contents(const record_log& log, std::uint64_t end) {
+  std::vector<std::tuple<std::uint64_t, std::uint64_t, std::string>> out;
+  for (const auto& b : log.blocks(0, end)) out.emplace_back(b->first, b->count, b->bytes);
+  return out;
+}
+
+// The lines a log holds, as the text decoder reads them.
+std::vector<std::string> decoded_lines(record_log& log) {
+  auto end = log.seal();
+  std::vector<std::string> lines;
+  auto text = make_decoder("text", {}, nullptr);
+  for (const auto& b : log.blocks(0, end)) {
+    auto bytes = std::make_shared<const std::string>(b->bytes);
+    decode_stats stats;
+    batch decoded = text->decode(raw_chunk{bytes, 0, bytes->size(), "test", b->first + 1, b->first + 1}, stats);
+    for (std::size_t i = 0; i < decoded.num_rows(); ++i) lines.emplace_back(decoded.col(0).str(i));
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("record_log append_framed cuts blocks exactly as one append per record does", "[push]") {
+  std::vector<std::string> records;
+  for (int i = 0; i < 200; ++i) records.push_back(std::string(static_cast<std::size_t>(i % 37), 'a' + i % 26));
+  auto [framed, ends] = framed_lines(records);
+  for (std::size_t block : {1, 7, 64, 1000, 100000}) {
+    record_log one_by_one(record_framing::lines, 1 << 20, block, false);
+    for (const auto& r : records) REQUIRE(one_by_one.append(r));
+    record_log bulk(record_framing::lines, 1 << 20, block, false);
+    // In a few runs of different lengths, as a receiver's reads would give them.
+    std::size_t at = 0;
+    for (std::size_t run : {1, 50, 3, 146}) {
+      std::size_t from = at == 0 ? 0 : ends[at - 1];
+      std::vector<std::uint32_t> run_ends;
+      for (std::size_t i = at; i < at + run; ++i) run_ends.push_back(static_cast<std::uint32_t>(ends[i] - from));
+      REQUIRE(bulk.append_framed(std::string_view(framed).substr(from, ends[at + run - 1] - from), run_ends));
+      at += run;
+    }
+    REQUIRE(one_by_one.seal() == 200);
+    REQUIRE(bulk.seal() == 200);
+    INFO("blockBytes " << block);
+    CHECK(contents(bulk, 200) == contents(one_by_one, 200));
+    CHECK(bulk.buffered_bytes() == framed.size());
+  }
+}
+
+TEST_CASE("record_log append_framed frames binary records and waits on a full log like append", "[push]") {
+  record_log binary(record_framing::length_prefixed, 1 << 20, 1 << 10, false);
+  std::string framed;
+  std::vector<std::uint32_t> ends;
+  for (std::string_view r : {"xy", "", "hello"}) {
+    binary.frame(framed, r);
+    ends.push_back(static_cast<std::uint32_t>(framed.size()));
+  }
+  REQUIRE(binary.append_framed(framed, ends));
+  REQUIRE(binary.seal() == 3);
+  CHECK(binary.blocks(0, 3).front()->bytes == std::string("\x02\0\0\0xy\0\0\0\0\x05\0\0\0hello", 19));
+
+  record_log log(record_framing::lines, 16, 8, false);
+  auto [lines, line_ends] = framed_lines(std::vector<std::string>(10, "1234567"));
+  std::atomic<bool> done{false}, result{false};
+  std::thread receiver([&, &lines = lines, &line_ends = line_ends] {
+    result = log.append_framed(lines, line_ends);
+    done = true;
+  });
+  REQUIRE(eventually([&] { return log.full() && log.waits() == 1; }));
+  CHECK_FALSE(done);
+  CHECK(log.buffered_bytes() == 16);  // two records: the bound holds as for single appends
+  log.commit(log.seal());
+  REQUIRE(eventually([&] { return log.waits() == 2; }));
+  CHECK(log.buffered_bytes() == 16);
+  log.close();
+  receiver.join();
+  CHECK_FALSE(result);
+  CHECK(log.waited_micros() > 0);
+}
+
+TEST_CASE("record_log reuses the buffers of released blocks", "[push]") {
+  record_log log(record_framing::lines, 1 << 20, 4096, false);
+  auto [lines, ends] = framed_lines(std::vector<std::string>(100, std::string(99, 'r')));
+  REQUIRE(log.append_framed(lines, ends));  // 10 000 bytes: two sealed blocks, one open
+  auto end = log.seal();
+  const char* first_buffer = log.blocks(0, end).front()->bytes.data();
+  log.commit(end);  // nothing holds the blocks any more
+  REQUIRE(log.append_framed(lines, ends));
+  auto again = log.blocks(end, log.seal());
+  bool reused = false;
+  for (const auto& b : again) reused = reused || b->bytes.data() == first_buffer;
+  CHECK(reused);
+  CHECK(again.front()->bytes == std::string(lines).substr(0, again.front()->bytes.size()));
+}
+
+TEST_CASE("line_splitter appends the lines of a read as one run and joins lines across reads", "[push]") {
+  record_log log(record_framing::lines, 1 << 20, 1 << 20, false);
+  ingest_counters counters;
+  line_splitter lines(log, counters, {});
+  const std::string text = "alpha\r\nbeta\n\ngamma\r\ndelta";
+  REQUIRE(lines.consume(text.data(), text.size()));
+  CHECK(counters.records == 4);
+  CHECK(counters.bytes == 14);  // without '\r' and '\n'
+  // The complete lines went in as they came, CRs included: the decoders strip them.
+  CHECK(log.blocks(0, log.seal()).front()->bytes == "alpha\r\nbeta\n\ngamma\r\n");
+  for (char c : std::string("-epsilon\r\nzeta\n")) REQUIRE(lines.consume(&c, 1));  // byte by byte
+  REQUIRE(lines.consume("eta", 3));
+  REQUIRE(lines.finish());  // the stream ends: the last line needs no newline
+  CHECK(decoded_lines(log) == std::vector<std::string>{"alpha", "beta", "", "gamma", "delta-epsilon", "zeta", "eta"});
+  CHECK(counters.records == 7);
+  CHECK(counters.bad_records == 0);
+}
+
+TEST_CASE("line_splitter strips a byte-order mark only at a stream's start, also when split over reads", "[push]") {
+  record_log log(record_framing::lines, 1 << 20, 1 << 20, false);
+  ingest_counters counters;
+  line_splitter lines(log, counters, {.strip_bom = true});
+  REQUIRE(lines.consume("\xEF", 1));
+  REQUIRE(lines.consume("\xBB\xBF" "first\r\n\xEF\xBB\xBFsecond\n", 19));
+  REQUIRE(lines.finish());  // a new stream (connection) may open with a mark again
+  REQUIRE(lines.consume("\xEF\xBB\xBFthird\nfourth", 15));
+  REQUIRE(lines.finish());
+  CHECK(decoded_lines(log) == std::vector<std::string>{"first", "\xEF\xBB\xBFsecond", "third", "fourth"});
+
+  record_log plain_log(record_framing::lines, 1 << 20, 1 << 20, false);
+  line_splitter keeps(plain_log, counters, {});  // strip_bom off: the mark is data
+  REQUIRE(keeps.consume("\xEF\xBB\xBFx\n", 5));
+  CHECK(decoded_lines(plain_log) == std::vector<std::string>{"\xEF\xBB\xBFx"});
+}
+
+TEST_CASE("line_splitter counts an oversize line as bad and skips it, whole or spread over reads", "[push]") {
+  record_log log(record_framing::lines, 1 << 20, 1 << 20, false);
+  ingest_counters counters;
+  line_splitter lines(log, counters, {.max_line_bytes = 8});
+  std::string text = "short\n" + std::string(9, 'x') + "\n12345678\r\nafter\n";
+  REQUIRE(lines.consume(text.data(), text.size()));
+  CHECK(counters.bad_records == 1);
+  for (int i = 0; i < 100; ++i) REQUIRE(lines.consume("yyyy", 4));  // not buffered: skipped to its newline
+  REQUIRE(lines.consume("yy\nlast\n", 8));
+  REQUIRE(lines.consume("1234567", 7));
+  REQUIRE(lines.consume("8\r", 2));  // at the limit once its '\r' is gone
+  REQUIRE(lines.consume("\n", 1));
+  CHECK(decoded_lines(log) == std::vector<std::string>{"short", "12345678", "after", "last", "12345678"});
+  CHECK(counters.bad_records == 2);
+  CHECK(counters.records == 5);
+}
+
+TEST_CASE("line_splitter drops blank keep-alive lines and remembers the last lines when asked", "[push]") {
+  record_log log(record_framing::lines, 1 << 20, 1 << 20, false);
+  ingest_counters counters;
+  line_splitter lines(log, counters, {.skip_blank = true, .keep_recent = 2});
+  std::string text = "{\"id\":1}\r\n\r\n \t\n{\"id\":2}\n{\"id\"";
+  REQUIRE(lines.consume(text.data(), text.size()));
+  REQUIRE(lines.consume(":3}\r\n\r\n", 7));
+  CHECK(decoded_lines(log) == std::vector<std::string>{"{\"id\":1}", "{\"id\":2}", "{\"id\":3}"});
+  CHECK(counters.records == 3);
+  CHECK(std::vector<std::string>(lines.recent().begin(), lines.recent().end()) ==
+        std::vector<std::string>{"{\"id\":2}", "{\"id\":3}"});
+  lines.reset();  // a new connection: the unfinished line is dropped
+  REQUIRE(lines.consume("{\"id\":4", 7));
+  lines.reset();
+  REQUIRE(lines.consume("{\"id\":5}\n", 9));
+  CHECK(lines.recent().back() == "{\"id\":5}");
+  CHECK(counters.records == 4);
+}
+
+TEST_CASE("includeTimestamp lines lose the carriage return a CRLF stream leaves in the log", "[push]") {
+  push_source_config config{"test source", "text", {}, nullptr};
+  config.opts.set("includeTimestamp", "true");
+  lines_source source(config, {"a\r", "b"});
+  std::optional<std::string> end;
+  REQUIRE(eventually([&] { return (end = source.latest_offset(source.initial_offset())) &&
+                                  push_source::parse_offset(*end) == 2; }));
+  CHECK(decoded_values(source, source.initial_offset(), *end) == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("a record that opens a block with a byte-order mark keeps it: only a stream's start may lose one", "[push]") {
+  push_source_config config{"test source", "text", {}, nullptr};
+  lines_source source(config, {"\xEF\xBB\xBFmark"});
+  std::optional<std::string> end;
+  REQUIRE(eventually([&] { return (end = source.latest_offset(source.initial_offset())) &&
+                                  push_source::parse_offset(*end) == 1; }));
+  CHECK(decoded_values(source, source.initial_offset(), *end) == std::vector<std::string>{"\xEF\xBB\xBFmark"});
+}

@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,13 @@ class record_log {
 
   // Appends one record (a line without its '\n'). Waits while the log is full; false once closed.
   bool append(std::string_view record);
+  // Appends a run of records already framed (see frame()): record i is framed[ends[i - 1], ends[i])
+  // (ends[-1] = 0), ends ascending. One lock and one copy per block instead of per record; blocks and
+  // the bound come out exactly as from one append() per record. Waits while full; false once closed
+  // (records before the wait may have been appended).
+  bool append_framed(std::string_view framed, std::span<const std::uint32_t> ends);
+  // Appends record to out as this log frames it (a line and '\n', or the length prefix and the bytes).
+  void frame(std::string& out, std::string_view record) const;
   // Seals the open block; returns the offset after the last record appended so far.
   std::uint64_t seal();
   // The sealed blocks holding records [start, end); start and end must be offsets seal() returned.
@@ -49,9 +57,14 @@ class record_log {
   void close();
   std::size_t buffered_bytes() const;
   bool full() const;
+  // How often an append found the log full and waited, and for how long in all.
+  std::int64_t waits() const { return waits_.load(std::memory_order_relaxed); }
+  std::int64_t waited_micros() const { return waited_micros_.load(std::memory_order_relaxed); }
 
  private:
   void seal_locked();
+  void open_locked(std::size_t at_least);
+  bool wait_for_space(std::unique_lock<std::mutex>& lock);
   record_framing framing_;
   std::size_t max_bytes_;
   std::size_t block_bytes_;
@@ -60,9 +73,66 @@ class record_log {
   std::condition_variable space_;
   std::deque<std::shared_ptr<const log_block>> sealed_;
   std::unique_ptr<log_block> open_;
+  // Byte buffers of released blocks, reused for new ones (fresh memory costs a page fault per 4 KiB).
+  struct buffer_pool;
+  std::shared_ptr<buffer_pool> pool_;
   std::uint64_t next_offset_ = 0;
   std::size_t buffered_bytes_ = 0;
   bool closed_ = false;
+  std::atomic<std::int64_t> waits_{0}, waited_micros_{0};
+};
+
+// What a push source's receiver has taken in; shared with the line_splitter that updates it.
+struct ingest_counters {
+  std::atomic<std::uint64_t> records{0}, bytes{0}, bad_records{0};
+  void received(std::size_t n, std::size_t payload_bytes) {
+    records.fetch_add(n, std::memory_order_relaxed);
+    bytes.fetch_add(payload_bytes, std::memory_order_relaxed);
+  }
+  void bad() { bad_records.fetch_add(1, std::memory_order_relaxed); }
+};
+
+// Cuts one connection's byte stream into lines and appends them to a record_log (lines framing). The
+// complete lines of one read go in as one append_framed() run straight from the read buffer, with
+// their '\r' (the text, csv and json decoders strip a trailing '\r'); only a line spread over reads,
+// or the first one of a connection when a UTF-8 byte-order mark may open it, is assembled and appended
+// alone. A line longer than max_line_bytes (without '\r' and mark) is a bad record, skipped up to its
+// newline without buffering it. Not thread-safe: one splitter per connection, used by one thread.
+class line_splitter {
+ public:
+  struct settings {
+    std::size_t max_line_bytes = 1 << 20;
+    bool strip_bom = false;           // drop a UTF-8 byte-order mark that opens the stream
+    bool skip_blank = false;          // drop lines of only spaces and tabs (keep-alives)
+    std::size_t keep_recent = 0;      // remember the last N lines appended (see recent())
+  };
+  line_splitter(record_log& log, ingest_counters& counters, settings s);
+
+  // Appends the complete lines in data; keeps the unfinished rest. False once the log is closed.
+  bool consume(const char* data, std::size_t size);
+  // The stream ended: appends its last line if it lacks a newline (as Java's readLine sees it), and
+  // resets for a new stream. False once the log is closed.
+  bool finish();
+  // Forgets an unfinished line and starts over as at a new stream's start.
+  void reset();
+  // The last keep_recent lines appended, oldest first (without '\r').
+  const std::deque<std::string>& recent() const { return recent_; }
+  void clear_recent() { recent_.clear(); }
+
+ private:
+  bool append_one(std::string_view line);
+  bool flush_run(const char* run);
+  void remember(std::string_view line);
+
+  record_log* log_;
+  ingest_counters* counters_;
+  settings settings_;
+  std::string partial_;
+  bool discarding_ = false;  // inside an oversize line: skip to its newline
+  bool at_start_ = true;     // the next line is the stream's first (a mark may open it)
+  std::vector<std::uint32_t> ends_;  // of the current run
+  std::size_t run_bytes_ = 0;        // payload bytes of the current run (no '\r', no '\n')
+  std::deque<std::string> recent_;
 };
 
 // Options every push source shares: maxBufferedBytes (default 64 MiB), blockBytes (256 KiB), and for
@@ -107,12 +177,11 @@ class push_source : public source_reader {
   virtual connector_metrics extra_metrics() const { return {}; }
 
   record_log& log() { return log_; }
+  const record_log& log() const { return log_; }
   const push_source_config& config() const { return config_; }
-  void count_bad_record() { bad_records_.fetch_add(1, std::memory_order_relaxed); }
-  void count_received(std::size_t bytes) {
-    received_records_.fetch_add(1, std::memory_order_relaxed);
-    received_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-  }
+  ingest_counters& counters() { return counters_; }
+  void count_bad_record() { counters_.bad(); }
+  void count_received(std::size_t bytes) { counters_.received(1, bytes); }
 
  private:
   std::optional<source_unit> unit_from(const std::shared_ptr<const log_block>& block);
@@ -126,7 +195,7 @@ class push_source : public source_reader {
   bool stopped_ = false;
   std::vector<std::shared_ptr<const log_block>> reading_;
   std::size_t next_block_ = 0;
-  std::atomic<std::uint64_t> received_records_{0}, received_bytes_{0}, bad_records_{0};
+  ingest_counters counters_;
 };
 
 }  // namespace flow::connectors
