@@ -22,7 +22,8 @@ using socket_detail::positive_option;
 
 const std::string source_name = "zmq source";
 constexpr std::chrono::milliseconds poll_interval{50};  // how soon the receiver notices stop()
-constexpr int burst_messages = 1024;                    // taken without polling when they are queued
+constexpr int burst_messages = 1024;                    // taken without waiting when they are queued
+constexpr std::size_t burst_bytes = 256 << 10;          // and appended to the log as one run
 
 std::mutex bound_mutex;
 std::vector<std::pair<const void*, std::string>> bound_sources;  // alive binding sources
@@ -145,23 +146,27 @@ class zmq_source final : public push_source {
 
   connector_metrics extra_metrics() const override {
     return {{"numMessagesReceived", messages_.load(std::memory_order_relaxed)},
-            {"numReceiverStalls", stalls_.load(std::memory_order_relaxed)},
-            {"receiverStalledMs", stalled_micros_.load(std::memory_order_relaxed) / 1000}};
+            {"numReceiverStalls", log().waits()},
+            {"receiverStalledMs", log().waited_micros() / 1000}};
   }
 
  private:
+  // Waits for a message (up to poll_interval, to notice stop()), then takes what else is queued without
+  // waiting, up to a burst, and appends the burst to the log as one run: one lock, one copy.
   void receive_loop() {
-    zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+    socket_.set(zmq::sockopt::rcvtimeo, static_cast<int>(poll_interval.count()));
     while (!stopping_) {
       try {
-        if (zmq::poll(&item, 1, poll_interval) == 0) continue;
-        for (int i = 0; i < burst_messages && !stopping_; ++i) {
-          auto got = socket_.recv(frame_, zmq::recv_flags::dontwait);
-          if (!got) break;
-          if (!take_message()) return;
+        if (!socket_.recv(frame_, zmq::recv_flags::none)) continue;  // timed out
+        stage_message();
+        for (int i = 1; i < burst_messages && staged_.size() < burst_bytes && !stopping_; ++i) {
+          if (!socket_.recv(frame_, zmq::recv_flags::dontwait)) break;
+          stage_message();
         }
+        if (!flush()) return;
       } catch (const zmq::error_t& e) {
         if (e.num() == EINTR) continue;
+        flush();
         std::lock_guard<std::mutex> lock(failure_mutex_);
         failure_ = e.what();
         return;
@@ -169,9 +174,9 @@ class zmq_source final : public push_source {
     }
   }
 
-  // frame_ holds the first frame of a message. False once the log is closed.
-  bool take_message() {
-    messages_.fetch_add(1, std::memory_order_relaxed);
+  // frame_ holds the first frame of a message: frames its payload into staged_.
+  void stage_message() {
+    ++staged_messages_;
     std::string_view payload(static_cast<const char*>(frame_.data()), frame_.size());
     if (frame_.more()) {
       // [topic, payload]: a multipart message arrives whole, so these receives do not wait.
@@ -179,7 +184,7 @@ class zmq_source final : public push_source {
       if (second_.more()) {
         while (second_.more()) [[maybe_unused]] auto rest = socket_.recv(second_, zmq::recv_flags::none);
         count_bad_record();
-        return true;
+        return;
       }
       payload = std::string_view(static_cast<const char*>(second_.data()), second_.size());
     } else {
@@ -200,19 +205,22 @@ class zmq_source final : public push_source {
         payload = scratch_;
       }
     }
-    if (log().full()) {
-      stalls_.fetch_add(1, std::memory_order_relaxed);
-      auto blocked_since = std::chrono::steady_clock::now();
-      bool open = log().append(payload);
-      stalled_micros_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(
-                                    std::chrono::steady_clock::now() - blocked_since).count(),
-                                std::memory_order_relaxed);
-      if (!open) return false;
-    } else if (!log().append(payload)) {
-      return false;
-    }
-    count_received(payload.size());
-    return true;
+    log().frame(staged_, payload);
+    ends_.push_back(static_cast<std::uint32_t>(staged_.size()));
+    staged_payload_bytes_ += payload.size();
+  }
+
+  // Appends the staged records; false once the log is closed.
+  bool flush() {
+    messages_.fetch_add(staged_messages_, std::memory_order_relaxed);
+    staged_messages_ = 0;
+    if (ends_.empty()) return true;
+    const bool open = log().append_framed(staged_, ends_);  // waits while the log is full: a stall
+    if (open) counters().received(ends_.size(), staged_payload_bytes_);
+    staged_.clear();
+    ends_.clear();
+    staged_payload_bytes_ = 0;
+    return open;
   }
 
   const std::string endpoint_;
@@ -224,11 +232,15 @@ class zmq_source final : public push_source {
   std::string bound_endpoint_;
   std::thread receiver_;
   std::atomic<bool> stopping_{false};
-  zmq::message_t frame_, second_;
+  zmq::message_t frame_, second_;  // reused for every message
   std::string scratch_;
+  std::string staged_;                // framed records of the current burst
+  std::vector<std::uint32_t> ends_;   // where each staged record ends
+  std::size_t staged_payload_bytes_ = 0;
+  std::int64_t staged_messages_ = 0;
   mutable std::mutex failure_mutex_;
   std::string failure_;  // why the receiver ended on its own
-  std::atomic<std::int64_t> messages_{0}, stalls_{0}, stalled_micros_{0};
+  std::atomic<std::int64_t> messages_{0};
 };
 
 }  // namespace
