@@ -41,6 +41,8 @@ TEST_CASE("data_stream_writer::option stores strings, numbers and booleans as te
       .option("header", true)
       .option("ratio", 0.25)
       .option("name", std::string("plain"))
+      .option("files", std::size_t{7})
+      .option("offset", std::int64_t{-3})
       .start();
   REQUIRE(ctx->sinks.size() == 1);
   const options& opts = ctx->sinks[0].opts;
@@ -50,6 +52,8 @@ TEST_CASE("data_stream_writer::option stores strings, numbers and booleans as te
   CHECK(opts.get("header") == "true");
   CHECK(opts.get("ratio") == "0.25");
   CHECK(opts.get("name") == "plain");
+  CHECK(opts.get("files") == "7");
+  CHECK(opts.get("offset") == "-3");
 }
 
 TEST_CASE("data_frame_reader::option takes doubles as the shortest text that reads back", "[dataframe]") {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <memory>
 #include <optional>
 #include <string>
@@ -176,6 +177,12 @@ agg_spec avg(expr e);
 
 // A double as option text: the shortest decimal that reads back as the same value.
 std::string option_text(double value);
+// The integer types option() takes as numbers: not bool (true/false) nor the character types.
+template <class T>
+concept option_integer = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, char> &&
+                         !std::same_as<T, signed char> && !std::same_as<T, unsigned char> &&
+                         !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t> &&
+                         !std::same_as<T, wchar_t>;
 
 class data_frame_reader {
  public:
@@ -186,8 +193,9 @@ class data_frame_reader {
   data_frame_reader& option(std::string key, std::string value);
   data_frame_reader& option(std::string key, const char* value) { return option(std::move(key), std::string(value)); }
   data_frame_reader& option(std::string key, bool value) { return option(std::move(key), std::string(value ? "true" : "false")); }
-  data_frame_reader& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
-  data_frame_reader& option(std::string key, int value) { return option(std::move(key), std::to_string(value)); }
+  // Every integer type (int, std::int64_t, std::size_t, ...) as its decimal text.
+  template <option_integer T>
+  data_frame_reader& option(std::string key, T value) { return option(std::move(key), std::to_string(value)); }
   // The shortest text that reads back as the same double ("0.5", "1e+20").
   data_frame_reader& option(std::string key, double value) { return option(std::move(key), option_text(value)); }
   data_frame_reader& schema(const flow::schema& s) { scan_.schema = std::make_shared<const flow::schema>(s); return *this; }
@@ -215,8 +223,8 @@ class data_stream_writer {
   data_stream_writer& option(std::string key, std::string value) { sink_.opts.set(std::move(key), std::move(value)); return *this; }
   data_stream_writer& option(std::string key, const char* value) { return option(std::move(key), std::string(value)); }
   data_stream_writer& option(std::string key, bool value) { return option(std::move(key), std::string(value ? "true" : "false")); }
-  data_stream_writer& option(std::string key, long long value) { return option(std::move(key), std::to_string(value)); }
-  data_stream_writer& option(std::string key, int value) { return option(std::move(key), std::to_string(value)); }
+  template <option_integer T>
+  data_stream_writer& option(std::string key, T value) { return option(std::move(key), std::to_string(value)); }
   data_stream_writer& option(std::string key, double value) { return option(std::move(key), option_text(value)); }
   data_stream_writer& query_name(std::string name) { sink_.query_name = std::move(name); return *this; }
   data_stream_writer& output_mode(std::string_view mode) { sink_.mode = parse_output_mode(mode); return *this; }
