@@ -53,6 +53,17 @@ void signal_stopper::on_signal(std::function<void()> action) {
   state_->action = std::move(action);
 }
 
+void signal_stopper::stop_on_signal(streaming_query query) {
+  on_signal([query]() mutable { query.stop(); });
+}
+
+streaming_query start_memory_table(const data_frame& df, const std::string& name, const trigger& when,
+                                   signal_stopper& stopper) {
+  auto query = df.write_stream().format("memory").query_name(name).output_mode("complete").trigger(when).start();
+  stopper.stop_on_signal(query);
+  return query;
+}
+
 bool signal_stopper::signalled() const { return state_->signalled; }
 
 cli::command_line example_command_line(std::string usage, example_options& options) {

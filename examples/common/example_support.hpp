@@ -22,6 +22,8 @@ class signal_stopper {
   signal_stopper(const signal_stopper&) = delete;
   signal_stopper& operator=(const signal_stopper&) = delete;
   void on_signal(std::function<void()> action);
+  // on_signal: query.stop().
+  void stop_on_signal(streaming_query query);
   bool signalled() const;
 
  private:
@@ -44,6 +46,11 @@ cli::command_line example_command_line(std::string usage, example_options& optio
 // signal_stopper given to body), then cli::run_main parses the command line, runs body and reports errors.
 int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
                 const std::function<int(signal_stopper&)>& body);
+
+// Starts the aggregation df into the memory table `name` (complete mode) with this trigger; a signal
+// stops it.
+streaming_query start_memory_table(const data_frame& df, const std::string& name, const trigger& when,
+                                   signal_stopper& stopper);
 
 // --output: with a path, writes the result table there as CSV with a header line (RFC 4180 quoting,
 // null as an empty field, timestamps as YYYY-MM-DD HH:MM:SS, a window column as two columns

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
                      .trigger(args.common.when)
                      .foreach_batch([running](const flow::batch& rows, std::int64_t epoch) { running->on_batch(rows, epoch); })
                      .start();
-    stopper.on_signal([query]() mutable { query.stop(); });
+    stopper.stop_on_signal(query);
     if (args.listen) {
       auto ports = flow::connectors::listening_socket_ports();
       std::cout << "listening on " << args.host << ":" << (ports.empty() ? args.port : ports.back()) << std::endl;

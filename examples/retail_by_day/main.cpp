@@ -55,13 +55,7 @@ int main(int argc, char** argv) {
                                  col("InvoiceDate")})
                         .group_by({col("CustomerID"), flow::window(col("InvoiceDate"), "1 hour")})
                         .sum("total_cost");
-    auto query = per_hour.write_stream()
-                     .format("memory")
-                     .query_name("compras_por_hora")
-                     .output_mode("complete")
-                     .trigger(args.common.when)
-                     .start();
-    stopper.on_signal([query]() mutable { query.stop(); });
+    auto query = flow::examples::start_memory_table(per_hour, "compras_por_hora", args.common.when, stopper);
 
     const std::string top = "SELECT * FROM compras_por_hora ORDER BY `sum(total_cost)` DESC";
     for (long long i = 0; i < args.refreshes && query.is_active(); ++i) {

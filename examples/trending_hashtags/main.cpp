@@ -62,13 +62,7 @@ int main(int argc, char** argv) {
     auto counts = tweets.select({col("created_at"), flow::explode(col("hashtags")).as("hashtag")})
                       .group_by({flow::window(col("created_at"), args.window), col("hashtag")})
                       .count();
-    auto query = counts.write_stream()
-                     .format("memory")
-                     .query_name("trending")
-                     .output_mode("complete")
-                     .trigger(trigger)
-                     .start();
-    stopper.on_signal([query]() mutable { query.stop(); });
+    auto query = flow::examples::start_memory_table(counts, "trending", trigger, stopper);
     std::cout << "reading tweets from " << args.url << std::endl;
 
     const std::string top10 = "SELECT * FROM trending ORDER BY `count(1)` DESC, hashtag, `window` LIMIT 10";

@@ -69,7 +69,7 @@ int produce(flow::session& session, const arguments& args, flow::examples::signa
                    .option("lingerMs", 10000LL)  // what is queued at exit still reaches the consumer
                    .trigger(args.common.when)
                    .start();
-  stopper.on_signal([query]() mutable { query.stop(); });
+  stopper.stop_on_signal(query);
   std::cout << "sending to " << args.endpoint << std::endl;
   auto report = [&] {
     if (auto progress = query.last_progress()) std::cout << "progress: " << *progress << std::endl;
@@ -90,13 +90,7 @@ int consume(flow::session& session, const arguments& args, flow::examples::signa
                    .load("");
   auto per_hour = sales.group_by({col("CustomerID"), flow::window(col("InvoiceDate"), "1 hour")})
                       .agg({flow::sum(col("total_cost")), flow::count_all()});
-  auto query = per_hour.write_stream()
-                   .format("memory")
-                   .query_name("compras_por_hora")
-                   .output_mode("complete")
-                   .trigger(args.common.when)
-                   .start();
-  stopper.on_signal([query]() mutable { query.stop(); });
+  auto query = flow::examples::start_memory_table(per_hour, "compras_por_hora", args.common.when, stopper);
   auto endpoints = flow::connectors::bound_zmq_source_endpoints();
   std::cout << "listening on " << (endpoints.empty() ? args.endpoint : endpoints.back()) << std::endl;
 
