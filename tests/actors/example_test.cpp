@@ -20,11 +20,9 @@ namespace {
 // send SIGTERM after that long.
 int run_example(std::vector<std::string> args, const fs::path& log, std::optional<std::chrono::milliseconds> kill_after) {
   flow::test::child_process example(FLOW_RETAIL_EXAMPLE, std::move(args), log);
-  if (kill_after) {
-    std::this_thread::sleep_for(*kill_after);
-    example.signal(SIGTERM);
-  }
-  return example.wait_exit(60s);
+  if (!kill_after) return example.wait_exit(60s);
+  std::this_thread::sleep_for(*kill_after);
+  return example.stop(60s);
 }
 
 }  // namespace

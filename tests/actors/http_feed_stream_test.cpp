@@ -18,9 +18,7 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using flow::col;
-using flow::test::child_process;
-using flow::test::eventually;
-using flow::test::feed_server;
+using namespace flow::test;
 
 namespace {
 
@@ -98,6 +96,13 @@ flow::schema_ptr tweet_schema() {
                             {"hashtags", flow::type_id::string_list, true}});
 }
 
+// The server's stream in format (twitter or http-feed) as tweet_schema() rows, with the token "tok".
+flow::data_frame_reader read_tweets(flow::session& session, const std::string& format, const feed_server& server) {
+  auto reader = session.read_stream().format(format).schema(tweet_schema());
+  reader.option("url", server.url()).option("bearerToken", "tok");
+  return reader;
+}
+
 std::int64_t sql_int(flow::session& session, const std::string& query) {
   auto table = session.sql(query).collect_batch();
   return table.num_rows() == 0 || table.col(0).is_null(0) ? 0 : table.col(0).ints()[0];
@@ -109,11 +114,7 @@ TEST_CASE("a feed server killed and restarted mid-stream: every tweet exactly on
   const std::vector<std::string> flags{"--rate", "2000", "--count", "3000", "--token", "tok"};
   feed_server server(flags);
   flow::session session;
-  auto tweets = session.read_stream()
-                    .format("twitter")
-                    .schema(tweet_schema())
-                    .option("url", server.url())
-                    .option("bearerToken", "tok")
+  auto tweets = read_tweets(session, "twitter", server)
                     .option("resumeParam", "since_id")
                     .option("networkBackoffStepMs", 50)
                     .load("");
@@ -153,11 +154,7 @@ TEST_CASE("trending hashtags per window match an independent count of the same s
   REQUIRE(expected.size() > 50);
 
   flow::session session;
-  auto counts = session.read_stream()
-                    .format("http-feed")
-                    .schema(tweet_schema())
-                    .option("url", server.url())
-                    .option("bearerToken", "tok")
+  auto counts = read_tweets(session, "http-feed", server)
                     .option("param.since_id", "0")
                     .load("")
                     .select({col("created_at"), flow::explode(col("hashtags")).as("hashtag")})
@@ -202,8 +199,7 @@ TEST_CASE("trending_hashtags runs against the feed server, stops on SIGTERM and 
       {"--url", server.url(), "--token", "tok", "--window", "1 minute", "--trigger", "200ms", "--output", out.string()}, log);
   const std::string done = "hashtags counted: " + std::to_string(total_of(expected)) + "\n";
   REQUIRE(eventually([&] { return example.output().find(done) != std::string::npos; }));
-  example.signal(SIGTERM);
-  REQUIRE(example.wait_exit(30s) == 0);
+  REQUIRE(example.stop(30s) == 0);
   auto text = flow::test::read_file(out);
   REQUIRE(text.rfind("window_start,window_end,hashtag,count(1)\n", 0) == 0);
   window_counts actual;

@@ -12,9 +12,7 @@
 
 using namespace std::chrono_literals;
 using flow::col;
-using flow::test::key_value_pairs;
-using flow::test::mock_kafka;
-using flow::test::read_topic;
+using namespace flow::test;
 
 namespace {
 

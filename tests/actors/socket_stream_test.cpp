@@ -18,10 +18,7 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using flow::col;
-using flow::test::child_process;
-using flow::test::connect_to;
-using flow::test::eventually;
-using flow::test::listener;
+using namespace flow::test;
 
 namespace {
 

@@ -19,8 +19,7 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using flow::col;
-using flow::test::child_process;
-using flow::test::eventually;
+using namespace flow::test;
 
 namespace {
 
@@ -153,16 +152,6 @@ TEST_CASE("two sessions chained by zmq in binary format give the directly comput
   CHECK_FALSE(consumer.exception());
 }
 
-namespace {
-
-// SIGTERM, then the exit status within 30 s (-1 when it did not exit normally or in time).
-int stop_example(child_process& example) {
-  example.signal(SIGTERM);
-  return example.wait_exit(30s);
-}
-
-}  // namespace
-
 TEST_CASE("zmq_pipeline produce | consume as two processes writes the reference result", "[actors][zmq][example]") {
   flow::test::temp_dir dir;
   fs::create_directory(dir / "data");
@@ -190,8 +179,8 @@ TEST_CASE("zmq_pipeline produce | consume as two processes writes the reference 
   bool all_there = eventually([&] { return consumer.output().find(done) != std::string::npos; });
   INFO("consumer: " << consumer.output().substr(0, 3000) << "\nproducer: " << producer.output().substr(0, 3000));
   CHECK(all_there);
-  CHECK(stop_example(producer) == 0);
-  CHECK(stop_example(consumer) == 0);
+  CHECK(producer.stop(30s) == 0);
+  CHECK(consumer.stop(30s) == 0);
   REQUIRE(fs::exists(out));
   CHECK(flow::test::read_file(out).rfind("CustomerID,window_start,window_end,sum(total_cost)\n", 0) == 0);
   flow::test::check_same_sums(flow::test::read_customer_hour_sums(out, 3), expected);

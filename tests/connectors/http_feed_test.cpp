@@ -16,8 +16,7 @@
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
-using flow::test::feed_server;
-using flow::test::metric;
+using namespace flow::test;
 
 namespace {
 

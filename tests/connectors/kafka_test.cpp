@@ -12,9 +12,7 @@
 using namespace std::chrono_literals;
 using flow::type_id;
 using flow::value;
-using flow::test::metric;
-using flow::test::mock_kafka;
-using flow::test::read_topic;
+using namespace flow::test;
 using record = flow::test::kafka_record;
 
 namespace {

@@ -13,11 +13,7 @@
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
-using flow::test::connect_to;
-using flow::test::connection;
-using flow::test::eventually;
-using flow::test::listener;
-using flow::test::metric;
+using namespace flow::test;
 
 namespace {
 

@@ -14,8 +14,7 @@
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
-using flow::test::eventually;
-using flow::test::metric;
+using namespace flow::test;
 
 namespace {
 

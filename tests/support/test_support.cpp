@@ -152,6 +152,11 @@ int child_process::wait_exit(std::chrono::milliseconds timeout) {
   return status_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int child_process::stop(std::chrono::milliseconds timeout) {
+  signal(SIGTERM);
+  return wait_exit(timeout);
+}
+
 // ---------------------------------------------------------------- TCP peers
 
 namespace {

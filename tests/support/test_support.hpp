@@ -79,6 +79,8 @@ class child_process {
   void signal(int signal_number);
   // The exit status, or -1 when the child did not exit normally or within the timeout (it is killed then).
   int wait_exit(std::chrono::milliseconds timeout);
+  // SIGTERM, then wait_exit.
+  int stop(std::chrono::milliseconds timeout);
 
  private:
   pid_t pid_ = -1;
