@@ -212,7 +212,7 @@ class file_sink final : public sink_writer {
     try {
       encoder_ = std::make_unique<row_encoder>(encoding_, input, encoder_options_);
     } catch (const error& e) {
-      throw error("file sink '" + path_ + "': " + e.what());
+      throw error("file sink '" + path_ + "': " + e.what() + " (format json)");
     }
     std::error_code ec;
     fs::create_directories(log_directory_, ec);

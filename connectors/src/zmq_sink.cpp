@@ -111,7 +111,7 @@ class zmq_sink final : public sink_writer {
     try {
       encoder_.emplace(encoding, input, opts);
     } catch (const error& e) {
-      throw error(sink_name + ": messageFormat csv: " + e.what() + "; or use messageFormat json or binary");
+      throw error(sink_name + ": messageFormat csv: " + e.what() + " (messageFormat json, or binary)");
     }
   }
 

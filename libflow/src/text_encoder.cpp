@@ -76,7 +76,7 @@ row_encoder::row_encoder(text_encoding encoding, schema_ptr schema, encoder_opti
       if (f.type == type_id::window || f.type == type_id::string_list) {
         throw error("CSV data source does not support " + std::string(type_name(f.type)) + " data type (column '" +
                     f.name + "'); flatten it first, e.g. select its parts or turn it into a string with a "
-                    "map_batches function or SQL, or write format json");
+                    "map_batches function or SQL, or write JSON instead");
       }
     }
   }

@@ -352,6 +352,11 @@ TEST_CASE("file sink refuses complete and update mode, CSV struct columns, and u
   CHECK_THAT(message, Catch::Contains("'window'"));
   CHECK_THAT(message, Catch::Contains("map_batches"));
   CHECK(flow::test::error_of([&] { json->open(windowed, flow::output_mode::append, {}); }) == "<no error>");
+  auto lists = flow::make_schema({{"k", type_id::string, true}, {"tags", type_id::string_list, true}});
+  message = flow::test::error_of([&] { csv->open(lists, flow::output_mode::append, {}); });
+  CHECK_THAT(message, Catch::Contains("CSV data source does not support array<string> data type (column 'tags')"));
+  CHECK_THAT(message, Catch::Contains("write JSON instead (format json)"));
+  CHECK(flow::test::error_of([&] { json->open(lists, flow::output_mode::append, {}); }) == "<no error>");
 
   flow::test::write_file(dir.path() / "a-file", "x");
   flow::options under_file;

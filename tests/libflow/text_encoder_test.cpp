@@ -124,7 +124,7 @@ TEST_CASE("row_encoder csv refuses window and array columns up front, naming the
   auto lists = make_schema({{"id", type_id::int64, true}, {"tags", type_id::string_list, true}});
   auto message = error_of([&] { row_encoder(text_encoding::csv, lists); });
   CHECK_THAT(message, Catch::Contains("CSV data source does not support array<string> data type (column 'tags')"));
-  CHECK_THAT(message, Catch::Contains("write format json"));
+  CHECK_THAT(message, Catch::Contains("write JSON instead"));
   auto windows = make_schema({{"w", type_id::window, true}});
   CHECK_THAT(error_of([&] { row_encoder(text_encoding::csv, windows); }),
              Catch::Contains("does not support window data type (column 'w')"));
