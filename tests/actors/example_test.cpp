@@ -29,10 +29,8 @@ int run_example(std::vector<std::string> args, const fs::path& log, std::optiona
 
 TEST_CASE("retail_by_day --output writes the reference result for 2010-12-01", "[example]") {
   flow::test::temp_dir dir;
-  fs::create_directory(dir / "data");
-  fs::copy_file(flow::test::shared_data_dir() / "retail-by-day" / "2010-12-01.csv", dir / "data" / "2010-12-01.csv");
   auto out = dir / "result.csv";
-  REQUIRE(run_example({"--data", (dir / "data").string(), "--trigger", "available-now", "--output", out.string(),
+  REQUIRE(run_example({"--data", flow::test::retail_day_dir(dir).string(), "--trigger", "available-now", "--output", out.string(),
                        "--refreshes", "1"},
                       dir / "log.txt", std::nullopt) == 0);
   CHECK(flow::test::read_file(out).rfind("CustomerID,window_start,window_end,sum(total_cost)\n", 0) == 0);

@@ -56,11 +56,7 @@ TEST_CASE("word count of Don Quijote with explode(split(value, \\s+))", "[actors
   REQUIRE_FALSE(query.exception());
   CHECK(query.recent_progress().size() == 3);
 
-  auto table = session.sql("SELECT word, `count(1)` FROM word_counts").collect_batch();
-  std::map<std::string, std::int64_t> actual;
-  for (std::size_t r = 0; r < table.num_rows(); ++r) {
-    actual[std::get<std::string>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
-  }
+  auto actual = flow::test::counts_of(session.sql("SELECT word, `count(1)` FROM word_counts").collect_batch());
   CHECK(actual.size() == expected.size());
   CHECK(actual == expected);
   CHECK(expected.size() > 1000);

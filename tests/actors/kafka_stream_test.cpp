@@ -56,11 +56,7 @@ TEST_CASE("a Kafka topic counted by key with maxOffsetsPerTrigger, then copied w
   REQUIRE(query.await_termination(60s));
   REQUIRE_FALSE(query.exception());
 
-  auto table = session.sql("SELECT key, `count(1)` FROM clicks_per_user ORDER BY key").collect_batch();
-  std::map<std::string, std::int64_t> counted;
-  for (std::size_t r = 0; r < table.num_rows(); ++r)
-    counted[flow::to_string(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
-  CHECK(counted == expected_counts);
+  CHECK(counts_of(session.sql("SELECT key, `count(1)` FROM clicks_per_user").collect_batch()) == expected_counts);
 
   auto progress = query.recent_progress();
   CHECK(progress.size() >= produced_count / 50);

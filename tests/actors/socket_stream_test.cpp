@@ -73,10 +73,7 @@ TEST_CASE("word count over a socket stream matches an independent count of Don Q
 
   std::map<std::string, std::int64_t> actual;
   REQUIRE(eventually([&] {
-    auto table = session.sql("SELECT word, `count(1)` FROM socket_words").collect_batch();
-    actual.clear();
-    for (std::size_t r = 0; r < table.num_rows(); ++r)
-      actual[std::get<std::string>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
+    actual = counts_of(session.sql("SELECT word, `count(1)` FROM socket_words").collect_batch());
     return total_of(actual) == total_of(expected);
   }));
   CHECK(actual == expected);

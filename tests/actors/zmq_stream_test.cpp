@@ -23,8 +23,6 @@ using namespace flow::test;
 
 namespace {
 
-fs::path retail_day() { return flow::test::shared_data_dir() / "retail-by-day" / "2010-12-01.csv"; }
-
 using result_map = std::map<std::pair<std::string, std::string>, double>;  // (customer, window start) -> sum
 
 // CustomerID, window, sum columns of a batch.
@@ -72,10 +70,7 @@ TEST_CASE("words sent to a zmq PULL source are counted; bad options fail at load
 
   std::map<std::string, std::int64_t> counts;
   REQUIRE(eventually([&] {
-    auto table = session.sql("SELECT word, `count(1)` FROM zmq_words").collect_batch();
-    counts.clear();
-    for (std::size_t r = 0; r < table.num_rows(); ++r)
-      counts[std::get<std::string>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
+    counts = counts_of(session.sql("SELECT word, `count(1)` FROM zmq_words").collect_batch());
     return counts["be"] == 2000;
   }));
   CHECK(counts == std::map<std::string, std::int64_t>{{"to", 2000}, {"be", 2000}, {"or", 1000}, {"not", 1000}});
@@ -89,8 +84,7 @@ TEST_CASE("words sent to a zmq PULL source are counted; bad options fail at load
 
 TEST_CASE("two sessions chained by zmq in binary format give the directly computed result", "[actors][zmq]") {
   flow::test::temp_dir dir;
-  fs::create_directory(dir / "data");
-  fs::copy_file(retail_day(), dir / "data" / "2010-12-01.csv");
+  const auto data = retail_day_dir(dir);
   auto per_hour = [](const flow::data_frame& costs) {
     return costs.group_by({col("CustomerID"), flow::window(col("InvoiceDate"), "1 hour")}).sum("total_cost");
   };
@@ -100,7 +94,7 @@ TEST_CASE("two sessions chained by zmq in binary format give the directly comput
 
   flow::session producer_session, consumer_session;
   auto static_sales = producer_session.read().format("csv").option("header", true).option("inferSchema", true)
-                          .load(retail_day().string());
+                          .load((data / "2010-12-01.csv").string());
   auto expected = result_of(per_hour(select_costs(static_sales)).collect_batch());
   auto wire_schema = select_costs(static_sales).schema();
 
@@ -121,7 +115,7 @@ TEST_CASE("two sessions chained by zmq in binary format give the directly comput
   auto endpoints = flow::connectors::bound_zmq_source_endpoints();
   REQUIRE(endpoints.size() == 1);
   auto producer = select_costs(producer_session.read_stream().format("csv").option("header", true)
-                                   .schema(static_sales.schema()).load((dir / "data" / "*.csv").string()))
+                                   .schema(static_sales.schema()).load((data / "*.csv").string()))
                       .write_stream()
                       .format("zmq")
                       .option("endpoint", endpoints[0])
@@ -154,8 +148,7 @@ TEST_CASE("two sessions chained by zmq in binary format give the directly comput
 
 TEST_CASE("zmq_pipeline produce | consume as two processes writes the reference result", "[actors][zmq][example]") {
   flow::test::temp_dir dir;
-  fs::create_directory(dir / "data");
-  fs::copy_file(retail_day(), dir / "data" / "2010-12-01.csv");
+  const auto data = retail_day_dir(dir);
   auto out = dir / "result.csv";
   const auto expected =
       flow::test::read_customer_hour_sums(flow::test::shared_data_dir() / "expected" / "result_2010-12-01.csv", 4);
@@ -172,8 +165,8 @@ TEST_CASE("zmq_pipeline produce | consume as two processes writes the reference 
                          dir / "consumer.log");
   const std::string endpoint = consumer.await_output("listening on (tcp://127\\.0\\.0\\.1:[0-9]+)");
   REQUIRE(!endpoint.empty());
-  child_process producer(FLOW_ZMQ_PIPELINE_EXAMPLE, {"produce", "--endpoint", endpoint, "--data",
-                                                     (dir / "data").string(), "--trigger", "200ms", "--flow.threads=2"},
+  child_process producer(FLOW_ZMQ_PIPELINE_EXAMPLE,
+                         {"produce", "--endpoint", endpoint, "--data", data.string(), "--trigger", "200ms", "--flow.threads=2"},
                          dir / "producer.log");
   const std::string done = "rows so far: " + std::to_string(expected_rows) + "\n";
   bool all_there = eventually([&] { return consumer.output().find(done) != std::string::npos; });

@@ -134,6 +134,15 @@ batch id_name_batch(std::int64_t first, std::size_t rows) {
   return batch(id_name_schema(), {ids.finish(), names.finish()});
 }
 
+// A PULL source connected to endpoint that decodes messageFormat format as id_name_schema() rows;
+// connected, with nothing sent yet, when it returns.
+std::unique_ptr<source_reader> pull_source(const std::string& endpoint, const std::string& format) {
+  auto source = make_zmq_source(
+      make_options({{"endpoint", endpoint}, {"socketType", "pull"}, {"messageFormat", format}}), id_name_schema());
+  REQUIRE_FALSE(source->latest_offset(source->initial_offset()));
+  return source;
+}
+
 }  // namespace
 
 TEST_CASE("zmq options are checked with errors that name the option", "[zmq]") {
@@ -203,11 +212,8 @@ TEST_CASE("a binding PULL source takes text messages in order, one record each",
 TEST_CASE("a connecting PULL source decodes csv messages with the given schema", "[zmq]") {
   zmq::context_t context;
   auto producer = bound_socket(context, zmq::socket_type::push);
-  auto source = make_zmq_source(make_options({{"endpoint", endpoint_of(producer)}, {"socketType", "pull"},
-                                              {"messageFormat", "csv"}}),
-                                id_name_schema());
+  auto source = pull_source(endpoint_of(producer), "csv");  // socketType in lower case
   CHECK(*source->output_schema() == *id_name_schema());
-  REQUIRE_FALSE(source->latest_offset(source->initial_offset()));  // connects; nothing sent yet
   for (int i = 0; i < 500; ++i) send_text(producer, std::to_string(i) + ",\"n," + std::to_string(i) + "\"\n");
   send_text(producer, "not a number,x");  // PERMISSIVE: a row of nulls, counted by the decoder
   auto got = drain(*source, 501);
@@ -272,10 +278,7 @@ TEST_CASE("a SUB source keeps the subscribed topics, from multipart and single-f
 TEST_CASE("a binary source decodes encoded batches and counts undecodable frames as bad records", "[zmq]") {
   zmq::context_t context;
   auto producer = bound_socket(context, zmq::socket_type::push);
-  auto source = make_zmq_source(make_options({{"endpoint", endpoint_of(producer)}, {"socketType", "PULL"},
-                                              {"messageFormat", "binary"}}),
-                                id_name_schema());
-  REQUIRE_FALSE(source->latest_offset(source->initial_offset()));
+  auto source = pull_source(endpoint_of(producer), "binary");
   std::vector<std::uint8_t> first = encode(id_name_batch(0, 700));
   send_text(producer, std::string_view(reinterpret_cast<const char*>(first.data()), first.size()));
   send_text(producer, "garbage, not a batch");
@@ -460,10 +463,7 @@ TEST_CASE("what the sink writes in each format, the source reads back", "[zmq][s
     INFO(format);
     auto sink = make_zmq_sink(make_options({{"endpoint", "tcp://127.0.0.1:*"}, {"bind", "true"}, {"socketType", "PUSH"},
                                             {"messageFormat", format}}));
-    auto source = make_zmq_source(make_options({{"endpoint", bound_zmq_sink_endpoints().back()}, {"socketType", "PULL"},
-                                                {"messageFormat", format}}),
-                                  id_name_schema());
-    REQUIRE_FALSE(source->latest_offset(source->initial_offset()));
+    auto source = pull_source(bound_zmq_sink_endpoints().back(), format);
     auto rows = id_name_batch(-3, 200);
     sink->open(rows.schema_ref(), output_mode::append, {});
     sink->write(0, rows.slice(0, 150));

@@ -176,17 +176,8 @@ TEST_CASE("show() prints lists like Spark and truncates them like strings", "[li
 
 TEST_CASE("list columns round trip through the binary encoding, slices rebased", "[list][encoding]") {
   auto b = list_batch();
-  auto bytes = encode(b);
-  auto decoded = decode_batch(bytes);
-  CHECK(decoded == b);
-  CHECK(encode(decoded) == bytes);
-  for (auto [offset, length] : std::vector<std::pair<std::size_t, std::size_t>>{{0, 0}, {1, 1}, {4, 1}, {5, 60}, {13, 57}}) {
-    INFO(offset << "+" << length);
-    auto slice = b.slice(offset, length);
-    auto fresh = concat({slice, batch::empty(b.schema_ref())});
-    CHECK(encode(slice) == encode(fresh));
-    CHECK(decode_batch(encode(slice)) == slice);
-  }
+  flow::test::check_encoding_round_trip(b);
+  flow::test::check_slices_encode_as_fresh(b, {{0, 0}, {1, 1}, {4, 1}, {5, 60}, {13, 57}});
   CHECK(decode_batch(encode(batch::empty(list_schema()))) == batch::empty(list_schema()));
 }
 

@@ -69,6 +69,13 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::map<std::string, std::int64_t> counts_of(const batch& table) {
+  std::map<std::string, std::int64_t> counts;
+  for (std::size_t r = 0; r < table.num_rows(); ++r)
+    counts[std::get<std::string>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
+  return counts;
+}
+
 std::int64_t metric(const connector_metrics& metrics, const std::string& name) {
   for (const auto& [key, value] : metrics)
     if (key == name) return value;
@@ -242,6 +249,24 @@ connection connect_to(std::uint16_t port) {
 
 // ---------------------------------------------------------------- corrupted encodings
 
+std::vector<std::uint8_t> check_encoding_round_trip(const batch& b) {
+  auto bytes = encode(b);
+  auto decoded = decode_batch(bytes);
+  CHECK(decoded == b);
+  CHECK(encode(decoded) == bytes);
+  return bytes;
+}
+
+void check_slices_encode_as_fresh(const batch& b, const std::vector<std::pair<std::size_t, std::size_t>>& ranges) {
+  for (auto [offset, length] : ranges) {
+    INFO(offset << "+" << length);
+    auto slice = b.slice(offset, length);
+    auto bytes = encode(slice);
+    CHECK(bytes == encode(concat({slice, batch::empty(b.schema_ref())})));
+    CHECK(decode_batch(bytes) == slice);
+  }
+}
+
 void check_truncations_refused(const std::vector<std::uint8_t>& bytes) {
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     INFO("truncated to " << n << " bytes");
@@ -271,6 +296,13 @@ std::pair<std::size_t, std::size_t> check_flipped_bytes(const std::vector<std::u
 }
 
 // ---------------------------------------------------------------- the retail result
+
+std::filesystem::path retail_day_dir(const temp_dir& dir) {
+  auto data = dir / "data";
+  std::filesystem::create_directory(data);
+  std::filesystem::copy_file(shared_data_dir() / "retail-by-day" / "2010-12-01.csv", data / "2010-12-01.csv");
+  return data;
+}
 
 customer_hour_sums read_customer_hour_sums(const std::filesystem::path& csv, std::size_t sum_column) {
   std::istringstream in(read_file(csv));

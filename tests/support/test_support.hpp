@@ -56,6 +56,9 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
   return true;
 }
 
+// A table of (string, int64) rows, such as word counts, as a map from the first column to the second.
+std::map<std::string, std::int64_t> counts_of(const batch& table);
+
 // The value of the metric called name; fails the test when there is none.
 std::int64_t metric(const connector_metrics& metrics, const std::string& name);
 
@@ -128,6 +131,12 @@ class listener {
 // A connection to 127.0.0.1:port (fails the test when refused).
 connection connect_to(std::uint16_t port);
 
+// b's binary encoding decodes to b and encodes again to the same bytes; returns the bytes.
+std::vector<std::uint8_t> check_encoding_round_trip(const batch& b);
+// Each slice [offset, offset + length) of b encodes exactly like a fresh batch of its rows, and decodes
+// back to the slice.
+void check_slices_encode_as_fresh(const batch& b, const std::vector<std::pair<std::size_t, std::size_t>>& ranges);
+
 // Every truncation of an encoded batch must be refused as a corrupt batch encoding.
 void check_truncations_refused(const std::vector<std::uint8_t>& bytes);
 
@@ -135,6 +144,9 @@ void check_truncations_refused(const std::vector<std::uint8_t>& bytes);
 // mutation must either be refused as a corrupt batch encoding or decode to a batch that encodes back to
 // the same bytes. Returns how many decoded and how many were refused.
 std::pair<std::size_t, std::size_t> check_flipped_bytes(const std::vector<std::uint8_t>& bytes, unsigned seed);
+
+// dir/data holding the retail data of 2010-12-01 (from the shared data): a stream source's directory.
+std::filesystem::path retail_day_dir(const temp_dir& dir);
 
 // (CustomerID, window_start) -> the sum in column sum_column of a retail result CSV with a header line,
 // as the examples write it (sum_column 3) and as the reference files hold it (sum_column 4).
