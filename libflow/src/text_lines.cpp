@@ -1,5 +1,6 @@
 // Text lines: one string column per line, like Spark's text source.
 #include <cstring>
+#include <limits>
 
 #include "format_detail.hpp"
 
@@ -15,23 +16,33 @@ class text_decoder final : public decoder {
 
   std::size_t record_boundary(std::string_view bytes) const override { return last_line_boundary(bytes); }
 
+  // Builds the string column's buffers directly: one copy of each line into characters reserved
+  // for the whole chunk, no per-row builder bookkeeping.
   batch decode(const raw_chunk& chunk, decode_stats& stats) const override {
     std::string_view bytes = chunk.bytes();
     stats.bytes += bytes.size();
     if (chunk.starts_file() && bytes.starts_with(utf8_bom)) bytes.remove_prefix(utf8_bom.size());
-    column_builder lines(type_id::string, estimate_rows(bytes));
+    if (bytes.size() > std::numeric_limits<std::uint32_t>::max())
+      throw error("string column exceeds 4 GiB of characters; use smaller batches");
+    auto data = std::make_shared<column_data>();
+    data->type = type_id::string;
+    data->chars.reserve(bytes.size());  // lines lose their '\n' (and '\r'): never more
+    data->offsets.reserve(estimate_rows(bytes) + 2);
+    data->offsets.push_back(0);
     const char* p = bytes.data();
     const char* const end = p + bytes.size();
     while (p < end) {
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* line_end = nl ? nl : end;
       const char* content_end = (line_end > p && line_end[-1] == '\r') ? line_end - 1 : line_end;
-      lines.append_string(std::string_view(p, static_cast<std::size_t>(content_end - p)));
+      data->chars.append(p, static_cast<std::size_t>(content_end - p));
+      data->offsets.push_back(static_cast<std::uint32_t>(data->chars.size()));
       p = nl ? nl + 1 : end;
     }
-    stats.rows += lines.size();
+    data->length = data->offsets.size() - 1;
+    stats.rows += data->length;
     std::vector<column> columns;
-    columns.push_back(lines.finish());
+    columns.push_back(column(std::move(data)));
     return batch(schema_, std::move(columns));
   }
 
