@@ -1,7 +1,8 @@
 // HTTP feed ingest: the feed server (a separate process, as fast as it can) streams N tweets; (a) a plain
 // Beast client reads the chunked body and splits it into lines, (b) libflow's http-feed source feeds a
-// query that decodes each tweet's id and counts rows. One JSON line: rows/s and MB/s of both, and the ratio.
-// usage: http_ingest_bench [TWEETS] (default 1000000)
+// query that decodes each tweet's id and counts rows. One JSON line per mode and run: rows/s, MB/s, this
+// process's CPU seconds (the server's not included) and the ratio to the plain client of the same round.
+// usage: http_ingest_bench [--tweets N] [--runs N] (default 1000000 tweets, 3 runs; a bare N is the tweets)
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,12 +14,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
 
 #include "flow/session.hpp"
+#include "ingest_support.hpp"
 
 namespace net = boost::asio;
 namespace http = boost::beast::http;
@@ -56,17 +57,13 @@ struct server_process {
   }
 };
 
-struct result {
-  double seconds = 0;
-  long long rows = 0;
-  long long bytes = 0;
-};
+using ingest::result;
 
 // (a) The baseline: one GET, Beast's parser, lines counted as they are cut.
-result plain_client(int port, long long tweets) {
+result plain_client(int port, std::size_t tweets) {
   net::io_context io;
   tcp::socket socket(io);
-  auto started = std::chrono::steady_clock::now();
+  ingest::stopwatch clocks;
   socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
   http::request<http::empty_body> req{http::verb::get, "/2/tweets/search/stream?since_id=0", 11};
   req.set(http::field::host, "127.0.0.1");
@@ -77,7 +74,7 @@ result plain_client(int port, long long tweets) {
   result r;
   std::string partial;
   auto on_chunk = [&](std::uint64_t, boost::beast::string_view body, boost::beast::error_code&) -> std::size_t {
-    r.bytes += static_cast<long long>(body.size());
+    r.bytes += body.size();
     std::size_t pos = 0;
     while (pos < body.size()) {
       auto nl = body.find('\n', pos);
@@ -100,15 +97,15 @@ result plain_client(int port, long long tweets) {
     http::read_some(socket, buffer, parser, ec);
     if (ec) throw std::runtime_error("plain client: " + ec.message());
   }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  clocks.stop(r);
   return r;
 }
 
 // (b) libflow: the http-feed source, the JSON decoder (id only) and a row count per epoch.
-result flow_query(int port, long long tweets) {
+result flow_query(int port, std::size_t tweets) {
   flow::session session;
-  std::atomic<long long> rows{0};
-  auto started = std::chrono::steady_clock::now();
+  std::atomic<std::size_t> rows{0};
+  ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("http-feed")
                    .schema(flow::make_schema({{"id", flow::type_id::int64, true}}))
@@ -117,11 +114,11 @@ result flow_query(int port, long long tweets) {
                    .option("param.since_id", "0")
                    .load("")
                    .write_stream()
-                   .foreach_batch([&](const flow::batch& b, std::int64_t) { rows += static_cast<long long>(b.num_rows()); })
+                   .foreach_batch([&](const flow::batch& b, std::int64_t) { rows += b.num_rows(); })
                    .start();
   while (rows.load() < tweets && query.is_active()) std::this_thread::sleep_for(1ms);
   result r;
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  clocks.stop(r);
   r.rows = rows.load();
   query.stop();
   return r;
@@ -132,21 +129,20 @@ result flow_query(int port, long long tweets) {
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   try {
-    const long long tweets = argc > 1 ? std::stoll(argv[1]) : 1000000;
-    server_process server(tweets);
-    result plain = plain_client(server.port, tweets);
-    result flow_run = flow_query(server.port, tweets);
-    flow_run.bytes = plain.bytes;  // the same stream
-    auto mb_per_s = [](const result& r) { return static_cast<double>(r.bytes) / 1e6 / r.seconds; };
-    auto rows_per_s = [](const result& r) { return static_cast<double>(r.rows) / r.seconds; };
-    char line[512];
-    std::snprintf(line, sizeof line,
-                  "{\"bench\":\"http_ingest\",\"tweets\":%lld,\"bytes\":%lld,\"plain_beast_rows_per_s\":%.0f,"
-                  "\"plain_beast_mb_per_s\":%.1f,\"libflow_rows_per_s\":%.0f,\"libflow_mb_per_s\":%.1f,\"ratio\":%.2f}",
-                  tweets, plain.bytes, rows_per_s(plain), mb_per_s(plain), rows_per_s(flow_run), mb_per_s(flow_run),
-                  rows_per_s(flow_run) / rows_per_s(plain));
-    std::cout << line << std::endl;
-    return flow_run.rows >= tweets ? 0 : 1;
+    const bool bare_count = argc == 2 && argv[1][0] != '-';
+    const std::size_t tweets = bare_count ? std::stoul(argv[1]) : ingest::number_flag(argc, argv, "tweets", 1000000);
+    const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
+    server_process server(static_cast<long long>(tweets));  // each connection gets the tweets from the start
+    bool all_rows = true;
+    for (std::size_t run = 0; run < runs; ++run) {
+      result plain = plain_client(server.port, tweets);
+      ingest::print("http_ingest", "plain_beast_client", plain, run, plain);
+      result ours = flow_query(server.port, tweets);
+      ours.bytes = plain.bytes;  // the same stream
+      ingest::print("http_ingest", "libflow_http_feed_source", ours, run, plain);
+      all_rows = all_rows && ours.rows >= tweets;
+    }
+    return all_rows ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "http_ingest_bench: " << e.what() << "\n";
     return 1;

@@ -1,35 +1,25 @@
 // TCP ingest over loopback: a producer thread sends Don Quijote repeated to ~200 MB as lines; read by
 // (a) a plain loop over the same POSIX socket calls splitting lines with memchr, and (b) libflow's socket
 // source through a session with a trivial query (a global count, delivered by foreachBatch).
-// One JSON line per run: rows/s, MB/s and the ratio to the plain loop of the same round.
+// One JSON line per mode and run: rows/s, MB/s, the process's CPU seconds and the ratio to the plain
+// loop of the same round.
 // Usage: tcp_ingest_bench [--mb N] [--runs N] [--flow.threads=N ...]
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstring>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "flow/session.hpp"
+#include "ingest_support.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw flow::error("cannot read " + path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using ingest::result;
 
 // Listens on a free loopback port; the first connection gets `repeat` copies of the text, then EOF.
 class producer {
@@ -71,16 +61,10 @@ class producer {
   std::thread thread_;
 };
 
-struct result {
-  std::size_t rows = 0;
-  std::size_t bytes = 0;
-  double seconds = 0;
-};
-
 // (a) The plain loop: connect, read 256 KiB at a time, split lines, count them and their bytes.
 result plain_loop(const std::string& text, std::size_t repeat) {
   producer peer(text, repeat);
-  auto started = clock_type::now();
+  ingest::stopwatch clocks;
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -104,7 +88,7 @@ result plain_loop(const std::string& text, std::size_t repeat) {
     }
     partial += static_cast<std::size_t>(end - p);
   }
-  r.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  clocks.stop(r);
   ::close(fd);
   return r;
 }
@@ -113,7 +97,7 @@ result plain_loop(const std::string& text, std::size_t repeat) {
 result libflow_source(flow::session& session, const std::string& text, std::size_t repeat, std::size_t expected_rows) {
   producer peer(text, repeat);
   std::atomic<std::int64_t> counted{0};
-  auto started = clock_type::now();
+  ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("socket")
                    .option("host", std::string("127.0.0.1"))
@@ -124,11 +108,9 @@ result libflow_source(flow::session& session, const std::string& text, std::size
                      counted += static_cast<std::int64_t>(rows.num_rows());
                    })
                    .start();
-  auto deadline = started + 300s;
-  while (counted.load() < static_cast<std::int64_t>(expected_rows) && clock_type::now() < deadline)
-    std::this_thread::sleep_for(200us);
+  ingest::wait_for_rows(counted, expected_rows);
   result r;
-  r.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  clocks.stop(r);
   r.rows = static_cast<std::size_t>(counted.load());
   r.bytes = text.size() * repeat;
   query.stop();
@@ -138,32 +120,20 @@ result libflow_source(flow::session& session, const std::string& text, std::size
   return r;
 }
 
-void print(const char* mode, const result& r, std::size_t run, double plain_seconds) {
-  std::cout << "{\"bench\":\"tcp_ingest\",\"mode\":\"" << mode << "\",\"run\":" << run << ",\"rows\":" << r.rows
-            << ",\"bytes\":" << r.bytes << ",\"seconds\":" << r.seconds
-            << ",\"rows_per_s\":" << static_cast<std::int64_t>(r.rows / r.seconds)
-            << ",\"MB_per_s\":" << r.bytes / r.seconds / 1e6 << ",\"ratio_to_plain\":" << plain_seconds / r.seconds << "}"
-            << std::endl;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    std::size_t megabytes = 200, runs = 3;
-    for (int i = 1; i + 1 < argc; ++i) {
-      std::string flag = argv[i];
-      if (flag == "--mb") megabytes = std::stoul(argv[++i]);
-      else if (flag == "--runs") runs = std::stoul(argv[++i]);
-    }
-    const std::string text = read_all(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
+    const std::size_t megabytes = ingest::number_flag(argc, argv, "mb", 200);
+    const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
+    const std::string text = ingest::read_all(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
     const std::size_t repeat = std::max<std::size_t>(1, megabytes * 1000 * 1000 / text.size());
     flow::session session{argc, argv};
     for (std::size_t run = 0; run < runs; ++run) {
       auto plain = plain_loop(text, repeat);
-      print("plain_loop", plain, run, plain.seconds);
+      ingest::print("tcp_ingest", "plain_loop", plain, run, plain);
       auto ours = libflow_source(session, text, repeat, plain.rows);
-      print("libflow_socket_source", ours, run, plain.seconds);
+      ingest::print("tcp_ingest", "libflow_socket_source", ours, run, plain);
     }
     return 0;
   } catch (const std::exception& e) {

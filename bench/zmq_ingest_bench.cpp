@@ -1,30 +1,26 @@
 // ZeroMQ ingest over tcp loopback: a producer thread PUSHes the lines of Don Quijote, repeated, one
 // message per line; read by (a) a plain cppzmq PULL loop that counts messages and bytes, and (b) libflow's
 // zmq source (PULL, messageFormat text) through a session with a trivial query (a global count,
-// delivered by foreachBatch). One JSON line per mode and run: rows/s, MB/s and the ratio to the plain
-// loop of the same round.
+// delivered by foreachBatch). One JSON line per mode and run: rows/s, MB/s, the process's CPU seconds
+// and the ratio to the plain loop of the same round.
 // Usage: zmq_ingest_bench [--messages N] [--runs N] [--flow.threads=N ...]
 #include <zmq.hpp>
 
 #include <atomic>
-#include <chrono>
-#include <fstream>
-#include <iostream>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "flow/session.hpp"
+#include "ingest_support.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-using namespace std::chrono_literals;
+using ingest::result;
 
 std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw flow::error("cannot read " + path);
+  std::istringstream in(ingest::read_all(path));
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
@@ -56,12 +52,6 @@ class producer {
   std::thread thread_;
 };
 
-struct result {
-  std::size_t rows = 0;
-  std::size_t bytes = 0;
-  double seconds = 0;
-};
-
 std::size_t bytes_sent(const std::vector<std::string>& lines, std::size_t count) {
   std::size_t cycle = 0;
   for (const auto& line : lines) cycle += line.size();
@@ -73,7 +63,7 @@ std::size_t bytes_sent(const std::vector<std::string>& lines, std::size_t count)
 // (a) The plain loop: connect a PULL socket and receive every message, counting them and their bytes.
 result plain_loop(const std::vector<std::string>& lines, std::size_t count) {
   producer peer(lines, count);
-  auto started = clock_type::now();
+  ingest::stopwatch clocks;
   zmq::context_t context{1};
   zmq::socket_t pull(context, zmq::socket_type::pull);
   pull.connect(peer.endpoint());
@@ -84,7 +74,7 @@ result plain_loop(const std::vector<std::string>& lines, std::size_t count) {
     ++r.rows;
     r.bytes += message.size();
   }
-  r.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  clocks.stop(r);
   return r;
 }
 
@@ -92,7 +82,7 @@ result plain_loop(const std::vector<std::string>& lines, std::size_t count) {
 result libflow_source(flow::session& session, const std::vector<std::string>& lines, std::size_t count) {
   producer peer(lines, count);
   std::atomic<std::int64_t> counted{0};
-  auto started = clock_type::now();
+  ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("zmq")
                    .option("endpoint", peer.endpoint())
@@ -103,11 +93,9 @@ result libflow_source(flow::session& session, const std::vector<std::string>& li
                      counted += static_cast<std::int64_t>(rows.num_rows());
                    })
                    .start();
-  auto deadline = started + 300s;
-  while (counted.load() < static_cast<std::int64_t>(count) && clock_type::now() < deadline)
-    std::this_thread::sleep_for(200us);
+  ingest::wait_for_rows(counted, count);
   result r;
-  r.seconds = std::chrono::duration<double>(clock_type::now() - started).count();
+  clocks.stop(r);
   r.rows = static_cast<std::size_t>(counted.load());
   r.bytes = bytes_sent(lines, count);
   query.stop();
@@ -117,32 +105,20 @@ result libflow_source(flow::session& session, const std::vector<std::string>& li
   return r;
 }
 
-void print(const char* mode, const result& r, std::size_t run, double plain_seconds) {
-  std::cout << "{\"bench\":\"zmq_ingest\",\"mode\":\"" << mode << "\",\"run\":" << run << ",\"rows\":" << r.rows
-            << ",\"bytes\":" << r.bytes << ",\"seconds\":" << r.seconds
-            << ",\"rows_per_s\":" << static_cast<std::int64_t>(r.rows / r.seconds)
-            << ",\"MB_per_s\":" << r.bytes / r.seconds / 1e6 << ",\"ratio_to_plain\":" << plain_seconds / r.seconds << "}"
-            << std::endl;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
-    std::size_t messages = 5'000'000, runs = 3;
-    for (int i = 1; i + 1 < argc; ++i) {
-      std::string flag = argv[i];
-      if (flag == "--messages") messages = std::stoul(argv[++i]);
-      else if (flag == "--runs") runs = std::stoul(argv[++i]);
-    }
+    const std::size_t messages = ingest::number_flag(argc, argv, "messages", 5'000'000);
+    const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
     const auto lines = read_lines(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
     if (lines.empty()) throw flow::error("quijote.txt has no lines");
     flow::session session{argc, argv};
     for (std::size_t run = 0; run < runs; ++run) {
       auto plain = plain_loop(lines, messages);
-      print("plain_cppzmq_loop", plain, run, plain.seconds);
+      ingest::print("zmq_ingest", "plain_cppzmq_loop", plain, run, plain);
       auto ours = libflow_source(session, lines, messages);
-      print("libflow_zmq_source", ours, run, plain.seconds);
+      ingest::print("zmq_ingest", "libflow_zmq_source", ours, run, plain);
     }
     return 0;
   } catch (const std::exception& e) {
