@@ -28,7 +28,7 @@ std::vector<std::string> first_lines(const std::string& text, std::size_t count)
 
 }  // namespace
 
-TEST_CASE("word count of Don Quijote with explode(split(value, \\s+))", "[actors][explode]") {
+TEST_CASE("word count of Don Quijote with explode(split(value, whitespace))", "[actors][explode]") {
   const std::string text = flow::test::read_file(flow::test::shared_data_dir() / "text" / "quijote.txt");
   const auto lines = first_lines(text, 450);
   REQUIRE(lines.size() == 450);

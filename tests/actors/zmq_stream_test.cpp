@@ -39,7 +39,7 @@ result_map result_of(const flow::batch& table) {
 
 }  // namespace
 
-TEST_CASE("words sent to a zmq PULL source are counted; bad options fail at load", "[actors][zmq]") {
+TEST_CASE("words sent to a zmq PULL source are counted, and bad options fail at load", "[actors][zmq]") {
   flow::session session;
   CHECK_THAT(flow::test::error_of([&] {
                session.read_stream().format("zmq").option("endpoint", "tcp://127.0.0.1:1")

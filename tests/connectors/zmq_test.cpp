@@ -411,7 +411,7 @@ TEST_CASE("the sink sends each format, once per committed epoch", "[zmq][sink]")
   }
 }
 
-TEST_CASE("a PUB sink sends [topic, payload] to subscribers; text takes the value column", "[zmq][sink]") {
+TEST_CASE("a PUB sink sends topic and payload frames to subscribers, text taking the value column", "[zmq][sink]") {
   zmq::context_t context;
   auto sink = make_zmq_sink(make_options({{"endpoint", "tcp://127.0.0.1:*"}, {"bind", "true"}, {"topic", "words"}}));
   auto endpoints = bound_zmq_sink_endpoints();
