@@ -8,7 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -16,7 +15,6 @@
 #include <chrono>
 #include <iostream>
 #include <string>
-#include <thread>
 
 #include "flow/session.hpp"
 #include "ingest_support.hpp"
@@ -104,7 +102,7 @@ result plain_client(int port, std::size_t tweets) {
 // (b) libflow: the http-feed source, the JSON decoder (id only) and a row count per epoch.
 result flow_query(int port, std::size_t tweets) {
   flow::session session;
-  std::atomic<std::size_t> rows{0};
+  ingest::row_counter rows;
   ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("http-feed")
@@ -114,12 +112,14 @@ result flow_query(int port, std::size_t tweets) {
                    .option("param.since_id", "0")
                    .load("")
                    .write_stream()
-                   .foreach_batch([&](const flow::batch& b, std::int64_t) { rows += b.num_rows(); })
+                   .foreach_batch([&](const flow::batch& b, std::int64_t) { rows.add(b.num_rows()); })
                    .start();
-  while (rows.load() < tweets && query.is_active()) std::this_thread::sleep_for(1ms);
+  std::size_t counted = 0;
+  while ((counted = rows.wait_for(tweets, 100ms)) < tweets && query.is_active()) {
+  }
   result r;
   clocks.stop(r);
-  r.rows = rows.load();
+  r.rows = counted;
   query.stop();
   return r;
 }

@@ -1,17 +1,17 @@
 // What the ingest benches (tcp, zmq, http) share: reading the text, command-line numbers, timing a mode
-// by wall clock and by the process's CPU time, waiting for a query's count, and one JSON line per mode.
+// by wall clock and by the process's CPU time, counting a query's rows, and one JSON line per mode.
 #pragma once
 
 #include <sys/resource.h>
 
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
-#include <thread>
 
 #include "flow/types.hpp"
 
@@ -63,13 +63,29 @@ class stopwatch {
   double cpu_;
 };
 
-// Polls a query's row count until it reaches expected (or 300 s pass).
-inline void wait_for_rows(const std::atomic<std::int64_t>& counted, std::size_t expected) {
-  using namespace std::chrono_literals;
-  auto deadline = clock_type::now() + 300s;
-  while (counted.load() < static_cast<std::int64_t>(expected) && clock_type::now() < deadline)
-    std::this_thread::sleep_for(200us);
-}
+// The rows a query delivered (foreachBatch adds them); the bench's thread sleeps until they are all
+// there instead of polling, so it takes no CPU from the mode it measures.
+class row_counter {
+ public:
+  void add(std::size_t rows) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    rows_ += rows;
+    if (rows_ >= expected_) reached_.notify_all();
+  }
+  // Waits until expected rows arrived or the timeout passed; returns the count.
+  std::size_t wait_for(std::size_t expected, std::chrono::milliseconds timeout = std::chrono::seconds(300)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    expected_ = expected;
+    reached_.wait_for(lock, timeout, [&] { return rows_ >= expected_; });
+    return rows_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable reached_;
+  std::size_t rows_ = 0;
+  std::size_t expected_ = static_cast<std::size_t>(-1);
+};
 
 // One JSON line: rows/s, MB/s, and the ratio to the plain loop of the same round (by wall clock).
 inline void print(const char* bench, const char* mode, const result& r, std::size_t run, const result& plain) {

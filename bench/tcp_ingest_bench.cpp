@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -96,7 +95,7 @@ result plain_loop(const std::string& text, std::size_t repeat) {
 // (b) libflow: the socket source through a session; foreachBatch counts the rows of each epoch.
 result libflow_source(flow::session& session, const std::string& text, std::size_t repeat, std::size_t expected_rows) {
   producer peer(text, repeat);
-  std::atomic<std::int64_t> counted{0};
+  ingest::row_counter counted;
   ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("socket")
@@ -104,14 +103,12 @@ result libflow_source(flow::session& session, const std::string& text, std::size
                    .option("port", static_cast<long long>(peer.port()))
                    .load("")
                    .write_stream()
-                   .foreach_batch([&counted](const flow::batch& rows, std::int64_t) {
-                     counted += static_cast<std::int64_t>(rows.num_rows());
-                   })
+                   .foreach_batch([&counted](const flow::batch& rows, std::int64_t) { counted.add(rows.num_rows()); })
                    .start();
-  ingest::wait_for_rows(counted, expected_rows);
+  const std::size_t rows = counted.wait_for(expected_rows);
   result r;
   clocks.stop(r);
-  r.rows = static_cast<std::size_t>(counted.load());
+  r.rows = rows;
   r.bytes = text.size() * repeat;
   query.stop();
   if (auto failure = query.exception()) throw flow::error(*failure);

@@ -6,7 +6,6 @@
 // Usage: zmq_ingest_bench [--messages N] [--runs N] [--flow.threads=N ...]
 #include <zmq.hpp>
 
-#include <atomic>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -81,7 +80,7 @@ result plain_loop(const std::vector<std::string>& lines, std::size_t count) {
 // (b) libflow: the zmq source through a session; foreachBatch counts the rows of each epoch.
 result libflow_source(flow::session& session, const std::vector<std::string>& lines, std::size_t count) {
   producer peer(lines, count);
-  std::atomic<std::int64_t> counted{0};
+  ingest::row_counter counted;
   ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("zmq")
@@ -89,14 +88,12 @@ result libflow_source(flow::session& session, const std::vector<std::string>& li
                    .option("socketType", "PULL")
                    .load("")
                    .write_stream()
-                   .foreach_batch([&counted](const flow::batch& rows, std::int64_t) {
-                     counted += static_cast<std::int64_t>(rows.num_rows());
-                   })
+                   .foreach_batch([&counted](const flow::batch& rows, std::int64_t) { counted.add(rows.num_rows()); })
                    .start();
-  ingest::wait_for_rows(counted, count);
+  const std::size_t rows = counted.wait_for(count);
   result r;
   clocks.stop(r);
-  r.rows = static_cast<std::size_t>(counted.load());
+  r.rows = rows;
   r.bytes = bytes_sent(lines, count);
   query.stop();
   if (auto failure = query.exception()) throw flow::error(*failure);
