@@ -67,7 +67,7 @@ TEST_CASE("data_frame_reader::option takes doubles as the shortest text that rea
   CHECK(option_text(-0.5) == "-0.5");
 }
 
-TEST_CASE("data_frame_reader::load() for sources without a path; file formats still need one", "[dataframe]") {
+TEST_CASE("data_frame_reader::load() for sources without a path, while file formats still need one", "[dataframe]") {
   auto ctx = std::make_shared<recording_context>();
   auto frame = data_frame_reader(ctx, true).format("kafka").load();
   REQUIRE(ctx->scans.size() == 1);

@@ -50,7 +50,7 @@ batch scalar_rows() {
 
 }  // namespace
 
-TEST_CASE("json_escape: quotes, backslash, control characters; UTF-8 and other bytes pass through",
+TEST_CASE("json_escape: quotes, backslash, control characters escaped, UTF-8 and other bytes passed through",
           "[formats][encoder]") {
   CHECK(json_escape("plain text") == "plain text");
   CHECK(json_escape("a\"b\\c") == "a\\\"b\\\\c");
