@@ -77,7 +77,7 @@ TEST_CASE("foreach sink opens one partition per epoch, processes its rows in ord
   CHECK(writer->calls == strings{"open 0 2", "close ok"});  // open said no: no rows, close still called
 }
 
-TEST_CASE("foreach sink closes with the error and rethrows when process fails; the replay delivers again",
+TEST_CASE("foreach sink closes with the error and rethrows when process fails, and the replay delivers again",
           "[foreach]") {
   auto writer = std::make_shared<recording_writer>();
   writer->fail_on_word = "b";

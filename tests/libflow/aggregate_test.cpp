@@ -165,7 +165,7 @@ TEST_CASE("aggregate: sliding windows expand rows into every window containing t
                {win("1970-01-01 00:12:00", "1970-01-01 00:22:00"), std::int64_t{1}}});
 }
 
-TEST_CASE("aggregate: update mode emits only changed groups; append emits closed windows once", "[aggregate]") {
+TEST_CASE("aggregate: update mode emits only changed groups, append emits closed windows once", "[aggregate]") {
   aggregate_operator op(sales_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
                         {{agg_kind::count, expr{}, {}}});
   auto state = op.make_state();
