@@ -17,9 +17,13 @@ std::int64_t now_micros() {
 
 // ---------------------------------------------------------------- record_log
 
+// Holds at most max_bytes of buffers: never more than the log itself held at its fullest, so a log
+// that drained keeps the memory of its peak (up to maxBufferedBytes) for the next burst.
 struct record_log::buffer_pool {
   std::mutex mutex;
   std::vector<std::string> free;
+  std::size_t free_bytes = 0;
+  std::size_t max_bytes = 0;
   std::size_t max_capacity = 0;  // larger buffers (a block that took a huge record) are not kept
 
   std::string take() {
@@ -27,13 +31,16 @@ struct record_log::buffer_pool {
     if (free.empty()) return {};
     std::string s = std::move(free.back());
     free.pop_back();
+    free_bytes -= s.capacity();
     return s;
   }
   void give(std::string&& s) {
     if (s.capacity() > max_capacity) return;
     s.clear();
     std::lock_guard<std::mutex> lock(mutex);
-    if (free.size() < 16) free.push_back(std::move(s));
+    if (free_bytes + s.capacity() > max_bytes) return;
+    free_bytes += s.capacity();
+    free.push_back(std::move(s));
   }
 };
 
@@ -44,6 +51,7 @@ record_log::record_log(record_framing framing, std::size_t max_bytes, std::size_
       keep_arrival_times_(keep_arrival_times),
       pool_(std::make_shared<buffer_pool>()) {
   pool_->max_capacity = 2 * std::min(block_bytes_, max_bytes_) + (64 << 10);
+  pool_->max_bytes = max_bytes_;
 }
 
 void record_log::open_locked(std::size_t at_least) {
