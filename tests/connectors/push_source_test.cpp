@@ -141,7 +141,7 @@ TEST_CASE("includeTimestamp adds the arrival time to each line", "[push]") {
   CHECK(b.col("timestamp").ints()[0] > 1'600'000'000'000'000LL);
 }
 
-TEST_CASE("binary records decode into batches; undecodable frames are counted", "[push]") {
+TEST_CASE("binary records decode into batches, undecodable frames are counted", "[push]") {
   auto schema = make_schema({{"n", type_id::int64, true}});
   auto good = encode(batch(schema, {make_int_column({1, 2, 3})}));
   push_source_config config{"test source", "binary", {}, schema};
