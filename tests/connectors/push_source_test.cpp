@@ -362,3 +362,22 @@ TEST_CASE("a record that opens a block with a byte-order mark keeps it: only a s
                                   push_source::parse_offset(*end) == 1; }));
   CHECK(decoded_values(source, source.initial_offset(), *end) == std::vector<std::string>{"\xEF\xBB\xBFmark"});
 }
+
+TEST_CASE("lines of every length, with CRLF or LF, split over reads, come out of the log exactly", "[push]") {
+  record_log log(record_framing::lines, 1 << 24, 4096, false);
+  ingest_counters counters;
+  line_splitter lines(log, counters, {});
+  std::vector<std::string> expected;
+  std::string text;
+  for (std::size_t length = 0; length < 300; ++length) {
+    std::string line;
+    for (std::size_t i = 0; i < length; ++i) line += static_cast<char>('a' + (i * 7 + length) % 26);
+    expected.push_back(line);
+    text += line + (length % 3 == 0 ? "\r\n" : "\n");
+  }
+  text += "no newline at the end";
+  expected.push_back("no newline at the end");
+  for (std::size_t at = 0; at < text.size(); at += 1000) REQUIRE(lines.consume(text.data() + at, std::min<std::size_t>(1000, text.size() - at)));
+  REQUIRE(lines.finish());
+  CHECK(decoded_lines(log) == expected);
+}
