@@ -141,20 +141,18 @@ batch concat(const std::vector<batch>& batches) {
   if (batches.empty()) return batch();
   if (batches.size() == 1) return batches.front();
   const schema_ptr& schema = batches.front().schema_ref();
-  std::size_t rows = 0;
   for (const auto& b : batches) {
     if (b.schema() != *schema) {
       throw error("concat: schemas differ (" + schema->to_string() + " vs " + b.schema().to_string() +
                   "); only batches of one schema can be concatenated");
     }
-    rows += b.num_rows();
   }
   std::vector<column> columns;
   columns.reserve(schema->size());
+  std::vector<column> parts(batches.size());
   for (std::size_t c = 0; c < schema->size(); ++c) {
-    column_builder builder((*schema)[c].type, rows);
-    for (const auto& b : batches) append_rows(builder, b.col(c), [](std::size_t) { return true; });
-    columns.push_back(builder.finish());
+    for (std::size_t i = 0; i < batches.size(); ++i) parts[i] = batches[i].col(c);
+    columns.push_back(concat_columns((*schema)[c].type, parts));
   }
   return batch(schema, std::move(columns));
 }

@@ -268,6 +268,82 @@ column column_builder::finish() {
   return result;
 }
 
+namespace {
+
+template <typename T>
+void append_range(std::vector<T>& out, const T* values, std::size_t n) {
+  out.insert(out.end(), values, values + n);
+}
+
+}  // namespace
+
+column concat_columns(type_id type, const std::vector<column>& parts) {
+  std::size_t rows = 0, chars = 0;
+  bool any_nulls = false;
+  for (const auto& part : parts) {
+    if (part.type() != type) {
+      throw error("cannot concatenate a " + std::string(type_name(part.type())) + " column to a " +
+                  std::string(type_name(type)) + " column");
+    }
+    rows += part.size();
+    any_nulls = any_nulls || part.has_nulls();
+    if (type == type_id::string && part.size() != 0) {
+      const auto* off = part.data()->offsets.data() + part.offset();
+      chars += off[part.size()] - off[0];
+    }
+  }
+  if (type == type_id::string_list) {
+    column_builder builder(type, rows);
+    for (const auto& part : parts)
+      for (std::size_t i = 0; i < part.size(); ++i) builder.append_from(part, i);
+    return builder.finish();
+  }
+  if (chars > std::numeric_limits<std::uint32_t>::max()) {
+    throw error("string column exceeds 4 GiB of characters; use smaller batches");
+  }
+  auto data = std::make_shared<column_data>();
+  data->type = type;
+  data->length = rows;
+  if (any_nulls) data->validity.assign((rows + 63) / 64, 0);
+  if (type == type_id::string) {
+    data->offsets.reserve(rows + 1);
+    data->offsets.push_back(0);
+    data->chars.reserve(chars);
+  }
+  std::size_t row = 0;
+  for (const auto& part : parts) {
+    const std::size_t n = part.size();
+    if (n == 0) continue;
+    switch (type) {
+      case type_id::boolean: append_range(data->bools, part.bools(), n); break;
+      case type_id::int64:
+      case type_id::timestamp: append_range(data->ints, part.ints(), n); break;
+      case type_id::float64: append_range(data->doubles, part.doubles(), n); break;
+      case type_id::window:
+        append_range(data->ints, part.ints(), n);
+        append_range(data->ends, part.ends(), n);
+        break;
+      case type_id::string: {
+        const auto* off = part.data()->offsets.data() + part.offset();
+        const std::uint32_t base = static_cast<std::uint32_t>(data->chars.size());
+        data->chars.append(part.data()->chars, off[0], off[n] - off[0]);
+        for (std::size_t i = 1; i <= n; ++i) data->offsets.push_back(base + (off[i] - off[0]));
+        break;
+      }
+      case type_id::string_list: break;  // built above
+    }
+    if (any_nulls) {
+      for (std::size_t i = 0; i < n; ++i, ++row) {
+        if (part.valid(i)) data->validity[row >> 6] |= std::uint64_t{1} << (row & 63);
+        else ++data->null_count;
+      }
+    } else {
+      row += n;
+    }
+  }
+  return column(std::shared_ptr<const column_data>(std::move(data)));
+}
+
 column make_int_column(const std::vector<std::int64_t>& v) {
   column_builder b(type_id::int64, v.size());
   for (auto x : v) b.append_int(x);

@@ -270,6 +270,46 @@ TEST_CASE("concat copies rows of equal schemas, including slices", "[batch]") {
   CHECK_THROWS_WITH(concat({b, other}), Catch::Contains("schemas differ"));
 }
 
+TEST_CASE("concat_columns equals appending row by row, for every type, nulls and slices", "[batch]") {
+  const type_id types[] = {type_id::boolean, type_id::int64,  type_id::float64,    type_id::string,
+                           type_id::timestamp, type_id::window, type_id::string_list};
+  for (type_id type : types) {
+    CAPTURE(type_name(type));
+    // 150 rows (three bitmap words), every seventh null, built row by row.
+    column_builder source(type);
+    for (std::int64_t i = 0; i < 150; ++i) {
+      if (i % 7 == 3) {
+        source.append_null();
+        continue;
+      }
+      switch (type) {
+        case type_id::boolean: source.append_bool(i % 2 == 0); break;
+        case type_id::int64: source.append_int(i * 3); break;
+        case type_id::float64: source.append_double(i * 0.5); break;
+        case type_id::string: source.append_string(std::string(static_cast<std::size_t>(i % 5), 'a' + i % 26)); break;
+        case type_id::timestamp: source.append_timestamp(timestamp{i * 1000}); break;
+        case type_id::window: source.append_window({timestamp{i}, timestamp{i + 10}}); break;
+        case type_id::string_list:
+          source.begin_list();
+          for (std::int64_t j = 0; j < i % 3; ++j) source.append_list_item(std::to_string(i + j));
+          source.end_list();
+          break;
+      }
+    }
+    column whole = source.finish();
+    column_builder all_valid(type);
+    for (std::int64_t i = 0; i < 70; ++i) all_valid.append_from(whole, static_cast<std::size_t>(i * 2 % 7 == 3 ? 0 : i));
+    const std::vector<column> parts{whole.slice(101, 49), all_valid.finish(), whole.slice(0, 0), whole.slice(5, 60)};
+    column_builder expected(type);
+    for (const auto& part : parts)
+      for (std::size_t i = 0; i < part.size(); ++i) expected.append_from(part, i);
+    auto schema = make_schema({{"c", type, true}});
+    CHECK(batch(schema, {concat_columns(type, parts)}) == batch(schema, {expected.finish()}));
+  }
+  CHECK_THROWS_WITH(concat_columns(type_id::int64, {make_string_column({"x"})}),
+                    Catch::Contains("cannot concatenate a string column to a int64 column"));
+}
+
 TEST_CASE("filter_rows keeps the selected rows with their nulls", "[batch]") {
   auto b = retail_batch();
   auto kept = filter_rows(b, {0, 1, 1, 0});

@@ -140,6 +140,10 @@ column make_string_column(const std::vector<std::string>& v);
 column make_column(type_id type, const std::vector<value>& values);
 column make_string_list_column(const std::vector<std::vector<std::string>>& lists);
 
+// The rows of parts, one after the other, as one column; all parts have type `type`. Whole buffers
+// are copied at a time (one copy of the characters for strings), not row by row.
+column concat_columns(type_id type, const std::vector<column>& parts);
+
 // Rows rows[0], rows[1], ... of c as a new column (any type; an explode repeats rows this way).
 column take_rows(const column& c, const std::vector<std::uint32_t>& rows);
 
