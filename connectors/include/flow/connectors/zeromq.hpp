@@ -1,5 +1,5 @@
 // ZeroMQ (format "zmq") as a source (SUB or PULL socket) and a sink (PUB or PUSH socket).
-// libzmq stays behind these factories: no ZeroMQ type appears here. See docs/connectors/zeromq.md.
+// libzmq stays behind these factories: no ZeroMQ type appears here. See docs/connectors.md.
 #pragma once
 
 #include <memory>
