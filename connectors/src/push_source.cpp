@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "flow/line_scan.hpp"
+
 namespace flow::connectors {
 
 namespace {
@@ -267,14 +269,13 @@ bool line_splitter::consume(const char* data, std::size_t size) {
   }
   // The complete lines that follow go in as runs straight from data, cut only around lines dropped.
   const char* run = p;
-  while (p < end) {
-    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-    if (!nl) break;
+  bool open = true;
+  for_each_newline(p, end, [&](const char* nl) {
     auto length = static_cast<std::size_t>(nl - p);
     if (length > 0 && nl[-1] == '\r') --length;
     const bool oversize = length > settings_.max_line_bytes;
     if (oversize || (settings_.skip_blank && blank(p, length))) {
-      if (!flush_run(run)) return false;
+      open = open && flush_run(run);
       if (oversize) counters_->bad();
       run = nl + 1;
     } else {
@@ -282,6 +283,11 @@ bool line_splitter::consume(const char* data, std::size_t size) {
       run_bytes_ += length;
     }
     p = nl + 1;
+  });
+  if (!open) {
+    ends_.clear();
+    run_bytes_ = 0;
+    return false;
   }
   if (p != data) at_start_ = false;
   if (!flush_run(run)) return false;

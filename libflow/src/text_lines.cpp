@@ -2,10 +2,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
+#include "flow/line_scan.hpp"
 #include "format_detail.hpp"
 
 namespace flow::detail {
@@ -13,26 +11,6 @@ namespace flow::detail {
 namespace {
 
 constexpr std::size_t copy_slack = 16;
-
-// Calls f(pointer to '\n') for each newline in [p, end), in order.
-template <class F>
-void for_each_newline(const char* p, const char* const end, F&& f) {
-#ifdef __SSE2__
-  const __m128i newline = _mm_set1_epi8('\n');
-  auto mask16 = [&](const char* at) {
-    return static_cast<std::uint64_t>(static_cast<std::uint32_t>(
-        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(at)), newline))));
-  };
-  for (; end - p >= 64; p += 64) {
-    std::uint64_t found = mask16(p) | mask16(p + 16) << 16 | mask16(p + 32) << 32 | mask16(p + 48) << 48;
-    for (; found != 0; found &= found - 1) f(p + __builtin_ctzll(found));
-  }
-#endif
-  while (const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) {
-    f(nl);
-    p = nl + 1;
-  }
-}
 
 class text_decoder final : public decoder {
  public:
