@@ -70,6 +70,12 @@ std::size_t parse_count(std::string_view text, std::string_view flag) {
   return n;
 }
 
+session_config::idle_policy parse_idle_workers(std::string_view text) {
+  if (text == "poll") return session_config::idle_policy::poll;
+  if (text == "sleep") return session_config::idle_policy::sleep;
+  throw error("invalid value '" + std::string(text) + "' for --flow.idle-workers: expected poll or sleep");
+}
+
 }  // namespace
 
 class session::impl final : public session_context, public std::enable_shared_from_this<session::impl> {
@@ -197,6 +203,11 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
   static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c) {
     cfg.set("scheduler.max-threads", static_cast<std::int64_t>(c.threads));
+    if (c.idle_workers == session_config::idle_policy::sleep) {
+      // CAF's defaults are 100 polls without pause, then 500 with 50 us pauses, before a worker sleeps.
+      cfg.set("work-stealing.aggressive-poll-attempts", std::int64_t{5});
+      cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{5});
+    }
     cfg.add_message_type<batch>("flow::batch");
     cfg.add_message_type<raw_chunk>("flow::raw_chunk");
     cfg.add_message_type<runtime::epoch_stats>("flow::epoch_stats");
@@ -226,6 +237,7 @@ session::session(int argc, char** argv) {
     if (auto v = value_of("--flow.threads=")) config.threads = parse_count(*v, "--flow.threads");
     else if (auto v = value_of("--flow.parallelism=")) config.parallelism = parse_count(*v, "--flow.parallelism");
     else if (auto v = value_of("--flow.max-failures=")) config.max_failures = static_cast<int>(parse_count(*v, "--flow.max-failures"));
+    else if (auto v = value_of("--flow.idle-workers=")) config.idle_workers = parse_idle_workers(*v);
   }
   impl_ = std::make_shared<impl>(config);
 }

@@ -108,6 +108,27 @@ TEST_CASE("the retail stream over 2010-12-01 matches the reference result", "[ac
     CHECK(progress->find(name) != std::string::npos);
 }
 
+TEST_CASE("a session from command-line flags with sleeping idle workers gives the reference result",
+          "[actors][retail]") {
+  std::string program = "app", threads = "--flow.threads=2", idle = "--flow.idle-workers=sleep", other = "--data";
+  char* argv[] = {program.data(), threads.data(), idle.data(), other.data()};
+  flow::session session(4, argv);
+  flow::test::temp_dir dir;
+  copy_days(dir.path(), {"2010-12-01"});
+  auto sales = session.read_stream().format("csv").option("header", true).schema(retail_schema(session))
+                   .option("maxFilesPerTrigger", 1).load((dir.path() / "*.csv").string());
+  auto query = per_customer_hour(sales).write_stream().format("memory").query_name("per_hour")
+                   .output_mode("complete").trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(60s));
+  REQUIRE_FALSE(query.exception());
+  require_same(to_map(session.sql("SELECT * FROM per_hour").collect_batch()), load_expected());
+
+  std::string bad = "--flow.idle-workers=nap";
+  char* bad_argv[] = {program.data(), bad.data()};
+  CHECK_THROWS_WITH(flow::session(2, bad_argv),
+                    Catch::Contains("invalid value 'nap' for --flow.idle-workers: expected poll or sleep"));
+}
+
 TEST_CASE("a multi-day stream, one file per epoch, equals the static result and the reference day",
           "[actors][retail]") {
   flow::session session;

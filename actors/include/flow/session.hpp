@@ -18,13 +18,19 @@ struct session_config {
   int max_failures = 3;                     // stage restarts allowed per minute before a query fails
   std::size_t progress_history = 100;       // progress reports kept per query (recent_progress)
   std::size_t max_epochs_in_flight = 4;     // pipelined epochs (not with processing-time triggers)
+  // Idle scheduler threads: poll for work a while before sleeping (lowest latency per epoch), or sleep
+  // almost at once, which leaves the cores to connector threads (libzmq's I/O thread, receivers) on
+  // small machines at the cost of slower wake-ups between short epochs.
+  enum class idle_policy { poll, sleep };
+  idle_policy idle_workers = idle_policy::poll;
 };
 
 class session {
  public:
   session();
   explicit session(session_config config);
-  // Reads --flow.threads=N, --flow.parallelism=N and --flow.max-failures=N; ignores other arguments.
+  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N and --flow.idle-workers=poll|sleep;
+  // ignores other arguments. Throws flow::error for a bad value.
   session(int argc, char** argv);
   ~session();  // stops every running query
   session(const session&) = delete;
