@@ -75,6 +75,20 @@ void copy_days(const fs::path& to, const std::vector<std::string>& days) {
     fs::copy_file(flow::test::shared_data_dir() / "retail-by-day" / (d + ".csv"), to / (d + ".csv"));
 }
 
+// Streams the reference day, one file per epoch and available-now, into memory table `table` (complete
+// mode), as the example does, and waits for the query to end.
+flow::streaming_query stream_reference_day(flow::session& session, const std::string& table) {
+  flow::test::temp_dir dir;
+  copy_days(dir.path(), {"2010-12-01"});
+  auto sales = session.read_stream().format("csv").option("header", true).schema(retail_schema(session))
+                   .option("maxFilesPerTrigger", 1).load((dir.path() / "*.csv").string());
+  auto query = per_customer_hour(sales).write_stream().format("memory").query_name(table)
+                   .output_mode("complete").trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(60s));
+  REQUIRE_FALSE(query.exception());
+  return query;
+}
+
 result_map only_day(const result_map& all, const std::string& day) {
   result_map out;
   for (const auto& [key, v] : all)
@@ -86,14 +100,7 @@ result_map only_day(const result_map& all, const std::string& day) {
 
 TEST_CASE("the retail stream over 2010-12-01 matches the reference result", "[actors][retail]") {
   flow::session session;
-  flow::test::temp_dir dir;
-  copy_days(dir.path(), {"2010-12-01"});
-  auto sales = session.read_stream().format("csv").option("header", true).schema(retail_schema(session))
-                   .option("maxFilesPerTrigger", 1).load((dir.path() / "*.csv").string());
-  auto query = per_customer_hour(sales).write_stream().format("memory").query_name("compras_por_hora")
-                   .output_mode("complete").trigger(flow::available_now()).start();
-  REQUIRE(query.await_termination(60s));
-  REQUIRE_FALSE(query.exception());
+  auto query = stream_reference_day(session, "compras_por_hora");
   auto table = session.sql("SELECT * FROM compras_por_hora ORDER BY `sum(total_cost)` DESC").collect_batch();
   require_same(to_map(table), load_expected());
   // The verbatim query orders by the sum, largest first.
@@ -113,14 +120,7 @@ TEST_CASE("a session from command-line flags with sleeping idle workers gives th
   std::string program = "app", threads = "--flow.threads=2", idle = "--flow.idle-workers=sleep", other = "--data";
   char* argv[] = {program.data(), threads.data(), idle.data(), other.data()};
   flow::session session(4, argv);
-  flow::test::temp_dir dir;
-  copy_days(dir.path(), {"2010-12-01"});
-  auto sales = session.read_stream().format("csv").option("header", true).schema(retail_schema(session))
-                   .option("maxFilesPerTrigger", 1).load((dir.path() / "*.csv").string());
-  auto query = per_customer_hour(sales).write_stream().format("memory").query_name("per_hour")
-                   .output_mode("complete").trigger(flow::available_now()).start();
-  REQUIRE(query.await_termination(60s));
-  REQUIRE_FALSE(query.exception());
+  stream_reference_day(session, "per_hour");
   require_same(to_map(session.sql("SELECT * FROM per_hour").collect_batch()), load_expected());
 
   std::string bad = "--flow.idle-workers=nap";
