@@ -366,11 +366,11 @@ push_source::push_source(push_source_config config)
       schema_(schema_of(config_)),
       log_(framing_of(config_.format), static_cast<std::size_t>(config_.opts.get_int("maxBufferedBytes", 64 << 20)),
            static_cast<std::size_t>(config_.opts.get_int("blockBytes", 256 << 10)), include_timestamp_) {
-  if (config_.format == "csv" || config_.format == "json" || (config_.format == "text" && !include_timestamp_)) {
-    options decoder_opts = config_.opts;
-    decoder_opts.set("header", "false");  // every message is a record
-    decoder_ = make_decoder(config_.format, decoder_opts, config_.format == "text" ? nullptr : schema_);
-  }
+  if (config_.format == "binary") return;
+  options decoder_opts = config_.opts;
+  decoder_opts.set("header", "false");  // every message is a record
+  auto records = make_decoder(config_.format, decoder_opts, config_.format == "text" ? nullptr : schema_);
+  (include_timestamp_ ? lines_decoder_ : decoder_) = std::move(records);
 }
 
 push_source::~push_source() = default;
@@ -421,27 +421,25 @@ std::optional<source_unit> push_source::next() {
 }
 
 std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const log_block>& block) {
-  if (decoder_) {
-    // The chunk keeps the block alive through an aliasing pointer: no copy of the bytes.
+  // The chunk keeps the block alive through an aliasing pointer: no copy of the bytes. A block never
+  // starts a file: a byte-order mark was the receiver's business, so a record that opens with one keeps
+  // it (file_offset only has to be non-zero for that).
+  auto chunk = [&] {
     std::shared_ptr<const std::string> bytes(block, &block->bytes);
-    // A block never starts a file: a byte-order mark was the receiver's business, so a record that
-    // opens with one keeps it (file_offset only has to be non-zero for that).
-    return source_unit{raw_chunk{bytes, 0, bytes->size(), config_.description, block->first + 1, block->first + 1}};
-  }
+    return raw_chunk{bytes, 0, bytes->size(), config_.description, block->first + 1, block->first + 1};
+  };
+  if (decoder_) return source_unit{chunk()};
   const std::string& bytes = block->bytes;
-  if (config_.format == "text") {
-    column_builder values(type_id::string, block->count);
+  if (lines_decoder_) {
+    // Text with arrival times: the values decode as without them; each record is one line and one row.
+    decode_stats stats;
+    batch values = lines_decoder_->decode(chunk(), stats);
+    if (values.num_rows() != block->count)
+      throw error(config_.description + ": a block of " + std::to_string(block->count) + " records decoded to " +
+                  std::to_string(values.num_rows()) + " lines (internal error)");
     column_builder times(type_id::timestamp, block->count);
-    std::size_t pos = 0;
-    for (std::size_t i = 0; i < block->count; ++i) {
-      std::size_t nl = bytes.find('\n', pos);
-      std::string_view line = std::string_view(bytes).substr(pos, nl - pos);
-      if (line.ends_with('\r')) line.remove_suffix(1);  // kept in the log, as the decoders strip it
-      values.append_string(line);
-      times.append_timestamp(timestamp{block->arrival_micros[i]});
-      pos = nl + 1;
-    }
-    return source_unit{batch(schema_, {values.finish(), times.finish()})};
+    for (std::int64_t micros : block->arrival_micros) times.append_timestamp(timestamp{micros});
+    return source_unit{batch(schema_, {values.col(0), times.finish()})};
   }
   // binary: each record is one encoded batch of the configured schema.
   std::vector<batch> decoded;

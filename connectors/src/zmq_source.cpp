@@ -13,6 +13,7 @@
 #include "flow/connectors/push_source.hpp"
 #include "flow/connectors/socket.hpp"
 #include "flow/connectors/zeromq.hpp"
+#include "flow/line_scan.hpp"
 
 namespace flow::connectors {
 
@@ -94,6 +95,7 @@ class zmq_source final : public push_source {
         topics_(split_topics(opts.get("subscribe"))),
         lines_(message_format(opts) != "binary"),
         json_(message_format(opts) == "json"),
+        text_(message_format(opts) == "text"),
         socket_(context_, is_pull(opts) ? zmq::socket_type::pull : zmq::socket_type::sub) {
     try {
       socket_.set(zmq::sockopt::rcvhwm, static_cast<int>(positive_option(opts, "rcvHwm", 1000, source_name)));
@@ -205,9 +207,23 @@ class zmq_source final : public push_source {
         payload = scratch_;
       }
     }
-    log().frame(staged_, payload);
+    if (text_) {
+      // Each line of a text message is a record of its own, so records, rows and arrival times match.
+      const char* line = payload.data();
+      for_each_newline(payload.data(), payload.data() + payload.size(), [&](const char* nl) {
+        stage(std::string_view(line, static_cast<std::size_t>(nl - line)));
+        line = nl + 1;
+      });
+      stage(std::string_view(line, static_cast<std::size_t>(payload.data() + payload.size() - line)));
+    } else {
+      stage(payload);
+    }
+  }
+
+  void stage(std::string_view record) {
+    log().frame(staged_, record);
     ends_.push_back(static_cast<std::uint32_t>(staged_.size()));
-    staged_payload_bytes_ += payload.size();
+    staged_payload_bytes_ += record.size();
   }
 
   // Appends the staged records; false once the log is closed.
@@ -227,6 +243,7 @@ class zmq_source final : public push_source {
   std::vector<std::string> topics_;
   const bool lines_;
   const bool json_;
+  const bool text_;
   zmq::context_t context_{1};
   zmq::socket_t socket_;
   std::string bound_endpoint_;

@@ -209,6 +209,25 @@ TEST_CASE("a binding PULL source takes text messages in order, one record each",
   CHECK(bound_zmq_source_endpoints().empty());
 }
 
+TEST_CASE("a text message of several lines gives a row per line, each with the arrival time", "[zmq]") {
+  zmq::context_t context;
+  auto producer = bound_socket(context, zmq::socket_type::push);
+  auto source = make_zmq_source(make_options({{"endpoint", endpoint_of(producer)}, {"socketType", "PULL"},
+                                              {"includeTimestamp", "true"}}),
+                                nullptr);
+  REQUIRE_FALSE(source->latest_offset(source->initial_offset()));
+  const auto before = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  send_text(producer, "first\r\nsecond\n");
+  send_text(producer, "third");
+  auto got = drain(*source, 3);
+  CHECK(strings_of(got.epochs, 0) == std::vector<std::string>{"first", "second", "third"});
+  for (const auto& epoch : got.epochs)
+    for (std::size_t r = 0; r < epoch.num_rows(); ++r) CHECK(epoch.col(1).ints()[r] >= before);
+  CHECK(metric(source->metrics(), "numMessagesReceived") == 2);
+  CHECK(metric(source->metrics(), "numRecordsReceived") == 3);
+}
+
 TEST_CASE("a connecting PULL source decodes csv messages with the given schema", "[zmq]") {
   zmq::context_t context;
   auto producer = bound_socket(context, zmq::socket_type::push);

@@ -189,7 +189,8 @@ class push_source : public source_reader {
   push_source_config config_;
   bool include_timestamp_ = false;
   schema_ptr schema_;
-  std::shared_ptr<const decoder> decoder_;
+  std::shared_ptr<const decoder> decoder_;  // records the stages decode; null when units are batches
+  std::shared_ptr<const decoder> lines_decoder_;  // text with arrival times: the value column, decoded here
   record_log log_;
   bool started_ = false;
   bool stopped_ = false;
