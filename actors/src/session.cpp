@@ -99,7 +99,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
   std::shared_ptr<connectors::memory_catalog> catalog() { return catalog_; }
 
   void resolve_scan(scan_spec& scan) override {
-    if (!connectors::is_file_format(scan.format)) return connectors::resolve_source(scan);
+    if (!is_text_file_format(scan.format)) return connectors::resolve_source(scan);
     // A stream with a given schema lists its directory when it runs: a missing one fails the query.
     if (scan.streaming && scan.schema) return;
     auto files = connectors::list_input_files(scan.path);

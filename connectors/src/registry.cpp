@@ -158,11 +158,6 @@ std::vector<std::string> source_formats() { return names_of(source_formats_table
 
 std::vector<std::string> sink_formats() { return names_of(sink_formats_table); }
 
-bool is_file_format(std::string_view format) {
-  const auto* entry = find_format(source_formats_table, format);
-  return entry && !entry->resolve;
-}
-
 void resolve_source(scan_spec& scan) {
   if (scan.format == "local") return;  // rows held in memory (session::create_data_frame)
   const source_format& entry = source_entry(scan.format);

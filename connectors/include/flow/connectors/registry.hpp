@@ -25,8 +25,6 @@ struct sink_context {
 // Throws flow::error for an unknown format (naming the supported ones) and for a path given to a source
 // that takes none.
 void resolve_source(scan_spec& scan);
-// csv, json, text: the sources read from a path (flow::is_text_file_format gives the same answer).
-bool is_file_format(std::string_view format);
 
 // The format names make_source and make_sink accept, from the one table each dispatches on.
 std::vector<std::string> source_formats();
