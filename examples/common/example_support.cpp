@@ -8,6 +8,8 @@
 #include <iostream>
 #include <mutex>
 
+#include "flow/formats.hpp"
+
 namespace flow::examples {
 
 struct signal_stopper::state {
@@ -86,14 +88,35 @@ int run_example(const std::string& program, int argc, char** argv, const cli::co
 
 namespace {
 
-std::string csv_field(std::string text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) {
-    if (c == '"') quoted += '"';
-    quoted += c;
+// The result with each window column split into <name>_start and <name>_end timestamps, as CSV has no
+// struct type.
+batch with_windows_split(const batch& result) {
+  std::vector<field> fields;
+  std::vector<column> columns;
+  for (std::size_t c = 0; c < result.num_columns(); ++c) {
+    const field& f = result.schema()[c];
+    const column& col = result.col(c);
+    if (f.type != type_id::window) {
+      fields.push_back(f);
+      columns.push_back(col);
+      continue;
+    }
+    column_builder starts(type_id::timestamp, col.size()), ends(type_id::timestamp, col.size());
+    for (std::size_t row = 0; row < col.size(); ++row) {
+      if (col.is_null(row)) {
+        starts.append_null();
+        ends.append_null();
+      } else {
+        starts.append_timestamp(col.window(row).start);
+        ends.append_timestamp(col.window(row).end);
+      }
+    }
+    fields.push_back({f.name + "_start", type_id::timestamp, true});
+    fields.push_back({f.name + "_end", type_id::timestamp, true});
+    columns.push_back(starts.finish());
+    columns.push_back(ends.finish());
   }
-  return quoted + '"';
+  return batch(make_schema(std::move(fields)), std::move(columns));
 }
 
 }  // namespace
@@ -102,26 +125,8 @@ void write_output(const batch& result, const std::string& path, const std::strin
   if (path.empty()) return;
   std::ofstream out(path, std::ios::trunc);
   if (!out) throw error("cannot write --output file '" + path + "': check the directory exists and is writable");
-  const auto& fields = result.schema().fields();
-  for (std::size_t c = 0; c < fields.size(); ++c) {
-    if (c) out << ',';
-    if (fields[c].type == type_id::window) out << csv_field(fields[c].name + "_start") << ',' << csv_field(fields[c].name + "_end");
-    else out << csv_field(fields[c].name);
-  }
-  out << '\n';
-  for (std::size_t row = 0; row < result.num_rows(); ++row) {
-    for (std::size_t c = 0; c < fields.size(); ++c) {
-      if (c) out << ',';
-      const column& col = result.col(c);
-      if (fields[c].type == type_id::window) {
-        if (col.valid(row)) out << format_timestamp(col.window(row).start) << ',' << format_timestamp(col.window(row).end);
-        else out << ',';
-      } else if (col.valid(row)) {
-        out << csv_field(to_string(col.at(row)));
-      }
-    }
-    out << '\n';
-  }
+  batch rows = with_windows_split(result);
+  out << row_encoder(text_encoding::csv, rows.schema_ref(), {.header = true}).encode(rows);
   out.close();
   if (!out) throw error("writing --output file '" + path + "' failed");
   std::cout << "wrote " << result.num_rows() << " " << rows_are << " to " << path << std::endl;
