@@ -110,7 +110,7 @@ result flow_query(int port, std::size_t tweets) {
                    .option("url", "http://127.0.0.1:" + std::to_string(port) + "/2/tweets/search/stream")
                    .option("bearerToken", "bench")
                    .option("param.since_id", "0")
-                   .load("")
+                   .load()
                    .write_stream()
                    .foreach_batch([&](const flow::batch& b, std::int64_t) { rows.add(b.num_rows()); })
                    .start();

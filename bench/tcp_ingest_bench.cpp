@@ -99,9 +99,9 @@ result libflow_source(flow::session& session, const std::string& text, std::size
   ingest::stopwatch clocks;
   auto query = session.read_stream()
                    .format("socket")
-                   .option("host", std::string("127.0.0.1"))
+                   .option("host", "127.0.0.1")
                    .option("port", static_cast<long long>(peer.port()))
-                   .load("")
+                   .load()
                    .write_stream()
                    .foreach_batch([&counted](const flow::batch& rows, std::int64_t) { counted.add(rows.num_rows()); })
                    .start();

@@ -86,7 +86,7 @@ result libflow_source(flow::session& session, const std::vector<std::string>& li
                    .format("zmq")
                    .option("endpoint", peer.endpoint())
                    .option("socketType", "PULL")
-                   .load("")
+                   .load()
                    .write_stream()
                    .foreach_batch([&counted](const flow::batch& rows, std::int64_t) { counted.add(rows.num_rows()); })
                    .start();

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
                      .option("host", args.host)
                      .option("port", args.port)
                      .option("mode", args.listen ? "server" : "client")
-                     .load("");
+                     .load();
     // Words are maximal runs of non-whitespace characters, counted as they are.
     auto counts = lines.select({flow::explode(flow::split(col("value"), "\\s+")).as("word")})
                       .group_by({col("word")})

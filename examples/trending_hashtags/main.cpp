@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
                       .option("resumeParam", "since_id");
     if (!args.token.empty()) reader.option("bearerToken", args.token);
     if (!args.track.empty()) reader.option("param.track", args.track);
-    auto tweets = reader.load("");
+    auto tweets = reader.load();
     auto counts = tweets.select({col("created_at"), flow::explode(col("hashtags")).as("hashtag")})
                       .group_by({flow::window(col("created_at"), args.window), col("hashtag")})
                       .count();

@@ -64,8 +64,8 @@ int produce(flow::session& session, const arguments& args, flow::examples::signa
   auto query = costs.write_stream()
                    .format("zmq")
                    .option("endpoint", args.endpoint)
-                   .option("socketType", std::string("PUSH"))
-                   .option("messageFormat", std::string("binary"))
+                   .option("socketType", "PUSH")
+                   .option("messageFormat", "binary")
                    .option("lingerMs", 10000LL)  // what is queued at exit still reaches the consumer
                    .trigger(args.common.when)
                    .start();
@@ -83,11 +83,11 @@ int consume(flow::session& session, const arguments& args, flow::examples::signa
   auto sales = session.read_stream()
                    .format("zmq")
                    .option("endpoint", args.endpoint)
-                   .option("socketType", std::string("PULL"))
+                   .option("socketType", "PULL")
                    .option("bind", true)
-                   .option("messageFormat", std::string("binary"))
+                   .option("messageFormat", "binary")
                    .schema(wire_schema())
-                   .load("");
+                   .load();
   auto per_hour = sales.group_by({col("CustomerID"), flow::window(col("InvoiceDate"), "1 hour")})
                       .agg({flow::sum(col("total_cost")), flow::count_all()});
   auto query = flow::examples::start_memory_table(per_hour, "compras_por_hora", args.common.when, stopper);

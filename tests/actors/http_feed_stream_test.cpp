@@ -117,7 +117,7 @@ TEST_CASE("a feed server killed and restarted mid-stream: every tweet exactly on
   auto tweets = read_tweets(session, "twitter", server)
                     .option("resumeParam", "since_id")
                     .option("networkBackoffStepMs", 50)
-                    .load("");
+                    .load();
   auto query = tweets.select({col("id"), col("user.screen_name")})
                    .write_stream()
                    .format("memory")
@@ -156,7 +156,7 @@ TEST_CASE("trending hashtags per window match an independent count of the same s
   flow::session session;
   auto counts = read_tweets(session, "http-feed", server)
                     .option("param.since_id", "0")
-                    .load("")
+                    .load()
                     .select({col("created_at"), flow::explode(col("hashtags")).as("hashtag")})
                     .group_by({flow::window(col("created_at"), "1 minute"), col("hashtag")})
                     .count();

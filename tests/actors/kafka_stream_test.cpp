@@ -48,7 +48,7 @@ TEST_CASE("a Kafka topic counted by key with maxOffsetsPerTrigger, then copied w
                     .option("startingOffsets", "earliest")
                     .option("maxOffsetsPerTrigger", 50)
                     .option("kafka.timeoutMs", 5000)
-                    .load("");
+                    .load();
   CHECK(clicks.schema().to_string() ==
         "key: string, value: string, topic: string, partition: int64, offset: int64, timestamp: timestamp");
   auto query = clicks.group_by({col("key")}).count().write_stream().format("memory").query_name("clicks_per_user")
@@ -79,7 +79,7 @@ TEST_CASE("a Kafka topic counted by key with maxOffsetsPerTrigger, then copied w
                   .option("subscribe", "clicks")
                   .option("startingOffsets", "earliest")
                   .option("kafka.timeoutMs", 5000)
-                  .load("")
+                  .load()
                   .select({col("key"), col("value")})
                   .write_stream().format("kafka")
                   .option("kafka.bootstrap.servers", kafka.bootstraps())
@@ -101,7 +101,7 @@ TEST_CASE("a Kafka source without a reachable broker fails start() with the reas
                          .option("kafka.bootstrap.servers", "127.0.0.1:1")
                          .option("subscribe", "nowhere")
                          .option("kafka.timeoutMs", 300)
-                         .load("");
+                         .load();
   auto started = std::chrono::steady_clock::now();
   // start() plans the initial offset in the caller's thread.
   CHECK_THAT(flow::test::error_of([&] {
@@ -114,7 +114,7 @@ TEST_CASE("a Kafka source without a reachable broker fails start() with the reas
 TEST_CASE("the rate source delivers every row of its ranges exactly once", "[actors][rate]") {
   flow::session session;
   auto query = session.read_stream().format("rate").option("rowsPerSecond", 100).option("numPartitions", 2)
-                   .load("")
+                   .load()
                    .write_stream().format("memory").query_name("ticks")
                    .trigger(flow::processing_time(200ms)).start();
   auto deadline = std::chrono::steady_clock::now() + 20s;

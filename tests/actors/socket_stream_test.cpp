@@ -61,7 +61,7 @@ TEST_CASE("word count over a socket stream matches an independent count of Don Q
                     .format("socket")
                     .option("host", "127.0.0.1")
                     .option("port", static_cast<int>(server.port()))
-                    .load("")
+                    .load()
                     .select({flow::explode(flow::split(col("value"), "\\s+")).as("word")})
                     .group_by({col("word")})
                     .count();
@@ -89,7 +89,7 @@ TEST_CASE("a listening socket source feeds several producers' lines to a socket 
   listener consumer;
   flow::session session;
   auto lines = session.read_stream().format("socket").option("host", "127.0.0.1").option("port", 0)
-                   .option("mode", "server").load("");
+                   .option("mode", "server").load();
   auto query = lines.where(col("value") != flow::lit(std::string("skip")))
                    .write_stream()
                    .format("socket")

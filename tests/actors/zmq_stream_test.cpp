@@ -43,7 +43,7 @@ TEST_CASE("words sent to a zmq PULL source are counted, and bad options fail at 
   flow::session session;
   CHECK_THAT(flow::test::error_of([&] {
                session.read_stream().format("zmq").option("endpoint", "tcp://127.0.0.1:1")
-                   .option("messageFormat", "json").load("");
+                   .option("messageFormat", "json").load();
              }),
              Catch::Contains("messageFormat json needs a schema"));
   CHECK_THAT(flow::test::error_of([&] { session.read_stream().format("zmq").load(""); }),
@@ -54,7 +54,7 @@ TEST_CASE("words sent to a zmq PULL source are counted, and bad options fail at 
                    .option("endpoint", "tcp://127.0.0.1:*")
                    .option("socketType", "PULL")
                    .option("bind", true)
-                   .load("")
+                   .load()
                    .select({flow::explode(flow::split(col("value"), " ")).as("word")})
                    .group_by({col("word")})
                    .count();
@@ -106,7 +106,7 @@ TEST_CASE("two sessions chained by zmq in binary format give the directly comput
                                .option("bind", true)
                                .option("messageFormat", "binary")
                                .schema(wire_schema)
-                               .load(""))
+                               .load())
                       .write_stream()
                       .format("memory")
                       .query_name("chained")
