@@ -86,13 +86,6 @@ strings file_names(const strings& paths) {
   return out;
 }
 
-std::int64_t metric(const flow::sink_writer& sink, const std::string& name) {
-  for (const auto& [key, v] : sink.metrics())
-    if (key == name) return v;
-  FAIL("no metric " << name);
-  return -1;
-}
-
 }  // namespace
 
 TEST_CASE("file sink writes RFC 4180 CSV that libflow's reader reads back unchanged", "[file_sink]") {
@@ -222,9 +215,9 @@ TEST_CASE("file sink writes under hidden temporary names and publishes files and
   CHECK(flow::test::read_file(dir.path() / "_flow_metadata" / "0") ==
         "{\"epoch\":0,\"files\":[\"part-00000-00000.csv\"]}\n");
   CHECK(flow::list_input_files(dir.path().string()).size() == 1);
-  CHECK(metric(*sink, "numFiles") == 1);
-  CHECK(metric(*sink, "numOutputRows") == 12);
-  CHECK(metric(*sink, "numOutputBytes") ==
+  CHECK(flow::test::metric(sink->metrics(), "numFiles") == 1);
+  CHECK(flow::test::metric(sink->metrics(), "numOutputRows") == 12);
+  CHECK(flow::test::metric(sink->metrics(), "numOutputBytes") ==
         static_cast<std::int64_t>(fs::file_size(dir.path() / "part-00000-00000.csv")));
 }
 
@@ -264,8 +257,8 @@ TEST_CASE("file sink splits an epoch into parts of maxRecordsPerFile rows across
   for (const auto& f : files) rows_per_file.push_back(read_back({f}, "json", numbered(0, 1).schema_ref()).num_rows());
   CHECK(rows_per_file == std::vector<std::size_t>{4, 4, 2});
   CHECK(read_back(files, "json", numbered(0, 1).schema_ref()) == numbered(0, 10));
-  CHECK(metric(*sink, "numFiles") == 3);
-  CHECK(metric(*sink, "numOutputRows") == 10);
+  CHECK(flow::test::metric(sink->metrics(), "numFiles") == 3);
+  CHECK(flow::test::metric(sink->metrics(), "numOutputRows") == 10);
 }
 
 TEST_CASE("file sink skips a replayed epoch that is already committed: exactly-once files", "[file_sink]") {
@@ -283,7 +276,7 @@ TEST_CASE("file sink skips a replayed epoch that is already committed: exactly-o
   CHECK(flow::test::read_file(dir.path() / "part-00000-00000.csv") == before);
   CHECK(names_in(dir.path()) == strings{"_flow_metadata", "part-00000-00000.csv", "part-00001-00000.csv"});
   CHECK(read_back(flow::committed_files(dir.path().string()), "csv", numbered(0, 1).schema_ref()) == numbered(0, 10));
-  CHECK(metric(*sink, "numOutputRows") == 10);
+  CHECK(flow::test::metric(sink->metrics(), "numOutputRows") == 10);
 }
 
 TEST_CASE("file sink abort deletes the epoch's temporary files and the epoch can be written again", "[file_sink]") {

@@ -54,14 +54,6 @@ std::unique_ptr<flow::source_reader> text_source(const fs::path& path, flow::opt
   return flow::make_file_source(path.string(), "text", std::move(opts), nullptr);
 }
 
-std::int64_t metric(const flow::source_reader& source, const std::string& name) {
-  for (const auto& [key, value] : source.metrics()) {
-    if (key == name) return value;
-  }
-  FAIL("no metric " << name);
-  return -1;
-}
-
 std::size_t decoded_rows(const flow::decoder& dec, const std::vector<flow::raw_chunk>& chunks,
                          flow::decode_stats& stats) {
   std::size_t rows = 0;
@@ -97,9 +89,9 @@ TEST_CASE("file source reads files in modification-time order, ties by name, hid
   CHECK(chunks.back().bytes() == "a1\na2\n");
   CHECK_FALSE(source->latest_offset(*end).has_value());
 
-  CHECK(metric(*source, "numFilesDiscovered") == 4);
-  CHECK(metric(*source, "numFilesRead") == 4);
-  CHECK(metric(*source, "numBytesRead") == 15);
+  CHECK(flow::test::metric(source->metrics(), "numFilesDiscovered") == 4);
+  CHECK(flow::test::metric(source->metrics(), "numFilesRead") == 4);
+  CHECK(flow::test::metric(source->metrics(), "numBytesRead") == 15);
 
   auto listed = flow::list_input_files(dir.path().string());
   REQUIRE(listed.size() == 4);

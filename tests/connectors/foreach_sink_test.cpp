@@ -47,13 +47,6 @@ class recording_writer final : public flow::foreach_writer {
   }
 };
 
-std::int64_t metric(const flow::sink_writer& sink, const std::string& name) {
-  for (const auto& [key, v] : sink.metrics())
-    if (key == name) return v;
-  FAIL("no metric " << name);
-  return -1;
-}
-
 }  // namespace
 
 TEST_CASE("foreach sink opens one partition per epoch, processes its rows in order, then closes", "[foreach]") {
@@ -67,8 +60,8 @@ TEST_CASE("foreach sink opens one partition per epoch, processes its rows in ord
   sink->commit(0);
   sink->commit(1);  // an epoch without rows still opens and closes its partition
   CHECK(writer->calls == strings{"open 0 0", "a=1", "b=2", "c=3", "close ok", "open 0 1", "close ok"});
-  CHECK(metric(*sink, "numOutputRows") == 3);
-  CHECK(metric(*sink, "numEpochs") == 2);
+  CHECK(flow::test::metric(sink->metrics(), "numOutputRows") == 3);
+  CHECK(flow::test::metric(sink->metrics(), "numEpochs") == 2);
 
   writer->calls.clear();
   writer->accept = false;
@@ -131,6 +124,6 @@ TEST_CASE("foreachBatch sink hands each epoch's rows as one batch with its epoch
   CHECK(seen[1].second.schema() == *word_schema());
   CHECK(seen[2].first == 2);
   CHECK(seen[2].second == words({{"d", 4}}));
-  CHECK(metric(*sink, "numOutputRows") == 4);
+  CHECK(flow::test::metric(sink->metrics(), "numOutputRows") == 4);
   CHECK_THAT(flow::test::error_of([] { flow::make_foreach_batch_sink({}); }), Catch::Contains("no function"));
 }
