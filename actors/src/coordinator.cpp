@@ -223,7 +223,8 @@ void on_trigger(coordinator_actor* self) {
             s.planning = false;
             if (outcome < 0) return finish(self, text);
             if (outcome == 0) {
-              {
+              // Idle only counts for process_all_available once nothing planned earlier is still running.
+              if (s.in_flight.empty() && s.replay.empty()) {
                 auto& shared = *s.setup.shared;
                 std::lock_guard<std::mutex> lock(shared.mutex);
                 shared.last_idle_plan = plan_number;
