@@ -36,9 +36,10 @@ struct record_log::buffer_pool {
     free_bytes -= s.capacity();
     return s;
   }
+  // Buffers keep their contents: a string column's characters are resized, not appended to, and
+  // resizing over what is already there costs no zero-filling.
   void give(std::string&& s) {
     if (s.capacity() > max_capacity) return;
-    s.clear();
     std::lock_guard<std::mutex> lock(mutex);
     if (free_bytes + s.capacity() > max_bytes) return;
     free_bytes += s.capacity();
@@ -59,12 +60,32 @@ record_log::record_log(record_framing framing, std::size_t max_bytes, std::size_
 void record_log::open_locked(std::size_t at_least) {
   open_ = std::make_unique<log_block>();
   open_->first = next_offset_;
-  open_->bytes = pool_->take();
-  open_->bytes.reserve(std::min(block_bytes_, max_bytes_) + at_least + 8);
+  const std::size_t expected = std::min(block_bytes_, max_bytes_) + at_least + 8;
+  if (framing_ != record_framing::string_column) {
+    open_->bytes = pool_->take();
+    open_->bytes.clear();
+    open_->bytes.reserve(expected);
+    return;
+  }
+  open_->values.type = type_id::string;
+  open_->values.chars = pool_->take();
+  if (open_->values.chars.size() < expected) open_->values.chars.resize(expected);
+  open_->values.offsets.reserve(1024);
+  open_->values.offsets.push_back(0);
+  open_chars_ = 0;
+}
+
+void record_log::store_value_locked(std::string_view line) {
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  std::string& chars = open_->values.chars;
+  if (chars.size() < open_chars_ + line.size()) chars.resize(open_chars_ + line.size());
+  std::memcpy(chars.data() + open_chars_, line.data(), line.size());
+  open_chars_ += line.size();
+  open_->values.offsets.push_back(static_cast<std::uint32_t>(open_chars_));
 }
 
 void record_log::frame(std::string& out, std::string_view record) const {
-  if (framing_ == record_framing::lines) {
+  if (framing_ != record_framing::length_prefixed) {
     out.append(record);
     out.push_back('\n');
   } else {
@@ -93,17 +114,83 @@ bool record_log::append(std::string_view record) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!wait_for_space(lock)) return false;
   if (!open_) open_locked(record.size());
-  const std::size_t before = open_->bytes.size();
-  frame(open_->bytes, record);
+  if (framing_ == record_framing::string_column) store_value_locked(record);
+  else frame(open_->bytes, record);
+  const std::size_t framed_size = record.size() + (framing_ == record_framing::length_prefixed ? 4 : 1);
   if (keep_arrival_times_) open_->arrival_micros.push_back(now_micros());
   ++open_->count;
   ++next_offset_;
-  buffered_bytes_ += open_->bytes.size() - before;
-  if (open_->bytes.size() >= block_bytes_) seal_locked();
+  open_->framed_bytes += framed_size;
+  buffered_bytes_ += framed_size;
+  if (open_->framed_bytes >= block_bytes_) seal_locked();
   return true;
 }
 
+record_log::appended record_log::append_lines(std::string_view lines) {
+  if (framing_ != record_framing::string_column)
+    throw error("record_log::append_lines needs the string_column framing (internal error)");
+  // Lines are copied in 16-byte pieces where the input and the characters have room past a line's end.
+  constexpr std::size_t slack = 16;
+  appended done;
+  const char* p = lines.data();
+  const char* const end = p + lines.size();
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (p < end) {
+    if (!wait_for_space(lock)) {
+      done.open = false;
+      return done;
+    }
+    if (!open_) open_locked(0);
+    // As append_framed: lines are taken while the bytes before them stay under both limits, so the one
+    // that crosses the limit is the last.
+    const std::size_t open_size = open_->framed_bytes;
+    const std::size_t room =
+        std::min(max_bytes_ - buffered_bytes_, open_size < block_bytes_ ? block_bytes_ - open_size : std::size_t{1});
+    const char* const limit = p + std::min(room, static_cast<std::size_t>(end - p));
+    std::string& chars = open_->values.chars;
+    std::vector<std::uint32_t>& offsets = open_->values.offsets;
+    if (chars.size() < open_chars_ + static_cast<std::size_t>(limit - p) + slack)
+      chars.resize(open_chars_ + static_cast<std::size_t>(limit - p) + slack);
+    const char* line = p;
+    std::size_t records = 0;
+    auto take = [&](const char* nl) {
+      auto length = static_cast<std::size_t>(nl - line);
+      if (length > 0 && nl[-1] == '\r') --length;
+      if (chars.size() < open_chars_ + length + slack) chars.resize(open_chars_ + length + slack);
+      char* out = chars.data() + open_chars_;
+      if (static_cast<std::size_t>(end - line) >= length + slack) {
+        for (std::size_t i = 0; i < length; i += slack) std::memcpy(out + i, line + i, slack);
+      } else {
+        std::memcpy(out, line, length);
+      }
+      open_chars_ += length;
+      offsets.push_back(static_cast<std::uint32_t>(open_chars_));
+      done.payload_bytes += length;
+      ++records;
+      line = nl + 1;
+    };
+    for_each_newline(p, limit, take);
+    if (line < limit) {
+      const char* nl = static_cast<const char*>(std::memchr(limit, '\n', static_cast<std::size_t>(end - limit)));
+      take(nl ? nl : end);  // lines end with '\n'; a last one without is taken whole
+      if (!nl) line = end;
+    }
+    const auto framed = static_cast<std::size_t>(line - p);
+    if (keep_arrival_times_) open_->arrival_micros.insert(open_->arrival_micros.end(), records, now_micros());
+    open_->count += records;
+    next_offset_ += records;
+    done.records += records;
+    open_->framed_bytes += framed;
+    buffered_bytes_ += framed;
+    p = line;
+    if (open_->framed_bytes >= block_bytes_) seal_locked();
+  }
+  return done;
+}
+
 bool record_log::append_framed(std::string_view framed, std::span<const std::uint32_t> ends) {
+  // A string column's records are lines: the framing says where they end.
+  if (framing_ == record_framing::string_column) return append_lines(framed).open;
   std::size_t done = 0;        // records appended
   std::size_t done_bytes = 0;  // where the next record starts in framed
   std::unique_lock<std::mutex> lock(mutex_);
@@ -112,7 +199,7 @@ bool record_log::append_framed(std::string_view framed, std::span<const std::uin
     if (!open_) open_locked(ends[done] - done_bytes);
     // append() takes a record while the log is under its bound and seals the block once it reaches
     // block_bytes: so records are taken while the bytes before them stay under both limits.
-    const std::size_t open_size = open_->bytes.size();
+    const std::size_t open_size = open_->framed_bytes;
     const std::size_t room =
         std::min(max_bytes_ - buffered_bytes_, open_size < block_bytes_ ? block_bytes_ - open_size : std::size_t{1});
     const auto last = std::lower_bound(ends.begin() + static_cast<std::ptrdiff_t>(done), ends.end(), done_bytes + room);
@@ -123,19 +210,26 @@ bool record_log::append_framed(std::string_view framed, std::span<const std::uin
     if (keep_arrival_times_) open_->arrival_micros.insert(open_->arrival_micros.end(), n, now_micros());
     open_->count += n;
     next_offset_ += n;
+    open_->framed_bytes += bytes_end - done_bytes;
     buffered_bytes_ += bytes_end - done_bytes;
     done = taken_end;
     done_bytes = bytes_end;
-    if (open_->bytes.size() >= block_bytes_) seal_locked();
+    if (open_->framed_bytes >= block_bytes_) seal_locked();
   }
   return true;
 }
 
 void record_log::seal_locked() {
   if (!open_ || open_->count == 0) return;
-  // The block's buffer goes back to the pool when the last epoch or chunk holding it lets go.
-  sealed_.push_back(std::shared_ptr<const log_block>(open_.release(), [pool = pool_](const log_block* block) {
-    pool->give(std::move(const_cast<log_block*>(block)->bytes));
+  if (framing_ == record_framing::string_column) {
+    open_->values.chars.resize(open_chars_);  // shrinking: no copy, and the capacity stays for reuse
+    open_->values.length = open_->count;
+  }
+  // The block's buffer goes back to the pool when the last epoch, chunk or column holding it lets go.
+  const bool column = framing_ == record_framing::string_column;
+  sealed_.push_back(std::shared_ptr<const log_block>(open_.release(), [pool = pool_, column](const log_block* block) {
+    auto* owned = const_cast<log_block*>(block);
+    pool->give(std::move(column ? owned->values.chars : owned->bytes));
     delete block;
   }));
 }
@@ -169,7 +263,7 @@ void record_log::commit(std::uint64_t end) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     while (!sealed_.empty() && sealed_.front()->first + sealed_.front()->count <= end) {
-      buffered_bytes_ -= std::min(buffered_bytes_, sealed_.front()->bytes.size());
+      buffered_bytes_ -= std::min(buffered_bytes_, sealed_.front()->framed_bytes);
       sealed_.pop_front();
     }
   }
@@ -267,6 +361,20 @@ bool line_splitter::consume(const char* data, std::size_t size) {
     }
     p = nl + 1;
   }
+  // A string column takes the complete lines that follow in one pass of its own when none can be dropped:
+  // no blank lines to skip, none to remember, and none oversize, since the input is not longer than the limit.
+  if (log_->framing() == record_framing::string_column && !settings_.skip_blank && settings_.keep_recent == 0 &&
+      static_cast<std::size_t>(end - p) <= settings_.max_line_bytes) {
+    if (const auto* last = static_cast<const char*>(memrchr(p, '\n', static_cast<std::size_t>(end - p)))) {
+      const auto appended = log_->append_lines(std::string_view(p, static_cast<std::size_t>(last + 1 - p)));
+      counters_->received(appended.records, appended.payload_bytes);
+      if (!appended.open) return false;
+      p = last + 1;
+      at_start_ = false;
+    }
+    if (p < end) keep_unfinished();
+    return true;
+  }
   // The complete lines that follow go in as runs straight from data, cut only around lines dropped.
   const char* run = p;
   bool open = true;
@@ -345,7 +453,8 @@ bool wants_timestamp(const push_source_config& c) {
 }
 
 record_framing framing_of(const std::string& format) {
-  if (format == "text" || format == "csv" || format == "json") return record_framing::lines;
+  if (format == "text") return record_framing::string_column;
+  if (format == "csv" || format == "json") return record_framing::lines;
   if (format == "binary") return record_framing::length_prefixed;
   throw error("unknown message format '" + format + "'; supported: text, csv, json, binary");
 }
@@ -366,11 +475,10 @@ push_source::push_source(push_source_config config)
       schema_(schema_of(config_)),
       log_(framing_of(config_.format), static_cast<std::size_t>(config_.opts.get_int("maxBufferedBytes", 64 << 20)),
            static_cast<std::size_t>(config_.opts.get_int("blockBytes", 256 << 10)), include_timestamp_) {
-  if (config_.format == "binary") return;
+  if (config_.format != "csv" && config_.format != "json") return;  // text and binary blocks become batches here
   options decoder_opts = config_.opts;
   decoder_opts.set("header", "false");  // every message is a record
-  auto records = make_decoder(config_.format, decoder_opts, config_.format == "text" ? nullptr : schema_);
-  (include_timestamp_ ? lines_decoder_ : decoder_) = std::move(records);
+  decoder_ = make_decoder(config_.format, decoder_opts, schema_);
 }
 
 push_source::~push_source() = default;
@@ -429,18 +537,17 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
     return raw_chunk{bytes, 0, bytes->size(), config_.description, block->first + 1, block->first + 1};
   };
   if (decoder_) return source_unit{chunk()};
-  const std::string& bytes = block->bytes;
-  if (lines_decoder_) {
-    // Text with arrival times: the values decode as without them; each record is one line and one row.
-    decode_stats stats;
-    batch values = lines_decoder_->decode(chunk(), stats);
-    if (values.num_rows() != block->count)
-      throw error(config_.description + ": a block of " + std::to_string(block->count) + " records decoded to " +
-                  std::to_string(values.num_rows()) + " lines (internal error)");
-    column_builder times(type_id::timestamp, block->count);
-    for (std::int64_t micros : block->arrival_micros) times.append_timestamp(timestamp{micros});
-    return source_unit{batch(schema_, {values.col(0), times.finish()})};
+  if (config_.format == "text") {
+    // The rows are the block's string column, shared through an aliasing pointer.
+    std::vector<column> columns{column(std::shared_ptr<const column_data>(block, &block->values))};
+    if (include_timestamp_) {
+      column_builder times(type_id::timestamp, block->count);
+      for (std::int64_t micros : block->arrival_micros) times.append_timestamp(timestamp{micros});
+      columns.push_back(times.finish());
+    }
+    return source_unit{batch(schema_, std::move(columns))};
   }
+  const std::string& bytes = block->bytes;
   // binary: each record is one encoded batch of the configured schema.
   std::vector<batch> decoded;
   std::size_t pos = 0;

@@ -381,3 +381,163 @@ TEST_CASE("lines of every length, with CRLF or LF, split over reads, come out of
   REQUIRE(lines.finish());
   CHECK(decoded_lines(log) == expected);
 }
+
+namespace {
+
+// The (first, count, values) of every block of a string_column log.
+using block_rows = std::vector<std::tuple<std::uint64_t, std::uint64_t, std::vector<std::string>>>;
+
+block_rows column_contents(const record_log& log, std::uint64_t end, std::uint64_t start = 0) {
+  block_rows out;
+  for (const auto& b : log.blocks(start, end)) {
+    column values(std::shared_ptr<const column_data>(b, &b->values));
+    std::vector<std::string> strings;
+    for (std::size_t i = 0; i < values.size(); ++i) strings.emplace_back(values.str(i));
+    out.emplace_back(b->first, b->count, std::move(strings));
+  }
+  return out;
+}
+
+block_rows line_contents(record_log& log, std::uint64_t end, std::uint64_t start) {
+  block_rows out;
+  auto text = make_decoder("text", {}, nullptr);
+  for (const auto& b : log.blocks(start, end)) {
+    auto bytes = std::make_shared<const std::string>(b->bytes);
+    decode_stats stats;
+    batch decoded = text->decode(raw_chunk{bytes, 0, bytes->size(), "test", b->first + 1, b->first + 1}, stats);
+    std::vector<std::string> strings;
+    for (std::size_t i = 0; i < decoded.num_rows(); ++i) strings.emplace_back(decoded.col(0).str(i));
+    out.emplace_back(b->first, b->count, std::move(strings));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a string_column log holds each line as a row and cuts blocks as one append per line does", "[push]") {
+  std::vector<std::string> records;
+  std::string framed;
+  for (int i = 0; i < 200; ++i) {
+    records.push_back(std::string(static_cast<std::size_t>(i % 37), static_cast<char>('a' + i % 26)));
+    framed += records.back() + (i % 5 == 0 ? "\r\n" : "\n");  // CRLF lines lose the '\r' in both logs
+  }
+  for (std::size_t block : {1, 7, 64, 1000, 100000}) {
+    {
+      INFO("blockBytes " << block);
+      record_log one_by_one(record_framing::lines, 1 << 20, block, false);
+      record_log column_log(record_framing::string_column, 1 << 20, block, false);
+      // In runs of different lengths, as a receiver's reads give them, each run read and committed.
+      std::size_t at = 0, lines_in = 0;
+      for (std::size_t run_lines : {1, 50, 3, 146}) {
+        std::size_t length = 0;
+        for (std::size_t n = 0; n < run_lines; ++n) length = framed.find('\n', at + length) + 1 - at;
+        for (std::size_t n = 0; n < run_lines; ++n) {
+          auto line = records[lines_in + n];
+          if ((lines_in + n) % 5 == 0) line += '\r';
+          REQUIRE(one_by_one.append(line));
+        }
+        auto appended = column_log.append_lines(std::string_view(framed).substr(at, length));
+        REQUIRE(appended.open);
+        CHECK(appended.records == run_lines);
+        std::size_t payload = 0;
+        for (std::size_t n = 0; n < run_lines; ++n) payload += records[lines_in + n].size();
+        CHECK(appended.payload_bytes == payload);
+        CHECK(column_log.buffered_bytes() == one_by_one.buffered_bytes());
+        auto end = column_log.seal();
+        REQUIRE(one_by_one.seal() == end);
+        CHECK(column_contents(column_log, end, lines_in) == line_contents(one_by_one, end, lines_in));
+        column_log.commit(end);
+        one_by_one.commit(end);
+        at += length;
+        lines_in += run_lines;
+      }
+      CHECK(at == framed.size());
+    }
+  }
+}
+
+TEST_CASE("a string_column log waits on a full log like append, and takes a last line without its newline", "[push]") {
+  record_log log(record_framing::string_column, 16, 8, false);
+  std::string lines;
+  for (int i = 0; i < 10; ++i) lines += "1234567\n";
+  std::atomic<bool> done{false};
+  record_log::appended result;
+  std::thread receiver([&] {
+    result = log.append_lines(lines);
+    done = true;
+  });
+  REQUIRE(eventually([&] { return log.full() && log.waits() == 1; }));
+  CHECK_FALSE(done);
+  CHECK(log.buffered_bytes() == 16);  // two lines: the bound holds as for single appends
+  log.commit(log.seal());
+  REQUIRE(eventually([&] { return log.waits() == 2; }));
+  log.close();
+  receiver.join();
+  CHECK_FALSE(result.open);
+  CHECK(result.records == 4);
+
+  record_log tail(record_framing::string_column, 1 << 20, 1 << 10, false);
+  auto appended = tail.append_lines("a\r\n\nlast");
+  CHECK(appended.records == 3);
+  CHECK(appended.payload_bytes == 5);
+  auto end = tail.seal();
+  CHECK(column_contents(tail, end) == block_rows{{0, 3, std::vector<std::string>{"a", "", "last"}}});
+  CHECK_THAT(flow::test::error_of([] {
+               record_log framed(record_framing::lines, 1 << 20, 1 << 10, false);
+               framed.append_lines("x\n");
+             }),
+             Catch::Contains("string_column"));
+}
+
+TEST_CASE("text push sources hand out the log's own column: a replayed range is the same memory", "[push]") {
+  push_source_config config{"test source", "text", {}, nullptr};
+  lines_source source(config, {"first", "second\r", "third"});
+  std::optional<std::string> end;
+  REQUIRE(eventually([&] { return (end = source.latest_offset(source.initial_offset())) &&
+                                  push_source::parse_offset(*end) == 3; }));
+  CHECK(source.chunk_decoder() == nullptr);
+  auto read_values = [&] {
+    source.begin_read(source.initial_offset(), *end);
+    auto unit = source.next();
+    REQUIRE(unit);
+    REQUIRE(std::holds_alternative<batch>(*unit));
+    CHECK_FALSE(source.next());
+    return std::get<batch>(*unit).col(0);
+  };
+  column once = read_values(), again = read_values();
+  REQUIRE(once.size() == 3);
+  CHECK(once.str(1) == "second");
+  CHECK(once.str(0).data() == again.str(0).data());
+}
+
+TEST_CASE("the line splitter gives a string_column log the same rows on its one-pass path and its checked path", "[push]") {
+  std::vector<std::string> expected;
+  std::string text;
+  for (std::size_t length = 0; length < 300; ++length) {
+    std::string line;
+    for (std::size_t i = 0; i < length; ++i) line += static_cast<char>('a' + (i * 7 + length) % 26);
+    expected.push_back(line);
+    text += line + (length % 3 == 0 ? "\r\n" : "\n");
+  }
+  text += "no newline at the end";
+  expected.push_back("no newline at the end");
+  for (std::size_t keep_recent : {0, 1}) {  // remembering lines takes the checked path
+    INFO("keep_recent " << keep_recent);
+    record_log log(record_framing::string_column, 1 << 24, 4096, false);
+    ingest_counters counters;
+    line_splitter::settings settings;
+    settings.keep_recent = keep_recent;
+    line_splitter lines(log, counters, settings);
+    for (std::size_t at = 0; at < text.size(); at += 1000)
+      REQUIRE(lines.consume(text.data() + at, std::min<std::size_t>(1000, text.size() - at)));
+    REQUIRE(lines.finish());
+    auto end = log.seal();
+    std::vector<std::string> values;
+    for (auto& [first, count, strings] : column_contents(log, end)) values.insert(values.end(), strings.begin(), strings.end());
+    CHECK(values == expected);
+    CHECK(counters.records == expected.size());
+    std::size_t payload = 0;
+    for (const auto& line : expected) payload += line.size();
+    CHECK(counters.bytes == payload);
+  }
+}

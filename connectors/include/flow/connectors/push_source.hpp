@@ -15,20 +15,25 @@
 #include <string_view>
 #include <vector>
 
+#include "flow/column.hpp"
 #include "flow/formats.hpp"
 #include "flow/source_sink.hpp"
 
 namespace flow::connectors {
 
-// How records sit in a block: '\n'-terminated lines (text, csv, json), or a little-endian u32 length
-// followed by the bytes (binary: libflow's batch encoding).
-enum class record_framing { lines, length_prefixed };
+// How records sit in a block: '\n'-terminated lines (csv, json: the stages decode them), a little-endian
+// u32 length followed by the bytes (binary: libflow's batch encoding), or a string column (text: the
+// block's values are the rows, so an epoch reads them without decoding or copying). append_framed and
+// frame() take lines for the string column too; it keeps each line without its '\n' and trailing '\r'.
+enum class record_framing { lines, length_prefixed, string_column };
 
 // Immutable once sealed; epochs share it by pointer.
 struct log_block {
   std::uint64_t first = 0;  // offset of the first record
   std::uint64_t count = 0;
-  std::string bytes;        // framed records
+  std::string bytes;        // framed records (lines, length_prefixed)
+  column_data values;       // string_column: the records
+  std::size_t framed_bytes = 0;  // the records' size as framed on arrival: what the log's bounds count
   std::vector<std::int64_t> arrival_micros;  // per record, when arrival times are kept
 };
 
@@ -45,6 +50,16 @@ class record_log {
   // the bound come out exactly as from one append() per record. Waits while full; false once closed
   // (records before the wait may have been appended).
   bool append_framed(std::string_view framed, std::span<const std::uint32_t> ends);
+  // string_column framing: appends complete lines ('\n'-terminated; a last line without one is taken
+  // whole), each a record, scanning and copying them in one pass: blocks and the bound come out as from
+  // one append() per line. Waits while full; open is false once closed (lines before may be appended).
+  struct appended {
+    std::size_t records = 0;
+    std::size_t payload_bytes = 0;  // without '\r' and '\n'
+    bool open = true;
+  };
+  appended append_lines(std::string_view lines);
+  record_framing framing() const { return framing_; }
   // Appends record to out as this log frames it (a line and '\n', or the length prefix and the bytes).
   void frame(std::string& out, std::string_view record) const;
   // Seals the open block; returns the offset after the last record appended so far.
@@ -64,6 +79,8 @@ class record_log {
  private:
   void seal_locked();
   void open_locked(std::size_t at_least);
+  // string_column: puts one line (without '\n'; a trailing '\r' is dropped) into the open block.
+  void store_value_locked(std::string_view line);
   bool wait_for_space(std::unique_lock<std::mutex>& lock);
   record_framing framing_;
   std::size_t max_bytes_;
@@ -78,6 +95,7 @@ class record_log {
   std::shared_ptr<buffer_pool> pool_;
   std::uint64_t next_offset_ = 0;
   std::size_t buffered_bytes_ = 0;
+  std::size_t open_chars_ = 0;  // string_column: characters of the open block in use (its string is larger)
   bool closed_ = false;
   std::atomic<std::int64_t> waits_{0}, waited_micros_{0};
 };
@@ -145,8 +163,8 @@ struct push_source_config {
 };
 
 // A source_reader over a record_log that a subclass's receiver thread fills. Offsets: {"offset":N}.
-// Units are raw chunks over whole blocks (decoded by the stages in parallel), or, for text with
-// arrival times and for binary, batches built here.
+// Units are raw chunks over whole blocks for csv and json (decoded by the stages in parallel), or
+// batches: for text the block's own string column (no decoding, no copy), for binary the decoded batches.
 class push_source : public source_reader {
  public:
   explicit push_source(push_source_config config);
@@ -190,7 +208,6 @@ class push_source : public source_reader {
   bool include_timestamp_ = false;
   schema_ptr schema_;
   std::shared_ptr<const decoder> decoder_;  // records the stages decode; null when units are batches
-  std::shared_ptr<const decoder> lines_decoder_;  // text with arrival times: the value column, decoded here
   record_log log_;
   bool started_ = false;
   bool stopped_ = false;
