@@ -10,6 +10,7 @@
 #include "flow/connectors/http_feed.hpp"
 #include "flow/connectors/kafka.hpp"
 #include "flow/connectors/memory.hpp"
+#include "flow/connectors/noop.hpp"
 #include "flow/connectors/rate.hpp"
 #include "flow/connectors/socket.hpp"
 #include "flow/connectors/zeromq.hpp"
@@ -97,7 +98,7 @@ std::unique_ptr<sink_writer> make_files_sink(const sink_spec& spec, const sink_c
 }
 
 // Every sink format, in the order the "supported" message lists them.
-const std::array<sink_format, 9> sink_formats_table{{
+const std::array<sink_format, 10> sink_formats_table{{
     {"memory",
      [](const sink_spec& spec, const sink_context& ctx) {
        if (spec.query_name.empty())
@@ -124,6 +125,7 @@ const std::array<sink_format, 9> sink_formats_table{{
     {"socket", [](const sink_spec& spec, const sink_context&) { return make_socket_sink(spec.opts); }},
     {"kafka", [](const sink_spec& spec, const sink_context&) { return make_kafka_sink(spec.opts); }},
     {"zmq", [](const sink_spec& spec, const sink_context&) { return make_zmq_sink(spec.opts); }},
+    {"noop", [](const sink_spec&, const sink_context&) { return make_noop_sink(); }},
 }};
 
 template <class Table>

@@ -267,3 +267,18 @@ TEST_CASE("file sinks refuse what Spark refuses when the query starts", "[actors
                     Catch::Contains("CSV data source does not support window data type (column 'w')"));
   CHECK_THROWS_WITH(orders.write_stream().format("json").start(), Catch::Contains("json sink needs an output directory"));
 }
+
+TEST_CASE("a stream into the noop sink runs every epoch and counts its rows", "[actors][sinks]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  write_orders(dir / "in");
+  auto query = big_orders(orders_stream(session, dir / "in")).write_stream().format("noop")
+                   .trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(60s));
+  REQUIRE_FALSE(query.exception());
+  auto expected = big_orders(session.read().format("csv").option("header", true).schema(order_schema())
+                                 .load((dir / "in").string())).count();
+  REQUIRE(expected > 50);
+  CHECK_THAT(*query.last_progress(), Catch::Contains("NoopSink") && Catch::Contains("\"numEpochs\":4") &&
+                                         Catch::Contains("\"numOutputRows\":" + std::to_string(expected)));
+}

@@ -56,7 +56,7 @@ TEST_CASE("registry: an unknown source format names every supported one", "[regi
 TEST_CASE("registry lists every sink format, each one is made, and an unknown one names them all", "[registry]") {
   const strings formats = connectors::sink_formats();
   for (const char* expected :
-       {"memory", "console", "csv", "json", "foreach", "foreachBatch", "socket", "kafka", "zmq"})
+       {"memory", "console", "csv", "json", "foreach", "foreachBatch", "socket", "kafka", "zmq", "noop"})
     CHECK(contains(formats, expected));
   connectors::sink_context ctx;
   ctx.catalog = std::make_shared<connectors::memory_catalog>();
