@@ -1,6 +1,6 @@
 // HTTP feed ingest: the feed server (a separate process, as fast as it can) streams N tweets; (a) a plain
 // Beast client reads the chunked body and splits it into lines, (b) libflow's http-feed source feeds a
-// query that decodes each tweet's id and counts rows. One JSON line per mode and run: rows/s, MB/s, this
+// query that decodes each tweet's id, into the noop sink (the ingest figure) and into foreachBatch. One JSON line per mode and run: rows/s, MB/s, this
 // process's CPU seconds (the server's not included) and the ratio to the plain client of the same round.
 // usage: http_ingest_bench [--tweets N] [--runs N] (default 1000000 tweets, 3 runs; a bare N is the tweets)
 #include <poll.h>
@@ -99,28 +99,22 @@ result plain_client(int port, std::size_t tweets) {
   return r;
 }
 
-// (b) libflow: the http-feed source, the JSON decoder (id only) and a row count per epoch.
-result flow_query(int port, std::size_t tweets) {
+// (b) libflow: the http-feed source and the JSON decoder (id only), into the noop sink or foreachBatch.
+result flow_query(int port, std::size_t tweets, ingest::sink_kind sink) {
   flow::session session;
-  ingest::row_counter rows;
   ingest::stopwatch clocks;
-  auto query = session.read_stream()
-                   .format("http-feed")
-                   .schema(flow::make_schema({{"id", flow::type_id::int64, true}}))
-                   .option("url", "http://127.0.0.1:" + std::to_string(port) + "/2/tweets/search/stream")
-                   .option("bearerToken", "bench")
-                   .option("param.since_id", "0")
-                   .load()
-                   .write_stream()
-                   .foreach_batch([&](const flow::batch& b, std::int64_t) { rows.add(b.num_rows()); })
-                   .start();
-  std::size_t counted = 0;
-  while ((counted = rows.wait_for(tweets, 100ms)) < tweets && query.is_active()) {
-  }
+  auto ids = session.read_stream()
+                 .format("http-feed")
+                 .schema(flow::make_schema({{"id", flow::type_id::int64, true}}))
+                 .option("url", "http://127.0.0.1:" + std::to_string(port) + "/2/tweets/search/stream")
+                 .option("bearerToken", "bench")
+                 .option("param.since_id", "0")
+                 .load();
+  auto delivered = ingest::deliver(ids, sink, tweets);
   result r;
   clocks.stop(r);
-  r.rows = counted;
-  query.stop();
+  r.rows = delivered.rows;
+  delivered.query.stop();
   return r;
 }
 
@@ -134,14 +128,21 @@ int main(int argc, char** argv) {
     const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
     server_process server(static_cast<long long>(tweets));  // each connection gets the tweets from the start
     bool all_rows = true;
+    ingest::summary medians;
     for (std::size_t run = 0; run < runs; ++run) {
       result plain = plain_client(server.port, tweets);
       ingest::print("http_ingest", "plain_beast_client", plain, run, plain);
-      result ours = flow_query(server.port, tweets);
-      ours.bytes = plain.bytes;  // the same stream
-      ingest::print("http_ingest", "libflow_http_feed_source", ours, run, plain);
-      all_rows = all_rows && ours.rows >= tweets;
+      medians.add("plain_beast_client", plain);
+      for (auto sink : {ingest::sink_kind::noop, ingest::sink_kind::foreach_batch}) {
+        result ours = flow_query(server.port, tweets, sink);
+        ours.bytes = plain.bytes;  // the same stream
+        const std::string mode = std::string("libflow_http_feed_source_") + ingest::sink_name(sink);
+        ingest::print("http_ingest", mode, ours, run, plain);
+        medians.add(mode, ours);
+        all_rows = all_rows && ours.rows >= tweets;
+      }
     }
+    medians.print("http_ingest", "plain_beast_client");
     return all_rows ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "http_ingest_bench: " << e.what() << "\n";

@@ -1,5 +1,6 @@
 // What the ingest benches (tcp, zmq, http) share: reading the text, command-line numbers, timing a mode
-// by wall clock and by the process's CPU time, counting a query's rows, and one JSON line per mode.
+// by wall clock and by the process's CPU time, running a query until its sink has every row, and one
+// JSON line per mode.
 #pragma once
 
 #include <sys/resource.h>
@@ -8,11 +9,16 @@
 #include <condition_variable>
 #include <cstdint>
 #include <fstream>
+#include <algorithm>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "flow/session.hpp"
 #include "flow/types.hpp"
 
 namespace ingest {
@@ -87,13 +93,93 @@ class row_counter {
   std::size_t expected_ = static_cast<std::size_t>(-1);
 };
 
+// Where a libflow mode's rows go: the noop sink (the ingest figure: source and runtime, no sink work, as
+// Spark's format("noop") benchmarks a source) or foreachBatch (adds that sink's concatenation of each
+// epoch's rows into one batch).
+enum class sink_kind { noop, foreach_batch };
+
+inline const char* sink_name(sink_kind sink) { return sink == sink_kind::noop ? "noop" : "foreach_batch"; }
+
+// The noop sink's cumulative row count in a progress report, or 0.
+inline std::size_t noop_rows(const std::string& progress) {
+  auto sink = progress.find("\"NoopSink\"");
+  if (sink == std::string::npos) return 0;
+  constexpr std::string_view key = "\"metrics\":{\"numEpochs\":";
+  auto metrics = progress.find("\"numOutputRows\":", progress.find(key, sink));
+  if (metrics == std::string::npos) return 0;
+  return std::stoul(progress.substr(metrics + 16));
+}
+
+struct delivery {
+  flow::streaming_query query;
+  std::size_t rows = 0;
+};
+
+// Starts rows into the sink and returns once the sink has expected rows, the query ended, or the
+// timeout passed. The noop sink is watched through the query's progress every millisecond.
+inline delivery deliver(const flow::data_frame& rows, sink_kind sink, std::size_t expected,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(300)) {
+  auto deadline = clock_type::now() + timeout;
+  if (sink == sink_kind::foreach_batch) {
+    auto counted = std::make_shared<row_counter>();
+    delivery d{rows.write_stream()
+                   .foreach_batch([counted](const flow::batch& b, std::int64_t) { counted->add(b.num_rows()); })
+                   .start()};
+    while ((d.rows = counted->wait_for(expected, std::chrono::milliseconds(100))) < expected && d.query.is_active() &&
+           clock_type::now() < deadline) {
+    }
+    return d;
+  }
+  delivery d{rows.write_stream().format("noop").start()};
+  while ((d.rows = noop_rows(d.query.last_progress().value_or(""))) < expected && d.query.is_active() &&
+         clock_type::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return d;
+}
+
 // One JSON line: rows/s, MB/s, and the ratio to the plain loop of the same round (by wall clock).
-inline void print(const char* bench, const char* mode, const result& r, std::size_t run, const result& plain) {
+inline void print(const char* bench, const std::string& mode, const result& r, std::size_t run, const result& plain) {
   std::cout << "{\"bench\":\"" << bench << "\",\"mode\":\"" << mode << "\",\"run\":" << run << ",\"rows\":" << r.rows
             << ",\"bytes\":" << r.bytes << ",\"seconds\":" << r.seconds << ",\"cpu_seconds\":" << r.cpu_seconds
             << ",\"rows_per_s\":" << static_cast<std::int64_t>(static_cast<double>(r.rows) / r.seconds)
             << ",\"MB_per_s\":" << static_cast<double>(r.bytes) / r.seconds / 1e6
             << ",\"ratio_to_plain\":" << plain.seconds / r.seconds << "}" << std::endl;
 }
+
+}  // namespace ingest
+
+namespace ingest {
+
+// Medians over the runs, one JSON line per mode: a single run of a fraction of a second on a small,
+// shared machine swings either way, so the ratio of the medians is the figure to quote.
+class summary {
+ public:
+  void add(const std::string& mode, const result& r) {
+    if (order_.end() == std::find(order_.begin(), order_.end(), mode)) order_.push_back(mode);
+    seconds_[mode].push_back(r.seconds);
+    cpu_[mode].push_back(r.cpu_seconds);
+    bytes_[mode] = r.bytes;
+  }
+  void print(const char* bench, const std::string& baseline_mode) {
+    const double baseline = median(seconds_[baseline_mode]);
+    for (const auto& mode : order_) {
+      const double seconds = median(seconds_[mode]);
+      std::cout << "{\"bench\":\"" << bench << "\",\"mode\":\"" << mode << "\",\"summary\":\"median\",\"runs\":"
+                << seconds_[mode].size() << ",\"seconds\":" << seconds << ",\"cpu_seconds\":" << median(cpu_[mode])
+                << ",\"MB_per_s\":" << static_cast<double>(bytes_[mode]) / seconds / 1e6
+                << ",\"ratio_to_plain\":" << baseline / seconds << "}" << std::endl;
+    }
+  }
+
+ private:
+  static double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  }
+  std::vector<std::string> order_;
+  std::map<std::string, std::vector<double>> seconds_, cpu_;
+  std::map<std::string, std::size_t> bytes_;
+};
 
 }  // namespace ingest

@@ -1,6 +1,6 @@
 // TCP ingest over loopback: a producer thread sends Don Quijote repeated to ~200 MB as lines; read by
 // (a) a plain loop over the same POSIX socket calls splitting lines with memchr, and (b) libflow's socket
-// source through a session with a trivial query (a global count, delivered by foreachBatch).
+// source through a session, its rows into the noop sink (the ingest figure) and into foreachBatch.
 // One JSON line per mode and run: rows/s, MB/s, the process's CPU seconds and the ratio to the plain
 // loop of the same round.
 // Usage: tcp_ingest_bench [--mb N] [--runs N] [--flow.threads=N ...]
@@ -92,26 +92,23 @@ result plain_loop(const std::string& text, std::size_t repeat) {
   return r;
 }
 
-// (b) libflow: the socket source through a session; foreachBatch counts the rows of each epoch.
-result libflow_source(flow::session& session, const std::string& text, std::size_t repeat, std::size_t expected_rows) {
+// (b) libflow: the socket source through a session, into the noop sink or foreachBatch.
+result libflow_source(flow::session& session, const std::string& text, std::size_t repeat, std::size_t expected_rows,
+                      ingest::sink_kind sink) {
   producer peer(text, repeat);
-  ingest::row_counter counted;
   ingest::stopwatch clocks;
-  auto query = session.read_stream()
+  auto lines = session.read_stream()
                    .format("socket")
                    .option("host", "127.0.0.1")
                    .option("port", static_cast<long long>(peer.port()))
-                   .load()
-                   .write_stream()
-                   .foreach_batch([&counted](const flow::batch& rows, std::int64_t) { counted.add(rows.num_rows()); })
-                   .start();
-  const std::size_t rows = counted.wait_for(expected_rows);
+                   .load();
+  auto delivered = ingest::deliver(lines, sink, expected_rows);
   result r;
   clocks.stop(r);
-  r.rows = rows;
+  r.rows = delivered.rows;
   r.bytes = text.size() * repeat;
-  query.stop();
-  if (auto failure = query.exception()) throw flow::error(*failure);
+  delivered.query.stop();
+  if (auto failure = delivered.query.exception()) throw flow::error(*failure);
   if (r.rows != expected_rows)
     throw flow::error("libflow counted " + std::to_string(r.rows) + " rows, expected " + std::to_string(expected_rows));
   return r;
@@ -126,12 +123,19 @@ int main(int argc, char** argv) {
     const std::string text = ingest::read_all(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
     const std::size_t repeat = std::max<std::size_t>(1, megabytes * 1000 * 1000 / text.size());
     flow::session session{argc, argv};
+    ingest::summary medians;
     for (std::size_t run = 0; run < runs; ++run) {
       auto plain = plain_loop(text, repeat);
       ingest::print("tcp_ingest", "plain_loop", plain, run, plain);
-      auto ours = libflow_source(session, text, repeat, plain.rows);
-      ingest::print("tcp_ingest", "libflow_socket_source", ours, run, plain);
+      medians.add("plain_loop", plain);
+      for (auto sink : {ingest::sink_kind::noop, ingest::sink_kind::foreach_batch}) {
+        auto ours = libflow_source(session, text, repeat, plain.rows, sink);
+        const std::string mode = std::string("libflow_socket_source_") + ingest::sink_name(sink);
+        ingest::print("tcp_ingest", mode, ours, run, plain);
+        medians.add(mode, ours);
+      }
     }
+    medians.print("tcp_ingest", "plain_loop");
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "tcp_ingest_bench: " << e.what() << "\n";

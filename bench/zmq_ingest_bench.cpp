@@ -1,7 +1,7 @@
 // ZeroMQ ingest over tcp loopback: a producer thread PUSHes the lines of Don Quijote, repeated, one
 // message per line; read by (a) a plain cppzmq PULL loop that counts messages and bytes, and (b) libflow's
-// zmq source (PULL, messageFormat text) through a session with a trivial query (a global count,
-// delivered by foreachBatch). One JSON line per mode and run: rows/s, MB/s, the process's CPU seconds
+// zmq source (PULL, messageFormat text) through a session, its rows into the noop sink (the ingest
+// figure) and into foreachBatch. One JSON line per mode and run: rows/s, MB/s, the process's CPU seconds
 // and the ratio to the plain loop of the same round.
 // Usage: zmq_ingest_bench [--messages N] [--runs N] [--flow.threads=N ...]
 #include <zmq.hpp>
@@ -77,26 +77,23 @@ result plain_loop(const std::vector<std::string>& lines, std::size_t count) {
   return r;
 }
 
-// (b) libflow: the zmq source through a session; foreachBatch counts the rows of each epoch.
-result libflow_source(flow::session& session, const std::vector<std::string>& lines, std::size_t count) {
+// (b) libflow: the zmq source through a session, into the noop sink or foreachBatch.
+result libflow_source(flow::session& session, const std::vector<std::string>& lines, std::size_t count,
+                      ingest::sink_kind sink) {
   producer peer(lines, count);
-  ingest::row_counter counted;
   ingest::stopwatch clocks;
-  auto query = session.read_stream()
-                   .format("zmq")
-                   .option("endpoint", peer.endpoint())
-                   .option("socketType", "PULL")
-                   .load()
-                   .write_stream()
-                   .foreach_batch([&counted](const flow::batch& rows, std::int64_t) { counted.add(rows.num_rows()); })
-                   .start();
-  const std::size_t rows = counted.wait_for(count);
+  auto messages = session.read_stream()
+                      .format("zmq")
+                      .option("endpoint", peer.endpoint())
+                      .option("socketType", "PULL")
+                      .load();
+  auto delivered = ingest::deliver(messages, sink, count);
   result r;
   clocks.stop(r);
-  r.rows = rows;
+  r.rows = delivered.rows;
   r.bytes = bytes_sent(lines, count);
-  query.stop();
-  if (auto failure = query.exception()) throw flow::error(*failure);
+  delivered.query.stop();
+  if (auto failure = delivered.query.exception()) throw flow::error(*failure);
   if (r.rows != count)
     throw flow::error("libflow counted " + std::to_string(r.rows) + " rows, expected " + std::to_string(count));
   return r;
@@ -111,12 +108,19 @@ int main(int argc, char** argv) {
     const auto lines = read_lines(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
     if (lines.empty()) throw flow::error("quijote.txt has no lines");
     flow::session session{argc, argv};
+    ingest::summary medians;
     for (std::size_t run = 0; run < runs; ++run) {
       auto plain = plain_loop(lines, messages);
       ingest::print("zmq_ingest", "plain_cppzmq_loop", plain, run, plain);
-      auto ours = libflow_source(session, lines, messages);
-      ingest::print("zmq_ingest", "libflow_zmq_source", ours, run, plain);
+      medians.add("plain_cppzmq_loop", plain);
+      for (auto sink : {ingest::sink_kind::noop, ingest::sink_kind::foreach_batch}) {
+        auto ours = libflow_source(session, lines, messages, sink);
+        const std::string mode = std::string("libflow_zmq_source_") + ingest::sink_name(sink);
+        ingest::print("zmq_ingest", mode, ours, run, plain);
+        medians.add(mode, ours);
+      }
     }
+    medians.print("zmq_ingest", "plain_cppzmq_loop");
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "zmq_ingest_bench: " << e.what() << "\n";
