@@ -203,11 +203,12 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
   static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c) {
     cfg.set("scheduler.max-threads", static_cast<std::int64_t>(c.threads));
-    if (c.idle_workers == session_config::idle_policy::sleep) {
-      // CAF's defaults are 100 polls without pause, then 500 with 50 us pauses, before a worker sleeps.
-      cfg.set("work-stealing.aggressive-poll-attempts", std::int64_t{5});
-      cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{5});
-    }
+    // CAF's defaults are 100 polls without pause, then 500 with 50 us pauses (25 ms), before a worker
+    // sleeps. 50 such pauses keep the short gaps between epochs and stages cheap while a worker with
+    // nothing to do leaves the cores to connector threads (receivers, libzmq's I/O thread) after 2.5 ms.
+    const bool sleep = c.idle_workers == session_config::idle_policy::sleep;
+    cfg.set("work-stealing.aggressive-poll-attempts", std::int64_t{sleep ? 5 : 100});
+    cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{sleep ? 5 : 50});
     cfg.add_message_type<batch>("flow::batch");
     cfg.add_message_type<raw_chunk>("flow::raw_chunk");
     cfg.add_message_type<runtime::epoch_stats>("flow::epoch_stats");
