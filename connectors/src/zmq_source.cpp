@@ -13,7 +13,6 @@
 #include "flow/connectors/push_source.hpp"
 #include "flow/connectors/socket.hpp"
 #include "flow/connectors/zeromq.hpp"
-#include "flow/line_scan.hpp"
 
 namespace flow::connectors {
 
@@ -208,13 +207,10 @@ class zmq_source final : public push_source {
       }
     }
     if (text_) {
-      // Each line of a text message is a record of its own, so records, rows and arrival times match.
-      const char* line = payload.data();
-      for_each_newline(payload.data(), payload.data() + payload.size(), [&](const char* nl) {
-        stage(std::string_view(line, static_cast<std::size_t>(nl - line)));
-        line = nl + 1;
-      });
-      stage(std::string_view(line, static_cast<std::size_t>(payload.data() + payload.size() - line)));
+      // Each line of a text message is a record of its own (the log's string column splits the staged
+      // lines), so records, rows and arrival times match.
+      staged_.append(payload);
+      staged_.push_back('\n');
     } else {
       stage(payload);
     }
@@ -230,9 +226,15 @@ class zmq_source final : public push_source {
   bool flush() {
     messages_.fetch_add(staged_messages_, std::memory_order_relaxed);
     staged_messages_ = 0;
-    if (ends_.empty()) return true;
-    const bool open = log().append_framed(staged_, ends_);  // waits while the log is full: a stall
-    if (open) counters().received(ends_.size(), staged_payload_bytes_);
+    bool open = true;
+    if (text_) {
+      const auto appended = log().append_lines(staged_);  // waits while the log is full: a stall
+      counters().received(appended.records, appended.payload_bytes);
+      open = appended.open;
+    } else if (!ends_.empty()) {
+      open = log().append_framed(staged_, ends_);
+      if (open) counters().received(ends_.size(), staged_payload_bytes_);
+    }
     staged_.clear();
     ends_.clear();
     staged_payload_bytes_ = 0;
