@@ -1,9 +1,9 @@
-// TCP ingest over loopback: a producer thread sends Don Quijote repeated to ~200 MB as lines; read by
+// TCP ingest over loopback: a producer thread sends Don Quijote repeated to ~600 MB as lines; read by
 // (a) a plain loop over the same POSIX socket calls splitting lines with memchr, and (b) libflow's socket
 // source through a session, its rows into the noop sink (the ingest figure) and into foreachBatch.
 // One JSON line per mode and run: rows/s, MB/s, the process's CPU seconds and the ratio to the plain
 // loop of the same round.
-// Usage: tcp_ingest_bench [--mb N] [--runs N] [--flow.threads=N ...]
+// Usage: tcp_ingest_bench [--mb N (600)] [--runs N (5)] [--flow.threads=N ...]
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -118,8 +118,8 @@ result libflow_source(flow::session& session, const std::string& text, std::size
 
 int main(int argc, char** argv) {
   try {
-    const std::size_t megabytes = ingest::number_flag(argc, argv, "mb", 200);
-    const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
+    const std::size_t megabytes = ingest::number_flag(argc, argv, "mb", 600);
+    const std::size_t runs = ingest::number_flag(argc, argv, "runs", 5);
     const std::string text = ingest::read_all(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
     const std::size_t repeat = std::max<std::size_t>(1, megabytes * 1000 * 1000 / text.size());
     flow::session session{argc, argv};
