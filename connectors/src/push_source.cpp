@@ -97,6 +97,13 @@ void record_log::frame(std::string& out, std::string_view record) const {
   }
 }
 
+std::size_t record_log::room_locked() const {
+  // append() takes a record while the log is under its bound and seals the block once it reaches
+  // block_bytes: a run may start records while this many framed bytes come before them.
+  const std::size_t open_size = open_->framed_bytes;
+  return std::min(max_bytes_ - buffered_bytes_, open_size < block_bytes_ ? block_bytes_ - open_size : std::size_t{1});
+}
+
 bool record_log::wait_for_space(std::unique_lock<std::mutex>& lock) {
   auto has_room = [&] { return closed_ || buffered_bytes_ < max_bytes_; };
   if (!has_room()) {
@@ -129,8 +136,6 @@ bool record_log::append(std::string_view record) {
 record_log::appended record_log::append_lines(std::string_view lines) {
   if (framing_ != record_framing::string_column)
     throw error("record_log::append_lines needs the string_column framing (internal error)");
-  // Lines are copied in 16-byte pieces where the input and the characters have room past a line's end.
-  constexpr std::size_t slack = 16;
   appended done;
   const char* p = lines.data();
   const char* const end = p + lines.size();
@@ -141,28 +146,20 @@ record_log::appended record_log::append_lines(std::string_view lines) {
       return done;
     }
     if (!open_) open_locked(0);
-    // As append_framed: lines are taken while the bytes before them stay under both limits, so the one
-    // that crosses the limit is the last.
-    const std::size_t open_size = open_->framed_bytes;
-    const std::size_t room =
-        std::min(max_bytes_ - buffered_bytes_, open_size < block_bytes_ ? block_bytes_ - open_size : std::size_t{1});
+    // Lines are taken while the bytes before them stay under both limits: the one that crosses is the last.
+    const std::size_t room = room_locked();
     const char* const limit = p + std::min(room, static_cast<std::size_t>(end - p));
     std::string& chars = open_->values.chars;
     std::vector<std::uint32_t>& offsets = open_->values.offsets;
-    if (chars.size() < open_chars_ + static_cast<std::size_t>(limit - p) + slack)
-      chars.resize(open_chars_ + static_cast<std::size_t>(limit - p) + slack);
+    if (chars.size() < open_chars_ + static_cast<std::size_t>(limit - p) + line_copy_slack)
+      chars.resize(open_chars_ + static_cast<std::size_t>(limit - p) + line_copy_slack);
     const char* line = p;
     std::size_t records = 0;
     auto take = [&](const char* nl) {
       auto length = static_cast<std::size_t>(nl - line);
       if (length > 0 && nl[-1] == '\r') --length;
-      if (chars.size() < open_chars_ + length + slack) chars.resize(open_chars_ + length + slack);
-      char* out = chars.data() + open_chars_;
-      if (static_cast<std::size_t>(end - line) >= length + slack) {
-        for (std::size_t i = 0; i < length; i += slack) std::memcpy(out + i, line + i, slack);
-      } else {
-        std::memcpy(out, line, length);
-      }
+      if (chars.size() < open_chars_ + length + line_copy_slack) chars.resize(open_chars_ + length + line_copy_slack);
+      copy_line(chars.data() + open_chars_, line, length, static_cast<std::size_t>(end - line));
       open_chars_ += length;
       offsets.push_back(static_cast<std::uint32_t>(open_chars_));
       done.payload_bytes += length;
@@ -197,11 +194,8 @@ bool record_log::append_framed(std::string_view framed, std::span<const std::uin
   while (done < ends.size()) {
     if (!wait_for_space(lock)) return false;
     if (!open_) open_locked(ends[done] - done_bytes);
-    // append() takes a record while the log is under its bound and seals the block once it reaches
-    // block_bytes: so records are taken while the bytes before them stay under both limits.
-    const std::size_t open_size = open_->framed_bytes;
-    const std::size_t room =
-        std::min(max_bytes_ - buffered_bytes_, open_size < block_bytes_ ? block_bytes_ - open_size : std::size_t{1});
+    // Records are taken while the bytes before them stay under both limits (see room_locked).
+    const std::size_t room = room_locked();
     const auto last = std::lower_bound(ends.begin() + static_cast<std::ptrdiff_t>(done), ends.end(), done_bytes + room);
     const std::size_t taken_end = last == ends.end() ? ends.size() : static_cast<std::size_t>(last - ends.begin()) + 1;
     const std::size_t bytes_end = ends[taken_end - 1];

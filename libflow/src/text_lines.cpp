@@ -10,8 +10,6 @@ namespace flow::detail {
 
 namespace {
 
-constexpr std::size_t copy_slack = 16;
-
 class text_decoder final : public decoder {
  public:
   explicit text_decoder(schema_ptr schema) : schema_(std::move(schema)) {}
@@ -32,7 +30,7 @@ class text_decoder final : public decoder {
     data->type = type_id::string;
     // Lines lose their '\n' (and '\r'), so the characters never outgrow the chunk; the slack lets a
     // line be copied in whole 16-byte pieces.
-    data->chars.resize(bytes.size() + copy_slack);
+    data->chars.resize(bytes.size() + line_copy_slack);
     data->offsets.reserve(estimate_rows(bytes) + 2);
     data->offsets.push_back(0);
     const char* const begin = bytes.data();
@@ -43,11 +41,7 @@ class text_decoder final : public decoder {
     auto take_line = [&](const char* line_end) {
       const char* content_end = (line_end > line && line_end[-1] == '\r') ? line_end - 1 : line_end;
       const auto length = static_cast<std::size_t>(content_end - line);
-      if (static_cast<std::size_t>(end - line) >= length + copy_slack) {
-        for (std::size_t i = 0; i < length; i += 16) std::memcpy(out + i, line + i, 16);
-      } else {
-        std::memcpy(out, line, length);
-      }
+      copy_line(out, line, length, static_cast<std::size_t>(end - line));
       out += length;
       data->offsets.push_back(static_cast<std::uint32_t>(out - out_begin));
     };

@@ -1,4 +1,4 @@
-// Finding newlines fast: shared by the text decoder and the line splitter of push sources.
+// Finding newlines and copying lines fast: shared by the text decoder and the record log of push sources.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +27,20 @@ void for_each_newline(const char* p, const char* const end, F&& f) {
   while (const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) {
     f(nl);
     p = nl + 1;
+  }
+}
+
+// Room a copy_line destination needs past the line's end.
+constexpr std::size_t line_copy_slack = 16;
+
+// Copies a line of length bytes to out, in 16-byte pieces when the source has line_copy_slack bytes past
+// the line (source_room: bytes readable from line on), which beats a memcpy call for short lines. out
+// must have room for length + line_copy_slack bytes.
+inline void copy_line(char* out, const char* line, std::size_t length, std::size_t source_room) {
+  if (source_room >= length + line_copy_slack) {
+    for (std::size_t i = 0; i < length; i += line_copy_slack) std::memcpy(out + i, line + i, line_copy_slack);
+  } else {
+    std::memcpy(out, line, length);
   }
 }
 

@@ -82,6 +82,8 @@ class record_log {
   // string_column: puts one line (without '\n'; a trailing '\r' is dropped) into the open block.
   void store_value_locked(std::string_view line);
   bool wait_for_space(std::unique_lock<std::mutex>& lock);
+  // Framed bytes a run may place before its last record in the open block (under the bound and the block size).
+  std::size_t room_locked() const;
   record_framing framing_;
   std::size_t max_bytes_;
   std::size_t block_bytes_;
