@@ -363,10 +363,11 @@ TEST_CASE("a record that opens a block with a byte-order mark keeps it: only a s
   CHECK(decoded_values(source, source.initial_offset(), *end) == std::vector<std::string>{"\xEF\xBB\xBFmark"});
 }
 
-TEST_CASE("lines of every length, with CRLF or LF, split over reads, come out of the log exactly", "[push]") {
-  record_log log(record_framing::lines, 1 << 24, 4096, false);
-  ingest_counters counters;
-  line_splitter lines(log, counters, {});
+namespace {
+
+// Lines of every length from 0 to 299, every third ending in CRLF, and a last one without a newline: the
+// stream's text and the lines a reader must get from it.
+std::pair<std::string, std::vector<std::string>> lines_of_every_length() {
   std::vector<std::string> expected;
   std::string text;
   for (std::size_t length = 0; length < 300; ++length) {
@@ -377,6 +378,16 @@ TEST_CASE("lines of every length, with CRLF or LF, split over reads, come out of
   }
   text += "no newline at the end";
   expected.push_back("no newline at the end");
+  return {text, expected};
+}
+
+}  // namespace
+
+TEST_CASE("lines of every length, with CRLF or LF, split over reads, come out of the log exactly", "[push]") {
+  const auto [text, expected] = lines_of_every_length();
+  record_log log(record_framing::lines, 1 << 24, 4096, false);
+  ingest_counters counters;
+  line_splitter lines(log, counters, {});
   for (std::size_t at = 0; at < text.size(); at += 1000) REQUIRE(lines.consume(text.data() + at, std::min<std::size_t>(1000, text.size() - at)));
   REQUIRE(lines.finish());
   CHECK(decoded_lines(log) == expected);
@@ -511,16 +522,7 @@ TEST_CASE("text push sources hand out the log's own column: a replayed range is 
 }
 
 TEST_CASE("the line splitter gives a string_column log the same rows on its one-pass path and its checked path", "[push]") {
-  std::vector<std::string> expected;
-  std::string text;
-  for (std::size_t length = 0; length < 300; ++length) {
-    std::string line;
-    for (std::size_t i = 0; i < length; ++i) line += static_cast<char>('a' + (i * 7 + length) % 26);
-    expected.push_back(line);
-    text += line + (length % 3 == 0 ? "\r\n" : "\n");
-  }
-  text += "no newline at the end";
-  expected.push_back("no newline at the end");
+  const auto [text, expected] = lines_of_every_length();
   for (std::size_t keep_recent : {0, 1}) {  // remembering lines takes the checked path
     INFO("keep_recent " << keep_recent);
     record_log log(record_framing::string_column, 1 << 24, 4096, false);
