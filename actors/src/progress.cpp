@@ -10,8 +10,6 @@
 
 namespace flow::runtime {
 
-std::string json_escape(std::string_view text) { return flow::json_escape(text); }
-
 std::string iso8601_now() {
   auto now = std::chrono::system_clock::now();
   auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();

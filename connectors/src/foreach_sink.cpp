@@ -1,5 +1,7 @@
-// The foreach and foreachBatch sinks.
+// The sinks that take an epoch's rows at its commit: foreach and foreachBatch (hand them to user code)
+// and noop (drops them).
 #include "flow/connectors/foreach.hpp"
+#include "flow/connectors/noop.hpp"
 
 #include <exception>
 #include <map>
@@ -108,6 +110,18 @@ class foreach_batch_sink final : public epoch_collecting_sink {
   foreach_batch_function fn_;
 };
 
+class noop_sink final : public epoch_collecting_sink {
+ public:
+  noop_sink() : epoch_collecting_sink("NoopSink") {}
+
+ private:
+  std::int64_t deliver(std::int64_t, std::vector<batch> rows) override {
+    std::int64_t n = 0;
+    for (const auto& b : rows) n += static_cast<std::int64_t>(b.num_rows());
+    return n;
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<sink_writer> make_foreach_sink(std::shared_ptr<foreach_writer> writer) {
@@ -117,5 +131,7 @@ std::unique_ptr<sink_writer> make_foreach_sink(std::shared_ptr<foreach_writer> w
 std::unique_ptr<sink_writer> make_foreach_batch_sink(foreach_batch_function fn) {
   return std::make_unique<foreach_batch_sink>(std::move(fn));
 }
+
+std::unique_ptr<sink_writer> make_noop_sink() { return std::make_unique<noop_sink>(); }
 
 }  // namespace flow::connectors

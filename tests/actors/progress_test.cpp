@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "flow/runtime/progress.hpp"
+#include "flow/formats.hpp"
 
 using flow::runtime::query_progress;
 
@@ -46,5 +47,5 @@ TEST_CASE("a query without state reports no state operators and null offsets whe
 }
 
 TEST_CASE("json_escape escapes quotes, backslashes and control characters", "[progress]") {
-  CHECK(flow::runtime::json_escape("a\"b\\c\n\x01") == "a\\\"b\\\\c\\n\\u0001");
+  CHECK(flow::json_escape("a\"b\\c\n\x01") == "a\\\"b\\\\c\\n\\u0001");
 }

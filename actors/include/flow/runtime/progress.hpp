@@ -61,7 +61,6 @@ struct query_progress {
 };
 
 std::string to_json(const query_progress& p);
-std::string json_escape(std::string_view text);
 std::string iso8601_now();
 
 }  // namespace flow::runtime
