@@ -137,6 +137,22 @@ inline delivery deliver(const flow::data_frame& rows, sink_kind sink, std::size_
   return d;
 }
 
+// A libflow mode from its started clocks to the end: runs rows into the sink until the expected rows are
+// in, stops the clocks and the query, and throws the query's failure or a shortfall of rows.
+inline result measure(const flow::data_frame& rows, sink_kind sink, std::size_t expected, std::size_t bytes,
+                      const stopwatch& clocks) {
+  auto delivered = deliver(rows, sink, expected);
+  result r;
+  clocks.stop(r);
+  r.rows = delivered.rows;
+  r.bytes = bytes;
+  delivered.query.stop();
+  if (auto failure = delivered.query.exception()) throw flow::error(*failure);
+  if (r.rows != expected)
+    throw flow::error("libflow counted " + std::to_string(r.rows) + " rows, expected " + std::to_string(expected));
+  return r;
+}
+
 // One JSON line: rows/s, MB/s, and the ratio to the plain loop of the same round (by wall clock).
 inline void print(const char* bench, const std::string& mode, const result& r, std::size_t run, const result& plain) {
   std::cout << "{\"bench\":\"" << bench << "\",\"mode\":\"" << mode << "\",\"run\":" << run << ",\"rows\":" << r.rows

@@ -102,16 +102,7 @@ result libflow_source(flow::session& session, const std::string& text, std::size
                    .option("host", "127.0.0.1")
                    .option("port", static_cast<long long>(peer.port()))
                    .load();
-  auto delivered = ingest::deliver(lines, sink, expected_rows);
-  result r;
-  clocks.stop(r);
-  r.rows = delivered.rows;
-  r.bytes = text.size() * repeat;
-  delivered.query.stop();
-  if (auto failure = delivered.query.exception()) throw flow::error(*failure);
-  if (r.rows != expected_rows)
-    throw flow::error("libflow counted " + std::to_string(r.rows) + " rows, expected " + std::to_string(expected_rows));
-  return r;
+  return ingest::measure(lines, sink, expected_rows, text.size() * repeat, clocks);
 }
 
 }  // namespace

@@ -87,16 +87,7 @@ result libflow_source(flow::session& session, const std::vector<std::string>& li
                       .option("endpoint", peer.endpoint())
                       .option("socketType", "PULL")
                       .load();
-  auto delivered = ingest::deliver(messages, sink, count);
-  result r;
-  clocks.stop(r);
-  r.rows = delivered.rows;
-  r.bytes = bytes_sent(lines, count);
-  delivered.query.stop();
-  if (auto failure = delivered.query.exception()) throw flow::error(*failure);
-  if (r.rows != count)
-    throw flow::error("libflow counted " + std::to_string(r.rows) + " rows, expected " + std::to_string(count));
-  return r;
+  return ingest::measure(messages, sink, count, bytes_sent(lines, count), clocks);
 }
 
 }  // namespace
