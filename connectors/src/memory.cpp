@@ -88,16 +88,6 @@ void execute(sqlite3* db, const std::string& sql) {
   }
 }
 
-std::string json_array_text(const column& col, std::size_t row) {
-  std::string out = "[";
-  for (std::size_t j = 0; j < col.list_size(row); ++j) {
-    if (j) out.push_back(',');
-    append_json_string(out, col.list_item(row, j));
-  }
-  out.push_back(']');
-  return out;
-}
-
 void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
     out.push_back(static_cast<char>(cp));
@@ -116,7 +106,7 @@ void append_utf8(std::string& out, std::uint32_t cp) {
   }
 }
 
-// Parses a JSON array of strings (what json_array_text writes); nullopt for anything else.
+// Parses a JSON array of strings (what append_json_string_array writes); nullopt for anything else.
 std::optional<std::vector<std::string>> parse_json_string_array(std::string_view text) {
   std::size_t pos = 0;
   auto skip_blanks = [&] {
@@ -238,7 +228,8 @@ void bind_row(sqlite3_stmt* stmt, const batch& b, std::size_t row) {
         if (null) {
           sqlite3_bind_null(stmt, parameter);
         } else {
-          std::string json = json_array_text(col, row);
+          std::string json;
+          append_json_string_array(json, col, row);
           sqlite3_bind_text64(stmt, parameter, json.data(), json.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
         }
         break;

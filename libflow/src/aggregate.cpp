@@ -822,10 +822,10 @@ class hash_aggregate_state final : public aggregate_state {
   // The values of the groups in ids of a boolean, int64, timestamp or float64 store (a key or an accumulator:
   // booleans and integers in ints, doubles in doubles) into d.
   template <class Store>
-  void gather_numbers(column_data& d, type_id type, const Store& store, const std::vector<std::uint32_t>& ids) const {
-    if (type == type_id::float64) {
+  void gather_numbers(column_data& d, const Store& store, const std::vector<std::uint32_t>& ids) const {
+    if (store.type == type_id::float64) {
       d.doubles = gather_groups(store.doubles, ids);
-    } else if (type == type_id::boolean) {
+    } else if (store.type == type_id::boolean) {
       auto ints = gather_groups(store.ints, ids);
       d.bools.assign(ints.begin(), ints.end());
     } else {
@@ -840,7 +840,7 @@ class hash_aggregate_state final : public aggregate_state {
       case type_id::boolean:
       case type_id::int64:
       case type_id::timestamp:
-      case type_id::float64: gather_numbers(*d, ks.type, ks, ids); break;
+      case type_id::float64: gather_numbers(*d, ks, ids); break;
       case type_id::window:
         d->ints = gather_groups(ks.ints, ids);
         d->ends = gather_groups(ks.ends, ids);
@@ -868,7 +868,7 @@ class hash_aggregate_state final : public aggregate_state {
       case type_id::boolean:
       case type_id::int64:
       case type_id::timestamp:
-      case type_id::float64: gather_numbers(*d, acc.type, acc, ids); break;
+      case type_id::float64: gather_numbers(*d, acc, ids); break;
       case type_id::string: {
         column_builder builder(type_id::string, ids.size());
         for (std::size_t i = 0; i < ids.size(); ++i) {

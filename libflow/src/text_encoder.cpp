@@ -47,6 +47,15 @@ std::string json_escape(std::string_view text) {
   return out;
 }
 
+void append_json_string_array(std::string& out, const column& list, std::size_t row) {
+  out.push_back('[');
+  for (std::size_t j = 0; j < list.list_size(row); ++j) {
+    if (j) out.push_back(',');
+    append_json_string(out, list.list_item(row, j));
+  }
+  out.push_back(']');
+}
+
 std::string iso_timestamp(timestamp t) {
   constexpr std::int64_t micros_per_second = 1'000'000;
   std::int64_t seconds = t.micros / micros_per_second;
@@ -198,15 +207,7 @@ void row_encoder::append_json_row(std::string& out, const batch& rows, std::size
         out.push_back('}');
         break;
       }
-      case type_id::string_list: {
-        out.push_back('[');
-        for (std::size_t j = 0; j < col.list_size(row); ++j) {
-          if (j) out.push_back(',');
-          append_json_string(out, col.list_item(row, j));
-        }
-        out.push_back(']');
-        break;
-      }
+      case type_id::string_list: append_json_string_array(out, col, row); break;
     }
   }
   out.push_back('}');

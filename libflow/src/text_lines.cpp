@@ -1,6 +1,5 @@
 // Text lines: one string column per line, like Spark's text source.
 #include <cstdint>
-#include <cstring>
 #include <limits>
 
 #include "flow/line_scan.hpp"

@@ -200,8 +200,9 @@ class data_frame_reader {
   data_frame_reader& option(std::string key, double value) { return option(std::move(key), option_text(value)); }
   data_frame_reader& schema(const flow::schema& s) { scan_.schema = std::make_shared<const flow::schema>(s); return *this; }
   data_frame_reader& schema(schema_ptr s) { scan_.schema = std::move(s); return *this; }
-  // Reads path (files: a file, directory or glob) with the format. Throws flow::error for a format that
-  // takes no path (socket, zmq, kafka, rate, http-feed, twitter): call load() for those.
+  // Reads path (files: a file, directory or glob) with the format. A non-empty path given to a format that
+  // takes none (socket, zmq, kafka, rate, http-feed, twitter) is refused when the source is resolved
+  // (flow::error): call load() for those.
   data_frame load(std::string path);
   // For sources configured by options alone (socket, zmq, kafka, rate, http-feed, twitter). Throws
   // flow::error for the file formats (csv, json, text), which need load(path).

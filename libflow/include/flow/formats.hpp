@@ -1,5 +1,6 @@
-// Text formats (CSV, JSON lines, text lines) decoded from bytes into batches. No I/O: sources hand in
-// raw chunks, the first stage of a query decodes them in parallel.
+// Text formats (CSV, JSON lines, text lines): decoded from bytes into batches (sources hand in raw chunks,
+// the first stage of a query decodes them in parallel), and batches encoded as text rows for the sinks
+// (row_encoder, JSON strings and timestamps). No I/O.
 #pragma once
 
 #include <cstdint>
@@ -86,6 +87,8 @@ bool is_text_file_format(std::string_view format);
 void append_json_string(std::string& out, std::string_view text);
 // The same escaping without the enclosing quotes.
 std::string json_escape(std::string_view text);
+// Appends row's list of an array<string> column as a JSON array of strings.
+void append_json_string_array(std::string& out, const column& list, std::size_t row);
 
 // A timestamp as Spark's JSON writer gives it: "2010-12-01T08:26:00.000Z" (UTC), with six fraction digits
 // when the value has sub-millisecond digits, so nothing is lost. parse_timestamp reads it back.
@@ -118,8 +121,6 @@ class row_encoder {
  public:
   row_encoder(text_encoding encoding, schema_ptr schema, encoder_options opts = {});
 
-  text_encoding encoding() const { return encoding_; }
-  const schema_ptr& schema() const { return schema_; }
   // csv with header=true: the column names as a CSV record with its '\n'; otherwise empty.
   std::string header() const;
   // One row as one record, without a line end. rows must have the encoder's columns (see check).
