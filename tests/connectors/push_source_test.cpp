@@ -8,6 +8,7 @@
 using namespace flow;
 using namespace flow::connectors;
 using namespace std::chrono_literals;
+using flow::test::eventually;
 
 namespace {
 
@@ -37,16 +38,6 @@ class lines_source final : public push_source {
   std::vector<std::string> lines_;
   std::thread receiver_;
 };
-
-template <class Pred>
-bool eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 std::vector<std::string> decoded_values(push_source& source, const std::string& start, const std::string& end) {
   std::vector<std::string> values;
@@ -119,9 +110,7 @@ TEST_CASE("a push source replays an uncommitted range and decodes lines in stage
   CHECK(decoded_values(source, start, *end) == first);  // replay before commit
   source.commit(*end);
   CHECK_FALSE(source.latest_offset(*end));
-  auto metrics = source.metrics();
-  CHECK(std::find(metrics.begin(), metrics.end(), std::make_pair(std::string("numRecordsReceived"), std::int64_t{5})) !=
-        metrics.end());
+  CHECK(flow::test::metric(source.metrics(), "numRecordsReceived") == 5);
 }
 
 TEST_CASE("includeTimestamp adds the arrival time to each line", "[push]") {
@@ -163,9 +152,7 @@ TEST_CASE("binary records decode into batches, undecodable frames are counted", 
   }
   CHECK(units == 1);  // a block of garbage alone gives no unit
   CHECK(rows == 3);
-  auto metrics = source.metrics();
-  CHECK(std::find(metrics.begin(), metrics.end(), std::make_pair(std::string("numBadRecords"), std::int64_t{1})) !=
-        metrics.end());
+  CHECK(flow::test::metric(source.metrics(), "numBadRecords") == 1);
 }
 
 TEST_CASE("push sources refuse bad formats and offsets with clear errors", "[push]") {
