@@ -155,7 +155,6 @@ run_figures run_libflow(const fs::path& dir, long long max_files_per_trigger) {
   flow::session_config config;
   config.progress_history = 1000;
   if (const char* v = std::getenv("FLOW_EXPERIMENT_UNIT")) config.max_unit_bytes = std::stoul(v);
-  if (const char* v = std::getenv("FLOW_EXPERIMENT_SNAP")) config.snapshot_interval = std::stol(v);
   if (const char* v = std::getenv("FLOW_EXPERIMENT_PAR")) config.parallelism = std::stoul(v);
   if (const char* v = std::getenv("FLOW_EXPERIMENT_INFLIGHT")) config.max_epochs_in_flight = std::stoul(v);
   if (const char* v = std::getenv("FLOW_EXPERIMENT_THREADS")) config.threads = std::stoul(v);

@@ -1,10 +1,10 @@
 #include "coordinator.hpp"
 
-#include <map>
 #include <random>
 #include <set>
 
 #include "dataflow.hpp"
+#include "flow/runtime/epoch_log.hpp"
 
 namespace flow::runtime {
 
@@ -16,11 +16,13 @@ std::int64_t millis_since(clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t).count();
 }
 
-struct logged_epoch {
-  std::string start, end;
+// What the progress report of an epoch needs besides its offsets.
+struct epoch_info {
   clock::time_point trigger_start{}, run_start{};
   std::int64_t latest_offset_ms = 0;
   double since_previous_trigger_s = 0;  // for inputRowsPerSecond; 0 for the first trigger
+  epoch_stats stats;                    // from the sink's commit
+  connector_metrics sink_metrics;
 };
 
 struct coordinator_state {
@@ -31,12 +33,9 @@ struct coordinator_state {
   caf::actor sink;
   std::set<caf::actor_addr> alive;
 
-  std::int64_t next_epoch = 0;
-  std::int64_t last_committed = -1;
   std::string planned_offset;   // end of the newest planned epoch: where the next plan starts
-  std::map<std::int64_t, logged_epoch> offset_log;  // write-ahead: logged before the epoch runs
-  std::set<std::int64_t> in_flight;                 // sent to the source, not yet committed
-  std::deque<std::int64_t> replay;
+  std::optional<epoch_log<epoch_info>> log;  // write-ahead offsets, commits, the state checkpoint
+  std::deque<std::int64_t> replay;           // logged epochs to run again after a restart
   bool planning = false;
   bool source_drained = false;  // available-now/once: the source had nothing more
   bool trigger_pending = false;
@@ -44,9 +43,6 @@ struct coordinator_state {
   bool recovering = false;
   bool finished = false;
 
-  std::int64_t snapshot_epoch = -1;  // the state snapshot below is of this committed epoch
-  std::vector<batch> snapshot;
-  std::map<std::int64_t, std::map<std::uint64_t, batch>> pending_snapshots;
 
   std::deque<clock::time_point> failures;
   std::string last_error;
@@ -57,6 +53,9 @@ struct coordinator_state {
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
+
+// Epochs running now: logged, not committed, not waiting for a replay.
+std::size_t running(const coordinator_state& st) { return st.log->logged() - st.replay.size(); }
 
 void on_trigger(coordinator_actor* self);
 
@@ -81,9 +80,8 @@ void spawn_dataflow(coordinator_actor* self) {
   std::vector<caf::actor> stage_targets;
   if (plan.aggregate) {
     for (std::size_t i = 0; i < n; ++i) {
-      batch restored = st.snapshot.size() == n ? st.snapshot[i] : batch{};
-      st.aggregates.push_back(spawn_aggregate(sys, plan.aggregate, restored, plan.post, st.setup.mode, st.sink, n, i,
-                                              st.setup.snapshot_interval, sup));
+      st.aggregates.push_back(
+          spawn_aggregate(sys, plan.aggregate, st.log->state(i), plan.post, st.setup.mode, st.sink, n, i, sup));
     }
     stage_targets = st.aggregates;
   } else {
@@ -131,9 +129,8 @@ void finish(coordinator_actor* self, std::optional<std::string> failure) {
 
 void run_epoch(coordinator_actor* self, std::int64_t epoch) {
   auto& st = self->state;
-  auto& logged = st.offset_log.at(epoch);
-  st.in_flight.insert(epoch);
-  logged.run_start = clock::now();
+  auto& logged = st.log->at(epoch);
+  logged.info.run_start = clock::now();
   publish_status(self, "Processing new data", true, true);
   self->send(st.source, run_atom::value, epoch, logged.start, logged.end);
 }
@@ -141,7 +138,8 @@ void run_epoch(coordinator_actor* self, std::int64_t epoch) {
 // How many epochs may be in flight at once: pipelining overlaps reading epoch N+1 with committing N.
 // A processing-time trigger runs one epoch per interval.
 std::size_t epoch_window(const coordinator_state& st) {
-  return st.setup.trigger.kind == trigger_kind::processing_time ? 1 : std::max<std::size_t>(1, st.setup.max_epochs_in_flight);
+  return st.setup.trigger.kind == trigger_kind::processing_time ? 1
+                                                                : std::max<std::size_t>(1, st.setup.max_epochs_in_flight);
 }
 
 // Processing-time trigger: a tick that came while the query was busy fires now, else the next tick will.
@@ -156,7 +154,7 @@ void wait_for_next_tick(coordinator_actor* self) {
 
 void after_idle(coordinator_actor* self) {
   auto& st = self->state;
-  if (!st.in_flight.empty()) {
+  if (running(st) > 0) {
     // Nothing new, but epochs are still running: decide when the last of them commits.
     if (st.setup.trigger.kind == trigger_kind::once || st.setup.trigger.kind == trigger_kind::available_now)
       st.source_drained = true;
@@ -177,18 +175,18 @@ void after_idle(coordinator_actor* self) {
 void after_commit(coordinator_actor* self) {
   auto& st = self->state;
   if (!st.replay.empty()) {
-    if (!st.in_flight.empty()) return;  // replays run one at a time
+    if (running(st) > 0) return;  // replays run one at a time
     auto epoch = st.replay.front();
     st.replay.pop_front();
     return run_epoch(self, epoch);
   }
   if (st.stop_requested || st.source_drained) {
-    if (st.in_flight.empty() && !st.planning) finish(self, std::nullopt);
+    if (running(st) == 0 && !st.planning) finish(self, std::nullopt);
     return;
   }
   switch (st.setup.trigger.kind) {
     case trigger_kind::once:
-      if (st.in_flight.empty()) finish(self, std::nullopt);
+      if (running(st) == 0) finish(self, std::nullopt);
       return;
     case trigger_kind::available_now:
     case trigger_kind::as_fast_as_possible: return on_trigger(self);
@@ -199,11 +197,11 @@ void after_commit(coordinator_actor* self) {
 void on_trigger(coordinator_actor* self) {
   auto& st = self->state;
   if (st.finished || st.source_drained || st.stop_requested) return;
-  if (st.planning || st.recovering || !st.replay.empty() || st.in_flight.size() >= epoch_window(st)) {
+  if (st.planning || st.recovering || !st.replay.empty() || running(st) >= epoch_window(st)) {
     st.trigger_pending = true;
     return;
   }
-  if (st.setup.trigger.kind == trigger_kind::once && st.next_epoch > 0) return;
+  if (st.setup.trigger.kind == trigger_kind::once && st.log->next_epoch() > 0) return;
   st.planning = true;
   st.previous_trigger_start = st.trigger_start;
   st.trigger_start = clock::now();
@@ -224,7 +222,7 @@ void on_trigger(coordinator_actor* self) {
             if (outcome < 0) return finish(self, text);
             if (outcome == 0) {
               // Idle only counts for process_all_available once nothing planned earlier is still running.
-              if (s.in_flight.empty() && s.replay.empty()) {
+              if (s.log->logged() == 0) {
                 auto& shared = *s.setup.shared;
                 std::lock_guard<std::mutex> lock(shared.mutex);
                 shared.last_idle_plan = plan_number;
@@ -232,16 +230,13 @@ void on_trigger(coordinator_actor* self) {
               }
               return after_idle(self);
             }
-            auto epoch = s.next_epoch++;
-            logged_epoch logged;
-            logged.start = s.planned_offset;
-            logged.end = text;
-            logged.trigger_start = s.trigger_start;
-            logged.latest_offset_ms = millis_since(s.trigger_start);
+            epoch_info info;
+            info.trigger_start = s.trigger_start;
+            info.latest_offset_ms = millis_since(s.trigger_start);
             if (s.previous_trigger_start != clock::time_point{})
-              logged.since_previous_trigger_s =
+              info.since_previous_trigger_s =
                   std::chrono::duration<double>(s.trigger_start - s.previous_trigger_start).count();
-            s.offset_log[epoch] = std::move(logged);
+            auto epoch = s.log->append(s.planned_offset, text, std::move(info));
             s.planned_offset = text;
             run_epoch(self, epoch);
             // Plan the next epoch while this one runs (as-fast-as-possible, available-now).
@@ -255,24 +250,7 @@ void on_trigger(coordinator_actor* self) {
           });
 }
 
-void promote_snapshot(coordinator_actor* self) {
-  auto& st = self->state;
-  const std::size_t n = std::max<std::size_t>(1, st.setup.parallelism);
-  for (auto it = st.pending_snapshots.begin(); it != st.pending_snapshots.end();) {
-    if (it->first > st.last_committed) break;
-    if (it->second.size() == n && it->first > st.snapshot_epoch) {
-      st.snapshot.clear();
-      for (auto& [partition, rows] : it->second) st.snapshot.push_back(rows);
-      st.snapshot_epoch = it->first;
-    }
-    it = st.pending_snapshots.erase(it);
-  }
-  // Offsets before the snapshot are never replayed again.
-  while (!st.offset_log.empty() && st.offset_log.begin()->first < st.snapshot_epoch) st.offset_log.erase(st.offset_log.begin());
-}
-
-void report_progress(coordinator_actor* self, std::int64_t epoch, const epoch_stats& stats,
-                     connector_metrics sink_metrics) {
+void report_progress(coordinator_actor* self, std::int64_t epoch, epoch_log<epoch_info>::entry& logged) {
   auto& st = self->state;
   query_progress p;
   {
@@ -284,22 +262,23 @@ void report_progress(coordinator_actor* self, std::int64_t epoch, const epoch_st
   }
   p.timestamp = iso8601_now();
   p.batch_id = epoch;
-  p.stats = stats;
-  const auto& logged = st.offset_log.at(epoch);
-  p.trigger_execution_ms = millis_since(logged.trigger_start);
-  p.add_batch_ms = millis_since(logged.run_start);
-  p.latest_offset_ms = logged.latest_offset_ms;
-  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - logged.trigger_start).count());
+  const auto& info = logged.info;
+  p.stats = std::move(logged.info.stats);
+  const auto& stats = p.stats;
+  p.trigger_execution_ms = millis_since(info.trigger_start);
+  p.add_batch_ms = millis_since(info.run_start);
+  p.latest_offset_ms = info.latest_offset_ms;
+  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - info.trigger_start).count());
   p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
-  if (logged.since_previous_trigger_s > 0)
-    p.input_rows_per_second = static_cast<double>(stats.input_rows) / logged.since_previous_trigger_s;
+  if (info.since_previous_trigger_s > 0)
+    p.input_rows_per_second = static_cast<double>(stats.input_rows) / info.since_previous_trigger_s;
   p.restarts = st.restarts_in_epoch;
   p.has_state_operator = static_cast<bool>(st.setup.plan.aggregate);
   p.source_description = st.setup.reader->description();
   p.start_offset = logged.start;
   p.end_offset = logged.end;
   p.sink_description = st.setup.writer->description();
-  p.sink_metrics = std::move(sink_metrics);
+  p.sink_metrics = std::move(logged.info.sink_metrics);
   for (std::size_t i = 0; i < stats.source_metric_names.size() && i < stats.source_metric_values.size(); ++i)
     p.source_metrics.emplace_back(stats.source_metric_names[i], stats.source_metric_values[i]);
   auto& shared = *st.setup.shared;
@@ -307,6 +286,23 @@ void report_progress(coordinator_actor* self, std::int64_t epoch, const epoch_st
   shared.progress.push_back(to_json(p));
   while (shared.progress.size() > st.setup.progress_history) shared.progress.pop_front();
   shared.changed.notify_all();
+}
+
+// Epochs the log found committed: the source may free their data, their progress is published, and
+// the next epoch may start.
+void on_commits(coordinator_actor* self, std::vector<std::pair<std::int64_t, epoch_log<epoch_info>::entry>> done) {
+  auto& st = self->state;
+  for (auto& [epoch, logged] : done) {
+    self->send(st.source, commit_atom::value, logged.end);
+    report_progress(self, epoch, logged);
+    st.restarts_in_epoch = 0;
+    st.backoff = std::chrono::milliseconds{0};
+  }
+  after_commit(self);
+  if (st.trigger_pending && !st.finished) {
+    st.trigger_pending = false;
+    on_trigger(self);
+  }
 }
 
 void begin_recovery(coordinator_actor* self, const std::string& reason) {
@@ -337,14 +333,15 @@ void begin_recovery(coordinator_actor* self, const std::string& reason) {
 void restart(coordinator_actor* self) {
   auto& st = self->state;
   if (st.finished) return;
-  for (auto epoch : st.in_flight) st.setup.writer->abort(epoch);
-  st.in_flight.clear();
-  st.pending_snapshots.clear();
+  // Committed epochs are never run again: the state is restored as of the last commit and only the
+  // epochs after it are replayed, with their logged offsets.
+  st.replay.clear();
+  for (auto epoch : st.log->restart()) {
+    st.setup.writer->abort(epoch);
+    st.replay.push_back(epoch);
+  }
   spawn_dataflow(self);
   st.recovering = false;
-  st.replay.clear();
-  for (auto& [epoch, logged] : st.offset_log)
-    if (epoch > st.snapshot_epoch) st.replay.push_back(epoch);
   if (!st.replay.empty()) {
     auto epoch = st.replay.front();
     st.replay.pop_front();
@@ -357,6 +354,7 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
   auto& st = self->state;
   st.setup = std::move(setup);
   st.planned_offset = std::move(initial_offset);
+  st.log.emplace(st.setup.plan.aggregate, std::max<std::size_t>(1, st.setup.parallelism));
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
   self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
     finish(self, "coordinator: " + exception_message(eptr));
@@ -390,28 +388,20 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
           const std::vector<std::string>& names, const std::vector<std::int64_t>& values) {
         auto& s = self->state;
         if (generation != s.generation || s.finished || s.recovering) return;
-        s.in_flight.erase(epoch);
-        s.backoff = std::chrono::milliseconds{0};
-        if (epoch > s.last_committed) {
-          s.last_committed = epoch;
-          self->send(s.source, commit_atom::value, s.offset_log.at(epoch).end);
-          connector_metrics sink_metrics;
-          for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) sink_metrics.emplace_back(names[i], values[i]);
-          report_progress(self, epoch, stats, std::move(sink_metrics));
-          s.restarts_in_epoch = 0;
+        if (epoch > s.log->last_committed()) {
+          auto& info = s.log->at(epoch).info;
+          info.stats = stats;
+          for (std::size_t i = 0; i < names.size() && i < values.size(); ++i)
+            info.sink_metrics.emplace_back(names[i], values[i]);
         }
-        promote_snapshot(self);
-        after_commit(self);
-        if (s.trigger_pending && !s.finished) {
-          s.trigger_pending = false;
-          on_trigger(self);
-        }
+        on_commits(self, s.log->sink_committed(epoch));
       },
-      [=](snapshot_atom, std::uint64_t generation, std::int64_t epoch, std::uint64_t partition, const batch& rows) {
+      [=](state_changes_atom, std::uint64_t generation, std::int64_t epoch, std::uint64_t partition,
+          const batch& changed) {
         auto& s = self->state;
-        if (generation != s.generation) return;
-        s.pending_snapshots[epoch][partition] = rows;
-        promote_snapshot(self);
+        if (generation != s.generation || s.finished || s.recovering) return;
+        auto done = s.log->state_changes(epoch, static_cast<std::size_t>(partition), changed);
+        if (!done.empty()) on_commits(self, std::move(done));
       },
       [=](failed_atom, std::uint64_t generation, const std::string& what) {
         auto& s = self->state;
@@ -423,7 +413,7 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
       [=](stop_atom) {
         auto& s = self->state;
         s.stop_requested = true;
-        if (s.in_flight.empty() && !s.planning) finish(self, std::nullopt);
+        if (running(s) == 0 && !s.planning) finish(self, std::nullopt);
       },
   };
 }

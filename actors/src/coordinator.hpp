@@ -1,6 +1,7 @@
 // The coordinator: one actor per query. It numbers epochs, plans them with the source, logs offsets
-// before running them, waits for the sink to commit, keeps state snapshots, and restarts the dataflow
-// after a failure, replaying epochs from the logged offsets.
+// before running them, waits for the sink to commit, keeps the aggregation's state as of the last
+// commit, and restarts the dataflow after a failure, replaying the uncommitted epochs from their
+// logged offsets (the bookkeeping is flow::runtime::epoch_log).
 #pragma once
 
 #include <chrono>
@@ -41,7 +42,6 @@ struct query_setup {
   std::size_t credits_per_stage = 2;
   std::size_t max_epochs_in_flight = 4;
   std::size_t max_unit_bytes = 256 * 1024;
-  std::int64_t snapshot_interval = 10;        // epochs between state snapshots
   int max_failures = 3;                       // restarts allowed within failure_window
   std::chrono::milliseconds failure_window{60000};
   std::chrono::milliseconds initial_backoff{20};

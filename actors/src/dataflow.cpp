@@ -255,15 +255,18 @@ struct aggregate_actor_state {
   caf::actor sink;
   std::optional<epoch_aligner> inputs;
   std::size_t partition = 0;
-  std::int64_t snapshot_interval = 1;
   supervision sup;
 };
 
-// Emits the epoch's result to the sink, snapshots when due, and passes the barrier on.
+// Sends the epoch's state changes to the coordinator, emits the epoch's result to the sink and passes
+// the barrier on. The changes are sent first: in one process they reach the coordinator before the
+// sink's commit does.
 void complete_aggregate_epoch(caf::stateful_actor<aggregate_actor_state>* self, std::int64_t epoch,
                               epoch_stats stats) {
   auto& s = self->state;
   auto changed = static_cast<std::int64_t>(s.table->num_changed());
+  self->send(s.sup.coordinator, state_changes_atom::value, s.sup.generation, epoch,
+             static_cast<std::uint64_t>(s.partition), s.table->changed_since_emit());
   batch out = s.table->emit(s.mode);
   if (s.post && !s.post->empty()) out = s.post->run(out);
   stats.state_rows_total += static_cast<std::int64_t>(s.table->num_groups());
@@ -271,17 +274,13 @@ void complete_aggregate_epoch(caf::stateful_actor<aggregate_actor_state>* self, 
   stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
   stats.output_rows += static_cast<std::int64_t>(out.num_rows());
   if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, static_cast<std::uint64_t>(s.partition), std::move(out));
-  if ((epoch + 1) % s.snapshot_interval == 0)
-    self->send(s.sup.coordinator, snapshot_atom::value, s.sup.generation, epoch, static_cast<std::uint64_t>(s.partition),
-               s.table->snapshot());
   self->send(s.sink, barrier_atom::value, epoch, stats);
 }
 
 caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
                               std::shared_ptr<const aggregate_operator> aggregate, batch restored_state,
                               std::shared_ptr<const pipeline> post, output_mode mode, caf::actor sink,
-                              std::size_t upstream_count, std::size_t partition, std::int64_t snapshot_interval,
-                              supervision sup) {
+                              std::size_t upstream_count, std::size_t partition, supervision sup) {
   auto& st = self->state;
   st.aggregate = std::move(aggregate);
   st.table = st.aggregate->make_state();
@@ -291,7 +290,6 @@ caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
   st.sink = std::move(sink);
   st.inputs.emplace(upstream_count);
   st.partition = partition;
-  st.snapshot_interval = snapshot_interval;
   st.sup = sup;
   report_failures(self, sup, "aggregate");
   auto merge = [self](std::int64_t, std::uint64_t, const batch& partial) { self->state.table->merge(partial); };
@@ -365,10 +363,9 @@ caf::actor spawn_stage(caf::actor_system& sys, std::shared_ptr<const decoder> ch
 
 caf::actor spawn_aggregate(caf::actor_system& sys, std::shared_ptr<const aggregate_operator> aggregate,
                            batch restored_state, std::shared_ptr<const pipeline> post, output_mode mode,
-                           caf::actor sink, std::size_t upstream_count, std::size_t partition,
-                           std::int64_t snapshot_interval, supervision sup) {
+                           caf::actor sink, std::size_t upstream_count, std::size_t partition, supervision sup) {
   return sys.spawn(aggregate_actor, std::move(aggregate), std::move(restored_state), std::move(post), mode,
-                   std::move(sink), upstream_count, partition, snapshot_interval, std::move(sup));
+                   std::move(sink), upstream_count, partition, std::move(sup));
 }
 
 caf::actor spawn_sink(caf::actor_system& sys, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,

@@ -25,8 +25,7 @@ caf::actor spawn_stage(caf::actor_system& sys, std::shared_ptr<const decoder> ch
 
 caf::actor spawn_aggregate(caf::actor_system& sys, std::shared_ptr<const aggregate_operator> aggregate,
                            batch restored_state, std::shared_ptr<const pipeline> post, output_mode mode,
-                           caf::actor sink, std::size_t upstream_count, std::size_t partition,
-                           std::int64_t snapshot_interval, supervision sup);
+                           caf::actor sink, std::size_t upstream_count, std::size_t partition, supervision sup);
 
 caf::actor spawn_sink(caf::actor_system& sys, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
                       supervision sup);

@@ -140,7 +140,6 @@ class session::impl final : public session_context, public std::enable_shared_fr
     setup.reader = make_source(setup.plan.scan);
     setup.parallelism = config_.parallelism;
     setup.max_unit_bytes = config_.max_unit_bytes;
-    setup.snapshot_interval = std::max<std::int64_t>(1, config_.snapshot_interval);
     setup.max_failures = config_.max_failures;
     setup.progress_history = std::max<std::size_t>(1, config_.progress_history);
     setup.max_epochs_in_flight = std::max<std::size_t>(1, config_.max_epochs_in_flight);

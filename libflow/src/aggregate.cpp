@@ -344,6 +344,17 @@ struct accumulator {
     else if (type == type_id::string) strings.resize(n);
     else ints.resize(n, 0);
   }
+
+  // Empties the given groups, as if they had seen no input.
+  void reset(const std::vector<std::uint32_t>& groups) {
+    for (auto g : groups) {
+      counts[g] = 0;
+      if (kind == agg_kind::count) continue;
+      if (type == type_id::float64) doubles[g] = 0.0;
+      else if (type == type_id::string) strings[g].clear();
+      else ints[g] = 0;
+    }
+  }
 };
 
 template <class T>
@@ -461,6 +472,19 @@ class hash_aggregate_state final : public aggregate_state {
     clear();
     merge(state_rows);
     clear_changed();
+  }
+
+  void replace_groups(const batch& state_rows) override {
+    check_schema(*plan_->state, state_rows, "replace_groups");
+    const std::size_t n = state_rows.num_rows();
+    if (n == 0) return;
+    std::vector<column> keys(state_rows.columns().begin(), state_rows.columns().begin() + plan_->keys.size());
+    const auto gids = find_groups(keys, n);
+    // Folding a state row into an empty accumulator yields that row's values.
+    for (std::size_t a = 0; a < accs_.size(); ++a) {
+      accs_[a].reset(gids);
+      fold_state(accs_[a], plan_->aggs[a], state_rows, gids);
+    }
   }
 
   std::size_t evict(timestamp watermark) override {

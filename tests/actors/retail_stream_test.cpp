@@ -216,9 +216,7 @@ TEST_CASE("a file moved into the directory while the query runs is picked up", "
 }
 
 TEST_CASE("a stage that throws on one epoch is restarted and the result is unchanged", "[actors][recovery]") {
-  flow::session_config config;
-  config.snapshot_interval = 2;
-  flow::session session(config);
+  flow::session session;
   flow::test::temp_dir dir;
   copy_days(dir.path(), {"2010-12-01", "2010-12-02", "2010-12-03", "2010-12-05", "2010-12-06"});
   auto schema = retail_schema(session);

@@ -14,7 +14,6 @@ struct session_config {
   std::size_t threads = 0;       // scheduler threads; 0 = the core count
   std::size_t parallelism = 0;   // instances per stage; 0 = the core count
   std::size_t max_unit_bytes = 256 * 1024;  // largest raw chunk a source hands to a stage
-  std::int64_t snapshot_interval = 10;      // epochs between state snapshots
   int max_failures = 3;                     // stage restarts allowed per minute before a query fails
   std::size_t progress_history = 100;       // progress reports kept per query (recent_progress)
   std::size_t max_epochs_in_flight = 4;     // pipelined epochs (not with processing-time triggers)

@@ -128,6 +128,9 @@ class aggregate_state {
   virtual std::size_t num_changed() const = 0;
   // Replaces the table by a snapshot (state schema).
   virtual void restore(const batch& state_rows) = 0;
+  // Sets the given groups to the given state rows, adding groups not in the table: applies an
+  // incremental snapshot (changed_since_emit of a later version of this table).
+  virtual void replace_groups(const batch& state_rows) = 0;
   // Drops groups whose window ends at or before watermark; returns how many.
   virtual std::size_t evict(timestamp watermark) = 0;
   virtual void clear() = 0;

@@ -1,0 +1,138 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "flow/runtime/epoch_log.hpp"
+#include "test_support.hpp"
+
+using namespace flow;
+
+namespace {
+
+using log_t = runtime::epoch_log<int>;
+using committed_t = std::vector<std::pair<std::int64_t, log_t::entry>>;
+
+std::vector<std::int64_t> epochs(const committed_t& done) {
+  std::vector<std::int64_t> out;
+  for (const auto& [epoch, e] : done) out.push_back(epoch);
+  return out;
+}
+
+schema_ptr keyed() { return make_schema({{"k", type_id::int64, true}, {"v", type_id::int64, true}}); }
+
+// sum(v) per k.
+std::shared_ptr<const aggregate_operator> sum_by_key() {
+  return std::make_shared<aggregate_operator>(keyed(), std::vector<expr>{col("k")},
+                                              std::vector<agg_spec>{{agg_kind::sum, col("v"), {}}});
+}
+
+std::vector<std::vector<value>> sorted_rows(const batch& b) {
+  std::vector<std::vector<value>> rows;
+  for (std::size_t r = 0; r < b.num_rows(); ++r) {
+    std::vector<value> row;
+    for (std::size_t c = 0; c < b.num_columns(); ++c) row.push_back(b.at(r, c));
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+// What a state partition reports at the end of an epoch: the groups its input changed.
+batch changes_of(aggregate_state& table, const batch& input) {
+  table.update(input);
+  batch changed = table.changed_since_emit();
+  table.emit(output_mode::update);
+  return changed;
+}
+
+batch rows(std::vector<std::pair<std::int64_t, std::int64_t>> kv) {
+  std::vector<std::vector<value>> r;
+  for (auto [k, v] : kv) r.push_back({k, v});
+  return make_batch(keyed(), r);
+}
+
+}  // namespace
+
+TEST_CASE("epoch log: a stateless epoch is committed by the sink and leaves the log", "[epoch_log]") {
+  log_t log(nullptr, 2);
+  CHECK(log.append("{\"o\":0}", "{\"o\":5}", 10) == 0);
+  CHECK(log.append("{\"o\":5}", "{\"o\":9}", 11) == 1);
+  CHECK(log.append("{\"o\":9}", "{\"o\":12}", 12) == 2);
+  CHECK(log.logged() == 3);
+
+  auto done = log.sink_committed(0);
+  REQUIRE(epochs(done) == std::vector<std::int64_t>{0});
+  CHECK(done[0].second.end == "{\"o\":5}");
+  CHECK(done[0].second.info == 10);
+  CHECK(log.logged() == 2);
+  CHECK(log.last_committed() == 0);
+  CHECK(log.sink_committed(0).empty());  // a repeated commit changes nothing
+
+  // A failure now: only the epochs the sink had not committed run again, with their offsets.
+  CHECK(log.restart() == std::vector<std::int64_t>{1, 2});
+  CHECK(log.at(1).start == "{\"o\":5}");
+  CHECK(log.at(2).end == "{\"o\":12}");
+  CHECK(epochs(log.sink_committed(2)) == std::vector<std::int64_t>{1, 2});
+  CHECK(log.logged() == 0);
+  CHECK(log.restart().empty());
+  CHECK_THROWS_WITH(log.at(1), Catch::Contains("epoch 1 is not logged"));
+}
+
+TEST_CASE("epoch log: a long stateless run keeps only the epochs in flight", "[epoch_log]") {
+  log_t log(nullptr, 1);
+  std::size_t most = 0;
+  for (std::int64_t e = 0; e < 10000; ++e) {
+    log.append(std::to_string(e), std::to_string(e + 1), 0);
+    most = std::max(most, log.logged());
+    if (e >= 3) CHECK(epochs(log.sink_committed(e - 3)) == std::vector<std::int64_t>{e - 3});
+  }
+  CHECK(most == 4);
+  CHECK(log.restart() == std::vector<std::int64_t>{9997, 9998, 9999});
+}
+
+TEST_CASE("epoch log: a stateful epoch commits only when every partition reported its changes", "[epoch_log]") {
+  auto agg = sum_by_key();
+  log_t log(agg, 2);
+  REQUIRE(log.stateful());
+  std::vector<std::unique_ptr<aggregate_state>> live;  // what the two aggregate instances hold
+  for (int p = 0; p < 2; ++p) live.push_back(agg->make_state());
+  // The same inputs folded in one pass: the state as of each commit, computed independently.
+  std::vector<std::unique_ptr<aggregate_state>> expected;
+  for (int p = 0; p < 2; ++p) expected.push_back(agg->make_state());
+
+  log.append("0", "1", 0);
+  log.append("1", "2", 0);
+  log.append("2", "3", 0);
+  // Pipelined: epoch 1's changes of partition 0 arrive before epoch 0 is committed.
+  CHECK(log.state_changes(0, 0, changes_of(*live[0], rows({{1, 10}, {2, 5}}))).empty());
+  CHECK(log.state_changes(1, 0, changes_of(*live[0], rows({{1, 1}, {4, 4}}))).empty());
+  CHECK(log.sink_committed(0).empty());  // partition 1 has not reported epoch 0
+  CHECK(epochs(log.state_changes(0, 1, changes_of(*live[1], rows({{3, 7}})))) == std::vector<std::int64_t>{0});
+  expected[0]->update(rows({{1, 10}, {2, 5}}));
+  expected[1]->update(rows({{3, 7}}));
+  CHECK(sorted_rows(log.state(0)) == sorted_rows(expected[0]->snapshot()));
+  CHECK(sorted_rows(log.state(1)) == sorted_rows(expected[1]->snapshot()));
+
+  // Epoch 1: the sink commits, then partition 1 (no change) reports.
+  CHECK(log.sink_committed(1).empty());
+  CHECK(epochs(log.state_changes(1, 1, changes_of(*live[1], rows({})))) == std::vector<std::int64_t>{1});
+  expected[0]->update(rows({{1, 1}, {4, 4}}));
+  CHECK(sorted_rows(log.state(0)) == sorted_rows(expected[0]->snapshot()));
+  CHECK(log.last_committed() == 1);
+
+  // Epoch 2 fails after partition 0 changed key 1 again: the restart forgets that change, restores the
+  // state of epoch 1 and replays epoch 2 only.
+  CHECK(log.state_changes(2, 0, changes_of(*live[0], rows({{1, 100}}))).empty());
+  CHECK(log.restart() == std::vector<std::int64_t>{2});
+  CHECK(sorted_rows(log.state(0)) == sorted_rows(expected[0]->snapshot()));
+  CHECK(sorted_rows(log.state(1)) == sorted_rows(expected[1]->snapshot()));
+  for (int p = 0; p < 2; ++p) live[p]->restore(log.state(p));
+  CHECK(log.state_changes(2, 0, changes_of(*live[0], rows({{1, 100}}))).empty());
+  CHECK(log.state_changes(2, 1, changes_of(*live[1], rows({{3, 1}}))).empty());
+  CHECK(epochs(log.sink_committed(2)) == std::vector<std::int64_t>{2});
+  expected[0]->update(rows({{1, 100}}));
+  expected[1]->update(rows({{3, 1}}));
+  for (int p = 0; p < 2; ++p) CHECK(sorted_rows(log.state(p)) == sorted_rows(expected[p]->snapshot()));
+  CHECK(log.logged() == 0);
+  CHECK_THROWS_WITH(log.state_changes(3, 2, rows({})), Catch::Contains("state partition 2 does not exist"));
+}
