@@ -50,6 +50,9 @@ struct coordinator_state {
   std::chrono::milliseconds backoff{0};
 
   clock::time_point trigger_start{}, previous_trigger_start{};
+  std::optional<clock::time_point> last_progress;  // when the last progress report was published
+  epoch_stats last_state_stats;                    // the state figures of the last report
+  std::string source_status;                       // why the source had no data at the last plan
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
@@ -64,6 +67,14 @@ void publish_status(coordinator_actor* self, std::string message, bool data_avai
   std::lock_guard<std::mutex> lock(shared.mutex);
   shared.status = {std::move(message), data_available, trigger_active};
   shared.changed.notify_all();
+}
+
+// Spark's waiting status, with the source's reason when it has one: "Waiting for data to arrive
+// (HttpFeedSource[...]: HTTP 401 Unauthorized: ...)".
+void publish_waiting(coordinator_actor* self, const std::string& message) {
+  const auto& st = self->state;
+  if (st.source_status.empty()) return publish_status(self, message, false, false);
+  publish_status(self, message + " (" + st.setup.reader->description() + ": " + st.source_status + ")", false, false);
 }
 
 void spawn_dataflow(coordinator_actor* self) {
@@ -127,6 +138,76 @@ void finish(coordinator_actor* self, std::optional<std::string> failure) {
   self->quit();
 }
 
+// A progress report with the query's names, the time, the sources' and sink's descriptions.
+query_progress new_progress(coordinator_actor* self, std::int64_t batch_id) {
+  auto& st = self->state;
+  query_progress p;
+  {
+    auto& shared = *st.setup.shared;
+    std::lock_guard<std::mutex> lock(shared.mutex);
+    p.id = shared.id;
+    p.run_id = shared.run_id;
+    p.name = shared.name;
+  }
+  p.timestamp = iso8601_now();
+  p.batch_id = batch_id;
+  p.has_state_operator = static_cast<bool>(st.setup.plan.aggregate);
+  p.source_description = st.setup.reader->description();
+  p.sink_description = st.setup.writer->description();
+  return p;
+}
+
+void publish_progress(coordinator_actor* self, const query_progress& p) {
+  auto& st = self->state;
+  st.last_progress = clock::now();
+  st.last_state_stats.state_rows_total = p.stats.state_rows_total;
+  st.last_state_stats.state_memory_bytes = p.stats.state_memory_bytes;
+  auto& shared = *st.setup.shared;
+  std::lock_guard<std::mutex> lock(shared.mutex);
+  shared.progress.push_back(to_json(p));
+  while (shared.progress.size() > st.setup.progress_history) shared.progress.pop_front();
+  shared.changed.notify_all();
+}
+
+void report_progress(coordinator_actor* self, std::int64_t epoch, epoch_log<epoch_info>::entry& logged) {
+  auto& st = self->state;
+  query_progress p = new_progress(self, epoch);
+  const auto& info = logged.info;
+  p.stats = std::move(logged.info.stats);
+  const auto& stats = p.stats;
+  p.trigger_execution_ms = millis_since(info.trigger_start);
+  p.add_batch_ms = millis_since(info.run_start);
+  p.latest_offset_ms = info.latest_offset_ms;
+  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - info.trigger_start).count());
+  p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
+  if (info.since_previous_trigger_s > 0)
+    p.input_rows_per_second = static_cast<double>(stats.input_rows) / info.since_previous_trigger_s;
+  p.restarts = st.restarts_in_epoch;
+  p.start_offset = logged.start;
+  p.end_offset = logged.end;
+  p.sink_metrics = std::move(logged.info.sink_metrics);
+  for (std::size_t i = 0; i < stats.source_metric_names.size() && i < stats.source_metric_values.size(); ++i)
+    p.source_metrics.emplace_back(stats.source_metric_names[i], stats.source_metric_values[i]);
+  publish_progress(self, p);
+}
+
+// Spark's idle progress event: while no data arrives, a report without input at most every
+// no_data_progress_interval, so that the sources' metrics (a refused token, a lost connection) reach
+// the user. The first idle trigger of a query reports at once, later ones when the interval has
+// passed since the last report, with data or without.
+void report_idle_progress(coordinator_actor* self, const std::vector<std::string>& names,
+                          const std::vector<std::int64_t>& values) {
+  auto& st = self->state;
+  if (st.last_progress && clock::now() - *st.last_progress < st.setup.no_data_progress_interval) return;
+  query_progress p = new_progress(self, st.log->next_epoch());
+  p.stats.state_rows_total = st.last_state_stats.state_rows_total;
+  p.stats.state_memory_bytes = st.last_state_stats.state_memory_bytes;
+  p.trigger_execution_ms = p.latest_offset_ms = millis_since(st.trigger_start);
+  p.start_offset = p.end_offset = st.planned_offset;
+  for (std::size_t i = 0; i < names.size() && i < values.size(); ++i) p.source_metrics.emplace_back(names[i], values[i]);
+  publish_progress(self, p);
+}
+
 void run_epoch(coordinator_actor* self, std::int64_t epoch) {
   auto& st = self->state;
   auto& logged = st.log->at(epoch);
@@ -145,7 +226,7 @@ std::size_t epoch_window(const coordinator_state& st) {
 // Processing-time trigger: a tick that came while the query was busy fires now, else the next tick will.
 void wait_for_next_tick(coordinator_actor* self) {
   auto& st = self->state;
-  publish_status(self, "Waiting for next trigger", false, false);
+  publish_waiting(self, "Waiting for next trigger");
   if (st.trigger_pending) {
     st.trigger_pending = false;
     on_trigger(self);
@@ -165,7 +246,7 @@ void after_idle(coordinator_actor* self) {
     case trigger_kind::once:
     case trigger_kind::available_now: return finish(self, std::nullopt);
     case trigger_kind::as_fast_as_possible:
-      publish_status(self, "Waiting for data to arrive", false, false);
+      publish_waiting(self, "Waiting for data to arrive");
       self->delayed_send(self, st.setup.poll_interval, poll_atom::value);
       return;
     case trigger_kind::processing_time: return wait_for_next_tick(self);
@@ -215,7 +296,8 @@ void on_trigger(coordinator_actor* self) {
   auto generation = st.generation;
   self->request(st.source, caf::infinite, plan_atom::value, st.planned_offset)
       .then(
-          [=](int outcome, const std::string& text) {
+          [=](int outcome, const std::string& text, const std::vector<std::string>& metric_names,
+              const std::vector<std::int64_t>& metric_values) {
             auto& s = self->state;
             if (s.generation != generation || s.finished) return;
             s.planning = false;
@@ -228,8 +310,13 @@ void on_trigger(coordinator_actor* self) {
                 shared.last_idle_plan = plan_number;
                 shared.changed.notify_all();
               }
+              s.source_status = text;
+              if (s.setup.trigger.kind == trigger_kind::as_fast_as_possible ||
+                  s.setup.trigger.kind == trigger_kind::processing_time)
+                report_idle_progress(self, metric_names, metric_values);
               return after_idle(self);
             }
+            s.source_status.clear();
             epoch_info info;
             info.trigger_start = s.trigger_start;
             info.latest_offset_ms = millis_since(s.trigger_start);
@@ -248,44 +335,6 @@ void on_trigger(coordinator_actor* self) {
             auto& s = self->state;
             if (s.generation == generation) s.planning = false;
           });
-}
-
-void report_progress(coordinator_actor* self, std::int64_t epoch, epoch_log<epoch_info>::entry& logged) {
-  auto& st = self->state;
-  query_progress p;
-  {
-    auto& shared = *st.setup.shared;
-    std::lock_guard<std::mutex> lock(shared.mutex);
-    p.id = shared.id;
-    p.run_id = shared.run_id;
-    p.name = shared.name;
-  }
-  p.timestamp = iso8601_now();
-  p.batch_id = epoch;
-  const auto& info = logged.info;
-  p.stats = std::move(logged.info.stats);
-  const auto& stats = p.stats;
-  p.trigger_execution_ms = millis_since(info.trigger_start);
-  p.add_batch_ms = millis_since(info.run_start);
-  p.latest_offset_ms = info.latest_offset_ms;
-  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(clock::now() - info.trigger_start).count());
-  p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
-  if (info.since_previous_trigger_s > 0)
-    p.input_rows_per_second = static_cast<double>(stats.input_rows) / info.since_previous_trigger_s;
-  p.restarts = st.restarts_in_epoch;
-  p.has_state_operator = static_cast<bool>(st.setup.plan.aggregate);
-  p.source_description = st.setup.reader->description();
-  p.start_offset = logged.start;
-  p.end_offset = logged.end;
-  p.sink_description = st.setup.writer->description();
-  p.sink_metrics = std::move(logged.info.sink_metrics);
-  for (std::size_t i = 0; i < stats.source_metric_names.size() && i < stats.source_metric_values.size(); ++i)
-    p.source_metrics.emplace_back(stats.source_metric_names[i], stats.source_metric_values[i]);
-  auto& shared = *st.setup.shared;
-  std::lock_guard<std::mutex> lock(shared.mutex);
-  shared.progress.push_back(to_json(p));
-  while (shared.progress.size() > st.setup.progress_history) shared.progress.pop_front();
-  shared.changed.notify_all();
 }
 
 // Epochs the log found committed: the source may free their data, their progress is published, and

@@ -47,6 +47,7 @@ struct query_setup {
   std::chrono::milliseconds initial_backoff{20};
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds poll_interval{10};  // as-fast-as-possible trigger, no new data
+  std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
   std::size_t progress_history = 100;
   std::shared_ptr<query_shared> shared;
 };

@@ -144,14 +144,24 @@ caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_
   st.sup = sup;
   report_failures(self, sup, "source " + st.reader->description());
   return {
-      // Outcome 1: data up to the returned offset; 0: nothing new; -1: the source is broken (message).
-      [=](plan_atom, const std::string& start) -> caf::result<int, std::string> {
+      // Outcome 1: data up to the returned offset; 0: nothing new, with the source's status (why not)
+      // and metrics for the idle progress report; -1: the source is broken (message).
+      [=](plan_atom, const std::string& start)
+          -> caf::result<int, std::string, std::vector<std::string>, std::vector<std::int64_t>> {
+        auto& reader = *self->state.reader;
+        using names_t = std::vector<std::string>;
+        using values_t = std::vector<std::int64_t>;
         try {
-          auto end = self->state.reader->latest_offset(start);
-          if (!end) return {0, std::string{}};
-          return {1, *end};
+          if (auto end = reader.latest_offset(start)) return {1, *end, names_t{}, values_t{}};
+          names_t names;
+          values_t values;
+          for (auto& [name, v] : reader.metrics()) {
+            names.push_back(name);
+            values.push_back(v);
+          }
+          return {0, reader.status(), std::move(names), std::move(values)};
         } catch (const std::exception& e) {
-          return {-1, self->state.reader->description() + ": " + e.what()};
+          return {-1, reader.description() + ": " + e.what(), names_t{}, values_t{}};
         }
       },
       [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end) {

@@ -143,6 +143,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     setup.max_failures = config_.max_failures;
     setup.progress_history = std::max<std::size_t>(1, config_.progress_history);
     setup.max_epochs_in_flight = std::max<std::size_t>(1, config_.max_epochs_in_flight);
+    setup.no_data_progress_interval = config_.no_data_progress_interval;
     setup.shared = std::make_shared<runtime::query_shared>();
     setup.shared->id = runtime::random_uuid();
     setup.shared->run_id = runtime::random_uuid();
@@ -238,6 +239,9 @@ session::session(int argc, char** argv) {
     else if (auto v = value_of("--flow.parallelism=")) config.parallelism = parse_count(*v, "--flow.parallelism");
     else if (auto v = value_of("--flow.max-failures=")) config.max_failures = static_cast<int>(parse_count(*v, "--flow.max-failures"));
     else if (auto v = value_of("--flow.idle-workers=")) config.idle_workers = parse_idle_workers(*v);
+    else if (auto v = value_of("--flow.no-data-progress-interval-ms="))
+      config.no_data_progress_interval =
+          std::chrono::milliseconds(parse_count(*v, "--flow.no-data-progress-interval-ms"));
   }
   impl_ = std::make_shared<impl>(config);
 }

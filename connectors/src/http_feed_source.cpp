@@ -117,6 +117,8 @@ class http_feed_source final : public push_source {
     if (receiver_.joinable()) receiver_.join();
   }
 
+  std::string status() const override { return connected_.load() ? std::string() : last_error(); }
+
   connector_metrics extra_metrics() const override {
     return {{"connected", connected_.load()},
             {"numReconnects", reconnects_.load()},

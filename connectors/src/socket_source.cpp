@@ -169,6 +169,12 @@ class socket_source final : public push_source {
     if (receiver_.joinable()) receiver_.join();
   }
 
+  std::string status() const override {
+    if (server_ || active_connections_.load() > 0) return {};
+    std::lock_guard<std::mutex> lock(disconnect_mutex_);
+    return disconnect_reason_;
+  }
+
   connector_metrics extra_metrics() const override {
     connector_metrics m{{"connected", active_connections_.load() > 0 ? 1 : 0},
                         {"activeConnections", active_connections_.load()}};
@@ -227,6 +233,11 @@ class socket_source final : public push_source {
     return !stopping_ && (ready == 0 || (ready < 0 && errno == EINTR));
   }
 
+  void set_disconnect_reason(std::string reason) {
+    std::lock_guard<std::mutex> lock(disconnect_mutex_);
+    disconnect_reason_ = std::move(reason);
+  }
+
   void run_client() {
     auto backoff = reconnect_initial_;
     bool connected_before = false;
@@ -235,6 +246,7 @@ class socket_source final : public push_source {
       int fd = connect_tcp(host_, port_, connect_timeout, wake_fd_, failure);
       if (fd < 0) {
         connect_failures_.fetch_add(1, std::memory_order_relaxed);
+        set_disconnect_reason(failure + "; retrying");
         if (!pause(backoff)) return;
         backoff = std::min(backoff * 2, reconnect_max_);
         continue;
@@ -252,6 +264,7 @@ class socket_source final : public push_source {
         if (!receive(fd, state, peer_gone)) break;
       }
       ::close(fd);
+      set_disconnect_reason("the server closed the connection; reconnecting");
       active_connections_ = 0;
       if (!peer_gone || !pause(backoff)) return;
     }
@@ -330,6 +343,8 @@ class socket_source final : public push_source {
   std::thread receiver_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> active_connections_{0}, reconnects_{0}, connect_failures_{0}, connections_accepted_{0};
+  mutable std::mutex disconnect_mutex_;
+  std::string disconnect_reason_;  // client: why it is not connected now
   std::vector<char> buffer_ = std::vector<char>(256 << 10);
 };
 

@@ -143,6 +143,36 @@ TEST_CASE("a feed server killed and restarted mid-stream: every tweet exactly on
   CHECK_FALSE(query.exception());
 }
 
+TEST_CASE("a refused token shows in idle progress reports and in the query status", "[actors][http][progress]") {
+  feed_server server({"--rate", "2000", "--count", "200", "--token", "right"});
+  flow::session_config config;
+  config.no_data_progress_interval = 200ms;
+  flow::session session(config);
+  auto reader = session.read_stream().format("twitter").schema(tweet_schema());
+  reader.option("url", server.url()).option("bearerToken", "wrong").option("httpBackoffInitialMs", 50);
+  auto query = reader.load().select({col("id")}).write_stream().format("memory").query_name("refused").start();
+  // No data ever comes, yet the user learns why: Spark's idle progress events and the status.
+  REQUIRE(eventually([&] {
+    auto last = query.last_progress();
+    return last && last->find("\"authFailed\":1") != std::string::npos;
+  }));
+  auto last = *query.last_progress();
+  CHECK_THAT(last, Catch::Contains("\"numInputRows\":0") && Catch::Contains("\"batchId\":0") &&
+                       Catch::Contains("\"lastHttpStatus\":401"));
+  REQUIRE(eventually([&] { return query.status().message.find("401") != std::string::npos; }));
+  CHECK_THAT(query.status().message, Catch::StartsWith("Waiting for data to arrive (HttpFeedSource[") &&
+                                         Catch::Contains("HTTP 401 Unauthorized"));
+  // Idle reports repeat at the interval, not at every 10 ms poll.
+  auto reports = query.recent_progress().size();
+  std::this_thread::sleep_for(1s);
+  auto more = query.recent_progress().size() - reports;
+  CHECK(more >= 2);
+  CHECK(more <= 6);
+  CHECK(sql_int(session, "SELECT COUNT(*) FROM refused") == 0);
+  query.stop();
+  CHECK_FALSE(query.exception());
+}
+
 TEST_CASE("trending hashtags per window match an independent count of the same stream", "[actors][http]") {
   feed_server server({"--count", "4000", "--seed", "42", "--token", "tok", "--malformed-every", "97"});
   auto lines = read_tweets_plainly(server.port(), "tok", 4000);

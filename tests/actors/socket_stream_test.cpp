@@ -86,6 +86,37 @@ TEST_CASE("word count over a socket stream matches an independent count of Don Q
   CHECK_FALSE(query.exception());
 }
 
+TEST_CASE("a socket source that cannot connect says so in its status and idle progress", "[actors][socket][progress]") {
+  std::uint16_t closed_port;
+  {
+    listener gone;
+    closed_port = gone.port();
+  }
+  flow::session_config config;
+  config.no_data_progress_interval = std::chrono::milliseconds(100);
+  flow::session session(config);
+  auto query = session.read_stream()
+                   .format("socket")
+                   .option("host", "127.0.0.1")
+                   .option("port", static_cast<int>(closed_port))
+                   .option("reconnectInitialMs", 20)
+                   .option("reconnectMaxMs", 50)
+                   .load()
+                   .write_stream()
+                   .format("noop")
+                   .start();
+  const std::string refused = "cannot connect to 127.0.0.1:" + std::to_string(closed_port);
+  REQUIRE(eventually([&] { return query.status().message.find(refused) != std::string::npos; }));
+  CHECK_THAT(query.status().message, Catch::StartsWith("Waiting for data to arrive (TextSocketSource["));
+  REQUIRE(eventually([&] {
+    auto last = query.last_progress();
+    return last && last->find("\"numConnectFailures\":0") == std::string::npos;
+  }));
+  CHECK_THAT(*query.last_progress(), Catch::Contains("\"connected\":0") && Catch::Contains("\"numInputRows\":0"));
+  query.stop();
+  CHECK_FALSE(query.exception());
+}
+
 TEST_CASE("a listening socket source feeds several producers' lines to a socket sink", "[actors][socket]") {
   listener consumer;
   flow::session session;

@@ -2,6 +2,7 @@
 // the memory-sink catalog and the running queries.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -17,6 +18,9 @@ struct session_config {
   int max_failures = 3;                     // stage restarts allowed per minute before a query fails
   std::size_t progress_history = 100;       // progress reports kept per query (recent_progress)
   std::size_t max_epochs_in_flight = 4;     // pipelined epochs (not with processing-time triggers)
+  // While no data arrives, a progress report (numInputRows 0, the sources' metrics) at most this often,
+  // as Spark's spark.sql.streaming.noDataProgressEventInterval; the first idle trigger reports at once.
+  std::chrono::milliseconds no_data_progress_interval{10000};
   // Idle scheduler threads: poll for work for about 2.5 ms before sleeping (100 polls, then 50 with
   // 50 us pauses: short gaps between epochs stay cheap), or sleep almost at once (5 + 5 polls), which
   // leaves the cores to connector threads on small machines but makes short epochs wait for wake-ups.
@@ -28,8 +32,8 @@ class session {
  public:
   session();
   explicit session(session_config config);
-  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N and --flow.idle-workers=poll|sleep;
-  // ignores other arguments. Throws flow::error for a bad value.
+  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep
+  // and --flow.no-data-progress-interval-ms=N; ignores other arguments. Throws flow::error for a bad value.
   session(int argc, char** argv);
   ~session();  // stops every running query
   session(const session&) = delete;

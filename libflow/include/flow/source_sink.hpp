@@ -48,6 +48,9 @@ class source_reader {
   // Upper bound for one unit's size; the runtime lowers it so that small epochs still spread over cores.
   virtual void set_max_unit_bytes(std::size_t /*bytes*/) {}
   virtual connector_metrics metrics() const { return {}; }
+  // Why the source delivers no data now (e.g. "HTTP 401 Unauthorized: ..." while a server refuses the
+  // token), for the query's status; empty while it can deliver. Called while a receiver thread runs.
+  virtual std::string status() const { return {}; }
   virtual void stop() {}
 };
 
