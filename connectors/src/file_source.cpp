@@ -1,6 +1,8 @@
 // FileStreamSource: a file log over a directory, refreshed by inotify events and periodic listings.
 #include "flow/connectors/file_source.hpp"
 
+#include "flow/connectors/file_sink.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -89,8 +91,10 @@ std::string missing_path_message(const std::string& path) {
 }
 
 // known: tells the paths to leave out without a stat (files a source has taken), so re-listing stays cheap.
+// committed: when set, the only names to list (a file sink's committed part files).
 std::vector<file_entry> list_files(const std::string& path, const input_location& where,
-                                   const std::function<bool(const std::string&)>& known = {}) {
+                                   const std::function<bool(const std::string&)>& known = {},
+                                   const std::unordered_set<std::string>* committed = nullptr) {
   std::vector<file_entry> files;
   DIR* dir = ::opendir(where.directory.c_str());
   if (!dir) {
@@ -104,6 +108,7 @@ std::vector<file_entry> list_files(const std::string& path, const input_location
     if (name.empty() || name[0] == '.' || name[0] == '_') continue;
     if (!where.single_file.empty() && name != where.single_file) continue;
     if (!where.pattern.empty() && ::fnmatch(where.pattern.c_str(), name.c_str(), 0) != 0) continue;
+    if (committed && !committed->contains(name)) continue;
     std::string full = entry_path(path, where.directory, name);
     if (known && known(full)) continue;
     struct stat st{};
@@ -317,7 +322,9 @@ class file_stream_source final : public source_reader {
     if (!must_list) return;
     input_location where = locate(path_);
     watch(where.directory);  // before listing, so nothing that arrives during the listing is missed
-    std::vector<file_entry> files = list_files(path_, where, [&](const std::string& p) { return known_.contains(p); });
+    read_commit_log(where.directory);
+    std::vector<file_entry> files = list_files(path_, where, [&](const std::string& p) { return known_.contains(p); },
+                                               sink_output_ ? &committed_names_ : nullptr);
     last_listing_ = now;
     bool first_listing = !listed_once_;
     listed_once_ = true;
@@ -325,7 +332,8 @@ class file_stream_source final : public source_reader {
     std::int64_t wall_now = wall_clock_ns();
     std::unordered_map<std::string, unstable_file> still_unstable;
     next_stable_check_.reset();
-    std::erase_if(files, [&](const file_entry& f) { return !rebuilding && !is_stable(f, now, wall_now, still_unstable); });
+    if (!rebuilding && !sink_output_)  // committed part files are complete
+      std::erase_if(files, [&](const file_entry& f) { return !is_stable(f, now, wall_now, still_unstable); });
     unstable_ = std::move(still_unstable);  // a file that vanished is forgotten
     moved_in_.clear();
 
@@ -344,6 +352,18 @@ class file_stream_source final : public source_reader {
     if (added) {
       auto tail = log_.begin() + static_cast<std::ptrdiff_t>(fixed_);
       std::stable_sort(tail, log_.end(), latest_first_ ? newer_first : older_first);
+    }
+  }
+
+  // A file sink's output directory is read through its commit log, as Spark reads _spark_metadata: only
+  // part files of committed epochs, so a crash between a part file's rename and the log entry shows nothing.
+  void read_commit_log(const std::string& directory) {
+    if (!has_commit_log(directory)) return;
+    sink_output_ = true;
+    watch_commit_log(directory);  // before reading, so no entry written meanwhile is missed
+    for (std::int64_t epoch : committed_epochs(directory)) {
+      if (!epochs_read_.insert(epoch).second) continue;
+      for (auto& name : committed_epoch_files(directory, epoch)) committed_names_.insert(std::move(name));
     }
   }
 
@@ -407,10 +427,18 @@ class file_stream_source final : public source_reader {
     }
     if (watch_ >= 0 && watched_directory_ == directory) return;
     if (watch_ >= 0) ::inotify_rm_watch(inotify_fd_, watch_);
+    if (log_watch_ >= 0) ::inotify_rm_watch(inotify_fd_, log_watch_);
+    log_watch_ = -1;
     watch_ = ::inotify_add_watch(inotify_fd_, directory.c_str(),
                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
                                      IN_MOVE_SELF | IN_ONLYDIR);
     watched_directory_ = watch_ >= 0 ? directory : std::string();
+  }
+
+  void watch_commit_log(const std::string& directory) {
+    if (inotify_fd_ < 0 || log_watch_ >= 0) return;
+    std::string log_directory = (std::filesystem::path(directory) / file_sink_log_directory).string();
+    log_watch_ = ::inotify_add_watch(inotify_fd_, log_directory.c_str(), IN_MOVED_TO | IN_ONLYDIR);
   }
 
   directory_events drain_inotify() {
@@ -423,6 +451,12 @@ class file_stream_source final : public source_reader {
       for (ssize_t at = 0; at < got;) {
         const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
         at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        if (event->wd == log_watch_) {  // a commit log entry arrived, or the log is gone
+          if (event->mask & IN_IGNORED) log_watch_ = -1;
+          events.new_files = true;
+          continue;
+        }
+        if (event->wd != watch_) continue;  // a watch given up earlier
         if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) watch_ = -1;
         if (event->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) events.new_files = true;
         if (event->len == 0 || watched_directory_.empty()) continue;
@@ -438,6 +472,7 @@ class file_stream_source final : public source_reader {
     if (inotify_fd_ >= 0) ::close(inotify_fd_);
     inotify_fd_ = -1;
     watch_ = -1;
+    log_watch_ = -1;
   }
 
   std::string path_;
@@ -459,9 +494,13 @@ class file_stream_source final : public source_reader {
   std::unordered_set<std::string> moved_in_;  // moved in since the last listing: stable at once
   std::optional<clock::time_point> next_stable_check_;
   bool planned_once_ = false;
+  bool sink_output_ = false;  // the directory has a file sink's commit log: read through it
+  std::unordered_set<std::int64_t> epochs_read_;
+  std::unordered_set<std::string> committed_names_;
 
   int inotify_fd_ = -1;
   int watch_ = -1;
+  int log_watch_ = -1;  // the commit log of a file sink's output directory
   bool inotify_unavailable_ = false;
   std::string watched_directory_;
   bool listed_once_ = false;
@@ -482,8 +521,15 @@ std::unique_ptr<source_reader> make_file_source(std::string path, std::string fo
 }
 
 std::vector<std::string> list_input_files(const std::string& path) {
+  input_location where = locate(path);
+  std::optional<std::unordered_set<std::string>> committed;
+  if (has_commit_log(where.directory)) {
+    committed.emplace();
+    for (std::int64_t epoch : committed_epochs(where.directory))
+      for (auto& name : committed_epoch_files(where.directory, epoch)) committed->insert(std::move(name));
+  }
   std::vector<std::string> paths;
-  for (auto& f : list_files(path, locate(path))) paths.push_back(std::move(f.path));
+  for (auto& f : list_files(path, where, {}, committed ? &*committed : nullptr)) paths.push_back(std::move(f.path));
   return paths;
 }
 
