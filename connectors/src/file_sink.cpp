@@ -3,16 +3,20 @@
 #include "flow/connectors/file_sink.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace flow::connectors {
 
@@ -100,10 +104,15 @@ std::map<std::int64_t, std::string> log_entries(const std::string& log_directory
 
 // ---------------------------------------------------------------- the commit log
 
-const char* commit_log_format = "{\"epoch\":<n>,\"files\":[\"<name>\",...]}";
+const char* commit_log_format = "{\"epoch\":<n>,\"rows\":<n>,\"files\":[\"<name>\",...]}";
 
-std::string log_entry_text(std::int64_t epoch, const std::vector<std::string>& names) {
-  std::string out = "{\"epoch\":" + std::to_string(epoch) + ",\"files\":[";
+struct log_entry {
+  std::optional<std::int64_t> rows;  // missing in entries written before libflow recorded it
+  std::vector<std::string> files;
+};
+
+std::string log_entry_text(std::int64_t epoch, std::int64_t rows, const std::vector<std::string>& names) {
+  std::string out = "{\"epoch\":" + std::to_string(epoch) + ",\"rows\":" + std::to_string(rows) + ",\"files\":[";
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i) out.push_back(',');
     append_json_string(out, names[i]);
@@ -112,15 +121,23 @@ std::string log_entry_text(std::int64_t epoch, const std::vector<std::string>& n
 }
 
 // Reads what log_entry_text writes; file names hold no characters that need escaping beyond \" and \\.
-std::vector<std::string> parse_log_entry(std::string_view text, const std::string& origin) {
+log_entry parse_log_entry(std::string_view text, const std::string& origin) {
   auto corrupt = [&](const std::string& why) {
     return error("file sink: commit log entry '" + origin + "' is corrupt (" + why + "); expected " +
                  commit_log_format);
   };
   std::size_t pos = text.find("\"files\":[");
   if (text.rfind("{\"epoch\":", 0) != 0 || pos == std::string_view::npos) throw corrupt("no epoch or files field");
+  log_entry entry;
+  if (std::size_t rows_at = text.substr(0, pos).find("\"rows\":"); rows_at != std::string_view::npos) {
+    std::int64_t rows = 0;
+    const char* digits = text.data() + rows_at + 7;
+    auto [end, ec] = std::from_chars(digits, text.data() + pos, rows);
+    if (ec != std::errc{} || end == digits || rows < 0) throw corrupt("bad rows field");
+    entry.rows = rows;
+  }
   pos += 9;
-  std::vector<std::string> names;
+  std::vector<std::string>& names = entry.files;
   while (pos < text.size() && text[pos] != ']') {
     if (!names.empty()) {
       if (text[pos] != ',') throw corrupt("a ',' is missing between file names");
@@ -138,7 +155,39 @@ std::vector<std::string> parse_log_entry(std::string_view text, const std::strin
     names.push_back(std::move(name));
   }
   if (text.substr(pos).rfind("]}", 0) != 0) throw corrupt("the file list is not closed");
-  return names;
+  return entry;
+}
+
+log_entry read_log_entry(const std::string& entry_path) {
+  int fd = ::open(entry_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw error("file sink: cannot read commit log entry '" + entry_path + "': " + os_error(errno));
+  std::string text;
+  char chunk[4096];
+  ssize_t n = 0;
+  while ((n = ::read(fd, chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<std::size_t>(n));
+  int code = errno;
+  ::close(fd);
+  if (n < 0) throw error("file sink: cannot read commit log entry '" + entry_path + "': " + os_error(code));
+  return parse_log_entry(text, entry_path);
+}
+
+std::string log_directory_of(const std::string& path) { return (fs::path(path) / file_sink_log_directory).string(); }
+
+// The epoch of a part file's name ("part-<epoch>-<n>.<ext>", or ".part-...<ext>.tmp" while written),
+// nullopt for any other name.
+std::optional<std::int64_t> part_file_epoch(std::string_view name, const std::string& extension) {
+  if (name.starts_with('.')) {
+    if (!name.ends_with(extension + ".tmp")) return std::nullopt;
+    name.remove_prefix(1);
+  } else if (!name.ends_with(extension)) {
+    return std::nullopt;
+  }
+  if (!name.starts_with("part-")) return std::nullopt;
+  name.remove_prefix(5);
+  std::int64_t epoch = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), epoch);
+  if (ec != std::errc{} || end == name.data() || end == name.data() + name.size() || *end != '-') return std::nullopt;
+  return epoch;
 }
 
 // ---------------------------------------------------------------- the sink
@@ -167,8 +216,13 @@ struct part_file {
   std::int64_t bytes = 0;
 };
 
+// FLOW_FILE_SINK_KILL_BEFORE_LOG=<epoch>: the process kills itself (SIGKILL) when that epoch's part files
+// have their final names and its log entry is not written yet: the crash window, for tests.
+constexpr const char* kill_before_log_variable = "FLOW_FILE_SINK_KILL_BEFORE_LOG";
+
 struct epoch_output {
   bool committed_before = false;  // a replay of an epoch whose log entry exists: nothing to write
+  std::int64_t replayed_rows = 0;  // rows of such a replay, compared with the entry's
   std::vector<part_file> files;
   std::string buffer;  // formatted rows not yet written to files.back()
 };
@@ -177,6 +231,7 @@ class file_sink final : public sink_writer {
  public:
   file_sink(std::string format, const options& opts)
       : path_(opts.get("path")), extension_(format), max_records_per_file_(opts.get_int("maxRecordsPerFile", 0)) {
+    if (const char* epoch = std::getenv(kill_before_log_variable)) kill_before_log_epoch_ = std::atoll(epoch);
     if (path_.empty())
       throw error("file sink (" + format + "): option 'path' is required: option(\"path\", \"/output/dir\")");
     if (max_records_per_file_ < 0)
@@ -191,7 +246,7 @@ class file_sink final : public sink_writer {
     } else {
       throw error("file sink: unsupported format '" + format + "'; supported: csv, json");
     }
-    log_directory_ = (fs::path(path_) / file_sink_log_directory).string();
+    log_directory_ = log_directory_of(path_);
   }
 
   ~file_sink() override {
@@ -217,12 +272,11 @@ class file_sink final : public sink_writer {
     std::error_code ec;
     fs::create_directories(log_directory_, ec);
     if (ec) throw error("file sink: cannot create output directory '" + log_directory_ + "': " + ec.message());
-    if (auto entries = log_entries(log_directory_); !entries.empty()) {
-      throw error("file sink: '" + path_ + "' already holds committed epochs " + std::to_string(entries.begin()->first) +
-                  ".." + std::to_string(entries.rbegin()->first) + " of another run (" + file_sink_log_directory +
-                  "); libflow keeps no checkpoint across runs yet, so this run would restart at epoch 0: write to "
-                  "a new directory or delete the old output");
-    }
+    // A restart on an earlier run's output: its committed epochs stay (and are skipped when this run
+    // replays them), the part files of epochs it did not log are deleted.
+    earlier_run_rows_.clear();
+    for (const auto& [epoch, entry] : log_entries(log_directory_)) earlier_run_rows_[epoch] = read_log_entry(entry).rows;
+    remove_part_files([&](std::int64_t epoch) { return !earlier_run_rows_.contains(epoch); });
     schema_ = input;
   }
 
@@ -230,6 +284,7 @@ class file_sink final : public sink_writer {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_) throw error("file sink '" + path_ + "': write before open");
     epoch_output& output = begin_epoch(epoch);
+    if (output.committed_before) output.replayed_rows += static_cast<std::int64_t>(rows.num_rows());
     if (output.committed_before || rows.num_rows() == 0) return;
     check_schema(epoch, rows);
     for (std::size_t row = 0; row < rows.num_rows(); ++row) {
@@ -247,15 +302,20 @@ class file_sink final : public sink_writer {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_) throw error("file sink '" + path_ + "': commit before open");
     epoch_output& output = begin_epoch(epoch);
-    if (!output.committed_before) {
+    if (output.committed_before) {
+      check_same_as_earlier_run(epoch, output.replayed_rows);
+    } else {
       if (!output.files.empty()) finish_part(output);
       std::vector<std::string> names;
+      std::int64_t rows = 0;
       for (auto& file : output.files) {
         rename_file(file.temp_path, file.final_path);
         names.push_back(file.name);
+        rows += file.rows;
       }
       if (!output.files.empty()) sync_directory(path_);
-      write_file_atomically(log_directory_, std::to_string(epoch), log_entry_text(epoch, names));
+      if (kill_before_log_epoch_ == epoch) ::kill(::getpid(), SIGKILL);
+      write_file_atomically(log_directory_, std::to_string(epoch), log_entry_text(epoch, rows, names));
       for (const auto& file : output.files) {
         ++files_written_;
         rows_written_ += file.rows;
@@ -292,18 +352,29 @@ class file_sink final : public sink_writer {
     return pending_.emplace(epoch, std::move(output)).first->second;
   }
 
-  // Part files of an epoch without a log entry: left by an attempt that failed before its commit.
+  // A restarted query replays the epochs the earlier run committed: each must have the rows it had then,
+  // else this run planned other epochs (it restarted at epoch 0 over other input) and skipping would lose rows.
+  void check_same_as_earlier_run(std::int64_t epoch, std::int64_t rows) const {
+    auto earlier = earlier_run_rows_.find(epoch);
+    if (earlier == earlier_run_rows_.end() || !earlier->second || *earlier->second == rows) return;
+    throw error("file sink '" + path_ + "': epoch " + std::to_string(epoch) + " was committed by an earlier run with " +
+                std::to_string(*earlier->second) + " rows, this run's epoch " + std::to_string(epoch) + " has " +
+                std::to_string(rows) + ": the query plans other epochs than the run that wrote this directory "
+                "(libflow keeps no checkpoint across runs, so a query restarts at epoch 0); write to a new directory "
+                "or delete the old output");
+  }
+
   void remove_uncommitted_files(std::int64_t epoch) const {
-    const std::string prefix = "part-" + padded(epoch) + "-";
-    const std::string extension = "." + extension_;
+    remove_part_files([&](std::int64_t of) { return of == epoch; });
+  }
+
+  // Part files of epochs without a log entry: left by an attempt that failed before its commit.
+  void remove_part_files(const std::function<bool(std::int64_t epoch)>& of_epoch) const {
     std::vector<fs::path> stray;
     std::error_code ec;
     for (fs::directory_iterator it(path_, ec), end; !ec && it != end; it.increment(ec)) {
-      std::string name = it->path().filename().string();
-      std::string_view visible = name;
-      if (visible.starts_with('.')) visible.remove_prefix(1);
-      if (visible.starts_with(prefix) && (name.ends_with(extension) || name.ends_with(extension + ".tmp")))
-        stray.push_back(it->path());
+      auto epoch = part_file_epoch(it->path().filename().string(), "." + extension_);
+      if (epoch && of_epoch(*epoch)) stray.push_back(it->path());
     }
     if (ec) throw error("file sink: cannot list output directory '" + path_ + "': " + ec.message());
     for (const auto& file : stray) {
@@ -376,6 +447,8 @@ class file_sink final : public sink_writer {
   // close() may come from the coordinator while the sink actor still finishes a commit.
   mutable std::mutex mutex_;
   std::map<std::int64_t, epoch_output> pending_;
+  std::map<std::int64_t, std::optional<std::int64_t>> earlier_run_rows_;  // epochs logged before open, their rows
+  std::optional<std::int64_t> kill_before_log_epoch_;
   std::int64_t files_written_ = 0;
   std::int64_t rows_written_ = 0;
   std::int64_t bytes_written_ = 0;
@@ -387,25 +460,29 @@ std::unique_ptr<sink_writer> make_file_sink(std::string format, options opts) {
   return std::make_unique<file_sink>(std::move(format), opts);
 }
 
-std::vector<std::string> committed_files(const std::string& path) {
-  const std::string log_directory = (fs::path(path) / file_sink_log_directory).string();
+bool has_commit_log(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_directory(log_directory, ec)) {
+  return fs::is_directory(log_directory_of(path), ec);
+}
+
+std::vector<std::int64_t> committed_epochs(const std::string& path) {
+  if (!has_commit_log(path)) {
     throw error("file sink output '" + path + "' has no commit log (" + file_sink_log_directory +
                 "): it was not written by a file sink, or the path is wrong");
   }
+  std::vector<std::int64_t> epochs;
+  for (const auto& [epoch, entry] : log_entries(log_directory_of(path))) epochs.push_back(epoch);
+  return epochs;
+}
+
+std::vector<std::string> committed_epoch_files(const std::string& path, std::int64_t epoch) {
+  return read_log_entry(log_directory_of(path) + "/" + std::to_string(epoch)).files;
+}
+
+std::vector<std::string> committed_files(const std::string& path) {
   std::vector<std::string> files;
-  for (const auto& [epoch, entry] : log_entries(log_directory)) {
-    int fd = ::open(entry.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw error("file sink: cannot read commit log entry '" + entry + "': " + os_error(errno));
-    std::string text;
-    char chunk[4096];
-    ssize_t n = 0;
-    while ((n = ::read(fd, chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<std::size_t>(n));
-    int code = errno;
-    ::close(fd);
-    if (n < 0) throw error("file sink: cannot read commit log entry '" + entry + "': " + os_error(code));
-    for (const auto& name : parse_log_entry(text, entry)) files.push_back((fs::path(path) / name).string());
+  for (std::int64_t epoch : committed_epochs(path)) {
+    for (const auto& name : committed_epoch_files(path, epoch)) files.push_back((fs::path(path) / name).string());
   }
   return files;
 }

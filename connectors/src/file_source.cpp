@@ -1,6 +1,8 @@
 // FileStreamSource: a file log over a directory, refreshed by inotify events and periodic listings.
 #include "flow/connectors/file_source.hpp"
 
+#include "flow/connectors/file_sink.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -16,7 +18,11 @@
 #include <deque>
 #include <filesystem>
 #include <limits>
+#include <functional>
+#include <iostream>
 #include <optional>
+#include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace flow::connectors {
@@ -39,6 +45,16 @@ bool newer_first(const file_entry& a, const file_entry& b) {
 }
 
 std::string os_error(int code) { return std::strerror(code); }
+
+std::int64_t mtime_ns(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+std::int64_t wall_clock_ns() {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
 
 // Where the files of a path live and which of them belong to it.
 struct input_location {
@@ -64,13 +80,21 @@ input_location locate(const std::string& path) {
   return {path, {}, {}};
 }
 
+// The path under which a file named `name` in `directory` is listed: relative when path was a bare name.
+std::string entry_path(const std::string& path, const std::string& directory, const std::string& name) {
+  return directory == "." && path.find('/') == std::string::npos ? name
+                                                                 : (std::filesystem::path(directory) / name).string();
+}
+
 std::string missing_path_message(const std::string& path) {
   return "file source: path '" + path + "' does not exist; create it or fix the path";
 }
 
-// known: paths to leave out without a stat (files already in a source's log), so re-listing stays cheap.
+// known: tells the paths to leave out without a stat (files a source has taken), so re-listing stays cheap.
+// committed: when set, the only names to list (a file sink's committed part files).
 std::vector<file_entry> list_files(const std::string& path, const input_location& where,
-                                   const std::unordered_set<std::string>* known = nullptr) {
+                                   const std::function<bool(const std::string&)>& known = {},
+                                   const std::unordered_set<std::string>* committed = nullptr) {
   std::vector<file_entry> files;
   DIR* dir = ::opendir(where.directory.c_str());
   if (!dir) {
@@ -84,15 +108,12 @@ std::vector<file_entry> list_files(const std::string& path, const input_location
     if (name.empty() || name[0] == '.' || name[0] == '_') continue;
     if (!where.single_file.empty() && name != where.single_file) continue;
     if (!where.pattern.empty() && ::fnmatch(where.pattern.c_str(), name.c_str(), 0) != 0) continue;
-    std::string full = where.directory == "." && path.find('/') == std::string::npos
-                           ? name
-                           : (std::filesystem::path(where.directory) / name).string();
-    if (known && known->contains(full)) continue;
+    if (committed && !committed->contains(name)) continue;
+    std::string full = entry_path(path, where.directory, name);
+    if (known && known(full)) continue;
     struct stat st{};
     if (::stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // vanished, or not a file
-    files.push_back({std::move(full), std::move(name),
-                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
-                     static_cast<std::uint64_t>(st.st_size)});
+    files.push_back({std::move(full), std::move(name), mtime_ns(st), static_cast<std::uint64_t>(st.st_size)});
   }
   ::closedir(dir);
   std::sort(files.begin(), files.end(), older_first);
@@ -167,18 +188,27 @@ std::size_t positive_option(const options& opts, std::string_view key, std::int6
   return static_cast<std::size_t>(v);
 }
 
+// How long a file written in place must stay unchanged before the stream takes it (option fileStableMs).
+// Copies and loggers rarely pause for a second; a move into the directory is taken at once anyway.
+constexpr std::int64_t default_file_stable_ms = 1000;
+
 class file_stream_source final : public source_reader {
+  using clock = std::chrono::steady_clock;
+
  public:
   file_stream_source(std::string path, std::string format, options opts, schema_ptr schema)
       : path_(std::move(path)),
         decoder_(make_decoder(format, opts, std::move(schema))),
         latest_first_(opts.get_bool("latestFirst", false)),
         poll_interval_(opts.get_int("pollIntervalMs", 1000)),
+        file_stable_(opts.get_int("fileStableMs", default_file_stable_ms)),
         max_chunk_bytes_(positive_option(opts, "maxBytesPerChunk", default_max_chunk_bytes)) {
     if (path_.empty()) throw error("file source: the path is empty; pass a directory, a glob or a file");
     if (opts.has("maxFilesPerTrigger")) max_files_per_trigger_ = positive_option(opts, "maxFilesPerTrigger", 1);
     if (opts.has("maxFileAge")) max_file_age_ns_ = parse_duration_micros(opts.get("maxFileAge")) * 1000;
     if (poll_interval_.count() < 0) throw error("file source: option pollIntervalMs must not be negative");
+    if (file_stable_.count() < 0)
+      throw error("file source: option fileStableMs must not be negative, got " + std::to_string(file_stable_.count()));
   }
 
   ~file_stream_source() override { close_inotify(); }
@@ -191,6 +221,10 @@ class file_stream_source final : public source_reader {
   std::optional<std::string> latest_offset(const std::string& start) override {
     std::size_t from = parse_offset(start);
     refresh(false);
+    if (!planned_once_) {
+      planned_once_ = true;
+      await_young_files();
+    }
     check_within_log(from);
     fix_order_up_to(from);
     std::size_t pending = log_.size() - from;
@@ -205,7 +239,7 @@ class file_stream_source final : public source_reader {
     std::size_t to = parse_offset(end);
     if (from > to) throw error("file source: read range " + start + " .. " + end + " is reversed");
     // A fresh source replaying a logged epoch rebuilds its file log from a listing first.
-    if (to > log_.size()) refresh(true);
+    if (to > log_.size()) refresh(true, true);
     check_within_log(to);
     fix_order_up_to(to);
     read_next_ = from;
@@ -218,6 +252,9 @@ class file_stream_source final : public source_reader {
       if (read_next_ >= read_end_) return std::nullopt;
       const file_entry& file = log_[read_next_++];
       auto contents = std::make_shared<const std::string>(read_bytes(file.path, std::string::npos));
+      if (auto known = known_.find(file.path); known != known_.end() && known->second.watch_changes &&
+                                                contents->size() != known->second.size)
+        report_change(known, contents->size());  // changed since it was taken: this read got the change
       ++files_read_;
       bytes_read_ += contents->size();
       auto pieces = cut_into_chunks(std::move(contents), file.path, *decoder_, chunk_limit());
@@ -234,12 +271,33 @@ class file_stream_source final : public source_reader {
   connector_metrics metrics() const override {
     return {{"numFilesDiscovered", static_cast<std::int64_t>(log_.size())},
             {"numFilesRead", files_read_},
-            {"numBytesRead", bytes_read_}};
+            {"numBytesRead", bytes_read_},
+            {"numFilesChangedAfterRead", files_changed_after_read_}};
   }
 
   void stop() override { close_inotify(); }
 
  private:
+  // What the source remembers of a file it has seen for good: taken into the log, or left out by age.
+  struct known_file {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool watch_changes = false;  // taken into the log and not yet reported as changed
+  };
+
+  // A file not yet stable: what it looked like, and since when it has looked so.
+  struct unstable_file {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    clock::time_point unchanged_since;
+  };
+
+  // What inotify reported since the last drain.
+  struct directory_events {
+    bool new_files = false;           // a file was closed after writing or moved in: worth a listing
+    std::vector<std::string> touched;  // paths written, closed, moved in or whose attributes changed
+  };
+
   std::size_t chunk_limit() const { return std::min(max_chunk_bytes_, unit_limit_); }
 
   void check_within_log(std::size_t offset) const {
@@ -253,17 +311,31 @@ class file_stream_source final : public source_reader {
   // when older (or, with latestFirst, newer) files show up, as Spark picks among all unseen files.
   void fix_order_up_to(std::size_t offset) { fixed_ = std::max(fixed_, std::min(offset, log_.size())); }
 
-  void refresh(bool force) {
-    bool events = drain_inotify();
-    auto now = std::chrono::steady_clock::now();
-    bool must_list = force || !listed_once_ || events || watch_ < 0 || now - last_listing_ >= poll_interval_;
+  // rebuilding: the log is rebuilt for a replay of epochs planned before, whose files were stable then.
+  void refresh(bool force, bool rebuilding = false) {
+    directory_events events = drain_inotify();
+    report_changes(events.touched);
+    auto now = clock::now();
+    bool stability_due = next_stable_check_ && now >= *next_stable_check_;
+    bool must_list = force || !listed_once_ || events.new_files || watch_ < 0 || stability_due ||
+                     now - last_listing_ >= poll_interval_;
     if (!must_list) return;
     input_location where = locate(path_);
     watch(where.directory);  // before listing, so nothing that arrives during the listing is missed
-    std::vector<file_entry> files = list_files(path_, where, &known_);
+    read_commit_log(where.directory);
+    std::vector<file_entry> files = list_files(path_, where, [&](const std::string& p) { return known_.contains(p); },
+                                               sink_output_ ? &committed_names_ : nullptr);
     last_listing_ = now;
     bool first_listing = !listed_once_;
     listed_once_ = true;
+
+    std::int64_t wall_now = wall_clock_ns();
+    std::unordered_map<std::string, unstable_file> still_unstable;
+    next_stable_check_.reset();
+    if (!rebuilding && !sink_output_)  // committed part files are complete
+      std::erase_if(files, [&](const file_entry& f) { return !is_stable(f, now, wall_now, still_unstable); });
+    unstable_ = std::move(still_unstable);  // a file that vanished is forgotten
+    moved_in_.clear();
 
     std::int64_t newest = newest_mtime_ns_;
     for (const auto& f : files) newest = std::max(newest, f.mtime_ns);
@@ -271,8 +343,9 @@ class file_stream_source final : public source_reader {
     bool age_filter = max_file_age_ns_ && !first_listing && !(latest_first_ && max_files_per_trigger_);
     bool added = false;
     for (auto& f : files) {
-      if (!known_.insert(f.path).second) continue;
-      if (age_filter && f.mtime_ns < newest - *max_file_age_ns_) continue;
+      bool too_old = age_filter && f.mtime_ns < newest - *max_file_age_ns_;
+      known_.emplace(f.path, known_file{f.size, f.mtime_ns, !too_old});
+      if (too_old) continue;
       log_.push_back(std::move(f));
       added = true;
     }
@@ -280,6 +353,67 @@ class file_stream_source final : public source_reader {
       auto tail = log_.begin() + static_cast<std::ptrdiff_t>(fixed_);
       std::stable_sort(tail, log_.end(), latest_first_ ? newer_first : older_first);
     }
+  }
+
+  // A file sink's output directory is read through its commit log, as Spark reads _spark_metadata: only
+  // part files of committed epochs, so a crash between a part file's rename and the log entry shows nothing.
+  void read_commit_log(const std::string& directory) {
+    if (!has_commit_log(directory)) return;
+    sink_output_ = true;
+    watch_commit_log(directory);  // before reading, so no entry written meanwhile is missed
+    for (std::int64_t epoch : committed_epochs(directory)) {
+      if (!epochs_read_.insert(epoch).second) continue;
+      for (auto& name : committed_epoch_files(directory, epoch)) committed_names_.insert(std::move(name));
+    }
+  }
+
+  // A file is stable when it was moved in, or has not changed for fileStableMs: by its modification
+  // time (so files that were there long before the query are taken at once) or, for a modification time
+  // in the future, as observed by this source. Unstable files go to `unstable`, next_stable_check_ says
+  // when the first of them may be stable.
+  bool is_stable(const file_entry& f, clock::time_point now, std::int64_t wall_now,
+                 std::unordered_map<std::string, unstable_file>& unstable) {
+    const std::int64_t stable_ns = std::chrono::nanoseconds(file_stable_).count();
+    if (stable_ns == 0 || moved_in_.contains(f.path) || wall_now - f.mtime_ns >= stable_ns) return true;
+    auto seen = unstable_.find(f.path);
+    bool unchanged = seen != unstable_.end() && seen->second.size == f.size && seen->second.mtime_ns == f.mtime_ns;
+    clock::time_point since = unchanged ? seen->second.unchanged_since : now;
+    if (now - since >= file_stable_) return true;
+    unstable.emplace(f.path, unstable_file{f.size, f.mtime_ns, since});
+    clock::time_point due =
+        std::min(since + file_stable_, now + std::chrono::nanoseconds(f.mtime_ns + stable_ns - wall_now));
+    next_stable_check_ = next_stable_check_ ? std::min(*next_stable_check_, due) : due;
+    return false;
+  }
+
+  // Files written just before the query started are most likely complete: the first plan waits for them
+  // (at most fileStableMs) rather than leave them to a later plan, which an available-now query never makes.
+  void await_young_files() {
+    auto deadline = clock::now() + file_stable_;
+    while (next_stable_check_ && clock::now() < deadline) {
+      std::this_thread::sleep_until(std::min(*next_stable_check_, deadline));
+      refresh(true);
+    }
+  }
+
+  // Counts (once per file) and reports taken files whose size or modification time changed since.
+  void report_changes(const std::vector<std::string>& paths) {
+    for (const auto& p : paths) {
+      auto found = known_.find(p);
+      if (found == known_.end() || !found->second.watch_changes) continue;
+      struct stat st{};
+      if (::stat(p.c_str(), &st) != 0) continue;  // removed: nothing more to read from it
+      auto size = static_cast<std::uint64_t>(st.st_size);
+      if (size != found->second.size || mtime_ns(st) != found->second.mtime_ns) report_change(found, size);
+    }
+  }
+
+  void report_change(std::unordered_map<std::string, known_file>::iterator file, std::uint64_t new_size) {
+    file->second.watch_changes = false;
+    ++files_changed_after_read_;
+    std::cerr << "file source " << path_ << ": '" << file->first << "' changed after it was taken for an epoch ("
+              << file->second.size << " -> " << new_size << " bytes); each file is read once, so what changes "
+              << "later is missed: write files elsewhere and move them in, or raise fileStableMs\n";
   }
 
   void watch(const std::string& directory) {
@@ -293,33 +427,52 @@ class file_stream_source final : public source_reader {
     }
     if (watch_ >= 0 && watched_directory_ == directory) return;
     if (watch_ >= 0) ::inotify_rm_watch(inotify_fd_, watch_);
+    if (log_watch_ >= 0) ::inotify_rm_watch(inotify_fd_, log_watch_);
+    log_watch_ = -1;
     watch_ = ::inotify_add_watch(inotify_fd_, directory.c_str(),
-                                 IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+                                 IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF |
+                                     IN_MOVE_SELF | IN_ONLYDIR);
     watched_directory_ = watch_ >= 0 ? directory : std::string();
   }
 
-  // True when inotify reported anything since the last call.
-  bool drain_inotify() {
-    if (inotify_fd_ < 0 || watch_ < 0) return false;
+  void watch_commit_log(const std::string& directory) {
+    if (inotify_fd_ < 0 || log_watch_ >= 0) return;
+    std::string log_directory = (std::filesystem::path(directory) / file_sink_log_directory).string();
+    log_watch_ = ::inotify_add_watch(inotify_fd_, log_directory.c_str(), IN_MOVED_TO | IN_ONLYDIR);
+  }
+
+  directory_events drain_inotify() {
+    directory_events events;
+    if (inotify_fd_ < 0 || watch_ < 0) return events;
     alignas(inotify_event) char buffer[4096];
-    bool any = false;
     for (;;) {
       ssize_t got = ::read(inotify_fd_, buffer, sizeof buffer);
       if (got <= 0) break;
-      any = true;
       for (ssize_t at = 0; at < got;) {
         const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
-        if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) watch_ = -1;
         at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        if (event->wd == log_watch_) {  // a commit log entry arrived, or the log is gone
+          if (event->mask & IN_IGNORED) log_watch_ = -1;
+          events.new_files = true;
+          continue;
+        }
+        if (event->wd != watch_) continue;  // a watch given up earlier
+        if (event->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) watch_ = -1;
+        if (event->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) events.new_files = true;
+        if (event->len == 0 || watched_directory_.empty()) continue;
+        std::string path = entry_path(path_, watched_directory_, event->name);
+        if (event->mask & IN_MOVED_TO) moved_in_.insert(path);
+        events.touched.push_back(std::move(path));
       }
     }
-    return any;
+    return events;
   }
 
   void close_inotify() {
     if (inotify_fd_ >= 0) ::close(inotify_fd_);
     inotify_fd_ = -1;
     watch_ = -1;
+    log_watch_ = -1;
   }
 
   std::string path_;
@@ -328,29 +481,38 @@ class file_stream_source final : public source_reader {
   std::optional<std::int64_t> max_file_age_ns_;
   bool latest_first_;
   std::chrono::milliseconds poll_interval_;
+  std::chrono::milliseconds file_stable_;
   std::size_t max_chunk_bytes_;
   std::size_t unit_limit_ = std::numeric_limits<std::size_t>::max();
   bool rate_limits_enabled_ = true;
 
   std::vector<file_entry> log_;  // the file log: a file's index is its sequence number
   std::size_t fixed_ = 0;        // log_[0, fixed_) has been planned and never moves
-  std::unordered_set<std::string> known_;
+  std::unordered_map<std::string, known_file> known_;
   std::int64_t newest_mtime_ns_ = std::numeric_limits<std::int64_t>::min();
+  std::unordered_map<std::string, unstable_file> unstable_;
+  std::unordered_set<std::string> moved_in_;  // moved in since the last listing: stable at once
+  std::optional<clock::time_point> next_stable_check_;
+  bool planned_once_ = false;
+  bool sink_output_ = false;  // the directory has a file sink's commit log: read through it
+  std::unordered_set<std::int64_t> epochs_read_;
+  std::unordered_set<std::string> committed_names_;
 
   int inotify_fd_ = -1;
   int watch_ = -1;
+  int log_watch_ = -1;  // the commit log of a file sink's output directory
   bool inotify_unavailable_ = false;
   std::string watched_directory_;
   bool listed_once_ = false;
-  std::chrono::steady_clock::time_point last_listing_;
+  clock::time_point last_listing_;
 
   std::size_t read_next_ = 0;
   std::size_t read_end_ = 0;
   std::deque<raw_chunk> chunks_;
   std::int64_t files_read_ = 0;
   std::int64_t bytes_read_ = 0;
+  std::int64_t files_changed_after_read_ = 0;
 };
-
 }  // namespace
 
 std::unique_ptr<source_reader> make_file_source(std::string path, std::string format, options opts,
@@ -359,8 +521,15 @@ std::unique_ptr<source_reader> make_file_source(std::string path, std::string fo
 }
 
 std::vector<std::string> list_input_files(const std::string& path) {
+  input_location where = locate(path);
+  std::optional<std::unordered_set<std::string>> committed;
+  if (has_commit_log(where.directory)) {
+    committed.emplace();
+    for (std::int64_t epoch : committed_epochs(where.directory))
+      for (auto& name : committed_epoch_files(where.directory, epoch)) committed->insert(std::move(name));
+  }
   std::vector<std::string> paths;
-  for (auto& f : list_files(path, locate(path))) paths.push_back(std::move(f.path));
+  for (auto& f : list_files(path, where, {}, committed ? &*committed : nullptr)) paths.push_back(std::move(f.path));
   return paths;
 }
 

@@ -213,7 +213,7 @@ TEST_CASE("file sink writes under hidden temporary names and publishes files and
   CHECK(names_in(dir.path()) == strings{"_flow_metadata", "part-00000-00000.csv"});
   CHECK(names_in(dir.path() / "_flow_metadata") == strings{"0"});
   CHECK(flow::test::read_file(dir.path() / "_flow_metadata" / "0") ==
-        "{\"epoch\":0,\"files\":[\"part-00000-00000.csv\"]}\n");
+        "{\"epoch\":0,\"rows\":12,\"files\":[\"part-00000-00000.csv\"]}\n");
   CHECK(flow::list_input_files(dir.path().string()).size() == 1);
   CHECK(flow::test::metric(sink->metrics(), "numFiles") == 1);
   CHECK(flow::test::metric(sink->metrics(), "numOutputRows") == 12);
@@ -235,7 +235,7 @@ TEST_CASE("file sink commit log lists every epoch's files in epoch order, empty 
   CHECK(file_names(files)[3] == "part-00003-00000.csv");
   CHECK(file_names(files)[4] == "part-00005-00000.csv");  // epoch 4 had no rows: no file, still logged
   CHECK(file_names(files)[10] == "part-00011-00000.csv");  // 10 < 11 numerically, not as text
-  CHECK(flow::test::read_file(dir.path() / "_flow_metadata" / "4") == "{\"epoch\":4,\"files\":[]}\n");
+  CHECK(flow::test::read_file(dir.path() / "_flow_metadata" / "4") == "{\"epoch\":4,\"rows\":0,\"files\":[]}\n");
   auto back = read_back(files, "csv", numbered(0, 1).schema_ref());
   REQUIRE(back.num_rows() == 10 * 2 + 7);
   CHECK(back.at(0, 0) == value{std::int64_t{0}});
@@ -367,19 +367,39 @@ TEST_CASE("file sink refuses complete and update mode, CSV struct columns, and u
              Catch::Contains("epoch 0 has rows of schema"));
 }
 
-TEST_CASE("file sink refuses a directory that holds another run's commit log", "[file_sink]") {
+TEST_CASE("file sink restarted on its output deletes unlogged part files and resumes after the logged epochs",
+          "[file_sink]") {
   flow::test::temp_dir dir;
   {
     auto first = open_sink("csv", dir.path(), {}, numbered(0, 1).schema_ref());
-    first->write(0, numbered(0, 1));
+    first->write(0, numbered(0, 2));
     first->commit(0);
     first->commit(1);
   }
-  flow::options opts;
-  opts.set("path", dir.path().string());
-  auto second = flow::make_file_sink("csv", opts);
-  CHECK_THAT(flow::test::error_of([&] { second->open(numbered(0, 1).schema_ref(), flow::output_mode::append, {}); }),
-             Catch::Contains("already holds committed epochs 0..1") && Catch::Contains("new directory"));
+  // What a run killed between renaming epoch 2's parts and logging them leaves behind.
+  flow::test::write_file(dir.path() / "part-00002-00000.csv", "99,stale\n");
+  flow::test::write_file(dir.path() / ".part-00002-00001.csv.tmp", "98,stale\n");
+  flow::test::write_file(dir.path() / "notes.txt", "not ours\n");
+  CHECK(file_names(flow::list_input_files(dir.path().string())) == strings{"part-00000-00000.csv"});
+
+  auto restarted = open_sink("csv", dir.path(), {}, numbered(0, 1).schema_ref());
+  CHECK(names_in(dir.path()) == strings{"_flow_metadata", "notes.txt", "part-00000-00000.csv"});
+  // The restarted query replays epochs 0 and 1 (skipped: same rows as logged), then writes epoch 2.
+  restarted->write(0, numbered(0, 2));
+  restarted->commit(0);
+  restarted->commit(1);
+  restarted->write(2, numbered(2, 3));
+  restarted->commit(2);
+  CHECK(read_back(flow::committed_files(dir.path().string()), "csv", numbered(0, 1).schema_ref()) == numbered(0, 5));
+  CHECK(flow::list_input_files(dir.path().string()) == flow::committed_files(dir.path().string()));
+
+  // A restart whose epochs differ from the logged ones (other input, no checkpoint) fails instead of
+  // silently skipping rows.
+  auto other = open_sink("csv", dir.path(), {}, numbered(0, 1).schema_ref());
+  other->write(0, numbered(0, 4));
+  CHECK_THAT(flow::test::error_of([&] { other->commit(0); }),
+             Catch::Contains("epoch 0 was committed by an earlier run with 2 rows, this run's epoch 0 has 4") &&
+                 Catch::Contains("new directory"));
 }
 
 TEST_CASE("committed_files explains a missing or corrupt commit log", "[file_sink]") {

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <thread>
 
 #include "flow/connectors/file_source.hpp"
@@ -160,6 +162,7 @@ TEST_CASE("file source picks up a file moved into the directory (inotify)", "[fi
   temp_dir dir;
   temp_dir staging;
   write_file(dir / "first.txt", "1\n");
+  set_mtime(dir / "first.txt", 0);
   flow::options opts;
   opts.set("pollIntervalMs", "3600000");  // only an inotify event can trigger a new listing in this test
   auto source = text_source(dir.path(), opts);
@@ -175,10 +178,9 @@ TEST_CASE("file source picks up a file moved into the directory (inotify)", "[fi
   REQUIRE(chunks.size() == 1);
   CHECK(chunks[0].bytes() == "2\n");
 
-  // A file written in place is announced when it is closed.
+  // A file written in place is not taken before it has been stable for fileStableMs (1 s by default).
   write_file(dir / "third.txt", "3\n");
-  CHECK(source->latest_offset(*second) == offset(3));
-  CHECK_FALSE(source->latest_offset(offset(3)).has_value());
+  CHECK_FALSE(source->latest_offset(*second).has_value());
 }
 
 TEST_CASE("file source re-lists by polling when inotify reports nothing", "[file_source]") {
@@ -188,6 +190,7 @@ TEST_CASE("file source re-lists by polling when inotify reports nothing", "[file
   write_file(elsewhere / "origin.txt", "x\n");
   flow::options opts;
   opts.set("pollIntervalMs", "200");
+  opts.set("fileStableMs", "0");  // the linked file is new: take it as soon as a listing finds it
   auto source = text_source(dir.path(), opts);
   CHECK_FALSE(source->latest_offset(offset(0)).has_value());
   fs::create_hard_link(elsewhere / "origin.txt", dir / "linked.txt");
@@ -366,4 +369,98 @@ TEST_CASE("file source ignores files older than maxFileAge after the first listi
   auto end = source->latest_offset(offset(2));
   REQUIRE(end == offset(3));
   CHECK(file_names(read_range(*source, offset(2), *end)) == std::vector<std::string>{"late_and_new.txt"});
+}
+
+TEST_CASE("file source takes a file written in place only once it has been stable for fileStableMs",
+          "[file_source][stable]") {
+  temp_dir dir;
+  flow::options opts;
+  opts.set("fileStableMs", "400");
+  opts.set("pollIntervalMs", "0");
+  auto source = text_source(dir.path(), opts);
+  CHECK_FALSE(source->latest_offset(offset(0)).has_value());
+
+  std::ofstream writer(dir / "growing.txt");
+  std::string written;
+  auto last_write = std::chrono::steady_clock::now();
+  for (int i = 0; i < 12; ++i) {  // 600 ms of writing: never quiet for 400 ms
+    last_write = std::chrono::steady_clock::now();
+    written += "row " + std::to_string(i) + "\n";
+    writer << "row " << i << "\n" << std::flush;
+    CHECK_FALSE(source->latest_offset(offset(0)).has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  writer.close();
+  CHECK_FALSE(source->latest_offset(offset(0)).has_value());  // closing is no sign that the writer is done
+  std::optional<std::string> end;
+  REQUIRE(flow::test::eventually([&] { return (end = source->latest_offset(offset(0))).has_value(); }));
+  // 400 ms after the last write, less the kernel's coarse clock for modification times.
+  CHECK(std::chrono::steady_clock::now() - last_write >= std::chrono::milliseconds(380));
+  REQUIRE(end == offset(1));
+  auto chunks = read_range(*source, offset(0), *end);
+  REQUIRE(chunks.size() == 1);
+  CHECK(chunks[0].bytes() == written);
+}
+
+TEST_CASE("file source takes old files and files moved in at once, and waits at its first plan for young ones",
+          "[file_source][stable]") {
+  temp_dir dir;
+  temp_dir staging;
+  write_file(dir / "old.txt", "old\n");
+  set_mtime(dir / "old.txt", 0);
+  flow::options opts;
+  opts.set("fileStableMs", "60000");
+  opts.set("pollIntervalMs", "3600000");
+  auto source = text_source(dir.path(), opts);
+  auto started = std::chrono::steady_clock::now();
+  REQUIRE(source->latest_offset(offset(0)) == offset(1));  // old enough: no waiting
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(5));
+
+  write_file(staging / "moved.txt", "moved\n");
+  fs::rename(staging / "moved.txt", dir / "moved.txt");
+  REQUIRE(source->latest_offset(offset(1)) == offset(2));  // a move is atomic: taken at once
+  CHECK(file_names(read_range(*source, offset(1), offset(2))) == std::vector<std::string>{"moved.txt"});
+
+  // A file written just before the query starts is complete more often than not: the first plan waits
+  // up to fileStableMs for it, so that an available-now query does not end without it.
+  temp_dir fresh;
+  write_file(fresh / "just-written.txt", "x\n");
+  opts.set("fileStableMs", "300");
+  auto starting = text_source(fresh.path(), opts);
+  started = std::chrono::steady_clock::now();
+  CHECK(starting->latest_offset(offset(0)) == offset(1));
+  CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(250));
+
+  opts.set("fileStableMs", "-1");
+  CHECK_THROWS_WITH(text_source(dir.path(), opts), Catch::Contains("fileStableMs must not be negative"));
+}
+
+TEST_CASE("file source counts a file that changes after it was read in numFilesChangedAfterRead",
+          "[file_source][stable]") {
+  temp_dir dir;
+  write_file(dir / "log.txt", "first\n");
+  set_mtime(dir / "log.txt", 0);
+  write_file(dir / "other.txt", "other\n");
+  set_mtime(dir / "other.txt", 1);
+  flow::options opts;
+  opts.set("pollIntervalMs", "3600000");
+  auto source = text_source(dir.path(), opts);
+  auto end = source->latest_offset(offset(0));
+  REQUIRE(end == offset(2));
+  read_range(*source, offset(0), *end);
+  CHECK(flow::test::metric(source->metrics(), "numFilesChangedAfterRead") == 0);
+
+  {
+    std::ofstream append(dir / "log.txt", std::ios::app);
+    append << "second\n";
+  }
+  CHECK_FALSE(source->latest_offset(*end).has_value());  // the file stays read once
+  CHECK(flow::test::metric(source->metrics(), "numFilesChangedAfterRead") == 1);
+  {
+    std::ofstream append(dir / "log.txt", std::ios::app);
+    append << "third\n";
+  }
+  fs::last_write_time(dir / "other.txt", fs::file_time_type::clock::now());  // touched: mtime only
+  CHECK_FALSE(source->latest_offset(*end).has_value());
+  CHECK(flow::test::metric(source->metrics(), "numFilesChangedAfterRead") == 2);  // once per file
 }

@@ -19,7 +19,10 @@ inline constexpr std::size_t default_max_chunk_bytes = std::size_t{1} << 20;
 // Options: maxFilesPerTrigger (default unlimited), latestFirst (default false), maxFileAge (a duration such
 // as "7 days": files older than the newest file minus this age are ignored, as in Spark), pollIntervalMs
 // (default 1000: the longest time between two directory listings when inotify reports nothing),
-// maxBytesPerChunk (default 1 MiB), plus the decoder's options.
+// fileStableMs (default 1000: a file written in place is taken once its modification time is that old or it
+// was seen unchanged that long; a file moved in is taken at once), maxBytesPerChunk (default 1 MiB), plus
+// the decoder's options. Metrics: numFilesDiscovered, numFilesRead, numBytesRead, numFilesChangedAfterRead
+// (files whose size or modification time changed after they were taken; each is reported on stderr).
 // Offsets are {"logOffset":N}: the number of files planned so far, in the source's file log.
 std::unique_ptr<flow::source_reader> make_file_source(std::string path, std::string format, flow::options opts,
                                                       flow::schema_ptr schema);
