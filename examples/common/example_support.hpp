@@ -13,8 +13,10 @@
 namespace flow::examples {
 
 // Construct first in main(), before any thread starts: it blocks SIGINT and SIGTERM in every thread
-// and waits for them in its own, calling on_signal once (e.g. query.stop(): the running epoch
-// finishes, sinks flush, the program exits 0).
+// and waits for them in its own, running the on_signal action at each (e.g. query.stop(): the running
+// epoch finishes, sinks flush, the program exits 0). A signal that comes before there is an action is
+// kept: on_signal then runs its action at once, in the caller's thread, so a signal during start-up
+// stops the query as soon as it is started.
 class signal_stopper {
  public:
   signal_stopper();
