@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -90,6 +91,8 @@ cli::command_line example_command_line(std::string usage, example_options& optio
 
 int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
                 const std::function<int(signal_stopper&)>& body) {
+  // std::cout writes through stdout's buffer (synced with stdio), which is a block buffer for a file or pipe.
+  std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
   signal_stopper stopper;
   return cli::run_main(program, argc, argv, cli, [&] { return body(stopper); });
 }

@@ -1,5 +1,6 @@
 // The examples as a user runs them: the retail --output table against the reference, a clean stop on
-// SIGTERM and on a signal that comes while they start, and the refusal of a bad command line.
+// SIGTERM, on a signal that comes while they start, output that reaches a file while they run, and the
+// refusal of a bad command line.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -98,6 +99,20 @@ TEST_CASE("network_wordcount stops on a signal that comes while it starts", "[ex
                                       dir / "log.txt");
     }
   }
+}
+
+TEST_CASE("retail_by_day prints to a file as it runs and not only at its end", "[example]") {
+  flow::test::temp_dir dir;
+  flow::test::child_process example(FLOW_RETAIL_EXAMPLE, {"--trigger", "1s"}, dir / "log.txt");
+  // The static read's table comes first; the memory table's first refresh follows a second after the
+  // stream started, so it must not be there yet when the first table shows up.
+  const std::string first_table =
+      example.await_output("rows: \\d+, partitions: \\d+\n(\\+[-+]+\n[\\s\\S]*?only showing top 5 rows\n)");
+  REQUIRE_FALSE(first_table.empty());
+  CHECK_THAT(example.output(), !Catch::Contains("|CustomerID|window"));
+  example.signal(SIGKILL);
+  CHECK(example.wait_exit(10s) == -1);
+  CHECK_THAT(example.output(), Catch::StartsWith("root\n |-- InvoiceNo: string") && Catch::Contains(first_table));
 }
 
 TEST_CASE("the examples and the feed server refuse a bad command line with the reason and the usage", "[example]") {
