@@ -4,9 +4,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <utility>
 
 #include "flow/formats.hpp"
 
@@ -16,6 +18,7 @@ struct signal_stopper::state {
   sigset_t signals{};
   std::mutex mutex;
   std::function<void()> action;
+  bool unanswered = false;  // a signal came before there was an action: on_signal answers it with its action
   std::atomic<bool> signalled{false};
   std::atomic<bool> closing{false};
 };
@@ -32,11 +35,12 @@ signal_stopper::signal_stopper() : state_(new state) {
       if (sigwait(&s->signals, &received) != 0) continue;
       if (s->closing) return;
       if (received == SIGUSR1) continue;
-      if (s->signalled.exchange(true)) continue;
+      s->signalled = true;
       std::function<void()> action;
       {
         std::lock_guard<std::mutex> lock(s->mutex);
         action = s->action;
+        s->unanswered = !action;
       }
       if (action) action();
     }
@@ -51,8 +55,13 @@ signal_stopper::~signal_stopper() {
 }
 
 void signal_stopper::on_signal(std::function<void()> action) {
-  std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->action = std::move(action);
+  std::function<void()> answer;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->action = std::move(action);
+    if (std::exchange(state_->unanswered, false)) answer = state_->action;
+  }
+  if (answer) answer();
 }
 
 void signal_stopper::stop_on_signal(streaming_query query) {
@@ -82,6 +91,8 @@ cli::command_line example_command_line(std::string usage, example_options& optio
 
 int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
                 const std::function<int(signal_stopper&)>& body) {
+  // std::cout writes through stdout's buffer (synced with stdio), which is a block buffer for a file or pipe.
+  std::setvbuf(stdout, nullptr, _IOLBF, BUFSIZ);
   signal_stopper stopper;
   return cli::run_main(program, argc, argv, cli, [&] { return body(stopper); });
 }

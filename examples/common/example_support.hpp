@@ -1,5 +1,5 @@
 // What every example shares: its main() frame, the --trigger and --output flags, a graceful stop on
-// SIGINT/SIGTERM and the --output CSV of a result table.
+// SIGINT/SIGTERM, output that reaches a file or pipe line by line and the --output CSV of a result table.
 #pragma once
 
 #include <functional>
@@ -13,8 +13,10 @@
 namespace flow::examples {
 
 // Construct first in main(), before any thread starts: it blocks SIGINT and SIGTERM in every thread
-// and waits for them in its own, calling on_signal once (e.g. query.stop(): the running epoch
-// finishes, sinks flush, the program exits 0).
+// and waits for them in its own, running the on_signal action at each (e.g. query.stop(): the running
+// epoch finishes, sinks flush, the program exits 0). A signal that comes before there is an action is
+// kept: on_signal then runs its action at once, in the caller's thread, so a signal during start-up
+// stops the query as soon as it is started.
 class signal_stopper {
  public:
   signal_stopper();
@@ -42,8 +44,10 @@ struct example_options {
 // is absent), passing over the session's --flow.* options; add the example's own flags to it.
 cli::command_line example_command_line(std::string usage, example_options& options);
 
-// An example's main(): SIGINT/SIGTERM are blocked and waited for before any thread starts (the
-// signal_stopper given to body), then cli::run_main parses the command line, runs body and reports errors.
+// An example's main(): stdout becomes line-buffered (each line reaches a file or pipe as it is printed,
+// also when the program is killed later), SIGINT/SIGTERM are blocked and waited for before any thread
+// starts (the signal_stopper given to body), then cli::run_main parses the command line, runs body and
+// reports errors.
 int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
                 const std::function<int(signal_stopper&)>& body);
 

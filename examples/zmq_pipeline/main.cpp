@@ -101,7 +101,6 @@ int consume(flow::session& session, const arguments& args, flow::examples::signa
     std::cout << "groups: " << flow::to_string(totals.at(0, 0)) << ", rows so far: "
               << (flow::is_null(totals.at(0, 1)) ? "0" : flow::to_string(totals.at(0, 1))) << std::endl;
     session.sql(top).show(5, false);
-    std::cout << std::flush;
   };
   run_until_stopped(query, report);
   report();

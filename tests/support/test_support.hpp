@@ -79,6 +79,8 @@ class child_process {
   // Waits until output() holds a match of the regular expression: its first group (or the whole match
   // without groups), "" when none appears within the timeout.
   std::string await_output(const std::string& pattern, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+  // The process id, -1 once wait_exit reaped it.
+  pid_t pid() const { return pid_; }
   void signal(int signal_number);
   // The exit status, or -1 when the child did not exit normally or within the timeout (it is killed then).
   int wait_exit(std::chrono::milliseconds timeout);
