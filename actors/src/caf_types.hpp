@@ -53,7 +53,8 @@ typename Inspector::result_type inspect(Inspector& f, raw_chunk& x) {
   if constexpr (Inspector::reads_state) {
     std::string contents = x.buffer ? std::string(x.bytes()) : std::string();
     std::uint64_t file_offset = x.file_offset ? *x.file_offset : x.begin;
-    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, file_offset);
+    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, file_offset,
+             x.framed_messages);
   } else {
     std::string contents;
     std::uint64_t file_offset = 0;
@@ -64,7 +65,8 @@ typename Inspector::result_type inspect(Inspector& f, raw_chunk& x) {
       x.buffer = std::make_shared<const std::string>(std::move(contents));
       return caf::none;
     });
-    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, file_offset, load);
+    return f(caf::meta::type_name("flow::raw_chunk"), contents, x.origin, x.first_line, file_offset,
+             x.framed_messages, load);
   }
 }
 

@@ -89,11 +89,7 @@ void record_log::frame(std::string& out, std::string_view record) const {
     out.append(record);
     out.push_back('\n');
   } else {
-    auto size = static_cast<std::uint32_t>(record.size());
-    char prefix[4] = {static_cast<char>(size & 0xff), static_cast<char>((size >> 8) & 0xff),
-                      static_cast<char>((size >> 16) & 0xff), static_cast<char>((size >> 24) & 0xff)};
-    out.append(prefix, sizeof prefix);
-    out.append(record);
+    append_length_prefixed(out, record);
   }
 }
 
@@ -448,8 +444,9 @@ bool wants_timestamp(const push_source_config& c) {
 
 record_framing framing_of(const std::string& format) {
   if (format == "text") return record_framing::string_column;
-  if (format == "csv" || format == "json") return record_framing::lines;
-  if (format == "binary") return record_framing::length_prefixed;
+  if (format == "json") return record_framing::lines;
+  // A csv message may hold line breaks (in quoted fields): framed whole, it is decoded on its own.
+  if (format == "csv" || format == "binary") return record_framing::length_prefixed;
   throw error("unknown message format '" + format + "'; supported: text, csv, json, binary");
 }
 
@@ -528,7 +525,9 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
   // it (file_offset only has to be non-zero for that).
   auto chunk = [&] {
     std::shared_ptr<const std::string> bytes(block, &block->bytes);
-    return raw_chunk{bytes, 0, bytes->size(), config_.description, block->first + 1, block->first + 1};
+    raw_chunk unit{bytes, 0, bytes->size(), config_.description, block->first + 1, block->first + 1};
+    unit.framed_messages = log_.framing() == record_framing::length_prefixed;
+    return unit;
   };
   if (decoder_) return source_unit{chunk()};
   if (config_.format == "text") {
@@ -541,24 +540,17 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
     }
     return source_unit{batch(schema_, std::move(columns))};
   }
-  const std::string& bytes = block->bytes;
   // binary: each record is one encoded batch of the configured schema.
   std::vector<batch> decoded;
-  std::size_t pos = 0;
-  while (pos + 4 <= bytes.size()) {
-    std::uint32_t size = static_cast<std::uint8_t>(bytes[pos]) | static_cast<std::uint8_t>(bytes[pos + 1]) << 8 |
-                         static_cast<std::uint8_t>(bytes[pos + 2]) << 16 |
-                         static_cast<std::uint32_t>(static_cast<std::uint8_t>(bytes[pos + 3])) << 24;
-    pos += 4;
+  for_each_length_prefixed(block->bytes, [&](std::string_view record) {
     try {
-      batch b = decode_batch(reinterpret_cast<const std::uint8_t*>(bytes.data() + pos), size);
+      batch b = decode_batch(reinterpret_cast<const std::uint8_t*>(record.data()), record.size());
       if (b.schema() == *schema_) decoded.push_back(std::move(b));
       else count_bad_record();
     } catch (const error&) {
       count_bad_record();
     }
-    pos += size;
-  }
+  });
   if (decoded.empty()) return std::nullopt;
   return source_unit{decoded.size() == 1 ? decoded.front() : concat(decoded)};
 }

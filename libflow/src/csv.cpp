@@ -18,6 +18,7 @@ struct csv_dialect {
   char separator = ',';
   char quote = '"';
   bool quoting = true;
+  bool multi_line = false;  // a quoted field may span lines (Spark's multiLine); else a record is one line
   std::string null_value;  // besides the empty unquoted field, which is always null
 };
 
@@ -50,6 +51,7 @@ csv_dialect read_dialect(const options& opts) {
                   "' is not supported; timestamps are read as yyyy-MM-dd[( |T)HH:mm:ss[.SSSSSS][Z]], remove the option");
     }
   }
+  d.multi_line = opts.get_bool("multiLine", false);
   d.null_value = opts.get("nullValue");
   return d;
 }
@@ -94,7 +96,9 @@ class csv_tokenizer {
  public:
   explicit csv_tokenizer(const csv_dialect& dialect) : dialect_(dialect) {}
 
-  // Splits the record starting at pos into fields; returns the offset just past its line break.
+  // Splits the record starting at pos into fields; returns the offset just past its line break. Without
+  // multi_line a quoted field ends at the line's end at the latest: not closed there, the record is
+  // flawed (unterminated_quote) and the next line is the next record.
   std::size_t read(std::string_view bytes, std::size_t pos, csv_record& rec) const {
     const char* const base = bytes.data();
     const char* const end = base + bytes.size();
@@ -124,7 +128,14 @@ class csv_tokenizer {
         csv_field field;
         field.quoted = true;
         const char* close = nullptr;
+        const char* field_limit = end;  // where the field's content ends when no quote closes it
         while (const char* q = static_cast<const char*>(std::memchr(p, quote, static_cast<std::size_t>(end - p)))) {
+          if (!dialect_.multi_line) {
+            if (const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(q - p))) {
+              field_limit = static_cast<const char*>(nl);
+              break;
+            }
+          }
           if (q + 1 < end && q[1] == quote) {
             if (!field.in_scratch) {
               field.in_scratch = true;
@@ -138,7 +149,14 @@ class csv_tokenizer {
           close = q;
           break;
         }
-        const char* content_end = close ? close : end;
+        if (!close && !dialect_.multi_line && field_limit == end) {
+          if (const void* nl = std::memchr(p, '\n', static_cast<std::size_t>(end - p))) {
+            field_limit = static_cast<const char*>(nl);
+          }
+        }
+        // Without a closing quote the line break (and a '\r' before it) ends the record, not the field.
+        const char* content_end = close ? close : field_limit;
+        if (!close && field_limit < end && content_end > content && content_end[-1] == '\r') --content_end;
         if (field.in_scratch) {
           rec.scratch.append(piece, static_cast<std::size_t>(content_end - piece));
           field.size = rec.scratch.size() - field.scratch_offset;
@@ -150,7 +168,7 @@ class csv_tokenizer {
         if (!close) {
           rec.flaw = record_flaw::unterminated_quote;
           rec.flaw_field = rec.fields.size() - 1;
-          return finish(end, end);
+          return finish(field_limit == end ? end : content_end, field_limit == end ? end : field_limit + 1);
         }
         p = close + 1;
         if (p < end && *p != sep && *p != '\n' && !(*p == '\r' && (p + 1 == end || p[1] == '\n'))) {
@@ -181,12 +199,12 @@ class csv_tokenizer {
     }
   }
 
-  // Offset just past the last '\n' outside quotes. A quote opens a quoted field only at the start of a
-  // field, exactly as read() sees it, so chunk cuts and decoding always agree.
+  // Offset just past the last '\n' (with multi_line: the last one outside quotes; a quote opens a quoted
+  // field only at the start of a field, exactly as read() sees it), so chunk cuts and decoding agree.
   std::size_t record_boundary(std::string_view bytes) const {
     const char* const base = bytes.data();
     const char* const end = base + bytes.size();
-    if (!dialect_.quoting) {
+    if (!dialect_.quoting || !dialect_.multi_line) {
       const void* nl = memrchr(base, '\n', bytes.size());
       return nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - base) + 1 : 0;
     }
@@ -223,6 +241,12 @@ class csv_tokenizer {
   csv_dialect dialect_;
 };
 
+// A message of a message-framed source ends every record in it, so a quoted field may span its lines.
+csv_dialect message_dialect(csv_dialect dialect) {
+  dialect.multi_line = true;
+  return dialect;
+}
+
 // Skips "\n" or "\r\n" at pos; returns pos unchanged when the line is not blank.
 std::size_t skip_blank_line(std::string_view bytes, std::size_t pos) {
   if (bytes[pos] == '\n') return pos + 1;
@@ -238,6 +262,7 @@ class csv_decoder final : public decoder {
       : schema_(std::move(schema)),
         dialect_(read_dialect(opts)),
         tokenizer_(dialect_),
+        message_tokenizer_(message_dialect(dialect_)),
         header_(opts.get_bool("header", false)),
         mode_(parse_parse_mode(opts.get("mode", "PERMISSIVE"))),
         corrupt_index_(corrupt_record_index(opts, *schema_)) {
@@ -253,6 +278,7 @@ class csv_decoder final : public decoder {
                     "\"), \";\"), or read the data as json, where arrays are JSON arrays");
       }
       data_columns_.push_back(i);
+      data_types_.push_back((*schema_)[i].type);
     }
     if (data_columns_.empty()) throw error("the CSV schema has no columns besides the corrupt record column");
   }
@@ -276,60 +302,20 @@ class csv_decoder final : public decoder {
     std::vector<column_builder> builders;
     builders.reserve(schema_->size());
     for (const auto& f : schema_->fields()) builders.emplace_back(f.type, expected_rows);
-    std::vector<column_builder*> data_builders;
-    std::vector<type_id> data_types;
-    for (std::size_t i : data_columns_) {
-      data_builders.push_back(&builders[i]);
-      data_types.push_back((*schema_)[i].type);
-    }
-    column_builder* corrupt = corrupt_index_ ? &builders[*corrupt_index_] : nullptr;
-    const std::size_t width = data_columns_.size();
+    row_builders out{{}, corrupt_index_ ? &builders[*corrupt_index_] : nullptr};
+    for (std::size_t i : data_columns_) out.data.push_back(&builders[i]);
 
-    while (pos < bytes.size()) {
-      if (std::size_t after = skip_blank_line(bytes, pos); after != pos) {
-        pos = after;
-        continue;
-      }
-      std::size_t next = tokenizer_.read(bytes, pos, rec);
-      std::size_t present = std::min(rec.fields.size(), width);
-      bool malformed = rec.flaw != record_flaw::none || rec.fields.size() != width;
-      if (malformed && mode_ != parse_mode::permissive) {
-        ++stats.malformed;
-        if (mode_ == parse_mode::fail_fast) throw error(failure_message(chunk, rec, width));
-        pos = next;
-        continue;
-      }
-      if (mode_ == parse_mode::drop_malformed) {
-        bool convertible = true;
-        for (std::size_t j = 0; j < present && convertible; ++j) {
-          convertible = convertible_field(data_types[j], rec.fields[j]);
-        }
-        if (!convertible) {
-          ++stats.malformed;
-          pos = next;
-          continue;
-        }
-      }
-      for (std::size_t j = 0; j < present; ++j) {
-        if (!append_field(*data_builders[j], data_types[j], rec.fields[j])) {
-          if (mode_ == parse_mode::fail_fast) {
-            ++stats.malformed;
-            throw error(bad_value_message(chunk, rec, j));
-          }
-          malformed = true;
-        }
-      }
-      for (std::size_t j = present; j < width; ++j) data_builders[j]->append_null();
-      if (malformed) ++stats.malformed;
-      if (corrupt) {
-        if (malformed) {
-          corrupt->append_string(bytes.substr(rec.begin, rec.end - rec.begin));
-        } else {
-          corrupt->append_null();
-        }
-      }
-      ++stats.rows;
-      pos = next;
+    if (chunk.framed_messages) {
+      std::uint64_t number = chunk.first_line;
+      for_each_length_prefixed(bytes, [&](std::string_view message) {
+        decode_records(message, 0, message_tokenizer_, out, rec, stats, [&](std::size_t) {
+          return (chunk.origin.empty() ? std::string("<input>") : chunk.origin) + " record " + std::to_string(number);
+        });
+        ++number;
+      });
+    } else {
+      decode_records(bytes, pos, tokenizer_, out, rec, stats,
+                     [&](std::size_t offset) { return describe_position(chunk, offset); });
     }
 
     std::vector<column> columns;
@@ -339,6 +325,65 @@ class csv_decoder final : public decoder {
   }
 
  private:
+  struct row_builders {
+    std::vector<column_builder*> data;  // one per CSV field position
+    column_builder* corrupt = nullptr;
+  };
+
+  // Decodes the records of text from pos into out. where(offset of a record in text) names its place
+  // for error messages.
+  template <class Where>
+  void decode_records(std::string_view text, std::size_t pos, const csv_tokenizer& tokenizer, row_builders& out,
+                      csv_record& rec, decode_stats& stats, const Where& where) const {
+    const std::size_t width = data_columns_.size();
+    while (pos < text.size()) {
+      if (std::size_t after = skip_blank_line(text, pos); after != pos) {
+        pos = after;
+        continue;
+      }
+      std::size_t next = tokenizer.read(text, pos, rec);
+      std::size_t present = std::min(rec.fields.size(), width);
+      bool malformed = rec.flaw != record_flaw::none || rec.fields.size() != width;
+      if (malformed && mode_ != parse_mode::permissive) {
+        ++stats.malformed;
+        if (mode_ == parse_mode::fail_fast) throw error(failure_message(text, rec, where(rec.begin)));
+        pos = next;
+        continue;
+      }
+      if (mode_ == parse_mode::drop_malformed) {
+        bool convertible = true;
+        for (std::size_t j = 0; j < present && convertible; ++j) {
+          convertible = convertible_field(data_types_[j], rec.fields[j]);
+        }
+        if (!convertible) {
+          ++stats.malformed;
+          pos = next;
+          continue;
+        }
+      }
+      for (std::size_t j = 0; j < present; ++j) {
+        if (!append_field(*out.data[j], data_types_[j], rec.fields[j])) {
+          if (mode_ == parse_mode::fail_fast) {
+            ++stats.malformed;
+            throw error(bad_value_message(rec, j, where(rec.begin)));
+          }
+          malformed = true;
+        }
+      }
+      for (std::size_t j = present; j < width; ++j) out.data[j]->append_null();
+      if (malformed) ++stats.malformed;
+      if (out.corrupt) {
+        if (malformed) {
+          out.corrupt->append_string(text.substr(rec.begin, rec.end - rec.begin));
+        } else {
+          out.corrupt->append_null();
+        }
+      }
+      ++stats.rows;
+      pos = next;
+    }
+  }
+
   bool is_null_text(const csv_field& f) const {
     return (f.size == 0 && !f.quoted) || (!dialect_.null_value.empty() && f.text() == dialect_.null_value);
   }
@@ -407,9 +452,10 @@ class csv_decoder final : public decoder {
            "DROPMALFORMED (skip malformed rows).";
   }
 
-  std::string failure_message(const raw_chunk& chunk, const csv_record& rec, std::size_t width) const {
-    std::string where = "malformed CSV record at " + describe_position(chunk, rec.begin) + ": ";
-    std::string raw = excerpt(chunk.bytes().substr(rec.begin, rec.end - rec.begin));
+  std::string failure_message(std::string_view text, const csv_record& rec, const std::string& place) const {
+    const std::size_t width = data_columns_.size();
+    std::string where = "malformed CSV record at " + place + ": ";
+    std::string raw = excerpt(text.substr(rec.begin, rec.end - rec.begin));
     std::string reason;
     if (rec.flaw == record_flaw::unterminated_quote) {
       reason = "the quoted field " + field_label(rec.flaw_field) + " is not closed before the end of the input";
@@ -421,8 +467,8 @@ class csv_decoder final : public decoder {
     return where + reason + " (record: '" + raw + "')." + advice();
   }
 
-  std::string bad_value_message(const raw_chunk& chunk, const csv_record& rec, std::size_t j) const {
-    return "malformed CSV record at " + describe_position(chunk, rec.begin) + ": field " + field_label(j) +
+  std::string bad_value_message(const csv_record& rec, std::size_t j, const std::string& place) const {
+    return "malformed CSV record at " + place + ": field " + field_label(j) +
            " has value '" + excerpt(rec.fields[j].text()) + "', which is not a valid " +
            std::string(type_name((*schema_)[data_columns_[j]].type)) + "." + advice();
   }
@@ -435,10 +481,12 @@ class csv_decoder final : public decoder {
   schema_ptr schema_;
   csv_dialect dialect_;
   csv_tokenizer tokenizer_;
+  csv_tokenizer message_tokenizer_;  // for framed messages: the message, not the line, bounds a quoted field
   bool header_;
   parse_mode mode_;
   std::optional<std::size_t> corrupt_index_;
   std::vector<std::size_t> data_columns_;  // schema index of each CSV field position
+  std::vector<type_id> data_types_;        // and its type
 };
 
 std::string lower(std::string_view text) {
@@ -494,7 +542,8 @@ schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_v
         continue;
       }
       std::size_t next = tokenizer.read(bytes, pos, rec);
-      bool unterminated = next == bytes.size() && bytes.back() != '\n';
+      // A multiLine sample cut at a line end may stop inside a quoted field: that tail is no record.
+      bool cut_in_quotes = dialect.multi_line && rec.flaw == record_flaw::unterminated_quote && next == bytes.size();
       pos = next;
       if (!have_names) {
         have_names = true;
@@ -510,8 +559,7 @@ schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_v
         continue;
       }
       first_record = false;
-      // A sample cut mid-record would spoil inference ("2010-12-0" is no timestamp): skip its tail.
-      if (unterminated && took_data) break;
+      if (cut_in_quotes && took_data) break;
       took_data = true;
       std::size_t present = std::min(rec.fields.size(), names.size());
       for (std::size_t j = 0; j < present; ++j) {

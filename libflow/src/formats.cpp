@@ -19,10 +19,14 @@ parse_mode parse_parse_mode(std::string_view text) {
 
 std::shared_ptr<const decoder> make_decoder(std::string_view format, const options& opts, schema_ptr schema) {
   std::string name = ascii_lower(format);
-  if (name == "text") return detail::make_text_decoder(opts, std::move(schema));
-  if (name != "csv" && name != "json") {
+  if (name != "csv" && name != "json" && name != "text") {
     throw error("unknown format '" + std::string(format) + "'; use csv, json or text");
   }
+  if (name != "csv" && opts.get_bool("multiLine", false)) {
+    throw error("option 'multiLine' applies to csv only; " + name +
+                " records are always one line each: remove the option");
+  }
+  if (name == "text") return detail::make_text_decoder(opts, std::move(schema));
   if (!schema || schema->size() == 0) {
     throw error("the " + name + " format needs a schema: pass one, or call infer_schema on a sample first");
   }

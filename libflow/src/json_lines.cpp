@@ -24,7 +24,7 @@ void for_each_line(std::string_view bytes, Visit&& visit) {
     const void* nl = std::memchr(bytes.data() + pos, '\n', bytes.size() - pos);
     std::size_t line_end = nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - bytes.data()) : bytes.size();
     std::size_t content_end = (line_end > pos && bytes[line_end - 1] == '\r') ? line_end - 1 : line_end;
-    if (!visit(bytes.substr(pos, content_end - pos), pos, nl == nullptr)) return;
+    visit(bytes.substr(pos, content_end - pos), pos);
     pos = line_end + 1;
   }
 }
@@ -101,8 +101,8 @@ class json_decoder final : public decoder {
     column_builder* corrupt = corrupt_index_ ? &builders[*corrupt_index_] : nullptr;
     line_parser parser;
 
-    for_each_line(bytes.substr(skipped), [&](std::string_view line, std::size_t offset, bool) {
-      if (is_blank(line)) return true;
+    for_each_line(bytes.substr(skipped), [&](std::string_view line, std::size_t offset) {
+      if (is_blank(line)) return;
       dom::object obj;
       auto err = parser.parse_object(line, obj);
       const bool unparsable = err != simdjson::SUCCESS;
@@ -115,13 +115,13 @@ class json_decoder final : public decoder {
                                                        : std::string(simdjson::error_message(err))) +
                       " (record: '" + excerpt(line) + "')." + advice());
         }
-        return true;
+        return;
       }
       if (!malformed && mode_ == parse_mode::drop_malformed) {
         for (const auto& c : columns_) {
           if (!convertible(lookup(obj, c), c.type)) {
             ++stats.malformed;
-            return true;
+            return;
           }
         }
       }
@@ -152,7 +152,6 @@ class json_decoder final : public decoder {
         }
       }
       ++stats.rows;
-      return true;
     });
 
     std::vector<column> columns;
@@ -335,12 +334,8 @@ schema_ptr infer_json_schema(const options& opts, const std::vector<std::string_
   bool saw_malformed = false;
   for (std::string_view sample : samples) {
     if (sample.starts_with(utf8_bom)) sample.remove_prefix(utf8_bom.size());
-    bool took_data = false;
-    for_each_line(sample, [&](std::string_view line, std::size_t offset, bool last_unterminated) {
-      if (is_blank(line)) return true;
-      // A sample cut mid-line is not a malformed record: ignore its tail.
-      if (last_unterminated && took_data) return false;
-      took_data = true;
+    for_each_line(sample, [&](std::string_view line, std::size_t offset) {
+      if (is_blank(line)) return;
       dom::object obj;
       if (auto err = parser.parse_object(line, obj)) {
         if (mode == parse_mode::fail_fast) {
@@ -349,10 +344,9 @@ schema_ptr infer_json_schema(const options& opts, const std::vector<std::string_
                       "'). Fix the input, or set option mode to PERMISSIVE or DROPMALFORMED");
         }
         saw_malformed = true;
-        return true;
+        return;
       }
       inference.add(obj, "");
-      return true;
     });
   }
   std::vector<field> fields;

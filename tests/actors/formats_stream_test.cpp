@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -101,4 +102,43 @@ TEST_CASE("PERMISSIVE keeps malformed rows as nulls and counts them in the progr
   CHECK(flow::is_null(table.at(1, 1)));
   REQUIRE(query.last_progress());
   CHECK_THAT(*query.last_progress(), Catch::Contains("\"numMalformedRows\":1"));
+}
+
+TEST_CASE("csv reads take multiLine: without it a stray quote spoils one line, with it quotes span lines",
+          "[actors][csv][malformed]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  // 100,000 lines; line 2 opens a quote that no later line closes.
+  std::string stray;
+  for (int i = 0; i < 100000; ++i) stray += std::to_string(i) + (i == 1 ? ",\"v" : ",v") + std::to_string(i) + "\n";
+  flow::test::write_file(dir / "stray.csv", stray);
+  auto schema = flow::make_schema({{"id", flow::type_id::int64, true}, {"v", flow::type_id::string, true}});
+  auto read = [&](const std::string& mode, bool multi_line) {
+    return session.read().format("csv").schema(schema).option("mode", mode).option("multiLine", multi_line)
+        .option("maxBytesPerChunk", 64 * 1024).load((dir / "stray.csv").string()).collect_batch();
+  };
+  CHECK(read("PERMISSIVE", false).num_rows() == 100000);  // 99,999 good rows and the malformed one
+  auto dropped = read("DROPMALFORMED", false);
+  REQUIRE(dropped.num_rows() == 99999);
+  std::int64_t id_sum = 0;
+  for (std::size_t r = 0; r < dropped.num_rows(); ++r) id_sum += dropped.col(0).ints()[r];
+  CHECK(id_sum == 99999LL * 100000 / 2 - 1);  // every id but 1
+  CHECK(read("PERMISSIVE", true).num_rows() == 2);  // the quote takes the rest of the file
+
+  // A stream with multiLine: quoted fields with line breaks, cut into many chunks, come out whole.
+  std::string notes = "id,note\n";
+  for (int i = 0; i < 2000; ++i) notes += std::to_string(i) + ",\"line one\nline \"\"two\"\", " + std::to_string(i) + "\"\n";
+  std::filesystem::create_directories(dir / "notes");
+  flow::test::write_file(dir / "notes" / "notes.csv", notes);
+  auto query = session.read_stream().format("csv").option("header", true).option("multiLine", true)
+                   .option("mode", "FAILFAST").option("maxBytesPerChunk", 4096).schema(schema)
+                   .load((dir / "notes").string())
+                   .write_stream().format("memory").query_name("notes").output_mode("append")
+                   .trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(30s));
+  auto table = session.sql("SELECT * FROM notes ORDER BY id").collect_batch();
+  REQUIRE(table.num_rows() == 2000);
+  CHECK(table.at(1999, 1) == flow::value{std::string("line one\nline \"two\", 1999")});
+  REQUIRE(query.last_progress());
+  CHECK_THAT(*query.last_progress(), Catch::Contains("\"numMalformedRows\":0"));
 }

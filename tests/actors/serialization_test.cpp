@@ -97,6 +97,18 @@ TEST_CASE("a raw_chunk sends only its visible bytes", "[actors][serialization]")
   // It does not start its file, so a receiving decoder must not take its first line for a header.
   CHECK_FALSE(copy.starts_file());
   CHECK(chunk.starts_file() == copy.starts_file());
+  CHECK_FALSE(copy.framed_messages);
+
+  // A push source's csv messages stay messages on the receiving node.
+  raw_chunk messages{std::make_shared<const std::string>(), 0, 0, "zmq", 5};
+  messages.framed_messages = true;
+  buffer.clear();
+  caf::binary_serializer message_sink{nullptr, buffer};
+  REQUIRE_FALSE(message_sink(messages));
+  raw_chunk message_copy;
+  caf::binary_deserializer message_source{nullptr, buffer};
+  REQUIRE_FALSE(message_source(message_copy));
+  CHECK(message_copy.framed_messages);
 }
 
 TEST_CASE("a batch travels as a message through an actor and as serialized message", "[actors][serialization]") {

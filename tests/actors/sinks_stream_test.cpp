@@ -50,8 +50,15 @@ void write_orders(const fs::path& dir) {
 }
 
 flow::data_frame orders_stream(flow::session& session, const fs::path& dir) {
-  return session.read_stream().format("csv").option("header", true).schema(order_schema())
+  return session.read_stream().format("csv").option("header", true).option("multiLine", true).schema(order_schema())
       .option("maxFilesPerTrigger", 1).load(dir.string());
+}
+
+// A batch read of order files, or of the CSV a sink wrote of them: customers hold line breaks (multiLine).
+flow::data_frame read_orders(flow::session& session, const fs::path& path,
+                             const flow::schema_ptr& schema = order_schema()) {
+  return session.read().format("csv").option("header", true).option("multiLine", true).schema(schema)
+      .load(path.string());
 }
 
 flow::data_frame big_orders(const flow::data_frame& orders) {
@@ -78,7 +85,7 @@ strings rows_of(const std::vector<flow::batch>& batches) {
 strings committed_rows(flow::session& session, const fs::path& out, const flow::schema_ptr& schema) {
   std::vector<flow::batch> batches;
   for (const auto& file : flow::committed_files(out.string())) {
-    for (auto& b : session.read().format("csv").option("header", true).schema(schema).load(file).collect())
+    for (auto& b : read_orders(session, file, schema).collect())
       batches.push_back(b);
   }
   return rows_of(batches);
@@ -100,9 +107,7 @@ TEST_CASE("a CSV stream filtered into the CSV file sink gives exactly the input 
   CHECK(query.recent_progress().size() == 4);
   CHECK_THAT(*query.last_progress(), Catch::Contains("FileSink[") && Catch::Contains("\"numFiles\":4"));
 
-  auto expected = rows_of(big_orders(session.read().format("csv").option("header", true).schema(order_schema())
-                                         .load((dir / "in").string()))
-                              .collect());
+  auto expected = rows_of(big_orders(read_orders(session, dir / "in")).collect());
   REQUIRE(expected.size() > 50);
   CHECK(committed_rows(session, dir / "out", order_schema()) == expected);
   CHECK(flow::committed_files((dir / "out").string()).size() == 4);
@@ -133,9 +138,7 @@ TEST_CASE("a stage failure replays epochs and the file sink output stays exactly
   for (const auto& p : query.recent_progress()) restarted |= p.find("\"numRestarts\":0") == std::string::npos;
   CHECK(restarted);
 
-  auto expected = rows_of(big_orders(session.read().format("csv").option("header", true).schema(order_schema())
-                                         .load((dir / "in").string()))
-                              .collect());
+  auto expected = rows_of(big_orders(read_orders(session, dir / "in")).collect());
   auto written = committed_rows(session, dir / "out", order_schema());
   CHECK(written == expected);  // no duplicate, no missing row, input order
   // Every part file on disk is a committed one: the failed attempt left nothing behind.
@@ -169,8 +172,7 @@ TEST_CASE("foreachBatch gets each epoch's rows once with consecutive epoch ids",
     CHECK(seen[i].second.schema().names() == strings{"id", "customer", "amount", "at"});
     batches.push_back(seen[i].second);
   }
-  auto expected = big_orders(session.read().format("csv").option("header", true).schema(order_schema())
-                                 .load((dir / "in").string()));
+  auto expected = big_orders(read_orders(session, dir / "in"));
   CHECK(rows_of(batches) == rows_of(expected.collect()));
 }
 
@@ -239,9 +241,7 @@ TEST_CASE("a foreach writer that throws once is closed with the error and its ep
   REQUIRE_FALSE(query.exception());
 
   std::vector<std::int64_t> expected;
-  for (const auto& row : rows_of(big_orders(session.read().format("csv").option("header", true)
-                                                .schema(order_schema()).load((dir / "in").string()))
-                                     .collect()))
+  for (const auto& row : rows_of(big_orders(read_orders(session, dir / "in")).collect()))
     expected.push_back(std::stoll(row.substr(0, row.find('|'))));
   CHECK(writer->stored_ids() == expected);  // each row stored once, none missing
   std::lock_guard<std::mutex> lock(writer->mutex_);
@@ -276,8 +276,7 @@ TEST_CASE("a stream into the noop sink runs every epoch and counts its rows", "[
                    .trigger(flow::available_now()).start();
   REQUIRE(query.await_termination(60s));
   REQUIRE_FALSE(query.exception());
-  auto expected = big_orders(session.read().format("csv").option("header", true).schema(order_schema())
-                                 .load((dir / "in").string())).count();
+  auto expected = big_orders(read_orders(session, dir / "in")).count();
   REQUIRE(expected > 50);
   CHECK_THAT(*query.last_progress(), Catch::Contains("NoopSink") && Catch::Contains("\"numEpochs\":4") &&
                                          Catch::Contains("\"numOutputRows\":" + std::to_string(expected)));

@@ -60,7 +60,8 @@ std::unique_ptr<flow::sink_writer> open_sink(const std::string& format, const fs
 
 // Decodes files with libflow's own reader: what a consumer of the sink's output gets.
 flow::batch read_back(const strings& files, const std::string& format, const flow::schema_ptr& schema,
-                      const flow::options& opts = {}) {
+                      flow::options opts = {}) {
+  if (format == "csv") opts.set("multiLine", "true");  // the strings hold line breaks
   auto decoder = flow::make_decoder(format, opts, schema);
   std::vector<flow::batch> parts;
   for (const auto& file : files) {

@@ -276,9 +276,10 @@ TEST_CASE("a record longer than the chunk limit gets a chunk of its own", "[file
   CHECK(chunks[2].first_line == 3);
 }
 
-TEST_CASE("CSV quoted fields with newlines never span chunks", "[file_source]") {
+TEST_CASE("CSV quoted fields with newlines never span chunks with multiLine", "[file_source]") {
   flow::options opts;
   opts.set("header", "true");
+  opts.set("multiLine", "true");
   opts.set("mode", "FAILFAST");
   auto schema = flow::make_schema({{"id", flow::type_id::int64, true}, {"note", flow::type_id::string, true}});
   auto dec = flow::make_decoder("csv", opts, schema);

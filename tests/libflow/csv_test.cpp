@@ -94,7 +94,7 @@ TEST_CASE("csv: RFC 4180 quoting", "[formats][csv]") {
       "plain,\"with, comma\",\"say \"\"hi\"\"\"\n"
       "\"multi\nline\",\"\"\"\",\"end\"\n"
       "x,\"\",z\n",
-      schema, {}, &stats);
+      schema, make_options({{"multiLine", "true"}}), &stats);
   REQUIRE(b.num_rows() == 3);
   CHECK(stats.rows == 3);
   CHECK(stats.malformed == 0);
@@ -111,7 +111,8 @@ TEST_CASE("csv: RFC 4180 quoting", "[formats][csv]") {
 TEST_CASE("csv: line endings, BOM, blank lines, a last record without newline", "[formats][csv]") {
   auto schema = strings({"a", "b"});
   decode_stats stats;
-  batch b = decode_csv("\xEF\xBB\xBF" "a1,b1\r\n\r\n\"q\r\nx\",b2\r\n\nlast,row", schema, {}, &stats);
+  batch b = decode_csv("\xEF\xBB\xBF" "a1,b1\r\n\r\n\"q\r\nx\",b2\r\n\nlast,row", schema,
+                       make_options({{"multiLine", "true"}}), &stats);
   REQUIRE(b.num_rows() == 3);
   CHECK(stats.malformed == 0);
   CHECK(stats.bytes == std::string("\xEF\xBB\xBF" "a1,b1\r\n\r\n\"q\r\nx\",b2\r\n\nlast,row").size());
@@ -200,8 +201,9 @@ TEST_CASE("csv: header is skipped only in the chunk at file offset 0", "[formats
   CHECK(stats.rows == 4);
   CHECK(stats.malformed == 0);
 
-  // A header with a quoted newline is one record.
-  batch quoted = dec->decode(chunk_of("\"na\nme\",n\nq,9\n"), stats);
+  // With multiLine, a header with a quoted newline is one record.
+  batch quoted = make_decoder("csv", make_options({{"header", "true"}, {"multiLine", "true"}}), schema)
+                     ->decode(chunk_of("\"na\nme\",n\nq,9\n"), stats);
   REQUIRE(quoted.num_rows() == 1);
   CHECK(cell(quoted, 0, "n") == value{std::int64_t{9}});
 }
@@ -243,10 +245,10 @@ TEST_CASE("csv: malformed records in PERMISSIVE mode", "[formats][csv][malformed
   CHECK(cell(b, 5, "_corrupt_record") == value{std::string("\"after\"quote,6,6.5")});
   CHECK(cell(b, 6, "s") == value{std::string("good")});
   CHECK(is_null(cell(b, 6, "_corrupt_record")));
-  // An unterminated quote swallows the rest of the chunk: one malformed record.
-  CHECK(cell(b, 7, "s") == value{std::string("open,8,8.5\n")});
+  // A quote not closed on its line: the field runs to the line's end, one malformed record.
+  CHECK(cell(b, 7, "s") == value{std::string("open,8,8.5")});
   CHECK(is_null(cell(b, 7, "i")));
-  CHECK(cell(b, 7, "_corrupt_record") == value{std::string("\"open,8,8.5\n")});
+  CHECK(cell(b, 7, "_corrupt_record") == value{std::string("\"open,8,8.5")});
 
   // Without a corrupt record column the rows are kept the same way.
   auto plain = make_schema({{"s", type_id::string}, {"i", type_id::int64}, {"d", type_id::float64}});
@@ -283,7 +285,7 @@ TEST_CASE("csv: malformed records in DROPMALFORMED mode", "[formats][csv][malfor
 
 TEST_CASE("csv: FAILFAST names origin, line, field and value", "[formats][csv][malformed]") {
   auto schema = make_schema({{"s", type_id::string}, {"qty", type_id::int64}});
-  auto failfast = make_options({{"mode", "FAILFAST"}});
+  auto failfast = make_options({{"mode", "FAILFAST"}, {"multiLine", "true"}});
   auto dec = make_decoder("csv", failfast, schema);
 
   decode_stats stats;
@@ -315,8 +317,64 @@ TEST_CASE("csv: FAILFAST names origin, line, field and value", "[formats][csv][m
   CHECK(stats.malformed == 3);
 }
 
-TEST_CASE("csv: record_boundary respects quotes", "[formats][csv]") {
+// 100,000 lines "<i>,v<i>", line 2 (i = 1) opening a quote that no later line closes.
+std::string lines_with_stray_quote() {
+  std::string text;
+  for (int i = 0; i < 100000; ++i) {
+    text += std::to_string(i) + (i == 1 ? ",\"v" : ",v") + std::to_string(i) + "\n";
+  }
+  return text;
+}
+
+TEST_CASE("csv: without multiLine a record is one line, and a stray quote spoils only its own line",
+          "[formats][csv][malformed]") {
+  auto schema = make_schema({{"id", type_id::int64}, {"v", type_id::string}, {"_corrupt_record", type_id::string}});
+  const std::string text = lines_with_stray_quote();
+
+  decode_stats permissive;
+  batch kept = decode_csv(text, schema, {}, &permissive);
+  REQUIRE(kept.num_rows() == 100000);
+  CHECK(permissive.malformed == 1);
+  CHECK(cell(kept, 1, "_corrupt_record") == value{std::string("1,\"v1")});
+  CHECK(cell(kept, 1, "v") == value{std::string("v1")});  // the field runs to the line's end
+  CHECK(is_null(cell(kept, 2, "_corrupt_record")));
+  CHECK(cell(kept, 2, "id") == value{std::int64_t{2}});
+  CHECK(cell(kept, 99999, "v") == value{std::string("v99999")});
+
+  decode_stats dropping;
+  batch dropped = decode_csv(text, schema, make_options({{"mode", "DROPMALFORMED"}}), &dropping);
+  REQUIRE(dropped.num_rows() == 99999);
+  CHECK(dropping.malformed == 1);
+  CHECK(cell(dropped, 1, "id") == value{std::int64_t{2}});
+
+  decode_stats failing;
+  std::string message = error_of([&] { decode_csv(text, schema, make_options({{"mode", "FAILFAST"}}), &failing); });
+  CHECK_THAT(message, Catch::Contains("test.csv line 2") && Catch::Contains("not closed"));
+
+  // With multiLine the quote spans lines: it takes the rest of the input as one malformed record.
+  decode_stats spanning;
+  batch joined = decode_csv(text, schema, make_options({{"multiLine", "true"}}), &spanning);
+  REQUIRE(joined.num_rows() == 2);
+  CHECK(spanning.malformed == 1);
+  CHECK(std::get<std::string>(cell(joined, 1, "v")).ends_with("99999,v99999\n"));
+
+  CHECK_THAT(error_of([] { make_decoder("csv", make_options({{"multiLine", "yes"}}), strings({"a"})); }),
+             Catch::Contains("option 'multiLine' must be true or false"));
+  CHECK_THAT(error_of([] { make_decoder("json", make_options({{"multiLine", "true"}}), strings({"a"})); }),
+             Catch::Contains("'multiLine' applies to csv only"));
+}
+
+TEST_CASE("csv: without multiLine record_boundary is the last line end, quotes or not", "[formats][csv]") {
   auto dec = make_decoder("csv", {}, strings({"a", "b"}));
+  CHECK(dec->record_boundary("a,b") == 0);
+  CHECK(dec->record_boundary("a,b\nc,\"x\ny") == 9);
+  CHECK(dec->record_boundary("\"a\nb,c\nd") == 7);
+  CHECK(make_decoder("csv", make_options({{"multiLine", "true"}}), strings({"a", "b"}))
+            ->record_boundary("\"a\nb,c\nd") == 0);
+}
+
+TEST_CASE("csv: record_boundary respects quotes with multiLine", "[formats][csv]") {
+  auto dec = make_decoder("csv", make_options({{"multiLine", "true"}}), strings({"a", "b"}));
   CHECK(dec->record_boundary("") == 0);
   CHECK(dec->record_boundary("a,b") == 0);
   CHECK(dec->record_boundary("a,b\n") == 4);
@@ -331,7 +389,7 @@ TEST_CASE("csv: record_boundary respects quotes", "[formats][csv]") {
   CHECK(dec->record_boundary("x\r\ny\r\n") == 6);
 }
 
-TEST_CASE("csv: chunks cut at record_boundary decode like the whole input", "[formats][csv]") {
+TEST_CASE("csv: multiLine chunks cut at record_boundary decode like the whole input", "[formats][csv]") {
   auto schema = strings({"a", "b", "c"});
   std::string text;
   for (int i = 0; i < 200; ++i) {
@@ -339,7 +397,7 @@ TEST_CASE("csv: chunks cut at record_boundary decode like the whole input", "[fo
     text.append("r").append(number).append(",\"q,\"\"").append(number).append("\"\"\nnext\",");
     text.append(std::string(i % 7, ' ')).append("\r\n");
   }
-  auto dec = make_decoder("csv", {}, schema);
+  auto dec = make_decoder("csv", make_options({{"multiLine", "true"}}), schema);
   decode_stats whole_stats;
   batch whole = dec->decode(chunk_of(text), whole_stats);
   REQUIRE(whole.num_rows() == 200);
@@ -394,9 +452,10 @@ TEST_CASE("csv: schema inference", "[formats][csv][infer]") {
   schema_ptr names = infer_schema("csv", opts, {"a,,A,b\n1,2,3,4\n"});
   CHECK(names->names() == std::vector<std::string>{"a0", "_c1", "A2", "b"});
 
-  // A sample cut in the middle of a record does not spoil the types.
-  schema_ptr cut = infer_schema("csv", opts, {"t\n2010-12-01 08:26:00\n2010-12-0"});
-  CHECK((*cut)[0].type == type_id::timestamp);
+  // A multiLine sample cut at a line end inside a quoted field: that tail does not spoil the types.
+  schema_ptr cut = infer_schema("csv", make_options({{"header", "true"}, {"multiLine", "true"}}),
+                                {"n,s\n1,\"a\nb\"\nx,\"cut\n"});
+  CHECK((*cut)[0].type == type_id::int64);
 
   // Very large integers widen to float64; numbers with a text suffix stay strings.
   CHECK((*infer_schema("csv", {}, {"99999999999999999999\n"}))[0].type == type_id::float64);
@@ -404,6 +463,27 @@ TEST_CASE("csv: schema inference", "[formats][csv][infer]") {
   CHECK((*infer_schema("csv", {}, {"inf\n"}))[0].type == type_id::string);
 
   CHECK(error_of([] { infer_schema("csv", {}, {""}); }).find("no records") != std::string::npos);
+}
+
+TEST_CASE("csv: inferSchema counts the last record of a file without a final newline", "[formats][csv][infer]") {
+  auto header = make_options({{"header", "true"}});
+  const std::string text = "a,c\n1,3\n4,x";
+  schema_ptr s = infer_schema("csv", header, {text});
+  CHECK(s->to_string() == "a: int64, c: string");
+  auto failfast = make_options({{"header", "true"}, {"mode", "FAILFAST"}});
+  decode_stats stats;
+  batch b = make_decoder("csv", failfast, s)->decode(chunk_of(text), stats);
+  REQUIRE(b.num_rows() == 2);
+  CHECK(cell(b, 1, "c") == value{std::string("x")});
+
+  // csv-spectrum's utf8.csv: a multi-byte last value, no final newline.
+  const std::string utf8 = "a,b,c\n1,2,3\n4,5,\xCA\xA4";
+  schema_ptr u = infer_schema("csv", header, {utf8});
+  CHECK(u->to_string() == "a: int64, b: int64, c: string");
+  batch ub = make_decoder("csv", failfast, u)->decode(chunk_of(utf8), stats);
+  REQUIRE(ub.num_rows() == 2);
+  CHECK(cell(ub, 1, "c") == value{std::string("\xCA\xA4")});
+  CHECK(stats.malformed == 0);
 }
 
 TEST_CASE("csv: retail 2010-12-01 schema inference matches Spark", "[formats][csv][retail]") {
@@ -507,8 +587,9 @@ TEST_CASE("csv: random input never crashes, and chunking at record_boundary neve
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
     return static_cast<std::size_t>(state >> 33);
   };
-  for (const char* mode : {"PERMISSIVE", "DROPMALFORMED"}) {
-    auto dec = make_decoder("csv", make_options({{"mode", mode}}), schema);
+  for (const auto& [mode, multi_line] : {std::pair{"PERMISSIVE", "false"}, {"PERMISSIVE", "true"},
+                                          {"DROPMALFORMED", "false"}, {"DROPMALFORMED", "true"}}) {
+    auto dec = make_decoder("csv", make_options({{"mode", mode}, {"multiLine", multi_line}}), schema);
     for (int round = 0; round < 400; ++round) {
       std::string text;
       std::size_t length = next() % 120;
@@ -529,7 +610,7 @@ TEST_CASE("csv: random input never crashes, and chunking at record_boundary neve
         parts.push_back(dec->decode(raw_chunk{buffer, begin, begin + cut, "fuzz", 1}, part_stats));
         begin += cut;
       }
-      INFO("input: " << text);
+      INFO("mode " << mode << ", multiLine " << multi_line << ", input: " << text);
       CHECK(part_stats.rows == whole_stats.rows);
       CHECK(part_stats.malformed == whole_stats.malformed);
       if (!parts.empty()) CHECK(concat(parts) == whole);

@@ -99,7 +99,10 @@ TEST_CASE("row_encoder csv: RFC 4180 quoting, null vs empty string, header, sepa
         "-4,\"two\nlines\r\n\",,true,1969-12-31 23:59:59.5\n"
         ",\"\",3.0,false,2010-12-01 00:00:00.001\n"
         "6,,-Infinity,true,2010-12-01 00:00:00\n");
-  CHECK(decode_all("csv", {}, scalar_schema(), text) == scalar_rows());
+  // A string with line breaks stays one quoted field: read back with multiLine, as in Spark.
+  options multi_line;
+  multi_line.set("multiLine", "true");
+  CHECK(decode_all("csv", multi_line, scalar_schema(), text) == scalar_rows());
 
   encoder_options opts;
   opts.separator = ';';
@@ -113,6 +116,7 @@ TEST_CASE("row_encoder csv: RFC 4180 quoting, null vs empty string, header, sepa
   options read_opts;
   read_opts.set("header", "true");
   read_opts.set("sep", ";");
+  read_opts.set("multiLine", "true");
   CHECK(decode_all("csv", read_opts, scalar_schema(), with_header) == scalar_rows());
 
   std::string one;

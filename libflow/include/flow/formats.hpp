@@ -3,6 +3,7 @@
 // (row_encoder, JSON strings and timestamps). No I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,10 +39,36 @@ struct raw_chunk {
   std::uint64_t first_line = 1;  // 1-based line number of the first byte, for error messages
   // A chunk shipped to another node gets a buffer of its own; this keeps its offset in the file.
   std::optional<std::uint64_t> file_offset = std::nullopt;
+  // The bytes are messages framed by append_length_prefixed (a push source's csv): each is decoded on
+  // its own, so no record spans two messages, and first_line numbers the first message. Only the csv
+  // decoder reads such chunks.
+  bool framed_messages = false;
   // Whether the chunk starts its file, where the header and the byte-order mark are.
-  bool starts_file() const { return (file_offset ? *file_offset : begin) == 0; }
+  bool starts_file() const { return !framed_messages && (file_offset ? *file_offset : begin) == 0; }
   std::string_view bytes() const { return std::string_view(*buffer).substr(begin, end - begin); }
 };
+
+// Appends message as a little-endian u32 length and its bytes.
+inline void append_length_prefixed(std::string& out, std::string_view message) {
+  auto size = static_cast<std::uint32_t>(message.size());
+  const char prefix[4] = {static_cast<char>(size & 0xff), static_cast<char>((size >> 8) & 0xff),
+                          static_cast<char>((size >> 16) & 0xff), static_cast<char>((size >> 24) & 0xff)};
+  out.append(prefix, sizeof prefix);
+  out.append(message);
+}
+
+// Calls f(message) for each message of bytes framed by append_length_prefixed, in order.
+template <class F>
+void for_each_length_prefixed(std::string_view bytes, F&& f) {
+  std::size_t pos = 0;
+  while (bytes.size() - pos >= 4) {
+    auto byte = [&](std::size_t i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[pos + i])); };
+    const std::size_t size = byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24;
+    pos += 4;
+    f(bytes.substr(pos, size));
+    pos += std::min(size, bytes.size() - pos);
+  }
+}
 
 enum class parse_mode { permissive, drop_malformed, fail_fast };
 parse_mode parse_parse_mode(std::string_view text);  // "PERMISSIVE", "DROPMALFORMED", "FAILFAST"
@@ -67,13 +94,16 @@ class decoder {
 };
 
 // format: "csv", "json", "text". Options as in Spark: header, sep, quote, escape, mode,
-// columnNameOfCorruptRecord, timestampFormat (only the default is supported), nullValue.
+// columnNameOfCorruptRecord, timestampFormat (only the default is supported), nullValue, multiLine
+// (csv only, default false: a record is one line; true: a quoted field may span lines).
 // For csv/json the schema is required here (see infer_schema).
 std::shared_ptr<const decoder> make_decoder(std::string_view format, const options& opts, schema_ptr schema);
 
 // inferSchema over a sample of the bytes of one or more files (Spark's rules: int64, float64,
 // timestamp, boolean, else string; a column of only nulls is string). For csv with header=false,
-// columns are named _c0, _c1, ...
+// columns are named _c0, _c1, ... Each sample is a whole file or its start cut after a line end (as
+// read_sample cuts it): every record in it counts, the last one too, with or without a final newline
+// (only a csv multiLine sample's tail inside an open quoted field is left out).
 schema_ptr infer_schema(std::string_view format, const options& opts,
                         const std::vector<std::string_view>& samples);
 

@@ -21,9 +21,10 @@
 
 namespace flow::connectors {
 
-// How records sit in a block: '\n'-terminated lines (csv, json: the stages decode them), a little-endian
-// u32 length followed by the bytes (binary: libflow's batch encoding), or a string column (text: the
-// block's values are the rows, so an epoch reads them without decoding or copying). append_framed and
+// How records sit in a block: '\n'-terminated lines (json: the stages decode them), a little-endian
+// u32 length followed by the bytes (csv: the stages decode each message on its own; binary: libflow's
+// batch encoding), or a string column (text: the block's values are the rows, so an epoch reads them
+// without decoding or copying). append_framed and
 // frame() take lines for the string column too; it keeps each line without its '\n' and trailing '\r'.
 enum class record_framing { lines, length_prefixed, string_column };
 
