@@ -73,7 +73,8 @@ civil_date civil_from_days(std::int64_t z) {
   return {m <= 2 ? y + 1 : y, m, d};
 }
 
-// Java's Double.toString: plain notation for 1e-3 <= |v| < 1e7, else "d.dddE[-]n".
+}  // namespace
+
 std::string format_double(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
@@ -101,7 +102,6 @@ std::string format_double(double v) {
   return mantissa + "E" + (negative ? "-" : "") + std::string(exponent);
 }
 
-}  // namespace
 
 std::string_view type_name(type_id t) {
   switch (t) {

@@ -48,6 +48,9 @@ using value =
 inline bool is_null(const value& v) { return std::holds_alternative<null_value>(v); }
 std::optional<type_id> type_of(const value& v);  // nullopt for null
 std::string to_string(const value& v);            // as show() prints it; lists as Spark's "[a, b, c]"
+// Java's Double.toString, which Spark's show() and cast to string use: plain for 1e-3 <= |v| < 1e7
+// ("0.001", "17850.0"), else "d.dddE[-]n" ("1.0E7", "1.0E-5"); "NaN", "Infinity", "-0.0".
+std::string format_double(double v);
 
 // Thrown for every user-facing error: bad plans, bad options, bad input in FAILFAST mode.
 class error : public std::runtime_error {
