@@ -950,13 +950,6 @@ std::optional<bool> parse_bool(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<timestamp> parse_timestamp_text(std::string_view s) {
-  s = trim(s);
-  if (auto t = parse_timestamp(s)) return t;
-  if (s.size() == 10) return parse_timestamp(std::string(s) + " 00:00:00");  // a date alone is midnight
-  return std::nullopt;
-}
-
 column cast_to_string(const column& c) {
   const std::size_t n = c.size();
   column_builder builder(type_id::string, n);
@@ -998,7 +991,7 @@ column cast_from_string(const column& c, type_id to) {
         if (auto v = parse_double(text)) d->doubles[i] = *v, ok = true;
         break;
       case type_id::timestamp:
-        if (auto v = parse_timestamp_text(text)) d->ints[i] = v->micros, ok = true;
+        if (auto v = parse_timestamp(text)) d->ints[i] = v->micros, ok = true;
         break;
       default: throw error("internal: bad cast from string");
     }

@@ -258,3 +258,17 @@ TEST_CASE("expr: cast(string as double) takes Java's d/f suffix and Spark's spec
   CHECK(std::isnan(std::get<double>(nan[0])));
   CHECK(std::isnan(std::get<double>(nan[1])));
 }
+
+TEST_CASE("expr: cast(string as timestamp) reads offsets, long fractions and single-digit fields", "[expr][cast]") {
+  auto s = make_schema({{"t", type_id::string, true}});
+  auto b = make_batch(s, {{std::string("2010-12-01T08:26:00+01:00")}, {std::string("2010-12-01 08:26:00Z")},
+                          {std::string("2010-12-01T08:26:00.123456789")}, {std::string("2010-12-1 8:26:00")},
+                          {std::string(" 2010-12-01 ")}, {std::string("2010-12-01T08:26:00+0100")},
+                          {std::string("2010-12-01T08:26:00 Europe/Paris")}});
+  CHECK(eval(col("t").cast(type_id::timestamp), b) ==
+        std::vector<value>{ts("2010-12-01 07:26:00"), ts("2010-12-01 08:26:00"), ts("2010-12-01 08:26:00.123456"),
+                           ts("2010-12-01 08:26:00"), ts("2010-12-01 00:00:00"), ts("2010-12-01 07:26:00"), null});
+  // A string compared with a timestamp is cast the same way.
+  auto times = make_batch(make_schema({{"at", type_id::timestamp, false}}), {{ts("2010-12-01 07:26:00")}});
+  CHECK(eval(col("at") == lit("2010-12-01T08:26:00+01:00"), times) == std::vector<value>{true});
+}

@@ -67,7 +67,7 @@ class decoder {
 };
 
 // format: "csv", "json", "text". Options as in Spark: header, sep, quote, escape, mode,
-// columnNameOfCorruptRecord, timestampFormat (only the default is supported), nullValue.
+// columnNameOfCorruptRecord, timestampFormat (ISO 8601 patterns only: check_timestamp_format), nullValue.
 // For csv/json the schema is required here (see infer_schema).
 std::shared_ptr<const decoder> make_decoder(std::string_view format, const options& opts, schema_ptr schema);
 
