@@ -910,7 +910,7 @@ std::optional<double> parse_double(std::string_view s) {
     if (word != "inf" && word != "infinity") return std::nullopt;
     return negative ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   }
-  const bool suffixed = s.size() >= 2 && std::strchr("dDfF", s.back()) != nullptr &&
+  const bool suffixed = s.size() >= 2 && std::string_view("dDfF").find(s.back()) != std::string_view::npos &&
                         (is_digit(s[s.size() - 2]) || s[s.size() - 2] == '.');
   if (suffixed) s.remove_suffix(1);
   double v = 0;
