@@ -19,7 +19,7 @@ const char* const usage =
     "  --window LENGTH    tumbling window over created_at (default \"1 minute\")\n"
     "  --trigger T        an interval such as 1s (default), fast, once, available-now\n"
     "  --track a,b        only tweets with one of these hashtags (the feed's track parameter)\n"
-    "  --output FILE.csv  write the final table (window_start,window_end,hashtag,count(1)) when stopped\n"
+    "  --output FILE.csv  write the final table (window_start,window_end,hashtag,count) when stopped\n"
     "SIGINT/SIGTERM stop the query gracefully.\n";
 
 struct arguments {
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     auto query = flow::examples::start_memory_table(counts, "trending", trigger, stopper);
     std::cout << "reading tweets from " << args.url << std::endl;
 
-    const std::string top10 = "SELECT * FROM trending ORDER BY `count(1)` DESC, hashtag, `window` LIMIT 10";
+    const std::string top10 = "SELECT * FROM trending ORDER BY count DESC, hashtag, `window` LIMIT 10";
     auto print_top = [&] {
       auto all = session.sql("SELECT * FROM trending").collect_batch();
       std::int64_t counted = 0;
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     print_top();
     if (auto progress = query.last_progress()) std::cout << "last progress: " << *progress << "\n";
     if (!args.common.output.empty()) {
-      auto result = session.sql("SELECT * FROM trending ORDER BY `window`, `count(1)` DESC, hashtag").collect_batch();
+      auto result = session.sql("SELECT * FROM trending ORDER BY `window`, count DESC, hashtag").collect_batch();
       flow::examples::write_output(result, args.common.output);
     }
     return 0;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 
 #include "flow/operators.hpp"
 
@@ -44,11 +45,17 @@ inline std::uint64_t fmix64(std::uint64_t k) {
   return k;
 }
 
-inline std::uint64_t double_key_bits(double d) {
-  if (d == 0.0) return 0;  // -0.0 and 0.0 are one group
-  if (std::isnan(d)) return 0x7ff8000000000000ULL;
-  return std::bit_cast<std::uint64_t>(d);
+// Spark normalizes floating-point grouping keys: -0.0 is 0.0 and every NaN is one NaN.
+inline double normalized_key(double d) {
+  if (d == 0.0) return 0.0;
+  if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
+  return d;
 }
+
+inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint64_t>(normalized_key(d)); }
+
+// Spark's order of doubles: NaN above every number, so min and max do not depend on the row order.
+inline bool spark_double_less(double a, double b) { return std::isnan(b) ? !std::isnan(a) : a < b; }
 
 std::size_t key_width(type_id t) { return t == type_id::window ? 2 : 1; }
 
@@ -318,7 +325,7 @@ struct key_store {
       case type_id::boolean: ints.push_back(ok ? c.bools()[i] : 0); break;
       case type_id::int64:
       case type_id::timestamp: ints.push_back(ok ? c.ints()[i] : 0); break;
-      case type_id::float64: doubles.push_back(ok ? c.doubles()[i] : 0.0); break;
+      case type_id::float64: doubles.push_back(ok ? normalized_key(c.doubles()[i]) : 0.0); break;
       case type_id::window:
         ints.push_back(ok ? c.ints()[i] : 0);
         ends.push_back(ok ? c.ends()[i] : 0);
@@ -704,22 +711,24 @@ class hash_aggregate_state final : public aggregate_state {
 
   static void fold_extreme(accumulator& acc, bool is_min, const column& v, const std::uint32_t* g, std::size_t n) {
     auto* has = acc.counts.data();
-    auto fold = [&](auto get, auto& store) {
+    auto fold = [&](auto get, auto& store, auto less) {
       for (std::size_t i = 0; i < n; ++i) {
         if (!v.valid(i)) continue;
         const auto x = get(i);
         auto& cur = store[g[i]];
-        if (!has[g[i]] || (is_min ? x < cur : cur < x)) {
+        if (!has[g[i]] || (is_min ? less(x, cur) : less(cur, x))) {
           cur = x;
           has[g[i]] = 1;
         }
       }
     };
     switch (v.type()) {
-      case type_id::boolean: fold([&](std::size_t i) { return std::int64_t{v.bools()[i]}; }, acc.ints); break;
+      case type_id::boolean:
+        fold([&](std::size_t i) { return std::int64_t{v.bools()[i]}; }, acc.ints, std::less<>{});
+        break;
       case type_id::int64:
-      case type_id::timestamp: fold([&](std::size_t i) { return v.ints()[i]; }, acc.ints); break;
-      case type_id::float64: fold([&](std::size_t i) { return v.doubles()[i]; }, acc.doubles); break;
+      case type_id::timestamp: fold([&](std::size_t i) { return v.ints()[i]; }, acc.ints, std::less<>{}); break;
+      case type_id::float64: fold([&](std::size_t i) { return v.doubles()[i]; }, acc.doubles, spark_double_less); break;
       case type_id::string: {
         for (std::size_t i = 0; i < n; ++i) {
           if (!v.valid(i)) continue;

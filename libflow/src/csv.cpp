@@ -43,14 +43,7 @@ csv_dialect read_dialect(const options& opts) {
     throw error("option 'escape' supports only the quote character itself (RFC 4180 doubled quotes), got '" +
                 opts.get("escape") + "'; remove the option or set it to '" + std::string(1, d.quote) + "'");
   }
-  if (opts.has("timestampFormat")) {
-    std::string format = opts.get("timestampFormat");
-    if (format != "yyyy-MM-dd HH:mm:ss" && format != "yyyy-MM-dd'T'HH:mm:ss" &&
-        format != "yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]") {
-      throw error("option 'timestampFormat' '" + format +
-                  "' is not supported; timestamps are read as yyyy-MM-dd[( |T)HH:mm:ss[.SSSSSS][Z]], remove the option");
-    }
-  }
+  if (opts.has("timestampFormat")) check_timestamp_format(opts.get("timestampFormat"));
   d.multi_line = opts.get_bool("multiLine", false);
   d.null_value = opts.get("nullValue");
   return d;

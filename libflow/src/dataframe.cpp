@@ -133,7 +133,8 @@ data_frame grouped_data::sum(const std::vector<std::string>& columns) const { re
 data_frame grouped_data::avg(const std::string& column) const { return of_kind(agg_kind::avg, {column}); }
 data_frame grouped_data::min(const std::string& column) const { return of_kind(agg_kind::min, {column}); }
 data_frame grouped_data::max(const std::string& column) const { return of_kind(agg_kind::max, {column}); }
-data_frame grouped_data::count() const { return agg({count_all()}); }
+// Spark names this column count, while agg(count("*")) gives count(1).
+data_frame grouped_data::count() const { return agg({{agg_kind::count, expr{}, "count"}}); }
 
 // ---------------------------------------------------------------- reader and writer
 

@@ -44,23 +44,12 @@ std::string sql_type_name(type_id t) {
   return "?";
 }
 
-// Java/Spark style: integral doubles keep a ".0".
-std::string double_text(double d) {
-  if (std::isnan(d)) return "NaN";
-  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
-  std::string s(buf, end);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
-}
-
 std::string literal_name(const value& v) {
   if (is_null(v)) return "NULL";
   if (auto* s = std::get_if<std::string>(&v)) return *s;
   if (auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (auto* i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
-  if (auto* d = std::get_if<double>(&v)) return double_text(*d);
+  if (auto* d = std::get_if<double>(&v)) return format_double(*d);
   if (auto* t = std::get_if<timestamp>(&v)) return "TIMESTAMP '" + format_timestamp(*t) + "'";
   return to_string(v);
 }
@@ -904,27 +893,52 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Spark's cast to double: Java's Double.parseDouble (an optional sign, a decimal number with an optional
+// exponent and an optional type suffix d, D, f or F: "1d" is 1.0; NaN; Infinity) and Spark's special
+// words inf, infinity and nan in any case. Hexadecimal numbers are not read.
 std::optional<double> parse_double(std::string_view s) {
   s = trim(s);
-  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  const bool negative = !s.empty() && s.front() == '-';
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) s.remove_prefix(1);
   if (s.empty()) return std::nullopt;
+  if (!is_digit(s.front()) && s.front() != '.') {
+    std::string word(s);
+    std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (word == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (word != "inf" && word != "infinity") return std::nullopt;
+    return negative ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  }
+  const bool suffixed = s.size() >= 2 && std::string_view("dDfF").find(s.back()) != std::string_view::npos &&
+                        (is_digit(s[s.size() - 2]) || s[s.size() - 2] == '.');
+  if (suffixed) s.remove_suffix(1);
   double v = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return v;
+  return negative ? -v : v;
 }
 
+// Spark's (non-ANSI) cast to long: an optional sign, digits and an optional fraction of digits, which is
+// truncated ("1.9" is 1). Anything else ("1e3", "NaN") and values out of range are null.
 std::optional<std::int64_t> parse_long(std::string_view s) {
   s = trim(s);
-  std::string_view digits = s;
-  if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
-  std::int64_t v = 0;
-  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (ec == std::errc() && ptr == digits.data() + digits.size() && !digits.empty()) return v;
-  // Spark (non-ANSI) truncates decimal text such as "1.5"; out-of-range or non-numeric text is null.
-  auto d = parse_double(s);
-  if (!d || !std::isfinite(*d) || *d >= 9223372036854775807.0 || *d < -9223372036854775808.0) return std::nullopt;
-  return static_cast<std::int64_t>(*d);
+  const bool negative = !s.empty() && s.front() == '-';
+  if (!s.empty() && (s.front() == '+' || s.front() == '-')) s.remove_prefix(1);
+  if (s.empty()) return std::nullopt;
+  const std::size_t point = s.find('.');
+  const std::string_view integral = s.substr(0, point);
+  const std::string_view fraction = point == std::string_view::npos ? std::string_view{} : s.substr(point + 1);
+  auto all_digits = [](std::string_view text) { return std::all_of(text.begin(), text.end(), is_digit); };
+  if (!all_digits(integral) || !all_digits(fraction)) return std::nullopt;
+  std::uint64_t magnitude = 0;
+  if (!integral.empty()) {
+    auto [ptr, ec] = std::from_chars(integral.data(), integral.data() + integral.size(), magnitude);
+    if (ec != std::errc()) return std::nullopt;
+  }
+  const std::uint64_t limit = std::uint64_t{std::numeric_limits<std::int64_t>::max()} + (negative ? 1 : 0);
+  if (magnitude > limit) return std::nullopt;
+  return negative ? static_cast<std::int64_t>(0 - magnitude) : static_cast<std::int64_t>(magnitude);
 }
 
 std::optional<bool> parse_bool(std::string_view s) {
@@ -933,13 +947,6 @@ std::optional<bool> parse_bool(std::string_view s) {
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   if (lower == "true" || lower == "t" || lower == "yes" || lower == "y" || lower == "1") return true;
   if (lower == "false" || lower == "f" || lower == "no" || lower == "n" || lower == "0") return false;
-  return std::nullopt;
-}
-
-std::optional<timestamp> parse_timestamp_text(std::string_view s) {
-  s = trim(s);
-  if (auto t = parse_timestamp(s)) return t;
-  if (s.size() == 10) return parse_timestamp(std::string(s) + " 00:00:00");  // a date alone is midnight
   return std::nullopt;
 }
 
@@ -954,7 +961,7 @@ column cast_to_string(const column& c) {
     switch (c.type()) {
       case type_id::boolean: builder.append_string(c.bools()[i] ? "true" : "false"); break;
       case type_id::int64: builder.append_string(std::to_string(c.ints()[i])); break;
-      case type_id::float64: builder.append_string(double_text(c.doubles()[i])); break;
+      case type_id::float64: builder.append_string(format_double(c.doubles()[i])); break;
       case type_id::timestamp: builder.append_string(format_timestamp(timestamp{c.ints()[i]})); break;
       case type_id::window: builder.append_string(to_string(value{c.window(i)})); break;
       case type_id::string: builder.append_string(c.str(i)); break;
@@ -984,7 +991,7 @@ column cast_from_string(const column& c, type_id to) {
         if (auto v = parse_double(text)) d->doubles[i] = *v, ok = true;
         break;
       case type_id::timestamp:
-        if (auto v = parse_timestamp_text(text)) d->ints[i] = v->micros, ok = true;
+        if (auto v = parse_timestamp(text)) d->ints[i] = v->micros, ok = true;
         break;
       default: throw error("internal: bad cast from string");
     }

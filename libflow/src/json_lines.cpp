@@ -70,6 +70,7 @@ class json_decoder final : public decoder {
       : schema_(std::move(schema)),
         mode_(parse_parse_mode(opts.get("mode", "PERMISSIVE"))),
         corrupt_index_(corrupt_record_index(opts, *schema_)) {
+    if (opts.has("timestampFormat")) check_timestamp_format(opts.get("timestampFormat"));
     for (std::size_t i = 0; i < schema_->size(); ++i) {
       if (corrupt_index_ && i == *corrupt_index_) continue;
       const field& f = (*schema_)[i];

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <regex>
 
 namespace flow {
 
@@ -33,17 +34,69 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool is_letter(char c) { return ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z'; }
 
-// Reads exactly n digits at text[pos]; false if any is not a digit.
-bool read_digits(std::string_view text, std::size_t pos, std::size_t n, unsigned& out) {
-  if (pos + n > text.size()) return false;
-  unsigned v = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    char c = text[pos + i];
-    if (!is_digit(c)) return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
+// Reads 1 to max_digits digits at text[pos] into out, moving pos past them; false when there is none.
+bool read_number(std::string_view text, std::size_t& pos, std::size_t max_digits, unsigned& out) {
+  const std::size_t start = pos;
+  out = 0;
+  while (pos < text.size() && pos - start < max_digits && is_digit(text[pos])) {
+    out = out * 10 + static_cast<unsigned>(text[pos++] - '0');
   }
-  out = v;
-  return true;
+  return pos > start;
+}
+
+// What Spark trims around a timestamp: blanks and ASCII control characters.
+std::string_view trim_blanks_and_controls(std::string_view s) {
+  auto trimmed = [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == '\x7f'; };
+  while (!s.empty() && trimmed(s.front())) s.remove_prefix(1);
+  while (!s.empty() && trimmed(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// A zone offset as java.time.ZoneOffset reads it, in seconds east of UTC: +|-h, hh, hhmm, hhmmss, hh:mm or
+// hh:mm:ss, plus the h:mm and hh:m that Spark also accepts; at most 18 hours.
+std::optional<std::int64_t> offset_seconds(std::string_view text) {
+  if (text.empty() || (text.front() != '+' && text.front() != '-')) return std::nullopt;
+  const std::int64_t sign = text.front() == '-' ? -1 : 1;
+  text.remove_prefix(1);
+  auto digits_at = [&](std::size_t pos, std::size_t n, unsigned& out) {
+    std::size_t end = pos;
+    return read_number(text, end, n, out) && end == pos + n;
+  };
+  unsigned hours = 0, minutes = 0, seconds = 0;
+  bool ok = false;
+  const std::size_t colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    switch (text.size()) {
+      case 1:
+      case 2: ok = digits_at(0, text.size(), hours); break;
+      case 4: ok = digits_at(0, 2, hours) && digits_at(2, 2, minutes); break;
+      case 6: ok = digits_at(0, 2, hours) && digits_at(2, 2, minutes) && digits_at(4, 2, seconds); break;
+      default: break;
+    }
+  } else if (colon == 1 || colon == 2) {
+    const std::size_t rest = text.size() - colon - 1;
+    ok = digits_at(0, colon, hours) &&
+         ((rest == 1 || rest == 2) ? digits_at(colon + 1, rest, minutes)
+                                   : rest == 5 && text[colon + 3] == ':' && digits_at(colon + 1, 2, minutes) &&
+                                         digits_at(colon + 4, 2, seconds));
+  }
+  const std::int64_t total = static_cast<std::int64_t>(hours) * 3600 + minutes * 60 + seconds;
+  if (!ok || minutes > 59 || seconds > 59 || total > 18 * 3600) return std::nullopt;
+  return sign * total;
+}
+
+// A zone as Spark reads it (java.time.ZoneId): Z, UTC, GMT or UT, alone or followed by an offset, or an
+// offset. Region ids (Europe/Paris) and short ids (PST) would need a time-zone database: nullopt.
+std::optional<std::int64_t> zone_offset_seconds(std::string_view zone) {
+  if (zone == "Z") return 0;
+  for (std::string_view prefix : {"UTC", "GMT", "UT"}) {
+    if (zone.starts_with(prefix)) {
+      zone.remove_prefix(prefix.size());
+      if (zone.empty()) return 0;
+      break;
+    }
+  }
+  return offset_seconds(zone);
 }
 
 bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
@@ -73,7 +126,8 @@ civil_date civil_from_days(std::int64_t z) {
   return {m <= 2 ? y + 1 : y, m, d};
 }
 
-// Java's Double.toString: plain notation for 1e-3 <= |v| < 1e7, else "d.dddE[-]n".
+}  // namespace
+
 std::string format_double(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
@@ -101,7 +155,6 @@ std::string format_double(double v) {
   return mantissa + "E" + (negative ? "-" : "") + std::string(exponent);
 }
 
-}  // namespace
 
 std::string_view type_name(type_id t) {
   switch (t) {
@@ -211,34 +264,51 @@ std::string exception_message(const std::exception_ptr& failure) {
 }
 
 std::optional<timestamp> parse_timestamp(std::string_view text) {
-  // Layout: YYYY-MM-DD[( |T)HH:MM:SS[.f{1,6}][Z]]. Times are UTC already: a 'Z' only says so.
-  if (text.size() > 19 && text.back() == 'Z') text.remove_suffix(1);
-  unsigned year = 0, month = 0, day = 0;
-  if (text.size() < 10 || !read_digits(text, 0, 4, year) || text[4] != '-' ||
-      !read_digits(text, 5, 2, month) || text[7] != '-' || !read_digits(text, 8, 2, day)) {
-    return std::nullopt;
+  text = trim_blanks_and_controls(text);
+  std::size_t pos = 0;
+  auto done = [&] { return pos == text.size(); };
+  auto skip = [&](char c) {
+    if (done() || text[pos] != c) return false;
+    ++pos;
+    return true;
+  };
+  unsigned year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, micros = 0;
+  if (!read_number(text, pos, 4, year) || pos != 4) return std::nullopt;
+  if (!done() && !(skip('-') && read_number(text, pos, 2, month))) return std::nullopt;
+  if (!done() && !(skip('-') && read_number(text, pos, 2, day))) return std::nullopt;
+  if (!done() && !((skip(' ') || skip('T')) && read_number(text, pos, 2, hour))) return std::nullopt;
+  if (!done() && !(skip(':') && read_number(text, pos, 2, minute))) return std::nullopt;
+  if (!done() && !(skip(':') && read_number(text, pos, 2, second))) return std::nullopt;
+  if (skip('.')) {
+    // Digits past the sixth are dropped: Spark keeps microseconds.
+    unsigned digits = 0;
+    for (; !done() && is_digit(text[pos]); ++pos, ++digits) {
+      if (digits < 6) micros = micros * 10 + static_cast<unsigned>(text[pos] - '0');
+    }
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  std::int64_t zone_seconds = 0;
+  if (!done()) {
+    auto offset = zone_offset_seconds(trim_blanks_and_controls(text.substr(pos)));
+    if (!offset) return std::nullopt;
+    zone_seconds = *offset;
   }
   if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month)) return std::nullopt;
-  std::int64_t micros = days_from_civil(year, month, day) * micros_per_day;
-  if (text.size() == 10) return timestamp{micros};
-
-  unsigned hour = 0, minute = 0, second = 0;
-  if (text.size() < 19 || (text[10] != ' ' && text[10] != 'T') || !read_digits(text, 11, 2, hour) ||
-      text[13] != ':' || !read_digits(text, 14, 2, minute) || text[16] != ':' ||
-      !read_digits(text, 17, 2, second)) {
-    return std::nullopt;
-  }
   if (hour > 23 || minute > 59 || second > 59) return std::nullopt;
-  micros += (static_cast<std::int64_t>(hour) * 3600 + minute * 60 + second) * micros_per_second;
-  if (text.size() == 19) return timestamp{micros};
+  const std::int64_t seconds = static_cast<std::int64_t>(hour) * 3600 + minute * 60 + second - zone_seconds;
+  return timestamp{days_from_civil(year, month, day) * micros_per_day + seconds * micros_per_second + micros};
+}
 
-  if (text[19] != '.') return std::nullopt;
-  std::size_t digits = text.size() - 20;
-  if (digits < 1 || digits > 6) return std::nullopt;
-  unsigned fraction = 0;
-  if (!read_digits(text, 20, digits, fraction)) return std::nullopt;
-  for (std::size_t i = digits; i < 6; ++i) fraction *= 10;
-  return timestamp{micros + fraction};
+void check_timestamp_format(std::string_view pattern) {
+  // The ISO 8601 layouts: every text they describe is one parse_timestamp reads.
+  static const std::regex iso_layouts(
+      "yyyy-MM?-dd?(( |'T')HH?(:mm?(:ss?(\\.S{1,9}|\\[\\.S{1,9}\\])?"
+      "( ?(X{1,3}|x{1,3}|Z{1,3}|'Z')| ?\\[ ?(X{1,3}|x{1,3}|Z{1,3}|'Z')\\])?)?)?)?");
+  if (std::regex_match(pattern.begin(), pattern.end(), iso_layouts)) return;
+  throw error("option 'timestampFormat' '" + std::string(pattern) +
+              "' is not supported: libflow reads ISO 8601 timestamps (yyyy-M-d[( |T)H:m:s[.fraction][zone]], "
+              "e.g. yyyy-MM-dd HH:mm:ss or yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]), whatever the option says; remove the "
+              "option, or read the column as a string and convert it in map_batches");
 }
 
 std::string format_timestamp(timestamp t) {

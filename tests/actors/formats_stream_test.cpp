@@ -66,10 +66,10 @@ TEST_CASE("the console sink prints every epoch as a table", "[actors][console]")
   }
   CHECK_THAT(printed, Catch::Contains("Batch: 0"));
   CHECK_THAT(printed, Catch::Contains("Batch: 1"));
-  CHECK_THAT(printed, Catch::Contains("|value |count(1)|") || Catch::Contains("| value|count(1)|"));
+  CHECK_THAT(printed, Catch::Contains("|value |count|") || Catch::Contains("| value|count|"));
   // Update mode: the second epoch shows only the changed group, with its running count.
   auto second = printed.substr(printed.find("Batch: 1"));
-  CHECK_THAT(second, Catch::Contains("to be|       2|") || Catch::Contains("| to be|       2|"));
+  CHECK_THAT(second, Catch::Contains("to be|    2|") || Catch::Contains("| to be|    2|"));
   CHECK_THAT(second, !Catch::Contains("or not"));
 }
 

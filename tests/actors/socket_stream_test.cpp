@@ -73,7 +73,7 @@ TEST_CASE("word count over a socket stream matches an independent count of Don Q
 
   std::map<std::string, std::int64_t> actual;
   REQUIRE(eventually([&] {
-    actual = counts_of(session.sql("SELECT word, `count(1)` FROM socket_words").collect_batch());
+    actual = counts_of(session.sql("SELECT word, count FROM socket_words").collect_batch());
     return total_of(actual) == total_of(expected);
   }));
   CHECK(actual == expected);

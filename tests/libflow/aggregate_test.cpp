@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
@@ -381,5 +382,66 @@ TEST_CASE("aggregate: retail 2010-12-01 matches the expected result", "[aggregat
     CHECK(w.end.micros - w.start.micros == 3600LL * 1000000);
     CHECK(std::round(std::get<double>(result.at(r, 2)) * 100) == std::round(it->second.first * 100));
     CHECK(std::get<std::int64_t>(result.at(r, 3)) == it->second.second);
+  }
+}
+
+TEST_CASE("aggregate: min/max order NaN above every number, whatever the row order", "[aggregate][nan]") {
+  // Spark: max is NaN when any input is NaN; min ignores NaN unless every input is NaN.
+  const double nan = std::nan("");
+  const double inf = std::numeric_limits<double>::infinity();
+  auto s = make_schema({{"k", type_id::string, true}, {"x", type_id::float64, true}});
+  aggregate_operator op(s, {col("k")}, {{agg_kind::min, col("x"), {}}, {agg_kind::max, col("x"), {}}});
+  const rows_t rows{{std::string("a"), nan},  {std::string("a"), 2.0},  {std::string("b"), nan},
+                    {std::string("b"), nan},  {std::string("c"), -inf}, {std::string("c"), nan},
+                    {std::string("c"), inf},  {std::string("c"), null}, {std::string("d"), 1.0}};
+  // Group -> {min, max}; NaN compared through its text, since NaN != NaN.
+  const std::map<std::string, std::pair<std::string, std::string>> expected{
+      {"a", {"2.0", "NaN"}}, {"b", {"NaN", "NaN"}}, {"c", {"-Infinity", "NaN"}}, {"d", {"1.0", "1.0"}}};
+  auto results_of = [](const batch& b) {
+    std::map<std::string, std::pair<std::string, std::string>> out;
+    for (std::size_t r = 0; r < b.num_rows(); ++r) {
+      out[std::get<std::string>(b.at(r, 0))] = {to_string(b.at(r, 1)), to_string(b.at(r, 2))};
+    }
+    return out;
+  };
+  const rows_t reversed(rows.rbegin(), rows.rend());
+  for (const rows_t* order : std::vector<const rows_t*>{&rows, &reversed}) {
+    auto input = make_batch(s, *order);
+    auto direct = op.make_state();
+    direct->update(input);
+    CHECK(results_of(direct->emit(output_mode::complete)) == expected);
+
+    // One row per partial aggregate, merged in this order (stage combiners into the final aggregate).
+    auto merged = op.make_state();
+    for (std::size_t r = 0; r < input.num_rows(); ++r) {
+      auto partial = op.make_state();
+      partial->update(input.slice(r, 1));
+      merged->merge(partial->snapshot());
+    }
+    CHECK(results_of(merged->emit(output_mode::complete)) == expected);
+
+    // Restored from a snapshot of the first half, then fed the second half.
+    const std::size_t half = input.num_rows() / 2;
+    auto first = op.make_state();
+    first->update(input.slice(0, half));
+    auto restored = op.make_state();
+    restored->restore(first->snapshot());
+    restored->update(input.slice(half, input.num_rows() - half));
+    CHECK(results_of(restored->emit(output_mode::complete)) == expected);
+  }
+}
+
+TEST_CASE("aggregate: a -0.0 grouping key is normalized to 0.0, as Spark does", "[aggregate][nan]") {
+  auto s = make_schema({{"x", type_id::float64, true}, {"name", type_id::string, true}});
+  auto input = make_batch(s, {{-0.0, std::string("a")}, {0.0, std::string("b")}, {-0.0, std::string("c")}});
+  // Fixed-width (one double key) and generic (with a string key) tables.
+  for (auto keys : {std::vector<expr>{col("x")}, std::vector<expr>{col("x"), lit("all")}}) {
+    aggregate_operator op(s, keys, {{agg_kind::count, expr{}, {}}});
+    auto state = op.make_state();
+    state->update(input);
+    auto result = state->emit(output_mode::complete);
+    REQUIRE(result.num_rows() == 1);
+    CHECK(to_string(result.at(0, 0)) == "0.0");
+    CHECK(std::get<std::int64_t>(result.at(0, keys.size())) == 3);
   }
 }

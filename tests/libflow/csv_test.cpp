@@ -628,3 +628,36 @@ TEST_CASE("csv: a schema with an array column is refused up front, naming the co
   CHECK_THAT(flow::test::error_of([&] { make_decoder("csv", make_options({{"mode", "DROPMALFORMED"}}), schema); }),
              Catch::Contains("column 'tags'"));
 }
+
+TEST_CASE("csv: timestamps with a zone offset, long fractions and single-digit fields, with and without "
+          "timestampFormat", "[formats][csv][timestamp]") {
+  auto schema = make_schema({{"id", type_id::int64}, {"t", type_id::timestamp}});
+  const std::string text =
+      "1,2010-12-01T08:26:00+01:00\n"
+      "2,2010-12-01 08:26:00Z\n"
+      "3,2010-12-01 08:26:00.123456789\n"
+      "4,2010-12-1 8:26:00\n"
+      "5,2010-12-01T08:26:00.5-0130\n";
+  const std::vector<value> expected{*parse_timestamp("2010-12-01 07:26:00"), *parse_timestamp("2010-12-01 08:26:00"),
+                                    *parse_timestamp("2010-12-01 08:26:00.123456"),
+                                    *parse_timestamp("2010-12-01 08:26:00"), *parse_timestamp("2010-12-01 09:56:00.5")};
+  for (std::string format : {"", "yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd'T'HH:mm:ss",
+                             "yyyy-MM-dd HH:mm:ss.SSSSSS", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "yyyy-M-d H:mm:ss",
+                             "yyyy-MM-dd'T'HH:mm:ss'Z'", "yyyy-MM-dd HH:mm:ssZ"}) {
+    INFO(format);
+    options opts = format.empty() ? options{} : make_options({{"timestampFormat", format}, {"mode", "FAILFAST"}});
+    decode_stats stats;
+    batch b = decode_csv(text, schema, opts, &stats);
+    CHECK(stats.malformed == 0);
+    REQUIRE(b.num_rows() == expected.size());
+    for (std::size_t r = 0; r < expected.size(); ++r) CHECK(cell(b, r, "t") == expected[r]);
+  }
+  // A pattern that describes other text is refused, saying what is read instead.
+  CHECK_THAT(error_of([&] { make_decoder("csv", make_options({{"timestampFormat", "dd/MM/yyyy HH:mm"}}), schema); }),
+             Catch::Contains("option 'timestampFormat' 'dd/MM/yyyy HH:mm' is not supported") &&
+                 Catch::Contains("yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]"));
+  // inferSchema takes these forms as timestamps too.
+  auto inferred = infer_schema("csv", make_options({{"inferSchema", "true"}}), {text});
+  REQUIRE(inferred->size() == 2);
+  CHECK((*inferred)[1].type == type_id::timestamp);
+}

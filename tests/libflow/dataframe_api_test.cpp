@@ -86,3 +86,12 @@ TEST_CASE("data_frame_reader::load() for sources without a path, while file form
   CHECK_THAT(error_of([&] { data_frame_reader(ctx, true).load(); }), Catch::Contains("load(): no format"));
   CHECK(ctx->scans.size() == 2);  // none of the refused loads reached the session
 }
+
+TEST_CASE("grouped count() names its column count, as Spark does; agg(count(*)) keeps count(1)", "[dataframe]") {
+  auto ctx = std::make_shared<recording_context>();
+  auto frame = data_frame_reader(ctx, true).format("socket").load();
+  auto grouped = frame.group_by({col("value")});
+  CHECK(grouped.count().schema().names() == std::vector<std::string>{"value", "count"});
+  CHECK(grouped.agg({count_all(), count(col("value"))}).schema().names() ==
+        std::vector<std::string>{"value", "count(1)", "count(value)"});
+}

@@ -213,3 +213,62 @@ TEST_CASE("expr: errors name the expression, the types and what to do", "[expr]"
   auto other = make_batch(make_schema({{"Quantity", type_id::string, true}}), {{std::string("x")}});
   CHECK_THROWS_WITH(bind(col("Quantity") + lit(1), *s).evaluate(other), Catch::Contains("different schema"));
 }
+
+TEST_CASE("expr: cast(double as string) prints like Java's Double.toString, as Spark does", "[expr][cast]") {
+  auto s = make_schema({{"d", type_id::float64, false}});
+  const std::vector<double> inputs{1e20,    1e-5, 0.001, 1e7, 9999999.0, 2.5, 17850.0, 123456789.5,
+                                   std::nan(""), std::numeric_limits<double>::infinity(), -0.0, -2.5e-4};
+  std::vector<std::vector<value>> rows;
+  for (double d : inputs) rows.push_back({d});
+  CHECK(eval(col("d").cast(type_id::string), make_batch(s, rows)) ==
+        std::vector<value>{std::string("1.0E20"), std::string("1.0E-5"), std::string("0.001"), std::string("1.0E7"),
+                           std::string("9999999.0"), std::string("2.5"), std::string("17850.0"),
+                           std::string("1.234567895E8"), std::string("NaN"), std::string("Infinity"),
+                           std::string("-0.0"), std::string("-2.5E-4")});
+  // Literal names use the same text, as Spark's do.
+  CHECK(lit(1e20).name() == "1.0E20");
+  CHECK(lit(1e-5).name() == "1.0E-5");
+}
+
+TEST_CASE("expr: cast(string as long) reads what Spark reads, and only that", "[expr][cast]") {
+  // Spark (non-ANSI): optional sign, digits, an optional fraction of digits that is truncated; anything
+  // else, an exponent included, and values out of range are null.
+  auto s = make_schema({{"t", type_id::string, true}});
+  auto b = make_batch(s, {{std::string("1e3")}, {std::string(" -12 ")}, {std::string("+7")}, {std::string("1.9")},
+                          {std::string("-1.9")}, {std::string("3.")}, {std::string("1.5e2")}, {std::string("NaN")},
+                          {std::string("Infinity")}, {std::string("9223372036854775807")},
+                          {std::string("9223372036854775808")}, {std::string("-9223372036854775808")},
+                          {std::string("1.2.3")}, {std::string("-")}, {std::string("")}, {std::string("1d")}});
+  CHECK(eval(col("t").cast(type_id::int64), b) ==
+        std::vector<value>{null, std::int64_t{-12}, std::int64_t{7}, std::int64_t{1}, std::int64_t{-1},
+                           std::int64_t{3}, null, null, null, std::int64_t{9223372036854775807},
+                           null, std::numeric_limits<std::int64_t>::min(), null, null, null, null});
+}
+
+TEST_CASE("expr: cast(string as double) takes Java's d/f suffix and Spark's special words", "[expr][cast]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  auto s = make_schema({{"t", type_id::string, true}});
+  auto b = make_batch(s, {{std::string("1d")}, {std::string("1f")}, {std::string("1D")}, {std::string("2.5F")},
+                          {std::string("1e3d")}, {std::string(" -3.d ")}, {std::string("1e3")}, {std::string("Infinity")},
+                          {std::string("-inf")}, {std::string("d")}, {std::string("1dd")}, {std::string("Infinityd")},
+                          {std::string("0x10")}, {std::string("1 d")}});
+  CHECK(eval(col("t").cast(type_id::float64), b) ==
+        std::vector<value>{1.0, 1.0, 1.0, 2.5, 1000.0, -3.0, 1000.0, inf, -inf, null, null, null, null, null});
+  auto nan = eval(col("t").cast(type_id::float64), make_batch(s, {{std::string("NaN")}, {std::string("nan")}}));
+  CHECK(std::isnan(std::get<double>(nan[0])));
+  CHECK(std::isnan(std::get<double>(nan[1])));
+}
+
+TEST_CASE("expr: cast(string as timestamp) reads offsets, long fractions and single-digit fields", "[expr][cast]") {
+  auto s = make_schema({{"t", type_id::string, true}});
+  auto b = make_batch(s, {{std::string("2010-12-01T08:26:00+01:00")}, {std::string("2010-12-01 08:26:00Z")},
+                          {std::string("2010-12-01T08:26:00.123456789")}, {std::string("2010-12-1 8:26:00")},
+                          {std::string(" 2010-12-01 ")}, {std::string("2010-12-01T08:26:00+0100")},
+                          {std::string("2010-12-01T08:26:00 Europe/Paris")}});
+  CHECK(eval(col("t").cast(type_id::timestamp), b) ==
+        std::vector<value>{ts("2010-12-01 07:26:00"), ts("2010-12-01 08:26:00"), ts("2010-12-01 08:26:00.123456"),
+                           ts("2010-12-01 08:26:00"), ts("2010-12-01 00:00:00"), ts("2010-12-01 07:26:00"), null});
+  // A string compared with a timestamp is cast the same way.
+  auto times = make_batch(make_schema({{"at", type_id::timestamp, false}}), {{ts("2010-12-01 07:26:00")}});
+  CHECK(eval(col("at") == lit("2010-12-01T08:26:00+01:00"), times) == std::vector<value>{true});
+}

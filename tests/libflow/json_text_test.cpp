@@ -189,3 +189,25 @@ TEST_CASE("text: Don Quijote has 37,861 lines", "[formats][text]") {
   CHECK_FALSE(lines.str(0).starts_with("\xEF\xBB\xBF"));
   CHECK_FALSE(lines.str(0).empty());
 }
+
+TEST_CASE("json: timestamps with a zone offset and long fractions, with and without timestampFormat",
+          "[formats][json][timestamp]") {
+  auto schema = make_schema({{"t", type_id::timestamp}});
+  const std::string text = "{\"t\": \"2010-12-01T08:26:00+01:00\"}\n{\"t\": \"2010-12-01T08:26:00.123456789Z\"}\n"
+                           "{\"t\": \"2010-12-1 8:26:00\"}\n";
+  for (std::string format : {"", "yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX]"}) {
+    INFO(format);
+    options opts = with_mode("FAILFAST");
+    if (!format.empty()) opts.set("timestampFormat", format);
+    decode_stats stats;
+    batch b = make_decoder("json", opts, schema)->decode(text_chunk(text), stats);
+    REQUIRE(b.num_rows() == 3);
+    CHECK(b.at(0, 0) == value{*parse_timestamp("2010-12-01 07:26:00")});
+    CHECK(b.at(1, 0) == value{*parse_timestamp("2010-12-01 08:26:00.123456")});
+    CHECK(b.at(2, 0) == value{*parse_timestamp("2010-12-01 08:26:00")});
+  }
+  options refused;
+  refused.set("timestampFormat", "MM/dd/yyyy");
+  CHECK_THAT(error_of([&] { make_decoder("json", refused, schema); }),
+             Catch::Contains("option 'timestampFormat' 'MM/dd/yyyy' is not supported"));
+}

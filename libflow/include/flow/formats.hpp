@@ -94,8 +94,8 @@ class decoder {
 };
 
 // format: "csv", "json", "text". Options as in Spark: header, sep, quote, escape, mode,
-// columnNameOfCorruptRecord, timestampFormat (only the default is supported), nullValue, multiLine
-// (csv only, default false: a record is one line; true: a quoted field may span lines).
+// columnNameOfCorruptRecord, timestampFormat (ISO 8601 patterns only: check_timestamp_format), nullValue,
+// multiLine (csv only, default false: a record is one line; true: a quoted field may span lines).
 // For csv/json the schema is required here (see infer_schema).
 std::shared_ptr<const decoder> make_decoder(std::string_view format, const options& opts, schema_ptr schema);
 

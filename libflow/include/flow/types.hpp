@@ -48,6 +48,9 @@ using value =
 inline bool is_null(const value& v) { return std::holds_alternative<null_value>(v); }
 std::optional<type_id> type_of(const value& v);  // nullopt for null
 std::string to_string(const value& v);            // as show() prints it; lists as Spark's "[a, b, c]"
+// Java's Double.toString, which Spark's show() and cast to string use: plain for 1e-3 <= |v| < 1e7
+// ("0.001", "17850.0"), else "d.dddE[-]n" ("1.0E7", "1.0E-5"); "NaN", "Infinity", "-0.0".
+std::string format_double(double v);
 
 // Thrown for every user-facing error: bad plans, bad options, bad input in FAILFAST mode.
 class error : public std::runtime_error {
@@ -58,10 +61,16 @@ class error : public std::runtime_error {
 // The what() of the exception failure holds, or "unknown exception" for one that is no std::exception.
 std::string exception_message(const std::exception_ptr& failure);
 
-// "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS[.f]" with 1 to 6 fraction digits, a 'T' instead of the space, and a
-// trailing 'Z' (UTC, which every libflow timestamp is: what iso_timestamp and Spark's JSON writer give).
-// Returns nullopt when malformed.
+// Spark's text-to-timestamp forms (casts, CSV and JSON): yyyy[-m[m][-d[d][( |T)h[h][:m[m][:s[s][.fraction]
+// [zone]]]]]] between blanks, with digits past the sixth of the fraction dropped. The zone is Z, UTC, GMT or
+// UT, an offset (+01:00, +0100, +01, -05:30:15), or UTC+01:00 and the like; the time is converted to UTC,
+// libflow's session time zone, in which text without a zone is read. Time-only text and region zone ids
+// (Europe/Paris), which Spark also reads, are not. Returns nullopt when malformed.
 std::optional<timestamp> parse_timestamp(std::string_view text);
+// For the readers' timestampFormat option: returns if every text that the Java datetime pattern describes
+// is one parse_timestamp reads (yyyy-MM-dd HH:mm:ss, yyyy-MM-dd'T'HH:mm:ss[.SSS][XXX], ...), else throws
+// flow::error saying what is read.
+void check_timestamp_format(std::string_view pattern);
 // "YYYY-MM-DD HH:MM:SS", plus ".ffffff" only when there are sub-second digits.
 std::string format_timestamp(timestamp t);
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d);
