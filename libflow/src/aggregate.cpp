@@ -842,11 +842,13 @@ class hash_aggregate_state final : public aggregate_state {
     reset_slots(capacity);
   }
 
-  // Per-group values of the groups in ids. When ids names every group, the stores are copied whole:
-  // all columns of one batch follow the same rule, so rows stay aligned.
+  // Per-group values of the groups in ids, in the order of ids. When ids is every group in order, the
+  // store is copied whole. (Every group in another order, as update mode's changed groups can be, is
+  // gathered like any list: the string columns follow ids, and so must these.)
   template <class T>
   std::vector<T> gather_groups(const std::vector<T>& store, const std::vector<std::uint32_t>& ids) const {
-    if (ids.size() == groups_) return std::vector<T>(store.begin(), store.begin() + static_cast<std::ptrdiff_t>(groups_));
+    if (ids.size() == groups_ && std::is_sorted(ids.begin(), ids.end()))  // ids are distinct: 0 .. groups_-1
+      return std::vector<T>(store.begin(), store.begin() + static_cast<std::ptrdiff_t>(groups_));
     std::vector<T> out(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) out[i] = store[ids[i]];
     return out;

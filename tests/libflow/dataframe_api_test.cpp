@@ -87,7 +87,7 @@ TEST_CASE("data_frame_reader::load() for sources without a path, while file form
   CHECK(ctx->scans.size() == 2);  // none of the refused loads reached the session
 }
 
-TEST_CASE("grouped count() names its column count, as Spark does; agg(count(*)) keeps count(1)", "[dataframe]") {
+TEST_CASE("grouped count() names its column count, as Spark does, and agg(count(*)) keeps count(1)", "[dataframe]") {
   auto ctx = std::make_shared<recording_context>();
   auto frame = data_frame_reader(ctx, true).format("socket").load();
   auto grouped = frame.group_by({col("value")});
