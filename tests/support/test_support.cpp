@@ -83,6 +83,12 @@ std::int64_t metric(const connector_metrics& metrics, const std::string& name) {
   return -1;
 }
 
+std::optional<std::int64_t> json_int(const std::string& json, const std::string& key) {
+  auto at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtoll(json.c_str() + at + key.size() + 3, nullptr, 10);
+}
+
 // ---------------------------------------------------------------- child processes
 
 child_process::child_process(const std::string& program, std::vector<std::string> args,

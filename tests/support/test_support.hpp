@@ -62,6 +62,10 @@ std::map<std::string, std::int64_t> counts_of(const batch& table);
 // The value of the metric called name; fails the test when there is none.
 std::int64_t metric(const connector_metrics& metrics, const std::string& name);
 
+// The integer of the first field called key in JSON text such as a progress report ("numInputRows",
+// "batchId"), nullopt when there is none. Safe to call outside the test's thread.
+std::optional<std::int64_t> json_int(const std::string& json, const std::string& key);
+
 // A program run as a child process, killed (SIGKILL) and reaped on destruction. Its stdout goes to
 // stdout_file, or without one to a pipe that read_line() reads; its stderr to stderr_file if given.
 class child_process {
