@@ -40,8 +40,9 @@ struct coordinator_state {
   bool trigger_pending = false;
   bool stop_requested = false;
   bool recovering = false;
-  bool finished = false;
-
+  bool finished = false;  // the query is ending: no more epochs, restarts or reports
+  bool closed = false;    // sink and source closed, outcome published
+  std::optional<std::string> outcome;  // the failure the query ended with
 
   std::deque<clock::time_point> failures;
   std::string last_error;
@@ -112,14 +113,13 @@ void spawn_dataflow(coordinator_actor* self) {
   watch(st.source);
 }
 
-void finish(coordinator_actor* self, std::optional<std::string> failure) {
+// Closes the sink and the source and publishes how the query ended. Called once no actor of the
+// dataflow is left, so none is still writing to the sink or reading the source.
+void close_query(coordinator_actor* self) {
   auto& st = self->state;
-  if (st.finished) return;
-  st.finished = true;
-  for (auto& a : st.stages) self->send_exit(a, caf::exit_reason::user_shutdown);
-  for (auto& a : st.aggregates) self->send_exit(a, caf::exit_reason::user_shutdown);
-  if (st.sink) self->send_exit(st.sink, caf::exit_reason::user_shutdown);
-  if (st.source) self->send_exit(st.source, caf::exit_reason::user_shutdown);
+  if (st.closed) return;
+  st.closed = true;
+  auto failure = st.outcome;
   try {
     st.setup.writer->close();
     st.setup.reader->stop();
@@ -135,6 +135,19 @@ void finish(coordinator_actor* self, std::optional<std::string> failure) {
     shared.changed.notify_all();
   }
   self->quit();
+}
+
+// Ends the query: stops every actor of the dataflow and closes the query when the last one is gone.
+void finish(coordinator_actor* self, std::optional<std::string> failure) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  st.outcome = std::move(failure);
+  for (auto& a : st.stages) self->send_exit(a, caf::exit_reason::user_shutdown);
+  for (auto& a : st.aggregates) self->send_exit(a, caf::exit_reason::user_shutdown);
+  if (st.sink) self->send_exit(st.sink, caf::exit_reason::user_shutdown);
+  if (st.source) self->send_exit(st.source, caf::exit_reason::user_shutdown);
+  if (st.alive.empty()) close_query(self);
 }
 
 // A progress report with the query's names, the time, the sources' and sink's descriptions.
@@ -406,6 +419,7 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
   self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
     finish(self, "coordinator: " + exception_message(eptr));
+    close_query(self);  // the coordinator ends now: it cannot wait for the dataflow's actors
     return caf::sec::runtime_error;
   });
   spawn_dataflow(self);
@@ -413,7 +427,10 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& s = self->state;
     if (!s.alive.erase(msg.source)) return;
-    if (s.finished) return;
+    if (s.finished) {
+      if (s.alive.empty()) close_query(self);
+      return;
+    }
     if (!s.recovering) {
       std::string reason = s.last_error.empty() ? "an actor of the dataflow ended: " + self->system().render(msg.reason)
                                                 : s.last_error;
@@ -451,10 +468,12 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
         auto done = s.log->state_changes(epoch, static_cast<std::size_t>(partition), changed);
         if (!done.empty()) on_commits(self, std::move(done));
       },
-      [=](failed_atom, std::uint64_t generation, const std::string& what) {
+      [=](failed_atom, std::uint64_t generation, const std::string& what, bool permanent) {
         auto& s = self->state;
         if (generation != s.generation) return;
         s.last_error = what;
+        // A restart would read the same input and fail the same way.
+        if (permanent) return finish(self, what);
         begin_recovery(self, what);
       },
       [=](restart_atom) { restart(self); },

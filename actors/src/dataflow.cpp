@@ -10,11 +10,13 @@ namespace flow::runtime {
 
 namespace {
 
-// Reports the exception to the coordinator (which restarts the dataflow) and ends the actor.
+// Reports the exception to the coordinator (which restarts the dataflow, or fails the query for a
+// permanent error) and ends the actor.
 template <class Self>
 void report_failures(Self* self, const supervision& sup, std::string role) {
   self->set_exception_handler([sup, role](caf::scheduled_actor* actor, std::exception_ptr& eptr) -> caf::error {
-    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + exception_message(eptr));
+    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + exception_message(eptr),
+                   is_permanent(eptr));
     (void)actor;
     return caf::sec::runtime_error;
   });

@@ -339,7 +339,7 @@ class csv_decoder final : public decoder {
       bool malformed = rec.flaw != record_flaw::none || rec.fields.size() != width;
       if (malformed && mode_ != parse_mode::permissive) {
         ++stats.malformed;
-        if (mode_ == parse_mode::fail_fast) throw error(failure_message(text, rec, where(rec.begin)));
+        if (mode_ == parse_mode::fail_fast) throw permanent_error(failure_message(text, rec, where(rec.begin)));
         pos = next;
         continue;
       }
@@ -358,7 +358,7 @@ class csv_decoder final : public decoder {
         if (!append_field(*out.data[j], data_types_[j], rec.fields[j])) {
           if (mode_ == parse_mode::fail_fast) {
             ++stats.malformed;
-            throw error(bad_value_message(rec, j, where(rec.begin)));
+            throw permanent_error(bad_value_message(rec, j, where(rec.begin)));
           }
           malformed = true;
         }

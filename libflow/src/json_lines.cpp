@@ -111,7 +111,7 @@ class json_decoder final : public decoder {
       if (malformed && mode_ != parse_mode::permissive) {
         ++stats.malformed;
         if (mode_ == parse_mode::fail_fast) {
-          throw error("malformed JSON record at " + describe_position(chunk, offset + skipped) + ": " +
+          throw permanent_error("malformed JSON record at " + describe_position(chunk, offset + skipped) + ": " +
                       (err == simdjson::INCORRECT_TYPE ? std::string("not a JSON object")
                                                        : std::string(simdjson::error_message(err))) +
                       " (record: '" + excerpt(line) + "')." + advice());
@@ -137,7 +137,7 @@ class json_decoder final : public decoder {
           if (mode_ == parse_mode::fail_fast) {
             ++stats.malformed;
             std::string shown = found.error() ? std::string("?") : simdjson::minify(found.value_unsafe());
-            throw error("malformed JSON record at " + describe_position(chunk, offset + skipped) + ": field '" +
+            throw permanent_error("malformed JSON record at " + describe_position(chunk, offset + skipped) + ": field '" +
                         columns_[j].name + "' has value " + excerpt(shown) + ", which is not a valid " +
                         std::string(type_name(columns_[j].type)) + "." + advice());
           }

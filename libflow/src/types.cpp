@@ -263,6 +263,16 @@ std::string exception_message(const std::exception_ptr& failure) {
   }
 }
 
+bool is_permanent(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const permanent_error&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 std::optional<timestamp> parse_timestamp(std::string_view text) {
   text = trim_blanks_and_controls(text);
   std::size_t pos = 0;

@@ -58,8 +58,16 @@ class error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An error that running the same input again gives again (a malformed record in FAILFAST mode): the
+// runtime fails the query at once instead of restarting it.
+class permanent_error : public error {
+ public:
+  using error::error;
+};
+
 // The what() of the exception failure holds, or "unknown exception" for one that is no std::exception.
 std::string exception_message(const std::exception_ptr& failure);
+bool is_permanent(const std::exception_ptr& failure);
 
 // Spark's text-to-timestamp forms (casts, CSV and JSON): yyyy[-m[m][-d[d][( |T)h[h][:m[m][:s[s][.fraction]
 // [zone]]]]]] between blanks, with digits past the sixth of the fraction dropped. The zone is Z, UTC, GMT or
