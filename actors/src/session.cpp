@@ -98,32 +98,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
   const session_config& config() const { return config_; }
   std::shared_ptr<connectors::memory_catalog> catalog() { return catalog_; }
 
-  void resolve_scan(scan_spec& scan) override {
-    if (!is_text_file_format(scan.format)) return connectors::resolve_source(scan);
-    // A stream with a given schema lists its directory when it runs: a missing one fails the query.
-    if (scan.streaming && scan.schema) return;
-    auto files = connectors::list_input_files(scan.path);
-    if (!scan.schema) {
-      if (scan.format == "text") {
-        scan.schema = infer_schema("text", scan.opts, {});
-      } else {
-        bool infer = scan.format == "json" || scan.opts.get_bool("inferSchema", false);
-        if (scan.streaming && !infer)
-          throw error("schema must be specified when creating a streaming source from '" + scan.path +
-                      "': call schema(...) or set option inferSchema=true");
-        if (files.empty())
-          throw error("unable to infer the schema of '" + scan.path + "': no input files; give a schema");
-        std::string sample = connectors::read_sample(files.front(), 1 << 20);
-        scan.schema = infer_schema(scan.format, scan.opts, {sample});
-        if (!infer) {
-          std::vector<field> fields = scan.schema->fields();
-          for (auto& f : fields) f.type = type_id::string;
-          scan.schema = make_schema(std::move(fields));
-        }
-      }
-    }
-    if (!scan.streaming && files.empty()) throw error("path does not exist or holds no input files: " + scan.path);
-  }
+  void resolve_scan(scan_spec& scan) override { connectors::resolve_source(scan); }
 
   std::shared_ptr<source_reader> make_source(const scan_spec& scan) {
     if (scan.format == "local") return std::make_shared<local_relation_source>(scan.schema, scan.rows);
@@ -131,7 +106,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
   }
 
   std::shared_ptr<sink_writer> make_sink(const sink_spec& spec) {
-    return connectors::make_sink(spec, connectors::sink_context{catalog_, &std::cout});
+    return connectors::make_sink(spec, sink_context{catalog_, &std::cout});
   }
 
   runtime::query_setup base_setup(const plan_ptr& plan) {

@@ -578,4 +578,30 @@ std::string read_sample(const std::string& file, std::size_t max_bytes) {
   return sample;
 }
 
+void resolve_file_scan(scan_spec& scan) {
+  // A stream with a given schema lists its directory when it runs: a missing one fails the query.
+  if (scan.streaming && scan.schema) return;
+  auto files = list_input_files(scan.path);
+  if (!scan.schema) {
+    if (scan.format == "text") {
+      scan.schema = infer_schema("text", scan.opts, {});
+    } else {
+      bool infer = scan.format == "json" || scan.opts.get_bool("inferSchema", false);
+      if (scan.streaming && !infer)
+        throw error("schema must be specified when creating a streaming source from '" + scan.path +
+                    "': call schema(...) or set option inferSchema=true");
+      if (files.empty())
+        throw error("unable to infer the schema of '" + scan.path + "': no input files; give a schema");
+      std::string sample = read_sample(files.front(), 1 << 20);
+      scan.schema = infer_schema(scan.format, scan.opts, {sample});
+      if (!infer) {
+        std::vector<field> fields = scan.schema->fields();
+        for (auto& f : fields) f.type = type_id::string;
+        scan.schema = make_schema(std::move(fields));
+      }
+    }
+  }
+  if (!scan.streaming && files.empty()) throw error("path does not exist or holds no input files: " + scan.path);
+}
+
 }  // namespace flow::connectors

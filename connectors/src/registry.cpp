@@ -1,6 +1,5 @@
 #include "flow/connectors/registry.hpp"
 
-#include <array>
 #include <iostream>
 
 #include "flow/connectors/console.hpp"
@@ -14,6 +13,7 @@
 #include "flow/connectors/rate.hpp"
 #include "flow/connectors/socket.hpp"
 #include "flow/connectors/zeromq.hpp"
+#include "flow/named_registry.hpp"
 
 namespace flow::connectors {
 
@@ -65,31 +65,32 @@ std::unique_ptr<source_reader> make_files(const scan_spec& scan) {
   return make_file_source(scan.path, scan.format, scan.opts, scan.schema);
 }
 
-struct source_format {
-  std::string_view name;
-  void (*resolve)(scan_spec&);  // nullptr: a file format, resolved by the session (it infers schemas)
-  std::unique_ptr<source_reader> (*make)(const scan_spec&);
-};
+void add_source(named_registry<source_format>& registry, std::string name, source_format format) {
+  if (!format.resolve || !format.make)
+    throw error("flow::register_source_format(\"" + name + "\"): the format needs both functions, resolve " +
+                "(checks options, sets the schema) and make (makes the reader)");
+  registry.add(std::move(name), std::move(format));
+}
 
-// Every source format: the one list that dispatch and the "supported" messages come from.
-const std::array<source_format, 9> source_formats_table{{
-    {"csv", nullptr, make_files},
-    {"json", nullptr, make_files},
-    {"text", nullptr, make_files},
-    {"socket", resolve_socket, [](const scan_spec& s) { return make_socket_source(s.opts); }},
-    {"http-feed", resolve_http_feed, [](const scan_spec& s) { return make_http_feed_source(s.opts, s.schema); }},
-    {"twitter", resolve_http_feed, [](const scan_spec& s) { return make_http_feed_source(s.opts, s.schema); }},
-    {"zmq", resolve_zmq, [](const scan_spec& s) { return make_zmq_source(s.opts, s.schema); }},
-    {"kafka", resolve_kafka, [](const scan_spec& s) { return make_kafka_source(s.opts); }},
-    {"rate", resolve_rate, [](const scan_spec& s) { return make_rate_source(s.opts); }},
-}};
+void register_builtin_sources(named_registry<source_format>& registry) {
+  for (const char* files : {"csv", "json", "text"}) add_source(registry, files, {resolve_file_scan, make_files, true});
+  add_source(registry, "socket", {resolve_socket, [](const scan_spec& s) { return make_socket_source(s.opts); }});
+  for (const char* feed : {"http-feed", "twitter"})
+    add_source(registry, feed,
+               {resolve_http_feed, [](const scan_spec& s) { return make_http_feed_source(s.opts, s.schema); }});
+  add_source(registry, "zmq", {resolve_zmq, [](const scan_spec& s) { return make_zmq_source(s.opts, s.schema); }});
+  add_source(registry, "kafka", {resolve_kafka, [](const scan_spec& s) { return make_kafka_source(s.opts); }});
+  add_source(registry, "rate", {resolve_rate, [](const scan_spec& s) { return make_rate_source(s.opts); }});
+}
+
+// Built on first use, so registering from a static initialiser elsewhere is safe.
+named_registry<source_format>& source_registry() {
+  static named_registry<source_format> registry("source format", "flow::register_source_format",
+                                                register_builtin_sources);
+  return registry;
+}
 
 // ---------------------------------------------------------------- sinks
-
-struct sink_format {
-  std::string_view name;
-  std::unique_ptr<sink_writer> (*make)(const sink_spec&, const sink_context&);
-};
 
 std::unique_ptr<sink_writer> make_files_sink(const sink_spec& spec, const sink_context&) {
   if (!spec.opts.has("path"))
@@ -97,85 +98,81 @@ std::unique_ptr<sink_writer> make_files_sink(const sink_spec& spec, const sink_c
   return make_file_sink(spec.format, spec.opts);
 }
 
-// Every sink format, in the order the "supported" message lists them.
-const std::array<sink_format, 10> sink_formats_table{{
-    {"memory",
-     [](const sink_spec& spec, const sink_context& ctx) {
-       if (spec.query_name.empty())
-         throw error("the memory sink needs a query name: call query_name(\"table\") before start()");
-       return make_memory_sink(ctx.catalog, spec.query_name);
-     }},
-    {"console",
-     [](const sink_spec& spec, const sink_context& ctx) {
-       return make_console_sink(ctx.console ? *ctx.console : std::cout, spec.opts);
-     }},
-    {"csv", make_files_sink},
-    {"json", make_files_sink},
-    {"foreach",
-     [](const sink_spec& spec, const sink_context&) {
-       if (!spec.foreach) throw error("the foreach sink needs a writer: call foreach(writer) before start()");
-       return make_foreach_sink(spec.foreach);
-     }},
-    {"foreachBatch",
-     [](const sink_spec& spec, const sink_context&) {
-       if (!spec.foreach_batch)
-         throw error("the foreachBatch sink needs a function: call foreach_batch(fn) before start()");
-       return make_foreach_batch_sink(spec.foreach_batch);
-     }},
-    {"socket", [](const sink_spec& spec, const sink_context&) { return make_socket_sink(spec.opts); }},
-    {"kafka", [](const sink_spec& spec, const sink_context&) { return make_kafka_sink(spec.opts); }},
-    {"zmq", [](const sink_spec& spec, const sink_context&) { return make_zmq_sink(spec.opts); }},
-    {"noop", [](const sink_spec&, const sink_context&) { return make_noop_sink(); }},
-}};
-
-template <class Table>
-std::vector<std::string> names_of(const Table& table) {
-  std::vector<std::string> names;
-  for (const auto& entry : table) names.emplace_back(entry.name);
-  return names;
+void add_sink(named_registry<sink_factory>& registry, std::string name, sink_factory factory) {
+  if (!factory) throw error("flow::register_sink_format(\"" + name + "\"): the factory is empty");
+  registry.add(std::move(name), std::move(factory));
 }
 
-template <class Table>
-const typename Table::value_type* find_format(const Table& table, std::string_view name) {
-  for (const auto& entry : table)
-    if (entry.name == name) return &entry;
-  return nullptr;
+void register_builtin_sinks(named_registry<sink_factory>& registry) {
+  add_sink(registry, "memory", [](const sink_spec& spec, const sink_context& ctx) {
+    if (spec.query_name.empty())
+      throw error("the memory sink needs a query name: call query_name(\"table\") before start()");
+    return make_memory_sink(ctx.catalog, spec.query_name);
+  });
+  add_sink(registry, "console", [](const sink_spec& spec, const sink_context& ctx) {
+    return make_console_sink(ctx.console ? *ctx.console : std::cout, spec.opts);
+  });
+  for (const char* files : {"csv", "json"}) add_sink(registry, files, make_files_sink);
+  add_sink(registry, "foreach", [](const sink_spec& spec, const sink_context&) {
+    if (!spec.foreach) throw error("the foreach sink needs a writer: call foreach(writer) before start()");
+    return make_foreach_sink(spec.foreach);
+  });
+  add_sink(registry, "foreachBatch", [](const sink_spec& spec, const sink_context&) {
+    if (!spec.foreach_batch)
+      throw error("the foreachBatch sink needs a function: call foreach_batch(fn) before start()");
+    return make_foreach_batch_sink(spec.foreach_batch);
+  });
+  add_sink(registry, "socket", [](const sink_spec& spec, const sink_context&) { return make_socket_sink(spec.opts); });
+  add_sink(registry, "kafka", [](const sink_spec& spec, const sink_context&) { return make_kafka_sink(spec.opts); });
+  add_sink(registry, "zmq", [](const sink_spec& spec, const sink_context&) { return make_zmq_sink(spec.opts); });
+  add_sink(registry, "noop", [](const sink_spec&, const sink_context&) { return make_noop_sink(); });
 }
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
-
-const source_format& source_entry(const std::string& format) {
-  if (const auto* entry = find_format(source_formats_table, format)) return *entry;
-  throw error("unknown source format '" + format + "'; supported: " + joined(source_formats()) +
-              " (names are case-sensitive)");
+named_registry<sink_factory>& sink_registry() {
+  static named_registry<sink_factory> registry("sink format", "flow::register_sink_format", register_builtin_sinks);
+  return registry;
 }
 
 }  // namespace
 
-std::vector<std::string> source_formats() { return names_of(source_formats_table); }
-
-std::vector<std::string> sink_formats() { return names_of(sink_formats_table); }
-
 void resolve_source(scan_spec& scan) {
   if (scan.format == "local") return;  // rows held in memory (session::create_data_frame)
-  const source_format& entry = source_entry(scan.format);
-  if (!entry.resolve) return;
-  if (!scan.path.empty())
+  const source_format format = source_registry().find(scan.format);
+  if (!format.takes_path && !scan.path.empty())
     throw error("load('" + scan.path + "'): the " + scan.format +
                 " source takes no path; configure it with option(...) and call load()");
-  entry.resolve(scan);
+  format.resolve(scan);
+  if (!scan.schema)
+    throw error("the " + scan.format + " source has no schema: give one with schema(...) (its resolve function " +
+                "sets none)");
 }
 
-std::unique_ptr<source_reader> make_source(const scan_spec& scan) { return source_entry(scan.format).make(scan); }
+std::unique_ptr<source_reader> make_source(const scan_spec& scan) {
+  auto reader = source_registry().find(scan.format).make(scan);
+  if (!reader) throw error("the " + scan.format + " source format made no reader (its make function returned null)");
+  return reader;
+}
 
 std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context& ctx) {
-  if (const auto* entry = find_format(sink_formats_table, spec.format)) return entry->make(spec, ctx);
-  throw error("unknown sink format '" + spec.format + "'; supported: " + joined(sink_formats()) +
-              " (names are case-sensitive)");
+  auto writer = sink_registry().find(spec.format)(spec, ctx);
+  if (!writer) throw error("the " + spec.format + " sink format made no writer (its factory returned null)");
+  return writer;
 }
 
 }  // namespace flow::connectors
+
+namespace flow {
+
+void register_source_format(std::string name, source_format format) {
+  connectors::add_source(connectors::source_registry(), std::move(name), std::move(format));
+}
+
+void register_sink_format(std::string name, sink_factory factory) {
+  connectors::add_sink(connectors::sink_registry(), std::move(name), std::move(factory));
+}
+
+std::vector<std::string> source_formats() { return connectors::source_registry().names(); }
+
+std::vector<std::string> sink_formats() { return connectors::sink_registry().names(); }
+
+}  // namespace flow

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "flow/formats.hpp"
+#include "flow/plan.hpp"
 #include "flow/source_sink.hpp"
 
 namespace flow::connectors {
@@ -44,6 +45,11 @@ std::vector<flow::raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> 
 // Up to max_bytes from the start of file, cut after the last newline (whole file if it is smaller), for
 // inferSchema. Throws flow::error naming the file and the OS error when it cannot be read.
 std::string read_sample(const std::string& file, std::size_t max_bytes);
+
+// The file formats' resolve (csv, json, text): sets scan.schema, inferring it from the first file when
+// asked (json always when none is given, csv with inferSchema, text is value: string), and checks that a
+// batch read has input files. Throws flow::error naming the path.
+void resolve_file_scan(scan_spec& scan);
 
 }  // namespace flow::connectors
 
