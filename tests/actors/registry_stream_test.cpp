@@ -2,7 +2,9 @@
 // query handle, progress), next to a batch function found by name.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "flow/registry.hpp"
 #include "flow/session.hpp"
@@ -81,4 +83,62 @@ TEST_CASE("a user-registered source serves a static read and refuses bad options
   CHECK_THROWS_WITH(numbers.write_stream().format("test-e2e-colect").start(),
                     Catch::Contains("unknown sink format 'test-e2e-colect'; registered: ") &&
                         Catch::Contains("socket, test-e2e-collect, zmq"));
+}
+
+namespace {
+
+// Records whether close() came while a write was still running: the runtime must close a sink only
+// after its sink actor is gone.
+struct write_watch {
+  std::atomic<bool> writing{false}, wrote{false}, closed_while_writing{false}, closed{false};
+};
+
+class slow_sink final : public flow::sink_writer {
+ public:
+  explicit slow_sink(std::shared_ptr<write_watch> watch) : watch_(std::move(watch)) {}
+  std::string description() const override { return "SlowSink"; }
+  void open(const flow::schema_ptr&, flow::output_mode, const std::vector<std::string>&) override {}
+  void write(std::int64_t, const flow::batch&) override {
+    watch_->writing = true;
+    watch_->wrote = true;
+    std::this_thread::sleep_for(300ms);
+    watch_->writing = false;
+  }
+  void commit(std::int64_t) override {}
+  void close() override {
+    watch_->closed_while_writing = watch_->writing.load();
+    watch_->closed = true;
+  }
+
+ private:
+  std::shared_ptr<write_watch> watch_;
+};
+
+}  // namespace
+
+TEST_CASE("a query that fails while its sink writes closes the sink only after the write", "[actors][registry]") {
+  register_test_formats();
+  static const auto watch = [] {
+    auto w = std::make_shared<write_watch>();
+    flow::register_sink_format("test-slow-sink", [w](const flow::sink_spec&, const flow::sink_context&) {
+      return std::make_unique<slow_sink>(w);
+    });
+    return w;
+  }();
+  flow::session session;
+  // Epoch 1's rows fail for good (no restart) once the sink is busy writing epoch 0.
+  auto fail_in_epoch_1 = [](const flow::batch& rows) {
+    if (rows.num_rows() > 0 && std::get<std::int64_t>(rows.at(0, 0)) >= 10) {
+      flow::test::eventually([] { return watch->writing.load(); }, 5s);
+      throw flow::permanent_error("epoch 1 is broken");
+    }
+    return rows;
+  };
+  auto query = session.read_stream().format("test-e2e-sequence").option("rows", 20).option("rowsPerEpoch", 10).load()
+                   .map_batches(fail_in_epoch_1, nullptr, "fail_in_epoch_1")
+                   .write_stream().format("test-slow-sink").trigger(flow::available_now()).start();
+  REQUIRE_THROWS_WITH(query.await_termination(30s), Catch::Contains("epoch 1 is broken"));
+  CHECK(watch->wrote);
+  CHECK(watch->closed);
+  CHECK_FALSE(watch->closed_while_writing);
 }
