@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "flow/formats.hpp"
@@ -185,6 +186,18 @@ TEST_CASE("csv: empty fields are null, spaces kept for strings and trimmed for n
   CHECK(cell(b, 3, "d") == value{-1500.0});
   CHECK(cell(b, 3, "b") == value{false});
   CHECK(cell(b, 3, "t") == value{*parse_timestamp("2011-01-02 00:00:00")});
+}
+
+TEST_CASE("csv: a double past the double range reads as infinity, below it as zero, as Java reads it",
+          "[formats][csv]") {
+  auto schema = make_schema({{"d", type_id::float64}});
+  decode_stats stats;
+  batch b = decode_csv("1e400\n-1.5E309\n1e-400\n", schema, make_options({{"mode", "FAILFAST"}}), &stats);
+  CHECK(stats.malformed == 0);
+  CHECK(b.col("d").at(0) == value{std::numeric_limits<double>::infinity()});
+  CHECK(b.col("d").at(1) == value{-std::numeric_limits<double>::infinity()});
+  CHECK(b.col("d").at(2) == value{0.0});
+  CHECK((*infer_schema("csv", {}, {"1e400\n"}))[0].type == type_id::float64);
 }
 
 TEST_CASE("csv: nullValue and separator options", "[formats][csv]") {
