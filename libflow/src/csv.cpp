@@ -230,6 +230,8 @@ class csv_tokenizer {
     }
   }
 
+  const csv_dialect& dialect() const { return dialect_; }
+
  private:
   csv_dialect dialect_;
 };
@@ -240,11 +242,30 @@ csv_dialect message_dialect(csv_dialect dialect) {
   return dialect;
 }
 
-// Skips "\n" or "\r\n" at pos; returns pos unchanged when the line is not blank.
-std::size_t skip_blank_line(std::string_view bytes, std::size_t pos) {
+// Skips the blank line at pos; returns pos unchanged when the line is not blank. An empty line ("\n",
+// "\r\n") is blank; without multi_line so is a line of blanks and control characters only, which Spark
+// drops from line-based CSV (its lines whose trim is empty).
+std::size_t skip_blank_line(std::string_view bytes, std::size_t pos, const csv_dialect& dialect) {
+  if (!dialect.multi_line) {
+    std::size_t p = pos;
+    while (p < bytes.size() && bytes[p] != '\n' && static_cast<unsigned char>(bytes[p]) <= ' ') ++p;
+    if (p == bytes.size()) return p;
+    return bytes[p] == '\n' ? p + 1 : pos;
+  }
   if (bytes[pos] == '\n') return pos + 1;
   if (bytes[pos] == '\r' && (pos + 1 == bytes.size() || bytes[pos + 1] == '\n')) {
     return std::min(pos + 2, bytes.size());
+  }
+  return pos;
+}
+
+// Past the BOM and the blank lines at the start of a file: where its first record, the header, starts.
+std::size_t first_record_start(std::string_view bytes, const csv_dialect& dialect) {
+  std::size_t pos = bytes.starts_with(utf8_bom) ? utf8_bom.size() : 0;
+  while (pos < bytes.size()) {
+    std::size_t after = skip_blank_line(bytes, pos, dialect);
+    if (after == pos) break;
+    pos = after;
   }
   return pos;
 }
@@ -287,7 +308,7 @@ class csv_decoder final : public decoder {
     csv_record rec;
     rec.fields.reserve(data_columns_.size() + 4);
     if (chunk.starts_file()) {
-      if (bytes.starts_with(utf8_bom)) pos = utf8_bom.size();
+      pos = first_record_start(bytes, dialect_);
       if (header_ && pos < bytes.size()) pos = tokenizer_.read(bytes, pos, rec);
     }
 
@@ -330,7 +351,7 @@ class csv_decoder final : public decoder {
                       csv_record& rec, decode_stats& stats, const Where& where) const {
     const std::size_t width = data_columns_.size();
     while (pos < text.size()) {
-      if (std::size_t after = skip_blank_line(text, pos); after != pos) {
+      if (std::size_t after = skip_blank_line(text, pos, tokenizer.dialect()); after != pos) {
         pos = after;
         continue;
       }
@@ -530,7 +551,7 @@ schema_ptr infer_csv_schema(const options& opts, const std::vector<std::string_v
     bool first_record = true;
     bool took_data = false;
     while (pos < bytes.size()) {
-      if (std::size_t after = skip_blank_line(bytes, pos); after != pos) {
+      if (std::size_t after = skip_blank_line(bytes, pos, dialect); after != pos) {
         pos = after;
         continue;
       }

@@ -11,6 +11,8 @@
 #include <optional>
 #include <regex>
 
+#include "format_detail.hpp"
+
 namespace flow {
 
 // ---------------------------------------------------------------- construction and names
@@ -913,10 +915,9 @@ std::optional<double> parse_double(std::string_view s) {
   const bool suffixed = s.size() >= 2 && std::string_view("dDfF").find(s.back()) != std::string_view::npos &&
                         (is_digit(s[s.size() - 2]) || s[s.size() - 2] == '.');
   if (suffixed) s.remove_suffix(1);
-  double v = 0;
-  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
-  return negative ? -v : v;
+  auto v = detail::decimal_to_double(s);
+  if (!v) return std::nullopt;
+  return negative ? -*v : *v;
 }
 
 // Spark's (non-ANSI) cast to long: an optional sign, digits and an optional fraction of digits, which is

@@ -1,8 +1,11 @@
-// Helpers shared by the format decoders (csv.cpp, json_lines.cpp, text_lines.cpp, formats.cpp). Private.
+// Helpers shared by the format decoders (csv.cpp, json_lines.cpp, text_lines.cpp, formats.cpp) and, for
+// the text-to-number conversions, expr.cpp's casts. Private.
 #pragma once
 
 #include <charconv>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,12 +56,39 @@ inline std::optional<std::int64_t> parse_int64(std::string_view text) {
   return v;
 }
 
-inline std::optional<double> parse_float64(std::string_view text) {
-  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
+// The double of the whole text as from_chars reads it (an optional '-', a decimal number, nan, inf), or
+// nullopt. As Java's Double.parseDouble, a number past the largest double is infinite and one below the
+// smallest is zero, where from_chars reports result_out_of_range. (expr.cpp's cast uses it too.)
+inline std::optional<double> decimal_to_double(std::string_view text) {
   double v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  if (text.empty() || end != text.data() + text.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range) {
+    // Which end: the decimal exponent of the leading digit, the mantissa's place plus the written exponent.
+    const bool negative = text.front() == '-';
+    const std::string_view number = text.substr(negative ? 1 : 0);
+    const std::size_t e = std::min(number.find_first_of("eE"), number.size());
+    const std::string_view mantissa = number.substr(0, e);
+    const std::size_t point = std::min(mantissa.find('.'), mantissa.size());
+    const std::size_t lead = std::min(mantissa.find_first_not_of("0."), mantissa.size());
+    long long exponent = 0;
+    std::string_view written = number.substr(std::min(e + 1, number.size()));
+    const bool exponent_negative = !written.empty() && written.front() == '-';
+    if (!written.empty() && (written.front() == '-' || written.front() == '+')) written.remove_prefix(1);
+    for (char c : written) exponent = std::min(exponent * 10 + (c - '0'), 1'000'000'000LL);
+    if (exponent_negative) exponent = -exponent;
+    const long long place = lead < point ? static_cast<long long>(point - lead) - 1
+                                         : -static_cast<long long>(lead - point);
+    const double magnitude = place + exponent > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+    return negative ? -magnitude : magnitude;
+  }
+  if (ec != std::errc{}) return std::nullopt;
   return v;
+}
+
+inline std::optional<double> parse_float64(std::string_view text) {
+  if (text.size() > 1 && text[0] == '+' && text[1] != '-') text.remove_prefix(1);
+  return decimal_to_double(text);
 }
 
 std::optional<bool> parse_boolean(std::string_view text);

@@ -141,6 +141,20 @@ std::string format_double(double v) {
     return out;
   }
   auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v, std::chars_format::scientific);
+  const char* digits = buf.data() + (v < 0 ? 1 : 0);
+  if (end - digits < 2 || digits[1] != '.') {
+    // One digit is the shortest: Java (its Double.toString specification since JDK 19) prints two, the
+    // closest two-digit decimal that reads back as v; only some subnormals differ from d.0
+    // (Double.MIN_VALUE is 4.9E-324, not 5.0E-324).
+    std::array<char, 64> two{};
+    auto [two_end, two_ec] = std::to_chars(two.data(), two.data() + two.size(), v, std::chars_format::scientific, 1);
+    double back = 0;
+    std::from_chars(two.data(), two_end, back);
+    if (back == v) {
+      buf = two;
+      end = buf.data() + (two_end - two.data());
+    }
+  }
   std::string_view text(buf.data(), static_cast<std::size_t>(end - buf.data()));
   std::size_t e = text.find('e');
   std::string mantissa(text.substr(0, e));

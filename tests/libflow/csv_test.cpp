@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "flow/formats.hpp"
@@ -127,6 +128,35 @@ TEST_CASE("csv: line endings, BOM, blank lines, a last record without newline", 
   CHECK(cell(middle, 0, "a") == value{std::string("\xEF\xBB\xBF" "a")});
 }
 
+TEST_CASE("csv: blank lines before the header are skipped, and without multiLine so are lines of only blanks",
+          "[formats][csv]") {
+  // Spark takes the first non-blank line as the header and, reading lines, drops every line whose
+  // trim is empty (spaces, tabs, a lone '\r'): such a line is no record, not even a malformed one.
+  const std::string text = "\xEF\xBB\xBF\n\r\n  \na,b\n1,2\n \t\r\n3,4\n   ";
+  auto header = make_options({{"header", "true"}});
+  schema_ptr inferred = infer_schema("csv", header, {text});
+  CHECK(inferred->to_string() == "a: int64, b: int64");
+  for (const char* mode : {"PERMISSIVE", "DROPMALFORMED", "FAILFAST"}) {
+    decode_stats stats;
+    batch b = decode_csv(text, inferred, make_options({{"header", "true"}, {"mode", mode}}), &stats);
+    REQUIRE(b.num_rows() == 2);
+    CHECK(stats.malformed == 0);
+    CHECK(cell(b, 0, "a") == value{std::int64_t{1}});
+    CHECK(cell(b, 1, "b") == value{std::int64_t{4}});
+  }
+
+  // With multiLine empty lines before the header are skipped too; a line of blanks is a record there
+  // (Spark's multiLine reader keeps it), so only empty lines precede the header here.
+  auto multi = make_options({{"header", "true"}, {"multiLine", "true"}});
+  const std::string quoted = "\n\r\na,b\n\"x\ny\",2\n";
+  CHECK(infer_schema("csv", multi, {quoted})->to_string() == "a: string, b: int64");
+  decode_stats stats;
+  batch b = decode_csv(quoted, make_schema({{"a", type_id::string}, {"b", type_id::int64}}), multi, &stats);
+  REQUIRE(b.num_rows() == 1);
+  CHECK(stats.malformed == 0);
+  CHECK(cell(b, 0, "a") == value{std::string("x\ny")});
+}
+
 TEST_CASE("csv: empty fields are null, spaces kept for strings and trimmed for numbers", "[formats][csv]") {
   auto schema = make_schema({{"s", type_id::string},
                              {"i", type_id::int64},
@@ -156,6 +186,18 @@ TEST_CASE("csv: empty fields are null, spaces kept for strings and trimmed for n
   CHECK(cell(b, 3, "d") == value{-1500.0});
   CHECK(cell(b, 3, "b") == value{false});
   CHECK(cell(b, 3, "t") == value{*parse_timestamp("2011-01-02 00:00:00")});
+}
+
+TEST_CASE("csv: a double past the double range reads as infinity, below it as zero, as Java reads it",
+          "[formats][csv]") {
+  auto schema = make_schema({{"d", type_id::float64}});
+  decode_stats stats;
+  batch b = decode_csv("1e400\n-1.5E309\n1e-400\n", schema, make_options({{"mode", "FAILFAST"}}), &stats);
+  CHECK(stats.malformed == 0);
+  CHECK(b.col("d").at(0) == value{std::numeric_limits<double>::infinity()});
+  CHECK(b.col("d").at(1) == value{-std::numeric_limits<double>::infinity()});
+  CHECK(b.col("d").at(2) == value{0.0});
+  CHECK((*infer_schema("csv", {}, {"1e400\n"}))[0].type == type_id::float64);
 }
 
 TEST_CASE("csv: nullValue and separator options", "[formats][csv]") {

@@ -259,6 +259,20 @@ TEST_CASE("expr: cast(string as double) takes Java's d/f suffix and Spark's spec
   CHECK(std::isnan(std::get<double>(nan[1])));
 }
 
+TEST_CASE("expr: cast(string as double) past the double range is infinite, below it zero, as in Java", "[expr][cast]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  auto s = make_schema({{"t", type_id::string, true}});
+  const std::string huge = "1" + std::string(400, '0');
+  const std::string tiny = "0." + std::string(400, '0') + "1";
+  auto b = make_batch(s, {{std::string("1e400")}, {std::string("-1e400")}, {std::string("1e-400")}, {huge},
+                          {tiny + "e-5"}, {huge + "e-50"}, {tiny + "e500"}, {std::string("1e99999999999999999999")},
+                          {std::string("2e-324")}, {std::string("3e-324")}});
+  auto out = eval(col("t").cast(type_id::float64), b);
+  CHECK(out == std::vector<value>{inf, -inf, 0.0, inf, 0.0, inf, 1e99, inf, 0.0, 4.9e-324});
+  CHECK(std::signbit(std::get<double>(eval(col("t").cast(type_id::float64),
+                                           make_batch(s, {{std::string("-1e-400")}}))[0])));
+}
+
 TEST_CASE("expr: cast(string as timestamp) reads offsets, long fractions and single-digit fields", "[expr][cast]") {
   auto s = make_schema({{"t", type_id::string, true}});
   auto b = make_batch(s, {{std::string("2010-12-01T08:26:00+01:00")}, {std::string("2010-12-01 08:26:00Z")},

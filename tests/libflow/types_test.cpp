@@ -71,6 +71,11 @@ TEST_CASE("doubles print like Java's Double.toString", "[types]") {
   CHECK(to_string(value{std::numeric_limits<double>::infinity()}) == "Infinity");
   CHECK(to_string(value{-std::numeric_limits<double>::infinity()}) == "-Infinity");
   CHECK(to_string(value{std::nan("")}) == "NaN");
+  CHECK(to_string(value{1.7976931348623157e308}) == "1.7976931348623157E308");
+  // Java prints at least two digits and, among the two-digit decimals that read back as the double, the
+  // closest: Double.MIN_VALUE is 4.9E-324, though 5.0E-324 would also read back.
+  CHECK(to_string(value{std::numeric_limits<double>::denorm_min()}) == "4.9E-324");
+  CHECK(to_string(value{-std::numeric_limits<double>::denorm_min()}) == "-4.9E-324");
 }
 
 TEST_CASE("other values print as Spark's show() does", "[types]") {
