@@ -83,7 +83,7 @@ void write_file_atomically(const std::string& directory, const std::string& name
   sync_directory(directory);
 }
 
-bool is_epoch_number(std::string_view name) {
+bool is_digits(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
@@ -95,7 +95,7 @@ std::map<std::int64_t, std::string> log_entries(const std::string& log_directory
     std::string name = it->path().filename().string();
     std::int64_t epoch = 0;
     auto [ptr, parse_error] = std::from_chars(name.data(), name.data() + name.size(), epoch);
-    if (is_epoch_number(name) && parse_error == std::errc{} && ptr == name.data() + name.size())
+    if (is_digits(name) && parse_error == std::errc{} && ptr == name.data() + name.size())
       entries[epoch] = it->path().string();
   }
   if (ec) throw error("file sink: cannot list commit log '" + log_directory + "': " + ec.message());
@@ -173,20 +173,25 @@ log_entry read_log_entry(const std::string& entry_path) {
 
 std::string log_directory_of(const std::string& path) { return (fs::path(path) / file_sink_log_directory).string(); }
 
-// The epoch of a part file's name ("part-<epoch>-<n>.<ext>", or ".part-...<ext>.tmp" while written),
-// nullopt for any other name.
+// The epoch of a part file's name ("part-<epoch>-<n>.<ext>", or ".part-<epoch>-<n>.<ext>.tmp" while
+// written), nullopt for any other name: the sink deletes such files, so another tool's (Spark's
+// "part-00000-<uuid>-c000.csv") must never match.
 std::optional<std::int64_t> part_file_epoch(std::string_view name, const std::string& extension) {
   if (name.starts_with('.')) {
     if (!name.ends_with(extension + ".tmp")) return std::nullopt;
     name.remove_prefix(1);
+    name.remove_suffix(4);
   } else if (!name.ends_with(extension)) {
     return std::nullopt;
   }
+  name.remove_suffix(extension.size());
   if (!name.starts_with("part-")) return std::nullopt;
   name.remove_prefix(5);
   std::int64_t epoch = 0;
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), epoch);
   if (ec != std::errc{} || end == name.data() || end == name.data() + name.size() || *end != '-') return std::nullopt;
+  std::string_view file_number = name.substr(static_cast<std::size_t>(end - name.data()) + 1);
+  if (!is_digits(file_number)) return std::nullopt;
   return epoch;
 }
 
