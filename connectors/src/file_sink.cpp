@@ -283,11 +283,13 @@ class file_sink final : public sink_writer {
     for (const auto& [epoch, entry] : log_entries(log_directory_)) earlier_run_rows_[epoch] = read_log_entry(entry).rows;
     remove_part_files([&](std::int64_t epoch) { return !earlier_run_rows_.contains(epoch); });
     schema_ = input;
+    closed_ = false;
   }
 
   void write(std::int64_t epoch, const batch& rows) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_) throw error("file sink '" + path_ + "': write before open");
+    check_open(epoch);
     epoch_output& output = begin_epoch(epoch);
     if (output.committed_before) output.replayed_rows += static_cast<std::int64_t>(rows.num_rows());
     if (output.committed_before || rows.num_rows() == 0) return;
@@ -306,6 +308,7 @@ class file_sink final : public sink_writer {
   void commit(std::int64_t epoch) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_) throw error("file sink '" + path_ + "': commit before open");
+    check_open(epoch);
     epoch_output& output = begin_epoch(epoch);
     if (output.committed_before) {
       check_same_as_earlier_run(epoch, output.replayed_rows);
@@ -343,9 +346,18 @@ class file_sink final : public sink_writer {
   void close() override {
     std::lock_guard<std::mutex> lock(mutex_);
     while (!pending_.empty()) discard(pending_.begin()->first);
+    closed_ = true;
   }
 
  private:
+  // close() comes from the coordinator when the query ends, possibly while the sink actor is between an
+  // epoch's writes and its commit: what follows must not commit the rest of that epoch as the epoch.
+  void check_open(std::int64_t epoch) const {
+    if (closed_)
+      throw error("file sink '" + path_ + "': epoch " + std::to_string(epoch) + " comes after the sink was closed "
+                  "(the query ended); it is not committed");
+  }
+
   std::string log_path(std::int64_t epoch) const { return log_directory_ + "/" + std::to_string(epoch); }
 
   epoch_output& begin_epoch(std::int64_t epoch) {
@@ -454,6 +466,7 @@ class file_sink final : public sink_writer {
   std::map<std::int64_t, epoch_output> pending_;
   std::map<std::int64_t, std::optional<std::int64_t>> earlier_run_rows_;  // epochs logged before open, their rows
   std::optional<std::int64_t> kill_before_log_epoch_;
+  bool closed_ = false;
   std::int64_t files_written_ = 0;
   std::int64_t rows_written_ = 0;
   std::int64_t bytes_written_ = 0;

@@ -454,3 +454,19 @@ TEST_CASE("file sink deletes only part files it could have written, never anothe
   std::sort(kept.begin(), kept.end());
   CHECK(names_in(dir.path()) == kept);
 }
+
+TEST_CASE("file sink closed while an epoch is being written commits nothing of it", "[file_sink]") {
+  // A query that fails for good closes its sink from the coordinator while the sink actor may still be
+  // between an epoch's writes and its commit: the rest of that epoch must not be committed as the epoch.
+  flow::test::temp_dir dir;
+  auto sink = open_sink("csv", dir.path(), {}, numbered(0, 1).schema_ref());
+  sink->write(0, numbered(0, 2));
+  sink->commit(0);
+  sink->write(1, numbered(2, 2));
+  sink->close();
+  CHECK_THAT(flow::test::error_of([&] { sink->write(1, numbered(4, 2)); }), Catch::Contains("closed"));
+  CHECK_THAT(flow::test::error_of([&] { sink->commit(1); }), Catch::Contains("closed"));
+  CHECK(file_names(flow::committed_files(dir.path().string())) == strings{"part-00000-00000.csv"});
+  CHECK_FALSE(fs::exists(dir.path() / "_flow_metadata" / "1"));
+  CHECK(names_in(dir.path()) == strings{"_flow_metadata", "part-00000-00000.csv"});
+}
