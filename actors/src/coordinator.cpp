@@ -41,6 +41,7 @@ struct coordinator_state {
   bool stop_requested = false;
   bool recovering = false;
   bool finished = false;
+  std::optional<std::string> failure;  // why the query ended, published once its dataflow is down
 
 
   std::deque<clock::time_point> failures;
@@ -112,14 +113,11 @@ void spawn_dataflow(coordinator_actor* self) {
   watch(st.source);
 }
 
-void finish(coordinator_actor* self, std::optional<std::string> failure) {
+// Closes the sink, stops the source and publishes the query's end; called once the dataflow's actors
+// are down, so that neither is still in use (the sink in the middle of an epoch, the source listing).
+void end_query(coordinator_actor* self) {
   auto& st = self->state;
-  if (st.finished) return;
-  st.finished = true;
-  for (auto& a : st.stages) self->send_exit(a, caf::exit_reason::user_shutdown);
-  for (auto& a : st.aggregates) self->send_exit(a, caf::exit_reason::user_shutdown);
-  if (st.sink) self->send_exit(st.sink, caf::exit_reason::user_shutdown);
-  if (st.source) self->send_exit(st.source, caf::exit_reason::user_shutdown);
+  auto failure = std::move(st.failure);
   try {
     st.setup.writer->close();
     st.setup.reader->stop();
@@ -135,6 +133,18 @@ void finish(coordinator_actor* self, std::optional<std::string> failure) {
     shared.changed.notify_all();
   }
   self->quit();
+}
+
+void finish(coordinator_actor* self, std::optional<std::string> failure) {
+  auto& st = self->state;
+  if (st.finished) return;
+  st.finished = true;
+  st.failure = std::move(failure);
+  for (auto& a : st.stages) self->send_exit(a, caf::exit_reason::user_shutdown);
+  for (auto& a : st.aggregates) self->send_exit(a, caf::exit_reason::user_shutdown);
+  if (st.sink) self->send_exit(st.sink, caf::exit_reason::user_shutdown);
+  if (st.source) self->send_exit(st.source, caf::exit_reason::user_shutdown);
+  if (st.alive.empty()) end_query(self);  // else when the last of them is down
 }
 
 // A progress report with the query's names, the time, the sources' and sink's descriptions.
@@ -408,7 +418,11 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
   st.log.emplace(st.setup.plan.aggregate, std::max<std::size_t>(1, st.setup.parallelism));
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
   self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    finish(self, "coordinator: " + exception_message(eptr));
+    // The coordinator ends now: it cannot wait for the dataflow to go down.
+    auto& s = self->state;
+    s.alive.clear();
+    if (s.finished) end_query(self);
+    else finish(self, "coordinator: " + exception_message(eptr));
     return caf::sec::runtime_error;
   });
   spawn_dataflow(self);
@@ -416,7 +430,10 @@ caf::behavior coordinator(coordinator_actor* self, query_setup setup, std::strin
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& s = self->state;
     if (!s.alive.erase(msg.source)) return;
-    if (s.finished) return;
+    if (s.finished) {
+      if (s.alive.empty()) end_query(self);
+      return;
+    }
     if (!s.recovering) {
       std::string reason = s.last_error.empty() ? "an actor of the dataflow ended: " + self->system().render(msg.reason)
                                                 : s.last_error;
