@@ -350,8 +350,8 @@ class file_sink final : public sink_writer {
   }
 
  private:
-  // close() comes from the coordinator when the query ends, possibly while the sink actor is between an
-  // epoch's writes and its commit: what follows must not commit the rest of that epoch as the epoch.
+  // A closed sink takes nothing more: the rows of an epoch written after close() (close discarded the
+  // earlier ones) must never be committed as the whole epoch.
   void check_open(std::int64_t epoch) const {
     if (closed_)
       throw error("file sink '" + path_ + "': epoch " + std::to_string(epoch) + " comes after the sink was closed "
