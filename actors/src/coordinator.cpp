@@ -315,17 +315,20 @@ void on_trigger(coordinator_actor* self) {
             s.planning = false;
             if (outcome < 0) return finish(self, text);
             if (outcome == 0) {
-              // Idle only counts for process_all_available once nothing planned earlier is still running.
-              if (s.log->logged() == 0) {
-                auto& shared = *s.setup.shared;
-                std::lock_guard<std::mutex> lock(shared.mutex);
-                shared.last_idle_plan = plan_number;
-                shared.changed.notify_all();
-              }
               s.source_status = text;
-              if (s.setup.trigger.kind == trigger_kind::as_fast_as_possible ||
-                  s.setup.trigger.kind == trigger_kind::processing_time)
-                report_idle_progress(self, metric_names, metric_values);
+              // Idle only once nothing planned earlier is still running: for process_all_available, and
+              // for the idle report, which would otherwise precede the running epochs' own reports.
+              if (s.log->logged() == 0) {
+                {
+                  auto& shared = *s.setup.shared;
+                  std::lock_guard<std::mutex> lock(shared.mutex);
+                  shared.last_idle_plan = plan_number;
+                  shared.changed.notify_all();
+                }
+                if (s.setup.trigger.kind == trigger_kind::as_fast_as_possible ||
+                    s.setup.trigger.kind == trigger_kind::processing_time)
+                  report_idle_progress(self, metric_names, metric_values);
+              }
               return after_idle(self);
             }
             s.source_status.clear();

@@ -83,7 +83,7 @@ void write_file_atomically(const std::string& directory, const std::string& name
   sync_directory(directory);
 }
 
-bool is_epoch_number(std::string_view name) {
+bool is_digits(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
@@ -95,7 +95,7 @@ std::map<std::int64_t, std::string> log_entries(const std::string& log_directory
     std::string name = it->path().filename().string();
     std::int64_t epoch = 0;
     auto [ptr, parse_error] = std::from_chars(name.data(), name.data() + name.size(), epoch);
-    if (is_epoch_number(name) && parse_error == std::errc{} && ptr == name.data() + name.size())
+    if (is_digits(name) && parse_error == std::errc{} && ptr == name.data() + name.size())
       entries[epoch] = it->path().string();
   }
   if (ec) throw error("file sink: cannot list commit log '" + log_directory + "': " + ec.message());
@@ -173,20 +173,25 @@ log_entry read_log_entry(const std::string& entry_path) {
 
 std::string log_directory_of(const std::string& path) { return (fs::path(path) / file_sink_log_directory).string(); }
 
-// The epoch of a part file's name ("part-<epoch>-<n>.<ext>", or ".part-...<ext>.tmp" while written),
-// nullopt for any other name.
+// The epoch of a part file's name ("part-<epoch>-<n>.<ext>", or ".part-<epoch>-<n>.<ext>.tmp" while
+// written), nullopt for any other name: the sink deletes such files, so another tool's (Spark's
+// "part-00000-<uuid>-c000.csv") must never match.
 std::optional<std::int64_t> part_file_epoch(std::string_view name, const std::string& extension) {
   if (name.starts_with('.')) {
     if (!name.ends_with(extension + ".tmp")) return std::nullopt;
     name.remove_prefix(1);
+    name.remove_suffix(4);
   } else if (!name.ends_with(extension)) {
     return std::nullopt;
   }
+  name.remove_suffix(extension.size());
   if (!name.starts_with("part-")) return std::nullopt;
   name.remove_prefix(5);
   std::int64_t epoch = 0;
   auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), epoch);
   if (ec != std::errc{} || end == name.data() || end == name.data() + name.size() || *end != '-') return std::nullopt;
+  std::string_view file_number = name.substr(static_cast<std::size_t>(end - name.data()) + 1);
+  if (!is_digits(file_number)) return std::nullopt;
   return epoch;
 }
 
@@ -278,11 +283,13 @@ class file_sink final : public sink_writer {
     for (const auto& [epoch, entry] : log_entries(log_directory_)) earlier_run_rows_[epoch] = read_log_entry(entry).rows;
     remove_part_files([&](std::int64_t epoch) { return !earlier_run_rows_.contains(epoch); });
     schema_ = input;
+    closed_ = false;
   }
 
   void write(std::int64_t epoch, const batch& rows) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_) throw error("file sink '" + path_ + "': write before open");
+    check_open(epoch);
     epoch_output& output = begin_epoch(epoch);
     if (output.committed_before) output.replayed_rows += static_cast<std::int64_t>(rows.num_rows());
     if (output.committed_before || rows.num_rows() == 0) return;
@@ -301,6 +308,7 @@ class file_sink final : public sink_writer {
   void commit(std::int64_t epoch) override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!schema_) throw error("file sink '" + path_ + "': commit before open");
+    check_open(epoch);
     epoch_output& output = begin_epoch(epoch);
     if (output.committed_before) {
       check_same_as_earlier_run(epoch, output.replayed_rows);
@@ -338,9 +346,18 @@ class file_sink final : public sink_writer {
   void close() override {
     std::lock_guard<std::mutex> lock(mutex_);
     while (!pending_.empty()) discard(pending_.begin()->first);
+    closed_ = true;
   }
 
  private:
+  // A closed sink takes nothing more: the rows of an epoch written after close() (close discarded the
+  // earlier ones) must never be committed as the whole epoch.
+  void check_open(std::int64_t epoch) const {
+    if (closed_)
+      throw error("file sink '" + path_ + "': epoch " + std::to_string(epoch) + " comes after the sink was closed "
+                  "(the query ended); it is not committed");
+  }
+
   std::string log_path(std::int64_t epoch) const { return log_directory_ + "/" + std::to_string(epoch); }
 
   epoch_output& begin_epoch(std::int64_t epoch) {
@@ -449,6 +466,7 @@ class file_sink final : public sink_writer {
   std::map<std::int64_t, epoch_output> pending_;
   std::map<std::int64_t, std::optional<std::int64_t>> earlier_run_rows_;  // epochs logged before open, their rows
   std::optional<std::int64_t> kill_before_log_epoch_;
+  bool closed_ = false;
   std::int64_t files_written_ = 0;
   std::int64_t rows_written_ = 0;
   std::int64_t bytes_written_ = 0;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "flow/connectors/file_sink.hpp"
 #include "flow/session.hpp"
@@ -280,4 +281,37 @@ TEST_CASE("a stream into the noop sink runs every epoch and counts its rows", "[
   REQUIRE(expected > 50);
   CHECK_THAT(*query.last_progress(), Catch::Contains("NoopSink") && Catch::Contains("\"numEpochs\":4") &&
                                          Catch::Contains("\"numOutputRows\":" + std::to_string(expected)));
+}
+
+TEST_CASE("a query that fails for good ends only after its sink has finished the epoch it was delivering",
+          "[actors][sinks][recovery]") {
+  flow::session_config config;
+  config.threads = 3;
+  config.max_failures = 0;
+  flow::session session(config);
+  flow::test::temp_dir dir;
+  write_orders(dir / "in");
+  std::atomic<bool> delivering{false}, ended{false};
+  std::atomic<int> deliveries_after_end{0};
+  // Epoch 2 (ids 50..74) fails in the stage, and only while the sink delivers an earlier epoch.
+  auto failing = orders_stream(session, dir / "in").map_batches([&](const flow::batch& rows) {
+    for (std::size_t r = 0; r < rows.num_rows(); ++r) {
+      if (rows.col(0).ints()[r] >= 50) {
+        flow::test::eventually([&] { return delivering.load(); }, 10s);
+        throw std::runtime_error("broken at id 50");
+      }
+    }
+    return rows;
+  });
+  auto query = failing.write_stream().foreach_batch([&](const flow::batch&, std::int64_t) {
+    if (ended) ++deliveries_after_end;
+    delivering = true;
+    std::this_thread::sleep_for(300ms);
+    delivering = false;
+  }).start();
+  CHECK_THROWS_WITH(query.await_termination(20s), Catch::Contains("broken at id 50"));
+  ended = true;
+  CHECK_FALSE(delivering);  // terminated means the sink is done: no user code of it runs any more
+  std::this_thread::sleep_for(400ms);
+  CHECK(deliveries_after_end == 0);
 }

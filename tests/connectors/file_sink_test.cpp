@@ -436,3 +436,37 @@ TEST_CASE("registry makes file, foreach and foreachBatch sinks and names what is
   CHECK_THAT(flow::test::error_of([&] { flow::connectors::make_sink(spec, ctx); }),
              Catch::Contains("unknown sink format") && Catch::Contains("csv, foreach, foreachBatch, json"));
 }
+
+TEST_CASE("file sink deletes only part files it could have written, never another tool's", "[file_sink]") {
+  flow::test::temp_dir dir;
+  // Spark's part file names (task number, job UUID, file counter) and one of a copy, in the output directory.
+  const strings others{"part-00000-3f1c2a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6-c000.csv",
+                       "part-00001-3f1c2a9e-1b2c-4d5e-8f90-a1b2c3d4e5f6-c000.csv", "part-00000-00000-copy.csv",
+                       "part-00001-7.csv.orig.csv"};
+  for (const auto& name : others) flow::test::write_file(dir.path() / name, "1,kept\n");
+  auto sink = open_sink("csv", dir.path(), {}, numbered(0, 1).schema_ref());
+  for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+    sink->write(epoch, numbered(epoch, 1));
+    sink->commit(epoch);
+  }
+  auto kept = others;
+  kept.insert(kept.end(), {"_flow_metadata", "part-00000-00000.csv", "part-00001-00000.csv"});
+  std::sort(kept.begin(), kept.end());
+  CHECK(names_in(dir.path()) == kept);
+}
+
+TEST_CASE("file sink closed while an epoch is being written commits nothing of it", "[file_sink]") {
+  // A query that fails for good closes its sink from the coordinator while the sink actor may still be
+  // between an epoch's writes and its commit: the rest of that epoch must not be committed as the epoch.
+  flow::test::temp_dir dir;
+  auto sink = open_sink("csv", dir.path(), {}, numbered(0, 1).schema_ref());
+  sink->write(0, numbered(0, 2));
+  sink->commit(0);
+  sink->write(1, numbered(2, 2));
+  sink->close();
+  CHECK_THAT(flow::test::error_of([&] { sink->write(1, numbered(4, 2)); }), Catch::Contains("closed"));
+  CHECK_THAT(flow::test::error_of([&] { sink->commit(1); }), Catch::Contains("closed"));
+  CHECK(file_names(flow::committed_files(dir.path().string())) == strings{"part-00000-00000.csv"});
+  CHECK_FALSE(fs::exists(dir.path() / "_flow_metadata" / "1"));
+  CHECK(names_in(dir.path()) == strings{"_flow_metadata", "part-00000-00000.csv"});
+}
