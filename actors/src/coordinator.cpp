@@ -411,6 +411,8 @@ void restart(coordinator_actor* self) {
     st.replay.pop_front();
     return run_epoch(self, epoch);
   }
+  // Nothing to replay, and no new epoch will be planned: the query ends here.
+  if (st.stop_requested || st.source_drained) return finish(self, std::nullopt);
   on_trigger(self);
 }
 
