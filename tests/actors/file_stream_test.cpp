@@ -85,7 +85,7 @@ TEST_CASE("a file written slowly in the watched directory is delivered whole, on
   std::sort(written.begin(), written.end());
   auto rows = [&] { return session.sql("SELECT value FROM live").collect_batch(); };
   CHECK(flow::test::eventually([&] { return rows().num_rows() >= 150; }, 20s));
-  std::this_thread::sleep_for(1500ms);  // a later read of the file would show up by now
+  query.process_all_available();  // a later read of the file would show up now
   CHECK(sorted_values(rows()) == written);
   query.stop();
 }
@@ -130,7 +130,7 @@ TEST_CASE("a file sink killed between its part files and its log entry: readers 
   const strings all = numbers(0, 60);
   CHECK(sorted_values(session.read().format("csv").schema(number_schema()).load(out.string()).collect_batch()) == all);
   CHECK(flow::test::eventually([&] { return streamed().size() >= all.size(); }, 20s));
-  std::this_thread::sleep_for(500ms);
+  stream.process_all_available();  // a read of anything more would show up now
   CHECK(streamed() == all);
   stream.stop();
 }
