@@ -425,10 +425,10 @@ TEST_CASE("file source takes old files and files moved in at once, and waits at 
   // A file written just before the query starts is complete more often than not: the first plan waits
   // up to fileStableMs for it, so that an available-now query does not end without it.
   temp_dir fresh;
+  started = std::chrono::steady_clock::now();  // before the write: a slow machine may pause after it
   write_file(fresh / "just-written.txt", "x\n");
   opts.set("fileStableMs", "300");
   auto starting = text_source(fresh.path(), opts);
-  started = std::chrono::steady_clock::now();
   CHECK(starting->latest_offset(offset(0)) == offset(1));
   CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(250));
 
