@@ -6,6 +6,7 @@
 #include "test_support.hpp"
 
 using namespace flow;
+using flow::test::sorted_rows;
 
 namespace {
 
@@ -24,17 +25,6 @@ schema_ptr keyed() { return make_schema({{"k", type_id::int64, true}, {"v", type
 std::shared_ptr<const aggregate_operator> sum_by_key() {
   return std::make_shared<aggregate_operator>(keyed(), std::vector<expr>{col("k")},
                                               std::vector<agg_spec>{{agg_kind::sum, col("v"), {}}});
-}
-
-std::vector<std::vector<value>> sorted_rows(const batch& b) {
-  std::vector<std::vector<value>> rows;
-  for (std::size_t r = 0; r < b.num_rows(); ++r) {
-    std::vector<value> row;
-    for (std::size_t c = 0; c < b.num_columns(); ++c) row.push_back(b.at(r, c));
-    rows.push_back(std::move(row));
-  }
-  std::sort(rows.begin(), rows.end());
-  return rows;
 }
 
 // What a state partition reports at the end of an epoch: the groups its input changed.

@@ -13,21 +13,11 @@
 #include "test_support.hpp"
 
 using namespace flow;
+using flow::test::sorted_rows;
 
 namespace {
 
 using rows_t = std::vector<std::vector<value>>;
-
-rows_t sorted_rows(const batch& b) {
-  rows_t rows;
-  for (std::size_t r = 0; r < b.num_rows(); ++r) {
-    std::vector<value> row;
-    for (std::size_t c = 0; c < b.num_columns(); ++c) row.push_back(b.at(r, c));
-    rows.push_back(std::move(row));
-  }
-  std::sort(rows.begin(), rows.end());
-  return rows;
-}
 
 timestamp ts(const char* text) { return *parse_timestamp(text); }
 window_value win(const char* start, const char* end) { return {ts(start), ts(end)}; }

@@ -76,6 +76,17 @@ std::map<std::string, std::int64_t> counts_of(const batch& table) {
   return counts;
 }
 
+std::vector<std::vector<value>> sorted_rows(const batch& b) {
+  std::vector<std::vector<value>> rows;
+  for (std::size_t r = 0; r < b.num_rows(); ++r) {
+    std::vector<value> row;
+    for (std::size_t c = 0; c < b.num_columns(); ++c) row.push_back(b.at(r, c));
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
 std::int64_t metric(const connector_metrics& metrics, const std::string& name) {
   for (const auto& [key, value] : metrics)
     if (key == name) return value;

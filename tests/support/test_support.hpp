@@ -59,6 +59,9 @@ bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seco
 // A table of (string, int64) rows, such as word counts, as a map from the first column to the second.
 std::map<std::string, std::int64_t> counts_of(const batch& table);
 
+// The rows of b, each as its values, sorted: for comparing tables whose row order does not matter.
+std::vector<std::vector<value>> sorted_rows(const batch& b);
+
 // The value of the metric called name; fails the test when there is none.
 std::int64_t metric(const connector_metrics& metrics, const std::string& name);
 
