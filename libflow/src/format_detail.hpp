@@ -1,5 +1,5 @@
 // Helpers shared by the format decoders (csv.cpp, json_lines.cpp, text_lines.cpp, formats.cpp) and, for
-// the text-to-number conversions, expr.cpp's casts. Private.
+// the text-to-number conversions, casts.cpp. Private.
 #pragma once
 
 #include <charconv>
@@ -58,7 +58,7 @@ inline std::optional<std::int64_t> parse_int64(std::string_view text) {
 
 // The double of the whole text as from_chars reads it (an optional '-', a decimal number, nan, inf), or
 // nullopt. As Java's Double.parseDouble, a number past the largest double is infinite and one below the
-// smallest is zero, where from_chars reports result_out_of_range. (expr.cpp's cast uses it too.)
+// smallest is zero, where from_chars reports result_out_of_range. (casts.cpp uses it too.)
 inline std::optional<double> decimal_to_double(std::string_view text) {
   double v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);

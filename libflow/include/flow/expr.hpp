@@ -61,9 +61,9 @@ expr window(expr time_column, std::string_view length, std::string_view slide = 
 // String and list functions, named like Spark's: split(value, \s+, -1), lower(x), size(words).
 // split(str, pattern) -> array<string>. Spark's pattern is a Java regex. Here (patterns written as C++
 // literals) "\\s+" and "\\s" split on runs of whitespace and " +" on runs of spaces, giving no empty
-// elements at all (see expr.cpp); a pattern without regex metacharacters, or one escaped character such as
-// "\\|", splits on that literal text exactly like Java's String.split(pattern, -1); anything else is an
-// ECMAScript std::regex, split with the same Java rules.
+// elements at all (see expr_strings.cpp); a pattern without regex metacharacters, or one escaped
+// character such as "\\|", splits on that literal text exactly like Java's String.split(pattern, -1);
+// anything else is an ECMAScript std::regex, split with the same Java rules.
 expr split(expr str, std::string pattern);
 expr lower(expr str);
 expr upper(expr str);
@@ -106,8 +106,6 @@ class bound_expr {
 
  private:
   friend bound_expr bind(const expr& e, const schema& input);
-// Like bind, but e may be a generator (explode, possibly aliased): what select() binds.
-bound_expr bind_select_item(const expr& e, const schema& input);
   friend bound_expr bind_select_item(const expr& e, const schema& input);
   struct impl;
   std::shared_ptr<const impl> impl_;
