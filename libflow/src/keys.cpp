@@ -2,9 +2,7 @@
 #include "flow/keys.hpp"
 
 #include <bit>
-#include <cmath>
 #include <cstring>
-#include <limits>
 
 namespace flow {
 
@@ -175,12 +173,6 @@ std::vector<type_id> types_of(const std::vector<column>& columns) {
 }
 
 }  // namespace
-
-double normalized_key(double d) {
-  if (d == 0.0) return 0.0;
-  if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
-  return d;
-}
 
 key_layout::key_layout(std::vector<type_id> types) : types_(std::move(types)) {
   fixed_ = types_.size() <= 64;  // one null-mask word

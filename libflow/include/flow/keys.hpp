@@ -2,7 +2,9 @@
 // (its table compares encoded keys) and hash partitioning (equal keys always go to the same part).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,7 +14,11 @@
 namespace flow {
 
 // Spark normalizes floating-point keys: -0.0 is 0.0 and every NaN is one NaN.
-double normalized_key(double d);
+inline double normalized_key(double d) {
+  if (d == 0.0) return 0.0;
+  if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
+  return d;
+}
 
 // How rows of key columns of the given types are encoded. Fixed: every key is boolean, int64, float64,
 // timestamp or window and there are at most 64 keys; a row is key_words() 64-bit words, one per key (two
