@@ -38,7 +38,8 @@ std::string key_text(const batch& b, std::size_t row, const std::vector<std::siz
 // A row exactly (-0.0 and 0.0 apart, NaN printed as such).
 std::string row_text(const batch& b, std::size_t row) {
   std::string text;
-  for (std::size_t c = 0; c < b.num_columns(); ++c) text += (b.col(c).valid(row) ? to_string(b.at(row, c)) : "<null>") + "|";
+  for (std::size_t c = 0; c < b.num_columns(); ++c)
+    text += (b.col(c).valid(row) ? to_string(b.at(row, c)) : "<null>") + "|";
   return text;
 }
 
@@ -78,7 +79,8 @@ batch random_keys(std::size_t rows, unsigned seed, std::int64_t first_id = 0) {
         case time_col: builders[c].append_timestamp(timestamp{static_cast<std::int64_t>(pick(30)) * 1000}); break;
         case window_col: {
           const auto start = static_cast<std::int64_t>(pick(12)) * hour;
-          builders[c].append_window({timestamp{start}, timestamp{start + hour * static_cast<std::int64_t>(1 + pick(2))}});
+          const auto length = hour * static_cast<std::int64_t>(1 + pick(2));
+          builders[c].append_window({timestamp{start}, timestamp{start + length}});
           break;
         }
         default: break;
@@ -191,8 +193,9 @@ TEST_CASE("encode_keys: -0.0 is 0.0 and every NaN is one NaN, as Spark groups th
       CHECK(enc.row_bytes(2) == enc.row_bytes(5));
     }
     const batch b(make_schema({{"s", type_id::string, false}, {"d", type_id::float64, false}}), {s, d});
+    const auto key_columns = keys.size() == 1 ? std::vector<std::size_t>{1} : std::vector<std::size_t>{0, 1};
     for (std::size_t n = 2; n <= 16; ++n) {
-      const auto parts = hash_partition(b, keys.size() == 1 ? std::vector<std::size_t>{1} : std::vector<std::size_t>{0, 1}, n);
+      const auto parts = hash_partition(b, key_columns, n);
       std::size_t zero_parts = 0, nan_parts = 0;
       for (const auto& part : parts) {
         std::size_t part_zeros = 0, part_nans = 0;
@@ -213,7 +216,9 @@ TEST_CASE("encode_keys: -0.0 is 0.0 and every NaN is one NaN, as Spark groups th
 }
 
 TEST_CASE("encode_keys: a null key is one key, apart from zero, false, the empty string and epoch 0", "[keys]") {
-  auto with_null = [](type_id type, const value& zero) { return make_column(type, {null_value{}, zero, null_value{}}); };
+  auto with_null = [](type_id type, const value& zero) {
+    return make_column(type, {null_value{}, zero, null_value{}});
+  };
   const std::vector<column> columns{with_null(type_id::int64, std::int64_t{0}), with_null(type_id::float64, 0.0),
                                     with_null(type_id::boolean, false), with_null(type_id::string, std::string()),
                                     with_null(type_id::timestamp, timestamp{0}),
@@ -298,7 +303,8 @@ TEST_CASE("hash_partition and encode_keys refuse bad arguments with a clear erro
   const key_layout ints({type_id::int64});
   CHECK(error_of([&] { encode_keys(ints, {b.col(string_col)}, 10); }) ==
         "encode_keys: key column 0 is string, but the layout expects int64");
-  CHECK(error_of([&] { encode_keys(ints, {b.col(int_col)}, 11); }) == "encode_keys: key column 0 has 10 rows, expected 11");
+  CHECK(error_of([&] { encode_keys(ints, {b.col(int_col)}, 11); }) ==
+        "encode_keys: key column 0 has 10 rows, expected 11");
   CHECK(error_of([&] { encode_keys(ints, {}, 10); }) == "encode_keys: 0 key columns, but the layout has 1");
 }
 
@@ -316,7 +322,8 @@ TEST_CASE("the aggregation partitions with the shared encoder", "[keys][aggregat
     REQUIRE(from_aggregate.size() == from_keys.size());
     for (std::size_t p = 0; p < from_keys.size(); ++p) {
       REQUIRE(from_aggregate[p].num_rows() == from_keys[p].num_rows());
-      for (std::size_t r = 0; r < from_keys[p].num_rows(); ++r) CHECK(row_text(from_aggregate[p], r) == row_text(from_keys[p], r));
+      for (std::size_t r = 0; r < from_keys[p].num_rows(); ++r)
+        CHECK(row_text(from_aggregate[p], r) == row_text(from_keys[p], r));
     }
   }
 }

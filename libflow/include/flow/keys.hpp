@@ -22,9 +22,9 @@ inline double normalized_key(double d) {
 
 // How rows of key columns of the given types are encoded. Fixed: every key is boolean, int64, float64,
 // timestamp or window and there are at most 64 keys; a row is key_words() 64-bit words, one per key (two
-// for a window), then one whose bit k is set when key k is null. Otherwise (a string key) a row is bytes:
-// per key a null flag, then the value (a string after its length). Null values encode as zero, floats as
-// normalized_key, so equal keys encode equally. array<string> cannot be a key (flow::error).
+// for a window), then one whose bit k is set when key k is null. Otherwise (a string key, or more than 64
+// keys) a row is bytes: per key a null flag, then the value (a string after its length). Null values encode
+// as zero, floats as normalized_key, so equal keys encode equally. array<string> cannot be a key (flow::error).
 class key_layout {
  public:
   key_layout() = default;  // no keys: every row has the same key
