@@ -62,8 +62,9 @@ batch random_keys(std::size_t rows, unsigned seed, std::int64_t first_id = 0) {
   const std::vector<double> doubles{0.0, -0.0, nan_value, -nan_value, std::bit_cast<double>(0x7ff8000000000123ULL),
                                     1.5, -2.25, 1e300, std::numeric_limits<double>::infinity()};
   const std::int64_t hour = 3600LL * 1000000;
+  const schema_ptr schema = key_schema();
   std::vector<column_builder> builders;
-  for (const auto& f : key_schema()->fields()) builders.emplace_back(f.type, rows);
+  for (const auto& f : schema->fields()) builders.emplace_back(f.type, rows);
   for (std::size_t r = 0; r < rows; ++r) {
     builders[id_col].append_int(first_id + static_cast<std::int64_t>(r));
     for (std::size_t c = int_col; c <= window_col; ++c) {
@@ -89,7 +90,7 @@ batch random_keys(std::size_t rows, unsigned seed, std::int64_t first_id = 0) {
   }
   std::vector<column> columns;
   for (auto& builder : builders) columns.push_back(builder.finish());
-  return batch(key_schema(), std::move(columns));
+  return batch(schema, std::move(columns));
 }
 
 // The rows of b in a shuffled order.
