@@ -1,12 +1,11 @@
 // Hash aggregation: the operator (binding, schemas) and its state, an open-addressing table of groups
 // with struct-of-arrays accumulators.
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
-#include <limits>
 
+#include "flow/keys.hpp"
 #include "flow/operators.hpp"
 
 namespace flow {
@@ -36,28 +35,8 @@ const expr_node* unaliased(const expr& e) {
   return n;
 }
 
-inline std::uint64_t fmix64(std::uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
-// Spark normalizes floating-point grouping keys: -0.0 is 0.0 and every NaN is one NaN.
-inline double normalized_key(double d) {
-  if (d == 0.0) return 0.0;
-  if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
-  return d;
-}
-
-inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint64_t>(normalized_key(d)); }
-
 // Spark's order of doubles: NaN above every number, so min and max do not depend on the row order.
 inline bool spark_double_less(double a, double b) { return std::isnan(b) ? !std::isnan(a) : a < b; }
-
-std::size_t key_width(type_id t) { return t == type_id::window ? 2 : 1; }
 
 // Gathers rows idx of c into a new column (sliding-window expansion, window null filtering).
 column gather(const column& c, const std::vector<std::uint32_t>& idx) {
@@ -73,9 +52,7 @@ struct aggregate_operator::impl {
   std::vector<agg_plan> aggs;
   schema_ptr input, output, state;
   int window_key = -1;
-  bool fixed = true;            // every key is fixed-width: packed into words
-  std::size_t key_words = 1;    // packed width, including the trailing null-mask word
-  std::vector<std::size_t> word_offset;
+  key_layout layout;
 };
 
 aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys, std::vector<agg_spec> aggs)
@@ -113,12 +90,12 @@ aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys,
     }
     if (!kp.sliding) kp.value = bound;
     key_fields.push_back(field{bound.name(), bound.type(), bound.nullable()});
-    plan->word_offset.push_back(plan->key_words - 1);
-    if (kp.type == type_id::string) plan->fixed = false;
-    plan->key_words += key_width(kp.type);
     plan->keys.push_back(std::move(kp));
   }
   plan->window_key = window_key_;
+  std::vector<type_id> key_types;
+  for (const auto& f : key_fields) key_types.push_back(f.type);
+  plan->layout = key_layout(std::move(key_types));
 
   std::vector<field> out_fields = key_fields, state_fields = key_fields;
   for (std::size_t i = 0; i < aggs_.size(); ++i) {
@@ -204,110 +181,6 @@ std::string aggregate_operator::describe() const {
 }
 
 namespace {
-
-// Key columns of one batch packed per row (fixed-width words or serialized bytes), with their hashes.
-struct encoded_keys {
-  std::size_t rows = 0;
-  std::vector<std::uint64_t> words;   // fixed: rows * key_words
-  std::vector<std::string> bytes;     // generic: one string per row
-  std::vector<std::uint64_t> hashes;
-};
-
-void append_bytes(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
-
-encoded_keys encode_keys(const aggregate_operator::impl& plan, const std::vector<column>& keys, std::size_t rows) {
-  encoded_keys enc;
-  enc.rows = rows;
-  const std::size_t kw = plan.key_words;
-  if (plan.fixed) {
-    enc.words.assign(rows * kw, 0);
-    std::uint64_t* w = enc.words.data();
-    for (std::size_t k = 0; k < keys.size(); ++k) {
-      const column& c = keys[k];
-      const std::size_t o = plan.word_offset[k];
-      switch (c.type()) {
-        case type_id::boolean: {
-          const auto* v = c.bools();
-          for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = v[i];
-          break;
-        }
-        case type_id::int64:
-        case type_id::timestamp: {
-          const auto* v = c.ints();
-          for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = static_cast<std::uint64_t>(v[i]);
-          break;
-        }
-        case type_id::float64: {
-          const auto* v = c.doubles();
-          for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = double_key_bits(v[i]);
-          break;
-        }
-        case type_id::window: {
-          const auto* s = c.ints();
-          const auto* e = c.ends();
-          for (std::size_t i = 0; i < rows; ++i) {
-            w[i * kw + o] = static_cast<std::uint64_t>(s[i]);
-            w[i * kw + o + 1] = static_cast<std::uint64_t>(e[i]);
-          }
-          break;
-        }
-        case type_id::string:
-        case type_id::string_list: break;
-      }
-      if (c.has_nulls()) {
-        for (std::size_t i = 0; i < rows; ++i) {
-          if (c.valid(i)) continue;
-          w[i * kw + o] = 0;
-          if (c.type() == type_id::window) w[i * kw + o + 1] = 0;
-          w[i * kw + kw - 1] |= std::uint64_t{1} << k;
-        }
-      }
-    }
-    enc.hashes.resize(rows);
-    for (std::size_t i = 0; i < rows; ++i) {
-      std::uint64_t h = 0x9E3779B97F4A7C15ULL;
-      for (std::size_t j = 0; j < kw; ++j) h = (std::rotl(h, 5) ^ w[i * kw + j]) * 0x9E3779B97F4A7C15ULL;
-      enc.hashes[i] = fmix64(h);
-    }
-    return enc;
-  }
-  enc.bytes.resize(rows);
-  enc.hashes.resize(rows);
-  for (std::size_t i = 0; i < rows; ++i) {
-    std::string& s = enc.bytes[i];
-    for (const column& c : keys) {
-      if (!c.valid(i)) {
-        s.push_back('\0');
-        continue;
-      }
-      s.push_back('\1');
-      switch (c.type()) {
-        case type_id::boolean: s.push_back(static_cast<char>(c.bools()[i])); break;
-        case type_id::int64:
-        case type_id::timestamp: append_bytes(s, &c.ints()[i], 8); break;
-        case type_id::float64: {
-          const std::uint64_t bits = double_key_bits(c.doubles()[i]);
-          append_bytes(s, &bits, 8);
-          break;
-        }
-        case type_id::window:
-          append_bytes(s, &c.ints()[i], 8);
-          append_bytes(s, &c.ends()[i], 8);
-          break;
-        case type_id::string: {
-          const auto text = c.str(i);
-          const auto len = static_cast<std::uint32_t>(text.size());
-          append_bytes(s, &len, 4);
-          s.append(text);
-          break;
-        }
-        case type_id::string_list: throw error("internal: array<string> grouping key");
-      }
-    }
-    enc.hashes[i] = fmix64(std::hash<std::string>{}(s));
-  }
-  return enc;
-}
 
 // One key column's values per group, for output.
 struct key_store {
@@ -582,7 +455,7 @@ class hash_aggregate_state final : public aggregate_state {
 
   template <std::size_t K>
   void probe_fixed(const encoded_keys& enc, const std::vector<column>& keys, std::vector<std::uint32_t>& gids) {
-    const std::size_t kw = K ? K : plan_->key_words;
+    const std::size_t kw = K ? K : enc.key_words;
     const std::uint64_t* w = enc.words.data();
     for (std::size_t i = 0; i < enc.rows; ++i) {
       const std::uint64_t h = enc.hashes[i];
@@ -608,17 +481,18 @@ class hash_aggregate_state final : public aggregate_state {
   void probe_generic(const encoded_keys& enc, const std::vector<column>& keys, std::vector<std::uint32_t>& gids) {
     for (std::size_t i = 0; i < enc.rows; ++i) {
       const std::uint64_t h = enc.hashes[i];
+      const std::string_view key = enc.row_bytes(i);
       std::size_t pos = h & mask_;
       std::uint32_t g;
       for (;;) {
         const std::uint32_t slot = slots_[pos];
         if (slot == 0) {
           g = insert(pos, h, keys, i);
-          generic_keys_.push_back(enc.bytes[i]);
+          generic_keys_.emplace_back(key);
           break;
         }
         g = slot - 1;
-        if (hashes_[g] == h && generic_keys_[g] == enc.bytes[i]) break;
+        if (hashes_[g] == h && generic_keys_[g] == key) break;
         pos = (pos + 1) & mask_;
       }
       gids[i] = g;
@@ -644,12 +518,12 @@ class hash_aggregate_state final : public aggregate_state {
   }
 
   std::vector<std::uint32_t> find_groups(const std::vector<column>& keys, std::size_t rows) {
-    const auto enc = encode_keys(*plan_, keys, rows);
+    const auto enc = encode_keys(plan_->layout, keys, rows);
     std::vector<std::uint32_t> gids(rows);
-    if (!plan_->fixed) {
+    if (!enc.fixed()) {
       probe_generic(enc, keys, gids);
     } else {
-      switch (plan_->key_words) {
+      switch (enc.key_words) {
         case 1: probe_fixed<1>(enc, keys, gids); break;
         case 2: probe_fixed<2>(enc, keys, gids); break;
         case 3: probe_fixed<3>(enc, keys, gids); break;
@@ -804,8 +678,8 @@ class hash_aggregate_state final : public aggregate_state {
 
   // Keeps only the groups in ids (ascending), renumbered 0..ids.size()-1, and rebuilds the slots.
   void compact(const std::vector<std::uint32_t>& ids) {
-    const std::size_t kw = plan_->key_words;
-    if (plan_->fixed) {
+    const std::size_t kw = plan_->layout.key_words();
+    if (plan_->layout.fixed()) {
       std::vector<std::uint64_t> words;
       words.reserve(ids.size() * kw);
       for (auto g : ids) words.insert(words.end(), &fixed_keys_[g * kw], &fixed_keys_[g * kw] + kw);
@@ -977,19 +851,13 @@ std::unique_ptr<aggregate_state> aggregate_operator::make_state() const {
 }
 
 std::vector<batch> aggregate_operator::partition(const batch& state_rows, std::size_t n) const {
-  if (n == 0) throw error("aggregate partition: the number of parts must be at least 1");
   if (state_rows.schema().size() != state_->size()) {
     throw error("aggregate partition: the batch has schema (" + state_rows.schema().to_string() +
                 "), but the state schema is (" + state_->to_string() + ")");
   }
-  if (n == 1) return {state_rows};
-  std::vector<column> keys(state_rows.columns().begin(), state_rows.columns().begin() + keys_.size());
-  const auto enc = encode_keys(*impl_, keys, state_rows.num_rows());
-  std::vector<std::vector<std::uint8_t>> masks(n, std::vector<std::uint8_t>(state_rows.num_rows(), 0));
-  for (std::size_t i = 0; i < enc.rows; ++i) masks[(enc.hashes[i] >> 32) % n][i] = 1;
-  std::vector<batch> parts;
-  for (auto& mask : masks) parts.push_back(filter_rows(state_rows, mask));
-  return parts;
+  std::vector<std::size_t> key_columns(keys_.size());
+  for (std::size_t k = 0; k < key_columns.size(); ++k) key_columns[k] = k;
+  return hash_partition(state_rows, key_columns, n);
 }
 
 }  // namespace flow

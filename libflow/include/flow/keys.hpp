@@ -1,0 +1,70 @@
+// Keys of rows: one encoding of any list of key columns, with per-row hashes, shared by hash aggregation
+// (its table compares encoded keys) and hash partitioning (equal keys always go to the same part).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flow/batch.hpp"
+
+namespace flow {
+
+// Spark normalizes floating-point keys: -0.0 is 0.0 and every NaN is one NaN.
+inline double normalized_key(double d) {
+  if (d == 0.0) return 0.0;
+  if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
+  return d;
+}
+
+// How rows of key columns of the given types are encoded. Fixed: every key is boolean, int64, float64,
+// timestamp or window and there are at most 64 keys; a row is key_words() 64-bit words, one per key (two
+// for a window), then one whose bit k is set when key k is null. Otherwise (a string key, or more than 64
+// keys) a row is bytes: per key a null flag, then the value (a string after its length). Null values encode
+// as zero, floats as normalized_key, so equal keys encode equally. array<string> cannot be a key (flow::error).
+class key_layout {
+ public:
+  key_layout() = default;  // no keys: every row has the same key
+  explicit key_layout(std::vector<type_id> types);
+
+  const std::vector<type_id>& types() const { return types_; }
+  bool fixed() const { return fixed_; }
+  std::size_t key_words() const { return key_words_; }  // fixed only
+  std::size_t word_offset(std::size_t key) const { return word_offset_[key]; }
+
+ private:
+  std::vector<type_id> types_;
+  std::vector<std::size_t> word_offset_;
+  bool fixed_ = true;
+  std::size_t key_words_ = 1;
+};
+
+// The keys of `rows` rows, encoded per key_layout, and a hash per row. The hash depends only on the key
+// values and types (not on the process), so every process puts a key in the same part.
+struct encoded_keys {
+  std::size_t rows = 0;
+  std::size_t key_words = 0;             // words per row when fixed, 0 when the keys are bytes
+  std::vector<std::uint64_t> words;      // fixed: rows * key_words
+  std::string bytes;                     // otherwise: row i is bytes[offsets[i], offsets[i + 1])
+  std::vector<std::size_t> offsets;
+  std::vector<std::uint64_t> hashes;
+
+  bool fixed() const { return key_words != 0; }
+  const std::uint64_t* row_words(std::size_t i) const { return words.data() + i * key_words; }
+  std::string_view row_bytes(std::size_t i) const {
+    return std::string_view(bytes).substr(offsets[i], offsets[i + 1] - offsets[i]);
+  }
+};
+
+// columns: the key columns, each with `rows` rows, of the layout's types (flow::error otherwise).
+encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows);
+encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows);
+
+// Splits b into n batches (its schema, rows in input order) by the hash of the columns key_columns:
+// rows with equal keys always land in the same part, in every batch. n = 1 returns b itself.
+std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n);
+
+}  // namespace flow

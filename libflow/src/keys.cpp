@@ -1,0 +1,238 @@
+// The key encoder and the hash partitioner.
+#include "flow/keys.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace flow {
+
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "the key hash reads bytes as little-endian words");
+
+constexpr std::uint64_t hash_seed = 0x9E3779B97F4A7C15ULL;
+
+inline std::uint64_t mix_word(std::uint64_t h, std::uint64_t word) { return (std::rotl(h, 5) ^ word) * hash_seed; }
+
+inline std::uint64_t fmix64(std::uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return k;
+}
+
+std::uint64_t hash_words(const std::uint64_t* words, std::size_t n) {
+  std::uint64_t h = hash_seed;
+  for (std::size_t j = 0; j < n; ++j) h = mix_word(h, words[j]);
+  return fmix64(h);
+}
+
+// Word at a time, little-endian, the last word zero-padded, then the length. The 8 bytes after s must be
+// readable: the last word is loaded whole and masked (a memcpy of 1 to 7 bytes is a library call).
+std::uint64_t hash_padded_bytes(std::string_view s) {
+  std::uint64_t h = hash_seed;
+  std::size_t i = 0;
+  std::uint64_t word;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::memcpy(&word, s.data() + i, 8);
+    h = mix_word(h, word);
+  }
+  if (const std::size_t rest = s.size() - i; rest > 0) {
+    std::memcpy(&word, s.data() + i, 8);
+    h = mix_word(h, word & (~std::uint64_t{0} >> (64 - 8 * rest)));
+  }
+  return fmix64(mix_word(h, s.size()));
+}
+
+inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint64_t>(normalized_key(d)); }
+
+// Uses the hash's high half: the aggregation's table, which each part feeds, indexes by the low bits.
+inline std::size_t part_of(std::uint64_t hash, std::size_t n) { return static_cast<std::size_t>((hash >> 32) % n); }
+
+void append_bytes(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
+
+void check_columns(const key_layout& layout, const std::vector<column>& columns, std::size_t rows) {
+  const auto& types = layout.types();
+  if (columns.size() != types.size()) {
+    throw error("encode_keys: " + std::to_string(columns.size()) + " key columns, but the layout has " +
+                std::to_string(types.size()));
+  }
+  for (std::size_t k = 0; k < columns.size(); ++k) {
+    if (columns[k].type() != types[k]) {
+      throw error("encode_keys: key column " + std::to_string(k) + " is " + std::string(type_name(columns[k].type())) +
+                  ", but the layout expects " + std::string(type_name(types[k])));
+    }
+    if (columns[k].size() != rows) {
+      throw error("encode_keys: key column " + std::to_string(k) + " has " + std::to_string(columns[k].size()) +
+                  " rows, expected " + std::to_string(rows));
+    }
+  }
+}
+
+void encode_fixed(const key_layout& layout, const std::vector<column>& columns, encoded_keys& enc) {
+  const std::size_t rows = enc.rows, kw = layout.key_words();
+  enc.key_words = kw;
+  enc.words.assign(rows * kw, 0);
+  std::uint64_t* w = enc.words.data();
+  for (std::size_t k = 0; k < columns.size(); ++k) {
+    const column& c = columns[k];
+    const std::size_t o = layout.word_offset(k);
+    switch (c.type()) {
+      case type_id::boolean: {
+        const auto* v = c.bools();
+        for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = v[i];
+        break;
+      }
+      case type_id::int64:
+      case type_id::timestamp: {
+        const auto* v = c.ints();
+        for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = static_cast<std::uint64_t>(v[i]);
+        break;
+      }
+      case type_id::float64: {
+        const auto* v = c.doubles();
+        for (std::size_t i = 0; i < rows; ++i) w[i * kw + o] = double_key_bits(v[i]);
+        break;
+      }
+      case type_id::window: {
+        const auto* s = c.ints();
+        const auto* e = c.ends();
+        for (std::size_t i = 0; i < rows; ++i) {
+          w[i * kw + o] = static_cast<std::uint64_t>(s[i]);
+          w[i * kw + o + 1] = static_cast<std::uint64_t>(e[i]);
+        }
+        break;
+      }
+      case type_id::string:
+      case type_id::string_list: throw error("internal: a variable-width key in a fixed key layout");
+    }
+    if (c.has_nulls()) {
+      for (std::size_t i = 0; i < rows; ++i) {
+        if (c.valid(i)) continue;
+        w[i * kw + o] = 0;
+        if (c.type() == type_id::window) w[i * kw + o + 1] = 0;
+        w[i * kw + kw - 1] |= std::uint64_t{1} << k;
+      }
+    }
+  }
+  enc.hashes.resize(rows);
+  for (std::size_t i = 0; i < rows; ++i) enc.hashes[i] = hash_words(w + i * kw, kw);
+}
+
+void encode_generic(const std::vector<column>& columns, encoded_keys& enc) {
+  const std::size_t rows = enc.rows;
+  enc.offsets.resize(rows + 1);
+  enc.bytes.reserve(rows * columns.size() * 12 + 8);
+  std::string& s = enc.bytes;
+  for (std::size_t i = 0; i < rows; ++i) {
+    enc.offsets[i] = s.size();
+    for (const column& c : columns) {
+      if (!c.valid(i)) {
+        s.push_back('\0');
+        continue;
+      }
+      s.push_back('\1');
+      switch (c.type()) {
+        case type_id::boolean: s.push_back(static_cast<char>(c.bools()[i])); break;
+        case type_id::int64:
+        case type_id::timestamp: append_bytes(s, &c.ints()[i], 8); break;
+        case type_id::float64: {
+          const std::uint64_t bits = double_key_bits(c.doubles()[i]);
+          append_bytes(s, &bits, 8);
+          break;
+        }
+        case type_id::window:
+          append_bytes(s, &c.ints()[i], 8);
+          append_bytes(s, &c.ends()[i], 8);
+          break;
+        case type_id::string: {
+          const auto text = c.str(i);
+          const auto len = static_cast<std::uint32_t>(text.size());
+          append_bytes(s, &len, 4);
+          s.append(text);
+          break;
+        }
+        case type_id::string_list: throw error("internal: an array<string> key");
+      }
+    }
+  }
+  enc.offsets[rows] = s.size();
+  s.append(8, '\0');
+  enc.hashes.resize(rows);
+  for (std::size_t i = 0; i < rows; ++i) enc.hashes[i] = hash_padded_bytes(enc.row_bytes(i));
+  s.resize(enc.offsets[rows]);
+}
+
+std::vector<type_id> types_of(const std::vector<column>& columns) {
+  std::vector<type_id> types;
+  types.reserve(columns.size());
+  for (const column& c : columns) types.push_back(c.type());
+  return types;
+}
+
+}  // namespace
+
+key_layout::key_layout(std::vector<type_id> types) : types_(std::move(types)) {
+  fixed_ = types_.size() <= 64;  // one null-mask word
+  for (std::size_t k = 0; k < types_.size(); ++k) {
+    switch (types_[k]) {
+      case type_id::string: fixed_ = false; break;
+      case type_id::string_list:
+        throw error("key " + std::to_string(k) + " is array<string>, which cannot be a grouping or partitioning key; "
+                    "use its exploded elements or size(...) instead");
+      default: break;
+    }
+    word_offset_.push_back(key_words_ - 1);
+    key_words_ += types_[k] == type_id::window ? 2 : 1;
+  }
+}
+
+encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows) {
+  check_columns(layout, columns, rows);
+  encoded_keys enc;
+  enc.rows = rows;
+  if (layout.fixed()) encode_fixed(layout, columns, enc);
+  else encode_generic(columns, enc);
+  return enc;
+}
+
+encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows) {
+  return encode_keys(key_layout(types_of(columns)), columns, rows);
+}
+
+std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n) {
+  if (n == 0) throw error("hash_partition: the number of parts must be at least 1");
+  std::vector<column> keys;
+  for (auto k : key_columns) {
+    if (k >= b.num_columns()) {
+      throw error("hash_partition: key column " + std::to_string(k) + " does not exist; the batch has " +
+                  std::to_string(b.num_columns()) + " columns (" + b.schema().to_string() + ")");
+    }
+    if (b.schema()[k].type == type_id::string_list) {
+      throw error("hash_partition: key column '" + b.schema()[k].name +
+                  "' is array<string>, which cannot be a partitioning key; partition by its exploded elements instead");
+    }
+    keys.push_back(b.col(k));
+  }
+  if (n == 1) return {b};
+  const auto enc = encode_keys(keys, b.num_rows());
+  std::vector<std::vector<std::uint32_t>> rows(n);
+  for (std::size_t i = 0; i < enc.rows; ++i) rows[part_of(enc.hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
+  std::vector<batch> parts;
+  parts.reserve(n);
+  for (const auto& part_rows : rows) {
+    if (part_rows.size() == b.num_rows()) {
+      parts.push_back(b);
+      continue;
+    }
+    std::vector<column> columns;
+    columns.reserve(b.num_columns());
+    for (const column& c : b.columns()) columns.push_back(take_rows(c, part_rows));
+    parts.emplace_back(b.schema_ref(), std::move(columns));
+  }
+  return parts;
+}
+
+}  // namespace flow
