@@ -361,9 +361,14 @@ caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<
 
 }  // namespace
 
+// The source and the sink call connectors and user code that block: file reads and the file source's
+// stability wait, Kafka metadata requests and flushes, fsync, SQLite, foreachBatch functions. Each runs
+// detached, on a thread of its own, so a blocked one holds no scheduler thread that the coordinators,
+// stages and aggregates of the session's queries need; any fixed pool could be filled by as many
+// blocked queries. See docs/architecture.md (Threads) for what it costs.
 caf::actor spawn_source(caf::actor_system& sys, std::shared_ptr<source_reader> reader,
                         std::vector<caf::actor> stages, std::size_t credits_per_stage, supervision sup) {
-  return sys.spawn(source_actor, std::move(reader), std::move(stages), credits_per_stage, std::move(sup));
+  return sys.spawn<caf::detached>(source_actor, std::move(reader), std::move(stages), credits_per_stage, std::move(sup));
 }
 
 caf::actor spawn_stage(caf::actor_system& sys, std::shared_ptr<const decoder> chunk_decoder,
@@ -382,7 +387,7 @@ caf::actor spawn_aggregate(caf::actor_system& sys, std::shared_ptr<const aggrega
 
 caf::actor spawn_sink(caf::actor_system& sys, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
                       supervision sup) {
-  return sys.spawn(sink_actor, std::move(writer), upstream_count, std::move(sup));
+  return sys.spawn<caf::detached>(sink_actor, std::move(writer), upstream_count, std::move(sup));
 }
 
 }  // namespace flow::runtime
