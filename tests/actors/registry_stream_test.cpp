@@ -76,13 +76,14 @@ TEST_CASE("a user-registered source serves a static read and refuses bad options
   CHECK_THROWS_WITH(session.read_stream().format("test-e2e-sequence").load(), Catch::Contains("needs option rows"));
   CHECK_THROWS_WITH(session.read_stream().format("test-e2e-sequence").option("rows", 3).load("/data"),
                     Catch::Contains("the test-e2e-sequence source takes no path"));
+  // Other tests of this binary may have registered names too: the list is checked for order and members.
   CHECK_THROWS_WITH(session.read_stream().format("test-e2e-sequenc").load(),
                     Catch::Contains("unknown source format 'test-e2e-sequenc'; registered: ") &&
-                        Catch::Contains("rate, socket, test-e2e-sequence"));
+                        Catch::Matches(".*registered: [^(]*rate, socket, [^(]*test-e2e-sequence.*"));
   auto numbers = session.read_stream().format("test-e2e-sequence").option("rows", 3).load();
   CHECK_THROWS_WITH(numbers.write_stream().format("test-e2e-colect").start(),
                     Catch::Contains("unknown sink format 'test-e2e-colect'; registered: ") &&
-                        Catch::Contains("socket, test-e2e-collect, zmq"));
+                        Catch::Matches(".*registered: [^(]*socket, [^(]*test-e2e-collect, [^(]*zmq.*"));
 }
 
 namespace {
