@@ -106,8 +106,13 @@ flow::data_frame numbers(flow::session& session, std::int64_t rows) {
 }
 
 // Each epoch's foreachBatch call waits at the gate.
-flow::streaming_query start_blocked_sink_query(flow::session& session, const std::shared_ptr<gate>& held) {
-  return numbers(session, 1000).write_stream().foreach_batch([held](const flow::batch&, std::int64_t) { held->pass(); }).start();
+// As many queries as the session has scheduler threads, each held by `held` in its sink's first epoch.
+std::vector<flow::streaming_query> start_blocked_sink_queries(flow::session& session, const std::shared_ptr<gate>& held) {
+  std::vector<flow::streaming_query> blocked;
+  for (std::size_t i = 0; i < session.config().threads; ++i)
+    blocked.push_back(
+        numbers(session, 1000).write_stream().foreach_batch([held](const flow::batch&, std::int64_t) { held->pass(); }).start());
+  return blocked;
 }
 
 // A text stream of dir, one file an epoch; files are moved in whole, so they need no stability wait.
@@ -168,8 +173,7 @@ TEST_CASE("queries run to the end while as many other queries as scheduler threa
   release_at_exit release{held};
 
   // Were the sinks' calls made on the scheduler, these queries would take every one of its threads.
-  std::vector<flow::streaming_query> blocked;
-  for (std::size_t i = 0; i < session.config().threads; ++i) blocked.push_back(start_blocked_sink_query(session, held));
+  auto blocked = start_blocked_sink_queries(session, held);
   REQUIRE(held->await_arrivals(blocked.size()));
 
   check_fast_queries_complete(session, dir);
@@ -208,8 +212,7 @@ TEST_CASE("stopping one query of a session leaves the others running, blocked on
   auto held = std::make_shared<gate>();
   release_at_exit release{held};
 
-  std::vector<flow::streaming_query> blocked;
-  for (std::size_t i = 0; i < session.config().threads; ++i) blocked.push_back(start_blocked_sink_query(session, held));
+  auto blocked = start_blocked_sink_queries(session, held);
   REQUIRE(held->await_arrivals(blocked.size()));
 
   fs::create_directories(dir / "first");
