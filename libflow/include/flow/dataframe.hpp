@@ -10,28 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "flow/plan.hpp"
-#include "flow/source_sink.hpp"
+#include "flow/graph.hpp"
+#include "flow/trigger.hpp"
 
 namespace flow {
-
-// ---------------------------------------------------------------- triggers
-
-enum class trigger_kind { as_fast_as_possible, processing_time, once, available_now };
-
-struct trigger {
-  trigger_kind kind = trigger_kind::as_fast_as_possible;
-  std::chrono::milliseconds interval{0};
-};
-
-inline trigger processing_time(std::chrono::milliseconds interval) {
-  return {trigger_kind::processing_time, interval};
-}
-trigger processing_time(std::string_view interval);  // "1 second", "500 ms"
-inline trigger trigger_once() { return {trigger_kind::once, {}}; }
-inline trigger available_now() { return {trigger_kind::available_now, {}}; }
-// "1s", "once", "available-now" (the examples' --trigger flag).
-trigger parse_trigger(std::string_view text);
 
 // ---------------------------------------------------------------- query handle
 
@@ -85,16 +67,6 @@ class streaming_query {
 };
 
 // ---------------------------------------------------------------- session context
-
-struct sink_spec {
-  std::string format = "console";  // see connectors/registry.hpp for the formats
-  options opts;
-  std::string query_name;
-  output_mode mode = output_mode::append;
-  flow::trigger trigger;
-  std::shared_ptr<foreach_writer> foreach;     // format "foreach"
-  foreach_batch_function foreach_batch;        // format "foreachBatch"
-};
 
 class session_context {
  public:

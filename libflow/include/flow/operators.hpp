@@ -9,6 +9,7 @@
 
 #include "flow/batch.hpp"
 #include "flow/expr.hpp"
+#include "flow/stream_operator.hpp"
 
 namespace flow {
 
@@ -18,12 +19,16 @@ output_mode parse_output_mode(std::string_view text);  // throws flow::error
 
 // ---------------------------------------------------------------- stateless operators
 
-class stateless_operator {
+// An operator without state: one batch in, one batch out (possibly empty, which is not passed on).
+class stateless_operator : public stream_operator {
  public:
-  virtual ~stateless_operator() = default;
-  virtual const schema_ptr& output_schema() const = 0;
   virtual batch apply(const batch& input) const = 0;
   virtual std::string describe() const = 0;
+  std::string name() const override { return describe(); }
+  void process(const batch& input, std::size_t, operator_state*, operator_context& ctx) const override {
+    batch out = apply(input);
+    if (out.num_rows() > 0) ctx.emit(std::move(out));
+  }
 };
 
 class project_operator final : public stateless_operator {

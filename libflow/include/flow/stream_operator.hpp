@@ -1,0 +1,74 @@
+// The one interface every operator of a dataflow graph implements: the built-in ones (select, where,
+// map_batches, the aggregation) and the user's own. An operator is an immutable description shared by all
+// instances of its vertex; whatever it changes lives in an operator_state the runtime makes for each
+// instance, hands to every call, snapshots after each epoch and restores after a failure. Writing an
+// operator needs this header only (keyed operators: flow/keyed_operator.hpp, which includes it).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/batch.hpp"
+
+namespace flow {
+
+// What an operator may do while the runtime calls it. Valid only during the call.
+class operator_context {
+ public:
+  virtual ~operator_context() = default;
+  // Hands rows to the next operator of the chain (or the vertex's outputs). Rows of output_schema().
+  virtual void emit(batch rows) = 0;
+  virtual std::int64_t epoch() const = 0;
+  // This instance's index among the vertex's parallelism() instances (its partition of the keys).
+  virtual std::size_t instance() const = 0;
+  virtual std::size_t parallelism() const = 0;
+};
+
+// The mutable state of one operator instance. The runtime owns it: it keeps a copy as of the last
+// committed epoch (folding in take_changes() after each epoch with apply_changes) and gives a restarted
+// instance that copy's snapshot() through restore().
+class operator_state {
+ public:
+  virtual ~operator_state() = default;
+  // The whole state as rows (any schema the operator chooses).
+  virtual batch snapshot() const = 0;
+  // Replaces the state by a snapshot().
+  virtual void restore(const batch& snapshot) = 0;
+  // What changed since the previous call, as rows apply_changes folds into another copy of this state:
+  // after a.apply_changes(b.take_changes()) a holds what b holds (when it held what b held before).
+  virtual batch take_changes() = 0;
+  virtual void apply_changes(const batch& changes) = 0;
+  // For the progress report (numRowsTotal, memoryUsedBytes).
+  virtual std::size_t num_rows() const = 0;
+  virtual std::size_t memory_bytes() const = 0;
+  // False for scratch space that is empty at every epoch's end (a partial aggregation's buffer): the
+  // runtime neither checkpoints nor restores it.
+  virtual bool durable() const { return true; }
+};
+
+class stream_operator {
+ public:
+  virtual ~stream_operator() = default;
+  // For explain(), progress and error messages.
+  virtual std::string name() const = 0;
+  virtual const schema_ptr& output_schema() const = 0;
+  // The columns the input must be hash-partitioned by (every row of a key reaches the same instance);
+  // empty: any partitioning will do. A vertex that starts with such an operator gets a hash edge.
+  virtual std::vector<std::string> key_columns() const { return {}; }
+  // Null for a stateless operator.
+  virtual std::unique_ptr<operator_state> make_state() const { return nullptr; }
+  // One batch of the epoch (input: which input of a two-input operator, else 0). state is make_state()'s
+  // object of this instance (null when stateless). May emit zero or more batches.
+  virtual void process(const batch& input, std::size_t input_index, operator_state* state,
+                       operator_context& ctx) const = 0;
+  // Every input of the epoch has been processed.
+  virtual void end_epoch(operator_state* /*state*/, operator_context& /*ctx*/) const {}
+  // Event time passed watermark (microseconds since the epoch, UTC) on every input.
+  virtual void on_watermark(std::int64_t /*watermark*/, operator_state* /*state*/, operator_context& /*ctx*/) const {}
+};
+
+using operator_ptr = std::shared_ptr<const stream_operator>;
+
+}  // namespace flow
