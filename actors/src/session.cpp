@@ -166,6 +166,10 @@ class session::impl final : public session_context, public std::enable_shared_fr
     return control;
   }
 
+  std::shared_ptr<query_control> start_graph(dataflow_graph, const query_options&) override {
+    throw error("start_graph: the graph runtime is not merged yet");
+  }
+
   batch sql(const std::string& query) override { return catalog_->sql(query); }
 
  private:

@@ -22,6 +22,7 @@ class recording_context final : public session_context {
     sinks.push_back(sink);
     return nullptr;
   }
+  std::shared_ptr<query_control> start_graph(dataflow_graph, const query_options&) override { return nullptr; }
   batch sql(const std::string&) override { return batch::empty(make_schema({})); }
 
   std::vector<scan_spec> scans;

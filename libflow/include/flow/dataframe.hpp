@@ -68,6 +68,12 @@ class streaming_query {
 
 // ---------------------------------------------------------------- session context
 
+// What a query needs besides its graph.
+struct query_options {
+  std::string name;     // unique among the session's active queries; empty: none
+  flow::trigger trigger;
+};
+
 class session_context {
  public:
   virtual ~session_context() = default;
@@ -77,6 +83,8 @@ class session_context {
   virtual std::vector<batch> execute(const plan_ptr& plan) = 0;
   virtual std::size_t input_partitions(const scan_spec& scan) = 0;
   virtual std::shared_ptr<query_control> start_stream(const plan_ptr& plan, const sink_spec& sink) = 0;
+  // Runs a dataflow graph (the topology builder's) as one query with the graph's sinks.
+  virtual std::shared_ptr<query_control> start_graph(dataflow_graph graph, const query_options& options) = 0;
   virtual batch sql(const std::string& query) = 0;
 };
 

@@ -7,12 +7,21 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "flow/batch.hpp"
 
 namespace flow {
+
+// How another process rebuilds an operator: the name it is registered under (flow::register_operator)
+// and its arguments, encoded as that factory reads them.
+struct operator_descriptor {
+  std::string name;
+  std::string arguments;
+  friend bool operator==(const operator_descriptor&, const operator_descriptor&) = default;
+};
 
 // What an operator may do while the runtime calls it. Valid only during the call.
 class operator_context {
@@ -65,6 +74,9 @@ class stream_operator {
                        operator_context& ctx) const = 0;
   // Every input of the epoch has been processed.
   virtual void end_epoch(operator_state* /*state*/, operator_context& /*ctx*/) const {}
+  // How to rebuild this operator in another process; nullopt when it cannot be shipped (serializing a
+  // graph that holds it fails, naming it).
+  virtual std::optional<operator_descriptor> descriptor() const { return std::nullopt; }
   // Event time passed watermark (microseconds since the epoch, UTC) on every input.
   virtual void on_watermark(std::int64_t /*watermark*/, operator_state* /*state*/, operator_context& /*ctx*/) const {}
 };

@@ -1,0 +1,18 @@
+// From the relational API to the dataflow graph: a data frame's logical plan becomes vertices and edges
+// (stateless operators fused into the vertex before them, an aggregation in a vertex of its own fed by
+// a hash edge on its grouping keys, a union as a vertex with several inputs), refused with Spark's rule
+// when Spark refuses the shape in streaming.
+#pragma once
+
+#include "flow/graph.hpp"
+
+namespace flow {
+
+// Adds the plan's vertices to graph and returns the vertex whose output is the plan's output (no sink).
+std::size_t append_plan(dataflow_graph& graph, const plan_ptr& plan);
+
+// The whole query: the plan's vertices and one sink vertex ("sink") writing its output with the
+// spec's output mode (update mode upserts by the aggregation's keys: graph_vertex::sink_keys).
+dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink);
+
+}  // namespace flow
