@@ -1,5 +1,5 @@
-// The coordinator: one actor per query. It numbers epochs, plans them with the source, logs offsets
-// before running them, waits for the sink to commit, keeps the aggregation's state as of the last
+// The coordinator: one actor per query. It numbers epochs, plans them with the sources, logs offsets
+// before running them, waits for the sinks to commit, keeps the operators' state as of the last
 // commit, and restarts the dataflow after a failure, replaying the uncommitted epochs from their
 // logged offsets (the bookkeeping is flow::runtime::epoch_log).
 #pragma once
@@ -12,9 +12,10 @@
 #include <optional>
 #include <string>
 
-#include <caf/fwd.hpp>
+#include "protocol.hpp"
 
 #include "flow/dataframe.hpp"
+#include "flow/graph.hpp"
 #include "flow/runtime/progress.hpp"
 
 namespace flow::runtime {
@@ -33,13 +34,12 @@ struct query_shared {
 };
 
 struct query_setup {
-  physical_plan plan;
-  std::shared_ptr<source_reader> reader;
-  std::shared_ptr<sink_writer> writer;
-  output_mode mode = output_mode::append;
+  std::shared_ptr<dataflow_graph> graph;                // parallelism resolved and validated at spawn
+  std::vector<std::shared_ptr<source_reader>> readers;  // one per graph->sources(), in that order
+  std::vector<std::shared_ptr<sink_writer>> writers;    // one per graph->sinks(), in that order
   flow::trigger trigger;
-  std::size_t parallelism = 2;
-  std::size_t credits_per_stage = 2;
+  std::size_t parallelism = 2;                          // for vertices that do not set theirs
+  std::size_t credits_per_instance = 2;
   std::size_t max_epochs_in_flight = 4;
   std::size_t max_unit_bytes = 256 * 1024;
   int max_failures = 3;                       // restarts allowed within failure_window
@@ -52,12 +52,12 @@ struct query_setup {
   std::shared_ptr<query_shared> shared;
 };
 
-// Prepares the source and opens the sink in the calling thread (their errors reach the caller), then
-// spawns the coordinator, which runs the query.
-caf::actor spawn_coordinator(caf::actor_system& sys, query_setup setup);
+// Validates the graph, prepares the sources and opens the sinks in the calling thread (their errors reach
+// the caller), then spawns the coordinator, which runs the query; returns the query's handle.
+std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup setup);
 
 // The query handle's implementation: reads query_shared, sends stop to the coordinator.
-std::shared_ptr<query_control> make_query_control(caf::actor coordinator, std::shared_ptr<query_shared> shared);
+std::shared_ptr<query_control> make_query_control(coordinator_actor coordinator, std::shared_ptr<query_shared> shared);
 
 std::string random_uuid();
 

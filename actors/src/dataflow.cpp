@@ -6,6 +6,9 @@
 #include <map>
 #include <optional>
 
+#include "flow/runtime/chain_runner.hpp"
+#include "flow/runtime/output_router.hpp"
+
 namespace flow::runtime {
 
 namespace {
@@ -14,12 +17,25 @@ namespace {
 // permanent error) and ends the actor.
 template <class Self>
 void report_failures(Self* self, const supervision& sup, std::string role) {
-  self->set_exception_handler([sup, role](caf::scheduled_actor* actor, std::exception_ptr& eptr) -> caf::error {
+  self->set_exception_handler([sup, role](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
     caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + exception_message(eptr),
                    is_permanent(eptr));
-    (void)actor;
     return caf::sec::runtime_error;
   });
+}
+
+struct connector_metrics_lists {
+  std::vector<std::string> names;
+  std::vector<std::int64_t> values;
+};
+
+connector_metrics_lists metric_lists(const connector_metrics& metrics) {
+  connector_metrics_lists out;
+  for (auto& [name, v] : metrics) {
+    out.names.push_back(name);
+    out.values.push_back(v);
+  }
+  return out;
 }
 
 // Several epochs may be in flight: an upstream instance may already send epoch N+1 while another
@@ -30,10 +46,10 @@ class epoch_aligner {
   explicit epoch_aligner(std::size_t upstream_count) : upstream_count_(upstream_count) {}
 
   template <class OnData>
-  void data(std::int64_t epoch, std::uint64_t seq, const batch& rows, OnData&& on_data) {
+  void data(std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows, OnData&& on_data) {
     if (!active_) active_ = epoch;
-    if (epoch == *active_) on_data(epoch, seq, rows);
-    else waiting_[epoch].data.emplace_back(seq, rows);
+    if (epoch == *active_) on_data(epoch, seq, input, rows);
+    else waiting_[epoch].data.push_back({seq, input, rows});
   }
 
   template <class OnData, class OnComplete>
@@ -54,13 +70,18 @@ class epoch_aligner {
       active_ = waiting_.begin()->first;
       auto held = std::move(waiting_.begin()->second.data);
       waiting_.begin()->second.data.clear();
-      for (const auto& [seq, rows] : held) on_data(*active_, seq, rows);
+      for (const auto& d : held) on_data(*active_, d.seq, d.input, d.rows);
     }
   }
 
  private:
+  struct held_data {
+    std::uint64_t seq;
+    std::uint32_t input;
+    batch rows;
+  };
   struct open_epoch {
-    std::vector<std::pair<std::uint64_t, batch>> data;
+    std::vector<held_data> data;
     std::size_t barriers = 0;
     epoch_stats stats;
   };
@@ -69,13 +90,13 @@ class epoch_aligner {
   std::map<std::int64_t, open_epoch> waiting_;
 };
 
-// ---------------------------------------------------------------- source
+// ---------------------------------------------------------------- source reader
 
 struct source_state {
   std::shared_ptr<source_reader> reader;
-  std::vector<caf::actor> stages;
+  std::vector<vertex_actor> instances;
   std::vector<std::size_t> credits;
-  std::size_t next_stage = 0;
+  std::size_t next_instance = 0;
   std::int64_t epoch = -1;
   std::uint64_t next_seq = 0;  // position of the next unit in the epoch: sinks keep source order
   bool reading = false;
@@ -87,83 +108,84 @@ struct source_state {
   supervision sup;
 };
 
-void start_next_run(caf::stateful_actor<source_state>* self);
+using source_pointer = source_actor::stateful_pointer<source_state>;
 
-// Hands units to stages that have credit, round-robin; ends the epoch with a barrier to every stage.
-void pump(caf::stateful_actor<source_state>* self) {
+void start_next_run(source_pointer self);
+
+void end_read(source_pointer self) {
   auto& st = self->state;
-  const std::size_t n = st.stages.size();
+  st.reading = false;
+  epoch_stats with_metrics;
+  auto lists = metric_lists(st.reader->metrics());
+  with_metrics.source_metric_names = std::move(lists.names);
+  with_metrics.source_metric_values = std::move(lists.values);
+  for (std::size_t i = 0; i < st.instances.size(); ++i)
+    self->send(st.instances[i], barrier_atom::value, st.epoch, i == 0 ? with_metrics : epoch_stats{});
+  start_next_run(self);
+}
+
+// Hands units to instances that have credit, round-robin; ends the epoch with a barrier to every instance.
+void pump(source_pointer self) {
+  auto& st = self->state;
+  const std::size_t n = st.instances.size();
   while (st.reading) {
     std::size_t target = n;
     for (std::size_t k = 0; k < n; ++k) {
-      std::size_t i = (st.next_stage + k) % n;
+      std::size_t i = (st.next_instance + k) % n;
       if (st.credits[i] > 0) {
         target = i;
         break;
       }
     }
-    if (target == n) return;  // every stage is busy: wait for an ack
+    if (target == n) return;  // every instance is busy: wait for an ack
     auto unit = st.reader->next();
-    if (!unit) {
-      st.reading = false;
-      epoch_stats with_metrics;
-      for (auto& [name, v] : st.reader->metrics()) {
-        with_metrics.source_metric_names.push_back(name);
-        with_metrics.source_metric_values.push_back(v);
-      }
-      for (std::size_t i = 0; i < n; ++i)
-        self->send(st.stages[i], barrier_atom::value, st.epoch, i == 0 ? with_metrics : epoch_stats{});
-      return start_next_run(self);
-    }
+    if (!unit) return end_read(self);
     --st.credits[target];
-    st.next_stage = (target + 1) % n;
+    st.next_instance = (target + 1) % n;
     auto seq = st.next_seq++;
     if (auto* b = std::get_if<batch>(&*unit))
-      self->send(st.stages[target], data_atom::value, st.epoch, seq, std::move(*b));
+      self->send(st.instances[target], data_atom::value, st.epoch, seq, std::uint32_t{0}, std::move(*b));
     else
-      self->send(st.stages[target], data_atom::value, st.epoch, seq, std::move(std::get<raw_chunk>(*unit)));
+      self->send(st.instances[target], data_atom::value, st.epoch, seq, std::uint32_t{0},
+                 std::move(std::get<raw_chunk>(*unit)));
   }
 }
 
-void start_next_run(caf::stateful_actor<source_state>* self) {
+void start_next_run(source_pointer self) {
   auto& st = self->state;
   if (st.reading || st.queued.empty()) return;
   auto run = std::move(st.queued.front());
   st.queued.pop_front();
   st.epoch = run.epoch;
   st.next_seq = 0;
+  if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
+    st.reading = true;
+    return end_read(self);
+  }
   st.reader->begin_read(run.start, run.end);
   st.reading = true;
   pump(self);
 }
 
-caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_ptr<source_reader> reader,
-                           std::vector<caf::actor> stages, std::size_t credits_per_stage, supervision sup) {
+source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<source_reader> reader,
+                                       std::vector<vertex_actor> instances, std::size_t credits, supervision sup) {
   auto& st = self->state;
   st.reader = std::move(reader);
-  st.stages = std::move(stages);
-  st.credits.assign(st.stages.size(), credits_per_stage);
+  st.instances = std::move(instances);
+  st.credits.assign(st.instances.size(), credits);
   st.sup = sup;
   report_failures(self, sup, "source " + st.reader->description());
   return {
-      // Outcome 1: data up to the returned offset; 0: nothing new, with the source's status (why not)
-      // and metrics for the idle progress report; -1: the source is broken (message).
       [=](plan_atom, const std::string& start)
           -> caf::result<int, std::string, std::vector<std::string>, std::vector<std::int64_t>> {
         auto& reader = *self->state.reader;
-        using names_t = std::vector<std::string>;
-        using values_t = std::vector<std::int64_t>;
         try {
-          if (auto end = reader.latest_offset(start)) return {1, *end, names_t{}, values_t{}};
-          names_t names;
-          values_t values;
-          for (auto& [name, v] : reader.metrics()) {
-            names.push_back(name);
-            values.push_back(v);
-          }
-          return {0, reader.status(), std::move(names), std::move(values)};
+          if (auto end = reader.latest_offset(start))
+            return {1, *end, std::vector<std::string>{}, std::vector<std::int64_t>{}};
+          auto lists = metric_lists(reader.metrics());
+          return {0, reader.status(), std::move(lists.names), std::move(lists.values)};
         } catch (const std::exception& e) {
-          return {-1, reader.description() + ": " + e.what(), names_t{}, values_t{}};
+          return {-1, reader.description() + ": " + e.what(), std::vector<std::string>{}, std::vector<std::int64_t>{}};
         }
       },
       [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end) {
@@ -171,147 +193,117 @@ caf::behavior source_actor(caf::stateful_actor<source_state>* self, std::shared_
         start_next_run(self);
       },
       [=](ack_atom) {
-        auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+        auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
         auto& s = self->state;
-        for (std::size_t i = 0; i < s.stages.size(); ++i)
-          if (s.stages[i] == sender) ++s.credits[i];
+        for (std::size_t i = 0; i < s.instances.size(); ++i)
+          if (s.instances[i].address() == sender) ++s.credits[i];
         pump(self);
       },
       [=](commit_atom, const std::string& end) { self->state.reader->commit(end); },
   };
 }
 
-// ---------------------------------------------------------------- stage
+// ---------------------------------------------------------------- vertex instance
 
-struct stage_state {
-  std::shared_ptr<const decoder> chunk_decoder;
-  std::shared_ptr<const pipeline> pre;
-  std::shared_ptr<const aggregate_operator> aggregate;
-  std::unique_ptr<aggregate_state> partial;
-  std::vector<caf::actor> downstream;
-  epoch_stats stats;
-};
-
-constexpr std::size_t partial_flush_groups = 1 << 16;
-
-void flush_partial(caf::stateful_actor<stage_state>* self, std::int64_t epoch) {
-  auto& st = self->state;
-  if (!st.partial || st.partial->num_groups() == 0) return;
-  auto parts = st.aggregate->partition(st.partial->snapshot(), st.downstream.size());
-  st.partial->clear();
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    if (parts[i].num_rows() > 0) self->send(st.downstream[i], data_atom::value, epoch, std::uint64_t{0}, std::move(parts[i]));
-}
-
-void process(caf::stateful_actor<stage_state>* self, std::int64_t epoch, std::uint64_t seq, const batch& input) {
-  auto& st = self->state;
-  batch out = st.pre->run(input);
-  if (out.num_rows() == 0) return;
-  if (st.aggregate) {
-    st.partial->update(out);
-    if (st.partial->num_groups() >= partial_flush_groups) flush_partial(self, epoch);
-  } else {
-    st.stats.output_rows += static_cast<std::int64_t>(out.num_rows());
-    self->send(st.downstream.front(), data_atom::value, epoch, seq, std::move(out));
-  }
-}
-
-caf::behavior stage_actor(caf::stateful_actor<stage_state>* self, std::shared_ptr<const decoder> chunk_decoder,
-                          std::shared_ptr<const pipeline> pre, std::shared_ptr<const aggregate_operator> aggregate,
-                          std::vector<caf::actor> downstream, supervision sup) {
-  auto& st = self->state;
-  st.chunk_decoder = std::move(chunk_decoder);
-  st.pre = std::move(pre);
-  st.aggregate = std::move(aggregate);
-  if (st.aggregate) st.partial = st.aggregate->make_state();
-  st.downstream = std::move(downstream);
-  report_failures(self, sup, "stage");
-  return {
-      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const raw_chunk& chunk) {
-        auto& s = self->state;
-        if (!s.chunk_decoder) throw error("stage received raw records but the source has no decoder");
-        decode_stats ds;
-        batch decoded = s.chunk_decoder->decode(chunk, ds);
-        s.stats.input_rows += static_cast<std::int64_t>(ds.rows);
-        s.stats.malformed_rows += static_cast<std::int64_t>(ds.malformed);
-        s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
-        process(self, epoch, seq, decoded);
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
-      },
-      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const batch& input) {
-        auto& s = self->state;
-        s.stats.input_rows += static_cast<std::int64_t>(input.num_rows());
-        s.stats.input_bytes += static_cast<std::int64_t>(input.byte_size());
-        process(self, epoch, seq, input);
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), ack_atom::value);
-      },
-      [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        auto& s = self->state;
-        flush_partial(self, epoch);
-        s.stats.add(upstream);
-        for (auto& next : s.downstream) {
-          self->send(next, barrier_atom::value, epoch, s.stats);
-          s.stats = epoch_stats{};  // counted once, at the first downstream actor
-        }
-      },
-  };
-}
-
-// ---------------------------------------------------------------- aggregate
-
-struct aggregate_actor_state {
-  std::shared_ptr<const aggregate_operator> aggregate;
-  std::unique_ptr<aggregate_state> table;
-  std::shared_ptr<const pipeline> post;
-  output_mode mode = output_mode::complete;
-  caf::actor sink;
-  std::optional<epoch_aligner> inputs;
-  std::size_t partition = 0;
+struct instance_setup {
+  std::shared_ptr<const dataflow_graph> graph;
+  std::size_t vertex = 0, instance = 0;
+  std::shared_ptr<const decoder> chunk_decoder;       // instances of a source vertex with raw records
+  std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
+  std::vector<std::uint64_t> slots;                   // the epoch log's slot of each durable state
+  std::vector<batch> restored;                        // each durable state's snapshot
+  std::size_t source_index = 0;                       // instances of a source vertex: which source
   supervision sup;
 };
 
-// Sends the epoch's state changes to the coordinator, emits the epoch's result to the sink and passes
-// the barrier on. The changes are sent first: in one process they reach the coordinator before the
-// sink's commit does.
-void complete_aggregate_epoch(caf::stateful_actor<aggregate_actor_state>* self, std::int64_t epoch,
-                              epoch_stats stats) {
-  auto& s = self->state;
-  auto changed = static_cast<std::int64_t>(s.table->num_changed());
-  self->send(s.sup.coordinator, state_changes_atom::value, s.sup.generation, epoch,
-             static_cast<std::uint64_t>(s.partition), s.table->changed_since_emit());
-  batch out = s.table->emit(s.mode);
-  if (s.post && !s.post->empty()) out = s.post->run(out);
-  stats.state_rows_total += static_cast<std::int64_t>(s.table->num_groups());
-  stats.state_rows_updated += changed;
-  stats.state_memory_bytes += static_cast<std::int64_t>(s.table->memory_bytes());
-  stats.output_rows += static_cast<std::int64_t>(out.num_rows());
-  if (out.num_rows() > 0) self->send(s.sink, data_atom::value, epoch, static_cast<std::uint64_t>(s.partition), std::move(out));
-  self->send(s.sink, barrier_atom::value, epoch, stats);
+struct instance_state {
+  std::optional<chain_runner> chain;
+  std::optional<output_router> router;
+  std::optional<epoch_aligner> inputs;
+  instance_setup setup;
+  std::int64_t epoch = -1;  // of the data being processed
+  epoch_stats stats;        // counted here since the last barrier
+};
+
+using instance_pointer = vertex_actor::stateful_pointer<instance_state>;
+
+void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
+  auto& st = self->state;
+  st.router->route(rows, [&](std::size_t edge, std::size_t target, const batch& part) {
+    self->send(st.setup.targets[edge][target], data_atom::value, st.epoch, seq,
+               static_cast<std::uint32_t>(st.router->input_of(edge)), part);
+  });
 }
 
-caf::behavior aggregate_actor(caf::stateful_actor<aggregate_actor_state>* self,
-                              std::shared_ptr<const aggregate_operator> aggregate, batch restored_state,
-                              std::shared_ptr<const pipeline> post, output_mode mode, caf::actor sink,
-                              std::size_t upstream_count, std::size_t partition, supervision sup) {
+// Every input's barrier arrived: end the epoch in the chain, report the state's changes to the
+// coordinator, pass the barrier on. The changes are sent before the barrier: in one process they reach
+// the coordinator before the sink's commit does.
+void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats) {
   auto& st = self->state;
-  st.aggregate = std::move(aggregate);
-  st.table = st.aggregate->make_state();
-  if (restored_state.valid() && restored_state.num_rows() > 0) st.table->restore(restored_state);
-  st.post = std::move(post);
-  st.mode = mode;
-  st.sink = std::move(sink);
-  st.inputs.emplace(upstream_count);
-  st.partition = partition;
-  st.sup = sup;
-  report_failures(self, sup, "aggregate");
-  auto merge = [self](std::int64_t, std::uint64_t, const batch& partial) { self->state.table->merge(partial); };
-  auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_aggregate_epoch(self, epoch, stats); };
+  st.epoch = epoch;
+  st.chain->end_epoch(epoch, st.setup.instance);
+  auto changes = st.chain->take_changes();
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    stats.state_rows_updated += static_cast<std::int64_t>(changes[i].num_rows());
+    self->send(st.setup.sup.coordinator, state_changes_atom::value, st.setup.sup.generation, epoch,
+               st.setup.slots[i], std::move(changes[i]));
+  }
+  stats.state_rows_total += static_cast<std::int64_t>(st.chain->state_rows());
+  stats.state_memory_bytes += static_cast<std::int64_t>(st.chain->state_memory_bytes());
+  stats.add(st.stats);
+  st.stats = epoch_stats{};
+  bool first = true;
+  st.router->barrier([&](std::size_t edge, std::size_t target) {
+    self->send(st.setup.targets[edge][target], barrier_atom::value, epoch, first ? stats : epoch_stats{});
+    first = false;  // counted once, at the first downstream instance
+  });
+}
+
+vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup setup) {
+  auto& st = self->state;
+  st.setup = std::move(setup);
+  const auto& vertex = st.setup.graph->vertex(st.setup.vertex);
+  const bool source = vertex.kind == vertex_kind::source;
+  st.chain.emplace(vertex.chain, st.setup.instance, vertex.parallelism,
+                   [self](std::uint64_t seq, batch rows) { send_on(self, seq, rows); });
+  for (std::size_t i = 0; i < st.setup.restored.size(); ++i)
+    if (st.setup.restored[i].valid() && st.setup.restored[i].num_rows() > 0) st.chain->restore(i, st.setup.restored[i]);
+  st.setup.restored.clear();
+  st.router.emplace(*st.setup.graph, st.setup.vertex, st.setup.instance);
+  st.inputs.emplace(source ? 1 : output_router::expected_barriers(*st.setup.graph, st.setup.vertex, st.setup.instance));
+  report_failures(self, st.setup.sup, "vertex '" + vertex.name + "'");
+  auto process = [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
+    self->state.epoch = epoch;
+    self->state.chain->process(epoch, seq, input, rows);
+  };
+  auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_epoch(self, epoch, stats); };
+  // A source's reader gets one credit back for each unit.
+  auto ack = [self, source] {
+    if (source) self->send(caf::actor_cast<source_actor>(self->current_sender()), ack_atom::value);
+  };
   return {
-      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const batch& partial) {
-        self->state.inputs->data(epoch, seq, partial, merge);
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk) {
+        auto& s = self->state;
+        if (!s.setup.chunk_decoder) throw error("vertex received raw records but its source has no decoder");
+        decode_stats ds;
+        batch decoded = s.setup.chunk_decoder->decode(chunk, ds);
+        s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(ds.rows));
+        s.stats.malformed_rows += static_cast<std::int64_t>(ds.malformed);
+        s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
+        s.inputs->data(epoch, seq, input, decoded, process);
+        ack();
+      },
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
+        auto& s = self->state;
+        if (source) {
+          s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
+          s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
+        }
+        s.inputs->data(epoch, seq, input, rows, process);
+        ack();
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        self->state.inputs->barrier(epoch, upstream, merge, complete);
+        self->state.inputs->barrier(epoch, upstream, process, complete);
       },
   };
 }
@@ -322,36 +314,40 @@ struct sink_state {
   std::shared_ptr<sink_writer> writer;
   std::optional<epoch_aligner> inputs;
   std::vector<std::pair<std::uint64_t, batch>> epoch_rows;  // written in source order at the epoch's end
+  std::uint32_t index = 0;                                  // among the graph's sinks
   supervision sup;
 };
 
-caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<sink_writer> writer,
-                         std::size_t upstream_count, supervision sup) {
+using sink_pointer = sink_actor::stateful_pointer<sink_state>;
+
+sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
+                                   std::uint32_t index, supervision sup) {
   auto& st = self->state;
   st.writer = std::move(writer);
   st.inputs.emplace(upstream_count);
+  st.index = index;
   st.sup = sup;
   report_failures(self, sup, "sink " + st.writer->description());
-  auto hold = [self](std::int64_t, std::uint64_t seq, const batch& rows) { self->state.epoch_rows.emplace_back(seq, rows); };
-  auto commit = [self](std::int64_t epoch, const epoch_stats& stats) {
+  auto hold = [self](std::int64_t, std::uint64_t seq, std::uint32_t, const batch& rows) {
+    self->state.epoch_rows.emplace_back(seq, rows);
+  };
+  auto commit = [self](std::int64_t epoch, epoch_stats stats) {
     auto& s = self->state;
     std::stable_sort(s.epoch_rows.begin(), s.epoch_rows.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [seq, rows] : s.epoch_rows) s.writer->write(epoch, rows);
+    for (const auto& [seq, rows] : s.epoch_rows) {
+      stats.output_rows += static_cast<std::int64_t>(rows.num_rows());
+      s.writer->write(epoch, rows);
+    }
     s.epoch_rows.clear();
     s.writer->commit(epoch);
-    std::vector<std::string> names;
-    std::vector<std::int64_t> values;
-    for (auto& [name, v] : s.writer->metrics()) {
-      names.push_back(name);
-      values.push_back(v);
-    }
-    self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, epoch, stats, std::move(names),
-               std::move(values));
+    auto lists = metric_lists(s.writer->metrics());
+    self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, s.index, epoch, stats,
+               std::move(lists.names), std::move(lists.values));
   };
   return {
-      [=](data_atom, std::int64_t epoch, std::uint64_t seq, const batch& rows) {
-        self->state.inputs->data(epoch, seq, rows, hold);
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
+        self->state.inputs->data(epoch, seq, input, rows, hold);
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         self->state.inputs->barrier(epoch, upstream, hold, commit);
@@ -359,35 +355,105 @@ caf::behavior sink_actor(caf::stateful_actor<sink_state>* self, std::shared_ptr<
   };
 }
 
+// Durable states per instance of each vertex's chain.
+std::size_t durable_states(const graph_vertex& vertex) {
+  std::size_t n = 0;
+  for (const auto& op : vertex.chain)
+    if (auto state = op->make_state(); state && state->durable()) ++n;
+  return n;
+}
+
 }  // namespace
+
+std::vector<caf::actor_addr> running_graph::addresses() const {
+  std::vector<caf::actor_addr> out;
+  for (const auto& a : readers) out.push_back(a.address());
+  for (const auto& a : instances) out.push_back(a.address());
+  for (const auto& a : sinks) out.push_back(a.address());
+  return out;
+}
+
+std::vector<caf::actor> running_graph::handles() const {
+  std::vector<caf::actor> out;
+  for (const auto& a : readers) out.push_back(caf::actor_cast<caf::actor>(a));
+  for (const auto& a : instances) out.push_back(caf::actor_cast<caf::actor>(a));
+  for (const auto& a : sinks) out.push_back(caf::actor_cast<caf::actor>(a));
+  return out;
+}
+
+std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph) {
+  std::vector<std::unique_ptr<operator_state>> slots;
+  for (const auto& vertex : graph.vertices())
+    for (std::size_t i = 0; i < vertex.parallelism; ++i)
+      for (const auto& op : vertex.chain)
+        if (auto state = op->make_state(); state && state->durable()) slots.push_back(std::move(state));
+  return slots;
+}
 
 // The source and the sink call connectors and user code that block: file reads and the file source's
 // stability wait, Kafka metadata requests and flushes, fsync, SQLite, foreachBatch functions. Each runs
-// detached, on a thread of its own, so a blocked one holds no scheduler thread that the coordinators,
-// stages and aggregates of the session's queries need; any fixed pool could be filled by as many
-// blocked queries. See docs/architecture.md (Threads) for what it costs.
-caf::actor spawn_source(caf::actor_system& sys, std::shared_ptr<source_reader> reader,
-                        std::vector<caf::actor> stages, std::size_t credits_per_stage, supervision sup) {
-  return sys.spawn<caf::detached>(source_actor, std::move(reader), std::move(stages), credits_per_stage, std::move(sup));
-}
-
-caf::actor spawn_stage(caf::actor_system& sys, std::shared_ptr<const decoder> chunk_decoder,
-                       std::shared_ptr<const pipeline> pre, std::shared_ptr<const aggregate_operator> aggregate,
-                       std::vector<caf::actor> downstream, supervision sup) {
-  return sys.spawn(stage_actor, std::move(chunk_decoder), std::move(pre), std::move(aggregate),
-                   std::move(downstream), std::move(sup));
-}
-
-caf::actor spawn_aggregate(caf::actor_system& sys, std::shared_ptr<const aggregate_operator> aggregate,
-                           batch restored_state, std::shared_ptr<const pipeline> post, output_mode mode,
-                           caf::actor sink, std::size_t upstream_count, std::size_t partition, supervision sup) {
-  return sys.spawn(aggregate_actor, std::move(aggregate), std::move(restored_state), std::move(post), mode,
-                   std::move(sink), upstream_count, partition, std::move(sup));
-}
-
-caf::actor spawn_sink(caf::actor_system& sys, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
-                      supervision sup) {
-  return sys.spawn<caf::detached>(sink_actor, std::move(writer), upstream_count, std::move(sup));
+// detached, on a thread of its own, so a blocked one holds no scheduler thread that the coordinators and
+// vertex instances of the session's queries need; any fixed pool could be filled by as many blocked
+// queries. See docs/architecture.md (Threads) for what it costs.
+running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
+                          const std::function<batch(std::size_t slot)>& restored, supervision sup) {
+  const auto& graph = *setup.graph;
+  const auto& vertices = graph.vertices();
+  running_graph running;
+  // Targets first: sinks, then the other vertices against the order they feed each other.
+  std::vector<std::vector<batch_input_actor>> inputs(vertices.size());
+  std::vector<std::vector<vertex_actor>> vertex_instances(vertices.size());
+  auto sinks = graph.sinks();
+  for (std::size_t k = 0; k < sinks.size(); ++k) {
+    auto sink = sys.spawn<caf::detached>(sink_fun, setup.writers.at(k),
+                                         output_router::expected_barriers(graph, sinks[k], 0),
+                                         static_cast<std::uint32_t>(k), sup);
+    running.sinks.push_back(sink);
+    inputs[sinks[k]].push_back(sink);
+  }
+  // Slot numbers: vertex by vertex in index order, as state_slots counts them.
+  std::vector<std::size_t> first_slot(vertices.size(), 0);
+  for (std::size_t v = 0, next = 0; v < vertices.size(); ++v) {
+    first_slot[v] = next;
+    next += vertices[v].parallelism * durable_states(vertices[v]);
+  }
+  auto order = graph.topological_order();
+  auto source_list = graph.sources();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const std::size_t v = *it;
+    const auto& vertex = vertices[v];
+    if (vertex.kind == vertex_kind::sink) continue;
+    std::shared_ptr<const decoder> chunk_decoder;
+    std::size_t source_index = 0;
+    if (vertex.kind == vertex_kind::source) {
+      source_index = static_cast<std::size_t>(std::find(source_list.begin(), source_list.end(), v) - source_list.begin());
+      chunk_decoder = setup.readers.at(source_index)->chunk_decoder();
+    }
+    const std::size_t durable = durable_states(vertex);
+    for (std::size_t i = 0; i < vertex.parallelism; ++i) {
+      instance_setup is;
+      is.graph = setup.graph;
+      is.vertex = v;
+      is.instance = i;
+      is.chunk_decoder = chunk_decoder;
+      is.source_index = source_index;
+      for (auto e : graph.outputs_of(v)) is.targets.push_back(inputs[graph.edges()[e].to]);
+      for (std::size_t d = 0; d < durable; ++d) {
+        auto slot = first_slot[v] + i * durable + d;
+        is.slots.push_back(slot);
+        is.restored.push_back(restored(slot));
+      }
+      is.sup = sup;
+      auto instance = sys.spawn(instance_fun, std::move(is));
+      vertex_instances[v].push_back(instance);
+      inputs[v].push_back(instance);
+      running.instances.push_back(instance);
+    }
+  }
+  for (std::size_t k = 0; k < source_list.size(); ++k)
+    running.readers.push_back(sys.spawn<caf::detached>(source_fun, setup.readers.at(k), vertex_instances[source_list[k]],
+                                                       setup.credits_per_instance, sup));
+  return running;
 }
 
 }  // namespace flow::runtime

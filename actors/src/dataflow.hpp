@@ -1,33 +1,45 @@
-// The actors that carry an epoch's data: source -> stage x N -> [aggregate x N] -> sink.
-// They carry batches and count; the compute they call lives in libflow and connectors.
+// The actors that carry an epoch's data through a dataflow graph: per source vertex one reader actor
+// feeding the vertex's instances, per operator vertex `parallelism` instances running its chain, per sink
+// one writer actor. They carry batches and count; the compute they call lives in libflow and connectors.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
-#include "messages.hpp"
-#include "flow/plan.hpp"
+#include "protocol.hpp"
+#include "flow/graph.hpp"
 
 namespace flow::runtime {
 
 // Who to tell when an actor fails, and which incarnation of the dataflow it belongs to.
 struct supervision {
-  caf::actor coordinator;
+  coordinator_actor coordinator;
   std::uint64_t generation = 0;
 };
 
-caf::actor spawn_source(caf::actor_system& sys, std::shared_ptr<source_reader> reader,
-                        std::vector<caf::actor> stages, std::size_t credits_per_stage, supervision sup);
+struct graph_setup {
+  std::shared_ptr<const dataflow_graph> graph;          // validated, parallelism resolved
+  std::vector<std::shared_ptr<source_reader>> readers;  // one per graph->sources(), in that order
+  std::vector<std::shared_ptr<sink_writer>> writers;    // one per graph->sinks(), in that order
+  std::size_t credits_per_instance = 2;                 // units a source instance may hold
+};
 
-caf::actor spawn_stage(caf::actor_system& sys, std::shared_ptr<const decoder> chunk_decoder,
-                       std::shared_ptr<const pipeline> pre, std::shared_ptr<const aggregate_operator> aggregate,
-                       std::vector<caf::actor> downstream, supervision sup);
+// The actors of one incarnation of a graph.
+struct running_graph {
+  std::vector<source_actor> readers;
+  std::vector<vertex_actor> instances;  // of every source and operator vertex
+  std::vector<sink_actor> sinks;
+  std::vector<caf::actor_addr> addresses() const;
+  std::vector<caf::actor> handles() const;
+};
 
-caf::actor spawn_aggregate(caf::actor_system& sys, std::shared_ptr<const aggregate_operator> aggregate,
-                           batch restored_state, std::shared_ptr<const pipeline> post, output_mode mode,
-                           caf::actor sink, std::size_t upstream_count, std::size_t partition, supervision sup);
+// The durable operator states of the graph's instances, empty, numbered as spawn_graph numbers them
+// (vertex by vertex, instance by instance, in chain order): the epoch log's slots.
+std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph);
 
-caf::actor spawn_sink(caf::actor_system& sys, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
-                      supervision sup);
+// restored(slot): the snapshot each durable state starts from.
+running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
+                          const std::function<batch(std::size_t slot)>& restored, supervision sup);
 
 }  // namespace flow::runtime

@@ -47,16 +47,23 @@ std::string to_json(const query_progress& p) {
       << ",\"durationMs\":{\"addBatch\":" << p.add_batch_ms << ",\"latestOffset\":" << p.latest_offset_ms
       << ",\"triggerExecution\":" << p.trigger_execution_ms << ",\"walCommit\":" << p.wal_commit_ms << "}"
       << ",\"stateOperators\":[";
-  if (p.has_state_operator)
+  if (p.state_operators > 0)
     out << "{\"numRowsTotal\":" << p.stats.state_rows_total << ",\"numRowsUpdated\":" << p.stats.state_rows_updated
         << ",\"memoryUsedBytes\":" << p.stats.state_memory_bytes << "}";
-  out << "],\"sources\":[{\"description\":\"" << json_escape(p.source_description)
-      << "\",\"startOffset\":" << offset_json(p.start_offset) << ",\"endOffset\":" << offset_json(p.end_offset)
-      << ",\"numInputRows\":" << p.stats.input_rows << ",\"inputRowsPerSecond\":" << number(p.input_rows_per_second)
-      << ",\"processedRowsPerSecond\":" << number(p.processed_rows_per_second)
-      << ",\"numMalformedRows\":" << p.stats.malformed_rows << ",\"metrics\":";
-  metrics_json(out, p.source_metrics);
-  out << "}],\"sink\":{\"description\":\"" << json_escape(p.sink_description)
+  out << "],\"sources\":[";
+  for (std::size_t i = 0; i < p.sources.size(); ++i) {
+    const auto& source = p.sources[i];
+    const double share = p.stats.input_rows > 0 ? static_cast<double>(source.input_rows) / p.stats.input_rows : 0.0;
+    out << (i ? "," : "") << "{\"description\":\"" << json_escape(source.description)
+        << "\",\"startOffset\":" << offset_json(source.start_offset)
+        << ",\"endOffset\":" << offset_json(source.end_offset) << ",\"numInputRows\":" << source.input_rows
+        << ",\"inputRowsPerSecond\":" << number(p.input_rows_per_second * share)
+        << ",\"processedRowsPerSecond\":" << number(p.processed_rows_per_second * share)
+        << ",\"numMalformedRows\":" << (i == 0 ? p.stats.malformed_rows : 0) << ",\"metrics\":";
+    metrics_json(out, source.metrics);
+    out << "}";
+  }
+  out << "],\"sink\":{\"description\":\"" << json_escape(p.sink_description)
       << "\",\"numOutputRows\":" << p.stats.output_rows << ",\"metrics\":";
   metrics_json(out, p.sink_metrics);
   out << "},\"numRestarts\":" << p.restarts << "}";

@@ -4,7 +4,6 @@
 #include <random>
 
 #include "coordinator.hpp"
-#include "messages.hpp"
 
 namespace flow::runtime {
 
@@ -18,7 +17,7 @@ class query_control_impl final : public query_control {
   }
 
  public:
-  query_control_impl(caf::actor coordinator, std::shared_ptr<query_shared> shared)
+  query_control_impl(coordinator_actor coordinator, std::shared_ptr<query_shared> shared)
       : coordinator_(std::move(coordinator)), shared_(std::move(shared)) {}
 
   std::string id() const override { return locked([&] { return shared_->id; }); }
@@ -60,13 +59,13 @@ class query_control_impl final : public query_control {
   }
 
  private:
-  caf::actor coordinator_;
+  coordinator_actor coordinator_;
   std::shared_ptr<query_shared> shared_;
 };
 
 }  // namespace
 
-std::shared_ptr<query_control> make_query_control(caf::actor coordinator, std::shared_ptr<query_shared> shared) {
+std::shared_ptr<query_control> make_query_control(coordinator_actor coordinator, std::shared_ptr<query_shared> shared) {
   return std::make_shared<query_control_impl>(std::move(coordinator), std::move(shared));
 }
 

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "coordinator.hpp"
-#include "messages.hpp"
+#include "flow/compile.hpp"
 #include "flow/connectors/file_source.hpp"
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/registry.hpp"
@@ -109,10 +109,12 @@ class session::impl final : public session_context, public std::enable_shared_fr
     return connectors::make_sink(spec, sink_context{catalog_, &std::cout});
   }
 
-  runtime::query_setup base_setup(const plan_ptr& plan) {
+  // The query's setup for graph: a reader per source vertex, a writer per sink vertex.
+  runtime::query_setup base_setup(dataflow_graph graph) {
     runtime::query_setup setup;
-    setup.plan = compile(plan);
-    setup.reader = make_source(setup.plan.scan);
+    setup.graph = std::make_shared<dataflow_graph>(std::move(graph));
+    for (auto v : setup.graph->sources()) setup.readers.push_back(make_source(setup.graph->vertex(v).scan));
+    for (auto v : setup.graph->sinks()) setup.writers.push_back(make_sink(setup.graph->vertex(v).sink));
     setup.parallelism = config_.parallelism;
     setup.max_unit_bytes = config_.max_unit_bytes;
     setup.max_failures = config_.max_failures;
@@ -126,14 +128,15 @@ class session::impl final : public session_context, public std::enable_shared_fr
   }
 
   std::vector<batch> execute(const plan_ptr& plan) override {
-    auto setup = base_setup(plan);
+    sink_spec spec;
+    spec.format = "noop";
+    spec.mode = has_aggregate(*plan) ? output_mode::complete : output_mode::append;
+    spec.trigger = trigger_once();
+    auto setup = base_setup(compile_graph(plan, spec));
     auto sink = std::make_shared<collect_sink>();
-    setup.writer = sink;
-    setup.mode = setup.plan.aggregate ? output_mode::complete : output_mode::append;
-    setup.trigger = trigger_once();
-    auto shared = setup.shared;
-    auto coordinator = runtime::spawn_coordinator(system_, std::move(setup));
-    auto control = runtime::make_query_control(coordinator, shared);
+    setup.writers.assign(1, sink);
+    setup.trigger = spec.trigger;
+    auto control = runtime::start_query(system_, std::move(setup));
     control->await_termination(std::nullopt);
     if (auto failure = control->exception()) throw error(*failure);
     return sink->result();
@@ -149,25 +152,22 @@ class session::impl final : public session_context, public std::enable_shared_fr
   }
 
   std::shared_ptr<query_control> start_stream(const plan_ptr& plan, const sink_spec& spec) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = queries_.begin(); it != queries_.end();) it = it->second->is_active() ? std::next(it) : queries_.erase(it);
-    if (!spec.query_name.empty() && queries_.count(spec.query_name))
-      throw error("cannot start query with name '" + spec.query_name +
-                  "': a query with that name is already active; stop it or choose another name");
-    auto setup = base_setup(plan);
-    setup.writer = make_sink(spec);
-    setup.mode = spec.mode;
-    setup.trigger = spec.trigger;
-    setup.shared->name = spec.query_name;
-    auto shared = setup.shared;
-    auto coordinator = runtime::spawn_coordinator(system_, std::move(setup));
-    auto control = runtime::make_query_control(coordinator, shared);
-    queries_[spec.query_name.empty() ? shared->id : spec.query_name] = control;
-    return control;
+    return start_graph(compile_graph(plan, spec), query_options{spec.query_name, spec.trigger});
   }
 
-  std::shared_ptr<query_control> start_graph(dataflow_graph, const query_options&) override {
-    throw error("start_graph: the graph runtime is not merged yet");
+  std::shared_ptr<query_control> start_graph(dataflow_graph graph, const query_options& options) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = queries_.begin(); it != queries_.end();) it = it->second->is_active() ? std::next(it) : queries_.erase(it);
+    if (!options.name.empty() && queries_.count(options.name))
+      throw error("cannot start query with name '" + options.name +
+                  "': a query with that name is already active; stop it or choose another name");
+    auto setup = base_setup(std::move(graph));
+    setup.trigger = options.trigger;
+    setup.shared->name = options.name;
+    auto id = setup.shared->id;
+    auto control = runtime::start_query(system_, std::move(setup));
+    queries_[options.name.empty() ? id : options.name] = control;
+    return control;
   }
 
   batch sql(const std::string& query) override { return catalog_->sql(query); }
@@ -247,5 +247,7 @@ data_frame session::create_data_frame(std::vector<batch> rows) {
 }
 
 const session_config& session::config() const { return impl_->config(); }
+
+std::shared_ptr<session_context> session::context() const { return impl_; }
 
 }  // namespace flow

@@ -35,6 +35,29 @@ batch changes_of(aggregate_state& table, const batch& input) {
   return changed;
 }
 
+// The coordinator's copy of an aggregation partition: an operator_state over an aggregate_state.
+class aggregate_slot final : public operator_state {
+ public:
+  explicit aggregate_slot(std::unique_ptr<aggregate_state> table) : table_(std::move(table)) {}
+  batch snapshot() const override { return table_->snapshot(); }
+  void restore(const batch& rows) override { table_->restore(rows); }
+  batch take_changes() override { return table_->changed_since_emit(); }
+  void apply_changes(const batch& rows) override { table_->replace_groups(rows); }
+  std::size_t num_rows() const override { return table_->num_groups(); }
+  std::size_t memory_bytes() const override { return table_->memory_bytes(); }
+
+ private:
+  std::unique_ptr<aggregate_state> table_;
+};
+
+std::vector<std::unique_ptr<operator_state>> slots(const aggregate_operator& agg, std::size_t n) {
+  std::vector<std::unique_ptr<operator_state>> out;
+  for (std::size_t i = 0; i < n; ++i) out.push_back(std::make_unique<aggregate_slot>(agg.make_state()));
+  return out;
+}
+
+std::vector<std::string> at(std::string offset) { return {std::move(offset)}; }
+
 batch rows(std::vector<std::pair<std::int64_t, std::int64_t>> kv) {
   std::vector<std::vector<value>> r;
   for (auto [k, v] : kv) r.push_back({k, v});
@@ -44,15 +67,15 @@ batch rows(std::vector<std::pair<std::int64_t, std::int64_t>> kv) {
 }  // namespace
 
 TEST_CASE("epoch log: a stateless epoch is committed by the sink and leaves the log", "[epoch_log]") {
-  log_t log(nullptr, 2);
-  CHECK(log.append("{\"o\":0}", "{\"o\":5}", 10) == 0);
-  CHECK(log.append("{\"o\":5}", "{\"o\":9}", 11) == 1);
-  CHECK(log.append("{\"o\":9}", "{\"o\":12}", 12) == 2);
+  log_t log({}, 1);
+  CHECK(log.append(at("{\"o\":0}"), at("{\"o\":5}"), 10) == 0);
+  CHECK(log.append(at("{\"o\":5}"), at("{\"o\":9}"), 11) == 1);
+  CHECK(log.append(at("{\"o\":9}"), at("{\"o\":12}"), 12) == 2);
   CHECK(log.logged() == 3);
 
   auto done = log.sink_committed(0);
   REQUIRE(epochs(done) == std::vector<std::int64_t>{0});
-  CHECK(done[0].second.end == "{\"o\":5}");
+  CHECK(done[0].second.end == at("{\"o\":5}"));
   CHECK(done[0].second.info == 10);
   CHECK(log.logged() == 2);
   CHECK(log.last_committed() == 0);
@@ -60,8 +83,8 @@ TEST_CASE("epoch log: a stateless epoch is committed by the sink and leaves the 
 
   // A failure now: only the epochs the sink had not committed run again, with their offsets.
   CHECK(log.restart() == std::vector<std::int64_t>{1, 2});
-  CHECK(log.at(1).start == "{\"o\":5}");
-  CHECK(log.at(2).end == "{\"o\":12}");
+  CHECK(log.at(1).start == at("{\"o\":5}"));
+  CHECK(log.at(2).end == at("{\"o\":12}"));
   CHECK(epochs(log.sink_committed(2)) == std::vector<std::int64_t>{1, 2});
   CHECK(log.logged() == 0);
   CHECK(log.restart().empty());
@@ -69,10 +92,10 @@ TEST_CASE("epoch log: a stateless epoch is committed by the sink and leaves the 
 }
 
 TEST_CASE("epoch log: a long stateless run keeps only the epochs in flight", "[epoch_log]") {
-  log_t log(nullptr, 1);
+  log_t log({}, 1);
   std::size_t most = 0;
   for (std::int64_t e = 0; e < 10000; ++e) {
-    log.append(std::to_string(e), std::to_string(e + 1), 0);
+    log.append(at(std::to_string(e)), at(std::to_string(e + 1)), 0);
     most = std::max(most, log.logged());
     if (e >= 3) CHECK(epochs(log.sink_committed(e - 3)) == std::vector<std::int64_t>{e - 3});
   }
@@ -82,7 +105,7 @@ TEST_CASE("epoch log: a long stateless run keeps only the epochs in flight", "[e
 
 TEST_CASE("epoch log: a stateful epoch commits only when every partition reported its changes", "[epoch_log]") {
   auto agg = sum_by_key();
-  log_t log(agg, 2);
+  log_t log(slots(*agg, 2), 1);
   REQUIRE(log.stateful());
   std::vector<std::unique_ptr<aggregate_state>> live;  // what the two aggregate instances hold
   for (int p = 0; p < 2; ++p) live.push_back(agg->make_state());
@@ -90,9 +113,9 @@ TEST_CASE("epoch log: a stateful epoch commits only when every partition reporte
   std::vector<std::unique_ptr<aggregate_state>> expected;
   for (int p = 0; p < 2; ++p) expected.push_back(agg->make_state());
 
-  log.append("0", "1", 0);
-  log.append("1", "2", 0);
-  log.append("2", "3", 0);
+  log.append(at("0"), at("1"), 0);
+  log.append(at("1"), at("2"), 0);
+  log.append(at("2"), at("3"), 0);
   // Pipelined: epoch 1's changes of partition 0 arrive before epoch 0 is committed.
   CHECK(log.state_changes(0, 0, changes_of(*live[0], rows({{1, 10}, {2, 5}}))).empty());
   CHECK(log.state_changes(1, 0, changes_of(*live[0], rows({{1, 1}, {4, 4}}))).empty());
@@ -124,5 +147,19 @@ TEST_CASE("epoch log: a stateful epoch commits only when every partition reporte
   expected[1]->update(rows({{3, 1}}));
   for (int p = 0; p < 2; ++p) CHECK(sorted_rows(log.state(p)) == sorted_rows(expected[p]->snapshot()));
   CHECK(log.logged() == 0);
-  CHECK_THROWS_WITH(log.state_changes(3, 2, rows({})), Catch::Contains("state partition 2 does not exist"));
+  CHECK_THROWS_WITH(log.state_changes(3, 2, rows({})), Catch::Contains("state slot 2 does not exist"));
+}
+
+TEST_CASE("epoch log: with two sinks an epoch commits when both have committed it", "[epoch_log]") {
+  log_t log({}, 2);
+  log.append({"a0", "b0"}, {"a1", "b0"}, 0);
+  log.append({"a1", "b0"}, {"a2", "b1"}, 0);
+  CHECK(log.sink_committed(1, 1).empty());  // sink 1 is ahead; sink 0 has committed nothing
+  CHECK(epochs(log.sink_committed(0, 0)) == std::vector<std::int64_t>{0});
+  // A restart forgets sink 1's commit of epoch 1 too: both sinks write it again.
+  CHECK(log.restart() == std::vector<std::int64_t>{1});
+  CHECK(log.at(1).end == std::vector<std::string>{"a2", "b1"});
+  CHECK(log.sink_committed(1, 0).empty());
+  CHECK(epochs(log.sink_committed(1, 1)) == std::vector<std::int64_t>{1});
+  CHECK_THROWS_WITH(log.sink_committed(2, 2), Catch::Contains("sink 2 does not exist"));
 }

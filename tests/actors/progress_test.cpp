@@ -15,14 +15,11 @@ TEST_CASE("progress reports use Spark's field names and escape text", "[progress
   p.stats.input_rows = 3108;
   p.stats.state_rows_total = 106;
   p.stats.state_rows_updated = 12;
-  p.has_state_operator = true;
+  p.state_operators = 1;
   p.input_rows_per_second = 1500.25;
   p.processed_rows_per_second = 30000;
   p.trigger_execution_ms = 4;
-  p.source_description = "FileStreamSource[/data/*.csv]";
-  p.start_offset = "{\"logOffset\":6}";
-  p.end_offset = "{\"logOffset\":7}";
-  p.source_metrics = {{"filesRead", 7}};
+  p.sources.push_back({"FileStreamSource[/data/*.csv]", "{\"logOffset\":6}", "{\"logOffset\":7}", 3108, {{"filesRead", 7}}});
   p.sink_description = "MemorySink";
   auto json = flow::runtime::to_json(p);
   CHECK_THAT(json, Catch::Contains("\"batchId\":7"));
@@ -40,10 +37,24 @@ TEST_CASE("progress reports use Spark's field names and escape text", "[progress
 
 TEST_CASE("a query without state reports no state operators and null offsets when unknown", "[progress]") {
   query_progress p;
+  p.sources.emplace_back();
   auto json = flow::runtime::to_json(p);
   CHECK_THAT(json, Catch::Contains("\"stateOperators\":[]"));
   CHECK_THAT(json, Catch::Contains("\"startOffset\":null"));
   CHECK_THAT(json, Catch::Contains("\"name\":null"));
+}
+
+TEST_CASE("a graph with two sources reports each with its offsets and its share of the rows", "[progress]") {
+  query_progress p;
+  p.stats.input_rows = 30;
+  p.processed_rows_per_second = 300;
+  p.sources.push_back({"A", "1", "2", 10, {}});
+  p.sources.push_back({"B", "5", "5", 20, {}});
+  auto json = flow::runtime::to_json(p);
+  CHECK_THAT(json, Catch::Contains("{\"description\":\"A\",\"startOffset\":1,\"endOffset\":2,\"numInputRows\":10,"
+                                   "\"inputRowsPerSecond\":0.0,\"processedRowsPerSecond\":100.0"));
+  CHECK_THAT(json, Catch::Contains("{\"description\":\"B\",\"startOffset\":5,\"endOffset\":5,\"numInputRows\":20,"
+                                   "\"inputRowsPerSecond\":0.0,\"processedRowsPerSecond\":200.0"));
 }
 
 TEST_CASE("json_escape escapes quotes, backslashes and control characters", "[progress]") {

@@ -46,6 +46,9 @@ class session {
   // A static data frame over rows in memory.
   data_frame create_data_frame(std::vector<batch> rows);
   const session_config& config() const;
+  // What data frames and topologies (flow/topology.hpp) of this session run through; start_graph runs a
+  // dataflow graph as a query.
+  std::shared_ptr<session_context> context() const;
 
   class impl;
 

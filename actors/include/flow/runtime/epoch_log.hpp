@@ -1,12 +1,13 @@
 // The coordinator's record of a query's epochs: the write-ahead offset log, commits, and the state
 // checkpoint. Plain data, no actors and no timing, so that every recovery decision is unit-tested.
 //
-// An epoch is committed once the sink has committed it and every state partition has reported the
-// groups it changed in it. A committed epoch is never run again: its changes are folded into the
+// An epoch is committed once every sink has committed it and every durable operator state (one per
+// stateful operator instance: a "slot") has reported what it changed in it. A committed epoch is never run again: its changes are folded into the
 // checkpointed state at once, its log entry is dropped, and a restart restores that state and replays
 // only the logged epochs after it. The log therefore holds the epochs in flight and nothing more.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "flow/operators.hpp"
+#include "flow/stream_operator.hpp"
 #include "flow/types.hpp"
 
 namespace flow::runtime {
@@ -24,18 +25,16 @@ template <class Info>
 class epoch_log {
  public:
   struct entry {
-    std::string start, end;  // offsets, JSON text
+    std::vector<std::string> start, end;  // offsets per source, JSON text
     Info info;
   };
 
-  // aggregate: the query's stateful operator or null; partitions: its instances.
-  epoch_log(std::shared_ptr<const aggregate_operator> aggregate, std::size_t partitions) {
-    if (aggregate)
-      for (std::size_t p = 0; p < partitions; ++p) state_.push_back(aggregate->make_state());
-  }
+  // states: an empty state per slot (its operator's make_state()); sinks: how many must commit an epoch.
+  epoch_log(std::vector<std::unique_ptr<operator_state>> states, std::size_t sinks)
+      : state_(std::move(states)), sink_committed_(std::max<std::size_t>(1, sinks), -1) {}
 
   // Write-ahead: logs the next epoch's offsets before it runs; returns its number.
-  std::int64_t append(std::string start, std::string end, Info info) {
+  std::int64_t append(std::vector<std::string> start, std::vector<std::string> end, Info info) {
     const std::int64_t epoch = next_epoch_++;
     log_.emplace(epoch, entry{std::move(start), std::move(end), std::move(info)});
     return epoch;
@@ -47,19 +46,19 @@ class epoch_log {
     return it->second;
   }
 
-  // The changed groups (state schema) of a state partition in an uncommitted epoch.
+  // What a state slot changed in an uncommitted epoch (operator_state::take_changes).
   // Returns the epochs this completes, like sink_committed.
-  std::vector<std::pair<std::int64_t, entry>> state_changes(std::int64_t epoch, std::size_t partition, batch changed) {
-    if (partition >= state_.size())
-      throw error("epoch log: state partition " + std::to_string(partition) + " does not exist");
-    if (epoch > last_committed_) changes_[epoch].emplace(partition, std::move(changed));
+  std::vector<std::pair<std::int64_t, entry>> state_changes(std::int64_t epoch, std::size_t slot, batch changed) {
+    if (slot >= state_.size()) throw error("epoch log: state slot " + std::to_string(slot) + " does not exist");
+    if (epoch > last_committed_) changes_[epoch].emplace(slot, std::move(changed));
     return advance();
   }
 
-  // The sink committed epoch. Returns the epochs that are now committed, oldest first, each once, with
+  // A sink committed epoch. Returns the epochs that are now committed, oldest first, each once, with
   // their log entries (which the log no longer keeps).
-  std::vector<std::pair<std::int64_t, entry>> sink_committed(std::int64_t epoch) {
-    if (epoch > sink_committed_) sink_committed_ = epoch;
+  std::vector<std::pair<std::int64_t, entry>> sink_committed(std::int64_t epoch, std::size_t sink = 0) {
+    if (sink >= sink_committed_.size()) throw error("epoch log: sink " + std::to_string(sink) + " does not exist");
+    if (epoch > sink_committed_[sink]) sink_committed_[sink] = epoch;
     return advance();
   }
 
@@ -67,14 +66,15 @@ class epoch_log {
   // again with the same offsets.
   std::vector<std::int64_t> restart() {
     changes_.clear();
-    sink_committed_ = last_committed_;
+    for (auto& committed : sink_committed_) committed = last_committed_;
     std::vector<std::int64_t> replay;
     for (const auto& [epoch, e] : log_) replay.push_back(epoch);
     return replay;
   }
 
-  // A state partition as of the last committed epoch (state schema).
-  batch state(std::size_t partition) const { return state_.at(partition)->snapshot(); }
+  // A state slot as of the last committed epoch (operator_state::snapshot).
+  batch state(std::size_t slot) const { return state_.at(slot)->snapshot(); }
+  std::size_t slots() const { return state_.size(); }
 
   std::int64_t last_committed() const { return last_committed_; }
   std::int64_t next_epoch() const { return next_epoch_; }
@@ -84,12 +84,13 @@ class epoch_log {
  private:
   std::vector<std::pair<std::int64_t, entry>> advance() {
     std::vector<std::pair<std::int64_t, entry>> done;
-    while (last_committed_ < sink_committed_) {
+    const std::int64_t all_sinks = *std::min_element(sink_committed_.begin(), sink_committed_.end());
+    while (last_committed_ < all_sinks) {
       const std::int64_t epoch = last_committed_ + 1;
       auto changed = changes_.find(epoch);
       if (stateful()) {
         if (changed == changes_.end() || changed->second.size() < state_.size()) break;
-        for (auto& [partition, rows] : changed->second) state_[partition]->replace_groups(rows);
+        for (auto& [slot, rows] : changed->second) state_[slot]->apply_changes(rows);
         changes_.erase(changed);
       }
       auto logged = log_.find(epoch);
@@ -103,10 +104,10 @@ class epoch_log {
 
   std::int64_t next_epoch_ = 0;
   std::int64_t last_committed_ = -1;
-  std::int64_t sink_committed_ = -1;
   std::map<std::int64_t, entry> log_;
-  std::vector<std::unique_ptr<aggregate_state>> state_;                 // as of last_committed_
-  std::map<std::int64_t, std::map<std::size_t, batch>> changes_;        // of uncommitted epochs
+  std::vector<std::unique_ptr<operator_state>> state_;            // as of last_committed_
+  std::vector<std::int64_t> sink_committed_;                      // per sink
+  std::map<std::int64_t, std::map<std::size_t, batch>> changes_;  // of uncommitted epochs
 };
 
 }  // namespace flow::runtime

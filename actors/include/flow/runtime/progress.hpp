@@ -12,6 +12,7 @@ namespace flow::runtime {
 // Counted along the dataflow and summed at the sink: each actor adds its own figures to the barrier.
 struct epoch_stats {
   std::int64_t input_rows = 0;
+  std::vector<std::int64_t> input_rows_per_source;  // by the source's index among the graph's sources
   std::int64_t input_bytes = 0;
   std::int64_t malformed_rows = 0;
   std::int64_t output_rows = 0;
@@ -22,7 +23,16 @@ struct epoch_stats {
   std::vector<std::string> source_metric_names;
   std::vector<std::int64_t> source_metric_values;
 
+  void count_input(std::size_t source, std::int64_t rows) {
+    input_rows += rows;
+    if (input_rows_per_source.size() <= source) input_rows_per_source.resize(source + 1, 0);
+    input_rows_per_source[source] += rows;
+  }
+
   void add(const epoch_stats& o) {
+    if (input_rows_per_source.size() < o.input_rows_per_source.size())
+      input_rows_per_source.resize(o.input_rows_per_source.size(), 0);
+    for (std::size_t i = 0; i < o.input_rows_per_source.size(); ++i) input_rows_per_source[i] += o.input_rows_per_source[i];
     if (source_metric_names.empty()) {
       source_metric_names = o.source_metric_names;
       source_metric_values = o.source_metric_values;
@@ -51,12 +61,16 @@ struct query_progress {
   std::int64_t wal_commit_ms = 0;
   std::int64_t trigger_execution_ms = 0;
   std::int64_t restarts = 0;            // stage restarts while running this epoch
-  bool has_state_operator = false;
-  std::string source_description;
-  std::string start_offset;             // JSON text, or empty for null
-  std::string end_offset;
-  connector_metrics source_metrics;
-  std::string sink_description;
+  std::size_t state_operators = 0;      // stateful operators of the graph (Spark: one entry each)
+  struct source {
+    std::string description;
+    std::string start_offset;           // JSON text, or empty for null
+    std::string end_offset;
+    std::int64_t input_rows = 0;
+    connector_metrics metrics;
+  };
+  std::vector<source> sources;
+  std::string sink_description;         // several sinks: their descriptions joined by ", "
   connector_metrics sink_metrics;
 };
 

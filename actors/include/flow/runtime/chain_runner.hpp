@@ -1,0 +1,58 @@
+// One instance of a vertex's fused operator chain: each batch passes the operators in order, each
+// operator's emits feed the next one, the last one's reach `out`. It owns the operators' states.
+// Plain C++, no actors: the vertex actor feeds it messages.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "flow/stream_operator.hpp"
+
+namespace flow::runtime {
+
+class chain_runner {
+ public:
+  // out(seq, rows) receives the chain's output.
+  using output = std::function<void(std::uint64_t seq, batch rows)>;
+
+  chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out);
+  ~chain_runner();
+  chain_runner(const chain_runner&) = delete;
+  chain_runner& operator=(const chain_runner&) = delete;
+
+  // Durable states, in chain order: what the coordinator checkpoints (one slot each).
+  std::size_t durable_states() const { return durable_.size(); }
+  void restore(std::size_t durable_index, const batch& snapshot);
+
+  // A batch of the epoch from input `input`; what it causes is output with seq.
+  void process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows);
+  // Every operator's end_epoch, in chain order; what they emit is output with seq.
+  void end_epoch(std::int64_t epoch, std::uint64_t seq);
+  void watermark(std::int64_t epoch, std::int64_t watermark, std::uint64_t seq);
+  // Each durable state's take_changes(), in chain order.
+  std::vector<batch> take_changes();
+
+  std::size_t state_rows() const;
+  std::size_t state_memory_bytes() const;
+  bool empty() const { return stages_.empty(); }
+
+ private:
+  class context;
+  void push(std::size_t position, const batch& rows);
+
+  struct stage {
+    operator_ptr op;
+    std::unique_ptr<operator_state> state;
+  };
+  std::vector<stage> stages_;
+  std::vector<std::size_t> durable_;  // positions of durable states
+  std::vector<std::unique_ptr<context>> contexts_;
+  std::size_t instance_, parallelism_;
+  output out_;
+  std::int64_t epoch_ = -1;
+  std::uint64_t seq_ = 0;
+};
+
+}  // namespace flow::runtime

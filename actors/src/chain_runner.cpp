@@ -1,0 +1,81 @@
+#include "flow/runtime/chain_runner.hpp"
+
+namespace flow::runtime {
+
+class chain_runner::context final : public operator_context {
+ public:
+  context(chain_runner& runner, std::size_t position) : runner_(runner), position_(position) {}
+  void emit(batch rows) override {
+    if (rows.num_rows() > 0) runner_.push(position_ + 1, rows);
+  }
+  std::int64_t epoch() const override { return runner_.epoch_; }
+  std::size_t instance() const override { return runner_.instance_; }
+  std::size_t parallelism() const override { return runner_.parallelism_; }
+
+ private:
+  chain_runner& runner_;
+  std::size_t position_;
+};
+
+chain_runner::chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out)
+    : instance_(instance), parallelism_(parallelism), out_(std::move(out)) {
+  for (auto& op : chain) {
+    auto state = op->make_state();
+    if (state && state->durable()) durable_.push_back(stages_.size());
+    stages_.push_back(stage{std::move(op), std::move(state)});
+  }
+  for (std::size_t i = 0; i < stages_.size(); ++i) contexts_.push_back(std::make_unique<context>(*this, i));
+}
+
+chain_runner::~chain_runner() = default;
+
+void chain_runner::restore(std::size_t durable_index, const batch& snapshot) {
+  stages_[durable_.at(durable_index)].state->restore(snapshot);
+}
+
+void chain_runner::push(std::size_t position, const batch& rows) {
+  if (position == stages_.size()) return out_(seq_, rows);
+  auto& s = stages_[position];
+  s.op->process(rows, 0, s.state.get(), *contexts_[position]);
+}
+
+void chain_runner::process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows) {
+  epoch_ = epoch;
+  seq_ = seq;
+  if (stages_.empty()) return out_(seq, rows);
+  auto& s = stages_.front();
+  s.op->process(rows, input, s.state.get(), *contexts_.front());
+}
+
+void chain_runner::end_epoch(std::int64_t epoch, std::uint64_t seq) {
+  epoch_ = epoch;
+  seq_ = seq;
+  for (std::size_t i = 0; i < stages_.size(); ++i) stages_[i].op->end_epoch(stages_[i].state.get(), *contexts_[i]);
+}
+
+void chain_runner::watermark(std::int64_t epoch, std::int64_t watermark, std::uint64_t seq) {
+  epoch_ = epoch;
+  seq_ = seq;
+  for (std::size_t i = 0; i < stages_.size(); ++i)
+    stages_[i].op->on_watermark(watermark, stages_[i].state.get(), *contexts_[i]);
+}
+
+std::vector<batch> chain_runner::take_changes() {
+  std::vector<batch> out;
+  for (auto position : durable_) out.push_back(stages_[position].state->take_changes());
+  return out;
+}
+
+std::size_t chain_runner::state_rows() const {
+  std::size_t n = 0;
+  for (auto position : durable_) n += stages_[position].state->num_rows();
+  return n;
+}
+
+std::size_t chain_runner::state_memory_bytes() const {
+  std::size_t n = 0;
+  for (auto position : durable_) n += stages_[position].state->memory_bytes();
+  return n;
+}
+
+}  // namespace flow::runtime

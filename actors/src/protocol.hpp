@@ -1,0 +1,69 @@
+// The epoch protocol: every message each actor of a query takes and what it answers, as one CAF
+// typed_actor interface per actor (the compiler checks every send). Included only by the runtime's .cpp
+// files (CAF stays out of public headers).
+#pragma once
+
+#include <caf/all.hpp>
+
+#include "caf_types.hpp"
+#include "flow/runtime/progress.hpp"
+
+namespace flow::runtime {
+
+using plan_atom = caf::atom_constant<caf::atom("plan")>;          // coordinator -> source
+using run_atom = caf::atom_constant<caf::atom("run")>;            // coordinator -> source
+using commit_atom = caf::atom_constant<caf::atom("commit")>;      // coordinator -> source
+using data_atom = caf::atom_constant<caf::atom("data")>;          // along the dataflow
+using ack_atom = caf::atom_constant<caf::atom("ack")>;            // stage -> source (one credit back)
+using barrier_atom = caf::atom_constant<caf::atom("barrier")>;    // end of an epoch's data
+using committed_atom = caf::atom_constant<caf::atom("committed")>;  // sink -> coordinator
+using state_changes_atom = caf::atom_constant<caf::atom("changes")>;  // aggregate -> coordinator
+using failed_atom = caf::atom_constant<caf::atom("failed")>;      // any -> coordinator
+using tick_atom = caf::atom_constant<caf::atom("tick")>;          // coordinator's trigger clock
+using restart_atom = caf::atom_constant<caf::atom("restart")>;    // coordinator, after backoff
+using stop_atom = caf::atom_constant<caf::atom("stop")>;          // query handle -> coordinator
+using poll_atom = caf::atom_constant<caf::atom("poll")>;          // coordinator: look for new data
+
+// An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
+// in, input: which input of the vertex) and its end (barrier, with the figures counted upstream).
+using batch_input_actor = caf::typed_actor<
+    caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch>,
+    caf::reacts_to<barrier_atom, std::int64_t, epoch_stats>>;
+
+// An instance of a source vertex also decodes the raw records its reader hands it (and acks each unit).
+using vertex_actor = batch_input_actor::extend<
+    caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, raw_chunk>>;
+
+using sink_actor = batch_input_actor;
+
+// A source's reader. plan: the end offset of the data after start (outcome 1), nothing new (0, with the
+// reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
+// (start == end: an empty epoch). ack: an instance has room for one more unit. commit: data up to end is
+// committed downstream.
+using source_actor = caf::typed_actor<
+    caf::replies_to<plan_atom, std::string>::with<int, std::string, std::vector<std::string>, std::vector<std::int64_t>>,
+    caf::reacts_to<run_atom, std::int64_t, std::string, std::string>,
+    caf::reacts_to<ack_atom>,
+    caf::reacts_to<commit_atom, std::string>>;
+
+// The coordinator. committed: sink (index) committed epoch, with the epoch's figures and the sink's
+// metrics; changes: a state slot's take_changes() for an epoch; failed: an actor's error (permanent: a
+// restart cannot fix it); tick/poll/restart: its own timers; stop: the query handle.
+using coordinator_actor = caf::typed_actor<
+    caf::reacts_to<tick_atom>,
+    caf::reacts_to<poll_atom>,
+    caf::reacts_to<restart_atom>,
+    caf::reacts_to<stop_atom>,
+    caf::reacts_to<committed_atom, std::uint64_t, std::uint32_t, std::int64_t, epoch_stats, std::vector<std::string>,
+                   std::vector<std::int64_t>>,
+    caf::reacts_to<state_changes_atom, std::uint64_t, std::int64_t, std::uint64_t, batch>,
+    caf::reacts_to<failed_atom, std::uint64_t, std::string, bool>>;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, epoch_stats& x) {
+  return f(caf::meta::type_name("flow::epoch_stats"), x.input_rows, x.input_rows_per_source, x.input_bytes, x.malformed_rows,
+           x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_memory_bytes,
+           x.source_metric_names, x.source_metric_values);
+}
+
+}  // namespace flow::runtime
