@@ -70,6 +70,8 @@ grouped_data data_frame::group_by(std::vector<expr> keys) const {
   return {ctx_, plan_, std::move(keys)};
 }
 
+data_frame data_frame::union_(const data_frame& other) const { return {ctx_, make_union({plan_, other.plan_})}; }
+
 void data_frame::require_static(std::string_view action) const {
   if (is_streaming())
     throw error(std::string(action) +
@@ -93,7 +95,11 @@ std::size_t data_frame::count() const {
   return rows;
 }
 
-std::size_t data_frame::num_partitions() const { return ctx_->input_partitions(scan_of(*plan_)); }
+std::size_t data_frame::num_partitions() const {
+  std::size_t partitions = 0;
+  for (const auto* scan : scans_of(*plan_)) partitions += ctx_->input_partitions(*scan);
+  return partitions;
+}
 
 std::string data_frame::show_string(std::size_t num_rows, bool truncate) const {
   auto batches = collect();

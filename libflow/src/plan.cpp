@@ -33,6 +33,29 @@ void require_child(const plan_ptr& child, std::string_view what) {
   if (!child) throw error(std::string(what) + ": the input plan is empty");
 }
 
+std::size_t count_aggregates(const plan_node& plan) {
+  std::size_t count = plan.kind == plan_kind::aggregate ? 1 : 0;
+  for (const auto& child : plan.children) count += count_aggregates(*child);
+  return count;
+}
+
+// Spark's UnsupportedOperationChecker rule; static frames may aggregate several times.
+void refuse_multiple_streaming_aggregations(const plan_node& plan, std::string_view what) {
+  if (is_streaming(plan) && count_aggregates(plan) > 1)
+    throw error(std::string(what) +
+                ": Multiple streaming aggregations are not supported with streaming DataFrames/Datasets; "
+                "aggregate once per query (write the first aggregation to a sink and read that as a new stream)");
+}
+
+// The schema as text, with nullability when that is where two schemas differ.
+std::string schema_text(const schema& s, const schema& other) {
+  std::string text = s.to_string();
+  if (text != other.to_string()) return text;
+  std::string nullable;
+  for (const auto& f : s.fields()) nullable += (nullable.empty() ? "" : ", ") + f.name + (f.nullable ? " nullable" : " not null");
+  return text + " (" + nullable + ")";
+}
+
 }  // namespace
 
 plan_ptr make_scan(scan_spec scan) {
@@ -51,7 +74,7 @@ plan_ptr make_project(plan_ptr child, std::vector<expr> exprs) {
   node.kind = plan_kind::project;
   node.output = project_operator(*child->output, exprs).output_schema();
   node.exprs = std::move(exprs);
-  node.child = std::move(child);
+  node.children = {std::move(child)};
   return finish(std::move(node));
 }
 
@@ -61,7 +84,7 @@ plan_ptr make_filter(plan_ptr child, expr predicate) {
   node.kind = plan_kind::filter;
   node.output = filter_operator(child->output, predicate).output_schema();
   node.predicate = std::move(predicate);
-  node.child = std::move(child);
+  node.children = {std::move(child)};
   return finish(std::move(node));
 }
 
@@ -74,68 +97,135 @@ plan_ptr make_map_batches(plan_ptr child, batch_function fn, schema_ptr output, 
   node.function = std::move(fn);
   node.function_output = node.output;
   node.function_name = name.empty() ? "function" : std::move(name);
-  node.child = std::move(child);
+  node.children = {std::move(child)};
   return finish(std::move(node));
 }
 
 plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_spec> aggs) {
   require_child(child, "group_by");
-  if (has_aggregate(*child))
-    throw error("group_by after an aggregation: multiple streaming aggregations are not supported");
   plan_node node;
   node.kind = plan_kind::aggregate;
   node.output = aggregate_operator(child->output, keys, aggs).output_schema();
   node.keys = std::move(keys);
   node.aggs = std::move(aggs);
-  node.child = std::move(child);
+  node.children = {std::move(child)};
+  refuse_multiple_streaming_aggregations(node, "group_by after an aggregation");
   return finish(std::move(node));
 }
 
-const scan_spec& scan_of(const plan_node& plan) {
-  const plan_node* node = &plan;
-  while (node->child) node = node->child.get();
-  return node->scan;
+plan_ptr make_union(std::vector<plan_ptr> inputs) {
+  if (inputs.size() < 2) throw error("union: give at least two inputs");
+  for (const auto& input : inputs) require_child(input, "union");
+  const plan_node& first = *inputs.front();
+  for (std::size_t i = 1; i < inputs.size(); ++i) {
+    const plan_node& other = *inputs[i];
+    if (is_streaming(other) != is_streaming(first))
+      throw error(
+          "union: Union between streaming and batch DataFrames/Datasets is not supported; read both with "
+          "read_stream() or both with read()");
+    if (*other.output != *first.output)
+      throw error("union: input " + std::to_string(i + 1) + " has the schema [" +
+                  schema_text(*other.output, *first.output) + "], but input 1 has [" +
+                  schema_text(*first.output, *other.output) +
+                  "]; union needs the same columns (names, types, order) on every input: select them alike first");
+  }
+  plan_node node;
+  node.kind = plan_kind::union_all;
+  node.output = first.output;
+  node.children = std::move(inputs);
+  refuse_multiple_streaming_aggregations(node, "union of aggregations");
+  return finish(std::move(node));
 }
 
-bool has_aggregate(const plan_node& plan) {
-  for (const plan_node* node = &plan; node; node = node->child.get())
-    if (node->kind == plan_kind::aggregate) return true;
-  return false;
+std::vector<const scan_spec*> scans_of(const plan_node& plan) {
+  if (plan.kind == plan_kind::scan) return {&plan.scan};
+  std::vector<const scan_spec*> scans;
+  for (const auto& child : plan.children) {
+    auto more = scans_of(*child);
+    scans.insert(scans.end(), more.begin(), more.end());
+  }
+  return scans;
 }
+
+const scan_spec& scan_of(const plan_node& plan) {
+  auto scans = scans_of(plan);
+  if (scans.size() != 1)
+    throw error("the plan reads " + std::to_string(scans.size()) + " sources (a union), where one was expected");
+  return *scans.front();
+}
+
+bool is_streaming(const plan_node& plan) { return scans_of(plan).front()->streaming; }  // make_union keeps them alike
+
+bool has_aggregate(const plan_node& plan) { return count_aggregates(plan) > 0; }
+
+std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node) {
+  if (node.children.size() != 1) throw error("make_stateless_operator: a scan or a union has no stateless operator");
+  const schema_ptr& input = node.children.front()->output;
+  switch (node.kind) {
+    case plan_kind::project: return std::make_shared<project_operator>(*input, node.exprs);
+    case plan_kind::filter: return std::make_shared<filter_operator>(input, node.predicate);
+    case plan_kind::map_batches:
+      return std::make_shared<function_operator>(node.function, node.output, node.function_name);
+    case plan_kind::scan:
+    case plan_kind::aggregate:
+    case plan_kind::union_all: break;
+  }
+  throw error("make_stateless_operator: an aggregation is not a stateless operator");
+}
+
+namespace {
+
+std::string describe_node(const plan_node& node) {
+  std::ostringstream out;
+  switch (node.kind) {
+    case plan_kind::scan:
+      out << (node.scan.streaming ? "StreamingRelation " : "Relation ") << node.scan.format << " " << node.scan.path
+          << " [" << node.output->to_string() << "]";
+      break;
+    case plan_kind::project: {
+      out << "Project [";
+      for (std::size_t i = 0; i < node.exprs.size(); ++i) out << (i ? ", " : "") << node.exprs[i].name();
+      out << "]";
+      break;
+    }
+    case plan_kind::filter: out << "Filter " << node.predicate.name(); break;
+    case plan_kind::map_batches: out << "MapBatches " << node.function_name; break;
+    case plan_kind::aggregate: {
+      out << "Aggregate [";
+      for (std::size_t i = 0; i < node.keys.size(); ++i) out << (i ? ", " : "") << node.keys[i].name();
+      out << "], [" << node.output->to_string() << "]";
+      break;
+    }
+    case plan_kind::union_all: out << "Union [" << node.output->to_string() << "]"; break;
+  }
+  return out.str();
+}
+
+// Spark's TreeNode.treeString: ":- " before a child with siblings after it, "+- " before the last,
+// and below them ":  " or "   " to continue the branch.
+void explain_tree(const plan_node& node, std::vector<bool>& last_child, std::ostringstream& out) {
+  for (std::size_t i = 0; i + 1 < last_child.size(); ++i) out << (last_child[i] ? "   " : ":  ");
+  if (!last_child.empty()) out << (last_child.back() ? "+- " : ":- ");
+  out << describe_node(node) << "\n";
+  for (std::size_t i = 0; i < node.children.size(); ++i) {
+    last_child.push_back(i + 1 == node.children.size());
+    explain_tree(*node.children[i], last_child, out);
+    last_child.pop_back();
+  }
+}
+
+}  // namespace
 
 std::string explain(const plan_node& plan) {
   std::ostringstream out;
-  int depth = 0;
-  for (const plan_node* node = &plan; node; node = node->child.get(), ++depth) {
-    out << std::string(static_cast<std::size_t>(depth) * 2, ' ') << (depth ? "+- " : "");
-    switch (node->kind) {
-      case plan_kind::scan:
-        out << (node->scan.streaming ? "StreamingRelation " : "Relation ") << node->scan.format << " "
-            << node->scan.path << " [" << node->output->to_string() << "]";
-        break;
-      case plan_kind::project: {
-        out << "Project [";
-        for (std::size_t i = 0; i < node->exprs.size(); ++i) out << (i ? ", " : "") << node->exprs[i].name();
-        out << "]";
-        break;
-      }
-      case plan_kind::filter: out << "Filter " << node->predicate.name(); break;
-      case plan_kind::map_batches: out << "MapBatches " << node->function_name; break;
-      case plan_kind::aggregate: {
-        out << "Aggregate [";
-        for (std::size_t i = 0; i < node->keys.size(); ++i) out << (i ? ", " : "") << node->keys[i].name();
-        out << "], [" << node->output->to_string() << "]";
-        break;
-      }
-    }
-    out << "\n";
-  }
+  std::vector<bool> last_child;
+  explain_tree(plan, last_child, out);
   return out.str();
 }
 
 void validate_output_mode(const plan_node& plan, output_mode mode) {
   bool aggregated = has_aggregate(plan);
-  if (!scan_of(plan).streaming) return;
+  if (!is_streaming(plan)) return;
   if (mode == output_mode::complete && !aggregated)
     throw error(
         "complete output mode not supported when there are no streaming aggregations on streaming "
@@ -149,7 +239,14 @@ void validate_output_mode(const plan_node& plan, output_mode mode) {
 physical_plan compile(const plan_ptr& plan) {
   if (!plan) throw error("cannot run an empty plan");
   std::vector<const plan_node*> chain;  // scan first
-  for (const plan_node* node = plan.get(); node; node = node->child.get()) chain.insert(chain.begin(), node);
+  for (const plan_node* node = plan.get(); node; node = node->children.empty() ? nullptr : node->children.front().get()) {
+    if (node->kind == plan_kind::union_all)
+      throw error("union is not run by this runtime yet: it needs the dataflow-graph runtime (flow::compile_graph)");
+    chain.insert(chain.begin(), node);
+  }
+  if (count_aggregates(*plan) > 1)
+    throw error("two aggregations in a row are not run by this runtime yet: they need the dataflow-graph runtime "
+                "(flow::compile_graph)");
 
   physical_plan result;
   result.scan = chain.front()->scan;
@@ -158,20 +255,13 @@ physical_plan compile(const plan_ptr& plan) {
   pipeline* current = pre.get();
   for (std::size_t i = 1; i < chain.size(); ++i) {
     const plan_node& node = *chain[i];
-    const schema_ptr& input = chain[i - 1]->output;
-    switch (node.kind) {
-      case plan_kind::scan: throw error("a scan can only start a plan");
-      case plan_kind::project: current->add(std::make_shared<project_operator>(*input, node.exprs)); break;
-      case plan_kind::filter: current->add(std::make_shared<filter_operator>(input, node.predicate)); break;
-      case plan_kind::map_batches:
-        current->add(std::make_shared<function_operator>(node.function, node.output, node.function_name));
-        break;
-      case plan_kind::aggregate:
-        result.aggregate = std::make_shared<aggregate_operator>(input, node.keys, node.aggs);
-        result.key_columns = result.aggregate->key_names();
-        post = std::make_shared<pipeline>(node.output);
-        current = post.get();
-        break;
+    if (node.kind == plan_kind::aggregate) {
+      result.aggregate = std::make_shared<aggregate_operator>(chain[i - 1]->output, node.keys, node.aggs);
+      result.key_columns = result.aggregate->key_names();
+      post = std::make_shared<pipeline>(node.output);
+      current = post.get();
+    } else {
+      current->add(make_stateless_operator(node));
     }
   }
   result.pre = pre;

@@ -16,8 +16,11 @@ class recording_context final : public session_context {
     if (!scan.schema) scan.schema = make_schema({{"value", type_id::string, true}});
     scans.push_back(scan);
   }
-  std::vector<batch> execute(const plan_ptr&) override { return {}; }
-  std::size_t input_partitions(const scan_spec&) override { return 1; }
+  std::vector<batch> execute(const plan_ptr& plan) override {
+    executed.push_back(plan);
+    return {};
+  }
+  std::size_t input_partitions(const scan_spec& scan) override { return scan.path.size(); }
   std::shared_ptr<query_control> start_stream(const plan_ptr&, const sink_spec& sink) override {
     sinks.push_back(sink);
     return nullptr;
@@ -27,6 +30,7 @@ class recording_context final : public session_context {
 
   std::vector<scan_spec> scans;
   std::vector<sink_spec> sinks;
+  std::vector<plan_ptr> executed;
 };
 
 }  // namespace
@@ -95,4 +99,28 @@ TEST_CASE("grouped count() names its column count, as Spark does, and agg(count(
   CHECK(grouped.count().schema().names() == std::vector<std::string>{"value", "count"});
   CHECK(grouped.agg({count_all(), count(col("value"))}).schema().names() ==
         std::vector<std::string>{"value", "count(1)", "count(value)"});
+}
+
+TEST_CASE("union_: static frames run as one plan over both scans, streaming ones keep the output mode rules", "[dataframe]") {
+  auto ctx = std::make_shared<recording_context>();
+  auto left = data_frame_reader(ctx, false).format("text").load("/in/a");
+  auto right = data_frame_reader(ctx, false).format("text").load("/in/bb");
+  auto both = left.union_(right).where(col("value") != lit(""));
+  CHECK_FALSE(both.is_streaming());
+  CHECK(both.schema() == left.schema());
+  CHECK(both.num_partitions() == std::string("/in/a").size() + std::string("/in/bb").size());
+  both.count();
+  REQUIRE(ctx->executed.size() == 1);
+  CHECK(ctx->executed[0] == both.plan());
+  CHECK(ctx->executed[0]->children.front()->kind == plan_kind::union_all);
+
+  auto stream = data_frame_reader(ctx, true).format("socket").load();
+  auto streams = stream.union_(data_frame_reader(ctx, true).format("socket").load());
+  CHECK(streams.is_streaming());
+  CHECK_THAT(error_of([&] { streams.write_stream().output_mode("complete").start(); }),
+             Catch::Contains("complete output mode not supported when there are no streaming aggregations"));
+  streams.write_stream().format("memory").start();
+  CHECK(ctx->sinks.size() == 1);
+  CHECK_THAT(error_of([&] { stream.union_(left); }),
+             Catch::Contains("Union between streaming and batch DataFrames/Datasets is not supported"));
 }

@@ -9,7 +9,8 @@
 namespace flow {
 
 // Adds the plan's vertices to graph and returns the vertex whose output is the plan's output (no sink).
-std::size_t append_plan(dataflow_graph& graph, const plan_ptr& plan);
+// An aggregation emits per mode at each epoch's end (update: the groups the epoch changed).
+std::size_t append_plan(dataflow_graph& graph, const plan_ptr& plan, output_mode mode = output_mode::update);
 
 // The whole query: the plan's vertices and one sink vertex ("sink") writing its output with the
 // spec's output mode (update mode upserts by the aggregation's keys: graph_vertex::sink_keys).

@@ -101,7 +101,7 @@ class data_frame {
 
   const flow::schema& schema() const { return *plan_->output; }
   const plan_ptr& plan() const { return plan_; }
-  bool is_streaming() const { return scan_of(*plan_).streaming; }
+  bool is_streaming() const { return flow::is_streaming(*plan_); }
   std::string explain() const { return flow::explain(*plan_); }
 
   data_frame select(std::vector<expr> exprs) const;
@@ -112,6 +112,8 @@ class data_frame {
   // Applies fn to every batch in parallel stage instances (Spark's mapPartitions, per batch).
   data_frame map_batches(batch_function fn, schema_ptr output = nullptr, std::string name = {}) const;
   grouped_data group_by(std::vector<expr> keys) const;
+  // Spark's union: this frame's rows and other's (same schema; both streaming or both static), duplicates kept.
+  data_frame union_(const data_frame& other) const;
 
   // Actions on static frames.
   std::vector<batch> collect() const;

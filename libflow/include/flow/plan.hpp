@@ -26,14 +26,14 @@ struct scan_spec {
 // parallel stage instances call it concurrently.
 using batch_function = std::function<batch(const batch&)>;
 
-enum class plan_kind { scan, project, filter, map_batches, aggregate };
+enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all };
 
 struct plan_node;
 using plan_ptr = std::shared_ptr<const plan_node>;
 
 struct plan_node {
   plan_kind kind = plan_kind::scan;
-  plan_ptr child;
+  std::vector<plan_ptr> children; // scan: none; union_all: two or more; every other kind: one
   scan_spec scan;                 // scan
   std::vector<expr> exprs;        // project
   expr predicate;                 // filter
@@ -51,10 +51,19 @@ plan_ptr make_project(plan_ptr child, std::vector<expr> exprs);
 plan_ptr make_filter(plan_ptr child, expr predicate);
 plan_ptr make_map_batches(plan_ptr child, batch_function fn, schema_ptr output, std::string name);
 plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_spec> aggs);
+// Spark's union (by position, duplicates kept): the inputs must have equal schemas and be all streaming
+// or all static.
+plan_ptr make_union(std::vector<plan_ptr> inputs);
 
+// The plan's scans, left to right (several below a union).
+std::vector<const scan_spec*> scans_of(const plan_node& plan);
+// The scan of a plan with a single one; throws flow::error for a union (use scans_of).
 const scan_spec& scan_of(const plan_node& plan);
+bool is_streaming(const plan_node& plan);
 bool has_aggregate(const plan_node& plan);
-// Spark's explain(): one line per operator, root first.
+// The operator of a project, filter or map_batches node, bound to its child's output.
+std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node);
+// Spark's explain(): one line per operator, root first, children below their parent as a tree.
 std::string explain(const plan_node& plan);
 
 // Throws flow::error when the output mode is not allowed for the query shape, naming the rule
@@ -72,7 +81,8 @@ struct physical_plan {
   std::vector<std::string> key_columns;                // the aggregation's grouping columns
 };
 
-// Throws flow::error for shapes the runtime does not run (e.g. two aggregations in a row).
+// Throws flow::error for shapes the runtime does not run (two aggregations in a row, a union): those
+// run as a dataflow graph (flow::compile_graph).
 physical_plan compile(const plan_ptr& plan);
 
 }  // namespace flow

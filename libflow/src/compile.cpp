@@ -1,0 +1,164 @@
+#include "flow/compile.hpp"
+
+namespace flow {
+
+namespace {
+
+// ---------------------------------------------------------------- stand-in for flow/aggregate_operators.hpp
+// A minimal private copy of the two aggregation operators, behind the names and constructors of the
+// header being written in parallel; it goes when that header lands.
+
+class aggregate_table final : public operator_state {
+ public:
+  aggregate_table(std::unique_ptr<aggregate_state> table, bool durable)
+      : table_(std::move(table)), durable_(durable) {}
+  aggregate_state& table() { return *table_; }
+  batch snapshot() const override { return table_->snapshot(); }
+  void restore(const batch& snapshot) override { table_->restore(snapshot); }
+  // The whole table each time: correct, not incremental.
+  batch take_changes() override { return table_->snapshot(); }
+  void apply_changes(const batch& changes) override { table_->restore(changes); }
+  std::size_t num_rows() const override { return table_->num_groups(); }
+  std::size_t memory_bytes() const override { return table_->memory_bytes(); }
+  bool durable() const override { return durable_; }
+
+ private:
+  std::unique_ptr<aggregate_state> table_;
+  bool durable_;
+};
+
+aggregate_state& table_of(operator_state* state) { return static_cast<aggregate_table*>(state)->table(); }
+
+// Folds raw rows into a scratch table and sends it on (state schema) at the epoch's end.
+class partial_aggregate_operator final : public stream_operator {
+ public:
+  explicit partial_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate)
+      : aggregate_(std::move(aggregate)) {}
+  std::string name() const override { return "Partial" + aggregate_->describe(); }
+  const schema_ptr& output_schema() const override { return aggregate_->state_schema(); }
+  std::unique_ptr<operator_state> make_state() const override {
+    return std::make_unique<aggregate_table>(aggregate_->make_state(), false);
+  }
+  void process(const batch& input, std::size_t, operator_state* state, operator_context&) const override {
+    table_of(state).update(input);
+  }
+  void end_epoch(operator_state* state, operator_context& ctx) const override {
+    auto& table = table_of(state);
+    if (table.num_groups() == 0) return;
+    ctx.emit(table.snapshot());
+    table.clear();
+  }
+
+ private:
+  std::shared_ptr<const aggregate_operator> aggregate_;
+};
+
+// Merges partial aggregates of its key partition and emits the result per output mode at the epoch's end.
+class final_aggregate_operator final : public stream_operator {
+ public:
+  final_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate, output_mode mode)
+      : aggregate_(std::move(aggregate)), mode_(mode) {}
+  std::string name() const override { return aggregate_->describe(); }
+  const schema_ptr& output_schema() const override { return aggregate_->output_schema(); }
+  std::vector<std::string> key_columns() const override { return aggregate_->key_names(); }
+  std::unique_ptr<operator_state> make_state() const override {
+    return std::make_unique<aggregate_table>(aggregate_->make_state(), true);
+  }
+  void process(const batch& input, std::size_t, operator_state* state, operator_context&) const override {
+    table_of(state).merge(input);
+  }
+  void end_epoch(operator_state* state, operator_context& ctx) const override {
+    batch out = table_of(state).emit(mode_);
+    if (out.num_rows() > 0) ctx.emit(std::move(out));
+  }
+
+ private:
+  std::shared_ptr<const aggregate_operator> aggregate_;
+  output_mode mode_;
+};
+
+// ---------------------------------------------------------------- the plan's vertices
+
+class plan_compiler {
+ public:
+  plan_compiler(dataflow_graph& graph, output_mode mode) : graph_(graph), mode_(mode) {}
+
+  // Returns the vertex whose output is node's output.
+  std::size_t append(const plan_node& node) {
+    switch (node.kind) {
+      case plan_kind::scan: return graph_.add_source(fresh_name("source"), node.scan);
+      case plan_kind::project:
+      case plan_kind::filter:
+      case plan_kind::map_batches: {
+        auto v = append(*node.children.front());
+        graph_.append(v, make_stateless_operator(node));
+        return v;
+      }
+      case plan_kind::aggregate: {
+        const plan_node& child = *node.children.front();
+        auto upstream = append(child);
+        auto aggregate = std::make_shared<const aggregate_operator>(child.output, node.keys, node.aggs);
+        graph_.append(upstream, std::make_shared<partial_aggregate_operator>(aggregate));
+        auto v = graph_.add_operators(fresh_name("aggregate"), aggregate->state_schema(),
+                                      {std::make_shared<final_aggregate_operator>(aggregate, mode_)});
+        graph_.connect(upstream, v, partitioning::hash, aggregate->key_names());
+        output_keys_ = aggregate->key_names();
+        return v;
+      }
+      case plan_kind::union_all: {
+        std::vector<std::size_t> inputs;
+        for (const auto& child : node.children) inputs.push_back(append(*child));
+        auto v = graph_.add_operators(fresh_name("union"), node.output, {});
+        for (auto input : inputs) graph_.connect(input, v, partitioning::rebalance);
+        return v;
+      }
+    }
+    throw error("compile: unknown plan node");
+  }
+
+  // The grouping keys of the aggregation compiled last (the one nearest the output).
+  const std::vector<std::string>& output_keys() const { return output_keys_; }
+
+ private:
+  // base, or base-2, base-3, ... when the graph has a vertex of that name.
+  std::string fresh_name(const std::string& base) const {
+    auto taken = [&](const std::string& name) {
+      for (const auto& v : graph_.vertices())
+        if (v.name == name) return true;
+      return false;
+    };
+    std::string name = base;
+    for (std::size_t n = 2; taken(name); ++n) name = base + "-" + std::to_string(n);
+    return name;
+  }
+
+  dataflow_graph& graph_;
+  output_mode mode_;
+  std::vector<std::string> output_keys_;
+};
+
+void require_plan(const plan_ptr& plan) {
+  if (!plan) throw error("compile: the plan is empty; build it with a data frame");
+}
+
+}  // namespace
+
+std::size_t append_plan(dataflow_graph& graph, const plan_ptr& plan, output_mode mode) {
+  require_plan(plan);
+  return plan_compiler(graph, mode).append(*plan);
+}
+
+dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink) {
+  require_plan(plan);
+  validate_output_mode(*plan, sink.mode);
+  dataflow_graph graph;
+  plan_compiler compiler(graph, sink.mode);
+  auto output = compiler.append(*plan);
+  auto s = graph.add_sink("sink", plan->output, sink);
+  graph.vertices()[s].sink_keys = compiler.output_keys();
+  graph.connect(output, s, partitioning::forward);
+  graph.validate();
+  return graph;
+}
+
+}  // namespace flow
