@@ -319,3 +319,25 @@ TEST_CASE("topology: graph() refuses what the dataflow graph cannot run", "[topo
     CHECK_THAT(error_of([&] { f.t.graph(); }), Catch::Contains("no sink"));
   }
 }
+
+TEST_CASE("topology: the worked example of docs/topologies.md builds the graph the page shows", "[topology]") {
+  fixture f;
+  auto rows = f.t.source("retail", f.frame);
+  auto stock_units_schema = make_schema({{"StockCode", type_id::string, true}, {"units", type_id::int64, true}});
+  rows.key_by({"Country"})
+      .apply("by_country", keyed("country_revenue", {"Country"}, country_revenue_schema()), 2)
+      .sink("country_revenue").format("memory").query_name("country_revenue").output_mode("complete");
+  rows.key_by({"StockCode"})
+      .apply("by_stock_code", keyed("stock_units", {"StockCode"}, stock_units_schema), 2)
+      .sink("stock_units").format("memory").query_name("stock_units").output_mode("complete");
+  CHECK(f.t.explain() ==
+        "retail (source, parallelism default) csv /data/*.csv\n"
+        "by_country (operators, parallelism 2) -> country_revenue\n"
+        "  <- retail by hash [Country]\n"
+        "by_stock_code (operators, parallelism 2) -> stock_units\n"
+        "  <- retail by hash [StockCode]\n"
+        "country_revenue (sink, parallelism 1) memory complete\n"
+        "  <- by_country by forward\n"
+        "stock_units (sink, parallelism 1) memory complete\n"
+        "  <- by_stock_code by forward\n");
+}
