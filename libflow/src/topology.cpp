@@ -120,6 +120,7 @@ dataflow_graph topology_state::compile() const {
       case node_kind::operators: {
         auto inputs = inputs_of(n);
         const auto& in = inputs.front();
+        // Fused, each batch passes the step in the same instance; other readers of the input would see its output.
         const bool fuse = inputs.size() == 1 && in.input_index == 0 && readers[in.node] == 1 &&
                           (!in.part || *in.part == partitioning::forward) &&
                           node.parallelism == nodes[in.node].parallelism && is_stateless(*node.op);
