@@ -15,13 +15,19 @@ namespace {
 
 // Reports the exception to the coordinator (which restarts the dataflow, or fails the query for a
 // permanent error) and ends the actor.
-template <class Self>
-void report_failures(Self* self, const supervision& sup, std::string role) {
+// role() names the actor (and what it was running) in the message.
+template <class Self, class Role>
+void report_failures(Self* self, const supervision& sup, Role role) {
   self->set_exception_handler([sup, role](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
-    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role + ": " + exception_message(eptr),
+    caf::anon_send(sup.coordinator, failed_atom::value, sup.generation, role() + ": " + exception_message(eptr),
                    is_permanent(eptr));
     return caf::sec::runtime_error;
   });
+}
+
+template <class Self>
+void report_failures(Self* self, const supervision& sup, std::string role) {
+  report_failures(self, sup, [role] { return role; });
 }
 
 struct connector_metrics_lists {
@@ -271,7 +277,10 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   st.setup.restored.clear();
   st.router.emplace(*st.setup.graph, st.setup.vertex, st.setup.instance);
   st.inputs.emplace(source ? 1 : output_router::expected_barriers(*st.setup.graph, st.setup.vertex, st.setup.instance));
-  report_failures(self, st.setup.sup, "vertex '" + vertex.name + "'");
+  report_failures(self, st.setup.sup, [self, name = vertex.name] {
+    auto op = self->state.chain->running_operator();
+    return "vertex '" + name + "'" + (op.empty() ? std::string() : ", operator '" + op + "'");
+  });
   auto process = [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
     self->state.epoch = epoch;
     self->state.chain->process(epoch, seq, input, rows);

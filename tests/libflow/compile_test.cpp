@@ -350,7 +350,7 @@ TEST_CASE("compile_graph: a union feeding an aggregation counts the rows of both
   CHECK(rows_of(runner.run_epoch({epochs[0], epochs[0]})) == rows_of(expected[0]));
 }
 
-TEST_CASE("compile_graph: static frames may aggregate twice; the old compile refuses that", "[compile]") {
+TEST_CASE("compile_graph: static frames may aggregate twice, the old compile refuses that", "[compile]") {
   auto twice = make_aggregate(revenue_by_country(scan_of_items(false)), {col("rows")}, {{agg_kind::count, expr{}, "countries"}});
   auto graph = compile_graph(twice, sink_with(output_mode::complete));
   CHECK(chain_sizes(graph) == std::vector<std::size_t>{2, 2, 1, 0});

@@ -228,7 +228,7 @@ TEST_CASE("topology: apply fuses a stateless operator only over a forward edge o
   CHECK(g.vertices().size() == 5);  // clean has no vertex: it runs in retail's
 }
 
-TEST_CASE("topology: union_with feeds one input from both streams; connect feeds a two-input operator", "[topology]") {
+TEST_CASE("topology: union_with feeds one input from both streams, connect feeds a two-input operator", "[topology]") {
   fixture f;
   auto a = f.t.source("a", f.frame);
   auto b = f.t.source("b", f.frame);

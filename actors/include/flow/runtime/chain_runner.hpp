@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "flow/stream_operator.hpp"
@@ -34,6 +35,9 @@ class chain_runner {
   // Each durable state's take_changes(), in chain order.
   std::vector<batch> take_changes();
 
+  // The name of the operator the last call reached (for the error of a call that threw); empty if none.
+  std::string running_operator() const { return running_ ? running_->op->name() : std::string(); }
+
   std::size_t state_rows() const;
   std::size_t state_memory_bytes() const;
   bool empty() const { return stages_.empty(); }
@@ -51,6 +55,7 @@ class chain_runner {
   std::vector<std::unique_ptr<context>> contexts_;
   std::size_t instance_, parallelism_;
   output out_;
+  const stage* running_ = nullptr;
   std::int64_t epoch_ = -1;
   std::uint64_t seq_ = 0;
 };
