@@ -1,5 +1,7 @@
 #include "flow/topology.hpp"
 
+#include "flow/compile.hpp"
+
 #include <optional>
 
 namespace flow {
@@ -14,7 +16,7 @@ struct topology_node {
   node_kind kind = node_kind::operators;
   std::string name;
   std::size_t parallelism = 0;
-  scan_spec scan;                     // source
+  plan_ptr plan;                      // source: a streaming data frame's plan (a scan, or operators over scans)
   operator_ptr op;                    // operators
   sink_spec sink;                     // sink
   std::vector<std::string> sink_keys; // sink
@@ -114,9 +116,21 @@ dataflow_graph topology_state::compile() const {
   for (std::size_t n = 0; n < nodes.size(); ++n) {
     const auto& node = nodes[n];
     switch (node.kind) {
-      case node_kind::source:
-        vertex_of[n] = graph.add_source(node.name, node.scan, {}, node.parallelism);
+      case node_kind::source: {
+        if (node.plan->kind == plan_kind::scan) {
+          vertex_of[n] = graph.add_source(node.name, node.plan->scan, {}, node.parallelism);
+          break;
+        }
+        // A frame with operators: the relational compiler's vertices, named after the source.
+        const std::size_t first = graph.vertices().size();
+        vertex_of[n] = append_plan(graph, node.plan);
+        for (std::size_t v = first; v < graph.vertices().size(); ++v) {
+          auto& vertex = graph.vertices()[v];
+          vertex.name = node.name + (v == vertex_of[n] ? std::string() : "/" + vertex.name);
+          if (vertex.parallelism == 0) vertex.parallelism = node.parallelism;
+        }
         break;
+      }
       case node_kind::operators: {
         auto inputs = inputs_of(n);
         const auto& in = inputs.front();
@@ -295,15 +309,11 @@ topology::topology(std::shared_ptr<session_context> ctx)
 topology_stream topology::source(std::string name, const data_frame& frame, std::size_t parallelism) {
   if (!frame.is_streaming())
     throw error("topology source '" + name + "': the data frame is static; read it with read_stream()");
-  // A frame with operators becomes vertices through flow::append_plan once the relational compiler is in.
-  if (frame.plan()->kind != plan_kind::scan)
-    throw error("topology source '" + name + "': the data frame has operators; give the topology the frame as "
-                "loaded (read_stream()...load()) and add its operators to the topology's stream");
   topology_node node;
   node.kind = node_kind::source;
   node.name = std::move(name);
   node.parallelism = parallelism;
-  node.scan = frame.plan()->scan;
+  node.plan = frame.plan();
   node.output = frame.plan()->output;
   return {state_, state_->add(std::move(node))};
 }

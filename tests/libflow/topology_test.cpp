@@ -287,8 +287,24 @@ TEST_CASE("topology: mistakes are refused when they are made, naming what to cha
   auto static_frame = data_frame_reader(f.ctx, false).format("csv").schema(retail_schema()).load("/data/*.csv");
   CHECK_THAT(error_of([&] { f.t.source("static", static_frame); }),
              Catch::Contains("topology source 'static': the data frame is static; read it with read_stream()"));
-  CHECK_THAT(error_of([&] { f.t.source("selected", f.frame.select(strings{"Country"})); }),
-             Catch::Contains("topology source 'selected': the data frame has operators"));
+}
+
+TEST_CASE("topology: a data frame with operators as a source becomes the relational compiler's vertices", "[topology]") {
+  fixture f;
+  auto totals = f.frame.where(col("Quantity") > lit(std::int64_t{0})).group_by({col("Country")}).sum("Quantity");
+  auto rows = f.t.source("sales", totals, 3);
+  rows.sink("out");
+  auto g = f.t.graph();
+  REQUIRE(g.vertices().size() == 3);
+  CHECK(g.vertex(0).name == "sales/source");
+  CHECK(g.vertex(0).kind == vertex_kind::source);
+  CHECK(g.vertex(0).parallelism == 3);
+  REQUIRE(g.vertex(0).chain.size() == 2);  // the filter, then the partial aggregation
+  CHECK(g.vertex(1).name == "sales");
+  CHECK(g.vertex(1).chain.front()->key_columns() == std::vector<std::string>{"Country"});
+  CHECK(g.vertex(1).output->names() == std::vector<std::string>{"Country", "sum(Quantity)"});
+  CHECK(g.edges()[0].kind == partitioning::hash);
+  CHECK(g.vertex(2).name == "out");
 }
 
 TEST_CASE("topology: graph() refuses what the dataflow graph cannot run", "[topology]") {
