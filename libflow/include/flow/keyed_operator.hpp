@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -149,8 +150,23 @@ class keyed_state_base : public operator_state {
     for (std::size_t pos = key.hash & mask_;; pos = (pos + 1) & mask_) {
       const std::uint32_t slot = slots_[pos];
       if (slot == 0) return npos;
-      if (hashes_[slot - 1] == key.hash && key_at(slot - 1).bytes == key.bytes) return slot - 1;
+      if (hashes_[slot - 1] == key.hash && same_bytes(key_at(slot - 1).bytes, key.bytes)) return slot - 1;
     }
+  }
+  // Keys are short: comparing them inline, a word at a time, beats a call to memcmp.
+  static bool same_bytes(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    std::size_t i = 0;
+    for (; i + 8 <= a.size(); i += 8) {
+      std::uint64_t x, y;
+      std::memcpy(&x, a.data() + i, 8);
+      std::memcpy(&y, b.data() + i, 8);
+      if (x != y) return false;
+    }
+    for (; i < a.size(); ++i) {
+      if (a[i] != b[i]) return false;
+    }
+    return true;
   }
   // A new live entry for a key find_entry did not find; the caller adds its value.
   std::uint32_t add_entry(key_ref key);
@@ -162,7 +178,7 @@ class keyed_state_base : public operator_state {
   }
   bool live(std::uint32_t e) const { return live_[e] != 0; }
   key_ref key_at(std::uint32_t e) const {
-    return {std::string_view(key_bytes_).substr(key_offsets_[e], key_offsets_[e + 1] - key_offsets_[e]), hashes_[e]};
+    return {std::string_view(key_bytes_.data() + key_offsets_[e], key_offsets_[e + 1] - key_offsets_[e]), hashes_[e]};
   }
   std::size_t entries() const { return hashes_.size(); }
   const std::vector<std::uint32_t>& changed() const { return changed_; }
@@ -207,13 +223,8 @@ class keyed_state final : public keyed_state_base {
   }
   // The key's value, default-constructed when absent; marks the key changed.
   T& get(key_ref key) {
-    std::uint32_t e = find_entry(key);
-    if (e == npos) {
-      e = add_entry(key);
-      values_.emplace_back();
-    } else if (!live(e)) {
-      set_live(e, true);
-    }
+    const std::uint32_t e = find_entry(key);
+    if (e == npos || !live(e)) [[unlikely]] return add(key, e);
     mark_changed(e);
     return values_[e];
   }
@@ -294,6 +305,17 @@ class keyed_state final : public keyed_state_base {
     } else {
       for (std::size_t c = 0; c < op_->state_columns(); ++c) out.add_null();
     }
+  }
+  // get() of a key without a value: a new entry, or a removed one again (e).
+  T& add(key_ref key, std::uint32_t e) {
+    if (e == npos) {
+      e = add_entry(key);
+      values_.emplace_back();
+    } else {
+      set_live(e, true);
+    }
+    mark_changed(e);
+    return values_[e];
   }
   // The operator outlives its instances' states: the runtime holds the graph while it runs it.
   const keyed_operator<T>* op_;

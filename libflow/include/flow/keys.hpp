@@ -61,7 +61,7 @@ struct encoded_keys {
   // Row i's key in either layout as bytes (a fixed row's words as they lie in memory): equal keys give
   // equal bytes, and decode_key reads them back.
   std::string_view key(std::size_t i) const {
-    if (!fixed()) return row_bytes(i);
+    if (!fixed()) return {bytes.data() + offsets[i], offsets[i + 1] - offsets[i]};
     return {reinterpret_cast<const char*>(row_words(i)), key_words * sizeof(std::uint64_t)};
   }
 };
