@@ -334,12 +334,6 @@ class keyed_operator_base : public stream_operator {
   const key_layout& layout() const { return layout_; }
   // Empty rows of output_schema(), for end_epoch or process to fill and emit.
   keyed_rows output_rows() const { return keyed_rows(output_, layout_); }
-  keyed_rows state_rows() const { return keyed_rows(state_, layout_); }
-  // The keys of rows of state_schema() (flow::error when changes has another schema).
-  row_keys state_keys(const batch& changes) const;
-  // The columns save() wrote, as a batch of the spec's state columns (what load() reads).
-  batch saved_columns(const batch& changes) const;
-  std::size_t state_columns() const { return saved_->size(); }
 
  protected:
   explicit keyed_operator_base(keyed_operator_spec spec);
@@ -348,6 +342,15 @@ class keyed_operator_base : public stream_operator {
   [[noreturn]] void missing_state() const;
 
  private:
+  template <class T>
+  friend class keyed_state;
+  keyed_rows state_rows() const { return keyed_rows(state_, layout_); }
+  // The keys of rows of state_schema() (flow::error when changes has another schema).
+  row_keys state_keys(const batch& changes) const;
+  // The columns save() wrote, as a batch of the spec's state columns (what load() reads).
+  batch saved_columns(const batch& changes) const;
+  std::size_t state_columns() const { return saved_->size(); }
+
   std::string name_;
   std::vector<std::string> key_names_;
   std::vector<std::size_t> key_indexes_;
