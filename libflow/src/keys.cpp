@@ -1,4 +1,4 @@
-// The key encoder and the hash partitioner.
+// The key encoder and decoder, and the hash partitioner.
 #include "flow/keys.hpp"
 
 #include <bit>
@@ -165,6 +165,81 @@ void encode_generic(const std::vector<column>& columns, encoded_keys& enc) {
   s.resize(enc.offsets[rows]);
 }
 
+// One key of an encoded row: null, or its value in the member its type uses (window: start, end).
+struct key_field {
+  bool valid = false;
+  std::int64_t integer = 0, end = 0;
+  double real = 0.0;
+  std::string_view text;
+};
+
+// Reads an encoded key (encode_fixed's words or encode_generic's bytes) and calls f(k, type, field) per key.
+template <class F>
+void for_each_key_field(const key_layout& layout, std::string_view key, F&& f) {
+  const auto& types = layout.types();
+  auto truncated = [&] {
+    return error("decode_key: an encoded key of " + std::to_string(key.size()) + " bytes does not hold the " +
+                 std::to_string(types.size()) + " keys of its layout; it was encoded for other key types");
+  };
+  if (layout.fixed()) {
+    const std::size_t kw = layout.key_words();
+    if (key.size() != kw * 8) throw truncated();
+    auto word = [&](std::size_t j) {
+      std::uint64_t w;
+      std::memcpy(&w, key.data() + j * 8, 8);
+      return w;
+    };
+    const std::uint64_t nulls = word(kw - 1);
+    for (std::size_t k = 0; k < types.size(); ++k) {
+      key_field field;
+      field.valid = !((nulls >> k) & 1u);
+      const std::uint64_t w = word(layout.word_offset(k));
+      field.integer = static_cast<std::int64_t>(w);
+      field.real = std::bit_cast<double>(w);
+      if (types[k] == type_id::window) field.end = static_cast<std::int64_t>(word(layout.word_offset(k) + 1));
+      f(k, types[k], field);
+    }
+    return;
+  }
+  std::size_t at = 0;
+  auto take = [&](std::size_t n) {
+    if (key.size() - at < n) throw truncated();
+    const char* p = key.data() + at;
+    at += n;
+    return p;
+  };
+  auto take_int = [&] {
+    std::int64_t v;
+    std::memcpy(&v, take(8), 8);
+    return v;
+  };
+  for (std::size_t k = 0; k < types.size(); ++k) {
+    key_field field;
+    field.valid = *take(1) != '\0';
+    if (field.valid) {
+      switch (types[k]) {
+        case type_id::boolean: field.integer = *take(1); break;
+        case type_id::int64:
+        case type_id::timestamp: field.integer = take_int(); break;
+        case type_id::float64: field.real = std::bit_cast<double>(take_int()); break;
+        case type_id::window:
+          field.integer = take_int();
+          field.end = take_int();
+          break;
+        case type_id::string: {
+          std::uint32_t length;
+          std::memcpy(&length, take(4), 4);
+          field.text = std::string_view(take(length), length);
+          break;
+        }
+        case type_id::string_list: throw error("internal: an array<string> key");
+      }
+    }
+    f(k, types[k], field);
+  }
+  if (at != key.size()) throw truncated();
+}
+
 std::vector<type_id> types_of(const std::vector<column>& columns) {
   std::vector<type_id> types;
   types.reserve(columns.size());
@@ -200,6 +275,54 @@ encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& co
 
 encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows) {
   return encode_keys(key_layout(types_of(columns)), columns, rows);
+}
+
+std::vector<value> decode_key(const key_layout& layout, std::string_view key) {
+  std::vector<value> values;
+  values.reserve(layout.types().size());
+  for_each_key_field(layout, key, [&](std::size_t, type_id type, const key_field& field) {
+    if (!field.valid) {
+      values.emplace_back(null_value{});
+      return;
+    }
+    switch (type) {
+      case type_id::boolean: values.emplace_back(field.integer != 0); break;
+      case type_id::int64: values.emplace_back(field.integer); break;
+      case type_id::timestamp: values.emplace_back(timestamp{field.integer}); break;
+      case type_id::float64: values.emplace_back(field.real); break;
+      case type_id::window: values.emplace_back(window_value{timestamp{field.integer}, timestamp{field.end}}); break;
+      case type_id::string: values.emplace_back(std::string(field.text)); break;
+      case type_id::string_list: throw error("internal: an array<string> key");
+    }
+  });
+  return values;
+}
+
+void append_decoded_key(const key_layout& layout, std::string_view key, std::span<column_builder> columns) {
+  if (columns.size() < layout.types().size()) {
+    throw error("append_decoded_key: " + std::to_string(columns.size()) + " columns for " +
+                std::to_string(layout.types().size()) + " keys");
+  }
+  for_each_key_field(layout, key, [&](std::size_t k, type_id type, const key_field& field) {
+    column_builder& out = columns[k];
+    if (out.type() != type) {
+      throw error("append_decoded_key: key " + std::to_string(k) + " is " + std::string(type_name(type)) +
+                  ", but its column is " + std::string(type_name(out.type())));
+    }
+    if (!field.valid) {
+      out.append_null();
+      return;
+    }
+    switch (type) {
+      case type_id::boolean: out.append_bool(field.integer != 0); break;
+      case type_id::int64: out.append_int(field.integer); break;
+      case type_id::timestamp: out.append_timestamp(timestamp{field.integer}); break;
+      case type_id::float64: out.append_double(field.real); break;
+      case type_id::window: out.append_window({timestamp{field.integer}, timestamp{field.end}}); break;
+      case type_id::string: out.append_string(field.text); break;
+      case type_id::string_list: throw error("internal: an array<string> key");
+    }
+  });
 }
 
 std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n) {

@@ -351,3 +351,58 @@ TEST_CASE("the aggregation tells apart keys that differ only in which of 65 keys
   state->update(b);
   CHECK(state->num_groups() == 2);
 }
+
+TEST_CASE("decode_key: every key type, null or not, in both layouts, reads back what was encoded", "[keys][decode]") {
+  const window_value w{timestamp{3600000000}, timestamp{7200000000}};
+  const std::vector<column> fixed_columns{
+      make_column(type_id::int64, {std::int64_t{-5}, null_value{}, std::int64_t{INT64_MIN}}),
+      make_column(type_id::float64, {-0.0, 2.5, null_value{}}),
+      make_column(type_id::boolean, {true, false, null_value{}}),
+      make_column(type_id::timestamp, {timestamp{-1}, null_value{}, timestamp{42}}),
+      make_column(type_id::window, {w, null_value{}, window_value{}})};
+  std::vector<column> generic_columns = fixed_columns;
+  generic_columns.push_back(make_column(type_id::string, {std::string("Ünïcode, 20 bytes.."), null_value{}, std::string()}));
+  for (const auto& columns : {fixed_columns, generic_columns}) {
+    std::vector<type_id> types;
+    for (const auto& c : columns) types.push_back(c.type());
+    const key_layout layout(types);
+    CHECK(layout.fixed() == (columns.size() == fixed_columns.size()));
+    const auto enc = encode_keys(layout, columns, 3);
+    std::vector<column_builder> builders;
+    for (auto t : types) builders.emplace_back(t);
+    for (std::size_t row = 0; row < 3; ++row) {
+      const auto values = decode_key(layout, enc.key(row));
+      REQUIRE(values.size() == columns.size());
+      for (std::size_t k = 0; k < columns.size(); ++k) {
+        INFO("row " << row << ", key " << k);
+        value expected = columns[k].at(row);
+        if (auto* d = std::get_if<double>(&expected)) *d = normalized_key(*d);
+        CHECK(values[k] == expected);
+        if (auto* d = std::get_if<double>(&values[k])) CHECK(!std::signbit(*d));  // -0.0 decodes as 0.0
+      }
+      append_decoded_key(layout, enc.key(row), builders);
+    }
+    // The decoded columns encode to the same keys.
+    std::vector<column> decoded;
+    for (auto& b : builders) decoded.push_back(b.finish());
+    const auto again = encode_keys(layout, decoded, 3);
+    for (std::size_t row = 0; row < 3; ++row) {
+      CHECK(again.key(row) == enc.key(row));
+      CHECK(again.hashes[row] == enc.hashes[row]);
+    }
+  }
+}
+
+TEST_CASE("decode_key refuses a key of another layout with a clear error", "[keys][decode]") {
+  const key_layout ints({type_id::int64});
+  const key_layout text({type_id::string, type_id::int64});
+  const auto enc = encode_keys(text, {make_string_column({"abc"}), make_int_column({1})}, 1);
+  CHECK_THAT(error_of([&] { decode_key(ints, enc.key(0)); }), Catch::Contains("encoded for other key types"));
+  CHECK_THAT(error_of([&] { decode_key(text, enc.key(0).substr(0, 6)); }), Catch::Contains("does not hold the 2 keys"));
+  CHECK_THAT(error_of([&] { decode_key(text, std::string(enc.key(0)) + "x"); }), Catch::Contains("does not hold"));
+  std::vector<column_builder> wrong;
+  wrong.emplace_back(type_id::int64);
+  wrong.emplace_back(type_id::int64);
+  CHECK_THAT(error_of([&] { append_decoded_key(text, enc.key(0), wrong); }),
+             Catch::Contains("key 0 is string, but its column is int64"));
+}

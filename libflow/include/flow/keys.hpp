@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,11 +58,22 @@ struct encoded_keys {
   std::string_view row_bytes(std::size_t i) const {
     return std::string_view(bytes).substr(offsets[i], offsets[i + 1] - offsets[i]);
   }
+  // Row i's key in either layout as bytes (a fixed row's words as they lie in memory): equal keys give
+  // equal bytes, and decode_key reads them back.
+  std::string_view key(std::size_t i) const {
+    if (!fixed()) return {bytes.data() + offsets[i], offsets[i + 1] - offsets[i]};
+    return {reinterpret_cast<const char*>(row_words(i)), key_words * sizeof(std::uint64_t)};
+  }
 };
 
 // columns: the key columns, each with `rows` rows, of the layout's types (flow::error otherwise).
 encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows);
 encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows);
+
+// The values of one encoded key (encoded_keys::key of the layout's keys), one per key, in key order.
+std::vector<value> decode_key(const key_layout& layout, std::string_view key);
+// Appends the values of one encoded key to columns[0 .. layout.types().size()), builders of the layout's types.
+void append_decoded_key(const key_layout& layout, std::string_view key, std::span<column_builder> columns);
 
 // Splits b into n batches (its schema, rows in input order) by the hash of the columns key_columns:
 // rows with equal keys always land in the same part, in every batch. n = 1 returns b itself.

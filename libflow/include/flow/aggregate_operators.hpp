@@ -1,0 +1,47 @@
+// The built-in aggregation as two stream operators around aggregate_operator's hash table: a partial
+// aggregation in the instances before the shuffle, and the final one after it, keyed by the grouping keys.
+#pragma once
+
+#include <memory>
+
+#include "flow/operators.hpp"
+
+namespace flow {
+
+// Folds input rows into a scratch table and emits them as partial aggregates (state-schema rows) at the end
+// of each epoch, and sooner whenever the table holds partial_flush_groups groups. Its state is not durable:
+// it is empty at every epoch's end.
+class partial_aggregate_operator final : public stream_operator {
+ public:
+  static constexpr std::size_t partial_flush_groups = std::size_t{1} << 16;
+
+  explicit partial_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate);
+  std::string name() const override { return "Partial" + aggregate_->describe(); }
+  const schema_ptr& output_schema() const override { return aggregate_->state_schema(); }
+  std::unique_ptr<operator_state> make_state() const override;
+  void process(const batch& input, std::size_t input_index, operator_state* state, operator_context& ctx) const override;
+  void end_epoch(operator_state* state, operator_context& ctx) const override;
+
+ private:
+  std::shared_ptr<const aggregate_operator> aggregate_;
+};
+
+// Merges partial aggregates into the groups of its partition (key_columns(): the grouping keys) and emits
+// at each epoch's end what the output mode asks for: update, the groups changed in the epoch; complete,
+// every group. Its state (the table) is durable; take_changes() is the groups the last epoch changed.
+class final_aggregate_operator final : public stream_operator {
+ public:
+  final_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate, output_mode mode);
+  std::string name() const override { return aggregate_->describe(); }
+  const schema_ptr& output_schema() const override { return aggregate_->output_schema(); }
+  std::vector<std::string> key_columns() const override { return aggregate_->key_names(); }
+  std::unique_ptr<operator_state> make_state() const override;
+  void process(const batch& input, std::size_t input_index, operator_state* state, operator_context& ctx) const override;
+  void end_epoch(operator_state* state, operator_context& ctx) const override;
+
+ private:
+  std::shared_ptr<const aggregate_operator> aggregate_;
+  output_mode mode_;
+};
+
+}  // namespace flow

@@ -1,0 +1,34 @@
+// An operator_context that keeps what the operator emits: for driving operators by hand, without actors.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "flow/stream_operator.hpp"
+
+namespace flow::test {
+
+class collecting_context final : public operator_context {
+ public:
+  explicit collecting_context(std::int64_t epoch = 0, std::size_t instance = 0, std::size_t parallelism = 1)
+      : epoch_(epoch), instance_(instance), parallelism_(parallelism) {}
+  void emit(batch rows) override { emitted.push_back(std::move(rows)); }
+  std::int64_t epoch() const override { return epoch_; }
+  std::size_t instance() const override { return instance_; }
+  std::size_t parallelism() const override { return parallelism_; }
+  void set_epoch(std::int64_t epoch) { epoch_ = epoch; }
+  // Everything emitted so far as one batch (of schema when nothing was emitted), then forgets it.
+  batch take(const schema_ptr& schema) {
+    batch all = emitted.empty() ? batch::empty(schema) : concat(emitted);
+    emitted.clear();
+    return all;
+  }
+
+  std::vector<batch> emitted;
+
+ private:
+  std::int64_t epoch_;
+  std::size_t instance_, parallelism_;
+};
+
+}  // namespace flow::test
