@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,8 +31,22 @@ struct string_hash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// Revenue is summed exactly, in thousandths (every price of the data set has at most 3 decimals), so the
+// result does not depend on the order rows arrive in, which changes with the parallelism; a product with
+// more decimals goes to `rest` as a double.
 struct country_totals {
-  double revenue = 0.0;
+  std::int64_t revenue_thousandths = 0;
+  double rest = 0.0;
+  double revenue() const { return static_cast<double>(revenue_thousandths) / 1000.0 + rest; }
+  void add(double price, std::int64_t quantity) {
+    const double thousandths = price * 1000.0;
+    const double whole = std::nearbyint(thousandths);
+    if (std::abs(thousandths - whole) < 1e-6 && std::abs(whole) < 9e15) {
+      revenue_thousandths += static_cast<std::int64_t>(whole) * quantity;
+    } else {
+      rest += price * static_cast<double>(quantity);
+    }
+  }
   std::unordered_set<std::string, string_hash, std::equal_to<>> invoices;  // distinct InvoiceNo
 };
 
@@ -44,7 +59,9 @@ class country_revenue final : public flow::keyed_operator<country_totals> {
                         .input = input,
                         .keys = {"Country"},
                         .output = {{"revenue", flow::type_id::float64}, {"invoices", flow::type_id::int64}},
-                        .state = {{"revenue", flow::type_id::float64}, {"invoices", flow::type_id::string_list}}}),
+                        .state = {{"revenue_thousandths", flow::type_id::int64},
+                                  {"revenue_rest", flow::type_id::float64},
+                                  {"invoices", flow::type_id::string_list}}}),
         invoice_(input_column(*input, "InvoiceNo", flow::type_id::string, "country_revenue")),
         quantity_(input_column(*input, "Quantity", flow::type_id::int64, "country_revenue")),
         price_(input_column(*input, "UnitPrice", flow::type_id::float64, "country_revenue")) {}
@@ -57,7 +74,7 @@ class country_revenue final : public flow::keyed_operator<country_totals> {
     for (std::size_t i = 0; i < rows.num_rows(); ++i) {
       country_totals& totals = state.get(keys[i]);
       if (quantity.valid(i) && price.valid(i)) {
-        totals.revenue += price.doubles()[i] * static_cast<double>(quantity.ints()[i]);
+        totals.add(price.doubles()[i], quantity.ints()[i]);
       }
       if (invoice.valid(i) && !totals.invoices.contains(invoice.str(i))) totals.invoices.emplace(invoice.str(i));
     }
@@ -65,19 +82,20 @@ class country_revenue final : public flow::keyed_operator<country_totals> {
   void end_epoch(flow::keyed_state<country_totals>& state, flow::operator_context& ctx) const override {
     auto out = output_rows();
     state.for_each_changed([&](flow::key_ref key, const country_totals& totals) {
-      out.add(key).add(totals.revenue).add(totals.invoices.size());
+      out.add(key).add(totals.revenue()).add(totals.invoices.size());
     });
     if (out.num_rows() > 0) ctx.emit(out.finish());
   }
   void save(const country_totals& totals, flow::row_writer& out) const override {
     std::vector<std::string_view> invoices(totals.invoices.begin(), totals.invoices.end());
     std::sort(invoices.begin(), invoices.end());
-    out.add(totals.revenue).add_list(invoices);
+    out.add(totals.revenue_thousandths).add(totals.rest).add_list(invoices);
   }
   country_totals load(const flow::batch& saved, std::size_t row) const override {
     country_totals totals;
-    totals.revenue = saved.col(0).doubles()[row];
-    const flow::column& invoices = saved.col(1);
+    totals.revenue_thousandths = saved.col(0).ints()[row];
+    totals.rest = saved.col(1).doubles()[row];
+    const flow::column& invoices = saved.col(2);
     for (std::size_t j = 0; j < invoices.list_size(row); ++j) totals.invoices.emplace(invoices.list_item(row, j));
     return totals;
   }

@@ -1,81 +1,10 @@
 #include "flow/compile.hpp"
 
+#include "flow/aggregate_operators.hpp"
+
 namespace flow {
 
 namespace {
-
-// ---------------------------------------------------------------- stand-in for flow/aggregate_operators.hpp
-// A minimal private copy of the two aggregation operators, behind the names and constructors of the
-// header being written in parallel; it goes when that header lands.
-
-class aggregate_table final : public operator_state {
- public:
-  aggregate_table(std::unique_ptr<aggregate_state> table, bool durable)
-      : table_(std::move(table)), durable_(durable) {}
-  aggregate_state& table() { return *table_; }
-  batch snapshot() const override { return table_->snapshot(); }
-  void restore(const batch& snapshot) override { table_->restore(snapshot); }
-  // The whole table each time: correct, not incremental.
-  batch take_changes() override { return table_->snapshot(); }
-  void apply_changes(const batch& changes) override { table_->restore(changes); }
-  std::size_t num_rows() const override { return table_->num_groups(); }
-  std::size_t memory_bytes() const override { return table_->memory_bytes(); }
-  bool durable() const override { return durable_; }
-
- private:
-  std::unique_ptr<aggregate_state> table_;
-  bool durable_;
-};
-
-aggregate_state& table_of(operator_state* state) { return static_cast<aggregate_table*>(state)->table(); }
-
-// Folds raw rows into a scratch table and sends it on (state schema) at the epoch's end.
-class partial_aggregate_operator final : public stream_operator {
- public:
-  explicit partial_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate)
-      : aggregate_(std::move(aggregate)) {}
-  std::string name() const override { return "Partial" + aggregate_->describe(); }
-  const schema_ptr& output_schema() const override { return aggregate_->state_schema(); }
-  std::unique_ptr<operator_state> make_state() const override {
-    return std::make_unique<aggregate_table>(aggregate_->make_state(), false);
-  }
-  void process(const batch& input, std::size_t, operator_state* state, operator_context&) const override {
-    table_of(state).update(input);
-  }
-  void end_epoch(operator_state* state, operator_context& ctx) const override {
-    auto& table = table_of(state);
-    if (table.num_groups() == 0) return;
-    ctx.emit(table.snapshot());
-    table.clear();
-  }
-
- private:
-  std::shared_ptr<const aggregate_operator> aggregate_;
-};
-
-// Merges partial aggregates of its key partition and emits the result per output mode at the epoch's end.
-class final_aggregate_operator final : public stream_operator {
- public:
-  final_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate, output_mode mode)
-      : aggregate_(std::move(aggregate)), mode_(mode) {}
-  std::string name() const override { return aggregate_->describe(); }
-  const schema_ptr& output_schema() const override { return aggregate_->output_schema(); }
-  std::vector<std::string> key_columns() const override { return aggregate_->key_names(); }
-  std::unique_ptr<operator_state> make_state() const override {
-    return std::make_unique<aggregate_table>(aggregate_->make_state(), true);
-  }
-  void process(const batch& input, std::size_t, operator_state* state, operator_context&) const override {
-    table_of(state).merge(input);
-  }
-  void end_epoch(operator_state* state, operator_context& ctx) const override {
-    batch out = table_of(state).emit(mode_);
-    if (out.num_rows() > 0) ctx.emit(std::move(out));
-  }
-
- private:
-  std::shared_ptr<const aggregate_operator> aggregate_;
-  output_mode mode_;
-};
 
 // ---------------------------------------------------------------- the plan's vertices
 

@@ -127,3 +127,17 @@ TEST_CASE("retail operators: an input without the needed columns is a clear erro
              Catch::Contains("stock_units needs column Quantity as int64, but it is float64"));
   CHECK_THAT(test::error_of([&] { retail::country_revenue{wrong}; }), Catch::Contains("InvoiceNo"));
 }
+
+TEST_CASE("retail operators: revenue is summed exactly in thousandths whatever the order", "[retail_operators]") {
+  retail::country_totals forward, backward;
+  const std::vector<std::pair<double, std::int64_t>> sales = {{0.001, 3}, {2.55, 2}, {1e6 + 0.123, 7}, {0.1, 10}, {0.29, -4}};
+  for (auto [price, quantity] : sales) forward.add(price, quantity);
+  for (auto it = sales.rbegin(); it != sales.rend(); ++it) backward.add(it->first, it->second);
+  CHECK(forward.revenue_thousandths == 3 + 5100 + 7000000861 + 1000 - 1160);
+  CHECK(forward.revenue_thousandths == backward.revenue_thousandths);
+  CHECK(forward.rest == 0.0);
+  retail::country_totals finer;
+  finer.add(0.0001, 10);  // more than 3 decimals: kept as a double
+  CHECK(finer.revenue_thousandths == 0);
+  CHECK(finer.revenue() == Approx(0.001));
+}
