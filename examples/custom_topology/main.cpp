@@ -1,9 +1,10 @@
-// A topology composed by hand with the builder and two user-written keyed operators: one source vertex
-// reads the retail files (one file per epoch by default) and feeds two branches,
-//   by Country:   revenue = sum of UnitPrice * Quantity, invoices = distinct InvoiceNo -> OUT/country_revenue.csv
-//   by StockCode: units = sum of Quantity                                              -> OUT/stock_units.csv
-// Each branch's operator emits the keys an epoch changed; its sink keeps the newest row per key, and the
-// files are written when the query ends, sorted by key. The results do not depend on --parallelism.
+// A topology composed by hand with the builder and user-written keyed operators (retail_operators.hpp): one
+// source vertex reads the retail files (one file per epoch by default) and feeds two branches,
+//   keyed by Country (through invoice_revenue, keyed by Country and InvoiceNo, which finds each country's
+//   new invoices): revenue = sum of UnitPrice * Quantity, invoices = distinct InvoiceNo -> OUT/country_revenue.csv
+//   keyed by StockCode: units = sum of Quantity                                        -> OUT/stock_units.csv
+// Each branch's last operator emits the keys an epoch changed; its sink keeps the newest row per key, and
+// the files are written when the query ends, sorted by key. The results do not depend on --parallelism.
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
@@ -139,8 +140,11 @@ int main(int argc, char** argv) {
     flow::topology topology(session.context());
     auto rows = topology.source("retail", sales, parallelism);
     latest_rows countries, stock;
-    rows.key_by({"Country"})
-        .apply("country_revenue", std::make_shared<retail::country_revenue>(schema), parallelism)
+    auto invoices = std::make_shared<retail::invoice_revenue>(schema);
+    rows.key_by({"Country", "InvoiceNo"})
+        .apply("invoice_revenue", invoices, parallelism)
+        .key_by({"Country"})
+        .apply("country_revenue", std::make_shared<retail::country_revenue>(invoices->output_schema()), parallelism)
         .sink("countries")
         .output_mode("update")
         .upsert_keys({"Country"})
