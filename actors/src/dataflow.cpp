@@ -324,17 +324,19 @@ struct sink_state {
   std::optional<epoch_aligner> inputs;
   std::vector<std::pair<std::uint64_t, batch>> epoch_rows;  // written in source order at the epoch's end
   std::uint32_t index = 0;                                  // among the graph's sinks
+  std::string metric_prefix;  // "<vertex>." when the graph has several sinks, so their metrics stay apart
   supervision sup;
 };
 
 using sink_pointer = sink_actor::stateful_pointer<sink_state>;
 
 sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
-                                   std::uint32_t index, supervision sup) {
+                                   std::uint32_t index, std::string metric_prefix, supervision sup) {
   auto& st = self->state;
   st.writer = std::move(writer);
   st.inputs.emplace(upstream_count);
   st.index = index;
+  st.metric_prefix = std::move(metric_prefix);
   st.sup = sup;
   report_failures(self, sup, "sink " + st.writer->description());
   auto hold = [self](std::int64_t, std::uint64_t seq, std::uint32_t, const batch& rows) {
@@ -351,6 +353,7 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
     s.epoch_rows.clear();
     s.writer->commit(epoch);
     auto lists = metric_lists(s.writer->metrics());
+    for (auto& name : lists.names) name = s.metric_prefix + name;
     self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, s.index, epoch, stats,
                std::move(lists.names), std::move(lists.values));
   };
@@ -416,7 +419,8 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
   for (std::size_t k = 0; k < sinks.size(); ++k) {
     auto sink = sys.spawn<caf::detached>(sink_fun, setup.writers.at(k),
                                          output_router::expected_barriers(graph, sinks[k], 0),
-                                         static_cast<std::uint32_t>(k), sup);
+                                         static_cast<std::uint32_t>(k),
+                                         sinks.size() > 1 ? graph.vertex(sinks[k]).name + "." : std::string(), sup);
     running.sinks.push_back(sink);
     inputs[sinks[k]].push_back(sink);
   }

@@ -143,13 +143,6 @@ totals add(totals a, const totals& b) {
   return a;
 }
 
-void run_to_end(session& s, dataflow_graph graph) {
-  auto control = s.context()->start_graph(std::move(graph), query_options{"", available_now()});
-  streaming_query query(control);
-  REQUIRE(query.await_termination(std::chrono::seconds(60)));
-  REQUIRE_FALSE(query.exception());
-}
-
 }  // namespace
 
 TEST_CASE("graph: one keyed operator feeds two sinks, and a second keyed operator in a row", "[graph]") {
@@ -169,8 +162,14 @@ TEST_CASE("graph: one keyed operator feeds two sinks, and a second keyed operato
     g.connect(sum, again, partitioning::hash, {"k"});
     auto sink_b = g.add_sink("again", kv_schema(), foreach_batch(summed_again));
     g.connect(again, sink_b, partitioning::rebalance);
-    run_to_end(s, std::move(g));
+    auto control = s.context()->start_graph(std::move(g), query_options{"", available_now()});
+    streaming_query query(control);
+    REQUIRE(query.await_termination(std::chrono::seconds(60)));
+    REQUIRE_FALSE(query.exception());
     INFO("parallelism " << parallelism);
+    // Two sinks: each one's metrics under its vertex name, both descriptions.
+    CHECK_THAT(*query.last_progress(), Catch::Contains("\"direct.numEpochs\":6") && Catch::Contains("\"again.numEpochs\":6") &&
+                                           Catch::Contains("ForeachBatchSink, ForeachBatchSink"));
     CHECK(direct.get() == expected);
     // Independently: each epoch (one file) changes every key; the second operator adds up the totals.
     totals running, sum_of_totals;

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "flow/topology.hpp"
+
+#include "../../examples/custom_topology/retail_operators.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
@@ -338,22 +340,34 @@ TEST_CASE("topology: graph() refuses what the dataflow graph cannot run", "[topo
 
 TEST_CASE("topology: the worked example of docs/topologies.md builds the graph the page shows", "[topology]") {
   fixture f;
-  auto rows = f.t.source("retail", f.frame);
-  auto stock_units_schema = make_schema({{"StockCode", type_id::string, true}, {"units", type_id::int64, true}});
-  rows.key_by({"Country"})
-      .apply("by_country", keyed("country_revenue", {"Country"}, country_revenue_schema()), 2)
-      .sink("country_revenue").format("memory").query_name("country_revenue").output_mode("complete");
+  auto rows = f.t.source("retail", f.frame, 2);
+  auto schema = rows.schema();
+  auto keep = [](const batch&, std::int64_t) {};
+  auto invoices = std::make_shared<retail::invoice_revenue>(schema);
+  rows.key_by({"Country", "InvoiceNo"})
+      .apply("invoice_revenue", invoices, 2)
+      .key_by({"Country"})
+      .apply("country_revenue", std::make_shared<retail::country_revenue>(invoices->output_schema()), 2)
+      .sink("countries").output_mode("update").upsert_keys({"Country"}).foreach_batch(keep);
   rows.key_by({"StockCode"})
-      .apply("by_stock_code", keyed("stock_units", {"StockCode"}, stock_units_schema), 2)
-      .sink("stock_units").format("memory").query_name("stock_units").output_mode("complete");
-  CHECK(f.t.explain() ==
-        "retail (source, parallelism default) csv /data/*.csv\n"
-        "by_country (operators, parallelism 2) -> country_revenue\n"
-        "  <- retail by hash [Country]\n"
-        "by_stock_code (operators, parallelism 2) -> stock_units\n"
+      .apply("stock_units", std::make_shared<retail::stock_units>(schema), 2)
+      .sink("stock").output_mode("update").upsert_keys({"StockCode"}).foreach_batch(keep);
+  const std::string explained = f.t.explain();
+  CHECK(explained ==
+        "retail (source, parallelism 2) csv /data/*.csv\n"
+        "invoice_revenue (operators, parallelism 2) -> invoice_revenue\n"
+        "  <- retail by hash [Country, InvoiceNo]\n"
+        "stock_units (operators, parallelism 2) -> stock_units\n"
         "  <- retail by hash [StockCode]\n"
-        "country_revenue (sink, parallelism 1) memory complete\n"
-        "  <- by_country by forward\n"
-        "stock_units (sink, parallelism 1) memory complete\n"
-        "  <- by_stock_code by forward\n");
+        "country_revenue (operators, parallelism 2) -> country_revenue\n"
+        "  <- invoice_revenue by hash [Country]\n"
+        "stock (sink, parallelism 1) foreachBatch update\n"
+        "  <- stock_units by forward\n"
+        "countries (sink, parallelism 1) foreachBatch update\n"
+        "  <- country_revenue by forward\n");
+  // The page shows the same text, with DIR for the directory.
+  std::string page = test::read_file(std::filesystem::path(FLOW_SOURCE_DIR) / "docs" / "topologies.md");
+  std::string shown = explained;
+  shown.replace(shown.find("/data/*.csv"), 11, "DIR/*.csv");
+  CHECK_THAT(page, Catch::Contains(shown));
 }
