@@ -11,13 +11,12 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "example_support.hpp"
 #include "flow/session.hpp"
 #include "flow/topology.hpp"
-#include "retail_operators.hpp"
+#include "retail_topology.hpp"
 
 namespace {
 
@@ -34,42 +33,6 @@ struct arguments {
   std::string output_dir;
   long long parallelism = 2;
   flow::trigger when = flow::available_now();
-};
-
-flow::schema_ptr retail_schema() {
-  using flow::type_id;
-  return flow::make_schema({{"InvoiceNo", type_id::string, true},
-                            {"StockCode", type_id::string, true},
-                            {"Description", type_id::string, true},
-                            {"Quantity", type_id::int64, true},
-                            {"InvoiceDate", type_id::timestamp, true},
-                            {"UnitPrice", type_id::float64, true},
-                            {"CustomerID", type_id::float64, true},
-                            {"Country", type_id::string, true}});
-}
-
-// The newest row per key of an update-mode stream (the operators emit the keys each epoch changed).
-class latest_rows {
- public:
-  flow::foreach_batch_function sink() {
-    return [this](const flow::batch& rows, std::int64_t) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (std::size_t i = 0; i < rows.num_rows(); ++i) {
-        std::vector<flow::value> row;
-        for (std::size_t c = 1; c < rows.num_columns(); ++c) row.push_back(rows.at(i, c));
-        rows_[rows.col(0).is_null(i) ? std::string() : std::string(rows.col(0).str(i))] = std::move(row);
-      }
-    };
-  }
-  // Sorted by key (byte order).
-  std::map<std::string, std::vector<flow::value>> rows() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return rows_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, std::vector<flow::value>> rows_;
 };
 
 // RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
@@ -129,32 +92,9 @@ int main(int argc, char** argv) {
     const auto parallelism = static_cast<std::size_t>(args.parallelism);
 
     flow::session session{argc, argv};
-    auto schema = retail_schema();
-    auto sales = session.read_stream()
-                     .format("csv")
-                     .option("header", true)
-                     .option("maxFilesPerTrigger", 1)
-                     .schema(schema)
-                     .load(args.data_dir + "/*.csv");
-
     flow::topology topology(session.context());
-    auto rows = topology.source("retail", sales, parallelism);
-    latest_rows countries, stock;
-    auto invoices = std::make_shared<retail::invoice_revenue>(schema);
-    rows.key_by({"Country", "InvoiceNo"})
-        .apply("invoice_revenue", invoices, parallelism)
-        .key_by({"Country"})
-        .apply("country_revenue", std::make_shared<retail::country_revenue>(invoices->output_schema()), parallelism)
-        .sink("countries")
-        .output_mode("update")
-        .upsert_keys({"Country"})
-        .foreach_batch(countries.sink());
-    rows.key_by({"StockCode"})
-        .apply("stock_units", std::make_shared<retail::stock_units>(schema), parallelism)
-        .sink("stock")
-        .output_mode("update")
-        .upsert_keys({"StockCode"})
-        .foreach_batch(stock.sink());
+    retail::latest_rows countries, stock;
+    retail::build_topology(topology, retail::read_sales(session, args.data_dir), parallelism, countries, stock);
     std::cout << topology.explain();
 
     auto query = topology.start({"custom_topology", args.when});

@@ -1,0 +1,86 @@
+// The custom_topology example's topology, shared by the example and bench/topology_bench: the retail files
+// as a stream, one source vertex feeding two branches of keyed operators (retail_operators.hpp), each
+// ending in a sink that keeps the newest row per key.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "flow/session.hpp"
+#include "flow/topology.hpp"
+#include "retail_operators.hpp"
+
+namespace retail {
+
+inline flow::schema_ptr retail_schema() {
+  using flow::type_id;
+  return flow::make_schema({{"InvoiceNo", type_id::string, true},
+                            {"StockCode", type_id::string, true},
+                            {"Description", type_id::string, true},
+                            {"Quantity", type_id::int64, true},
+                            {"InvoiceDate", type_id::timestamp, true},
+                            {"UnitPrice", type_id::float64, true},
+                            {"CustomerID", type_id::float64, true},
+                            {"Country", type_id::string, true}});
+}
+
+// The newest row per key of an update-mode stream (the operators emit the keys each epoch changed).
+class latest_rows {
+ public:
+  flow::foreach_batch_function sink() {
+    return [this](const flow::batch& rows, std::int64_t) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (std::size_t i = 0; i < rows.num_rows(); ++i) {
+        std::vector<flow::value> row;
+        for (std::size_t c = 1; c < rows.num_columns(); ++c) row.push_back(rows.at(i, c));
+        rows_[rows.col(0).is_null(i) ? std::string() : std::string(rows.col(0).str(i))] = std::move(row);
+      }
+    };
+  }
+  // Sorted by key (byte order).
+  std::map<std::string, std::vector<flow::value>> rows() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return rows_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::vector<flow::value>> rows_;
+};
+
+// The retail files of data_dir as a stream, one file per epoch.
+inline flow::data_frame read_sales(flow::session& session, const std::string& data_dir) {
+  return session.read_stream()
+      .format("csv")
+      .option("header", true)
+      .option("maxFilesPerTrigger", 1)
+      .schema(retail_schema())
+      .load(data_dir + "/*.csv");
+}
+
+// Branch 1: keyed by Country and InvoiceNo (what each invoice adds, which invoices are new), then by Country
+// -> countries (Country, revenue, invoices). Branch 2: keyed by StockCode -> stock (StockCode, units).
+inline void build_topology(flow::topology& topology, const flow::data_frame& sales, std::size_t parallelism,
+                           latest_rows& countries, latest_rows& stock) {
+  auto rows = topology.source("retail", sales, parallelism);
+  auto invoices = std::make_shared<invoice_revenue>(sales.plan()->output);
+  rows.key_by({"Country", "InvoiceNo"})
+      .apply("invoice_revenue", invoices, parallelism)
+      .key_by({"Country"})
+      .apply("country_revenue", std::make_shared<country_revenue>(invoices->output_schema()), parallelism)
+      .sink("countries")
+      .output_mode("update")
+      .upsert_keys({"Country"})
+      .foreach_batch(countries.sink());
+  rows.key_by({"StockCode"})
+      .apply("stock_units", std::make_shared<stock_units>(sales.plan()->output), parallelism)
+      .sink("stock")
+      .output_mode("update")
+      .upsert_keys({"StockCode"})
+      .foreach_batch(stock.sink());
+}
+
+}  // namespace retail
