@@ -13,7 +13,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <iostream>
 #include <string>
 
 #include "bench_input.hpp"
@@ -128,7 +127,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   return bench::run("http_ingest_bench", [&] {
     const bool bare_count = argc == 2 && argv[1][0] != '-';
-    const std::size_t tweets = bare_count ? bench::count_argument(argv[1], "the tweet count") : ingest::number_flag(argc, argv, "tweets", 1000000);
+    const std::size_t tweets = bare_count ? bench::count_argument(argv[1], "the tweet count")
+                                          : ingest::number_flag(argc, argv, "tweets", 1000000);
     const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
     server_process server(static_cast<long long>(tweets));  // each connection gets the tweets from the start
     bool all_rows = true;
