@@ -1,16 +1,16 @@
 // Micro-benchmark of the hash aggregation on the retail data: group by (CustomerID, 1-hour window),
 // sum(UnitPrice * Quantity), in batches of 4096 rows, against a hand-written loop over a hash map.
 // Decoding is done up front and not timed. Prints one JSON line.
+// Usage: aggregate_bench [DATA_DIR [REPEATS]] (default: the shared data's retail-by-day/, 5 repeats)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
+#include "bench_input.hpp"
 #include "flow/formats.hpp"
 #include "flow/operators.hpp"
 
@@ -37,12 +37,10 @@ struct hand_hash {
   }
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_bench(int argc, char** argv) {
   namespace fs = std::filesystem;
-  const fs::path dir = argc > 1 ? fs::path(argv[1]) : fs::path(FLOW_SHARED_DATA_DIR) / "retail-by-day";
-  const int repeats = argc > 2 ? std::atoi(argv[2]) : 5;
+  const fs::path dir = argc > 1 ? fs::path(argv[1]) : bench::shared_data_dir() / "retail-by-day";
+  const std::size_t repeats = argc > 2 ? bench::count_argument(argv[2], "the repeat count (second argument)") : 5;
   auto schema = flow::make_schema({{"InvoiceNo", flow::type_id::string, true},
                                    {"StockCode", flow::type_id::string, true},
                                    {"Description", flow::type_id::string, true},
@@ -54,17 +52,10 @@ int main(int argc, char** argv) {
   flow::options opts;
   opts.set("header", "true");
   auto decoder = flow::make_decoder("csv", opts, schema);
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() == ".csv") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
+  const std::string hint = bench::retail_data_hint("aggregate_bench [DATA_DIR [REPEATS]]");
   std::vector<flow::batch> decoded;
-  for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    auto text = std::make_shared<const std::string>(content.str());
+  for (const auto& file : bench::csv_files(dir, hint)) {
+    auto text = std::make_shared<const std::string>(bench::read_file(file, hint));
     flow::decode_stats stats;
     decoded.push_back(decoder->decode(flow::raw_chunk{text, 0, text->size(), file.string(), 1}, stats));
   }
@@ -86,7 +77,7 @@ int main(int argc, char** argv) {
   double best_flow = 1e9, best_hand = 1e9;
   std::size_t flow_groups = 0, hand_groups = 0;
   double flow_total = 0, hand_total = 0;
-  for (int r = 0; r < repeats; ++r) {
+  for (std::size_t r = 0; r < repeats; ++r) {
     auto start = clock_type::now();
     auto state = aggregate.make_state();
     for (const auto& b : batches) state->update(select.apply(b));
@@ -129,4 +120,10 @@ int main(int argc, char** argv) {
       rows, batch_rows, flow_groups, hand_groups, best_flow, rows / best_flow, best_hand, rows / best_hand,
       best_flow / best_hand, std::fabs(flow_total - hand_total) < 1e-3 * std::max(1.0, std::fabs(hand_total)) ? "true" : "false");
   return flow_groups == hand_groups ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bench::run("aggregate_bench", [&] { return run_bench(argc, argv); });
 }

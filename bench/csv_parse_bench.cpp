@@ -1,16 +1,14 @@
 // Decodes all retail-by-day CSV files (read into memory first) with a fixed schema, single-threaded.
 // Prints {"bench":"csv_parse","mb_per_s":...,"rows_per_s":...} for the best of several runs.
+// Usage: csv_parse_bench [DATA_DIR [RUNS [decoder]]] (default: the shared data's retail-by-day/, 5 runs)
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 
+#include "bench_input.hpp"
 #include "flow/formats.hpp"
 
 namespace fs = std::filesystem;
@@ -93,37 +91,18 @@ struct baseline_parser {
   }
 };
 
-}  // namespace
-
-// The shared data sits next to the project: <project>/../shared/data, or FLOW_SHARED_DATA.
-fs::path default_data_dir() {
-  if (const char* env = std::getenv("FLOW_SHARED_DATA")) return fs::path(env) / "retail-by-day";
-  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "shared" / "data" / "retail-by-day";
-}
-
-int main(int argc, char** argv) {
-  fs::path dir = argc > 1 ? fs::path(argv[1]) : default_data_dir();
-  int runs = argc > 2 ? std::atoi(argv[2]) : 5;
+int run_bench(int argc, char** argv) {
+  fs::path dir = argc > 1 ? fs::path(argv[1]) : bench::shared_data_dir() / "retail-by-day";
+  const std::size_t runs = argc > 2 ? bench::count_argument(argv[2], "the run count (second argument)") : 5;
   // A third argument "decoder" skips the hand-written yardstick (for profiling).
-  int baseline_runs = argc > 3 && std::string(argv[3]) == "decoder" ? 0 : runs;
+  const std::size_t baseline_runs = argc > 3 && std::string(argv[3]) == "decoder" ? 0 : runs;
   std::vector<flow::raw_chunk> chunks;
   std::size_t total_bytes = 0;
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().extension() == ".csv") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& path : files) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    auto buffer = std::make_shared<const std::string>(content.str());
+  const std::string hint = bench::retail_data_hint("csv_parse_bench [DATA_DIR [RUNS [decoder]]]");
+  for (const auto& path : bench::csv_files(dir, hint)) {
+    auto buffer = std::make_shared<const std::string>(bench::read_file(path, hint));
     total_bytes += buffer->size();
     chunks.push_back(flow::raw_chunk{buffer, 0, buffer->size(), path.filename().string(), 1});
-  }
-  if (chunks.empty()) {
-    std::cerr << "no .csv files in " << dir << "\n";
-    return 1;
   }
   using flow::type_id;
   auto schema = flow::make_schema({{"InvoiceNo", type_id::string},
@@ -140,7 +119,7 @@ int main(int argc, char** argv) {
 
   double best_seconds = 1e300;
   std::uint64_t rows = 0;
-  for (int run = 0; run < runs; ++run) {
+  for (std::size_t run = 0; run < runs; ++run) {
     flow::decode_stats stats;
     auto start = std::chrono::steady_clock::now();
     for (const auto& chunk : chunks) decoder->decode(chunk, stats);
@@ -150,7 +129,7 @@ int main(int argc, char** argv) {
   }
   double baseline_seconds = 1e300;
   std::size_t baseline_rows = 0;
-  for (int run = 0; run < baseline_runs; ++run) {
+  for (std::size_t run = 0; run < baseline_runs; ++run) {
     auto start = std::chrono::steady_clock::now();
     std::size_t run_rows = 0;
     for (const auto& chunk : chunks) {
@@ -170,4 +149,10 @@ int main(int argc, char** argv) {
               static_cast<double>(total_bytes) / 1e6 / best_seconds, static_cast<double>(rows) / best_seconds,
               static_cast<double>(total_bytes) / 1e6 / baseline_seconds);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bench::run("csv_parse_bench", [&] { return run_bench(argc, argv); });
 }

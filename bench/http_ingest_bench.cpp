@@ -13,9 +13,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
-#include <iostream>
 #include <string>
 
+#include "bench_input.hpp"
 #include "flow/session.hpp"
 #include "ingest_support.hpp"
 
@@ -30,6 +30,9 @@ struct server_process {
   pid_t pid = -1;
   int port = 0;
   explicit server_process(long long tweets) {
+    if (access(FLOW_FEED_SERVER, X_OK) != 0)
+      throw bench::input_error(std::string("cannot run the feed server ") + FLOW_FEED_SERVER +
+                               "; build it: cmake --build <build dir> --target feed_server");
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     pid = fork();
@@ -122,9 +125,10 @@ result flow_query(int port, std::size_t tweets, ingest::sink_kind sink) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
-  try {
+  return bench::run("http_ingest_bench", [&] {
     const bool bare_count = argc == 2 && argv[1][0] != '-';
-    const std::size_t tweets = bare_count ? std::stoul(argv[1]) : ingest::number_flag(argc, argv, "tweets", 1000000);
+    const std::size_t tweets = bare_count ? bench::count_argument(argv[1], "the tweet count")
+                                          : ingest::number_flag(argc, argv, "tweets", 1000000);
     const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
     server_process server(static_cast<long long>(tweets));  // each connection gets the tweets from the start
     bool all_rows = true;
@@ -144,8 +148,5 @@ int main(int argc, char** argv) {
     }
     medians.print("http_ingest", "plain_beast_client");
     return all_rows ? 0 : 1;
-  } catch (const std::exception& e) {
-    std::cerr << "http_ingest_bench: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -8,16 +8,15 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <fstream>
 #include <algorithm>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_input.hpp"
 #include "flow/session.hpp"
 #include "flow/types.hpp"
 
@@ -25,18 +24,19 @@ namespace ingest {
 
 using clock_type = std::chrono::steady_clock;
 
-inline std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw flow::error("cannot read " + path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+// Don Quijote, the text the tcp and zmq benches send (not empty).
+inline std::string read_quijote() {
+  const auto path = bench::shared_data_dir() / "text" / "quijote.txt";
+  std::string text = bench::read_file(path, bench::shared_data_hint());
+  if (text.empty())
+    throw bench::input_error("the file " + bench::shown(path) + " is empty; " + bench::shared_data_hint());
+  return text;
 }
 
 // The value after --name on the command line, or fallback.
 inline std::size_t number_flag(int argc, char** argv, const std::string& name, std::size_t fallback) {
   for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == "--" + name) return std::stoul(argv[i + 1]);
+    if (argv[i] == "--" + name) return bench::count_argument(argv[i + 1], "--" + name);
   return fallback;
 }
 

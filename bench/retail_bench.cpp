@@ -1,7 +1,8 @@
 // The retail query over every daily file, as libflow runs it (available-now, memory sink, complete
 // mode; one file per epoch and all files in one epoch) and as a hand-written single-threaded program
 // computes it. Each run is a forked child so that its peak RSS is its own. Prints one JSON line per
-// run; exits non-zero when libflow's result differs from the baseline's.
+// run; exits 1 when libflow's result differs from the baseline's, 2 on input it cannot use.
+// Usage: retail_bench [DATA_DIR [REPEATS [profile-per-file]]] (default: the shared data's retail-by-day/, 3 repeats)
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,13 +14,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "bench_input.hpp"
 #include "flow/session.hpp"
 
 namespace fs = std::filesystem;
@@ -44,20 +45,7 @@ struct run_figures {
   std::vector<result_row> result;
 };
 
-std::vector<fs::path> data_files(const fs::path& dir) {
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().extension() == ".csv") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+const std::string data_hint = bench::retail_data_hint("retail_bench [DATA_DIR [REPEATS [profile-per-file]]]");
 
 // ---------------------------------------------------------------- the hand-written baseline
 
@@ -129,7 +117,7 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
   std::unordered_map<key, double, key_hash> sums;
   std::vector<std::string_view> fields;
   for (const auto& file : files) {
-    std::string text = slurp(file);
+    std::string text = bench::read_file(file, data_hint);
     std::size_t pos = text.find('\n') + 1;  // header
     while (pos < text.size()) {
       pos = split_record(text, pos, fields);
@@ -149,7 +137,7 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
 
 // ---------------------------------------------------------------- libflow
 
-run_figures run_libflow(const fs::path& dir, long long max_files_per_trigger) {
+run_figures run_libflow(const std::vector<fs::path>& files, long long max_files_per_trigger) {
   using flow::col;
   run_figures fig;
   flow::session_config config;
@@ -160,10 +148,10 @@ run_figures run_libflow(const fs::path& dir, long long max_files_per_trigger) {
   if (const char* v = std::getenv("FLOW_EXPERIMENT_THREADS")) config.threads = std::stoul(v);
   flow::session session(config);
   auto schema = session.read().format("csv").option("header", true).option("inferSchema", true)
-                    .load((dir / "2010-12-01.csv").string()).schema();
+                    .load(files.front().string()).schema();
   auto reader = session.read_stream().format("csv").option("header", true).schema(schema);
   if (max_files_per_trigger > 0) reader.option("maxFilesPerTrigger", max_files_per_trigger);
-  auto per_hour = reader.load((dir / "*.csv").string())
+  auto per_hour = reader.load((files.front().parent_path() / "*.csv").string())
                       .select({col("CustomerID"), (col("UnitPrice") * col("Quantity")).as("total_cost"),
                                col("InvoiceDate")})
                       .group_by({col("CustomerID"), flow::window(col("InvoiceDate"), "1 hour")})
@@ -197,7 +185,13 @@ run_figures in_child(F body) {
   pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
-    run_figures fig = body();
+    run_figures fig;
+    try {
+      fig = body();
+    } catch (const std::exception& e) {
+      std::cerr << "retail_bench: a benchmark run failed: " << e.what() << std::endl;
+      _exit(1);
+    }
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     fig.peak_rss_kb = usage.ru_maxrss;
@@ -221,7 +215,7 @@ run_figures in_child(F body) {
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("benchmark child failed");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("a benchmark run's process failed");
   std::istringstream in(text);
   run_figures fig;
   std::size_t count = 0;
@@ -242,36 +236,30 @@ bool same_result(const std::vector<result_row>& a, const std::vector<result_row>
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  fs::path dir = argc > 1 ? fs::path(argv[1]) : fs::path(FLOW_SHARED_DATA_DIR) / "retail-by-day";
-  int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
+int run_bench(int argc, char** argv) {
+  fs::path dir = argc > 1 ? fs::path(argv[1]) : bench::shared_data_dir() / "retail-by-day";
+  const std::size_t repeats = argc > 2 ? bench::count_argument(argv[2], "the repeat count (second argument)") : 3;
+  const auto files = bench::csv_files(dir, data_hint);
   // "profile-per-file" runs libflow's per-file query once in this process, for perf.
   if (argc > 3 && std::string(argv[3]) == "profile-per-file") {
-    auto fig = run_libflow(dir, 1);
+    auto fig = run_libflow(files, 1);
     std::printf("{\"bench\":\"retail\",\"run\":\"profile_per_file\",\"seconds\":%.4f}\n", fig.seconds);
     return 0;
   }
-  auto files = data_files(dir);
-  if (files.empty()) {
-    std::cerr << "retail_bench: no CSV files in " << dir << "\n";
-    return 1;
-  }
   double megabytes = 0;
   for (auto& f : files) megabytes += static_cast<double>(fs::file_size(f)) / 1e6;
-  for (auto& f : files) slurp(f);  // warm the page cache for every run alike
+  for (auto& f : files) bench::read_file(f, data_hint);  // warm the page cache for every run alike
 
   // The modes take turns, so a spell of load on a shared machine falls on all of them alike; the best
   // run of each counts.
   run_figures baseline, per_file, one_epoch;
-  auto keep_best = [](run_figures& best, run_figures fig, int round) {
+  auto keep_best = [](run_figures& best, run_figures fig, std::size_t round) {
     if (round == 0 || fig.seconds < best.seconds) best = std::move(fig);
   };
-  for (int round = 0; round < repeats; ++round) {
+  for (std::size_t round = 0; round < repeats; ++round) {
     keep_best(baseline, in_child([&] { return run_baseline(files); }), round);
-    keep_best(per_file, in_child([&] { return run_libflow(dir, 1); }), round);
-    keep_best(one_epoch, in_child([&] { return run_libflow(dir, 0); }), round);
+    keep_best(per_file, in_child([&] { return run_libflow(files, 1); }), round);
+    keep_best(one_epoch, in_child([&] { return run_libflow(files, 0); }), round);
   }
 
   bool ok = true;
@@ -294,4 +282,10 @@ int main(int argc, char** argv) {
   report("libflow_one_epoch", one_epoch, false);
   std::fflush(stdout);
   return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return bench::run("retail_bench", [&] { return run_bench(argc, argv); });
 }

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_input.hpp"
 #include "flow/session.hpp"
 #include "ingest_support.hpp"
 
@@ -108,10 +109,10 @@ result libflow_source(flow::session& session, const std::string& text, std::size
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return bench::run("tcp_ingest_bench", [&] {
     const std::size_t megabytes = ingest::number_flag(argc, argv, "mb", 600);
     const std::size_t runs = ingest::number_flag(argc, argv, "runs", 5);
-    const std::string text = ingest::read_all(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
+    const std::string text = ingest::read_quijote();
     const std::size_t repeat = std::max<std::size_t>(1, megabytes * 1000 * 1000 / text.size());
     flow::session session{argc, argv};
     ingest::summary medians;
@@ -128,8 +129,5 @@ int main(int argc, char** argv) {
     }
     medians.print("tcp_ingest", "plain_loop");
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "tcp_ingest_bench: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

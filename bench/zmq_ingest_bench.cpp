@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_input.hpp"
 #include "flow/session.hpp"
 #include "ingest_support.hpp"
 
@@ -18,8 +19,8 @@ namespace {
 
 using ingest::result;
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::istringstream in(ingest::read_all(path));
+std::vector<std::string> quijote_lines() {
+  std::istringstream in(ingest::read_quijote());
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
@@ -93,11 +94,10 @@ result libflow_source(flow::session& session, const std::vector<std::string>& li
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return bench::run("zmq_ingest_bench", [&] {
     const std::size_t messages = ingest::number_flag(argc, argv, "messages", 5'000'000);
     const std::size_t runs = ingest::number_flag(argc, argv, "runs", 3);
-    const auto lines = read_lines(std::string(FLOW_SHARED_DATA_DIR) + "/text/quijote.txt");
-    if (lines.empty()) throw flow::error("quijote.txt has no lines");
+    const auto lines = quijote_lines();
     flow::session session{argc, argv};
     ingest::summary medians;
     for (std::size_t run = 0; run < runs; ++run) {
@@ -113,8 +113,5 @@ int main(int argc, char** argv) {
     }
     medians.print("zmq_ingest", "plain_cppzmq_loop");
     return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "zmq_ingest_bench: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

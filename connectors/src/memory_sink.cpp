@@ -2,58 +2,30 @@
 #include "flow/connectors/memory.hpp"
 
 #include <optional>
+#include <string_view>
 #include <unordered_map>
+
+#include "flow/keys.hpp"
 
 namespace flow::connectors {
 
 namespace {
 
-// The grouping keys of a row as bytes, equal exactly when the key values are equal.
-void append_key(std::string& key, const column& col, std::size_t row) {
-  if (col.is_null(row)) {
-    key.push_back('\0');
-    return;
+// The key of each row of b as bytes, in the encoding the aggregation groups by (flow/keys.hpp): keys
+// that are equal for Spark (-0.0 and 0.0, NaNs of any bit pattern, nulls) encode equally.
+std::vector<std::string> row_keys(const batch& b, const std::vector<std::size_t>& key_indexes) {
+  std::vector<column> key_columns;
+  for (std::size_t k : key_indexes) key_columns.push_back(b.col(k));
+  const encoded_keys encoded = encode_keys(key_columns, b.num_rows());
+  std::vector<std::string> keys;
+  keys.reserve(b.num_rows());
+  for (std::size_t r = 0; r < b.num_rows(); ++r) {
+    if (encoded.fixed())
+      keys.emplace_back(reinterpret_cast<const char*>(encoded.row_words(r)), encoded.key_words * sizeof(std::uint64_t));
+    else
+      keys.emplace_back(encoded.row_bytes(r));
   }
-  key.push_back('\1');
-  auto append_raw = [&](const void* data, std::size_t size) { key.append(static_cast<const char*>(data), size); };
-  switch (col.type()) {
-    case type_id::boolean: key.push_back(static_cast<char>(col.bools()[row])); break;
-    case type_id::int64:
-    case type_id::timestamp: append_raw(&col.ints()[row], sizeof(std::int64_t)); break;
-    case type_id::float64: {
-      double d = col.doubles()[row] == 0.0 ? 0.0 : col.doubles()[row];
-      append_raw(&d, sizeof d);
-      break;
-    }
-    case type_id::string: {
-      std::string_view s = col.str(row);
-      std::uint64_t size = s.size();
-      append_raw(&size, sizeof size);
-      key.append(s);
-      break;
-    }
-    case type_id::window:
-      append_raw(&col.ints()[row], sizeof(std::int64_t));
-      append_raw(&col.ends()[row], sizeof(std::int64_t));
-      break;
-    case type_id::string_list: {
-      std::uint64_t items = col.list_size(row);
-      append_raw(&items, sizeof items);
-      for (std::size_t j = 0; j < items; ++j) {
-        std::string_view s = col.list_item(row, j);
-        std::uint64_t size = s.size();
-        append_raw(&size, sizeof size);
-        key.append(s);
-      }
-      break;
-    }
-  }
-}
-
-std::string row_key(const batch& b, std::size_t row, const std::vector<std::size_t>& key_indexes) {
-  std::string key;
-  for (std::size_t k : key_indexes) append_key(key, b.col(k), row);
-  return key;
+  return keys;
 }
 
 // Keeps rows where keep[i] != 0, sharing the batch when every row stays.
@@ -144,21 +116,22 @@ class memory_sink final : public sink_writer {
  private:
   // Rows of `changes` replace the rows with the same keys in `table` (the last change per key wins).
   std::vector<batch> upsert(const std::vector<batch>& table, const std::vector<batch>& changes) const {
-    std::unordered_map<std::string, std::pair<std::size_t, std::size_t>> latest;
+    std::vector<std::vector<std::string>> change_keys;
+    std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> latest;
     for (std::size_t b = 0; b < changes.size(); ++b) {
-      for (std::size_t r = 0; r < changes[b].num_rows(); ++r) latest[row_key(changes[b], r, key_indexes_)] = {b, r};
+      change_keys.push_back(row_keys(changes[b], key_indexes_));
+      for (std::size_t r = 0; r < changes[b].num_rows(); ++r) latest[change_keys[b][r]] = {b, r};
     }
     std::vector<batch> result;
     for (const auto& b : table) {
+      const auto keys = row_keys(b, key_indexes_);
       std::vector<std::uint8_t> keep(b.num_rows());
-      for (std::size_t r = 0; r < b.num_rows(); ++r) keep[r] = !latest.contains(row_key(b, r, key_indexes_));
+      for (std::size_t r = 0; r < b.num_rows(); ++r) keep[r] = !latest.contains(keys[r]);
       add_kept(result, b, keep);
     }
     for (std::size_t b = 0; b < changes.size(); ++b) {
       std::vector<std::uint8_t> keep(changes[b].num_rows());
-      for (std::size_t r = 0; r < keep.size(); ++r) {
-        keep[r] = latest.at(row_key(changes[b], r, key_indexes_)) == std::pair{b, r};
-      }
+      for (std::size_t r = 0; r < keep.size(); ++r) keep[r] = latest.at(change_keys[b][r]) == std::pair{b, r};
       add_kept(result, changes[b], keep);
     }
     return result;

@@ -5,7 +5,10 @@
 #include <sqlite3.h>
 
 #include <cctype>
+#include <cmath>
+#include <limits>
 #include <optional>
+#include <string_view>
 
 #include "json_string_array.hpp"
 
@@ -22,6 +25,9 @@ constexpr const char* window_end_suffix = ".__end";
 // An array<string> column is TEXT holding a JSON array of strings; the declared type (TEXT affinity) maps
 // it back to array<string> when a query returns the column itself.
 constexpr const char* string_list_decl = "ARRAY_TEXT";
+// SQLite stores a NaN double as NULL; NaN goes in as this BLOB instead (no flow type is stored as a BLOB),
+// which SQLite compares equal to itself and above every number, as Spark orders NaN, and reads back as NaN.
+constexpr std::string_view nan_blob = "NaN";
 
 const char* declared_type(type_id t) {
   switch (t) {
@@ -103,7 +109,10 @@ void bind_row(sqlite3_stmt* stmt, const batch& b, std::size_t row) {
         null ? sqlite3_bind_null(stmt, parameter) : sqlite3_bind_int64(stmt, parameter, col.ints()[row]);
         break;
       case type_id::float64:
-        null ? sqlite3_bind_null(stmt, parameter) : sqlite3_bind_double(stmt, parameter, col.doubles()[row]);
+        if (null) sqlite3_bind_null(stmt, parameter);
+        else if (std::isnan(col.doubles()[row]))
+          sqlite3_bind_blob(stmt, parameter, nan_blob.data(), static_cast<int>(nan_blob.size()), SQLITE_STATIC);
+        else sqlite3_bind_double(stmt, parameter, col.doubles()[row]);
         break;
       case type_id::string: {
         if (null) {
@@ -182,7 +191,10 @@ value read_cell(sqlite3_stmt* stmt, int c) {
     case SQLITE_TEXT:
     case SQLITE_BLOB: {
       const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, c));
-      return value{std::string(data ? data : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)))};
+      std::string_view bytes(data ? data : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
+      if (sqlite3_column_type(stmt, c) == SQLITE_BLOB && bytes == nan_blob)
+        return value{std::numeric_limits<double>::quiet_NaN()};
+      return value{std::string(bytes)};
     }
     default: return value{null_value{}};
   }

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <thread>
 
 #include "flow/connectors/memory.hpp"
@@ -155,6 +157,53 @@ TEST_CASE("memory catalog maps SQL results back to flow types", "[memory_sink][s
   auto none = catalog->sql("SELECT * FROM t WHERE n > 100");
   CHECK(none.num_rows() == 0);
   CHECK(none.schema() == *schema);
+}
+
+TEST_CASE("memory catalog keeps NaN through SQL, equal to itself and above every number as in Spark", "[memory_sink][sql]") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  auto schema = flow::make_schema({{"name", type_id::string, true}, {"x", type_id::float64, true}});
+  auto catalog = std::make_shared<flow::memory_catalog>();
+  auto sink = flow::make_memory_sink(catalog, "t");
+  sink->open(schema, flow::output_mode::append, {});
+  sink->write(0, flow::make_batch(schema, {{value{std::string("nan")}, value{nan}},
+                                           {value{std::string("null")}, value{}},
+                                           {value{std::string("inf")}, value{inf}},
+                                           {value{std::string("one")}, value{1.0}}}));
+  sink->commit(0);
+  auto is_nan = [](const value& v) { return std::holds_alternative<double>(v) && std::isnan(std::get<double>(v)); };
+
+  auto sorted = catalog->sql("SELECT * FROM t ORDER BY x");  // nulls first, then numbers, NaN last
+  REQUIRE(sorted.schema() == *schema);
+  REQUIRE(sorted.num_rows() == 4);
+  CHECK(flow::is_null(sorted.at(0, 1)));
+  CHECK(sorted.at(1, 1) == value{1.0});
+  CHECK(sorted.at(2, 1) == value{inf});
+  CHECK(is_nan(sorted.at(3, 1)));
+
+  auto above = catalog->sql("SELECT name FROM t WHERE x > 1e308 ORDER BY name");
+  CHECK(above.num_rows() == 2);
+  CHECK(above.at(0, 0) == value{std::string("inf")});
+  CHECK(above.at(1, 0) == value{std::string("nan")});
+  CHECK(catalog->sql("SELECT name FROM t WHERE x = x").num_rows() == 3);
+  auto largest = catalog->sql("SELECT max(x) AS m, count(x) AS c FROM t");
+  CHECK(is_nan(largest.at(0, 0)));
+  CHECK(largest.at(0, 1) == value{std::int64_t{3}});
+}
+
+TEST_CASE("memory sink in update mode takes NaN keys of any bit pattern as one key", "[memory_sink]") {
+  auto schema = flow::make_schema({{"k", type_id::float64, true}, {"v", type_id::int64, true}});
+  auto catalog = std::make_shared<flow::memory_catalog>();
+  auto sink = flow::make_memory_sink(catalog, "latest");
+  sink->open(schema, flow::output_mode::update, {"k"});
+  sink->write(0, flow::make_batch(schema, {{value{std::nan("1")}, value{std::int64_t{1}}}}));
+  sink->commit(0);
+  sink->write(1, flow::make_batch(schema, {{value{-std::nan("2")}, value{std::int64_t{2}}}}));
+  sink->commit(1);
+  auto rows = catalog->table("latest");
+  REQUIRE(rows.size() == 1);
+  REQUIRE(rows.front().num_rows() == 1);
+  CHECK(rows.front().at(0, 1) == value{std::int64_t{2}});
 }
 
 TEST_CASE("memory catalog reports SQL errors with SQLite's message and the query", "[memory_sink][sql]") {
