@@ -99,10 +99,14 @@ class plan_compiler {
         auto upstream = append(child);
         auto aggregate = std::make_shared<const aggregate_operator>(child.output, node.keys, node.aggs);
         graph_.append(upstream, std::make_shared<partial_aggregate_operator>(aggregate));
+        auto keys = aggregate->key_names();
+        // Without keys (a global aggregation) every partial goes to one instance.
         auto v = graph_.add_operators(fresh_name("aggregate"), aggregate->state_schema(),
-                                      {std::make_shared<final_aggregate_operator>(aggregate, mode_)});
-        graph_.connect(upstream, v, partitioning::hash, aggregate->key_names());
-        output_keys_ = aggregate->key_names();
+                                      {std::make_shared<final_aggregate_operator>(aggregate, mode_)},
+                                      keys.empty() ? 1 : 0);
+        if (keys.empty()) graph_.connect(upstream, v, partitioning::rebalance);
+        else graph_.connect(upstream, v, partitioning::hash, keys);
+        output_keys_ = std::move(keys);
         return v;
       }
       case plan_kind::union_all: {

@@ -363,6 +363,16 @@ TEST_CASE("compile_graph: static frames may aggregate twice; the old compile ref
   CHECK_THAT(error_of([&] { compile(twice); }), Catch::Contains("two aggregations in a row are not run by this runtime"));
 }
 
+TEST_CASE("compile_graph: a global aggregation (no keys) merges in one instance", "[compile]") {
+  auto plan = make_aggregate(scan_of_items(true), {}, {{agg_kind::sum, col("Quantity"), {}}});
+  auto graph = compile_graph(plan, sink_with(output_mode::complete));
+  CHECK(graph.vertex(1).parallelism == 1);
+  CHECK(graph.edges()[0].kind == partitioning::rebalance);
+  CHECK(graph.vertex(2).sink_keys.empty());
+  graph_runner runner(std::move(graph), 3);
+  CHECK(rows_of(runner.run_epoch({two_epochs()[0]})) == std::vector<std::vector<value>>{{std::int64_t{21}}});
+}
+
 TEST_CASE("compile_graph: refuses what Spark refuses in streaming, with Spark's rule", "[compile]") {
   auto aggregated = revenue_by_country(scan_of_items(true));
   CHECK_THAT(error_of([&] { make_aggregate(aggregated, {col("rows")}, {{agg_kind::count, expr{}, {}}}); }),
