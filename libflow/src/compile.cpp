@@ -1,5 +1,7 @@
 #include "flow/compile.hpp"
 
+#include <algorithm>
+
 namespace flow {
 
 namespace {
@@ -159,7 +161,10 @@ dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink) {
   plan_compiler compiler(graph, sink.mode);
   auto output = compiler.append(*plan);
   auto s = graph.add_sink("sink", plan->output, sink);
-  graph.vertices()[s].sink_keys = compiler.output_keys();
+  // Update mode upserts by the grouping keys; once a select dropped or renamed one, its rows are appended.
+  const auto& keys = compiler.output_keys();
+  if (std::all_of(keys.begin(), keys.end(), [&](const std::string& k) { return plan->output->find(k).has_value(); }))
+    graph.vertices()[s].sink_keys = keys;
   graph.connect(output, s, partitioning::forward);
   graph.validate();
   return graph;

@@ -272,6 +272,9 @@ TEST_CASE("compile_graph: an aggregation splits into a partial in the upstream c
   CHECK(graph.vertex(2).sink_keys == std::vector<std::string>{"Country"});
   CHECK(graph.vertex(2).sink.mode == output_mode::update);
   CHECK(graph.stateful());
+
+  auto without_key = make_project(revenue_by_country(scan_of_items(true)), {col("rows")});
+  CHECK(compile_graph(without_key, sink_with(output_mode::update)).vertex(2).sink_keys.empty());
 }
 
 TEST_CASE("compile_graph: the output mode reaches the final aggregate", "[compile]") {
