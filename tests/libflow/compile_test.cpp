@@ -272,6 +272,14 @@ TEST_CASE("compile_graph: an aggregation splits into a partial in the upstream c
   CHECK(graph.vertex(2).sink_keys == std::vector<std::string>{"Country"});
   CHECK(graph.vertex(2).sink.mode == output_mode::update);
   CHECK(graph.stateful());
+  CHECK(graph.explain() ==
+        "source (source, parallelism default) local items -> Project [Country, (Quantity * UnitPrice) AS revenue] "
+        "-> PartialAggregate [Country], [sum(revenue), rows]\n"
+        "aggregate (operators, parallelism default) -> Aggregate [Country], [sum(revenue), rows] "
+        "-> Project [Country, sum(revenue)]\n"
+        "  <- source by hash [Country]\n"
+        "sink (sink, parallelism 1) memory update\n"
+        "  <- aggregate by forward\n");
 
   auto without_key = make_project(revenue_by_country(scan_of_items(true)), {col("rows")});
   CHECK(compile_graph(without_key, sink_with(output_mode::update)).vertex(2).sink_keys.empty());
