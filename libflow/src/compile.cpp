@@ -1,5 +1,7 @@
 #include "flow/compile.hpp"
 
+#include <algorithm>
+
 #include "flow/aggregate_operators.hpp"
 
 namespace flow {
@@ -28,10 +30,14 @@ class plan_compiler {
         auto upstream = append(child);
         auto aggregate = std::make_shared<const aggregate_operator>(child.output, node.keys, node.aggs);
         graph_.append(upstream, std::make_shared<partial_aggregate_operator>(aggregate));
+        auto keys = aggregate->key_names();
+        // Without keys (a global aggregation) every partial goes to one instance.
         auto v = graph_.add_operators(fresh_name("aggregate"), aggregate->state_schema(),
-                                      {std::make_shared<final_aggregate_operator>(aggregate, mode_)});
-        graph_.connect(upstream, v, partitioning::hash, aggregate->key_names());
-        output_keys_ = aggregate->key_names();
+                                      {std::make_shared<final_aggregate_operator>(aggregate, mode_)},
+                                      keys.empty() ? 1 : 0);
+        if (keys.empty()) graph_.connect(upstream, v, partitioning::rebalance);
+        else graph_.connect(upstream, v, partitioning::hash, keys);
+        output_keys_ = std::move(keys);
         return v;
       }
       case plan_kind::union_all: {
@@ -84,7 +90,10 @@ dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink) {
   plan_compiler compiler(graph, sink.mode);
   auto output = compiler.append(*plan);
   auto s = graph.add_sink("sink", plan->output, sink);
-  graph.vertices()[s].sink_keys = compiler.output_keys();
+  // Update mode upserts by the grouping keys; once a select dropped or renamed one, its rows are appended.
+  const auto& keys = compiler.output_keys();
+  if (std::all_of(keys.begin(), keys.end(), [&](const std::string& k) { return plan->output->find(k).has_value(); }))
+    graph.vertices()[s].sink_keys = keys;
   graph.connect(output, s, partitioning::forward);
   graph.validate();
   return graph;

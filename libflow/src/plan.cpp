@@ -52,7 +52,8 @@ std::string schema_text(const schema& s, const schema& other) {
   std::string text = s.to_string();
   if (text != other.to_string()) return text;
   std::string nullable;
-  for (const auto& f : s.fields()) nullable += (nullable.empty() ? "" : ", ") + f.name + (f.nullable ? " nullable" : " not null");
+  for (const auto& f : s.fields())
+    nullable += (nullable.empty() ? "" : ", ") + f.name + (f.nullable ? " nullable" : " not null");
   return text + " (" + nullable + ")";
 }
 
@@ -159,18 +160,16 @@ bool is_streaming(const plan_node& plan) { return scans_of(plan).front()->stream
 bool has_aggregate(const plan_node& plan) { return count_aggregates(plan) > 0; }
 
 std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node) {
-  if (node.children.size() != 1) throw error("make_stateless_operator: a scan or a union has no stateless operator");
-  const schema_ptr& input = node.children.front()->output;
   switch (node.kind) {
-    case plan_kind::project: return std::make_shared<project_operator>(*input, node.exprs);
-    case plan_kind::filter: return std::make_shared<filter_operator>(input, node.predicate);
+    case plan_kind::project: return std::make_shared<project_operator>(*node.children.front()->output, node.exprs);
+    case plan_kind::filter: return std::make_shared<filter_operator>(node.children.front()->output, node.predicate);
     case plan_kind::map_batches:
       return std::make_shared<function_operator>(node.function, node.output, node.function_name);
     case plan_kind::scan:
     case plan_kind::aggregate:
     case plan_kind::union_all: break;
   }
-  throw error("make_stateless_operator: an aggregation is not a stateless operator");
+  throw error("make_stateless_operator: only a select, where or map_batches node is a stateless operator");
 }
 
 namespace {
@@ -239,7 +238,8 @@ void validate_output_mode(const plan_node& plan, output_mode mode) {
 physical_plan compile(const plan_ptr& plan) {
   if (!plan) throw error("cannot run an empty plan");
   std::vector<const plan_node*> chain;  // scan first
-  for (const plan_node* node = plan.get(); node; node = node->children.empty() ? nullptr : node->children.front().get()) {
+  for (const plan_node* node = plan.get(); node;
+       node = node->children.empty() ? nullptr : node->children.front().get()) {
     if (node->kind == plan_kind::union_all)
       throw error("union is not run by this runtime yet: it needs the dataflow-graph runtime (flow::compile_graph)");
     chain.insert(chain.begin(), node);

@@ -219,7 +219,8 @@ void check_same_as_physical_plan(const plan_ptr& plan, output_mode mode) {
 }  // namespace
 
 TEST_CASE("compile_graph: stateless operators fuse into the source vertex", "[compile]") {
-  auto plan = make_filter(make_project(scan_of_items(true), {col("Country"), col("Quantity")}), col("Quantity") > lit(0));
+  auto plan =
+      make_filter(make_project(scan_of_items(true), {col("Country"), col("Quantity")}), col("Quantity") > lit(0));
   auto graph = compile_graph(plan, sink_with(output_mode::append));
   REQUIRE(graph.vertices().size() == 2);
   const auto& source = graph.vertex(0);
@@ -271,6 +272,17 @@ TEST_CASE("compile_graph: an aggregation splits into a partial in the upstream c
   CHECK(graph.vertex(2).sink_keys == std::vector<std::string>{"Country"});
   CHECK(graph.vertex(2).sink.mode == output_mode::update);
   CHECK(graph.stateful());
+  CHECK(graph.explain() ==
+        "source (source, parallelism default) local items -> Project [Country, (Quantity * UnitPrice) AS revenue] "
+        "-> PartialAggregate [Country], [sum(revenue), rows]\n"
+        "aggregate (operators, parallelism default) -> Aggregate [Country], [sum(revenue), rows] "
+        "-> Project [Country, sum(revenue)]\n"
+        "  <- source by hash [Country]\n"
+        "sink (sink, parallelism 1) memory update\n"
+        "  <- aggregate by forward\n");
+
+  auto without_key = make_project(revenue_by_country(scan_of_items(true)), {col("rows")});
+  CHECK(compile_graph(without_key, sink_with(output_mode::update)).vertex(2).sink_keys.empty());
 }
 
 TEST_CASE("compile_graph: the output mode reaches the final aggregate", "[compile]") {
@@ -342,16 +354,16 @@ TEST_CASE("compile_graph: the compiled chains give the old pipeline's result", "
 TEST_CASE("compile_graph: a union feeding an aggregation counts the rows of both inputs", "[compile]") {
   auto plan = revenue_by_country(make_union({scan_of_items(true, "left"), scan_of_items(true, "right")}));
   auto epochs = two_epochs();
-  // Both inputs read the first epoch: each country's revenue and rows count twice.
-  auto expected = run_physical(compile(revenue_by_country(scan_of_items(true))), {{epochs[0][0], epochs[0][1],
-                                                                                    epochs[0][0], epochs[0][1]}},
-                               output_mode::complete);
+  // Both inputs read the first epoch: as one scan reading it twice.
+  std::vector<batch> twice = {epochs[0][0], epochs[0][1], epochs[0][0], epochs[0][1]};
+  auto expected = run_physical(compile(revenue_by_country(scan_of_items(true))), {twice}, output_mode::complete);
   graph_runner runner(compile_graph(plan, sink_with(output_mode::complete)), 2);
   CHECK(rows_of(runner.run_epoch({epochs[0], epochs[0]})) == rows_of(expected[0]));
 }
 
 TEST_CASE("compile_graph: static frames may aggregate twice, the old compile refuses that", "[compile]") {
-  auto twice = make_aggregate(revenue_by_country(scan_of_items(false)), {col("rows")}, {{agg_kind::count, expr{}, "countries"}});
+  auto twice = make_aggregate(revenue_by_country(scan_of_items(false)), {col("rows")},
+                              {{agg_kind::count, expr{}, "countries"}});
   auto graph = compile_graph(twice, sink_with(output_mode::complete));
   CHECK(chain_sizes(graph) == std::vector<std::size_t>{2, 2, 1, 0});
   CHECK(graph.vertex(2).name == "aggregate-2");
@@ -359,8 +371,20 @@ TEST_CASE("compile_graph: static frames may aggregate twice, the old compile ref
   graph_runner runner(std::move(graph), 2);
   // France 2 rows, Spain 2, Norway 1, null 1 -> rows 2: 2 countries, rows 1: 2 countries.
   auto rows = rows_of(runner.run_epoch({two_epochs()[0]}));
-  CHECK(rows == std::vector<std::vector<value>>{{std::int64_t{1}, std::int64_t{2}}, {std::int64_t{2}, std::int64_t{2}}});
-  CHECK_THAT(error_of([&] { compile(twice); }), Catch::Contains("two aggregations in a row are not run by this runtime"));
+  CHECK(rows ==
+        std::vector<std::vector<value>>{{std::int64_t{1}, std::int64_t{2}}, {std::int64_t{2}, std::int64_t{2}}});
+  CHECK_THAT(error_of([&] { compile(twice); }),
+             Catch::Contains("two aggregations in a row are not run by this runtime"));
+}
+
+TEST_CASE("compile_graph: a global aggregation (no keys) merges in one instance", "[compile]") {
+  auto plan = make_aggregate(scan_of_items(true), {}, {{agg_kind::sum, col("Quantity"), {}}});
+  auto graph = compile_graph(plan, sink_with(output_mode::complete));
+  CHECK(graph.vertex(1).parallelism == 1);
+  CHECK(graph.edges()[0].kind == partitioning::rebalance);
+  CHECK(graph.vertex(2).sink_keys.empty());
+  graph_runner runner(std::move(graph), 3);
+  CHECK(rows_of(runner.run_epoch({two_epochs()[0]})) == std::vector<std::vector<value>>{{std::int64_t{21}}});
 }
 
 TEST_CASE("compile_graph: refuses what Spark refuses in streaming, with Spark's rule", "[compile]") {

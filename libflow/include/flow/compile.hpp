@@ -13,7 +13,8 @@ namespace flow {
 std::size_t append_plan(dataflow_graph& graph, const plan_ptr& plan, output_mode mode = output_mode::update);
 
 // The whole query: the plan's vertices and one sink vertex ("sink") writing its output with the
-// spec's output mode (update mode upserts by the aggregation's keys: graph_vertex::sink_keys).
+// spec's output mode (update mode upserts by the aggregation's keys, graph_vertex::sink_keys, while the
+// output holds them all).
 dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink);
 
 }  // namespace flow
