@@ -162,7 +162,7 @@ TEST_CASE("keyed operator: each epoch emits the keys it changed, with their key 
   CHECK(state->num_rows() == 2);
 }
 
-TEST_CASE("keyed state: a copy fed take_changes() equals the original; restore continues the same", "[keyed]") {
+TEST_CASE("keyed state: a copy fed take_changes() equals the original, and restore continues the same", "[keyed]") {
   for (const auto& keys : {std::vector<std::string>{"name", "id"}, std::vector<std::string>{"id"}}) {
     INFO("keys: " << keys.size());
     total_by_key op(input_schema(), keys);
