@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_input.hpp"
+#include "csv_records.hpp"
 #include "flow/session.hpp"
 
 namespace fs = std::filesystem;
@@ -49,31 +50,6 @@ const std::string data_hint = bench::retail_data_hint("retail_bench [DATA_DIR [R
 
 // ---------------------------------------------------------------- the hand-written baseline
 
-// Splits one CSV record starting at pos into field views (quotes handled); returns the position after it.
-std::size_t split_record(const std::string& text, std::size_t pos, std::vector<std::string_view>& fields) {
-  fields.clear();
-  const std::size_t n = text.size();
-  while (true) {
-    std::size_t start = pos;
-    if (pos < n && text[pos] == '"') {
-      ++pos;
-      while (pos < n) {
-        if (text[pos] == '"') {
-          if (pos + 1 < n && text[pos + 1] == '"') pos += 2;
-          else break;
-        } else {
-          ++pos;
-        }
-      }
-      ++pos;
-    }
-    while (pos < n && text[pos] != ',' && text[pos] != '\n') ++pos;
-    fields.emplace_back(text.data() + start, pos - start);
-    if (pos >= n || text[pos] == '\n') return pos + 1;
-    ++pos;
-  }
-}
-
 std::int64_t parse_hour_start(std::string_view ts) {
   auto num = [&](std::size_t at, std::size_t len) {
     std::int64_t v = 0;
@@ -88,12 +64,6 @@ std::int64_t parse_hour_start(std::string_view ts) {
   std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   std::int64_t days = era * 146097 + doe - 719468;
   return (days * 24 + h) * 3600LL * 1000000LL;
-}
-
-double to_double(std::string_view text) {
-  double v = 0;
-  std::from_chars(text.data(), text.data() + text.size(), v);
-  return v;
 }
 
 run_figures run_baseline(const std::vector<fs::path>& files) {
@@ -120,11 +90,11 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
     std::string text = bench::read_file(file, data_hint);
     std::size_t pos = text.find('\n') + 1;  // header
     while (pos < text.size()) {
-      pos = split_record(text, pos, fields);
+      pos = bench::split_record(text, pos, fields);
       if (fields.size() < 8) continue;
-      key k{!fields[6].empty(), fields[6].empty() ? 0.0 : to_double(fields[6]), parse_hour_start(fields[4])};
-      double quantity = to_double(fields[3]);
-      double price = to_double(fields[5]);
+      key k{!fields[6].empty(), fields[6].empty() ? 0.0 : bench::to_double(fields[6]), parse_hour_start(fields[4])};
+      double quantity = bench::to_double(fields[3]);
+      double price = bench::to_double(fields[5]);
       sums[k] += price * quantity;
       ++fig.rows;
     }
