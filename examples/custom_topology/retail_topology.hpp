@@ -65,8 +65,10 @@ inline flow::data_frame read_sales(flow::session& session, const std::string& da
 // -> countries (Country, revenue, invoices). Branch 2: keyed by StockCode -> stock (StockCode, units).
 inline void build_topology(flow::topology& topology, const flow::data_frame& sales, std::size_t parallelism,
                            latest_rows& countries, latest_rows& stock) {
-  auto rows = topology.source("retail", sales, parallelism);
-  auto invoices = std::make_shared<invoice_revenue>(sales.plan()->output);
+  // Only the columns the branches read cross the two shuffles (the select runs in the source vertex).
+  auto rows = topology.source("retail", sales, parallelism)
+                  .select(std::vector<std::string>{"InvoiceNo", "StockCode", "Quantity", "UnitPrice", "Country"});
+  auto invoices = std::make_shared<invoice_revenue>(rows.schema());
   rows.key_by({"Country", "InvoiceNo"})
       .apply("invoice_revenue", invoices, parallelism)
       .key_by({"Country"})
@@ -76,7 +78,7 @@ inline void build_topology(flow::topology& topology, const flow::data_frame& sal
       .upsert_keys({"Country"})
       .foreach_batch(countries.sink());
   rows.key_by({"StockCode"})
-      .apply("stock_units", std::make_shared<stock_units>(sales.plan()->output), parallelism)
+      .apply("stock_units", std::make_shared<stock_units>(rows.schema()), parallelism)
       .sink("stock")
       .output_mode("update")
       .upsert_keys({"StockCode"})
