@@ -1,4 +1,4 @@
-// Stateless operators (project, filter, fused pipelines) and the output-mode / aggregate-kind names.
+// Stateless operators (project, filter) and the output-mode / aggregate-kind names.
 #include "flow/operators.hpp"
 
 #include <algorithm>
@@ -150,19 +150,5 @@ batch filter_operator::apply(const batch& input) const {
 
 std::string filter_operator::describe() const { return "Filter " + predicate_.name(); }
 
-batch pipeline::run(const batch& input) const {
-  batch current = input;
-  for (const auto& op : ops_) current = op->apply(current);
-  return current;
-}
-
-std::string pipeline::describe() const {
-  std::string out;
-  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
-    if (!out.empty()) out.push_back('\n');
-    out.append((*it)->describe());
-  }
-  return out;
-}
 
 }  // namespace flow

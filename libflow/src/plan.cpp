@@ -235,39 +235,4 @@ void validate_output_mode(const plan_node& plan, output_mode mode) {
         "without watermark; use update or complete output mode");
 }
 
-physical_plan compile(const plan_ptr& plan) {
-  if (!plan) throw error("cannot run an empty plan");
-  std::vector<const plan_node*> chain;  // scan first
-  for (const plan_node* node = plan.get(); node;
-       node = node->children.empty() ? nullptr : node->children.front().get()) {
-    if (node->kind == plan_kind::union_all)
-      throw error("union is not run by this runtime yet: it needs the dataflow-graph runtime (flow::compile_graph)");
-    chain.insert(chain.begin(), node);
-  }
-  if (count_aggregates(*plan) > 1)
-    throw error("two aggregations in a row are not run by this runtime yet: they need the dataflow-graph runtime "
-                "(flow::compile_graph)");
-
-  physical_plan result;
-  result.scan = chain.front()->scan;
-  auto pre = std::make_shared<pipeline>(chain.front()->output);
-  std::shared_ptr<pipeline> post;
-  pipeline* current = pre.get();
-  for (std::size_t i = 1; i < chain.size(); ++i) {
-    const plan_node& node = *chain[i];
-    if (node.kind == plan_kind::aggregate) {
-      result.aggregate = std::make_shared<aggregate_operator>(chain[i - 1]->output, node.keys, node.aggs);
-      result.key_columns = result.aggregate->key_names();
-      post = std::make_shared<pipeline>(node.output);
-      current = post.get();
-    } else {
-      current->add(make_stateless_operator(node));
-    }
-  }
-  result.pre = pre;
-  result.post = post;
-  result.output_schema = plan->output;
-  return result;
-}
-
 }  // namespace flow

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "collecting_context.hpp"
 #include "flow/operators.hpp"
 
 using namespace flow;
@@ -65,21 +66,18 @@ TEST_CASE("filter: the predicate must be boolean", "[operators]") {
   CHECK_THROWS_WITH(filter_operator(items_schema(), col("Nope") > lit(1)), Catch::Contains("cannot resolve column 'Nope'"));
 }
 
-TEST_CASE("pipeline: applies operators in order", "[operators]") {
-  pipeline p(items_schema());
-  CHECK(p.empty());
-  CHECK(p.run(items()) == items());
-  auto filter = std::make_shared<filter_operator>(items_schema(), col("Quantity") > lit(0));
-  auto project = std::make_shared<project_operator>(*filter->output_schema(),
-                                                    std::vector<expr>{(col("UnitPrice") * col("Quantity")).as("cost")});
-  p.add(filter);
-  p.add(project);
-  CHECK(p.output_schema()->names() == std::vector<std::string>{"cost"});
-  auto result = p.run(items());
-  REQUIRE(result.num_rows() == 2);
-  CHECK(result.at(0, 0) == value{15.0});
-  CHECK(result.at(1, 0) == value{6.0});
-  CHECK(p.describe() == "Project [(UnitPrice * Quantity) AS cost]\nFilter (Quantity > 0)");
+TEST_CASE("stateless operators are stream operators: process emits what apply returns, and nothing for no rows", "[operators]") {
+  filter_operator positive(items_schema(), col("Quantity") > lit(0));
+  filter_operator none(items_schema(), col("Quantity") > lit(1000));
+  flow::test::collecting_context ctx;
+  CHECK_FALSE(positive.make_state());
+  CHECK(positive.key_columns().empty());
+  CHECK(positive.name() == "Filter (Quantity > 0)");
+  positive.process(items(), 0, nullptr, ctx);
+  none.process(items(), 0, nullptr, ctx);
+  REQUIRE(ctx.emitted.size() == 1);
+  CHECK(ctx.emitted[0] == positive.apply(items()));
+  CHECK(ctx.emitted[0].num_rows() == 2);
 }
 
 TEST_CASE("output modes and aggregate names", "[operators]") {

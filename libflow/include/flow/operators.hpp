@@ -55,22 +55,6 @@ class filter_operator final : public stateless_operator {
   schema_ptr output_;
 };
 
-// Stateless operators fused into one pass: one stage actor runs a whole pipeline per batch.
-class pipeline {
- public:
-  explicit pipeline(schema_ptr input) : input_(std::move(input)) {}
-  void add(std::shared_ptr<const stateless_operator> op) { ops_.push_back(std::move(op)); }
-  const schema_ptr& input_schema() const { return input_; }
-  const schema_ptr& output_schema() const { return ops_.empty() ? input_ : ops_.back()->output_schema(); }
-  batch run(const batch& input) const;
-  bool empty() const { return ops_.empty(); }
-  std::string describe() const;
-
- private:
-  schema_ptr input_;
-  std::vector<std::shared_ptr<const stateless_operator>> ops_;
-};
-
 // ---------------------------------------------------------------- aggregation
 
 enum class agg_kind { sum, count, min, max, avg };

@@ -70,19 +70,4 @@ std::string explain(const plan_node& plan);
 // (e.g. "complete output mode not supported when there are no streaming aggregations").
 void validate_output_mode(const plan_node& plan, output_mode mode);
 
-// What the runtime runs: decode + stateless pipeline in parallel stage instances, then optionally a
-// hash-partitioned aggregation followed by a second stateless pipeline.
-struct physical_plan {
-  scan_spec scan;
-  std::shared_ptr<const pipeline> pre;                 // runs on decoded source batches
-  std::shared_ptr<const aggregate_operator> aggregate; // nullptr when the query has none
-  std::shared_ptr<const pipeline> post;                // runs on aggregation output
-  schema_ptr output_schema;
-  std::vector<std::string> key_columns;                // the aggregation's grouping columns
-};
-
-// Throws flow::error for shapes the runtime does not run (two aggregations in a row, a union): those
-// run as a dataflow graph (flow::compile_graph).
-physical_plan compile(const plan_ptr& plan);
-
 }  // namespace flow
