@@ -210,7 +210,8 @@ class keyed_operator;
 
 // The per-key state of one instance of a keyed operator: a value of type T per key. A key is changed when
 // get, put or remove touched it since the runtime's last take_changes(), which it calls after every epoch's
-// end_epoch. Do not add keys (get or put of a new key) while iterating.
+// end_epoch. Adding a key (get or put of a key without a value) may move the values: references from find
+// and get are valid until then, and no key may be added while iterating.
 template <class T>
 class keyed_state final : public keyed_state_base {
  public:
