@@ -182,7 +182,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   });
   perform(self, st.lifecycle->start(), lifecycle_clock::now());
 
-  auto now = [] { return lifecycle_clock::now(); };
+  const auto now = [] { return lifecycle_clock::now(); };
   return {
       [=](tick_atom) {
         const auto at = now();

@@ -4,14 +4,6 @@
 
 namespace flow::runtime {
 
-namespace {
-
-std::int64_t millis_between(lifecycle_clock::time_point from, lifecycle_clock::time_point to) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-}  // namespace
-
 progress_reporter::progress_reporter(std::shared_ptr<query_shared> shared, const dataflow_graph& graph,
                                      std::vector<std::string> source_descriptions,
                                      std::vector<std::string> sink_descriptions, std::size_t history)

@@ -6,14 +6,6 @@ namespace flow::runtime {
 
 namespace act = lifecycle_actions;
 
-namespace {
-
-std::int64_t millis_between(lifecycle_clock::time_point from, lifecycle_clock::time_point to) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-}  // namespace
-
 query_lifecycle::query_lifecycle(lifecycle_options options, std::vector<std::unique_ptr<operator_state>> states)
     : options_(std::move(options)),
       log_(std::move(states), options_.sinks),

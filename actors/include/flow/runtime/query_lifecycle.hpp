@@ -24,6 +24,10 @@ namespace flow::runtime {
 
 using lifecycle_clock = std::chrono::steady_clock;
 
+inline std::int64_t millis_between(lifecycle_clock::time_point from, lifecycle_clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
 // What the log keeps per epoch besides its offsets: timing and figures for the epoch's progress report.
 struct epoch_info {
   lifecycle_clock::time_point trigger_start{}, run_start{};
