@@ -84,11 +84,11 @@ void query_lifecycle::fire(time_point now) {
   planning_ = true;
   previous_trigger_start_ = trigger_start_;
   trigger_start_ = now;
+  answers_.assign(planned_offsets_.size(), std::nullopt);
+  out_.push_back(act::plan_sources{++plans_started_, planned_offsets_});
   std::string sources;
   for (const auto& description : options_.source_descriptions) sources += (sources.empty() ? "" : ", ") + description;
   publish_status("Getting offsets from " + sources, false, true);
-  answers_.assign(planned_offsets_.size(), std::nullopt);
-  out_.push_back(act::plan_sources{++plans_started_, planned_offsets_});
 }
 
 lifecycle_actions_list query_lifecycle::plan_answered(std::uint64_t plan, std::size_t source, plan_answer answer,
