@@ -1,37 +1,22 @@
 // The coordinator: one actor per query. It numbers epochs, plans them with the sources, logs offsets
 // before running them, waits for the sinks to commit, keeps the operators' state as of the last
 // commit, and restarts the dataflow after a failure, replaying the uncommitted epochs from their
-// logged offsets (the bookkeeping is flow::runtime::epoch_log).
+// logged offsets. Every decision is flow::runtime::query_lifecycle's (a plain class, over the
+// epoch_log); the actor feeds it messages and carries out the actions it returns.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <string>
 
 #include "protocol.hpp"
+#include "query_shared.hpp"
 
 #include "flow/dataframe.hpp"
 #include "flow/graph.hpp"
 #include "flow/runtime/progress.hpp"
 
 namespace flow::runtime {
-
-// What the coordinator publishes and the user's query handle reads.
-struct query_shared {
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::string id, run_id, name;
-  bool active = true;
-  query_status status{"Initializing sources", false, false};
-  std::deque<std::string> progress;  // newest last
-  std::optional<std::string> failure;
-  std::uint64_t plans_started = 0;
-  std::uint64_t last_idle_plan = 0;  // number of the last plan that found no new data
-};
 
 struct query_setup {
   std::shared_ptr<dataflow_graph> graph;                // parallelism resolved and validated at spawn

@@ -1,0 +1,204 @@
+// Every decision of a query's coordinator, as a plain class: when to plan the sources, which epoch to run
+// with which offsets, when an epoch is committed, when to poll, tick, restart, give up or finish. It takes
+// events (a trigger fired, a source answered a plan, a sink committed, an actor failed or went down, a
+// timer fired, stop) and returns the actions the coordinator actor must carry out, in order. Time comes in
+// as an argument and is never read here, so that every test of it is instant and deterministic; the
+// actor (actors/src/coordinator.cpp) only feeds it messages and performs what it returns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "flow/dataframe.hpp"
+#include "flow/runtime/epoch_log.hpp"
+#include "flow/runtime/progress.hpp"
+#include "flow/trigger.hpp"
+
+namespace flow::runtime {
+
+using lifecycle_clock = std::chrono::steady_clock;
+
+inline std::int64_t millis_between(lifecycle_clock::time_point from, lifecycle_clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+// What the log keeps per epoch besides its offsets: timing and figures for the epoch's progress report.
+struct epoch_info {
+  lifecycle_clock::time_point trigger_start{}, run_start{};
+  std::int64_t latest_offset_ms = 0;
+  double since_previous_trigger_s = 0;  // for inputRowsPerSecond; 0 for the first trigger
+  epoch_stats stats;                    // summed over the sinks' commits
+  connector_metrics sink_metrics;
+};
+
+using query_epoch_log = epoch_log<epoch_info>;
+
+// A source's answer to a plan: new data up to the offset `text` (outcome 1), nothing new (0; text: the
+// source's reason, if it knows one), or a broken source (-1; text: the error).
+struct plan_answer {
+  int outcome = 0;
+  std::string text;
+  std::vector<std::string> metric_names;
+  std::vector<std::int64_t> metric_values;
+};
+
+struct lifecycle_options {
+  flow::trigger trigger;
+  std::vector<std::string> source_descriptions;  // per source, for statuses
+  std::vector<std::string> initial_offsets;      // per source: where the first plan starts
+  std::size_t sinks = 1;
+  std::size_t max_epochs_in_flight = 4;
+  int max_failures = 3;  // restarts allowed within failure_window
+  std::chrono::milliseconds failure_window{60000};
+  std::chrono::milliseconds initial_backoff{20};
+  std::chrono::milliseconds max_backoff{2000};
+  std::chrono::milliseconds poll_interval{10};                 // as-fast-as-possible trigger, no new data
+  std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
+};
+
+// The actions, in the order the coordinator performs them.
+namespace lifecycle_actions {
+// Spawn the dataflow's actors as this generation, each durable state restored from state(slot).
+struct spawn_dataflow { std::uint64_t generation = 0; };
+// Ask every source for its latest offset after from[i]; answers go to plan_answered(plan, ...).
+struct plan_sources { std::uint64_t plan = 0; std::vector<std::string> from; };
+// Tell every source to read (start[i], end[i]] as the epoch's data (start == end: nothing).
+struct run_epoch { std::int64_t epoch = 0; std::vector<std::string> start, end; };
+// Data of the source up to end is committed downstream: the source may free it.
+struct commit_source { std::size_t source = 0; std::string end; };
+// The epoch committed: publish its progress report (restarts: while it ran).
+struct publish_progress { std::int64_t epoch = 0; query_epoch_log::entry logged; std::int64_t restarts = 0; };
+// Spark's progress report without input: batch id next_epoch, the sources at offsets, with the metrics of
+// their last plan answers (empty for a source that has not answered).
+struct publish_idle_progress {
+  std::int64_t next_epoch = 0;
+  std::vector<std::string> offsets;
+  std::vector<std::optional<plan_answer>> answers;
+  lifecycle_clock::time_point trigger_start{};
+};
+// A plan found no new data while nothing was running (process_all_available waits for this).
+struct idle_plan { std::uint64_t plan = 0; };
+struct publish_status { query_status status; };
+// Kill every actor of the dataflow that is still alive (a restart follows once all are down).
+struct kill_dataflow {};
+// Ask every actor of the dataflow to finish what was sent to it and exit.
+struct stop_dataflow {};
+// An epoch that did not commit and will be run again: the sinks drop what they hold of it.
+struct abort_epoch { std::int64_t epoch = 0; };
+enum class timer { tick, poll, restart };
+// Call the lifecycle's tick(), poll() or restart_timer() after delay (zero: as the next message).
+struct schedule { timer what = timer::poll; std::chrono::milliseconds delay{0}; };
+// No actor of the dataflow is left: close the sinks and sources, publish the end and stop.
+struct close_query { std::optional<std::string> failure; };
+}  // namespace lifecycle_actions
+
+using lifecycle_action =
+    std::variant<lifecycle_actions::spawn_dataflow, lifecycle_actions::plan_sources, lifecycle_actions::run_epoch,
+                 lifecycle_actions::commit_source, lifecycle_actions::publish_progress,
+                 lifecycle_actions::publish_idle_progress, lifecycle_actions::idle_plan,
+                 lifecycle_actions::publish_status, lifecycle_actions::kill_dataflow,
+                 lifecycle_actions::stop_dataflow, lifecycle_actions::abort_epoch, lifecycle_actions::schedule,
+                 lifecycle_actions::close_query>;
+using lifecycle_actions_list = std::vector<lifecycle_action>;
+
+class query_lifecycle {
+ public:
+  using time_point = lifecycle_clock::time_point;
+
+  // states: an empty state per slot (the epoch log's), as the dataflow numbers them.
+  query_lifecycle(lifecycle_options options, std::vector<std::unique_ptr<operator_state>> states);
+
+  // The query begins: spawn the first dataflow and fire the trigger.
+  lifecycle_actions_list start();
+
+  // Timers: the processing-time trigger's tick, the as-fast-as-possible trigger's poll, the end of a
+  // restart's backoff.
+  lifecycle_actions_list tick(time_point now);
+  lifecycle_actions_list poll(time_point now);
+  lifecycle_actions_list restart_timer(time_point now);
+
+  // Source `source` answered plan number `plan`; once all have, the epoch is planned.
+  lifecycle_actions_list plan_answered(std::uint64_t plan, std::size_t source, plan_answer answer, time_point now);
+  // The source died before answering plan: its actor's going down starts the recovery.
+  void plan_failed(std::uint64_t plan);
+
+  // Sink `sink` of generation committed epoch, with the figures counted along the dataflow and its metrics.
+  lifecycle_actions_list sink_committed(std::uint64_t generation, std::size_t sink, std::int64_t epoch,
+                                        const epoch_stats& stats, const connector_metrics& sink_metrics,
+                                        time_point now);
+  // A state slot of generation reported what it changed in epoch.
+  lifecycle_actions_list state_changed(std::uint64_t generation, std::int64_t epoch, std::size_t slot, batch changed,
+                                       time_point now);
+  // An actor of generation failed; permanent: a restart would read the same input and fail the same way.
+  lifecycle_actions_list actor_failed(std::uint64_t generation, const std::string& what, bool permanent,
+                                      time_point now);
+  // An actor of the current dataflow ended (reason: why, as text); last: no actor of it is left.
+  lifecycle_actions_list actor_down(const std::string& reason, bool last, time_point now);
+  // The query handle asked to stop.
+  lifecycle_actions_list stop();
+  // The coordinator itself threw: the query ends at once, without waiting for the dataflow.
+  lifecycle_actions_list crashed(const std::string& what);
+
+  // A state slot as of the last committed epoch, for spawn_dataflow.
+  batch state(std::size_t slot) const { return log_.state(slot); }
+  std::uint64_t generation() const { return generation_; }
+  const query_epoch_log& log() const { return log_; }
+  bool finished() const { return finished_; }
+  bool closed() const { return closed_; }
+
+ private:
+  std::size_t running() const;
+  std::size_t epoch_window() const;
+  bool ends_when_drained() const;
+  void publish_status(std::string message, bool data_available, bool trigger_active);
+  void publish_waiting(const std::string& message);
+  void spawn();
+  void fire(time_point now);
+  void planned(std::uint64_t plan, time_point now);
+  void after_idle(time_point now);
+  void after_commit(time_point now);
+  void wait_for_next_tick(time_point now);
+  void run_epoch(std::int64_t epoch, time_point now);
+  void run_next_replay(time_point now);
+  void on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now);
+  void begin_recovery(const std::string& reason, time_point now);
+  void finish(std::optional<std::string> failure);
+  void close();
+  lifecycle_actions_list take();
+
+  lifecycle_options options_;
+  query_epoch_log log_;
+  lifecycle_actions_list out_;  // the actions of the event being handled
+
+  std::uint64_t generation_ = 0;
+  bool dataflow_alive_ = false;              // some actor of the current generation has not gone down yet
+  std::vector<std::string> planned_offsets_;  // per source: end of the newest planned epoch
+  std::uint64_t plans_started_ = 0;
+  std::vector<std::optional<plan_answer>> answers_;  // to the newest plan, per source
+  std::deque<std::int64_t> replay_;                  // logged epochs to run again after a restart
+  bool planning_ = false;
+  bool drained_ = false;  // available-now/once: the sources had nothing more
+  bool trigger_pending_ = false;
+  bool stop_requested_ = false;
+  bool recovering_ = false;
+  bool finished_ = false;  // the query is ending: no more epochs, restarts or reports
+  bool closed_ = false;
+  std::optional<std::string> outcome_;  // the failure the query ends with
+
+  std::deque<time_point> failures_;  // within the failure window
+  std::string last_error_;
+  std::int64_t restarts_in_epoch_ = 0;  // restarts since the last commit, reported with the next one
+  std::chrono::milliseconds backoff_{0};
+
+  std::optional<time_point> trigger_start_, previous_trigger_start_;  // of the newest plan and the one before
+  std::optional<time_point> last_progress_;  // when the last progress report was published
+  std::string source_status_;                // why the sources had no data at the last plan
+};
+
+}  // namespace flow::runtime

@@ -1,0 +1,84 @@
+#include "progress_report.hpp"
+
+#include <algorithm>
+
+namespace flow::runtime {
+
+progress_reporter::progress_reporter(std::shared_ptr<query_shared> shared, const dataflow_graph& graph,
+                                     std::vector<std::string> source_descriptions,
+                                     std::vector<std::string> sink_descriptions, std::size_t history)
+    : shared_(std::move(shared)), source_descriptions_(std::move(source_descriptions)), history_(history) {
+  for (const auto& v : graph.vertices())
+    for (const auto& op : v.chain)
+      if (auto state = op->make_state(); state && state->durable()) ++state_operators_;
+  for (const auto& description : sink_descriptions)
+    sink_description_ += (sink_description_.empty() ? "" : ", ") + description;
+}
+
+// A report with the query's names, the time, the sources' and sinks' descriptions.
+query_progress progress_reporter::new_progress(std::int64_t batch_id) const {
+  query_progress p;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    p.id = shared_->id;
+    p.run_id = shared_->run_id;
+    p.name = shared_->name;
+  }
+  p.timestamp = iso8601_now();
+  p.batch_id = batch_id;
+  p.state_operators = state_operators_;
+  for (const auto& description : source_descriptions_) p.sources.push_back({description, {}, {}, 0, {}});
+  p.sink_description = sink_description_;
+  return p;
+}
+
+void progress_reporter::publish(const query_progress& p) {
+  last_state_stats_.state_rows_total = p.stats.state_rows_total;
+  last_state_stats_.state_memory_bytes = p.stats.state_memory_bytes;
+  auto json = to_json(p);
+  shared_->update([&](query_shared& shared) {
+    shared.progress.push_back(std::move(json));
+    while (shared.progress.size() > history_) shared.progress.pop_front();
+  });
+}
+
+void progress_reporter::epoch_committed(lifecycle_actions::publish_progress report, lifecycle_clock::time_point now) {
+  query_progress p = new_progress(report.epoch);
+  auto& logged = report.logged;
+  const auto& info = logged.info;
+  p.stats = std::move(logged.info.stats);
+  const auto& stats = p.stats;
+  p.trigger_execution_ms = millis_between(info.trigger_start, now);
+  p.add_batch_ms = millis_between(info.run_start, now);
+  p.latest_offset_ms = info.latest_offset_ms;
+  double exec_seconds = std::max(1e-6, std::chrono::duration<double>(now - info.trigger_start).count());
+  p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
+  if (info.since_previous_trigger_s > 0)
+    p.input_rows_per_second = static_cast<double>(stats.input_rows) / info.since_previous_trigger_s;
+  p.restarts = report.restarts;
+  for (std::size_t i = 0; i < p.sources.size(); ++i) {
+    p.sources[i].start_offset = logged.start.at(i);
+    p.sources[i].end_offset = logged.end.at(i);
+    p.sources[i].input_rows = i < stats.input_rows_per_source.size() ? stats.input_rows_per_source[i] : 0;
+  }
+  p.sink_metrics = std::move(logged.info.sink_metrics);
+  for (std::size_t i = 0; i < stats.source_metric_names.size() && i < stats.source_metric_values.size(); ++i)
+    p.sources.front().metrics.emplace_back(stats.source_metric_names[i], stats.source_metric_values[i]);
+  publish(p);
+}
+
+void progress_reporter::idle(const lifecycle_actions::publish_idle_progress& report, lifecycle_clock::time_point now) {
+  query_progress p = new_progress(report.next_epoch);
+  p.stats.state_rows_total = last_state_stats_.state_rows_total;
+  p.stats.state_memory_bytes = last_state_stats_.state_memory_bytes;
+  p.trigger_execution_ms = p.latest_offset_ms = millis_between(report.trigger_start, now);
+  for (std::size_t i = 0; i < p.sources.size(); ++i)
+    p.sources[i].start_offset = p.sources[i].end_offset = report.offsets.at(i);
+  for (std::size_t i = 0; i < report.answers.size() && i < p.sources.size(); ++i)
+    if (const auto& answer = report.answers[i])
+      for (std::size_t m = 0; m < answer->metric_names.size() && m < answer->metric_values.size(); ++m)
+        p.sources[i].metrics.emplace_back(answer->metric_names[m], answer->metric_values[m]);
+  publish(p);
+}
+
+}  // namespace flow::runtime

@@ -1,0 +1,346 @@
+#include "flow/runtime/query_lifecycle.hpp"
+
+#include <algorithm>
+
+namespace flow::runtime {
+
+namespace act = lifecycle_actions;
+
+query_lifecycle::query_lifecycle(lifecycle_options options, std::vector<std::unique_ptr<operator_state>> states)
+    : options_(std::move(options)),
+      log_(std::move(states), options_.sinks),
+      planned_offsets_(options_.initial_offsets) {
+  if (planned_offsets_.size() != options_.source_descriptions.size())
+    throw error("query lifecycle: " + std::to_string(options_.source_descriptions.size()) + " sources but " +
+                std::to_string(planned_offsets_.size()) + " initial offsets");
+}
+
+lifecycle_actions_list query_lifecycle::take() {
+  lifecycle_actions_list actions;
+  actions.swap(out_);
+  return actions;
+}
+
+// Epochs running now: logged, not committed, not waiting for a replay.
+std::size_t query_lifecycle::running() const { return log_.logged() - replay_.size(); }
+
+// How many epochs may be in flight at once: pipelining overlaps reading epoch N+1 with committing N.
+// A processing-time trigger runs one epoch per interval.
+std::size_t query_lifecycle::epoch_window() const {
+  return options_.trigger.kind == trigger_kind::processing_time ? 1
+                                                                : std::max<std::size_t>(1, options_.max_epochs_in_flight);
+}
+
+bool query_lifecycle::ends_when_drained() const {
+  return options_.trigger.kind == trigger_kind::once || options_.trigger.kind == trigger_kind::available_now;
+}
+
+void query_lifecycle::publish_status(std::string message, bool data_available, bool trigger_active) {
+  out_.push_back(act::publish_status{{std::move(message), data_available, trigger_active}});
+}
+
+// Spark's waiting status, with the sources' reason when they have one: "Waiting for data to arrive
+// (HttpFeedSource[...]: HTTP 401 Unauthorized: ...)".
+void query_lifecycle::publish_waiting(const std::string& message) {
+  if (source_status_.empty()) return publish_status(message, false, false);
+  publish_status(message + " (" + source_status_ + ")", false, false);
+}
+
+void query_lifecycle::spawn() {
+  dataflow_alive_ = true;
+  out_.push_back(act::spawn_dataflow{++generation_});
+}
+
+lifecycle_actions_list query_lifecycle::start() {
+  out_.clear();
+  spawn();
+  const bool ticks = options_.trigger.kind == trigger_kind::processing_time;
+  out_.push_back(act::schedule{ticks ? act::timer::tick : act::timer::poll, std::chrono::milliseconds{0}});
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::tick(time_point now) {
+  out_.clear();
+  if (finished_) return take();
+  out_.push_back(act::schedule{act::timer::tick, options_.trigger.interval});
+  fire(now);
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::poll(time_point now) {
+  out_.clear();
+  fire(now);
+  return take();
+}
+
+// The trigger fired: plan the next epoch, or remember the trigger until the query can take one more.
+void query_lifecycle::fire(time_point now) {
+  if (finished_ || drained_ || stop_requested_) return;
+  if (planning_ || recovering_ || !replay_.empty() || running() >= epoch_window()) {
+    trigger_pending_ = true;
+    return;
+  }
+  if (options_.trigger.kind == trigger_kind::once && log_.next_epoch() > 0) return;
+  planning_ = true;
+  previous_trigger_start_ = trigger_start_;
+  trigger_start_ = now;
+  answers_.assign(planned_offsets_.size(), std::nullopt);
+  out_.push_back(act::plan_sources{++plans_started_, planned_offsets_});
+  std::string sources;
+  for (const auto& description : options_.source_descriptions) sources += (sources.empty() ? "" : ", ") + description;
+  publish_status("Getting offsets from " + sources, false, true);
+}
+
+lifecycle_actions_list query_lifecycle::plan_answered(std::uint64_t plan, std::size_t source, plan_answer answer,
+                                                      time_point now) {
+  out_.clear();
+  if (plan != plans_started_ || finished_ || !planning_) return take();  // an older plan's, or too late
+  answers_.at(source) = std::move(answer);
+  if (std::all_of(answers_.begin(), answers_.end(), [](const auto& a) { return a.has_value(); })) planned(plan, now);
+  return take();
+}
+
+void query_lifecycle::plan_failed(std::uint64_t plan) {
+  if (plan == plans_started_) planning_ = false;
+}
+
+// Every source answered the plan: a broken one fails the query; with no new data anywhere the trigger
+// was idle; else the next epoch is logged (write-ahead) and run, sources without new data reading an
+// empty range.
+void query_lifecycle::planned(std::uint64_t plan, time_point now) {
+  planning_ = false;
+  bool any_data = false;
+  std::string status;
+  for (std::size_t i = 0; i < answers_.size(); ++i) {
+    const auto& answer = *answers_[i];
+    if (answer.outcome < 0) return finish(answer.text);
+    if (answer.outcome > 0) any_data = true;
+    else if (!answer.text.empty())
+      status += (status.empty() ? "" : "; ") + options_.source_descriptions[i] + ": " + answer.text;
+  }
+  if (!any_data) {
+    source_status_ = status;
+    // Idle only once nothing planned earlier is still running: for process_all_available, and for the
+    // idle report, which would otherwise precede the running epochs' own reports.
+    if (log_.logged() == 0) {
+      out_.push_back(act::idle_plan{plan});
+      // Spark's idle progress event: while no data arrives, a report without input at most every
+      // no_data_progress_interval, so that the sources' metrics (a refused token, a lost connection)
+      // reach the user. The first idle trigger reports at once, later ones when the interval has passed
+      // since the last report, with data or without.
+      const bool continuous = options_.trigger.kind == trigger_kind::as_fast_as_possible ||
+                              options_.trigger.kind == trigger_kind::processing_time;
+      if (continuous && (!last_progress_ || now - *last_progress_ >= options_.no_data_progress_interval)) {
+        last_progress_ = now;
+        out_.push_back(act::publish_idle_progress{log_.next_epoch(), planned_offsets_, answers_, *trigger_start_});
+      }
+    }
+    return after_idle(now);
+  }
+  source_status_.clear();
+  epoch_info info;
+  info.trigger_start = *trigger_start_;
+  info.latest_offset_ms = millis_between(*trigger_start_, now);
+  if (previous_trigger_start_)
+    info.since_previous_trigger_s = std::chrono::duration<double>(*trigger_start_ - *previous_trigger_start_).count();
+  std::vector<std::string> ends = planned_offsets_;
+  for (std::size_t i = 0; i < answers_.size(); ++i)
+    if (answers_[i]->outcome > 0) ends[i] = answers_[i]->text;
+  auto epoch = log_.append(planned_offsets_, ends, std::move(info));
+  planned_offsets_ = std::move(ends);
+  run_epoch(epoch, now);
+  // Plan the next epoch while this one runs (as-fast-as-possible, available-now).
+  if (options_.trigger.kind != trigger_kind::processing_time && options_.trigger.kind != trigger_kind::once) fire(now);
+}
+
+void query_lifecycle::run_epoch(std::int64_t epoch, time_point now) {
+  auto& logged = log_.at(epoch);
+  logged.info.run_start = now;
+  publish_status("Processing new data", true, true);
+  out_.push_back(act::run_epoch{epoch, logged.start, logged.end});
+}
+
+// Replays run one at a time, oldest first.
+void query_lifecycle::run_next_replay(time_point now) {
+  auto epoch = replay_.front();
+  replay_.pop_front();
+  run_epoch(epoch, now);
+}
+
+// Processing-time trigger: a tick that came while the query was busy fires now, else the next tick will.
+void query_lifecycle::wait_for_next_tick(time_point now) {
+  publish_waiting("Waiting for next trigger");
+  if (trigger_pending_) {
+    trigger_pending_ = false;
+    fire(now);
+  }
+}
+
+void query_lifecycle::after_idle(time_point now) {
+  if (running() > 0) {
+    // Nothing new, but epochs are still running: decide when the last of them commits.
+    if (ends_when_drained()) drained_ = true;
+    return;
+  }
+  if (stop_requested_) return finish(std::nullopt);
+  switch (options_.trigger.kind) {
+    case trigger_kind::once:
+    case trigger_kind::available_now: return finish(std::nullopt);
+    case trigger_kind::as_fast_as_possible:
+      publish_waiting("Waiting for data to arrive");
+      out_.push_back(act::schedule{act::timer::poll, options_.poll_interval});
+      return;
+    case trigger_kind::processing_time: return wait_for_next_tick(now);
+  }
+}
+
+void query_lifecycle::after_commit(time_point now) {
+  if (!replay_.empty()) {
+    if (running() == 0) run_next_replay(now);
+    return;
+  }
+  if (stop_requested_ || drained_) {
+    if (running() == 0 && !planning_) finish(std::nullopt);
+    return;
+  }
+  switch (options_.trigger.kind) {
+    case trigger_kind::once:
+      if (running() == 0) finish(std::nullopt);
+      return;
+    case trigger_kind::available_now:
+    case trigger_kind::as_fast_as_possible: return fire(now);
+    case trigger_kind::processing_time: return wait_for_next_tick(now);
+  }
+}
+
+lifecycle_actions_list query_lifecycle::sink_committed(std::uint64_t generation, std::size_t sink, std::int64_t epoch,
+                                                       const epoch_stats& stats, const connector_metrics& sink_metrics,
+                                                       time_point now) {
+  out_.clear();
+  if (generation != generation_ || finished_ || recovering_) return take();
+  if (epoch > log_.last_committed()) {
+    auto& info = log_.at(epoch).info;
+    info.stats.add(stats);
+    info.sink_metrics.insert(info.sink_metrics.end(), sink_metrics.begin(), sink_metrics.end());
+  }
+  on_commits(log_.sink_committed(epoch, sink), now);
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::state_changed(std::uint64_t generation, std::int64_t epoch, std::size_t slot,
+                                                      batch changed, time_point now) {
+  out_.clear();
+  if (generation != generation_ || finished_ || recovering_) return take();
+  auto done = log_.state_changes(epoch, slot, std::move(changed));
+  if (!done.empty()) on_commits(std::move(done), now);
+  return take();
+}
+
+// Epochs the log found committed: the sources may free their data, their progress is published, and the
+// next epoch may start.
+void query_lifecycle::on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now) {
+  for (auto& [epoch, logged] : done) {
+    for (std::size_t i = 0; i < logged.start.size(); ++i)
+      if (logged.start[i] != logged.end.at(i)) out_.push_back(act::commit_source{i, logged.end[i]});
+    last_progress_ = now;
+    out_.push_back(act::publish_progress{epoch, std::move(logged), restarts_in_epoch_});
+    restarts_in_epoch_ = 0;
+    backoff_ = std::chrono::milliseconds{0};
+  }
+  after_commit(now);
+  if (trigger_pending_ && !finished_) {
+    trigger_pending_ = false;
+    fire(now);
+  }
+}
+
+lifecycle_actions_list query_lifecycle::actor_failed(std::uint64_t generation, const std::string& what, bool permanent,
+                                                     time_point now) {
+  out_.clear();
+  if (generation != generation_) return take();
+  last_error_ = what;
+  if (permanent) finish(what);  // a restart would read the same input and fail the same way
+  else begin_recovery(what, now);
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::actor_down(const std::string& reason, bool last, time_point now) {
+  out_.clear();
+  if (last) dataflow_alive_ = false;
+  if (finished_) {
+    if (last) close();
+    return take();
+  }
+  if (!recovering_) begin_recovery(last_error_.empty() ? reason : last_error_, now);
+  if (recovering_ && last && !finished_) out_.push_back(act::schedule{act::timer::restart, backoff_});
+  return take();
+}
+
+// A failure: more than max_failures within failure_window fails the query; else every actor of the
+// dataflow is killed, and once all are down a restart follows after an exponential backoff.
+void query_lifecycle::begin_recovery(const std::string& reason, time_point now) {
+  if (finished_ || recovering_) return;
+  if (!reason.empty()) last_error_ = reason;
+  failures_.push_back(now);
+  while (!failures_.empty() && now - failures_.front() > options_.failure_window) failures_.pop_front();
+  if (static_cast<int>(failures_.size()) > options_.max_failures)
+    return finish(last_error_ + " (failed " + std::to_string(failures_.size()) + " times within " +
+                  std::to_string(options_.failure_window.count()) + " ms; giving up)");
+  recovering_ = true;
+  planning_ = false;
+  ++restarts_in_epoch_;
+  backoff_ = backoff_.count() == 0 ? options_.initial_backoff : std::min(options_.max_backoff, backoff_ * 2);
+  publish_status("Restarting after failure: " + last_error_, false, false);
+  out_.push_back(act::kill_dataflow{});
+}
+
+lifecycle_actions_list query_lifecycle::restart_timer(time_point now) {
+  out_.clear();
+  if (finished_) return take();
+  // Committed epochs are never run again: the state is restored as of the last commit and only the
+  // epochs after it are replayed, with their logged offsets.
+  replay_.clear();
+  for (auto epoch : log_.restart()) {
+    out_.push_back(act::abort_epoch{epoch});
+    replay_.push_back(epoch);
+  }
+  spawn();
+  recovering_ = false;
+  if (!replay_.empty()) run_next_replay(now);
+  // Nothing to replay, and no new epoch will be planned: the query ends here.
+  else if (stop_requested_ || drained_) finish(std::nullopt);
+  else fire(now);
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::stop() {
+  out_.clear();
+  stop_requested_ = true;
+  if (running() == 0 && !planning_) finish(std::nullopt);
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::crashed(const std::string& what) {
+  out_.clear();
+  finish("coordinator: " + what);
+  close();  // the coordinator ends now: it cannot wait for the dataflow's actors
+  return take();
+}
+
+// Ends the query: every actor of the dataflow is asked to exit (handling what was sent to it first), and
+// the query closes once the last one is down.
+void query_lifecycle::finish(std::optional<std::string> failure) {
+  if (finished_) return;
+  finished_ = true;
+  outcome_ = std::move(failure);
+  out_.push_back(act::stop_dataflow{});
+  if (!dataflow_alive_) close();
+}
+
+void query_lifecycle::close() {
+  if (closed_) return;
+  closed_ = true;
+  out_.push_back(act::close_query{outcome_});
+}
+
+}  // namespace flow::runtime

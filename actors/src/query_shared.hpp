@@ -1,0 +1,35 @@
+// What a query's coordinator publishes and its handle (query_control.cpp) reads, under one mutex.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "flow/dataframe.hpp"
+
+namespace flow::runtime {
+
+struct query_shared {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::string id, run_id, name;
+  bool active = true;
+  query_status status{"Initializing sources", false, false};
+  std::deque<std::string> progress;  // newest last
+  std::optional<std::string> failure;
+  std::uint64_t plans_started = 0;
+  std::uint64_t last_idle_plan = 0;  // number of the last plan that found no new data
+
+  // Runs f(*this) under the mutex and wakes the waiters.
+  template <class F>
+  void update(F f) {
+    std::lock_guard<std::mutex> lock(mutex);
+    f(*this);
+    changed.notify_all();
+  }
+};
+
+}  // namespace flow::runtime
