@@ -10,21 +10,21 @@ namespace flow {
 namespace {
 
 operator_ptr build_project(const std::string& arguments, const schema_ptr& input) {
-  codec_reader reader(arguments, "the arguments of operator 'project'");
+  codec_reader reader(arguments, "its arguments");
   std::vector<expr> exprs;
   while (!reader.at_end()) exprs.push_back(reader.read_expr());
   return std::make_shared<project_operator>(*input, exprs);
 }
 
 operator_ptr build_filter(const std::string& arguments, const schema_ptr& input) {
-  codec_reader reader(arguments, "the arguments of operator 'filter'");
+  codec_reader reader(arguments, "its arguments");
   expr predicate = reader.read_expr();
   reader.expect_end();
   return std::make_shared<filter_operator>(input, predicate);
 }
 
 operator_ptr build_map_batches(const std::string& arguments, const schema_ptr&) {
-  codec_reader reader(arguments, "the arguments of operator 'map_batches'");
+  codec_reader reader(arguments, "its arguments");
   std::string name = reader.read_string();
   schema_ptr output = reader.read_schema();
   reader.expect_end();

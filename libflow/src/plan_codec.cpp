@@ -91,7 +91,10 @@ void codec_writer::write_node(const expr& e, std::size_t depth) {
     case expr_kind::column_ref:
     case expr_kind::alias: write(node.name); break;
     case expr_kind::cast: word(type_name(node.cast_to)); break;
-    case expr_kind::split: write(std::get<std::string>(node.literal)); break;
+    case expr_kind::split:
+      if (!std::holds_alternative<std::string>(node.literal)) throw error("plan codec: a split() without its pattern");
+      write(std::get<std::string>(node.literal));
+      break;
     case expr_kind::window:
       for (auto micros : {node.window_length, node.window_slide, node.window_offset}) word(std::to_string(micros));
       break;

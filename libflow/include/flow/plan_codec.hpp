@@ -33,10 +33,11 @@ class codec_writer {
   std::string text_;
 };
 
-// Reads back what a codec_writer wrote, item by item, in the same order.
+// Reads back what a codec_writer wrote, item by item, in the same order. Refers to text, which must
+// outlive it.
 class codec_reader {
  public:
-  // what names the text in errors, e.g. "the arguments of operator 'project'".
+  // what names the text in errors, e.g. "its arguments".
   codec_reader(std::string_view text, std::string what) : text_(text), what_(std::move(what)) {}
   expr read_expr();
   schema_ptr read_schema();
