@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "flow/plan_codec.hpp"
+
 namespace flow {
 
 std::string_view to_string(output_mode m) {
@@ -119,6 +121,12 @@ batch project_operator::apply(const batch& input) const {
   return batch(output_, std::move(columns));
 }
 
+std::optional<operator_descriptor> project_operator::descriptor() const {
+  codec_writer arguments;
+  for (const auto& e : exprs_) arguments.write(e.source());
+  return operator_descriptor{"project", arguments.text()};
+}
+
 std::string project_operator::describe() const {
   std::string out = "Project [";
   for (std::size_t i = 0; i < exprs_.size(); ++i) out += (i ? ", " : "") + describe_expr(exprs_[i].source());
@@ -150,5 +158,8 @@ batch filter_operator::apply(const batch& input) const {
 
 std::string filter_operator::describe() const { return "Filter " + predicate_.name(); }
 
+std::optional<operator_descriptor> filter_operator::descriptor() const {
+  return operator_descriptor{"filter", encode_expr(predicate_.source())};
+}
 
 }  // namespace flow

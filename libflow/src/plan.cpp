@@ -1,6 +1,10 @@
 #include "flow/plan.hpp"
 
+#include <algorithm>
 #include <sstream>
+
+#include "flow/function_registry.hpp"
+#include "flow/plan_codec.hpp"
 
 namespace flow {
 
@@ -20,6 +24,13 @@ class function_operator final : public stateless_operator {
     return result;
   }
   std::string describe() const override { return "MapBatches " + name_; }
+  std::optional<operator_descriptor> descriptor() const override {
+    const auto registered = batch_function_names();
+    if (!std::binary_search(registered.begin(), registered.end(), name_)) return std::nullopt;
+    // A lambda labelled with a registered function's name is not that function: the receiver would run another.
+    if (find_batch_function(name_).target_type() != fn_.target_type()) return std::nullopt;
+    return operator_descriptor{"map_batches", codec_writer().write(name_).write(*output_).text()};
+  }
 
  private:
   batch_function fn_;
@@ -58,6 +69,10 @@ std::string schema_text(const schema& s, const schema& other) {
 }
 
 }  // namespace
+
+std::shared_ptr<const stateless_operator> make_function_operator(batch_function fn, schema_ptr output, std::string name) {
+  return std::make_shared<function_operator>(std::move(fn), std::move(output), std::move(name));
+}
 
 plan_ptr make_scan(scan_spec scan) {
   if (!scan.schema) throw error("scan of '" + scan.path + "': no schema; give one with schema() or set inferSchema");

@@ -37,6 +37,7 @@ class project_operator final : public stateless_operator {
   const schema_ptr& output_schema() const override { return output_; }
   batch apply(const batch& input) const override;
   std::string describe() const override;
+  std::optional<operator_descriptor> descriptor() const override;
 
  private:
   std::vector<bound_expr> exprs_;
@@ -49,6 +50,7 @@ class filter_operator final : public stateless_operator {
   const schema_ptr& output_schema() const override { return output_; }
   batch apply(const batch& input) const override;
   std::string describe() const override;
+  std::optional<operator_descriptor> descriptor() const override;
 
  private:
   bound_expr predicate_;

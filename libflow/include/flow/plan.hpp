@@ -50,6 +50,9 @@ plan_ptr make_scan(scan_spec scan);
 plan_ptr make_project(plan_ptr child, std::vector<expr> exprs);
 plan_ptr make_filter(plan_ptr child, expr predicate);
 plan_ptr make_map_batches(plan_ptr child, batch_function fn, schema_ptr output, std::string name);
+// map_batches' operator: checks fn's results against output. It can be shipped (descriptor()) when fn is
+// the function registered under name with flow::register_batch_function.
+std::shared_ptr<const stateless_operator> make_function_operator(batch_function fn, schema_ptr output, std::string name);
 plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_spec> aggs);
 // Spark's union (by position, duplicates kept): the inputs must have equal schemas and be all streaming
 // or all static.
