@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "flow/session.hpp"
@@ -33,22 +34,23 @@ class latest_rows {
   flow::foreach_batch_function sink() {
     return [this](const flow::batch& rows, std::int64_t) {
       std::lock_guard<std::mutex> lock(mutex_);
+      const flow::column& keys = rows.col(0);
       for (std::size_t i = 0; i < rows.num_rows(); ++i) {
-        std::vector<flow::value> row;
+        auto& row = rows_[keys.is_null(i) ? std::string() : std::string(keys.str(i))];
+        row.clear();
         for (std::size_t c = 1; c < rows.num_columns(); ++c) row.push_back(rows.at(i, c));
-        rows_[rows.col(0).is_null(i) ? std::string() : std::string(rows.col(0).str(i))] = std::move(row);
       }
     };
   }
   // Sorted by key (byte order).
   std::map<std::string, std::vector<flow::value>> rows() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return rows_;
+    return {rows_.begin(), rows_.end()};
   }
 
  private:
   std::mutex mutex_;
-  std::map<std::string, std::vector<flow::value>> rows_;
+  std::unordered_map<std::string, std::vector<flow::value>> rows_;
 };
 
 // The retail files of data_dir as a stream, one file per epoch.
