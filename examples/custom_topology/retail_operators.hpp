@@ -15,6 +15,19 @@
 
 namespace retail {
 
+// The columns of the retail CSV files.
+inline flow::schema_ptr retail_schema() {
+  using flow::type_id;
+  return flow::make_schema({{"InvoiceNo", type_id::string, true},
+                            {"StockCode", type_id::string, true},
+                            {"Description", type_id::string, true},
+                            {"Quantity", type_id::int64, true},
+                            {"InvoiceDate", type_id::timestamp, true},
+                            {"UnitPrice", type_id::float64, true},
+                            {"CustomerID", type_id::float64, true},
+                            {"Country", type_id::string, true}});
+}
+
 // The index of column `name` of the input, which must have type `type`.
 inline std::size_t input_column(const flow::schema& input, const std::string& name, flow::type_id type,
                                 const std::string& op) {

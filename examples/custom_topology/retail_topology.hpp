@@ -16,18 +16,6 @@
 
 namespace retail {
 
-inline flow::schema_ptr retail_schema() {
-  using flow::type_id;
-  return flow::make_schema({{"InvoiceNo", type_id::string, true},
-                            {"StockCode", type_id::string, true},
-                            {"Description", type_id::string, true},
-                            {"Quantity", type_id::int64, true},
-                            {"InvoiceDate", type_id::timestamp, true},
-                            {"UnitPrice", type_id::float64, true},
-                            {"CustomerID", type_id::float64, true},
-                            {"Country", type_id::string, true}});
-}
-
 // The newest row per key of an update-mode stream (the operators emit the keys each epoch changed).
 class latest_rows {
  public:

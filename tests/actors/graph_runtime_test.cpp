@@ -143,6 +143,14 @@ totals add(totals a, const totals& b) {
   return a;
 }
 
+// Runs graph to its end (available-now) and requires that it succeeded.
+streaming_query run_to_end(session& s, dataflow_graph graph) {
+  streaming_query query(s.context()->start_graph(std::move(graph), query_options{"", available_now()}));
+  REQUIRE(query.await_termination(std::chrono::seconds(60)));
+  REQUIRE_FALSE(query.exception());
+  return query;
+}
+
 }  // namespace
 
 TEST_CASE("graph: one keyed operator feeds two sinks, and a second keyed operator in a row", "[graph]") {
@@ -162,10 +170,7 @@ TEST_CASE("graph: one keyed operator feeds two sinks, and a second keyed operato
     g.connect(sum, again, partitioning::hash, {"k"});
     auto sink_b = g.add_sink("again", kv_schema(), foreach_batch(summed_again));
     g.connect(again, sink_b, partitioning::rebalance);
-    auto control = s.context()->start_graph(std::move(g), query_options{"", available_now()});
-    streaming_query query(control);
-    REQUIRE(query.await_termination(std::chrono::seconds(60)));
-    REQUIRE_FALSE(query.exception());
+    auto query = run_to_end(s, std::move(g));
     INFO("parallelism " << parallelism);
     // Two sinks: each one's metrics under its vertex name, both descriptions.
     CHECK_THAT(*query.last_progress(), Catch::Contains("\"direct.numEpochs\":6") && Catch::Contains("\"again.numEpochs\":6") &&
@@ -194,10 +199,7 @@ TEST_CASE("graph: a union of two sources reaches one keyed operator", "[graph]")
   latest_totals out;
   auto sink = g.add_sink("out", kv_schema(), foreach_batch(out));
   g.connect(sum, sink, partitioning::forward);
-  auto control = s.context()->start_graph(std::move(g), query_options{"", available_now()});
-  streaming_query query(control);
-  REQUIRE(query.await_termination(std::chrono::seconds(60)));
-  REQUIRE_FALSE(query.exception());
+  auto query = run_to_end(s, std::move(g));
   CHECK(out.get() == expected);
   // Each source reports its own offsets and rows; the right one has more files than the left.
   auto progress = query.recent_progress();
@@ -218,10 +220,7 @@ TEST_CASE("graph: a keyed operator's state survives an injected failure and noth
   latest_totals out;
   auto sink = g.add_sink("out", kv_schema(), foreach_batch(out));
   g.connect(sum, sink, partitioning::forward);
-  auto control = s.context()->start_graph(std::move(g), query_options{"", available_now()});
-  streaming_query query(control);
-  REQUIRE(query.await_termination(std::chrono::seconds(60)));
-  REQUIRE_FALSE(query.exception());
+  auto query = run_to_end(s, std::move(g));
   CHECK(fail_at.load() == -1);  // the failure happened
   CHECK(out.get() == expected);
   bool restarted = false;

@@ -16,16 +16,7 @@ using flow::test::collecting_context;
 
 namespace {
 
-schema_ptr retail_schema() {
-  return make_schema({{"InvoiceNo", type_id::string, true},
-                      {"StockCode", type_id::string, true},
-                      {"Description", type_id::string, true},
-                      {"Quantity", type_id::int64, true},
-                      {"InvoiceDate", type_id::timestamp, true},
-                      {"UnitPrice", type_id::float64, true},
-                      {"CustomerID", type_id::float64, true},
-                      {"Country", type_id::string, true}});
-}
+using retail::retail_schema;
 
 batch retail_day(const std::string& day) {
   const auto path = test::shared_data_dir() / "retail-by-day" / (day + ".csv");
