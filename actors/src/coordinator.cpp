@@ -149,18 +149,10 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
                                              std::vector<std::string> initial_offsets) {
   auto& st = self->state;
   st.setup = std::move(setup);
-  lifecycle_options options;
-  options.trigger = st.setup.trigger;
+  lifecycle_options options = st.setup.lifecycle;
   for (const auto& reader : st.setup.readers) options.source_descriptions.push_back(reader->description());
   options.initial_offsets = std::move(initial_offsets);
   options.sinks = st.setup.writers.size();
-  options.max_epochs_in_flight = st.setup.max_epochs_in_flight;
-  options.max_failures = st.setup.max_failures;
-  options.failure_window = st.setup.failure_window;
-  options.initial_backoff = st.setup.initial_backoff;
-  options.max_backoff = st.setup.max_backoff;
-  options.poll_interval = st.setup.poll_interval;
-  options.no_data_progress_interval = st.setup.no_data_progress_interval;
   std::vector<std::string> sink_descriptions;
   for (const auto& writer : st.setup.writers) sink_descriptions.push_back(writer->description());
   st.reporter.emplace(st.setup.shared, *st.setup.graph, options.source_descriptions, std::move(sink_descriptions),
@@ -230,7 +222,7 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
                 std::to_string(setup.writers.size()) + " writers were given");
   std::vector<std::string> initial_offsets;
   for (auto& reader : setup.readers) {
-    reader->set_rate_limits_enabled(setup.trigger.kind != trigger_kind::once);
+    reader->set_rate_limits_enabled(setup.lifecycle.trigger.kind != trigger_kind::once);
     reader->set_max_unit_bytes(setup.max_unit_bytes);
     initial_offsets.push_back(reader->initial_offset());
   }

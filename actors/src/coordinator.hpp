@@ -15,6 +15,7 @@
 #include "flow/dataframe.hpp"
 #include "flow/graph.hpp"
 #include "flow/runtime/progress.hpp"
+#include "flow/runtime/query_lifecycle.hpp"
 
 namespace flow::runtime {
 
@@ -22,17 +23,11 @@ struct query_setup {
   std::shared_ptr<dataflow_graph> graph;                // parallelism resolved and validated at spawn
   std::vector<std::shared_ptr<source_reader>> readers;  // one per graph->sources(), in that order
   std::vector<std::shared_ptr<sink_writer>> writers;    // one per graph->sinks(), in that order
-  flow::trigger trigger;
+  // The trigger, pipelining, failure and timing settings; start_query fills in the sources and sinks.
+  lifecycle_options lifecycle;
   std::size_t parallelism = 2;                          // for vertices that do not set theirs
   std::size_t credits_per_instance = 2;
-  std::size_t max_epochs_in_flight = 4;
   std::size_t max_unit_bytes = 256 * 1024;
-  int max_failures = 3;                       // restarts allowed within failure_window
-  std::chrono::milliseconds failure_window{60000};
-  std::chrono::milliseconds initial_backoff{20};
-  std::chrono::milliseconds max_backoff{2000};
-  std::chrono::milliseconds poll_interval{10};  // as-fast-as-possible trigger, no new data
-  std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
   std::size_t progress_history = 100;
   std::shared_ptr<query_shared> shared;
 };

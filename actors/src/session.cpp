@@ -117,10 +117,10 @@ class session::impl final : public session_context, public std::enable_shared_fr
     for (auto v : setup.graph->sinks()) setup.writers.push_back(make_sink(setup.graph->vertex(v).sink));
     setup.parallelism = config_.parallelism;
     setup.max_unit_bytes = config_.max_unit_bytes;
-    setup.max_failures = config_.max_failures;
+    setup.lifecycle.max_failures = config_.max_failures;
     setup.progress_history = std::max<std::size_t>(1, config_.progress_history);
-    setup.max_epochs_in_flight = std::max<std::size_t>(1, config_.max_epochs_in_flight);
-    setup.no_data_progress_interval = config_.no_data_progress_interval;
+    setup.lifecycle.max_epochs_in_flight = std::max<std::size_t>(1, config_.max_epochs_in_flight);
+    setup.lifecycle.no_data_progress_interval = config_.no_data_progress_interval;
     setup.shared = std::make_shared<runtime::query_shared>();
     setup.shared->id = runtime::random_uuid();
     setup.shared->run_id = runtime::random_uuid();
@@ -135,7 +135,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     auto setup = base_setup(compile_graph(plan, spec));
     auto sink = std::make_shared<collect_sink>();
     setup.writers.assign(1, sink);
-    setup.trigger = spec.trigger;
+    setup.lifecycle.trigger = spec.trigger;
     auto control = runtime::start_query(system_, std::move(setup));
     control->await_termination(std::nullopt);
     if (auto failure = control->exception()) throw error(*failure);
@@ -162,7 +162,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
       throw error("cannot start query with name '" + options.name +
                   "': a query with that name is already active; stop it or choose another name");
     auto setup = base_setup(std::move(graph));
-    setup.trigger = options.trigger;
+    setup.lifecycle.trigger = options.trigger;
     setup.shared->name = options.name;
     auto id = setup.shared->id;
     auto control = runtime::start_query(system_, std::move(setup));
