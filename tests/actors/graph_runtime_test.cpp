@@ -241,3 +241,32 @@ TEST_CASE("graph: mistakes are refused when the query starts", "[graph]") {
   CHECK_THAT(error_of([&] { s.context()->start_graph(g, query_options{}); }),
              Catch::Contains("partition it by hash of [k]"));
 }
+
+TEST_CASE("graph: two queries started from one data frame with an aggregation then where and select run at once", "[graph]") {
+  temp_dir dir;
+  auto expected = write_files(dir, 4, 0, 300);
+  session s(session_config{2, 2});
+  auto frame = s.read_stream().format("csv").option("header", true).option("maxFilesPerTrigger", 1)
+                   .schema(kv_schema()).load(dir.path().string());
+  const std::int64_t threshold = 102700;  // keys 0, 1, 2 and 6 end above it, 3, 4 and 5 below
+  auto big = frame.group_by({col("k")}).sum("v").where(col("sum(v)") > lit(threshold)).select({col("k"), col("sum(v)").as("v")});
+  auto in_memory = big.write_stream().format("memory").query_name("big").output_mode("complete")
+                       .trigger(available_now()).start();
+  latest_totals updates;
+  auto upserted = big.write_stream().output_mode("update").trigger(available_now()).foreach_batch(updates.sink()).start();
+  REQUIRE(in_memory.await_termination(std::chrono::seconds(60)));
+  REQUIRE(upserted.await_termination(std::chrono::seconds(60)));
+  REQUIRE_FALSE(in_memory.exception());
+  REQUIRE_FALSE(upserted.exception());
+  totals wanted;
+  for (auto [k, v] : expected)
+    if (v > threshold) wanted[k] = v;
+  REQUIRE(wanted.size() > 1);
+  REQUIRE(wanted.size() < expected.size());
+  totals from_memory;
+  auto table = s.sql("SELECT k, v FROM big").collect_batch();
+  for (std::size_t i = 0; i < table.num_rows(); ++i) from_memory[table.col(0).ints()[i]] = table.col(1).ints()[i];
+  CHECK(from_memory == wanted);
+  // Update mode passes a group whenever it changed and passed the filter: its newest total is the final one.
+  CHECK(updates.get() == wanted);
+}
