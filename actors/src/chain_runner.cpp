@@ -36,8 +36,10 @@ void chain_runner::restore(std::size_t durable_index, const batch& snapshot) {
 void chain_runner::push(std::size_t position, const batch& rows) {
   if (position == stages_.size()) return out_(seq_, rows);
   auto& s = stages_[position];
+  const stage* caller = running_;
   running_ = &s;
   s.op->process(rows, 0, s.state.get(), *contexts_[position]);
+  running_ = caller;  // an error after the emit returned is the caller's
 }
 
 void chain_runner::process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows) {
@@ -55,15 +57,6 @@ void chain_runner::end_epoch(std::int64_t epoch, std::uint64_t seq) {
   for (std::size_t i = 0; i < stages_.size(); ++i) {
     running_ = &stages_[i];
     stages_[i].op->end_epoch(stages_[i].state.get(), *contexts_[i]);
-  }
-}
-
-void chain_runner::watermark(std::int64_t epoch, std::int64_t watermark, std::uint64_t seq) {
-  epoch_ = epoch;
-  seq_ = seq;
-  for (std::size_t i = 0; i < stages_.size(); ++i) {
-    running_ = &stages_[i];
-    stages_[i].op->on_watermark(watermark, stages_[i].state.get(), *contexts_[i]);
   }
 }
 

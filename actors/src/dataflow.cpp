@@ -98,8 +98,15 @@ class epoch_aligner {
 
 // ---------------------------------------------------------------- source reader
 
+// A unit's seq: the source's index above bit 48, then its position in the epoch, so that a sink writes an
+// epoch's rows source by source, each in the order its reader cut them. Rows emitted at an epoch's end
+// (aggregations) come after all of them, instance by instance.
+constexpr int source_seq_shift = 48;
+constexpr std::uint64_t end_of_epoch_seq = std::uint64_t{1} << 63;
+
 struct source_state {
   std::shared_ptr<source_reader> reader;
+  std::uint64_t first_seq = 0;  // this source's index, shifted
   std::vector<vertex_actor> instances;
   std::vector<std::size_t> credits;
   std::size_t next_instance = 0;
@@ -111,7 +118,6 @@ struct source_state {
     std::string start, end;
   };
   std::deque<run_request> queued;  // epochs asked for while another is being read
-  supervision sup;
 };
 
 using source_pointer = source_actor::stateful_pointer<source_state>;
@@ -163,7 +169,7 @@ void start_next_run(source_pointer self) {
   auto run = std::move(st.queued.front());
   st.queued.pop_front();
   st.epoch = run.epoch;
-  st.next_seq = 0;
+  st.next_seq = st.first_seq;
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
     st.reading = true;
     return end_read(self);
@@ -174,12 +180,13 @@ void start_next_run(source_pointer self) {
 }
 
 source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<source_reader> reader,
-                                       std::vector<vertex_actor> instances, std::size_t credits, supervision sup) {
+                                       std::size_t source_index, std::vector<vertex_actor> instances,
+                                       std::size_t credits, supervision sup) {
   auto& st = self->state;
   st.reader = std::move(reader);
+  st.first_seq = static_cast<std::uint64_t>(source_index) << source_seq_shift;
   st.instances = std::move(instances);
   st.credits.assign(st.instances.size(), credits);
-  st.sup = sup;
   report_failures(self, sup, "source " + st.reader->description());
   return {
       [=](plan_atom, const std::string& start)
@@ -247,7 +254,7 @@ void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
 void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats) {
   auto& st = self->state;
   st.epoch = epoch;
-  st.chain->end_epoch(epoch, st.setup.instance);
+  st.chain->end_epoch(epoch, end_of_epoch_seq + st.setup.instance);
   auto changes = st.chain->take_changes();
   for (std::size_t i = 0; i < changes.size(); ++i) {
     stats.state_rows_updated += static_cast<std::int64_t>(changes[i].num_rows());
@@ -367,13 +374,6 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
   };
 }
 
-// Durable states per instance of each vertex's chain.
-std::size_t durable_states(const graph_vertex& vertex) {
-  std::size_t n = 0;
-  for (const auto& op : vertex.chain)
-    if (auto state = op->make_state(); state && state->durable()) ++n;
-  return n;
-}
 
 }  // namespace
 
@@ -398,7 +398,7 @@ std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& g
   for (const auto& vertex : graph.vertices())
     for (std::size_t i = 0; i < vertex.parallelism; ++i)
       for (const auto& op : vertex.chain)
-        if (auto state = op->make_state(); state && state->durable()) slots.push_back(std::move(state));
+        if (auto state = op->make_state(); state && state->durable()) slots.push_back(std::move(state));  // as durable_states counts
   return slots;
 }
 
@@ -464,8 +464,8 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
     }
   }
   for (std::size_t k = 0; k < source_list.size(); ++k)
-    running.readers.push_back(sys.spawn<caf::detached>(source_fun, setup.readers.at(k), vertex_instances[source_list[k]],
-                                                       setup.credits_per_instance, sup));
+    running.readers.push_back(sys.spawn<caf::detached>(source_fun, setup.readers.at(k), k,
+                                                       vertex_instances[source_list[k]], setup.credits_per_instance, sup));
   return running;
 }
 

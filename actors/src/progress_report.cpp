@@ -8,9 +8,7 @@ progress_reporter::progress_reporter(std::shared_ptr<query_shared> shared, const
                                      std::vector<std::string> source_descriptions,
                                      std::vector<std::string> sink_descriptions, std::size_t history)
     : shared_(std::move(shared)), source_descriptions_(std::move(source_descriptions)), history_(history) {
-  for (const auto& v : graph.vertices())
-    for (const auto& op : v.chain)
-      if (auto state = op->make_state(); state && state->durable()) ++state_operators_;
+  for (const auto& v : graph.vertices()) state_operators_ += durable_states(v);
   for (const auto& description : sink_descriptions)
     sink_description_ += (sink_description_.empty() ? "" : ", ") + description;
 }

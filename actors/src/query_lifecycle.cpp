@@ -303,6 +303,10 @@ lifecycle_actions_list query_lifecycle::restart_timer(time_point now) {
   for (auto epoch : log_.restart()) {
     out_.push_back(act::abort_epoch{epoch});
     replay_.push_back(epoch);
+    // A sink that committed the epoch before the failure commits it again: count its figures once.
+    auto& info = log_.at(epoch).info;
+    info.stats = epoch_stats{};
+    info.sink_metrics.clear();
   }
   spawn();
   recovering_ = false;

@@ -231,11 +231,11 @@ std::string dataflow_graph::explain() const {
   return out.str();
 }
 
-bool dataflow_graph::stateful() const {
-  for (const auto& v : vertices_)
-    for (const auto& op : v.chain)
-      if (auto state = op->make_state(); state && state->durable()) return true;
-  return false;
+std::size_t durable_states(const graph_vertex& vertex) {
+  std::size_t n = 0;
+  for (const auto& op : vertex.chain)
+    if (auto state = op->make_state(); state && state->durable()) ++n;
+  return n;
 }
 
 }  // namespace flow

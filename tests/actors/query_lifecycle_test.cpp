@@ -445,6 +445,23 @@ TEST_CASE("lifecycle: an epoch commits once both sinks committed it", "[lifecycl
   CHECK(has<act::stop_dataflow>(second));
 }
 
+TEST_CASE("lifecycle: a sink that committed an epoch before a failure is counted once after the replay", "[lifecycle]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}}, 1, 2);
+  options.initial_backoff = 1ms;
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("1"));
+  h.answer(e0, nothing());
+  CHECK(h.commit(0, 1, 3).empty());  // sink 1 commits, then sink 0's branch fails
+  h.q.actor_failed(1, "sink 0: boom", false, h.now);
+  h.all_down();
+  h.now += 1ms;
+  auto restarted = h.q.restart_timer(h.now);
+  REQUIRE(the<act::run_epoch>(restarted).epoch == 0);
+  CHECK(h.commit(0, 1, 3).empty());
+  auto done = h.commit(0, 0, 4);
+  CHECK(the<act::publish_progress>(done).logged.info.stats.input_rows == 7);  // not 10
+}
+
 TEST_CASE("lifecycle: a source without new data reads an empty range and is not committed", "[lifecycle]") {
   harness h(options_for(flow::trigger{trigger_kind::available_now, {}}, 2));
   auto e0 = h.answer(h.q.poll(h.now), {nothing(), data("5")});

@@ -292,7 +292,8 @@ TEST_CASE("compile_graph: an aggregation splits into a partial in the upstream c
   CHECK(shuffle.keys == std::vector<std::string>{"Country"});
   CHECK(graph.vertex(2).sink_keys == std::vector<std::string>{"Country"});
   CHECK(graph.vertex(2).sink.mode == output_mode::update);
-  CHECK(graph.stateful());
+  CHECK(durable_states(graph.vertex(0)) == 0);  // the partial aggregation's table is scratch
+  CHECK(durable_states(graph.vertex(1)) == 1);
   CHECK(graph.explain() ==
         "source (source, parallelism default) local items -> Project [Country, (Quantity * UnitPrice) AS revenue] "
         "-> PartialAggregate [Country], [sum(revenue), rows]\n"

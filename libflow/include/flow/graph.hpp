@@ -57,6 +57,9 @@ struct graph_edge {
   std::vector<std::string> keys;  // hash: columns of from's output
 };
 
+// How many operators of the vertex's chain keep a durable state (one checkpoint slot per instance each).
+std::size_t durable_states(const graph_vertex& vertex);
+
 class dataflow_graph {
  public:
   // Each returns the new vertex's index.
@@ -90,8 +93,6 @@ class dataflow_graph {
   void validate() const;
   // One line per vertex, sources first: name, kind, parallelism, chain, inputs with their partitioning.
   std::string explain() const;
-  // Whether any vertex holds state (a stateful operator).
-  bool stateful() const;
 
  private:
   std::size_t add(graph_vertex v);

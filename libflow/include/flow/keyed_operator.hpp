@@ -271,21 +271,16 @@ class keyed_state final : public keyed_state_base {
     clear_entries();
     values_.clear();
     apply_changes(snapshot);
-    forget_changes();
   }
   // The changed keys' values and the removed keys (deleted = true), in state_schema(); then forgets them.
   batch take_changes() override {
     keyed_rows rows = op_->state_rows();
     for (auto e : changed()) write(rows, key_at(e), live(e) ? &values_[e] : nullptr);
-    forget_changes();
-    if (auto kept = compact_if_sparse(); !kept.empty()) {
-      std::vector<T> values;
-      values.reserve(kept.size());
-      for (auto e : kept) values.push_back(std::move(values_[e]));
-      values_ = std::move(values);
-    }
+    forget_and_compact();
     return rows.finish();
   }
+  // Folds another copy's take_changes() in. This copy's own changes are forgotten: a copy that is fed
+  // changes (the runtime's checkpoint) never takes any.
   void apply_changes(const batch& changes) override {
     const auto keys = op_->state_keys(changes);
     const batch saved = op_->saved_columns(changes);
@@ -294,6 +289,7 @@ class keyed_state final : public keyed_state_base {
       if (deleted.bools()[i]) remove(keys[i]);
       else put(keys[i], op_->load(saved, i));
     }
+    forget_and_compact();
   }
   std::size_t memory_bytes() const override { return index_bytes() + values_.capacity() * sizeof(T); }
 
@@ -305,6 +301,15 @@ class keyed_state final : public keyed_state_base {
       op_->save(*value, out);
     } else {
       for (std::size_t c = 0; c < op_->state_columns(); ++c) out.add_null();
+    }
+  }
+  void forget_and_compact() {
+    forget_changes();
+    if (auto kept = compact_if_sparse(); !kept.empty()) {
+      std::vector<T> values;
+      values.reserve(kept.size());
+      for (auto e : kept) values.push_back(std::move(values_[e]));
+      values_ = std::move(values);
     }
   }
   // get() of a key without a value: a new entry, or a removed one again (e).

@@ -31,7 +31,6 @@ class chain_runner {
   void process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows);
   // Every operator's end_epoch, in chain order; what they emit is output with seq.
   void end_epoch(std::int64_t epoch, std::uint64_t seq);
-  void watermark(std::int64_t epoch, std::int64_t watermark, std::uint64_t seq);
   // Each durable state's take_changes(), in chain order.
   std::vector<batch> take_changes();
 
@@ -40,7 +39,6 @@ class chain_runner {
 
   std::size_t state_rows() const;
   std::size_t state_memory_bytes() const;
-  bool empty() const { return stages_.empty(); }
 
  private:
   class context;
