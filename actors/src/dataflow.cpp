@@ -106,7 +106,8 @@ constexpr std::uint64_t end_of_epoch_seq = std::uint64_t{1} << 63;
 
 struct source_state {
   std::shared_ptr<source_reader> reader;
-  std::uint64_t first_seq = 0;  // this source's index, shifted
+  std::uint32_t source_index = 0;  // among the graph's sources
+  std::uint64_t first_seq = 0;     // source_index, shifted
   std::vector<vertex_actor> instances;
   std::vector<std::size_t> credits;
   std::size_t next_instance = 0;
@@ -129,6 +130,7 @@ void end_read(source_pointer self) {
   st.reading = false;
   epoch_stats with_metrics;
   auto lists = metric_lists(st.reader->metrics());
+  with_metrics.source_metric_sources.assign(lists.names.size(), st.source_index);
   with_metrics.source_metric_names = std::move(lists.names);
   with_metrics.source_metric_values = std::move(lists.values);
   for (std::size_t i = 0; i < st.instances.size(); ++i)
@@ -184,6 +186,7 @@ source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<sour
                                        std::size_t credits, supervision sup) {
   auto& st = self->state;
   st.reader = std::move(reader);
+  st.source_index = static_cast<std::uint32_t>(source_index);
   st.first_seq = static_cast<std::uint64_t>(source_index) << source_seq_shift;
   st.instances = std::move(instances);
   st.credits.assign(st.instances.size(), credits);
@@ -304,7 +307,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
         decode_stats ds;
         batch decoded = s.setup.chunk_decoder->decode(chunk, ds);
         s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(ds.rows));
-        s.stats.malformed_rows += static_cast<std::int64_t>(ds.malformed);
+        s.stats.count_malformed(s.setup.source_index, static_cast<std::int64_t>(ds.malformed));
         s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
         s.inputs->data(epoch, seq, input, decoded, process);
         ack();

@@ -59,7 +59,7 @@ std::string to_json(const query_progress& p) {
         << ",\"endOffset\":" << offset_json(source.end_offset) << ",\"numInputRows\":" << source.input_rows
         << ",\"inputRowsPerSecond\":" << number(p.input_rows_per_second * share)
         << ",\"processedRowsPerSecond\":" << number(p.processed_rows_per_second * share)
-        << ",\"numMalformedRows\":" << (i == 0 ? p.stats.malformed_rows : 0) << ",\"metrics\":";
+        << ",\"numMalformedRows\":" << source.malformed_rows << ",\"metrics\":";
     metrics_json(out, source.metrics);
     out << "}";
   }

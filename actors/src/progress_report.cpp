@@ -58,10 +58,14 @@ void progress_reporter::epoch_committed(lifecycle_actions::publish_progress repo
     p.sources[i].start_offset = logged.start.at(i);
     p.sources[i].end_offset = logged.end.at(i);
     p.sources[i].input_rows = i < stats.input_rows_per_source.size() ? stats.input_rows_per_source[i] : 0;
+    p.sources[i].malformed_rows = i < stats.malformed_rows_per_source.size() ? stats.malformed_rows_per_source[i] : 0;
   }
   p.sink_metrics = std::move(logged.info.sink_metrics);
-  for (std::size_t i = 0; i < stats.source_metric_names.size() && i < stats.source_metric_values.size(); ++i)
-    p.sources.front().metrics.emplace_back(stats.source_metric_names[i], stats.source_metric_values[i]);
+  for (std::size_t m = 0; m < stats.source_metric_names.size(); ++m) {
+    const std::size_t source = m < stats.source_metric_sources.size() ? stats.source_metric_sources[m] : 0;
+    if (source < p.sources.size() && m < stats.source_metric_values.size())
+      p.sources[source].metrics.emplace_back(stats.source_metric_names[m], stats.source_metric_values[m]);
+  }
   publish(p);
 }
 

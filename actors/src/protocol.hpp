@@ -62,8 +62,9 @@ using coordinator_actor = caf::typed_actor<
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, epoch_stats& x) {
   return f(caf::meta::type_name("flow::epoch_stats"), x.input_rows, x.input_rows_per_source, x.input_bytes, x.malformed_rows,
+           x.malformed_rows_per_source,
            x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_memory_bytes,
-           x.source_metric_names, x.source_metric_values);
+           x.source_metric_names, x.source_metric_values, x.source_metric_sources);
 }
 
 }  // namespace flow::runtime

@@ -206,6 +206,11 @@ TEST_CASE("graph: a union of two sources reaches one keyed operator", "[graph]")
   REQUIRE(progress.size() == 5);
   CHECK_THAT(progress.back(), Catch::Contains("\"numInputRows\":300"));
   CHECK_THAT(progress.front(), Catch::Contains("\"numInputRows\":700"));
+  // Each source under its own entry: the left one, done, reads an empty range (no rows) and still reports
+  // its 3 files read; the right one its fifth file.
+  CHECK_THAT(progress.back(), Catch::Contains("\"startOffset\":{\"logOffset\":3},\"endOffset\":{\"logOffset\":3},"
+                                              "\"numInputRows\":0,") &&
+                                  Catch::Contains("\"numFilesRead\":3,") && Catch::Contains("\"numFilesRead\":5,"));
 }
 
 TEST_CASE("graph: a keyed operator's state survives an injected failure and nothing is counted twice", "[graph]") {

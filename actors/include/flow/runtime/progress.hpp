@@ -15,28 +15,33 @@ struct epoch_stats {
   std::vector<std::int64_t> input_rows_per_source;  // by the source's index among the graph's sources
   std::int64_t input_bytes = 0;
   std::int64_t malformed_rows = 0;
+  std::vector<std::int64_t> malformed_rows_per_source;
   std::int64_t output_rows = 0;
   std::int64_t state_rows_total = 0;
   std::int64_t state_rows_updated = 0;
   std::int64_t state_memory_bytes = 0;
-  // The source's connector metrics at the end of reading the epoch (only one barrier carries them).
+  // Each source's connector metrics at the end of reading the epoch (one barrier per source carries them):
+  // metric i is source_metric_sources[i]'s.
   std::vector<std::string> source_metric_names;
   std::vector<std::int64_t> source_metric_values;
+  std::vector<std::uint32_t> source_metric_sources;
 
   void count_input(std::size_t source, std::int64_t rows) {
     input_rows += rows;
-    if (input_rows_per_source.size() <= source) input_rows_per_source.resize(source + 1, 0);
-    input_rows_per_source[source] += rows;
+    add_at(input_rows_per_source, source, rows);
+  }
+  void count_malformed(std::size_t source, std::int64_t rows) {
+    malformed_rows += rows;
+    add_at(malformed_rows_per_source, source, rows);
   }
 
   void add(const epoch_stats& o) {
-    if (input_rows_per_source.size() < o.input_rows_per_source.size())
-      input_rows_per_source.resize(o.input_rows_per_source.size(), 0);
-    for (std::size_t i = 0; i < o.input_rows_per_source.size(); ++i) input_rows_per_source[i] += o.input_rows_per_source[i];
-    if (source_metric_names.empty()) {
-      source_metric_names = o.source_metric_names;
-      source_metric_values = o.source_metric_values;
-    }
+    for (std::size_t i = 0; i < o.input_rows_per_source.size(); ++i) add_at(input_rows_per_source, i, o.input_rows_per_source[i]);
+    for (std::size_t i = 0; i < o.malformed_rows_per_source.size(); ++i)
+      add_at(malformed_rows_per_source, i, o.malformed_rows_per_source[i]);
+    source_metric_names.insert(source_metric_names.end(), o.source_metric_names.begin(), o.source_metric_names.end());
+    source_metric_values.insert(source_metric_values.end(), o.source_metric_values.begin(), o.source_metric_values.end());
+    source_metric_sources.insert(source_metric_sources.end(), o.source_metric_sources.begin(), o.source_metric_sources.end());
     input_rows += o.input_rows;
     input_bytes += o.input_bytes;
     malformed_rows += o.malformed_rows;
@@ -44,6 +49,12 @@ struct epoch_stats {
     state_rows_total += o.state_rows_total;
     state_rows_updated += o.state_rows_updated;
     state_memory_bytes += o.state_memory_bytes;
+  }
+
+ private:
+  static void add_at(std::vector<std::int64_t>& per_source, std::size_t source, std::int64_t n) {
+    if (per_source.size() <= source) per_source.resize(source + 1, 0);
+    per_source[source] += n;
   }
 };
 
@@ -68,6 +79,7 @@ struct query_progress {
     std::string end_offset;
     std::int64_t input_rows = 0;
     connector_metrics metrics;
+    std::int64_t malformed_rows = 0;
   };
   std::vector<source> sources;
   std::string sink_description;         // several sinks: their descriptions joined by ", "
