@@ -252,8 +252,8 @@ void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
 }
 
 // Every input's barrier arrived: end the epoch in the chain, report the state's changes to the
-// coordinator, pass the barrier on. The changes are sent before the barrier: in one process they reach
-// the coordinator before the sink's commit does.
+// coordinator (which commits the epoch once it has them and every sink's commit, in any order), pass the
+// barrier on.
 void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats) {
   auto& st = self->state;
   st.epoch = epoch;
