@@ -173,6 +173,10 @@ void dataflow_graph::validate() const {
       throw error("dataflow graph: sink '" + vertex.name + "' has an output; a sink ends the graph");
     std::vector<std::string> keyed;
     if (!vertex.chain.empty()) keyed = vertex.chain.front()->key_columns();
+    if (vertex.kind == vertex_kind::source && !keyed.empty() && vertex.parallelism != 1)
+      throw error("dataflow graph: source '" + vertex.name + "' starts its chain with keyed operator '" +
+                  vertex.chain.front()->name() + "', but its reader deals rows to its instances in turn; give "
+                  "the operator a vertex of its own fed by a hash edge on its keys, or the source parallelism 1");
     for (auto e : inputs) {
       const auto& edge = edges_[e];
       const auto& from = vertices_[edge.from];
