@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "coordinator.hpp"
+#include "graph_inspect.hpp"
 #include "flow/compile.hpp"
 #include "flow/connectors/file_source.hpp"
 #include "flow/connectors/memory.hpp"
@@ -191,6 +192,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     cfg.add_message_type<batch>("flow::batch");
     cfg.add_message_type<raw_chunk>("flow::raw_chunk");
     cfg.add_message_type<runtime::epoch_stats>("flow::epoch_stats");
+    cfg.add_message_type<graph_description>("flow::graph_description");
     return cfg;
   }
 

@@ -1,7 +1,11 @@
-// The partial and final aggregation operators and the operator_state that holds their table.
+// The partial and final aggregation operators, the operator_state that holds their table, and their
+// descriptors' arguments.
 #include "flow/aggregate_operators.hpp"
 
+#include <charconv>
 #include <utility>
+
+#include "flow/plan_codec.hpp"
 
 namespace flow {
 
@@ -49,10 +53,85 @@ std::shared_ptr<const aggregate_operator> required(std::shared_ptr<const aggrega
   return aggregate;
 }
 
+// ---------------------------------------------------------------- descriptor arguments
+// schema, key count, keys, aggregate count, then per aggregate: kind, "input" and its expression or
+// "none" (count(*)), output name (empty: Spark's default name). Counts are decimal strings.
+
+constexpr std::string_view with_input = "input", without_input = "none";
+
+void write_aggregate(codec_writer& writer, const aggregate_operator& aggregate) {
+  writer.write(*aggregate.input_schema()).write(std::to_string(aggregate.keys().size()));
+  for (const auto& key : aggregate.keys()) writer.write(key);
+  writer.write(std::to_string(aggregate.aggregates().size()));
+  for (const auto& spec : aggregate.aggregates()) {
+    writer.write(to_string(spec.kind));
+    if (spec.input.valid()) writer.write(with_input).write(spec.input);
+    else writer.write(without_input);
+    writer.write(spec.output_name);
+  }
+}
+
+[[noreturn]] void malformed(const std::string& expected, const std::string& found) {
+  throw error("cannot decode its arguments: expected " + expected + ", found '" + found + "'");
+}
+
+std::size_t read_count(codec_reader& reader, const std::string& of_what) {
+  const std::string text = reader.read_string();
+  std::size_t count = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), count);
+  if (ec != std::errc{} || end != text.data() + text.size()) malformed("the number of " + of_what, text);
+  return count;
+}
+
+agg_kind read_kind(codec_reader& reader) {
+  const std::string text = reader.read_string();
+  for (auto kind : {agg_kind::sum, agg_kind::count, agg_kind::min, agg_kind::max, agg_kind::avg})
+    if (text == to_string(kind)) return kind;
+  malformed("an aggregate kind (sum, count, min, max or avg)", text);
+}
+
+// The aggregation write_aggregate wrote, built (and so checked) by aggregate_operator's constructor.
+std::shared_ptr<const aggregate_operator> read_aggregate(codec_reader& reader) {
+  schema_ptr input = reader.read_schema();
+  std::vector<expr> keys;
+  for (std::size_t i = 0, n = read_count(reader, "keys"); i < n; ++i) keys.push_back(reader.read_expr());
+  std::vector<agg_spec> aggs;
+  for (std::size_t i = 0, n = read_count(reader, "aggregates"); i < n; ++i) {
+    agg_spec spec;
+    spec.kind = read_kind(reader);
+    const std::string input_marker = reader.read_string();
+    if (input_marker == with_input) spec.input = reader.read_expr();
+    else if (input_marker != without_input) malformed("'input' or 'none'", input_marker);
+    spec.output_name = reader.read_string();
+    aggs.push_back(std::move(spec));
+  }
+  return std::make_shared<const aggregate_operator>(std::move(input), std::move(keys), std::move(aggs));
+}
+
+void require_input(const schema& expected, const schema_ptr& input, const std::string& which) {
+  if (*input != expected)
+    throw error("it reads the aggregation's " + which + " (" + expected.to_string() + "), but its input is (" +
+                input->to_string() + ")");
+}
+
 }  // namespace
 
 partial_aggregate_operator::partial_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate)
     : aggregate_(required(std::move(aggregate))) {}
+
+operator_ptr partial_aggregate_operator::from_arguments(const std::string& arguments, const schema_ptr& input) {
+  codec_reader reader(arguments, "its arguments");
+  auto aggregate = read_aggregate(reader);
+  reader.expect_end();
+  require_input(*aggregate->input_schema(), input, "input rows");
+  return std::make_shared<partial_aggregate_operator>(std::move(aggregate));
+}
+
+std::optional<operator_descriptor> partial_aggregate_operator::descriptor() const {
+  codec_writer arguments;
+  write_aggregate(arguments, *aggregate_);
+  return operator_descriptor{"partial_aggregate", arguments.text()};
+}
 
 std::unique_ptr<operator_state> partial_aggregate_operator::make_state() const {
   return std::make_unique<aggregate_table>(*aggregate_, false);
@@ -76,6 +155,22 @@ void partial_aggregate_operator::end_epoch(operator_state* state, operator_conte
 final_aggregate_operator::final_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate,
                                                    output_mode mode)
     : aggregate_(required(std::move(aggregate))), mode_(mode) {}
+
+operator_ptr final_aggregate_operator::from_arguments(const std::string& arguments, const schema_ptr& input) {
+  codec_reader reader(arguments, "its arguments");
+  auto aggregate = read_aggregate(reader);
+  const output_mode mode = parse_output_mode(reader.read_string());
+  reader.expect_end();
+  require_input(*aggregate->state_schema(), input, "partial aggregates");
+  return std::make_shared<final_aggregate_operator>(std::move(aggregate), mode);
+}
+
+std::optional<operator_descriptor> final_aggregate_operator::descriptor() const {
+  codec_writer arguments;
+  write_aggregate(arguments, *aggregate_);
+  arguments.write(to_string(mode_));
+  return operator_descriptor{"final_aggregate", arguments.text()};
+}
 
 std::unique_ptr<operator_state> final_aggregate_operator::make_state() const {
   return std::make_unique<aggregate_table>(*aggregate_, true);

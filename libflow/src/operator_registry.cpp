@@ -1,5 +1,6 @@
 #include "flow/operator_registry.hpp"
 
+#include "flow/aggregate_operators.hpp"
 #include "flow/function_registry.hpp"
 #include "flow/named_registry.hpp"
 #include "flow/operators.hpp"
@@ -36,6 +37,8 @@ void register_builtin_operators(named_registry<operator_factory>& registry) {
   registry.add("project", build_project);
   registry.add("filter", build_filter);
   registry.add("map_batches", build_map_batches);
+  registry.add("partial_aggregate", partial_aggregate_operator::from_arguments);
+  registry.add("final_aggregate", final_aggregate_operator::from_arguments);
 }
 
 named_registry<operator_factory>& operators() {

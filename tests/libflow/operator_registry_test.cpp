@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "collecting_context.hpp"
 #include "flow/function_registry.hpp"
 #include "flow/operator_registry.hpp"
 #include "flow/plan_codec.hpp"
@@ -25,17 +26,9 @@ batch items() {
                                      {std::int64_t{2}, 3.0, std::string("France")}});
 }
 
-// What op emits for one batch (stateless operators emit at once).
-struct collecting_context final : operator_context {
-  std::vector<batch> emitted;
-  void emit(batch rows) override { emitted.push_back(std::move(rows)); }
-  std::int64_t epoch() const override { return 0; }
-  std::size_t instance() const override { return 0; }
-  std::size_t parallelism() const override { return 1; }
-};
-
+// What op emits for one batch in one epoch.
 std::vector<batch> run(const stream_operator& op, const batch& input) {
-  collecting_context ctx;
+  flow::test::collecting_context ctx;
   auto state = op.make_state();
   op.process(input, 0, state.get(), ctx);
   op.end_epoch(state.get(), ctx);
@@ -133,7 +126,7 @@ TEST_CASE("operator registry: a user's operator registers like the built-in ones
 
   const auto names = operator_names();
   CHECK(std::is_sorted(names.begin(), names.end()));
-  for (const char* builtin : {"filter", "map_batches", "project", "test-scale"})
+  for (const char* builtin : {"filter", "final_aggregate", "map_batches", "partial_aggregate", "project", "test-scale"})
     CHECK(std::find(names.begin(), names.end(), builtin) != names.end());
   std::string listed;
   for (const auto& name : names) listed += (listed.empty() ? "" : ", ") + name;

@@ -3,7 +3,8 @@
 // process rebuilds it with the factory registered under that name. The built-in operators register
 // through the same call: "project" and "filter" (arguments: their expressions, flow/plan_codec.hpp) and
 // "map_batches" (arguments: the name of a function registered with flow::register_batch_function, and
-// the output schema). Thread-safe; a name is registered once.
+// the output schema), "partial_aggregate" and "final_aggregate" (flow/aggregate_operators.hpp).
+// Thread-safe; a name is registered once.
 #pragma once
 
 #include <functional>

@@ -81,6 +81,9 @@ class aggregate_operator {
   const schema_ptr& output_schema() const { return output_; }   // keys, then one column per aggregate
   const schema_ptr& state_schema() const { return state_; }     // keys, then accumulators
   std::size_t num_keys() const { return keys_.size(); }
+  // As given to the constructor (what rebuilds this aggregation elsewhere).
+  const std::vector<expr>& keys() const { return keys_; }
+  const std::vector<agg_spec>& aggregates() const { return aggs_; }
   std::vector<std::string> key_names() const;
   // Index of the window key, or -1.
   int window_key_index() const { return window_key_; }
