@@ -1,6 +1,6 @@
 // CAF 0.17 serialization of a dataflow graph's description (flow/graph_description.hpp), to run it in
-// another process. Include only from actors/*.cpp: it pulls in CAF. Register on every node:
-// cfg.add_message_type<flow::graph_description>("flow::graph_description"). The receiver rebuilds the
+// another process. Include only from actors/*.cpp: it pulls in CAF. flow::session registers the message
+// type (flow::graph_description) in every process. The receiver rebuilds the
 // graph with flow::rebuild(), which finds the operators it names in its own registry.
 #pragma once
 
