@@ -157,12 +157,12 @@ plan_ptr make_union(std::vector<plan_ptr> inputs) {
 plan_ptr make_topology_input(std::shared_ptr<const dataflow_graph> graph, std::size_t output) {
   if (!graph || output >= graph->vertices().size())
     throw error("topology input: no such vertex in the topology's graph");
-  const graph_vertex& vertex = graph->vertex(output);
-  if (vertex.kind == vertex_kind::sink)
-    throw error("topology input: vertex '" + vertex.name + "' is a sink; read the stream that feeds it");
+  // The query compiled from the plan adds its own sink; sinks of the topology's would run with it.
+  if (!graph->sinks().empty())
+    throw error("topology input: the graph has sinks; give the vertices up to the stream the frame reads");
   plan_node node;
   node.kind = plan_kind::topology;
-  node.output = vertex.output;
+  node.output = graph->vertex(output).output;
   node.graph = std::move(graph);
   node.graph_output = output;
   return finish(std::move(node));

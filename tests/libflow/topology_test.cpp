@@ -348,6 +348,9 @@ TEST_CASE("topology: as_frame splices the vertices up to the stream into the fra
   auto agg = vertex_named(g, "aggregate");
   CHECK(inputs_of(g, agg) == decltype(inputs_of(g, agg)){{"union", partitioning::hash, strings{"StockCode"}, 0}});
   CHECK(g.vertex(vertex_named(g, "sink")).sink_keys == strings{"StockCode"});
+  // A graph with sinks is not a stream's upstream.
+  CHECK_THAT(error_of([&] { make_topology_input(std::make_shared<const dataflow_graph>(f.t.graph()), 0); }),
+             Catch::Contains("the graph has sinks"));
   // Spark's output-mode rules look at the relational aggregations only.
   CHECK_THAT(error_of([&] { validate_output_mode(*unit_rows.plan(), output_mode::complete); }),
              Catch::Contains("complete output mode not supported when there are no streaming aggregations"));

@@ -63,7 +63,8 @@ plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_
 // Spark's union (by position, duplicates kept): the inputs must have equal schemas and be all streaming
 // or all static.
 plan_ptr make_union(std::vector<plan_ptr> inputs);
-// The output of vertex output in graph (a topology's vertices, without sinks) as a streaming leaf.
+// The output of vertex output in graph (a topology's vertices, without sinks: flow::error otherwise) as a
+// streaming leaf.
 // Its operators count for none of Spark's rules on aggregations: those look at the relational nodes above it.
 plan_ptr make_topology_input(std::shared_ptr<const dataflow_graph> graph, std::size_t output);
 
