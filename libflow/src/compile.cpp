@@ -47,6 +47,7 @@ class plan_compiler {
         for (auto input : inputs) graph_.connect(input, v, partitioning::rebalance);
         return v;
       }
+      case plan_kind::topology: return append_topology(*node.graph, node.graph_output);
     }
     throw error("compile: unknown plan node");
   }
@@ -55,6 +56,21 @@ class plan_compiler {
   const std::vector<std::string>& output_keys() const { return output_keys_; }
 
  private:
+  // Copies the topology's vertices and edges in (renaming a vertex whose name the graph has already)
+  // and returns the copy of vertex output.
+  std::size_t append_topology(const dataflow_graph& topology, std::size_t output) {
+    std::vector<std::size_t> copy_of;
+    for (const auto& vertex : topology.vertices()) {
+      if (vertex.kind == vertex_kind::source)
+        copy_of.push_back(graph_.add_source(fresh_name(vertex.name), vertex.scan, vertex.chain, vertex.parallelism));
+      else
+        copy_of.push_back(graph_.add_operators(fresh_name(vertex.name), vertex.input, vertex.chain, vertex.parallelism));
+    }
+    for (const auto& edge : topology.edges())
+      graph_.connect(copy_of[edge.from], copy_of[edge.to], edge.kind, edge.keys, edge.input);
+    return copy_of[output];
+  }
+
   // base, or base-2, base-3, ... when the graph has a vertex of that name.
   std::string fresh_name(const std::string& base) const {
     auto taken = [&](const std::string& name) {

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "flow/function_registry.hpp"
+#include "flow/graph.hpp"
 #include "flow/plan_codec.hpp"
 
 namespace flow {
@@ -153,9 +154,25 @@ plan_ptr make_union(std::vector<plan_ptr> inputs) {
   return finish(std::move(node));
 }
 
+plan_ptr make_topology_input(std::shared_ptr<const dataflow_graph> graph, std::size_t output) {
+  if (!graph || output >= graph->vertices().size())
+    throw error("topology input: no such vertex in the topology's graph");
+  // The query compiled from the plan adds its own sink; sinks of the topology's would run with it.
+  if (!graph->sinks().empty())
+    throw error("topology input: the graph has sinks; give the vertices up to the stream the frame reads");
+  plan_node node;
+  node.kind = plan_kind::topology;
+  node.output = graph->vertex(output).output;
+  node.graph = std::move(graph);
+  node.graph_output = output;
+  return finish(std::move(node));
+}
+
 std::vector<const scan_spec*> scans_of(const plan_node& plan) {
   if (plan.kind == plan_kind::scan) return {&plan.scan};
   std::vector<const scan_spec*> scans;
+  if (plan.kind == plan_kind::topology)
+    for (auto v : plan.graph->sources()) scans.push_back(&plan.graph->vertex(v).scan);
   for (const auto& child : plan.children) {
     auto more = scans_of(*child);
     scans.insert(scans.end(), more.begin(), more.end());
@@ -182,7 +199,8 @@ std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_nod
       return std::make_shared<function_operator>(node.function, node.output, node.function_name);
     case plan_kind::scan:
     case plan_kind::aggregate:
-    case plan_kind::union_all: break;
+    case plan_kind::union_all:
+    case plan_kind::topology: break;
   }
   throw error("make_stateless_operator: only a select, where or map_batches node is a stateless operator");
 }
@@ -211,16 +229,31 @@ std::string describe_node(const plan_node& node) {
       break;
     }
     case plan_kind::union_all: out << "Union [" << node.output->to_string() << "]"; break;
+    case plan_kind::topology:
+      out << "TopologyStream " << node.graph->vertex(node.graph_output).name << " [" << node.output->to_string() << "]";
+      break;
   }
   return out.str();
+}
+
+// ":  " or "   " for each of the first `depth` levels, to continue their branches.
+std::string branches(const std::vector<bool>& last_child, std::size_t depth) {
+  std::string text;
+  for (std::size_t i = 0; i < depth; ++i) text += last_child[i] ? "   " : ":  ";
+  return text;
 }
 
 // Spark's TreeNode.treeString: ":- " before a child with siblings after it, "+- " before the last,
 // and below them ":  " or "   " to continue the branch.
 void explain_tree(const plan_node& node, std::vector<bool>& last_child, std::ostringstream& out) {
-  for (std::size_t i = 0; i + 1 < last_child.size(); ++i) out << (last_child[i] ? "   " : ":  ");
-  if (!last_child.empty()) out << (last_child.back() ? "+- " : ":- ");
+  if (!last_child.empty()) out << branches(last_child, last_child.size() - 1) << (last_child.back() ? "+- " : ":- ");
   out << describe_node(node) << "\n";
+  if (node.kind == plan_kind::topology) {
+    // The topology's vertices, as its graph explains them, indented below the node.
+    const std::string indent = branches(last_child, last_child.size()) + "   ";
+    std::istringstream lines(node.graph->explain());
+    for (std::string line; std::getline(lines, line);) out << indent << line << "\n";
+  }
   for (std::size_t i = 0; i < node.children.size(); ++i) {
     last_child.push_back(i + 1 == node.children.size());
     explain_tree(*node.children[i], last_child, out);

@@ -85,35 +85,58 @@ struct topology_state {
     return out;
   }
 
-  dataflow_graph compile() const;
+  // Whether each node is n or a node n reads, directly or not.
+  std::vector<bool> upstream_of(std::size_t n) const {
+    std::vector<bool> included(nodes.size(), false);
+    std::vector<std::size_t> pending{n};
+    while (!pending.empty()) {
+      auto m = pending.back();
+      pending.pop_back();
+      if (included[m]) continue;
+      included[m] = true;
+      for (auto in : nodes[m].inputs) pending.push_back(in);
+    }
+    return included;
+  }
+
+  // The graph of the included nodes (all: the whole topology); vertex_of maps a node to its vertex.
+  dataflow_graph compile(const std::vector<bool>& included, std::vector<std::size_t>& vertex_of) const;
+  void connect_inputs(dataflow_graph& graph, const std::vector<std::size_t>& vertex_of, std::size_t n,
+                      std::size_t vertex) const;
+  std::shared_ptr<session_context> ctx;
 };
 
-dataflow_graph topology_state::compile() const {
+void topology_state::connect_inputs(dataflow_graph& graph, const std::vector<std::size_t>& vertex_of,
+                                    std::size_t n, std::size_t vertex) const {
+  const auto& node = nodes[n];
+  const bool keyed = node.kind == node_kind::operators && !node.op->key_columns().empty();
+  // A union read as a frame passes through a vertex of its own (as_frame), like an operator vertex.
+  const bool reader = node.kind == node_kind::operators || node.kind == node_kind::union_of;
+  for (const auto& in : inputs_of(n)) {
+    partitioning kind = partitioning::forward;
+    auto keys = in.keys;
+    if (in.part) {
+      kind = *in.part;
+    } else if (keyed) {
+      kind = partitioning::hash;
+      keys = node.op->key_columns();
+    } else if (reader && parallelism_of(n) != nodes[in.node].parallelism) {
+      kind = partitioning::rebalance;
+    }
+    graph.connect(vertex_of[in.node], vertex, kind, std::move(keys), in.input_index);
+  }
+}
+
+dataflow_graph topology_state::compile(const std::vector<bool>& included, std::vector<std::size_t>& vertex_of) const {
   std::vector<std::size_t> readers(nodes.size(), 0);
   for (std::size_t n = 0; n < nodes.size(); ++n)
-    if (nodes[n].kind == node_kind::operators || nodes[n].kind == node_kind::sink)
+    if (included[n] && (nodes[n].kind == node_kind::operators || nodes[n].kind == node_kind::sink))
       for (const auto& in : inputs_of(n)) ++readers[in.node];
 
   dataflow_graph graph;
-  std::vector<std::size_t> vertex_of(nodes.size(), 0);
-  auto connect_inputs = [&](std::size_t n, std::size_t vertex) {
-    const auto& node = nodes[n];
-    for (const auto& in : inputs_of(n)) {
-      partitioning kind = partitioning::forward;
-      auto keys = in.keys;
-      if (in.part) {
-        kind = *in.part;
-      } else if (node.kind == node_kind::operators && !node.op->key_columns().empty()) {
-        kind = partitioning::hash;
-        keys = node.op->key_columns();
-      } else if (node.kind == node_kind::operators && node.parallelism != nodes[in.node].parallelism) {
-        kind = partitioning::rebalance;
-      }
-      graph.connect(vertex_of[in.node], vertex, kind, std::move(keys), in.input_index);
-    }
-  };
-
+  vertex_of.assign(nodes.size(), 0);
   for (std::size_t n = 0; n < nodes.size(); ++n) {
+    if (!included[n]) continue;
     const auto& node = nodes[n];
     switch (node.kind) {
       case node_kind::source: {
@@ -143,14 +166,14 @@ dataflow_graph topology_state::compile() const {
           graph.append(vertex_of[n], node.op);
         } else {
           vertex_of[n] = graph.add_operators(node.name, nodes[in.node].output, {node.op}, node.parallelism);
-          connect_inputs(n, vertex_of[n]);
+          connect_inputs(graph, vertex_of, n, vertex_of[n]);
         }
         break;
       }
       case node_kind::sink:
         vertex_of[n] = graph.add_sink(node.name, nodes[node.inputs[0]].output, node.sink);
         graph.vertices()[vertex_of[n]].sink_keys = node.sink_keys;
-        connect_inputs(n, vertex_of[n]);
+        connect_inputs(graph, vertex_of, n, vertex_of[n]);
         break;
       case node_kind::partition:
       case node_kind::union_of:
@@ -238,6 +261,21 @@ connected_streams topology_stream::connect(const topology_stream& other) const {
   return {*this, other};
 }
 
+data_frame topology_stream::as_frame() const {
+  const auto& node = state_->nodes[node_];
+  // A frame's partitioning is the relational compiler's to choose.
+  if (node.kind == node_kind::partition) return topology_stream(state_, node.inputs[0]).as_frame();
+  std::vector<std::size_t> vertex_of;
+  auto graph = state_->compile(state_->upstream_of(node_), vertex_of);
+  auto output = vertex_of[node_];
+  if (node.kind == node_kind::union_of) {
+    // Named like the relational compiler's unions; splicing the snapshot into a query renames clashes.
+    output = graph.add_operators("union", node.output, {}, state_->parallelism_of(node_));
+    state_->connect_inputs(graph, vertex_of, node_, output);
+  }
+  return {state_->ctx, make_topology_input(std::make_shared<const dataflow_graph>(std::move(graph)), output)};
+}
+
 topology_sink topology_stream::sink(std::string name) const {
   topology_node node;
   node.kind = node_kind::sink;
@@ -304,6 +342,7 @@ topology_sink& topology_sink::foreach_batch(foreach_batch_function fn) {
 topology::topology(std::shared_ptr<session_context> ctx)
     : ctx_(std::move(ctx)), state_(std::make_shared<topology_state>()) {
   if (!ctx_) throw error("topology: no session; build it from a session's context");
+  state_->ctx = ctx_;
 }
 
 topology_stream topology::source(std::string name, const data_frame& frame, std::size_t parallelism) {
@@ -319,7 +358,8 @@ topology_stream topology::source(std::string name, const data_frame& frame, std:
 }
 
 dataflow_graph topology::graph() const {
-  auto graph = state_->compile();
+  std::vector<std::size_t> vertex_of;
+  auto graph = state_->compile(std::vector<bool>(state_->nodes.size(), true), vertex_of);
   graph.validate();
   return graph;
 }

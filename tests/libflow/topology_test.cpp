@@ -4,6 +4,8 @@
 
 #include "flow/topology.hpp"
 
+#include "flow/compile.hpp"
+
 #include "../../examples/custom_topology/retail_operators.hpp"
 #include "test_support.hpp"
 
@@ -307,6 +309,70 @@ TEST_CASE("topology: a data frame with operators as a source becomes the relatio
   CHECK(g.vertex(1).output->names() == std::vector<std::string>{"Country", "sum(Quantity)"});
   CHECK(g.edges()[0].kind == partitioning::hash);
   CHECK(g.vertex(2).name == "out");
+}
+
+TEST_CASE("topology: as_frame splices the vertices up to the stream into the frame's graph", "[topology]") {
+  fixture f;
+  auto units_schema = make_schema({{"StockCode", type_id::string, true}, {"units", type_id::int64, true}});
+  auto units = f.t.source("source", f.frame).key_by({"StockCode"}).apply("units", keyed("units", {"StockCode"}, units_schema));
+  units.sink("elsewhere");  // not run by the frame's query
+  auto unit_rows = units.as_frame();
+  CHECK(unit_rows.is_streaming());
+  CHECK(unit_rows.schema() == *units_schema);
+  // Read twice: the second copy's vertices are renamed, as the relational compiler names its own.
+  auto frame = unit_rows.union_(unit_rows).where(col("units") > lit(std::int64_t{0})).group_by({col("StockCode")}).sum("units");
+  // The topology's vertices below the node, as t.explain() prints them.
+  CHECK_THAT(frame.explain(), Catch::Contains("   +- Union [StockCode: string, units: int64]\n"
+                                              "      :- TopologyStream units [StockCode: string, units: int64]\n"
+                                              "      :     source (source, parallelism default) csv /data/*.csv\n"
+                                              "      :     units (operators, parallelism default) -> units\n"
+                                              "      :       <- source by hash [StockCode]\n"
+                                              "      +- TopologyStream units"));
+  sink_spec spec;
+  spec.mode = output_mode::update;
+  auto g = compile_graph(frame.plan(), spec);
+  INFO(g.explain());
+  REQUIRE(g.vertices().size() == 7);
+  CHECK(g.vertex(vertex_named(g, "source")).kind == vertex_kind::source);
+  CHECK(g.vertex(vertex_named(g, "source-2")).kind == vertex_kind::source);
+  for (const auto* name : {"units", "units-2"}) {
+    auto v = vertex_named(g, name);
+    CHECK(chain_of(g.vertex(v)) == strings{"units"});
+    CHECK(inputs_of(g, v).size() == 1);
+    CHECK(std::get<1>(inputs_of(g, v).front()) == partitioning::hash);
+  }
+  // The frame's filter and partial aggregation run in the union's vertex, the final one behind a hash edge.
+  auto u = vertex_named(g, "union");
+  CHECK(inputs_of(g, u).size() == 2);
+  CHECK(g.vertex(u).chain.size() == 2);
+  auto agg = vertex_named(g, "aggregate");
+  CHECK(inputs_of(g, agg) == decltype(inputs_of(g, agg)){{"union", partitioning::hash, strings{"StockCode"}, 0}});
+  CHECK(g.vertex(vertex_named(g, "sink")).sink_keys == strings{"StockCode"});
+  // A graph with sinks is not a stream's upstream.
+  CHECK_THAT(error_of([&] { make_topology_input(std::make_shared<const dataflow_graph>(f.t.graph()), 0); }),
+             Catch::Contains("the graph has sinks"));
+  // Spark's output-mode rules look at the relational aggregations only.
+  CHECK_THAT(error_of([&] { validate_output_mode(*unit_rows.plan(), output_mode::complete); }),
+             Catch::Contains("complete output mode not supported when there are no streaming aggregations"));
+}
+
+TEST_CASE("topology: as_frame of a union or a partitioned stream", "[topology]") {
+  fixture f;
+  auto a = f.t.source("a", f.frame);
+  auto both = a.union_with(f.t.source("b", f.frame, 1));
+  sink_spec spec;
+  auto g = compile_graph(both.as_frame().plan(), spec);
+  INFO(g.explain());
+  REQUIRE(g.vertices().size() == 4);
+  // The union passes through a vertex of its own, fed round-robin from the sources of other parallelisms.
+  auto u = vertex_named(g, "union");
+  CHECK(g.vertex(u).chain.empty());
+  CHECK(inputs_of(g, u).size() == 2);
+  // key_by says how a topology vertex reads; the frame's compiler partitions for itself.
+  auto keyed_rows = compile_graph(a.key_by({"Country"}).as_frame().plan(), spec);
+  REQUIRE(keyed_rows.vertices().size() == 2);
+  CHECK(inputs_of(keyed_rows, vertex_named(keyed_rows, "sink")) ==
+        decltype(inputs_of(keyed_rows, 0)){{"a", partitioning::forward, strings{}, 0}});
 }
 
 TEST_CASE("topology: graph() refuses what the dataflow graph cannot run", "[topology]") {

@@ -1,7 +1,8 @@
 // From the relational API to the dataflow graph: a data frame's logical plan becomes vertices and edges
 // (stateless operators fused into the vertex before them, an aggregation in a vertex of its own fed by
-// a hash edge on its grouping keys, a union as a vertex with several inputs), refused with Spark's rule
-// when Spark refuses the shape in streaming.
+// a hash edge on its grouping keys, a union as a vertex with several inputs, a topology stream read as a
+// frame as a copy of the topology's vertices up to it), refused with Spark's rule when Spark refuses the
+// shape in streaming.
 #pragma once
 
 #include "flow/graph.hpp"

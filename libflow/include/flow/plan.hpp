@@ -1,6 +1,7 @@
 // The logical plan the user API builds, its validation, and the physical plan the runtime executes.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,9 +27,10 @@ struct scan_spec {
 // parallel stage instances call it concurrently.
 using batch_function = std::function<batch(const batch&)>;
 
-enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all };
+enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all, topology };
 
 struct plan_node;
+class dataflow_graph;
 using plan_ptr = std::shared_ptr<const plan_node>;
 
 struct plan_node {
@@ -42,6 +44,10 @@ struct plan_node {
   std::string function_name;      // map_batches
   std::vector<expr> keys;         // aggregate
   std::vector<agg_spec> aggs;     // aggregate
+  // topology: the vertices and edges of a topology up to one of its streams (a snapshot, no sinks) and
+  // the vertex whose output that stream is (flow::topology_stream::as_frame).
+  std::shared_ptr<const dataflow_graph> graph;
+  std::size_t graph_output = 0;
   schema_ptr output;              // every node: its output schema, computed when the node is built
 };
 
@@ -57,8 +63,12 @@ plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_
 // Spark's union (by position, duplicates kept): the inputs must have equal schemas and be all streaming
 // or all static.
 plan_ptr make_union(std::vector<plan_ptr> inputs);
+// The output of vertex output in graph (a topology's vertices, without sinks: flow::error otherwise) as a
+// streaming leaf.
+// Its operators count for none of Spark's rules on aggregations: those look at the relational nodes above it.
+plan_ptr make_topology_input(std::shared_ptr<const dataflow_graph> graph, std::size_t output);
 
-// The plan's scans, left to right (several below a union).
+// The plan's scans, left to right (several below a union; a topology input's sources).
 std::vector<const scan_spec*> scans_of(const plan_node& plan);
 // The scan of a plan with a single one; throws flow::error for a union (use scans_of).
 const scan_spec& scan_of(const plan_node& plan);

@@ -52,6 +52,13 @@ class topology_stream {
   // Both streams into one two-input operator: this one as input 0, other as input 1.
   connected_streams connect(const topology_stream& other) const;
 
+  // This stream as a streaming data frame, to continue with the relational API: its query runs the
+  // topology's vertices up to this stream (a snapshot taken now; sinks and other branches are not run)
+  // followed by the frame's operators. A key_by or other partitioning before it is dropped: the
+  // relational compiler partitions what it needs. Spark's output-mode rules look only at the relational
+  // aggregations after it.
+  data_frame as_frame() const;
+
   // A sink vertex writing this stream; set its format and options on the result.
   topology_sink sink(std::string name) const;
 
