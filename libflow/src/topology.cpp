@@ -120,7 +120,8 @@ void topology_state::connect_inputs(dataflow_graph& graph, const std::vector<std
     } else if (keyed) {
       kind = partitioning::hash;
       keys = node.op->key_columns();
-    } else if (reader && parallelism_of(n) != nodes[in.node].parallelism) {
+    } else if (reader && parallelism_of(n) != graph.vertex(vertex_of[in.node]).parallelism) {
+      // The vertex as compiled: a data frame's global aggregation runs in one instance whatever was asked.
       kind = partitioning::rebalance;
     }
     graph.connect(vertex_of[in.node], vertex, kind, std::move(keys), in.input_index);

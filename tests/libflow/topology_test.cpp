@@ -309,6 +309,19 @@ TEST_CASE("topology: a data frame with operators as a source becomes the relatio
   CHECK(g.vertex(1).output->names() == std::vector<std::string>{"Country", "sum(Quantity)"});
   CHECK(g.edges()[0].kind == partitioning::hash);
   CHECK(g.vertex(2).name == "out");
+
+  // A global aggregation runs in one instance: the operator after it reads it by rebalance, not forward.
+  fixture h;
+  data_frame everything(h.ctx, make_aggregate(h.frame.plan(), {}, {flow::sum(col("Quantity"))}));
+  // Read twice, so neither step fuses into the aggregation's vertex.
+  auto all = h.t.source("all", everything);
+  all.apply("copy", std::make_shared<filter_operator>(everything.plan()->output, lit(true))).sink("out");
+  all.apply("again", std::make_shared<filter_operator>(everything.plan()->output, lit(true))).sink("out2");
+  auto global = h.t.graph();
+  global.resolve_parallelism(4);
+  CHECK_NOTHROW(global.validate());
+  const auto copy = vertex_named(global, "copy");
+  CHECK(global.edges()[global.inputs_of(copy).at(0)].kind == partitioning::rebalance);
 }
 
 TEST_CASE("topology: as_frame splices the vertices up to the stream into the frame's graph", "[topology]") {
