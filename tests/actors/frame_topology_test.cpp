@@ -21,16 +21,7 @@ using namespace flow::test;
 
 namespace {
 
-schema_ptr retail_schema() {
-  return make_schema({{"InvoiceNo", type_id::string, true},
-                      {"StockCode", type_id::string, true},
-                      {"Description", type_id::string, true},
-                      {"Quantity", type_id::int64, true},
-                      {"InvoiceDate", type_id::timestamp, true},
-                      {"UnitPrice", type_id::float64, true},
-                      {"CustomerID", type_id::float64, true},
-                      {"Country", type_id::string, true}});
-}
+using retail::retail_schema;
 
 const std::vector<std::string> days = {"2010-12-01", "2010-12-02", "2010-12-03",
                                        "2010-12-05", "2010-12-06", "2010-12-07"};
