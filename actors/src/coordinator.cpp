@@ -114,10 +114,20 @@ struct performer {
     else self->delayed_send(self, delay, atom);
   }
 
-  // Closes the sinks and the sources and publishes how the query ended. The lifecycle asks for it once
-  // no actor of the dataflow is left, so none is still writing to a sink or reading a source.
+  // Closes the sinks and the sources (once no actor of the dataflow is left, so none is still writing to a
+  // sink or reading a source) and publishes how the query ended.
   void operator()(const act::close_query& a) const {
     auto failure = a.failure;
+    if (a.dataflow_gone) close_connectors(failure);
+    st().setup.shared->update([&](query_shared& shared) {
+      shared.active = false;
+      shared.failure = failure;
+      shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
+    });
+    self->quit();
+  }
+
+  void close_connectors(std::optional<std::string>& failure) const {
     for (auto& writer : st().setup.writers) {
       try {
         writer->close();
@@ -132,12 +142,6 @@ struct performer {
         if (!failure) failure = std::string("closing the query: ") + e.what();
       }
     }
-    st().setup.shared->update([&](query_shared& shared) {
-      shared.active = false;
-      shared.failure = failure;
-      shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
-    });
-    self->quit();
   }
 };
 

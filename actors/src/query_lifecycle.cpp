@@ -327,7 +327,7 @@ lifecycle_actions_list query_lifecycle::stop() {
 lifecycle_actions_list query_lifecycle::crashed(const std::string& what) {
   out_.clear();
   finish("coordinator: " + what);
-  close();  // the coordinator ends now: it cannot wait for the dataflow's actors
+  close(false);  // the coordinator ends now: it cannot wait for the dataflow's actors
   return take();
 }
 
@@ -341,10 +341,10 @@ void query_lifecycle::finish(std::optional<std::string> failure) {
   if (!dataflow_alive_) close();
 }
 
-void query_lifecycle::close() {
+void query_lifecycle::close(bool dataflow_gone) {
   if (closed_) return;
   closed_ = true;
-  out_.push_back(act::close_query{outcome_});
+  out_.push_back(act::close_query{outcome_, dataflow_gone});
 }
 
 }  // namespace flow::runtime

@@ -506,5 +506,6 @@ TEST_CASE("lifecycle: a crash of the coordinator closes the query at once", "[li
   auto crashed = h.q.crashed("epoch log: epoch 9 is not logged");
   CHECK(has<act::stop_dataflow>(crashed));
   CHECK(the<act::close_query>(crashed).failure == "coordinator: epoch log: epoch 9 is not logged");
+  CHECK_FALSE(the<act::close_query>(crashed).dataflow_gone);  // its sinks may still be writing: not closed
   CHECK(h.all_down().empty());  // closed once only
 }

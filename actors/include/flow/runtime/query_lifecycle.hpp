@@ -94,8 +94,10 @@ struct abort_epoch { std::int64_t epoch = 0; };
 enum class timer { tick, poll, restart };
 // Call the lifecycle's tick(), poll() or restart_timer() after delay (zero: as the next message).
 struct schedule { timer what = timer::poll; std::chrono::milliseconds delay{0}; };
-// No actor of the dataflow is left: close the sinks and sources, publish the end and stop.
-struct close_query { std::optional<std::string> failure; };
+// Publish the end and stop. dataflow_gone: no actor of the dataflow is left, so close the sinks and
+// sources first; otherwise (the coordinator itself failed) they may still be in use and are left to
+// their last owner.
+struct close_query { std::optional<std::string> failure; bool dataflow_gone = true; };
 }  // namespace lifecycle_actions
 
 using lifecycle_action =
@@ -169,7 +171,7 @@ class query_lifecycle {
   void on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now);
   void begin_recovery(const std::string& reason, time_point now);
   void finish(std::optional<std::string> failure);
-  void close();
+  void close(bool dataflow_gone = true);
   lifecycle_actions_list take();
 
   lifecycle_options options_;
