@@ -106,4 +106,20 @@ inline std::size_t count_argument(const std::string& text, const std::string& wh
   return value;
 }
 
+// The command line the retail benches share: [DATA_DIR [REPEATS]] (default: the shared data's
+// retail-by-day/, 3 repeats), and the sorted CSV files of DATA_DIR.
+struct retail_input {
+  fs::path dir;
+  std::size_t repeats = 3;
+  std::vector<fs::path> files;
+};
+
+inline retail_input read_retail_arguments(int argc, char** argv, const std::string& what_to_do) {
+  retail_input in;
+  in.dir = argc > 1 ? fs::path(argv[1]) : shared_data_dir() / "retail-by-day";
+  if (argc > 2) in.repeats = count_argument(argv[2], "the repeat count (second argument)");
+  in.files = csv_files(in.dir, what_to_do);
+  return in;
+}
+
 }  // namespace bench

@@ -207,9 +207,7 @@ bool same_result(const std::vector<result_row>& a, const std::vector<result_row>
 }
 
 int run_bench(int argc, char** argv) {
-  fs::path dir = argc > 1 ? fs::path(argv[1]) : bench::shared_data_dir() / "retail-by-day";
-  const std::size_t repeats = argc > 2 ? bench::count_argument(argv[2], "the repeat count (second argument)") : 3;
-  const auto files = bench::csv_files(dir, data_hint);
+  const auto [dir, repeats, files] = bench::read_retail_arguments(argc, argv, data_hint);
   // "profile-per-file" runs libflow's per-file query once in this process, for perf.
   if (argc > 3 && std::string(argv[3]) == "profile-per-file") {
     auto fig = run_libflow(files, 1);

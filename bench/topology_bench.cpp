@@ -144,9 +144,7 @@ bool same_countries(const results& a, const results& b) {
 }
 
 int run_bench(int argc, char** argv) {
-  fs::path dir = argc > 1 ? fs::path(argv[1]) : bench::shared_data_dir() / "retail-by-day";
-  const std::size_t repeats = argc > 2 ? bench::count_argument(argv[2], "the repeat count (second argument)") : 3;
-  const auto files = bench::csv_files(dir, data_hint);
+  const auto [dir, repeats, files] = bench::read_retail_arguments(argc, argv, data_hint);
   for (auto& f : files) bench::read_file(f, data_hint);  // warm the page cache for every run alike
 
   run_figures baseline, topology1, topology2, builtin, user;
