@@ -3,6 +3,7 @@
 #pragma once
 
 #include <charconv>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,21 @@ inline std::int64_t to_int(std::string_view text) {
   std::int64_t v = 0;
   std::from_chars(text.data(), text.data() + text.size(), v);
   return v;
+}
+
+// Calls on_record(fields) for every record with all 8 columns of the retail files, file by file, header
+// skipped; read(file) gives a file's text (bench::read_file with the bench's hint).
+template <class Read, class OnRecord>
+void for_each_retail_record(const std::vector<std::filesystem::path>& files, Read&& read, OnRecord&& on_record) {
+  std::vector<std::string_view> fields;
+  for (const auto& file : files) {
+    const std::string text = read(file);
+    std::size_t pos = text.find('\n') + 1;  // header
+    while (pos < text.size()) {
+      pos = split_record(text, pos, fields);
+      if (fields.size() >= 8) on_record(fields);
+    }
+  }
 }
 
 }  // namespace bench

@@ -85,20 +85,14 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
   run_figures fig;
   auto started = std::chrono::steady_clock::now();
   std::unordered_map<key, double, key_hash> sums;
-  std::vector<std::string_view> fields;
-  for (const auto& file : files) {
-    std::string text = bench::read_file(file, data_hint);
-    std::size_t pos = text.find('\n') + 1;  // header
-    while (pos < text.size()) {
-      pos = bench::split_record(text, pos, fields);
-      if (fields.size() < 8) continue;
-      key k{!fields[6].empty(), fields[6].empty() ? 0.0 : bench::to_double(fields[6]), parse_hour_start(fields[4])};
-      double quantity = bench::to_double(fields[3]);
-      double price = bench::to_double(fields[5]);
-      sums[k] += price * quantity;
-      ++fig.rows;
-    }
-  }
+  auto read = [](const fs::path& file) { return bench::read_file(file, data_hint); };
+  bench::for_each_retail_record(files, read, [&](const std::vector<std::string_view>& fields) {
+    key k{!fields[6].empty(), fields[6].empty() ? 0.0 : bench::to_double(fields[6]), parse_hour_start(fields[4])};
+    double quantity = bench::to_double(fields[3]);
+    double price = bench::to_double(fields[5]);
+    sums[k] += price * quantity;
+    ++fig.rows;
+  });
   fig.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (auto& [k, total] : sums) fig.result.push_back({k.has_customer, k.customer, k.hour, total});
   fig.epochs = 1;

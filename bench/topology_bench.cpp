@@ -53,20 +53,14 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
   auto started = std::chrono::steady_clock::now();
   std::unordered_map<std::string, country_totals> countries;
   std::unordered_map<std::string, std::int64_t> units;
-  std::vector<std::string_view> fields;
-  for (const auto& file : files) {
-    std::string text = bench::read_file(file, data_hint);
-    std::size_t pos = text.find('\n') + 1;  // header
-    while (pos < text.size()) {
-      pos = bench::split_record(text, pos, fields);
-      if (fields.size() < 8) continue;
-      const auto quantity = bench::to_int(fields[3]);
-      auto& country = countries[std::string(fields[7])];
-      country.revenue += bench::to_double(fields[5]) * static_cast<double>(quantity);
-      if (!country.invoices.contains(std::string(fields[0]))) country.invoices.emplace(fields[0]);
-      units[std::string(fields[1])] += quantity;
-    }
-  }
+  auto read = [](const fs::path& file) { return bench::read_file(file, data_hint); };
+  bench::for_each_retail_record(files, read, [&](const std::vector<std::string_view>& fields) {
+    const auto quantity = bench::to_int(fields[3]);
+    auto& country = countries[std::string(fields[7])];
+    country.revenue += bench::to_double(fields[5]) * static_cast<double>(quantity);
+    if (!country.invoices.contains(std::string(fields[0]))) country.invoices.emplace(fields[0]);
+    units[std::string(fields[1])] += quantity;
+  });
   run_figures fig;
   fig.seconds = seconds_since(started);
   for (auto& [name, totals] : countries)

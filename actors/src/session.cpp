@@ -110,12 +110,11 @@ class session::impl final : public session_context, public std::enable_shared_fr
     return connectors::make_sink(spec, sink_context{catalog_, &std::cout});
   }
 
-  // The query's setup for graph: a reader per source vertex, a writer per sink vertex.
+  // The query's setup for graph: a reader per source vertex; the caller gives the writers.
   runtime::query_setup base_setup(dataflow_graph graph) {
     runtime::query_setup setup;
     setup.graph = std::make_shared<dataflow_graph>(std::move(graph));
     for (auto v : setup.graph->sources()) setup.readers.push_back(make_source(setup.graph->vertex(v).scan));
-    for (auto v : setup.graph->sinks()) setup.writers.push_back(make_sink(setup.graph->vertex(v).sink));
     setup.parallelism = config_.parallelism;
     setup.max_unit_bytes = config_.max_unit_bytes;
     setup.lifecycle.max_failures = config_.max_failures;
@@ -129,13 +128,12 @@ class session::impl final : public session_context, public std::enable_shared_fr
   }
 
   std::vector<batch> execute(const plan_ptr& plan) override {
-    sink_spec spec;
-    spec.format = "noop";
+    sink_spec spec;  // its writer is the collect_sink below
     spec.mode = has_aggregate(*plan) ? output_mode::complete : output_mode::append;
     spec.trigger = trigger_once();
     auto setup = base_setup(compile_graph(plan, spec));
     auto sink = std::make_shared<collect_sink>();
-    setup.writers.assign(1, sink);
+    setup.writers = {sink};
     setup.lifecycle.trigger = spec.trigger;
     auto control = runtime::start_query(system_, std::move(setup));
     control->await_termination(std::nullopt);
@@ -163,6 +161,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
       throw error("cannot start query with name '" + options.name +
                   "': a query with that name is already active; stop it or choose another name");
     auto setup = base_setup(std::move(graph));
+    for (auto v : setup.graph->sinks()) setup.writers.push_back(make_sink(setup.graph->vertex(v).sink));
     setup.lifecycle.trigger = options.trigger;
     setup.shared->name = options.name;
     auto id = setup.shared->id;

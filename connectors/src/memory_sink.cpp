@@ -19,12 +19,7 @@ std::vector<std::string> row_keys(const batch& b, const std::vector<std::size_t>
   const encoded_keys encoded = encode_keys(key_columns, b.num_rows());
   std::vector<std::string> keys;
   keys.reserve(b.num_rows());
-  for (std::size_t r = 0; r < b.num_rows(); ++r) {
-    if (encoded.fixed())
-      keys.emplace_back(reinterpret_cast<const char*>(encoded.row_words(r)), encoded.key_words * sizeof(std::uint64_t));
-    else
-      keys.emplace_back(encoded.row_bytes(r));
-  }
+  for (std::size_t r = 0; r < b.num_rows(); ++r) keys.emplace_back(encoded.key(r));
   return keys;
 }
 

@@ -341,9 +341,9 @@ topology_sink& topology_sink::foreach_batch(foreach_batch_function fn) {
 // ---------------------------------------------------------------- topology
 
 topology::topology(std::shared_ptr<session_context> ctx)
-    : ctx_(std::move(ctx)), state_(std::make_shared<topology_state>()) {
-  if (!ctx_) throw error("topology: no session; build it from a session's context");
-  state_->ctx = ctx_;
+    : state_(std::make_shared<topology_state>()) {
+  if (!ctx) throw error("topology: no session; build it from a session's context");
+  state_->ctx = std::move(ctx);
 }
 
 topology_stream topology::source(std::string name, const data_frame& frame, std::size_t parallelism) {
@@ -366,7 +366,7 @@ dataflow_graph topology::graph() const {
 }
 
 streaming_query topology::start(const query_options& options) const {
-  return streaming_query(ctx_->start_graph(graph(), options));
+  return streaming_query(state_->ctx->start_graph(graph(), options));
 }
 
 }  // namespace flow

@@ -126,7 +126,6 @@ class topology {
   streaming_query start(const query_options& options = {}) const;
 
  private:
-  std::shared_ptr<session_context> ctx_;
   std::shared_ptr<topology_state> state_;
 };
 
