@@ -2,7 +2,8 @@
 // made visible by an atomically written commit log entry (Spark's FileStreamSink with its metadata log).
 #include "flow/connectors/file_sink.hpp"
 
-#include <fcntl.h>
+#include "flow/connectors/durable_file.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -26,62 +27,7 @@ namespace {
 
 constexpr std::size_t flush_threshold_bytes = std::size_t{1} << 20;
 
-std::string os_error(int code) { return std::strerror(code); }
-
-// ---------------------------------------------------------------- durable file helpers
-
-void write_all(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw error("file sink: cannot write '" + path + "': " + os_error(errno));
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
-void sync_fd(int fd, const std::string& path) {
-  if (::fsync(fd) != 0) throw error("file sink: cannot fsync '" + path + "': " + os_error(errno));
-}
-
-int create_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw error("file sink: cannot create '" + path + "': " + os_error(errno));
-  return fd;
-}
-
-// A rename is durable only once the directory holding it is synced.
-void sync_directory(const std::string& directory) {
-  int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw error("file sink: cannot open directory '" + directory + "': " + os_error(errno));
-  int rc = ::fsync(fd);
-  int code = errno;
-  ::close(fd);
-  if (rc != 0) throw error("file sink: cannot fsync directory '" + directory + "': " + os_error(code));
-}
-
-void rename_file(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0)
-    throw error("file sink: cannot rename '" + from + "' to '" + to + "': " + os_error(errno));
-}
-
-void write_file_atomically(const std::string& directory, const std::string& name, std::string_view content) {
-  std::string temp = directory + "/." + name + ".tmp";
-  std::string target = directory + "/" + name;
-  int fd = create_file(temp);
-  try {
-    write_all(fd, content, temp);
-    sync_fd(fd, temp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-  ::close(fd);
-  rename_file(temp, target);
-  sync_directory(directory);
-}
+constexpr std::string_view owner = "file sink";
 
 bool is_digits(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -159,16 +105,7 @@ log_entry parse_log_entry(std::string_view text, const std::string& origin) {
 }
 
 log_entry read_log_entry(const std::string& entry_path) {
-  int fd = ::open(entry_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw error("file sink: cannot read commit log entry '" + entry_path + "': " + os_error(errno));
-  std::string text;
-  char chunk[4096];
-  ssize_t n = 0;
-  while ((n = ::read(fd, chunk, sizeof chunk)) > 0) text.append(chunk, static_cast<std::size_t>(n));
-  int code = errno;
-  ::close(fd);
-  if (n < 0) throw error("file sink: cannot read commit log entry '" + entry_path + "': " + os_error(code));
-  return parse_log_entry(text, entry_path);
+  return parse_log_entry(connectors::read_file("file sink: commit log entry", entry_path), entry_path);
 }
 
 std::string log_directory_of(const std::string& path) { return (fs::path(path) / file_sink_log_directory).string(); }
@@ -216,7 +153,7 @@ struct part_file {
   std::string name;       // part-<epoch>-<n>.<ext>
   std::string temp_path;  // hidden while written: readers skip names starting with '.'
   std::string final_path;
-  int fd = -1;
+  unique_fd fd;
   std::int64_t rows = 0;
   std::int64_t bytes = 0;
 };
@@ -325,13 +262,13 @@ class file_sink final : public sink_writer {
       std::vector<std::string> names;
       std::int64_t rows = 0;
       for (auto& file : output.files) {
-        rename_file(file.temp_path, file.final_path);
+        rename_file(owner, file.temp_path, file.final_path);
         names.push_back(file.name);
         rows += file.rows;
       }
-      if (!output.files.empty()) sync_directory(path_);
+      if (!output.files.empty()) sync_directory(owner, path_);
       if (kill_before_log_epoch_ == epoch) ::kill(::getpid(), SIGKILL);
-      write_file_atomically(log_directory_, std::to_string(epoch), log_entry_text(epoch, rows, names));
+      write_file_atomically(owner, log_directory_, std::to_string(epoch), log_entry_text(epoch, rows, names));
       for (const auto& file : output.files) {
         ++files_written_;
         rows_written_ += file.rows;
@@ -419,10 +356,7 @@ class file_sink final : public sink_writer {
   }
 
   static void close_files(epoch_output& output) {
-    for (auto& file : output.files) {
-      if (file.fd >= 0) ::close(file.fd);
-      file.fd = -1;
-    }
+    for (auto& file : output.files) file.fd.reset();
   }
 
   void check_schema(std::int64_t epoch, const batch& rows) const {
@@ -441,14 +375,14 @@ class file_sink final : public sink_writer {
     file.name = "part-" + padded(epoch) + "-" + padded(static_cast<std::int64_t>(output.files.size())) + "." + extension_;
     file.temp_path = path_ + "/." + file.name + ".tmp";
     file.final_path = path_ + "/" + file.name;
-    file.fd = create_file(file.temp_path);
+    file.fd = create_file(owner, file.temp_path);
     output.files.push_back(std::move(file));
     output.buffer = encoder_->header();
   }
 
   void flush(epoch_output& output) {
     part_file& file = output.files.back();
-    write_all(file.fd, output.buffer, file.temp_path);
+    write_all(owner, file.fd.get(), output.buffer, file.temp_path);
     file.bytes += static_cast<std::int64_t>(output.buffer.size());
     output.buffer.clear();
   }
@@ -456,9 +390,8 @@ class file_sink final : public sink_writer {
   void finish_part(epoch_output& output) {
     flush(output);
     part_file& file = output.files.back();
-    sync_fd(file.fd, file.temp_path);
-    ::close(file.fd);
-    file.fd = -1;
+    sync_file(owner, file.fd.get(), file.temp_path);
+    file.fd.reset();
   }
 
   std::string path_;

@@ -31,6 +31,11 @@ class source_reader {
   virtual schema_ptr output_schema() const = 0;
   // Set when the source emits raw_chunk units.
   virtual std::shared_ptr<const decoder> chunk_decoder() const { return nullptr; }
+  // The query runs on a checkpoint location: directory (created; empty at the first run) is this source's
+  // own and outlives the process. Called once, before initial_offset(). A source whose offsets would not
+  // mean the same data in a restarted process keeps there what makes them do so (the file source its file
+  // log, a push source with walEnabled its write-ahead log). Throws flow::error when it cannot.
+  virtual void use_checkpoint(const std::string& /*directory*/) {}
   // The offset before any data.
   virtual std::string initial_offset() = 0;
   // Plans the next epoch: the end offset of the data available after start, within the source's

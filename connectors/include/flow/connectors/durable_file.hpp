@@ -1,0 +1,68 @@
+// Files that survive a crash whole or not at all: the one place that writes with fsync and atomic renames
+// (the file sink's part files and commit log, the checkpoint, the sources' logs in it) and seals content
+// with a checksum, so that a torn or corrupted file is detected instead of being read as valid.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace flow::connectors {
+
+// Owns a file descriptor: closes it once, on destruction or reset.
+class unique_fd {
+ public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other) reset(other.release());
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+// Every function below throws flow::error "<owner>: cannot <do what> '<path>': <OS error>" (owner names the
+// component, e.g. "file sink" or "checkpoint"), so that a full disk or a read-only directory reaches the
+// user as what failed and where.
+
+// Creates (or truncates) path for writing.
+unique_fd create_file(std::string_view owner, const std::string& path);
+void write_all(std::string_view owner, int fd, std::string_view data, const std::string& path);
+void sync_file(std::string_view owner, int fd, const std::string& path);
+// A rename or a new file is durable only once the directory holding it is synced.
+void sync_directory(std::string_view owner, const std::string& directory);
+void rename_file(std::string_view owner, const std::string& from, const std::string& to);
+// Creates directory and its parents when missing, syncing each parent that gained an entry.
+void create_directories(std::string_view owner, const std::string& directory);
+
+// directory/name holds content, or (after a crash at any moment) what it held before: content goes to a
+// hidden temporary file (".name.tmp"), is synced, renamed over name, and the directory is synced. A failure
+// removes the temporary file and leaves name as it was.
+void write_file_atomically(std::string_view owner, const std::string& directory, const std::string& name,
+                           std::string_view content);
+
+// The whole content of path.
+std::string read_file(std::string_view owner, const std::string& path);
+
+// A payload with a header that makes damage visible: "FLOWSEAL1 <crc32 in hex> <payload bytes>\n" then the
+// payload. unseal returns the payload, or nullopt with why set ("truncated: 10 of 64 payload bytes",
+// "checksum mismatch", "not a sealed file") when the content is not exactly what seal wrote.
+std::string seal(std::string_view payload);
+std::optional<std::string> unseal(std::string_view content, std::string& why);
+
+}  // namespace flow::connectors

@@ -1,0 +1,162 @@
+#include "flow/connectors/durable_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/crc.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "flow/types.hpp"
+
+namespace flow::connectors {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(std::string_view owner, std::string_view doing, const std::string& path, int code) {
+  throw error(std::string(owner) + ": cannot " + std::string(doing) + " '" + path + "': " + std::strerror(code));
+}
+
+std::uint32_t crc32(std::string_view bytes) {
+  boost::crc_32_type crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  return crc.checksum();
+}
+
+constexpr std::string_view seal_magic = "FLOWSEAL1 ";
+
+}  // namespace
+
+void unique_fd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+unique_fd create_file(std::string_view owner, const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) fail(owner, "create", path, errno);
+  return fd;
+}
+
+void write_all(std::string_view owner, int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(owner, "write", path, errno);
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void sync_file(std::string_view owner, int fd, const std::string& path) {
+  if (::fsync(fd) != 0) fail(owner, "fsync", path, errno);
+}
+
+void sync_directory(std::string_view owner, const std::string& directory) {
+  unique_fd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) fail(owner, "open directory", directory, errno);
+  if (::fsync(fd.get()) != 0) fail(owner, "fsync directory", directory, errno);
+}
+
+void rename_file(std::string_view owner, const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) fail(owner, "rename '" + from + "' to", to, errno);
+}
+
+void create_directories(std::string_view owner, const std::string& directory) {
+  const fs::path path = fs::absolute(directory);
+  if (fs::is_directory(path)) return;
+  if (path.has_parent_path() && path.parent_path() != path) create_directories(owner, path.parent_path().string());
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) fail(owner, "create directory", path.string(), errno);
+  if (!fs::is_directory(path)) fail(owner, "create directory", path.string(), ENOTDIR);
+  if (path.has_parent_path()) sync_directory(owner, path.parent_path().string());
+}
+
+void write_file_atomically(std::string_view owner, const std::string& directory, const std::string& name,
+                           std::string_view content) {
+  const std::string temp = directory + "/." + name + ".tmp";
+  const std::string target = directory + "/" + name;
+  try {
+    unique_fd fd = create_file(owner, temp);
+    write_all(owner, fd.get(), content, temp);
+    sync_file(owner, fd.get(), temp);
+    fd.reset();
+    rename_file(owner, temp, target);
+  } catch (...) {
+    ::unlink(temp.c_str());
+    throw;
+  }
+  sync_directory(owner, directory);
+}
+
+std::string read_file(std::string_view owner, const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) fail(owner, "read", path, errno);
+  std::string text;
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(owner, "read", path, errno);
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+std::string seal(std::string_view payload) {
+  char header[64];
+  const int n = std::snprintf(header, sizeof header, "%.*s%08x %zu\n", static_cast<int>(seal_magic.size()),
+                              seal_magic.data(), crc32(payload), payload.size());
+  std::string out(header, static_cast<std::size_t>(n));
+  out.append(payload);
+  return out;
+}
+
+std::optional<std::string> unseal(std::string_view content, std::string& why) {
+  if (!content.starts_with(seal_magic)) {
+    why = content.empty() ? "empty file" : "not a sealed file (no FLOWSEAL1 header)";
+    return std::nullopt;
+  }
+  const std::size_t line_end = content.find('\n');
+  if (line_end == std::string_view::npos) {
+    why = "truncated header";
+    return std::nullopt;
+  }
+  std::string_view header = content.substr(seal_magic.size(), line_end - seal_magic.size());
+  std::uint32_t checksum = 0;
+  std::size_t size = 0;
+  auto [crc_end, crc_error] = std::from_chars(header.data(), header.data() + header.size(), checksum, 16);
+  if (crc_error != std::errc{} || crc_end == header.data() + header.size() || *crc_end != ' ') {
+    why = "malformed header";
+    return std::nullopt;
+  }
+  auto [size_end, size_error] = std::from_chars(crc_end + 1, header.data() + header.size(), size);
+  if (size_error != std::errc{} || size_end != header.data() + header.size()) {
+    why = "malformed header";
+    return std::nullopt;
+  }
+  std::string_view payload = content.substr(line_end + 1);
+  if (payload.size() != size) {
+    why = payload.size() < size ? "truncated: " + std::to_string(payload.size()) + " of " + std::to_string(size) +
+                                      " payload bytes"
+                                : "longer than written: " + std::to_string(payload.size()) + " payload bytes, " +
+                                      std::to_string(size) + " expected";
+    return std::nullopt;
+  }
+  if (crc32(payload) != checksum) {
+    why = "checksum mismatch";
+    return std::nullopt;
+  }
+  return std::string(payload);
+}
+
+}  // namespace flow::connectors
