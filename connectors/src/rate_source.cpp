@@ -97,6 +97,8 @@ class rate_stream_source final : public source_reader {
            ", rampUpTimeSeconds=" + std::to_string(ramp_up_seconds_) +
            ", numPartitions=" + std::to_string(num_partitions_) + "]";
   }
+  // Spark lets rowsPerSecond and rampUpTime change across a restart, not numPartitions.
+  std::string identity() const override { return "RateStreamV2[numPartitions=" + std::to_string(num_partitions_) + "]"; }
   schema_ptr output_schema() const override { return rate_source_schema(); }
   std::string initial_offset() override { return format_offset({0, start_time_ms_}); }
 

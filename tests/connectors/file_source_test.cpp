@@ -465,3 +465,14 @@ TEST_CASE("file source counts a file that changes after it was read in numFilesC
   CHECK_FALSE(source->latest_offset(*end).has_value());
   CHECK(flow::test::metric(source->metrics(), "numFilesChangedAfterRead") == 2);  // once per file
 }
+
+TEST_CASE("file source: its identity for a checkpoint is its path, not its rate limits", "[file_source][fingerprint]") {
+  temp_dir dir;
+  flow::options limited;
+  limited.set("maxFilesPerTrigger", "2");
+  const auto identity = text_source(dir.path())->identity();
+  CHECK(identity == "FileStreamSource[" + dir.path().string() + "]");
+  CHECK(text_source(dir.path(), limited)->identity() == identity);
+  fs::create_directory(dir / "other");
+  CHECK(text_source(dir / "other")->identity() != identity);
+}

@@ -139,3 +139,11 @@ TEST_CASE("rate source rejects bad options and offsets clearly", "[rate]") {
   CHECK_THAT(flow::test::error_of([&] { source->latest_offset("{\"logOffset\":3}"); }),
              Catch::Contains("malformed offset"));
 }
+
+TEST_CASE("rate source: its identity for a checkpoint holds numPartitions, not the rate", "[rate][fingerprint]") {
+  const auto identity = flow::make_rate_source(rate_options(10, "0s", 2))->identity();
+  CHECK(identity == "RateStreamV2[numPartitions=2]");
+  CHECK(flow::make_rate_source(rate_options(500, "10s", 2))->identity() == identity);
+  CHECK(flow::make_rate_source(rate_options(10, "0s", 3))->identity() != identity);
+  CHECK_THAT(flow::make_rate_source(rate_options(500, "10s", 2))->description(), Catch::Contains("rowsPerSecond=500"));
+}

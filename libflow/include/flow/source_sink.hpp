@@ -28,6 +28,9 @@ class source_reader {
  public:
   virtual ~source_reader() = default;
   virtual std::string description() const = 0;
+  // What offsets of this source refer to, for a checkpoint's compatibility check (flow/graph_fingerprint.hpp):
+  // what it reads (path, topics, partitions), not how fast. Default: description().
+  virtual std::string identity() const { return description(); }
   virtual schema_ptr output_schema() const = 0;
   // Set when the source emits raw_chunk units.
   virtual std::shared_ptr<const decoder> chunk_decoder() const { return nullptr; }
