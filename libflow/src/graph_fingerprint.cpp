@@ -194,18 +194,22 @@ std::string show(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-// Column by column; a query may relax a non-nullable column to nullable (the old data fits the new schema).
+// Columns matched by name (an added or removed column is one difference, not one per column after it); a
+// query may relax a non-nullable column to nullable (the old data fits the new schema).
 void compare_schemas(const std::string& what, const std::vector<column_entry>& checkpoint,
                      const std::vector<column_entry>& query, std::vector<difference>& out) {
   const std::string none = "(no such column)";
-  for (std::size_t i = 0; i < std::max(checkpoint.size(), query.size()); ++i) {
-    const column_entry* old_column = i < checkpoint.size() ? &checkpoint[i] : nullptr;
-    const column_entry* new_column = i < query.size() ? &query[i] : nullptr;
+  std::vector<std::string> old_names, new_names;
+  for (const auto& c : checkpoint) old_names.push_back(c.name);
+  for (const auto& c : query) new_names.push_back(c.name);
+  for (const auto& p : align(old_names, new_names)) {
+    const column_entry* old_column = p.checkpoint ? &checkpoint[*p.checkpoint] : nullptr;
+    const column_entry* new_column = p.query ? &query[*p.query] : nullptr;
     const bool same = old_column && new_column && old_column->name == new_column->name &&
                       old_column->type == new_column->type && (!old_column->nullable || new_column->nullable);
     if (!same)
-      out.push_back({what + " column " + std::to_string(i), old_column ? show(*old_column) : none,
-                     new_column ? show(*new_column) : none, {}});
+      out.push_back({what + " column " + std::to_string(p.checkpoint ? *p.checkpoint : *p.query),
+                     old_column ? show(*old_column) : none, new_column ? show(*new_column) : none, {}});
   }
 }
 
