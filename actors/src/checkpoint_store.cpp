@@ -6,7 +6,6 @@
 #include <charconv>
 #include <chrono>
 #include <filesystem>
-#include <map>
 #include <simdjson.h>
 
 #include "flow/connectors/durable_file.hpp"

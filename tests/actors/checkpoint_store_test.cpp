@@ -6,8 +6,8 @@
 #include <sys/mount.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 
 #include "collecting_context.hpp"
@@ -344,6 +344,21 @@ TEST_CASE("checkpoint store: with no consistent epoch left, the start or a clear
               "(minBatchesToRetain=3): the query cannot resume with exactly-once results; delete the checkpoint "
               "directory to start over, or restore it from a backup");
   }
+}
+
+TEST_CASE("checkpoint store: the state of more operator instances than the query has is refused", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 2);
+  }
+  auto state = q.op->make_state();
+  CHECK(error_of([&] { checkpoint_store(location).recover({state.get()}); }) ==
+        "checkpoint '" + location +
+            "' holds the state of 2 stateful operator instances, the query has 1: the checkpoint belongs to another "
+            "query; use another checkpoint location for this one");
 }
 
 TEST_CASE("checkpoint store: metadata of another format version or damaged is a clear error", "[checkpoint]") {
