@@ -1,0 +1,483 @@
+#include "flow/runtime/checkpoint_store.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <simdjson.h>
+
+#include "flow/connectors/durable_file.hpp"
+#include "flow/formats.hpp"
+
+namespace flow::runtime {
+
+namespace fs = std::filesystem;
+namespace dom = simdjson::dom;
+using connectors::seal;
+using connectors::unseal;
+
+namespace {
+
+constexpr std::string_view owner = "checkpoint";
+constexpr std::string_view start_over = "delete the checkpoint directory to start over, or restore it from a backup";
+
+// The epoch a file name stands for ("12", or "12.delta" with suffix ".delta"); nullopt for other names.
+std::optional<std::int64_t> epoch_of(std::string_view name, std::string_view suffix = {}) {
+  if (!name.ends_with(suffix)) return std::nullopt;
+  name.remove_suffix(suffix.size());
+  std::int64_t epoch = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), epoch);
+  if (ec != std::errc{} || end != name.data() + name.size() || name.empty() || epoch < 0) return std::nullopt;
+  return epoch;
+}
+
+// The epochs of the files in directory named "<epoch><suffix>", ascending.
+std::vector<std::int64_t> epochs_in(const std::string& directory, std::string_view suffix = {}) {
+  std::vector<std::int64_t> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    if (auto epoch = epoch_of(entry.path().filename().string(), suffix)) out.push_back(*epoch);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void remove_file(const std::string& path) { ::unlink(path.c_str()); }
+
+// The payload of a sealed file, or nullopt with why ("missing", "truncated: ...", "checksum mismatch").
+std::optional<std::string> read_sealed(const std::string& path, std::string& why) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    why = "missing";
+    return std::nullopt;
+  }
+  std::string content;
+  try {
+    content = connectors::read_file(owner, path);
+  } catch (const error& e) {
+    why = e.what();
+    return std::nullopt;
+  }
+  auto payload = unseal(content, why);
+  if (!payload) why = "damaged (" + why + ")";
+  return payload;
+}
+
+std::optional<dom::element> parse_json(dom::parser& parser, const std::string& text, std::string& why) {
+  dom::element doc;
+  if (auto err = parser.parse(text).get(doc)) {
+    why = std::string("not valid JSON (") + simdjson::error_message(err) + ")";
+    return std::nullopt;
+  }
+  return doc;
+}
+
+void append_string_array(std::string& out, const std::vector<std::string>& texts) {
+  out += '[';
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, texts[i]);
+  }
+  out += ']';
+}
+
+std::string offsets_json(const logged_offsets& o) {
+  std::string out = "{\"epoch\":" + std::to_string(o.epoch) + ",\"start\":";
+  append_string_array(out, o.start);
+  out += ",\"end\":";
+  append_string_array(out, o.end);
+  out += '}';
+  return out;
+}
+
+std::optional<std::vector<std::string>> string_array(const dom::object& obj, const char* key) {
+  dom::array array;
+  if (obj[key].get_array().get(array)) return std::nullopt;
+  std::vector<std::string> out;
+  for (dom::element item : array) {
+    std::string_view text;
+    if (item.get_string().get(text)) return std::nullopt;
+    out.emplace_back(text);
+  }
+  return out;
+}
+
+// offsets/<epoch>, or nullopt with why.
+std::optional<logged_offsets> read_offsets(const std::string& path, std::int64_t epoch, std::string& why) {
+  auto text = read_sealed(path, why);
+  if (!text) return std::nullopt;
+  dom::parser parser;
+  auto doc = parse_json(parser, *text, why);
+  if (!doc) return std::nullopt;
+  dom::object obj;
+  logged_offsets out;
+  std::optional<std::vector<std::string>> start, end;
+  if (doc->get_object().get(obj) || obj["epoch"].get_int64().get(out.epoch) ||
+      !(start = string_array(obj, "start")) || !(end = string_array(obj, "end"))) {
+    why = "not an offsets record ({\"epoch\":N,\"start\":[...],\"end\":[...]})";
+    return std::nullopt;
+  }
+  if (out.epoch != epoch) {
+    why = "the offsets of epoch " + std::to_string(out.epoch) + ", not " + std::to_string(epoch);
+    return std::nullopt;
+  }
+  out.start = std::move(*start);
+  out.end = std::move(*end);
+  return out;
+}
+
+// Whether commits/<epoch> is intact; why says what is wrong otherwise.
+bool commit_intact(const std::string& path, std::int64_t epoch, std::string& why) {
+  auto text = read_sealed(path, why);
+  if (!text) return false;
+  dom::parser parser;
+  auto doc = parse_json(parser, *text, why);
+  if (!doc) return false;
+  std::int64_t recorded = -1;
+  if (doc->get_object()["epoch"].get_int64().get(recorded)) {
+    why = "not a commit record ({\"epoch\":N})";
+    return false;
+  }
+  if (recorded != epoch) {
+    why = "the commit of epoch " + std::to_string(recorded) + ", not " + std::to_string(epoch);
+    return false;
+  }
+  return true;
+}
+
+// A state file's batch, or nullopt with why.
+std::optional<batch> read_state(const std::string& path, std::string& why) {
+  auto bytes = read_sealed(path, why);
+  if (!bytes) return std::nullopt;
+  try {
+    return decode_batch(reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size());
+  } catch (const error& e) {
+    why = std::string("not a state batch (") + e.what() + ")";
+    return std::nullopt;
+  }
+}
+
+std::string sealed_state(const batch& rows) {
+  const std::vector<std::uint8_t> bytes = encode(rows);
+  return seal(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+std::string epoch_name(std::int64_t epoch, std::string_view suffix = {}) {
+  return std::to_string(epoch) + std::string(suffix);
+}
+
+}  // namespace
+
+checkpoint_store::checkpoint_store(std::string directory, checkpoint_options options)
+    : directory_(std::move(directory)), options_(options) {
+  if (options_.min_batches_to_retain < 1 || options_.snapshot_interval < 1) {
+    throw error("checkpoint '" + directory_ + "': minBatchesToRetain (" +
+                std::to_string(options_.min_batches_to_retain) + ") and the snapshot interval (" +
+                std::to_string(options_.snapshot_interval) + ") must each be at least 1");
+  }
+  for (const char* sub : {"offsets", "commits", "state", "sources"}) {
+    connectors::create_directories(owner, directory_ + "/" + sub);
+  }
+}
+
+std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
+  const std::string path = directory_ + "/metadata";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  std::string why;
+  auto text = read_sealed(path, why);
+  dom::parser parser;
+  std::optional<dom::element> doc;
+  if (text) doc = parse_json(parser, *text, why);
+  checkpoint_metadata m;
+  dom::object obj;
+  std::int64_t version = 0;
+  std::string_view id;
+  dom::element graph;
+  if (doc && (doc->get_object().get(obj) || obj["version"].get_int64().get(version))) {
+    why = "not a metadata record ({\"version\":N,\"id\":...,\"graph\":...})";
+    doc.reset();
+  }
+  if (doc && version != format_version) {
+    throw error("checkpoint '" + directory_ + "' was written by checkpoint format version " + std::to_string(version) +
+                "; this build of libflow reads version " + std::to_string(format_version) +
+                ": run the query with a libflow build that reads version " + std::to_string(version) +
+                ", or delete the checkpoint directory to start the query over");
+  }
+  if (doc && (obj["id"].get_string().get(id) || obj["graph"].get(graph))) {
+    why = "not a metadata record ({\"version\":N,\"id\":...,\"graph\":...})";
+    doc.reset();
+  }
+  if (!doc) {
+    throw error("checkpoint '" + directory_ + "': metadata is " + why +
+                "; without it the checkpoint cannot be checked against the query: " + std::string(start_over));
+  }
+  m.version = static_cast<int>(version);
+  m.query_id = std::string(id);
+  m.graph = simdjson::minify(graph);
+  return m;
+}
+
+void checkpoint_store::write_metadata(const checkpoint_metadata& m) {
+  dom::parser parser;
+  std::string why;
+  auto graph = parse_json(parser, m.graph, why);
+  if (!graph) throw error("checkpoint '" + directory_ + "': the query's graph fingerprint is " + why);
+  std::string json = "{\"version\":" + std::to_string(m.version) + ",\"id\":";
+  append_json_string(json, m.query_id);
+  json += ",\"graph\":" + simdjson::minify(*graph) + "}";
+  connectors::write_file_atomically(owner, directory_, "metadata", seal(json));
+}
+
+std::string checkpoint_store::slot_directory(std::size_t slot) const {
+  return directory_ + "/state/" + std::to_string(slot);
+}
+
+std::string checkpoint_store::source_directory(std::size_t source) {
+  const std::string dir = directory_ + "/sources/" + std::to_string(source);
+  connectors::create_directories(owner, dir);
+  return dir;
+}
+
+void checkpoint_store::write_offsets(const logged_offsets& epoch) {
+  connectors::write_file_atomically(owner, directory_ + "/offsets", epoch_name(epoch.epoch), seal(offsets_json(epoch)));
+}
+
+void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
+                                    const std::function<batch(std::size_t slot)>& snapshot) {
+  const auto started = std::chrono::steady_clock::now();
+  checkpoint_commit_stats stats;
+  stats.epoch = epoch;
+  stats.delta_bytes.assign(changes.size(), 0);
+  stats.snapshot_bytes.assign(changes.size(), 0);
+  if (last_snapshot_.size() < changes.size()) last_snapshot_.resize(changes.size(), -1);
+  for (std::size_t slot = 0; slot < changes.size(); ++slot) {
+    const std::string dir = slot_directory(slot);
+    connectors::create_directories(owner, dir);
+    const std::string delta = sealed_state(changes[slot]);
+    connectors::write_file_atomically(owner, dir, epoch_name(epoch, ".delta"), delta);
+    stats.delta_bytes[slot] = delta.size();
+    // The delta is written even with a snapshot: it lets recovery fall back past a damaged snapshot.
+    if (epoch - last_snapshot_[slot] >= options_.snapshot_interval) {
+      const std::string full = sealed_state(snapshot(slot));
+      connectors::write_file_atomically(owner, dir, epoch_name(epoch, ".snapshot"), full);
+      stats.snapshot_bytes[slot] = full.size();
+      last_snapshot_[slot] = epoch;
+    }
+    stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
+  }
+  const std::string commit = seal("{\"epoch\":" + std::to_string(epoch) + "}");
+  connectors::write_file_atomically(owner, directory_ + "/commits", epoch_name(epoch), commit);
+  stats.total_bytes += commit.size();
+  apply_retention(epoch);
+  stats.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  last_commit_ = std::move(stats);
+}
+
+void checkpoint_store::apply_retention(std::int64_t newest) {
+  const std::int64_t oldest_kept = newest - options_.min_batches_to_retain + 1;
+  if (oldest_kept <= 0) return;
+  for (const char* log : {"offsets", "commits"}) {
+    const std::string dir = directory_ + "/" + log;
+    for (std::int64_t epoch : epochs_in(dir)) {
+      if (epoch < oldest_kept) remove_file(dir + "/" + epoch_name(epoch));
+    }
+  }
+  for (std::size_t slot = 0; slot < last_snapshot_.size(); ++slot) {
+    const std::string dir = slot_directory(slot);
+    std::int64_t base = -1;  // the newest snapshot at or before oldest_kept: rebuilding needs nothing older
+    for (std::int64_t epoch : epochs_in(dir, ".snapshot")) {
+      if (epoch <= oldest_kept) base = epoch;
+    }
+    if (base < 0) continue;
+    for (std::int64_t epoch : epochs_in(dir, ".snapshot")) {
+      if (epoch < base) remove_file(dir + "/" + epoch_name(epoch, ".snapshot"));
+    }
+    for (std::int64_t epoch : epochs_in(dir, ".delta")) {
+      if (epoch <= base) remove_file(dir + "/" + epoch_name(epoch, ".delta"));
+    }
+  }
+}
+
+recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*>& states) {
+  recovered_checkpoint out;
+  const std::string offsets_dir = directory_ + "/offsets";
+  const std::string commits_dir = directory_ + "/commits";
+
+  // Leftovers of writes a crash interrupted: never valid, never renamed into place.
+  std::vector<std::string> dirs = {directory_, offsets_dir, commits_dir};
+  std::size_t slots_on_disk = 0;
+  for (std::int64_t slot : epochs_in(directory_ + "/state")) {
+    slots_on_disk = std::max(slots_on_disk, static_cast<std::size_t>(slot) + 1);
+  }
+  for (std::size_t slot = 0; slot < slots_on_disk; ++slot) dirs.push_back(slot_directory(slot));
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with(".") && name.ends_with(".tmp")) remove_file(entry.path().string());
+    }
+  }
+
+  const std::vector<std::int64_t> commits = epochs_in(commits_dir);
+  if (slots_on_disk > states.size() && !commits.empty()) {
+    throw error("checkpoint '" + directory_ + "' holds the state of " + std::to_string(slots_on_disk) +
+                " stateful operator instances, the query has " + std::to_string(states.size()) +
+                ": the checkpoint belongs to another query; use another checkpoint location for this one");
+  }
+
+  std::vector<batch> empty;  // each slot's state as make_state() gave it, to start over from
+  for (auto* state : states) empty.push_back(state->snapshot());
+  auto reset = [&] {
+    for (std::size_t slot = 0; slot < states.size(); ++slot) states[slot]->restore(empty[slot]);
+  };
+  std::vector<std::string> damaged_snapshots;
+
+  // Rebuilds slot as of epoch from its newest intact snapshot at or before epoch (else the empty state) and
+  // the deltas after it; false (why naming the file) when a delta is damaged or missing: every older base
+  // would need it too.
+  auto rebuild = [&](std::size_t slot, std::int64_t epoch, std::string& why) {
+    const std::string prefix = "state/" + std::to_string(slot) + "/";
+    // Applies the state file `name` with apply; false with file_why when it is damaged or not this state.
+    auto apply_file = [&](const std::string& name, std::string& file_why, auto apply) {
+      auto rows = read_state(directory_ + "/" + name, file_why);
+      if (!rows) return false;
+      try {
+        apply(*rows);
+      } catch (const error& e) {
+        file_why = std::string("not this operator's state (") + e.what() + ")";
+        return false;
+      }
+      return true;
+    };
+    states[slot]->restore(empty[slot]);
+    std::int64_t base = -1;
+    const std::vector<std::int64_t> snapshots = epochs_in(slot_directory(slot), ".snapshot");
+    for (auto s = snapshots.rbegin(); s != snapshots.rend() && base < 0; ++s) {
+      if (*s > epoch) continue;
+      const std::string name = prefix + epoch_name(*s, ".snapshot");
+      std::string file_why;
+      if (apply_file(name, file_why, [&](const batch& rows) { states[slot]->restore(rows); })) {
+        base = *s;
+      } else {
+        states[slot]->restore(empty[slot]);
+        if (std::find(damaged_snapshots.begin(), damaged_snapshots.end(), name) == damaged_snapshots.end()) {
+          out.notes.push_back("Checkpoint file " + name + " is " + file_why +
+                              "; the state is rebuilt from an older snapshot and the deltas after it.");
+          damaged_snapshots.push_back(name);
+        }
+      }
+    }
+    for (std::int64_t d = base + 1; d <= epoch; ++d) {
+      const std::string name = prefix + epoch_name(d, ".delta");
+      std::string file_why;
+      if (!apply_file(name, file_why, [&](const batch& rows) { states[slot]->apply_changes(rows); })) {
+        why = name + " is " + file_why;
+        return false;
+      }
+    }
+    return true;
+  };
+
+  // The newest consistent committed epoch.
+  std::optional<std::int64_t> consistent;
+  std::string first_damage;  // what disqualified the newest committed epoch
+  std::optional<logged_offsets> consistent_offsets;
+  for (auto it = commits.rbegin(); it != commits.rend() && !consistent; ++it) {
+    const std::int64_t epoch = *it;
+    std::string why;
+    std::optional<logged_offsets> offsets;
+    bool ok = commit_intact(commits_dir + "/" + epoch_name(epoch), epoch, why);
+    if (!ok) why = "commits/" + epoch_name(epoch) + " is " + why;
+    if (ok && !(offsets = read_offsets(offsets_dir + "/" + epoch_name(epoch), epoch, why))) {
+      why = "offsets/" + epoch_name(epoch) + " is " + why;
+      ok = false;
+    }
+    for (std::size_t slot = 0; ok && slot < states.size(); ++slot) ok = rebuild(slot, epoch, why);
+    if (ok) {
+      consistent = epoch;
+      consistent_offsets = std::move(offsets);
+    } else {
+      if (first_damage.empty()) first_damage = why;
+      out.notes.push_back("Checkpoint file " + why + "; epoch " + std::to_string(epoch) +
+                          " is not used as the recovery point, an earlier consistent one is looked for.");
+      reset();
+    }
+  }
+
+  const std::int64_t newest_commit = commits.empty() ? -1 : commits.back();
+  if (consistent) {
+    out.last_committed = *consistent;
+    out.committed_end = consistent_offsets->end;
+  } else if (!commits.empty()) {
+    // Before epoch 0 is a consistent point as long as the offsets of every epoch since are kept.
+    std::error_code ec;
+    if (fs::exists(offsets_dir + "/0", ec)) {
+      out.notes.push_back("No committed epoch is consistent; the query starts from its first epoch again, re-running "
+                          "the logged epochs with their offsets.");
+    } else {
+      throw error("checkpoint '" + directory_ + "': " + first_damage +
+                  "; no earlier consistent epoch is kept (minBatchesToRetain=" +
+                  std::to_string(options_.min_batches_to_retain) +
+                  "): the query cannot resume with exactly-once results; " + std::string(start_over));
+    }
+  }
+
+  // Epochs after the recovery point: those committed since must be re-run with their offsets; the
+  // logged-but-uncommitted ones are re-run up to the first damaged one.
+  const std::vector<std::int64_t> logged = epochs_in(offsets_dir);
+  std::int64_t next = out.last_committed + 1;
+  bool stopped_at_damage = false;
+  for (;; ++next) {
+    std::string why;
+    auto offsets = read_offsets(offsets_dir + "/" + epoch_name(next), next, why);
+    if (offsets) {
+      out.uncommitted.push_back(std::move(*offsets));
+      continue;
+    }
+    if (next <= newest_commit) {
+      throw error("checkpoint '" + directory_ + "': offsets/" + epoch_name(next) + " is " + why + ", and epoch " +
+                  std::to_string(next) + " must be re-run with those offsets (recovering from " +
+                  (out.last_committed < 0 ? std::string("the start") : "epoch " + std::to_string(out.last_committed)) +
+                  " because " + first_damage + "): " + std::string(start_over));
+    }
+    if (why != "missing") {
+      out.notes.push_back("Checkpoint file offsets/" + epoch_name(next) + " is " + why + "; epoch " +
+                          std::to_string(next) + " and the logged epochs after it are planned anew.");
+      stopped_at_damage = true;
+    }
+    break;
+  }
+  for (std::int64_t epoch : logged) {
+    if (epoch < next) continue;
+    if (epoch > next && !stopped_at_damage) {
+      out.notes.push_back("Checkpoint file offsets/" + epoch_name(epoch) + " follows a gap in the offset log (offsets/" +
+                          epoch_name(next) + " is missing); epoch " + epoch_name(epoch) + " is planned anew.");
+    }
+    remove_file(offsets_dir + "/" + epoch_name(epoch));
+  }
+
+  // What lies beyond the recovery point is rewritten by the re-run epochs.
+  for (std::int64_t epoch : commits) {
+    if (epoch > out.last_committed) remove_file(commits_dir + "/" + epoch_name(epoch));
+  }
+  last_snapshot_.assign(states.size(), -1);
+  for (std::size_t slot = 0; slot < slots_on_disk; ++slot) {
+    const std::string dir = slot_directory(slot);
+    for (const char* suffix : {".delta", ".snapshot"}) {
+      for (std::int64_t epoch : epochs_in(dir, suffix)) {
+        if (epoch > out.last_committed) remove_file(dir + "/" + epoch_name(epoch, suffix));
+      }
+    }
+  }
+  for (const auto& name : damaged_snapshots) remove_file(directory_ + "/" + name);
+  for (std::size_t slot = 0; slot < states.size(); ++slot) {
+    const auto snapshots = epochs_in(slot_directory(slot), ".snapshot");
+    if (!snapshots.empty()) last_snapshot_[slot] = snapshots.back();
+  }
+  return out;
+}
+
+}  // namespace flow::runtime

@@ -1,0 +1,494 @@
+// The checkpoint store on real files: what it writes, it recovers; a damaged file makes it fall back to an
+// earlier consistent epoch or fail with a message saying what to do; retention bounds the files; a full disk
+// or a read-only file system is an error that leaves the last good epoch recoverable.
+#include <catch2/catch.hpp>
+
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+
+#include "collecting_context.hpp"
+#include "flow/connectors/durable_file.hpp"
+#include "flow/keyed_operator.hpp"
+#include "flow/runtime/checkpoint_store.hpp"
+#include "test_support.hpp"
+
+using namespace flow;
+using runtime::checkpoint_options;
+using runtime::checkpoint_store;
+using runtime::logged_offsets;
+using flow::test::error_of;
+using flow::test::temp_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+schema_ptr input_schema() { return make_schema({{"k", type_id::int64, true}, {"v", type_id::int64, true}}); }
+
+// sum(v) per k; a key whose sum returns to 0 is removed (so that changes hold deletions too).
+class sum_by_key final : public keyed_operator<std::int64_t> {
+ public:
+  sum_by_key()
+      : keyed_operator({.name = "sum_by_key", .input = input_schema(), .keys = {"k"},
+                        .output = {{"sum", type_id::int64}}, .state = {{"sum", type_id::int64}}}) {}
+  void process(const batch& rows, const row_keys& keys, keyed_state<std::int64_t>& state,
+               operator_context&) const override {
+    for (std::size_t i = 0; i < rows.num_rows(); ++i) {
+      if ((state.get(keys[i]) += rows.col(1).ints()[i]) == 0) state.remove(keys[i]);
+    }
+  }
+  void save(const std::int64_t& sum, row_writer& out) const override { out.add(sum); }
+  std::int64_t load(const batch& saved, std::size_t row) const override { return saved.col(0).ints()[row]; }
+};
+
+using sums = std::map<std::int64_t, std::int64_t>;
+
+// The rows of an epoch: keys 0..29 (k % 2 picks the slot), values -2..2, so sums come and go.
+std::vector<std::pair<std::int64_t, std::int64_t>> epoch_rows(std::int64_t epoch) {
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  for (std::int64_t i = 0; i < 12; ++i) out.emplace_back((epoch * 7 + i * 13) % 30, (epoch + i) % 5 - 2);
+  return out;
+}
+
+// An offset as a source would give it: JSON text, with characters that need escaping.
+std::string offset_text(std::int64_t epoch, std::size_t source) {
+  return "{\"file\":\"dir\\\\a \\\"b\\\"\\n\",\"source\":" + std::to_string(source) + ",\"o\":" +
+         std::to_string(epoch * 10) + "}";
+}
+
+logged_offsets offsets_of(std::int64_t epoch) {
+  return {epoch, {offset_text(epoch, 0), offset_text(epoch, 1)}, {offset_text(epoch + 1, 0), offset_text(epoch + 1, 1)}};
+}
+
+// A query with one sum_by_key vertex of two instances, run epoch by epoch against a checkpoint store, with the
+// expected sums computed independently (a std::map per epoch).
+struct running_query {
+  static constexpr std::size_t slots = 2;
+  operator_ptr op = std::make_shared<sum_by_key>();
+  std::vector<std::unique_ptr<operator_state>> live;
+  std::vector<sums> expected;  // expected[e]: every slot's sums after epoch e, merged
+
+  running_query() {
+    for (std::size_t s = 0; s < slots; ++s) live.push_back(op->make_state());
+  }
+
+  void run(checkpoint_store& store, std::int64_t epoch) {
+    store.write_offsets(offsets_of(epoch));
+    commit(store, epoch);
+  }
+  // Runs an epoch whose offsets are logged and commits it.
+  void commit(checkpoint_store& store, std::int64_t epoch) {
+    sums after = expected.empty() ? sums{} : expected.back();
+    std::vector<std::vector<std::vector<value>>> rows(slots);
+    for (auto [k, v] : epoch_rows(epoch)) {
+      rows[static_cast<std::size_t>(k) % slots].push_back({k, v});
+      if ((after[k] += v) == 0) after.erase(k);
+    }
+    std::vector<batch> changes;
+    for (std::size_t s = 0; s < slots; ++s) {
+      test::collecting_context ctx(epoch, s, slots);
+      op->process(make_batch(input_schema(), rows[s]), 0, live[s].get(), ctx);
+      changes.push_back(live[s]->take_changes());
+    }
+    store.write_commit(epoch, changes, [&](std::size_t slot) { return live[slot]->snapshot(); });
+    expected.push_back(std::move(after));
+  }
+  void run(checkpoint_store& store, std::int64_t from, std::int64_t to) {
+    for (std::int64_t e = from; e < to; ++e) run(store, e);
+  }
+};
+
+// Fresh states for a recovery, as the runtime makes them.
+struct fresh_states {
+  std::vector<std::unique_ptr<operator_state>> owned;
+  explicit fresh_states(const running_query& q) {
+    for (std::size_t s = 0; s < running_query::slots; ++s) owned.push_back(q.op->make_state());
+  }
+  std::vector<operator_state*> pointers() const {
+    std::vector<operator_state*> out;
+    for (const auto& s : owned) out.push_back(s.get());
+    return out;
+  }
+  // Every slot's sums, read from snapshot() rows (k, __deleted, sum).
+  sums contents() const {
+    sums out;
+    for (const auto& s : owned) {
+      const batch rows = s->snapshot();
+      for (std::size_t i = 0; i < rows.num_rows(); ++i) {
+        REQUIRE_FALSE(rows.col(1).bools()[i]);
+        out[rows.col(0).ints()[i]] = rows.col(2).ints()[i];
+      }
+    }
+    return out;
+  }
+};
+
+std::size_t files_in(const fs::path& dir) {
+  return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}));
+}
+
+enum class damage { truncated, flipped_byte, emptied, deleted, not_a_batch };
+
+void apply_damage(const fs::path& file, damage kind) {
+  REQUIRE(fs::exists(file));
+  switch (kind) {
+    case damage::truncated: fs::resize_file(file, fs::file_size(file) - 3); break;
+    case damage::flipped_byte: {
+      std::string content = test::read_file(file);
+      content[content.size() - 2] = static_cast<char>(content[content.size() - 2] ^ 0x20);
+      test::write_file(file, content);
+      break;
+    }
+    case damage::emptied: test::write_file(file, ""); break;
+    case damage::deleted: fs::remove(file); break;
+    case damage::not_a_batch: test::write_file(file, connectors::seal("sealed, but not an encoded batch")); break;
+  }
+}
+
+std::string damage_name(damage kind) {
+  switch (kind) {
+    case damage::truncated: return "truncated";
+    case damage::flipped_byte: return "checksum mismatch";
+    case damage::emptied: return "empty file";
+    case damage::deleted: return "missing";
+    case damage::not_a_batch: return "not a state batch";
+  }
+  return {};
+}
+
+std::string joined(const std::vector<std::string>& notes) {
+  std::string out;
+  for (const auto& n : notes) out += n + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint store: offsets, commits and state round trip through a restart", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 3});
+    CHECK_FALSE(store.read_metadata());
+    store.write_metadata({.version = 1, .query_id = "q-\"1\"", .graph = "{\"vertices\": [1, 2], \"name\": \"x\"}"});
+    q.run(store, 0, 10);
+    CHECK(store.last_commit().epoch == 9);
+    CHECK(store.last_commit().delta_bytes.size() == 2);
+    CHECK(store.last_commit().total_bytes > 0);
+    store.write_offsets(offsets_of(10));
+    store.write_offsets(offsets_of(11));
+  }
+  CHECK(fs::exists(dir / "ckpt" / "state" / "1" / "8.snapshot"));  // every 3 epochs: 2, 5, 8
+  CHECK_FALSE(fs::exists(dir / "ckpt" / "state" / "1" / "9.snapshot"));
+
+  checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 3});
+  auto metadata = store.read_metadata();
+  REQUIRE(metadata);
+  CHECK(metadata->version == 1);
+  CHECK(metadata->query_id == "q-\"1\"");
+  CHECK(metadata->graph == "{\"vertices\":[1,2],\"name\":\"x\"}");
+
+  fresh_states states(q);
+  auto recovered = store.recover(states.pointers());
+  CHECK(recovered.notes.empty());
+  CHECK(recovered.last_committed == 9);
+  CHECK(recovered.committed_end == offsets_of(9).end);
+  REQUIRE(recovered.uncommitted.size() == 2);
+  CHECK(recovered.uncommitted[0].epoch == 10);
+  CHECK(recovered.uncommitted[0].start == offsets_of(10).start);
+  CHECK(recovered.uncommitted[1].end == offsets_of(11).end);
+  CHECK(states.contents() == q.expected[9]);
+  REQUIRE(q.expected[9].size() > 5);
+
+  // The run continues on the recovered store; a second restart sees the later epochs.
+  q.run(store, 10, 14);
+  fresh_states again(q);
+  auto second = checkpoint_store(location, {.min_batches_to_retain = 100, .snapshot_interval = 3})
+                    .recover(again.pointers());
+  CHECK(second.last_committed == 13);
+  CHECK(second.uncommitted.empty());
+  CHECK(again.contents() == q.expected[13]);
+}
+
+TEST_CASE("checkpoint store: a fresh checkpoint recovers nothing, logged epochs are re-run", "[checkpoint]") {
+  temp_dir dir;
+  running_query q;
+  checkpoint_store store((dir / "ckpt").string());
+  store.write_offsets(offsets_of(0));
+  fresh_states states(q);
+  auto recovered = checkpoint_store((dir / "ckpt").string()).recover(states.pointers());
+  CHECK(recovered.last_committed == -1);
+  CHECK(recovered.committed_end.empty());
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].start == offsets_of(0).start);
+  CHECK(states.contents().empty());
+}
+
+TEST_CASE("checkpoint store: a damaged file of the last epoch falls back to the previous one", "[checkpoint]") {
+  const damage kind =
+      GENERATE(damage::truncated, damage::flipped_byte, damage::emptied, damage::deleted, damage::not_a_batch);
+  CAPTURE(damage_name(kind));
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  const checkpoint_options options{.min_batches_to_retain = 100, .snapshot_interval = 3};
+  running_query q;
+  {
+    checkpoint_store store(location, options);
+    q.run(store, 0, 10);
+  }
+  const fs::path ckpt = dir / "ckpt";
+  fresh_states states(q);
+  auto recover = [&] { return checkpoint_store(location, options).recover(states.pointers()); };
+
+  SECTION("a commit: epoch 9 is re-run") {
+    if (kind == damage::not_a_batch) return;
+    apply_damage(ckpt / "commits" / "9", kind);
+    auto recovered = recover();
+    CHECK(recovered.last_committed == 8);
+    CHECK(states.contents() == q.expected[8]);
+    REQUIRE(recovered.uncommitted.size() == 1);
+    CHECK(recovered.uncommitted[0].end == offsets_of(9).end);
+    if (kind != damage::deleted) {
+      CHECK_THAT(joined(recovered.notes), Catch::Contains("commits/9 is damaged (" + damage_name(kind)));
+    }
+    CHECK_FALSE(fs::exists(ckpt / "state" / "0" / "9.delta"));  // what lies beyond is removed
+  }
+  SECTION("a delta: epoch 9 is re-run") {
+    apply_damage(ckpt / "state" / "1" / "9.delta", kind);
+    auto recovered = recover();
+    CHECK(recovered.last_committed == 8);
+    CHECK(states.contents() == q.expected[8]);
+    REQUIRE(recovered.uncommitted.size() == 1);
+    CHECK(recovered.uncommitted[0].epoch == 9);
+    CHECK_THAT(joined(recovered.notes), Catch::Contains("state/1/9.delta is") && Catch::Contains(damage_name(kind)));
+    CHECK_FALSE(fs::exists(ckpt / "commits" / "9"));
+  }
+  SECTION("a snapshot: the state is rebuilt from the older snapshot and the deltas since") {
+    apply_damage(ckpt / "state" / "0" / "8.snapshot", kind);
+    auto recovered = recover();
+    CHECK(recovered.last_committed == 9);
+    CHECK(recovered.uncommitted.empty());
+    CHECK(states.contents() == q.expected[9]);
+    if (kind != damage::deleted) {
+      CHECK_THAT(joined(recovered.notes), Catch::Contains("state/0/8.snapshot is") && Catch::Contains(damage_name(kind)));
+      CHECK_FALSE(fs::exists(ckpt / "state" / "0" / "8.snapshot"));  // not taken as a base by retention later
+    }
+  }
+  SECTION("the offsets of the last epoch, which must then be re-run: an error naming the file") {
+    if (kind == damage::not_a_batch) return;
+    apply_damage(ckpt / "offsets" / "9", kind);
+    const std::string message = error_of([&] { recover(); });
+    CHECK_THAT(message, Catch::StartsWith("checkpoint '" + location + "': offsets/9 is"));
+    CHECK_THAT(message, Catch::Contains(damage_name(kind)));
+    CHECK_THAT(message, Catch::Contains("epoch 9 must be re-run with those offsets (recovering from epoch 8 because"));
+    CHECK_THAT(message, Catch::EndsWith("delete the checkpoint directory to start over, or restore it from a backup"));
+  }
+}
+
+TEST_CASE("checkpoint store: damaged logged-but-uncommitted offsets are dropped with a note", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 3);
+    store.write_offsets(offsets_of(3));
+    store.write_offsets(offsets_of(4));
+    store.write_offsets(offsets_of(5));
+  }
+  apply_damage(dir / "ckpt" / "offsets" / "4", damage::truncated);
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location).recover(states.pointers());
+  CHECK(recovered.last_committed == 2);
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].epoch == 3);
+  CHECK_THAT(joined(recovered.notes), Catch::Contains("offsets/4 is damaged (truncated"));
+  CHECK_FALSE(fs::exists(dir / "ckpt" / "offsets" / "4"));
+  CHECK_FALSE(fs::exists(dir / "ckpt" / "offsets" / "5"));
+}
+
+TEST_CASE("checkpoint store: with no consistent epoch left, the start or a clear error", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+
+  SECTION("every epoch is still logged: recovery starts over and re-runs them with their offsets") {
+    {
+      checkpoint_store store(location);
+      q.run(store, 0, 3);
+    }
+    apply_damage(dir / "ckpt" / "state" / "0" / "0.delta", damage::flipped_byte);
+    fresh_states states(q);
+    auto recovered = checkpoint_store(location).recover(states.pointers());
+    CHECK(recovered.last_committed == -1);
+    REQUIRE(recovered.uncommitted.size() == 3);
+    CHECK(recovered.uncommitted[2].end == offsets_of(2).end);
+    CHECK(states.contents().empty());
+    CHECK_THAT(joined(recovered.notes), Catch::Contains("state/0/0.delta is damaged (checksum mismatch)"));
+  }
+  SECTION("retention removed the older epochs: an error that says what to do") {
+    const checkpoint_options options{.min_batches_to_retain = 3, .snapshot_interval = 2};
+    {
+      checkpoint_store store(location, options);
+      q.run(store, 0, 10);
+    }
+    for (const char* epoch : {"7", "8", "9"}) apply_damage(dir / "ckpt" / "commits" / epoch, damage::flipped_byte);
+    fresh_states states(q);
+    CHECK(error_of([&] { checkpoint_store(location, options).recover(states.pointers()); }) ==
+          "checkpoint '" + location +
+              "': commits/9 is damaged (checksum mismatch); no earlier consistent epoch is kept "
+              "(minBatchesToRetain=3): the query cannot resume with exactly-once results; delete the checkpoint "
+              "directory to start over, or restore it from a backup");
+  }
+}
+
+TEST_CASE("checkpoint store: the state of more operator instances than the query has is refused", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 2);
+  }
+  auto state = q.op->make_state();
+  CHECK(error_of([&] { checkpoint_store(location).recover({state.get()}); }) ==
+        "checkpoint '" + location +
+            "' holds the state of 2 stateful operator instances, the query has 1: the checkpoint belongs to another "
+            "query; use another checkpoint location for this one");
+}
+
+TEST_CASE("checkpoint store: metadata of another format version or damaged is a clear error", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  checkpoint_store store(location);
+  store.write_metadata({.version = 2, .query_id = "q", .graph = "{}"});
+  CHECK(error_of([&] { store.read_metadata(); }) ==
+        "checkpoint '" + location +
+            "' was written by checkpoint format version 2; this build of libflow reads version 1: run the query "
+            "with a libflow build that reads version 2, or delete the checkpoint directory to start the query over");
+
+  store.write_metadata({.version = 1, .query_id = "q", .graph = "{}"});
+  apply_damage(dir / "ckpt" / "metadata", damage::truncated);
+  CHECK_THAT(error_of([&] { store.read_metadata(); }),
+             Catch::StartsWith("checkpoint '" + location + "': metadata is damaged (truncated") &&
+                 Catch::EndsWith("delete the checkpoint directory to start over, or restore it from a backup"));
+
+  CHECK_THAT(error_of([&] { store.write_metadata({.version = 1, .query_id = "q", .graph = "{oops"}); }),
+             Catch::Contains("the query's graph fingerprint is not valid JSON"));
+}
+
+TEST_CASE("checkpoint store: retention bounds the files and keeps the retained epochs recoverable", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  const checkpoint_options options{.min_batches_to_retain = 10, .snapshot_interval = 5};
+  running_query q;
+  {
+    checkpoint_store store(location, options);
+    q.run(store, 0, 300);
+  }
+  const fs::path ckpt = dir / "ckpt";
+  CHECK(files_in(ckpt / "offsets") == 10);
+  CHECK(files_in(ckpt / "commits") == 10);
+  for (const char* slot : {"0", "1"}) {
+    // Snapshots every 5 epochs (4, 9, ...): the newest at or before epoch 290 (289), the later ones, and the
+    // deltas after 289.
+    CHECK(files_in(ckpt / "state" / slot) == 3 + 10);
+    CHECK(fs::exists(ckpt / "state" / slot / "289.snapshot"));
+    CHECK_FALSE(fs::exists(ckpt / "state" / slot / "284.snapshot"));
+  }
+
+  // The oldest retained epoch is still a consistent point: damage every later commit.
+  for (int epoch = 291; epoch < 300; ++epoch) apply_damage(ckpt / "commits" / std::to_string(epoch), damage::emptied);
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location, options).recover(states.pointers());
+  CHECK(recovered.last_committed == 290);
+  CHECK(recovered.uncommitted.size() == 9);
+  CHECK(states.contents() == q.expected[290]);
+}
+
+namespace {
+
+// A tmpfs of `size` mounted on a fresh directory, unmounted on destruction; mounted() false when this
+// process may not mount (then reason says why).
+class small_tmpfs {
+ public:
+  explicit small_tmpfs(const fs::path& where, const char* size) : path_(where) {
+    fs::create_directories(path_);
+    const std::string opts = std::string("size=") + size;
+    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, opts.c_str()) == 0) mounted_ = true;
+    else reason = std::strerror(errno);
+  }
+  ~small_tmpfs() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  bool remount_read_only() {
+    return ::mount(nullptr, path_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0;
+  }
+  std::string reason;
+
+ private:
+  fs::path path_;
+  bool mounted_ = false;
+};
+
+// Writes to path until the file system is full.
+void fill_up(const fs::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE(f);
+  const std::string chunk(4096, 'x');
+  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0) {
+  }
+  std::fclose(f);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint store: a full disk fails the commit and leaves the last good epoch", "[checkpoint]") {
+  temp_dir dir;
+  small_tmpfs disk(dir / "disk", "1m");
+  if (!disk.mounted()) {
+    WARN("skipped: cannot mount a tmpfs for the full-disk test (" + disk.reason + ")");
+    return;
+  }
+  const std::string location = (dir / "disk" / "ckpt").string();
+  running_query q;
+  checkpoint_store store(location);
+  q.run(store, 0, 3);
+  store.write_offsets(offsets_of(3));
+  fill_up(dir / "disk" / "filler");
+  CHECK_THAT(error_of([&] { q.commit(store, 3); }), Catch::StartsWith("checkpoint: cannot") &&
+                                                     Catch::Contains(location) &&
+                                                     Catch::EndsWith("No space left on device"));
+
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location).recover(states.pointers());
+  CHECK(recovered.last_committed == 2);
+  CHECK(states.contents() == q.expected[2]);
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].epoch == 3);
+}
+
+TEST_CASE("checkpoint store: a read-only file system is a clear error", "[checkpoint]") {
+  temp_dir dir;
+  small_tmpfs disk(dir / "disk", "1m");
+  if (!disk.mounted()) {
+    WARN("skipped: cannot mount a tmpfs for the read-only test (" + disk.reason + ")");
+    return;
+  }
+  const std::string location = (dir / "disk" / "ckpt").string();
+  checkpoint_store(location).write_metadata({.version = 1, .query_id = "q", .graph = "{}"});
+  REQUIRE(disk.remount_read_only());
+
+  CHECK_THAT(error_of([&] { checkpoint_store((dir / "disk" / "other").string()); }),
+             Catch::StartsWith("checkpoint: cannot create directory") && Catch::EndsWith("Read-only file system"));
+  checkpoint_store existing(location);
+  CHECK(existing.read_metadata()->query_id == "q");
+  CHECK_THAT(error_of([&] { existing.write_metadata({.version = 1, .query_id = "q2", .graph = "{}"}); }),
+             Catch::Contains("metadata") && Catch::EndsWith("Read-only file system"));
+  CHECK_THAT(error_of([&] { existing.write_offsets(offsets_of(0)); }), Catch::EndsWith("Read-only file system"));
+}
