@@ -3,10 +3,12 @@
 // sinks' and sources' calls, publishing to query_shared); it decides nothing itself.
 #include "coordinator.hpp"
 
+#include <iostream>
 #include <set>
 
 #include "dataflow.hpp"
 #include "progress_report.hpp"
+#include "flow/graph_fingerprint.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
 
 namespace flow::runtime {
@@ -17,6 +19,7 @@ namespace act = lifecycle_actions;
 
 struct coordinator_state {
   query_setup setup;
+  std::shared_ptr<checkpoint_store> checkpoint;  // null: no durable checkpoint
   std::optional<query_lifecycle> lifecycle;
   std::optional<progress_reporter> reporter;
   running_graph dataflow;
@@ -65,6 +68,13 @@ struct performer {
               },
               // The source died while planning: its down message starts the recovery.
               [=](const caf::error&) { coordinator->state.lifecycle->plan_failed(plan); });
+  }
+
+  // Checkpoint writes throw flow::error (a full disk, a read-only directory): perform() fails the query.
+  void operator()(const act::write_offsets& a) const { st().checkpoint->write_offsets({a.epoch, a.start, a.end}); }
+  void operator()(const act::write_commit& a) const {
+    auto& lifecycle = *st().lifecycle;
+    st().checkpoint->write_commit(a.epoch, a.changes, [&](std::size_t slot) { return lifecycle.state(slot); });
   }
 
   void operator()(const act::run_epoch& a) const {
@@ -146,13 +156,37 @@ struct performer {
 };
 
 void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle_clock::time_point now) {
-  for (auto& action : actions) std::visit(performer{self, now}, action);
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    auto& action = actions[i];
+    const bool writes_checkpoint =
+        std::holds_alternative<act::write_offsets>(action) || std::holds_alternative<act::write_commit>(action);
+    if (!writes_checkpoint) {
+      std::visit(performer{self, now}, action);
+      continue;
+    }
+    try {
+      std::visit(performer{self, now}, action);
+    } catch (const std::exception& e) {
+      // What followed the write (running the epoch, freeing its data) must not happen.
+      return perform(self, self->state.lifecycle->checkpoint_failed(e.what()), now);
+    }
+  }
 }
 
+// What start_query prepared from a durable checkpoint: the states restored as of its last commit, and
+// where to resume.
+struct recovery {
+  std::shared_ptr<checkpoint_store> store;
+  std::vector<std::unique_ptr<operator_state>> states;  // state_slots(), restored
+  resume_point point;
+};
+
 coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_setup setup,
-                                             std::vector<std::string> initial_offsets) {
+                                             std::vector<std::string> initial_offsets,
+                                             std::shared_ptr<recovery> recovered) {
   auto& st = self->state;
   st.setup = std::move(setup);
+  st.checkpoint = recovered->store;
   lifecycle_options options = st.setup.lifecycle;
   for (const auto& reader : st.setup.readers) options.source_descriptions.push_back(reader->description());
   options.initial_offsets = std::move(initial_offsets);
@@ -161,7 +195,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   for (const auto& writer : st.setup.writers) sink_descriptions.push_back(writer->description());
   st.reporter.emplace(st.setup.shared, *st.setup.graph, options.source_descriptions, std::move(sink_descriptions),
                       st.setup.progress_history);
-  st.lifecycle.emplace(std::move(options), state_slots(*st.setup.graph));
+  options.durable = st.checkpoint != nullptr;
+  st.lifecycle.emplace(std::move(options), std::move(recovered->states));
+  st.lifecycle->resume(std::move(recovered->point));
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
   self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
     perform(self, self->state.lifecycle->crashed(exception_message(eptr)), lifecycle_clock::now());
@@ -212,6 +248,31 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   };
 }
 
+// Opens the query's checkpoint (creating it on the first run): refuses a query that is not the one the
+// checkpoint was written for, restores the states and says where to resume. The query keeps its id.
+std::shared_ptr<checkpoint_store> open_checkpoint(query_setup& setup, recovery& recovered) {
+  auto store = std::make_shared<checkpoint_store>(setup.checkpoint_location, setup.checkpoint);
+  std::vector<std::string> identities;
+  for (const auto& reader : setup.readers) identities.push_back(reader->identity());
+  const std::string fingerprint = graph_fingerprint(*setup.graph, identities);
+  if (auto metadata = store->read_metadata()) {
+    if (auto why = checkpoint_incompatibility(metadata->graph, fingerprint, store->directory())) throw error(*why);
+    setup.shared->id = metadata->query_id;
+  } else {
+    store->write_metadata({checkpoint_store::format_version, setup.shared->id, fingerprint});
+  }
+  std::vector<operator_state*> states;
+  for (auto& state : recovered.states) states.push_back(state.get());
+  auto checkpoint = store->recover(std::move(states));
+  for (const auto& note : checkpoint.notes) std::cerr << "libflow: " << note << "\n";
+  recovered.point.last_committed = checkpoint.last_committed;
+  recovered.point.committed_end = std::move(checkpoint.committed_end);
+  recovered.point.uncommitted = std::move(checkpoint.uncommitted);
+  for (auto k : setup.graph->sinks())
+    if (setup.graph->vertex(k).sink.mode == output_mode::complete) recovered.point.emit_restored_state = true;
+  return store;
+}
+
 }  // namespace
 
 std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup setup) {
@@ -224,10 +285,15 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
     throw error("start_query: the graph has " + std::to_string(sources.size()) + " sources and " +
                 std::to_string(sinks.size()) + " sinks, but " + std::to_string(setup.readers.size()) + " readers and " +
                 std::to_string(setup.writers.size()) + " writers were given");
+  auto recovered = std::make_shared<recovery>();
+  recovered->states = state_slots(*setup.graph);
+  if (!setup.checkpoint_location.empty()) recovered->store = open_checkpoint(setup, *recovered);
   std::vector<std::string> initial_offsets;
-  for (auto& reader : setup.readers) {
+  for (std::size_t i = 0; i < setup.readers.size(); ++i) {
+    auto& reader = setup.readers[i];
     reader->set_rate_limits_enabled(setup.lifecycle.trigger.kind != trigger_kind::once);
     reader->set_max_unit_bytes(setup.max_unit_bytes);
+    if (recovered->store) reader->use_checkpoint(recovered->store->source_directory(i));
     initial_offsets.push_back(reader->initial_offset());
   }
   for (std::size_t k = 0; k < sinks.size(); ++k) {
@@ -235,7 +301,10 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
     setup.writers[k]->open(vertex.input, vertex.sink.mode, vertex.sink_keys);
   }
   auto shared = setup.shared;
-  auto handle = sys.spawn(coordinator, std::move(setup), std::move(initial_offsets));
+  // Checkpoint writes block on fsync: such a coordinator gets a thread of its own.
+  auto handle = recovered->store
+                    ? sys.spawn<caf::detached>(coordinator, std::move(setup), std::move(initial_offsets), recovered)
+                    : sys.spawn(coordinator, std::move(setup), std::move(initial_offsets), recovered);
   return make_query_control(handle, std::move(shared));
 }
 

@@ -15,6 +15,7 @@
 #include "flow/dataframe.hpp"
 #include "flow/graph.hpp"
 #include "flow/runtime/progress.hpp"
+#include "flow/runtime/checkpoint_store.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
 
 namespace flow::runtime {
@@ -30,6 +31,8 @@ struct query_setup {
   std::size_t max_unit_bytes = 256 * 1024;
   std::size_t progress_history = 100;
   std::shared_ptr<query_shared> shared;
+  std::string checkpoint_location;  // empty: no durable checkpoint
+  checkpoint_options checkpoint;
 };
 
 // Validates the graph, prepares the sources and opens the sinks in the calling thread (their errors reach

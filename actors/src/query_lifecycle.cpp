@@ -51,9 +51,29 @@ void query_lifecycle::spawn() {
   out_.push_back(act::spawn_dataflow{++generation_});
 }
 
+void query_lifecycle::resume(resume_point point) {
+  if (generation_ != 0) throw error("query lifecycle: resume after start");
+  if (point.last_committed >= 0 && point.committed_end.size() != planned_offsets_.size())
+    throw error("query lifecycle: the checkpoint holds offsets of " + std::to_string(point.committed_end.size()) +
+                " sources, the query has " + std::to_string(planned_offsets_.size()));
+  if (point.last_committed >= 0) planned_offsets_ = point.committed_end;
+  if (!point.uncommitted.empty()) planned_offsets_ = point.uncommitted.back().end;
+  for (auto epoch : log_.resume(point.last_committed, point.uncommitted)) replay_.push_back(epoch);
+  emit_restored_state_ = point.emit_restored_state && point.last_committed >= 0 && replay_.empty();
+}
+
 lifecycle_actions_list query_lifecycle::start() {
   out_.clear();
   spawn();
+  const auto now = lifecycle_clock::now();
+  if (!replay_.empty()) {
+    run_next_replay(now);
+  } else if (emit_restored_state_) {
+    emit_restored_state_ = false;
+    epoch_info info;
+    info.trigger_start = now;
+    log_and_run(planned_offsets_, planned_offsets_, std::move(info), now);
+  }
   const bool ticks = options_.trigger.kind == trigger_kind::processing_time;
   out_.push_back(act::schedule{ticks ? act::timer::tick : act::timer::poll, std::chrono::milliseconds{0}});
   return take();
@@ -80,7 +100,8 @@ void query_lifecycle::fire(time_point now) {
     trigger_pending_ = true;
     return;
   }
-  if (options_.trigger.kind == trigger_kind::once && log_.next_epoch() > 0) return;
+  // Once: one plan per run (a run resumed from a checkpoint re-runs its uncommitted epoch instead, as Spark).
+  if (options_.trigger.kind == trigger_kind::once && (plans_started_ > 0 || log_.logged() > 0)) return;
   planning_ = true;
   previous_trigger_start_ = trigger_start_;
   trigger_start_ = now;
@@ -146,16 +167,26 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
   std::vector<std::string> ends = planned_offsets_;
   for (std::size_t i = 0; i < answers_.size(); ++i)
     if (answers_[i]->outcome > 0) ends[i] = answers_[i]->text;
-  auto epoch = log_.append(planned_offsets_, ends, std::move(info));
-  planned_offsets_ = std::move(ends);
-  run_epoch(epoch, now);
+  auto start = planned_offsets_;
+  planned_offsets_ = ends;
+  log_and_run(std::move(start), std::move(ends), std::move(info), now);
   // Plan the next epoch while this one runs (as-fast-as-possible, available-now).
   if (options_.trigger.kind != trigger_kind::processing_time && options_.trigger.kind != trigger_kind::once) fire(now);
+}
+
+// A new epoch: logged (write-ahead: on disk first when durable), then run.
+void query_lifecycle::log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info,
+                                  time_point now) {
+  const auto epoch = log_.append(start, end, std::move(info));
+  if (options_.durable) out_.push_back(act::write_offsets{epoch, std::move(start), std::move(end)});
+  run_epoch(epoch, now);
 }
 
 void query_lifecycle::run_epoch(std::int64_t epoch, time_point now) {
   auto& logged = log_.at(epoch);
   logged.info.run_start = now;
+  // An epoch resumed from a checkpoint was triggered by an earlier process: its trigger is its run.
+  if (logged.info.trigger_start == time_point{}) logged.info.trigger_start = now;
   publish_status("Processing new data", true, true);
   out_.push_back(act::run_epoch{epoch, logged.start, logged.end});
 }
@@ -240,6 +271,7 @@ lifecycle_actions_list query_lifecycle::state_changed(std::uint64_t generation, 
 // next epoch may start.
 void query_lifecycle::on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now) {
   for (auto& [epoch, logged] : done) {
+    if (options_.durable) out_.push_back(act::write_commit{epoch, std::move(logged.changes)});
     for (std::size_t i = 0; i < logged.start.size(); ++i)
       if (logged.start[i] != logged.end.at(i)) out_.push_back(act::commit_source{i, logged.end[i]});
     last_progress_ = now;
@@ -328,6 +360,12 @@ lifecycle_actions_list query_lifecycle::crashed(const std::string& what) {
   out_.clear();
   finish("coordinator: " + what);
   close(false);  // the coordinator ends now: it cannot wait for the dataflow's actors
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::checkpoint_failed(const std::string& what) {
+  out_.clear();
+  finish(what);
   return take();
 }
 

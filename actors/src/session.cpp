@@ -151,7 +151,8 @@ class session::impl final : public session_context, public std::enable_shared_fr
   }
 
   std::shared_ptr<query_control> start_stream(const plan_ptr& plan, const sink_spec& spec) override {
-    return start_graph(compile_graph(plan, spec), query_options{spec.query_name, spec.trigger});
+    return start_graph(compile_graph(plan, spec),
+                       query_options{spec.query_name, spec.trigger, spec.opts.get("checkpointLocation", "")});
   }
 
   std::shared_ptr<query_control> start_graph(dataflow_graph graph, const query_options& options) override {
@@ -164,6 +165,9 @@ class session::impl final : public session_context, public std::enable_shared_fr
     for (auto v : setup.graph->sinks()) setup.writers.push_back(make_sink(setup.graph->vertex(v).sink));
     setup.lifecycle.trigger = options.trigger;
     setup.shared->name = options.name;
+    setup.checkpoint_location = checkpoint_location(options, setup.shared->id);
+    setup.checkpoint.min_batches_to_retain = config_.min_batches_to_retain;
+    setup.checkpoint.snapshot_interval = config_.state_snapshot_interval;
     auto id = setup.shared->id;
     auto control = runtime::start_query(system_, std::move(setup));
     queries_[options.name.empty() ? id : options.name] = control;
@@ -173,6 +177,14 @@ class session::impl final : public session_context, public std::enable_shared_fr
   batch sql(const std::string& query) override { return catalog_->sql(query); }
 
  private:
+  // The query's own location, else <the session's default>/<the query's name> (Spark's
+  // spark.sql.streaming.checkpointLocation; an unnamed query gets its id, so it cannot resume).
+  std::string checkpoint_location(const query_options& options, const std::string& query_id) const {
+    if (!options.checkpoint_location.empty()) return options.checkpoint_location;
+    if (config_.checkpoint_location.empty()) return {};
+    return config_.checkpoint_location + "/" + (options.name.empty() ? query_id : options.name);
+  }
+
   static session_config resolve(session_config c) {
     std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
     if (c.threads == 0) c.threads = cores;
@@ -219,6 +231,7 @@ session::session(int argc, char** argv) {
     else if (auto v = value_of("--flow.parallelism=")) config.parallelism = parse_count(*v, "--flow.parallelism");
     else if (auto v = value_of("--flow.max-failures=")) config.max_failures = static_cast<int>(parse_count(*v, "--flow.max-failures"));
     else if (auto v = value_of("--flow.idle-workers=")) config.idle_workers = parse_idle_workers(*v);
+    else if (auto v = value_of("--flow.checkpoint-location=")) config.checkpoint_location = std::string(*v);
     else if (auto v = value_of("--flow.no-data-progress-interval-ms="))
       config.no_data_progress_interval =
           std::chrono::milliseconds(parse_count(*v, "--flow.no-data-progress-interval-ms"));

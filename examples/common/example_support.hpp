@@ -52,9 +52,9 @@ int run_example(const std::string& program, int argc, char** argv, const cli::co
                 const std::function<int(signal_stopper&)>& body);
 
 // Starts the aggregation df into the memory table `name` (complete mode) with this trigger; a signal
-// stops it.
+// stops it. checkpoint: the query's checkpoint location (empty: none).
 streaming_query start_memory_table(const data_frame& df, const std::string& name, const trigger& when,
-                                   signal_stopper& stopper);
+                                   signal_stopper& stopper, const std::string& checkpoint = {});
 
 // --output: with a path, writes the result table there as CSV with a header line (RFC 4180 quoting,
 // null as an empty field, timestamps as YYYY-MM-DD HH:MM:SS, a window column as two columns

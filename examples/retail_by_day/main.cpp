@@ -13,13 +13,15 @@ namespace {
 
 const char* const usage =
     "usage: retail_by_day [--data DIR] [--trigger 1s|once|available-now] [--max-files-per-trigger N]\n"
-    "                     [--output FILE.csv] [--refreshes N]\n"
-    "  --data DIR   directory of daily retail CSV files (default: the bundled sample)\n";
+    "                     [--output FILE.csv] [--refreshes N] [--checkpoint DIR]\n"
+    "  --data DIR         directory of daily retail CSV files (default: the bundled sample)\n"
+    "  --checkpoint DIR   the query's checkpoint: run again with the same flags after a crash, it continues\n";
 
 struct arguments {
   std::string data_dir = FLOW_RETAIL_SAMPLE_DIR;
   long long max_files_per_trigger = 1;
   long long refreshes = 20;
+  std::string checkpoint;
   flow::examples::example_options common;  // --trigger (default: 1s), --output
 };
 
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
   auto cli = flow::examples::example_command_line(usage, args.common)
                  .text("--data", args.data_dir)
                  .number("--max-files-per-trigger", args.max_files_per_trigger, 1)
-                 .number("--refreshes", args.refreshes, 1);
+                 .number("--refreshes", args.refreshes, 1)
+                 .text("--checkpoint", args.checkpoint);
   return flow::examples::run_example("retail_by_day", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
     flow::session session{argc, argv};
     const std::string first_day = args.data_dir + "/2010-12-01.csv";
@@ -55,7 +58,8 @@ int main(int argc, char** argv) {
                                  col("InvoiceDate")})
                         .group_by({col("CustomerID"), flow::window(col("InvoiceDate"), "1 hour")})
                         .sum("total_cost");
-    auto query = flow::examples::start_memory_table(per_hour, "compras_por_hora", args.common.when, stopper);
+    auto query = flow::examples::start_memory_table(per_hour, "compras_por_hora", args.common.when, stopper,
+                                                    args.checkpoint);
 
     const std::string top = "SELECT * FROM compras_por_hora ORDER BY `sum(total_cost)` DESC";
     for (long long i = 0; i < args.refreshes && query.is_active(); ++i) {

@@ -87,8 +87,13 @@ struct harness {
   query_lifecycle q;
   time_point now = t0;
 
-  explicit harness(lifecycle_options options, std::size_t slots = 0) : q(std::move(options), make_slots(slots)) {
-    auto started = q.start();
+  lifecycle_actions_list started;
+
+  // resume: the query continues from its durable checkpoint.
+  explicit harness(lifecycle_options options, std::size_t slots = 0, std::optional<resume_point> resume = {})
+      : q(std::move(options), make_slots(slots)) {
+    if (resume) q.resume(std::move(*resume));
+    started = q.start();
     REQUIRE(the<act::spawn_dataflow>(started).generation == 1);
   }
 
@@ -508,4 +513,123 @@ TEST_CASE("lifecycle: a crash of the coordinator closes the query at once", "[li
   CHECK(the<act::close_query>(crashed).failure == "coordinator: epoch log: epoch 9 is not logged");
   CHECK_FALSE(the<act::close_query>(crashed).dataflow_gone);  // its sinks may still be writing: not closed
   CHECK(h.all_down().empty());  // closed once only
+}
+
+// ---------------------------------------------------------------- a durable checkpoint
+
+TEST_CASE("lifecycle: a durable query writes an epoch's offsets before it runs and its commit before its sources "
+          "free the data",
+          "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.durable = true;
+  harness h(options, 1);
+  auto e0 = h.answer(h.q.poll(h.now), data("5"));
+  auto logged = the<act::write_offsets>(e0);
+  CHECK(logged.epoch == 0);
+  CHECK(logged.start == std::vector<std::string>{"0"});
+  CHECK(logged.end == std::vector<std::string>{"5"});
+  CHECK(position<act::write_offsets>(e0) < position<act::run_epoch>(e0));
+
+  CHECK_FALSE(has<act::write_commit>(h.commit(0)));  // the state slot has not reported yet
+  auto done = h.q.state_changed(h.q.generation(), 0, 0, values({4, 2}), h.now);
+  auto commit = the<act::write_commit>(done);
+  CHECK(commit.epoch == 0);
+  REQUIRE(commit.changes.size() == 1);
+  CHECK(values_of(commit.changes[0]) == std::vector<std::int64_t>{4, 2});
+  CHECK(position<act::write_commit>(done) < position<act::commit_source>(done));
+  CHECK(position<act::write_commit>(done) < position<act::publish_progress>(done));
+
+  // Without a checkpoint location nothing is written.
+  harness plain(options_for(flow::trigger{trigger_kind::available_now, {}}));
+  auto run = plain.answer(plain.q.poll(plain.now), data("5"));
+  CHECK_FALSE(has<act::write_offsets>(run));
+  CHECK_FALSE(has<act::write_commit>(plain.commit(0)));
+}
+
+TEST_CASE("lifecycle: a query resumed from its checkpoint re-runs the uncommitted epochs with their offsets, then "
+          "plans from where they end",
+          "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.durable = true;
+  resume_point point;
+  point.last_committed = 6;
+  point.committed_end = {"70"};
+  point.uncommitted = {{7, {"70"}, {"80"}}, {8, {"80"}, {"90"}}};
+  harness h(options, 0, point);
+  auto replay7 = the<act::run_epoch>(h.started);
+  CHECK(replay7.epoch == 7);
+  CHECK(replay7.start == std::vector<std::string>{"70"});
+  CHECK(replay7.end == std::vector<std::string>{"80"});
+  CHECK_FALSE(has<act::write_offsets>(h.started));  // already in the checkpoint
+
+  auto c7 = h.commit(7);
+  CHECK(the<act::write_commit>(c7).epoch == 7);
+  CHECK(the<act::run_epoch>(c7).epoch == 8);
+  auto c8 = h.commit(8);
+  CHECK(the<act::publish_progress>(c8).epoch == 8);
+  CHECK(the<act::plan_sources>(c8).from == std::vector<std::string>{"90"});
+  auto e9 = h.answer(c8, data("95"));
+  CHECK(the<act::write_offsets>(e9).epoch == 9);
+  CHECK(the<act::run_epoch>(e9).start == std::vector<std::string>{"90"});
+}
+
+TEST_CASE("lifecycle: a resumed query with nothing uncommitted plans from the last committed offsets",
+          "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::once, {}});
+  options.durable = true;
+  resume_point point;
+  point.last_committed = 3;
+  point.committed_end = {"40"};
+  harness h(options, 0, point);
+  CHECK_FALSE(has<act::run_epoch>(h.started));
+  auto plan = h.q.poll(h.now);
+  CHECK(the<act::plan_sources>(plan).from == std::vector<std::string>{"40"});  // once plans again in a new run
+  auto e4 = h.answer(plan, data("41"));
+  CHECK(the<act::run_epoch>(e4).epoch == 4);
+}
+
+TEST_CASE("lifecycle: a resumed complete-mode query runs an epoch without new data so that its sinks get the "
+          "restored result",
+          "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.durable = true;
+  resume_point point;
+  point.last_committed = 2;
+  point.committed_end = {"30"};
+  point.emit_restored_state = true;
+  harness h(options, 0, point);
+  auto run = the<act::run_epoch>(h.started);
+  CHECK(run.epoch == 3);
+  CHECK(run.start == std::vector<std::string>{"30"});
+  CHECK(run.end == std::vector<std::string>{"30"});
+  CHECK(the<act::write_offsets>(h.started).epoch == 3);
+  auto c3 = h.commit(3);
+  CHECK_FALSE(has<act::commit_source>(c3));  // no data was read
+  CHECK(the<act::plan_sources>(c3).from == std::vector<std::string>{"30"});
+
+  // With uncommitted epochs, their re-run gives the sinks the result: no extra epoch.
+  point.uncommitted = {{3, {"30"}, {"31"}}};
+  harness replaying(options, 0, point);
+  CHECK(the<act::run_epoch>(replaying.started).epoch == 3);
+  CHECK_FALSE(has<act::write_offsets>(replaying.started));
+}
+
+TEST_CASE("lifecycle: a failed checkpoint write fails the query", "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.durable = true;
+  harness h(options);
+  h.answer(h.q.poll(h.now), data("5"));
+  auto failed = h.q.checkpoint_failed("checkpoint: cannot write '/ck/offsets/.1.tmp': No space left on device");
+  CHECK(has<act::stop_dataflow>(failed));
+  CHECK_FALSE(has<act::plan_sources>(failed));
+  auto closed = h.all_down();
+  CHECK(the<act::close_query>(closed).failure == "checkpoint: cannot write '/ck/offsets/.1.tmp': No space left on device");
+}
+
+TEST_CASE("lifecycle: resume refuses offsets of another number of sources", "[lifecycle][checkpoint]") {
+  query_lifecycle q(options_for(flow::trigger{trigger_kind::once, {}}, 2), {});
+  resume_point point;
+  point.last_committed = 0;
+  point.committed_end = {"1"};
+  CHECK_THROWS_WITH(q.resume(point), Catch::Contains("offsets of 1 sources, the query has 2"));
 }

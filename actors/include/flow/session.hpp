@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -26,14 +27,20 @@ struct session_config {
   // leaves the cores to connector threads on small machines but makes short epochs wait for wake-ups.
   enum class idle_policy { poll, sleep };
   idle_policy idle_workers = idle_policy::poll;
+  // Durable checkpoints (docs/fault-tolerance.md). checkpoint_location: the default root, as Spark's
+  // spark.sql.streaming.checkpointLocation (a query without its own location uses <root>/<its name>).
+  std::string checkpoint_location{};
+  std::int64_t min_batches_to_retain = 100;  // epochs a checkpoint can still go back to (Spark's default)
+  std::int64_t state_snapshot_interval = 10;  // a full state snapshot every N epochs, deltas in between
 };
 
 class session {
  public:
   session();
   explicit session(session_config config);
-  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep
-  // and --flow.no-data-progress-interval-ms=N; ignores other arguments. Throws flow::error for a bad value.
+  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep,
+  // --flow.no-data-progress-interval-ms=N and --flow.checkpoint-location=DIR; ignores other arguments.
+  // Throws flow::error for a bad value.
   session(int argc, char** argv);
   ~session();  // stops every running query
   session(const session&) = delete;

@@ -72,6 +72,9 @@ class streaming_query {
 struct query_options {
   std::string name;     // unique among the session's active queries; empty: none
   flow::trigger trigger;
+  // Where the query keeps its durable checkpoint (docs/fault-tolerance.md); a query started again on the
+  // same location continues where it stopped. Empty: the session's default (session_config), else none.
+  std::string checkpoint_location{};
 };
 
 class session_context {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "flow/runtime/epoch_log.hpp"
 #include "flow/stream_operator.hpp"
 
 namespace flow::runtime {
@@ -18,12 +19,6 @@ namespace flow::runtime {
 struct checkpoint_options {
   std::int64_t min_batches_to_retain = 100;  // Spark's minBatchesToRetain
   std::int64_t snapshot_interval = 10;       // a full snapshot per slot every N committed epochs
-};
-
-// The offsets of one epoch: one JSON text per source.
-struct logged_offsets {
-  std::int64_t epoch = 0;
-  std::vector<std::string> start, end;
 };
 
 struct checkpoint_metadata {

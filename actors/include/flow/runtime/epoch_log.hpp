@@ -2,9 +2,11 @@
 // checkpoint. Plain data, no actors and no timing, so that every recovery decision is unit-tested.
 //
 // An epoch is committed once every sink has committed it and every durable operator state (one per
-// stateful operator instance: a "slot") has reported what it changed in it. A committed epoch is never run again: its changes are folded into the
-// checkpointed state at once, its log entry is dropped, and a restart restores that state and replays
-// only the logged epochs after it. The log therefore holds the epochs in flight and nothing more.
+// stateful operator instance: a "slot") has reported what it changed in it. A committed epoch is never run
+// again: its changes are folded into the checkpointed state at once, its log entry is dropped (handed to the
+// caller with those changes, for a durable checkpoint), and a restart restores that state and replays only
+// the logged epochs after it. The log therefore holds the epochs in flight and nothing more. A log resumed
+// from a durable checkpoint (resume) starts with its states restored and its uncommitted epochs logged.
 #pragma once
 
 #include <algorithm>
@@ -20,6 +22,12 @@
 
 namespace flow::runtime {
 
+// The offsets of one epoch: one JSON text per source.
+struct logged_offsets {
+  std::int64_t epoch = 0;
+  std::vector<std::string> start, end;
+};
+
 // Info: what the coordinator keeps per epoch besides the offsets (timing and figures for the progress).
 template <class Info>
 class epoch_log {
@@ -27,6 +35,7 @@ class epoch_log {
   struct entry {
     std::vector<std::string> start, end;  // offsets per source, JSON text
     Info info;
+    std::vector<batch> changes;  // per slot, filled when the epoch commits: what it changed in the state
   };
 
   // states: an empty state per slot (its operator's make_state()); sinks: how many must commit an epoch.
@@ -36,8 +45,27 @@ class epoch_log {
   // Write-ahead: logs the next epoch's offsets before it runs; returns its number.
   std::int64_t append(std::vector<std::string> start, std::vector<std::string> end, Info info) {
     const std::int64_t epoch = next_epoch_++;
-    log_.emplace(epoch, entry{std::move(start), std::move(end), std::move(info)});
+    log_.emplace(epoch, entry{std::move(start), std::move(end), std::move(info), {}});
     return epoch;
+  }
+
+  // Continues a query from its durable checkpoint: the states (given to the constructor, restored by the
+  // caller) are as of last_committed, and uncommitted holds the logged epochs after it, oldest first, contiguous.
+  // Returns them, to be run again with the same offsets. Only on a fresh log.
+  std::vector<std::int64_t> resume(std::int64_t last_committed, const std::vector<logged_offsets>& uncommitted) {
+    if (next_epoch_ != 0) throw error("epoch log: resume on a log that already ran epochs");
+    last_committed_ = last_committed;
+    next_epoch_ = last_committed + 1;
+    for (auto& committed : sink_committed_) committed = last_committed;
+    std::vector<std::int64_t> replay;
+    for (const auto& logged : uncommitted) {
+      if (logged.epoch != next_epoch_)
+        throw error("epoch log: resumed epoch " + std::to_string(logged.epoch) + " does not follow epoch " +
+                    std::to_string(next_epoch_ - 1));
+      log_.emplace(logged.epoch, entry{logged.start, logged.end, Info{}, {}});
+      replay.push_back(next_epoch_++);
+    }
+    return replay;
   }
 
   entry& at(std::int64_t epoch) {
@@ -88,13 +116,18 @@ class epoch_log {
     while (last_committed_ < all_sinks) {
       const std::int64_t epoch = last_committed_ + 1;
       auto changed = changes_.find(epoch);
+      std::vector<batch> changes;
       if (stateful()) {
         if (changed == changes_.end() || changed->second.size() < state_.size()) break;
-        for (auto& [slot, rows] : changed->second) state_[slot]->apply_changes(rows);
+        for (auto& [slot, rows] : changed->second) {
+          state_[slot]->apply_changes(rows);
+          changes.push_back(std::move(rows));  // slot order: the map is ordered by slot
+        }
         changes_.erase(changed);
       }
       auto logged = log_.find(epoch);
       if (logged == log_.end()) throw error("epoch log: epoch " + std::to_string(epoch) + " committed but never logged");
+      logged->second.changes = std::move(changes);
       done.emplace_back(epoch, std::move(logged->second));
       log_.erase(logged);
       last_committed_ = epoch;

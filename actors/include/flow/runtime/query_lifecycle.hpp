@@ -60,6 +60,17 @@ struct lifecycle_options {
   std::chrono::milliseconds max_backoff{2000};
   std::chrono::milliseconds poll_interval{10};                 // as-fast-as-possible trigger, no new data
   std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
+  bool durable = false;  // the query has a checkpoint location: offsets and commits are written to it
+};
+
+// Where a query resumes from its durable checkpoint (see query_lifecycle::resume).
+struct resume_point {
+  std::int64_t last_committed = -1;
+  std::vector<std::string> committed_end;  // end offsets of last_committed, per source
+  std::vector<logged_offsets> uncommitted;
+  // Run one epoch without new data right away, so that complete-mode sinks get the restored result even
+  // when no data arrives (a memory table re-created after a restart).
+  bool emit_restored_state = false;
 };
 
 // The actions, in the order the coordinator performs them.
@@ -68,6 +79,11 @@ namespace lifecycle_actions {
 struct spawn_dataflow { std::uint64_t generation = 0; };
 // Ask every source for its latest offset after from[i]; answers go to plan_answered(plan, ...).
 struct plan_sources { std::uint64_t plan = 0; std::vector<std::string> from; };
+// Write-ahead: record the epoch's offsets in the checkpoint before it runs (durable queries only).
+struct write_offsets { std::int64_t epoch = 0; std::vector<std::string> start, end; };
+// The epoch committed: record what it changed in every state slot, then its commit, in the checkpoint
+// (durable queries only), before its sources may free its data.
+struct write_commit { std::int64_t epoch = 0; std::vector<batch> changes; };
 // Tell every source to read (start[i], end[i]] as the epoch's data (start == end: nothing).
 struct run_epoch { std::int64_t epoch = 0; std::vector<std::string> start, end; };
 // Data of the source up to end is committed downstream: the source may free it.
@@ -101,7 +117,8 @@ struct close_query { std::optional<std::string> failure; bool dataflow_gone = tr
 }  // namespace lifecycle_actions
 
 using lifecycle_action =
-    std::variant<lifecycle_actions::spawn_dataflow, lifecycle_actions::plan_sources, lifecycle_actions::run_epoch,
+    std::variant<lifecycle_actions::spawn_dataflow, lifecycle_actions::plan_sources,
+                 lifecycle_actions::write_offsets, lifecycle_actions::write_commit, lifecycle_actions::run_epoch,
                  lifecycle_actions::commit_source, lifecycle_actions::publish_progress,
                  lifecycle_actions::publish_idle_progress, lifecycle_actions::idle_plan,
                  lifecycle_actions::publish_status, lifecycle_actions::kill_dataflow,
@@ -116,7 +133,13 @@ class query_lifecycle {
   // states: an empty state per slot (the epoch log's), as the dataflow numbers them.
   query_lifecycle(lifecycle_options options, std::vector<std::unique_ptr<operator_state>> states);
 
-  // The query begins: spawn the first dataflow and fire the trigger.
+  // Before start(), for a query whose durable checkpoint holds earlier epochs: the states given to the
+  // constructor were restored as of point.last_committed; start() then re-runs the uncommitted epochs with
+  // their logged offsets before planning from where they end.
+  void resume(resume_point point);
+
+  // The query begins: spawn the first dataflow and fire the trigger (or re-run what a resumed checkpoint
+  // logged but did not commit).
   lifecycle_actions_list start();
 
   // Timers: the processing-time trigger's tick, the as-fast-as-possible trigger's poll, the end of a
@@ -146,6 +169,9 @@ class query_lifecycle {
   lifecycle_actions_list stop();
   // The coordinator itself threw: the query ends at once, without waiting for the dataflow.
   lifecycle_actions_list crashed(const std::string& what);
+  // Writing the checkpoint failed (a full disk, a read-only directory): the query fails with what; the
+  // actions that followed the failed write must not be carried out.
+  lifecycle_actions_list checkpoint_failed(const std::string& what);
 
   // A state slot as of the last committed epoch, for spawn_dataflow.
   batch state(std::size_t slot) const { return log_.state(slot); }
@@ -166,6 +192,7 @@ class query_lifecycle {
   void after_idle(time_point now);
   void after_commit(time_point now);
   void wait_for_next_tick(time_point now);
+  void log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info, time_point now);
   void run_epoch(std::int64_t epoch, time_point now);
   void run_next_replay(time_point now);
   void on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now);
@@ -184,6 +211,7 @@ class query_lifecycle {
   std::uint64_t plans_started_ = 0;
   std::vector<std::optional<plan_answer>> answers_;  // to the newest plan, per source
   std::deque<std::int64_t> replay_;                  // logged epochs to run again after a restart
+  bool emit_restored_state_ = false;                 // resume_point::emit_restored_state, until done
   bool planning_ = false;
   bool drained_ = false;  // available-now/once: the sources had nothing more
   bool trigger_pending_ = false;

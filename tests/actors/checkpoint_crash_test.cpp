@@ -1,0 +1,75 @@
+// A query on a durable checkpoint killed with SIGKILL at random moments and started again with the same
+// flags, many times: the run that finishes writes the same result as a run that was never killed.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The first `days` daily files of the shared retail data, copied into dir/data.
+fs::path retail_days(const flow::test::temp_dir& dir, std::size_t days) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(flow::test::shared_data_dir() / "retail-by-day"))
+    if (entry.path().extension() == ".csv") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() >= days);
+  const fs::path data = dir / "data";
+  fs::create_directories(data);
+  for (std::size_t i = 0; i < days; ++i) fs::copy_file(files[i], data / files[i].filename());
+  return data;
+}
+
+std::vector<std::string> retail_args(const fs::path& data, const fs::path& output) {
+  return {"--data", data.string(), "--trigger", "available-now", "--refreshes", "1", "--output", output.string()};
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and restarted on its checkpoint "
+          "ends with the result of a run that was never killed",
+          "[checkpoint][crash]") {
+  flow::test::temp_dir dir;
+  const fs::path data = retail_days(dir, 40);
+  const fs::path expected = dir / "expected.csv";
+  {
+    flow::test::child_process reference(FLOW_RETAIL_EXAMPLE, retail_args(data, expected), dir / "reference.log");
+    REQUIRE(reference.wait_exit(120s) == 0);
+  }
+
+  auto args = retail_args(data, dir / "output.csv");
+  args.insert(args.end(), {"--checkpoint", (dir / "checkpoint").string()});
+  std::mt19937 random(Catch::rngSeed());
+  std::uniform_int_distribution<int> delay_ms(30, 900);
+  int kills = 0, exit_status = -1;
+  for (int run = 0; run < 40 && exit_status != 0; ++run) {
+    const fs::path log = dir / ("run-" + std::to_string(run) + ".log");
+    flow::test::child_process example(FLOW_RETAIL_EXAMPLE, args, log);
+    if (kills < 12) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
+      // Not exited by now: SIGKILL (wait_exit's timeout).
+      exit_status = example.wait_exit(0ms);
+      INFO("run " << run << " failed:\n" << flow::test::read_file(log));
+      REQUIRE(exit_status <= 0);
+      if (exit_status < 0) ++kills;
+      continue;
+    }
+    exit_status = example.wait_exit(120s);
+    INFO("the last run's output:\n" << example.output());
+    REQUIRE(exit_status == 0);
+  }
+  REQUIRE(exit_status == 0);
+  INFO(kills << " runs killed before the one that finished");
+  CHECK(kills > 0);
+  flow::test::check_same_sums(flow::test::read_customer_hour_sums(dir / "output.csv", 3),
+                              flow::test::read_customer_hour_sums(expected, 3));
+}
