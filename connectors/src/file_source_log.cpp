@@ -43,7 +43,10 @@ std::optional<logged_batch> parse_entry(std::string_view payload) {
     logged_file file;
     std::size_t at = 0;
     if (!read_number(line, at, file.size) || !read_number(line, at, file.mtime_ns)) return std::nullopt;
-    auto path = parse_json_string_array("[" + std::string(line.substr(at)) + "]");
+    std::string array = "[";  // appended piecewise: g++ 12 warns falsely (-Wrestrict) on "[" + ... + "]"
+    array += line.substr(at);
+    array += ']';
+    auto path = parse_json_string_array(array);
     if (!path || path->size() != 1) return std::nullopt;
     file.path = std::move(path->front());
     batch.files.push_back(std::move(file));
