@@ -40,6 +40,7 @@ constexpr std::string_view owner = "push source";
 push_source::push_source(push_source_config config)
     : config_(std::move(config)),
       include_timestamp_(wants_timestamp(config_)),
+      wal_enabled_(config_.opts.get_bool("walEnabled", false)),
       schema_(schema_of(config_)),
       log_(framing_of(config_.format), static_cast<std::size_t>(config_.opts.get_int("maxBufferedBytes", 64 << 20)),
            static_cast<std::size_t>(config_.opts.get_int("blockBytes", 256 << 10)), include_timestamp_) {
@@ -52,7 +53,7 @@ push_source::push_source(push_source_config config)
 push_source::~push_source() = default;
 
 void push_source::use_checkpoint(const std::string& directory) {
-  if (config_.opts.get_bool("walEnabled", false)) {
+  if (wal_enabled_) {
     wal_ = std::make_unique<receiver_wal>(directory);
     first_offset_ = reported_end_ = wal_->end();
     if (!wal_->recovered().empty()) first_offset_ = wal_->recovered().front().first;
@@ -99,6 +100,11 @@ schema_ptr push_source::text_schema(bool include_timestamp) {
 std::optional<std::string> push_source::latest_offset(const std::string& start) {
   if (stopped_) return std::nullopt;
   if (!started_) {
+    // As Spark's receivers: a write-ahead log outside a checkpoint would be lost with the process anyway.
+    if (wal_enabled_ && !wal_)
+      throw error(config_.description +
+                  ": option walEnabled needs a checkpoint location; set checkpointLocation on the query or "
+                  "the session, or drop walEnabled");
     started_ = true;
     start_receiving();
   }

@@ -157,3 +157,16 @@ TEST_CASE("a push source on a checkpoint without walEnabled replays its predeces
   auto next = restarted.send_and_plan("x\n", at(3), 1);
   CHECK(values_of(restarted.read(at(3), next)) == std::vector<std::string>{"x"});
 }
+
+TEST_CASE("walEnabled without a checkpoint location is a clear error, a malformed value fails at once", "[push][wal]") {
+  listener server;
+  options opts;
+  opts.set("host", "127.0.0.1");
+  opts.set("port", std::to_string(server.port()));
+  opts.set("walEnabled", "true");
+  auto source = make_socket_source(opts);
+  CHECK_THAT(error_of([&] { source->latest_offset(source->initial_offset()); }),
+             Catch::Contains("walEnabled needs a checkpoint location") && Catch::Contains("checkpointLocation"));
+  opts.set("walEnabled", "sometimes");
+  CHECK_THAT(error_of([&] { make_socket_source(opts); }), Catch::Contains("walEnabled"));
+}

@@ -81,6 +81,7 @@ class push_source : public source_reader {
 
   push_source_config config_;
   bool include_timestamp_ = false;
+  bool wal_enabled_ = false;
   schema_ptr schema_;
   std::shared_ptr<const decoder> decoder_;  // records the stages decode; null when units are batches
   record_log log_;
