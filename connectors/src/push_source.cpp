@@ -53,9 +53,21 @@ push_source::push_source(push_source_config config)
 push_source::~push_source() = default;
 
 void push_source::use_checkpoint(const std::string& directory) {
+  std::optional<std::uint64_t> numbered;  // where a run without walEnabled left the numbering
+  const std::string next_offset_path = directory + "/" + std::string(next_offset_file);
+  if (::access(next_offset_path.c_str(), F_OK) == 0) {
+    std::string why;
+    auto text = unseal(read_file(owner, next_offset_path), why);
+    if (!text) {
+      throw error(config_.description + ": '" + next_offset_path + "' is damaged (" + why +
+                  "), so the offsets its earlier run reported are unknown; start the query on a new checkpoint "
+                  "location");
+    }
+    numbered = parse_offset(*text);
+  }
   if (wal_enabled_) {
     wal_ = std::make_unique<receiver_wal>(directory);
-    first_offset_ = reported_end_ = wal_->end();
+    first_offset_ = reported_end_ = wal_->segment_count() == 0 && numbered ? *numbered : wal_->end();
     if (!wal_->recovered().empty()) first_offset_ = wal_->recovered().front().first;
     log_.resume_at(first_offset_);
     for (const auto& block : wal_->recovered()) log_.restore_block(block.records, block.arrival_micros);
@@ -63,17 +75,14 @@ void push_source::use_checkpoint(const std::string& directory) {
     wal_->release_recovered();
     return;
   }
-  numbering_directory_ = directory;
-  const std::string path = directory + "/" + std::string(next_offset_file);
-  if (::access(path.c_str(), F_OK) != 0) return;
-  std::string why;
-  auto text = unseal(read_file(owner, path), why);
-  if (!text) {
-    throw error(config_.description + ": '" + path + "' is damaged (" + why +
-                "), so the offsets its earlier run reported are unknown; start the query on a new checkpoint "
-                "location");
+  if (receiver_wal::present_in(directory)) {
+    throw error(config_.description +
+                ": the checkpoint holds the write-ahead log of a run with walEnabled=true, whose records this run "
+                "would lose; keep option walEnabled=true, or start the query on a new checkpoint location");
   }
-  first_offset_ = reported_end_ = parse_offset(*text);
+  numbering_directory_ = directory;
+  if (!numbered) return;
+  first_offset_ = reported_end_ = *numbered;
   log_.resume_at(first_offset_);
 }
 

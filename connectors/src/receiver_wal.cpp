@@ -90,6 +90,12 @@ receiver_wal::receiver_wal(std::string directory) : directory_(std::move(directo
   if (!current_) throw error(std::string(owner) + ": cannot open '" + newest + "': " + std::strerror(errno));
 }
 
+bool receiver_wal::present_in(const std::string& directory) {
+  for (const auto& item : std::filesystem::directory_iterator(directory))
+    if (item.path().filename().string().starts_with(segment_prefix)) return true;
+  return false;
+}
+
 std::string receiver_wal::segment_path(std::uint64_t first) const {
   char name[32];
   std::snprintf(name, sizeof name, "%s%020llu", segment_prefix.data(), static_cast<unsigned long long>(first));

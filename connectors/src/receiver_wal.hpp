@@ -29,6 +29,8 @@ class receiver_wal {
   // Reads the log in directory. A torn group at the end of the newest segment (a crash mid-write; the
   // range was never reported) is cut off the file; damage anywhere else throws flow::error naming the file.
   explicit receiver_wal(std::string directory);
+  // Whether directory holds segments of a write-ahead log.
+  static bool present_in(const std::string& directory);
 
   const std::vector<logged_block>& recovered() const { return recovered_; }
   void release_recovered() { recovered_ = {}; }

@@ -170,3 +170,29 @@ TEST_CASE("walEnabled without a checkpoint location is a clear error, a malforme
   opts.set("walEnabled", "sometimes");
   CHECK_THAT(error_of([&] { make_socket_source(opts); }), Catch::Contains("walEnabled"));
 }
+
+TEST_CASE("walEnabled switched on continues the numbering; switched off over a write-ahead log is refused",
+          "[push][wal]") {
+  temp_dir checkpoint;
+  listener server;
+  {
+    wal_source without(server, checkpoint.path(), false);
+    REQUIRE(without.send_and_plan("a\nb\nc\n", at(0), 3) == at(3));
+  }
+  {
+    wal_source with(server, checkpoint.path(), true);
+    CHECK(with.source->initial_offset() == at(3));
+    auto end = with.send_and_plan("d\n", at(3), 1);
+    CHECK(values_of(with.read(at(3), end)) == std::vector<std::string>{"d"});
+  }
+  {
+    wal_source with(server, checkpoint.path(), true);  // the log written after the switch is whole
+    CHECK(values_of(with.read(at(3), at(4))) == std::vector<std::string>{"d"});
+  }
+  options opts;
+  opts.set("host", "127.0.0.1");
+  opts.set("port", std::to_string(server.port()));
+  auto source = make_socket_source(opts);
+  CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
+             Catch::Contains("write-ahead log of a run with walEnabled=true") && Catch::Contains("new checkpoint"));
+}
