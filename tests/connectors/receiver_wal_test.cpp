@@ -196,3 +196,27 @@ TEST_CASE("walEnabled switched on continues the numbering; switched off over a w
   CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
              Catch::Contains("write-ahead log of a run with walEnabled=true") && Catch::Contains("new checkpoint"));
 }
+
+TEST_CASE("damage before the end of the write-ahead log fails the restart, naming the segment", "[push][wal]") {
+  temp_dir checkpoint;
+  listener server;
+  {
+    wal_source first(server, checkpoint.path(), true);
+    first.send_and_plan("a\nb\nc\n", at(0), 3);
+    first.source->commit(at(3));  // the next range starts a new segment
+    first.send_and_plan("d\n", at(3), 1);
+  }
+  auto segments = wal_segments(checkpoint.path());
+  REQUIRE(segments.size() == 2);
+  std::string content = read_file(segments[0]);
+  content[content.size() - 2] ^= 0x01;
+  write_file(segments[0], content);
+  options opts;
+  opts.set("host", "127.0.0.1");
+  opts.set("port", std::to_string(server.port()));
+  opts.set("walEnabled", "true");
+  auto source = make_socket_source(opts);
+  CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
+             Catch::Contains("segment '" + segments[0].string() + "' is damaged (checksum mismatch)") &&
+                 Catch::Contains("new checkpoint location"));
+}
