@@ -2,6 +2,7 @@
 // record offset, and a commit drops the blocks an epoch has read.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -120,7 +121,7 @@ void record_log::for_each_record(const log_block& block, F&& f) const {
   } else {
     std::string_view bytes = block.bytes;
     for (std::size_t at = 0; at < bytes.size();) {
-      std::size_t end = bytes.find('\n', at);
+      std::size_t end = std::min(bytes.find('\n', at), bytes.size());  // every record ends with one
       f(bytes.substr(at, end - at));
       at = end + 1;
     }
