@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/crc.hpp>
 #include <cerrno>
 #include <charconv>
@@ -157,6 +158,20 @@ std::optional<std::string> unseal(std::string_view content, std::string& why) {
     return std::nullopt;
   }
   return std::string(payload);
+}
+
+std::optional<std::string> unseal_next(std::string_view content, std::size_t& pos, std::string& why) {
+  std::string_view rest = content.substr(pos);
+  // The header's last field is the payload size: it tells where this payload ends; unseal checks the rest.
+  const std::size_t line_end = rest.find('\n');
+  const std::size_t size_at = rest.substr(0, line_end).rfind(' ');
+  std::size_t size = 0;
+  if (line_end != std::string_view::npos && size_at != std::string_view::npos)
+    std::from_chars(rest.data() + size_at + 1, rest.data() + line_end, size);
+  const std::size_t length = line_end == std::string_view::npos ? rest.size() : line_end + 1 + size;
+  auto payload = unseal(rest.substr(0, std::min(length, rest.size())), why);
+  if (payload) pos += length;
+  return payload;
 }
 
 }  // namespace flow::connectors

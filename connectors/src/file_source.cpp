@@ -1,6 +1,7 @@
 // FileStreamSource: a file log over a directory, refreshed by inotify events and periodic listings.
 #include "flow/connectors/file_source.hpp"
 
+#include "file_source_log.hpp"
 #include "flow/connectors/file_sink.hpp"
 
 #include <dirent.h>
@@ -218,8 +219,33 @@ class file_stream_source final : public source_reader {
   std::shared_ptr<const decoder> chunk_decoder() const override { return decoder_; }
   std::string initial_offset() override { return make_offset(0); }
 
+  // The file log becomes durable in directory; the batches logged by an earlier process are its start.
+  void use_checkpoint(const std::string& directory) override {
+    durable_log_.emplace(directory);
+    for (auto& batch : durable_log_->load()) {
+      for (auto& f : batch.files) {
+        newest_mtime_ns_ = std::max(newest_mtime_ns_, f.mtime_ns);
+        known_.emplace(f.path, known_file{f.size, f.mtime_ns, true});
+        std::string name = std::filesystem::path(f.path).filename().string();
+        log_.push_back({std::move(f.path), std::move(name), f.mtime_ns, f.size});
+      }
+      logged_ends_.push_back(batch.end);
+    }
+    fixed_ = log_.size();
+  }
+
   std::optional<std::string> latest_offset(const std::string& start) override {
     std::size_t from = parse_offset(start);
+    if (durable_log_) {
+      // A batch logged before (by this process or one that crashed before its epoch ran) is planned again
+      // as it was: its files are on record.
+      auto logged = std::upper_bound(logged_ends_.begin(), logged_ends_.end(), from);
+      if (logged != logged_ends_.end()) return make_offset(*logged);
+      if (from > logged_end())
+        throw error("file source: offset " + start + " is beyond the " + std::to_string(logged_end()) +
+                    " files of its file log in '" + durable_log_->directory() +
+                    "'; the log lost entries: start the query on a new checkpoint location");
+    }
     refresh(false);
     if (!planned_once_) {
       planned_once_ = true;
@@ -231,6 +257,7 @@ class file_stream_source final : public source_reader {
     if (pending == 0) return std::nullopt;
     if (rate_limits_enabled_ && max_files_per_trigger_) pending = std::min(pending, *max_files_per_trigger_);
     fix_order_up_to(from + pending);
+    if (durable_log_) log_batch(from, from + pending);
     return make_offset(from + pending);
   }
 
@@ -300,6 +327,16 @@ class file_stream_source final : public source_reader {
 
   std::size_t chunk_limit() const { return std::min(max_chunk_bytes_, unit_limit_); }
 
+  std::size_t logged_end() const { return logged_ends_.empty() ? 0 : logged_ends_.back(); }
+
+  // Before latest_offset reports `end`, the batch's files are on disk.
+  void log_batch(std::size_t start, std::size_t end) {
+    logged_batch batch{start, end, {}};
+    for (std::size_t i = start; i < end; ++i) batch.files.push_back({log_[i].path, log_[i].mtime_ns, log_[i].size});
+    durable_log_->append(batch);
+    logged_ends_.push_back(end);
+  }
+
   void check_within_log(std::size_t offset) const {
     if (offset > log_.size()) {
       throw error("file source: offset " + make_offset(offset) + " is beyond the " + std::to_string(log_.size()) +
@@ -326,7 +363,7 @@ class file_stream_source final : public source_reader {
     std::vector<file_entry> files = list_files(path_, where, [&](const std::string& p) { return known_.contains(p); },
                                                sink_output_ ? &committed_names_ : nullptr);
     last_listing_ = now;
-    bool first_listing = !listed_once_;
+    bool first_listing = !listed_once_ && logged_ends_.empty();  // a restored log's files date the listing
     listed_once_ = true;
 
     std::int64_t wall_now = wall_clock_ns();
@@ -488,6 +525,8 @@ class file_stream_source final : public source_reader {
 
   std::vector<file_entry> log_;  // the file log: a file's index is its sequence number
   std::size_t fixed_ = 0;        // log_[0, fixed_) has been planned and never moves
+  std::optional<file_source_log> durable_log_;  // set on a checkpoint: log_[0, logged_end()) is on disk
+  std::vector<std::size_t> logged_ends_;         // the end of each logged batch, ascending
   std::unordered_map<std::string, known_file> known_;
   std::int64_t newest_mtime_ns_ = std::numeric_limits<std::int64_t>::min();
   std::unordered_map<std::string, unstable_file> unstable_;

@@ -334,11 +334,16 @@ class http_feed_source final : public push_source {
     return outcome::http;
   }
 
-  // The resume value is the newest recent line's resumeField that decodes; malformed lines have none.
-  void remember_resume_value() {
+  // With a write-ahead log, a restarted source resumes the feed after the last record it logged.
+  void recovered_records(const std::vector<std::string>& last_block) override {
+    remember_resume_value(last_block);
+  }
+
+  // The resume value is the newest line's resumeField that decodes; malformed lines have none.
+  template <class Lines>
+  void remember_resume_value(const Lines& lines) {
     if (!id_decoder_) return;
-    const auto& recent_lines = lines_.recent();
-    for (auto it = recent_lines.rbegin(); it != recent_lines.rend(); ++it) {
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
       auto bytes = std::make_shared<const std::string>(*it + "\n");
       decode_stats stats;
       batch b = id_decoder_->decode(raw_chunk{bytes, 0, bytes->size(), description(), 1}, stats);
@@ -347,6 +352,10 @@ class http_feed_source final : public push_source {
         break;
       }
     }
+  }
+
+  void remember_resume_value() {
+    remember_resume_value(lines_.recent());
     lines_.clear_recent();
   }
 

@@ -1,6 +1,11 @@
 #include "flow/connectors/push_source.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
+
+#include "flow/connectors/durable_file.hpp"
+#include "receiver_wal.hpp"
 
 namespace flow::connectors {
 
@@ -26,11 +31,16 @@ schema_ptr schema_of(const push_source_config& c) {
   return c.schema;
 }
 
+// Without a write-ahead log, the checkpoint keeps only where numbering continues after a restart.
+constexpr std::string_view next_offset_file = "next-offset";
+constexpr std::string_view owner = "push source";
+
 }  // namespace
 
 push_source::push_source(push_source_config config)
     : config_(std::move(config)),
       include_timestamp_(wants_timestamp(config_)),
+      wal_enabled_(config_.opts.get_bool("walEnabled", false)),
       schema_(schema_of(config_)),
       log_(framing_of(config_.format), static_cast<std::size_t>(config_.opts.get_int("maxBufferedBytes", 64 << 20)),
            static_cast<std::size_t>(config_.opts.get_int("blockBytes", 256 << 10)), include_timestamp_) {
@@ -41,6 +51,40 @@ push_source::push_source(push_source_config config)
 }
 
 push_source::~push_source() = default;
+
+void push_source::use_checkpoint(const std::string& directory) {
+  std::optional<std::uint64_t> numbered;  // where a run without walEnabled left the numbering
+  const std::string next_offset_path = directory + "/" + std::string(next_offset_file);
+  if (::access(next_offset_path.c_str(), F_OK) == 0) {
+    std::string why;
+    auto text = unseal(read_file(owner, next_offset_path), why);
+    if (!text) {
+      throw error(config_.description + ": '" + next_offset_path + "' is damaged (" + why +
+                  "), so the offsets its earlier run reported are unknown; start the query on a new checkpoint "
+                  "location");
+    }
+    numbered = parse_offset(*text);
+  }
+  if (wal_enabled_) {
+    wal_ = std::make_unique<receiver_wal>(directory);
+    first_offset_ = reported_end_ = wal_->segment_count() == 0 && numbered ? *numbered : wal_->end();
+    if (!wal_->recovered().empty()) first_offset_ = wal_->recovered().front().first;
+    log_.resume_at(first_offset_);
+    for (const auto& block : wal_->recovered()) log_.restore_block(block.records, block.arrival_micros);
+    if (!wal_->recovered().empty()) recovered_records(wal_->recovered().back().records);
+    wal_->release_recovered();
+    return;
+  }
+  if (receiver_wal::present_in(directory)) {
+    throw error(config_.description +
+                ": the checkpoint holds the write-ahead log of a run with walEnabled=true, whose records this run "
+                "would lose; keep option walEnabled=true, or start the query on a new checkpoint location");
+  }
+  numbering_directory_ = directory;
+  if (!numbered) return;
+  first_offset_ = reported_end_ = *numbered;
+  log_.resume_at(first_offset_);
+}
 
 std::string push_source::offset_json(std::uint64_t offset) { return "{\"offset\":" + std::to_string(offset) + "}"; }
 
@@ -65,17 +109,34 @@ schema_ptr push_source::text_schema(bool include_timestamp) {
 std::optional<std::string> push_source::latest_offset(const std::string& start) {
   if (stopped_) return std::nullopt;
   if (!started_) {
+    // As Spark's receivers: a write-ahead log outside a checkpoint would be lost with the process anyway.
+    if (wal_enabled_ && !wal_)
+      throw error(config_.description +
+                  ": option walEnabled needs a checkpoint location; set checkpointLocation on the query or "
+                  "the session, or drop walEnabled");
     started_ = true;
     start_receiving();
   }
   auto end = log_.seal();
   if (end <= parse_offset(start)) return std::nullopt;
+  if (end > reported_end_) {
+    // Before the range is reported: its records (with a WAL) or at least its numbering are on disk.
+    if (wal_) wal_->append(log_, log_.blocks(reported_end_, end));
+    else if (!numbering_directory_.empty())
+      write_file_atomically(owner, numbering_directory_, std::string(next_offset_file), seal(offset_json(end)));
+    reported_end_ = end;
+  }
   return offset_json(end);
 }
 
 void push_source::begin_read(const std::string& start, const std::string& end) {
-  reading_ = log_.blocks(parse_offset(start), parse_offset(end));
   next_block_ = 0;
+  // A range a process before a restart reported, whose records died with it (no write-ahead log).
+  if (!wal_ && parse_offset(end) <= first_offset_) {
+    reading_.clear();
+    return;
+  }
+  reading_ = log_.blocks(parse_offset(start), parse_offset(end));
 }
 
 std::optional<source_unit> push_source::next() {
@@ -123,7 +184,10 @@ std::optional<source_unit> push_source::unit_from(const std::shared_ptr<const lo
   return source_unit{decoded.size() == 1 ? decoded.front() : concat(decoded)};
 }
 
-void push_source::commit(const std::string& end) { log_.commit(parse_offset(end)); }
+void push_source::commit(const std::string& end) {
+  log_.commit(parse_offset(end));
+  if (wal_) wal_->drop_before(parse_offset(end));
+}
 
 connector_metrics push_source::metrics() const {
   connector_metrics m{{"numRecordsReceived", static_cast<std::int64_t>(counters_.records.load())},

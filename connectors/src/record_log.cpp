@@ -115,17 +115,35 @@ bool record_log::wait_for_space(std::unique_lock<std::mutex>& lock) {
 bool record_log::append(std::string_view record) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!wait_for_space(lock)) return false;
+  append_locked(record, keep_arrival_times_ ? now_micros() : 0);
+  return true;
+}
+
+void record_log::append_locked(std::string_view record, std::int64_t arrival_micros) {
   if (!open_) open_locked(record.size());
   if (framing_ == record_framing::string_column) store_value_locked(record);
   else frame(open_->bytes, record);
   const std::size_t framed_size = record.size() + (framing_ == record_framing::length_prefixed ? 4 : 1);
-  if (keep_arrival_times_) open_->arrival_micros.push_back(now_micros());
+  if (keep_arrival_times_) open_->arrival_micros.push_back(arrival_micros);
   ++open_->count;
   ++next_offset_;
   open_->framed_bytes += framed_size;
   buffered_bytes_ += framed_size;
   if (open_->framed_bytes >= block_bytes_) seal_locked();
-  return true;
+}
+
+void record_log::resume_at(std::uint64_t offset) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (open_ || !sealed_.empty())
+    throw error("record_log::resume_at after records were appended (internal error)");
+  next_offset_ = offset;
+}
+
+void record_log::restore_block(std::span<const std::string> records, std::span<const std::int64_t> arrival_micros) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (std::size_t i = 0; i < records.size(); ++i)
+    append_locked(records[i], i < arrival_micros.size() ? arrival_micros[i] : 0);
+  seal_locked();
 }
 
 record_log::appended record_log::append_lines(std::string_view lines) {

@@ -476,3 +476,60 @@ TEST_CASE("file source: its identity for a checkpoint is its path, not its rate 
   fs::create_directory(dir / "other");
   CHECK(text_source(dir / "other")->identity() != identity);
 }
+
+TEST_CASE("file source on a checkpoint: a log offset names the same files after a restart", "[file_source][checkpoint]") {
+  temp_dir input;
+  temp_dir checkpoint;
+  write_file(input / "a.txt", "a\n");
+  set_mtime(input / "a.txt", 10);
+  write_file(input / "b.txt", "b\n");
+  set_mtime(input / "b.txt", 20);
+  {
+    auto source = text_source(input.path());
+    source->use_checkpoint(checkpoint.path().string());
+    REQUIRE(source->latest_offset(offset(0)) == offset(2));
+    CHECK(file_names(read_range(*source, offset(0), offset(2))) == std::vector<std::string>{"a.txt", "b.txt"});
+    write_file(input / "d.txt", "d\n");
+    set_mtime(input / "d.txt", 40);
+    REQUIRE(source->latest_offset(offset(2)) == offset(3));  // planned; the process dies before the epoch runs
+  }
+  // After the crash: a file older than all, and the taken files touched.
+  write_file(input / "c.txt", "c\n");
+  set_mtime(input / "c.txt", 5);
+  set_mtime(input / "a.txt", 50);
+  set_mtime(input / "b.txt", 60);
+
+  auto restarted = text_source(input.path());
+  restarted->use_checkpoint(checkpoint.path().string());
+  CHECK(file_names(read_range(*restarted, offset(0), offset(2))) == std::vector<std::string>{"a.txt", "b.txt"});
+  REQUIRE(restarted->latest_offset(offset(2)) == offset(3));  // the logged batch, as planned before
+  CHECK(file_names(read_range(*restarted, offset(2), offset(3))) == std::vector<std::string>{"d.txt"});
+  REQUIRE(restarted->latest_offset(offset(3)) == offset(4));  // only the new file: taken files are never retaken
+  CHECK(file_names(read_range(*restarted, offset(3), offset(4))) == std::vector<std::string>{"c.txt"});
+  CHECK_FALSE(restarted->latest_offset(offset(4)).has_value());
+}
+
+TEST_CASE("file source on a checkpoint names a damaged file log entry", "[file_source][checkpoint]") {
+  temp_dir input;
+  temp_dir checkpoint;
+  write_file(input / "a.txt", "a\n");
+  set_mtime(input / "a.txt", 10);
+  {
+    auto source = text_source(input.path());
+    source->use_checkpoint(checkpoint.path().string());
+    REQUIRE(source->latest_offset(offset(0)) == offset(1));
+  }
+  const fs::path entry = checkpoint / "1";
+  REQUIRE(fs::exists(entry));
+  std::string content = flow::test::read_file(entry);
+
+  SECTION("truncated") { write_file(entry, content.substr(0, content.size() - 3)); }
+  SECTION("corrupted") {
+    content[content.size() - 4] ^= 0x20;
+    write_file(entry, content);
+  }
+  auto restarted = text_source(input.path());
+  std::string message = flow::test::error_of([&] { restarted->use_checkpoint(checkpoint.path().string()); });
+  CHECK_THAT(message, Catch::Contains("file log entry '" + entry.string() + "' is damaged") &&
+                          Catch::Contains("new checkpoint location"));
+}

@@ -274,3 +274,30 @@ TEST_CASE("http-feed stops promptly while a connection is open and idle", "[http
   CHECK(std::chrono::steady_clock::now() - before < 1s);
   CHECK(r.ids() == one_to(5));
 }
+
+TEST_CASE("http-feed with walEnabled resumes after a restart where its write-ahead log ends", "[http][wal]") {
+  feed_server server({"--count", "200", "--rate", "400"});
+  temp_dir checkpoint;
+  auto opts = feed_options(server, {{"walEnabled", "true"}, {"resumeParam", "since_id"}, {"param.since_id", "0"}});
+  std::string last_offset;
+  std::vector<std::int64_t> ids;
+  {
+    auto source = make_http_feed_source(opts, tweet_schema());
+    source->use_checkpoint(checkpoint.path().string());
+    reader first(*source);
+    REQUIRE(first.read_until([&] { return first.rows >= 50; }));
+    REQUIRE(first.rows < 200);  // the restart has tweets left to fetch
+    ids = first.ids();
+    last_offset = first.offset;
+  }  // killed: what it received after its last plan is lost, the feed must resend it
+  auto source = make_http_feed_source(opts, tweet_schema());
+  source->use_checkpoint(checkpoint.path().string());
+  reader second(*source);
+  second.offset = last_offset;
+  REQUIRE(second.read_until([&] { return ids.size() + second.rows >= 200; }));
+  std::this_thread::sleep_for(100ms);
+  second.read_until([] { return true; });
+  for (auto id : second.ids()) ids.push_back(id);
+  CHECK(ids == one_to(200));  // every tweet once: nothing re-sent from 0, nothing skipped
+  source->stop();
+}

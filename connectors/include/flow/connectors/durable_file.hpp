@@ -64,5 +64,8 @@ std::string read_file(std::string_view owner, const std::string& path);
 // "checksum mismatch", "not a sealed file") when the content is not exactly what seal wrote.
 std::string seal(std::string_view payload);
 std::optional<std::string> unseal(std::string_view content, std::string& why);
+// An append-only log of sealed payloads back to back: the payload that starts at content[pos], pos moved
+// past it; nullopt with why set when what starts there is not a whole, intact sealed payload.
+std::optional<std::string> unseal_next(std::string_view content, std::size_t& pos, std::string& why);
 
 }  // namespace flow::connectors

@@ -49,10 +49,11 @@ void validate_http_feed_options(const flow::options& opts);
 // stallTimeoutMs (90000: no byte for that long -> reconnect), connectTimeoutMs (10000), maxLineBytes
 // (1 MiB: a longer line is a bad record), resumeParam (e.g. "since_id": on reconnect, send the last
 // received record's resumeField as that query parameter), resumeField ("id"), the backoff figures of
-// http_feed_backoff, push_source's maxBufferedBytes and blockBytes, and the JSON decoder's options
+// http_feed_backoff, push_source's maxBufferedBytes, blockBytes and walEnabled, and the JSON decoder's options
 // (mode, columnNameOfCorruptRecord). The schema (required) maps JSON fields to columns; a dotted name
 // ("user.screen_name") is a path; array<string> columns take JSON arrays of strings.
-// Records are whole non-blank lines; offsets are {"offset":N}, replayable until committed.
+// Records are whole non-blank lines; offsets are {"offset":N}, replayable until committed (across process
+// restarts with walEnabled on a checkpoint, push_source.hpp).
 std::unique_ptr<flow::source_reader> make_http_feed_source(const flow::options& opts, flow::schema_ptr schema);
 
 // The last failure an http-feed source saw ("HTTP 401 Unauthorized: {...}", "connection refused", ...),

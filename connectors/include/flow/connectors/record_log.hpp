@@ -2,6 +2,7 @@
 // record offset, and a commit drops the blocks an epoch has read.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "flow/column.hpp"
+#include "flow/formats.hpp"
 
 namespace flow::connectors {
 
@@ -59,6 +61,14 @@ class record_log {
   record_framing framing() const { return framing_; }
   // Appends record to out as this log frames it (a line and '\n', or the length prefix and the bytes).
   void frame(std::string& out, std::string_view record) const;
+  // A restarted source: numbering starts at offset (before anything is appended).
+  void resume_at(std::uint64_t offset);
+  // A restarted source's write-ahead log: appends records (with their arrival times when the log keeps
+  // them) without waiting for space, and seals them as one block (or more, where append() would seal).
+  void restore_block(std::span<const std::string> records, std::span<const std::int64_t> arrival_micros);
+  // Calls f(record) for each record of block, as appended (a line without its '\n').
+  template <class F>
+  void for_each_record(const log_block& block, F&& f) const;
   // Seals the open block; returns the offset after the last record appended so far.
   std::uint64_t seal();
   // The sealed blocks holding records [start, end); start and end must be offsets seal() returned.
@@ -74,6 +84,7 @@ class record_log {
   std::int64_t waited_micros() const { return waited_micros_.load(std::memory_order_relaxed); }
 
  private:
+  void append_locked(std::string_view record, std::int64_t arrival_micros);
   void seal_locked();
   void open_locked(std::size_t at_least);
   // string_column: puts one line (without '\n'; a trailing '\r' is dropped) into the open block.
@@ -98,5 +109,23 @@ class record_log {
   bool closed_ = false;
   std::atomic<std::int64_t> waits_{0}, waited_micros_{0};
 };
+
+template <class F>
+void record_log::for_each_record(const log_block& block, F&& f) const {
+  if (framing_ == record_framing::string_column) {
+    for (std::uint64_t i = 0; i < block.count; ++i)
+      f(std::string_view(block.values.chars).substr(block.values.offsets[i],
+                                                     block.values.offsets[i + 1] - block.values.offsets[i]));
+  } else if (framing_ == record_framing::length_prefixed) {
+    for_each_length_prefixed(block.bytes, f);
+  } else {
+    std::string_view bytes = block.bytes;
+    for (std::size_t at = 0; at < bytes.size();) {
+      std::size_t end = std::min(bytes.find('\n', at), bytes.size());  // every record ends with one
+      f(bytes.substr(at, end - at));
+      at = end + 1;
+    }
+  }
+}
 
 }  // namespace flow::connectors

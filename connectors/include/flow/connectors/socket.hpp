@@ -23,9 +23,10 @@ void validate_socket_source_options(const flow::options& opts);
 // Options: host, port (both required), mode "client" (default: connect to host:port, reconnect with
 // backoff) or "server" (listen on host:port, port 0 = a free one, accept any number of producers),
 // includeTimestamp (default false), maxLineBytes (default 1 MiB: a longer line is a bad record),
-// reconnectInitialMs (100), reconnectMaxMs (5000), plus push_source's maxBufferedBytes and blockBytes.
+// reconnectInitialMs (100), reconnectMaxMs (5000), plus push_source's maxBufferedBytes, blockBytes and walEnabled.
 // Lines end at '\n'; a trailing '\r' and a UTF-8 byte-order mark opening a connection are stripped.
-// Offsets are {"offset":N}, replayable until committed, not across process restarts.
+// Offsets are {"offset":N}, replayable until committed; across process restarts only with walEnabled on a
+// checkpoint (push_source.hpp).
 // In server mode the port is bound here, so a port in use fails the query's start().
 std::unique_ptr<flow::source_reader> make_socket_source(const flow::options& opts);
 

@@ -21,7 +21,7 @@ flow::schema_ptr resolve_zmq_source_schema(const flow::options& opts, flow::sche
 // port), socketType SUB (default) or PULL, bind (default false: connect), subscribe (SUB only:
 // comma-separated topic prefixes, default all), messageFormat text (default) | csv | json | binary
 // (one flow::encode'd batch per message), rcvHwm (default 1000), includeTimestamp (text only), plus
-// push_source's maxBufferedBytes and blockBytes. One message is one record: a single frame is the
+// push_source's maxBufferedBytes, blockBytes and walEnabled. One message is one record: a single frame is the
 // payload (with topic filters, the matching topic prefix is stripped from it); a two-frame message is
 // [topic, payload]; a message of more frames is a bad record. The socket is bound or connected here, so
 // a bad endpoint or a port in use fails the query's start().
