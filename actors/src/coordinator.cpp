@@ -131,6 +131,7 @@ struct performer {
     if (a.dataflow_gone) close_connectors(failure);
     st().setup.shared->update([&](query_shared& shared) {
       shared.active = false;
+      shared.coordinator = nullptr;
       shared.failure = failure;
       shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
     });

@@ -17,8 +17,7 @@ class query_control_impl final : public query_control {
   }
 
  public:
-  query_control_impl(coordinator_actor coordinator, std::shared_ptr<query_shared> shared)
-      : coordinator_(std::move(coordinator)), shared_(std::move(shared)) {}
+  explicit query_control_impl(std::shared_ptr<query_shared> shared) : shared_(std::move(shared)) {}
 
   std::string id() const override { return locked([&] { return shared_->id; }); }
   std::string run_id() const override { return locked([&] { return shared_->run_id; }); }
@@ -37,7 +36,7 @@ class query_control_impl final : public query_control {
   std::optional<std::string> exception() const override { return locked([&] { return shared_->failure; }); }
 
   void stop() override {
-    caf::anon_send(coordinator_, stop_atom::value);
+    if (auto coordinator = locked([&] { return shared_->coordinator; })) caf::anon_send(coordinator, stop_atom::value);
     await_termination(std::nullopt);
   }
 
@@ -59,14 +58,16 @@ class query_control_impl final : public query_control {
   }
 
  private:
-  coordinator_actor coordinator_;
   std::shared_ptr<query_shared> shared_;
 };
 
 }  // namespace
 
 std::shared_ptr<query_control> make_query_control(coordinator_actor coordinator, std::shared_ptr<query_shared> shared) {
-  return std::make_shared<query_control_impl>(std::move(coordinator), std::move(shared));
+  shared->update([&](query_shared& s) {
+    if (s.active) s.coordinator = std::move(coordinator);  // a query that already ended has nothing to stop
+  });
+  return std::make_shared<query_control_impl>(std::move(shared));
 }
 
 std::string random_uuid() {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "protocol.hpp"
 #include "flow/dataframe.hpp"
 
 namespace flow::runtime {
@@ -22,6 +23,10 @@ struct query_shared {
   std::optional<std::string> failure;
   std::uint64_t plans_started = 0;
   std::uint64_t last_idle_plan = 0;  // number of the last plan that found no new data
+  // The coordinator, for the handles' stop(); reset when the query ends, so that a handle kept after
+  // that (by a signal handler, say) does not keep the actor alive: a detached coordinator's thread would
+  // never end and the actor system would wait for it forever.
+  coordinator_actor coordinator;
 
   // Runs f(*this) under the mutex and wakes the waiters.
   template <class F>

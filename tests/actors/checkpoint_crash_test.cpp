@@ -39,7 +39,7 @@ TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and r
           "ends with the result of a run that was never killed",
           "[checkpoint][crash]") {
   flow::test::temp_dir dir;
-  const fs::path data = retail_days(dir, 40);
+  const fs::path data = retail_days(dir, 305);
   const fs::path expected = dir / "expected.csv";
   {
     flow::test::child_process reference(FLOW_RETAIL_EXAMPLE, retail_args(data, expected), dir / "reference.log");
@@ -49,7 +49,7 @@ TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and r
   auto args = retail_args(data, dir / "output.csv");
   args.insert(args.end(), {"--checkpoint", (dir / "checkpoint").string()});
   std::mt19937 random(Catch::rngSeed());
-  std::uniform_int_distribution<int> delay_ms(30, 900);
+  std::uniform_int_distribution<int> delay_ms(10, 300);
   int kills = 0, exit_status = -1;
   for (int run = 0; run < 40 && exit_status != 0; ++run) {
     const fs::path log = dir / ("run-" + std::to_string(run) + ".log");
@@ -67,6 +67,12 @@ TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and r
     INFO("the last run's output:\n" << example.output());
     REQUIRE(exit_status == 0);
   }
+  // The runs continued one another: epoch numbers went on past the 305 one-file epochs of a single run
+  // (each resumed run re-emits the restored table in an epoch of its own).
+  const std::string final_log = flow::test::read_file(dir / ("run-" + std::to_string(kills) + ".log"));
+  const auto last_epoch = flow::test::json_int(final_log.substr(final_log.find("last progress:")), "batchId");
+  REQUIRE(last_epoch);
+  CHECK(*last_epoch > 304);
   REQUIRE(exit_status == 0);
   INFO(kills << " runs killed before the one that finished");
   CHECK(kills > 0);
