@@ -1,0 +1,19 @@
+// The "rocksdb" state backend: a key_value_store in a RocksDB database (registered by the connectors'
+// registry, so make_key_value_store finds it under that name). RocksDB's headers stay inside the .cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "flow/state_backend.hpp"
+
+namespace flow::connectors {
+
+// A RocksDB database in directory, its working files: whatever is there is discarded (a working directory
+// is scratch; state survives in snapshot_to directories). Memory: one block cache of
+// config.block_cache_bytes (data, index and filter blocks) and at most two memtables of
+// config.write_buffer_bytes. snapshot_to is a RocksDB checkpoint: the immutable SST files are hard links
+// when directory and snapshot share a file system, so a snapshot writes what changed since the last one.
+std::unique_ptr<key_value_store> make_rocksdb_store(const state_backend_config& config, const std::string& directory);
+
+}  // namespace flow::connectors
