@@ -163,7 +163,7 @@ std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context
 // The built-in state backends join libflow's registry when the connectors are linked: every program that
 // runs queries links this file (the runtime makes its sources and sinks here).
 const bool builtin_state_backends_registered = [] {
-  register_state_backend("rocksdb", make_rocksdb_store);
+  register_state_backends();
   return true;
 }();
 

@@ -9,6 +9,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
+#include <mutex>
 #include <system_error>
 
 #include "flow/connectors/durable_file.hpp"
@@ -27,6 +28,9 @@ class rocksdb_store final : public key_value_store {
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache_;
     table.cache_index_and_filter_blocks = true;  // their memory counts against the cache's bound
+    // ... but data blocks must not evict them: every get of a new key reads the filters of every file.
+    table.cache_index_and_filter_blocks_with_high_priority = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));  // a get of a new key rarely reads a block
     options_.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     options_.create_if_missing = true;
@@ -147,6 +151,11 @@ class rocksdb_store final : public key_value_store {
 std::unique_ptr<key_value_store> make_rocksdb_store(const state_backend_config& config, const std::string& directory) {
   if (directory.empty()) throw error("RocksDB state store: no working directory given");
   return std::make_unique<rocksdb_store>(config, directory);
+}
+
+void register_state_backends() {
+  static std::once_flag registered;
+  std::call_once(registered, [] { register_state_backend("rocksdb", make_rocksdb_store); });
 }
 
 }  // namespace flow::connectors

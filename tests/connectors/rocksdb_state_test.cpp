@@ -27,7 +27,10 @@ std::unique_ptr<operator_state> state_on(const summary_by_key& op, const state_b
   return state;
 }
 
-state_backend_config rocksdb_config() { return state_backend_config{.kind = "rocksdb"}; }
+state_backend_config rocksdb_config() {
+  connectors::register_state_backends();  // as a program without queries does
+  return state_backend_config{.kind = "rocksdb"};
+}
 
 // Rows (name "k", id, amount, no label) for ids [first, last).
 batch id_rows(std::int64_t first, std::int64_t last, std::int64_t amount) {
@@ -56,8 +59,11 @@ void load_keys(const summary_by_key& op, operator_state& state, std::int64_t tot
   }
 }
 
-// Heap bytes in use (malloc's count, which RocksDB's caches and memtables go through too).
-std::size_t heap_in_use() { return mallinfo2().uordblks; }
+// Heap bytes in use, small and mmapped blocks (malloc's count, which RocksDB's caches and memtables go through too).
+std::size_t heap_in_use() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
 
 std::size_t directory_bytes(const fs::path& dir) {
   std::size_t total = 0;

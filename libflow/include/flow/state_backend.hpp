@@ -19,7 +19,7 @@ namespace flow {
 struct state_backend_config {
   std::string kind = "memory";  // "memory" or a name given to register_state_backend
   // Memory knobs of on-disk backends (RocksDB: the block cache and the memtable of each instance).
-  std::size_t block_cache_bytes = std::size_t{8} << 20;
+  std::size_t block_cache_bytes = std::size_t{32} << 20;
   std::size_t write_buffer_bytes = std::size_t{4} << 20;
 };
 

@@ -1,5 +1,4 @@
-// The "rocksdb" state backend: a key_value_store in a RocksDB database (registered by the connectors'
-// registry, so make_key_value_store finds it under that name). RocksDB's headers stay inside the .cpp.
+// The "rocksdb" state backend: a key_value_store in a RocksDB database. RocksDB's headers stay inside the .cpp.
 #pragma once
 
 #include <memory>
@@ -15,5 +14,10 @@ namespace flow::connectors {
 // config.write_buffer_bytes. snapshot_to is a RocksDB checkpoint: the immutable SST files are hard links
 // when directory and snapshot share a file system, so a snapshot writes what changed since the last one.
 std::unique_ptr<key_value_store> make_rocksdb_store(const state_backend_config& config, const std::string& directory);
+
+// Registers make_rocksdb_store as the "rocksdb" state backend (once; later calls do nothing). A program that
+// runs queries has it registered already (the connectors' registry calls it); one that uses keyed states
+// without the runtime calls it before make_key_value_store("rocksdb").
+void register_state_backends();
 
 }  // namespace flow::connectors
