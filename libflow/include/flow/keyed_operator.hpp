@@ -143,8 +143,8 @@ class keyed_state_base : public operator_state {
   // The values of a key's columns (key order).
   std::vector<value> key_values(key_ref key) const { return decode_key(layout_, key.bytes); }
   std::size_t num_rows() const override { return size(); }
-  // "memory" keeps the in-memory index; another kind opens its key_value_store in instance_directory
-  // (an existing store there is opened with its keys). Only before the state holds keys.
+  // "memory" keeps the in-memory index; another kind makes its key_value_store in instance_directory.
+  // Only before the state holds keys.
   void use_backend(const state_backend_config& config, const std::string& instance_directory) override;
   bool snapshots_to_directory() const override { return store_ != nullptr; }
   // flow::error when keys changed since take_changes() (the snapshot would miss them).

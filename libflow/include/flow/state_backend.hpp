@@ -63,7 +63,7 @@ class key_value_store {
 };
 
 // Makes the store of one operator instance, keeping its working files in instance_directory (created
-// when missing; an existing store there is opened as it is).
+// when missing). The directory is scratch that the store owns: state survives in snapshot_to directories.
 using key_value_store_factory =
     std::function<std::unique_ptr<key_value_store>(const state_backend_config& config, const std::string& instance_directory)>;
 
