@@ -11,6 +11,7 @@
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/noop.hpp"
 #include "flow/connectors/rate.hpp"
+#include "flow/connectors/rocksdb_store.hpp"
 #include "flow/connectors/socket.hpp"
 #include "flow/connectors/zeromq.hpp"
 #include "flow/named_registry.hpp"
@@ -158,6 +159,13 @@ std::unique_ptr<sink_writer> make_sink(const sink_spec& spec, const sink_context
   if (!writer) throw error("the " + spec.format + " sink format made no writer (its factory returned null)");
   return writer;
 }
+
+// The built-in state backends join libflow's registry when the connectors are linked: every program that
+// runs queries links this file (the runtime makes its sources and sinks here).
+const bool builtin_state_backends_registered = [] {
+  register_state_backends();
+  return true;
+}();
 
 }  // namespace flow::connectors
 

@@ -1,5 +1,6 @@
 // The keyed state store's bookkeeping, the row builders of keyed operators and their shared part.
 #include <algorithm>
+#include <cstring>
 
 #include "flow/keyed_operator.hpp"
 
@@ -86,6 +87,7 @@ std::uint32_t keyed_state_base::add_entry(key_ref key) {
   live_.push_back(1);
   ++live_count_;
   changed_stamp_.push_back(0);
+  stored_.push_back(0);
   if (hashes_.size() * 2 > slots_.size()) {
     rebuild_slots(slots_.size() * 2);  // load factor <= 1/2
   } else {
@@ -135,21 +137,27 @@ std::vector<std::uint32_t> keyed_state_base::compact_if_sparse() {
   key_offsets_ = std::move(offsets);
   live_.assign(kept.size(), 1);
   changed_stamp_.assign(kept.size(), 0);
+  stored_.assign(kept.size(), 0);  // only the memory backend compacts
   std::size_t capacity = 64;
   while (capacity < kept.size() * 2) capacity *= 2;
   rebuild_slots(capacity);
   return kept;
 }
 
+// Releases the memory too (clear() keeps it): an on-disk backend's cache empties after every epoch.
 void keyed_state_base::clear_entries() {
-  hashes_.clear();
-  key_bytes_.clear();
-  key_offsets_.assign(1, 0);
-  live_.clear();
+  auto release = [](auto& container) { std::remove_reference_t<decltype(container)>().swap(container); };
+  release(hashes_);
+  release(key_bytes_);
+  key_offsets_ = std::vector<std::size_t>{0};
+  release(live_);
   live_count_ = 0;
-  changed_stamp_.clear();
-  changed_.clear();
+  release(changed_stamp_);
+  release(changed_);
   generation_ = 1;
+  release(stored_);
+  stored_cached_ = 0;
+  release(slots_);
   rebuild_slots(64);
 }
 
@@ -166,7 +174,170 @@ void keyed_state_base::rebuild_slots(std::size_t capacity) {
 std::size_t keyed_state_base::index_bytes() const {
   return slots_.capacity() * sizeof(std::uint32_t) + hashes_.capacity() * sizeof(std::uint64_t) +
          key_bytes_.capacity() + key_offsets_.capacity() * sizeof(std::size_t) + live_.capacity() +
-         changed_stamp_.capacity() * sizeof(std::uint32_t) + changed_.capacity() * sizeof(std::uint32_t);
+         changed_stamp_.capacity() * sizeof(std::uint32_t) + changed_.capacity() * sizeof(std::uint32_t) +
+         stored_.capacity();
+}
+
+// ---------------------------------------------------------------- keyed_state_base: on-disk backends
+
+void keyed_state_base::use_backend(const state_backend_config& config, const std::string& instance_directory) {
+  if (entries() != 0 || stored_rows_ != 0)
+    throw error("keyed state: use_backend(\"" + config.kind + "\") after the state got keys; the runtime calls it "
+                "right after make_state()");
+  if (config.kind == "memory") {
+    store_.reset();
+    return;
+  }
+  store_ = make_key_value_store(config, instance_directory);
+  count_stored();
+}
+
+void keyed_state_base::count_stored() {
+  stored_rows_ = 0;
+  store_->for_each([&](std::string_view, std::string_view) { ++stored_rows_; });
+}
+
+void keyed_state_base::snapshot_to(const std::string& directory) const {
+  if (!store_) return operator_state::snapshot_to(directory);
+  if (!changed_.empty())
+    throw error("keyed state: snapshot_to(" + directory + ") with " + std::to_string(changed_.size()) +
+                " keys changed since take_changes(); call take_changes() first (the runtime does after each epoch)");
+  store_->snapshot_to(directory);
+}
+
+void keyed_state_base::write_to_store(const batch& changes, std::size_t first_value_column) {
+  key_value_batch writes;
+  std::string value;
+  for (std::size_t row = 0; row < changed_.size(); ++row) {
+    const std::uint32_t e = changed_[row];
+    if (live(e)) {
+      value.clear();
+      encode_values(changes, first_value_column, row, value);
+      writes.put(key_at(e).bytes, value);
+      if (!stored(e)) ++stored_rows_;
+    } else if (stored(e)) {
+      writes.remove(key_at(e).bytes);
+      --stored_rows_;
+    }
+  }
+  if (!writes.empty()) store_->apply(writes);
+  clear_entries();
+}
+
+void keyed_state_base::clear_store() {
+  clear_entries();
+  store_->clear();
+  stored_rows_ = 0;
+}
+
+void keyed_state_base::restore_store_from(const std::string& directory) {
+  if (!store_) return operator_state::restore_from(directory);
+  clear_entries();
+  store_->restore_from(directory);
+  count_stored();
+}
+
+// Per column a byte (0: null, 1: a value), then the value: a boolean as one byte, a 64-bit number as its
+// 8 bytes, a window as two, a string as its 32-bit length and bytes, an array<string> as its 32-bit count
+// and then each item as a string. A sum per key takes 9 bytes.
+void keyed_state_base::encode_values(const batch& rows, std::size_t first_column, std::size_t row, std::string& out) {
+  auto append = [&](const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); };
+  auto append_text = [&](std::string_view text) {
+    const auto length = static_cast<std::uint32_t>(text.size());
+    append(&length, 4);
+    out.append(text);
+  };
+  for (std::size_t c = first_column; c < rows.num_columns(); ++c) {
+    const column& col = rows.col(c);
+    if (!col.valid(row)) {
+      out.push_back('\0');
+      continue;
+    }
+    out.push_back('\1');
+    switch (col.type()) {
+      case type_id::boolean: out.push_back(static_cast<char>(col.bools()[row])); break;
+      case type_id::int64:
+      case type_id::timestamp: append(&col.ints()[row], 8); break;
+      case type_id::float64: append(&col.doubles()[row], 8); break;
+      case type_id::window:
+        append(&col.ints()[row], 8);
+        append(&col.ends()[row], 8);
+        break;
+      case type_id::string: append_text(col.str(row)); break;
+      case type_id::string_list: {
+        const auto count = static_cast<std::uint32_t>(col.list_size(row));
+        append(&count, 4);
+        for (std::uint32_t j = 0; j < count; ++j) append_text(col.list_item(row, j));
+        break;
+      }
+    }
+  }
+}
+
+batch keyed_state_base::decode_values(const schema_ptr& saved, std::span<const std::string> values) {
+  std::vector<column_builder> columns;
+  columns.reserve(saved->size());
+  for (const field& f : saved->fields()) columns.emplace_back(f.type);
+  for (const std::string& encoded : values) {
+    std::size_t at = 0;
+    auto take = [&](std::size_t n) {
+      if (encoded.size() - at < n)
+        throw error("keyed state: a stored value of " + std::to_string(encoded.size()) +
+                    " bytes is truncated; the store was written for other state columns (" + saved->to_string() + ")");
+      const char* p = encoded.data() + at;
+      at += n;
+      return p;
+    };
+    auto take_int = [&] {
+      std::int64_t v;
+      std::memcpy(&v, take(8), 8);
+      return v;
+    };
+    auto take_text = [&] {
+      std::uint32_t length;
+      std::memcpy(&length, take(4), 4);
+      return std::string_view(take(length), length);
+    };
+    for (column_builder& c : columns) {
+      if (*take(1) == '\0') {
+        c.append_null();
+        continue;
+      }
+      switch (c.type()) {
+        case type_id::boolean: c.append_bool(*take(1) != '\0'); break;
+        case type_id::int64: c.append_int(take_int()); break;
+        case type_id::timestamp: c.append_timestamp(timestamp{take_int()}); break;
+        case type_id::float64: {
+          double d;
+          std::memcpy(&d, take(8), 8);
+          c.append_double(d);
+          break;
+        }
+        case type_id::window: {
+          const std::int64_t start = take_int();
+          c.append_window(window_value{timestamp{start}, timestamp{take_int()}});
+          break;
+        }
+        case type_id::string: c.append_string(take_text()); break;
+        case type_id::string_list: {
+          std::uint32_t count;
+          std::memcpy(&count, take(4), 4);
+          c.begin_list();
+          for (std::uint32_t j = 0; j < count; ++j) c.append_list_item(take_text());
+          c.end_list();
+          break;
+        }
+      }
+    }
+    if (at != encoded.size())
+      throw error("keyed state: a stored value has " + std::to_string(encoded.size() - at) +
+                  " bytes more than the state columns (" + saved->to_string() + ") take; the store was written for "
+                  "other state columns");
+  }
+  std::vector<column> finished;
+  finished.reserve(columns.size());
+  for (column_builder& c : columns) finished.push_back(c.finish());
+  return batch(saved, std::move(finished));
 }
 
 // ---------------------------------------------------------------- keyed_operator_base

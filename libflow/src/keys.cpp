@@ -277,6 +277,17 @@ encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows) {
   return encode_keys(key_layout(types_of(columns)), columns, rows);
 }
 
+std::uint64_t hash_encoded_key(const key_layout& layout, std::string_view key) {
+  if (layout.fixed()) {
+    std::vector<std::uint64_t> words(key.size() / 8);
+    std::memcpy(words.data(), key.data(), words.size() * 8);
+    return hash_words(words.data(), words.size());
+  }
+  std::string padded(key.size() + 8, '\0');  // hash_padded_bytes reads the word after the key
+  std::memcpy(padded.data(), key.data(), key.size());
+  return hash_padded_bytes(std::string_view(padded).substr(0, key.size()));
+}
+
 std::vector<value> decode_key(const key_layout& layout, std::string_view key) {
   std::vector<value> values;
   values.reserve(layout.types().size());

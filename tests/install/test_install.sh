@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs libflow from an existing build directory (no rebuild) into a scratch prefix, checks that the
 # installed public headers include no third-party header of the runtime (CAF, Boost, librdkafka, ZeroMQ,
-# simdjson, SQLite) and that the package does not point back into the build, then configures, builds
+# simdjson, SQLite, RocksDB) and that the package does not point back into the build, then configures, builds
 # and runs tests/install/consumer against it with find_package(libflow CONFIG REQUIRED).
 # usage: test_install.sh BUILD_DIR SCRATCH_DIR [cmake arguments for the consumer's configure step]
 set -euo pipefail
@@ -38,7 +38,7 @@ for header in "${headers[@]}"; do
   done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$header")
 done
 # User code must compile without the runtime's dependencies: no public header may include theirs.
-if grep -En '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](caf/|boost/|librdkafka/|rdkafka|zmq|simdjson|sqlite3)' \
+if grep -En '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](caf/|boost/|librdkafka/|rdkafka|zmq|simdjson|sqlite3|rocksdb/)' \
      "${headers[@]}" >&2; then
   echo "FAIL: the installed public headers above include a dependency's header" >&2
   failures=1

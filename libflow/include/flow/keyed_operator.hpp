@@ -135,12 +135,20 @@ struct keyed_operator_spec {
 
 // The state store's bookkeeping, which does not depend on the value type: an open-addressing index from
 // encoded keys to entries, the key bytes, and which entries are live and changed since take_changes().
+// With an on-disk backend (use_backend) the index is the cache of the keys touched since take_changes(),
+// and a key_value_store holds every key as of then: key bytes to the values save() wrote.
 class keyed_state_base : public operator_state {
  public:
-  std::size_t size() const { return live_count_; }
+  std::size_t size() const { return store_ ? stored_rows_ - stored_cached_ + live_count_ : live_count_; }
   // The values of a key's columns (key order).
   std::vector<value> key_values(key_ref key) const { return decode_key(layout_, key.bytes); }
-  std::size_t num_rows() const override { return live_count_; }
+  std::size_t num_rows() const override { return size(); }
+  // "memory" keeps the in-memory index; another kind makes its key_value_store in instance_directory.
+  // Only before the state holds keys.
+  void use_backend(const state_backend_config& config, const std::string& instance_directory) override;
+  bool snapshots_to_directory() const override { return store_ != nullptr; }
+  // flow::error when keys changed since take_changes() (the snapshot would miss them).
+  void snapshot_to(const std::string& directory) const override;
 
  protected:
   static constexpr std::uint32_t npos = ~std::uint32_t{0};
@@ -190,7 +198,26 @@ class keyed_state_base : public operator_state {
   std::size_t index_bytes() const;
   const key_layout& layout() const { return layout_; }
 
+  // On-disk backend. stored(e): entry e's key had a value in the store when it was cached.
+  bool stored(std::uint32_t e) const { return stored_[e] != 0; }
+  void mark_stored(std::uint32_t e) {
+    stored_[e] = 1;
+    ++stored_cached_;
+  }
+  // Writes the changed entries to the store in one batch (changes: take_changes()'s rows, one per entry of
+  // changed(), in that order, whose columns from first_value_column are what save() wrote), then empties
+  // the cache.
+  void write_to_store(const batch& changes, std::size_t first_value_column);
+  // Empties the cache and the store, or replaces the store by a snapshot_to() directory.
+  void clear_store();
+  void restore_store_from(const std::string& directory);
+  // save()'s columns of one row, in the store's value encoding, and back (a batch of the saved schema).
+  static void encode_values(const batch& rows, std::size_t first_column, std::size_t row, std::string& out);
+  static batch decode_values(const schema_ptr& saved, std::span<const std::string> values);
+  std::unique_ptr<key_value_store> store_;
+
  private:
+  void count_stored();
   void rebuild_slots(std::size_t capacity);
   key_layout layout_;
   std::vector<std::uint32_t> slots_;  // 0: empty, else entry + 1
@@ -203,6 +230,9 @@ class keyed_state_base : public operator_state {
   std::vector<std::uint32_t> changed_stamp_;  // == generation_: in changed_
   std::uint32_t generation_ = 1;
   std::vector<std::uint32_t> changed_;
+  std::vector<std::uint8_t> stored_;  // by entry, on-disk backend only
+  std::size_t stored_rows_ = 0;       // keys in the store
+  std::size_t stored_cached_ = 0;     // entries with stored(e)
 };
 
 template <class T>
@@ -211,7 +241,9 @@ class keyed_operator;
 // The per-key state of one instance of a keyed operator: a value of type T per key. A key is changed when
 // get, put or remove touched it since the runtime's last take_changes(), which it calls after every epoch's
 // end_epoch. Adding a key (get or put of a key without a value) may move the values: references from find
-// and get are valid until then, and no key may be added while iterating.
+// and get are valid until then, and no key may be added while iterating. With an on-disk backend the
+// first find, get or remove of a key in an epoch reads it from the store into memory, which may move the
+// values too.
 template <class T>
 class keyed_state final : public keyed_state_base {
  public:
@@ -219,12 +251,15 @@ class keyed_state final : public keyed_state_base {
 
   // The key's value, nullptr when the key has none.
   const T* find(key_ref key) const {
-    const std::uint32_t e = find_entry(key);
+    std::uint32_t e = find_entry(key);
+    // Caching a stored key changes no value: a const lookup may do it (states are never const objects).
+    if (e == npos && store_) e = const_cast<keyed_state*>(this)->cache(key);
     return e != npos && live(e) ? &values_[e] : nullptr;
   }
   // The key's value, default-constructed when absent; marks the key changed.
   T& get(key_ref key) {
-    const std::uint32_t e = find_entry(key);
+    std::uint32_t e = find_entry(key);
+    if (e == npos && store_) [[unlikely]] e = cache(key);
     if (e == npos || !live(e)) [[unlikely]] return add(key, e);
     mark_changed(e);
     return values_[e];
@@ -232,18 +267,21 @@ class keyed_state final : public keyed_state_base {
   void put(key_ref key, T value) { get(key) = std::move(value); }
   // Removes the key (marks it changed); false when it had no value.
   bool remove(key_ref key) {
-    const std::uint32_t e = find_entry(key);
+    std::uint32_t e = find_entry(key);
+    if (e == npos && store_) e = cache(key);
     if (e == npos || !live(e)) return false;
     set_live(e, false);
     values_[e] = T{};
     mark_changed(e);
     return true;
   }
-  // f(key_ref, const T&) for every key.
+  // f(key_ref, const T&) for every key (with an on-disk backend the key_ref and value of a key read from
+  // the store are valid during the call only).
   template <class F>
   void for_each(F&& f) const {
+    if (store_) for_each_stored(f);
     for (std::uint32_t e = 0; e < entries(); ++e) {
-      if (live(e)) f(key_at(e), values_[e]);
+      if (live(e) && !stored(e)) f(key_at(e), values_[e]);
     }
   }
   // f(key_ref, const T&) for every key that has a value and changed since take_changes().
@@ -269,15 +307,23 @@ class keyed_state final : public keyed_state_base {
   }
   void restore(const batch& snapshot) override {
     clear_entries();
-    values_.clear();
+    std::vector<T>().swap(values_);
+    if (store_) clear_store();
     apply_changes(snapshot);
   }
-  // The changed keys' values and the removed keys (deleted = true), in state_schema(); then forgets them.
+  // The changed keys' values and the removed keys (deleted = true), in state_schema(); then forgets them
+  // (an on-disk backend writes them to its store and empties the cache).
   batch take_changes() override {
     keyed_rows rows = op_->state_rows();
     for (auto e : changed()) write(rows, key_at(e), live(e) ? &values_[e] : nullptr);
-    forget_and_compact();
-    return rows.finish();
+    batch changes = rows.finish();
+    if (store_) {
+      write_to_store(changes, layout().types().size() + 1);
+      std::vector<T>().swap(values_);
+    } else {
+      forget_and_compact();
+    }
+    return changes;
   }
   // Folds another copy's take_changes() in. This copy's own changes are forgotten: a copy that is fed
   // changes (the runtime's checkpoint) never takes any.
@@ -289,9 +335,16 @@ class keyed_state final : public keyed_state_base {
       if (deleted.bools()[i]) remove(keys[i]);
       else put(keys[i], op_->load(saved, i));
     }
-    forget_and_compact();
+    if (store_) take_changes();
+    else forget_and_compact();
   }
-  std::size_t memory_bytes() const override { return index_bytes() + values_.capacity() * sizeof(T); }
+  std::size_t memory_bytes() const override {
+    return index_bytes() + values_.capacity() * sizeof(T) + (store_ ? store_->memory_bytes() : 0);
+  }
+  void restore_from(const std::string& directory) override {
+    std::vector<T>().swap(values_);
+    restore_store_from(directory);
+  }
 
  private:
   void write(keyed_rows& rows, key_ref key, const T* value) const {
@@ -312,6 +365,46 @@ class keyed_state final : public keyed_state_base {
       values_ = std::move(values);
     }
   }
+  // The cache's entry of a key it does not hold: the store's value (live), or dead when the store has none.
+  std::uint32_t cache(key_ref key) {
+    const bool found = store_->get(key.bytes, scratch_);
+    const std::uint32_t e = add_entry(key);
+    if (found) {
+      values_.push_back(op_->load(decode_values(op_->saved_, std::span<const std::string>(&scratch_, 1)), 0));
+      mark_stored(e);
+    } else {
+      values_.emplace_back();
+      set_live(e, false);
+    }
+    return e;
+  }
+  // The store's keys, read in chunks (one batch of values each); a cached key's value is the cache's.
+  template <class F>
+  void for_each_stored(F& f) const {
+    constexpr std::size_t chunk = 4096;
+    std::vector<std::string> keys, values;
+    auto visit = [&] {
+      const batch saved = decode_values(op_->saved_, values);
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        const key_ref key{keys[i], hash_encoded_key(layout(), keys[i])};
+        const std::uint32_t e = find_entry(key);
+        if (e == npos) {
+          const T value = op_->load(saved, i);
+          f(key, value);
+        } else if (live(e)) {
+          f(key_at(e), values_[e]);
+        }
+      }
+      keys.clear();
+      values.clear();
+    };
+    store_->for_each([&](std::string_view key, std::string_view value) {
+      keys.emplace_back(key);
+      values.emplace_back(value);
+      if (keys.size() == chunk) visit();
+    });
+    visit();
+  }
   // get() of a key without a value: a new entry, or a removed one again (e).
   T& add(key_ref key, std::uint32_t e) {
     if (e == npos) {
@@ -326,6 +419,7 @@ class keyed_state final : public keyed_state_base {
   // The operator outlives its instances' states: the runtime holds the graph while it runs it.
   const keyed_operator<T>* op_;
   std::vector<T> values_;  // by entry; removed entries hold T{}
+  std::string scratch_;    // the last value read from the store
 };
 
 // What every keyed operator shares, whatever its value type: the key columns, the schemas and encoding a

@@ -70,6 +70,9 @@ struct encoded_keys {
 encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows);
 encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows);
 
+// The hash encode_keys gives the encoded key (encoded_keys::key of the layout's keys).
+std::uint64_t hash_encoded_key(const key_layout& layout, std::string_view key);
+
 // The values of one encoded key (encoded_keys::key of the layout's keys), one per key, in key order.
 std::vector<value> decode_key(const key_layout& layout, std::string_view key);
 // Appends the values of one encoded key to columns[0 .. layout.types().size()), builders of the layout's types.

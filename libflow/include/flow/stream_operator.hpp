@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "flow/batch.hpp"
+#include "flow/state_backend.hpp"
 
 namespace flow {
 
@@ -55,6 +56,23 @@ class operator_state {
   // False for scratch space that is empty at every epoch's end (a partial aggregation's buffer): the
   // runtime neither checkpoints nor restores it.
   virtual bool durable() const { return true; }
+
+  // Called by the runtime right after make_state(), before any other call: keep the state in the given
+  // backend, with working files in instance_directory (one per operator instance). States that support
+  // only memory ignore it.
+  virtual void use_backend(const state_backend_config& /*config*/, const std::string& /*instance_directory*/) {}
+  // True when the state lives on disk and checkpoints as a directory: the runtime then calls snapshot_to
+  // and restore_from instead of snapshot() and restore() (both still work, and hold the whole state).
+  virtual bool snapshots_to_directory() const { return false; }
+  // A copy of the state as of the last take_changes() or apply_changes() in directory (which must not
+  // exist). Files shared with earlier snapshots are hard links: the cost follows what changed.
+  virtual void snapshot_to(const std::string& directory) const {
+    throw error("operator_state::snapshot_to(" + directory + "): this state snapshots as rows (snapshot()), not to a directory");
+  }
+  // Replaces the state by a snapshot_to() directory.
+  virtual void restore_from(const std::string& directory) {
+    throw error("operator_state::restore_from(" + directory + "): this state restores from rows (restore()), not a directory");
+  }
 };
 
 class stream_operator {

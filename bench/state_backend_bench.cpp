@@ -1,0 +1,179 @@
+// Keyed state in memory versus RocksDB: a keyed sum over N keys (default 10 M, --keys N), each backend in
+// its own process. Prints one JSON line per run: load seconds, peak RSS, and for RocksDB the time and new
+// bytes of a snapshot after 1% of the keys changed. Then both backends under an address-space limit
+// (--limit-mb, default 1024) that the memory backend cannot meet: it reports bad_alloc, RocksDB finishes.
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <new>
+#include <set>
+#include <string>
+
+#include "flow/connectors/rocksdb_store.hpp"
+#include "flow/keyed_operator.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+// Sums `amount` per `id`, emitting nothing (the state is what is measured).
+class sum_by_id final : public flow::keyed_operator<std::int64_t> {
+ public:
+  static flow::schema_ptr input() {
+    return flow::make_schema({{"id", flow::type_id::int64, false}, {"amount", flow::type_id::int64, false}});
+  }
+  sum_by_id()
+      : keyed_operator({.name = "sum_by_id",
+                        .input = input(),
+                        .keys = {"id"},
+                        .output = {{"sum", flow::type_id::int64}},
+                        .state = {{"sum", flow::type_id::int64}}}) {}
+  void process(const flow::batch& rows, const flow::row_keys& keys, flow::keyed_state<std::int64_t>& state,
+               flow::operator_context&) const override {
+    const auto* amount = rows.col(1).ints();
+    for (std::size_t i = 0; i < rows.num_rows(); ++i) state.get(keys[i]) += amount[i];
+  }
+  void save(const std::int64_t& sum, flow::row_writer& out) const override { out.add(sum); }
+  std::int64_t load(const flow::batch& saved, std::size_t row) const override { return saved.col(0).ints()[row]; }
+};
+
+class no_output final : public flow::operator_context {
+ public:
+  void emit(flow::batch) override {}
+  std::int64_t epoch() const override { return 0; }
+  std::size_t instance() const override { return 0; }
+  std::size_t parallelism() const override { return 1; }
+};
+
+// Ids first, first + stride, ... (count rows), amount 1.
+flow::batch rows(std::int64_t first, std::int64_t count, std::int64_t stride) {
+  flow::column_builder ids(flow::type_id::int64), amounts(flow::type_id::int64);
+  for (std::int64_t i = 0; i < count; ++i) {
+    ids.append_int(first + i * stride);
+    amounts.append_int(1);
+  }
+  return flow::batch(sum_by_id::input(), {ids.finish(), amounts.finish()});
+}
+
+void run_epoch(const sum_by_id& op, flow::operator_state& state, const flow::batch& input) {
+  no_output ctx;
+  const flow::stream_operator& as_operator = op;
+  as_operator.process(input, 0, &state, ctx);
+  as_operator.end_epoch(&state, ctx);
+  state.take_changes();
+}
+
+double seconds_since(clock_type::time_point start) {
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
+long peak_rss_kb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+std::size_t new_bytes(const fs::path& dir, const fs::path& previous) {
+  std::set<ino_t> old_inodes;
+  struct stat st {};
+  for (const auto& entry : fs::directory_iterator(previous))
+    if (stat(entry.path().c_str(), &st) == 0) old_inodes.insert(st.st_ino);
+  std::size_t total = 0;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (stat(entry.path().c_str(), &st) == 0 && !old_inodes.count(st.st_ino)) total += entry.file_size();
+  return total;
+}
+
+// One run: loads `keys` keys in epochs of 100,000, then (RocksDB) snapshots, changes 1%, snapshots again.
+std::string run(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb) {
+  const sum_by_id op;
+  auto state = op.make_state();
+  state->use_backend(flow::state_backend_config{.kind = backend}, (work / "store").string());
+  const auto start = clock_type::now();
+  constexpr std::int64_t per_epoch = 100'000;
+  for (std::int64_t first = 0; first < keys; first += per_epoch)
+    run_epoch(op, *state, rows(first, std::min(per_epoch, keys - first), 1));
+  const double load = seconds_since(start);
+  std::string line = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"keys\":" + std::to_string(keys) +
+                     ",\"limit_mb\":" + std::to_string(limit_mb) + ",\"result\":\"ok\",\"load_seconds\":" +
+                     std::to_string(load);
+  if (state->snapshots_to_directory()) {
+    state->snapshot_to((work / "s1").string());
+    run_epoch(op, *state, rows(0, keys / 100, 100));  // 1% of the keys, spread over all of them
+    const auto snap = clock_type::now();
+    state->snapshot_to((work / "s2").string());
+    line += ",\"snapshot_seconds\":" + std::to_string(seconds_since(snap)) +
+            ",\"snapshot_new_bytes\":" + std::to_string(new_bytes(work / "s2", work / "s1"));
+  }
+  line += ",\"rows\":" + std::to_string(state->num_rows()) + ",\"peak_rss_kb\":" + std::to_string(peak_rss_kb()) + "}";
+  return line;
+}
+
+// Runs `run` in a child process (under an address-space limit when limit_mb > 0) and prints its line.
+void in_child(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string line;
+    if (limit_mb > 0) {
+      mallopt(M_ARENA_MAX, 2);  // glibc reserves 64 MiB of address space per arena otherwise
+      const rlimit limit{static_cast<rlim_t>(limit_mb) << 20, static_cast<rlim_t>(limit_mb) << 20};
+      setrlimit(RLIMIT_AS, &limit);
+    }
+    try {
+      line = run(backend, keys, work, limit_mb);
+    } catch (const std::bad_alloc&) {
+      line = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"keys\":" + std::to_string(keys) +
+             ",\"limit_mb\":" + std::to_string(limit_mb) + ",\"result\":\"bad_alloc\"}";
+    } catch (const std::exception& e) {
+      line = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"limit_mb\":" + std::to_string(limit_mb) +
+             ",\"result\":\"error\",\"message\":\"" + std::string(e.what()).substr(0, 200) + "\"}";
+    }
+    line += "\n";
+    const bool written = write(fds[1], line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    _exit(written ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (text.empty())
+    text = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"limit_mb\":" + std::to_string(limit_mb) +
+           ",\"result\":\"killed\",\"status\":" + std::to_string(status) + "}\n";
+  std::cout << text << std::flush;
+  fs::remove_all(work);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::int64_t keys = 10'000'000;
+  long limit_mb = 1024;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--keys") == 0) keys = std::stoll(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--limit-mb") == 0) limit_mb = std::stol(argv[i + 1]);
+    else {
+      std::cerr << "usage: state_backend_bench [--keys N] [--limit-mb MB]\n";
+      return 2;
+    }
+  }
+  flow::connectors::register_state_backends();  // no query runs here: the runtime does not register it
+  const fs::path work = fs::temp_directory_path() / ("state_backend_bench." + std::to_string(getpid()));
+  for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, 0);
+  for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, limit_mb);
+  return 0;
+}
