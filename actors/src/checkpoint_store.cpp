@@ -271,7 +271,17 @@ void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>
   const std::string commit = seal("{\"epoch\":" + std::to_string(epoch) + "}");
   connectors::write_file_atomically(owner, directory_ + "/commits", epoch_name(epoch), commit);
   stats.total_bytes += commit.size();
-  apply_retention(epoch);
+  // Listing the directories costs more than a commit's writes: the whole rule runs on the first commit of a
+  // run and when a snapshot (a possible new base) was written; otherwise only the epoch that fell out of the
+  // window goes.
+  const bool snapshot_written =
+      std::any_of(stats.snapshot_bytes.begin(), stats.snapshot_bytes.end(), [](std::size_t b) { return b > 0; });
+  if (!retention_scanned_ || snapshot_written) {
+    apply_retention(epoch);
+    retention_scanned_ = true;
+  } else if (const std::int64_t dropped = epoch - options_.min_batches_to_retain; dropped >= 0) {
+    for (const char* log : {"offsets", "commits"}) remove_file(directory_ + "/" + log + "/" + epoch_name(dropped));
+  }
   stats.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   last_commit_ = std::move(stats);
 }

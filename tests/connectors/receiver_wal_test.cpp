@@ -171,7 +171,7 @@ TEST_CASE("walEnabled without a checkpoint location is a clear error, a malforme
   CHECK_THAT(error_of([&] { make_socket_source(opts); }), Catch::Contains("walEnabled"));
 }
 
-TEST_CASE("walEnabled switched on continues the numbering; switched off over a write-ahead log is refused",
+TEST_CASE("walEnabled switched on continues the numbering, and switched off over a write-ahead log is refused",
           "[push][wal]") {
   temp_dir checkpoint;
   listener server;

@@ -205,7 +205,7 @@ TEST_CASE("graph fingerprint: other key columns are refused, both sides shown", 
   CHECK_THAT(why, !Contains("state schema column 2"));
 }
 
-TEST_CASE("graph fingerprint: another state schema is refused; a column may become nullable", "[fingerprint]") {
+TEST_CASE("graph fingerprint: another state schema is refused, but a column may become nullable", "[fingerprint]") {
   const auto checkpoint = fingerprint_of({{"stock", units()}});
   CHECK(refusal(checkpoint, fingerprint_of({{"stock", units({{"units", type_id::float64, true}})}})) ==
         "checkpoint '/data/ck' was written by a different query; it cannot resume this one:\n"

@@ -83,6 +83,7 @@ class checkpoint_store {
   std::string directory_;
   checkpoint_options options_;
   std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot, -1 for none
+  bool retention_scanned_ = false;           // apply_retention ran in this process
   checkpoint_commit_stats last_commit_;
 };
 
