@@ -17,10 +17,17 @@ class chain_runner::context final : public operator_context {
   std::size_t position_;
 };
 
-chain_runner::chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out)
+std::unique_ptr<operator_state> state_placement::make_state(const stream_operator& op, const std::string& part) const {
+  auto state = op.make_state();
+  if (state && backend.kind != "memory") state->use_backend(backend, directory + "/" + part);
+  return state;
+}
+
+chain_runner::chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out,
+                           const state_placement& placement)
     : instance_(instance), parallelism_(parallelism), out_(std::move(out)) {
   for (auto& op : chain) {
-    auto state = op->make_state();
+    auto state = placement.make_state(*op, "operator-" + std::to_string(stages_.size()));
     if (state && state->durable()) durable_.push_back(stages_.size());
     stages_.push_back(stage{std::move(op), std::move(state)});
   }

@@ -3,6 +3,7 @@
 // sinks' and sources' calls, publishing to query_shared); it decides nothing itself.
 #include "coordinator.hpp"
 
+#include <filesystem>
 #include <iostream>
 #include <set>
 
@@ -43,6 +44,7 @@ struct performer {
     setup.readers = st().setup.readers;
     setup.writers = st().setup.writers;
     setup.credits_per_instance = st().setup.credits_per_instance;
+    setup.states = {st().setup.state_backend, st().setup.state_directory + "/generation-" + std::to_string(a.generation)};
     auto& lifecycle = *st().lifecycle;
     st().dataflow = spawn_graph(self->system(), setup, [&](std::size_t slot) { return lifecycle.state(slot); },
                                 supervision{coordinator_actor{self}, a.generation});
@@ -128,7 +130,10 @@ struct performer {
   // sink or reading a source) and publishes how the query ended.
   void operator()(const act::close_query& a) const {
     auto failure = a.failure;
-    if (a.dataflow_gone) close_connectors(failure);
+    if (a.dataflow_gone) {
+      close_connectors(failure);
+      remove_state_files();
+    }
     st().setup.shared->update([&](query_shared& shared) {
       shared.active = false;
       shared.coordinator = nullptr;
@@ -136,6 +141,13 @@ struct performer {
       shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
     });
     self->quit();
+  }
+
+  // The backend's working files (the checkpoint, if any, holds what must survive).
+  void remove_state_files() const {
+    if (st().setup.state_directory.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(st().setup.state_directory, ignored);
   }
 
   void close_connectors(std::optional<std::string>& failure) const {
@@ -287,7 +299,7 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
                 std::to_string(sinks.size()) + " sinks, but " + std::to_string(setup.readers.size()) + " readers and " +
                 std::to_string(setup.writers.size()) + " writers were given");
   auto recovered = std::make_shared<recovery>();
-  recovered->states = state_slots(*setup.graph);
+  recovered->states = state_slots(*setup.graph, {setup.state_backend, setup.state_directory + "/checkpoint-copy"});
   if (!setup.checkpoint_location.empty()) recovered->store = open_checkpoint(setup, *recovered);
   std::vector<std::string> initial_offsets;
   for (std::size_t i = 0; i < setup.readers.size(); ++i) {

@@ -15,6 +15,7 @@
 #include "flow/dataframe.hpp"
 #include "flow/graph.hpp"
 #include "flow/runtime/progress.hpp"
+#include "flow/runtime/chain_runner.hpp"
 #include "flow/runtime/checkpoint_store.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
 
@@ -33,6 +34,10 @@ struct query_setup {
   std::shared_ptr<query_shared> shared;
   std::string checkpoint_location;  // empty: no durable checkpoint
   checkpoint_options checkpoint;
+  // The operators' states: their backend, and with one that keeps files, a directory this run owns
+  // (removed when the query ends).
+  state_backend_config state_backend;
+  std::string state_directory;
 };
 
 // Validates the graph, prepares the sources and opens the sinks in the calling thread (their errors reach

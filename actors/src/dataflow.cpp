@@ -228,6 +228,7 @@ struct instance_setup {
   std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
   std::vector<std::uint64_t> slots;                   // the epoch log's slot of each durable state
   std::vector<batch> restored;                        // each durable state's snapshot
+  state_placement states;                             // this instance's own
   std::size_t source_index = 0;                       // instances of a source vertex: which source
   supervision sup;
 };
@@ -281,7 +282,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   const auto& vertex = st.setup.graph->vertex(st.setup.vertex);
   const bool source = vertex.kind == vertex_kind::source;
   st.chain.emplace(vertex.chain, st.setup.instance, vertex.parallelism,
-                   [self](std::uint64_t seq, batch rows) { send_on(self, seq, rows); });
+                   [self](std::uint64_t seq, batch rows) { send_on(self, seq, rows); }, st.setup.states);
   for (std::size_t i = 0; i < st.setup.restored.size(); ++i)
     if (st.setup.restored[i].valid() && st.setup.restored[i].num_rows() > 0) st.chain->restore(i, st.setup.restored[i]);
   st.setup.restored.clear();
@@ -396,12 +397,13 @@ std::vector<caf::actor> running_graph::handles() const {
   return out;
 }
 
-std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph) {
+std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph, const state_placement& placement) {
   std::vector<std::unique_ptr<operator_state>> slots;
   for (const auto& vertex : graph.vertices())
     for (std::size_t i = 0; i < vertex.parallelism; ++i)
       for (const auto& op : vertex.chain)
-        if (auto state = op->make_state(); state && state->durable()) slots.push_back(std::move(state));  // as durable_states counts
+        if (auto state = placement.make_state(*op, "slot-" + std::to_string(slots.size())); state && state->durable())
+          slots.push_back(std::move(state));  // as durable_states counts
   return slots;
 }
 
@@ -459,6 +461,8 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
         is.slots.push_back(slot);
         is.restored.push_back(restored(slot));
       }
+      is.states = setup.states;
+      is.states.directory += "/vertex-" + std::to_string(v) + "-" + std::to_string(i);
       is.sup = sup;
       auto instance = sys.spawn(instance_fun, std::move(is));
       vertex_instances[v].push_back(instance);

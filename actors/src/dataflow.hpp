@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "protocol.hpp"
+#include "flow/runtime/chain_runner.hpp"
 #include "flow/graph.hpp"
 
 namespace flow::runtime {
@@ -23,6 +24,7 @@ struct graph_setup {
   std::vector<std::shared_ptr<source_reader>> readers;  // one per graph->sources(), in that order
   std::vector<std::shared_ptr<sink_writer>> writers;    // one per graph->sinks(), in that order
   std::size_t credits_per_instance = 2;                 // units a source instance may hold
+  state_placement states;  // the instances' states: backend, and a directory of this dataflow's own
 };
 
 // The actors of one incarnation of a graph.
@@ -36,7 +38,8 @@ struct running_graph {
 
 // The durable operator states of the graph's instances, empty, numbered as spawn_graph numbers them
 // (vertex by vertex, instance by instance, in chain order): the epoch log's slots.
-std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph);
+std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph,
+                                                         const state_placement& placement = {});
 
 // restored(slot): the snapshot each durable state starts from.
 running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,

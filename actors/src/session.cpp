@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "flow/connectors/file_source.hpp"
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/registry.hpp"
+#include "flow/state_backend.hpp"
 
 namespace flow {
 
@@ -152,7 +154,8 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
   std::shared_ptr<query_control> start_stream(const plan_ptr& plan, const sink_spec& spec) override {
     return start_graph(compile_graph(plan, spec),
-                       query_options{spec.query_name, spec.trigger, spec.opts.get("checkpointLocation", "")});
+                       query_options{spec.query_name, spec.trigger, spec.opts.get("checkpointLocation", ""),
+                                     spec.opts.get("stateStore.backend", "")});
   }
 
   std::shared_ptr<query_control> start_graph(dataflow_graph graph, const query_options& options) override {
@@ -168,6 +171,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     setup.checkpoint_location = checkpoint_location(options, setup.shared->id);
     setup.checkpoint.min_batches_to_retain = config_.min_batches_to_retain;
     setup.checkpoint.snapshot_interval = config_.state_snapshot_interval;
+    place_states(setup, options);
     auto id = setup.shared->id;
     auto control = runtime::start_query(system_, std::move(setup));
     queries_[options.name.empty() ? id : options.name] = control;
@@ -177,6 +181,29 @@ class session::impl final : public session_context, public std::enable_shared_fr
   batch sql(const std::string& query) override { return catalog_->sql(query); }
 
  private:
+  // The states' backend, and for one that keeps files, a working directory of this run: inside the
+  // checkpoint (RocksDB snapshots hard-link its files, so they must share a file system), else in the
+  // system's temporary directory. Working files of earlier runs are never needed again.
+  void place_states(runtime::query_setup& setup, const query_options& options) const {
+    setup.state_backend.kind = options.state_backend.empty() ? config_.state_backend : options.state_backend;
+    const auto known = state_backends();
+    if (std::find(known.begin(), known.end(), setup.state_backend.kind) == known.end()) {
+      std::string names;
+      for (const auto& name : known) names += (names.empty() ? "" : ", ") + name;
+      throw error("unknown state backend '" + setup.state_backend.kind + "': use one of " + names);
+    }
+    if (setup.state_backend.kind == "memory") return;
+    if (setup.checkpoint_location.empty()) {
+      setup.state_directory =
+          (std::filesystem::temp_directory_path() / ("libflow-state-" + setup.shared->run_id)).string();
+      return;
+    }
+    const auto working = std::filesystem::path(setup.checkpoint_location) / "working";
+    std::error_code ignored;
+    std::filesystem::remove_all(working, ignored);
+    setup.state_directory = (working / setup.shared->run_id).string();
+  }
+
   // The query's own location, else <the session's default>/<the query's name> (Spark's
   // spark.sql.streaming.checkpointLocation; an unnamed query gets its id, so it cannot resume).
   std::string checkpoint_location(const query_options& options, const std::string& query_id) const {
@@ -232,6 +259,7 @@ session::session(int argc, char** argv) {
     else if (auto v = value_of("--flow.max-failures=")) config.max_failures = static_cast<int>(parse_count(*v, "--flow.max-failures"));
     else if (auto v = value_of("--flow.idle-workers=")) config.idle_workers = parse_idle_workers(*v);
     else if (auto v = value_of("--flow.checkpoint-location=")) config.checkpoint_location = std::string(*v);
+    else if (auto v = value_of("--flow.state-backend=")) config.state_backend = std::string(*v);
     else if (auto v = value_of("--flow.no-data-progress-interval-ms="))
       config.no_data_progress_interval =
           std::chrono::milliseconds(parse_count(*v, "--flow.no-data-progress-interval-ms"));

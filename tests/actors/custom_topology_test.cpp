@@ -111,6 +111,15 @@ TEST_CASE("custom_topology writes per-country revenue and per-code units, the sa
       CHECK(flow::test::read_file(out / "stock_units.csv") == first_units);
     }
   }
+  // The keyed operators' state in RocksDB instead of memory: the same bytes, and no working files left.
+  const fs::path out = dir / "out-rocksdb";
+  REQUIRE(run({"--data", data.string(), "--parallelism", "2", "--output-dir", out.string(), "--flow.state-backend=rocksdb"},
+              dir / "log.txt") == 0);
+  CHECK(flow::test::read_file(out / "country_revenue.csv") == first_countries);
+  CHECK(flow::test::read_file(out / "stock_units.csv") == first_units);
+  CHECK(run({"--data", data.string(), "--output-dir", out.string(), "--flow.state-backend=leveldb"}, dir / "log.txt") != 0);
+  CHECK_THAT(flow::test::read_file(dir / "log.txt"),
+             Catch::Contains("unknown state backend 'leveldb': use one of memory, rocksdb"));
 }
 
 TEST_CASE("custom_topology refuses a command line without --output-dir or with a bad parallelism", "[example][topology]") {

@@ -127,7 +127,7 @@ totals write_files(const temp_dir& dir, int files, std::int64_t first, std::int6
       text += std::to_string(i % 7) + "," + std::to_string(i) + "\n";
       expected[i % 7] += i;
     }
-    write_file(dir / ("part-" + std::to_string(1000 + f) + ".csv"), text);
+    write_file(dir / ("part-" + std::to_string(1000000 + i - rows_per_file) + ".csv"), text);
   }
   return expected;
 }
@@ -214,23 +214,64 @@ TEST_CASE("graph: a union of two sources reaches one keyed operator", "[graph]")
 }
 
 TEST_CASE("graph: a keyed operator's state survives an injected failure and nothing is counted twice", "[graph]") {
-  temp_dir dir;
-  auto expected = write_files(dir, 8, 0, 250);
-  std::atomic<std::int64_t> fail_at{5};
-  session s(session_config{2, 2});
-  dataflow_graph g;
-  auto source = g.add_source("files", file_scan(s, dir));
-  auto sum = g.add_operators("sum", kv_schema(), {std::make_shared<keyed_sum>("sum", &fail_at)});
-  g.connect(source, sum, partitioning::hash, {"k"});
-  latest_totals out;
-  auto sink = g.add_sink("out", kv_schema(), foreach_batch(out));
-  g.connect(sum, sink, partitioning::forward);
-  auto query = run_to_end(s, std::move(g));
-  CHECK(fail_at.load() == -1);  // the failure happened
-  CHECK(out.get() == expected);
-  bool restarted = false;
-  for (const auto& p : query.recent_progress()) restarted |= json_int(p, "numRestarts").value_or(0) > 0;
-  CHECK(restarted);
+  for (std::string backend : {"memory", "rocksdb"}) {
+    INFO("state backend " << backend);
+    temp_dir dir;
+    auto expected = write_files(dir, 8, 0, 250);
+    std::atomic<std::int64_t> fail_at{5};
+    session_config config{2, 2};
+    config.state_backend = backend;
+    session s(config);
+    dataflow_graph g;
+    auto source = g.add_source("files", file_scan(s, dir));
+    auto sum = g.add_operators("sum", kv_schema(), {std::make_shared<keyed_sum>("sum", &fail_at)});
+    g.connect(source, sum, partitioning::hash, {"k"});
+    latest_totals out;
+    auto sink = g.add_sink("out", kv_schema(), foreach_batch(out));
+    g.connect(sum, sink, partitioning::forward);
+    auto query = run_to_end(s, std::move(g));
+    CHECK(fail_at.load() == -1);  // the failure happened
+    CHECK(out.get() == expected);
+    bool restarted = false;
+    for (const auto& p : query.recent_progress()) restarted |= json_int(p, "numRestarts").value_or(0) > 0;
+    CHECK(restarted);
+  }
+}
+
+TEST_CASE("graph: a keyed operator's state continues from its checkpoint in a new session, in memory and in RocksDB",
+          "[graph][checkpoint]") {
+  for (std::string backend : {"memory", "rocksdb"}) {
+    INFO("state backend " << backend);
+    temp_dir dir, checkpoint;
+    latest_totals out;
+    auto run = [&] {
+      session_config config{2, 2};
+      config.state_backend = backend;
+      session s(config);
+      dataflow_graph g;
+      auto source = g.add_source("files", file_scan(s, dir));
+      auto sum = g.add_operators("sum", kv_schema(), {std::make_shared<keyed_sum>("sum")});
+      g.connect(source, sum, partitioning::hash, {"k"});
+      auto sink = g.add_sink("out", kv_schema(), foreach_batch(out));
+      g.connect(sum, sink, partitioning::forward);
+      streaming_query query(s.context()->start_graph(
+          std::move(g), query_options{"sums", available_now(), (checkpoint / "sums").string(), {}}));
+      REQUIRE(query.await_termination(std::chrono::seconds(60)));
+      REQUIRE_FALSE(query.exception());
+      return *query.last_progress();
+    };
+    auto expected = write_files(dir, 3, 0, 200);
+    CHECK(json_int(run(), "batchId") == 2);
+    CHECK(out.get() == expected);
+    // Files that arrive later are summed on top of the restored state; the files read before are not read again.
+    expected = add(expected, write_files(dir, 2, 600, 200));
+    auto last = run();
+    CHECK(json_int(last, "batchId") == 4);
+    CHECK(out.get() == expected);
+    // The backend's working files went with the query; the checkpoint holds what must last.
+    const auto working = checkpoint / "sums" / "working";
+    CHECK((!std::filesystem::exists(working) || std::filesystem::is_empty(working)));
+  }
 }
 
 TEST_CASE("graph: mistakes are refused when the query starts", "[graph]") {

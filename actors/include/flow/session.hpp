@@ -32,6 +32,8 @@ struct session_config {
   std::string checkpoint_location{};
   std::int64_t min_batches_to_retain = 100;  // epochs a checkpoint can still go back to (Spark's default)
   std::int64_t state_snapshot_interval = 10;  // a full state snapshot every N epochs, deltas in between
+  // Where keyed operators keep their state: "memory" (the default) or "rocksdb" (state larger than memory).
+  std::string state_backend = "memory";
 };
 
 class session {
@@ -39,7 +41,8 @@ class session {
   session();
   explicit session(session_config config);
   // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep,
-  // --flow.no-data-progress-interval-ms=N and --flow.checkpoint-location=DIR; ignores other arguments.
+  // --flow.no-data-progress-interval-ms=N, --flow.checkpoint-location=DIR and --flow.state-backend=NAME;
+  // ignores other arguments.
   // Throws flow::error for a bad value.
   session(int argc, char** argv);
   ~session();  // stops every running query

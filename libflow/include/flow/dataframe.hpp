@@ -75,6 +75,9 @@ struct query_options {
   // Where the query keeps its durable checkpoint (docs/fault-tolerance.md); a query started again on the
   // same location continues where it stopped. Empty: the session's default (session_config), else none.
   std::string checkpoint_location{};
+  // Where operators keep their state: "memory" or "rocksdb" (docs/fault-tolerance.md, State backends).
+  // Empty: the session's default (session_config::state_backend).
+  std::string state_backend{};
 };
 
 class session_context {

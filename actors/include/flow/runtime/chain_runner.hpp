@@ -9,16 +9,27 @@
 #include <string>
 #include <vector>
 
+#include "flow/state_backend.hpp"
 #include "flow/stream_operator.hpp"
 
 namespace flow::runtime {
+
+// Where states keep their data: with the "memory" backend in themselves, with another (RocksDB) in a
+// store under directory, which belongs to this one user of it (an instance, or the coordinator's copy).
+struct state_placement {
+  state_backend_config backend;
+  std::string directory;
+  // Makes op's state (null when stateless) and hands it its backend; part names its directory.
+  std::unique_ptr<operator_state> make_state(const stream_operator& op, const std::string& part) const;
+};
 
 class chain_runner {
  public:
   // out(seq, rows) receives the chain's output.
   using output = std::function<void(std::uint64_t seq, batch rows)>;
 
-  chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out);
+  chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out,
+               const state_placement& placement = {});
   ~chain_runner();
   chain_runner(const chain_runner&) = delete;
   chain_runner& operator=(const chain_runner&) = delete;
