@@ -263,12 +263,12 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
 
 // Opens the query's checkpoint (creating it on the first run): refuses a query that is not the one the
 // checkpoint was written for, restores the states and says where to resume. The query keeps its id.
-std::shared_ptr<checkpoint_store> open_checkpoint(query_setup& setup, recovery& recovered) {
-  auto store = std::make_shared<checkpoint_store>(setup.checkpoint_location, setup.checkpoint);
+void open_checkpoint(query_setup& setup, const std::optional<checkpoint_metadata>& metadata, recovery& recovered) {
+  auto& store = recovered.store;
   std::vector<std::string> identities;
   for (const auto& reader : setup.readers) identities.push_back(reader->identity());
   const std::string fingerprint = graph_fingerprint(*setup.graph, identities);
-  if (auto metadata = store->read_metadata()) {
+  if (metadata) {
     if (auto why = checkpoint_incompatibility(metadata->graph, fingerprint, store->directory())) throw error(*why);
     setup.shared->id = metadata->query_id;
   } else {
@@ -283,13 +283,22 @@ std::shared_ptr<checkpoint_store> open_checkpoint(query_setup& setup, recovery& 
   recovered.point.uncommitted = std::move(checkpoint.uncommitted);
   for (auto k : setup.graph->sinks())
     if (setup.graph->vertex(k).sink.mode == output_mode::complete) recovered.point.emit_restored_state = true;
-  return store;
 }
 
 }  // namespace
 
 std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup setup) {
   // Done here, in the caller's thread, so that a bad graph, sink or source option fails start() itself.
+  auto recovered = std::make_shared<recovery>();
+  std::optional<checkpoint_metadata> metadata;
+  if (!setup.checkpoint_location.empty()) {
+    recovered->store = std::make_shared<checkpoint_store>(setup.checkpoint_location, setup.checkpoint);
+    metadata = recovered->store->read_metadata();
+    // Vertices that set no parallelism keep the checkpoint's (its state is partitioned by it), as Spark
+    // keeps a checkpoint's number of shuffle partitions.
+    if (metadata)
+      if (auto kept = checkpoint_parallelism(metadata->graph, recovered->store->directory())) setup.parallelism = *kept;
+  }
   setup.graph->resolve_parallelism(setup.parallelism);
   setup.graph->validate();
   const auto sources = setup.graph->sources();
@@ -298,9 +307,8 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
     throw error("start_query: the graph has " + std::to_string(sources.size()) + " sources and " +
                 std::to_string(sinks.size()) + " sinks, but " + std::to_string(setup.readers.size()) + " readers and " +
                 std::to_string(setup.writers.size()) + " writers were given");
-  auto recovered = std::make_shared<recovery>();
   recovered->states = state_slots(*setup.graph, {setup.state_backend, setup.state_directory + "/checkpoint-copy"});
-  if (!setup.checkpoint_location.empty()) recovered->store = open_checkpoint(setup, *recovered);
+  if (recovered->store) open_checkpoint(setup, metadata, *recovered);
   std::vector<std::string> initial_offsets;
   for (std::size_t i = 0; i < setup.readers.size(); ++i) {
     auto& reader = setup.readers[i];

@@ -344,12 +344,30 @@ std::string graph_fingerprint(const dataflow_graph& graph, const std::vector<std
   return out + "]}";
 }
 
+namespace {
+
+fingerprint read_checkpoint_fingerprint(const std::string& checkpoint, const std::string& checkpoint_directory) {
+  return fingerprint_reader("checkpoint '" + checkpoint_directory + "' (its metadata)",
+                            "the checkpoint is damaged or was not written by libflow; start the "
+                            "query with a new checkpointLocation")
+      .read(checkpoint);
+}
+
+}  // namespace
+
+std::optional<std::size_t> checkpoint_parallelism(const std::string& checkpoint, const std::string& checkpoint_directory) {
+  std::optional<std::size_t> common;
+  for (const auto& op : read_checkpoint_fingerprint(checkpoint, checkpoint_directory).operators) {
+    const auto parallelism = static_cast<std::size_t>(op.parallelism);
+    if (common && *common != parallelism) return std::nullopt;
+    common = parallelism;
+  }
+  return common;
+}
+
 std::optional<std::string> checkpoint_incompatibility(const std::string& checkpoint, const std::string& query,
                                                       const std::string& checkpoint_directory) {
-  const auto old_graph = fingerprint_reader("checkpoint '" + checkpoint_directory + "' (its metadata)",
-                                            "the checkpoint is damaged or was not written by libflow; start the "
-                                            "query with a new checkpointLocation")
-                             .read(checkpoint);
+  const auto old_graph = read_checkpoint_fingerprint(checkpoint, checkpoint_directory);
   const auto new_graph =
       fingerprint_reader("the query", "it must be what graph_fingerprint returned for the query").read(query);
   std::string differences;

@@ -29,4 +29,9 @@ std::string graph_fingerprint(const dataflow_graph& graph, const std::vector<std
 std::optional<std::string> checkpoint_incompatibility(const std::string& checkpoint, const std::string& query,
                                                       const std::string& checkpoint_directory);
 
+// The parallelism every stateful operator of a checkpoint's fingerprint has, when they all have the same
+// (nullopt: none, or several): what a resumed query's vertices that set none take, as Spark keeps a
+// checkpoint's number of shuffle partitions. Throws as checkpoint_incompatibility.
+std::optional<std::size_t> checkpoint_parallelism(const std::string& checkpoint, const std::string& checkpoint_directory);
+
 }  // namespace flow
