@@ -10,7 +10,9 @@
 //  * recovery: a process runs the keys query on a checkpoint with a 100 ms trigger, is killed with SIGKILL once
 //    its last epoch is committed, one more 1%-update file arrives, and a new process starts the query on that
 //    checkpoint: the time from start() to the progress of its first epoch, against a process without a
-//    checkpoint that runs the same file.
+//    checkpoint that runs the same file;
+//  * atomic_write: the median time of one small atomic file write (durable_file.hpp: write, fsync, rename,
+//    directory fsync) in the work directory, the floor of every checkpoint file.
 // Exits 1 when a run with a checkpoint computes another result than the run without, 2 on input it cannot use.
 // Usage: checkpoint_bench [DATA_DIR [REPEATS [KEYS]]] (default: the shared data's retail-by-day/, 3 repeats,
 // 1000000 keys). The checkpoints and generated files go to a directory under the system temp dir.
@@ -34,6 +36,7 @@
 #include <vector>
 
 #include "bench_input.hpp"
+#include "flow/connectors/durable_file.hpp"
 #include "flow/session.hpp"
 
 namespace {
@@ -337,6 +340,20 @@ recovery_figures measure_recovery(const fs::path& root, const std::vector<fs::pa
   return fig;
 }
 
+// The median milliseconds of one atomic write of a 100-byte file into dir.
+double atomic_write_ms(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::vector<double> times;
+  for (int i = 0; i < 51; ++i) {
+    const auto started = clock_type::now();
+    flow::connectors::write_file_atomically("checkpoint_bench", dir.string(), std::to_string(i), std::string(100, 'x'));
+    times.push_back(ms_since(started));
+  }
+  fs::remove_all(dir);
+  std::nth_element(times.begin(), times.begin() + 25, times.end());
+  return times[25];
+}
+
 // ---------------------------------------------------------------- the bench
 
 void keep_best(std::optional<run_figures>& best, run_figures fig) {
@@ -373,6 +390,7 @@ int run_bench(int argc, char** argv) {
     for (std::size_t e = 0; e < fig.epochs.size(); ++e) best[e] = std::min(best[e], fig.epochs[e].trigger_ms);
   };
   std::optional<recovery_figures> recovery;
+  double atomic_write = 1e300;
   for (std::size_t round = 0; round < repeats; ++round) {
     for (auto& m : modes) {
       auto off = deserialize(in_child([&] { return serialize(m.run({})); }));
@@ -391,6 +409,7 @@ int run_bench(int argc, char** argv) {
     }
     auto fig = measure_recovery(root, keys_files);
     if (!recovery || fig.restart_ms < recovery->restart_ms) recovery = fig;
+    atomic_write = std::min(atomic_write, atomic_write_ms(root / "atomic-writes"));
   }
 
   bool ok = true;
@@ -424,6 +443,7 @@ int run_bench(int argc, char** argv) {
               "\"fresh_to_first_epoch_ms\":%.1f,\"restored\":%s}\n",
               keys, recovery->restored_rows, recovery->first_batch, recovery->start_returned_ms, recovery->restart_ms,
               recovery->fresh_ms, restored ? "true" : "false");
+  std::printf("{\"bench\":\"checkpoint\",\"run\":\"atomic_write\",\"bytes\":100,\"median_ms\":%.2f}\n", atomic_write);
   std::fflush(stdout);
   fs::remove_all(root);
   return ok ? 0 : 1;
