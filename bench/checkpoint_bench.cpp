@@ -367,6 +367,13 @@ int run_bench(int argc, char** argv) {
   const fs::path root = fs::temp_directory_path() / ("checkpoint-bench-" + std::to_string(::getpid()));
   fs::remove_all(root);
   fs::create_directories(root);
+  struct remove_on_exit {
+    fs::path dir;
+    ~remove_on_exit() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } work_dir{root};
   for (const auto& f : files) bench::read_file(f, usage);  // warm the page cache for every run alike
   const auto keys_files = write_keys_input(root / "keys-input", keys);
   const fs::path checkpoint = root / "checkpoint";
@@ -445,7 +452,6 @@ int run_bench(int argc, char** argv) {
               recovery->fresh_ms, restored ? "true" : "false");
   std::printf("{\"bench\":\"checkpoint\",\"run\":\"atomic_write\",\"bytes\":100,\"median_ms\":%.2f}\n", atomic_write);
   std::fflush(stdout);
-  fs::remove_all(root);
   return ok ? 0 : 1;
 }
 
