@@ -1,5 +1,5 @@
 // What a durable checkpoint costs a query, measured from outside the runtime (docs/fault-tolerance.md,
-// "Measurements"). Every run is a forked child (its own actor system and page of memory), the modes take
+// "Measurements"). Every run is a forked child (its own actor system and memory), the modes take
 // turns round by round and the best round counts. Prints one JSON line per figure:
 //  * retail: the retail_by_day aggregation (CustomerID x 1-hour window sum, complete mode, memory sink, file
 //    source, available-now) with maxFilesPerTrigger 1 and 10, without and with a checkpoint;
@@ -43,7 +43,7 @@ namespace {
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
-const std::string usage = "checkpoint_bench [DATA_DIR [REPEATS [KEYS]]]";
+const std::string data_hint = bench::retail_data_hint("checkpoint_bench [DATA_DIR [REPEATS [KEYS]]]");
 
 double ms_since(clock_type::time_point start) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
@@ -373,7 +373,7 @@ void keep_best(std::optional<run_figures>& best, run_figures fig) {
 }
 
 int run_bench(int argc, char** argv) {
-  const auto [dir, repeats, files] = bench::read_retail_arguments(argc, argv, bench::retail_data_hint(usage));
+  const auto [dir, repeats, files] = bench::read_retail_arguments(argc, argv, data_hint);
   const std::size_t keys = argc > 3 ? bench::count_argument(argv[3], "the key count (third argument)") : 1000000;
   if (keys < 100) throw bench::input_error("the key count (third argument) must be at least 100, got " + std::to_string(keys));
   const fs::path root = fs::temp_directory_path() / ("checkpoint-bench-" + std::to_string(::getpid()));
@@ -386,7 +386,7 @@ int run_bench(int argc, char** argv) {
       fs::remove_all(dir, ec);
     }
   } work_dir{root};
-  for (const auto& f : files) bench::read_file(f, usage);  // warm the page cache for every run alike
+  for (const auto& f : files) bench::read_file(f, data_hint);  // warm the page cache for every run alike
   const auto keys_files = write_keys_input(root / "keys-input", keys);
   const fs::path checkpoint = root / "checkpoint";
 
