@@ -73,7 +73,11 @@ struct performer {
   }
 
   // Checkpoint writes throw flow::error (a full disk, a read-only directory): perform() fails the query.
-  void operator()(const act::write_offsets& a) const { st().checkpoint->write_offsets({a.epoch, a.start, a.end}); }
+  void operator()(const act::write_offsets& a) const {
+    const auto started = lifecycle_clock::now();
+    st().checkpoint->write_offsets({a.epoch, a.start, a.end});
+    st().lifecycle->offsets_written(a.epoch, millis_between(started, lifecycle_clock::now()));
+  }
   void operator()(const act::write_commit& a) const {
     auto& lifecycle = *st().lifecycle;
     st().checkpoint->write_commit(a.epoch, a.changes, [&](std::size_t slot) { return lifecycle.state(slot); });

@@ -49,6 +49,7 @@ void progress_reporter::epoch_committed(lifecycle_actions::publish_progress repo
   p.trigger_execution_ms = millis_between(info.trigger_start, now);
   p.add_batch_ms = millis_between(info.run_start, now);
   p.latest_offset_ms = info.latest_offset_ms;
+  p.wal_commit_ms = info.wal_commit_ms;
   double exec_seconds = std::max(1e-6, std::chrono::duration<double>(now - info.trigger_start).count());
   p.processed_rows_per_second = static_cast<double>(stats.input_rows) / exec_seconds;
   if (info.since_previous_trigger_s > 0)

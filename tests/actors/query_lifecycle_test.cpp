@@ -530,6 +530,7 @@ TEST_CASE("lifecycle: a durable query writes an epoch's offsets before it runs a
   CHECK(logged.end == std::vector<std::string>{"5"});
   CHECK(position<act::write_offsets>(e0) < position<act::run_epoch>(e0));
 
+  h.q.offsets_written(0, 7);
   CHECK_FALSE(has<act::write_commit>(h.commit(0)));  // the state slot has not reported yet
   auto done = h.q.state_changed(h.q.generation(), 0, 0, values({4, 2}), h.now);
   auto commit = the<act::write_commit>(done);
@@ -538,6 +539,7 @@ TEST_CASE("lifecycle: a durable query writes an epoch's offsets before it runs a
   CHECK(values_of(commit.changes[0]) == std::vector<std::int64_t>{4, 2});
   CHECK(position<act::write_commit>(done) < position<act::commit_source>(done));
   CHECK(position<act::write_commit>(done) < position<act::publish_progress>(done));
+  CHECK(the<act::publish_progress>(done).logged.info.wal_commit_ms == 7);  // durationMs.walCommit
 
   // Without a checkpoint location nothing is written.
   harness plain(options_for(flow::trigger{trigger_kind::available_now, {}}));

@@ -32,6 +32,7 @@ inline std::int64_t millis_between(lifecycle_clock::time_point from, lifecycle_c
 struct epoch_info {
   lifecycle_clock::time_point trigger_start{}, run_start{};
   std::int64_t latest_offset_ms = 0;
+  std::int64_t wal_commit_ms = 0;       // writing the epoch's offsets to the checkpoint
   double since_previous_trigger_s = 0;  // for inputRowsPerSecond; 0 for the first trigger
   epoch_stats stats;                    // summed over the sinks' commits
   connector_metrics sink_metrics;
@@ -169,6 +170,8 @@ class query_lifecycle {
   lifecycle_actions_list stop();
   // The coordinator itself threw: the query ends at once, without waiting for the dataflow.
   lifecycle_actions_list crashed(const std::string& what);
+  // The epoch's offsets took ms to write (its progress's durationMs.walCommit).
+  void offsets_written(std::int64_t epoch, std::int64_t ms) { log_.at(epoch).info.wal_commit_ms = ms; }
   // Writing the checkpoint failed (a full disk, a read-only directory): the query fails with what; the
   // actions that followed the failed write must not be carried out.
   lifecycle_actions_list checkpoint_failed(const std::string& what);
