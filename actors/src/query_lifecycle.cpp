@@ -59,8 +59,12 @@ void query_lifecycle::resume(resume_point point) {
   if (point.last_committed >= 0) planned_offsets_ = point.committed_end;
   if (!point.uncommitted.empty()) planned_offsets_ = point.uncommitted.back().end;
   for (auto epoch : log_.resume(point.last_committed, point.uncommitted)) replay_.push_back(epoch);
+  resumed_epochs_ = !replay_.empty();
   emit_restored_state_ = point.emit_restored_state && point.last_committed >= 0 && replay_.empty();
 }
+
+// Once runs one epoch per run: a planned one, or the uncommitted one a resumed run re-runs (as Spark).
+bool query_lifecycle::once_done() const { return plans_started_ > 0 || resumed_epochs_; }
 
 lifecycle_actions_list query_lifecycle::start() {
   out_.clear();
@@ -100,8 +104,7 @@ void query_lifecycle::fire(time_point now) {
     trigger_pending_ = true;
     return;
   }
-  // Once: one plan per run (a run resumed from a checkpoint re-runs its uncommitted epoch instead, as Spark).
-  if (options_.trigger.kind == trigger_kind::once && (plans_started_ > 0 || log_.logged() > 0)) return;
+  if (options_.trigger.kind == trigger_kind::once && once_done()) return;
   planning_ = true;
   previous_trigger_start_ = trigger_start_;
   trigger_start_ = now;
@@ -236,7 +239,9 @@ void query_lifecycle::after_commit(time_point now) {
   }
   switch (options_.trigger.kind) {
     case trigger_kind::once:
-      if (running() == 0) finish(std::nullopt);
+      if (running() > 0 || planning_) return;
+      if (once_done()) finish(std::nullopt);
+      else fire(now);  // the epoch that re-emitted a resumed query's state is not Once's epoch
       return;
     case trigger_kind::available_now:
     case trigger_kind::as_fast_as_possible: return fire(now);

@@ -131,12 +131,16 @@ std::optional<std::string> push_source::latest_offset(const std::string& start) 
 
 void push_source::begin_read(const std::string& start, const std::string& end) {
   next_block_ = 0;
-  // A range a process before a restart reported, whose records died with it (no write-ahead log).
-  if (!wal_ && parse_offset(end) <= first_offset_) {
+  // Without a write-ahead log the records before first_offset_ died with an earlier process: a range
+  // reported then reads as empty, and one planned from an earlier start after the restart reads from there.
+  auto from = parse_offset(start);
+  const auto to = parse_offset(end);
+  if (!wal_) from = std::max(from, first_offset_);
+  if (to <= from) {
     reading_.clear();
     return;
   }
-  reading_ = log_.blocks(parse_offset(start), parse_offset(end));
+  reading_ = log_.blocks(from, to);
 }
 
 std::optional<source_unit> push_source::next() {

@@ -616,6 +616,25 @@ TEST_CASE("lifecycle: a resumed complete-mode query runs an epoch without new da
   CHECK_FALSE(has<act::write_offsets>(replaying.started));
 }
 
+TEST_CASE("lifecycle: a resumed complete-mode Once query re-emits its state and still plans its one epoch",
+          "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::once, {}});
+  options.durable = true;
+  resume_point point;
+  point.last_committed = 0;
+  point.committed_end = {"1"};
+  point.emit_restored_state = true;
+  harness h(options, 0, point);
+  CHECK(the<act::run_epoch>(h.started).epoch == 1);  // the re-emit
+  auto c1 = h.commit(1);
+  CHECK_FALSE(has<act::stop_dataflow>(c1));
+  auto plan = the<act::plan_sources>(c1);
+  CHECK(plan.from == std::vector<std::string>{"1"});
+  auto e2 = h.answer(c1, data("2"));
+  CHECK(the<act::run_epoch>(e2).epoch == 2);
+  CHECK(has<act::stop_dataflow>(h.commit(2)));
+}
+
 TEST_CASE("lifecycle: a failed checkpoint write fails the query", "[lifecycle][checkpoint]") {
   auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
   options.durable = true;

@@ -187,6 +187,7 @@ class query_lifecycle {
   std::size_t running() const;
   std::size_t epoch_window() const;
   bool ends_when_drained() const;
+  bool once_done() const;
   void publish_status(std::string message, bool data_available, bool trigger_active);
   void publish_waiting(const std::string& message);
   void spawn();
@@ -215,6 +216,7 @@ class query_lifecycle {
   std::vector<std::optional<plan_answer>> answers_;  // to the newest plan, per source
   std::deque<std::int64_t> replay_;                  // logged epochs to run again after a restart
   bool emit_restored_state_ = false;                 // resume_point::emit_restored_state, until done
+  bool resumed_epochs_ = false;                      // resume() found uncommitted epochs to re-run
   bool planning_ = false;
   bool drained_ = false;  // available-now/once: the sources had nothing more
   bool trigger_pending_ = false;
