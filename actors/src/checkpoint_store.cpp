@@ -1,10 +1,14 @@
 #include "flow/runtime/checkpoint_store.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <simdjson.h>
 
@@ -168,6 +172,22 @@ std::string epoch_name(std::int64_t epoch, std::string_view suffix = {}) {
   return std::to_string(epoch) + std::string(suffix);
 }
 
+// One run at a time: two writing the same logs would corrupt each other's epochs. The lock goes with the
+// store (its file descriptor), also when the process dies.
+connectors::unique_fd take_lock(const std::string& directory) {
+  const std::string path = directory + "/.lock";
+  connectors::unique_fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd && (errno == EROFS || errno == EACCES)) fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));  // read it
+  if (!fd) throw error(std::string(owner) + ": cannot open '" + path + "': " + std::strerror(errno));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      throw error("checkpoint '" + directory + "' is in use by another running query (in this process or another " +
+                  "one): stop that query first, or give this one another checkpointLocation");
+    throw error(std::string(owner) + ": cannot lock '" + path + "': " + std::strerror(errno));
+  }
+  return fd;
+}
+
 }  // namespace
 
 checkpoint_store::checkpoint_store(std::string directory, checkpoint_options options)
@@ -177,6 +197,8 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
                 std::to_string(options_.min_batches_to_retain) + ") and the snapshot interval (" +
                 std::to_string(options_.snapshot_interval) + ") must each be at least 1");
   }
+  connectors::create_directories(owner, directory_);
+  lock_ = take_lock(directory_);
   for (const char* sub : {"offsets", "commits", "state", "sources"}) {
     connectors::create_directories(owner, directory_ + "/" + sub);
   }
@@ -185,7 +207,13 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
 std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
   const std::string path = directory_ + "/metadata";
   std::error_code ec;
-  if (!fs::exists(path, ec)) return std::nullopt;
+  if (!fs::exists(path, ec)) {
+    // Logs without metadata cannot be checked against the query: never take them for a fresh checkpoint.
+    if (!epochs_in(directory_ + "/offsets").empty() || !epochs_in(directory_ + "/commits").empty())
+      throw error("checkpoint '" + directory_ + "': metadata is missing although the checkpoint holds epochs; " +
+                  "without it the checkpoint cannot be checked against the query: " + std::string(start_over));
+    return std::nullopt;
+  }
   std::string why;
   auto text = read_sealed(path, why);
   dom::parser parser;
@@ -439,7 +467,6 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
   // logged-but-uncommitted ones are re-run up to the first damaged one.
   const std::vector<std::int64_t> logged = epochs_in(offsets_dir);
   std::int64_t next = out.last_committed + 1;
-  bool stopped_at_damage = false;
   for (;; ++next) {
     std::string why;
     auto offsets = read_offsets(offsets_dir + "/" + epoch_name(next), next, why);
@@ -453,20 +480,18 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
                   (out.last_committed < 0 ? std::string("the start") : "epoch " + std::to_string(out.last_committed)) +
                   " because " + first_damage + "): " + std::string(start_over));
     }
-    if (why != "missing") {
-      out.notes.push_back("Checkpoint file offsets/" + epoch_name(next) + " is " + why + "; epoch " +
-                          std::to_string(next) + " and the logged epochs after it are planned anew.");
-      stopped_at_damage = true;
+    // A logged epoch may have reached a sink before the crash: planning it anew could give other data
+    // under the same epoch number (a file sink would skip it, foreachBatch get it twice).
+    const auto later = std::find_if(logged.begin(), logged.end(), [&](std::int64_t e) { return e > next; });
+    if (why != "missing" || later != logged.end()) {
+      const std::string file = why != "missing" ? "offsets/" + epoch_name(next) + " is " + why
+                                                : "the offset log has a gap (offsets/" + epoch_name(next) +
+                                                      " is missing, offsets/" + epoch_name(*later) + " exists)";
+      throw error("checkpoint '" + directory_ + "': " + file + "; a logged epoch may already have reached a sink, " +
+                  "so planning it anew could write other data under its number: restore the file from a backup, " +
+                  "or " + std::string(start_over.substr(0, start_over.find(", or"))));
     }
     break;
-  }
-  for (std::int64_t epoch : logged) {
-    if (epoch < next) continue;
-    if (epoch > next && !stopped_at_damage) {
-      out.notes.push_back("Checkpoint file offsets/" + epoch_name(epoch) + " follows a gap in the offset log (offsets/" +
-                          epoch_name(next) + " is missing); epoch " + epoch_name(epoch) + " is planned anew.");
-    }
-    remove_file(offsets_dir + "/" + epoch_name(epoch));
   }
 
   // What lies beyond the recovery point is rewritten by the re-run epochs.

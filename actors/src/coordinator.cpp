@@ -44,7 +44,12 @@ struct performer {
     setup.readers = st().setup.readers;
     setup.writers = st().setup.writers;
     setup.credits_per_instance = st().setup.credits_per_instance;
-    setup.states = {st().setup.state_backend, st().setup.state_directory + "/generation-" + std::to_string(a.generation)};
+    setup.states = {st().setup.state_backend, generation_directory(a.generation)};
+    // The previous generation's actors are all down: its working files are of no use any more.
+    if (a.generation > 1 && !st().setup.state_directory.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(generation_directory(a.generation - 1), ignored);
+    }
     auto& lifecycle = *st().lifecycle;
     st().dataflow = spawn_graph(self->system(), setup, [&](std::size_t slot) { return lifecycle.state(slot); },
                                 supervision{coordinator_actor{self}, a.generation});
@@ -53,6 +58,10 @@ struct performer {
       self->monitor(handle);
       st().alive.insert(handle.address());
     }
+  }
+
+  std::string generation_directory(std::uint64_t generation) const {
+    return st().setup.state_directory + "/generation-" + std::to_string(generation);
   }
 
   void operator()(const act::plan_sources& a) const {
@@ -134,10 +143,9 @@ struct performer {
   // sink or reading a source) and publishes how the query ended.
   void operator()(const act::close_query& a) const {
     auto failure = a.failure;
-    if (a.dataflow_gone) {
-      close_connectors(failure);
-      remove_state_files();
-    }
+    if (a.dataflow_gone) close_connectors(failure);
+    remove_state_files();
+    st().checkpoint.reset();  // its lock: the same location may be started again as soon as this query ends
     st().setup.shared->update([&](query_shared& shared) {
       shared.active = false;
       shared.coordinator = nullptr;
@@ -147,7 +155,8 @@ struct performer {
     self->quit();
   }
 
-  // The backend's working files (the checkpoint, if any, holds what must survive).
+  // The backend's working files (the checkpoint, if any, holds what must survive). Files still open
+  // (a crashed coordinator's dataflow) live on until closed.
   void remove_state_files() const {
     if (st().setup.state_directory.empty()) return;
     std::error_code ignored;
@@ -304,6 +313,11 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
       if (auto kept = checkpoint_parallelism(metadata->graph, recovered->store->directory())) setup.parallelism = *kept;
   }
   setup.graph->resolve_parallelism(setup.parallelism);
+  // Holding the checkpoint's lock, no other run uses it: working files of earlier runs in it can go.
+  if (recovered->store && !setup.state_directory.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(std::filesystem::path(setup.state_directory).parent_path(), ignored);
+  }
   setup.graph->validate();
   const auto sources = setup.graph->sources();
   const auto sinks = setup.graph->sinks();

@@ -198,10 +198,8 @@ class session::impl final : public session_context, public std::enable_shared_fr
           (std::filesystem::temp_directory_path() / ("libflow-state-" + setup.shared->run_id)).string();
       return;
     }
-    const auto working = std::filesystem::path(setup.checkpoint_location) / "working";
-    std::error_code ignored;
-    std::filesystem::remove_all(working, ignored);
-    setup.state_directory = (working / setup.shared->run_id).string();
+    // start_query clears working/ of earlier runs once it holds the checkpoint's lock.
+    setup.state_directory = (std::filesystem::path(setup.checkpoint_location) / "working" / setup.shared->run_id).string();
   }
 
   // The query's own location, else <the session's default>/<the query's name> (Spark's

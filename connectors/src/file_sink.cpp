@@ -322,8 +322,8 @@ class file_sink final : public sink_writer {
     throw error("file sink '" + path_ + "': epoch " + std::to_string(epoch) + " was committed by an earlier run with " +
                 std::to_string(*earlier->second) + " rows, this run's epoch " + std::to_string(epoch) + " has " +
                 std::to_string(rows) + ": the query plans other epochs than the run that wrote this directory "
-                "(libflow keeps no checkpoint across runs, so a query restarts at epoch 0); write to a new directory "
-                "or delete the old output");
+                "(a query without its checkpoint, or on another one, starts again at epoch 0); run it on the "
+                "checkpointLocation that wrote this directory, write to a new directory, or delete the old output");
   }
 
   void remove_uncommitted_files(std::int64_t epoch) const {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "flow/connectors/durable_file.hpp"
 #include "flow/runtime/epoch_log.hpp"
 #include "flow/stream_operator.hpp"
 
@@ -84,6 +85,7 @@ class checkpoint_store {
   checkpoint_options options_;
   std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot, -1 for none
   bool retention_scanned_ = false;           // apply_retention ran in this process
+  connectors::unique_fd lock_;               // flock on DIR/.lock while this store lives
   checkpoint_commit_stats last_commit_;
 };
 

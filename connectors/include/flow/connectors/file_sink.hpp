@@ -17,8 +17,8 @@ namespace flow::connectors {
 inline constexpr const char* file_sink_log_directory = "_flow_metadata";
 
 // format: "csv" or "json" (JSON lines). Options: path (required; created if missing), maxRecordsPerFile
-// (default 0: unlimited), checkpointLocation (accepted for Spark compatibility, unused: offsets are kept
-// in memory); csv only: header (default false, as in Spark), sep (default ",", one character or \t).
+// (default 0: unlimited), checkpointLocation (the query's, read by the runtime: docs/fault-tolerance.md);
+// csv only: header (default false, as in Spark), sep (default ",", one character or \t).
 // Append mode only. Each epoch's rows go to part-<epoch:05>-<n:05>.<format>, written under a hidden
 // temporary name, fsync'd and renamed at commit, then the epoch's log entry is written atomically.
 // A part file has its final name before the entry is written: readers go through the log (committed_files;
@@ -26,7 +26,7 @@ inline constexpr const char* file_sink_log_directory = "_flow_metadata";
 // skipped; one without is rewritten after its stray files are deleted. open() on a directory with a log
 // (a restart) deletes the part files of every epoch without an entry; the restarted query's epochs that
 // the log holds are skipped, and fail with flow::error when their row count differs from the entry's (the
-// query planned other epochs: libflow keeps no checkpoint across runs). open() also throws flow::error when
+// query planned other epochs: it ran without the checkpoint that wrote the directory). open() also throws flow::error when
 // the path cannot be created or a column cannot be written (csv: window and array<string> columns, as
 // Spark refuses struct and array columns in CSV). FLOW_FILE_SINK_KILL_BEFORE_LOG=<epoch> in the environment
 // makes the process SIGKILL itself between that epoch's part files and its log entry (for crash tests).
