@@ -218,7 +218,6 @@ TEST_CASE("restart: a damaged checkpoint file falls back as documented and the r
   SECTION("the offsets of the newest committed epoch, which the fall-back must re-run: the documented error") {
     const fs::path offsets = newest_epoch_file(checkpoint / "offsets");
     flip_last_byte(offsets);
-    flip_last_byte(newest_epoch_file(checkpoint / "commits"));
     flow::session session;
     const std::string message = start_or_run_error([&] { return start_counts(session, in, checkpoint); });
     CHECK_THAT(message, Catch::Contains("offsets/" + offsets.filename().string() + " is damaged") &&
@@ -241,5 +240,70 @@ TEST_CASE("restart: a damaged checkpoint file falls back as documented and the r
     const std::string message = start_or_run_error([&] { return start_counts(session, in, checkpoint); });
     CHECK_THAT(message, Catch::Contains("was written by checkpoint format version 2; this build of libflow reads "
                                         "version 1"));
+  }
+}
+
+TEST_CASE("restart: foreachBatch receives again, with the same ids and rows, the epochs it had not finished",
+          "[checkpoint][restart][foreachBatch]") {
+  temp_dir dir;
+  const fs::path in = dir / "in", checkpoint = dir / "checkpoint";
+  constexpr int files = 6, failing_epoch = 2;
+  for (int f = 0; f < files; ++f) write_input_file(in, f);
+
+  // Epoch id -> the rows ("key,other", sorted) of every call that received it, per run.
+  using calls = std::map<std::int64_t, std::vector<std::vector<std::string>>>;
+  auto run = [&](calls& received, bool fail) {
+    flow::session session(flow::session_config{.max_failures = 0});
+    std::mutex mutex;
+    auto query = session.read_stream().format("csv").schema(input_schema()).option("maxFilesPerTrigger", 1LL)
+                     .load(in.string())
+                     .write_stream()
+                     .foreach_batch([&](const flow::batch& rows, std::int64_t epoch) {
+                       std::vector<std::string> lines;
+                       for (std::size_t r = 0; r < rows.num_rows(); ++r)
+                         lines.push_back(flow::to_string(rows.at(r, 0)) + "," + flow::to_string(rows.at(r, 1)));
+                       std::sort(lines.begin(), lines.end());
+                       {
+                         std::lock_guard<std::mutex> lock(mutex);
+                         received[epoch].push_back(std::move(lines));
+                       }
+                       if (fail && epoch == failing_epoch) throw flow::error("the batch function broke at epoch 2");
+                     })
+                     .option("checkpointLocation", checkpoint.string())
+                     .trigger(flow::available_now())
+                     .start();
+    if (fail) {
+      CHECK_THROWS_WITH(query.await_termination(30s), Catch::Contains("broke at epoch 2"));
+    } else {
+      REQUIRE(query.await_termination(30s));
+      CHECK_FALSE(query.exception());
+    }
+  };
+  calls first, second;
+  run(first, true);
+  run(second, false);
+
+  auto ids_of = [](const calls& c) {
+    std::vector<std::int64_t> ids;
+    for (const auto& [id, batches] : c) ids.push_back(id);
+    return ids;
+  };
+  CHECK(ids_of(first) == std::vector<std::int64_t>{0, 1, 2});
+  CHECK(ids_of(second) == std::vector<std::int64_t>{2, 3, 4, 5});
+  for (const auto& [id, batches] : second) {
+    INFO("epoch " << id);
+    CHECK(batches.size() == 1);  // once per run
+  }
+  // The re-run epoch has the rows it had when it failed.
+  CHECK(first[failing_epoch].front() == second[failing_epoch].front());
+  // Every epoch read one input file, in order: together, every file exactly once.
+  for (int epoch = 0; epoch < files; ++epoch) {
+    std::vector<std::string> file_rows;
+    for (int r = 0; r < rows_per_file; ++r) file_rows.push_back(numbered("k", (r + epoch) % 5) + numbered(",o", r % 3));
+    std::sort(file_rows.begin(), file_rows.end());
+    const calls& delivered = epoch < failing_epoch ? first : second;
+    INFO("epoch " << epoch);
+    REQUIRE(delivered.count(epoch));
+    CHECK(delivered.at(epoch).front() == file_rows);
   }
 }
