@@ -169,7 +169,7 @@ TEST_CASE("restart: a checkpoint directory on a read-only file system fails the 
   CHECK_THAT(message, Catch::Contains(checkpoint.string()) && Catch::Contains("Read-only file system"));
 }
 
-TEST_CASE("restart: a checkpoint disk that fills up fails the query with a clear error; after space is freed "
+TEST_CASE("restart: a checkpoint disk that fills up fails the query with a clear error, and after space is freed "
           "the restarted query ends with the exact result",
           "[checkpoint][restart][disk]") {
   temp_dir dir;
