@@ -3,11 +3,7 @@
 // or a read-only file system is an error that leaves the last good epoch recoverable.
 #include <catch2/catch.hpp>
 
-#include <sys/mount.h>
-
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <map>
 
 #include "collecting_context.hpp"
@@ -21,6 +17,8 @@ using runtime::checkpoint_options;
 using runtime::checkpoint_store;
 using runtime::logged_offsets;
 using flow::test::error_of;
+using flow::test::fill_up;
+using flow::test::small_tmpfs;
 using flow::test::temp_dir;
 namespace fs = std::filesystem;
 
@@ -412,44 +410,6 @@ TEST_CASE("checkpoint store: retention bounds the files and keeps the retained e
   CHECK(recovered.uncommitted.size() == 9);
   CHECK(states.contents() == q.expected[290]);
 }
-
-namespace {
-
-// A tmpfs of `size` mounted on a fresh directory, unmounted on destruction; mounted() false when this
-// process may not mount (then reason says why).
-class small_tmpfs {
- public:
-  explicit small_tmpfs(const fs::path& where, const char* size) : path_(where) {
-    fs::create_directories(path_);
-    const std::string opts = std::string("size=") + size;
-    if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, opts.c_str()) == 0) mounted_ = true;
-    else reason = std::strerror(errno);
-  }
-  ~small_tmpfs() {
-    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  bool remount_read_only() {
-    return ::mount(nullptr, path_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0;
-  }
-  std::string reason;
-
- private:
-  fs::path path_;
-  bool mounted_ = false;
-};
-
-// Writes to path until the file system is full.
-void fill_up(const fs::path& path) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  REQUIRE(f);
-  const std::string chunk(4096, 'x');
-  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0) {
-  }
-  std::fclose(f);
-}
-
-}  // namespace
 
 TEST_CASE("checkpoint store: a full disk fails the commit and leaves the last good epoch", "[checkpoint]") {
   temp_dir dir;

@@ -5,15 +5,18 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -343,6 +346,30 @@ void check_same_sums(const customer_hour_sums& actual, const customer_hour_sums&
     REQUIRE(actual.count(key));
     CHECK(std::round(actual.at(key) * 100) == std::round(sum * 100));
   }
+}
+
+small_tmpfs::small_tmpfs(const std::filesystem::path& where, const char* size) : path_(where) {
+  std::filesystem::create_directories(path_);
+  const std::string opts = std::string("size=") + size;
+  if (::mount("tmpfs", path_.c_str(), "tmpfs", 0, opts.c_str()) == 0) mounted_ = true;
+  else reason = std::strerror(errno);
+}
+
+small_tmpfs::~small_tmpfs() {
+  if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+}
+
+bool small_tmpfs::remount_read_only() {
+  return ::mount(nullptr, path_.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) == 0;
+}
+
+void fill_up(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE(f);
+  const std::string chunk(4096, 'x');
+  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0) {
+  }
+  std::fclose(f);
 }
 
 }  // namespace flow::test

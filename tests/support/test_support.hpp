@@ -154,6 +154,26 @@ void check_truncations_refused(const std::vector<std::uint8_t>& bytes);
 // the same bytes. Returns how many decoded and how many were refused.
 std::pair<std::size_t, std::size_t> check_flipped_bytes(const std::vector<std::uint8_t>& bytes, unsigned seed);
 
+// A tmpfs of `size` ("1m") mounted on a fresh directory `where`, unmounted on destruction; mounted() is
+// false when this process may not mount (reason then says why): tests of full and read-only disks.
+class small_tmpfs {
+ public:
+  small_tmpfs(const std::filesystem::path& where, const char* size);
+  ~small_tmpfs();
+  small_tmpfs(const small_tmpfs&) = delete;
+  small_tmpfs& operator=(const small_tmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+  bool remount_read_only();
+  std::string reason;
+
+ private:
+  std::filesystem::path path_;
+  bool mounted_ = false;
+};
+
+// Writes to path until the file system is full.
+void fill_up(const std::filesystem::path& path);
+
 // dir/data holding the retail data of 2010-12-01 (from the shared data): a stream source's directory.
 std::filesystem::path retail_day_dir(const temp_dir& dir);
 
