@@ -144,12 +144,12 @@ TEST_CASE("restart: a query started on the checkpoint of a different query fails
                             Catch::Contains("key columns            checkpoint: [key]") &&
                             Catch::Contains("query: [other]"));
   }
-  SECTION("another parallelism") {
+  SECTION("another session parallelism: the aggregation, which sets none, keeps the checkpoint's") {
     flow::session session(flow::session_config{.parallelism = 3});
-    const std::string message = error_of([&] { start_counts(session, dir / "in", checkpoint); });
-    CHECK_THAT(message, Catch::Contains("was written by a different query") &&
-                            Catch::Matches("[\\s\\S]*parallelism +checkpoint: 2 +query: 3\n[\\s\\S]*") &&
-                            Catch::Contains("with parallelism 2 (the checkpoint's"));
+    auto query = start_counts(session, dir / "in", checkpoint);
+    REQUIRE(query.await_termination(30s));
+    CHECK_FALSE(query.exception());
+    CHECK_THAT(*query.last_progress(), Catch::Contains("\"numShufflePartitions\":2"));
   }
 }
 
