@@ -1,5 +1,7 @@
 #include "flow/runtime/chain_runner.hpp"
 
+#include <utility>
+
 namespace flow::runtime {
 
 class chain_runner::context final : public operator_context {
@@ -42,20 +44,26 @@ void chain_runner::restore(std::size_t durable_index, const batch& snapshot) {
 
 void chain_runner::push(std::size_t position, const batch& rows) {
   if (position == stages_.size()) return out_(seq_, rows);
-  auto& s = stages_[position];
   const stage* caller = running_;
-  running_ = &s;
-  s.op->process(rows, 0, s.state.get(), *contexts_[position]);
+  run_process(position, rows, 0);
   running_ = caller;  // an error after the emit returned is the caller's
+}
+
+void chain_runner::run_process(std::size_t position, const batch& rows, std::size_t input) {
+  auto& s = stages_[position];
+  running_ = &s;
+  if (!s.state || !s.state->durable()) return s.op->process(rows, input, s.state.get(), *contexts_[position]);
+  // The time includes what the operator's emits cost downstream in the chain: they run inside its process call.
+  const auto start = std::chrono::steady_clock::now();
+  s.op->process(rows, input, s.state.get(), *contexts_[position]);
+  s.update_time += std::chrono::steady_clock::now() - start;
 }
 
 void chain_runner::process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows) {
   epoch_ = epoch;
   seq_ = seq;
   if (stages_.empty()) return out_(seq, rows);
-  auto& s = stages_.front();
-  running_ = &s;
-  s.op->process(rows, input, s.state.get(), *contexts_.front());
+  run_process(0, rows, input);
 }
 
 void chain_runner::end_epoch(std::int64_t epoch, std::uint64_t seq) {
@@ -73,16 +81,17 @@ std::vector<batch> chain_runner::take_changes() {
   return out;
 }
 
-std::size_t chain_runner::state_rows() const {
-  std::size_t n = 0;
-  for (auto position : durable_) n += stages_[position].state->num_rows();
-  return n;
+std::size_t chain_runner::state_rows(std::size_t durable_index) const {
+  return stages_[durable_.at(durable_index)].state->num_rows();
 }
 
-std::size_t chain_runner::state_memory_bytes() const {
-  std::size_t n = 0;
-  for (auto position : durable_) n += stages_[position].state->memory_bytes();
-  return n;
+std::size_t chain_runner::state_memory_bytes(std::size_t durable_index) const {
+  return stages_[durable_.at(durable_index)].state->memory_bytes();
+}
+
+std::chrono::microseconds chain_runner::take_update_time(std::size_t durable_index) {
+  auto& s = stages_[durable_.at(durable_index)];
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::exchange(s.update_time, {}));
 }
 
 }  // namespace flow::runtime

@@ -101,7 +101,9 @@ struct performer {
     self->send(st().dataflow.readers.at(a.source), commit_atom::value, a.end);
   }
 
-  void operator()(act::publish_progress& a) const { st().reporter->epoch_committed(std::move(a), now); }
+  void operator()(act::publish_progress& a) const {
+    st().reporter->epoch_committed(std::move(a), now, st().checkpoint ? &st().checkpoint->last_commit() : nullptr);
+  }
   void operator()(const act::publish_idle_progress& a) const { st().reporter->idle(a, now); }
 
   void operator()(const act::idle_plan& a) const {

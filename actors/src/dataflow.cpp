@@ -227,6 +227,7 @@ struct instance_setup {
   std::shared_ptr<const decoder> chunk_decoder;       // instances of a source vertex with raw records
   std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
   std::vector<std::uint64_t> slots;                   // the epoch log's slot of each durable state
+  std::size_t first_state_operator = 0;               // the graph-wide index of its first durable state's operator
   std::vector<batch> restored;                        // each durable state's snapshot
   state_placement states;                             // this instance's own
   std::size_t source_index = 0;                       // instances of a source vertex: which source
@@ -252,6 +253,18 @@ void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
   });
 }
 
+// Keys a state's take_changes() removes: rows flagged "__deleted" (keyed state; an aggregation's changes
+// have no such column, it removes no keys).
+std::int64_t removed_rows(const batch& changes) {
+  if (!changes.valid()) return 0;
+  const auto deleted = changes.schema().find("__deleted");
+  if (!deleted || changes.col(*deleted).type() != type_id::boolean) return 0;
+  const column& flags = changes.col(*deleted);
+  std::int64_t n = 0;
+  for (std::size_t row = 0; row < changes.num_rows(); ++row) n += flags.bools()[row] ? 1 : 0;
+  return n;
+}
+
 // Every input's barrier arrived: end the epoch in the chain, report the state's changes to the
 // coordinator (which commits the epoch once it has them and every sink's commit, in any order), pass the
 // barrier on.
@@ -261,12 +274,15 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
   st.chain->end_epoch(epoch, end_of_epoch_seq + st.setup.instance);
   auto changes = st.chain->take_changes();
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    stats.state_rows_updated += static_cast<std::int64_t>(changes[i].num_rows());
+    const std::size_t op = st.setup.first_state_operator + i;
+    epoch_stats::add_at(stats.state_rows_updated, op, static_cast<std::int64_t>(changes[i].num_rows()));
+    epoch_stats::add_at(stats.state_rows_removed, op, removed_rows(changes[i]));
+    epoch_stats::add_at(stats.state_rows_total, op, static_cast<std::int64_t>(st.chain->state_rows(i)));
+    epoch_stats::add_at(stats.state_memory_bytes, op, static_cast<std::int64_t>(st.chain->state_memory_bytes(i)));
+    epoch_stats::add_at(stats.state_update_micros, op, st.chain->take_update_time(i).count());
     self->send(st.setup.sup.coordinator, state_changes_atom::value, st.setup.sup.generation, epoch,
                st.setup.slots[i], std::move(changes[i]));
   }
-  stats.state_rows_total += static_cast<std::int64_t>(st.chain->state_rows());
-  stats.state_memory_bytes += static_cast<std::int64_t>(st.chain->state_memory_bytes());
   stats.add(st.stats);
   st.stats = epoch_stats{};
   bool first = true;
@@ -429,11 +445,13 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
     running.sinks.push_back(sink);
     inputs[sinks[k]].push_back(sink);
   }
-  // Slot numbers: vertex by vertex in index order, as state_slots counts them.
-  std::vector<std::size_t> first_slot(vertices.size(), 0);
-  for (std::size_t v = 0, next = 0; v < vertices.size(); ++v) {
+  // Slot numbers: vertex by vertex in index order, as state_slots counts them; stateful operators likewise.
+  std::vector<std::size_t> first_slot(vertices.size(), 0), first_state_operator(vertices.size(), 0);
+  for (std::size_t v = 0, next = 0, next_operator = 0; v < vertices.size(); ++v) {
     first_slot[v] = next;
+    first_state_operator[v] = next_operator;
     next += vertices[v].parallelism * durable_states(vertices[v]);
+    next_operator += durable_states(vertices[v]);
   }
   auto order = graph.topological_order();
   auto source_list = graph.sources();
@@ -455,6 +473,7 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
       is.instance = i;
       is.chunk_decoder = chunk_decoder;
       is.source_index = source_index;
+      is.first_state_operator = first_state_operator[v];
       for (auto e : graph.outputs_of(v)) is.targets.push_back(inputs[graph.edges()[e].to]);
       for (std::size_t d = 0; d < durable; ++d) {
         auto slot = first_slot[v] + i * durable + d;

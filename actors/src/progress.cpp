@@ -47,9 +47,20 @@ std::string to_json(const query_progress& p) {
       << ",\"durationMs\":{\"addBatch\":" << p.add_batch_ms << ",\"latestOffset\":" << p.latest_offset_ms
       << ",\"triggerExecution\":" << p.trigger_execution_ms << ",\"walCommit\":" << p.wal_commit_ms << "}"
       << ",\"stateOperators\":[";
-  if (p.state_operators > 0)
-    out << "{\"numRowsTotal\":" << p.stats.state_rows_total << ",\"numRowsUpdated\":" << p.stats.state_rows_updated
-        << ",\"memoryUsedBytes\":" << p.stats.state_memory_bytes << "}";
+  for (std::size_t i = 0; i < p.state_operators.size(); ++i) {
+    const auto& op = p.state_operators[i];
+    const auto figure = [&](const std::vector<std::int64_t>& figures) { return i < figures.size() ? figures[i] : 0; };
+    out << (i ? "," : "") << "{\"operatorName\":\"" << json_escape(op.name)
+        << "\",\"numRowsTotal\":" << figure(p.stats.state_rows_total)
+        << ",\"numRowsUpdated\":" << figure(p.stats.state_rows_updated)
+        << ",\"allUpdatesTimeMs\":" << figure(p.stats.state_update_micros) / 1000
+        << ",\"numRowsRemoved\":" << figure(p.stats.state_rows_removed) << ",\"commitTimeMs\":" << op.commit_time_ms
+        << ",\"memoryUsedBytes\":" << figure(p.stats.state_memory_bytes)
+        << ",\"numShufflePartitions\":" << op.shuffle_partitions
+        << ",\"numStateStoreInstances\":" << op.state_store_instances
+        << ",\"customMetrics\":{\"deltaBytes\":" << op.delta_bytes << ",\"snapshotBytes\":" << op.snapshot_bytes
+        << ",\"stateOnCurrentVersionSizeBytes\":" << figure(p.stats.state_memory_bytes) << "}}";
+  }
   out << "],\"sources\":[";
   for (std::size_t i = 0; i < p.sources.size(); ++i) {
     const auto& source = p.sources[i];

@@ -1,6 +1,7 @@
 #include "progress_report.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace flow::runtime {
 
@@ -8,7 +9,17 @@ progress_reporter::progress_reporter(std::shared_ptr<query_shared> shared, const
                                      std::vector<std::string> source_descriptions,
                                      std::vector<std::string> sink_descriptions, std::size_t history)
     : shared_(std::move(shared)), source_descriptions_(std::move(source_descriptions)), history_(history) {
-  for (const auto& v : graph.vertices()) state_operators_ += durable_states(v);
+  // Graph order, as state_slots numbers the slots: vertex by vertex, instance by instance, chain order.
+  for (const auto& v : graph.vertices()) {
+    const std::size_t first = state_operators_.size();
+    for (const auto& op : v.chain)
+      if (auto state = op->make_state(); state && state->durable()) {
+        const auto parallelism = static_cast<std::int64_t>(v.parallelism);
+        state_operators_.push_back({op->name(), parallelism, parallelism, 0, 0, 0});
+      }
+    for (std::size_t i = 0; i < v.parallelism; ++i)
+      for (std::size_t op = first; op < state_operators_.size(); ++op) slot_operators_.push_back(op);
+  }
   for (const auto& description : sink_descriptions)
     sink_description_ += (sink_description_.empty() ? "" : ", ") + description;
 }
@@ -40,8 +51,33 @@ void progress_reporter::publish(const query_progress& p) {
   });
 }
 
-void progress_reporter::epoch_committed(lifecycle_actions::publish_progress report, lifecycle_clock::time_point now) {
+namespace {
+
+// Spreads the checkpoint's write time over the operators by the bytes written for each.
+void add_checkpoint_figures(std::vector<query_progress::state_operator>& operators,
+                            const std::vector<std::size_t>& slot_operators, const checkpoint_commit_stats& commit) {
+  std::size_t state_bytes = 0;
+  for (std::size_t slot = 0; slot < slot_operators.size(); ++slot) {
+    auto& op = operators[slot_operators[slot]];
+    const std::size_t delta = slot < commit.delta_bytes.size() ? commit.delta_bytes[slot] : 0;
+    const std::size_t snapshot = slot < commit.snapshot_bytes.size() ? commit.snapshot_bytes[slot] : 0;
+    op.delta_bytes += static_cast<std::int64_t>(delta);
+    op.snapshot_bytes += static_cast<std::int64_t>(snapshot);
+    state_bytes += delta + snapshot;
+  }
+  for (auto& op : operators) {
+    const double share = state_bytes ? static_cast<double>(op.delta_bytes + op.snapshot_bytes) / state_bytes : 0.0;
+    op.commit_time_ms = std::llround(commit.duration_ms * share);
+  }
+}
+
+}  // namespace
+
+void progress_reporter::epoch_committed(lifecycle_actions::publish_progress report, lifecycle_clock::time_point now,
+                                        const checkpoint_commit_stats* checkpoint) {
   query_progress p = new_progress(report.epoch);
+  if (checkpoint && checkpoint->epoch == report.epoch)
+    add_checkpoint_figures(p.state_operators, slot_operators_, *checkpoint);
   auto& logged = report.logged;
   const auto& info = logged.info;
   p.stats = std::move(logged.info.stats);

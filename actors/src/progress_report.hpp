@@ -9,6 +9,7 @@
 #include "query_shared.hpp"
 
 #include "flow/graph.hpp"
+#include "flow/runtime/checkpoint_store.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
 
 namespace flow::runtime {
@@ -19,8 +20,10 @@ class progress_reporter {
                     std::vector<std::string> source_descriptions, std::vector<std::string> sink_descriptions,
                     std::size_t history);
 
-  // now: when the epoch's commit (or the idle plan) was handled.
-  void epoch_committed(lifecycle_actions::publish_progress report, lifecycle_clock::time_point now);
+  // now: when the epoch's commit (or the idle plan) was handled. checkpoint: what the checkpoint store wrote
+  // for the epoch (its last_commit()), null without a checkpoint.
+  void epoch_committed(lifecycle_actions::publish_progress report, lifecycle_clock::time_point now,
+                       const checkpoint_commit_stats* checkpoint);
   void idle(const lifecycle_actions::publish_idle_progress& report, lifecycle_clock::time_point now);
 
  private:
@@ -30,7 +33,8 @@ class progress_reporter {
   std::shared_ptr<query_shared> shared_;
   std::vector<std::string> source_descriptions_;
   std::string sink_description_;  // several sinks: joined by ", "
-  std::size_t state_operators_ = 0;
+  std::vector<query_progress::state_operator> state_operators_;  // names and parallelism, figures zero
+  std::vector<std::size_t> slot_operators_;  // each checkpoint slot's index in state_operators_
   std::size_t history_;
   epoch_stats last_state_stats_;  // the state figures of the last report, repeated by idle ones
 };

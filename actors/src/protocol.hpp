@@ -63,7 +63,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, epoch_stats& x) {
   return f(caf::meta::type_name("flow::epoch_stats"), x.input_rows, x.input_rows_per_source, x.input_bytes, x.malformed_rows,
            x.malformed_rows_per_source,
-           x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_memory_bytes,
+           x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_rows_removed, x.state_memory_bytes,
+           x.state_update_micros,
            x.source_metric_names, x.source_metric_values, x.source_metric_sources);
 }
 

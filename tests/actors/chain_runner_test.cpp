@@ -75,7 +75,7 @@ TEST_CASE("chain_runner: each operator's emits feed the next, end_epoch runs in 
   auto changes = runner.take_changes();
   REQUIRE(changes.size() == 1);
   CHECK(changes[0].num_rows() == 3);  // keys 1, 3, 4; key 2 was filtered out before the aggregation
-  CHECK(runner.state_rows() == 3);
+  CHECK(runner.state_rows(0) == 3);
   CHECK(runner.running_operator() == chain[3]->name());
 }
 

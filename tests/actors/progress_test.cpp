@@ -13,9 +13,13 @@ TEST_CASE("progress reports use Spark's field names and escape text", "[progress
   p.timestamp = "2026-01-01T00:00:00.000Z";
   p.batch_id = 7;
   p.stats.input_rows = 3108;
-  p.stats.state_rows_total = 106;
-  p.stats.state_rows_updated = 12;
-  p.state_operators = 1;
+  p.stats.state_rows_total = {106, 5};
+  p.stats.state_rows_updated = {12, 2};
+  p.stats.state_rows_removed = {0, 1};
+  p.stats.state_memory_bytes = {4096, 512};
+  p.stats.state_update_micros = {2500, 0};
+  p.state_operators.push_back({"aggregate", 2, 2, 3, 700, 0});
+  p.state_operators.push_back({"sessions", 1, 1, 1, 80, 900});
   p.input_rows_per_second = 1500.25;
   p.processed_rows_per_second = 30000;
   p.trigger_execution_ms = 4;
@@ -28,7 +32,15 @@ TEST_CASE("progress reports use Spark's field names and escape text", "[progress
   CHECK_THAT(json, Catch::Contains("\"processedRowsPerSecond\":30000.0"));
   CHECK_THAT(json, Catch::Contains("\"triggerExecution\":4"));
   CHECK_THAT(json, Catch::Contains("\"startOffset\":{\"logOffset\":6},\"endOffset\":{\"logOffset\":7}"));
-  CHECK_THAT(json, Catch::Contains("\"numRowsTotal\":106,\"numRowsUpdated\":12"));
+  CHECK_THAT(json, Catch::Contains(
+                       "\"stateOperators\":[{\"operatorName\":\"aggregate\",\"numRowsTotal\":106,\"numRowsUpdated\":12,"
+                       "\"allUpdatesTimeMs\":2,\"numRowsRemoved\":0,\"commitTimeMs\":3,\"memoryUsedBytes\":4096,"
+                       "\"numShufflePartitions\":2,\"numStateStoreInstances\":2,\"customMetrics\":{\"deltaBytes\":700,"
+                       "\"snapshotBytes\":0,\"stateOnCurrentVersionSizeBytes\":4096}},"
+                       "{\"operatorName\":\"sessions\",\"numRowsTotal\":5,\"numRowsUpdated\":2,\"allUpdatesTimeMs\":0,"
+                       "\"numRowsRemoved\":1,\"commitTimeMs\":1,\"memoryUsedBytes\":512,\"numShufflePartitions\":1,"
+                       "\"numStateStoreInstances\":1,\"customMetrics\":{\"deltaBytes\":80,\"snapshotBytes\":900,"
+                       "\"stateOnCurrentVersionSizeBytes\":512}}],"));
   CHECK_THAT(json, Catch::Contains("\"name\":\"compras \\\"por\\\" hora\""));
   CHECK_THAT(json, Catch::Contains("\"metrics\":{\"filesRead\":7}"));
   CHECK(json.front() == '{');

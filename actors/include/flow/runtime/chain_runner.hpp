@@ -3,6 +3,7 @@
 // Plain C++, no actors: the vertex actor feeds it messages.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,16 +49,21 @@ class chain_runner {
   // The name of the operator the last call reached (for the error of a call that threw); empty if none.
   std::string running_operator() const { return running_ ? running_->op->name() : std::string(); }
 
-  std::size_t state_rows() const;
-  std::size_t state_memory_bytes() const;
+  // Of the durable state durable_index, for the progress report.
+  std::size_t state_rows(std::size_t durable_index) const;
+  std::size_t state_memory_bytes(std::size_t durable_index) const;
+  // Time spent in the operator's process calls since the previous call.
+  std::chrono::microseconds take_update_time(std::size_t durable_index);
 
  private:
   class context;
   void push(std::size_t position, const batch& rows);
+  void run_process(std::size_t position, const batch& rows, std::size_t input);
 
   struct stage {
     operator_ptr op;
     std::unique_ptr<operator_state> state;
+    std::chrono::steady_clock::duration update_time{};  // in process(), measured for durable states only
   };
   std::vector<stage> stages_;
   std::vector<std::size_t> durable_;  // positions of durable states

@@ -17,9 +17,12 @@ struct epoch_stats {
   std::int64_t malformed_rows = 0;
   std::vector<std::int64_t> malformed_rows_per_source;
   std::int64_t output_rows = 0;
-  std::int64_t state_rows_total = 0;
-  std::int64_t state_rows_updated = 0;
-  std::int64_t state_memory_bytes = 0;
+  // Per stateful operator of the graph (graph order: vertex by vertex, chain order), summed over its instances.
+  std::vector<std::int64_t> state_rows_total;
+  std::vector<std::int64_t> state_rows_updated;   // rows of the epoch's changes
+  std::vector<std::int64_t> state_rows_removed;   // keys removed in the epoch
+  std::vector<std::int64_t> state_memory_bytes;
+  std::vector<std::int64_t> state_update_micros;  // time in the operator's process calls
   // Each source's connector metrics at the end of reading the epoch (one barrier per source carries them):
   // metric i is source_metric_sources[i]'s.
   std::vector<std::string> source_metric_names;
@@ -36,9 +39,13 @@ struct epoch_stats {
   }
 
   void add(const epoch_stats& o) {
-    for (std::size_t i = 0; i < o.input_rows_per_source.size(); ++i) add_at(input_rows_per_source, i, o.input_rows_per_source[i]);
-    for (std::size_t i = 0; i < o.malformed_rows_per_source.size(); ++i)
-      add_at(malformed_rows_per_source, i, o.malformed_rows_per_source[i]);
+    add_all(input_rows_per_source, o.input_rows_per_source);
+    add_all(malformed_rows_per_source, o.malformed_rows_per_source);
+    add_all(state_rows_total, o.state_rows_total);
+    add_all(state_rows_updated, o.state_rows_updated);
+    add_all(state_rows_removed, o.state_rows_removed);
+    add_all(state_memory_bytes, o.state_memory_bytes);
+    add_all(state_update_micros, o.state_update_micros);
     source_metric_names.insert(source_metric_names.end(), o.source_metric_names.begin(), o.source_metric_names.end());
     source_metric_values.insert(source_metric_values.end(), o.source_metric_values.begin(), o.source_metric_values.end());
     source_metric_sources.insert(source_metric_sources.end(), o.source_metric_sources.begin(), o.source_metric_sources.end());
@@ -46,15 +53,16 @@ struct epoch_stats {
     input_bytes += o.input_bytes;
     malformed_rows += o.malformed_rows;
     output_rows += o.output_rows;
-    state_rows_total += o.state_rows_total;
-    state_rows_updated += o.state_rows_updated;
-    state_memory_bytes += o.state_memory_bytes;
+  }
+
+  static void add_at(std::vector<std::int64_t>& figures, std::size_t index, std::int64_t n) {
+    if (figures.size() <= index) figures.resize(index + 1, 0);
+    figures[index] += n;
   }
 
  private:
-  static void add_at(std::vector<std::int64_t>& per_source, std::size_t source, std::int64_t n) {
-    if (per_source.size() <= source) per_source.resize(source + 1, 0);
-    per_source[source] += n;
+  static void add_all(std::vector<std::int64_t>& figures, const std::vector<std::int64_t>& more) {
+    for (std::size_t i = 0; i < more.size(); ++i) add_at(figures, i, more[i]);
   }
 };
 
@@ -72,7 +80,17 @@ struct query_progress {
   std::int64_t wal_commit_ms = 0;
   std::int64_t trigger_execution_ms = 0;
   std::int64_t restarts = 0;            // stage restarts while running this epoch
-  std::size_t state_operators = 0;      // stateful operators of the graph (Spark: one entry each)
+  // Spark's StateOperatorProgress, one per stateful operator of the graph, in graph order. The row and memory
+  // figures are stats' state_* at the operator's index.
+  struct state_operator {
+    std::string name;
+    std::int64_t shuffle_partitions = 0;     // the operator's parallelism
+    std::int64_t state_store_instances = 0;  // one per instance
+    std::int64_t commit_time_ms = 0;         // the checkpoint's write of its deltas and snapshots; 0 without one
+    std::int64_t delta_bytes = 0;
+    std::int64_t snapshot_bytes = 0;
+  };
+  std::vector<state_operator> state_operators;
   struct source {
     std::string description;
     std::string start_offset;           // JSON text, or empty for null
