@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "bench_input.hpp"
+#include "child_run.hpp"
 #include "flow/connectors/durable_file.hpp"
 #include "flow/session.hpp"
 
@@ -59,35 +60,9 @@ double json_number(const std::string& json, const std::string& field) {
 
 // Runs body in a forked child and returns what it returned; throws when the child failed.
 std::string in_child(const std::function<std::string()>& body) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    close(fds[0]);
-    std::string text;
-    try {
-      text = body();
-    } catch (const std::exception& e) {
-      std::cerr << "checkpoint_bench: a benchmark run failed: " << e.what() << std::endl;
-      _exit(1);
-    }
-    for (std::size_t done = 0; done < text.size();) {
-      const auto n = write(fds[1], text.data() + done, text.size() - done);
-      if (n <= 0) _exit(1);
-      done += static_cast<std::size_t>(n);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string text;
-  char buf[65536];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("a benchmark run's process failed");
-  return text;
+  auto result = bench::run_in_child("checkpoint_bench", body);
+  if (!result.ok()) throw std::runtime_error("a benchmark run's process failed");
+  return result.text;
 }
 
 // ---------------------------------------------------------------- one run of a query

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "child_run.hpp"
 #include "bench_input.hpp"
 #include "csv_records.hpp"
 #include "flow/session.hpp"
@@ -144,18 +145,8 @@ run_figures run_libflow(const std::vector<fs::path>& files, long long max_files_
 
 template <class F>
 run_figures in_child(F body) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    run_figures fig;
-    try {
-      fig = body();
-    } catch (const std::exception& e) {
-      std::cerr << "retail_bench: a benchmark run failed: " << e.what() << std::endl;
-      _exit(1);
-    }
+  auto child = bench::run_in_child("retail_bench", [&] {
+    run_figures fig = body();
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     fig.peak_rss_kb = usage.ru_maxrss;
@@ -163,24 +154,10 @@ run_figures in_child(F body) {
     out.precision(17);
     out << fig.seconds << ' ' << fig.peak_rss_kb << ' ' << fig.rows << ' ' << fig.epochs << ' ' << fig.result.size() << '\n';
     for (auto& r : fig.result) out << r.has_customer << ' ' << r.customer << ' ' << r.window_start << ' ' << r.total << '\n';
-    std::string text = out.str();
-    for (std::size_t done = 0; done < text.size();) {
-      auto n = write(fds[1], text.data() + done, text.size() - done);
-      if (n <= 0) _exit(2);
-      done += static_cast<std::size_t>(n);
-    }
-    close(fds[1]);
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string text;
-  char buf[65536];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("a benchmark run's process failed");
-  std::istringstream in(text);
+    return out.str();
+  });
+  if (!child.ok()) throw std::runtime_error("a benchmark run's process failed");
+  std::istringstream in(child.text);
   run_figures fig;
   std::size_t count = 0;
   in >> fig.seconds >> fig.peak_rss_kb >> fig.rows >> fig.epochs >> count;

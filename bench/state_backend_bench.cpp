@@ -17,6 +17,7 @@
 #include <set>
 #include <string>
 
+#include "child_run.hpp"
 #include "flow/connectors/rocksdb_store.hpp"
 #include "flow/keyed_operator.hpp"
 
@@ -120,17 +121,13 @@ std::string run(const std::string& backend, std::int64_t keys, const fs::path& w
 
 // Runs `run` in a child process (under an address-space limit when limit_mb > 0) and prints its line.
 void in_child(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb) {
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    std::string line;
+  auto child = bench::run_in_child("state_backend_bench", [&] {
     if (limit_mb > 0) {
       mallopt(M_ARENA_MAX, 2);  // glibc reserves 64 MiB of address space per arena otherwise
       const rlimit limit{static_cast<rlim_t>(limit_mb) << 20, static_cast<rlim_t>(limit_mb) << 20};
       setrlimit(RLIMIT_AS, &limit);
     }
+    std::string line;
     try {
       line = run(backend, keys, work, limit_mb);
     } catch (const std::bad_alloc&) {
@@ -140,20 +137,12 @@ void in_child(const std::string& backend, std::int64_t keys, const fs::path& wor
       line = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"limit_mb\":" + std::to_string(limit_mb) +
              ",\"result\":\"error\",\"message\":\"" + std::string(e.what()).substr(0, 200) + "\"}";
     }
-    line += "\n";
-    const bool written = write(fds[1], line.data(), line.size()) == static_cast<ssize_t>(line.size());
-    _exit(written ? 0 : 1);
-  }
-  close(fds[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
+    return line + "\n";
+  });
+  std::string text = child.text;
   if (text.empty())
     text = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"limit_mb\":" + std::to_string(limit_mb) +
-           ",\"result\":\"killed\",\"status\":" + std::to_string(status) + "}\n";
+           ",\"result\":\"killed\",\"status\":" + std::to_string(child.status) + "}\n";
   std::cout << text << std::flush;
   fs::remove_all(work);
 }
