@@ -34,8 +34,9 @@ state_backend_config rocksdb_config() {
 
 // Rows (name "k", id, amount, no label) for ids [first, last).
 batch id_rows(std::int64_t first, std::int64_t last, std::int64_t amount) {
+  const schema_ptr schema = summary_by_key::input_schema();  // the loop below must not outlive it
   std::vector<column_builder> columns;
-  for (const field& f : summary_by_key::input_schema()->fields()) columns.emplace_back(f.type);
+  for (const field& f : schema->fields()) columns.emplace_back(f.type);
   for (std::int64_t id = first; id < last; ++id) {
     columns[0].append_string("k");
     columns[1].append_int(id);
@@ -44,7 +45,7 @@ batch id_rows(std::int64_t first, std::int64_t last, std::int64_t amount) {
   }
   std::vector<column> finished;
   for (auto& c : columns) finished.push_back(c.finish());
-  return batch(summary_by_key::input_schema(), std::move(finished));
+  return batch(schema, std::move(finished));
 }
 
 // Feeds keys [0, total) in epochs of `per_epoch` keys, taking the changes after each, as the runtime does.
