@@ -180,6 +180,11 @@ TEST_CASE("rocksdb state: 1 M keys hold far less memory than in the memory backe
   };
   const std::size_t in_memory = held_bytes(op.make_state());
   const std::size_t on_disk = held_bytes(state_on(op, rocksdb_config(), dir / "work"));
+  if (in_memory == 0) {
+    // AddressSanitizer's allocator does not report to glibc's mallinfo2: the figures exist in plain builds.
+    WARN("skipped the comparison: the heap in use cannot be measured here (a sanitizer build)");
+    return;
+  }
   INFO("heap held: memory backend " << in_memory << " bytes, rocksdb " << on_disk << " bytes");
   CHECK(on_disk * 3 < in_memory);
 }
