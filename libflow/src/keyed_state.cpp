@@ -4,6 +4,8 @@
 
 #include "flow/keyed_operator.hpp"
 
+#include "cell_encoding.hpp"
+
 namespace flow {
 
 // ---------------------------------------------------------------- row_writer, keyed_rows
@@ -237,41 +239,11 @@ void keyed_state_base::restore_store_from(const std::string& directory) {
   count_stored();
 }
 
-// Per column a byte (0: null, 1: a value), then the value: a boolean as one byte, a 64-bit number as its
-// 8 bytes, a window as two, a string as its 32-bit length and bytes, an array<string> as its 32-bit count
-// and then each item as a string. A sum per key takes 9 bytes.
+// Per column one cell in the layout of encoded keys (cell_encoding.hpp), floats exact: a sum per key takes
+// 9 bytes.
 void keyed_state_base::encode_values(const batch& rows, std::size_t first_column, std::size_t row, std::string& out) {
-  auto append = [&](const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); };
-  auto append_text = [&](std::string_view text) {
-    const auto length = static_cast<std::uint32_t>(text.size());
-    append(&length, 4);
-    out.append(text);
-  };
-  for (std::size_t c = first_column; c < rows.num_columns(); ++c) {
-    const column& col = rows.col(c);
-    if (!col.valid(row)) {
-      out.push_back('\0');
-      continue;
-    }
-    out.push_back('\1');
-    switch (col.type()) {
-      case type_id::boolean: out.push_back(static_cast<char>(col.bools()[row])); break;
-      case type_id::int64:
-      case type_id::timestamp: append(&col.ints()[row], 8); break;
-      case type_id::float64: append(&col.doubles()[row], 8); break;
-      case type_id::window:
-        append(&col.ints()[row], 8);
-        append(&col.ends()[row], 8);
-        break;
-      case type_id::string: append_text(col.str(row)); break;
-      case type_id::string_list: {
-        const auto count = static_cast<std::uint32_t>(col.list_size(row));
-        append(&count, 4);
-        for (std::uint32_t j = 0; j < count; ++j) append_text(col.list_item(row, j));
-        break;
-      }
-    }
-  }
+  for (std::size_t c = first_column; c < rows.num_columns(); ++c)
+    detail::append_cell(out, rows.col(c), row, detail::float_bits::exact);
 }
 
 batch keyed_state_base::decode_values(const schema_ptr& saved, std::span<const std::string> values) {

@@ -1,6 +1,8 @@
 // The key encoder and decoder, and the hash partitioner.
 #include "flow/keys.hpp"
 
+#include "cell_encoding.hpp"
+
 #include <bit>
 #include <cstring>
 
@@ -50,8 +52,6 @@ inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint6
 
 // Uses the hash's high half: the aggregation's table, which each part feeds, indexes by the low bits.
 inline std::size_t part_of(std::uint64_t hash, std::size_t n) { return static_cast<std::size_t>((hash >> 32) % n); }
-
-void append_bytes(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
 
 void check_columns(const key_layout& layout, const std::vector<column>& columns, std::size_t rows) {
   const auto& types = layout.types();
@@ -122,41 +122,15 @@ void encode_fixed(const key_layout& layout, const std::vector<column>& columns, 
 }
 
 void encode_generic(const std::vector<column>& columns, encoded_keys& enc) {
+  for (const column& c : columns)
+    if (c.type() == type_id::string_list) throw error("internal: an array<string> key");
   const std::size_t rows = enc.rows;
   enc.offsets.resize(rows + 1);
   enc.bytes.reserve(rows * columns.size() * 12 + 8);
   std::string& s = enc.bytes;
   for (std::size_t i = 0; i < rows; ++i) {
     enc.offsets[i] = s.size();
-    for (const column& c : columns) {
-      if (!c.valid(i)) {
-        s.push_back('\0');
-        continue;
-      }
-      s.push_back('\1');
-      switch (c.type()) {
-        case type_id::boolean: s.push_back(static_cast<char>(c.bools()[i])); break;
-        case type_id::int64:
-        case type_id::timestamp: append_bytes(s, &c.ints()[i], 8); break;
-        case type_id::float64: {
-          const std::uint64_t bits = double_key_bits(c.doubles()[i]);
-          append_bytes(s, &bits, 8);
-          break;
-        }
-        case type_id::window:
-          append_bytes(s, &c.ints()[i], 8);
-          append_bytes(s, &c.ends()[i], 8);
-          break;
-        case type_id::string: {
-          const auto text = c.str(i);
-          const auto len = static_cast<std::uint32_t>(text.size());
-          append_bytes(s, &len, 4);
-          s.append(text);
-          break;
-        }
-        case type_id::string_list: throw error("internal: an array<string> key");
-      }
-    }
+    for (const column& c : columns) detail::append_cell(s, c, i, detail::float_bits::normalized);
   }
   enc.offsets[rows] = s.size();
   s.append(8, '\0');
