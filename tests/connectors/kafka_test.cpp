@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -315,4 +317,143 @@ TEST_CASE("kafka sink commit fails on delivery errors and on an unreachable brok
   CHECK_THAT(flow::test::error_of([&] { lost->commit(0); }),
              Catch::Contains("1 records of epoch 0 not acknowledged by brokers '127.0.0.1:1' within 300 ms"));
   lost->abort(0);
+}
+
+namespace {
+
+// An exactly-once sink writing to topic on the mock cluster, on a checkpoint location.
+flow::options transactional_options(const mock_kafka& kafka, const std::string& topic, const std::string& checkpoint) {
+  auto opts = sink_options(kafka, topic);
+  opts.set("deliveryGuarantee", "exactly-once");
+  opts.set("checkpointLocation", checkpoint);
+  return opts;
+}
+
+flow::batch key_values(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::vector<std::vector<value>> rows;
+  for (const auto& [k, v] : pairs) rows.push_back({value{k}, value{v}});
+  return flow::make_batch(key_value_schema(), rows);
+}
+
+}  // namespace
+
+TEST_CASE("kafka sink exactly-once: one transaction per epoch; a restarted sink writes no committed epoch again",
+          "[kafka][transactions]") {
+  mock_kafka kafka;
+  kafka.create_topic("out", 1);
+  kafka.create_topic("libflow-sink-epochs", 1);
+  flow::test::temp_dir checkpoint;
+  const auto opts = transactional_options(kafka, "out", checkpoint.path().string());
+
+  auto first = flow::make_kafka_sink(opts);
+  first->open(key_value_schema(), flow::output_mode::append, {});
+  first->write(0, key_values({{"a", "1"}, {"b", "2"}}));
+  first->commit(0);
+  first->write(1, key_values({{"c", "3"}}));
+  first->commit(1);
+  CHECK(metric(first->metrics(), "numRecordsWritten") == 3);  // the epoch markers are not counted
+  first.reset();  // the process dies
+
+  // The process restarts on the same checkpoint and re-runs epoch 1 (its checkpoint commit was not written).
+  auto second = flow::make_kafka_sink(opts);
+  second->open(key_value_schema(), flow::output_mode::append, {});
+  second->write(1, key_values({{"c", "3"}}));
+  second->commit(1);
+  second->write(2, key_values({{"d", "4"}}));
+  second->commit(2);
+  CHECK(metric(second->metrics(), "numRecordsWritten") == 1);
+
+  // isolation.level=read_committed (librdkafka's default, as in read_topic).
+  CHECK(flow::test::key_value_pairs(flow::test::read_whole_topic(kafka.bootstraps(), "out", 1)) ==
+        std::multiset<std::string>{"a=1", "b=2", "c=3", "d=4"});
+  second->close();
+  // Fencing the first producer is not checked: the mock gives each init_transactions a new producer id
+  // instead of bumping the id's epoch (docs/connectors.md, "Kafka sink": what the mock cluster lacks).
+}
+
+TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint; a new checkpoint starts over",
+          "[kafka][transactions]") {
+  mock_kafka kafka;
+  kafka.create_topic("out", 1);
+  kafka.create_topic("libflow-sink-epochs", 1);
+  flow::test::temp_dir checkpoint;
+  flow::test::temp_dir other_checkpoint;
+  auto first = flow::make_kafka_sink(transactional_options(kafka, "out", checkpoint.path().string()));
+  first->open(key_value_schema(), flow::output_mode::append, {});
+  first->write(0, key_values({{"a", "1"}}));
+  first->commit(0);
+  const auto id_file = checkpoint.path() / "sinks" / "kafka-out" / "transactional-id";
+  REQUIRE(std::filesystem::exists(id_file));
+
+  // Another checkpoint is another query: its epoch 0 is new data.
+  auto other = flow::make_kafka_sink(transactional_options(kafka, "out", other_checkpoint.path().string()));
+  other->open(key_value_schema(), flow::output_mode::append, {});
+  other->write(0, key_values({{"b", "2"}}));
+  other->commit(0);
+  CHECK(flow::test::key_value_pairs(flow::test::read_whole_topic(kafka.bootstraps(), "out", 1)) ==
+        std::multiset<std::string>{"a=1", "b=2"});
+
+  // A damaged id file is an error, not a new id (that would write the committed epochs again).
+  {
+    std::ofstream damage(id_file, std::ios::binary | std::ios::app);
+    damage << "x";
+  }
+  auto damaged = flow::make_kafka_sink(transactional_options(kafka, "out", checkpoint.path().string()));
+  CHECK_THAT(flow::test::error_of([&] { damaged->open(key_value_schema(), flow::output_mode::append, {}); }),
+             Catch::Contains("transactional id kept in") && Catch::Contains("is damaged") &&
+                 Catch::Contains("kafka.transactional.id"));
+}
+
+TEST_CASE("kafka sink exactly-once: an aborted epoch is written again by its replay; the marker topic is created on use",
+          "[kafka][transactions]") {
+  mock_kafka kafka;
+  kafka.create_topic("out", 1);
+  flow::test::temp_dir checkpoint;
+  auto opts = transactional_options(kafka, "out", checkpoint.path().string());
+  opts.set("epochMarkerTopic", "my-markers");
+  opts.set("kafka.transactional.id", "retail-export");
+  auto sink = flow::make_kafka_sink(opts);
+  sink->open(key_value_schema(), flow::output_mode::append, {});
+  CHECK_FALSE(std::filesystem::exists(checkpoint.path() / "sinks"));  // the given id is used
+  sink->write(0, key_values({{"a", "1"}}));
+  sink->abort(0);  // e.g. a stage failed: the runtime replays the epoch
+  sink->write(0, key_values({{"a", "1"}}));
+  sink->commit(0);
+  auto restarted = flow::make_kafka_sink(opts);
+  restarted->open(key_value_schema(), flow::output_mode::append, {});
+  restarted->write(0, key_values({{"a", "1"}}));
+  restarted->commit(0);
+  CHECK(metric(restarted->metrics(), "numRecordsWritten") == 0);
+  auto markers = flow::test::read_whole_topic(kafka.bootstraps(), "my-markers", 1);
+  REQUIRE(markers.size() == 1);
+  CHECK(markers[0].key == "retail-export");
+  CHECK(markers[0].value == "0");
+}
+
+TEST_CASE("kafka sink exactly-once: bad options are clear errors", "[kafka][transactions]") {
+  flow::options opts;
+  opts.set("kafka.bootstrap.servers", "127.0.0.1:1");
+  opts.set("topic", "t");
+  opts.set("deliveryGuarantee", "exactly-once");
+  CHECK_THAT(flow::test::error_of([&] { flow::make_kafka_sink(opts); }),
+             Catch::Contains("deliveryGuarantee=exactly-once needs the query option checkpointLocation") &&
+                 Catch::Contains("at-least-once"));
+  opts.set("deliveryGuarantee", "exactly_once");
+  CHECK_THAT(flow::test::error_of([&] { flow::make_kafka_sink(opts); }),
+             Catch::Contains("deliveryGuarantee must be at-least-once (default) or exactly-once, got 'exactly_once'"));
+  flow::options plain;
+  plain.set("kafka.bootstrap.servers", "127.0.0.1:1");
+  plain.set("topic", "t");
+  plain.set("kafka.transactional.id", "x");
+  CHECK_THAT(flow::test::error_of([&] { flow::make_kafka_sink(plain); }),
+             Catch::Contains("kafka.transactional.id is set but deliveryGuarantee is at-least-once"));
+
+  // An unreachable broker: init_transactions times out with the reason.
+  flow::test::temp_dir checkpoint;
+  opts.set("deliveryGuarantee", "exactly-once");
+  opts.set("checkpointLocation", checkpoint.path().string());
+  opts.set("kafka.timeoutMs", "300");
+  auto sink = flow::make_kafka_sink(opts);
+  CHECK_THAT(flow::test::error_of([&] { sink->open(key_value_schema(), flow::output_mode::append, {}); }),
+             Catch::Contains("kafka sink: cannot initialise transactions") && Catch::Contains("brokers '127.0.0.1:1'"));
 }

@@ -67,15 +67,16 @@ struct kafka_record {
   friend bool operator==(const kafka_record&, const kafka_record&) = default;
 };
 
-// Everything in topic's partitions [0, partitions), read with a plain consumer until `expected` records
-// arrived or 10 s passed.
-inline std::vector<kafka_record> read_topic(const std::string& bootstraps, const std::string& topic, int partitions,
-                                            std::size_t expected) {
+// Records of topic's partitions [0, partitions) from their beginning, read with a plain consumer
+// (isolation.level read_committed, librdkafka's default) until done(records, partitions at their end) or 10 s passed.
+template <class Done>
+std::vector<kafka_record> consume_topic(const std::string& bootstraps, const std::string& topic, int partitions, Done done) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char reason[256];
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), reason, sizeof reason);
   rd_kafka_conf_set(conf, "group.id", "libflow-test-reader", reason, sizeof reason);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", reason, sizeof reason);
+  rd_kafka_conf_set(conf, "enable.partition.eof", "true", reason, sizeof reason);
   rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof reason);
   REQUIRE(consumer);
   rd_kafka_poll_set_consumer(consumer);
@@ -85,19 +86,36 @@ inline std::vector<kafka_record> read_topic(const std::string& bootstraps, const
   rd_kafka_assign(consumer, list);
   rd_kafka_topic_partition_list_destroy(list);
   std::vector<kafka_record> records;
+  std::set<std::int32_t> at_end;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (records.size() < expected && std::chrono::steady_clock::now() < deadline) {
+  while (!done(records, at_end.size() == static_cast<std::size_t>(partitions)) &&
+         std::chrono::steady_clock::now() < deadline) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
     if (!m) continue;
     if (!m->err) {
+      at_end.erase(m->partition);
       records.push_back({m->key ? std::string(static_cast<const char*>(m->key), m->key_len) : "",
                          std::string(static_cast<const char*>(m->payload), m->len), m->partition});
+    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      at_end.insert(m->partition);
     }
     rd_kafka_message_destroy(m);
   }
   rd_kafka_consumer_close(consumer);
   rd_kafka_destroy(consumer);
   return records;
+}
+
+// Until `expected` records arrived.
+inline std::vector<kafka_record> read_topic(const std::string& bootstraps, const std::string& topic, int partitions,
+                                            std::size_t expected) {
+  return consume_topic(bootstraps, topic, partitions,
+                       [&](const std::vector<kafka_record>& records, bool) { return records.size() >= expected; });
+}
+
+// Everything up to each partition's end (its last stable offset for read_committed).
+inline std::vector<kafka_record> read_whole_topic(const std::string& bootstraps, const std::string& topic, int partitions) {
+  return consume_topic(bootstraps, topic, partitions, [](const std::vector<kafka_record>&, bool all_at_end) { return all_at_end; });
 }
 
 // "key=value" of each record.
