@@ -1,4 +1,4 @@
-// Apache Kafka as a replayable source and an at-least-once sink (Spark's "kafka" format), on librdkafka.
+// Apache Kafka as a replayable source and an at-least-once or exactly-once sink (Spark's "kafka" format), on librdkafka.
 // No librdkafka type appears here: the connector lives behind these factories.
 #pragma once
 
@@ -28,7 +28,9 @@ std::unique_ptr<flow::source_reader> make_kafka_source(const flow::options& opts
 
 // Options: kafka.bootstrap.servers (required), topic (else each row's "topic" column), kafka.timeoutMs
 // (default 10000: the longest a commit waits for delivery reports), other kafka.* options to librdkafka.
-// Writes column "value" (string, required) and "key" (string, optional). At-least-once.
+// Writes column "value" (string, required) and "key" (string, optional). At-least-once, or with
+// deliveryGuarantee=exactly-once (needs checkpointLocation) one Kafka transaction per epoch that also writes
+// the epoch's marker to epochMarkerTopic (default libflow-sink-epochs); docs/connectors.md.
 std::unique_ptr<flow::sink_writer> make_kafka_sink(const flow::options& opts);
 
 }  // namespace flow::connectors
