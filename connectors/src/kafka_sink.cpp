@@ -52,7 +52,8 @@ std::string error_text(rd_kafka_error_t* e) {
 std::string checkpoint_transactional_id(const std::string& checkpoint, const std::string& topic) {
   const std::string directory = checkpoint + "/sinks/kafka-" + (topic.empty() ? "by-topic-column" : topic);
   const std::string path = directory + "/transactional-id";
-  if (std::filesystem::exists(path)) {
+  std::error_code unreadable;
+  if (std::filesystem::exists(path, unreadable) || unreadable) {  // an unreadable directory: read_file says why
     std::string why;
     if (auto id = unseal(read_file(sink_name, path), why)) return *id;
     throw error("kafka sink: the transactional id kept in '" + path + "' is damaged (" + why +
@@ -271,10 +272,11 @@ class kafka_sink_writer final : public sink_writer {
       const std::string reason = error_text(e);
       if (retriable && clock_type::now() < deadline) continue;
       in_transaction_ = false;
-      rd_kafka_error_t* aborted = requires_abort ? rd_kafka_abort_transaction(producer_.get(), static_cast<int>(timeout_.count())) : nullptr;
-      // Otherwise whether Kafka committed is unknown: a new producer reads the epoch's marker back at the replay.
-      if (!requires_abort || aborted) producer_.reset();
-      if (aborted) rd_kafka_error_destroy(aborted);
+      rd_kafka_error_t* abort_failed =
+          requires_abort ? rd_kafka_abort_transaction(producer_.get(), static_cast<int>(timeout_.count())) : nullptr;
+      // Not aborted here, the transaction may have committed: a new producer reads the marker back at the replay.
+      if (!requires_abort || abort_failed) producer_.reset();
+      if (abort_failed) rd_kafka_error_destroy(abort_failed);
       epoch_failures_ = 0;
       first_failure_.clear();
       throw error(transaction_failure("commit the transaction of epoch " + epoch_text, reason) +
@@ -293,10 +295,11 @@ class kafka_sink_writer final : public sink_writer {
     options reader_opts;  // the producer's options, less the one that only a producer may have
     for (const auto& [key, value] : opts_.all())
       if (key != "kafka.transactional.id") reader_opts.set(key, value);
-    auto conf = make_conf(reader_opts, sink_name, {{"group.id", transactional_id_ + "-marker-reader"},
-                                              {"client.id", "flow-kafka-sink"},
-                                              {"enable.auto.commit", "false"},
-                                              {"enable.partition.eof", "true"}});
+    auto conf = make_conf(reader_opts, sink_name,
+                          {{"group.id", transactional_id_ + "-marker-reader"},
+                           {"client.id", "flow-kafka-sink"},
+                           {"enable.auto.commit", "false"},
+                           {"enable.partition.eof", "true"}});
     char reason[512];
     if (rd_kafka_conf_set(conf.get(), "isolation.level", "read_committed", reason, sizeof reason) != RD_KAFKA_CONF_OK)
       throw error(std::string("kafka sink: ") + reason);
@@ -308,12 +311,14 @@ class kafka_sink_writer final : public sink_writer {
                                                 static_cast<int>(timeout_.count()));
     if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return std::nullopt;  // the first marker will create it
     if (err)
-      throw error("kafka sink: cannot read the epoch markers in topic '" + marker_topic_ + "' partition 0 from brokers '" +
-                  servers_ + "': " + rd_kafka_err2str(err) + ". Create the topic (one partition, cleanup.policy=compact) "
-                  "or name another with the option epochMarkerTopic");
+      throw error("kafka sink: cannot read the epoch markers in topic '" + marker_topic_ +
+                  "' partition 0 from brokers '" + servers_ + "': " + rd_kafka_err2str(err) +
+                  ". Create the topic (one partition, cleanup.policy=compact) or name another with the option "
+                  "epochMarkerTopic");
     std::optional<std::int64_t> found;
-    // Markers of one id are rare among other sinks' markers only in a shared topic: read the tail first.
-    for (std::int64_t window = 256, until = high; !found && until > low; until = std::max(low, until - window), window *= 4)
+    // This id's last marker is near the end unless other sinks share the topic: the tail first, then further back.
+    for (std::int64_t window = 256, until = high; !found && until > low;
+         until = std::max(low, until - window), window *= 4)
       found = last_marker_in(consumer.get(), std::max(low, until - window), until);
     rd_kafka_consumer_close(consumer.get());
     return found;

@@ -84,7 +84,8 @@ TEST_CASE("kafka sink exactly-once: killed between Kafka's commit and the checkp
 
   // Kafka had committed each killed epoch: its marker is there once, as is every other epoch's.
   std::multiset<std::string> markers;
-  for (const auto& marker : read_whole_topic(kafka.bootstraps(), "libflow-sink-epochs", 1)) markers.insert(marker.value);
+  for (const auto& marker : read_whole_topic(kafka.bootstraps(), "libflow-sink-epochs", 1))
+    markers.insert(marker.value);
   CHECK(markers.size() == 2 * files);  // the reference query's and this query's
   for (int e = 0; e < files; ++e) CHECK(markers.count(std::to_string(e)) == 2);
   const auto out = read_whole_topic(kafka.bootstraps(), "out", 2);

@@ -404,7 +404,7 @@ TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint
                  Catch::Contains("kafka.transactional.id"));
 }
 
-TEST_CASE("kafka sink exactly-once: an aborted epoch is written again by its replay; the marker topic is created on use",
+TEST_CASE("kafka sink exactly-once: an aborted epoch is written again by its replay; the marker topic is made on use",
           "[kafka][transactions]") {
   mock_kafka kafka;
   kafka.create_topic("out", 1);

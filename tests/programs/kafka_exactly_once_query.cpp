@@ -12,7 +12,8 @@
 
 int main(int argc, char** argv) {
   if (argc != 5 && argc != 6) {
-    std::cerr << "usage: kafka_exactly_once_query IN_DIR BOOTSTRAP_SERVERS TOPIC CHECKPOINT [KILL_AFTER_COMMIT_EPOCH]\n";
+    std::cerr << "usage: kafka_exactly_once_query IN_DIR BOOTSTRAP_SERVERS TOPIC CHECKPOINT "
+                 "[KILL_AFTER_COMMIT_EPOCH]\n";
     return 2;
   }
   if (argc == 6) setenv("FLOW_KAFKA_SINK_KILL_AFTER_COMMIT", argv[5], 1);

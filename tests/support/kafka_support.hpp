@@ -70,7 +70,8 @@ struct kafka_record {
 // Records of topic's partitions [0, partitions) from their beginning, read with a plain consumer
 // (isolation.level read_committed, librdkafka's default) until done(records, partitions at their end) or 10 s passed.
 template <class Done>
-std::vector<kafka_record> consume_topic(const std::string& bootstraps, const std::string& topic, int partitions, Done done) {
+std::vector<kafka_record> consume_topic(const std::string& bootstraps, const std::string& topic, int partitions,
+                                        Done done) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char reason[256];
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), reason, sizeof reason);
@@ -114,8 +115,10 @@ inline std::vector<kafka_record> read_topic(const std::string& bootstraps, const
 }
 
 // Everything up to each partition's end (its last stable offset for read_committed).
-inline std::vector<kafka_record> read_whole_topic(const std::string& bootstraps, const std::string& topic, int partitions) {
-  return consume_topic(bootstraps, topic, partitions, [](const std::vector<kafka_record>&, bool all_at_end) { return all_at_end; });
+inline std::vector<kafka_record> read_whole_topic(const std::string& bootstraps, const std::string& topic,
+                                                  int partitions) {
+  return consume_topic(bootstraps, topic, partitions,
+                       [](const std::vector<kafka_record>&, bool all_at_end) { return all_at_end; });
 }
 
 // "key=value" of each record.
