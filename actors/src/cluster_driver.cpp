@@ -1,0 +1,110 @@
+#include "cluster_driver.hpp"
+
+#include <chrono>
+#include <map>
+
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/remote_actor.hpp>
+
+#include "cluster_node.hpp"
+#include "flow/runtime/cluster_handshake.hpp"
+
+namespace flow::runtime {
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto join_timeout = 3s;
+
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+
+struct monitor_state {
+  std::map<caf::actor_addr, std::string> addresses;
+};
+
+// Records a worker's loss: its actor's down message (the connection closed, or the heartbeats stopped).
+caf::behavior worker_monitor(caf::stateful_actor<monitor_state>* self, std::shared_ptr<cluster_membership> membership) {
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto it = self->state.addresses.find(down.source);
+    if (it == self->state.addresses.end()) return;
+    const std::string reason = down.reason == caf::exit_reason::remote_link_unreachable
+                                   ? "connection lost (the worker process ended or the network is cut)"
+                                   : "its actor ended: " + self->system().render(down.reason);
+    membership->lost(it->second, reason);
+    self->state.addresses.erase(it);
+  });
+  return {[=](watch_atom, const caf::actor& worker, const std::string& address) {
+    self->monitor(worker);
+    self->state.addresses[worker.address()] = address;
+  }};
+}
+
+// One blocking request with the join's timeout: the reply, or flow::error with the refusal.
+template <class... Reply, class Handle, class... Ts>
+void ask(caf::actor_system& sys, const Handle& worker, const std::string& address, const std::string& step,
+         std::function<void(Reply...)> on_reply, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  std::string failure;
+  std::exception_ptr refused;  // thrown by on_reply: rethrown once the receive is over
+  self->request(worker, join_timeout, std::forward<Ts>(xs)...)
+      .receive(
+          [&](Reply... reply) {
+            try {
+              on_reply(std::move(reply)...);
+            } catch (...) {
+              refused = std::current_exception();
+            }
+          },
+          [&](caf::error& err) { failure = error_text(sys, err); });
+  if (refused) std::rethrow_exception(refused);
+  if (!failure.empty())
+    throw error("worker " + address + " (" + step + "): " + failure);
+}
+
+}  // namespace
+
+cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
+    : sys_(sys), monitor_(sys.spawn(worker_monitor, membership_)) {
+  const std::string build = local_build();
+  for (const auto& worker : settings.workers) {
+    const std::string address = worker.to_string();
+    auto handle = settings.tls() ? caf::openssl::remote_actor<worker_actor>(sys, worker.host, worker.port)
+                                 : sys.middleman().remote_actor<worker_actor>(worker.host, worker.port);
+    if (!handle)
+      throw error("cannot reach worker " + address + ": " + sys.render(handle.error()) +
+                  "; check that it runs with --flow.role=worker --flow.listen=" + address +
+                  (settings.tls() ? " and the same TLS CA" : "") + " and that the address is reachable from here");
+    driver_handshake handshake(settings.secret, build);
+    std::string proof, worker_build;
+    try {
+      ask<std::string, std::string>(sys, *handle, address, "join refused", std::function<void(std::string, std::string)>(
+          [&](std::string nonce, std::string their_build) {
+            worker_build = their_build;
+            proof = handshake.on_challenge(nonce, their_build);
+          }), hello_atom::value, handshake.nonce(), handshake.build());
+      ask<std::string>(sys, *handle, address, "join refused", std::function<void(std::string)>(
+          [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
+    } catch (const join_refused& e) {
+      throw error("worker " + address + " (join refused by the driver): " + e.what());
+    }
+    workers_.push_back(*handle);
+    addresses_.push_back(address);
+    membership_->joined(address, build_digest(worker_build));
+    caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(*handle), address);
+  }
+}
+
+cluster_driver::~cluster_driver() { caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown); }
+
+caf::actor cluster_driver::deploy(std::size_t worker, const graph_description& graph, std::size_t vertex,
+                                  std::size_t instance, std::size_t parallelism, std::size_t expected_barriers,
+                                  const caf::actor& downstream) {
+  caf::actor input;
+  ask<caf::actor>(sys_, workers_.at(worker), addresses_.at(worker), "deploy of vertex " + std::to_string(vertex) + " refused",
+                  std::function<void(caf::actor)>([&](caf::actor a) { input = std::move(a); }), deploy_atom::value,
+                  graph, std::uint64_t{vertex}, std::uint64_t{instance}, std::uint64_t{parallelism},
+                  std::uint64_t{expected_barriers}, downstream);
+  return input;
+}
+
+}  // namespace flow::runtime
