@@ -92,6 +92,12 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
     membership_->joined(address, build_digest(worker_build));
     caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(*handle), address);
   }
+  // Every worker may take data from the others' vertex instances (a shuffle between workers).
+  std::vector<caf::node_id> nodes;
+  for (const auto& w : workers_) nodes.push_back(w.node());
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    ask<std::uint64_t>(sys, workers_[i], addresses_[i], "peers refused", std::function<void(std::uint64_t)>([](std::uint64_t) {}),
+                       peers_atom::value, nodes);
 }
 
 cluster_driver::~cluster_driver() { caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown); }

@@ -26,23 +26,35 @@ namespace flow::runtime {
 
 namespace {
 
-// What the worker and its vertex instances share: which driver nodes joined, and the last line's figures.
+// What the worker and its vertex instances share: which nodes it trusts (drivers that joined, and the
+// workers a driver named), and the last line's figures.
 struct worker_shared {
   std::string name;  // HOST:PORT
   std::mutex mutex;
-  std::set<caf::node_id> joined;
+  std::set<caf::node_id> trusted, refused;
   std::set<std::int64_t> epochs;
   std::atomic<std::int64_t> rows{0};
 
-  bool has_joined(const caf::strong_actor_ptr& sender) {
+  void trust(const caf::node_id& node) {
+    std::lock_guard<std::mutex> lock(mutex);
+    trusted.insert(node);
+  }
+  bool trusts(const caf::strong_actor_ptr& sender) {
     if (!sender) return false;
     std::lock_guard<std::mutex> lock(mutex);
-    return joined.count(sender->node()) > 0;
+    return trusted.count(sender->node()) > 0;
   }
-  // Logs and refuses a message from a node that did not join.
+  // Logs (once per node) and refuses a message from a node this worker does not trust.
   caf::error refuse(const caf::strong_actor_ptr& sender, const std::string& what) {
-    const std::string node = sender ? caf::to_string(sender->node()) : std::string("an anonymous sender");
-    std::cerr << "worker " << name << ": refused " << what << " from " << node << ": it has not joined" << std::endl;
+    const auto node = sender ? sender->node() : caf::node_id{};
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      first = refused.insert(node).second;
+    }
+    if (first)
+      std::cerr << "worker " << name << ": refused " << what << " from " << (sender ? caf::to_string(node) : "an anonymous sender")
+                << ": it has not joined (further refusals from it are not logged)" << std::endl;
     return caf::make_error(caf::sec::runtime_error, "worker " + name + " refused " + what + ": join first");
   }
 };
@@ -88,7 +100,7 @@ batch_input_actor::behavior_type remote_vertex(batch_input_actor::stateful_point
   return {
       [self](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         auto& s = self->state;
-        if (!s.shared->has_joined(self->current_sender())) return;  // refused: logged below
+        if (!s.shared->trusts(self->current_sender())) return (void)s.shared->refuse(self->current_sender(), "data");
         s.epoch = epoch;
         s.shared->rows += static_cast<std::int64_t>(rows.num_rows());
         auto& next = s.next_seq[epoch];
@@ -97,7 +109,7 @@ batch_input_actor::behavior_type remote_vertex(batch_input_actor::stateful_point
       },
       [self](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         auto& s = self->state;
-        if (!s.shared->has_joined(self->current_sender())) return;
+        if (!s.shared->trusts(self->current_sender())) return (void)s.shared->refuse(self->current_sender(), "a barrier");
         s.first_stats.try_emplace(epoch, upstream);
         if (++s.barriers[epoch] < s.expected_barriers) return;
         s.epoch = epoch;
@@ -115,6 +127,7 @@ struct worker_state {
   std::shared_ptr<worker_shared> shared;
   std::string secret, build;
   std::map<caf::node_id, worker_handshake> joining;  // by the driver's node
+  std::set<caf::node_id> drivers;                    // joined: they may name peers
 };
 
 worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> self, std::shared_ptr<worker_shared> shared,
@@ -148,20 +161,26 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         try {
           auto answer = it->second.on_join(proof);
           self->state.joining.erase(it);
-          {
-            std::lock_guard<std::mutex> lock(self->state.shared->mutex);
-            self->state.shared->joined.insert(node);
-          }
+          self->state.shared->trust(node);
+          self->state.drivers.insert(node);
           std::cerr << "worker " << self->state.shared->name << ": driver " << caf::to_string(node) << " joined" << std::endl;
           return answer;
         } catch (const join_refused& e) {
           return refuse_join(node, e.what());
         }
       },
+      [self](peers_atom, const std::vector<caf::node_id>& peers) -> caf::result<std::uint64_t> {
+        auto& shared = self->state.shared;
+        if (!shared->trusts(self->current_sender()) || self->state.drivers.count(self->current_sender()->node()) == 0)
+          return shared->refuse(self->current_sender(), "a list of peers");
+        for (const auto& peer : peers) shared->trust(peer);
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        return std::uint64_t{shared->trusted.size()};
+      },
       [self](deploy_atom, const graph_description& description, std::uint64_t vertex, std::uint64_t instance,
              std::uint64_t parallelism, std::uint64_t expected_barriers, const caf::actor& downstream) -> caf::result<caf::actor> {
         auto& shared = self->state.shared;
-        if (!shared->has_joined(self->current_sender())) return shared->refuse(self->current_sender(), "a deploy");
+        if (!shared->trusts(self->current_sender())) return shared->refuse(self->current_sender(), "a deploy");
         try {
           auto graph = rebuild(description);
           if (vertex >= graph.vertices().size())

@@ -39,7 +39,7 @@ TEST_CASE("a driver and a worker with the same secret and build join", "[cluster
   CHECK(build_digest(build).size() == 16);
 }
 
-TEST_CASE("another secret is refused by the worker, and an impostor worker by the driver", "[cluster][handshake]") {
+TEST_CASE("another secret is refused by the worker and an impostor worker by the driver", "[cluster][handshake]") {
   SECTION("the worker refuses a driver with another secret") {
     driver_handshake driver("another-secret-of-16+bytes", build);
     worker_handshake worker(secret, build);
@@ -70,7 +70,7 @@ TEST_CASE("a proof is good for its own exchange only", "[cluster][handshake]") {
   CHECK_THAT(refusal([&] { next.on_join(proof); }), Catch::Contains("proof of the cluster secret is wrong"));
 }
 
-TEST_CASE("another build is refused on both sides, naming what differs", "[cluster][handshake]") {
+TEST_CASE("another build is refused on both sides naming what differs", "[cluster][handshake]") {
   const std::string other = build + "operator my-udf\n";
   driver_handshake driver(secret, build);
   worker_handshake worker(secret, other);
@@ -84,7 +84,7 @@ TEST_CASE("another build is refused on both sides, naming what differs", "[clust
   CHECK_THAT(at_driver, Catch::Contains("run the same build of the program on every node"));
 }
 
-TEST_CASE("malformed, reflected and out-of-order messages are refused", "[cluster][handshake]") {
+TEST_CASE("malformed reflected and out-of-order messages are refused", "[cluster][handshake]") {
   driver_handshake driver(secret, build);
   worker_handshake worker(secret, build);
   CHECK_THAT(refusal([&] { worker.on_join(std::string(64, 'a')); }), Catch::Contains("a join without a hello first"));

@@ -52,7 +52,7 @@ TEST_CASE("a driver joins its workers with the shared secret", "[cluster][join]"
   CHECK(embedded.cluster().members().empty());
 }
 
-TEST_CASE("a worker with another secret refuses the driver, and both say so", "[cluster][join]") {
+TEST_CASE("a worker with another secret refuses the driver and both say so", "[cluster][join]") {
   temp_dir dir;
   const auto ours = make_secret_file(dir, "ours", "a-shared-cluster-secret-0123");
   const auto theirs = make_secret_file(dir, "theirs", "some-other-cluster-secret-456");
@@ -65,7 +65,7 @@ TEST_CASE("a worker with another secret refuses the driver, and both say so", "[
   CHECK_THAT(other.log(), Catch::Contains("the driver's proof of the cluster secret is wrong"));
 }
 
-TEST_CASE("a worker of another build is refused, naming what differs", "[cluster][join]") {
+TEST_CASE("a worker of another build is refused naming what differs", "[cluster][join]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
   worker_process other(dir, secret, {"--extra-operator"});
@@ -79,7 +79,7 @@ TEST_CASE("a worker of another build is refused, naming what differs", "[cluster
   CHECK_THAT(other.log(), Catch::Contains("only the worker has: operator cluster-test-extra"));
 }
 
-TEST_CASE("a driver without a reachable worker fails fast, naming the address", "[cluster][join]") {
+TEST_CASE("a driver without a reachable worker fails fast naming the address", "[cluster][join]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
   std::uint16_t port = 0;
@@ -94,7 +94,7 @@ TEST_CASE("a driver without a reachable worker fails fast, naming the address", 
   CHECK(took < 5s);
 }
 
-TEST_CASE("a peer that did not join gets no work, and the worker logs it", "[cluster][join]") {
+TEST_CASE("a peer that did not join gets no work and the worker logs it", "[cluster][join]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
   worker_process worker(dir, secret);

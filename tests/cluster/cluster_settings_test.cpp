@@ -43,7 +43,7 @@ TEST_CASE("addresses and secret files are checked", "[cluster][settings]") {
   CHECK_THAT(error_of([&] { read_cluster_secret(dir.path().string()); }), Catch::Contains("not a regular file"));
 }
 
-TEST_CASE("the cluster flags make a driver or a worker, and wrong combinations are refused", "[cluster][settings]") {
+TEST_CASE("the cluster flags make a driver or a worker and wrong combinations are refused", "[cluster][settings]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "0123456789abcdef0123");
   session_config c;
