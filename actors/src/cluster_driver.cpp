@@ -70,10 +70,15 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
     const std::string address = worker.to_string();
     auto handle = settings.tls() ? caf::openssl::remote_actor<worker_actor>(sys, worker.host, worker.port)
                                  : sys.middleman().remote_actor<worker_actor>(worker.host, worker.port);
+    if (!handle && handle.error() == caf::sec::disconnect_during_handshake)
+      throw error("cannot reach worker " + address + ": it closed the connection during the handshake: " +
+                  (settings.tls() ? "its certificate is not signed by this driver's --flow.tls-ca (or this one's not by its CA)"
+                                  : "it may use TLS (then give this driver --flow.tls-cert, --flow.tls-key and --flow.tls-ca too)") +
+                  ", or it is not a libflow worker");
     if (!handle)
       throw error("cannot reach worker " + address + ": " + sys.render(handle.error()) +
                   "; check that it runs with --flow.role=worker --flow.listen=" + address +
-                  (settings.tls() ? " and the same TLS CA" : "") + " and that the address is reachable from here");
+                  " and that the address is reachable from here");
     driver_handshake handshake(settings.secret, build);
     std::string proof, worker_build;
     try {
