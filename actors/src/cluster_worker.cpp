@@ -145,6 +145,7 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
   return {
       [self, refuse_join](hello_atom, const std::string& nonce, const std::string& build)
           -> caf::result<std::string, std::string> {
+        if (!self->current_sender()) return self->state.shared->refuse(nullptr, "a hello");
         const auto node = self->current_sender()->node();
         auto& handshake = self->state.joining.insert_or_assign(node, worker_handshake(self->state.secret, self->state.build))
                               .first->second;
@@ -155,6 +156,7 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         }
       },
       [self, refuse_join](join_atom, const std::string& proof) -> caf::result<std::string> {
+        if (!self->current_sender()) return self->state.shared->refuse(nullptr, "a join");
         const auto node = self->current_sender()->node();
         auto it = self->state.joining.find(node);
         if (it == self->state.joining.end()) return refuse_join(node, "a join without a hello first");

@@ -119,6 +119,12 @@ TEST_CASE("a peer that did not join gets no work and the worker logs it", "[clus
       .receive([&](const std::string&) { refusal = "<accepted>"; },
                [&](caf::error& e) { refusal = flow::runtime::error_text(sys, e); });
   CHECK_THAT(refusal, Catch::Contains("a join without a hello first"));
+  // Anonymous messages (no sender to answer or to trust) are refused without harm: a driver joins after.
+  caf::anon_send(*handle, flow::runtime::hello_atom::value, std::string(64, 'a'), std::string("build"));
+  caf::anon_send(*handle, flow::runtime::join_atom::value, std::string(64, 'f'));
+  CHECK(eventually([&] { return worker.log().find("from an anonymous sender") != std::string::npos; }, 5s));
+  session driver(driver_config({worker.address}, secret));
+  CHECK(driver.cluster().joined_count() == 1);
 }
 
 TEST_CASE("any example is a worker: it serves until SIGTERM and ends with its figures", "[cluster][join]") {
