@@ -148,3 +148,15 @@ TEST_CASE("any example is a worker: it serves until SIGTERM and ends with its fi
   CHECK(last == "worker " + listen + ": processed 0 rows in 0 epochs");
   CHECK(worker.process->wait_exit(10s) == 0);
 }
+
+TEST_CASE("a worker whose listen address is taken ends with a clear error", "[cluster][join]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  listener taken;  // holds the port
+  const std::string address = "127.0.0.1:" + std::to_string(taken.port());
+  child_process worker(FLOW_CLUSTER_WORKER, {"--flow.role=worker", "--flow.listen=" + address, "--flow.secret-file", secret},
+                       dir / "out.txt", dir / "err.txt");
+  CHECK(worker.wait_exit(10s) == 1);
+  CHECK_THAT(read_file(dir / "err.txt"), Catch::Contains("--flow.listen=" + address + ": cannot listen there"));
+  CHECK_THAT(read_file(dir / "err.txt"), Catch::Contains("choose a free port"));
+}
