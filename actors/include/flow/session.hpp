@@ -51,11 +51,13 @@ struct session_config {
 class session {
  public:
   session();
+  // With role worker it never returns, as session(argc, argv) below. A driver joins its workers here and
+  // throws flow::error naming a worker it cannot reach or join.
   explicit session(session_config config);
   // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep,
   // --flow.no-data-progress-interval-ms=N, --flow.checkpoint-location=DIR, --flow.state-backend=NAME and
   // the cluster's --flow.role=embedded|driver|worker, --flow.listen=HOST:PORT, --flow.workers=HOST:PORT,...,
-  // --flow.secret-file, --flow.tls-cert, --flow.tls-key, --flow.tls-ca (these four also as "FLAG VALUE");
+  // --flow.secret-file, --flow.tls-cert, --flow.tls-key, --flow.tls-ca (each cluster flag also as "FLAG VALUE");
   // ignores other arguments. Throws flow::error for a bad value.
   // A worker (--flow.role=worker) never returns: it serves until SIGTERM/SIGINT, prints its last line
   // "worker HOST:PORT: processed R rows in E epochs" and ends the process with status 0.
