@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <map>
+#include <set>
+#include <variant>
 
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/remote_actor.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include "cluster_node.hpp"
 #include "flow/runtime/cluster_handshake.hpp"
@@ -61,6 +64,38 @@ void ask(caf::actor_system& sys, const Handle& worker, const std::string& addres
     throw error("worker " + address + " (" + step + "): " + failure);
 }
 
+// The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
+// middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
+// connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
+std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, bool tls, const std::string& host,
+                                                       std::uint16_t port) {
+  const std::string expected = "check that it runs with --flow.role=worker --flow.listen=" + host + ":" +
+                               std::to_string(port) + " and that the address is reachable from here";
+  const caf::io::middleman_actor manager = tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  caf::scoped_actor self{sys};
+  std::variant<worker_actor, std::string> result = std::string("no answer");
+  self->request(manager, join_timeout, caf::connect_atom::value, host, port)
+      .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& actor, const std::set<std::string>& interface) {
+            if (!actor) result = "nothing is published there; " + expected;
+            else if (interface != sys.message_types<worker_actor>())
+              result = std::string("the actor published there is not a libflow worker of this version");
+            else result = caf::actor_cast<worker_actor>(std::move(actor));
+          },
+          [&](caf::error& err) {
+            if (err == caf::sec::request_timeout || err == caf::sec::connection_timeout)
+              result = std::string("no answer: something listens there that is not a libflow worker, or the network "
+                                   "drops the traffic");
+            else if (err == caf::sec::disconnect_during_handshake)
+              result = std::string("it closed the connection during the handshake: ") +
+                       (tls ? "its certificate is not signed by this driver's --flow.tls-ca (or this one's not by its CA)"
+                            : "it may use TLS (then give this driver --flow.tls-cert, --flow.tls-key and --flow.tls-ca too)") +
+                       ", or it is not a libflow worker";
+            else result = sys.render(err) + "; " + expected;
+          });
+  return result;
+}
+
 }  // namespace
 
 cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
@@ -68,34 +103,26 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
   const std::string build = local_build();
   for (const auto& worker : settings.workers) {
     const std::string address = worker.to_string();
-    auto handle = settings.tls() ? caf::openssl::remote_actor<worker_actor>(sys, worker.host, worker.port)
-                                 : sys.middleman().remote_actor<worker_actor>(worker.host, worker.port);
-    if (!handle && handle.error() == caf::sec::disconnect_during_handshake)
-      throw error("cannot reach worker " + address + ": it closed the connection during the handshake: " +
-                  (settings.tls() ? "its certificate is not signed by this driver's --flow.tls-ca (or this one's not by its CA)"
-                                  : "it may use TLS (then give this driver --flow.tls-cert, --flow.tls-key and --flow.tls-ca too)") +
-                  ", or it is not a libflow worker");
-    if (!handle)
-      throw error("cannot reach worker " + address + ": " + sys.render(handle.error()) +
-                  "; check that it runs with --flow.role=worker --flow.listen=" + address +
-                  " and that the address is reachable from here");
+    auto connected = connect_worker(sys, settings.tls(), worker.host, worker.port);
+    if (auto* reason = std::get_if<std::string>(&connected)) throw error("cannot reach worker " + address + ": " + *reason);
+    const auto handle = std::get<worker_actor>(connected);
     driver_handshake handshake(settings.secret, build);
     std::string proof, worker_build;
     try {
-      ask<std::string, std::string>(sys, *handle, address, "join refused", std::function<void(std::string, std::string)>(
+      ask<std::string, std::string>(sys, handle, address, "join refused", std::function<void(std::string, std::string)>(
           [&](std::string nonce, std::string their_build) {
             worker_build = their_build;
             proof = handshake.on_challenge(nonce, their_build);
           }), hello_atom::value, handshake.nonce(), handshake.build());
-      ask<std::string>(sys, *handle, address, "join refused", std::function<void(std::string)>(
+      ask<std::string>(sys, handle, address, "join refused", std::function<void(std::string)>(
           [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
     } catch (const join_refused& e) {
       throw error("worker " + address + " (join refused by the driver): " + e.what());
     }
-    workers_.push_back(*handle);
+    workers_.push_back(handle);
     addresses_.push_back(address);
     membership_->joined(address, build_digest(worker_build));
-    caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(*handle), address);
+    caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(handle), address);
   }
   // Every worker may take data from the others' vertex instances (a shuffle between workers).
   std::vector<caf::node_id> nodes;

@@ -92,6 +92,13 @@ TEST_CASE("a driver without a reachable worker fails fast naming the address", "
   CHECK_THAT(message, Catch::Contains("cannot reach worker " + address));
   CHECK_THAT(message, Catch::Contains("check that it runs with --flow.role=worker --flow.listen=" + address));
   CHECK(took < 5s);
+
+  // Something that accepts the connection and never answers: the join gives up after its timeout.
+  listener silent;
+  const std::string silent_address = "127.0.0.1:" + std::to_string(silent.port());
+  const auto [silent_message, silent_took] = timed_start_error(driver_config({silent_address}, secret));
+  CHECK_THAT(silent_message, Catch::Contains("cannot reach worker " + silent_address + ": no answer: something listens there that is not a libflow worker"));
+  CHECK(silent_took < 8s);
 }
 
 TEST_CASE("a peer that did not join gets no work and the worker logs it", "[cluster][join]") {
