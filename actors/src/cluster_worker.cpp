@@ -188,6 +188,9 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
           if (vertex >= graph.vertices().size())
             throw error("vertex " + std::to_string(vertex) + " is not in the graph (it has " +
                         std::to_string(graph.vertices().size()) + ")");
+          if (instance >= std::max<std::uint64_t>(1, parallelism))
+            throw error("instance " + std::to_string(instance) + " of a parallelism of " + std::to_string(parallelism) +
+                        ": instances count from 0 to parallelism - 1");
           if (graph.vertices()[vertex].kind == vertex_kind::sink)
             throw error("vertex '" + graph.vertices()[vertex].name + "' is a sink: workers run operator chains");
           // Linked: the worker's end ends its vertex instances.
@@ -198,8 +201,7 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
           return caf::actor_cast<caf::actor>(input);
         } catch (const std::exception& e) {
           std::cerr << "worker " << shared->name << ": cannot run vertex " << vertex << ": " << e.what() << std::endl;
-          return caf::make_error(caf::sec::runtime_error, "worker " + shared->name + " cannot run vertex " +
-                                                              std::to_string(vertex) + ": " + e.what());
+          return caf::make_error(caf::sec::runtime_error, "cannot run vertex " + std::to_string(vertex) + ": " + e.what());
         }
       }};
 }

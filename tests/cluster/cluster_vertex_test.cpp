@@ -193,7 +193,7 @@ TEST_CASE("two workers run a keyed aggregation's two vertices as this process do
   }
 }
 
-TEST_CASE("a worker refuses a graph naming an operator it does not have", "[cluster][vertex]") {
+TEST_CASE("a worker refuses a graph naming an operator it does not have and other bad deploys", "[cluster][vertex]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
   worker_process worker(dir, secret);
@@ -207,4 +207,13 @@ TEST_CASE("a worker refuses a graph naming an operator it does not have", "[clus
   CHECK_THAT(message, Catch::Contains("cannot run vertex " + std::to_string(source)));
   CHECK_THAT(message, Catch::Contains("unknown stream operator 'no-such-operator'"));
   CHECK(eventually([&] { return worker.log().find("no-such-operator") != std::string::npos; }, 5s));
+  // A sink, a vertex out of range and an instance out of range are refused as well.
+  description.vertices[source].chain[0].name = "filter";
+  const auto sink = vertex_of(description, vertex_kind::sink);
+  CHECK_THAT(error_of([&] { node.driver->deploy(0, description, sink, 0, 1, 1, caf::actor{}); }),
+             Catch::Contains("is a sink: workers run operator chains"));
+  CHECK_THAT(error_of([&] { node.driver->deploy(0, description, 99, 0, 1, 1, caf::actor{}); }),
+             Catch::Contains("vertex 99 is not in the graph"));
+  CHECK_THAT(error_of([&] { node.driver->deploy(0, description, source, 2, 2, 1, caf::actor{}); }),
+             Catch::Contains("instance 2 of a parallelism of 2"));
 }
