@@ -7,6 +7,9 @@
 #include <map>
 #include <thread>
 
+#include "cluster_driver.hpp"
+#include "cluster_node.hpp"
+#include "cluster_worker.hpp"
 #include "coordinator.hpp"
 #include "graph_inspect.hpp"
 #include "flow/compile.hpp"
@@ -79,13 +82,41 @@ session_config::idle_policy parse_idle_workers(std::string_view text) {
   throw error("invalid value '" + std::string(text) + "' for --flow.idle-workers: expected poll or sleep");
 }
 
+session_config::cluster_role parse_role(std::string_view text) {
+  if (text == "embedded") return session_config::cluster_role::embedded;
+  if (text == "driver") return session_config::cluster_role::driver;
+  if (text == "worker") return session_config::cluster_role::worker;
+  throw error("invalid value '" + std::string(text) + "' for --flow.role: expected embedded, driver or worker");
+}
+
+// "a,b,c" without empty entries.
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    if (auto item = text.substr(0, comma); !item.empty()) out.emplace_back(item);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 class session::impl final : public session_context, public std::enable_shared_from_this<session::impl> {
  public:
-  explicit impl(session_config config) : config_(resolve(config)), system_(configure(actor_config_, config_)) {}
+  explicit impl(session_config config)
+      : config_(resolve(config)),
+        cluster_settings_(runtime::check_cluster_settings(config_)),
+        system_(configure(actor_config_, config_, cluster_settings_)) {
+    // The driver joins its workers now, so that a wrong flag or an unreachable worker fails at the start.
+    if (cluster_settings_.role == session_config::cluster_role::driver)
+      cluster_ = std::make_unique<runtime::cluster_driver>(system_, cluster_settings_);
+  }
 
-  ~impl() override { stop_all(); }
+  ~impl() override {
+    stop_all();
+    cluster_.reset();  // before the actor system, which waits for the driver's monitor
+  }
 
   void stop_all() {
     std::vector<std::shared_ptr<query_control>> queries;
@@ -99,6 +130,10 @@ class session::impl final : public session_context, public std::enable_shared_fr
   }
 
   const session_config& config() const { return config_; }
+  const runtime::cluster_membership& cluster() const {
+    static const runtime::cluster_membership none;
+    return cluster_ ? cluster_->membership() : none;
+  }
   std::shared_ptr<connectors::memory_catalog> catalog() { return catalog_; }
 
   void resolve_scan(scan_spec& scan) override { connectors::resolve_source(scan); }
@@ -217,7 +252,8 @@ class session::impl final : public session_context, public std::enable_shared_fr
     return c;
   }
 
-  static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c) {
+  static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c,
+                                             const runtime::cluster_settings& cluster) {
     cfg.set("scheduler.max-threads", static_cast<std::int64_t>(c.threads));
     // CAF's defaults are 100 polls without pause, then 500 with 50 us pauses (25 ms), before a worker
     // sleeps. 50 such pauses keep the short gaps between epochs and stages cheap while a worker with
@@ -225,16 +261,16 @@ class session::impl final : public session_context, public std::enable_shared_fr
     const bool sleep = c.idle_workers == session_config::idle_policy::sleep;
     cfg.set("work-stealing.aggressive-poll-attempts", std::int64_t{sleep ? 5 : 100});
     cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{sleep ? 5 : 50});
-    cfg.add_message_type<batch>("flow::batch");
-    cfg.add_message_type<raw_chunk>("flow::raw_chunk");
-    cfg.add_message_type<runtime::epoch_stats>("flow::epoch_stats");
-    cfg.add_message_type<graph_description>("flow::graph_description");
+    runtime::add_message_types(cfg);
+    if (cluster.role == session_config::cluster_role::driver) runtime::enable_networking(cfg, cluster);
     return cfg;
   }
 
   session_config config_;
+  runtime::cluster_settings cluster_settings_;
   caf::actor_system_config actor_config_;
   caf::actor_system system_;
+  std::unique_ptr<runtime::cluster_driver> cluster_;
   std::shared_ptr<connectors::memory_catalog> catalog_ = std::make_shared<connectors::memory_catalog>();
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<query_control>> queries_;
@@ -242,7 +278,17 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
 session::session() : session(session_config{}) {}
 
-session::session(session_config config) : impl_(std::make_shared<impl>(config)) {}
+namespace {
+
+// A worker's session never opens: the process serves its driver until a signal ends it.
+std::shared_ptr<session::impl> open_session(const session_config& config) {
+  if (config.role == session_config::cluster_role::worker) runtime::serve_as_worker(config);
+  return std::make_shared<session::impl>(config);
+}
+
+}  // namespace
+
+session::session(session_config config) : impl_(open_session(config)) {}
 
 session::session(int argc, char** argv) {
   session_config config;
@@ -252,7 +298,23 @@ session::session(int argc, char** argv) {
       if (arg.substr(0, prefix.size()) == prefix) return arg.substr(prefix.size());
       return std::nullopt;
     };
-    if (auto v = value_of("--flow.threads=")) config.threads = parse_count(*v, "--flow.threads");
+    // A cluster flag's value: "FLAG=VALUE" or "FLAG VALUE".
+    auto cluster_value = [&](std::string_view flag) -> std::optional<std::string> {
+      if (arg == flag) {
+        if (i + 1 >= argc) throw error("missing value after " + std::string(flag));
+        return std::string(argv[++i]);
+      }
+      if (auto v = value_of(std::string(flag) + "=")) return std::string(*v);
+      return std::nullopt;
+    };
+    if (auto v = cluster_value("--flow.role")) config.role = parse_role(*v);
+    else if (auto v = cluster_value("--flow.listen")) config.listen = *v;
+    else if (auto v = cluster_value("--flow.workers")) config.workers = split_list(*v);
+    else if (auto v = cluster_value("--flow.secret-file")) config.secret_file = *v;
+    else if (auto v = cluster_value("--flow.tls-cert")) config.tls_certificate = *v;
+    else if (auto v = cluster_value("--flow.tls-key")) config.tls_key = *v;
+    else if (auto v = cluster_value("--flow.tls-ca")) config.tls_ca = *v;
+    else if (auto v = value_of("--flow.threads=")) config.threads = parse_count(*v, "--flow.threads");
     else if (auto v = value_of("--flow.parallelism=")) config.parallelism = parse_count(*v, "--flow.parallelism");
     else if (auto v = value_of("--flow.max-failures=")) config.max_failures = static_cast<int>(parse_count(*v, "--flow.max-failures"));
     else if (auto v = value_of("--flow.idle-workers=")) config.idle_workers = parse_idle_workers(*v);
@@ -262,7 +324,7 @@ session::session(int argc, char** argv) {
       config.no_data_progress_interval =
           std::chrono::milliseconds(parse_count(*v, "--flow.no-data-progress-interval-ms"));
   }
-  impl_ = std::make_shared<impl>(config);
+  impl_ = open_session(config);
 }
 
 session::~session() {
@@ -287,6 +349,8 @@ data_frame session::create_data_frame(std::vector<batch> rows) {
 }
 
 const session_config& session::config() const { return impl_->config(); }
+
+const runtime::cluster_membership& session::cluster() const { return impl_->cluster(); }
 
 std::shared_ptr<session_context> session::context() const { return impl_; }
 

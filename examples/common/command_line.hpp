@@ -55,7 +55,8 @@ class command_line {
     return *this;
   }
 
-  // Arguments starting with prefix belong to someone else (e.g. the session's --flow.* options).
+  // Arguments starting with prefix belong to someone else (e.g. the session's --flow.* options); one
+  // without "=" takes the next argument, unless that starts with "-", as its value ("--flow.secret-file F").
   command_line& pass_over(std::string prefix) {
     passed_over_.push_back(std::move(prefix));
     return *this;
@@ -66,7 +67,10 @@ class command_line {
   bool parse(int argc, char** argv) const {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
-      if (passed_over(arg)) continue;
+      if (passed_over(arg)) {
+        if (arg.find('=') == std::string::npos && i + 1 < argc && argv[i + 1][0] != '-') ++i;
+        continue;
+      }
       if (arg == "--help" || arg == "-h") {
         std::cout << usage_;
         return false;

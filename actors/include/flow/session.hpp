@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "flow/dataframe.hpp"
+#include "flow/runtime/cluster_membership.hpp"
 
 namespace flow {
 
@@ -34,16 +36,31 @@ struct session_config {
   std::int64_t state_snapshot_interval = 10;  // a full state snapshot every N epochs, deltas in between
   // Where keyed operators keep their state: "memory" (the default) or "rocksdb" (state larger than memory).
   std::string state_backend = "memory";
+  // A cluster (docs/deployment.md). embedded: this process runs everything. worker: the session serves
+  // work from a driver on `listen` (HOST:PORT) until SIGTERM or SIGINT, then ends the process. driver: the
+  // session joins `workers` (HOST:PORT each) at its start; giving workers alone makes a driver. Both
+  // prove the secret in secret_file (mode 600) to each other; with the TLS files, over TLS.
+  enum class cluster_role { embedded, driver, worker };
+  cluster_role role = cluster_role::embedded;
+  std::string listen{};
+  std::vector<std::string> workers{};
+  std::string secret_file{};
+  std::string tls_certificate{}, tls_key{}, tls_ca{};  // PEM files: this node's certificate and key, the CA
 };
 
 class session {
  public:
   session();
+  // With role worker it never returns, as session(argc, argv) below. A driver joins its workers here and
+  // throws flow::error naming a worker it cannot reach or join.
   explicit session(session_config config);
   // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep,
-  // --flow.no-data-progress-interval-ms=N, --flow.checkpoint-location=DIR and --flow.state-backend=NAME;
-  // ignores other arguments.
-  // Throws flow::error for a bad value.
+  // --flow.no-data-progress-interval-ms=N, --flow.checkpoint-location=DIR, --flow.state-backend=NAME and
+  // the cluster's --flow.role=embedded|driver|worker, --flow.listen=HOST:PORT, --flow.workers=HOST:PORT,...,
+  // --flow.secret-file, --flow.tls-cert, --flow.tls-key, --flow.tls-ca (each cluster flag also as "FLAG VALUE");
+  // ignores other arguments. Throws flow::error for a bad value.
+  // A worker (--flow.role=worker) never returns: it serves until SIGTERM/SIGINT, prints its last line
+  // "worker HOST:PORT: processed R rows in E epochs" and ends the process with status 0.
   session(int argc, char** argv);
   ~session();  // stops every running query
   session(const session&) = delete;
@@ -59,6 +76,8 @@ class session {
   // What data frames and topologies (flow/topology.hpp) of this session run through; start_graph runs a
   // dataflow graph as a query.
   std::shared_ptr<session_context> context() const;
+  // A driver's workers: joined, and lost with the reason and time (empty for an embedded session).
+  const runtime::cluster_membership& cluster() const;
 
   class impl;
 

@@ -1,0 +1,148 @@
+#include "cluster_driver.hpp"
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <variant>
+
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
+
+#include "cluster_node.hpp"
+#include "flow/runtime/cluster_handshake.hpp"
+
+namespace flow::runtime {
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto join_timeout = 3s;
+
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+
+struct monitor_state {
+  std::map<caf::actor_addr, std::string> addresses;
+};
+
+// Records a worker's loss: its actor's down message (the connection closed, or the heartbeats stopped).
+caf::behavior worker_monitor(caf::stateful_actor<monitor_state>* self, std::shared_ptr<cluster_membership> membership) {
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto it = self->state.addresses.find(down.source);
+    if (it == self->state.addresses.end()) return;
+    const std::string reason = down.reason == caf::exit_reason::remote_link_unreachable
+                                   ? "connection lost (the worker process ended or the network is cut)"
+                                   : "its actor ended: " + self->system().render(down.reason);
+    membership->lost(it->second, reason);
+    self->state.addresses.erase(it);
+  });
+  return {[=](watch_atom, const caf::actor& worker, const std::string& address) {
+    self->monitor(worker);
+    self->state.addresses[worker.address()] = address;
+  }};
+}
+
+// One blocking request with the join's timeout: the reply, or flow::error with the refusal.
+template <class... Reply, class Handle, class... Ts>
+void ask(caf::actor_system& sys, const Handle& worker, const std::string& address, const std::string& step,
+         std::function<void(Reply...)> on_reply, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  std::string failure;
+  std::exception_ptr refused;  // thrown by on_reply: rethrown once the receive is over
+  self->request(worker, join_timeout, std::forward<Ts>(xs)...)
+      .receive(
+          [&](Reply... reply) {
+            try {
+              on_reply(std::move(reply)...);
+            } catch (...) {
+              refused = std::current_exception();
+            }
+          },
+          [&](caf::error& err) { failure = error_text(sys, err); });
+  if (refused) std::rethrow_exception(refused);
+  if (!failure.empty())
+    throw error("worker " + address + " (" + step + "): " + failure);
+}
+
+// The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
+// middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
+// connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
+std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, bool tls, const std::string& host,
+                                                       std::uint16_t port) {
+  const std::string expected = "check that it runs with --flow.role=worker --flow.listen=" + host + ":" +
+                               std::to_string(port) + " and that the address is reachable from here";
+  const caf::io::middleman_actor manager = tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  caf::scoped_actor self{sys};
+  std::variant<worker_actor, std::string> result = std::string("no answer");
+  self->request(manager, join_timeout, caf::connect_atom::value, host, port)
+      .receive(
+          [&](const caf::node_id&, caf::strong_actor_ptr& actor, const std::set<std::string>& interface) {
+            if (!actor) result = "nothing is published there; " + expected;
+            else if (interface != sys.message_types<worker_actor>())
+              result = std::string("the actor published there is not a libflow worker of this version");
+            else result = caf::actor_cast<worker_actor>(std::move(actor));
+          },
+          [&](caf::error& err) {
+            if (err == caf::sec::request_timeout || err == caf::sec::connection_timeout)
+              result = std::string("no answer: something listens there that is not a libflow worker, or the network "
+                                   "drops the traffic");
+            else if (err == caf::sec::disconnect_during_handshake)
+              result = std::string("it closed the connection during the handshake: ") +
+                       (tls ? "its certificate is not signed by this driver's --flow.tls-ca (or this one's not by its CA)"
+                            : "it may use TLS (then give this driver --flow.tls-cert, --flow.tls-key and --flow.tls-ca too)") +
+                       ", or it is not a libflow worker";
+            else result = sys.render(err) + "; " + expected;
+          });
+  return result;
+}
+
+}  // namespace
+
+cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
+    : sys_(sys), monitor_(sys.spawn(worker_monitor, membership_)) {
+  const std::string build = local_build();
+  for (const auto& worker : settings.workers) {
+    const std::string address = worker.to_string();
+    auto connected = connect_worker(sys, settings.tls(), worker.host, worker.port);
+    if (auto* reason = std::get_if<std::string>(&connected)) throw error("cannot reach worker " + address + ": " + *reason);
+    const auto handle = std::get<worker_actor>(connected);
+    driver_handshake handshake(settings.secret, build);
+    std::string proof, worker_build;
+    try {
+      ask<std::string, std::string>(sys, handle, address, "join refused", std::function<void(std::string, std::string)>(
+          [&](std::string nonce, std::string their_build) {
+            worker_build = their_build;
+            proof = handshake.on_challenge(nonce, their_build);
+          }), hello_atom::value, handshake.nonce(), handshake.build());
+      ask<std::string>(sys, handle, address, "join refused", std::function<void(std::string)>(
+          [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
+    } catch (const join_refused& e) {
+      throw error("worker " + address + " (join refused by the driver): " + e.what());
+    }
+    workers_.push_back(handle);
+    addresses_.push_back(address);
+    membership_->joined(address, build_digest(worker_build));
+    caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(handle), address);
+  }
+  // Every worker may take data from the others' vertex instances (a shuffle between workers).
+  std::vector<caf::node_id> nodes;
+  for (const auto& w : workers_) nodes.push_back(w.node());
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    ask<std::uint64_t>(sys, workers_[i], addresses_[i], "peers refused", std::function<void(std::uint64_t)>([](std::uint64_t) {}),
+                       peers_atom::value, nodes);
+}
+
+cluster_driver::~cluster_driver() { caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown); }
+
+caf::actor cluster_driver::deploy(std::size_t worker, const graph_description& graph, std::size_t vertex,
+                                  std::size_t instance, std::size_t parallelism, std::size_t expected_barriers,
+                                  const caf::actor& downstream) {
+  caf::actor input;
+  ask<caf::actor>(sys_, workers_.at(worker), addresses_.at(worker), "deploy of vertex " + std::to_string(vertex) + " refused",
+                  std::function<void(caf::actor)>([&](caf::actor a) { input = std::move(a); }), deploy_atom::value,
+                  graph, std::uint64_t{vertex}, std::uint64_t{instance}, std::uint64_t{parallelism},
+                  std::uint64_t{expected_barriers}, downstream);
+  return input;
+}
+
+}  // namespace flow::runtime

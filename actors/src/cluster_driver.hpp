@@ -1,0 +1,45 @@
+// A driver's side of a cluster: joins every worker (flow/runtime/cluster_handshake.hpp) and watches them
+// (a lost worker is recorded in the membership with the reason and time). Include only from actors/*.cpp.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+
+#include "flow/runtime/cluster_membership.hpp"
+#include "flow/runtime/cluster_settings.hpp"
+#include "worker_protocol.hpp"
+
+namespace flow::runtime {
+
+class cluster_driver {
+ public:
+  // Connects to and joins every worker of settings, in order. Throws flow::error naming the first worker
+  // that cannot be reached (within a few seconds) or refuses the join, and why.
+  cluster_driver(caf::actor_system& sys, const cluster_settings& settings);
+  ~cluster_driver();
+  cluster_driver(const cluster_driver&) = delete;
+  cluster_driver& operator=(const cluster_driver&) = delete;
+
+  cluster_membership& membership() { return *membership_; }
+  const cluster_membership& membership() const { return *membership_; }
+  std::size_t size() const { return workers_.size(); }
+  const std::string& address(std::size_t worker) const { return addresses_.at(worker); }
+
+  // Runs an instance of vertex `vertex` of the graph on worker `worker`, its output going to downstream (a
+  // batch_input_actor); returns the instance's input (a batch_input_actor). Throws flow::error with the
+  // worker's reason when it refuses (an unknown operator name, a sink vertex, ...).
+  caf::actor deploy(std::size_t worker, const graph_description& graph, std::size_t vertex, std::size_t instance,
+                    std::size_t parallelism, std::size_t expected_barriers, const caf::actor& downstream);
+
+ private:
+  caf::actor_system& sys_;
+  std::shared_ptr<cluster_membership> membership_ = std::make_shared<cluster_membership>();
+  std::vector<worker_actor> workers_;
+  std::vector<std::string> addresses_;
+  caf::actor monitor_;
+};
+
+}  // namespace flow::runtime

@@ -1,0 +1,61 @@
+// Helpers of the cluster tests: secret files, worker processes on 127.0.0.1 and driver configurations.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "flow/session.hpp"
+#include "test_support.hpp"
+
+namespace flow::test {
+
+// dir/name holding secret, mode 600 (as read_cluster_secret demands).
+inline std::string make_secret_file(const temp_dir& dir, const std::string& name, const std::string& secret) {
+  const auto path = dir.path() / name;
+  write_file(path, secret + "\n");
+  ::chmod(path.c_str(), 0600);
+  return path.string();
+}
+
+// A worker process listening on 127.0.0.1 (a free port unless listen is given), killed at the end of the
+// test. address: HOST:PORT from its "listening" line. Its stderr (the worker's log) goes to log_file.
+struct worker_process {
+  std::filesystem::path log_file;
+  std::unique_ptr<child_process> process;
+  std::string address;
+
+  worker_process(const temp_dir& dir, const std::string& secret_file, std::vector<std::string> extra = {},
+                 const std::string& program = FLOW_CLUSTER_WORKER, const std::string& listen = "127.0.0.1:0") {
+    static int count = 0;
+    log_file = dir.path() / ("worker-" + std::to_string(++count) + ".log");
+    std::vector<std::string> args{"--flow.role=worker", "--flow.listen=" + listen, "--flow.secret-file", secret_file};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process = std::make_unique<child_process>(program, args, std::filesystem::path{}, log_file);
+    const std::regex listening("worker (\\S+): listening \\(build [0-9a-f]+\\)");
+    for (int lines = 0; lines < 50 && address.empty(); ++lines) {
+      const std::string line = process->read_line(std::chrono::seconds(20));
+      std::smatch m;
+      if (std::regex_match(line, m, listening)) address = m[1];
+      else if (line.empty()) break;
+    }
+    INFO("worker log: " << read_file(log_file));
+    REQUIRE_FALSE(address.empty());
+  }
+  std::string log() const { return read_file(log_file); }
+};
+
+inline session_config driver_config(std::vector<std::string> workers, const std::string& secret_file) {
+  session_config c;
+  c.threads = 2;
+  c.workers = std::move(workers);
+  c.secret_file = secret_file;
+  return c;
+}
+
+}  // namespace flow::test
