@@ -81,19 +81,40 @@ void create_directories(std::string_view owner, const std::string& directory) {
 
 void write_file_atomically(std::string_view owner, const std::string& directory, const std::string& name,
                            std::string_view content) {
-  const std::string temp = directory + "/." + name + ".tmp";
-  const std::string target = directory + "/" + name;
+  write_files_atomically(owner, {{file_write{directory, name, std::string(content)}}});
+}
+
+void write_files_atomically(std::string_view owner, const std::vector<std::vector<file_write>>& stages) {
+  auto temp_of = [](const file_write& f) { return f.directory + "/." + f.name + ".tmp"; };
+  std::vector<std::string> temps;  // written so far, removed on a failure
   try {
-    unique_fd fd = create_file(owner, temp);
-    write_all(owner, fd.get(), content, temp);
-    sync_file(owner, fd.get(), temp);
-    fd.reset();
-    rename_file(owner, temp, target);
+    // Every file is written before the first sync, so that the file system may write them out together.
+    std::vector<unique_fd> written;
+    for (const auto& stage : stages) {
+      for (const auto& file : stage) {
+        temps.push_back(temp_of(file));
+        written.push_back(create_file(owner, temps.back()));
+        write_all(owner, written.back().get(), file.content, temps.back());
+      }
+    }
+    for (std::size_t i = 0; i < written.size(); ++i) sync_file(owner, written[i].get(), temps[i]);
+    written.clear();
+    std::size_t renamed = 0;
+    for (const auto& stage : stages) {
+      std::vector<std::string> directories;
+      for (const auto& file : stage) {
+        rename_file(owner, temps[renamed], file.directory + "/" + file.name);
+        ++renamed;
+        if (std::find(directories.begin(), directories.end(), file.directory) == directories.end())
+          directories.push_back(file.directory);
+      }
+      for (const auto& directory : directories) sync_directory(owner, directory);
+    }
+    temps.clear();
   } catch (...) {
-    ::unlink(temp.c_str());
+    for (const auto& temp : temps) ::unlink(temp.c_str());
     throw;
   }
-  sync_directory(owner, directory);
 }
 
 std::string read_file(std::string_view owner, const std::string& path) {
