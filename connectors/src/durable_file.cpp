@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/crc.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <zlib.h>
 
 #include "flow/types.hpp"
 
@@ -24,10 +24,15 @@ namespace {
   throw error(std::string(owner) + ": cannot " + std::string(doing) + " '" + path + "': " + std::strerror(code));
 }
 
-std::uint32_t crc32(std::string_view bytes) {
-  boost::crc_32_type crc;
-  crc.process_bytes(bytes.data(), bytes.size());
-  return crc.checksum();
+// CRC-32 (the one of zip and Boost.CRC's crc_32_type), fed in pieces that fit zlib's length type.
+std::uint32_t crc32_of(std::string_view bytes) {
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  while (!bytes.empty()) {
+    const auto piece = static_cast<uInt>(std::min<std::size_t>(bytes.size(), 1u << 30));
+    crc = ::crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), piece);
+    bytes.remove_prefix(piece);
+  }
+  return static_cast<std::uint32_t>(crc);
 }
 
 constexpr std::string_view seal_magic = "FLOWSEAL1 ";
@@ -137,7 +142,7 @@ std::string read_file(std::string_view owner, const std::string& path) {
 std::string seal(std::string_view payload) {
   char header[64];
   const int n = std::snprintf(header, sizeof header, "%.*s%08x %zu\n", static_cast<int>(seal_magic.size()),
-                              seal_magic.data(), crc32(payload), payload.size());
+                              seal_magic.data(), crc32_of(payload), payload.size());
   std::string out(header, static_cast<std::size_t>(n));
   out.append(payload);
   return out;
@@ -174,7 +179,7 @@ std::optional<std::string> unseal(std::string_view content, std::string& why) {
                                       std::to_string(size) + " expected";
     return std::nullopt;
   }
-  if (crc32(payload) != checksum) {
+  if (crc32_of(payload) != checksum) {
     why = "checksum mismatch";
     return std::nullopt;
   }
