@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <thread>
+#include <vector>
 #include <zlib.h>
 
 #include "flow/types.hpp"
@@ -36,6 +38,23 @@ std::uint32_t crc32_of(std::string_view bytes) {
 }
 
 constexpr std::string_view seal_magic = "FLOWSEAL1 ";
+
+// fsyncs every descriptor at once, one thread each: a journaling file system (ext4) makes concurrent
+// fsyncs durable with one journal commit, so n files cost about one sync instead of n in a row.
+void sync_all(std::string_view owner, std::string_view doing, const std::vector<int>& fds,
+              const std::vector<std::string>& paths) {
+  std::vector<int> errors(fds.size(), 0);
+  auto sync = [&](std::size_t i) {
+    if (::fsync(fds[i]) != 0) errors[i] = errno;
+  };
+  {
+    std::vector<std::jthread> others;
+    for (std::size_t i = 1; i < fds.size(); ++i) others.emplace_back(sync, i);
+    if (!fds.empty()) sync(0);
+  }
+  for (std::size_t i = 0; i < fds.size(); ++i)
+    if (errors[i] != 0) fail(owner, doing, paths[i], errors[i]);
+}
 
 }  // namespace
 
@@ -93,7 +112,6 @@ void write_files_atomically(std::string_view owner, const std::vector<std::vecto
   auto temp_of = [](const file_write& f) { return f.directory + "/." + f.name + ".tmp"; };
   std::vector<std::string> temps;  // written so far, removed on a failure
   try {
-    // Every file is written before the first sync, so that the file system may write them out together.
     std::vector<unique_fd> written;
     for (const auto& stage : stages) {
       for (const auto& file : stage) {
@@ -102,7 +120,9 @@ void write_files_atomically(std::string_view owner, const std::vector<std::vecto
         write_all(owner, written.back().get(), file.content, temps.back());
       }
     }
-    for (std::size_t i = 0; i < written.size(); ++i) sync_file(owner, written[i].get(), temps[i]);
+    std::vector<int> fds;
+    for (const auto& fd : written) fds.push_back(fd.get());
+    sync_all(owner, "fsync", fds, temps);
     written.clear();
     std::size_t renamed = 0;
     for (const auto& stage : stages) {
@@ -113,7 +133,14 @@ void write_files_atomically(std::string_view owner, const std::vector<std::vecto
         if (std::find(directories.begin(), directories.end(), file.directory) == directories.end())
           directories.push_back(file.directory);
       }
-      for (const auto& directory : directories) sync_directory(owner, directory);
+      std::vector<unique_fd> opened;
+      std::vector<int> directory_fds;
+      for (const auto& directory : directories) {
+        opened.emplace_back(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!opened.back()) fail(owner, "open directory", directory, errno);
+        directory_fds.push_back(opened.back().get());
+      }
+      sync_all(owner, "fsync directory", directory_fds, directories);
     }
     temps.clear();
   } catch (...) {

@@ -62,10 +62,10 @@ struct file_write {
   std::string directory, name, content;
 };
 
-// Writes groups of files atomically like write_file_atomically, but with one sync per file and one per
-// directory and stage instead of two syncs per file: every temporary file of every stage is written and
-// synced first; then, stage after stage, the stage's files are renamed into place and each directory they
-// went to is synced once, so that no file of a stage is durable before every file of the stages before it.
+// Writes groups of files atomically like write_file_atomically, but the syncs of many files cost about as
+// much as one: every temporary file of every stage is written, then all are synced concurrently; then,
+// stage after stage, the stage's files are renamed into place and the directories they went to are synced
+// (each once, concurrently), so that no file of a stage is durable before every file of the stages before it.
 // A failure before the renames removes every temporary file and renames nothing; a failure while renaming
 // (a crash anyway) leaves the files renamed so far, each whole.
 void write_files_atomically(std::string_view owner, const std::vector<std::vector<file_write>>& stages);
