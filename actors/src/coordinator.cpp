@@ -211,7 +211,7 @@ struct performer {
 };
 
 // Actions that never wait for the checkpoint's writes: the writes themselves (handed over at once, so that
-// several epochs' share a round), and asking the sources for new offsets, which changes nothing a crash
+// several epochs share a round), and asking the sources for new offsets, which changes nothing a crash
 // could expose and lets the next epochs' offsets join the round under way.
 bool runs_at_once(const lifecycle_action& action) {
   return std::holds_alternative<act::write_offsets>(action) || std::holds_alternative<act::write_commit>(action) ||
