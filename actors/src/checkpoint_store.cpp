@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <simdjson.h>
@@ -269,52 +268,92 @@ std::string checkpoint_store::source_directory(std::size_t source) {
   return dir;
 }
 
-void checkpoint_store::write_offsets(const logged_offsets& epoch) {
-  connectors::write_file_atomically(owner, directory_ + "/offsets", epoch_name(epoch.epoch), seal(offsets_json(epoch)));
+write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
+  return {[directory = directory_ + "/offsets", epoch] {
+            return write_stages{{{directory, epoch_name(epoch.epoch), seal(offsets_json(epoch))}}};
+          },
+          {}};
 }
 
-void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
-                                    const std::function<batch(std::size_t slot)>& snapshot) {
-  const auto started = std::chrono::steady_clock::now();
-  checkpoint_commit_stats stats;
-  stats.epoch = epoch;
-  stats.delta_bytes.assign(changes.size(), 0);
-  stats.snapshot_bytes.assign(changes.size(), 0);
+write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> changes,
+                                       const std::function<std::optional<batch>(std::size_t slot)>& snapshot) {
+  // Taken now, on the caller's thread: the jobs get immutable copies, never the caller's live state.
   if (last_snapshot_.size() < changes.size()) last_snapshot_.resize(changes.size(), -1);
+  std::vector<std::optional<batch>> snapshots(changes.size());
   for (std::size_t slot = 0; slot < changes.size(); ++slot) {
-    const std::string dir = slot_directory(slot);
-    connectors::create_directories(owner, dir);
-    const std::string delta = sealed_state(changes[slot]);
-    connectors::write_file_atomically(owner, dir, epoch_name(epoch, ".delta"), delta);
-    stats.delta_bytes[slot] = delta.size();
-    // The delta is written even with a snapshot: it lets recovery fall back past a damaged snapshot.
-    if (epoch - last_snapshot_[slot] >= options_.snapshot_interval) {
-      const std::string full = sealed_state(snapshot(slot));
-      connectors::write_file_atomically(owner, dir, epoch_name(epoch, ".snapshot"), full);
-      stats.snapshot_bytes[slot] = full.size();
-      last_snapshot_[slot] = epoch;
-    }
-    stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
+    if (epoch - last_snapshot_[slot] < options_.snapshot_interval) continue;
+    snapshots[slot] = snapshot(slot);
+    if (snapshots[slot]) last_snapshot_[slot] = epoch;
   }
-  const std::string commit = seal("{\"epoch\":" + std::to_string(epoch) + "}");
-  connectors::write_file_atomically(owner, directory_ + "/commits", epoch_name(epoch), commit);
-  stats.total_bytes += commit.size();
+  auto files = std::make_shared<checkpoint_commit_stats>();
+  files->epoch = epoch;
+  auto prepare = [this, epoch, files, changes = std::move(changes), snapshots = std::move(snapshots)] {
+    auto& stats = *files;
+    stats.delta_bytes.assign(changes.size(), 0);
+    stats.snapshot_bytes.assign(changes.size(), 0);
+    write_stages stages(2);
+    for (std::size_t slot = 0; slot < changes.size(); ++slot) {
+      const std::string dir = slot_directory(slot);
+      connectors::create_directories(owner, dir);
+      // The delta is written even with a snapshot: it lets recovery fall back past a damaged snapshot.
+      stages[0].push_back({dir, epoch_name(epoch, ".delta"), sealed_state(changes[slot])});
+      stats.delta_bytes[slot] = stages[0].back().content.size();
+      if (snapshots[slot]) {
+        stages[0].push_back({dir, epoch_name(epoch, ".snapshot"), sealed_state(*snapshots[slot])});
+        stats.snapshot_bytes[slot] = stages[0].back().content.size();
+      }
+      stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
+    }
+    // Stage 1: a commit is never durable before its epoch's state files (and offsets, an earlier job's).
+    stages[1].push_back({directory_ + "/commits", epoch_name(epoch), seal("{\"epoch\":" + std::to_string(epoch) + "}")});
+    stats.total_bytes += stages[1].back().content.size();
+    return stages;
+  };
+  return {std::move(prepare), [this, files](double round_ms) {
+            files->duration_ms = round_ms;
+            commit_durable(std::move(*files));
+          }};
+}
+
+void checkpoint_store::commit_durable(checkpoint_commit_stats stats) {
+  const std::int64_t epoch = stats.epoch;
   // Listing the directories costs more than a commit's writes: the whole rule runs on the first commit of a
   // run and when a snapshot (a possible new base) was written; otherwise only the epoch that fell out of the
   // window goes.
   const bool snapshot_written =
       std::any_of(stats.snapshot_bytes.begin(), stats.snapshot_bytes.end(), [](std::size_t b) { return b > 0; });
   if (!retention_scanned_ || snapshot_written) {
-    apply_retention(epoch);
+    apply_retention(epoch, stats.delta_bytes.size());
     retention_scanned_ = true;
   } else if (const std::int64_t dropped = epoch - options_.min_batches_to_retain; dropped >= 0) {
     for (const char* log : {"offsets", "commits"}) remove_file(directory_ + "/" + log + "/" + epoch_name(dropped));
   }
-  stats.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  last_commit_ = std::move(stats);
+  constexpr std::size_t kept = 16;  // more than the epochs in flight
+  std::lock_guard lock(stats_mutex_);
+  recent_commits_.push_back(std::move(stats));
+  if (recent_commits_.size() > kept) recent_commits_.pop_front();
 }
 
-void checkpoint_store::apply_retention(std::int64_t newest) {
+std::optional<checkpoint_commit_stats> checkpoint_store::commit_stats(std::int64_t epoch) const {
+  std::lock_guard lock(stats_mutex_);
+  for (const auto& stats : recent_commits_)
+    if (stats.epoch == epoch) return stats;
+  return std::nullopt;
+}
+
+checkpoint_commit_stats checkpoint_store::last_commit() const {
+  std::lock_guard lock(stats_mutex_);
+  return recent_commits_.empty() ? checkpoint_commit_stats{} : recent_commits_.back();
+}
+
+void checkpoint_store::write_offsets(const logged_offsets& epoch) { run_write_job(owner, offsets_job(epoch)); }
+
+void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
+                                    const std::function<batch(std::size_t slot)>& snapshot) {
+  run_write_job(owner, commit_job(epoch, changes, [&](std::size_t slot) { return std::optional<batch>(snapshot(slot)); }));
+}
+
+void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
   const std::int64_t oldest_kept = newest - options_.min_batches_to_retain + 1;
   if (oldest_kept <= 0) return;
   for (const char* log : {"offsets", "commits"}) {
@@ -323,7 +362,7 @@ void checkpoint_store::apply_retention(std::int64_t newest) {
       if (epoch < oldest_kept) remove_file(dir + "/" + epoch_name(epoch));
     }
   }
-  for (std::size_t slot = 0; slot < last_snapshot_.size(); ++slot) {
+  for (std::size_t slot = 0; slot < slots; ++slot) {
     const std::string dir = slot_directory(slot);
     std::int64_t base = -1;  // the newest snapshot at or before oldest_kept: rebuilding needs nothing older
     for (std::int64_t epoch : epochs_in(dir, ".snapshot")) {

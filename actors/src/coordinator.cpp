@@ -3,6 +3,7 @@
 // sinks' and sources' calls, publishing to query_shared); it decides nothing itself.
 #include "coordinator.hpp"
 
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -10,6 +11,7 @@
 #include "dataflow.hpp"
 #include "progress_report.hpp"
 #include "flow/graph_fingerprint.hpp"
+#include "flow/runtime/checkpoint_writer.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
 
 namespace flow::runtime {
@@ -18,9 +20,24 @@ namespace {
 
 namespace act = lifecycle_actions;
 
+// An epoch's offsets handed to the writer, for its durationMs.walCommit.
+struct offsets_in_writing {
+  std::uint64_t job = 0;
+  std::int64_t epoch = 0;
+  lifecycle_clock::time_point handed_over{};
+};
+
 struct coordinator_state {
   query_setup setup;
   std::shared_ptr<checkpoint_store> checkpoint;  // null: no durable checkpoint
+  // The checkpoint's writes run on the writer's thread (declared after checkpoint: it goes first). Every
+  // action that follows a write waits, in order, until that write is durable.
+  std::unique_ptr<checkpoint_writer> writer;
+  std::uint64_t handed_over = 0;  // the newest write job given to the writer
+  std::uint64_t durable = 0;      // every write job up to this one is durable
+  std::deque<std::pair<std::uint64_t, lifecycle_action>> waiting;  // (write job awaited, action)
+  std::deque<offsets_in_writing> offsets_writing;
+  bool writes_stopped = false;  // a write failed, or the coordinator is ending: nothing awaits a write
   std::optional<query_lifecycle> lifecycle;
   std::optional<progress_reporter> reporter;
   running_graph dataflow;
@@ -81,15 +98,23 @@ struct performer {
               [=](const caf::error&) { coordinator->state.lifecycle->plan_failed(plan); });
   }
 
-  // Checkpoint writes throw flow::error (a full disk, a read-only directory): perform() fails the query.
+  // Handed to the writer at once, so that the writes of several epochs share a sync round.
   void operator()(const act::write_offsets& a) const {
-    const auto started = lifecycle_clock::now();
-    st().checkpoint->write_offsets({a.epoch, a.start, a.end});
-    st().lifecycle->offsets_written(a.epoch, millis_between(started, lifecycle_clock::now()));
+    if (st().writes_stopped) return;
+    st().handed_over = st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end}));
+    st().offsets_writing.push_back({st().handed_over, a.epoch, lifecycle_clock::now()});
   }
-  void operator()(const act::write_commit& a) const {
+  void operator()(act::write_commit& a) const {
+    if (st().writes_stopped) return;
     auto& lifecycle = *st().lifecycle;
-    st().checkpoint->write_commit(a.epoch, a.changes, [&](std::size_t slot) { return lifecycle.state(slot); });
+    // Several epochs committed by one event leave the log's state as of the newest: an older one's
+    // snapshot waits for a later commit.
+    const auto epoch = a.epoch;
+    auto snapshot = [&](std::size_t slot) -> std::optional<batch> {
+      if (lifecycle.log().last_committed() != epoch) return std::nullopt;
+      return lifecycle.state(slot);
+    };
+    st().handed_over = st().writer->submit(st().checkpoint->commit_job(a.epoch, std::move(a.changes), snapshot));
   }
 
   void operator()(const act::run_epoch& a) const {
@@ -102,7 +127,8 @@ struct performer {
   }
 
   void operator()(act::publish_progress& a) const {
-    st().reporter->epoch_committed(std::move(a), now, st().checkpoint ? &st().checkpoint->last_commit() : nullptr);
+    const auto written = st().checkpoint ? st().checkpoint->commit_stats(a.epoch) : std::nullopt;
+    st().reporter->epoch_committed(std::move(a), now, written ? &*written : nullptr);
   }
   void operator()(const act::publish_idle_progress& a) const { st().reporter->idle(a, now); }
 
@@ -147,6 +173,7 @@ struct performer {
     auto failure = a.failure;
     if (a.dataflow_gone) close_connectors(failure);
     remove_state_files();
+    st().writer.reset();
     st().checkpoint.reset();  // its lock: the same location may be started again as soon as this query ends
     st().setup.shared->update([&](query_shared& shared) {
       shared.active = false;
@@ -183,22 +210,61 @@ struct performer {
   }
 };
 
+// Actions that never wait for the checkpoint's writes: the writes themselves (handed over at once, so that
+// several epochs share a round), and asking the sources for new offsets, which changes nothing a crash
+// could expose and lets the next epochs' offsets join the round under way.
+bool runs_at_once(const lifecycle_action& action) {
+  return std::holds_alternative<act::write_offsets>(action) || std::holds_alternative<act::write_commit>(action) ||
+         std::holds_alternative<act::plan_sources>(action);
+}
+
 void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle_clock::time_point now) {
-  for (std::size_t i = 0; i < actions.size(); ++i) {
-    auto& action = actions[i];
-    const bool writes_checkpoint =
-        std::holds_alternative<act::write_offsets>(action) || std::holds_alternative<act::write_commit>(action);
-    if (!writes_checkpoint) {
-      std::visit(performer{self, now}, action);
-      continue;
-    }
-    try {
-      std::visit(performer{self, now}, action);
-    } catch (const std::exception& e) {
-      // What followed the write (running the epoch, freeing its data) must not happen.
-      return perform(self, self->state.lifecycle->checkpoint_failed(e.what()), now);
-    }
+  auto& st = self->state;
+  for (auto& action : actions) {
+    const bool must_wait = !st.writes_stopped && (st.durable < st.handed_over || !st.waiting.empty());
+    if (must_wait && !runs_at_once(action)) st.waiting.emplace_back(st.handed_over, std::move(action));
+    else std::visit(performer{self, now}, action);
   }
+}
+
+// The writer made every job up to `through` durable: the actions waiting for them follow, in order.
+void writes_durable(coordinator_pointer self, std::uint64_t through, lifecycle_clock::time_point now) {
+  auto& st = self->state;
+  st.durable = through;
+  while (!st.offsets_writing.empty() && st.offsets_writing.front().job <= through) {
+    const auto& written = st.offsets_writing.front();
+    st.lifecycle->offsets_written(written.epoch, millis_between(written.handed_over, now));
+    st.offsets_writing.pop_front();
+  }
+  while (!st.waiting.empty() && st.waiting.front().first <= through) {
+    auto action = std::move(st.waiting.front().second);
+    st.waiting.pop_front();
+    std::visit(performer{self, now}, action);
+  }
+}
+
+// What must not follow a write that never became durable: running an epoch whose offsets are not logged,
+// letting a source free data, reporting a commit.
+bool needs_durable_writes(const lifecycle_action& action) {
+  return std::holds_alternative<act::run_epoch>(action) || std::holds_alternative<act::commit_source>(action) ||
+         std::holds_alternative<act::publish_progress>(action) ||
+         std::holds_alternative<act::publish_idle_progress>(action) || std::holds_alternative<act::idle_plan>(action);
+}
+
+// A write failed (a full disk, a read-only directory): the query fails with what. Of the waiting actions
+// those that relied on the writes are dropped; the others (the dataflow's spawn, stop or kill, the close)
+// are carried out, so that the query still ends.
+void writes_failed(coordinator_pointer self, const std::string& what, lifecycle_clock::time_point now) {
+  auto& st = self->state;
+  st.writes_stopped = true;
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& [job, action] : waiting) {
+    if (needs_durable_writes(action)) continue;
+    if (auto* close = std::get_if<act::close_query>(&action); close && !close->failure) close->failure = what;
+    std::visit(performer{self, now}, action);
+  }
+  perform(self, st.lifecycle->checkpoint_failed(what), now);
 }
 
 // What start_query prepared from a durable checkpoint: the states restored as of its last commit, and
@@ -224,10 +290,20 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   st.reporter.emplace(st.setup.shared, *st.setup.graph, options.source_descriptions, std::move(sink_descriptions),
                       st.setup.progress_history);
   options.durable = st.checkpoint != nullptr;
+  if (st.checkpoint) {
+    const caf::actor_addr coordinator_address = self->address();  // weak: the writer must not keep it alive
+    st.writer = std::make_unique<checkpoint_writer>("checkpoint", [=](const checkpoint_writer::round_report& r) {
+      if (auto coordinator = caf::actor_cast<coordinator_actor>(coordinator_address))
+        caf::anon_send(coordinator, durable_atom::value, r.durable_through, r.failure.has_value(),
+                       r.failure.value_or(""));
+    });
+  }
   st.lifecycle.emplace(std::move(options), std::move(recovered->states));
   st.lifecycle->resume(std::move(recovered->point));
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.
   self->set_exception_handler([=](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+    // The coordinator ends now: it cannot wait for its checkpoint writes either.
+    self->state.writes_stopped = true;
     perform(self, self->state.lifecycle->crashed(exception_message(eptr)), lifecycle_clock::now());
     return caf::sec::runtime_error;
   });
@@ -273,6 +349,11 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
         perform(self, self->state.lifecycle->restart_timer(at), at);
       },
       [=](stop_atom) { perform(self, self->state.lifecycle->stop(), now()); },
+      [=](durable_atom, std::uint64_t through, bool failed, const std::string& what) {
+        if (self->state.writes_stopped) return;
+        if (failed) writes_failed(self, what, now());
+        else writes_durable(self, through, now());
+      },
   };
 }
 
@@ -342,7 +423,7 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
     setup.writers[k]->open(vertex.input, vertex.sink.mode, vertex.sink_keys);
   }
   auto shared = setup.shared;
-  // Checkpoint writes block on fsync: such a coordinator gets a thread of its own.
+  // Copying a state for its snapshot blocks for a while: such a coordinator gets a thread of its own.
   auto handle = recovered->store
                     ? sys.spawn<caf::detached>(coordinator, std::move(setup), std::move(initial_offsets), recovered)
                     : sys.spawn(coordinator, std::move(setup), std::move(initial_offsets), recovered);

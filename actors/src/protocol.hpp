@@ -23,6 +23,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;          // coordinator
 using restart_atom = caf::atom_constant<caf::atom("restart")>;    // coordinator, after backoff
 using stop_atom = caf::atom_constant<caf::atom("stop")>;          // query handle -> coordinator
 using poll_atom = caf::atom_constant<caf::atom("poll")>;          // coordinator: look for new data
+using durable_atom = caf::atom_constant<caf::atom("durable")>;    // checkpoint writer -> coordinator
 
 // An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
 // in, input: which input of the vertex) and its end (barrier, with the figures counted upstream).
@@ -48,7 +49,8 @@ using source_actor = caf::typed_actor<
 
 // The coordinator. committed: sink (index) committed epoch, with the epoch's figures and the sink's
 // metrics; changes: a state slot's take_changes() for an epoch; failed: an actor's error (permanent: a
-// restart cannot fix it); tick/poll/restart: its own timers; stop: the query handle.
+// restart cannot fix it); tick/poll/restart: its own timers; stop: the query handle; durable: its
+// checkpoint writer finished a round (every write job up to the number is durable, or the round failed).
 using coordinator_actor = caf::typed_actor<
     caf::reacts_to<tick_atom>,
     caf::reacts_to<poll_atom>,
@@ -57,7 +59,8 @@ using coordinator_actor = caf::typed_actor<
     caf::reacts_to<committed_atom, std::uint64_t, std::uint32_t, std::int64_t, epoch_stats, std::vector<std::string>,
                    std::vector<std::int64_t>>,
     caf::reacts_to<state_changes_atom, std::uint64_t, std::int64_t, std::uint64_t, batch>,
-    caf::reacts_to<failed_atom, std::uint64_t, std::string, bool>>;
+    caf::reacts_to<failed_atom, std::uint64_t, std::string, bool>,
+    caf::reacts_to<durable_atom, std::uint64_t, bool, std::string>>;
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, epoch_stats& x) {

@@ -77,8 +77,9 @@ struct running_query {
     store.write_offsets(offsets_of(epoch));
     commit(store, epoch);
   }
-  // Runs an epoch whose offsets are logged and commits it.
-  void commit(checkpoint_store& store, std::int64_t epoch) {
+  // Runs an epoch whose offsets are logged and commits it; without snapshot_available the caller's state is
+  // past the epoch already (the store must not snapshot it then).
+  void commit(checkpoint_store& store, std::int64_t epoch, bool snapshot_available = true) {
     sums after = expected.empty() ? sums{} : expected.back();
     std::vector<std::vector<std::vector<value>>> rows(slots);
     for (auto [k, v] : epoch_rows(epoch)) {
@@ -91,7 +92,10 @@ struct running_query {
       op->process(make_batch(input_schema(), rows[s]), 0, live[s].get(), ctx);
       changes.push_back(live[s]->take_changes());
     }
-    store.write_commit(epoch, changes, [&](std::size_t slot) { return live[slot]->snapshot(); });
+    if (snapshot_available)
+      store.write_commit(epoch, changes, [&](std::size_t slot) { return live[slot]->snapshot(); });
+    else
+      runtime::run_write_job("checkpoint", store.commit_job(epoch, changes, [](std::size_t) { return std::optional<batch>(); }));
     expected.push_back(std::move(after));
   }
   void run(checkpoint_store& store, std::int64_t from, std::int64_t to) {
@@ -476,4 +480,24 @@ TEST_CASE("checkpoint store: a read-only file system is a clear error", "[checkp
   CHECK_THAT(error_of([&] { existing.write_metadata({.version = 1, .query_id = "q2", .graph = "{}"}); }),
              Catch::Contains("metadata") && Catch::EndsWith("Read-only file system"));
   CHECK_THAT(error_of([&] { existing.write_offsets(offsets_of(0)); }), Catch::EndsWith("Read-only file system"));
+}
+
+TEST_CASE("checkpoint store: a snapshot not available at its epoch is taken at the next commit", "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 3});
+    q.run(store, 0, 2);
+    store.write_offsets(offsets_of(2));
+    q.commit(store, 2, false);  // due at epoch 2 (3 epochs since none), but the state is already past it
+    CHECK_FALSE(fs::exists(dir / "ckpt" / "state" / "0" / "2.snapshot"));
+    q.run(store, 3);
+    CHECK(fs::exists(dir / "ckpt" / "state" / "0" / "3.snapshot"));
+    CHECK(fs::exists(dir / "ckpt" / "state" / "1" / "3.snapshot"));
+  }
+  checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 3});
+  fresh_states states(q);
+  CHECK(store.recover(states.pointers()).last_committed == 3);
+  CHECK(states.contents() == q.expected[3]);
 }

@@ -44,6 +44,13 @@ TEST_CASE("seal and unseal give back the payload, and every kind of damage is de
   }
 }
 
+TEST_CASE("the seal's checksum is CRC-32, so that files sealed by earlier builds stay readable", "[durable_file]") {
+  CHECK(seal("123456789") == "FLOWSEAL1 cbf43926 9\n123456789");  // the CRC-32 check value
+  const std::string large(3'000'000, '\x5a');
+  std::string why;
+  CHECK(unseal(seal(large), why) == large);
+}
+
 TEST_CASE("write_file_atomically replaces a file whole and leaves no temporary file", "[durable_file]") {
   flow::test::temp_dir dir;
   const std::string directory = dir.path().string();

@@ -6,12 +6,15 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "flow/connectors/durable_file.hpp"
+#include "flow/runtime/checkpoint_writer.hpp"
 #include "flow/runtime/epoch_log.hpp"
 #include "flow/stream_operator.hpp"
 
@@ -35,13 +38,13 @@ struct recovered_checkpoint {
   std::vector<std::string> notes;            // fall-backs taken, each a full sentence
 };
 
-// What the last write_commit wrote, for the progress report (stateOperators' commitTimeMs, snapshot bytes).
+// What an epoch's commit wrote, for the progress report (stateOperators' commitTimeMs, snapshot bytes).
 struct checkpoint_commit_stats {
   std::int64_t epoch = -1;
   std::vector<std::size_t> delta_bytes;     // per slot
   std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due
   std::size_t total_bytes = 0;              // every file written, the commit file included
-  double duration_ms = 0;                   // the whole write_commit, retention included
+  double duration_ms = 0;                   // the write round that made it durable, retention included
 };
 
 class checkpoint_store {
@@ -65,13 +68,26 @@ class checkpoint_store {
   // later epochs, offsets after the last re-run epoch, leftover ".*.tmp" files) and damaged snapshots.
   recovered_checkpoint recover(const std::vector<operator_state*>& states);
 
-  // Before the epoch runs.
+  // The writes of an epoch, as jobs for a checkpoint_writer (or run_write_job). Each call is made on the
+  // thread that drives the store, in the lifecycle's order; the jobs' functions run on the writer's thread
+  // and touch nothing the caller keeps.
+  // Before the epoch runs: offsets/<epoch>.
+  write_job offsets_job(const logged_offsets& epoch) const;
+  // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot, then
+  // commits/<epoch> in a later stage; once durable, the retention rule removes old files. snapshot(slot) is
+  // called here, only when a snapshot is due, and returns the slot's state as of epoch; nullopt when the
+  // caller's state is already past epoch (the snapshot is then taken at a later commit).
+  write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
+                       const std::function<std::optional<batch>(std::size_t slot)>& snapshot);
+  // The figures of epoch's commit once it is durable (the newest commits' are kept).
+  std::optional<checkpoint_commit_stats> commit_stats(std::int64_t epoch) const;
+  // The newest durable commit's figures (epoch -1 before the first).
+  checkpoint_commit_stats last_commit() const;
+
+  // The same, written at once on the calling thread (tests, tools).
   void write_offsets(const logged_offsets& epoch);
-  // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot (snapshot(slot)
-  // is called only then), then commits/<epoch>; then the retention rule removes old files.
   void write_commit(std::int64_t epoch, const std::vector<batch>& changes,
                     const std::function<batch(std::size_t slot)>& snapshot);
-  const checkpoint_commit_stats& last_commit() const { return last_commit_; }
 
   // DIR/sources/<source>, created: source_reader::use_checkpoint's directory.
   std::string source_directory(std::size_t source);
@@ -79,14 +95,17 @@ class checkpoint_store {
  private:
   std::string slot_directory(std::size_t slot) const;
   // Removes the files no epoch >= newest - min_batches_to_retain + 1 needs.
-  void apply_retention(std::int64_t newest);
+  void apply_retention(std::int64_t newest, std::size_t slots);
+  // On the writing thread, once epoch's commit is durable.
+  void commit_durable(checkpoint_commit_stats stats);
 
   std::string directory_;
   checkpoint_options options_;
-  std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot, -1 for none
-  bool retention_scanned_ = false;           // apply_retention ran in this process
+  std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot (handed over), -1: none
+  bool retention_scanned_ = false;           // apply_retention ran in this process (writing thread)
   connectors::unique_fd lock_;               // flock on DIR/.lock while this store lives
-  checkpoint_commit_stats last_commit_;
+  mutable std::mutex stats_mutex_;
+  std::deque<checkpoint_commit_stats> recent_commits_;  // guarded by stats_mutex_
 };
 
 }  // namespace flow::runtime

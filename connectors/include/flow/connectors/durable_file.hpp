@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace flow::connectors {
 
@@ -55,6 +56,19 @@ void create_directories(std::string_view owner, const std::string& directory);
 // removes the temporary file and leaves name as it was.
 void write_file_atomically(std::string_view owner, const std::string& directory, const std::string& name,
                            std::string_view content);
+
+// One file of a group write: directory/name is to hold content.
+struct file_write {
+  std::string directory, name, content;
+};
+
+// Writes groups of files atomically like write_file_atomically, but the syncs of many files cost about as
+// much as one: every temporary file of every stage is written, then all are synced concurrently; then,
+// stage after stage, the stage's files are renamed into place and the directories they went to are synced
+// (each once, concurrently), so that no file of a stage is durable before every file of the stages before it.
+// A failure before the renames removes every temporary file and renames nothing; a failure while renaming
+// (a crash anyway) leaves the files renamed so far, each whole.
+void write_files_atomically(std::string_view owner, const std::vector<std::vector<file_write>>& stages);
 
 // The whole content of path.
 std::string read_file(std::string_view owner, const std::string& path);
