@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config ccache libcaf-dev libboost-dev cppzmq-dev libzmq3-dev
           catch2 librdkafka-dev libsimdjson-dev libsqlite3-dev libssl-dev
-          librocksdb-dev)
+          librocksdb-dev zlib1g-dev)
 packages+=(openssl)  # the command line: the cluster's TLS test makes its certificates with it
 missing=()
 for p in "${packages[@]}"; do
