@@ -337,7 +337,7 @@ flow::batch key_values(const std::vector<std::pair<std::string, std::string>>& p
 
 }  // namespace
 
-TEST_CASE("kafka sink exactly-once: one transaction per epoch; a restarted sink writes no committed epoch again",
+TEST_CASE("kafka sink exactly-once: one transaction per epoch, and a restarted sink writes no committed epoch again",
           "[kafka][transactions]") {
   mock_kafka kafka;
   kafka.create_topic("out", 1);
@@ -371,7 +371,7 @@ TEST_CASE("kafka sink exactly-once: one transaction per epoch; a restarted sink 
   // instead of bumping the id's epoch (docs/connectors.md, "Kafka sink": what the mock cluster lacks).
 }
 
-TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint; a new checkpoint starts over",
+TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint, and a new checkpoint starts over",
           "[kafka][transactions]") {
   mock_kafka kafka;
   kafka.create_topic("out", 1);
@@ -404,7 +404,7 @@ TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint
                  Catch::Contains("kafka.transactional.id"));
 }
 
-TEST_CASE("kafka sink exactly-once: an aborted epoch is written again by its replay; the marker topic is made on use",
+TEST_CASE("kafka sink exactly-once: an aborted epoch is written again by its replay, and the marker topic is made on use",
           "[kafka][transactions]") {
   mock_kafka kafka;
   kafka.create_topic("out", 1);
