@@ -122,7 +122,7 @@ TEST_CASE("checkpoint writer: a failed write fails its job and every later one",
   CHECK(names_in(dir.path()) == std::vector<std::string>{"ok"});
 }
 
-TEST_CASE("group write: a failed temporary file renames nothing; stages are renamed in order",
+TEST_CASE("group write: a failed temporary file renames nothing, and stages are renamed in order",
           "[checkpoint][writer]") {
   temp_dir dir;
   fs::create_directories(dir / "logs");
