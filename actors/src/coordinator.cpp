@@ -50,9 +50,14 @@ struct performer {
       std::error_code ignored;
       std::filesystem::remove_all(generation_directory(a.generation - 1), ignored);
     }
+    // The instances restore from copies as of the last commit: rows, or directories in this generation's
+    // (hard links to the coordinator's copy: a large on-disk state never passes through memory).
+    const std::string copies = generation_directory(a.generation) + "/restored";
     auto& lifecycle = *st().lifecycle;
-    st().dataflow = spawn_graph(self->system(), setup, [&](std::size_t slot) { return lifecycle.state(slot); },
-                                supervision{coordinator_actor{self}, a.generation});
+    st().dataflow = spawn_graph(
+        self->system(), setup,
+        [&](std::size_t slot) { return copy_state(lifecycle.slot_state(slot), copies + "/slot-" + std::to_string(slot)); },
+        supervision{coordinator_actor{self}, a.generation});
     st().alive.clear();
     for (const auto& handle : st().dataflow.handles()) {
       self->monitor(handle);
@@ -89,7 +94,9 @@ struct performer {
   }
   void operator()(const act::write_commit& a) const {
     auto& lifecycle = *st().lifecycle;
-    st().checkpoint->write_commit(a.epoch, a.changes, [&](std::size_t slot) { return lifecycle.state(slot); });
+    st().checkpoint->write_commit(a.epoch, a.changes, [&](std::size_t slot) {
+      return st().checkpoint->stage_snapshot(slot, a.epoch, lifecycle.slot_state(slot));
+    });
   }
 
   void operator()(const act::run_epoch& a) const {

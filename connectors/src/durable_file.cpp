@@ -113,6 +113,32 @@ std::string read_file(std::string_view owner, const std::string& path) {
   return text;
 }
 
+file_digest digest_file(std::string_view owner, const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) fail(owner, "read", path, errno);
+  boost::crc_32_type crc;
+  file_digest out;
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(owner, "read", path, errno);
+    }
+    if (n == 0) break;
+    crc.process_bytes(chunk, static_cast<std::size_t>(n));
+    out.bytes += static_cast<std::uint64_t>(n);
+  }
+  out.crc32 = crc.checksum();
+  return out;
+}
+
+void sync_existing_file(std::string_view owner, const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) fail(owner, "open", path, errno);
+  sync_file(owner, fd.get(), path);
+}
+
 std::string seal(std::string_view payload) {
   char header[64];
   const int n = std::snprintf(header, sizeof header, "%.*s%08x %zu\n", static_cast<int>(seal_magic.size()),

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "flow/connectors/durable_file.hpp"
+#include "flow/runtime/chain_runner.hpp"
 #include "flow/runtime/epoch_log.hpp"
 #include "flow/stream_operator.hpp"
 
@@ -39,7 +40,8 @@ struct recovered_checkpoint {
 struct checkpoint_commit_stats {
   std::int64_t epoch = -1;
   std::vector<std::size_t> delta_bytes;     // per slot
-  std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due
+  std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due. A directory snapshot
+                                            // counts its new files only (not hard links to the previous one)
   std::size_t total_bytes = 0;              // every file written, the commit file included
   double duration_ms = 0;                   // the whole write_commit, retention included
 };
@@ -60,17 +62,26 @@ class checkpoint_store {
   void write_metadata(const checkpoint_metadata& m);
 
   // Rebuilds every slot's state as of the last consistent committed epoch into states (empty states, one per
-  // slot, from operator::make_state(): restore() from the newest usable snapshot, then apply_changes() of each
-  // later delta) and says what to re-run. Deletes what lies beyond that point (commits and state files of
-  // later epochs, offsets after the last re-run epoch, leftover ".*.tmp" files) and damaged snapshots.
+  // slot, from operator::make_state(): restore() or restore_from() the newest usable snapshot, a directory
+  // snapshot only once its manifest matches every file, then apply_changes() of each later delta) and says
+  // what to re-run. Deletes what lies beyond that point (commits and state files of later epochs, offsets
+  // after the last re-run epoch, leftover ".*.tmp" files and directories) and damaged snapshots.
   recovered_checkpoint recover(const std::vector<operator_state*>& states);
 
   // Before the epoch runs.
   void write_offsets(const logged_offsets& epoch);
   // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot (snapshot(slot)
-  // is called only then), then commits/<epoch>; then the retention rule removes old files.
+  // is called only then), then commits/<epoch>; then the retention rule removes old files. A snapshot is
+  // rows (state/<slot>/<epoch>.snapshot) or a directory stage_snapshot staged, which write_commit makes
+  // durable: each file fsynced, a sealed manifest of names, sizes and CRC32s, renamed to
+  // state/<slot>/<epoch>.snapshot.d.
   void write_commit(std::int64_t epoch, const std::vector<batch>& changes,
-                    const std::function<batch(std::size_t slot)>& snapshot);
+                    const std::function<state_copy(std::size_t slot)>& snapshot);
+  bool snapshot_due(std::size_t slot, std::int64_t epoch) const;
+  // The first, cheap step of a due snapshot, on the thread that owns state (as of epoch): its rows, or for
+  // a state that snapshots to a directory, snapshot_to state/<slot>/.<epoch>.snapshot.tmp (RocksDB: a
+  // checkpoint of hard links). The rest, possibly on another thread, is write_commit's.
+  state_copy stage_snapshot(std::size_t slot, std::int64_t epoch, const operator_state& state);
   const checkpoint_commit_stats& last_commit() const { return last_commit_; }
 
   // DIR/sources/<source>, created: source_reader::use_checkpoint's directory.
@@ -78,6 +89,8 @@ class checkpoint_store {
 
  private:
   std::string slot_directory(std::size_t slot) const;
+  // Makes the staged directory snapshot of slot durable as <epoch>.snapshot.d; returns the bytes it wrote.
+  std::size_t seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged);
   // Removes the files no epoch >= newest - min_batches_to_retain + 1 needs.
   void apply_retention(std::int64_t newest);
 
