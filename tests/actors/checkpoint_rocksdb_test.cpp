@@ -4,6 +4,7 @@
 // through rows. Real RocksDB in temp dirs; every result is compared with sums computed here.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -250,6 +251,29 @@ TEST_CASE("rocksdb checkpoint: a snapshot after 1% of many keys changed writes f
   auto [recovered, restored] = recover(dir / "checkpoint", dir / "restored", 1);
   CHECK(recovered.last_committed == 1);
   CHECK(recovered.notes.empty());
+  CHECK(restored == expected);
+}
+
+TEST_CASE("rocksdb checkpoint: retention removes old snapshot directories by the rule of snapshot files, and what "
+          "it keeps recovers exactly",
+          "[checkpoint][rocksdb]") {
+  temp_dir dir;
+  const fs::path slot = dir / "checkpoint" / "state" / "0";
+  totals expected;
+  {
+    // minBatchesToRetain 3, a snapshot every 2 epochs: at 1, 3, 5, 7, 9.
+    runtime::checkpoint_store store((dir / "checkpoint").string(), {3, 2});
+    checkpointed_state live(dir / "working");
+    for (std::int64_t epoch = 0; epoch < 10; ++epoch) live.run(store, epoch, epoch * 500, 1000);
+    expected = live.expected;
+  }
+  // After epoch 9 epochs 7-9 stay recoverable: the snapshot of 7 is their base, older ones and deltas go.
+  std::vector<std::string> kept;
+  for (const auto& entry : fs::directory_iterator(slot)) kept.push_back(entry.path().filename().string());
+  std::sort(kept.begin(), kept.end());
+  CHECK(kept == std::vector<std::string>{"7.snapshot.d", "8.delta", "9.delta", "9.snapshot.d"});
+  auto [recovered, restored] = recover(dir / "checkpoint", dir / "restored", 2);
+  CHECK(recovered.last_committed == 9);
   CHECK(restored == expected);
 }
 
