@@ -4,12 +4,15 @@
 // through rows. Real RocksDB in temp dirs; every result is compared with sums computed here.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "flow/connectors/rocksdb_store.hpp"
 #include "flow/graph.hpp"
@@ -91,8 +94,8 @@ struct latest_totals {
 };
 
 // Runs input -> keyed_sum (2 instances) -> out to its end (available-now) on checkpoint (none when empty),
-// with a full snapshot every 2 epochs.
-void run_query(const fs::path& input, const std::string& checkpoint, const std::string& backend, latest_totals& out,
+// with a full snapshot every 2 epochs; returns its progress reports.
+std::vector<std::string> run_query(const fs::path& input, const std::string& checkpoint, const std::string& backend, latest_totals& out,
                std::atomic<std::int64_t>* fail_at = nullptr) {
   session_config config{2, 2};
   config.state_backend = backend;
@@ -108,6 +111,7 @@ void run_query(const fs::path& input, const std::string& checkpoint, const std::
   streaming_query query(s.context()->start_graph(std::move(g), query_options{"sums", available_now(), checkpoint, {}}));
   REQUIRE(query.await_termination(std::chrono::seconds(120)));
   REQUIRE_FALSE(query.exception());
+  return query.recent_progress();
 }
 
 // One keyed_sum state driven by hand, checkpointed epoch by epoch with a snapshot every interval epochs.
@@ -154,6 +158,18 @@ std::pair<runtime::recovered_checkpoint, totals> recover(const fs::path& directo
   checkpointed_state fresh(working);
   auto recovered = store.recover({fresh.state.get()});
   return {recovered, totals_of(*fresh.state)};
+}
+
+// The bytes of the files in snapshot that are not hard links to a file of previous.
+std::uintmax_t new_bytes(const fs::path& snapshot, const fs::path& previous) {
+  std::set<std::pair<dev_t, ino_t>> old;
+  struct stat st {};
+  for (const auto& entry : fs::directory_iterator(previous))
+    if (::stat(entry.path().c_str(), &st) == 0) old.insert({st.st_dev, st.st_ino});
+  std::uintmax_t total = 0;
+  for (const auto& entry : fs::directory_iterator(snapshot))
+    if (::stat(entry.path().c_str(), &st) == 0 && !old.count({st.st_dev, st.st_ino})) total += entry.file_size();
+  return total;
 }
 
 std::string joined(const std::vector<std::string>& notes) {
@@ -211,12 +227,20 @@ TEST_CASE("rocksdb checkpoint: a keyed query stopped and resumed ends with the m
     totals expected;
     latest_totals out;
     write_files(input.path(), 5, 0, 400, 500, expected);
-    run_query(input.path(), checkpoint.path().string(), backend, out);
+    const auto progress = run_query(input.path(), checkpoint.path().string(), backend, out);
     CHECK(out.get() == expected);
     // Epochs 0-4, a snapshot every 2 epochs: at epochs 1 and 3, per slot.
     const fs::path slot = checkpoint / "state" / "0";
     CHECK(fs::exists(slot / "3.snapshot.d" / "flow-manifest") == (backend == "rocksdb"));
     CHECK(fs::exists(slot / "3.snapshot") == (backend == "memory"));
+    if (backend == "rocksdb") {
+      // The progress of epoch 3 counts the snapshot's new files (and its manifest), not the linked ones.
+      std::uintmax_t written = 0;
+      for (const char* s : {"0", "1"})
+        written += new_bytes(checkpoint / "state" / s / "3.snapshot.d", checkpoint / "state" / s / "1.snapshot.d");
+      REQUIRE(progress.size() == 5);
+      CHECK(json_int(progress[3], "snapshotBytes") == static_cast<std::int64_t>(written));
+    }
     // Files that arrive later are summed on top of the restored state.
     write_files(input.path(), 3, 2000, 400, 700, expected);
     run_query(input.path(), checkpoint.path().string(), backend, out);
