@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -147,11 +149,16 @@ std::string run_query(const std::string& backend, std::int64_t keys, const fs::p
   const auto start = clock_type::now();
   flow::streaming_query query(session.context()->start_graph(
       std::move(graph), flow::query_options{"sum_by_id", flow::available_now(), (work / "checkpoint").string(), {}}));
-  query.await_termination();
+  std::optional<std::string> failure;
+  try {
+    query.await_termination();  // throws the query's failure
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
   const double seconds = seconds_since(start);
   std::string line = "{\"bench\":\"state_backend\",\"run\":\"checkpointed_query\",\"backend\":\"" + backend +
                      "\",\"keys\":" + std::to_string(keys) + ",\"limit_mb\":" + std::to_string(limit_mb);
-  if (auto failure = query.exception()) {
+  if (failure) {
     const bool out_of_memory = failure->find("bad_alloc") != std::string::npos;
     return line + ",\"result\":\"" + (out_of_memory ? "bad_alloc" : "error") + "\",\"message\":\"" +
            failure->substr(0, 200) + "\"}";
