@@ -340,7 +340,25 @@ TEST_CASE("rocksdb checkpoint: a damaged directory snapshot (an altered or missi
   }
 }
 
-TEST_CASE("rocksdb checkpoint: an instance restarted in the run restores from a directory copy, never through rows",
+// The restore calls of the stores whose directory contains part, summed.
+restore_calls calls_under(const std::string& part) {
+  std::lock_guard<std::mutex> lock(calls_mutex);
+  restore_calls sum;
+  for (const auto& [directory, calls] : calls_by_directory) {
+    if (directory.find(part) == std::string::npos) continue;
+    sum.from_directory += calls.from_directory;
+    sum.clears += calls.clears;
+  }
+  return sum;
+}
+
+void forget_calls() {
+  std::lock_guard<std::mutex> lock(calls_mutex);
+  calls_by_directory.clear();
+}
+
+TEST_CASE("rocksdb checkpoint: instances restarted in the run or resumed from the checkpoint restore from a directory "
+          "copy, never through rows",
           "[checkpoint][rocksdb][recovery]") {
   static std::once_flag registered;
   std::call_once(registered, [] {
@@ -351,25 +369,28 @@ TEST_CASE("rocksdb checkpoint: an instance restarted in the run restores from a 
   temp_dir input;
   totals expected;
   write_files(input.path(), 6, 0, 300, 400, expected);
-  std::atomic<std::int64_t> fail_at{3};  // epochs 0-2 committed: the restarted instances have state to restore
-  latest_totals out;
-  {
-    std::lock_guard<std::mutex> lock(calls_mutex);
-    calls_by_directory.clear();
+  SECTION("a failure in the run") {
+    std::atomic<std::int64_t> fail_at{3};  // epochs 0-2 committed: the restarted instances have state to restore
+    latest_totals out;
+    forget_calls();
+    run_query(input.path(), "", "counting-rocksdb", out, &fail_at);
+    CHECK(fail_at.load() == -1);  // the failure happened
+    CHECK(out.get() == expected);
+    // The second generation's two instances: each restored from a directory, none emptied for rows.
+    const auto second_generation = calls_under("/generation-2/");
+    CHECK(second_generation.from_directory == 2);
+    CHECK(second_generation.clears == 0);
   }
-  run_query(input.path(), "", "counting-rocksdb", out, &fail_at);
-  CHECK(fail_at.load() == -1);  // the failure happened
-  CHECK(out.get() == expected);
-  // The second generation's two instances: each restored from a directory, none emptied for rows.
-  restore_calls second_generation;
-  {
-    std::lock_guard<std::mutex> lock(calls_mutex);
-    for (const auto& [directory, calls] : calls_by_directory) {
-      if (directory.find("/generation-2/") == std::string::npos) continue;
-      second_generation.from_directory += calls.from_directory;
-      second_generation.clears += calls.clears;
-    }
+  SECTION("a query resumed on its checkpoint") {
+    temp_dir checkpoint;
+    latest_totals out;
+    run_query(input.path(), checkpoint.path().string(), "counting-rocksdb", out);
+    write_files(input.path(), 2, 5000, 300, 400, expected);
+    forget_calls();
+    run_query(input.path(), checkpoint.path().string(), "counting-rocksdb", out);
+    CHECK(out.get() == expected);
+    const auto first_generation = calls_under("/generation-1/");
+    CHECK(first_generation.from_directory == 2);
+    CHECK(first_generation.clears == 0);
   }
-  CHECK(second_generation.from_directory == 2);
-  CHECK(second_generation.clears == 0);
 }
