@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -120,6 +121,32 @@ inline retail_input read_retail_arguments(int argc, char** argv, const std::stri
   if (argc > 2) in.repeats = count_argument(argv[2], "the repeat count (second argument)");
   in.files = csv_files(in.dir, what_to_do);
   return in;
+}
+
+// The number after the first "field": in a progress report's JSON text (0 when absent).
+inline double json_number(const std::string& json, const std::string& field) {
+  const auto at = json.find("\"" + field + "\":");
+  return at == std::string::npos ? 0.0 : std::strtod(json.c_str() + at + field.size() + 3, nullptr);
+}
+
+// The keys input of the checkpoint and state backend benches, CSV files "k,v" with v = 1, one per epoch:
+// load-NN.csv: 10 files of keys/10 new keys each; update-NN.csv: 1% of the keys each, spread over all of them.
+inline std::vector<fs::path> write_keys_input(const fs::path& dir, std::size_t keys) {
+  fs::create_directories(dir);
+  std::vector<fs::path> files;
+  auto write = [&](const std::string& name, std::size_t first, std::size_t count, std::size_t stride) {
+    files.push_back(dir / name);
+    std::ofstream out(files.back());
+    out << "k,v\n";
+    for (std::size_t i = 0; i < count; ++i) out << (first + i * stride) % keys << ",1\n";
+    out.close();
+    if (!out) throw std::runtime_error("cannot write " + shown(files.back()));
+    // Dated a minute back: the file source would wait fileStableMs (1 s) for a file written just now.
+    fs::last_write_time(files.back(), fs::last_write_time(files.back()) - std::chrono::minutes(1));
+  };
+  for (std::size_t i = 0; i < 10; ++i) write("load-" + std::to_string(i) + ".csv", i * (keys / 10), keys / 10, 1);
+  for (std::size_t i = 0; i < 10; ++i) write("update-" + std::to_string(i) + ".csv", i, keys / 100, 100);
+  return files;
 }
 
 }  // namespace bench

@@ -50,12 +50,6 @@ double ms_since(clock_type::time_point start) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
 }
 
-// The number after "field": in a progress report's JSON (0 when absent).
-double json_number(const std::string& json, const std::string& field) {
-  const auto at = json.find("\"" + field + "\":");
-  return at == std::string::npos ? 0.0 : std::strtod(json.c_str() + at + field.size() + 3, nullptr);
-}
-
 // ---------------------------------------------------------------- child processes
 
 // Runs body in a forked child and returns what it returned; throws when the child failed.
@@ -100,10 +94,10 @@ run_figures deserialize(const std::string& text) {
 
 void read_progress(const flow::streaming_query& query, run_figures& fig) {
   for (const auto& p : query.recent_progress()) {
-    const auto batch = static_cast<std::size_t>(json_number(p, "batchId"));
+    const auto batch = static_cast<std::size_t>(bench::json_number(p, "batchId"));
     if (fig.epochs.size() <= batch) fig.epochs.resize(batch + 1);
-    fig.epochs[batch] = {json_number(p, "triggerExecution"), json_number(p, "numRowsTotal"),
-                         json_number(p, "numRowsUpdated")};
+    fig.epochs[batch] = {bench::json_number(p, "triggerExecution"), bench::json_number(p, "numRowsTotal"),
+                         bench::json_number(p, "numRowsUpdated")};
   }
 }
 
@@ -197,31 +191,12 @@ std::string time_first_epoch(const fs::path& input_dir, const fs::path& checkpoi
   if (!progress) throw std::runtime_error("the query ended without a progress report");
   std::ostringstream out;
   out.precision(17);
-  out << start_returned_ms << ' ' << first_epoch_ms << ' ' << json_number(*progress, "batchId") << ' '
-      << json_number(*progress, "numRowsTotal") << '\n';
+  out << start_returned_ms << ' ' << first_epoch_ms << ' ' << bench::json_number(*progress, "batchId") << ' '
+      << bench::json_number(*progress, "numRowsTotal") << '\n';
   return out.str();
 }
 
 // ---------------------------------------------------------------- the generated input and the checkpoint
-
-// load-NN.csv: 10 files of keys/10 new keys each; update-NN.csv: 1% of the keys each, spread over all of them.
-std::vector<fs::path> write_keys_input(const fs::path& dir, std::size_t keys) {
-  fs::create_directories(dir);
-  std::vector<fs::path> files;
-  auto write = [&](const std::string& name, std::size_t first, std::size_t count, std::size_t stride) {
-    files.push_back(dir / name);
-    std::ofstream out(files.back());
-    out << "k,v\n";
-    for (std::size_t i = 0; i < count; ++i) out << (first + i * stride) % keys << ",1\n";
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + bench::shown(files.back()));
-    // Dated a minute back: the file source would wait fileStableMs (1 s) for a file written just now.
-    fs::last_write_time(files.back(), fs::last_write_time(files.back()) - std::chrono::minutes(1));
-  };
-  for (std::size_t i = 0; i < 10; ++i) write("load-" + std::to_string(i) + ".csv", i * (keys / 10), keys / 10, 1);
-  for (std::size_t i = 0; i < 10; ++i) write("update-" + std::to_string(i) + ".csv", i, keys / 100, 100);
-  return files;
-}
 
 std::uintmax_t size_of(const fs::path& path) {
   std::error_code ec;
@@ -362,7 +337,7 @@ int run_bench(int argc, char** argv) {
     }
   } work_dir{root};
   for (const auto& f : files) bench::read_file(f, data_hint);  // warm the page cache for every run alike
-  const auto keys_files = write_keys_input(root / "keys-input", keys);
+  const auto keys_files = bench::write_keys_input(root / "keys-input", keys);
   const fs::path checkpoint = root / "checkpoint";
 
   struct mode {

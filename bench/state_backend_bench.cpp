@@ -2,6 +2,9 @@
 // its own process. Prints one JSON line per run: load seconds, peak RSS, and for RocksDB the time and new
 // bytes of a snapshot after 1% of the keys changed. Then both backends under an address-space limit
 // (--limit-mb, default 1024) that the memory backend cannot meet: it reports bad_alloc, RocksDB finishes.
+// With --query the same sum runs as a checkpointed query instead (the keys input of bench_input.hpp: 10
+// epochs of N/10 new keys, 10 epochs changing 1% each; a snapshot every 2 epochs), both backends under
+// the limit: seconds, peak RSS, and per snapshot epoch the bytes the snapshot wrote (progress snapshotBytes).
 #include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -9,33 +12,38 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <set>
 #include <string>
 
+#include "bench_input.hpp"
 #include "child_run.hpp"
 #include "flow/connectors/rocksdb_store.hpp"
+#include "flow/graph.hpp"
 #include "flow/keyed_operator.hpp"
+#include "flow/session.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
-// Sums `amount` per `id`, emitting nothing (the state is what is measured).
+// Sums v per k (the keys input's columns), emitting nothing (the state is what is measured).
 class sum_by_id final : public flow::keyed_operator<std::int64_t> {
  public:
   static flow::schema_ptr input() {
-    return flow::make_schema({{"id", flow::type_id::int64, false}, {"amount", flow::type_id::int64, false}});
+    return flow::make_schema({{"k", flow::type_id::int64, false}, {"v", flow::type_id::int64, false}});
   }
   sum_by_id()
       : keyed_operator({.name = "sum_by_id",
                         .input = input(),
-                        .keys = {"id"},
+                        .keys = {"k"},
                         .output = {{"sum", flow::type_id::int64}},
                         .state = {{"sum", flow::type_id::int64}}}) {}
   void process(const flow::batch& rows, const flow::row_keys& keys, flow::keyed_state<std::int64_t>& state,
@@ -119,8 +127,59 @@ std::string run(const std::string& backend, std::int64_t keys, const fs::path& w
   return line;
 }
 
+// The keys input (written to work first, not timed) through sum_by_id into the noop sink, available-now, on
+// a checkpoint in work.
+std::string run_query(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb) {
+  bench::write_keys_input(work / "input", static_cast<std::size_t>(keys));
+  flow::session_config config{2, 1};
+  config.state_backend = backend;
+  config.state_snapshot_interval = 2;
+  flow::session session(config);
+  flow::dataflow_graph graph;
+  auto frame = session.read_stream().format("csv").option("header", true).option("maxFilesPerTrigger", 1)
+                   .schema(sum_by_id::input()).load((work / "input").string());
+  auto source = graph.add_source("files", flow::scan_of(*frame.plan()));
+  const auto op = std::make_shared<sum_by_id>();
+  auto sum = graph.add_operators("sum", sum_by_id::input(), {op});
+  graph.connect(source, sum, flow::partitioning::hash, {"k"});
+  flow::sink_spec noop;
+  noop.format = "noop";
+  noop.mode = flow::output_mode::update;
+  graph.connect(sum, graph.add_sink("out", op->output_schema(), noop), flow::partitioning::forward);
+  const auto start = clock_type::now();
+  flow::streaming_query query(session.context()->start_graph(
+      std::move(graph), flow::query_options{"sum_by_id", flow::available_now(), (work / "checkpoint").string(), {}}));
+  std::optional<std::string> failure;
+  try {
+    query.await_termination();  // throws the query's failure
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  const double seconds = seconds_since(start);
+  std::string line = "{\"bench\":\"state_backend\",\"run\":\"checkpointed_query\",\"backend\":\"" + backend +
+                     "\",\"keys\":" + std::to_string(keys) + ",\"limit_mb\":" + std::to_string(limit_mb);
+  if (failure) {
+    const bool out_of_memory = failure->find("bad_alloc") != std::string::npos;
+    return line + ",\"result\":\"" + (out_of_memory ? "bad_alloc" : "error") + "\",\"message\":\"" +
+           failure->substr(0, 200) + "\"}";
+  }
+  line += ",\"result\":\"ok\",\"seconds\":" + std::to_string(seconds) + ",\"snapshots\":[";
+  bool first = true;
+  for (const auto& progress : query.recent_progress()) {
+    const double bytes = bench::json_number(progress, "snapshotBytes");
+    if (bytes == 0) continue;
+    line += std::string(first ? "" : ",") + "{\"epoch\":" + std::to_string(std::llround(bench::json_number(progress, "batchId"))) +
+            ",\"rows\":" + std::to_string(std::llround(bench::json_number(progress, "numRowsTotal"))) +
+            ",\"snapshot_bytes\":" + std::to_string(std::llround(bytes)) +
+            ",\"commit_ms\":" + std::to_string(std::llround(bench::json_number(progress, "commitTimeMs"))) + "}";
+    first = false;
+  }
+  return line + "],\"peak_rss_kb\":" + std::to_string(peak_rss_kb()) + "}";
+}
+
 // Runs `run` in a child process (under an address-space limit when limit_mb > 0) and prints its line.
-void in_child(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb) {
+using run_function = std::string (*)(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb);
+void in_child(const std::string& backend, std::int64_t keys, const fs::path& work, long limit_mb, run_function body) {
   auto child = bench::run_in_child("state_backend_bench", [&] {
     if (limit_mb > 0) {
       mallopt(M_ARENA_MAX, 2);  // glibc reserves 64 MiB of address space per arena otherwise
@@ -129,7 +188,7 @@ void in_child(const std::string& backend, std::int64_t keys, const fs::path& wor
     }
     std::string line;
     try {
-      line = run(backend, keys, work, limit_mb);
+      line = body(backend, keys, work, limit_mb);
     } catch (const std::bad_alloc&) {
       line = "{\"bench\":\"state_backend\",\"backend\":\"" + backend + "\",\"keys\":" + std::to_string(keys) +
              ",\"limit_mb\":" + std::to_string(limit_mb) + ",\"result\":\"bad_alloc\"}";
@@ -152,17 +211,24 @@ void in_child(const std::string& backend, std::int64_t keys, const fs::path& wor
 int main(int argc, char** argv) {
   std::int64_t keys = 10'000'000;
   long limit_mb = 1024;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--keys") == 0) keys = std::stoll(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--limit-mb") == 0) limit_mb = std::stol(argv[i + 1]);
+  bool query = false;
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (std::strcmp(argv[i], "--keys") == 0 && has_value) keys = std::stoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--limit-mb") == 0 && has_value) limit_mb = std::stol(argv[++i]);
+    else if (std::strcmp(argv[i], "--query") == 0) query = true;
     else {
-      std::cerr << "usage: state_backend_bench [--keys N] [--limit-mb MB]\n";
+      std::cerr << "usage: state_backend_bench [--keys N] [--limit-mb MB] [--query]\n";
       return 2;
     }
   }
   flow::connectors::register_state_backends();  // no query runs here: the runtime does not register it
   const fs::path work = fs::temp_directory_path() / ("state_backend_bench." + std::to_string(getpid()));
-  for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, 0);
-  for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, limit_mb);
+  if (query) {
+    for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, limit_mb, run_query);
+    return 0;
+  }
+  for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, 0, run);
+  for (const char* backend : {"memory", "rocksdb"}) in_child(backend, keys, work, limit_mb, run);
   return 0;
 }

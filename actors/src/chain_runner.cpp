@@ -1,6 +1,9 @@
 #include "flow/runtime/chain_runner.hpp"
 
+#include <filesystem>
 #include <utility>
+
+#include "flow/connectors/durable_file.hpp"
 
 namespace flow::runtime {
 
@@ -25,6 +28,18 @@ std::unique_ptr<operator_state> state_placement::make_state(const stream_operato
   return state;
 }
 
+state_copy copy_state(const operator_state& state, const std::string& directory) {
+  if (!state.snapshots_to_directory()) return state.snapshot();
+  connectors::create_directories("state copy", std::filesystem::path(directory).parent_path().string());
+  state.snapshot_to(directory);
+  return state_copy::in_directory(directory);
+}
+
+void restore_state(operator_state& state, const state_copy& copy) {
+  if (!copy.directory.empty()) state.restore_from(copy.directory);
+  else if (copy.rows.valid() && copy.rows.num_rows() > 0) state.restore(copy.rows);
+}
+
 chain_runner::chain_runner(std::vector<operator_ptr> chain, std::size_t instance, std::size_t parallelism, output out,
                            const state_placement& placement)
     : instance_(instance), parallelism_(parallelism), out_(std::move(out)) {
@@ -38,8 +53,8 @@ chain_runner::chain_runner(std::vector<operator_ptr> chain, std::size_t instance
 
 chain_runner::~chain_runner() = default;
 
-void chain_runner::restore(std::size_t durable_index, const batch& snapshot) {
-  stages_[durable_.at(durable_index)].state->restore(snapshot);
+void chain_runner::restore(std::size_t durable_index, const state_copy& copy) {
+  restore_state(*stages_[durable_.at(durable_index)].state, copy);
 }
 
 void chain_runner::push(std::size_t position, const batch& rows) {

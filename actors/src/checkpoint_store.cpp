@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +49,41 @@ std::vector<std::int64_t> epochs_in(const std::string& directory, std::string_vi
 }
 
 void remove_file(const std::string& path) { ::unlink(path.c_str()); }
+// A file, or a directory snapshot with what it holds.
+void remove_entry(const std::string& path) {
+  std::error_code ignored;
+  fs::remove_all(path, ignored);
+}
+
+constexpr std::string_view rows_snapshot = ".snapshot";
+constexpr std::string_view directory_snapshot = ".snapshot.d";
+// Inside a directory snapshot, next to the backend's files.
+constexpr const char* manifest_name = "flow-manifest";
+
+// The epochs of a slot's snapshots of both kinds, ascending.
+std::vector<std::int64_t> snapshot_epochs(const std::string& slot_dir) {
+  std::vector<std::int64_t> out = epochs_in(slot_dir, rows_snapshot);
+  for (std::int64_t epoch : epochs_in(slot_dir, directory_snapshot)) out.push_back(epoch);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+struct manifest_entry {
+  std::string name;
+  connectors::file_digest digest;
+};
+
+std::string manifest_json(std::int64_t epoch, const std::vector<manifest_entry>& files) {
+  std::string out = "{\"epoch\":" + std::to_string(epoch) + ",\"files\":[";
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    out += i > 0 ? ",{\"name\":" : "{\"name\":";
+    append_json_string(out, files[i].name);
+    out += ",\"bytes\":" + std::to_string(files[i].digest.bytes) +
+           ",\"crc32\":" + std::to_string(files[i].digest.crc32) + "}";
+  }
+  return out + "]}";
+}
 
 // The payload of a sealed file, or nullopt with why ("missing", "truncated: ...", "checksum mismatch").
 std::optional<std::string> read_sealed(const std::string& path, std::string& why) {
@@ -160,6 +196,64 @@ std::optional<batch> read_state(const std::string& path, std::string& why) {
     why = std::string("not a state batch (") + e.what() + ")";
     return std::nullopt;
   }
+}
+
+// The manifest of a directory snapshot, or nullopt with why.
+std::optional<std::vector<manifest_entry>> read_manifest(const std::string& snapshot_dir, std::string& why) {
+  auto text = read_sealed(snapshot_dir + "/" + manifest_name, why);
+  if (!text) {
+    why = std::string(manifest_name) + " " + why;
+    return std::nullopt;
+  }
+  dom::parser parser;
+  auto doc = parse_json(parser, *text, why);
+  dom::array files;
+  if (!doc || doc->get_object()["files"].get_array().get(files)) {
+    why = std::string(manifest_name) + " is not a manifest ({\"epoch\":N,\"files\":[...]})";
+    return std::nullopt;
+  }
+  std::vector<manifest_entry> out;
+  for (dom::element file : files) {
+    std::string_view name;
+    std::uint64_t bytes = 0, crc = 0;
+    if (file["name"].get_string().get(name) || file["bytes"].get_uint64().get(bytes) ||
+        file["crc32"].get_uint64().get(crc) || name.find('/') != std::string_view::npos) {
+      why = std::string(manifest_name) + " lists a file without a plain name, bytes and crc32";
+      return std::nullopt;
+    }
+    out.push_back({std::string(name), {bytes, static_cast<std::uint32_t>(crc)}});
+  }
+  return out;
+}
+
+// Whether every file the manifest lists is there with its size and checksum; why names the first that is not.
+bool directory_snapshot_intact(const std::string& snapshot_dir, std::string& why) {
+  auto files = read_manifest(snapshot_dir, why);
+  if (!files) return false;
+  for (const auto& file : *files) {
+    const std::string path = snapshot_dir + "/" + file.name;
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (ec) {
+      why = "missing its file " + file.name;
+      return false;
+    }
+    if (size != file.digest.bytes) {
+      why = "damaged: its file " + file.name + " has " + std::to_string(size) + " bytes, the manifest says " +
+            std::to_string(file.digest.bytes);
+      return false;
+    }
+    try {
+      if (connectors::digest_file(owner, path).crc32 != file.digest.crc32) {
+        why = "damaged: its file " + file.name + " does not match its checksum";
+        return false;
+      }
+    } catch (const error& e) {
+      why = e.what();
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string sealed_state(const batch& rows) {
@@ -275,13 +369,83 @@ write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
           {}};
 }
 
+bool checkpoint_store::snapshot_due(std::size_t slot, std::int64_t epoch) const {
+  const std::int64_t last = slot < last_snapshot_.size() ? last_snapshot_[slot] : -1;
+  return epoch - last >= options_.snapshot_interval;
+}
+
+state_copy checkpoint_store::stage_snapshot(std::size_t slot, std::int64_t epoch, const operator_state& state) {
+  if (!state.snapshots_to_directory()) return state.snapshot();
+  const std::string staged = slot_directory(slot) + "/." + epoch_name(epoch, rows_snapshot) + ".tmp";
+  remove_entry(staged);  // a crashed attempt's
+  try {
+    return copy_state(state, staged);
+  } catch (...) {
+    remove_entry(staged);
+    throw;
+  }
+}
+
+// Files shared with the previous directory snapshot (the same inode: RocksDB hard-links its unchanged SST
+// files) are durable and checksummed already: their entries are carried over. The others are fsynced and
+// checksummed; only they count as written.
+std::size_t checkpoint_store::seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged) {
+  const std::string dir = slot_directory(slot);
+  try {
+    std::string previous;
+    std::vector<manifest_entry> previous_files;
+    for (std::int64_t e : epochs_in(dir, directory_snapshot)) {
+      if (e < epoch) previous = dir + "/" + epoch_name(e, directory_snapshot);
+    }
+    if (!previous.empty()) {
+      std::string ignored;
+      if (auto files = read_manifest(previous, ignored)) previous_files = std::move(*files);
+    }
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(staged)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    std::vector<manifest_entry> files;
+    std::size_t written = 0;
+    for (const auto& name : names) {
+      const std::string path = staged + "/" + name;
+      struct stat now {}, before {};
+      if (::stat(path.c_str(), &now) != 0 || !S_ISREG(now.st_mode))
+        throw error(std::string(owner) + ": the snapshot '" + staged + "' holds '" + name +
+                    "', which is not a regular file; a state backend's snapshot must hold files only");
+      auto shared = std::find_if(previous_files.begin(), previous_files.end(), [&](const manifest_entry& f) {
+        return f.name == name && f.digest.bytes == static_cast<std::uint64_t>(now.st_size);
+      });
+      const std::string previous_path = previous + "/" + name;
+      if (shared != previous_files.end() && ::stat(previous_path.c_str(), &before) == 0 &&
+          before.st_dev == now.st_dev && before.st_ino == now.st_ino) {
+        files.push_back(*shared);
+        continue;
+      }
+      connectors::sync_existing_file(owner, path);
+      files.push_back({name, connectors::digest_file(owner, path)});
+      written += files.back().digest.bytes;
+    }
+    const std::string manifest = seal(manifest_json(epoch, files));
+    connectors::write_file_atomically(owner, staged, manifest_name, manifest);
+    connectors::rename_file(owner, staged, dir + "/" + epoch_name(epoch, directory_snapshot));
+    connectors::sync_directory(owner, dir);
+    return written + manifest.size();
+  } catch (const fs::filesystem_error& e) {
+    remove_entry(staged);
+    throw error(std::string(owner) + ": cannot list the snapshot '" + staged + "': " + e.code().message());
+  } catch (...) {
+    remove_entry(staged);
+    throw;
+  }
+}
+
 write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> changes,
-                                       const std::function<std::optional<batch>(std::size_t slot)>& snapshot) {
+                                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot) {
   // Taken now, on the caller's thread: the jobs get immutable copies, never the caller's live state.
   if (last_snapshot_.size() < changes.size()) last_snapshot_.resize(changes.size(), -1);
-  std::vector<std::optional<batch>> snapshots(changes.size());
+  std::vector<std::optional<state_copy>> snapshots(changes.size());
   for (std::size_t slot = 0; slot < changes.size(); ++slot) {
-    if (epoch - last_snapshot_[slot] < options_.snapshot_interval) continue;
+    if (!snapshot_due(slot, epoch)) continue;
     snapshots[slot] = snapshot(slot);
     if (snapshots[slot]) last_snapshot_[slot] = epoch;
   }
@@ -298,8 +462,11 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
       // The delta is written even with a snapshot: it lets recovery fall back past a damaged snapshot.
       stages[0].push_back({dir, epoch_name(epoch, ".delta"), sealed_state(changes[slot])});
       stats.delta_bytes[slot] = stages[0].back().content.size();
-      if (snapshots[slot]) {
-        stages[0].push_back({dir, epoch_name(epoch, ".snapshot"), sealed_state(*snapshots[slot])});
+      if (snapshots[slot] && !snapshots[slot]->directory.empty()) {
+        // Made durable here, before the round's stages: a commit never precedes its snapshot.
+        stats.snapshot_bytes[slot] = seal_directory_snapshot(slot, epoch, snapshots[slot]->directory);
+      } else if (snapshots[slot]) {
+        stages[0].push_back({dir, epoch_name(epoch, rows_snapshot), sealed_state(snapshots[slot]->rows)});
         stats.snapshot_bytes[slot] = stages[0].back().content.size();
       }
       stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
@@ -349,8 +516,9 @@ checkpoint_commit_stats checkpoint_store::last_commit() const {
 void checkpoint_store::write_offsets(const logged_offsets& epoch) { run_write_job(owner, offsets_job(epoch)); }
 
 void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
-                                    const std::function<batch(std::size_t slot)>& snapshot) {
-  run_write_job(owner, commit_job(epoch, changes, [&](std::size_t slot) { return std::optional<batch>(snapshot(slot)); }));
+                                    const std::function<state_copy(std::size_t slot)>& snapshot) {
+  run_write_job(owner,
+                commit_job(epoch, changes, [&](std::size_t slot) { return std::optional<state_copy>(snapshot(slot)); }));
 }
 
 void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
@@ -365,12 +533,14 @@ void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
   for (std::size_t slot = 0; slot < slots; ++slot) {
     const std::string dir = slot_directory(slot);
     std::int64_t base = -1;  // the newest snapshot at or before oldest_kept: rebuilding needs nothing older
-    for (std::int64_t epoch : epochs_in(dir, ".snapshot")) {
+    for (std::int64_t epoch : snapshot_epochs(dir)) {
       if (epoch <= oldest_kept) base = epoch;
     }
     if (base < 0) continue;
-    for (std::int64_t epoch : epochs_in(dir, ".snapshot")) {
-      if (epoch < base) remove_file(dir + "/" + epoch_name(epoch, ".snapshot"));
+    for (std::string_view suffix : {rows_snapshot, directory_snapshot}) {
+      for (std::int64_t epoch : epochs_in(dir, suffix)) {
+        if (epoch < base) remove_entry(dir + "/" + epoch_name(epoch, suffix));
+      }
     }
     for (std::int64_t epoch : epochs_in(dir, ".delta")) {
       if (epoch <= base) remove_file(dir + "/" + epoch_name(epoch, ".delta"));
@@ -394,7 +564,7 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.starts_with(".") && name.ends_with(".tmp")) remove_file(entry.path().string());
+      if (name.starts_with(".") && name.ends_with(".tmp")) remove_entry(entry.path().string());
     }
   }
 
@@ -429,14 +599,39 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
       }
       return true;
     };
+    // Restores the directory snapshot `name` (its manifest checked first); false with file_why otherwise.
+    auto restore_directory = [&](const std::string& name, std::string& file_why) {
+      const std::string path = directory_ + "/" + name;
+      if (!directory_snapshot_intact(path, file_why)) return false;
+      try {
+        states[slot]->restore_from(path);
+      } catch (const error& e) {
+        file_why = std::string("not this operator's state (") + e.what() + ")";
+        return false;
+      }
+      return true;
+    };
     states[slot]->restore(empty[slot]);
     std::int64_t base = -1;
-    const std::vector<std::int64_t> snapshots = epochs_in(slot_directory(slot), ".snapshot");
+    const std::string slot_dir = slot_directory(slot);
+    const std::vector<std::int64_t> snapshots = snapshot_epochs(slot_dir);
     for (auto s = snapshots.rbegin(); s != snapshots.rend() && base < 0; ++s) {
       if (*s > epoch) continue;
-      const std::string name = prefix + epoch_name(*s, ".snapshot");
+      std::error_code ec;
+      const bool in_directory = fs::is_directory(slot_dir + "/" + epoch_name(*s, directory_snapshot), ec);
+      const std::string name = prefix + epoch_name(*s, in_directory ? directory_snapshot : rows_snapshot);
       std::string file_why;
-      if (apply_file(name, file_why, [&](const batch& rows) { states[slot]->restore(rows); })) {
+      if (in_directory && !states[slot]->snapshots_to_directory()) {
+        // Not damaged: written by an on-disk backend. Kept, for a run with that backend.
+        const std::string note = "Checkpoint snapshot " + name + " was written by an on-disk state backend " +
+                                 "(rocksdb), which this query's state does not use; the state is rebuilt from an " +
+                                 "older row snapshot and the deltas after it (run the query with the backend that " +
+                                 "wrote it to use the snapshot).";
+        if (std::find(out.notes.begin(), out.notes.end(), note) == out.notes.end()) out.notes.push_back(note);
+        continue;
+      }
+      if (in_directory ? restore_directory(name, file_why)
+                       : apply_file(name, file_why, [&](const batch& rows) { states[slot]->restore(rows); })) {
         base = *s;
       } else {
         states[slot]->restore(empty[slot]);
@@ -540,15 +735,15 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
   last_snapshot_.assign(states.size(), -1);
   for (std::size_t slot = 0; slot < slots_on_disk; ++slot) {
     const std::string dir = slot_directory(slot);
-    for (const char* suffix : {".delta", ".snapshot"}) {
+    for (std::string_view suffix : {std::string_view(".delta"), rows_snapshot, directory_snapshot}) {
       for (std::int64_t epoch : epochs_in(dir, suffix)) {
-        if (epoch > out.last_committed) remove_file(dir + "/" + epoch_name(epoch, suffix));
+        if (epoch > out.last_committed) remove_entry(dir + "/" + epoch_name(epoch, suffix));
       }
     }
   }
-  for (const auto& name : damaged_snapshots) remove_file(directory_ + "/" + name);
+  for (const auto& name : damaged_snapshots) remove_entry(directory_ + "/" + name);
   for (std::size_t slot = 0; slot < states.size(); ++slot) {
-    const auto snapshots = epochs_in(slot_directory(slot), ".snapshot");
+    const auto snapshots = snapshot_epochs(slot_directory(slot));
     if (!snapshots.empty()) last_snapshot_[slot] = snapshots.back();
   }
   return out;

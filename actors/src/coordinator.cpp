@@ -67,9 +67,14 @@ struct performer {
       std::error_code ignored;
       std::filesystem::remove_all(generation_directory(a.generation - 1), ignored);
     }
+    // The instances restore from copies as of the last commit: rows, or directories in this generation's
+    // (hard links to the coordinator's copy: a large on-disk state never passes through memory).
+    const std::string copies = generation_directory(a.generation) + "/restored";
     auto& lifecycle = *st().lifecycle;
-    st().dataflow = spawn_graph(self->system(), setup, [&](std::size_t slot) { return lifecycle.state(slot); },
-                                supervision{coordinator_actor{self}, a.generation});
+    st().dataflow = spawn_graph(
+        self->system(), setup,
+        [&](std::size_t slot) { return copy_state(lifecycle.slot_state(slot), copies + "/slot-" + std::to_string(slot)); },
+        supervision{coordinator_actor{self}, a.generation});
     st().alive.clear();
     for (const auto& handle : st().dataflow.handles()) {
       self->monitor(handle);
@@ -110,9 +115,9 @@ struct performer {
     // Several epochs committed by one event leave the log's state as of the newest: an older one's
     // snapshot waits for a later commit.
     const auto epoch = a.epoch;
-    auto snapshot = [&](std::size_t slot) -> std::optional<batch> {
+    auto snapshot = [&](std::size_t slot) -> std::optional<state_copy> {
       if (lifecycle.log().last_committed() != epoch) return std::nullopt;
-      return lifecycle.state(slot);
+      return st().checkpoint->stage_snapshot(slot, epoch, lifecycle.slot_state(slot));
     };
     st().handed_over = st().writer->submit(st().checkpoint->commit_job(a.epoch, std::move(a.changes), snapshot));
   }

@@ -228,7 +228,7 @@ struct instance_setup {
   std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
   std::vector<std::uint64_t> slots;                   // the epoch log's slot of each durable state
   std::size_t first_state_operator = 0;               // the graph-wide index of its first durable state's operator
-  std::vector<batch> restored;                        // each durable state's snapshot
+  std::vector<state_copy> restored;                   // each durable state's copy to start from
   state_placement states;                             // this instance's own
   std::size_t source_index = 0;                       // instances of a source vertex: which source
   supervision sup;
@@ -299,8 +299,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   const bool source = vertex.kind == vertex_kind::source;
   st.chain.emplace(vertex.chain, st.setup.instance, vertex.parallelism,
                    [self](std::uint64_t seq, batch rows) { send_on(self, seq, rows); }, st.setup.states);
-  for (std::size_t i = 0; i < st.setup.restored.size(); ++i)
-    if (st.setup.restored[i].valid() && st.setup.restored[i].num_rows() > 0) st.chain->restore(i, st.setup.restored[i]);
+  for (std::size_t i = 0; i < st.setup.restored.size(); ++i) st.chain->restore(i, st.setup.restored[i]);
   st.setup.restored.clear();
   st.router.emplace(*st.setup.graph, st.setup.vertex, st.setup.instance);
   st.inputs.emplace(source ? 1 : output_router::expected_barriers(*st.setup.graph, st.setup.vertex, st.setup.instance));
@@ -429,7 +428,7 @@ std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& g
 // vertex instances of the session's queries need; any fixed pool could be filled by as many blocked
 // queries. See docs/architecture.md (Threads) for what it costs.
 running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
-                          const std::function<batch(std::size_t slot)>& restored, supervision sup) {
+                          const std::function<state_copy(std::size_t slot)>& restored, supervision sup) {
   const auto& graph = *setup.graph;
   const auto& vertices = graph.vertices();
   running_graph running;

@@ -41,8 +41,9 @@ struct running_graph {
 std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph,
                                                          const state_placement& placement = {});
 
-// restored(slot): the snapshot each durable state starts from.
+// restored(slot): the copy each durable state starts from (a directory copy is read by the instance when
+// it starts, so it must outlive this call: the coordinator keeps it in the generation's directory).
 running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
-                          const std::function<batch(std::size_t slot)>& restored, supervision sup);
+                          const std::function<state_copy(std::size_t slot)>& restored, supervision sup);
 
 }  // namespace flow::runtime

@@ -26,9 +26,9 @@ namespace {
   throw error(std::string(owner) + ": cannot " + std::string(doing) + " '" + path + "': " + std::strerror(code));
 }
 
-// CRC-32 (the one of zip and Boost.CRC's crc_32_type), fed in pieces that fit zlib's length type.
-std::uint32_t crc32_of(std::string_view bytes) {
-  uLong crc = ::crc32(0L, Z_NULL, 0);
+// CRC-32 (the one of zip and Boost.CRC's crc_32_type), fed in pieces that fit zlib's length type; continues
+// from crc (a running checksum of the bytes before).
+std::uint32_t crc32_of(std::string_view bytes, uLong crc = ::crc32(0L, Z_NULL, 0)) {
   while (!bytes.empty()) {
     const auto piece = static_cast<uInt>(std::min<std::size_t>(bytes.size(), 1u << 30));
     crc = ::crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), piece);
@@ -164,6 +164,32 @@ std::string read_file(std::string_view owner, const std::string& path) {
     text.append(chunk, static_cast<std::size_t>(n));
   }
   return text;
+}
+
+file_digest digest_file(std::string_view owner, const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) fail(owner, "read", path, errno);
+  std::uint32_t crc = crc32_of({});
+  file_digest out;
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(owner, "read", path, errno);
+    }
+    if (n == 0) break;
+    crc = crc32_of(std::string_view(chunk, static_cast<std::size_t>(n)), crc);
+    out.bytes += static_cast<std::uint64_t>(n);
+  }
+  out.crc32 = crc;
+  return out;
+}
+
+void sync_existing_file(std::string_view owner, const std::string& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) fail(owner, "open", path, errno);
+  sync_file(owner, fd.get(), path);
 }
 
 std::string seal(std::string_view payload) {

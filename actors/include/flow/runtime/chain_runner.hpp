@@ -24,6 +24,26 @@ struct state_placement {
   std::unique_ptr<operator_state> make_state(const stream_operator& op, const std::string& part) const;
 };
 
+// A state as of some moment, in the form the state keeps it: its rows (operator_state::snapshot()), or for
+// a state that snapshots_to_directory() (RocksDB) a directory snapshot_to wrote, so that a large state
+// never passes through memory. Made from rows implicitly.
+struct state_copy {
+  state_copy(batch snapshot = {}) : rows(std::move(snapshot)) {}
+  static state_copy in_directory(std::string directory) {
+    state_copy copy;
+    copy.directory = std::move(directory);
+    return copy;
+  }
+  batch rows;
+  std::string directory;  // empty: rows
+};
+
+// state's copy: snapshot_to(directory) (which must not exist; its parents are created) when it snapshots to
+// a directory, else its rows (directory unused).
+state_copy copy_state(const operator_state& state, const std::string& directory);
+// Replaces state by copy (restore_from its directory, or restore its rows); an empty copy leaves it as it is.
+void restore_state(operator_state& state, const state_copy& copy);
+
 class chain_runner {
  public:
   // out(seq, rows) receives the chain's output.
@@ -37,7 +57,7 @@ class chain_runner {
 
   // Durable states, in chain order: what the coordinator checkpoints (one slot each).
   std::size_t durable_states() const { return durable_.size(); }
-  void restore(std::size_t durable_index, const batch& snapshot);
+  void restore(std::size_t durable_index, const state_copy& copy);
 
   // A batch of the epoch from input `input`; what it causes is output with seq.
   void process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows);

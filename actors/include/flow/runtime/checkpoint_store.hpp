@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "flow/connectors/durable_file.hpp"
+#include "flow/runtime/chain_runner.hpp"
 #include "flow/runtime/checkpoint_writer.hpp"
 #include "flow/runtime/epoch_log.hpp"
 #include "flow/stream_operator.hpp"
@@ -42,7 +43,8 @@ struct recovered_checkpoint {
 struct checkpoint_commit_stats {
   std::int64_t epoch = -1;
   std::vector<std::size_t> delta_bytes;     // per slot
-  std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due
+  std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due. A directory snapshot
+                                            // counts its new files only (not hard links to the previous one)
   std::size_t total_bytes = 0;              // every file written, the commit file included
   double duration_ms = 0;                   // the write round that made it durable, retention included
 };
@@ -63,9 +65,10 @@ class checkpoint_store {
   void write_metadata(const checkpoint_metadata& m);
 
   // Rebuilds every slot's state as of the last consistent committed epoch into states (empty states, one per
-  // slot, from operator::make_state(): restore() from the newest usable snapshot, then apply_changes() of each
-  // later delta) and says what to re-run. Deletes what lies beyond that point (commits and state files of
-  // later epochs, offsets after the last re-run epoch, leftover ".*.tmp" files) and damaged snapshots.
+  // slot, from operator::make_state(): restore() or restore_from() the newest usable snapshot, a directory
+  // snapshot only once its manifest matches every file, then apply_changes() of each later delta) and says
+  // what to re-run. Deletes what lies beyond that point (commits and state files of later epochs, offsets
+  // after the last re-run epoch, leftover ".*.tmp" files and directories) and damaged snapshots.
   recovered_checkpoint recover(const std::vector<operator_state*>& states);
 
   // The writes of an epoch, as jobs for a checkpoint_writer (or run_write_job). Each call is made on the
@@ -75,10 +78,11 @@ class checkpoint_store {
   write_job offsets_job(const logged_offsets& epoch) const;
   // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot, then
   // commits/<epoch> in a later stage; once durable, the retention rule removes old files. snapshot(slot) is
-  // called here, only when a snapshot is due, and returns the slot's state as of epoch; nullopt when the
+  // called here, only when a snapshot is due, and returns the slot's state as of epoch (stage_snapshot's
+  // copy: rows or a staged directory); nullopt when the
   // caller's state is already past epoch (the snapshot is then taken at a later commit).
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
-                       const std::function<std::optional<batch>(std::size_t slot)>& snapshot);
+                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot);
   // The figures of epoch's commit once it is durable (the newest commits' are kept).
   std::optional<checkpoint_commit_stats> commit_stats(std::int64_t epoch) const;
   // The newest durable commit's figures (epoch -1 before the first).
@@ -87,13 +91,22 @@ class checkpoint_store {
   // The same, written at once on the calling thread (tests, tools).
   void write_offsets(const logged_offsets& epoch);
   void write_commit(std::int64_t epoch, const std::vector<batch>& changes,
-                    const std::function<batch(std::size_t slot)>& snapshot);
+                    const std::function<state_copy(std::size_t slot)>& snapshot);
+
+  bool snapshot_due(std::size_t slot, std::int64_t epoch) const;
+  // The first, cheap step of a due snapshot, on the thread that owns state (as of epoch): its rows, or for
+  // a state that snapshots to a directory, snapshot_to state/<slot>/.<epoch>.snapshot.tmp (RocksDB: a
+  // checkpoint of hard links). The commit job makes it durable on the writer's thread: each new file
+  // fsynced, a sealed manifest of names, sizes and CRC32s, renamed to state/<slot>/<epoch>.snapshot.d.
+  state_copy stage_snapshot(std::size_t slot, std::int64_t epoch, const operator_state& state);
 
   // DIR/sources/<source>, created: source_reader::use_checkpoint's directory.
   std::string source_directory(std::size_t source);
 
  private:
   std::string slot_directory(std::size_t slot) const;
+  // Makes the staged directory snapshot of slot durable as <epoch>.snapshot.d; returns the bytes it wrote.
+  std::size_t seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged);
   // Removes the files no epoch >= newest - min_batches_to_retain + 1 needs.
   void apply_retention(std::int64_t newest, std::size_t slots);
   // On the writing thread, once epoch's commit is durable.

@@ -100,8 +100,10 @@ class epoch_log {
     return replay;
   }
 
-  // A state slot as of the last committed epoch (operator_state::snapshot).
+  // A state slot as of the last committed epoch: as rows (operator_state::snapshot), or the state itself
+  // (for copies that are not rows: snapshot_to a directory).
   batch state(std::size_t slot) const { return state_.at(slot)->snapshot(); }
+  const operator_state& slot_state(std::size_t slot) const { return *state_.at(slot); }
   std::size_t slots() const { return state_.size(); }
 
   std::int64_t last_committed() const { return last_committed_; }

@@ -178,6 +178,7 @@ class query_lifecycle {
 
   // A state slot as of the last committed epoch, for spawn_dataflow.
   batch state(std::size_t slot) const { return log_.state(slot); }
+  const operator_state& slot_state(std::size_t slot) const { return log_.slot_state(slot); }
   std::uint64_t generation() const { return generation_; }
   const query_epoch_log& log() const { return log_; }
   bool finished() const { return finished_; }

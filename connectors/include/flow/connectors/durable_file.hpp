@@ -3,6 +3,7 @@
 // with a checksum, so that a torn or corrupted file is detected instead of being read as valid.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,15 @@ void write_files_atomically(std::string_view owner, const std::vector<std::vecto
 
 // The whole content of path.
 std::string read_file(std::string_view owner, const std::string& path);
+
+// What a file holds, for a manifest that lists files by size and checksum (seal's CRC32), read in chunks.
+struct file_digest {
+  std::uint64_t bytes = 0;
+  std::uint32_t crc32 = 0;
+};
+file_digest digest_file(std::string_view owner, const std::string& path);
+// Makes a file written by another writer (a library) durable: opens it and fsyncs it.
+void sync_existing_file(std::string_view owner, const std::string& path);
 
 // A payload with a header that makes damage visible: "FLOWSEAL1 <crc32 in hex> <payload bytes>\n" then the
 // payload. unseal returns the payload, or nullopt with why set ("truncated: 10 of 64 payload bytes",
