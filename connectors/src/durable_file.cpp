@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <vector>
 #include <zlib.h>
@@ -54,6 +55,22 @@ void sync_all(std::string_view owner, std::string_view doing, const std::vector<
   }
   for (std::size_t i = 0; i < fds.size(); ++i)
     if (errors[i] != 0) fail(owner, doing, paths[i], errors[i]);
+}
+
+// Reads path from start to end, handing each chunk read to on_chunk.
+void read_chunks(std::string_view owner, const std::string& path, const std::function<void(std::string_view)>& on_chunk) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) fail(owner, "read", path, errno);
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail(owner, "read", path, errno);
+    }
+    if (n == 0) break;
+    on_chunk(std::string_view(chunk, static_cast<std::size_t>(n)));
+  }
 }
 
 }  // namespace
@@ -150,38 +167,18 @@ void write_files_atomically(std::string_view owner, const std::vector<std::vecto
 }
 
 std::string read_file(std::string_view owner, const std::string& path) {
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) fail(owner, "read", path, errno);
   std::string text;
-  char chunk[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(owner, "read", path, errno);
-    }
-    if (n == 0) break;
-    text.append(chunk, static_cast<std::size_t>(n));
-  }
+  read_chunks(owner, path, [&](std::string_view chunk) { text.append(chunk); });
   return text;
 }
 
 file_digest digest_file(std::string_view owner, const std::string& path) {
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) fail(owner, "read", path, errno);
   std::uint32_t crc = crc32_of({});
   file_digest out;
-  char chunk[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(owner, "read", path, errno);
-    }
-    if (n == 0) break;
-    crc = crc32_of(std::string_view(chunk, static_cast<std::size_t>(n)), crc);
-    out.bytes += static_cast<std::uint64_t>(n);
-  }
+  read_chunks(owner, path, [&](std::string_view chunk) {
+    crc = crc32_of(chunk, crc);
+    out.bytes += chunk.size();
+  });
   out.crc32 = crc;
   return out;
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -49,6 +50,27 @@ TEST_CASE("the seal's checksum is CRC-32, so that files sealed by earlier builds
   const std::string large(3'000'000, '\x5a');
   std::string why;
   CHECK(unseal(seal(large), why) == large);
+}
+
+TEST_CASE("read_file and digest_file read a file of many chunks whole, digest_file with the seal's CRC-32",
+          "[durable_file]") {
+  flow::test::temp_dir dir;
+  const std::string small = (dir.path() / "small").string(), large = (dir.path() / "large").string();
+  flow::test::write_file(small, "123456789");
+  const auto check_value = digest_file("test", small);
+  CHECK(check_value.bytes == 9);
+  CHECK(check_value.crc32 == 0xcbf43926u);  // the CRC-32 check value
+  std::string content;
+  for (int i = 0; i < 200'000; ++i) content += static_cast<char>('a' + i % 26);  // several 64 KiB reads
+  flow::test::write_file(large, content);
+  CHECK(read_file("test", large) == content);
+  const auto digest = digest_file("test", large);
+  CHECK(digest.bytes == content.size());
+  char crc[16];
+  std::snprintf(crc, sizeof crc, "%08x", digest.crc32);
+  CHECK_THAT(seal(content), Catch::StartsWith("FLOWSEAL1 " + std::string(crc) + " "));
+  CHECK_THAT(flow::test::error_of([&] { digest_file("test", small + ".missing"); }),
+             Catch::StartsWith("test: cannot read '" + small + ".missing'"));
 }
 
 TEST_CASE("write_file_atomically replaces a file whole and leaves no temporary file", "[durable_file]") {
