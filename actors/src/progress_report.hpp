@@ -21,7 +21,7 @@ class progress_reporter {
                     std::size_t history);
 
   // now: when the epoch's commit (or the idle plan) was handled. checkpoint: what the checkpoint store wrote
-  // for the epoch (its last_commit()), null without a checkpoint.
+  // for the epoch (its commit_stats(epoch)), null without a checkpoint.
   void epoch_committed(lifecycle_actions::publish_progress report, lifecycle_clock::time_point now,
                        const checkpoint_commit_stats* checkpoint);
   void idle(const lifecycle_actions::publish_idle_progress& report, lifecycle_clock::time_point now);

@@ -46,7 +46,7 @@ struct checkpoint_commit_stats {
   std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due. A directory snapshot
                                             // counts its new files only (not hard links to the previous one)
   std::size_t total_bytes = 0;              // every file written, the commit file included
-  double duration_ms = 0;                   // the write round that made it durable, retention included
+  double duration_ms = 0;                   // the write round that made it durable (retention runs after it)
 };
 
 class checkpoint_store {
@@ -79,8 +79,8 @@ class checkpoint_store {
   // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot, then
   // commits/<epoch> in a later stage; once durable, the retention rule removes old files. snapshot(slot) is
   // called here, only when a snapshot is due, and returns the slot's state as of epoch (stage_snapshot's
-  // copy: rows or a staged directory); nullopt when the
-  // caller's state is already past epoch (the snapshot is then taken at a later commit).
+  // copy: rows or a staged directory); nullopt when the caller's state is already past epoch (the snapshot
+  // is then taken at a later commit).
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
                        const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot);
   // The figures of epoch's commit once it is durable (the newest commits' are kept).
