@@ -123,29 +123,29 @@ TEST_CASE("epoch log: a stateful epoch commits only when every partition reporte
   CHECK(epochs(log.state_changes(0, 1, changes_of(*live[1], rows({{3, 7}})))) == std::vector<std::int64_t>{0});
   expected[0]->update(rows({{1, 10}, {2, 5}}));
   expected[1]->update(rows({{3, 7}}));
-  CHECK(sorted_rows(log.state(0)) == sorted_rows(expected[0]->snapshot()));
-  CHECK(sorted_rows(log.state(1)) == sorted_rows(expected[1]->snapshot()));
+  CHECK(sorted_rows(log.slot_state(0).snapshot()) == sorted_rows(expected[0]->snapshot()));
+  CHECK(sorted_rows(log.slot_state(1).snapshot()) == sorted_rows(expected[1]->snapshot()));
 
   // Epoch 1: the sink commits, then partition 1 (no change) reports.
   CHECK(log.sink_committed(1).empty());
   CHECK(epochs(log.state_changes(1, 1, changes_of(*live[1], rows({})))) == std::vector<std::int64_t>{1});
   expected[0]->update(rows({{1, 1}, {4, 4}}));
-  CHECK(sorted_rows(log.state(0)) == sorted_rows(expected[0]->snapshot()));
+  CHECK(sorted_rows(log.slot_state(0).snapshot()) == sorted_rows(expected[0]->snapshot()));
   CHECK(log.last_committed() == 1);
 
   // Epoch 2 fails after partition 0 changed key 1 again: the restart forgets that change, restores the
   // state of epoch 1 and replays epoch 2 only.
   CHECK(log.state_changes(2, 0, changes_of(*live[0], rows({{1, 100}}))).empty());
   CHECK(log.restart() == std::vector<std::int64_t>{2});
-  CHECK(sorted_rows(log.state(0)) == sorted_rows(expected[0]->snapshot()));
-  CHECK(sorted_rows(log.state(1)) == sorted_rows(expected[1]->snapshot()));
-  for (int p = 0; p < 2; ++p) live[p]->restore(log.state(p));
+  CHECK(sorted_rows(log.slot_state(0).snapshot()) == sorted_rows(expected[0]->snapshot()));
+  CHECK(sorted_rows(log.slot_state(1).snapshot()) == sorted_rows(expected[1]->snapshot()));
+  for (int p = 0; p < 2; ++p) live[p]->restore(log.slot_state(p).snapshot());
   CHECK(log.state_changes(2, 0, changes_of(*live[0], rows({{1, 100}}))).empty());
   CHECK(log.state_changes(2, 1, changes_of(*live[1], rows({{3, 1}}))).empty());
   CHECK(epochs(log.sink_committed(2)) == std::vector<std::int64_t>{2});
   expected[0]->update(rows({{1, 100}}));
   expected[1]->update(rows({{3, 1}}));
-  for (int p = 0; p < 2; ++p) CHECK(sorted_rows(log.state(p)) == sorted_rows(expected[p]->snapshot()));
+  for (int p = 0; p < 2; ++p) CHECK(sorted_rows(log.slot_state(p).snapshot()) == sorted_rows(expected[p]->snapshot()));
   CHECK(log.logged() == 0);
   CHECK_THROWS_WITH(log.state_changes(3, 2, rows({})), Catch::Contains("state slot 2 does not exist"));
 }

@@ -301,7 +301,7 @@ TEST_CASE("lifecycle: a failure kills, backs off, restores the committed state a
   CHECK(aborted[1].epoch == 2);
   CHECK(the<act::spawn_dataflow>(restarted).generation == 2);
   CHECK(position<act::spawn_dataflow>(restarted) < position<act::run_epoch>(restarted));
-  CHECK(values_of(h.q.state(0)) == std::vector<std::int64_t>{10});  // as of epoch 0, not epoch 1's changes
+  CHECK(values_of(h.q.slot_state(0).snapshot()) == std::vector<std::int64_t>{10});  // as of epoch 0, not epoch 1's changes
   auto replay1 = the<act::run_epoch>(restarted);
   CHECK(replay1.epoch == 1);
   CHECK(replay1.start == std::vector<std::string>{"1"});
@@ -320,7 +320,7 @@ TEST_CASE("lifecycle: a failure kills, backs off, restores the committed state a
   auto c2 = h.commit(2);
   CHECK(the<act::publish_progress>(c2).restarts == 0);
   CHECK(the<act::plan_sources>(c2).from == std::vector<std::string>{"3"});  // new data again, after the replays
-  CHECK(values_of(h.q.state(0)) == std::vector<std::int64_t>{10, 20, 30});
+  CHECK(values_of(h.q.slot_state(0).snapshot()) == std::vector<std::int64_t>{10, 20, 30});
 }
 
 TEST_CASE("lifecycle: the backoff starts at initial_backoff, doubles, is capped and resets at a commit",

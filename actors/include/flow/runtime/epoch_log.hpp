@@ -100,9 +100,7 @@ class epoch_log {
     return replay;
   }
 
-  // A state slot as of the last committed epoch: as rows (operator_state::snapshot), or the state itself
-  // (for copies that are not rows: snapshot_to a directory).
-  batch state(std::size_t slot) const { return state_.at(slot)->snapshot(); }
+  // A state slot as of the last committed epoch (copied with snapshot() or snapshot_to a directory).
   const operator_state& slot_state(std::size_t slot) const { return *state_.at(slot); }
   std::size_t slots() const { return state_.size(); }
 

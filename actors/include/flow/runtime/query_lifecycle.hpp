@@ -176,8 +176,7 @@ class query_lifecycle {
   // actions that followed the failed write must not be carried out.
   lifecycle_actions_list checkpoint_failed(const std::string& what);
 
-  // A state slot as of the last committed epoch, for spawn_dataflow.
-  batch state(std::size_t slot) const { return log_.state(slot); }
+  // A state slot as of the last committed epoch, for spawn_dataflow and the checkpoint's snapshots.
   const operator_state& slot_state(std::size_t slot) const { return log_.slot_state(slot); }
   std::uint64_t generation() const { return generation_; }
   const query_epoch_log& log() const { return log_; }
