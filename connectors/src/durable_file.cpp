@@ -57,6 +57,12 @@ void sync_all(std::string_view owner, std::string_view doing, const std::vector<
     if (errors[i] != 0) fail(owner, doing, paths[i], errors[i]);
 }
 
+unique_fd open_directory(std::string_view owner, const std::string& directory) {
+  unique_fd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) fail(owner, "open directory", directory, errno);
+  return fd;
+}
+
 // Reads path from start to end, handing each chunk read to on_chunk.
 void read_chunks(std::string_view owner, const std::string& path, const std::function<void(std::string_view)>& on_chunk) {
   unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -102,8 +108,7 @@ void sync_file(std::string_view owner, int fd, const std::string& path) {
 }
 
 void sync_directory(std::string_view owner, const std::string& directory) {
-  unique_fd fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) fail(owner, "open directory", directory, errno);
+  const unique_fd fd = open_directory(owner, directory);
   if (::fsync(fd.get()) != 0) fail(owner, "fsync directory", directory, errno);
 }
 
@@ -153,8 +158,7 @@ void write_files_atomically(std::string_view owner, const std::vector<std::vecto
       std::vector<unique_fd> opened;
       std::vector<int> directory_fds;
       for (const auto& directory : directories) {
-        opened.emplace_back(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!opened.back()) fail(owner, "open directory", directory, errno);
+        opened.push_back(open_directory(owner, directory));
         directory_fds.push_back(opened.back().get());
       }
       sync_all(owner, "fsync directory", directory_fds, directories);
