@@ -223,12 +223,27 @@ bool runs_at_once(const lifecycle_action& action) {
          std::holds_alternative<act::plan_sources>(action);
 }
 
+void writes_failed(coordinator_pointer self, const std::string& what, lifecycle_clock::time_point now);
+
 void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle_clock::time_point now) {
   auto& st = self->state;
-  for (auto& action : actions) {
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    auto& action = actions[i];
     const bool must_wait = !st.writes_stopped && (st.durable < st.handed_over || !st.waiting.empty());
-    if (must_wait && !runs_at_once(action)) st.waiting.emplace_back(st.handed_over, std::move(action));
-    else std::visit(performer{self, now}, action);
+    if (must_wait && !runs_at_once(action)) {
+      st.waiting.emplace_back(st.handed_over, std::move(action));
+      continue;
+    }
+    try {
+      std::visit(performer{self, now}, action);
+    } catch (const std::exception& e) {
+      // Only a hand-over to the writer throws here (a snapshot staged on this thread: a full disk, a
+      // read-only state directory). What follows it waits as if the write had been handed over and failed.
+      if (!std::holds_alternative<act::write_commit>(action) && !std::holds_alternative<act::write_offsets>(action))
+        throw;
+      for (std::size_t j = i + 1; j < actions.size(); ++j) st.waiting.emplace_back(st.handed_over, std::move(actions[j]));
+      return writes_failed(self, e.what(), now);
+    }
   }
 }
 

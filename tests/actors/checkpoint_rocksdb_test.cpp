@@ -394,3 +394,38 @@ TEST_CASE("rocksdb checkpoint: instances restarted in the run or resumed from th
     CHECK(first_generation.clears == 0);
   }
 }
+
+TEST_CASE("rocksdb checkpoint: a snapshot that cannot be staged fails the query with the store's error, as a "
+          "failed write does",
+          "[checkpoint][rocksdb]") {
+  for (std::string backend : {"memory", "rocksdb"}) {
+    INFO("state backend " << backend);
+    temp_dir input, checkpoint;
+    totals expected;
+    latest_totals out;
+    write_files(input.path(), 3, 0, 100, 50, expected);
+    // Slot 0's state directory is a file: the first epoch's snapshot (interval 1) cannot be made there. A
+    // RocksDB state stages it on the coordinator's thread, a memory state's rows fail in the writer.
+    fs::create_directories(checkpoint / "state");
+    write_file(checkpoint / "state" / "0", "not a directory");
+    session_config config{2, 2};
+    config.state_backend = backend;
+    config.state_snapshot_interval = 1;
+    session s(config);
+    dataflow_graph g;
+    auto frame = s.read_stream().format("csv").option("header", true).option("maxFilesPerTrigger", 1)
+                     .schema(kv_schema()).load(input.path().string());
+    auto source = g.add_source("files", scan_of(*frame.plan()));
+    auto sum = g.add_operators("sum", kv_schema(), {std::make_shared<keyed_sum>()});
+    g.connect(source, sum, partitioning::hash, {"k"});
+    g.connect(sum, g.add_sink("out", kv_schema(), out.sink()), partitioning::forward);
+    streaming_query query(s.context()->start_graph(std::move(g), query_options{"sums", available_now(),
+                                                                               checkpoint.path().string(), {}}));
+    CHECK_THROWS_WITH(query.await_termination(std::chrono::seconds(60)), Catch::Contains("terminated with exception"));
+    REQUIRE(query.exception());
+    const std::string failure = *query.exception();
+    CHECK(failure.find("state/0") != std::string::npos);
+    CHECK_FALSE(failure.starts_with("coordinator"));  // the coordinator's crash path would not close the sinks
+    CHECK_FALSE(fs::exists(checkpoint / "commits" / "0"));
+  }
+}
