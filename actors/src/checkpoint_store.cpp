@@ -362,6 +362,12 @@ std::string checkpoint_store::source_directory(std::size_t source) {
   return dir;
 }
 
+std::string checkpoint_store::sink_directory(std::size_t sink) {
+  const std::string dir = directory_ + "/sinks/" + std::to_string(sink);
+  connectors::create_directories(owner, dir);
+  return dir;
+}
+
 write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
   return {[directory = directory_ + "/offsets", epoch] {
             return write_stages{{{directory, epoch_name(epoch.epoch), seal(offsets_json(epoch))}}};

@@ -17,7 +17,6 @@ namespace flow::runtime {
 namespace {
 
 using namespace std::chrono_literals;
-constexpr auto join_timeout = 3s;
 
 using watch_atom = caf::atom_constant<caf::atom("watch")>;
 
@@ -44,8 +43,8 @@ caf::behavior worker_monitor(caf::stateful_actor<monitor_state>* self, std::shar
 
 // One blocking request with the join's timeout: the reply, or flow::error with the refusal.
 template <class... Reply, class Handle, class... Ts>
-void ask(caf::actor_system& sys, const Handle& worker, const std::string& address, const std::string& step,
-         std::function<void(Reply...)> on_reply, Ts&&... xs) {
+void ask(caf::actor_system& sys, std::chrono::milliseconds join_timeout, const Handle& worker,
+         const std::string& address, const std::string& step, std::function<void(Reply...)> on_reply, Ts&&... xs) {
   caf::scoped_actor self{sys};
   std::string failure;
   std::exception_ptr refused;  // thrown by on_reply: rethrown once the receive is over
@@ -67,8 +66,10 @@ void ask(caf::actor_system& sys, const Handle& worker, const std::string& addres
 // The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
 // middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
 // connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
-std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, bool tls, const std::string& host,
-                                                       std::uint16_t port) {
+std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, const cluster_settings& settings,
+                                                       const std::string& host, std::uint16_t port) {
+  const bool tls = settings.tls();
+  const auto join_timeout = settings.join_timeout;
   const std::string expected = "check that it runs with --flow.role=worker --flow.listen=" + host + ":" +
                                std::to_string(port) + " and that the address is reachable from here";
   const caf::io::middleman_actor manager = tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
@@ -99,22 +100,22 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, b
 }  // namespace
 
 cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
-    : sys_(sys), monitor_(sys.spawn(worker_monitor, membership_)) {
+    : sys_(sys), timeout_(settings.join_timeout), monitor_(sys.spawn(worker_monitor, membership_)) {
   const std::string build = local_build();
   for (const auto& worker : settings.workers) {
     const std::string address = worker.to_string();
-    auto connected = connect_worker(sys, settings.tls(), worker.host, worker.port);
+    auto connected = connect_worker(sys, settings, worker.host, worker.port);
     if (auto* reason = std::get_if<std::string>(&connected)) throw error("cannot reach worker " + address + ": " + *reason);
     const auto handle = std::get<worker_actor>(connected);
     driver_handshake handshake(settings.secret, build);
     std::string proof, worker_build;
     try {
-      ask<std::string, std::string>(sys, handle, address, "join refused", std::function<void(std::string, std::string)>(
+      ask<std::string, std::string>(sys, settings.join_timeout, handle, address, "join refused", std::function<void(std::string, std::string)>(
           [&](std::string nonce, std::string their_build) {
             worker_build = their_build;
             proof = handshake.on_challenge(nonce, their_build);
           }), hello_atom::value, handshake.nonce(), handshake.build());
-      ask<std::string>(sys, handle, address, "join refused", std::function<void(std::string)>(
+      ask<std::string>(sys, settings.join_timeout, handle, address, "join refused", std::function<void(std::string)>(
           [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
     } catch (const join_refused& e) {
       throw error("worker " + address + " (join refused by the driver): " + e.what());
@@ -128,7 +129,7 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
   std::vector<caf::node_id> nodes;
   for (const auto& w : workers_) nodes.push_back(w.node());
   for (std::size_t i = 0; i < workers_.size(); ++i)
-    ask<std::uint64_t>(sys, workers_[i], addresses_[i], "peers refused", std::function<void(std::uint64_t)>([](std::uint64_t) {}),
+    ask<std::uint64_t>(sys, timeout_, workers_[i], addresses_[i], "peers refused", std::function<void(std::uint64_t)>([](std::uint64_t) {}),
                        peers_atom::value, nodes);
 }
 
@@ -138,7 +139,7 @@ caf::actor cluster_driver::deploy(std::size_t worker, const graph_description& g
                                   std::size_t instance, std::size_t parallelism, std::size_t expected_barriers,
                                   const caf::actor& downstream) {
   caf::actor input;
-  ask<caf::actor>(sys_, workers_.at(worker), addresses_.at(worker), "deploy of vertex " + std::to_string(vertex) + " refused",
+  ask<caf::actor>(sys_, timeout_, workers_.at(worker), addresses_.at(worker), "deploy of vertex " + std::to_string(vertex) + " refused",
                   std::function<void(caf::actor)>([&](caf::actor a) { input = std::move(a); }), deploy_atom::value,
                   graph, std::uint64_t{vertex}, std::uint64_t{instance}, std::uint64_t{parallelism},
                   std::uint64_t{expected_barriers}, downstream);

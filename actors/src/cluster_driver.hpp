@@ -39,6 +39,7 @@ class cluster_driver {
   std::shared_ptr<cluster_membership> membership_ = std::make_shared<cluster_membership>();
   std::vector<worker_actor> workers_;
   std::vector<std::string> addresses_;
+  std::chrono::milliseconds timeout_;  // of a request to a worker (cluster_settings::join_timeout)
   caf::actor monitor_;
 };
 

@@ -99,6 +99,10 @@ cluster_settings check_cluster_settings(const session_config& config) {
     s.tls_key = config.tls_key;
     s.tls_ca = config.tls_ca;
   }
+  if (config.join_timeout.count() <= 0)
+    throw error("the cluster's join timeout must be positive, got " + std::to_string(config.join_timeout.count()) +
+                " ms (session_config::join_timeout)");
+  s.join_timeout = config.join_timeout;
   return s;
 }
 

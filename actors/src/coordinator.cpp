@@ -440,6 +440,7 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
   }
   for (std::size_t k = 0; k < sinks.size(); ++k) {
     const auto& vertex = setup.graph->vertex(sinks[k]);
+    if (recovered->store) setup.writers[k]->use_checkpoint(recovered->store->sink_directory(k));
     setup.writers[k]->open(vertex.input, vertex.sink.mode, vertex.sink_keys);
   }
   auto shared = setup.shared;

@@ -47,10 +47,10 @@ std::string error_text(rd_kafka_error_t* e) {
   return text;
 }
 
-// The transactional.id of this sink on this checkpoint: made once at random and kept in the checkpoint, so
-// a restarted query gets it back (and fences its previous incarnation) while a new checkpoint gets a new one.
-std::string checkpoint_transactional_id(const std::string& checkpoint, const std::string& topic) {
-  const std::string directory = checkpoint + "/sinks/kafka-" + (topic.empty() ? "by-topic-column" : topic);
+// The transactional.id of this sink on this checkpoint: made once at random and kept in the sink's directory
+// of the checkpoint, so a restarted query gets it back (and fences its previous incarnation) while a new
+// checkpoint, or another sink of the query, gets a new one.
+std::string checkpoint_transactional_id(const std::string& directory) {
   const std::string path = directory + "/transactional-id";
   std::error_code unreadable;
   if (std::filesystem::exists(path, unreadable) || unreadable) {  // an unreadable directory: read_file says why
@@ -64,7 +64,6 @@ std::string checkpoint_transactional_id(const std::string& checkpoint, const std
   std::random_device random;
   char id[32];
   std::snprintf(id, sizeof id, "libflow-%08x%08x", random(), random());
-  create_directories(sink_name, directory);
   write_file_atomically(sink_name, directory, "transactional-id", seal(id));
   return id;
 }
@@ -82,11 +81,6 @@ delivery_guarantee parse_guarantee(const options& opts) {
   if (value != "exactly-once")
     throw error("kafka sink: option deliveryGuarantee must be at-least-once (default) or exactly-once, got '" +
                 value + "'");
-  if (opts.get("checkpointLocation").empty())
-    throw error("kafka sink: deliveryGuarantee=exactly-once needs the query option checkpointLocation: without a "
-                "checkpoint a query numbers its epochs from 0 again, so the epochs already in Kafka could not be "
-                "told from new ones (a session-wide default location is not enough: set "
-                "option(\"checkpointLocation\", dir) on the query), or use deliveryGuarantee=at-least-once");
   return delivery_guarantee::exactly_once;
 }
 
@@ -115,6 +109,8 @@ class kafka_sink_writer final : public sink_writer {
     return topic_.empty() ? "KafkaSink[topic column]" : "KafkaSink[" + topic_ + "]";
   }
 
+  void use_checkpoint(const std::string& directory) override { checkpoint_directory_ = directory; }
+
   void open(const schema_ptr& input, output_mode, const std::vector<std::string>&) override {
     auto value = input->find("value");
     if (!value)
@@ -134,9 +130,13 @@ class kafka_sink_writer final : public sink_writer {
       require_string(*input, *topic);
     }
     if (guarantee_ == delivery_guarantee::exactly_once) {
+      if (checkpoint_directory_.empty())
+        throw error("kafka sink: deliveryGuarantee=exactly-once needs a checkpoint: without one a query numbers its "
+                    "epochs from 0 again, so the epochs already in Kafka could not be told from new ones; set the "
+                    "query option checkpointLocation (or the session's --flow.checkpoint-location), or use "
+                    "deliveryGuarantee=at-least-once");
       transactional_id_ = opts_.get("kafka.transactional.id");
-      if (transactional_id_.empty())
-        transactional_id_ = checkpoint_transactional_id(opts_.get("checkpointLocation"), topic_);
+      if (transactional_id_.empty()) transactional_id_ = checkpoint_transactional_id(checkpoint_directory_);
       start_transactional_producer();
     }
   }
@@ -417,6 +417,7 @@ class kafka_sink_writer final : public sink_writer {
   handle_ptr producer_;
   std::string last_error_;
   std::string transactional_id_;
+  std::string checkpoint_directory_;  // the sink's own in the query's checkpoint (use_checkpoint); empty: none
   bool in_transaction_ = false;
   char marker_tag_ = 0;  // its address tags the marker records' delivery reports
 

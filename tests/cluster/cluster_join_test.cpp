@@ -96,7 +96,9 @@ TEST_CASE("a driver without a reachable worker fails fast naming the address", "
   // Something that accepts the connection and never answers: the join gives up after its timeout.
   listener silent;
   const std::string silent_address = "127.0.0.1:" + std::to_string(silent.port());
-  const auto [silent_message, silent_took] = timed_start_error(driver_config({silent_address}, secret));
+  auto bounded = driver_config({silent_address}, secret);
+  bounded.join_timeout = session_config{}.join_timeout;
+  const auto [silent_message, silent_took] = timed_start_error(bounded);
   CHECK_THAT(silent_message, Catch::Contains("cannot reach worker " + silent_address + ": no answer: something listens there that is not a libflow worker"));
   CHECK(silent_took < 8s);
 }

@@ -55,6 +55,9 @@ inline session_config driver_config(std::vector<std::string> workers, const std:
   c.threads = 2;
   c.workers = std::move(workers);
   c.secret_file = secret_file;
+  // Generous: a TLS handshake under the sanitizers on a loaded 2-core machine takes seconds. The test of
+  // the bound itself sets the default.
+  c.join_timeout = std::chrono::seconds(30);
   return c;
 }
 

@@ -321,12 +321,18 @@ TEST_CASE("kafka sink commit fails on delivery errors and on an unreachable brok
 
 namespace {
 
-// An exactly-once sink writing to topic on the mock cluster, on a checkpoint location.
-flow::options transactional_options(const mock_kafka& kafka, const std::string& topic, const std::string& checkpoint) {
+// The options of an exactly-once sink writing to topic on the mock cluster.
+flow::options transactional_options(const mock_kafka& kafka, const std::string& topic) {
   auto opts = sink_options(kafka, topic);
   opts.set("deliveryGuarantee", "exactly-once");
-  opts.set("checkpointLocation", checkpoint);
   return opts;
+}
+
+// A sink made from opts on the checkpoint directory the runtime would give it (DIR/sinks/<k>).
+std::unique_ptr<flow::sink_writer> sink_on_checkpoint(const flow::options& opts, const std::string& directory) {
+  auto sink = flow::make_kafka_sink(opts);
+  sink->use_checkpoint(directory);
+  return sink;
 }
 
 flow::batch key_values(const std::vector<std::pair<std::string, std::string>>& pairs) {
@@ -343,9 +349,9 @@ TEST_CASE("kafka sink exactly-once: one transaction per epoch, and a restarted s
   kafka.create_topic("out", 1);
   kafka.create_topic("libflow-sink-epochs", 1);
   flow::test::temp_dir checkpoint;
-  const auto opts = transactional_options(kafka, "out", checkpoint.path().string());
+  const auto opts = transactional_options(kafka, "out");
 
-  auto first = flow::make_kafka_sink(opts);
+  auto first = sink_on_checkpoint(opts, checkpoint.path().string());
   first->open(key_value_schema(), flow::output_mode::append, {});
   first->write(0, key_values({{"a", "1"}, {"b", "2"}}));
   first->commit(0);
@@ -355,7 +361,7 @@ TEST_CASE("kafka sink exactly-once: one transaction per epoch, and a restarted s
   first.reset();  // the process dies
 
   // The process restarts on the same checkpoint and re-runs epoch 1 (its checkpoint commit was not written).
-  auto second = flow::make_kafka_sink(opts);
+  auto second = sink_on_checkpoint(opts, checkpoint.path().string());
   second->open(key_value_schema(), flow::output_mode::append, {});
   second->write(1, key_values({{"c", "3"}}));
   second->commit(1);
@@ -378,15 +384,15 @@ TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint
   kafka.create_topic("libflow-sink-epochs", 1);
   flow::test::temp_dir checkpoint;
   flow::test::temp_dir other_checkpoint;
-  auto first = flow::make_kafka_sink(transactional_options(kafka, "out", checkpoint.path().string()));
+  auto first = sink_on_checkpoint(transactional_options(kafka, "out"), checkpoint.path().string());
   first->open(key_value_schema(), flow::output_mode::append, {});
   first->write(0, key_values({{"a", "1"}}));
   first->commit(0);
-  const auto id_file = checkpoint.path() / "sinks" / "kafka-out" / "transactional-id";
+  const auto id_file = checkpoint.path() / "transactional-id";
   REQUIRE(std::filesystem::exists(id_file));
 
   // Another checkpoint is another query: its epoch 0 is new data.
-  auto other = flow::make_kafka_sink(transactional_options(kafka, "out", other_checkpoint.path().string()));
+  auto other = sink_on_checkpoint(transactional_options(kafka, "out"), other_checkpoint.path().string());
   other->open(key_value_schema(), flow::output_mode::append, {});
   other->write(0, key_values({{"b", "2"}}));
   other->commit(0);
@@ -398,7 +404,7 @@ TEST_CASE("kafka sink exactly-once: the transactional id lives in the checkpoint
     std::ofstream damage(id_file, std::ios::binary | std::ios::app);
     damage << "x";
   }
-  auto damaged = flow::make_kafka_sink(transactional_options(kafka, "out", checkpoint.path().string()));
+  auto damaged = sink_on_checkpoint(transactional_options(kafka, "out"), checkpoint.path().string());
   CHECK_THAT(flow::test::error_of([&] { damaged->open(key_value_schema(), flow::output_mode::append, {}); }),
              Catch::Contains("transactional id kept in") && Catch::Contains("is damaged") &&
                  Catch::Contains("kafka.transactional.id"));
@@ -409,17 +415,17 @@ TEST_CASE("kafka sink exactly-once: an aborted epoch is written again by its rep
   mock_kafka kafka;
   kafka.create_topic("out", 1);
   flow::test::temp_dir checkpoint;
-  auto opts = transactional_options(kafka, "out", checkpoint.path().string());
+  auto opts = transactional_options(kafka, "out");
   opts.set("epochMarkerTopic", "my-markers");
   opts.set("kafka.transactional.id", "retail-export");
-  auto sink = flow::make_kafka_sink(opts);
+  auto sink = sink_on_checkpoint(opts, checkpoint.path().string());
   sink->open(key_value_schema(), flow::output_mode::append, {});
-  CHECK_FALSE(std::filesystem::exists(checkpoint.path() / "sinks"));  // the given id is used
+  CHECK_FALSE(std::filesystem::exists(checkpoint.path() / "transactional-id"));  // the given id is used
   sink->write(0, key_values({{"a", "1"}}));
   sink->abort(0);  // e.g. a stage failed: the runtime replays the epoch
   sink->write(0, key_values({{"a", "1"}}));
   sink->commit(0);
-  auto restarted = flow::make_kafka_sink(opts);
+  auto restarted = sink_on_checkpoint(opts, checkpoint.path().string());
   restarted->open(key_value_schema(), flow::output_mode::append, {});
   restarted->write(0, key_values({{"a", "1"}}));
   restarted->commit(0);
@@ -435,9 +441,14 @@ TEST_CASE("kafka sink exactly-once: bad options are clear errors", "[kafka][tran
   opts.set("kafka.bootstrap.servers", "127.0.0.1:1");
   opts.set("topic", "t");
   opts.set("deliveryGuarantee", "exactly-once");
-  CHECK_THAT(flow::test::error_of([&] { flow::make_kafka_sink(opts); }),
-             Catch::Contains("deliveryGuarantee=exactly-once needs the query option checkpointLocation") &&
-                 Catch::Contains("at-least-once"));
+  auto given_id = opts;
+  given_id.set("kafka.transactional.id", "given");  // even with an id given: the epochs would restart at 0
+  for (const auto& without : {opts, given_id}) {
+    auto sink = flow::make_kafka_sink(without);
+    CHECK_THAT(flow::test::error_of([&] { sink->open(key_value_schema(), flow::output_mode::append, {}); }),
+               Catch::Contains("deliveryGuarantee=exactly-once needs a checkpoint") &&
+                   Catch::Contains("checkpointLocation") && Catch::Contains("at-least-once"));
+  }
   opts.set("deliveryGuarantee", "exactly_once");
   CHECK_THAT(flow::test::error_of([&] { flow::make_kafka_sink(opts); }),
              Catch::Contains("deliveryGuarantee must be at-least-once (default) or exactly-once, got 'exactly_once'"));
@@ -451,9 +462,8 @@ TEST_CASE("kafka sink exactly-once: bad options are clear errors", "[kafka][tran
   // An unreachable broker: init_transactions times out with the reason.
   flow::test::temp_dir checkpoint;
   opts.set("deliveryGuarantee", "exactly-once");
-  opts.set("checkpointLocation", checkpoint.path().string());
   opts.set("kafka.timeoutMs", "300");
-  auto sink = flow::make_kafka_sink(opts);
+  auto sink = sink_on_checkpoint(opts, checkpoint.path().string());
   CHECK_THAT(flow::test::error_of([&] { sink->open(key_value_schema(), flow::output_mode::append, {}); }),
              Catch::Contains("kafka sink: cannot initialise transactions") && Catch::Contains("brokers '127.0.0.1:1'"));
 }

@@ -108,6 +108,9 @@ std::optional<std::int64_t> json_int(const std::string& json, const std::string&
 child_process::child_process(const std::string& program, std::vector<std::string> args,
                              const std::filesystem::path& stdout_file, const std::filesystem::path& stderr_file)
     : stdout_file_(stdout_file) {
+  // Made here, not only in the child: a child killed before it opened them still leaves files to read.
+  for (const auto& file : {stdout_file, stderr_file})
+    if (!file.empty()) REQUIRE(std::ofstream(file, std::ios::trunc));
   int out[2];
   REQUIRE(pipe(out) == 0);
   pid_ = fork();

@@ -46,6 +46,8 @@ struct session_config {
   std::vector<std::string> workers{};
   std::string secret_file{};
   std::string tls_certificate{}, tls_key{}, tls_ca{};  // PEM files: this node's certificate and key, the CA
+  // A driver gives up on a worker that does not answer a step of the join (connect, hello, join) within this.
+  std::chrono::milliseconds join_timeout{3000};
 };
 
 class session {

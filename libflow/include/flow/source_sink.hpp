@@ -68,6 +68,10 @@ class sink_writer {
  public:
   virtual ~sink_writer() = default;
   virtual std::string description() const = 0;
+  // The query runs on a checkpoint location: directory (created) is this sink's own (DIR/sinks/<k>) and
+  // outlives the process, for what a restarted sink must find again (the Kafka sink's transactional id).
+  // Called once, before open(). Throws flow::error when it cannot.
+  virtual void use_checkpoint(const std::string& /*directory*/) {}
   // Called once before the first epoch. key_columns are the grouping keys (update mode upserts by them).
   virtual void open(const schema_ptr& input, output_mode mode, const std::vector<std::string>& key_columns) = 0;
   virtual void write(std::int64_t epoch, const batch& rows) = 0;

@@ -102,6 +102,8 @@ class checkpoint_store {
 
   // DIR/sources/<source>, created: source_reader::use_checkpoint's directory.
   std::string source_directory(std::size_t source);
+  // DIR/sinks/<sink>, created: sink_writer::use_checkpoint's directory.
+  std::string sink_directory(std::size_t sink);
 
  private:
   std::string slot_directory(std::size_t slot) const;

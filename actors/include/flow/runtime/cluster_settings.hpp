@@ -2,6 +2,7 @@
 // TLS files), checked: what a driver and a worker need before they open a socket. Plain C++, no actors.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@ struct cluster_settings {
   std::vector<cluster_address> workers;  // driver
   std::string secret;                    // driver, worker
   std::string tls_certificate, tls_key, tls_ca;  // all three or none
+  std::chrono::milliseconds join_timeout{3000};  // driver: per step of a worker's join
   bool tls() const { return !tls_certificate.empty(); }
 };
 
