@@ -1,10 +1,17 @@
 // The built-in aggregation on the RocksDB state backend gives what the memory backend gives.
 #include <catch2/catch.hpp>
 #include <malloc.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "flow/aggregate_operators.hpp"
 #include "flow/connectors/rocksdb_store.hpp"
@@ -237,4 +244,94 @@ TEST_CASE("rocksdb aggregation: 1 M groups hold far less memory than in the memo
   }
   INFO("heap held: memory backend " << in_memory << " bytes, rocksdb " << on_disk << " bytes");
   CHECK(on_disk * 3 < in_memory);
+}
+
+namespace {
+
+std::size_t address_space_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoul(line.substr(7)) << 10;
+  }
+  return 0;
+}
+
+// Groups with long string keys, so that RocksDB's memtables and files grow quickly.
+batch long_key_rows(std::int64_t first, std::int64_t count) {
+  const schema_ptr schema = make_schema({{"key", type_id::string, false}, {"amount", type_id::int64, false}});
+  column_builder keys(type_id::string), amounts(type_id::int64);
+  const std::string padding(200, 'x');
+  for (std::int64_t id = first; id < first + count; ++id) {
+    keys.append_string(std::to_string(id) + padding);
+    amounts.append_int(1);
+  }
+  return batch(schema, {keys.finish(), amounts.finish()});
+}
+
+}  // namespace
+
+TEST_CASE("rocksdb aggregation: out of memory inside RocksDB fails the state with a clear error, never a hang",
+          "[rocksdb][aggregate]") {
+  temp_dir dir;
+  // A memtable allocates its memory in blocks of an eighth of write_buffer_bytes: 128 MiB blocks here,
+  // which the limit below has no room for, while the test's own allocations stay small.
+  state_backend_config config = rocksdb_config();
+  config.write_buffer_bytes = std::size_t{1} << 30;
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    std::string outcome;
+    {
+      const schema_ptr schema = long_key_rows(0, 0).schema_ref();
+      auto aggregate = std::make_shared<const aggregate_operator>(
+          schema, std::vector<expr>{col("key")}, std::vector<agg_spec>{{agg_kind::sum, col("amount"), {}}});
+      const final_aggregate_operator op(aggregate, output_mode::update);
+      mallopt(M_ARENA_MAX, 1);  // glibc reserves 64 MiB of address space per arena otherwise
+      try {
+        auto state = stored_state(op, dir / "work", config);
+        const rlimit limit{address_space_bytes() + (std::size_t{64} << 20), RLIM_INFINITY};
+        setrlimit(RLIMIT_AS, &limit);
+        flow::test::collecting_context ctx;
+        for (std::int64_t epoch = 0; epoch < 200; ++epoch) {
+          auto partial = aggregate->make_state();
+          partial->update(long_key_rows(epoch * 2'000, 2'000));
+          op.process(partial->snapshot(), 0, state.get(), ctx);
+          op.end_epoch(state.get(), ctx);
+          ctx.emitted.clear();
+          state->take_changes();
+        }
+        outcome = "finished";
+      } catch (const error& e) {
+        outcome = e.what();
+      } catch (const std::exception& e) {
+        outcome = std::string("not a flow::error: ") + e.what();
+      }
+    }  // the state is destroyed here: the hang this test guards against was in its destructor
+    (void)!write(fds[1], outcome.data(), outcome.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  int status = 0;
+  bool ended = false;
+  for (int waited_ms = 0; waited_ms < 60'000 && !ended; waited_ms += 50) {
+    ended = waitpid(pid, &status, WNOHANG) == pid;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!ended) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  std::string outcome;
+  char buffer[4096];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) outcome.append(buffer, static_cast<std::size_t>(n));
+  close(fds[0]);
+  INFO("the child's outcome: " << outcome);
+  REQUIRE(ended);
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  CHECK(outcome.find("RocksDB state store in '" + (dir / "work").string()) != std::string::npos);
+  CHECK(outcome.find("out of memory") != std::string::npos);
+  CHECK(outcome.find("block_cache_bytes") != std::string::npos);
 }
