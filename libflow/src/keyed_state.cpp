@@ -1,6 +1,5 @@
 // The keyed state store's bookkeeping, the row builders of keyed operators and their shared part.
 #include <algorithm>
-#include <cstring>
 
 #include "flow/keyed_operator.hpp"
 
