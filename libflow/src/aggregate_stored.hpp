@@ -20,7 +20,7 @@ class stored_aggregate_state final : public aggregate_state {
   void update(const batch& input) override;
   void merge(const batch& state_rows) override;
   void replace_groups(const batch& state_rows) override;
-  // Writes the cached groups to the store in one write batch and empties the cache (flush), then emits:
+  // Writes the cached groups to the store in one write batch and empties the cache (flush), and emits:
   // update, the cached groups; complete, every stored group; append, the stored groups whose window
   // ended, which it removes from the store.
   batch emit(output_mode mode, timestamp watermark) override;
@@ -29,6 +29,7 @@ class stored_aggregate_state final : public aggregate_state {
   std::size_t num_changed() const override { return cache_->num_changed(); }
   batch groups_since(std::size_t first) const override { return cache_->groups_since(first); }
   void restore(const batch& state_rows) override;
+  // Flushes first (so nothing is changed since the last emit afterwards), then removes expired groups.
   std::size_t evict(timestamp watermark) override;
   void clear() override;
   std::size_t num_groups() const override { return stored_groups_ + cached_new_; }
