@@ -6,7 +6,9 @@
 //  * keys: a group_by sum over KEYS keys (CSV files generated in the work directory: 10 files of KEYS/10 new
 //    keys, then 10 files changing 1% of the keys each; one file per epoch, update mode, noop sink), without
 //    and with a checkpoint; per epoch its duration both ways (progress durationMs.triggerExecution) and the
-//    bytes the checkpoint holds for it (the state files state/*/<epoch>.delta and .snapshot);
+//    bytes the checkpoint holds for it (the state files state/*/<epoch>.delta and .snapshot, and of a
+//    .snapshot.d directory the files no earlier snapshot directory links); keys_rocksdb: the same query with
+//    the RocksDB state backend (--flow.state-backend=rocksdb), whose result must equal the memory backend's;
 //  * recovery: a process runs the keys query on a checkpoint with a 100 ms trigger, is killed with SIGKILL once
 //    its last epoch is committed, one more 1%-update file arrives, and a new process starts the query on that
 //    checkpoint: the time from start() to the progress of its first epoch, against a process without a
@@ -29,6 +31,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -101,9 +104,10 @@ void read_progress(const flow::streaming_query& query, run_figures& fig) {
   }
 }
 
-flow::session_config bench_config() {
+flow::session_config bench_config(const std::string& state_backend = "memory") {
   flow::session_config config;
   config.progress_history = 1000;
+  config.state_backend = state_backend;
   return config;
 }
 
@@ -164,8 +168,8 @@ flow::streaming_query start_keys_query(flow::session& session, const fs::path& i
   return writer.start();
 }
 
-run_figures run_keys(const fs::path& input_dir, const fs::path& checkpoint) {
-  flow::session session(bench_config());
+run_figures run_keys(const fs::path& input_dir, const fs::path& checkpoint, const std::string& state_backend) {
+  flow::session session(bench_config(state_backend));
   run_figures fig;
   const auto started = clock_type::now();
   auto query = start_keys_query(session, input_dir, checkpoint, flow::available_now());
@@ -210,12 +214,30 @@ struct state_bytes {
   std::uintmax_t snapshot = 0;
 };
 
+// The inodes of the files in the slot's directory snapshots of epochs before `epoch`.
+std::set<ino_t> earlier_snapshot_inodes(const fs::path& slot, std::size_t epoch) {
+  std::set<ino_t> inodes;
+  struct stat st {};
+  for (std::size_t e = 0; e < epoch; ++e) {
+    std::error_code ec;
+    for (const auto& file : fs::directory_iterator(slot / (std::to_string(e) + ".snapshot.d"), ec))
+      if (::stat(file.path().c_str(), &st) == 0) inodes.insert(st.st_ino);
+  }
+  return inodes;
+}
+
 state_bytes state_bytes_of(const fs::path& checkpoint, std::size_t epoch) {
   state_bytes bytes;
   std::error_code ec;
   for (const auto& slot : fs::directory_iterator(checkpoint / "state", ec)) {
     bytes.delta += size_of(slot.path() / (std::to_string(epoch) + ".delta"));
     bytes.snapshot += size_of(slot.path() / (std::to_string(epoch) + ".snapshot"));
+    const fs::path directory = slot.path() / (std::to_string(epoch) + ".snapshot.d");
+    if (!fs::is_directory(directory, ec)) continue;
+    const auto earlier = earlier_snapshot_inodes(slot.path(), epoch);  // hard links: written before
+    struct stat st {};
+    for (const auto& file : fs::directory_iterator(directory, ec))
+      if (::stat(file.path().c_str(), &st) == 0 && !earlier.count(st.st_ino)) bytes.snapshot += size_of(file.path());
   }
   return bytes;
 }
@@ -352,7 +374,8 @@ int run_bench(int argc, char** argv) {
   std::vector<mode> modes;
   modes.emplace_back("retail_files_per_trigger_1", [&](const fs::path& c) { return run_retail(files, 1, c); });
   modes.emplace_back("retail_files_per_trigger_10", [&](const fs::path& c) { return run_retail(files, 10, c); });
-  modes.emplace_back("keys", [&](const fs::path& c) { return run_keys(root / "keys-input", c); });
+  modes.emplace_back("keys", [&](const fs::path& c) { return run_keys(root / "keys-input", c, "memory"); });
+  modes.emplace_back("keys_rocksdb", [&](const fs::path& c) { return run_keys(root / "keys-input", c, "rocksdb"); });
 
   auto best_per_epoch = [](std::vector<double>& best, const run_figures& fig) {
     if (best.size() < fig.epochs.size()) best.resize(fig.epochs.size(), 1e300);
@@ -399,12 +422,22 @@ int run_bench(int argc, char** argv) {
                 (on.seconds - off.seconds) * 1000.0 / static_cast<double>(std::max<std::size_t>(1, on.epochs.size())),
                 m.checkpoint_bytes, same_disk ? "true" : "false", repeats, matches ? "true" : "false");
   }
-  const auto& keyed = modes.back();
-  for (std::size_t e = 0; e < keyed.bytes.size() && e < keyed.epoch_ms_off.size(); ++e)
-    std::printf("{\"bench\":\"checkpoint\",\"run\":\"keys_epoch\",\"epoch\":%zu,\"state_rows\":%.0f,"
-                "\"rows_updated\":%.0f,\"ms_off\":%.1f,\"ms_on\":%.1f,\"delta_bytes\":%ju,\"snapshot_bytes\":%ju}\n",
-                e, keyed.best_on->epochs[e].state_rows, keyed.best_on->epochs[e].state_rows_updated,
-                keyed.epoch_ms_off[e], keyed.epoch_ms_on[e], keyed.bytes[e].delta, keyed.bytes[e].snapshot);
+  const mode& in_memory = modes[modes.size() - 2];
+  const mode& on_rocksdb = modes.back();
+  const bool same_as_memory = in_memory.best_on->result_rows == on_rocksdb.best_on->result_rows &&
+                              in_memory.best_on->result_digest == on_rocksdb.best_on->result_digest;
+  ok = ok && same_as_memory;
+  std::printf("{\"bench\":\"checkpoint\",\"run\":\"keys_rocksdb_vs_memory\",\"seconds_on_memory\":%.4f,"
+              "\"seconds_on_rocksdb\":%.4f,\"results_match\":%s}\n",
+              in_memory.best_on->seconds, on_rocksdb.best_on->seconds, same_as_memory ? "true" : "false");
+  for (const mode* keyed : {&in_memory, &on_rocksdb}) {
+    for (std::size_t e = 0; e < keyed->bytes.size() && e < keyed->epoch_ms_off.size(); ++e)
+      std::printf("{\"bench\":\"checkpoint\",\"run\":\"%s_epoch\",\"epoch\":%zu,\"state_rows\":%.0f,"
+                  "\"rows_updated\":%.0f,\"ms_off\":%.1f,\"ms_on\":%.1f,\"delta_bytes\":%ju,\"snapshot_bytes\":%ju}\n",
+                  keyed->name.c_str(), e, keyed->best_on->epochs[e].state_rows,
+                  keyed->best_on->epochs[e].state_rows_updated, keyed->epoch_ms_off[e], keyed->epoch_ms_on[e],
+                  keyed->bytes[e].delta, keyed->bytes[e].snapshot);
+  }
   const bool restored = recovery->restored_rows == static_cast<double>(keys) && recovery->first_batch == 10;
   ok = ok && restored;
   std::printf("{\"bench\":\"checkpoint\",\"run\":\"recovery_after_sigkill\",\"keys\":%zu,\"restored_rows\":%.0f,"

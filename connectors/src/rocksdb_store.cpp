@@ -21,10 +21,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A WriteBatch's layout: a 12-byte header, then per record a type byte and the key's and value's lengths
+// (varint32, at most 5 bytes each) before their bytes.
+constexpr std::size_t write_batch_header_bytes = 12, write_record_overhead_bytes = 11;
+
 class rocksdb_store final : public key_value_store {
  public:
   rocksdb_store(const state_backend_config& config, std::string directory)
-      : directory_(std::move(directory)), cache_(rocksdb::NewLRUCache(config.block_cache_bytes)) {
+      : directory_(std::move(directory)), config_(config), cache_(rocksdb::NewLRUCache(config.block_cache_bytes)) {
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = cache_;
     // Index and filter blocks stay with their table readers (about 1.3 bytes per key), outside the cache:
@@ -42,8 +46,16 @@ class rocksdb_store final : public key_value_store {
     open();
   }
 
+  // A poisoned database is leaked on purpose: after a failed allocation RocksDB may count background work
+  // that never started or never ends, and closing it then waits for that work forever (DBImpl::CloseHelper).
+  ~rocksdb_store() override {
+    if (poisoned_) (void)db_.release();
+  }
+
   bool get(std::string_view key, std::string& value) const override {
-    const rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
+    rocksdb::Status status;
+    guarded("read a key",
+            [&] { status = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value); });
     if (status.IsNotFound()) return false;
     check(status, "read a key");
     return true;
@@ -51,24 +63,34 @@ class rocksdb_store final : public key_value_store {
 
   void apply(const key_value_batch& writes) override {
     if (writes.empty()) return;
-    rocksdb::WriteBatch batch;
-    for (const auto& w : writes.writes()) {
-      if (w.value) check(batch.Put(w.key, *w.value), "batch a write");
-      else check(batch.Delete(w.key), "batch a removal");
-    }
-    check(db_->Write(write_options_, &batch), "write " + std::to_string(writes.size()) + " keys");
+    // The batch's bytes are reserved up front: RocksDB aborts the process (an assertion in LocalSavePoint)
+    // when an allocation fails inside WriteBatch::Put, but a failure here is an exception like any other.
+    std::size_t bytes = write_batch_header_bytes;
+    for (const auto& w : writes.writes()) bytes += write_record_overhead_bytes + w.key.size() + (w.value ? w.value->size() : 0);
+    const std::string what = "write " + std::to_string(writes.size()) + " keys";
+    guarded(what, [&] {
+      rocksdb::WriteBatch batch(bytes);
+      for (const auto& w : writes.writes()) {
+        if (w.value) check(batch.Put(w.key, *w.value), "batch a write");
+        else check(batch.Delete(w.key), "batch a removal");
+      }
+      check(db_->Write(write_options_, &batch), what);
+    });
   }
 
   void for_each(const std::function<void(std::string_view key, std::string_view value)>& f) const override {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_all_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const rocksdb::Slice key = it->key(), value = it->value();
-      f(std::string_view(key.data(), key.size()), std::string_view(value.data(), value.size()));
-    }
-    check(it->status(), "read the keys");
+    guarded("read the keys", [&] {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_all_));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        const rocksdb::Slice key = it->key(), value = it->value();
+        f(std::string_view(key.data(), key.size()), std::string_view(value.data(), value.size()));
+      }
+      check(it->status(), "read the keys");
+    });
   }
 
   void clear() override {
+    refuse_if_poisoned();
     db_.reset();
     discard_files();
     open();
@@ -82,10 +104,12 @@ class rocksdb_store final : public key_value_store {
   std::size_t disk_bytes() const override { return property("rocksdb.total-sst-files-size"); }
 
   void snapshot_to(const std::string& directory) const override {
-    rocksdb::Checkpoint* raw = nullptr;
-    check(rocksdb::Checkpoint::Create(db_.get(), &raw), "start a snapshot");
-    const std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-    check(checkpoint->CreateCheckpoint(directory), "snapshot to '" + directory + "' (it must not exist yet)");
+    guarded("snapshot to '" + directory + "'", [&] {
+      rocksdb::Checkpoint* raw = nullptr;
+      check(rocksdb::Checkpoint::Create(db_.get(), &raw), "start a snapshot");
+      const std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+      check(checkpoint->CreateCheckpoint(directory), "snapshot to '" + directory + "' (it must not exist yet)");
+    });
   }
 
   // SST files never change: they are hard-linked (copied across file systems); the rest (MANIFEST,
@@ -94,6 +118,7 @@ class rocksdb_store final : public key_value_store {
     if (!fs::is_directory(directory) || !fs::exists(fs::path(directory) / "CURRENT"))
       throw error("RocksDB state store: cannot restore from '" + directory +
                   "': it is not a snapshot (no CURRENT file); give a directory snapshot_to wrote");
+    refuse_if_poisoned();
     db_.reset();
     discard_files();
     for (const auto& entry : fs::directory_iterator(directory)) {
@@ -114,8 +139,39 @@ class rocksdb_store final : public key_value_store {
  private:
   void open() {
     rocksdb::DB* raw = nullptr;
-    check(rocksdb::DB::Open(options_, directory_, &raw), "open the database");
+    guarded("open the database", [&] { check(rocksdb::DB::Open(options_, directory_, &raw), "open the database"); });
     db_.reset(raw);
+  }
+
+  // Runs a call into RocksDB. A C++ exception out of it (std::bad_alloc, or std::system_error when a
+  // background thread cannot start) or a status reporting a memory limit means the process ran out of
+  // memory inside RocksDB, which may have left the database half-updated: the store is poisoned, and this
+  // and every later call fail with the same error.
+  template <class Call>
+  void guarded(const std::string& what, Call&& call) const {
+    refuse_if_poisoned();
+    try {
+      call();
+    } catch (const error&) {
+      throw;
+    } catch (const std::exception& e) {
+      poison(what, e.what());
+    }
+  }
+
+  void refuse_if_poisoned() const {
+    if (poisoned_) throw error(out_of_memory_);
+  }
+
+  [[noreturn]] void poison(const std::string& what, const std::string& reason) const {
+    poisoned_ = true;
+    out_of_memory_ = "RocksDB state store in '" + directory_ + "': out of memory while trying to " + what + " (" +
+                     reason + "); the state is lost for this run and the query fails (a checkpoint restores it). "
+                     "Raise the process's memory limit (ulimit -v, the container's limit) or lower the store's "
+                     "memory: state_backend_config::block_cache_bytes (now " +
+                     std::to_string(config_.block_cache_bytes >> 20) + " MiB) and write_buffer_bytes (now " +
+                     std::to_string(config_.write_buffer_bytes >> 20) + " MiB, two memtables per instance)";
+    throw error(out_of_memory_);
   }
 
   void discard_files() {
@@ -133,16 +189,20 @@ class rocksdb_store final : public key_value_store {
 
   void check(const rocksdb::Status& status, const std::string& what) const {
     if (status.ok()) return;
+    if (status.IsMemoryLimit()) poison(what, status.ToString());
     throw error("RocksDB state store in '" + directory_ + "': cannot " + what + ": " + status.ToString() +
                 "; check that the directory is writable and has space");
   }
 
   std::string directory_;
+  state_backend_config config_;
   std::shared_ptr<rocksdb::Cache> cache_;
   rocksdb::Options options_;
   rocksdb::WriteOptions write_options_;
   rocksdb::ReadOptions read_all_;
   std::unique_ptr<rocksdb::DB> db_;
+  mutable bool poisoned_ = false;
+  mutable std::string out_of_memory_;
 };
 
 }  // namespace

@@ -347,6 +347,11 @@ class hash_aggregate_state final : public aggregate_state {
   batch snapshot() const override { return build(all_groups(), true); }
   batch changed_since_emit() const override { return build(changed_, true); }
   std::size_t num_changed() const override { return changed_.size(); }
+  batch groups_since(std::size_t first) const override {
+    std::vector<std::uint32_t> ids;
+    for (auto g = static_cast<std::uint32_t>(first); g < groups_; ++g) ids.push_back(g);
+    return build(ids, true);
+  }
 
   void restore(const batch& state_rows) override {
     clear();

@@ -7,16 +7,20 @@
 
 #include "flow/plan_codec.hpp"
 
+#include "aggregate_stored.hpp"
+
 namespace flow {
 
 namespace {
 
 // An aggregation table as an operator's state. Its changes are the groups end_epoch last emitted from
-// (changed_since_emit just before the emit), which replace those groups in another copy.
+// (changed_since_emit just before the emit), which replace those groups in another copy. A durable table
+// on an on-disk backend (use_backend) is a stored_aggregate_state, which checkpoints as a directory.
 class aggregate_table final : public operator_state {
  public:
   aggregate_table(const aggregate_operator& aggregate, bool durable)
-      : table(aggregate.make_state()), changes(batch::empty(aggregate.state_schema())), durable_(durable) {}
+      : table(aggregate.make_state()), changes(batch::empty(aggregate.state_schema())), aggregate_(&aggregate),
+        durable_(durable) {}
 
   batch snapshot() const override { return table->snapshot(); }
   void restore(const batch& snapshot) override {
@@ -24,15 +28,43 @@ class aggregate_table final : public operator_state {
     changes = batch::empty(changes.schema_ref());
   }
   batch take_changes() override { return std::exchange(changes, batch::empty(changes.schema_ref())); }
-  void apply_changes(const batch& rows) override { table->replace_groups(rows); }
+  // A copy fed changes (the runtime's) never emits: a stored one writes them to its store right away.
+  void apply_changes(const batch& rows) override {
+    table->replace_groups(rows);
+    if (stored_) stored_->flush();
+  }
   std::size_t num_rows() const override { return table->num_groups(); }
   std::size_t memory_bytes() const override { return table->memory_bytes(); }
   bool durable() const override { return durable_; }
+
+  // A partial aggregation's scratch table stays in memory: it is empty at every epoch's end.
+  void use_backend(const state_backend_config& config, const std::string& instance_directory) override {
+    if (!durable_ || config.kind == "memory") return;
+    if (table->num_groups() != 0)
+      throw error("aggregation state: use_backend(\"" + config.kind + "\") after the table got groups; the runtime "
+                  "calls it right after make_state()");
+    auto stored = std::make_unique<detail::stored_aggregate_state>(*aggregate_,
+                                                                   make_key_value_store(config, instance_directory));
+    stored_ = stored.get();
+    table = std::move(stored);
+  }
+  bool snapshots_to_directory() const override { return stored_ != nullptr; }
+  void snapshot_to(const std::string& directory) const override {
+    if (!stored_) return operator_state::snapshot_to(directory);
+    stored_->snapshot_to(directory);
+  }
+  void restore_from(const std::string& directory) override {
+    if (!stored_) return operator_state::restore_from(directory);
+    stored_->restore_from(directory);
+    changes = batch::empty(changes.schema_ref());
+  }
 
   std::unique_ptr<aggregate_state> table;
   batch changes;
 
  private:
+  const aggregate_operator* aggregate_;  // outlives its states: the runtime holds the graph
+  detail::stored_aggregate_state* stored_ = nullptr;  // table, when it is on an on-disk backend
   bool durable_;
 };
 

@@ -1,14 +1,17 @@
 // The byte layout of one cell, shared by encoded keys (keys.cpp) and the values the keyed state keeps in a
 // key-value store (keyed_state.cpp): a byte (0: null, 1: a value), then the value: a boolean as one byte, a
 // 64-bit number as its 8 bytes, a window as two, a string as its 32-bit length and bytes, an array<string> as
-// its 32-bit count and then each item as a string.
+// its 32-bit count and then each item as a string. A stored value (keyed_state.cpp, the aggregation's
+// stored_aggregate_state) is the cells of a row's state columns one after the other.
 #pragma once
 
 #include <bit>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
+#include "flow/batch.hpp"
 #include "flow/column.hpp"
 #include "flow/keys.hpp"
 
@@ -54,5 +57,10 @@ inline void append_cell(std::string& out, const column& c, std::size_t row, floa
     }
   }
 }
+
+// Appends the cells of columns first_column.. of one row (floats exact) to out.
+void append_cells(const batch& rows, std::size_t first_column, std::size_t row, std::string& out);
+// The rows append_cells wrote, as a batch of schema columns (flow::error when a value does not fit them).
+batch decode_cells(const schema_ptr& columns, std::span<const std::string> values);
 
 }  // namespace flow::detail

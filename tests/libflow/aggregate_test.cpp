@@ -156,6 +156,17 @@ TEST_CASE("aggregate: sliding windows expand rows into every window containing t
                {win("1970-01-01 00:12:00", "1970-01-01 00:22:00"), std::int64_t{1}}});
 }
 
+TEST_CASE("aggregate: groups_since gives the groups added since the table held a given number", "[aggregate]") {
+  aggregate_operator op(sales_schema(), {col("Country")}, {{agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  auto b = sales();
+  state->update(b.slice(0, 2));  // UK
+  CHECK(state->groups_since(1).num_rows() == 0);
+  state->update(b.slice(0, 4));  // UK again, FR, null: two new groups
+  CHECK(sorted_rows(state->groups_since(1)) == rows_t{{null, std::int64_t{1}}, {std::string("FR"), std::int64_t{1}}});
+  CHECK(sorted_rows(state->groups_since(0)) == sorted_rows(state->snapshot()));
+}
+
 TEST_CASE("aggregate: update mode emits only changed groups, append emits closed windows once", "[aggregate]") {
   aggregate_operator op(sales_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
                         {{agg_kind::count, expr{}, {}}});

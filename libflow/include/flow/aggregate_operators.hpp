@@ -35,7 +35,9 @@ class partial_aggregate_operator final : public stream_operator {
 
 // Merges partial aggregates into the groups of its partition (key_columns(): the grouping keys) and emits
 // at each epoch's end what the output mode asks for: update, the groups changed in the epoch; complete,
-// every group. Its state (the table) is durable; take_changes() is the groups the last epoch changed.
+// every group. Its state (the table) is durable, kept in the query's state backend (use_backend: in
+// memory, or on RocksDB with the table as the cache of one epoch's groups); take_changes() is the groups
+// the last epoch changed.
 class final_aggregate_operator final : public stream_operator {
  public:
   final_aggregate_operator(std::shared_ptr<const aggregate_operator> aggregate, output_mode mode);

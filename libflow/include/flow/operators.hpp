@@ -120,6 +120,9 @@ class aggregate_state {
   // Groups changed since the last emit, in state schema (an incremental snapshot).
   virtual batch changed_since_emit() const = 0;
   virtual std::size_t num_changed() const = 0;
+  // The groups added since the table held `first` groups, in state schema (groups are numbered in the
+  // order they were added until evict() or clear()).
+  virtual batch groups_since(std::size_t first) const = 0;
   // Replaces the table by a snapshot (state schema).
   virtual void restore(const batch& state_rows) = 0;
   // Sets the given groups to the given state rows, adding groups not in the table: applies an
