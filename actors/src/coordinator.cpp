@@ -8,6 +8,7 @@
 #include <iostream>
 #include <set>
 
+#include "cluster_driver.hpp"
 #include "dataflow.hpp"
 #include "progress_report.hpp"
 #include "flow/graph_fingerprint.hpp"
@@ -69,17 +70,47 @@ struct performer {
     }
     // The instances restore from copies as of the last commit: rows, or directories in this generation's
     // (hard links to the coordinator's copy: a large on-disk state never passes through memory).
+    // Instances on a worker get rows: the driver's directories are not visible there.
     const std::string copies = generation_directory(a.generation) + "/restored";
     auto& lifecycle = *st().lifecycle;
-    st().dataflow = spawn_graph(
-        self->system(), setup,
-        [&](std::size_t slot) { return copy_state(lifecycle.slot_state(slot), copies + "/slot-" + std::to_string(slot)); },
-        supervision{coordinator_actor{self}, a.generation});
     st().alive.clear();
+    std::optional<remote_placement> remote;
+    try {
+      if (auto cluster = st().setup.cluster) {
+        remote.emplace();
+        remote->placement = instance_placement(*setup.graph, cluster->available_slots());
+        remote->deploy = [cluster](std::size_t worker, const instance_setup& instance) {
+          return cluster->deploy(worker, instance);
+        };
+      }
+    } catch (const std::exception& e) {
+      return spawn_failed(a.generation, e.what(), true);
+    }
+    try {
+      st().dataflow = spawn_graph(
+          self->system(), setup,
+          [&](std::size_t slot, bool as_rows) {
+            const auto& state = lifecycle.slot_state(slot);
+            if (as_rows) return state_copy(state.snapshot());
+            return copy_state(state, copies + "/slot-" + std::to_string(slot));
+          },
+          supervision{coordinator_actor{self}, a.generation}, remote ? &*remote : nullptr);
+    } catch (const std::exception& e) {
+      // A worker lost since the placement, or refusing: a failure of this generation like an actor's.
+      return spawn_failed(a.generation, e.what(), false);
+    }
     for (const auto& handle : st().dataflow.handles()) {
       self->monitor(handle);
       st().alive.insert(handle.address());
     }
+  }
+
+  // The generation has no actors (spawn_graph ended those it had spawned): its failure, then its end.
+  void spawn_failed(std::uint64_t generation, const std::string& what, bool permanent) const {
+    st().dataflow = running_graph{};
+    auto& lifecycle = *st().lifecycle;
+    perform(self, lifecycle.actor_failed(generation, "starting the dataflow: " + what, permanent, now), now);
+    perform(self, lifecycle.actor_down(what, true, now), now);
   }
 
   std::string generation_directory(std::uint64_t generation) const {
@@ -429,7 +460,8 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
   }
   auto shared = setup.shared;
   // Copying a state for its snapshot blocks for a while: such a coordinator gets a thread of its own.
-  auto handle = recovered->store
+  // A driver's coordinator waits for its workers' answers when it deploys a dataflow: likewise.
+  auto handle = recovered->store || setup.cluster
                     ? sys.spawn<caf::detached>(coordinator, std::move(setup), std::move(initial_offsets), recovered)
                     : sys.spawn(coordinator, std::move(setup), std::move(initial_offsets), recovered);
   return make_query_control(handle, std::move(shared));
