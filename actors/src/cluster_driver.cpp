@@ -146,9 +146,9 @@ std::vector<std::size_t> cluster_driver::available_slots() const {
   return out;
 }
 
-batch_input_actor cluster_driver::deploy(std::size_t worker, const instance_setup& setup) {
+batch_input_actor cluster_driver::deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup) {
   instance_deployment d;
-  d.graph = describe(*setup.graph);
+  d.graph = graph;
   d.vertex = setup.vertex;
   d.instance = setup.instance;
   for (const auto& edge : setup.targets) {

@@ -34,9 +34,10 @@ class cluster_driver {
   std::vector<std::size_t> available_slots() const;
 
   // Runs the operator vertex instance of setup on worker `worker` (its states start from setup.restored's
-  // rows); returns the instance's handle. Throws flow::error with the worker's reason when it refuses (an
-  // unknown operator name, a source or sink vertex, ...) or cannot be reached.
-  batch_input_actor deploy(std::size_t worker, const instance_setup& setup);
+  // rows; graph: describe(*setup.graph), made once for all instances); returns the instance's handle.
+  // Throws flow::error with the worker's reason when it refuses (an unknown operator name, a source or sink
+  // vertex, ...) or cannot be reached.
+  batch_input_actor deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup);
 
  private:
   caf::actor_system& sys_;

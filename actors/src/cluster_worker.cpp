@@ -125,9 +125,10 @@ struct worker_state {
   std::string secret, build;
   std::size_t slots = 1;
   std::string state_directory;  // the states' working files of this worker's instances
-  // The instances it runs, by their coordinator: a coordinator that ends (its driver lost) takes them along.
-  std::map<caf::actor_addr, std::vector<caf::actor>> instances;
-  std::set<caf::actor_addr> instance_addresses;
+  // The instances it runs (monitored), by their coordinator (monitored): a coordinator that ends (its
+  // driver lost) takes its instances along; the worker's end takes all.
+  std::shared_ptr<std::map<caf::actor_addr, std::vector<caf::actor>>> instances =
+      std::make_shared<std::map<caf::actor_addr, std::vector<caf::actor>>>();
   std::map<caf::node_id, worker_handshake> joining;  // by the driver's node
   std::set<caf::node_id> drivers;                    // joined: they may name peers
 };
@@ -139,17 +140,22 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
   self->state.build = local_build();
   self->state.slots = slots;
   self->state.state_directory = std::move(state_directory);
-  // Its instances are linked to it (its end ends them); an instance's own end (a failure it reported to
-  // its coordinator, or the coordinator's kill) is no reason for the worker to end.
-  self->set_exit_handler([self](caf::exit_msg& msg) {
-    if (self->state.instance_addresses.erase(msg.source) > 0) return;
-    self->quit(msg.reason);
+  // Not linked: a coordinator ends an old generation's instances with exit_reason::kill, which a linked
+  // worker could not trap.
+  self->attach_functor([instances = self->state.instances] {
+    for (const auto& [coordinator, handles] : *instances)
+      for (const auto& instance : handles) caf::anon_send_exit(instance, caf::exit_reason::kill);
   });
   self->set_down_handler([self](caf::down_msg& msg) {
-    auto it = self->state.instances.find(msg.source);
-    if (it == self->state.instances.end()) return;
-    for (const auto& instance : it->second) self->send_exit(instance, caf::exit_reason::kill);
-    self->state.instances.erase(it);
+    auto& instances = *self->state.instances;
+    if (auto it = instances.find(msg.source); it != instances.end()) {
+      for (const auto& instance : it->second) self->send_exit(instance, caf::exit_reason::kill);
+      instances.erase(it);
+      return;
+    }
+    for (auto& [coordinator, handles] : instances)
+      handles.erase(std::remove_if(handles.begin(), handles.end(), [&](const caf::actor& h) { return h.address() == msg.source; }),
+                    handles.end());
   });
   // The refusal's text goes to the driver and to this worker's log.
   auto refuse_join = [self](const caf::node_id& node, const std::string& reason) {
@@ -199,12 +205,10 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         if (!shared->trusts(self->current_sender())) return shared->refuse(self->current_sender(), "a deploy");
         try {
           auto instance = caf::actor_cast<caf::actor>(spawn_instance(self->system(), setup_of(deployment, shared, self->state.state_directory)));
-          self->link_to(instance);
-          self->state.instance_addresses.insert(instance.address());
-          const auto coordinator = deployment.coordinator.address();
-          auto& of_coordinator = self->state.instances[coordinator];
-          if (of_coordinator.empty()) self->monitor(deployment.coordinator);
-          of_coordinator.push_back(instance);
+          self->monitor(instance);
+          auto [of_coordinator, first] = self->state.instances->try_emplace(deployment.coordinator.address());
+          if (first) self->monitor(deployment.coordinator);
+          of_coordinator->second.push_back(instance);
           return instance;
         } catch (const std::exception& e) {
           std::cerr << "worker " << shared->name << ": cannot run vertex " << deployment.vertex << ": " << e.what() << std::endl;

@@ -11,6 +11,7 @@
 #include "cluster_driver.hpp"
 #include "dataflow.hpp"
 #include "progress_report.hpp"
+#include "flow/graph_description.hpp"
 #include "flow/graph_fingerprint.hpp"
 #include "flow/runtime/checkpoint_writer.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
@@ -75,16 +76,26 @@ struct performer {
     auto& lifecycle = *st().lifecycle;
     st().alive.clear();
     std::optional<remote_placement> remote;
-    try {
-      if (auto cluster = st().setup.cluster) {
-        remote.emplace();
-        remote->placement = instance_placement(*setup.graph, cluster->available_slots());
-        remote->deploy = [cluster](std::size_t worker, const instance_setup& instance) {
-          return cluster->deploy(worker, instance);
-        };
+    if (auto cluster = st().setup.cluster) {
+      // A graph that cannot be shipped (rows in this process's memory, an operator without a descriptor)
+      // runs here, as embedded.
+      std::optional<graph_description> description;
+      try {
+        description = describe(*setup.graph);
+      } catch (const std::exception& e) {
+        if (a.generation == 1) std::cerr << "libflow: the query runs in the driver, not on the workers: " << e.what() << "\n";
       }
-    } catch (const std::exception& e) {
-      return spawn_failed(a.generation, e.what(), true);
+      if (description) {
+        try {
+          remote.emplace();
+          remote->placement = instance_placement(*setup.graph, cluster->available_slots());
+          remote->deploy = [cluster, graph = std::move(*description)](std::size_t worker, const instance_setup& instance) {
+            return cluster->deploy(worker, graph, instance);
+          };
+        } catch (const std::exception& e) {
+          return spawn_failed(a.generation, e.what(), true);
+        }
+      }
     }
     try {
       st().dataflow = spawn_graph(

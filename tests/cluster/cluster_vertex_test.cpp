@@ -145,7 +145,7 @@ epoch_rows run_on_worker(cluster_driver& driver, caf::actor_system& sys, const g
     setup.restored.emplace_back();
   }
   setup.sup = supervision{caf::actor_cast<coordinator_actor>(coordinator), 1};
-  const auto instance = driver.deploy(0, setup);
+  const auto instance = driver.deploy(0, description, setup);
   caf::scoped_actor self{sys};
   std::int64_t epoch = 0;
   chain_runner source_chain(setup.graph->vertex(source).chain, 0, 1, [&](std::uint64_t seq, batch rows) {
@@ -234,7 +234,7 @@ TEST_CASE("a worker refuses a graph naming an operator it does not have and othe
     setup.targets.resize(targets, {batch_input_actor{}});
     setup.slots.resize(durable_states(graph->vertex(std::min(vertex, graph->vertices().size() - 1))));
     setup.restored.resize(setup.slots.size());
-    return error_of([&] { node.driver->deploy(0, setup); });
+    return error_of([&] { node.driver->deploy(0, description, setup); });
   };
   CHECK_THAT(deploy_error(vertex_of(description, vertex_kind::sink), 0, 0), Catch::Contains("is a sink: workers run operator chains"));
   CHECK_THAT(deploy_error(vertex_of(description, vertex_kind::source), 0, 1),
