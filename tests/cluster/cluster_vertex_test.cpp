@@ -160,6 +160,12 @@ epoch_rows run_on_worker(cluster_driver& driver, caf::actor_system& sys, const g
   }
   std::unique_lock<std::mutex> lock(out->mutex);
   const bool done = out->changed.wait_for(lock, 20s, [&] { return out->ended.size() == sales_epochs().size(); });
+  // The state changes wait in the stand-in's own mailbox: it may handle them after the sink saw the last
+  // barrier, and must before it is ended.
+  eventually([&] {
+    std::lock_guard<std::mutex> heard_lock(heard->mutex);
+    return heard->changes.size() == sales_epochs().size();
+  }, 10s);
   for (const auto& a : {caf::actor_cast<caf::actor>(sink), coordinator, caf::actor_cast<caf::actor>(instance)})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);  // the actor system's end waits for them
   REQUIRE(done);
