@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <random>
@@ -43,6 +44,19 @@ std::pair<std::int64_t, std::int64_t> last_figures(worker_process& worker) {
   return {std::stoll(m[1]), std::stoll(m[2])};
 }
 
+// The same result as the embedded run: the same rows (CustomerID, hour) with the same sums to the cent, in
+// as many lines. Not byte for byte: a sum of doubles depends on the order in which the two source
+// instances' units reach an aggregation instance, which the network changes (e.g. 5104.710000000004 and
+// 5104.71 for one hour in one run of ten).
+void check_same_result(const fs::path& actual, const fs::path& embedded) {
+  auto lines = [](const fs::path& csv) {
+    const auto text = read_file(csv);
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  CHECK(lines(actual) == lines(embedded));
+  check_same_sums(read_customer_hour_sums(actual, 3), read_customer_hour_sums(embedded, 3));
+}
+
 // Runs program with args to its end (status 0 required); returns its output.
 std::string run_to_end(const std::string& program, const std::vector<std::string>& args, const fs::path& log) {
   child_process run(program, args, log);
@@ -54,7 +68,7 @@ std::string run_to_end(const std::string& program, const std::vector<std::string
 
 }  // namespace
 
-TEST_CASE("retail_by_day on a driver and two workers writes the embedded run's result, byte for byte",
+TEST_CASE("retail_by_day on a driver and two workers writes the embedded run's result",
           "[cluster][query]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
@@ -64,7 +78,7 @@ TEST_CASE("retail_by_day on a driver and two workers writes the embedded run's r
   auto args = retail_args(data, dir / "cluster.csv");
   args.insert(args.end(), {workers_flag({&a, &b}), "--flow.secret-file", secret});
   run_to_end(FLOW_RETAIL_EXAMPLE, args, dir / "cluster.log");
-  CHECK(read_file(dir / "cluster.csv") == read_file(dir / "embedded.csv"));
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
   // The aggregation ran on the workers: both processed rows of every epoch (one file each).
   for (auto* w : {&a, &b}) {
     const auto [rows, epochs] = last_figures(*w);
@@ -164,6 +178,6 @@ TEST_CASE("a worker SIGKILLed during the retail run: its instances move to the o
   const int status = driver.wait_exit(180s);
   INFO("the driver's log:\n" << read_file(dir / "driver.log"));
   REQUIRE(status == 0);
-  CHECK(read_file(dir / "cluster.csv") == read_file(dir / "embedded.csv"));
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
   CHECK(last_figures(survivor).first > 0);
 }
