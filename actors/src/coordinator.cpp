@@ -40,6 +40,9 @@ struct coordinator_state {
   std::deque<std::pair<std::uint64_t, lifecycle_action>> waiting;  // (write job awaited, action)
   std::deque<offsets_in_writing> offsets_writing;
   bool writes_stopped = false;  // a write failed, or the coordinator is ending: nothing awaits a write
+  // The query closed (the coordinator quit): actions that a list or the waiting queue still holds are
+  // dropped. A failed spawn closes the query from inside a list.
+  bool closed = false;
   std::optional<query_lifecycle> lifecycle;
   std::optional<progress_reporter> reporter;
   running_graph dataflow;
@@ -228,6 +231,7 @@ struct performer {
       shared.failure = failure;
       shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
     });
+    st().closed = true;
     self->quit();
   }
 
@@ -268,6 +272,7 @@ bool runs_at_once(const lifecycle_action& action) {
 void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle_clock::time_point now) {
   auto& st = self->state;
   for (auto& action : actions) {
+    if (st.closed) return;
     const bool must_wait = !st.writes_stopped && (st.durable < st.handed_over || !st.waiting.empty());
     if (must_wait && !runs_at_once(action)) st.waiting.emplace_back(st.handed_over, std::move(action));
     else std::visit(performer{self, now}, action);
@@ -283,7 +288,7 @@ void writes_durable(coordinator_pointer self, std::uint64_t through, lifecycle_c
     st.lifecycle->offsets_written(written.epoch, millis_between(written.handed_over, now));
     st.offsets_writing.pop_front();
   }
-  while (!st.waiting.empty() && st.waiting.front().first <= through) {
+  while (!st.closed && !st.waiting.empty() && st.waiting.front().first <= through) {
     auto action = std::move(st.waiting.front().second);
     st.waiting.pop_front();
     std::visit(performer{self, now}, action);
@@ -307,6 +312,7 @@ void writes_failed(coordinator_pointer self, const std::string& what, lifecycle_
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   for (auto& [job, action] : waiting) {
+    if (st.closed) return;
     if (needs_durable_writes(action)) continue;
     if (auto* close = std::get_if<act::close_query>(&action); close && !close->failure) close->failure = what;
     std::visit(performer{self, now}, action);

@@ -181,3 +181,21 @@ TEST_CASE("a worker SIGKILLed during the retail run: its instances move to the o
   check_same_result(dir / "cluster.csv", dir / "embedded.csv");
   CHECK(last_figures(survivor).first > 0);
 }
+
+// Every worker lost: the query cannot be placed again and fails for good; the driver says why and exits
+// (it used to hang: actions after the failed spawn's close, waiting behind checkpoint writes, ran on a
+// coordinator that had quit and kept it alive).
+TEST_CASE("a driver whose only worker is SIGKILLed fails with a clear error and exits", "[cluster][query][loss]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const auto data = retail_days(dir, 60);
+  worker_process only(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  auto args = retail_args(data, dir / "cluster.csv");
+  args.insert(args.end(), {workers_flag({&only}), "--flow.secret-file", secret, "--checkpoint", (dir / "checkpoint").string()});
+  child_process driver(FLOW_RETAIL_EXAMPLE, args, dir / "driver.log", dir / "driver.err");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") >= 5; }, 120s, 1ms));
+  only.process->signal(SIGKILL);
+  CHECK(driver.wait_exit(60s) == 1);
+  CHECK_THAT(read_file(dir / "driver.err"),
+             Catch::Contains("cannot place vertex 'aggregate': no worker of the cluster is available (all 1 lost)"));
+}
