@@ -21,23 +21,25 @@
 
 namespace flow {
 
-// A batch travels as its flow::encode bytes, so it crosses nodes in libflow's own validated format.
+// A batch travels as its flow::encode bytes, so it crosses nodes in libflow's own validated format; an
+// invalid batch (no schema: an empty state copy) as no bytes.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {
   if constexpr (Inspector::reads_state) {
     if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
-      std::vector<std::uint8_t> bytes = encode(x);
+      std::vector<std::uint8_t> bytes = x.valid() ? encode(x) : std::vector<std::uint8_t>{};
       return f(caf::meta::type_name("flow::batch"), bytes);
     } else {
       // Printing inspectors (deep_to_string, logging) get a summary instead of the bytes.
-      std::string summary = std::to_string(x.num_rows()) + " rows of (" + x.schema().to_string() + ")";
+      std::string summary = x.valid() ? std::to_string(x.num_rows()) + " rows of (" + x.schema().to_string() + ")"
+                                      : std::string("no batch");
       return f(caf::meta::type_name("flow::batch"), summary);
     }
   } else {
     std::vector<std::uint8_t> bytes;
     auto load = caf::meta::load_callback([&]() -> caf::error {
       try {
-        x = decode_batch(bytes);
+        x = bytes.empty() ? batch{} : decode_batch(bytes);
       } catch (const error& e) {
         return caf::make_error(caf::sec::invalid_argument, std::string(e.what()));
       }

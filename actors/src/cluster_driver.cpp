@@ -1,5 +1,6 @@
 #include "cluster_driver.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -128,22 +129,47 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
   // Every worker may take data from the others' vertex instances (a shuffle between workers).
   std::vector<caf::node_id> nodes;
   for (const auto& w : workers_) nodes.push_back(w.node());
+  slots_.assign(workers_.size(), 1);
   for (std::size_t i = 0; i < workers_.size(); ++i)
-    ask<std::uint64_t>(sys, timeout_, workers_[i], addresses_[i], "peers refused", std::function<void(std::uint64_t)>([](std::uint64_t) {}),
+    ask<std::uint64_t>(sys, timeout_, workers_[i], addresses_[i], "peers refused",
+                       std::function<void(std::uint64_t)>([&, i](std::uint64_t slots) {
+                         slots_[i] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
+                       }),
                        peers_atom::value, nodes);
 }
 
 cluster_driver::~cluster_driver() { caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown); }
 
-caf::actor cluster_driver::deploy(std::size_t worker, const graph_description& graph, std::size_t vertex,
-                                  std::size_t instance, std::size_t parallelism, std::size_t expected_barriers,
-                                  const caf::actor& downstream) {
+std::vector<std::size_t> cluster_driver::available_slots() const {
+  std::vector<std::size_t> out(workers_.size(), 0);
+  for (std::size_t w = 0; w < workers_.size(); ++w)
+    if (auto member = membership_->member(addresses_[w]); member && member->joined) out[w] = slots_[w];
+  return out;
+}
+
+batch_input_actor cluster_driver::deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup) {
+  instance_deployment d;
+  d.graph = graph;
+  d.vertex = setup.vertex;
+  d.instance = setup.instance;
+  for (const auto& edge : setup.targets) {
+    auto& handles = d.targets.emplace_back();
+    for (const auto& target : edge) handles.push_back(caf::actor_cast<caf::actor>(target));
+  }
+  d.slots = setup.slots;
+  d.first_state_operator = setup.first_state_operator;
+  for (const auto& copy : setup.restored) d.restored.push_back(copy.rows);
+  d.state_backend = setup.states.backend.kind;
+  d.block_cache_bytes = setup.states.backend.block_cache_bytes;
+  d.write_buffer_bytes = setup.states.backend.write_buffer_bytes;
+  d.coordinator = caf::actor_cast<caf::actor>(setup.sup.coordinator);
+  d.generation = setup.sup.generation;
   caf::actor input;
-  ask<caf::actor>(sys_, timeout_, workers_.at(worker), addresses_.at(worker), "deploy of vertex " + std::to_string(vertex) + " refused",
+  ask<caf::actor>(sys_, timeout_, workers_.at(worker), addresses_.at(worker),
+                  "deploy of vertex '" + setup.graph->vertex(setup.vertex).name + "' refused",
                   std::function<void(caf::actor)>([&](caf::actor a) { input = std::move(a); }), deploy_atom::value,
-                  graph, std::uint64_t{vertex}, std::uint64_t{instance}, std::uint64_t{parallelism},
-                  std::uint64_t{expected_barriers}, downstream);
-  return input;
+                  std::move(d));
+  return caf::actor_cast<batch_input_actor>(input);
 }
 
 }  // namespace flow::runtime

@@ -9,6 +9,7 @@
 #include <caf/actor_system.hpp>
 
 #include "flow/runtime/cluster_membership.hpp"
+#include "dataflow.hpp"
 #include "flow/runtime/cluster_settings.hpp"
 #include "worker_protocol.hpp"
 
@@ -28,11 +29,15 @@ class cluster_driver {
   std::size_t size() const { return workers_.size(); }
   const std::string& address(std::size_t worker) const { return addresses_.at(worker); }
 
-  // Runs an instance of vertex `vertex` of the graph on worker `worker`, its output going to downstream (a
-  // batch_input_actor); returns the instance's input (a batch_input_actor). Throws flow::error with the
-  // worker's reason when it refuses (an unknown operator name, a sink vertex, ...).
-  caf::actor deploy(std::size_t worker, const graph_description& graph, std::size_t vertex, std::size_t instance,
-                    std::size_t parallelism, std::size_t expected_barriers, const caf::actor& downstream);
+  // Per worker, the instances it takes (its slots, as it said at the join); 0 for a lost worker. What
+  // instance_placement places a dataflow's generation over.
+  std::vector<std::size_t> available_slots() const;
+
+  // Runs the operator vertex instance of setup on worker `worker` (its states start from setup.restored's
+  // rows; graph: describe(*setup.graph), made once for all instances); returns the instance's handle.
+  // Throws flow::error with the worker's reason when it refuses (an unknown operator name, a source or sink
+  // vertex, ...) or cannot be reached.
+  batch_input_actor deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup);
 
  private:
   caf::actor_system& sys_;
@@ -40,6 +45,7 @@ class cluster_driver {
   std::vector<worker_actor> workers_;
   std::vector<std::string> addresses_;
   std::chrono::milliseconds timeout_;  // of a request to a worker (cluster_settings::join_timeout)
+  std::vector<std::size_t> slots_;
   caf::actor monitor_;
 };
 

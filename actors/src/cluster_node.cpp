@@ -7,6 +7,7 @@
 
 #include "graph_inspect.hpp"
 #include "protocol.hpp"
+#include "worker_protocol.hpp"
 
 namespace flow::runtime {
 
@@ -15,6 +16,7 @@ void add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<raw_chunk>("flow::raw_chunk");
   cfg.add_message_type<epoch_stats>("flow::epoch_stats");
   cfg.add_message_type<graph_description>("flow::graph_description");
+  cfg.add_message_type<instance_deployment>("flow::instance_deployment");
   cfg.add_message_type<std::vector<caf::node_id>>("std::vector<caf::node_id>");  // a driver's list of workers
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -17,7 +18,7 @@
 #include <caf/openssl/publish.hpp>
 
 #include "cluster_node.hpp"
-#include "flow/runtime/chain_runner.hpp"
+#include "dataflow.hpp"
 #include "flow/runtime/cluster_handshake.hpp"
 #include "flow/runtime/cluster_settings.hpp"
 #include "worker_protocol.hpp"
@@ -28,7 +29,7 @@ namespace {
 
 // What the worker and its vertex instances share: which nodes it trusts (drivers that joined, and the
 // workers a driver named), and the last line's figures.
-struct worker_shared {
+struct worker_shared final : instance_guard {
   std::string name;  // HOST:PORT
   std::mutex mutex;
   std::set<caf::node_id> trusted, refused;
@@ -57,84 +58,105 @@ struct worker_shared {
                 << ": it has not joined (further refusals from it are not logged)" << std::endl;
     return caf::make_error(caf::sec::runtime_error, "worker " + name + " refused " + what + ": join first");
   }
+
+  // instance_guard: what the vertex instances on this worker call.
+  bool admits(const caf::strong_actor_ptr& sender) override {
+    if (trusts(sender)) return true;
+    refuse(sender, "data or a barrier");
+    return false;
+  }
+  void received(std::size_t n) override { rows += static_cast<std::int64_t>(n); }
+  void completed(std::int64_t epoch) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    epochs.insert(epoch);
+  }
 };
 
-struct vertex_state {
-  std::shared_ptr<worker_shared> shared;
-  std::unique_ptr<chain_runner> runner;
-  batch_input_actor downstream;
-  std::size_t expected_barriers = 1;
-  std::map<std::int64_t, std::size_t> barriers;      // by epoch: barriers received
-  std::map<std::int64_t, std::uint64_t> next_seq;    // by epoch: after the last seq received
-  std::map<std::int64_t, epoch_stats> first_stats;   // by epoch: the first barrier's figures, passed on
-  std::int64_t epoch = -1;                           // of the batch in the runner
-};
-
-// One instance of a vertex's chain (chain_runner, as in the embedded runtime), fed by the epoch protocol.
-batch_input_actor::behavior_type remote_vertex(batch_input_actor::stateful_pointer<vertex_state> self,
-                                                std::shared_ptr<worker_shared> shared, dataflow_graph graph,
-                                                std::size_t vertex, std::size_t instance, std::size_t parallelism,
-                                                std::size_t expected_barriers, batch_input_actor downstream) {
-  auto& st = self->state;
-  st.shared = std::move(shared);
-  st.downstream = std::move(downstream);
-  st.expected_barriers = std::max<std::size_t>(1, expected_barriers);
-  auto chain = graph.vertices()[vertex].chain;
-  st.runner = std::make_unique<chain_runner>(std::move(chain), instance, parallelism, [self](std::uint64_t seq, batch rows) {
-    self->send(self->state.downstream, data_atom::value, self->state.epoch, seq, std::uint32_t{0}, std::move(rows));
-  });
-  const std::string where = "vertex '" + graph.vertices()[vertex].name + "' instance " + std::to_string(instance) +
-                            " on worker " + st.shared->name;
-  self->set_exception_handler([self, where](std::exception_ptr& e) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      what = x.what();
-    } catch (...) {
-    }
-    const auto op = self->state.runner->running_operator();
-    std::cerr << where << ": " << (op.empty() ? "" : "operator " + op + ": ") << what << std::endl;
-    return caf::make_error(caf::sec::runtime_error, where + ": " + (op.empty() ? "" : "operator " + op + ": ") + what);
-  });
-  return {
-      [self](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
-        auto& s = self->state;
-        if (!s.shared->trusts(self->current_sender())) return (void)s.shared->refuse(self->current_sender(), "data");
-        s.epoch = epoch;
-        s.shared->rows += static_cast<std::int64_t>(rows.num_rows());
-        auto& next = s.next_seq[epoch];
-        next = std::max(next, seq + 1);
-        s.runner->process(epoch, seq, input, rows);
-      },
-      [self](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        auto& s = self->state;
-        if (!s.shared->trusts(self->current_sender())) return (void)s.shared->refuse(self->current_sender(), "a barrier");
-        s.first_stats.try_emplace(epoch, upstream);
-        if (++s.barriers[epoch] < s.expected_barriers) return;
-        s.epoch = epoch;
-        s.runner->end_epoch(epoch, s.next_seq[epoch]);
-        self->send(s.downstream, barrier_atom::value, epoch, s.first_stats[epoch]);
-        s.barriers.erase(epoch);
-        s.next_seq.erase(epoch);
-        s.first_stats.erase(epoch);
-        std::lock_guard<std::mutex> lock(s.shared->mutex);
-        s.shared->epochs.insert(epoch);
-      }};
+// The instance setup a deploy describes; throws flow::error for one this worker must not run.
+instance_setup setup_of(const instance_deployment& d, const std::shared_ptr<worker_shared>& shared,
+                        const std::string& state_directory) {
+  instance_setup setup;
+  setup.graph = std::make_shared<const dataflow_graph>(rebuild(d.graph));
+  const auto& graph = *setup.graph;
+  if (d.vertex >= graph.vertices().size())
+    throw error("vertex " + std::to_string(d.vertex) + " is not in the graph (it has " +
+                std::to_string(graph.vertices().size()) + ")");
+  const auto& vertex = graph.vertex(d.vertex);
+  if (vertex.kind == vertex_kind::sink) throw error("vertex '" + vertex.name + "' is a sink: workers run operator chains");
+  if (vertex.kind == vertex_kind::source)
+    throw error("vertex '" + vertex.name + "' is a source vertex: its instances decode its reader's records on the driver");
+  if (d.instance >= vertex.parallelism)
+    throw error("instance " + std::to_string(d.instance) + " of a parallelism of " + std::to_string(vertex.parallelism) +
+                ": instances count from 0 to parallelism - 1");
+  const auto outputs = graph.outputs_of(d.vertex);
+  if (d.targets.size() != outputs.size())
+    throw error("vertex '" + vertex.name + "' has " + std::to_string(outputs.size()) + " outgoing edges, the deploy names targets for " +
+                std::to_string(d.targets.size()));
+  for (std::size_t e = 0; e < outputs.size(); ++e) {
+    const auto& to = graph.vertex(graph.edges()[outputs[e]].to);
+    const std::size_t expected = to.kind == vertex_kind::sink ? 1 : to.parallelism;
+    if (d.targets[e].size() != expected)
+      throw error("vertex '" + to.name + "' has " + std::to_string(expected) + " instances, the deploy names " +
+                  std::to_string(d.targets[e].size()));
+    auto& handles = setup.targets.emplace_back();
+    for (const auto& target : d.targets[e]) handles.push_back(caf::actor_cast<batch_input_actor>(target));
+  }
+  if (d.slots.size() != durable_states(vertex) || d.restored.size() != d.slots.size())
+    throw error("vertex '" + vertex.name + "' has " + std::to_string(durable_states(vertex)) +
+                " durable states, the deploy names " + std::to_string(d.slots.size()) + " slots and " +
+                std::to_string(d.restored.size()) + " restored states");
+  setup.vertex = static_cast<std::size_t>(d.vertex);
+  setup.instance = static_cast<std::size_t>(d.instance);
+  setup.slots = d.slots;
+  setup.first_state_operator = static_cast<std::size_t>(d.first_state_operator);
+  for (const auto& rows : d.restored) setup.restored.emplace_back(rows);
+  setup.states.backend.kind = d.state_backend;
+  setup.states.backend.block_cache_bytes = static_cast<std::size_t>(d.block_cache_bytes);
+  setup.states.backend.write_buffer_bytes = static_cast<std::size_t>(d.write_buffer_bytes);
+  setup.states.directory = state_directory + "/generation-" + std::to_string(d.generation) + "/vertex-" +
+                           std::to_string(d.vertex) + "-" + std::to_string(d.instance);
+  setup.sup = supervision{caf::actor_cast<coordinator_actor>(d.coordinator), d.generation};
+  setup.guard = shared;
+  return setup;
 }
 
 struct worker_state {
   std::shared_ptr<worker_shared> shared;
   std::string secret, build;
+  std::size_t slots = 1;
+  std::string state_directory;  // the states' working files of this worker's instances
+  // The instances it runs (monitored), by their coordinator (monitored): a coordinator that ends (its
+  // driver lost) takes its instances along; the worker's end takes all.
+  std::shared_ptr<std::map<caf::actor_addr, std::vector<caf::actor>>> instances =
+      std::make_shared<std::map<caf::actor_addr, std::vector<caf::actor>>>();
   std::map<caf::node_id, worker_handshake> joining;  // by the driver's node
   std::set<caf::node_id> drivers;                    // joined: they may name peers
 };
 
 worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> self, std::shared_ptr<worker_shared> shared,
-                                   std::string secret) {
+                                   std::string secret, std::size_t slots, std::string state_directory) {
   self->state.shared = std::move(shared);
   self->state.secret = std::move(secret);
   self->state.build = local_build();
+  self->state.slots = slots;
+  self->state.state_directory = std::move(state_directory);
+  // Not linked: a coordinator ends an old generation's instances with exit_reason::kill, which a linked
+  // worker could not trap.
+  self->attach_functor([instances = self->state.instances] {
+    for (const auto& [coordinator, handles] : *instances)
+      for (const auto& instance : handles) caf::anon_send_exit(instance, caf::exit_reason::kill);
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& instances = *self->state.instances;
+    if (auto it = instances.find(msg.source); it != instances.end()) {
+      for (const auto& instance : it->second) self->send_exit(instance, caf::exit_reason::kill);
+      instances.erase(it);
+      return;
+    }
+    for (auto& [coordinator, handles] : instances)
+      handles.erase(std::remove_if(handles.begin(), handles.end(), [&](const caf::actor& h) { return h.address() == msg.source; }),
+                    handles.end());
+  });
   // The refusal's text goes to the driver and to this worker's log.
   auto refuse_join = [self](const caf::node_id& node, const std::string& reason) {
     self->state.joining.erase(node);
@@ -176,32 +198,22 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         if (!shared->trusts(self->current_sender()) || self->state.drivers.count(self->current_sender()->node()) == 0)
           return shared->refuse(self->current_sender(), "a list of peers");
         for (const auto& peer : peers) shared->trust(peer);
-        std::lock_guard<std::mutex> lock(shared->mutex);
-        return std::uint64_t{shared->trusted.size()};
+        return std::uint64_t{self->state.slots};
       },
-      [self](deploy_atom, const graph_description& description, std::uint64_t vertex, std::uint64_t instance,
-             std::uint64_t parallelism, std::uint64_t expected_barriers, const caf::actor& downstream) -> caf::result<caf::actor> {
+      [self](deploy_atom, const instance_deployment& deployment) -> caf::result<caf::actor> {
         auto& shared = self->state.shared;
         if (!shared->trusts(self->current_sender())) return shared->refuse(self->current_sender(), "a deploy");
         try {
-          auto graph = rebuild(description);
-          if (vertex >= graph.vertices().size())
-            throw error("vertex " + std::to_string(vertex) + " is not in the graph (it has " +
-                        std::to_string(graph.vertices().size()) + ")");
-          if (instance >= std::max<std::uint64_t>(1, parallelism))
-            throw error("instance " + std::to_string(instance) + " of a parallelism of " + std::to_string(parallelism) +
-                        ": instances count from 0 to parallelism - 1");
-          if (graph.vertices()[vertex].kind == vertex_kind::sink)
-            throw error("vertex '" + graph.vertices()[vertex].name + "' is a sink: workers run operator chains");
-          // Linked: the worker's end ends its vertex instances.
-          auto input = self->spawn<caf::linked>(
-              remote_vertex, shared, std::move(graph), static_cast<std::size_t>(vertex), static_cast<std::size_t>(instance),
-              static_cast<std::size_t>(std::max<std::uint64_t>(1, parallelism)), static_cast<std::size_t>(expected_barriers),
-              caf::actor_cast<batch_input_actor>(downstream));
-          return caf::actor_cast<caf::actor>(input);
+          auto instance = caf::actor_cast<caf::actor>(spawn_instance(self->system(), setup_of(deployment, shared, self->state.state_directory)));
+          self->monitor(instance);
+          auto [of_coordinator, first] = self->state.instances->try_emplace(deployment.coordinator.address());
+          if (first) self->monitor(deployment.coordinator);
+          of_coordinator->second.push_back(instance);
+          return instance;
         } catch (const std::exception& e) {
-          std::cerr << "worker " << shared->name << ": cannot run vertex " << vertex << ": " << e.what() << std::endl;
-          return caf::make_error(caf::sec::runtime_error, "cannot run vertex " + std::to_string(vertex) + ": " + e.what());
+          std::cerr << "worker " << shared->name << ": cannot run vertex " << deployment.vertex << ": " << e.what() << std::endl;
+          return caf::make_error(caf::sec::runtime_error,
+                                 "cannot run vertex " + std::to_string(deployment.vertex) + ": " + e.what());
         }
       }};
 }
@@ -248,7 +260,9 @@ void serve_as_worker(const session_config& config) {
     enable_networking(cfg, settings);
     caf::actor_system sys{cfg};
     auto shared = std::make_shared<worker_shared>();
-    auto handle = sys.spawn(worker, shared, settings.secret);
+    const auto state_directory =
+        (std::filesystem::temp_directory_path() / ("libflow-worker-" + std::to_string(::getpid()))).string();
+    auto handle = sys.spawn(worker, shared, settings.secret, config.threads == 0 ? cores : config.threads, state_directory);
     auto port = settings.tls() ? caf::openssl::publish(handle, settings.listen.port, settings.listen.host.c_str(), true)
                                : sys.middleman().publish(handle, settings.listen.port, settings.listen.host.c_str(), true);
     if (!port) {
@@ -261,6 +275,9 @@ void serve_as_worker(const session_config& config) {
     std::cout << "worker " << name << ": listening (build " << build_digest(local_build()) << ")" << std::endl;
     await_stop_signal();
     caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+    sys.await_all_actors_done();
+    std::error_code ignored;
+    std::filesystem::remove_all(state_directory, ignored);
     rows = shared->rows;
     std::lock_guard<std::mutex> lock(shared->mutex);
     epochs = shared->epochs.size();

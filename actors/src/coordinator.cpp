@@ -8,8 +8,10 @@
 #include <iostream>
 #include <set>
 
+#include "cluster_driver.hpp"
 #include "dataflow.hpp"
 #include "progress_report.hpp"
+#include "flow/graph_description.hpp"
 #include "flow/graph_fingerprint.hpp"
 #include "flow/runtime/checkpoint_writer.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
@@ -38,6 +40,9 @@ struct coordinator_state {
   std::deque<std::pair<std::uint64_t, lifecycle_action>> waiting;  // (write job awaited, action)
   std::deque<offsets_in_writing> offsets_writing;
   bool writes_stopped = false;  // a write failed, or the coordinator is ending: nothing awaits a write
+  // The query closed (the coordinator quit): actions that a list or the waiting queue still holds are
+  // dropped. A failed spawn closes the query from inside a list.
+  bool closed = false;
   std::optional<query_lifecycle> lifecycle;
   std::optional<progress_reporter> reporter;
   running_graph dataflow;
@@ -69,17 +74,57 @@ struct performer {
     }
     // The instances restore from copies as of the last commit: rows, or directories in this generation's
     // (hard links to the coordinator's copy: a large on-disk state never passes through memory).
+    // Instances on a worker get rows: the driver's directories are not visible there.
     const std::string copies = generation_directory(a.generation) + "/restored";
     auto& lifecycle = *st().lifecycle;
-    st().dataflow = spawn_graph(
-        self->system(), setup,
-        [&](std::size_t slot) { return copy_state(lifecycle.slot_state(slot), copies + "/slot-" + std::to_string(slot)); },
-        supervision{coordinator_actor{self}, a.generation});
     st().alive.clear();
+    std::optional<remote_placement> remote;
+    if (auto cluster = st().setup.cluster) {
+      // A graph that cannot be shipped (rows in this process's memory, an operator without a descriptor)
+      // runs here, as embedded.
+      std::optional<graph_description> description;
+      try {
+        description = describe(*setup.graph);
+      } catch (const std::exception& e) {
+        if (a.generation == 1) std::cerr << "libflow: the query runs in the driver, not on the workers: " << e.what() << "\n";
+      }
+      if (description) {
+        try {
+          remote.emplace();
+          remote->placement = instance_placement(*setup.graph, cluster->available_slots());
+          remote->deploy = [cluster, graph = std::move(*description)](std::size_t worker, const instance_setup& instance) {
+            return cluster->deploy(worker, graph, instance);
+          };
+        } catch (const std::exception& e) {
+          return spawn_failed(a.generation, e.what(), true);
+        }
+      }
+    }
+    try {
+      st().dataflow = spawn_graph(
+          self->system(), setup,
+          [&](std::size_t slot, bool as_rows) {
+            const auto& state = lifecycle.slot_state(slot);
+            if (as_rows) return state_copy(state.snapshot());
+            return copy_state(state, copies + "/slot-" + std::to_string(slot));
+          },
+          supervision{coordinator_actor{self}, a.generation}, remote ? &*remote : nullptr);
+    } catch (const std::exception& e) {
+      // A worker lost since the placement, or refusing: a failure of this generation like an actor's.
+      return spawn_failed(a.generation, e.what(), false);
+    }
     for (const auto& handle : st().dataflow.handles()) {
       self->monitor(handle);
       st().alive.insert(handle.address());
     }
+  }
+
+  // The generation has no actors (spawn_graph ended those it had spawned): its failure, then its end.
+  void spawn_failed(std::uint64_t generation, const std::string& what, bool permanent) const {
+    st().dataflow = running_graph{};
+    auto& lifecycle = *st().lifecycle;
+    perform(self, lifecycle.actor_failed(generation, "starting the dataflow: " + what, permanent, now), now);
+    perform(self, lifecycle.actor_down(what, true, now), now);
   }
 
   std::string generation_directory(std::uint64_t generation) const {
@@ -186,6 +231,7 @@ struct performer {
       shared.failure = failure;
       shared.status = {failure ? "Terminated with exception: " + *failure : "Stopped", false, false};
     });
+    st().closed = true;
     self->quit();
   }
 
@@ -229,6 +275,7 @@ void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle
   auto& st = self->state;
   for (std::size_t i = 0; i < actions.size(); ++i) {
     auto& action = actions[i];
+    if (st.closed) return;
     const bool must_wait = !st.writes_stopped && (st.durable < st.handed_over || !st.waiting.empty());
     if (must_wait && !runs_at_once(action)) {
       st.waiting.emplace_back(st.handed_over, std::move(action));
@@ -256,7 +303,7 @@ void writes_durable(coordinator_pointer self, std::uint64_t through, lifecycle_c
     st.lifecycle->offsets_written(written.epoch, millis_between(written.handed_over, now));
     st.offsets_writing.pop_front();
   }
-  while (!st.waiting.empty() && st.waiting.front().first <= through) {
+  while (!st.closed && !st.waiting.empty() && st.waiting.front().first <= through) {
     auto action = std::move(st.waiting.front().second);
     st.waiting.pop_front();
     std::visit(performer{self, now}, action);
@@ -280,6 +327,7 @@ void writes_failed(coordinator_pointer self, const std::string& what, lifecycle_
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   for (auto& [job, action] : waiting) {
+    if (st.closed) return;
     if (needs_durable_writes(action)) continue;
     if (auto* close = std::get_if<act::close_query>(&action); close && !close->failure) close->failure = what;
     std::visit(performer{self, now}, action);
@@ -445,7 +493,8 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
   }
   auto shared = setup.shared;
   // Copying a state for its snapshot blocks for a while: such a coordinator gets a thread of its own.
-  auto handle = recovered->store
+  // A driver's coordinator waits for its workers' answers when it deploys a dataflow: likewise.
+  auto handle = recovered->store || setup.cluster
                     ? sys.spawn<caf::detached>(coordinator, std::move(setup), std::move(initial_offsets), recovered)
                     : sys.spawn(coordinator, std::move(setup), std::move(initial_offsets), recovered);
   return make_query_control(handle, std::move(shared));

@@ -21,6 +21,8 @@
 
 namespace flow::runtime {
 
+class cluster_driver;
+
 struct query_setup {
   std::shared_ptr<dataflow_graph> graph;                // parallelism resolved and validated at spawn
   std::vector<std::shared_ptr<source_reader>> readers;  // one per graph->sources(), in that order
@@ -38,6 +40,9 @@ struct query_setup {
   // (removed when the query ends).
   state_backend_config state_backend;
   std::string state_directory;
+  // A driver's workers, which run the operator vertices' instances (placed anew for every generation of
+  // the dataflow, over the workers not lost); null: everything runs in this process.
+  std::shared_ptr<cluster_driver> cluster;
 };
 
 // Validates the graph, prepares the sources and opens the sinks in the calling thread (their errors reach

@@ -221,19 +221,6 @@ source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<sour
 
 // ---------------------------------------------------------------- vertex instance
 
-struct instance_setup {
-  std::shared_ptr<const dataflow_graph> graph;
-  std::size_t vertex = 0, instance = 0;
-  std::shared_ptr<const decoder> chunk_decoder;       // instances of a source vertex with raw records
-  std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
-  std::vector<std::uint64_t> slots;                   // the epoch log's slot of each durable state
-  std::size_t first_state_operator = 0;               // the graph-wide index of its first durable state's operator
-  std::vector<state_copy> restored;                   // each durable state's copy to start from
-  state_placement states;                             // this instance's own
-  std::size_t source_index = 0;                       // instances of a source vertex: which source
-  supervision sup;
-};
-
 struct instance_state {
   std::optional<chain_runner> chain;
   std::optional<output_router> router;
@@ -285,6 +272,7 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
   }
   stats.add(st.stats);
   st.stats = epoch_stats{};
+  if (st.setup.guard) st.setup.guard->completed(epoch);
   bool first = true;
   st.router->barrier([&](std::size_t edge, std::size_t target) {
     self->send(st.setup.targets[edge][target], barrier_atom::value, epoch, first ? stats : epoch_stats{});
@@ -330,6 +318,10 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
       },
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         auto& s = self->state;
+        if (s.setup.guard) {
+          if (!s.setup.guard->admits(self->current_sender())) return;
+          s.setup.guard->received(rows.num_rows());
+        }
         if (source) {
           s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
           s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
@@ -338,6 +330,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
         ack();
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
+        if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
         self->state.inputs->barrier(epoch, upstream, process, complete);
       },
   };
@@ -396,10 +389,13 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
 
 }  // namespace
 
+vertex_actor spawn_instance(caf::actor_system& sys, instance_setup setup) { return sys.spawn(instance_fun, std::move(setup)); }
+
 std::vector<caf::actor_addr> running_graph::addresses() const {
   std::vector<caf::actor_addr> out;
   for (const auto& a : readers) out.push_back(a.address());
   for (const auto& a : instances) out.push_back(a.address());
+  for (const auto& a : remote_instances) out.push_back(a.address());
   for (const auto& a : sinks) out.push_back(a.address());
   return out;
 }
@@ -408,6 +404,7 @@ std::vector<caf::actor> running_graph::handles() const {
   std::vector<caf::actor> out;
   for (const auto& a : readers) out.push_back(caf::actor_cast<caf::actor>(a));
   for (const auto& a : instances) out.push_back(caf::actor_cast<caf::actor>(a));
+  for (const auto& a : remote_instances) out.push_back(caf::actor_cast<caf::actor>(a));
   for (const auto& a : sinks) out.push_back(caf::actor_cast<caf::actor>(a));
   return out;
 }
@@ -427,11 +424,13 @@ std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& g
 // detached, on a thread of its own, so a blocked one holds no scheduler thread that the coordinators and
 // vertex instances of the session's queries need; any fixed pool could be filled by as many blocked
 // queries. See docs/architecture.md (Threads) for what it costs.
-running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
-                          const std::function<state_copy(std::size_t slot)>& restored, supervision sup) {
+namespace {
+
+void spawn_actors(running_graph& running, caf::actor_system& sys, const graph_setup& setup,
+                  const std::function<state_copy(std::size_t slot, bool as_rows)>& restored, supervision sup,
+                  const remote_placement* remote) {
   const auto& graph = *setup.graph;
   const auto& vertices = graph.vertices();
-  running_graph running;
   // Targets first: sinks, then the other vertices against the order they feed each other.
   std::vector<std::vector<batch_input_actor>> inputs(vertices.size());
   std::vector<std::vector<vertex_actor>> vertex_instances(vertices.size());
@@ -466,6 +465,8 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
     }
     const std::size_t durable = durable_states(vertex);
     for (std::size_t i = 0; i < vertex.parallelism; ++i) {
+      const std::size_t worker = remote ? remote->placement.worker_of(v, i) : instance_placement::here;
+      const bool local = worker == instance_placement::here;
       instance_setup is;
       is.graph = setup.graph;
       is.vertex = v;
@@ -477,11 +478,17 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
       for (std::size_t d = 0; d < durable; ++d) {
         auto slot = first_slot[v] + i * durable + d;
         is.slots.push_back(slot);
-        is.restored.push_back(restored(slot));
+        is.restored.push_back(restored(slot, !local));
       }
       is.states = setup.states;
       is.states.directory += "/vertex-" + std::to_string(v) + "-" + std::to_string(i);
       is.sup = sup;
+      if (!local) {
+        auto instance = remote->deploy(worker, is);
+        inputs[v].push_back(instance);
+        running.remote_instances.push_back(instance);
+        continue;
+      }
       auto instance = sys.spawn(instance_fun, std::move(is));
       vertex_instances[v].push_back(instance);
       inputs[v].push_back(instance);
@@ -491,6 +498,21 @@ running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
   for (std::size_t k = 0; k < source_list.size(); ++k)
     running.readers.push_back(sys.spawn<caf::detached>(source_fun, setup.readers.at(k), k,
                                                        vertex_instances[source_list[k]], setup.credits_per_instance, sup));
+}
+
+}  // namespace
+
+running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
+                          const std::function<state_copy(std::size_t slot, bool as_rows)>& restored, supervision sup,
+                          const remote_placement* remote) {
+  running_graph running;
+  try {
+    spawn_actors(running, sys, setup, restored, sup, remote);
+  } catch (...) {
+    // A worker could not take an instance: what was spawned must not wait for data forever.
+    for (const auto& handle : running.handles()) caf::anon_send_exit(handle, caf::exit_reason::kill);
+    throw;
+  }
   return running;
 }
 

@@ -9,6 +9,7 @@
 
 #include "protocol.hpp"
 #include "flow/runtime/chain_runner.hpp"
+#include "flow/runtime/instance_placement.hpp"
 #include "flow/graph.hpp"
 
 namespace flow::runtime {
@@ -27,10 +28,50 @@ struct graph_setup {
   state_placement states;  // the instances' states: backend, and a directory of this dataflow's own
 };
 
+// What a worker adds to the instances it runs (null in the driver's own): it refuses messages from nodes
+// that have not joined, and counts rows and epochs for the worker's last line.
+class instance_guard {
+ public:
+  virtual ~instance_guard() = default;
+  virtual bool admits(const caf::strong_actor_ptr& sender) = 0;
+  virtual void received(std::size_t rows) = 0;
+  virtual void completed(std::int64_t epoch) = 0;
+};
+
+// One instance of a vertex: what instance_fun runs, on the driver or on a worker (cluster_worker.cpp makes
+// one from a deploy message).
+struct instance_setup {
+  std::shared_ptr<const dataflow_graph> graph;
+  std::size_t vertex = 0, instance = 0;
+  std::shared_ptr<const decoder> chunk_decoder;         // instances of a source vertex with raw records
+  std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
+  std::vector<std::uint64_t> slots;                     // the epoch log's slot of each durable state
+  std::size_t first_state_operator = 0;  // the graph-wide index of its first durable state's operator
+  std::vector<state_copy> restored;      // each durable state's copy to start from
+  state_placement states;                // this instance's own
+  std::size_t source_index = 0;          // instances of a source vertex: which source
+  supervision sup;
+  std::shared_ptr<instance_guard> guard;  // on a worker only
+};
+
+// Spawns the instance actor (the same on every node).
+vertex_actor spawn_instance(caf::actor_system& sys, instance_setup setup);
+
+// Runs an operator vertex's instance on a worker: (worker, its setup) -> its handle. Throws flow::error when
+// the worker cannot (lost, or refusing).
+using remote_deploy = std::function<batch_input_actor(std::size_t worker, const instance_setup& setup)>;
+
+// Where the operator vertices' instances run: nowhere else than here without a placement.
+struct remote_placement {
+  instance_placement placement;
+  remote_deploy deploy;
+};
+
 // The actors of one incarnation of a graph.
 struct running_graph {
   std::vector<source_actor> readers;
-  std::vector<vertex_actor> instances;  // of every source and operator vertex
+  std::vector<vertex_actor> instances;  // of every source and operator vertex, local ones
+  std::vector<batch_input_actor> remote_instances;  // of operator vertices, on workers
   std::vector<sink_actor> sinks;
   std::vector<caf::actor_addr> addresses() const;
   std::vector<caf::actor> handles() const;
@@ -41,9 +82,12 @@ struct running_graph {
 std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph,
                                                          const state_placement& placement = {});
 
-// restored(slot): the copy each durable state starts from (a directory copy is read by the instance when
-// it starts, so it must outlive this call: the coordinator keeps it in the generation's directory).
+// restored(slot, as_rows): the copy each durable state starts from (a directory copy is read by the instance
+// when it starts, so it must outlive this call: the coordinator keeps it in the generation's directory;
+// as_rows: the instance runs on a worker, which cannot see the driver's directories). remote: where the
+// operator vertices' instances run (null: all here); sources and sinks always run here.
 running_graph spawn_graph(caf::actor_system& sys, const graph_setup& setup,
-                          const std::function<state_copy(std::size_t slot)>& restored, supervision sup);
+                          const std::function<state_copy(std::size_t slot, bool as_rows)>& restored, supervision sup,
+                          const remote_placement* remote = nullptr);
 
 }  // namespace flow::runtime

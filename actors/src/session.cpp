@@ -110,7 +110,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
         system_(configure(actor_config_, config_, cluster_settings_)) {
     // The driver joins its workers now, so that a wrong flag or an unreachable worker fails at the start.
     if (cluster_settings_.role == session_config::cluster_role::driver)
-      cluster_ = std::make_unique<runtime::cluster_driver>(system_, cluster_settings_);
+      cluster_ = std::make_shared<runtime::cluster_driver>(system_, cluster_settings_);
   }
 
   ~impl() override {
@@ -161,6 +161,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     setup.shared = std::make_shared<runtime::query_shared>();
     setup.shared->id = runtime::random_uuid();
     setup.shared->run_id = runtime::random_uuid();
+    setup.cluster = cluster_;
     return setup;
   }
 
@@ -270,7 +271,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
   runtime::cluster_settings cluster_settings_;
   caf::actor_system_config actor_config_;
   caf::actor_system system_;
-  std::unique_ptr<runtime::cluster_driver> cluster_;
+  std::shared_ptr<runtime::cluster_driver> cluster_;  // a driver's: its queries run on the workers
   std::shared_ptr<connectors::memory_catalog> catalog_ = std::make_shared<connectors::memory_catalog>();
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<query_control>> queries_;

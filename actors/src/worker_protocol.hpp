@@ -5,11 +5,11 @@
 // naming the reason. Until its node has joined, a peer's deploy, data and barrier messages are refused and
 // logged by the worker.
 // peers: from a joined driver, the nodes of its other joined workers, whose vertex instances may then send
-// this worker's instances data (a shuffle between workers). Answers how many nodes the worker now trusts.
-// deploy: run one instance of a vertex of the graph (rebuilt from the description by registered names):
-// vertex index, instance, parallelism, how many upstream barriers end an epoch, and where its output goes
-// (a batch_input_actor). Answers the instance's input, a batch_input_actor (protocol.hpp) that takes the
-// epoch protocol's data and barrier messages.
+// this worker's instances data (a shuffle between workers). Answers the worker's slots (how many vertex
+// instances it takes: its core count, or --flow.threads).
+// deploy: run one instance of an operator vertex (instance_deployment below), the same instance actor as
+// the driver's (dataflow.hpp). Answers the instance's handle, a batch_input_actor (protocol.hpp) that takes
+// the epoch protocol's data and barrier messages.
 #pragma once
 
 #include <caf/all.hpp>
@@ -24,12 +24,35 @@ using join_atom = caf::atom_constant<caf::atom("join")>;      // driver -> worke
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;  // driver -> worker: a vertex instance
 using peers_atom = caf::atom_constant<caf::atom("peers")>;    // driver -> worker: the other workers' nodes
 
+// An operator vertex's instance as it crosses the wire (dataflow.hpp's instance_setup without what cannot
+// cross: a source's decoder, the driver's directories). The graph is rebuilt by registered names; the
+// durable states start from rows (a RocksDB state's directory copy on the driver is not visible to a
+// worker); the worker keeps the states with the same backend in a directory of its own.
+struct instance_deployment {
+  graph_description graph;
+  std::uint64_t vertex = 0, instance = 0;
+  std::vector<std::vector<caf::actor>> targets;  // per outgoing edge, per target instance
+  std::vector<std::uint64_t> slots;
+  std::uint64_t first_state_operator = 0;
+  std::vector<batch> restored;  // per durable state
+  std::string state_backend = "memory";
+  std::uint64_t block_cache_bytes = 0, write_buffer_bytes = 0;
+  caf::actor coordinator;  // supervision: where state changes and failures go
+  std::uint64_t generation = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, instance_deployment& x) {
+  return f(caf::meta::type_name("flow::instance_deployment"), x.graph, x.vertex, x.instance, x.targets, x.slots,
+           x.first_state_operator, x.restored, x.state_backend, x.block_cache_bytes, x.write_buffer_bytes,
+           x.coordinator, x.generation);
+}
+
 // Actor handles travel untyped (caf::actor): CAF serializes those without registration.
 using worker_actor = caf::typed_actor<
     caf::replies_to<hello_atom, std::string, std::string>::with<std::string, std::string>,
     caf::replies_to<join_atom, std::string>::with<std::string>,
     caf::replies_to<peers_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
-    caf::replies_to<deploy_atom, graph_description, std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t,
-                    caf::actor>::with<caf::actor>>;
+    caf::replies_to<deploy_atom, instance_deployment>::with<caf::actor>>;
 
 }  // namespace flow::runtime

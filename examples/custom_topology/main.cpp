@@ -85,13 +85,14 @@ int main(int argc, char** argv) {
         }
       });
   return flow::examples::run_example("custom_topology", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
+    // First: with --flow.role=worker the session serves its driver and never returns, whatever else is given.
+    flow::session session{argc, argv};
     if (args.output_dir.empty()) throw flow::cli::usage_error("--output-dir OUT is required");
     if (!std::filesystem::is_directory(args.data_dir))
       throw flow::error("--data " + args.data_dir + ": no such directory; give the directory of the retail CSV files");
     std::filesystem::create_directories(args.output_dir);
     const auto parallelism = static_cast<std::size_t>(args.parallelism);
 
-    flow::session session{argc, argv};
     flow::topology topology(session.context());
     retail::latest_rows countries, stock;
     retail::build_topology(topology, retail::read_sales(session, args.data_dir), parallelism, countries, stock);

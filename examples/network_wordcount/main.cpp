@@ -93,8 +93,9 @@ int main(int argc, char** argv) {
                  .number("--port", args.port, 0, 65535)
                  .toggle("--listen", args.listen);
   return flow::examples::run_example("network_wordcount", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
-    if (args.port < 0) throw flow::cli::usage_error("--port is required");
+    // First: with --flow.role=worker the session serves its driver and never returns, whatever else is given.
     flow::session session{argc, argv};
+    if (args.port < 0) throw flow::cli::usage_error("--port is required");
     auto lines = session.read_stream()
                      .format("socket")
                      .option("host", args.host)

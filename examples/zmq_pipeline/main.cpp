@@ -122,9 +122,10 @@ int main(int argc, char** argv) {
                  .text("--endpoint", args.endpoint)
                  .text("--data", args.data_dir);
   return flow::examples::run_example("zmq_pipeline", argc, argv, cli, [&](flow::examples::signal_stopper& stopper) {
+    // First: with --flow.role=worker the session serves its driver and never returns, whatever else is given.
+    flow::session session{argc, argv};
     if (args.command.empty()) throw flow::cli::usage_error("name a command, produce or consume");
     if (args.command == "produce" && args.data_dir.empty()) throw flow::cli::usage_error("produce needs --data DIR");
-    flow::session session{argc, argv};
     return args.command == "produce" ? produce(session, args, stopper) : consume(session, args, stopper);
   });
 }

@@ -17,31 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// The first `days` daily files of the shared retail data, copied into dir/data.
-fs::path retail_days(const flow::test::temp_dir& dir, std::size_t days) {
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(flow::test::shared_data_dir() / "retail-by-day"))
-    if (entry.path().extension() == ".csv") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  REQUIRE(files.size() >= days);
-  const fs::path data = dir / "data";
-  fs::create_directories(data);
-  for (std::size_t i = 0; i < days; ++i) fs::copy_file(files[i], data / files[i].filename());
-  return data;
-}
-
-// The newest epoch the checkpoint's commit log holds (-1: none).
-std::int64_t newest_commit(const fs::path& checkpoint) {
-  std::int64_t newest = -1;
-  std::error_code ec;
-  for (fs::directory_iterator it(checkpoint / "commits", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      newest = std::max<std::int64_t>(newest, std::stoll(name));
-  }
-  return newest;
-}
-
 std::vector<std::string> retail_args(const fs::path& data, const fs::path& output) {
   return {"--data", data.string(), "--trigger", "available-now", "--refreshes", "1", "--output", output.string()};
 }
@@ -52,7 +27,7 @@ TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and r
           "ends with the result of a run that was never killed",
           "[checkpoint][crash]") {
   flow::test::temp_dir dir;
-  const fs::path data = retail_days(dir, 305);
+  const fs::path data = flow::test::retail_days(dir, 305);
   const fs::path expected = dir / "expected.csv";
   {
     flow::test::child_process reference(FLOW_RETAIL_EXAMPLE, retail_args(data, expected), dir / "reference.log");
@@ -72,8 +47,8 @@ TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and r
       // another even where start-up takes longer than any fixed delay (a loaded machine, the sanitizers);
       // the others at a moment that may fall in start-up or recovery.
       if (kills % 2 == 0) {
-        const auto before = newest_commit(dir / "checkpoint");
-        REQUIRE(flow::test::eventually([&] { return newest_commit(dir / "checkpoint") > before; }, 120s, 2ms));
+        const auto before = flow::test::newest_commit(dir / "checkpoint");
+        REQUIRE(flow::test::eventually([&] { return flow::test::newest_commit(dir / "checkpoint") > before; }, 120s, 2ms));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
       // Not exited by now: SIGKILL (wait_exit's timeout).

@@ -117,8 +117,7 @@ TEST_CASE("a peer that did not join gets no work and the worker logs it", "[clus
   REQUIRE(handle);
   caf::scoped_actor self{sys};
   std::string refusal;
-  self->request(*handle, 5s, flow::runtime::deploy_atom::value, graph_description{}, std::uint64_t{0}, std::uint64_t{0},
-                std::uint64_t{1}, std::uint64_t{1}, caf::actor{})
+  self->request(*handle, 5s, flow::runtime::deploy_atom::value, flow::runtime::instance_deployment{})
       .receive([&](const caf::actor&) { refusal = "<accepted>"; },
                [&](caf::error& e) { refusal = flow::runtime::error_text(sys, e); });
   CHECK_THAT(refusal, Catch::Contains("refused a deploy: join first"));

@@ -327,6 +327,29 @@ std::filesystem::path retail_day_dir(const temp_dir& dir) {
   return data;
 }
 
+std::filesystem::path retail_days(const temp_dir& dir, std::size_t days) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(shared_data_dir() / "retail-by-day"))
+    if (entry.path().extension() == ".csv") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  REQUIRE(files.size() >= days);
+  const auto data = dir / "data";
+  std::filesystem::create_directories(data);
+  for (std::size_t i = 0; i < days; ++i) std::filesystem::copy_file(files[i], data / files[i].filename());
+  return data;
+}
+
+std::int64_t newest_commit(const std::filesystem::path& checkpoint) {
+  std::int64_t newest = -1;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(checkpoint / "commits", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      newest = std::max<std::int64_t>(newest, std::stoll(name));
+  }
+  return newest;
+}
+
 customer_hour_sums read_customer_hour_sums(const std::filesystem::path& csv, std::size_t sum_column) {
   std::istringstream in(read_file(csv));
   std::string line;

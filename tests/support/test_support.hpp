@@ -176,6 +176,10 @@ void fill_up(const std::filesystem::path& path);
 
 // dir/data holding the retail data of 2010-12-01 (from the shared data): a stream source's directory.
 std::filesystem::path retail_day_dir(const temp_dir& dir);
+// dir/data holding the first `days` daily files of the shared retail data.
+std::filesystem::path retail_days(const temp_dir& dir, std::size_t days);
+// The newest epoch a checkpoint's commit log holds (-1: none).
+std::int64_t newest_commit(const std::filesystem::path& checkpoint);
 
 // (CustomerID, window_start) -> the sum in column sum_column of a retail result CSV with a header line,
 // as the examples write it (sum_column 3) and as the reference files hold it (sum_column 4).
