@@ -54,7 +54,7 @@ TEST_CASE("placement: operator instances go round-robin over the workers' slots,
   CHECK(instance_placement().worker_of(1, 0) == instance_placement::here);
 }
 
-TEST_CASE("placement: a full worker is skipped; past every slot the instances share the workers evenly",
+TEST_CASE("placement: a full worker is skipped, and past every slot the instances share the workers evenly",
           "[cluster][placement]") {
   const auto g = graph_of(3, 3);
   CHECK(workers_of(instance_placement(g, {1, 4}), g) == std::vector<std::vector<std::size_t>>{{0, 1, 1}, {1, 1, 0}});
