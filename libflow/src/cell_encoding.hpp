@@ -7,6 +7,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +58,46 @@ inline void append_cell(std::string& out, const column& c, std::size_t row, floa
     }
   }
 }
+
+// Reads cells back in the layout above. truncated() makes the flow::error to throw when the bytes end
+// inside a cell; the caller checks at_end() after the last cell.
+template <class Truncated>
+class cell_reader {
+ public:
+  cell_reader(std::string_view bytes, Truncated truncated) : bytes_(bytes), truncated_(std::move(truncated)) {}
+
+  bool valid() { return *take(1) != '\0'; }  // the cell's null byte
+  bool boolean() { return *take(1) != '\0'; }
+  std::int64_t int64() {
+    std::int64_t v;
+    std::memcpy(&v, take(8), 8);
+    return v;
+  }
+  double float64() { return std::bit_cast<double>(int64()); }
+  std::uint32_t count() {
+    std::uint32_t n;
+    std::memcpy(&n, take(4), 4);
+    return n;
+  }
+  std::string_view text() {
+    const std::uint32_t length = count();
+    return std::string_view(take(length), length);
+  }
+  std::size_t left() const { return bytes_.size() - at_; }
+  bool at_end() const { return at_ == bytes_.size(); }
+
+ private:
+  const char* take(std::size_t n) {
+    if (left() < n) throw truncated_();
+    const char* p = bytes_.data() + at_;
+    at_ += n;
+    return p;
+  }
+
+  std::string_view bytes_;
+  std::size_t at_ = 0;
+  Truncated truncated_;
+};
 
 // Appends the cells of columns first_column.. of one row (floats exact) to out.
 void append_cells(const batch& rows, std::size_t first_column, std::size_t row, std::string& out);

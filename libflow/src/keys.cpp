@@ -175,43 +175,27 @@ void for_each_key_field(const key_layout& layout, std::string_view key, F&& f) {
     }
     return;
   }
-  std::size_t at = 0;
-  auto take = [&](std::size_t n) {
-    if (key.size() - at < n) throw truncated();
-    const char* p = key.data() + at;
-    at += n;
-    return p;
-  };
-  auto take_int = [&] {
-    std::int64_t v;
-    std::memcpy(&v, take(8), 8);
-    return v;
-  };
+  detail::cell_reader in(key, truncated);
   for (std::size_t k = 0; k < types.size(); ++k) {
     key_field field;
-    field.valid = *take(1) != '\0';
+    field.valid = in.valid();
     if (field.valid) {
       switch (types[k]) {
-        case type_id::boolean: field.integer = *take(1); break;
+        case type_id::boolean: field.integer = in.boolean(); break;
         case type_id::int64:
-        case type_id::timestamp: field.integer = take_int(); break;
-        case type_id::float64: field.real = std::bit_cast<double>(take_int()); break;
+        case type_id::timestamp: field.integer = in.int64(); break;
+        case type_id::float64: field.real = in.float64(); break;
         case type_id::window:
-          field.integer = take_int();
-          field.end = take_int();
+          field.integer = in.int64();
+          field.end = in.int64();
           break;
-        case type_id::string: {
-          std::uint32_t length;
-          std::memcpy(&length, take(4), 4);
-          field.text = std::string_view(take(length), length);
-          break;
-        }
+        case type_id::string: field.text = in.text(); break;
         case type_id::string_list: throw error("internal: an array<string> key");
       }
     }
     f(k, types[k], field);
   }
-  if (at != key.size()) throw truncated();
+  if (!in.at_end()) throw truncated();
 }
 
 std::vector<type_id> types_of(const std::vector<column>& columns) {
