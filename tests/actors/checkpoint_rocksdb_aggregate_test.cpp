@@ -9,6 +9,7 @@
 #include <string>
 
 #include "flow/session.hpp"
+#include "key_sum_files.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -18,25 +19,10 @@ using namespace flow::test;
 
 namespace {
 
-using totals = std::map<std::int64_t, std::int64_t>;
+using totals = key_totals;
 
 flow::schema_ptr kv_schema() {
   return flow::make_schema({{"k", flow::type_id::int64, true}, {"v", flow::type_id::int64, true}});
-}
-
-// files CSV files (one epoch each) of rows k = i % keys, v = i % 13 + 1, i counting on from first; adds
-// their sums to expected.
-void write_files(const fs::path& dir, int files, std::int64_t first, std::int64_t rows_per_file, std::int64_t keys,
-                 totals& expected) {
-  std::int64_t i = first;
-  for (int f = 0; f < files; ++f) {
-    std::string text = "k,v\n";
-    for (std::int64_t r = 0; r < rows_per_file; ++r, ++i) {
-      text += std::to_string(i % keys) + "," + std::to_string(i % 13 + 1) + "\n";
-      expected[i % keys] += i % 13 + 1;
-    }
-    write_file(dir / ("part-" + std::to_string(1000000 + i) + ".csv"), text);
-  }
 }
 
 // sum(v) by k of the files in input, one file per epoch, into the memory table "sums" (complete mode) on the
@@ -79,11 +65,11 @@ TEST_CASE("rocksdb checkpoint: a group_by sum stopped and resumed ends with the 
     INFO("state backend " << backend);
     temp_dir input, checkpoint;
     totals expected;
-    write_files(input.path(), 4, 0, 300, 400, expected);
+    write_key_sum_files(input.path(), 4, 0, 300, 400, expected);
     CHECK(run_query(input.path(), checkpoint.path(), backend) == expected);
     CHECK(has_snapshot_directory(checkpoint.path()) == (backend == "rocksdb"));
     // Files that arrive later are summed on top of the restored state.
-    write_files(input.path(), 3, 2000, 300, 600, expected);
+    write_key_sum_files(input.path(), 3, 2000, 300, 600, expected);
     results[backend] = run_query(input.path(), checkpoint.path(), backend);
     CHECK(results[backend] == expected);
   }

@@ -20,6 +20,7 @@
 #include "flow/runtime/checkpoint_store.hpp"
 #include "flow/session.hpp"
 #include "collecting_context.hpp"
+#include "key_sum_files.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
@@ -28,7 +29,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using totals = std::map<std::int64_t, std::int64_t>;
+using totals = key_totals;
 
 schema_ptr kv_schema() { return make_schema({{"k", type_id::int64, true}, {"v", type_id::int64, true}}); }
 
@@ -57,21 +58,6 @@ class keyed_sum final : public keyed_operator<std::int64_t> {
  private:
   std::atomic<std::int64_t>* fail_at_;
 };
-
-// files CSV files (one epoch each) of rows k = i % keys, v = i % 13 + 1, i counting on from first; adds
-// their sums to expected.
-void write_files(const fs::path& dir, int files, std::int64_t first, std::int64_t rows_per_file, std::int64_t keys,
-                 totals& expected) {
-  std::int64_t i = first;
-  for (int f = 0; f < files; ++f) {
-    std::string text = "k,v\n";
-    for (std::int64_t r = 0; r < rows_per_file; ++r, ++i) {
-      text += std::to_string(i % keys) + "," + std::to_string(i % 13 + 1) + "\n";
-      expected[i % keys] += i % 13 + 1;
-    }
-    write_file(dir / ("part-" + std::to_string(1000000 + i) + ".csv"), text);
-  }
-}
 
 // The newest total per key from update-mode output.
 struct latest_totals {
@@ -226,7 +212,7 @@ TEST_CASE("rocksdb checkpoint: a keyed query stopped and resumed ends with the m
     temp_dir input, checkpoint;
     totals expected;
     latest_totals out;
-    write_files(input.path(), 5, 0, 400, 500, expected);
+    write_key_sum_files(input.path(), 5, 0, 400, 500, expected);
     const auto progress = run_query(input.path(), checkpoint.path().string(), backend, out);
     CHECK(out.get() == expected);
     // Epochs 0-4, a snapshot every 2 epochs: at epochs 1 and 3, per slot.
@@ -242,7 +228,7 @@ TEST_CASE("rocksdb checkpoint: a keyed query stopped and resumed ends with the m
       CHECK(json_int(progress[3], "snapshotBytes") == static_cast<std::int64_t>(written));
     }
     // Files that arrive later are summed on top of the restored state.
-    write_files(input.path(), 3, 2000, 400, 700, expected);
+    write_key_sum_files(input.path(), 3, 2000, 400, 700, expected);
     run_query(input.path(), checkpoint.path().string(), backend, out);
     results[backend] = out.get();
     CHECK(results[backend] == expected);
@@ -368,7 +354,7 @@ TEST_CASE("rocksdb checkpoint: instances restarted in the run or resumed from th
   });
   temp_dir input;
   totals expected;
-  write_files(input.path(), 6, 0, 300, 400, expected);
+  write_key_sum_files(input.path(), 6, 0, 300, 400, expected);
   SECTION("a failure in the run") {
     std::atomic<std::int64_t> fail_at{3};  // epochs 0-2 committed: the restarted instances have state to restore
     latest_totals out;
@@ -385,7 +371,7 @@ TEST_CASE("rocksdb checkpoint: instances restarted in the run or resumed from th
     temp_dir checkpoint;
     latest_totals out;
     run_query(input.path(), checkpoint.path().string(), "counting-rocksdb", out);
-    write_files(input.path(), 2, 5000, 300, 400, expected);
+    write_key_sum_files(input.path(), 2, 5000, 300, 400, expected);
     forget_calls();
     run_query(input.path(), checkpoint.path().string(), "counting-rocksdb", out);
     CHECK(out.get() == expected);
@@ -403,7 +389,7 @@ TEST_CASE("rocksdb checkpoint: a snapshot that cannot be staged fails the query 
     temp_dir input, checkpoint;
     totals expected;
     latest_totals out;
-    write_files(input.path(), 3, 0, 100, 50, expected);
+    write_key_sum_files(input.path(), 3, 0, 100, 50, expected);
     // Slot 0's state directory is a file: the first epoch's snapshot (interval 1) cannot be made there. A
     // RocksDB state stages it on the coordinator's thread, a memory state's rows fail in the writer.
     fs::create_directories(checkpoint / "state");
