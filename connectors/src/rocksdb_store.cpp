@@ -42,6 +42,7 @@ class rocksdb_store final : public key_value_store {
     // The checkpoint, not the working directory, is what survives a crash: no write-ahead log here.
     write_options_.disableWAL = true;
     read_all_.fill_cache = false;  // a full scan would evict the keys the epochs use
+    out_of_memory_ = out_of_memory_message("use it");
     discard_files();
     open();
   }
@@ -165,13 +166,21 @@ class rocksdb_store final : public key_value_store {
 
   [[noreturn]] void poison(const std::string& what, const std::string& reason) const {
     poisoned_ = true;
-    out_of_memory_ = "RocksDB state store in '" + directory_ + "': out of memory while trying to " + what + " (" +
-                     reason + "); the state is lost for this run and the query fails (a checkpoint restores it). "
-                     "Raise the process's memory limit (ulimit -v, the container's limit) or lower the store's "
-                     "memory: state_backend_config::block_cache_bytes (now " +
-                     std::to_string(config_.block_cache_bytes >> 20) + " MiB) and write_buffer_bytes (now " +
-                     std::to_string(config_.write_buffer_bytes >> 20) + " MiB, two memtables per instance)";
+    try {
+      out_of_memory_ = out_of_memory_message(what + " (" + reason + ")");
+    } catch (const std::bad_alloc&) {
+      // No memory left for the details: the message composed when the store opened says the rest.
+    }
     throw error(out_of_memory_);
+  }
+
+  std::string out_of_memory_message(const std::string& attempt) const {
+    return "RocksDB state store in '" + directory_ + "': out of memory while trying to " + attempt +
+           "; the state is lost for this run and the query fails (a checkpoint restores it). Raise the process's "
+           "memory limit (ulimit -v, the container's limit) or lower the store's memory: "
+           "state_backend_config::block_cache_bytes (now " +
+           std::to_string(config_.block_cache_bytes >> 20) + " MiB) and write_buffer_bytes (now " +
+           std::to_string(config_.write_buffer_bytes >> 20) + " MiB, two memtables per instance)";
   }
 
   void discard_files() {

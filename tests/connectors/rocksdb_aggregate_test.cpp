@@ -254,6 +254,11 @@ std::size_t address_space_bytes() {
   return 0;
 }
 
+void lift_address_space_limit() {
+  const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  setrlimit(RLIMIT_AS, &unlimited);
+}
+
 // Groups with long string keys, so that RocksDB's memtables and files grow quickly.
 batch long_key_rows(std::int64_t first, std::int64_t count) {
   const schema_ptr schema = make_schema({{"key", type_id::string, false}, {"amount", type_id::int64, false}});
@@ -300,16 +305,24 @@ TEST_CASE("rocksdb aggregation: out-of-memory child", "[.][rocksdb-oom-child]") 
       }
       outcome = "finished";
     } catch (const error& e) {
+      lift_address_space_limit();  // recording the outcome must not fail for want of memory
       outcome = e.what();
     } catch (const std::exception& e) {
+      lift_address_space_limit();
       outcome = std::string("not a flow::error: ") + e.what();
     }
+    lift_address_space_limit();
   }  // the state is destroyed here: the hang this test guards against was in its destructor
   std::cout << "\nOUTCOME: " << outcome << std::endl;
 }
 
 TEST_CASE("rocksdb aggregation: out of memory inside RocksDB fails the state with a clear error, never a hang",
           "[rocksdb][aggregate]") {
+#ifdef __SANITIZE_ADDRESS__
+  // AddressSanitizer's operator new ends the process on a failed allocation instead of throwing bad_alloc.
+  WARN("skipped under AddressSanitizer: it ends the process on a failed allocation, the release build tests this");
+  return;
+#endif
   temp_dir dir;
   const fs::path work = dir / "work";
   ::setenv("FLOW_TEST_OOM_DIR", work.c_str(), 1);
