@@ -44,6 +44,7 @@ void streaming_context::start(query_options options) {
     throw error("streaming_context::start: no output operations registered, so nothing to execute (add print() or "
                 "foreach_rdd() to a dstream first)");
   if (options.trigger.kind == trigger_kind::as_fast_as_possible) options.trigger = processing_time(batch_interval());
+  options.epoch_every_tick = true;
   // Spark's batch times are multiples of the interval: batch 1 is at the first multiple after the start.
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();

@@ -129,8 +129,9 @@ class dstream {
     return transform([](std::vector<T> items) { return std::vector<std::int64_t>{static_cast<std::int64_t>(items.size())}; });
   }
   // (element, how often it occurs in the batch).
-  dstream<std::pair<T, std::int64_t>> count_by_value() const
-    requires dstream_scalar<T>
+  template <class E = T>
+  dstream<std::pair<E, std::int64_t>> count_by_value() const
+    requires dstream_scalar<E>
   {
     return map([](const T& item) { return std::pair<T, std::int64_t>(item, 1); })
         .reduce_by_key([](std::int64_t a, std::int64_t b) { return a + b; });
@@ -283,8 +284,10 @@ class streaming_context {
   }
 
   // Runs every output (foreach_rdd, print) of the dstreams made so far as one query. options.trigger
-  // defaults to the batch interval (another trigger, such as available-now, runs the same graph: then each
-  // epoch is one batch). flow::error when no output was registered or it already started.
+  // defaults to the batch interval, with an epoch at every tick, also when nothing arrived (as Spark's
+  // batches: windows slide and timeouts pass while the input is idle). Another trigger (available-now)
+  // runs the same graph: then each epoch is one batch. flow::error when no output was registered or it
+  // already started.
   void start(query_options options = {});
   // The running query (flow::error before start).
   streaming_query& query();
