@@ -21,7 +21,7 @@ std::size_t interval_rows::memory_bytes() const {
 
 namespace {
 
-// The window's batches that had elements, oldest first. Its changes are the whole window (rows of
+// The input batches of the window's batches, oldest first (several may share a batch index). Its changes are the whole window (rows of
 // "__batch" and the elements): a window is replaced at every batch anyway as batches enter and leave.
 class window_batches final : public operator_state {
  public:
@@ -49,6 +49,7 @@ class window_batches final : public operator_state {
     const std::int64_t* indexes = snapshot.col(0).ints();
     std::vector<column> element_columns(snapshot.columns().begin() + 1, snapshot.columns().end());
     const batch elements(elements_, std::move(element_columns));
+    // Rows of one batch index become one part.
     for (std::size_t start = 0; start < snapshot.num_rows();) {
       std::size_t end = start;
       while (end < snapshot.num_rows() && indexes[end] == indexes[start]) ++end;
@@ -97,10 +98,7 @@ std::unique_ptr<operator_state> dstream_window_operator::make_state() const {
 void dstream_window_operator::process(const batch& input, std::size_t, operator_state* state,
                                       operator_context& ctx) const {
   if (input.num_rows() == 0) return;
-  auto& window = static_cast<dstream_detail::window_batches*>(state)->batches;
-  const std::int64_t b = dstream_detail::batch_index(ctx);
-  if (!window.empty() && window.back().first == b) window.back().second = concat({window.back().second, input});
-  else window.emplace_back(b, input);
+  static_cast<dstream_detail::window_batches*>(state)->batches.emplace_back(dstream_detail::batch_index(ctx), input);
 }
 
 void dstream_window_operator::end_epoch(operator_state* state, operator_context& ctx) const {

@@ -232,7 +232,7 @@ class dstream {
           f(dstream_codec<T>::read(rows), clock->batch_time(epoch));
         });
   }
-  // Spark's print(): each batch's time and its first num elements, on out.
+  // Spark's print(): each batch's time and its first num elements, on out (which must outlive the query).
   void print(std::size_t num = 10, std::ostream& out = std::cout) const {
     foreach_rdd([num, &out](const std::vector<T>& items, std::int64_t time_ms) {
       dstream_detail::print_batch(out, items, time_ms, num);
