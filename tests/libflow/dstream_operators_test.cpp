@@ -137,7 +137,7 @@ TEST_CASE("update_state_by_key keeps a state per word as a plain loop does", "[d
     for (auto v : values) total += v;
     return total;
   };
-  driven op(std::make_shared<dstream_update_state_operator<std::string, std::int64_t, std::int64_t>>(update));
+  driven op(std::make_shared<dstream_update_state_operator<std::string, std::int64_t, std::int64_t>>(update, 1));
   counts loop;
   for (std::int64_t epoch = 0; epoch < 6; ++epoch) {
     if (epoch == 3) op.restart();

@@ -91,8 +91,9 @@ class dstream {
   using pairs = dstream_detail::pair_types<T>;
 
  public:
-  dstream(std::shared_ptr<dstream_detail::dstream_graph> graph, topology_stream stream)
-      : graph_(std::move(graph)), stream_(std::move(stream)) {}
+  // slide: the stream has a batch every slide batches (after a window, its slide; else 1).
+  dstream(std::shared_ptr<dstream_detail::dstream_graph> graph, topology_stream stream, std::int64_t slide = 1)
+      : graph_(std::move(graph)), stream_(std::move(stream)), slide_(slide) {}
 
   // ------------------------------------------------------------ element by element
 
@@ -114,15 +115,20 @@ class dstream {
     });
   }
   // The elements of both streams, batch by batch.
-  dstream<T> union_with(const dstream<T>& other) const { return {graph_, stream_.union_with(other.stream_)}; }
+  dstream<T> union_with(const dstream<T>& other) const {
+    if (other.slide_ != slide_)
+      throw error("dstream union_with: the streams slide differently (" + std::to_string(slide_) + " and " +
+                  std::to_string(other.slide_) + " batches); window both alike first");
+    return {graph_, stream_.union_with(other.stream_), slide_};
+  }
 
   // ------------------------------------------------------------ whole batches
 
   // f(the interval's elements) -> std::vector<U>, once per batch (also for an empty one), in one instance.
   template <class F, class U = typename std::invoke_result_t<F, std::vector<T>>::value_type>
   dstream<U> transform(F f) const {
-    auto op = std::make_shared<dstream_interval_operator<T, U>>("transform", std::vector<std::string>{}, std::move(f));
-    return {graph_, stream_.apply(graph_->vertex_name("transform"), std::move(op), 1)};
+    auto op = std::make_shared<dstream_interval_operator<T, U>>("transform", std::vector<std::string>{}, slide_, std::move(f));
+    return {graph_, stream_.apply(graph_->vertex_name("transform"), std::move(op), 1), slide_};
   }
   // The number of elements of each batch (one element per batch).
   dstream<std::int64_t> count() const {
@@ -141,9 +147,9 @@ class dstream {
 
   // Every slide (default: the batch interval), the elements of the batches of the last length.
   dstream<T> window(std::chrono::milliseconds length, std::optional<std::chrono::milliseconds> slide = {}) const {
-    auto op = std::make_shared<dstream_window_operator>(stream_.schema(), graph_->batches(length, "window length"),
-                                                        slide_batches(slide));
-    return {graph_, stream_.apply(graph_->vertex_name("window"), std::move(op), 1)};
+    const std::int64_t new_slide = slide_batches(slide);
+    auto op = std::make_shared<dstream_window_operator>(stream_.schema(), window_batches(length), new_slide);
+    return {graph_, stream_.apply(graph_->vertex_name("window"), std::move(op), 1), new_slide};
   }
   // Every slide, the number of elements in the window.
   dstream<std::int64_t> count_by_window(std::chrono::milliseconds length, std::chrono::milliseconds slide) const {
@@ -170,9 +176,9 @@ class dstream {
       }
       return out;
     };
-    auto op = std::make_shared<dstream_interval_operator<T, T>>("reduce_by_key", std::vector<std::string>{"key"},
+    auto op = std::make_shared<dstream_interval_operator<T, T>>("reduce_by_key", std::vector<std::string>{"key"}, slide_,
                                                                 std::move(reduce_batch));
-    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("reduce_by_key"), std::move(op))};
+    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("reduce_by_key"), std::move(op)), slide_};
   }
   // Every slide, each key with reduce applied to its values in the window (reduced again from the
   // batches' reductions each time).
@@ -182,7 +188,7 @@ class dstream {
     requires pairs::is_pair
   {
     return reduce_window<typename pairs::key, typename pairs::value>(
-        {std::move(reduce), {}, {}, graph_->batches(length, "window length"), slide_batches(slide)});
+        {std::move(reduce), {}, {}, window_batches(length), slide_batches(slide)});
   }
   // The incremental form: the window's value is updated with reduce for the batches that enter and with
   // inverse for those that leave. A key stays in the state (and the output) until filter rejects its value,
@@ -194,7 +200,7 @@ class dstream {
     requires pairs::is_pair
   {
     return reduce_window<typename pairs::key, typename pairs::value>({std::move(reduce), std::move(inverse), std::move(filter),
-                          graph_->batches(length, "window length"), slide_batches(slide)});
+                          window_batches(length), slide_batches(slide)});
   }
   // Every batch, for each key with state or new values: f(the batch's values, the state) -> the new state
   // (nullopt drops the key); emits (key, state) for every key that keeps one.
@@ -204,8 +210,8 @@ class dstream {
   {
     using K = typename P::key;
     using V = typename P::value;
-    auto op = std::make_shared<dstream_update_state_operator<K, V, S>>(std::move(f));
-    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("update_state_by_key"), std::move(op))};
+    auto op = std::make_shared<dstream_update_state_operator<K, V, S>>(std::move(f), slide_);
+    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("update_state_by_key"), std::move(op)), slide_};
   }
   // Spark's mapWithState: spec.function(key, value, state) per element -> U, and once more (no value,
   // state.is_timing_out()) for a key idle longer than spec.timeout.
@@ -217,19 +223,20 @@ class dstream {
     using V = typename P::value;
     if (spec.timeout && spec.timeout->count() <= 0) throw error("map_with_state: the timeout must be positive");
     auto op = std::make_shared<dstream_map_with_state_operator<K, V, S, U>>(std::move(spec), graph_->clock->interval);
-    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("map_with_state"), std::move(op))};
+    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("map_with_state"), std::move(op)), slide_};
   }
 
   // ------------------------------------------------------------ output
 
-  // f(the batch's elements, the batch time in ms since the Unix epoch), once per batch (Spark's foreachRDD).
+  // f(the batch's elements, the batch time in ms since the Unix epoch), once per batch of this stream
+  // (after a window: every slide), as Spark's foreachRDD.
   void foreach_rdd(std::function<void(const std::vector<T>&, std::int64_t)> f) const {
     auto clock = graph_->clock;
     stream_.sink("output-" + std::to_string(++graph_->outputs))
         .format("foreachBatch")
         .output_mode(output_mode::append)
-        .foreach_batch([f = std::move(f), clock](const batch& rows, std::int64_t epoch) {
-          f(dstream_codec<T>::read(rows), clock->batch_time(epoch));
+        .foreach_batch([f = std::move(f), clock, slide = slide_](const batch& rows, std::int64_t epoch) {
+          if ((epoch + 1) % slide == 0) f(dstream_codec<T>::read(rows), clock->batch_time(epoch));
         });
   }
   // Spark's print(): each batch's time and its first num elements, on out (which must outlive the query).
@@ -239,6 +246,8 @@ class dstream {
     });
   }
 
+  // The stream's slide in batches: it has elements at every slide-th batch only.
+  std::int64_t slide() const { return slide_; }
   // The topology stream underneath (its rows: dstream_schema<T>()).
   const topology_stream& stream() const { return stream_; }
 
@@ -246,19 +255,30 @@ class dstream {
   template <dstream_element U>
   dstream<U> element_step(const char* what, typename dstream_element_operator<T, U>::function f) const {
     auto op = std::make_shared<dstream_element_operator<T, U>>(what, std::move(f));
-    return {graph_, stream_.apply(graph_->vertex_name(what), std::move(op))};
+    return {graph_, stream_.apply(graph_->vertex_name(what), std::move(op)), slide_};
   }
+  // As Spark checks: a window's length and slide are multiples of this stream's slide (by default, its slide).
+  std::int64_t window_batches(std::chrono::milliseconds length) const { return multiple_of_slide(length, "window length"); }
   std::int64_t slide_batches(std::optional<std::chrono::milliseconds> slide) const {
-    return slide ? graph_->batches(*slide, "slide") : 1;
+    return slide ? multiple_of_slide(*slide, "slide") : slide_;
+  }
+  std::int64_t multiple_of_slide(std::chrono::milliseconds duration, std::string_view what) const {
+    const std::int64_t batches = graph_->batches(duration, what);
+    if (batches % slide_ != 0)
+      throw error("dstream: the " + std::string(what) + " (" + std::to_string(duration.count()) +
+                  " ms) must be a multiple of the stream's slide (" + std::to_string(slide_ * graph_->clock->interval.count()) + " ms)");
+    return batches;
   }
   template <class K, class V>
   dstream<T> reduce_window(typename dstream_reduce_window_operator<K, V>::spec s) const {
+    const std::int64_t new_slide = s.slide;
     auto op = std::make_shared<dstream_reduce_window_operator<K, V>>(std::move(s));
-    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("reduce_by_key_and_window"), std::move(op))};
+    return {graph_, stream_.key_by({"key"}).apply(graph_->vertex_name("reduce_by_key_and_window"), std::move(op)), new_slide};
   }
 
   std::shared_ptr<dstream_detail::dstream_graph> graph_;
   topology_stream stream_;
+  std::int64_t slide_;
 };
 
 // Spark's StreamingContext: the batch interval, the input streams, and the query that runs them.

@@ -89,14 +89,15 @@ class dstream_element_operator final : public stateless_operator {
   schema_ptr output_;
 };
 
-// A function of an instance's whole share of each interval (all of the interval when the vertex has one
-// instance, all of a key's elements when keyed), called at the interval's end, also for an empty one.
+// A function of an instance's whole share of each batch (all of the batch when the vertex has one
+// instance, all of a key's elements when keyed), called at the batch's end, also for an empty one. Its
+// input has batches every slide batches (after a window): it runs at those only.
 template <dstream_element T, dstream_element U>
 class dstream_interval_operator final : public stream_operator {
  public:
   using function = std::function<std::vector<U>(std::vector<T>)>;
-  dstream_interval_operator(std::string name, std::vector<std::string> keys, function f)
-      : name_(std::move(name)), keys_(std::move(keys)), f_(std::move(f)), input_(dstream_schema<T>()),
+  dstream_interval_operator(std::string name, std::vector<std::string> keys, std::int64_t slide, function f)
+      : name_(std::move(name)), keys_(std::move(keys)), slide_(slide), f_(std::move(f)), input_(dstream_schema<T>()),
         output_(dstream_schema<U>()) {}
   std::string name() const override { return name_; }
   const schema_ptr& output_schema() const override { return output_; }
@@ -109,6 +110,7 @@ class dstream_interval_operator final : public stream_operator {
   }
   void end_epoch(operator_state* state, operator_context& ctx) const override {
     batch rows = static_cast<dstream_detail::interval_rows*>(state)->take();
+    if (dstream_detail::batch_index(ctx) % slide_ != 0) return;
     batch out = dstream_codec<U>::write(output_, f_(dstream_codec<T>::read(rows)));
     if (out.num_rows() > 0) ctx.emit(std::move(out));
   }
@@ -116,6 +118,7 @@ class dstream_interval_operator final : public stream_operator {
  private:
   std::string name_;
   std::vector<std::string> keys_;
+  std::int64_t slide_;
   function f_;
   schema_ptr input_, output_;
 };
@@ -237,8 +240,8 @@ class dstream_reduce_window_operator final : public keyed_operator<window_reduct
   spec spec_;
 };
 
-// update_state_by_key: each batch, f(the key's new values, its state) for every key with state or new
-// values; the new state (nullopt removes the key), emitted as (key, state).
+// update_state_by_key: each batch of its input (every slide batches), f(the key's new values, its state)
+// for every key with state or new values; the new state (nullopt removes the key), emitted as (key, state).
 template <dstream_scalar V, dstream_scalar S>
 struct keyed_update {
   std::optional<S> state;
@@ -249,13 +252,13 @@ template <dstream_scalar K, dstream_scalar V, dstream_scalar S>
 class dstream_update_state_operator final : public keyed_operator<keyed_update<V, S>> {
  public:
   using function = std::function<std::optional<S>(const std::vector<V>&, const std::optional<S>&)>;
-  explicit dstream_update_state_operator(function f)
+  dstream_update_state_operator(function f, std::int64_t slide)
       : keyed_operator<keyed_update<V, S>>({.name = "update_state_by_key",
                                             .input = dstream_schema<std::pair<K, V>>(),
                                             .keys = {"key"},
                                             .output = {{"value", dstream_detail::type_of_scalar<S>(), false}},
                                             .state = {{"state", dstream_detail::type_of_scalar<S>()}}}),
-        f_(std::move(f)) {}
+        f_(std::move(f)), slide_(slide) {}
 
   void process(const batch& rows, const row_keys& keys, keyed_state<keyed_update<V, S>>& state,
                operator_context&) const override {
@@ -263,6 +266,7 @@ class dstream_update_state_operator final : public keyed_operator<keyed_update<V
     for (std::size_t i = 0; i < values.size(); ++i) state.get(keys[i]).pending.push_back(values[i]);
   }
   void end_epoch(keyed_state<keyed_update<V, S>>& state, operator_context& ctx) const override {
+    if (dstream_detail::batch_index(ctx) % slide_ != 0) return;
     auto out = this->output_rows();
     for (const auto& owned : dstream_detail::all_keys(state)) {
       auto& entry = state.get(owned.ref());
@@ -284,6 +288,7 @@ class dstream_update_state_operator final : public keyed_operator<keyed_update<V
 
  private:
   function f_;
+  std::int64_t slide_;
 };
 
 // The state handle map_with_state's function gets, as Spark's State: exists, get, update, remove and
