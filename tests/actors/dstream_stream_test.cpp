@@ -195,6 +195,9 @@ TEST_CASE("dstream refuses windows off the batch interval and a job without outp
   CHECK(error_of([&] { sliding.window(30s); }) ==
         "dstream: the window length (30000 ms) must be a multiple of the stream's slide (20000 ms)");
   CHECK(error_of([&] { lines.union_with(sliding); }).find("the streams slide differently (1 and 2 batches)") != std::string::npos);
+  streaming_context other(s.context(), 10s);
+  CHECK(error_of([&] { lines.union_with(other.text_file_stream(dir.path().string())); })
+            .find("different streaming contexts") != std::string::npos);
   CHECK(error_of([&] { ssc.start(); }).find("no output operations registered") != std::string::npos);
   CHECK(error_of([&] { ssc.query(); }).find("call start() first") != std::string::npos);
   CHECK(error_of([&] { streaming_context(s.context(), 0ms); }).find("batch interval must be positive") != std::string::npos);

@@ -116,6 +116,8 @@ class dstream {
   }
   // The elements of both streams, batch by batch.
   dstream<T> union_with(const dstream<T>& other) const {
+    if (other.graph_ != graph_)
+      throw error("dstream union_with: the streams come from different streaming contexts; make both from one");
     if (other.slide_ != slide_)
       throw error("dstream union_with: the streams slide differently (" + std::to_string(slide_) + " and " +
                   std::to_string(other.slide_) + " batches); window both alike first");
