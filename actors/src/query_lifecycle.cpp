@@ -142,7 +142,8 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
     else if (!answer.text.empty())
       status += (status.empty() ? "" : "; ") + options_.source_descriptions[i] + ": " + answer.text;
   }
-  if (!any_data) {
+  const bool every_tick = options_.epoch_every_tick && options_.trigger.kind == trigger_kind::processing_time;
+  if (!any_data && !every_tick) {
     source_status_ = status;
     // Idle only once nothing planned earlier is still running: for process_all_available, and for the
     // idle report, which would otherwise precede the running epochs' own reports.

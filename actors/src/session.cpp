@@ -203,6 +203,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     auto setup = base_setup(std::move(graph));
     for (auto v : setup.graph->sinks()) setup.writers.push_back(make_sink(setup.graph->vertex(v).sink));
     setup.lifecycle.trigger = options.trigger;
+    setup.lifecycle.epoch_every_tick = options.epoch_every_tick;
     setup.shared->name = options.name;
     setup.checkpoint_location = checkpoint_location(options, setup.shared->id);
     setup.checkpoint.min_batches_to_retain = config_.min_batches_to_retain;

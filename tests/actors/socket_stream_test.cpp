@@ -231,3 +231,30 @@ TEST_CASE("network_wordcount --listen takes producers on the port it reports", "
   REQUIRE(fs::exists(out));
   CHECK(read_word_counts(out) == std::map<std::string, std::int64_t>{{"to", 2}, {"be", 2}, {"or", 1}, {"not", 1}});
 }
+
+TEST_CASE("network_wordcount --dstream counts the last 30 s of what a server sends, every 10 s", "[actors][socket][example][dstream]") {
+  const std::string text = quijote_lines(300);
+  const auto expected = count_words(text);
+  flow::test::temp_dir dir;
+  listener server;
+  auto out = dir / "counts.csv";
+  auto run = run_wordcount({"--dstream", "--trigger", "1s", "--host", "127.0.0.1", "--port", std::to_string(server.port()),
+                            "--output", out.string(), "--flow.threads=2"},
+                           dir / "log.txt", [&](child_process& example) {
+                             auto peer = server.accept();
+                             CHECK(peer.is_open());
+                             if (peer.is_open()) CHECK(peer.send(text));
+                             // The first window (after 10 batches of 1 s) holds everything sent.
+                             const std::string window = "words in the window: " + std::to_string(total_of(expected)) +
+                                                        " (" + std::to_string(expected.size()) + " distinct)\n";
+                             CHECK(eventually([&] { return example.output().find(window) != std::string::npos; }, 60s));
+                             example.signal(SIGTERM);
+                           });
+  INFO(run.log.substr(0, 3000));
+  CHECK(run.status == 0);
+  // print(): Spark's header, then the ten most frequent words as (word,count).
+  CHECK(std::regex_search(run.log, std::regex("-------------------------------------------\nTime: [0-9]+ ms\n"
+                                              "-------------------------------------------\n(\\([^\n]+,[0-9]+\\)\n){10}\\.\\.\\.\n")));
+  REQUIRE(fs::exists(out));
+  CHECK(read_word_counts(out) == expected);
+}

@@ -78,6 +78,9 @@ struct query_options {
   // Where operators keep their state: "memory" or "rocksdb" (docs/fault-tolerance.md, State backends).
   // Empty: the session's default (session_config::state_backend).
   std::string state_backend{};
+  // Processing-time trigger: an epoch at every tick, also when no source has new data (a DStream's batch
+  // per interval: its windows slide and its timeouts pass while nothing arrives).
+  bool epoch_every_tick = false;
 };
 
 class session_context {

@@ -62,6 +62,7 @@ struct lifecycle_options {
   std::chrono::milliseconds poll_interval{10};                 // as-fast-as-possible trigger, no new data
   std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
   bool durable = false;  // the query has a checkpoint location: offsets and commits are written to it
+  bool epoch_every_tick = false;  // processing-time trigger: run an epoch at each tick, also without new data
 };
 
 // Where a query resumes from its durable checkpoint (see query_lifecycle::resume).
