@@ -295,11 +295,12 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
   for (const char* sub : {"offsets", "commits", "state", "sources"}) {
     connectors::create_directories(owner, directory_ + "/" + sub);
   }
-  snapshot_writer_ = std::make_unique<checkpoint_writer>(std::string(owner), [this](const checkpoint_writer::round_report& r) {
+  auto on_round = [this](const checkpoint_writer::round_report& r) {
     if (!r.failure) return;
     std::lock_guard lock(snapshot_mutex_);
     if (!snapshot_failure_) snapshot_failure_ = "checkpoint: writing a state snapshot failed: " + *r.failure;
-  });
+  };
+  snapshot_writer_ = std::make_unique<checkpoint_writer>(std::string(owner), std::move(on_round));
 }
 
 checkpoint_store::~checkpoint_store() { snapshot_writer_->finish(); }
