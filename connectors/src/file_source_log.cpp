@@ -1,5 +1,5 @@
-// Entry format (a sealed record): a line {"start":S,"end":E}, then one line per file: <size> <mtime_ns> "<path as a
-// JSON string>" (paths may hold any byte).
+// Entry format (a sealed record): a line {"start":S,"end":E}, then one line per file: <size> <mtime_ns>
+// "<path as a JSON string>" (paths may hold any byte).
 #include "file_source_log.hpp"
 
 #include <algorithm>

@@ -82,12 +82,12 @@ class checkpoint_store {
   // Before the epoch runs: offsets/<epoch>.
   write_job offsets_job(const logged_offsets& epoch) const;
   // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot, then
-  // commits/<epoch> in a later stage; once durable, the retention rule removes old files. A snapshot of rows
-  // is encoded in the job but written by a thread of the store's own (it is not needed for the commit: the
-  // delta is), so that its bytes do not hold up the commit; a failure to write it fails the next commit job. snapshot(slot) is
+  // commits/<epoch> in a later stage; once durable, the retention rule removes old files. snapshot(slot) is
   // called here, only when a snapshot is due, and returns the slot's state as of epoch (stage_snapshot's
   // copy: rows or a staged directory); nullopt when the caller's state is already past epoch (the snapshot
-  // is then taken at a later commit).
+  // is then taken at a later commit). A snapshot of rows is encoded in the job but written by a thread of
+  // the store's own (the commit needs the delta, not the snapshot), so that its bytes do not hold up the
+  // commit; a failure to write it fails the next commit job.
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
                        const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot);
   // The figures of epoch's commit once it is durable (the newest commits' are kept).
@@ -113,6 +113,7 @@ class checkpoint_store {
   std::string sink_directory(std::size_t sink);
 
  private:
+  // rows_snapshot_in_background false: a snapshot of rows is written in the job's round (write_commit).
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
                        const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot,
                        bool rows_snapshot_in_background);
