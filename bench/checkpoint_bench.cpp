@@ -1,6 +1,6 @@
 // What a durable checkpoint costs a query, measured from outside the runtime (docs/fault-tolerance.md,
 // "Measurements"). Every run is a forked child (its own actor system and memory), the modes take
-// turns round by round and the best round counts. Prints one JSON line per figure:
+// turns round by round (without, then with a checkpoint) and the medians count. Prints one JSON line per figure:
 //  * retail: the retail_by_day aggregation (CustomerID x 1-hour window sum, complete mode, memory sink, file
 //    source, available-now) with maxFilesPerTrigger 1 and 10, without and with a checkpoint;
 //  * keys: a group_by sum over KEYS keys (CSV files generated in the work directory: 10 files of KEYS/10 new
@@ -15,9 +15,13 @@
 //    checkpoint that runs the same file;
 //  * atomic_write: the median time of one small atomic file write (durable_file.hpp: write, fsync, rename,
 //    directory fsync) in the work directory, the floor of every checkpoint file.
+//  * append_fdatasync: the median time of one 100-byte append and fdatasync to a log file (durable_file.hpp's
+//    sealed_log), what a file source's log entry costs.
 // Exits 1 when a run with a checkpoint computes another result than the run without, 2 on input it cannot use.
-// Usage: checkpoint_bench [DATA_DIR [REPEATS [KEYS]]] (default: the shared data's retail-by-day/, 3 repeats,
-// 1000000 keys). The checkpoints and generated files go to a directory under the system temp dir.
+// Usage: checkpoint_bench [DATA_DIR [REPEATS [KEYS [RUNS]]]] (default: the shared data's retail-by-day/, 3
+// repeats, 1000000 keys, every run; RUNS: some of retail_files_per_trigger_1, retail_files_per_trigger_10,
+// keys, keys_rocksdb, recovery, separated by commas). The checkpoints and generated files go to a directory
+// under the system temp dir.
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -47,7 +51,7 @@ namespace {
 namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
-const std::string data_hint = bench::retail_data_hint("checkpoint_bench [DATA_DIR [REPEATS [KEYS]]]");
+const std::string data_hint = bench::retail_data_hint("checkpoint_bench [DATA_DIR [REPEATS [KEYS [RUNS]]]]");
 
 double ms_since(clock_type::time_point start) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
@@ -340,13 +344,48 @@ double atomic_write_ms(const fs::path& dir) {
 
 // ---------------------------------------------------------------- the bench
 
-void keep_best(std::optional<run_figures>& best, run_figures fig) {
-  if (!best || fig.seconds < best->seconds) best = std::move(fig);
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n == 0 ? 0 : n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// The runs of one mode over the rounds: the figures printed are their medians.
+struct runs_of_mode {
+  std::vector<run_figures> runs;
+  double seconds() const {
+    std::vector<double> all;
+    for (const auto& r : runs) all.push_back(r.seconds);
+    return median(all);
+  }
+  double epoch_ms(std::size_t epoch) const {
+    std::vector<double> all;
+    for (const auto& r : runs)
+      if (epoch < r.epochs.size()) all.push_back(r.epochs[epoch].trigger_ms);
+    return median(all);
+  }
+  const run_figures& last() const { return runs.back(); }
+};
+
+// The median milliseconds of one append of a 100-byte record to a sealed_log in dir.
+double append_ms(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::vector<double> times;
+  flow::connectors::sealed_log log("checkpoint_bench", dir.string(), "log");
+  for (int i = 0; i < 51; ++i) {
+    const auto started = clock_type::now();
+    log.append(std::string(100, 'x'));
+    times.push_back(ms_since(started));
+  }
+  fs::remove_all(dir);
+  return median(times);
 }
 
 int run_bench(int argc, char** argv) {
   const auto [dir, repeats, files] = bench::read_retail_arguments(argc, argv, data_hint);
   const std::size_t keys = argc > 3 ? bench::count_argument(argv[3], "the key count (third argument)") : 1000000;
+  const std::string only = argc > 4 ? "," + std::string(argv[4]) + "," : "";
+  auto wanted = [&](const std::string& run) { return only.empty() || only.find("," + run + ",") != std::string::npos; };
   if (keys < 100) throw bench::input_error("the key count (third argument) must be at least 100, got " + std::to_string(keys));
   const fs::path root = fs::temp_directory_path() / ("checkpoint-bench-" + std::to_string(::getpid()));
   fs::remove_all(root);
@@ -366,86 +405,100 @@ int run_bench(int argc, char** argv) {
     mode(std::string n, std::function<run_figures(const fs::path&)> r) : name(std::move(n)), run(std::move(r)) {}
     std::string name;
     std::function<run_figures(const fs::path&)> run;  // the checkpoint, or empty
-    std::optional<run_figures> best_off, best_on;
-    std::vector<double> epoch_ms_off, epoch_ms_on;    // per epoch, the best over the rounds
-    std::vector<state_bytes> bytes;                   // per epoch, from the best run with a checkpoint
+    runs_of_mode off, on;
+    std::vector<state_bytes> bytes;                   // per epoch, from the last run with a checkpoint
     std::uintmax_t checkpoint_bytes = 0;
   };
   std::vector<mode> modes;
-  modes.emplace_back("retail_files_per_trigger_1", [&](const fs::path& c) { return run_retail(files, 1, c); });
-  modes.emplace_back("retail_files_per_trigger_10", [&](const fs::path& c) { return run_retail(files, 10, c); });
-  modes.emplace_back("keys", [&](const fs::path& c) { return run_keys(root / "keys-input", c, "memory"); });
-  modes.emplace_back("keys_rocksdb", [&](const fs::path& c) { return run_keys(root / "keys-input", c, "rocksdb"); });
+  if (wanted("retail_files_per_trigger_1"))
+    modes.emplace_back("retail_files_per_trigger_1", [&](const fs::path& c) { return run_retail(files, 1, c); });
+  if (wanted("retail_files_per_trigger_10"))
+    modes.emplace_back("retail_files_per_trigger_10", [&](const fs::path& c) { return run_retail(files, 10, c); });
+  if (wanted("keys"))
+    modes.emplace_back("keys", [&](const fs::path& c) { return run_keys(root / "keys-input", c, "memory"); });
+  if (wanted("keys_rocksdb"))
+    modes.emplace_back("keys_rocksdb", [&](const fs::path& c) { return run_keys(root / "keys-input", c, "rocksdb"); });
 
-  auto best_per_epoch = [](std::vector<double>& best, const run_figures& fig) {
-    if (best.size() < fig.epochs.size()) best.resize(fig.epochs.size(), 1e300);
-    for (std::size_t e = 0; e < fig.epochs.size(); ++e) best[e] = std::min(best[e], fig.epochs[e].trigger_ms);
-  };
-  std::optional<recovery_figures> recovery;
-  double atomic_write = 1e300;
+  std::vector<recovery_figures> recoveries;
+  std::vector<double> atomic_writes, appends;
+  // Without and with a checkpoint take turns, so that both see the same load on the machine.
   for (std::size_t round = 0; round < repeats; ++round) {
     for (auto& m : modes) {
-      auto off = deserialize(in_child([&] { return serialize(m.run({})); }));
-      best_per_epoch(m.epoch_ms_off, off);
-      keep_best(m.best_off, std::move(off));
+      m.off.runs.push_back(deserialize(in_child([&] { return serialize(m.run({})); })));
       fs::remove_all(checkpoint);
-      auto on = deserialize(in_child([&] { return serialize(m.run(checkpoint)); }));
-      best_per_epoch(m.epoch_ms_on, on);
-      if (!m.best_on || on.seconds < m.best_on->seconds) {
-        m.bytes.clear();
-        for (std::size_t e = 0; e < on.epochs.size(); ++e) m.bytes.push_back(state_bytes_of(checkpoint, e));
-        m.checkpoint_bytes = directory_bytes(checkpoint);
-      }
-      keep_best(m.best_on, std::move(on));
+      m.on.runs.push_back(deserialize(in_child([&] { return serialize(m.run(checkpoint)); })));
+      m.bytes.clear();
+      for (std::size_t e = 0; e < m.on.last().epochs.size(); ++e) m.bytes.push_back(state_bytes_of(checkpoint, e));
+      m.checkpoint_bytes = directory_bytes(checkpoint);
       fs::remove_all(checkpoint);
     }
-    auto fig = measure_recovery(root, keys_files);
-    if (!recovery || fig.restart_ms < recovery->restart_ms) recovery = fig;
-    atomic_write = std::min(atomic_write, atomic_write_ms(root / "atomic-writes"));
+    if (wanted("recovery")) recoveries.push_back(measure_recovery(root, keys_files));
+    atomic_writes.push_back(atomic_write_ms(root / "atomic-writes"));
+    appends.push_back(append_ms(root / "appends"));
   }
 
   bool ok = true;
   const bool same_disk = same_device(root, dir);
   for (const auto& m : modes) {
-    const auto& off = *m.best_off;
-    const auto& on = *m.best_on;
-    const double state_rows_off = off.epochs.empty() ? 0 : off.epochs.back().state_rows;
-    const double state_rows_on = on.epochs.empty() ? 0 : on.epochs.back().state_rows;
-    const bool matches = off.epochs.size() == on.epochs.size() && off.result_rows == on.result_rows &&
-                         off.result_digest == on.result_digest &&
-                         state_rows_off == state_rows_on;
+    // Every run computes the same result: the first without a checkpoint is the reference.
+    const run_figures& reference = m.off.runs.front();
+    const double state_rows = reference.epochs.empty() ? 0 : reference.epochs.back().state_rows;
+    bool matches = true;
+    for (const auto* runs : {&m.off, &m.on})
+      for (const auto& run : runs->runs)
+        matches = matches && run.epochs.size() == reference.epochs.size() && run.result_rows == reference.result_rows &&
+                  run.result_digest == reference.result_digest &&
+                  (run.epochs.empty() ? 0 : run.epochs.back().state_rows) == state_rows;
     ok = ok && matches;
+    const double off = m.off.seconds(), on = m.on.seconds();
     std::printf("{\"bench\":\"checkpoint\",\"run\":\"%s\",\"epochs\":%zu,\"state_rows\":%.0f,\"seconds_off\":%.4f,"
                 "\"seconds_on\":%.4f,\"ratio_on_to_off\":%.3f,\"per_epoch_cost_ms\":%.3f,\"checkpoint_bytes\":%ju,"
                 "\"checkpoint_on_data_disk\":%s,\"repeats\":%zu,\"results_match\":%s}\n",
-                m.name.c_str(), on.epochs.size(), state_rows_on, off.seconds, on.seconds, on.seconds / off.seconds,
-                (on.seconds - off.seconds) * 1000.0 / static_cast<double>(std::max<std::size_t>(1, on.epochs.size())),
+                m.name.c_str(), reference.epochs.size(), state_rows, off, on, on / off,
+                (on - off) * 1000.0 / static_cast<double>(std::max<std::size_t>(1, reference.epochs.size())),
                 m.checkpoint_bytes, same_disk ? "true" : "false", repeats, matches ? "true" : "false");
   }
-  const mode& in_memory = modes[modes.size() - 2];
-  const mode& on_rocksdb = modes.back();
-  const bool same_as_memory = in_memory.best_on->result_rows == on_rocksdb.best_on->result_rows &&
-                              in_memory.best_on->result_digest == on_rocksdb.best_on->result_digest;
-  ok = ok && same_as_memory;
-  std::printf("{\"bench\":\"checkpoint\",\"run\":\"keys_rocksdb_vs_memory\",\"seconds_on_memory\":%.4f,"
-              "\"seconds_on_rocksdb\":%.4f,\"results_match\":%s}\n",
-              in_memory.best_on->seconds, on_rocksdb.best_on->seconds, same_as_memory ? "true" : "false");
-  for (const mode* keyed : {&in_memory, &on_rocksdb}) {
-    for (std::size_t e = 0; e < keyed->bytes.size() && e < keyed->epoch_ms_off.size(); ++e)
+  const mode* in_memory = nullptr;
+  const mode* on_rocksdb = nullptr;
+  for (const auto& m : modes) {
+    if (m.name == "keys") in_memory = &m;
+    if (m.name == "keys_rocksdb") on_rocksdb = &m;
+  }
+  if (in_memory && on_rocksdb) {
+    const bool same_as_memory = in_memory->on.last().result_rows == on_rocksdb->on.last().result_rows &&
+                                in_memory->on.last().result_digest == on_rocksdb->on.last().result_digest;
+    ok = ok && same_as_memory;
+    std::printf("{\"bench\":\"checkpoint\",\"run\":\"keys_rocksdb_vs_memory\",\"seconds_on_memory\":%.4f,"
+                "\"seconds_on_rocksdb\":%.4f,\"results_match\":%s}\n",
+                in_memory->on.seconds(), on_rocksdb->on.seconds(), same_as_memory ? "true" : "false");
+  }
+  for (const mode* keyed : {in_memory, on_rocksdb}) {
+    if (!keyed) continue;
+    for (std::size_t e = 0; e < keyed->bytes.size(); ++e)
       std::printf("{\"bench\":\"checkpoint\",\"run\":\"%s_epoch\",\"epoch\":%zu,\"state_rows\":%.0f,"
                   "\"rows_updated\":%.0f,\"ms_off\":%.1f,\"ms_on\":%.1f,\"delta_bytes\":%ju,\"snapshot_bytes\":%ju}\n",
-                  keyed->name.c_str(), e, keyed->best_on->epochs[e].state_rows,
-                  keyed->best_on->epochs[e].state_rows_updated, keyed->epoch_ms_off[e], keyed->epoch_ms_on[e],
+                  keyed->name.c_str(), e, keyed->on.last().epochs[e].state_rows,
+                  keyed->on.last().epochs[e].state_rows_updated, keyed->off.epoch_ms(e), keyed->on.epoch_ms(e),
                   keyed->bytes[e].delta, keyed->bytes[e].snapshot);
   }
-  const bool restored = recovery->restored_rows == static_cast<double>(keys) && recovery->first_batch == 10;
-  ok = ok && restored;
-  std::printf("{\"bench\":\"checkpoint\",\"run\":\"recovery_after_sigkill\",\"keys\":%zu,\"restored_rows\":%.0f,"
-              "\"first_batch\":%.0f,\"start_returned_ms\":%.1f,\"restart_to_first_epoch_ms\":%.1f,"
-              "\"fresh_to_first_epoch_ms\":%.1f,\"restored\":%s}\n",
-              keys, recovery->restored_rows, recovery->first_batch, recovery->start_returned_ms, recovery->restart_ms,
-              recovery->fresh_ms, restored ? "true" : "false");
-  std::printf("{\"bench\":\"checkpoint\",\"run\":\"atomic_write\",\"bytes\":100,\"median_ms\":%.2f}\n", atomic_write);
+  if (!recoveries.empty()) {
+    bool restored = true;
+    std::vector<double> restart, start_returned, fresh;
+    for (const auto& r : recoveries) {
+      restored = restored && r.restored_rows == static_cast<double>(keys) && r.first_batch == 10;
+      restart.push_back(r.restart_ms);
+      start_returned.push_back(r.start_returned_ms);
+      fresh.push_back(r.fresh_ms);
+    }
+    ok = ok && restored;
+    std::printf("{\"bench\":\"checkpoint\",\"run\":\"recovery_after_sigkill\",\"keys\":%zu,\"start_returned_ms\":%.1f,"
+                "\"restart_to_first_epoch_ms\":%.1f,\"fresh_to_first_epoch_ms\":%.1f,\"restored\":%s}\n",
+                keys, median(start_returned), median(restart), median(fresh), restored ? "true" : "false");
+  }
+  std::printf("{\"bench\":\"checkpoint\",\"run\":\"atomic_write\",\"bytes\":100,\"median_ms\":%.3f}\n",
+              median(atomic_writes));
+  std::printf("{\"bench\":\"checkpoint\",\"run\":\"append_fdatasync\",\"bytes\":100,\"median_ms\":%.3f}\n",
+              median(appends));
   std::fflush(stdout);
   return ok ? 0 : 1;
 }

@@ -295,7 +295,15 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
   for (const char* sub : {"offsets", "commits", "state", "sources"}) {
     connectors::create_directories(owner, directory_ + "/" + sub);
   }
+  auto on_round = [this](const checkpoint_writer::round_report& r) {
+    if (!r.failure) return;
+    std::lock_guard lock(snapshot_mutex_);
+    if (!snapshot_failure_) snapshot_failure_ = "checkpoint: writing a state snapshot failed: " + *r.failure;
+  };
+  snapshot_writer_ = std::make_unique<checkpoint_writer>(std::string(owner), std::move(on_round));
 }
+
+checkpoint_store::~checkpoint_store() { snapshot_writer_->finish(); }
 
 std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
   const std::string path = directory_ + "/metadata";
@@ -447,6 +455,12 @@ std::size_t checkpoint_store::seal_directory_snapshot(std::size_t slot, std::int
 
 write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> changes,
                                        const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot) {
+  return commit_job(epoch, std::move(changes), snapshot, true);
+}
+
+write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> changes,
+                                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot,
+                                       bool rows_snapshot_in_background) {
   // Taken now, on the caller's thread: the jobs get immutable copies, never the caller's live state.
   if (last_snapshot_.size() < changes.size()) last_snapshot_.resize(changes.size(), -1);
   std::vector<std::optional<state_copy>> snapshots(changes.size());
@@ -457,7 +471,13 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
   }
   auto files = std::make_shared<checkpoint_commit_stats>();
   files->epoch = epoch;
-  auto prepare = [this, epoch, files, changes = std::move(changes), snapshots = std::move(snapshots)] {
+  auto in_round = std::make_shared<std::vector<std::size_t>>();  // slots whose row snapshot is in the round
+  auto prepare = [this, epoch, files, in_round, changes = std::move(changes), snapshots = std::move(snapshots),
+                  rows_snapshot_in_background] {
+    {
+      std::lock_guard lock(snapshot_mutex_);
+      if (snapshot_failure_) throw error(*snapshot_failure_);
+    }
     auto& stats = *files;
     stats.delta_bytes.assign(changes.size(), 0);
     stats.snapshot_bytes.assign(changes.size(), 0);
@@ -471,9 +491,16 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
       if (snapshots[slot] && !snapshots[slot]->directory.empty()) {
         // Made durable here, before the round's stages: a commit never precedes its snapshot.
         stats.snapshot_bytes[slot] = seal_directory_snapshot(slot, epoch, snapshots[slot]->directory);
+        snapshot_is_durable(slot, epoch);
       } else if (snapshots[slot]) {
-        stages[0].push_back({dir, epoch_name(epoch, rows_snapshot), sealed_state(snapshots[slot]->rows)});
-        stats.snapshot_bytes[slot] = stages[0].back().content.size();
+        connectors::file_write file{dir, epoch_name(epoch, rows_snapshot), sealed_state(snapshots[slot]->rows)};
+        stats.snapshot_bytes[slot] = file.content.size();
+        if (rows_snapshot_in_background) {
+          write_snapshot_in_background(slot, epoch, std::move(file));
+        } else {
+          stages[0].push_back(std::move(file));
+          in_round->push_back(slot);
+        }
       }
       stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
     }
@@ -482,19 +509,38 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
     stats.total_bytes += stages[1].back().content.size();
     return stages;
   };
-  return {std::move(prepare), [this, files](double round_ms) {
+  return {std::move(prepare), [this, files, in_round, epoch](double round_ms) {
+            for (std::size_t slot : *in_round) snapshot_is_durable(slot, epoch);
             files->duration_ms = round_ms;
             commit_durable(std::move(*files));
           }};
 }
 
+// A row snapshot is not needed for the commit (the epoch's delta is): written by a thread of its own, it
+// keeps its bytes off the commit's round. Until it is durable, retention does not take it for a base.
+void checkpoint_store::write_snapshot_in_background(std::size_t slot, std::int64_t epoch, connectors::file_write file) {
+  auto content = std::make_shared<connectors::file_write>(std::move(file));
+  snapshot_writer_->submit({[content] { return write_stages{{std::move(*content)}}; },
+                            [this, slot, epoch](double) { snapshot_is_durable(slot, epoch); }});
+}
+
+void checkpoint_store::snapshot_is_durable(std::size_t slot, std::int64_t epoch) {
+  std::lock_guard lock(snapshot_mutex_);
+  if (durable_snapshot_.size() <= slot) durable_snapshot_.resize(slot + 1, -1);
+  durable_snapshot_[slot] = std::max(durable_snapshot_[slot], epoch);
+  snapshot_durable_ = true;
+}
+
 void checkpoint_store::commit_durable(checkpoint_commit_stats stats) {
   const std::int64_t epoch = stats.epoch;
   // Listing the directories costs more than a commit's writes: the whole rule runs on the first commit of a
-  // run and when a snapshot (a possible new base) was written; otherwise only the epoch that fell out of the
-  // window goes.
-  const bool snapshot_written =
-      std::any_of(stats.snapshot_bytes.begin(), stats.snapshot_bytes.end(), [](std::size_t b) { return b > 0; });
+  // run and when a snapshot (a possible new base) became durable; otherwise only the epoch that fell out of
+  // the window goes.
+  bool snapshot_written = false;
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    std::swap(snapshot_written, snapshot_durable_);
+  }
   if (!retention_scanned_ || snapshot_written) {
     apply_retention(epoch, stats.delta_bytes.size());
     retention_scanned_ = true;
@@ -523,8 +569,9 @@ void checkpoint_store::write_offsets(const logged_offsets& epoch) { run_write_jo
 
 void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
                                     const std::function<state_copy(std::size_t slot)>& snapshot) {
-  run_write_job(owner,
-                commit_job(epoch, changes, [&](std::size_t slot) { return std::optional<state_copy>(snapshot(slot)); }));
+  run_write_job(owner, commit_job(
+                           epoch, changes, [&](std::size_t slot) { return std::optional<state_copy>(snapshot(slot)); },
+                           false));
 }
 
 void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
@@ -538,9 +585,15 @@ void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
   }
   for (std::size_t slot = 0; slot < slots; ++slot) {
     const std::string dir = slot_directory(slot);
-    std::int64_t base = -1;  // the newest snapshot at or before oldest_kept: rebuilding needs nothing older
+    std::int64_t durable = -1;
+    {
+      std::lock_guard lock(snapshot_mutex_);
+      if (slot < durable_snapshot_.size()) durable = durable_snapshot_[slot];
+    }
+    // The newest durable snapshot at or before oldest_kept: rebuilding needs nothing older.
+    std::int64_t base = -1;
     for (std::int64_t epoch : snapshot_epochs(dir)) {
-      if (epoch <= oldest_kept) base = epoch;
+      if (epoch <= oldest_kept && epoch <= durable) base = epoch;
     }
     if (base < 0) continue;
     for (std::string_view suffix : {rows_snapshot, directory_snapshot}) {
@@ -748,9 +801,13 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     }
   }
   for (const auto& name : damaged_snapshots) remove_entry(directory_ + "/" + name);
-  for (std::size_t slot = 0; slot < states.size(); ++slot) {
-    const auto snapshots = snapshot_epochs(slot_directory(slot));
-    if (!snapshots.empty()) last_snapshot_[slot] = snapshots.back();
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    durable_snapshot_.assign(states.size(), -1);
+    for (std::size_t slot = 0; slot < states.size(); ++slot) {
+      const auto snapshots = snapshot_epochs(slot_directory(slot));
+      if (!snapshots.empty()) last_snapshot_[slot] = durable_snapshot_[slot] = snapshots.back();
+    }
   }
   return out;
 }

@@ -49,6 +49,11 @@ std::uint64_t checkpoint_writer::submit(write_job job) {
   return number;
 }
 
+void checkpoint_writer::finish() {
+  std::unique_lock lock(mutex_);
+  round_ended_.wait(lock, [&] { return done_ >= submitted_; });
+}
+
 void checkpoint_writer::run() {
   for (;;) {
     std::deque<write_job> round;
@@ -78,6 +83,11 @@ void checkpoint_writer::run() {
       }
     }
     on_round_(report);
+    {
+      std::lock_guard lock(mutex_);
+      done_ = through;
+    }
+    round_ended_.notify_all();
   }
 }
 

@@ -258,4 +258,81 @@ std::optional<std::string> unseal_next(std::string_view content, std::size_t& po
   return payload;
 }
 
+namespace {
+
+// Whether an intact sealed record starts anywhere in content after byte damaged.
+bool intact_record_after(std::string_view content, std::size_t damaged) {
+  std::string ignored;
+  for (std::size_t at = content.find(seal_magic, damaged + 1); at != std::string_view::npos;
+       at = content.find(seal_magic, at + 1)) {
+    std::size_t pos = at;
+    if (unseal_next(content, pos, ignored)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+sealed_log::sealed_log(std::string_view owner, std::string directory, std::string name)
+    : owner_(owner), directory_(std::move(directory)), path_(directory_ + "/" + name) {
+  std::error_code ec;
+  if (!fs::exists(path_, ec)) return;
+  const std::string content = read_file(owner_, path_);
+  std::size_t pos = 0;
+  while (pos < content.size()) {
+    const std::size_t start = pos;
+    std::string why;
+    auto payload = unseal_next(content, pos, why);
+    if (!payload) {
+      if (intact_record_after(content, start))
+        throw error(owner_ + ": '" + path_ + "' is damaged at byte " + std::to_string(start) + " (" + why +
+                    ") before its last record, so acknowledged records are lost; restore the file from a backup "
+                    "or start the query on a new checkpoint location");
+      break;  // a torn append: never acknowledged
+    }
+    recovered_.push_back(std::move(*payload));
+    end_ = pos;
+  }
+}
+
+void sealed_log::append(std::string_view payload) {
+  if (!fd_) {
+    bool created = true;
+    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd_ && errno == EEXIST) {
+      created = false;
+      fd_.reset(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
+    }
+    if (!fd_) fail(owner_, "open", path_, errno);
+    if (created) sync_directory(owner_, directory_);
+    // A torn record after end_ (a crash's, or a failed append's) is cut off.
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0) fail(owner_, "stat", path_, errno);
+    if (static_cast<std::uint64_t>(st.st_size) > end_ && ::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) {
+      const int code = errno;
+      fd_.reset();
+      fail(owner_, "cut the torn end off", path_, code);
+    }
+  }
+  const std::string record = seal(payload);
+  try {
+    std::string_view rest = record;
+    off_t at = static_cast<off_t>(end_);
+    while (!rest.empty()) {
+      const ssize_t n = ::pwrite(fd_.get(), rest.data(), rest.size(), at);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail(owner_, "write", path_, errno);
+      }
+      rest.remove_prefix(static_cast<std::size_t>(n));
+      at += n;
+    }
+    if (::fdatasync(fd_.get()) != 0) fail(owner_, "fdatasync", path_, errno);
+  } catch (...) {
+    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) fd_.reset();  // the next append reopens and cuts
+    throw;
+  }
+  end_ += record.size();
+}
+
 }  // namespace flow::connectors

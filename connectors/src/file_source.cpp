@@ -241,10 +241,7 @@ class file_stream_source final : public source_reader {
       // as it was: its files are on record.
       auto logged = std::upper_bound(logged_ends_.begin(), logged_ends_.end(), from);
       if (logged != logged_ends_.end()) return make_offset(*logged);
-      if (from > logged_end())
-        throw error("file source: offset " + start + " is beyond the " + std::to_string(logged_end()) +
-                    " files of its file log in '" + durable_log_->directory() +
-                    "'; the log lost entries: start the query on a new checkpoint location");
+      check_logged(from);
     }
     refresh(false);
     if (!planned_once_) {
@@ -265,6 +262,8 @@ class file_stream_source final : public source_reader {
     std::size_t from = parse_offset(start);
     std::size_t to = parse_offset(end);
     if (from > to) throw error("file source: read range " + start + " .. " + end + " is reversed");
+    // Every range an epoch reads was logged before latest_offset returned it.
+    if (durable_log_) check_logged(to);
     // A fresh source replaying a logged epoch rebuilds its file log from a listing first.
     if (to > log_.size()) refresh(true, true);
     check_within_log(to);
@@ -328,6 +327,13 @@ class file_stream_source final : public source_reader {
   std::size_t chunk_limit() const { return std::min(max_chunk_bytes_, unit_limit_); }
 
   std::size_t logged_end() const { return logged_ends_.empty() ? 0 : logged_ends_.back(); }
+
+  void check_logged(std::size_t offset) const {
+    if (offset > logged_end())
+      throw error("file source: offset " + make_offset(offset) + " is beyond the " + std::to_string(logged_end()) +
+                  " files of its file log in '" + durable_log_->directory() +
+                  "'; the log lost entries: start the query on a new checkpoint location");
+  }
 
   // Before latest_offset reports `end`, the batch's files are on disk.
   void log_batch(std::size_t start, std::size_t end) {

@@ -1,5 +1,5 @@
-// Entry format (sealed): a line {"start":S,"end":E}, then one line per file: <size> <mtime_ns> "<path as a
-// JSON string>" (paths may hold any byte).
+// Entry format (a sealed record): a line {"start":S,"end":E}, then one line per file: <size> <mtime_ns>
+// "<path as a JSON string>" (paths may hold any byte).
 #include "file_source_log.hpp"
 
 #include <algorithm>
@@ -15,6 +15,7 @@ namespace flow::connectors {
 namespace {
 
 constexpr std::string_view owner = "file source";
+constexpr std::string_view log_name = "batches.log";
 
 // Reads an unsigned or signed integer at text[pos] and moves pos past it and one following blank.
 template <class Int>
@@ -63,45 +64,55 @@ std::string damaged(const std::string& entry, const std::string& why) {
 
 }  // namespace
 
-std::vector<logged_batch> file_source_log::load() const {
-  std::vector<std::pair<std::size_t, std::string>> entries;  // end, path
+file_source_log::file_source_log(std::string directory)
+    : directory_(std::move(directory)), log_(owner, directory_, std::string(log_name)) {}
+
+std::vector<logged_batch> file_source_log::load() {
+  // Entries of the earlier layout: a file per entry, named by its end.
+  std::vector<std::pair<std::size_t, std::string>> files;  // end, path
   for (const auto& item : std::filesystem::directory_iterator(directory_)) {
     std::string name = item.path().filename().string();
-    if (name.starts_with('.')) continue;  // a temporary file an interrupted write left
+    if (name.starts_with('.') || name == log_name) continue;  // '.': a temporary file an interrupted write left
     std::size_t end = 0;
     auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), end);
     if (ec != std::errc{} || ptr != name.data() + name.size())
       throw error("file source: unexpected file '" + item.path().string() +
                   "' in the file log; only the source writes there: remove it");
-    entries.emplace_back(end, item.path().string());
+    files.emplace_back(end, item.path().string());
   }
-  std::sort(entries.begin(), entries.end());
+  std::sort(files.begin(), files.end());
   std::vector<logged_batch> batches;
   std::size_t expected_start = 0;
-  for (const auto& [end, path] : entries) {
-    std::string why;
-    auto payload = unseal(read_file(owner, path), why);
-    if (!payload) throw error(damaged(path, why));
-    auto batch = parse_entry(*payload);
-    if (!batch || batch->end != end) throw error(damaged(path, "malformed entry"));
+  auto take = [&](const std::string& entry, const std::string& payload, std::optional<std::size_t> named_end) {
+    auto batch = parse_entry(payload);
+    if (!batch || (named_end && batch->end != *named_end)) throw error(damaged(entry, "malformed entry"));
     if (batch->start != expected_start)
       throw error("file source: the file log in '" + directory_ + "' has no entry for log positions " +
                   std::to_string(expected_start) + ".." + std::to_string(batch->start) +
                   " (were entries removed?); restore them or start the query on a new checkpoint location");
     expected_start = batch->end;
     batches.push_back(std::move(*batch));
+  };
+  for (const auto& [end, path] : files) {
+    std::string why;
+    auto payload = unseal(read_file(owner, path), why);
+    if (!payload) throw error(damaged(path, why));
+    take(path, *payload, end);
   }
+  for (std::size_t i = 0; i < log_.recovered().size(); ++i)
+    take(log_.path() + " (entry " + std::to_string(i + 1) + ")", log_.recovered()[i], std::nullopt);
+  log_.release_recovered();
   return batches;
 }
 
-void file_source_log::append(const logged_batch& batch) const {
+void file_source_log::append(const logged_batch& batch) {
   std::string payload = "{\"start\":" + std::to_string(batch.start) + ",\"end\":" + std::to_string(batch.end) + "}";
   for (const auto& file : batch.files) {
     payload += '\n';
     payload += std::to_string(file.size) + ' ' + std::to_string(file.mtime_ns) + ' ';
     append_json_string(payload, file.path);
   }
-  write_file_atomically(owner, directory_, std::to_string(batch.end), seal(payload));
+  log_.append(payload);
 }
 
 }  // namespace flow::connectors

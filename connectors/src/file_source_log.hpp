@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "flow/connectors/durable_file.hpp"
+
 namespace flow::connectors {
 
 struct logged_file {
@@ -23,20 +25,24 @@ struct logged_batch {
   std::vector<logged_file> files;
 };
 
-// Entries are directory/<end>, written atomically; a batch that takes no file writes nothing.
+// Entries are sealed records appended to directory/batches.log (sealed_log: one fdatasync per planned batch);
+// a batch that takes no file writes nothing. Checkpoints written before 2026-11-30 hold an atomically written
+// file directory/<end> per entry: those are read first, and later entries appended to the log.
 class file_source_log {
  public:
-  explicit file_source_log(std::string directory) : directory_(std::move(directory)) {}
+  // Opens the log; throws flow::error naming the file when it is damaged before its last record.
+  explicit file_source_log(std::string directory);
 
   // The logged batches in order, each starting where the one before ends. Throws flow::error naming the
-  // entry when one is damaged (checksum, truncation) or missing from the sequence.
-  std::vector<logged_batch> load() const;
+  // entry when one is damaged (checksum, truncation), malformed or missing from the sequence.
+  std::vector<logged_batch> load();
   // Durable once it returns.
-  void append(const logged_batch& batch) const;
+  void append(const logged_batch& batch);
   const std::string& directory() const { return directory_; }
 
  private:
   std::string directory_;
+  sealed_log log_;
 };
 
 }  // namespace flow::connectors

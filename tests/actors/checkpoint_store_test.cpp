@@ -1,10 +1,14 @@
 // The checkpoint store on real files: what it writes, it recovers; a damaged file makes it fall back to an
 // earlier consistent epoch or fail with a message saying what to do; retention bounds the files; a full disk
 // or a read-only file system is an error that leaves the last good epoch recoverable.
-#include <catch2/catch.hpp>
+#include <sys/resource.h>
 
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
+#include <thread>
 
 #include "collecting_context.hpp"
 #include "flow/connectors/durable_file.hpp"
@@ -500,4 +504,64 @@ TEST_CASE("checkpoint store: a snapshot not available at its epoch is taken at t
   fresh_states states(q);
   CHECK(store.recover(states.pointers()).last_committed == 3);
   CHECK(states.contents() == q.expected[3]);
+}
+
+TEST_CASE("checkpoint store: a due row snapshot is written off the commit's round: a commit does not wait for it, "
+          "and its failure fails the next commit",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  sums expected;
+  // Epoch 0 adds keys 0..4999 (v = 1), each later epoch adds e + 1 to keys 0 and 1: small deltas, snapshots
+  // of 5000 keys.
+  auto commit = [&](checkpoint_store& store, std::int64_t epoch) {
+    const std::int64_t keys = epoch == 0 ? 5000 : 2;
+    store.write_offsets(offsets_of(epoch));
+    std::vector<batch> changes;
+    for (std::size_t s = 0; s < running_query::slots; ++s) {
+      std::vector<std::vector<value>> rows;
+      for (auto k = static_cast<std::int64_t>(s); k < keys; k += running_query::slots) rows.push_back({k, epoch + 1});
+      test::collecting_context ctx(epoch, s, running_query::slots);
+      q.op->process(make_batch(input_schema(), rows), 0, q.live[s].get(), ctx);
+      changes.push_back(q.live[s]->take_changes());
+    }
+    runtime::run_write_job("checkpoint", store.commit_job(epoch, changes, [&](std::size_t slot) {
+                             return std::optional<runtime::state_copy>(q.live[slot]->snapshot());
+                           }));
+    for (std::int64_t k = 0; k < keys; ++k) expected[k] += epoch + 1;  // once the commit did not throw
+  };
+  auto wait_for = [](const fs::path& file) {
+    for (int i = 0; i < 1000 && !fs::exists(file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    REQUIRE(fs::exists(file));
+  };
+  std::string failure;
+  {
+    checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 1});
+    commit(store, 0);
+    wait_for(dir / "ckpt" / "state" / "0" / "0.snapshot");
+    wait_for(dir / "ckpt" / "state" / "1" / "0.snapshot");
+    const auto snapshot_size = fs::file_size(dir / "ckpt" / "state" / "0" / "0.snapshot");
+    // From now on a snapshot cannot be written (EFBIG, as ENOSPC would), the small files can.
+    struct rlimit before {};
+    ::getrlimit(RLIMIT_FSIZE, &before);
+    auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limited = before;
+    limited.rlim_cur = snapshot_size / 4;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+    commit(store, 1);  // its snapshot fails on another thread: the commit is durable all the same
+    CHECK(fs::exists(dir / "ckpt" / "commits" / "1"));
+    for (std::int64_t epoch = 2; epoch < 500 && failure.empty(); ++epoch) {
+      failure = error_of([&] { commit(store, epoch); });
+      if (failure.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::setrlimit(RLIMIT_FSIZE, &before);
+    std::signal(SIGXFSZ, previous_handler);
+  }
+  CHECK_THAT(failure, Catch::StartsWith("checkpoint: writing a state snapshot failed: checkpoint: cannot write") &&
+                          Catch::Contains(".snapshot.tmp") && Catch::Contains("File too large"));
+  checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 1});
+  fresh_states states(q);
+  store.recover(states.pointers());
+  CHECK(states.contents() == expected);  // from the snapshot of epoch 0 and the deltas after it
 }

@@ -147,3 +147,23 @@ TEST_CASE("group write: a failed temporary file renames nothing, and stages are 
   CHECK(read_file(dir / "logs" / "0") == "offsets");
   CHECK(names_in(dir / "commits") == std::vector<std::string>{"0"});  // the directory, no temporary file
 }
+
+TEST_CASE("checkpoint writer: finish waits until every job submitted so far is durable or failed", "[checkpoint]") {
+  temp_dir dir;
+  reports seen;
+  checkpoint_writer writer("checkpoint", std::ref(seen));
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  // The first round waits for the test, so that the second job is queued behind it.
+  writer.submit({[released, directory = dir.path().string()] {
+                   released.wait();
+                   return write_stages{{{directory, "first", "1"}}};
+                 },
+                 {}});
+  writer.submit(file_job(dir.path(), "second", "2"));
+  auto finished = std::async(std::launch::async, [&] { writer.finish(); });
+  CHECK(finished.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout);
+  release.set_value();
+  finished.get();
+  CHECK(names_in(dir.path()) == std::vector<std::string>{"first", "second"});
+}

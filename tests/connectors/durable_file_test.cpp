@@ -1,9 +1,11 @@
 #include "flow/connectors/durable_file.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -113,4 +115,75 @@ TEST_CASE("create_directories makes missing parents and accepts an existing dire
   CHECK_THROWS_WITH(create_directories("test", (dir.path() / "file").string()), Catch::Contains("Not a directory"));
   CHECK_THROWS_WITH(read_file("test", (dir.path() / "missing").string()),
                     Catch::StartsWith("test: cannot read") && Catch::Contains("No such file"));
+}
+
+TEST_CASE("sealed_log: appended records are read back in order after a reopen", "[durable_file]") {
+  flow::test::temp_dir dir;
+  {
+    sealed_log log("checkpoint", dir.path().string(), "log");
+    CHECK(log.recovered().empty());
+    CHECK_FALSE(fs::exists(dir / "log"));  // created by the first append
+    log.append("first");
+    log.append(std::string("with\nnewline and \0 byte", 24));
+  }
+  sealed_log reopened("checkpoint", dir.path().string(), "log");
+  CHECK(reopened.recovered() == std::vector<std::string>{"first", std::string("with\nnewline and \0 byte", 24)});
+  reopened.append("third");
+  CHECK(sealed_log("checkpoint", dir.path().string(), "log").recovered().size() == 3);
+}
+
+TEST_CASE("sealed_log: a torn last record is not read and the next append replaces it, damage before an intact "
+          "record is an error",
+          "[durable_file]") {
+  flow::test::temp_dir dir;
+  const fs::path path = dir.path() / "log";
+  {
+    sealed_log log("checkpoint", dir.path().string(), "log");
+    log.append("one");
+    log.append("two");
+  }
+  const std::string whole = flow::test::read_file(path);
+  const std::size_t second = whole.find("FLOWSEAL1 ", 1);
+  REQUIRE(second != std::string::npos);
+
+  SECTION("torn at the end: truncated, a bad checksum, a partial header, zeros") {
+    for (const std::string& torn : {whole.substr(0, whole.size() - 1), whole.substr(0, whole.size() - 2) + "X",
+                                    whole.substr(0, second + 4), whole.substr(0, second) + std::string(40, '\0')}) {
+      flow::test::write_file(path, torn);
+      sealed_log log("checkpoint", dir.path().string(), "log");
+      CHECK(log.recovered() == std::vector<std::string>{"one"});
+      log.append("two");
+      CHECK(flow::test::read_file(path) == whole);
+    }
+  }
+  SECTION("damaged before an intact record") {
+    std::string damaged = whole;
+    damaged[second - 1] = 'X';
+    flow::test::write_file(path, damaged);
+    CHECK_THROWS_WITH(sealed_log("checkpoint", dir.path().string(), "log"),
+                      Catch::StartsWith("checkpoint: '" + path.string() + "' is damaged at byte 0 (checksum mismatch)") &&
+                          Catch::Contains("before its last record"));
+  }
+}
+
+TEST_CASE("sealed_log: an append that fails (the file size limit, like a full disk) leaves the records before",
+          "[durable_file]") {
+  flow::test::temp_dir dir;
+  sealed_log log("checkpoint", dir.path().string(), "log");
+  log.append("kept");
+  const auto kept_size = fs::file_size(dir / "log");
+  struct rlimit before {};
+  ::getrlimit(RLIMIT_FSIZE, &before);
+  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit then fails with EFBIG
+  struct rlimit limited = before;
+  limited.rlim_cur = kept_size + 100;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  const std::string message = flow::test::error_of([&] { log.append(std::string(1000, 'x')); });
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, previous_handler);
+  CHECK_THAT(message, Catch::StartsWith("checkpoint: cannot write '" + (dir / "log").string() + "'") &&
+                          Catch::Contains("too large"));
+  CHECK(fs::file_size(dir / "log") == kept_size);  // the partial record cut off
+  log.append("after");
+  CHECK(sealed_log("checkpoint", dir.path().string(), "log").recovered() == std::vector<std::string>{"kept", "after"});
 }

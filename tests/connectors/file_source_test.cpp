@@ -6,6 +6,7 @@
 #include <optional>
 #include <thread>
 
+#include "flow/connectors/durable_file.hpp"
 #include "flow/connectors/file_source.hpp"
 #include "test_support.hpp"
 
@@ -509,27 +510,93 @@ TEST_CASE("file source on a checkpoint: a log offset names the same files after 
   CHECK_FALSE(restarted->latest_offset(offset(4)).has_value());
 }
 
+// Plans two one-file batches on checkpoint (a.txt, then b.txt): the log holds two entries.
+void log_two_batches(const fs::path& input, const fs::path& checkpoint) {
+  write_file(input / "a.txt", "a\n");
+  set_mtime(input / "a.txt", 10);
+  auto source = text_source(input);
+  source->use_checkpoint(checkpoint.string());
+  REQUIRE(source->latest_offset(offset(0)) == offset(1));
+  write_file(input / "b.txt", "b\n");
+  set_mtime(input / "b.txt", 20);
+  REQUIRE(source->latest_offset(offset(1)) == offset(2));
+}
+
 TEST_CASE("file source on a checkpoint names a damaged file log entry", "[file_source][checkpoint]") {
+  temp_dir input;
+  temp_dir checkpoint;
+  log_two_batches(input.path(), checkpoint.path());
+  const fs::path log = checkpoint / "batches.log";
+  REQUIRE(fs::exists(log));
+  std::string content = flow::test::read_file(log);
+  const std::size_t second = content.find("FLOWSEAL1 ", 1);
+  REQUIRE(second != std::string::npos);
+
+  SECTION("corrupted") { content[second - 2] ^= 0x20; }
+  SECTION("truncated, an intact entry after it") { content.erase(second - 3, 2); }
+  write_file(log, content);
+  auto restarted = text_source(input.path());
+  std::string message = flow::test::error_of([&] { restarted->use_checkpoint(checkpoint.path().string()); });
+  const std::string damage = log.string() + "' is damaged at byte 0";
+  CHECK_THAT(message, Catch::Contains(damage) &&
+                          Catch::Contains("before its last record") && Catch::Contains("new checkpoint location"));
+}
+
+TEST_CASE("file source on a checkpoint: a torn last log entry is cut off and its batch planned again",
+          "[file_source][checkpoint]") {
+  temp_dir input;
+  temp_dir checkpoint;
+  log_two_batches(input.path(), checkpoint.path());
+  const fs::path log = checkpoint / "batches.log";
+  const std::string logged = flow::test::read_file(log);
+  std::string content = logged;
+  const std::size_t second = content.find("FLOWSEAL1 ", 1);
+  REQUIRE(second != std::string::npos);
+
+  SECTION("truncated") { write_file(log, content.substr(0, content.size() - 5)); }
+  SECTION("a bad checksum") {
+    content[content.size() - 2] ^= 0x20;
+    write_file(log, content);
+  }
+  SECTION("zeros where the entry should be") {
+    write_file(log, content.substr(0, second) + std::string(content.size() - second, '\0'));
+  }
+  {
+    auto restarted = text_source(input.path());
+    restarted->use_checkpoint(checkpoint.path().string());
+    // The torn batch was never acknowledged: no epoch can name it.
+    CHECK_THAT(flow::test::error_of([&] { restarted->begin_read(offset(1), offset(2)); }),
+               Catch::Contains("beyond the 1 files of its file log") && Catch::Contains("new checkpoint location"));
+    CHECK(file_names(read_range(*restarted, offset(0), offset(1))) == std::vector<std::string>{"a.txt"});
+    REQUIRE(restarted->latest_offset(offset(1)) == offset(2));  // planned again, and logged whole
+  }
+  CHECK(flow::test::read_file(log) == logged);  // the torn entry cut off, the batch logged again
+  auto again = text_source(input.path());
+  again->use_checkpoint(checkpoint.path().string());
+  REQUIRE(again->latest_offset(offset(1)) == offset(2));
+  CHECK(file_names(read_range(*again, offset(1), offset(2))) == std::vector<std::string>{"b.txt"});
+}
+
+TEST_CASE("file source on a checkpoint reads the file log of the earlier layout, a file per entry",
+          "[file_source][checkpoint]") {
   temp_dir input;
   temp_dir checkpoint;
   write_file(input / "a.txt", "a\n");
   set_mtime(input / "a.txt", 10);
+  write_file(input / "b.txt", "b\n");
+  set_mtime(input / "b.txt", 20);
+  // As written before the log file: checkpoint/<end>, a sealed entry.
+  write_file(checkpoint / "1", flow::connectors::seal("{\"start\":0,\"end\":1}\n2 10000000000 \"" +
+                                                      (input / "a.txt").string() + "\""));
   {
     auto source = text_source(input.path());
     source->use_checkpoint(checkpoint.path().string());
-    REQUIRE(source->latest_offset(offset(0)) == offset(1));
+    REQUIRE(source->latest_offset(offset(0)) == offset(1));  // the logged batch
+    REQUIRE(source->latest_offset(offset(1)) == offset(2));  // b.txt, appended to the log file
   }
-  const fs::path entry = checkpoint / "1";
-  REQUIRE(fs::exists(entry));
-  std::string content = flow::test::read_file(entry);
-
-  SECTION("truncated") { write_file(entry, content.substr(0, content.size() - 3)); }
-  SECTION("corrupted") {
-    content[content.size() - 4] ^= 0x20;
-    write_file(entry, content);
-  }
+  CHECK(fs::exists(checkpoint / "batches.log"));
   auto restarted = text_source(input.path());
-  std::string message = flow::test::error_of([&] { restarted->use_checkpoint(checkpoint.path().string()); });
-  CHECK_THAT(message, Catch::Contains("file log entry '" + entry.string() + "' is damaged") &&
-                          Catch::Contains("new checkpoint location"));
+  restarted->use_checkpoint(checkpoint.path().string());
+  CHECK(file_names(read_range(*restarted, offset(0), offset(2))) == std::vector<std::string>{"a.txt", "b.txt"});
+  CHECK_FALSE(restarted->latest_offset(offset(2)).has_value());
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ class checkpoint_store {
 
   // Creates directory when missing; throws flow::error ("checkpoint: cannot create directory '...': ...").
   explicit checkpoint_store(std::string directory, checkpoint_options options = {});
+  // Finishes the snapshots being written, so that a query that stops leaves its newest one.
+  ~checkpoint_store();
+  checkpoint_store(const checkpoint_store&) = delete;
+  checkpoint_store& operator=(const checkpoint_store&) = delete;
 
   const std::string& directory() const { return directory_; }
   const checkpoint_options& options() const { return options_; }
@@ -80,7 +85,9 @@ class checkpoint_store {
   // commits/<epoch> in a later stage; once durable, the retention rule removes old files. snapshot(slot) is
   // called here, only when a snapshot is due, and returns the slot's state as of epoch (stage_snapshot's
   // copy: rows or a staged directory); nullopt when the caller's state is already past epoch (the snapshot
-  // is then taken at a later commit).
+  // is then taken at a later commit). A snapshot of rows is encoded in the job but written by a thread of
+  // the store's own (the commit needs the delta, not the snapshot), so that its bytes do not hold up the
+  // commit; a failure to write it fails the next commit job.
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
                        const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot);
   // The figures of epoch's commit once it is durable (the newest commits' are kept).
@@ -88,7 +95,7 @@ class checkpoint_store {
   // The newest durable commit's figures (epoch -1 before the first).
   checkpoint_commit_stats last_commit() const;
 
-  // The same, written at once on the calling thread (tests, tools).
+  // The same, written at once on the calling thread (tests, tools), row snapshots included.
   void write_offsets(const logged_offsets& epoch);
   void write_commit(std::int64_t epoch, const std::vector<batch>& changes,
                     const std::function<state_copy(std::size_t slot)>& snapshot);
@@ -106,6 +113,14 @@ class checkpoint_store {
   std::string sink_directory(std::size_t sink);
 
  private:
+  // rows_snapshot_in_background false: a snapshot of rows is written in the job's round (write_commit).
+  write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
+                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot,
+                       bool rows_snapshot_in_background);
+  // On the writing thread: hands a sealed row snapshot to snapshot_writer_.
+  void write_snapshot_in_background(std::size_t slot, std::int64_t epoch, connectors::file_write file);
+  // Retention may take epoch's snapshot of slot for a base from now on.
+  void snapshot_is_durable(std::size_t slot, std::int64_t epoch);
   std::string slot_directory(std::size_t slot) const;
   // Makes the staged directory snapshot of slot durable as <epoch>.snapshot.d; returns the bytes it wrote.
   std::size_t seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged);
@@ -121,6 +136,12 @@ class checkpoint_store {
   connectors::unique_fd lock_;               // flock on DIR/.lock while this store lives
   mutable std::mutex stats_mutex_;
   std::deque<checkpoint_commit_stats> recent_commits_;  // guarded by stats_mutex_
+  std::mutex snapshot_mutex_;
+  std::vector<std::int64_t> durable_snapshot_;  // per slot: its newest durable snapshot, -1: none (snapshot_mutex_)
+  bool snapshot_durable_ = false;               // one became durable since the last retention scan (snapshot_mutex_)
+  std::optional<std::string> snapshot_failure_;  // (snapshot_mutex_)
+  // Declared last: destroyed first, before the members its jobs use.
+  std::unique_ptr<checkpoint_writer> snapshot_writer_;
 };
 
 }  // namespace flow::runtime

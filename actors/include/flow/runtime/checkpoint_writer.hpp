@@ -53,6 +53,8 @@ class checkpoint_writer {
 
   // Queues job; returns its number. After a failure every job fails (reported by a round of its own).
   std::uint64_t submit(write_job job);
+  // Waits until every job submitted so far is done (durable or failed).
+  void finish();
 
  private:
   void run();
@@ -63,6 +65,8 @@ class checkpoint_writer {
   std::condition_variable wake_;
   std::deque<write_job> queue_;    // guarded by mutex_
   std::uint64_t submitted_ = 0;    // guarded by mutex_
+  std::uint64_t done_ = 0;         // guarded by mutex_: jobs whose round ended
+  std::condition_variable round_ended_;
   bool stopping_ = false;          // guarded by mutex_
   std::uint64_t durable_through_ = 0;   // writer thread only
   std::optional<std::string> failure_;  // writer thread only

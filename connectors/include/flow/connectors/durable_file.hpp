@@ -92,4 +92,31 @@ std::optional<std::string> unseal(std::string_view content, std::string& why);
 // past it; nullopt with why set when what starts there is not a whole, intact sealed payload.
 std::optional<std::string> unseal_next(std::string_view content, std::size_t& pos, std::string& why);
 
+// An append-only file of sealed records, for a log written a record at a time: an append is one write and
+// one fdatasync, where an atomic file per record costs a file fsync, a rename and a directory fsync (about
+// 5x the time on ext4, docs/fault-tolerance.md "Measurements"); the directory is synced once, when the file
+// is created. A crash during an append leaves a torn last record, which was never acknowledged: it is not
+// read, and the next append cuts it off. A damaged record with an intact one after it is not a torn append.
+class sealed_log {
+ public:
+  // Reads directory/name when it exists. Throws flow::error "<owner>: '<path>' is damaged at byte N (why)
+  // before its last record; ..." when a damaged record has an intact one after it.
+  sealed_log(std::string_view owner, std::string directory, std::string name);
+
+  // The payloads read when the log was opened, in order, without a torn last record.
+  const std::vector<std::string>& recovered() const { return recovered_; }
+  void release_recovered() { recovered_ = {}; }
+  const std::string& path() const { return path_; }
+
+  // Appends payload, sealed; durable once it returns. A failure (a full disk) throws and cuts the file back
+  // to the records before.
+  void append(std::string_view payload);
+
+ private:
+  std::string owner_, directory_, path_;
+  unique_fd fd_;           // open for writing from the first append on
+  std::uint64_t end_ = 0;  // bytes of the intact records: where the next one goes
+  std::vector<std::string> recovered_;
+};
+
 }  // namespace flow::connectors
