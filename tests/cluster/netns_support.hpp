@@ -4,13 +4,16 @@
 // ask netns_unavailable() first and skip with its reason.
 #pragma once
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,7 +61,8 @@ inline std::string netns_unavailable() {
 // 198.18.0.0/15 (RFC 2544's range for network tests, used by no real network): this side host_address(),
 // the namespace's side address(). Names and addresses hold the test process's id and an index (0..3), so
 // that tests running at once never meet. Removed with its link on destruction, also when a test failed;
-// end the processes running in it first (declare it before them).
+// end the processes running in it first (declare it before them). Those of killed test processes are
+// removed by the next one made.
 class network_namespace {
  public:
   explicit network_namespace(int index)
@@ -71,7 +75,8 @@ class network_namespace {
     const std::uint32_t base = (198u << 24 | 18u << 16) + block * 4u;
     host_address_ = dotted(base + 1);
     address_ = dotted(base + 2);
-    remove();  // a leftover of a crashed run with the same process id
+    remove_leftovers();
+    remove();  // an earlier process's with this one's id
     try {
       for (const std::string& step : {
                ip_ + " netns add " + name_,
@@ -117,6 +122,19 @@ class network_namespace {
   static void run(const std::string& command) {
     const auto result = run_command(command);
     if (result.status != 0) throw std::runtime_error("`" + command + "` failed: " + result.output);
+  }
+  // The namespaces and links of test processes that are gone (killed: no destructor ran, e.g. at a
+  // ctest timeout).
+  void remove_leftovers() const {
+    std::istringstream names(run_command(ip_ + " netns list").output);
+    for (std::string name; names >> name;) {
+      unsigned long pid = 0;
+      int index = 0;
+      if (std::sscanf(name.c_str(), "flowtest-%lu-%d", &pid, &index) != 2) continue;
+      if (pid == static_cast<unsigned long>(::getpid()) || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+      run_command(ip_ + " link del fl" + std::to_string(pid) + "h" + std::to_string(index));
+      run_command(ip_ + " netns del " + name);
+    }
   }
   // Deleting either end of a veth pair deletes both.
   void remove() {
