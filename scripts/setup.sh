@@ -8,6 +8,7 @@ packages=(build-essential cmake ninja-build pkg-config ccache libcaf-dev libboos
           catch2 librdkafka-dev libsimdjson-dev libsqlite3-dev libssl-dev
           librocksdb-dev zlib1g-dev)
 packages+=(openssl)  # the command line: the cluster's TLS test makes its certificates with it
+packages+=(iproute2)  # ip and tc: the cluster's network namespace tests (tests/cluster/netns_test.cpp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,18 +25,25 @@ inline std::string make_secret_file(const temp_dir& dir, const std::string& name
 
 // A worker process listening on 127.0.0.1 (a free port unless listen is given), killed at the end of the
 // test. address: HOST:PORT from its "listening" line. Its stderr (the worker's log) goes to log_file.
+// launcher: a command that runs the program, such as {"/usr/sbin/ip", "netns", "exec", NAME}.
 struct worker_process {
   std::filesystem::path log_file;
   std::unique_ptr<child_process> process;
   std::string address;
 
   worker_process(const temp_dir& dir, const std::string& secret_file, std::vector<std::string> extra = {},
-                 const std::string& program = FLOW_CLUSTER_WORKER, const std::string& listen = "127.0.0.1:0") {
+                 const std::string& program = FLOW_CLUSTER_WORKER, const std::string& listen = "127.0.0.1:0",
+                 std::vector<std::string> launcher = {}) {
     static int count = 0;
     log_file = dir.path() / ("worker-" + std::to_string(++count) + ".log");
     std::vector<std::string> args{"--flow.role=worker", "--flow.listen=" + listen, "--flow.secret-file", secret_file};
     args.insert(args.end(), extra.begin(), extra.end());
-    process = std::make_unique<child_process>(program, args, std::filesystem::path{}, log_file);
+    if (!launcher.empty()) {
+      args.insert(args.begin(), program);
+      args.insert(args.begin(), launcher.begin() + 1, launcher.end());
+    }
+    process = std::make_unique<child_process>(launcher.empty() ? program : launcher.front(), args,
+                                              std::filesystem::path{}, log_file);
     const std::regex listening("worker (\\S+): listening \\(build [0-9a-f]+\\)");
     for (int lines = 0; lines < 50 && address.empty(); ++lines) {
       const std::string line = process->read_line(std::chrono::seconds(20));

@@ -1,0 +1,200 @@
+// The cluster over real links: each worker in a network namespace of its own, joined to the driver (this
+// test process) by a veth pair. A link cut mid-query (no FIN, no RST: only the heartbeats show it) and a
+// link cut before the join; a link throttled with tc tbf while much data crosses it, watching the driver's
+// memory. Skipped, saying why, without root or iproute2.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "../actors/key_sum_files.hpp"
+#include "cluster_support.hpp"
+#include "netns_support.hpp"
+
+using namespace flow;
+using namespace flow::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// Ends the test, passed with a printed reason, where this process cannot make network namespaces.
+#define SKIP_WITHOUT_NETNS()                                                \
+  if (const auto unavailable = netns_unavailable(); !unavailable.empty()) { \
+    WARN("skipped: " << unavailable);                                       \
+    return;                                                                 \
+  }
+
+namespace {
+
+// A worker (the small worker program) listening inside ns.
+std::unique_ptr<worker_process> worker_in(const network_namespace& ns, const temp_dir& dir, const std::string& secret) {
+  return std::make_unique<worker_process>(dir, secret, std::vector<std::string>{}, FLOW_CLUSTER_WORKER,
+                                          ns.address() + ":0", ns.launcher());
+}
+
+// sum(v) by k over input's files, one file an epoch, on the checkpoint, into the memory table "sums"
+// (complete mode), to its end; during_run runs while the query does. Returns the table.
+key_totals run_key_sums(session& driver, const fs::path& input, const fs::path& checkpoint,
+                        const std::function<void(const streaming_query&)>& during_run = {}) {
+  const auto schema = make_schema({{"k", type_id::int64, true}, {"v", type_id::int64, true}});
+  auto query = driver.read_stream().format("csv").option("header", true).option("maxFilesPerTrigger", 1LL)
+                   .schema(schema).load(input.string())
+                   .group_by({col("k")})
+                   .agg({{agg_kind::sum, col("v"), "total"}})
+                   .write_stream().format("memory").query_name("sums").output_mode("complete")
+                   .option("checkpointLocation", checkpoint.string()).trigger(available_now()).start();
+  if (during_run) during_run(query);
+  REQUIRE(query.await_termination(300s));
+  INFO("the query failed: " << query.exception().value_or(""));
+  REQUIRE_FALSE(query.exception());
+  const batch table = driver.sql("SELECT k, total FROM sums").collect_batch();
+  key_totals sums;
+  for (std::size_t r = 0; r < table.num_rows(); ++r)
+    sums[std::get<std::int64_t>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
+  return sums;
+}
+
+// This process's resident set (VmRSS), in KiB.
+std::int64_t resident_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  return -1;
+}
+
+// The largest resident set seen since construction, sampled every 5 ms by a thread of its own.
+class peak_rss {
+ public:
+  peak_rss() : sampler_([this] {
+    while (!done_) {
+      const auto now = resident_kib();
+      auto peak = peak_.load();
+      while (now > peak && !peak_.compare_exchange_weak(peak, now)) {}
+      std::this_thread::sleep_for(5ms);
+    }
+  }) {}
+  ~peak_rss() {
+    done_ = true;
+    sampler_.join();
+  }
+  std::int64_t kib() const { return peak_; }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::atomic<std::int64_t> peak_{resident_kib()};
+  std::thread sampler_;
+};
+
+}  // namespace
+
+// The cut falls after a random number of commits. The bound of the assertion is loose for a loaded 2-core
+// machine; the printed figure is what the target (under 1 s) is judged by (docs/deployment.md).
+TEST_CASE("a worker's link cut mid-query: the loss is detected, its instances move to the other worker, the sums are exact",
+          "[cluster][netns]") {
+  SKIP_WITHOUT_NETNS();
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  key_totals expected;
+  constexpr int files = 60;
+  fs::create_directories(dir / "input");
+  write_key_sum_files(dir / "input", files, 0, 5000, 500, expected);
+  network_namespace cut_link(0), kept_link(1);
+  const auto doomed = worker_in(cut_link, dir, secret), survivor = worker_in(kept_link, dir, secret);
+  auto config = driver_config({doomed->address, survivor->address}, secret);
+  config.parallelism = 4;  // four aggregation instances, two on each worker
+  {
+    session whole(config);
+    CHECK(run_key_sums(whole, dir / "input", dir / "checkpoint-whole") == expected);
+  }
+  session driver(config);
+  std::mt19937 random(Catch::rngSeed());
+  const std::int64_t cut_after = 3 + static_cast<std::int64_t>(random() % 10);
+  std::int64_t committed_at_cut = -1;
+  const auto checkpoint = dir / "checkpoint-cut";
+  const auto sums = run_key_sums(driver, dir / "input", checkpoint, [&](const streaming_query& query) {
+    REQUIRE(eventually([&] { return newest_commit(checkpoint) >= cut_after || !query.is_active(); }, 120s, 1ms));
+    if (!query.is_active()) return;  // it failed: run_key_sums says why
+    committed_at_cut = newest_commit(checkpoint);
+    const auto cut_at = std::chrono::steady_clock::now();
+    cut_link.cut();
+    const auto lost = driver.cluster().await_lost(doomed->address, 10s);
+    INFO("worker " << doomed->address << " was not recorded as lost within 10 s of the cut");
+    REQUIRE(lost);
+    REQUIRE_FALSE(lost->joined);
+    const auto detected = std::chrono::duration_cast<std::chrono::milliseconds>(lost->lost_at - cut_at);
+    std::cout << "link of worker " << doomed->address << " cut after epoch " << committed_at_cut
+              << " committed; recorded as lost after " << detected.count() << " ms (" << lost->lost_reason << ")"
+              << std::endl;
+    CHECK(detected < 3000ms);
+  });
+  CHECK(committed_at_cut < files - 1);  // the cut fell mid-query
+  CHECK(sums == expected);
+  CHECK(driver.cluster().joined_count() == 1);
+  CHECK(driver.cluster().member(survivor->address)->joined);
+}
+
+TEST_CASE("a worker's link cut before the join: the driver fails fast naming the worker", "[cluster][netns]") {
+  SKIP_WITHOUT_NETNS();
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  network_namespace link(0);
+  const auto worker = worker_in(link, dir, secret);
+  link.cut();
+  auto config = driver_config({worker->address}, secret);
+  config.join_timeout = session_config{}.join_timeout;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string message = error_of([&] { session driver(config); });
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  std::cout << "driver with its worker's link cut failed after " << took.count() << " ms: " << message << std::endl;
+  CHECK_THAT(message, Catch::Contains("cannot reach worker " + worker->address + ": no answer"));
+  CHECK(took < 8s);
+}
+
+// Credits hold within the driver; across the link nothing but the bound on epochs in flight holds the
+// source back: a throttled worker's share of every epoch queues in the driver's middleman until the
+// link takes it, at most max_epochs_in_flight epochs of it. The driver's peak memory over the run, above
+// its idle size, must stay well below what queueing the whole input would take.
+TEST_CASE("a throttled worker link: the driver's memory stays bounded while the input streams through it",
+          "[cluster][netns]") {
+  SKIP_WITHOUT_NETNS();
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  key_totals expected;
+  constexpr int files = 48;
+  fs::create_directories(dir / "input");
+  // 20000 keys a file: the partial sums crossing to the workers are as many rows as the keys, while the
+  // state (and the memory table) stays at 20000 rows.
+  write_key_sum_files(dir / "input", files, 0, 40000, 20000, expected);
+  network_namespace slow_link(0), fast_link(1);
+  slow_link.throttle("8mbit");
+  const auto slow = worker_in(slow_link, dir, secret), fast = worker_in(fast_link, dir, secret);
+  auto config = driver_config({slow->address, fast->address}, secret);
+  config.parallelism = 4;
+  session driver(config);
+  peak_rss peak;
+  const auto idle_kib = resident_kib();
+  std::int64_t early_peak_kib = 0;
+  const auto checkpoint = dir / "checkpoint";
+  const auto started = std::chrono::steady_clock::now();
+  const auto sums = run_key_sums(driver, dir / "input", checkpoint, [&](const streaming_query& query) {
+    REQUIRE(eventually([&] { return newest_commit(checkpoint) >= files / 4 || !query.is_active(); }, 240s, 5ms));
+    early_peak_kib = peak.kib();
+  });
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const auto growth_kib = peak.kib() - idle_kib;
+  std::cout << "throttled link: " << files << " epochs in " << took.count() << " ms; driver RSS " << idle_kib / 1024
+            << " MiB joined and idle, peak " << early_peak_kib / 1024 << " MiB in the first " << files / 4
+            << " epochs, " << peak.kib() / 1024 << " MiB in all (+" << growth_kib / 1024 << " MiB)" << std::endl;
+  CHECK(sums == expected);
+#ifdef __SANITIZE_ADDRESS__
+  WARN("the memory bound is not checked under AddressSanitizer: its quarantine keeps freed memory resident");
+#else
+  // Measured here: +18 MiB with the default 4 epochs in flight, +68 MiB with 1000 (every epoch queued).
+  CHECK(growth_kib < 32 * 1024);
+#endif
+}
