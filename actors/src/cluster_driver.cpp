@@ -109,21 +109,28 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
     if (auto* reason = std::get_if<std::string>(&connected)) throw error("cannot reach worker " + address + ": " + *reason);
     const auto handle = std::get<worker_actor>(connected);
     driver_handshake handshake(settings.secret, build);
-    std::string proof, worker_build;
+    std::string proof, worker_fingerprint;
     try {
       ask<std::string, std::string>(sys, settings.join_timeout, handle, address, "join refused", std::function<void(std::string, std::string)>(
-          [&](std::string nonce, std::string their_build) {
-            worker_build = their_build;
-            proof = handshake.on_challenge(nonce, their_build);
-          }), hello_atom::value, handshake.nonce(), handshake.build());
+          [&](std::string nonce, std::string their_fingerprint) {
+            worker_fingerprint = their_fingerprint;
+            proof = handshake.on_challenge(nonce, their_fingerprint);
+          }), hello_atom::value, handshake.nonce(), handshake.fingerprint());
       ask<std::string>(sys, settings.join_timeout, handle, address, "join refused", std::function<void(std::string)>(
           [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
+      // Another build: the worker, given this build's list now that both proved the secret, names what
+      // differs in its refusal.
+      if (!handshake.same_build()) {
+        ask<std::string>(sys, settings.join_timeout, handle, address, "join refused",
+                         std::function<void(std::string)>([&](std::string) { throw join_refused(handshake.mismatch()); }),
+                         build_atom::value, handshake.build_for_comparison());
+      }
     } catch (const join_refused& e) {
       throw error("worker " + address + " (join refused by the driver): " + e.what());
     }
     workers_.push_back(handle);
     addresses_.push_back(address);
-    membership_->joined(address, build_digest(worker_build));
+    membership_->joined(address, worker_fingerprint.substr(0, 16));
     caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(handle), address);
   }
   // Every worker may take data from the others' vertex instances (a shuffle between workers).
