@@ -293,3 +293,26 @@ TEST_CASE("a worker's wait for the stop signal ends on a byte, and on a failed r
   CHECK_FALSE(result.get());
   ::close(fds[0]);
 }
+
+// A configured worker not reachable at the driver's start does not stop it while another joins: it is
+// recorded as not joined with the reason, and tried again until it joins.
+TEST_CASE("a driver starts without a worker it cannot reach and joins it once it listens", "[cluster][join][rejoin]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  worker_process present(dir, secret);
+  std::uint16_t port = 0;
+  {
+    listener probe;  // a free port, closed again: nobody listens there yet
+    port = probe.port();
+  }
+  const std::string late_address = "127.0.0.1:" + std::to_string(port);
+  session driver(driver_config({present.address, late_address}, secret));
+  CHECK(driver.cluster().joined_count() == 1);
+  const auto absent = driver.cluster().member(late_address);
+  REQUIRE(absent);
+  CHECK_FALSE(absent->joined);
+  CHECK_THAT(absent->lost_reason, Catch::Contains("cannot reach worker " + late_address));
+  worker_process late(dir, secret, {}, FLOW_CLUSTER_WORKER, late_address);
+  CHECK(eventually([&] { return driver.cluster().joined_count() == 2; }, 20s));
+  CHECK(eventually([&] { return late.log().find(" joined") != std::string::npos; }, 5s));
+}

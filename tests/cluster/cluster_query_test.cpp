@@ -199,3 +199,38 @@ TEST_CASE("a driver whose only worker is SIGKILLed fails with a clear error and 
   CHECK_THAT(read_file(dir / "driver.err"),
              Catch::Contains("cannot place vertex 'aggregate': no worker of the cluster is available (all 1 lost)"));
 }
+
+// A worker that comes back joins the running query: the driver tries a lost worker again (at once, then
+// with a backoff) and the next placement of the dataflow, here the recovery from the other worker's loss,
+// puts instances on it. Epochs every 100 ms, so that the kills, the restart and the join fall in the run.
+TEST_CASE("a SIGKILLed worker started again on its port rejoins and takes instances at the next placement",
+          "[cluster][query][loss][rejoin]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const std::size_t days = 60;
+  const auto data = retail_days(dir, days);
+  run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  worker_process first(dir, secret, {}, FLOW_RETAIL_EXAMPLE), second(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  const std::vector<std::string> args{"--data", data.string(), "--trigger", "100ms", "--max-files-per-trigger", "1",
+                                      "--refreshes", "14", "--output", (dir / "cluster.csv").string(),
+                                      workers_flag({&first, &second}), "--flow.secret-file", secret,
+                                      "--checkpoint", (dir / "checkpoint").string()};
+  child_process driver(FLOW_RETAIL_EXAMPLE, args, dir / "driver.log", dir / "driver.err");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") >= 3; }, 60s, 1ms));
+  first.process->signal(SIGKILL);
+  const auto first_lost_at = newest_commit(dir / "checkpoint");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") > first_lost_at + 1; }, 60s, 1ms));
+  // The same address again: the driver's next try joins it.
+  worker_process again(dir, secret, {}, FLOW_RETAIL_EXAMPLE, first.address);
+  REQUIRE(eventually([&] { return again.log().find(" joined") != std::string::npos; }, 30s));
+  CHECK(eventually([&] { return read_file(dir / "driver.err").find("worker " + first.address + " joined again") != std::string::npos; }, 10s));
+  const auto second_lost_at = newest_commit(dir / "checkpoint");
+  INFO("the run must still have epochs to go when the second worker is killed");
+  REQUIRE(second_lost_at < static_cast<std::int64_t>(days) - 10);
+  second.process->signal(SIGKILL);
+  const int status = driver.wait_exit(180s);
+  INFO("the driver's log:\n" << read_file(dir / "driver.log") << read_file(dir / "driver.err"));
+  REQUIRE(status == 0);
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+  CHECK(last_figures(again).first > 0);
+}
