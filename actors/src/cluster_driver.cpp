@@ -212,13 +212,17 @@ void cluster_driver::rejoin_lost_workers() {
   }
 }
 
-cluster_driver::~cluster_driver() {
+void cluster_driver::stop_rejoining() {
   {
     std::lock_guard<std::mutex> lock(rejoin_mutex_);
     stopping_ = true;
   }
   woken_.notify_all();
-  rejoiner_.join();
+  if (rejoiner_.joinable()) rejoiner_.join();
+}
+
+cluster_driver::~cluster_driver() {
+  stop_rejoining();
   caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
 }
 

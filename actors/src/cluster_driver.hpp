@@ -28,6 +28,10 @@ class cluster_driver {
   // those not reached while others joined are tried again while the driver runs.
   cluster_driver(caf::actor_system& sys, const cluster_settings& settings);
   ~cluster_driver();
+  // Ends the tries to join lost workers, waiting for one under way (at most the join's timeout). Call it
+  // while the actor system runs: a coordinator may hold the driver until the system's shutdown, when a
+  // try's requests would never end.
+  void stop_rejoining();
   cluster_driver(const cluster_driver&) = delete;
   cluster_driver& operator=(const cluster_driver&) = delete;
 
