@@ -1,6 +1,7 @@
 #include "cluster_driver.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <chrono>
 #include <map>
 #include <set>
@@ -100,47 +101,133 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, c
 
 }  // namespace
 
-cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
-    : sys_(sys), timeout_(settings.join_timeout), monitor_(sys.spawn(worker_monitor, membership_)) {
-  const std::string build = local_build();
-  for (const auto& worker : settings.workers) {
-    const std::string address = worker.to_string();
-    auto connected = connect_worker(sys, settings, worker.host, worker.port);
-    if (auto* reason = std::get_if<std::string>(&connected)) throw error("cannot reach worker " + address + ": " + *reason);
-    const auto handle = std::get<worker_actor>(connected);
-    driver_handshake handshake(settings.secret, build);
-    std::string proof, worker_build;
-    try {
-      ask<std::string, std::string>(sys, settings.join_timeout, handle, address, "join refused", std::function<void(std::string, std::string)>(
-          [&](std::string nonce, std::string their_build) {
-            worker_build = their_build;
-            proof = handshake.on_challenge(nonce, their_build);
-          }), hello_atom::value, handshake.nonce(), handshake.build());
-      ask<std::string>(sys, settings.join_timeout, handle, address, "join refused", std::function<void(std::string)>(
-          [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
-    } catch (const join_refused& e) {
-      throw error("worker " + address + " (join refused by the driver): " + e.what());
+cluster_driver::joined_worker cluster_driver::join(const cluster_address& worker) const {
+  const std::string address = worker.to_string();
+  auto connected = connect_worker(sys_, settings_, worker.host, worker.port);
+  if (auto* reason = std::get_if<std::string>(&connected)) throw unreachable("cannot reach worker " + address + ": " + *reason);
+  joined_worker out;
+  out.handle = std::get<worker_actor>(connected);
+  driver_handshake handshake(settings_.secret, build_);
+  std::string proof;
+  try {
+    ask<std::string, std::string>(sys_, timeout_, out.handle, address, "join refused", std::function<void(std::string, std::string)>(
+        [&](std::string nonce, std::string their_fingerprint) {
+          out.fingerprint = their_fingerprint;
+          proof = handshake.on_challenge(nonce, their_fingerprint);
+        }), hello_atom::value, handshake.nonce(), handshake.fingerprint());
+    ask<std::string>(sys_, timeout_, out.handle, address, "join refused", std::function<void(std::string)>(
+        [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
+    // Another build: the worker, given this build's list now that both proved the secret, names what
+    // differs in its refusal.
+    if (!handshake.same_build()) {
+      ask<std::string>(sys_, timeout_, out.handle, address, "join refused",
+                       std::function<void(std::string)>([&](std::string) { throw join_refused(handshake.mismatch()); }),
+                       build_atom::value, handshake.build_for_comparison());
     }
-    workers_.push_back(handle);
-    addresses_.push_back(address);
-    membership_->joined(address, build_digest(worker_build));
-    caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(handle), address);
+  } catch (const join_refused& e) {
+    throw error("worker " + address + " (join refused by the driver): " + e.what());
   }
-  // Every worker may take data from the others' vertex instances (a shuffle between workers).
+  return out;
+}
+
+void cluster_driver::admit(std::size_t w, const joined_worker& worker) {
+  {
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    workers_[w] = worker.handle;
+  }
+  membership_->joined(addresses_[w], worker.fingerprint.substr(0, 16));
+  caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(worker.handle), addresses_[w]);
+}
+
+void cluster_driver::introduce_peers() {
+  std::vector<std::pair<std::size_t, worker_actor>> joined;
+  {
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    for (std::size_t w = 0; w < workers_.size(); ++w)
+      if (workers_[w] && membership_->member(addresses_[w])->joined) joined.emplace_back(w, workers_[w]);
+  }
   std::vector<caf::node_id> nodes;
-  for (const auto& w : workers_) nodes.push_back(w.node());
-  slots_.assign(workers_.size(), 1);
-  for (std::size_t i = 0; i < workers_.size(); ++i)
-    ask<std::uint64_t>(sys, timeout_, workers_[i], addresses_[i], "peers refused",
-                       std::function<void(std::uint64_t)>([&, i](std::uint64_t slots) {
-                         slots_[i] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
+  for (const auto& [w, handle] : joined) nodes.push_back(handle.node());
+  for (const auto& [w, handle] : joined)
+    ask<std::uint64_t>(sys_, timeout_, handle, addresses_[w], "peers refused",
+                       std::function<void(std::uint64_t)>([&, w = w](std::uint64_t slots) {
+                         std::lock_guard<std::mutex> lock(workers_mutex_);
+                         slots_[w] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
                        }),
                        peers_atom::value, nodes);
 }
 
-cluster_driver::~cluster_driver() { caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown); }
+cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
+    : sys_(sys), settings_(settings), build_(local_build()), timeout_(settings.join_timeout),
+      monitor_(sys.spawn(worker_monitor, membership_)), rejoins_(rejoin_first_delay, rejoin_max_delay) {
+  workers_.resize(settings.workers.size());
+  slots_.assign(settings.workers.size(), 1);
+  std::string unreached;
+  for (std::size_t w = 0; w < settings.workers.size(); ++w) {
+    addresses_.push_back(settings.workers[w].to_string());
+    // A worker that cannot be reached is tried again while the query runs; one that refuses (another
+    // secret, another build) ends the start.
+    try {
+      admit(w, join(settings.workers[w]));
+    } catch (const unreachable& e) {
+      unreached += (unreached.empty() ? "" : "; ") + std::string(e.what());
+      membership_->not_joined(addresses_[w], e.what());
+    }
+  }
+  if (membership_->joined_count() == 0) throw error(unreached);
+  if (!unreached.empty())
+    std::cerr << "libflow: " << unreached << "; the query starts without it and places work on it once it joins" << std::endl;
+  // Every worker may take data from the others' vertex instances (a shuffle between workers).
+  introduce_peers();
+  rejoiner_ = std::thread([this] { rejoin_lost_workers(); });
+}
+
+// The tries to join lost workers again, until the driver ends. The membership is polled: a loss shows
+// there (the monitor records it), and a due try runs here, blocking for at most the join's timeout.
+void cluster_driver::rejoin_lost_workers() {
+  using namespace std::chrono_literals;
+  std::unique_lock<std::mutex> lock(rejoin_mutex_);
+  while (!stopping_) {
+    const auto now = rejoin_schedule::clock::now();
+    for (const auto& member : membership_->members())
+      if (!member.joined) rejoins_.lost(member.address, now);
+    for (const auto& address : rejoins_.due(now)) {
+      const auto w = static_cast<std::size_t>(std::find(addresses_.begin(), addresses_.end(), address) - addresses_.begin());
+      lock.unlock();
+      bool joined = false;
+      try {
+        admit(w, join(settings_.workers[w]));
+        introduce_peers();
+        joined = true;
+        std::cerr << "libflow: worker " << address << " joined again; the next placement of the query uses it" << std::endl;
+      } catch (const std::exception& e) {
+        if (membership_->member(address)->joined) membership_->lost(address, e.what());
+      }
+      lock.lock();
+      if (stopping_) return;
+      if (joined) rejoins_.joined(address);
+      else rejoins_.failed(address, rejoin_schedule::clock::now());
+    }
+    woken_.wait_for(lock, rejoin_poll, [this] { return stopping_; });
+  }
+}
+
+void cluster_driver::stop_rejoining() {
+  {
+    std::lock_guard<std::mutex> lock(rejoin_mutex_);
+    stopping_ = true;
+  }
+  woken_.notify_all();
+  if (rejoiner_.joinable()) rejoiner_.join();
+}
+
+cluster_driver::~cluster_driver() {
+  stop_rejoining();
+  caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
+}
 
 std::vector<std::size_t> cluster_driver::available_slots() const {
+  std::lock_guard<std::mutex> lock(workers_mutex_);
   std::vector<std::size_t> out(workers_.size(), 0);
   for (std::size_t w = 0; w < workers_.size(); ++w)
     if (auto member = membership_->member(addresses_[w]); member && member->joined) out[w] = slots_[w];
@@ -164,8 +251,14 @@ batch_input_actor cluster_driver::deploy(std::size_t worker, const graph_descrip
   d.write_buffer_bytes = setup.states.backend.write_buffer_bytes;
   d.coordinator = caf::actor_cast<caf::actor>(setup.sup.coordinator);
   d.generation = setup.sup.generation;
+  worker_actor handle;
+  {
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    handle = workers_.at(worker);
+  }
+  if (!handle) throw error("worker " + addresses_.at(worker) + " has not joined");
   caf::actor input;
-  ask<caf::actor>(sys_, timeout_, workers_.at(worker), addresses_.at(worker),
+  ask<caf::actor>(sys_, timeout_, handle, addresses_.at(worker),
                   "deploy of vertex '" + setup.graph->vertex(setup.vertex).name + "' refused",
                   std::function<void(caf::actor)>([&](caf::actor a) { input = std::move(a); }), deploy_atom::value,
                   std::move(d));

@@ -1,14 +1,20 @@
 // A driver's side of a cluster: joins every worker (flow/runtime/cluster_handshake.hpp) and watches them
-// (a lost worker is recorded in the membership with the reason and time). Include only from actors/*.cpp.
+// (a lost worker is recorded in the membership with the reason and time); a thread of its own tries to
+// join lost workers again (flow/runtime/cluster_rejoin.hpp), and the next placement of a query's
+// dataflow uses those that did. Include only from actors/*.cpp.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include <caf/actor_system.hpp>
 
 #include "flow/runtime/cluster_membership.hpp"
+#include "flow/runtime/cluster_rejoin.hpp"
 #include "dataflow.hpp"
 #include "flow/runtime/cluster_settings.hpp"
 #include "worker_protocol.hpp"
@@ -18,9 +24,14 @@ namespace flow::runtime {
 class cluster_driver {
  public:
   // Connects to and joins every worker of settings, in order. Throws flow::error naming the first worker
-  // that cannot be reached (within a few seconds) or refuses the join, and why.
+  // that refuses the join, and why, or every worker when none can be reached (within a few seconds);
+  // those not reached while others joined are tried again while the driver runs.
   cluster_driver(caf::actor_system& sys, const cluster_settings& settings);
   ~cluster_driver();
+  // Ends the tries to join lost workers, waiting for one under way (at most the join's timeout). Call it
+  // while the actor system runs: a coordinator may hold the driver until the system's shutdown, when a
+  // try's requests would never end.
+  void stop_rejoining();
   cluster_driver(const cluster_driver&) = delete;
   cluster_driver& operator=(const cluster_driver&) = delete;
 
@@ -29,8 +40,8 @@ class cluster_driver {
   std::size_t size() const { return workers_.size(); }
   const std::string& address(std::size_t worker) const { return addresses_.at(worker); }
 
-  // Per worker, the instances it takes (its slots, as it said at the join); 0 for a lost worker. What
-  // instance_placement places a dataflow's generation over.
+  // Per worker, the instances it takes (its slots, as it said at the join); 0 for a worker lost or not
+  // joined. What instance_placement places a dataflow's generation over.
   std::vector<std::size_t> available_slots() const;
 
   // Runs the operator vertex instance of setup on worker `worker` (its states start from setup.restored's
@@ -40,13 +51,40 @@ class cluster_driver {
   batch_input_actor deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup);
 
  private:
+  // A connection that cannot be made (nobody listens, no answer): the worker is tried again later.
+  class unreachable : public error {
+   public:
+    using error::error;
+  };
+  struct joined_worker {
+    worker_actor handle;
+    std::string fingerprint;
+  };
+  static constexpr std::chrono::milliseconds rejoin_first_delay{100}, rejoin_max_delay{5000}, rejoin_poll{50};
+
+  // Connects to and joins worker; throws unreachable, or flow::error for a refused join.
+  joined_worker join(const cluster_address& worker) const;
+  // Records worker w as joined and watches it.
+  void admit(std::size_t w, const joined_worker& worker);
+  // Tells every joined worker the nodes of all (whose instances may send it data) and takes their slots.
+  void introduce_peers();
+  void rejoin_lost_workers();
+
   caf::actor_system& sys_;
+  const cluster_settings settings_;
+  const std::string build_;
   std::shared_ptr<cluster_membership> membership_ = std::make_shared<cluster_membership>();
-  std::vector<worker_actor> workers_;
+  mutable std::mutex workers_mutex_;  // workers_ and slots_: the rejoining thread changes them
+  std::vector<worker_actor> workers_;  // by the settings' order; an invalid handle until it joined
   std::vector<std::string> addresses_;
   std::chrono::milliseconds timeout_;  // of a request to a worker (cluster_settings::join_timeout)
   std::vector<std::size_t> slots_;
   caf::actor monitor_;
+  std::mutex rejoin_mutex_;  // rejoins_ and stopping_
+  std::condition_variable woken_;
+  rejoin_schedule rejoins_;
+  bool stopping_ = false;
+  std::thread rejoiner_;
 };
 
 }  // namespace flow::runtime

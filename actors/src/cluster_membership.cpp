@@ -16,6 +16,15 @@ void cluster_membership::joined(const std::string& address, const std::string& b
   changed_.notify_all();
 }
 
+void cluster_membership::not_joined(const std::string& address, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  cluster_member member{address, {}, false, reason, now, now};
+  if (auto it = find(address); it != members_.end()) *it = std::move(member);
+  else members_.push_back(std::move(member));
+  changed_.notify_all();
+}
+
 void cluster_membership::lost(const std::string& address, const std::string& reason) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = find(address);

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -129,17 +131,27 @@ struct worker_state {
   // driver lost) takes its instances along; the worker's end takes all.
   std::shared_ptr<std::map<caf::actor_addr, std::vector<caf::actor>>> instances =
       std::make_shared<std::map<caf::actor_addr, std::vector<caf::actor>>>();
-  std::map<caf::node_id, worker_handshake> joining;  // by the driver's node
-  std::set<caf::node_id> drivers;                    // joined: they may name peers
+  // Joins under way, by the driver's node; each is forgotten when its join has not come within
+  // join_timeout of its hello (the expiry's id tells a newer hello of the same node from it).
+  struct pending_join {
+    worker_handshake handshake;
+    std::uint64_t id;
+  };
+  std::map<caf::node_id, pending_join> joining;
+  std::uint64_t next_join_id = 0;
+  std::chrono::milliseconds join_timeout{0};
+  std::set<caf::node_id> drivers;  // joined: they may name peers and deploy instances
 };
 
 worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> self, std::shared_ptr<worker_shared> shared,
-                                   std::string secret, std::size_t slots, std::string state_directory) {
+                                   std::string secret, std::size_t slots, std::string state_directory,
+                                   std::chrono::milliseconds join_timeout) {
   self->state.shared = std::move(shared);
   self->state.secret = std::move(secret);
   self->state.build = local_build();
   self->state.slots = slots;
   self->state.state_directory = std::move(state_directory);
+  self->state.join_timeout = join_timeout;
   // Not linked: a coordinator ends an old generation's instances with exit_reason::kill, which a linked
   // worker could not trap.
   self->attach_functor([instances = self->state.instances] {
@@ -165,14 +177,17 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
     return caf::make_error(caf::sec::runtime_error, reason);
   };
   return {
-      [self, refuse_join](hello_atom, const std::string& nonce, const std::string& build)
+      [self, refuse_join](hello_atom, const std::string& nonce, const std::string& fingerprint)
           -> caf::result<std::string, std::string> {
         if (!self->current_sender()) return self->state.shared->refuse(nullptr, "a hello");
         const auto node = self->current_sender()->node();
-        auto& handshake = self->state.joining.insert_or_assign(node, worker_handshake(self->state.secret, self->state.build))
-                              .first->second;
+        auto& st = self->state;
+        const auto id = ++st.next_join_id;
+        auto& pending = st.joining.insert_or_assign(node, worker_state::pending_join{worker_handshake(st.secret, st.build), id})
+                            .first->second;
+        self->delayed_send(self, st.join_timeout, expire_atom::value, id);
         try {
-          return {handshake.on_hello(nonce, build), self->state.build};
+          return {pending.handshake.on_hello(nonce, fingerprint), pending.handshake.fingerprint()};
         } catch (const join_refused& e) {
           return refuse_join(node, e.what());
         }
@@ -183,7 +198,9 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         auto it = self->state.joining.find(node);
         if (it == self->state.joining.end()) return refuse_join(node, "a join without a hello first");
         try {
-          auto answer = it->second.on_join(proof);
+          auto answer = it->second.handshake.on_join(proof);
+          // Another build: the driver, now authenticated, sends its list (build_atom) to be told what differs.
+          if (!it->second.handshake.same_build()) return answer;
           self->state.joining.erase(it);
           self->state.shared->trust(node);
           self->state.drivers.insert(node);
@@ -192,6 +209,27 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
         } catch (const join_refused& e) {
           return refuse_join(node, e.what());
         }
+      },
+      [self, refuse_join](build_atom, const std::string& driver_build) -> caf::result<std::string> {
+        if (!self->current_sender()) return self->state.shared->refuse(nullptr, "a build list");
+        const auto node = self->current_sender()->node();
+        auto it = self->state.joining.find(node);
+        if (it == self->state.joining.end()) return refuse_join(node, "a build list without a hello first");
+        try {
+          it->second.handshake.on_build(driver_build);
+        } catch (const join_refused& e) {
+          return refuse_join(node, e.what());
+        }
+        return refuse_join(node, "a build list although the builds' fingerprints agree");
+      },
+      [self](expire_atom, std::uint64_t id) {
+        if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(self)) return;
+        auto& st = self->state;
+        const auto it = std::find_if(st.joining.begin(), st.joining.end(), [id](const auto& entry) { return entry.second.id == id; });
+        if (it == st.joining.end()) return;
+        std::cerr << "worker " << st.shared->name << ": forgot the unfinished join of " << caf::to_string(it->first)
+                  << " (no join within " << st.join_timeout.count() << " ms of its hello)" << std::endl;
+        st.joining.erase(it);
       },
       [self](peers_atom, const std::vector<caf::node_id>& peers) -> caf::result<std::uint64_t> {
         auto& shared = self->state.shared;
@@ -202,7 +240,8 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
       },
       [self](deploy_atom, const instance_deployment& deployment) -> caf::result<caf::actor> {
         auto& shared = self->state.shared;
-        if (!shared->trusts(self->current_sender())) return shared->refuse(self->current_sender(), "a deploy");
+        if (!self->current_sender() || self->state.drivers.count(self->current_sender()->node()) == 0)
+          return shared->refuse(self->current_sender(), "a deploy");
         try {
           auto instance = caf::actor_cast<caf::actor>(spawn_instance(self->system(), setup_of(deployment, shared, self->state.state_directory)));
           self->monitor(instance);
@@ -225,10 +264,11 @@ extern "C" void on_stop_signal(int) {
   [[maybe_unused]] auto written = ::write(stop_pipe[1], &byte, 1);
 }
 
-// Blocks until SIGTERM or SIGINT reaches the process. The handler runs in whichever thread takes the signal;
-// this one unblocks both, and Linux gives a signal sent to the process to its main thread when that thread
-// does not block it, ahead of a thread waiting in sigwait (such as the examples' signal_stopper).
-void await_stop_signal() {
+// Blocks until SIGTERM or SIGINT reaches the process (false: the pipe failed). The handler runs in
+// whichever thread takes the signal; this one unblocks both, and Linux gives a signal sent to the process
+// to its main thread when that thread does not block it, ahead of a thread waiting in sigwait (such as
+// the examples' signal_stopper).
+bool await_stop_signal() {
   if (::pipe(stop_pipe) != 0) throw error("worker: cannot make a pipe for the stop signal");
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -240,12 +280,20 @@ void await_stop_signal() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
-  char byte = 0;
-  while (::read(stop_pipe[0], &byte, 1) != 1) {
-  }
+  return await_stop_byte(stop_pipe[0]);
 }
 
 }  // namespace
+
+bool await_stop_byte(int fd) {
+  char byte = 0;
+  for (;;) {
+    const auto n = ::read(fd, &byte, 1);
+    if (n == 1) return true;
+    if (n < 0 && errno == EINTR) continue;
+    return false;
+  }
+}
 
 void serve_as_worker(const session_config& config) {
   const auto settings = check_cluster_settings(config);
@@ -262,7 +310,8 @@ void serve_as_worker(const session_config& config) {
     auto shared = std::make_shared<worker_shared>();
     const auto state_directory =
         (std::filesystem::temp_directory_path() / ("libflow-worker-" + std::to_string(::getpid()))).string();
-    auto handle = sys.spawn(worker, shared, settings.secret, config.threads == 0 ? cores : config.threads, state_directory);
+    auto handle = sys.spawn(worker, shared, settings.secret, config.threads == 0 ? cores : config.threads, state_directory,
+                            settings.join_timeout);
     auto port = settings.tls() ? caf::openssl::publish(handle, settings.listen.port, settings.listen.host.c_str(), true)
                                : sys.middleman().publish(handle, settings.listen.port, settings.listen.host.c_str(), true);
     if (!port) {
@@ -272,8 +321,13 @@ void serve_as_worker(const session_config& config) {
     }
     name = settings.listen.host + ":" + std::to_string(*port);
     shared->name = name;
+    if (!settings.tls())
+      std::cerr << "worker " << name << ": without TLS: after a join this worker trusts messages by the sender's node id, "
+                << "which a host that reaches this port can claim; admit only the cluster's hosts to it "
+                << "(docs/deployment.md, The cluster secret)" << std::endl;
     std::cout << "worker " << name << ": listening (build " << build_digest(local_build()) << ")" << std::endl;
-    await_stop_signal();
+    if (!await_stop_signal())
+      std::cerr << "worker " << name << ": cannot wait for the stop signal (" << std::strerror(errno) << "): stopping" << std::endl;
     caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
     std::error_code ignored;

@@ -12,4 +12,8 @@ namespace flow::runtime {
 // HOST:PORT is the address it listens on (the bound port when --flow.listen gave port 0).
 [[noreturn]] void serve_as_worker(const session_config& config);
 
+// Blocks until one byte is read from fd (the worker's stop signal): true. A read interrupted by a signal
+// is retried; at the end of the file or on another read error it returns false instead of retrying.
+bool await_stop_byte(int fd);
+
 }  // namespace flow::runtime

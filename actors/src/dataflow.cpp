@@ -44,9 +44,19 @@ connector_metrics_lists metric_lists(const connector_metrics& metrics) {
   return out;
 }
 
+// A unit's seq: the source's index above bit 48, then its position in the epoch, so that a sink writes an
+// epoch's rows source by source, each in the order its reader cut them. Rows emitted at an epoch's end
+// (aggregations) come after all of them, instance by instance.
+constexpr int source_seq_shift = 48;
+constexpr std::uint64_t end_of_epoch_seq = std::uint64_t{1} << 63;
+
 // Several epochs may be in flight: an upstream instance may already send epoch N+1 while another
 // still sends N. The aligner hands on data of the oldest open epoch at once, holds back later epochs'
 // data, and completes an epoch when every upstream instance has sent its barrier (Flink's alignment).
+// What upstream instances emit at an epoch's end (a partial aggregation's partial sums) is held until
+// the epoch's alignment and handed on in upstream-instance order (their seq): a final aggregation then
+// folds an epoch's partial sums (doubles) in the same order whatever their arrival order, so embedded,
+// cluster and recovered runs give the same bytes.
 class epoch_aligner {
  public:
   explicit epoch_aligner(std::size_t upstream_count) : upstream_count_(upstream_count) {}
@@ -54,7 +64,8 @@ class epoch_aligner {
   template <class OnData>
   void data(std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows, OnData&& on_data) {
     if (!active_) active_ = epoch;
-    if (epoch == *active_) on_data(epoch, seq, input, rows);
+    if (seq >= end_of_epoch_seq) waiting_[epoch].at_end.push_back({seq, input, rows});
+    else if (epoch == *active_) on_data(epoch, seq, input, rows);
     else waiting_[epoch].data.push_back({seq, input, rows});
   }
 
@@ -66,9 +77,11 @@ class epoch_aligner {
     open.stats.add(stats);
     while (active_ && waiting_[*active_].barriers == upstream_count_) {
       std::int64_t done = *active_;
-      epoch_stats done_stats = waiting_[done].stats;
-      waiting_.erase(done);
-      on_complete(done, done_stats);
+      auto node = waiting_.extract(done);
+      auto& at_end = node.mapped().at_end;
+      std::stable_sort(at_end.begin(), at_end.end(), [](const held_data& a, const held_data& b) { return a.seq < b.seq; });
+      for (const auto& d : at_end) on_data(done, d.seq, d.input, d.rows);
+      on_complete(done, node.mapped().stats);
       if (waiting_.empty()) {
         active_.reset();
         break;
@@ -87,7 +100,7 @@ class epoch_aligner {
     batch rows;
   };
   struct open_epoch {
-    std::vector<held_data> data;
+    std::vector<held_data> data, at_end;
     std::size_t barriers = 0;
     epoch_stats stats;
   };
@@ -97,12 +110,6 @@ class epoch_aligner {
 };
 
 // ---------------------------------------------------------------- source reader
-
-// A unit's seq: the source's index above bit 48, then its position in the epoch, so that a sink writes an
-// epoch's rows source by source, each in the order its reader cut them. Rows emitted at an epoch's end
-// (aggregations) come after all of them, instance by instance.
-constexpr int source_seq_shift = 48;
-constexpr std::uint64_t end_of_epoch_seq = std::uint64_t{1} << 63;
 
 struct source_state {
   std::shared_ptr<source_reader> reader;
@@ -138,24 +145,18 @@ void end_read(source_pointer self) {
   start_next_run(self);
 }
 
-// Hands units to instances that have credit, round-robin; ends the epoch with a barrier to every instance.
+// Hands units to the instances in turn, each unit to the next instance once that one has credit (not to
+// whichever has: an instance's partial aggregates then hold the same units in every run, whatever the
+// timing); ends the epoch with a barrier to every instance.
 void pump(source_pointer self) {
   auto& st = self->state;
-  const std::size_t n = st.instances.size();
   while (st.reading) {
-    std::size_t target = n;
-    for (std::size_t k = 0; k < n; ++k) {
-      std::size_t i = (st.next_instance + k) % n;
-      if (st.credits[i] > 0) {
-        target = i;
-        break;
-      }
-    }
-    if (target == n) return;  // every instance is busy: wait for an ack
+    const std::size_t target = st.next_instance;
+    if (st.credits[target] == 0) return;  // wait for its ack
     auto unit = st.reader->next();
     if (!unit) return end_read(self);
     --st.credits[target];
-    st.next_instance = (target + 1) % n;
+    st.next_instance = (target + 1) % st.instances.size();
     auto seq = st.next_seq++;
     if (auto* b = std::get_if<batch>(&*unit))
       self->send(st.instances[target], data_atom::value, st.epoch, seq, std::uint32_t{0}, std::move(*b));
@@ -172,6 +173,7 @@ void start_next_run(source_pointer self) {
   st.queued.pop_front();
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
+  st.next_instance = 0;  // an epoch's units go to the same instances in a replay after a restart
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
     st.reading = true;
     return end_read(self);

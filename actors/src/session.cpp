@@ -13,6 +13,7 @@
 #include "coordinator.hpp"
 #include "graph_inspect.hpp"
 #include "flow/compile.hpp"
+#include "flow/formats.hpp"
 #include "flow/connectors/file_source.hpp"
 #include "flow/connectors/memory.hpp"
 #include "flow/connectors/registry.hpp"
@@ -89,17 +90,6 @@ session_config::cluster_role parse_role(std::string_view text) {
   throw error("invalid value '" + std::string(text) + "' for --flow.role: expected embedded, driver or worker");
 }
 
-// "a,b,c" without empty entries.
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const auto comma = text.find(',');
-    if (auto item = text.substr(0, comma); !item.empty()) out.emplace_back(item);
-    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-  }
-  return out;
-}
-
 }  // namespace
 
 class session::impl final : public session_context, public std::enable_shared_from_this<session::impl> {
@@ -115,6 +105,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
 
   ~impl() override {
     stop_all();
+    if (cluster_) cluster_->stop_rejoining();
     cluster_.reset();  // before the actor system, which waits for the driver's monitor
   }
 

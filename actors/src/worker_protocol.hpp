@@ -1,13 +1,13 @@
 // A cluster worker's interface: every message a driver sends a worker and what it answers. Included only
 // by the runtime's .cpp files (CAF stays out of public headers).
 //
-// hello and join: the join handshake (flow/runtime/cluster_handshake.hpp); a refusal is an error reply
-// naming the reason. Until its node has joined, a peer's deploy, data and barrier messages are refused and
-// logged by the worker.
+// hello, join and build: the join handshake (flow/runtime/cluster_handshake.hpp); a refusal is an error
+// reply naming the reason. A hello not followed by a join within the join's timeout is forgotten. Until
+// its node has joined, a peer's deploy, data and barrier messages are refused and logged by the worker.
 // peers: from a joined driver, the nodes of its other joined workers, whose vertex instances may then send
 // this worker's instances data (a shuffle between workers). Answers the worker's slots (how many vertex
 // instances it takes: its core count, or --flow.threads).
-// deploy: run one instance of an operator vertex (instance_deployment below), the same instance actor as
+// deploy: from a joined driver only (not from a peer it named), run one instance of an operator vertex (instance_deployment below), the same instance actor as
 // the driver's (dataflow.hpp). Answers the instance's handle, a batch_input_actor (protocol.hpp) that takes
 // the epoch protocol's data and barrier messages.
 #pragma once
@@ -19,8 +19,10 @@
 
 namespace flow::runtime {
 
-using hello_atom = caf::atom_constant<caf::atom("hello")>;    // driver -> worker: nonce, build
+using hello_atom = caf::atom_constant<caf::atom("hello")>;    // driver -> worker: nonce, build fingerprint
 using join_atom = caf::atom_constant<caf::atom("join")>;      // driver -> worker: proof
+using build_atom = caf::atom_constant<caf::atom("build")>;    // driver -> worker: build list (after proofs)
+using expire_atom = caf::atom_constant<caf::atom("expire")>;  // worker -> itself: an unfinished join's end
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;  // driver -> worker: a vertex instance
 using peers_atom = caf::atom_constant<caf::atom("peers")>;    // driver -> worker: the other workers' nodes
 
@@ -52,6 +54,8 @@ typename Inspector::result_type inspect(Inspector& f, instance_deployment& x) {
 using worker_actor = caf::typed_actor<
     caf::replies_to<hello_atom, std::string, std::string>::with<std::string, std::string>,
     caf::replies_to<join_atom, std::string>::with<std::string>,
+    caf::replies_to<build_atom, std::string>::with<std::string>,
+    caf::reacts_to<expire_atom, std::uint64_t>,
     caf::replies_to<peers_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
     caf::replies_to<deploy_atom, instance_deployment>::with<caf::actor>>;
 

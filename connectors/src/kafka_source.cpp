@@ -21,18 +21,6 @@ constexpr std::size_t default_unit_bytes = std::size_t{1} << 20;
 constexpr std::int64_t earliest_marker = -2;
 constexpr std::int64_t latest_marker = -1;
 
-std::vector<std::string> split_topics(const std::string& list) {
-  std::vector<std::string> topics;
-  std::stringstream in(list);
-  std::string topic;
-  while (std::getline(in, topic, ',')) {
-    topic.erase(0, topic.find_first_not_of(" \t"));
-    topic.erase(topic.find_last_not_of(" \t") + 1);
-    if (!topic.empty()) topics.push_back(topic);
-  }
-  return topics;
-}
-
 struct source_settings {
   std::vector<std::string> subscribe;
   std::vector<topic_partition> assign;  // used when subscribe is empty
@@ -57,7 +45,7 @@ source_settings parse_settings(const options& opts) {
                               : "kafka source: one of the options subscribe (\"topic1,topic2\") or assign "
                                 "({\"topic1\":[0,1]}) must be specified");
   if (has_subscribe) {
-    s.subscribe = split_topics(opts.get("subscribe"));
+    s.subscribe = split_list(opts.get("subscribe"));
     if (s.subscribe.empty()) throw error("kafka source: option subscribe names no topic; give \"topic1,topic2\"");
   } else {
     s.assign = parse_partitions(opts.get("assign"), "kafka source option assign");

@@ -36,17 +36,6 @@ bool bool_option(const options& opts, const std::string& key, bool fallback) {
   }
 }
 
-std::vector<std::string> split_topics(const std::string& list) {
-  std::vector<std::string> topics;
-  std::size_t pos = 0;
-  while (pos <= list.size()) {
-    std::size_t comma = std::min(list.find(',', pos), list.size());
-    if (comma > pos) topics.push_back(list.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
-  return topics;
-}
-
 bool is_pull(const options& opts) {
   auto type = opts.get("socketType", "SUB");
   std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -91,7 +80,7 @@ class zmq_source final : public push_source {
                                        message_format(opts) == "text" ? nullptr
                                                                       : resolve_zmq_source_schema(opts, std::move(schema))}),
         endpoint_(opts.get("endpoint")),
-        topics_(split_topics(opts.get("subscribe"))),
+        topics_(split_list(opts.get("subscribe"))),
         lines_(message_format(opts) != "binary"),
         json_(message_format(opts) == "json"),
         text_(message_format(opts) == "text"),

@@ -38,4 +38,16 @@ std::int64_t options::get_int(std::string_view key, std::int64_t fallback) const
   return result;
 }
 
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    auto item = text.substr(0, comma);
+    const auto first = item.find_first_not_of(" \t");
+    if (first != std::string_view::npos) items.emplace_back(item.substr(first, item.find_last_not_of(" \t") + 1 - first));
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+  }
+  return items;
+}
+
 }  // namespace flow

@@ -5,12 +5,16 @@
 #include <signal.h>
 
 #include <chrono>
+#include <future>
+#include <thread>
+#include <unistd.h>
 #include <regex>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
 #include "../../actors/src/cluster_node.hpp"
+#include "../../actors/src/cluster_worker.hpp"
 #include "../../actors/src/worker_protocol.hpp"
 #include "cluster_support.hpp"
 #include "flow/runtime/cluster_handshake.hpp"
@@ -20,6 +24,33 @@ using namespace flow::test;
 using namespace std::chrono_literals;
 
 namespace {
+
+// A worker's actor reached from sys without joining it (as an outsider, or a test playing a driver).
+flow::runtime::worker_actor worker_handle(caf::actor_system& sys, const std::string& address) {
+  const auto colon = address.rfind(':');
+  auto handle = sys.middleman().remote_actor<flow::runtime::worker_actor>(
+      address.substr(0, colon), static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(handle);
+  return *handle;
+}
+
+// With a cluster node's heartbeats: a worker closes a connection that stays silent past its timeout.
+std::unique_ptr<caf::actor_system> networked_system(caf::actor_system_config& cfg) {
+  flow::runtime::add_message_types(cfg);
+  flow::runtime::enable_networking(cfg, flow::runtime::cluster_settings{});
+  return std::make_unique<caf::actor_system>(cfg);
+}
+
+// The reply to one request, or the refusal's text.
+template <class... Reply, class... Ts>
+std::string ask_text(caf::actor_system& sys, const flow::runtime::worker_actor& worker, Ts&&... xs) {
+  caf::scoped_actor self{sys};
+  std::string out;
+  self->request(worker, 10s, std::forward<Ts>(xs)...)
+      .receive([&](const Reply&... reply) { ((out += caf::deep_to_string(reply) + " "), ...); },
+               [&](caf::error& e) { out = "refused: " + flow::runtime::error_text(sys, e); });
+  return out;
+}
 
 // How long a driver's failed start took, and its error.
 std::pair<std::string, std::chrono::milliseconds> timed_start_error(const session_config& config) {
@@ -71,7 +102,8 @@ TEST_CASE("a worker of another build is refused naming what differs", "[cluster]
   worker_process other(dir, secret, {"--extra-operator"});
   const auto [message, took] = timed_start_error(driver_config({other.address}, secret));
   CHECK_THAT(message, Catch::Contains("worker " + other.address + " (join refused): build mismatch"));
-  // The worker refuses first (at hello); its reason reaches the driver's error and the worker's log.
+  // The worker names the differences once both proved the secret; its reason reaches the driver's error
+  // and the worker's log.
   CHECK_THAT(message, Catch::Contains("the worker runs build "));
   CHECK_THAT(message, Catch::Contains("only the worker has: operator cluster-test-extra"));
   CHECK(took < 5s);
@@ -167,4 +199,120 @@ TEST_CASE("a worker whose listen address is taken ends with a clear error", "[cl
   CHECK(worker.wait_exit(10s) == 1);
   CHECK_THAT(read_file(dir / "err.txt"), Catch::Contains("--flow.listen=" + address + ": cannot listen there"));
   CHECK_THAT(read_file(dir / "err.txt"), Catch::Contains("choose a free port"));
+}
+
+// Before the proofs a worker tells only its build's fingerprint: its list of registered names (what the
+// program can run) goes to no one who has not proved the secret.
+TEST_CASE("a worker answers a hello with its build's fingerprint, not its registered names", "[cluster][join]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  worker_process worker(dir, secret);
+  caf::actor_system_config cfg;
+  auto sys = networked_system(cfg);
+  const auto handle = worker_handle(*sys, worker.address);
+  caf::scoped_actor self{*sys};
+  std::string fingerprint;
+  self->request(handle, 10s, flow::runtime::hello_atom::value, std::string(64, 'a'), std::string(64, 'b'))
+      .receive([&](const std::string&, const std::string& theirs) { fingerprint = theirs; },
+               [&](caf::error& e) { fingerprint = "refused: " + flow::runtime::error_text(*sys, e); });
+  CHECK(fingerprint == runtime::build_fingerprint(runtime::local_build()));
+  CHECK(fingerprint.find("operator") == std::string::npos);
+}
+
+// Trust relayed by a driver (its list of peers) lets another worker's instances send data, not deploy.
+TEST_CASE("a peer a driver named may not deploy instances on a worker, its driver may", "[cluster][join]") {
+  temp_dir dir;
+  const std::string secret_text = "a-shared-cluster-secret-0123";
+  const auto secret = make_secret_file(dir, "secret", secret_text);
+  worker_process worker(dir, secret);
+  caf::actor_system_config driver_cfg, peer_cfg;
+  auto driver_sys = networked_system(driver_cfg);
+  auto peer_sys = networked_system(peer_cfg);
+  REQUIRE(driver_sys->node() != peer_sys->node());
+  const auto from_driver = worker_handle(*driver_sys, worker.address);
+  const auto from_peer = worker_handle(*peer_sys, worker.address);
+  // The driver's join, step by step, then the peer named.
+  runtime::driver_handshake handshake(secret_text, runtime::local_build());
+  caf::scoped_actor self{*driver_sys};
+  self->request(from_driver, 10s, flow::runtime::hello_atom::value, handshake.nonce(), handshake.fingerprint())
+      .receive([&](const std::string& nonce, const std::string& fingerprint) {
+                 const auto proof = handshake.on_challenge(nonce, fingerprint);
+                 self->request(from_driver, 10s, flow::runtime::join_atom::value, proof)
+                     .receive([&](const std::string& worker_proof) { handshake.on_accepted(worker_proof); },
+                              [&](caf::error& e) { FAIL(flow::runtime::error_text(*driver_sys, e)); });
+               },
+               [&](caf::error& e) { FAIL(flow::runtime::error_text(*driver_sys, e)); });
+  REQUIRE(handshake.authenticated());
+  CHECK_THAT(ask_text<std::uint64_t>(*driver_sys, from_driver, flow::runtime::peers_atom::value,
+                                     std::vector<caf::node_id>{peer_sys->node()}),
+             !Catch::Contains("refused"));
+  // The peer's deploy is refused at the door; the driver's passes it (and fails on the empty deployment).
+  CHECK_THAT(ask_text<caf::actor>(*peer_sys, from_peer, flow::runtime::deploy_atom::value, flow::runtime::instance_deployment{}),
+             Catch::Contains("refused a deploy: join first"));
+  CHECK_THAT(ask_text<caf::actor>(*driver_sys, from_driver, flow::runtime::deploy_atom::value, flow::runtime::instance_deployment{}),
+             Catch::Contains("cannot run vertex 0"));
+  // Nor may the peer name peers of its own.
+  CHECK_THAT(ask_text<std::uint64_t>(*peer_sys, from_peer, flow::runtime::peers_atom::value, std::vector<caf::node_id>{}),
+             Catch::Contains("refused a list of peers"));
+}
+
+// A peer that says hello and never joins leaves nothing behind once the join's timeout (3 s) has passed.
+TEST_CASE("a worker forgets a hello whose join does not follow within the join timeout", "[cluster][join]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  worker_process worker(dir, secret);
+  caf::actor_system_config cfg;
+  auto sys = networked_system(cfg);
+  const auto handle = worker_handle(*sys, worker.address);
+  runtime::driver_handshake handshake("a-shared-cluster-secret-0123", runtime::local_build());
+  std::string proof;
+  caf::scoped_actor self{*sys};
+  self->request(handle, 10s, flow::runtime::hello_atom::value, handshake.nonce(), handshake.fingerprint())
+      .receive([&](const std::string& nonce, const std::string& fingerprint) { proof = handshake.on_challenge(nonce, fingerprint); },
+               [&](caf::error& e) { FAIL(flow::runtime::error_text(*sys, e)); });
+  REQUIRE(eventually([&] { return worker.log().find("forgot the unfinished join") != std::string::npos; }, 15s));
+  CHECK_THAT(worker.log(), Catch::Contains("no join within 3000 ms of its hello"));
+  // The right proof, too late: its hello is gone.
+  CHECK_THAT(ask_text<std::string>(*sys, handle, flow::runtime::join_atom::value, proof),
+             Catch::Contains("a join without a hello first"));
+}
+
+// The worker's wait for its stop signal reads a pipe: a failed read (here the end of the file) ends the
+// wait instead of retrying it forever at full speed.
+TEST_CASE("a worker's wait for the stop signal ends on a byte, and on a failed read", "[cluster][join]") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  REQUIRE(::write(fds[1], "x", 1) == 1);
+  CHECK(runtime::await_stop_byte(fds[0]));
+  ::close(fds[1]);
+  std::promise<bool> ended;
+  auto result = ended.get_future();
+  // Detached: should the wait spin, the test fails on the timeout instead of hanging on a join.
+  std::thread([&ended, fd = fds[0]] { ended.set_value(runtime::await_stop_byte(fd)); }).detach();
+  REQUIRE(result.wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(result.get());
+  ::close(fds[0]);
+}
+
+// A configured worker not reachable at the driver's start does not stop it while another joins: it is
+// recorded as not joined with the reason, and tried again until it joins.
+TEST_CASE("a driver starts without a worker it cannot reach and joins it once it listens", "[cluster][join][rejoin]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  worker_process present(dir, secret);
+  std::uint16_t port = 0;
+  {
+    listener probe;  // a free port, closed again: nobody listens there yet
+    port = probe.port();
+  }
+  const std::string late_address = "127.0.0.1:" + std::to_string(port);
+  session driver(driver_config({present.address, late_address}, secret));
+  CHECK(driver.cluster().joined_count() == 1);
+  const auto absent = driver.cluster().member(late_address);
+  REQUIRE(absent);
+  CHECK_FALSE(absent->joined);
+  CHECK_THAT(absent->lost_reason, Catch::Contains("cannot reach worker " + late_address));
+  worker_process late(dir, secret, {}, FLOW_CLUSTER_WORKER, late_address);
+  CHECK(eventually([&] { return driver.cluster().joined_count() == 2; }, 20s));
+  CHECK(eventually([&] { return late.log().find(" joined") != std::string::npos; }, 5s));
 }

@@ -59,6 +59,14 @@ std::filesystem::path retail_dir() { return test::shared_data_dir() / "retail-by
 
 }  // namespace
 
+TEST_CASE("split_list: a comma-separated list without blanks around its items or empty ones", "[formats][options]") {
+  CHECK(split_list("a, b ,\tc") == std::vector<std::string>{"a", "b", "c"});
+  CHECK(split_list(",a,,b,") == std::vector<std::string>{"a", "b"});
+  CHECK(split_list("host:1") == std::vector<std::string>{"host:1"});
+  CHECK(split_list(" , ").empty());
+  CHECK(split_list("").empty());
+}
+
 TEST_CASE("options: keys are case-insensitive and typed getters validate", "[formats][options]") {
   options opts;
   opts.set("Header", "TRUE");

@@ -30,6 +30,10 @@ class options {
   std::map<std::string, std::string> values_;  // keys lower-cased
 };
 
+// A comma-separated list ("a, b,c": topics to subscribe to, --flow.workers' addresses): the items with
+// blanks around them trimmed, empty ones left out.
+std::vector<std::string> split_list(std::string_view text);
+
 // A piece of a file or stream holding whole records, [begin, end) of a shared buffer.
 struct raw_chunk {
   std::shared_ptr<const std::string> buffer;

@@ -23,6 +23,8 @@ class cluster_membership {
  public:
   // Records a worker that joined (again: a new entry replaces its lost one).
   void joined(const std::string& address, const std::string& build);
+  // Records a worker that could not be joined at the driver's start, and why (as lost at that time).
+  void not_joined(const std::string& address, const std::string& reason);
   // Records the loss of a joined worker; a second report of the same loss is ignored.
   void lost(const std::string& address, const std::string& reason);
 

@@ -34,7 +34,7 @@ struct cluster_settings {
   std::vector<cluster_address> workers;  // driver
   std::string secret;                    // driver, worker
   std::string tls_certificate, tls_key, tls_ca;  // all three or none
-  std::chrono::milliseconds join_timeout{3000};  // driver: per step of a worker's join
+  std::chrono::milliseconds join_timeout{3000};  // driver: per step of a worker's join; worker: from a hello to its join
   bool tls() const { return !tls_certificate.empty(); }
 };
 
