@@ -17,7 +17,7 @@ class stored_aggregate_state final : public aggregate_state {
   stored_aggregate_state(const aggregate_operator& aggregate, std::unique_ptr<key_value_store> store);
 
   // A group the cache meets for the first time is read from the store and merged in.
-  std::size_t update(const batch& input, timestamp watermark) override;
+  std::size_t update(const batch& input, timestamp watermark = timestamp{INT64_MIN}) override;
   void merge(const batch& state_rows) override;
   void replace_groups(const batch& state_rows) override;
   // Writes the cached groups to the store in one write batch and empties the cache (flush), and emits:
