@@ -244,8 +244,8 @@ void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
   });
 }
 
-// Keys a state's take_changes() removes: rows flagged "__deleted" (keyed state; an aggregation's changes
-// have no such column, it removes no keys).
+// Keys a state's take_changes() removes: rows flagged "__deleted" (keyed state, and the groups an
+// aggregation evicted behind the watermark).
 std::int64_t removed_rows(const batch& changes) {
   if (!changes.valid()) return 0;
   const auto deleted = changes.schema().find("__deleted");
