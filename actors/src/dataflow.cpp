@@ -173,7 +173,8 @@ void start_next_run(source_pointer self) {
   st.queued.pop_front();
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
-  for (const auto& instance : st.instances) self->send(instance, watermark_atom::value, run.epoch, run.watermark);
+  if (run.watermark != operator_context::no_watermark)  // a query without one never sends one
+    for (const auto& instance : st.instances) self->send(instance, watermark_atom::value, run.epoch, run.watermark);
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
     st.reading = true;
     return end_read(self);
