@@ -53,7 +53,7 @@ class aggregate_table final : public operator_state {
   // evicting exactly them.
   void apply_changes(const batch& rows) override {
     const auto deleted = rows.schema().find(deleted_column);
-    if (!deleted) return replace(rows);  // changes written before evictions were recorded
+    if (!deleted) return replace(rows);  // an epoch that evicted nothing
     const column& flags = rows.col(*deleted);
     std::vector<std::uint8_t> kept(rows.num_rows(), 0);
     std::int64_t evicted_through = INT64_MIN;
@@ -67,9 +67,11 @@ class aggregate_table final : public operator_state {
     replace(batch(aggregate_->state_schema(), std::move(state_columns)));
     if (evicted_through != INT64_MIN) table->evict_groups(timestamp{evicted_through});
   }
-  // The changes of an epoch: the groups it changed, then those it evicted (both state schema).
+  // The changes of an epoch: the groups it changed (state schema); when it evicted groups, those too, all
+  // rows then flagged "__deleted" (true for the evicted).
   void record_changes(const batch& changed, const batch& evicted) {
-    changes_ = concat({flagged(changed, false, changes_schema_), flagged(evicted, true, changes_schema_)});
+    if (evicted.num_rows() == 0) changes_ = changed;
+    else changes_ = concat({flagged(changed, false, changes_schema_), flagged(evicted, true, changes_schema_)});
   }
   std::size_t num_rows() const override { return table->num_groups(); }
   std::size_t memory_bytes() const override { return table->memory_bytes(); }
