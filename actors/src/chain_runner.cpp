@@ -16,6 +16,15 @@ class chain_runner::context final : public operator_context {
   std::int64_t epoch() const override { return runner_.epoch_; }
   std::size_t instance() const override { return runner_.instance_; }
   std::size_t parallelism() const override { return runner_.parallelism_; }
+  std::int64_t watermark() const override { return runner_.watermark_; }
+  void count_rows_dropped_by_watermark(std::size_t rows) override {
+    epoch_stats::add_at(runner_.event_time_figures_.state_rows_dropped_by_watermark,
+                        runner_.stages_[position_].stateful_index, static_cast<std::int64_t>(rows));
+  }
+  void observe_event_times(std::size_t input, const event_time_stats& seen) override {
+    runner_.event_time_figures_.event_times.add(seen);
+    runner_.event_time_figures_.see_event_time(input, seen.max);
+  }
 
  private:
   chain_runner& runner_;
@@ -45,8 +54,9 @@ chain_runner::chain_runner(std::vector<operator_ptr> chain, std::size_t instance
     : instance_(instance), parallelism_(parallelism), out_(std::move(out)) {
   for (auto& op : chain) {
     auto state = placement.make_state(*op, "operator-" + std::to_string(stages_.size()));
+    const std::size_t stateful_index = durable_.size();
     if (state && state->durable()) durable_.push_back(stages_.size());
-    stages_.push_back(stage{std::move(op), std::move(state)});
+    stages_.push_back(stage{std::move(op), std::move(state), {}, stateful_index});
   }
   for (std::size_t i = 0; i < stages_.size(); ++i) contexts_.push_back(std::make_unique<context>(*this, i));
 }
@@ -88,6 +98,27 @@ void chain_runner::end_epoch(std::int64_t epoch, std::uint64_t seq) {
     running_ = &stages_[i];
     stages_[i].op->end_epoch(stages_[i].state.get(), *contexts_[i]);
   }
+}
+
+void chain_runner::start_watermark(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark) {
+  if (watermark <= watermark_) return;
+  epoch_ = epoch;
+  seq_ = seq;
+  watermark_ = watermark;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    running_ = &stages_[i];
+    stages_[i].op->on_watermark(watermark, stages_[i].state.get(), *contexts_[i]);
+  }
+}
+
+void chain_runner::take_event_time_figures(epoch_stats& stats, std::size_t first_state_operator) {
+  auto figures = std::exchange(event_time_figures_, epoch_stats{});
+  for (std::size_t i = 0; i < figures.state_rows_dropped_by_watermark.size(); ++i)
+    epoch_stats::add_at(stats.state_rows_dropped_by_watermark, first_state_operator + i,
+                        figures.state_rows_dropped_by_watermark[i]);
+  stats.event_times.add(figures.event_times);
+  for (std::size_t i = 0; i < figures.latest_event_time.size(); ++i)
+    stats.see_event_time(i, figures.latest_event_time[i]);
 }
 
 std::vector<batch> chain_runner::take_changes() {

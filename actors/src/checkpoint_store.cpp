@@ -127,6 +127,8 @@ std::string offsets_json(const logged_offsets& o) {
   append_string_array(out, o.start);
   out += ",\"end\":";
   append_string_array(out, o.end);
+  // Spark's batchWatermarkMs, in microseconds: a replayed epoch runs with the same watermark.
+  if (o.watermark != operator_context::no_watermark) out += ",\"watermark\":" + std::to_string(o.watermark);
   out += '}';
   return out;
 }
@@ -164,6 +166,7 @@ std::optional<logged_offsets> read_offsets(const std::string& path, std::int64_t
   }
   out.start = std::move(*start);
   out.end = std::move(*end);
+  if (obj["watermark"].get_int64().get(out.watermark)) out.watermark = operator_context::no_watermark;
   return out;
 }
 
@@ -742,6 +745,7 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
   if (consistent) {
     out.last_committed = *consistent;
     out.committed_end = consistent_offsets->end;
+    out.committed_watermark = consistent_offsets->watermark;
   } else if (!commits.empty()) {
     // Before epoch 0 is a consistent point as long as the offsets of every epoch since are kept.
     std::error_code ec;

@@ -151,7 +151,7 @@ struct performer {
   // Handed to the writer at once, so that the writes of several epochs share a sync round.
   void operator()(const act::write_offsets& a) const {
     if (st().writes_stopped) return;
-    st().handed_over = st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end}));
+    st().handed_over = st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end, a.watermark}));
     st().offsets_writing.push_back({st().handed_over, a.epoch, lifecycle_clock::now()});
   }
   void operator()(act::write_commit& a) const {
@@ -169,7 +169,7 @@ struct performer {
 
   void operator()(const act::run_epoch& a) const {
     for (std::size_t i = 0; i < st().dataflow.readers.size(); ++i)
-      self->send(st().dataflow.readers[i], run_atom::value, a.epoch, a.start.at(i), a.end.at(i));
+      self->send(st().dataflow.readers[i], run_atom::value, a.epoch, a.start.at(i), a.end.at(i), a.watermark);
   }
 
   void operator()(const act::commit_source& a) const {
@@ -353,6 +353,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   for (const auto& reader : st.setup.readers) options.source_descriptions.push_back(reader->description());
   options.initial_offsets = std::move(initial_offsets);
   options.sinks = st.setup.writers.size();
+  options.watermark_delays = watermark_delays(*st.setup.graph);
   std::vector<std::string> sink_descriptions;
   for (const auto& writer : st.setup.writers) sink_descriptions.push_back(writer->description());
   st.reporter.emplace(st.setup.shared, *st.setup.graph, options.source_descriptions, std::move(sink_descriptions),
@@ -445,6 +446,7 @@ void open_checkpoint(query_setup& setup, const std::optional<checkpoint_metadata
   recovered.point.last_committed = checkpoint.last_committed;
   recovered.point.committed_end = std::move(checkpoint.committed_end);
   recovered.point.uncommitted = std::move(checkpoint.uncommitted);
+  recovered.point.committed_watermark = checkpoint.committed_watermark;
   for (auto k : setup.graph->sinks())
     if (setup.graph->vertex(k).sink.mode == output_mode::complete) recovered.point.emit_restored_state = true;
 }

@@ -124,6 +124,7 @@ struct source_state {
   struct run_request {
     std::int64_t epoch;
     std::string start, end;
+    std::int64_t watermark;
   };
   std::deque<run_request> queued;  // epochs asked for while another is being read
 };
@@ -174,6 +175,8 @@ void start_next_run(source_pointer self) {
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
   st.next_instance = 0;  // an epoch's units go to the same instances in a replay after a restart
+  if (run.watermark != operator_context::no_watermark)  // a query without one never sends one
+    for (const auto& instance : st.instances) self->send(instance, watermark_atom::value, run.epoch, run.watermark);
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
     st.reading = true;
     return end_read(self);
@@ -206,8 +209,8 @@ source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<sour
           return {-1, reader.description() + ": " + e.what(), std::vector<std::string>{}, std::vector<std::int64_t>{}};
         }
       },
-      [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end) {
-        self->state.queued.push_back({epoch, start, end});
+      [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end, std::int64_t watermark) {
+        self->state.queued.push_back({epoch, start, end, watermark});
         start_next_run(self);
       },
       [=](ack_atom) {
@@ -230,6 +233,8 @@ struct instance_state {
   instance_setup setup;
   std::int64_t epoch = -1;  // of the data being processed
   epoch_stats stats;        // counted here since the last barrier
+  std::map<std::int64_t, std::int64_t> watermarks;  // per epoch not started yet, as received
+  std::int64_t watermark_started = -1;              // the newest epoch whose watermark the chain has
 };
 
 using instance_pointer = vertex_actor::stateful_pointer<instance_state>;
@@ -242,8 +247,8 @@ void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
   });
 }
 
-// Keys a state's take_changes() removes: rows flagged "__deleted" (keyed state; an aggregation's changes
-// have no such column, it removes no keys).
+// Keys a state's take_changes() removes: rows flagged "__deleted" (keyed state, and the groups an
+// aggregation evicted behind the watermark).
 std::int64_t removed_rows(const batch& changes) {
   if (!changes.valid()) return 0;
   const auto deleted = changes.schema().find("__deleted");
@@ -254,13 +259,35 @@ std::int64_t removed_rows(const batch& changes) {
   return n;
 }
 
+// The first upstream to send an epoch's watermark has it passed on at once (ahead of any of the epoch's rows
+// this instance sends); the chain takes it when the epoch's first rows or its end arrive.
+void receive_watermark(instance_pointer self, std::int64_t epoch, std::int64_t watermark) {
+  auto& st = self->state;
+  if (epoch <= st.watermark_started || !st.watermarks.emplace(epoch, watermark).second) return;
+  st.router->barrier([&](std::size_t edge, std::size_t target) {
+    self->send(st.setup.targets[edge][target], watermark_atom::value, epoch, watermark);
+  });
+}
+
+void start_watermark(instance_pointer self, std::int64_t epoch) {
+  auto& st = self->state;
+  if (epoch <= st.watermark_started) return;
+  st.watermark_started = epoch;
+  auto it = st.watermarks.find(epoch);
+  if (it == st.watermarks.end()) return;
+  st.chain->start_watermark(epoch, 0, it->second);  // what on_watermark emits goes ahead of the epoch's rows
+  st.watermarks.erase(st.watermarks.begin(), std::next(it));
+}
+
 // Every input's barrier arrived: end the epoch in the chain, report the state's changes to the
 // coordinator (which commits the epoch once it has them and every sink's commit, in any order), pass the
 // barrier on.
 void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats) {
   auto& st = self->state;
   st.epoch = epoch;
+  start_watermark(self, epoch);
   st.chain->end_epoch(epoch, end_of_epoch_seq + st.setup.instance);
+  st.chain->take_event_time_figures(stats, st.setup.first_state_operator);
   auto changes = st.chain->take_changes();
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const std::size_t op = st.setup.first_state_operator + i;
@@ -299,6 +326,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   });
   auto process = [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
     self->state.epoch = epoch;
+    start_watermark(self, epoch);
     self->state.chain->process(epoch, seq, input, rows);
   };
   auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_epoch(self, epoch, stats); };
@@ -334,6 +362,10 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
         self->state.inputs->barrier(epoch, upstream, process, complete);
+      },
+      [=](watermark_atom, std::int64_t epoch, std::int64_t watermark) {
+        if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
+        receive_watermark(self, epoch, watermark);
       },
   };
 }
@@ -385,6 +417,7 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         self->state.inputs->barrier(epoch, upstream, hold, commit);
       },
+      [](watermark_atom, std::int64_t, std::int64_t) {},  // a sink keeps no state to evict
   };
 }
 

@@ -1,5 +1,6 @@
 #include "flow/runtime/progress.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +34,25 @@ void metrics_json(std::ostringstream& out, const connector_metrics& metrics) {
   out << "}";
 }
 
+// Spark's eventTime: the epoch's earliest, latest and average event time (when it saw rows) and the
+// watermark it ran with, as ISO-8601 texts; left out for a query without a watermark, as Spark does.
+void event_time_json(std::ostringstream& out, const query_progress& p) {
+  const auto iso = [](std::int64_t micros) {
+    std::string quoted = "\"";
+    quoted += iso_timestamp(timestamp{micros});
+    quoted += '"';
+    return quoted;
+  };
+  const auto& seen = p.stats.event_times;
+  if (!p.watermark && seen.count == 0) return;
+  out << ",\"eventTime\":{";
+  if (seen.count > 0)
+    out << "\"avg\":" << iso(static_cast<std::int64_t>(std::llround(seen.sum / static_cast<double>(seen.count))))
+        << ",\"max\":" << iso(seen.max) << ",\"min\":" << iso(seen.min) << (p.watermark ? "," : "");
+  if (p.watermark) out << "\"watermark\":" << iso(std::max<std::int64_t>(0, *p.watermark));
+  out << "}";
+}
+
 }  // namespace
 
 std::string to_json(const query_progress& p) {
@@ -45,8 +65,9 @@ std::string to_json(const query_progress& p) {
       << ",\"inputRowsPerSecond\":" << number(p.input_rows_per_second)
       << ",\"processedRowsPerSecond\":" << number(p.processed_rows_per_second)
       << ",\"durationMs\":{\"addBatch\":" << p.add_batch_ms << ",\"latestOffset\":" << p.latest_offset_ms
-      << ",\"triggerExecution\":" << p.trigger_execution_ms << ",\"walCommit\":" << p.wal_commit_ms << "}"
-      << ",\"stateOperators\":[";
+      << ",\"triggerExecution\":" << p.trigger_execution_ms << ",\"walCommit\":" << p.wal_commit_ms << "}";
+  event_time_json(out, p);
+  out << ",\"stateOperators\":[";
   for (std::size_t i = 0; i < p.state_operators.size(); ++i) {
     const auto& op = p.state_operators[i];
     const auto figure = [&](const std::vector<std::int64_t>& figures) { return i < figures.size() ? figures[i] : 0; };
@@ -54,7 +75,9 @@ std::string to_json(const query_progress& p) {
         << "\",\"numRowsTotal\":" << figure(p.stats.state_rows_total)
         << ",\"numRowsUpdated\":" << figure(p.stats.state_rows_updated)
         << ",\"allUpdatesTimeMs\":" << figure(p.stats.state_update_micros) / 1000
-        << ",\"numRowsRemoved\":" << figure(p.stats.state_rows_removed) << ",\"commitTimeMs\":" << op.commit_time_ms
+        << ",\"numRowsRemoved\":" << figure(p.stats.state_rows_removed)
+        << ",\"numRowsDroppedByWatermark\":" << figure(p.stats.state_rows_dropped_by_watermark)
+        << ",\"commitTimeMs\":" << op.commit_time_ms
         << ",\"memoryUsedBytes\":" << figure(p.stats.state_memory_bytes)
         << ",\"numShufflePartitions\":" << op.shuffle_partitions
         << ",\"numStateStoreInstances\":" << op.state_store_instances

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "flow/watermark.hpp"
+
 namespace flow::runtime {
 
 progress_reporter::progress_reporter(std::shared_ptr<query_shared> shared, const dataflow_graph& graph,
@@ -20,6 +22,7 @@ progress_reporter::progress_reporter(std::shared_ptr<query_shared> shared, const
     for (std::size_t i = 0; i < v.parallelism; ++i)
       for (std::size_t op = first; op < state_operators_.size(); ++op) slot_operators_.push_back(op);
   }
+  watermarked_ = !watermark_delays(graph).empty();
   for (const auto& description : sink_descriptions)
     sink_description_ += (sink_description_.empty() ? "" : ", ") + description;
 }
@@ -91,6 +94,7 @@ void progress_reporter::epoch_committed(lifecycle_actions::publish_progress repo
   if (info.since_previous_trigger_s > 0)
     p.input_rows_per_second = static_cast<double>(stats.input_rows) / info.since_previous_trigger_s;
   p.restarts = report.restarts;
+  if (watermarked_) p.watermark = info.watermark;
   for (std::size_t i = 0; i < p.sources.size(); ++i) {
     p.sources[i].start_offset = logged.start.at(i);
     p.sources[i].end_offset = logged.end.at(i);

@@ -36,6 +36,7 @@ class progress_reporter {
   std::vector<query_progress::state_operator> state_operators_;  // names and parallelism, figures zero
   std::vector<std::size_t> slot_operators_;  // each checkpoint slot's index in state_operators_
   std::size_t history_;
+  bool watermarked_ = false;  // the graph has a with_watermark: reports carry eventTime.watermark
   epoch_stats last_state_stats_;  // the state figures of the last report, repeated by idle ones
 };
 

@@ -16,6 +16,7 @@ using commit_atom = caf::atom_constant<caf::atom("commit")>;      // coordinator
 using data_atom = caf::atom_constant<caf::atom("data")>;          // along the dataflow
 using ack_atom = caf::atom_constant<caf::atom("ack")>;            // source vertex instance -> reader (one credit back)
 using barrier_atom = caf::atom_constant<caf::atom("barrier")>;    // end of an epoch's data
+using watermark_atom = caf::atom_constant<caf::atom("watermark")>;  // an epoch's watermark, before its data
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  // sink -> coordinator
 using state_changes_atom = caf::atom_constant<caf::atom("changes")>;  // durable state slot -> coordinator
 using failed_atom = caf::atom_constant<caf::atom("failed")>;      // any -> coordinator
@@ -26,10 +27,12 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;          // coordinator
 using durable_atom = caf::atom_constant<caf::atom("durable")>;    // checkpoint writer -> coordinator
 
 // An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
-// in, input: which input of the vertex) and its end (barrier, with the figures counted upstream).
+// in, input: which input of the vertex), its end (barrier, with the figures counted upstream), and the
+// watermark it runs with (epoch, watermark), sent down every edge ahead of the epoch's rows.
 using batch_input_actor = caf::typed_actor<
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch>,
-    caf::reacts_to<barrier_atom, std::int64_t, epoch_stats>>;
+    caf::reacts_to<barrier_atom, std::int64_t, epoch_stats>,
+    caf::reacts_to<watermark_atom, std::int64_t, std::int64_t>>;
 
 // An instance of a source vertex also decodes the raw records its reader hands it (and acks each unit).
 using vertex_actor = batch_input_actor::extend<
@@ -39,11 +42,11 @@ using sink_actor = batch_input_actor;
 
 // A source's reader. plan: the end offset of the data after start (outcome 1), nothing new (0, with the
 // reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
-// (start == end: an empty epoch). ack: an instance has room for one more unit. commit: data up to end is
+// (start == end: an empty epoch) with the epoch's watermark. ack: an instance has room for one more unit. commit: data up to end is
 // committed downstream.
 using source_actor = caf::typed_actor<
     caf::replies_to<plan_atom, std::string>::with<int, std::string, std::vector<std::string>, std::vector<std::int64_t>>,
-    caf::reacts_to<run_atom, std::int64_t, std::string, std::string>,
+    caf::reacts_to<run_atom, std::int64_t, std::string, std::string, std::int64_t>,
     caf::reacts_to<ack_atom>,
     caf::reacts_to<commit_atom, std::string>>;
 
@@ -67,7 +70,8 @@ typename Inspector::result_type inspect(Inspector& f, epoch_stats& x) {
   return f(caf::meta::type_name("flow::epoch_stats"), x.input_rows, x.input_rows_per_source, x.input_bytes, x.malformed_rows,
            x.malformed_rows_per_source,
            x.output_rows, x.state_rows_total, x.state_rows_updated, x.state_rows_removed, x.state_memory_bytes,
-           x.state_update_micros,
+           x.state_update_micros, x.state_rows_dropped_by_watermark, x.event_times.min, x.event_times.max,
+           x.event_times.sum, x.event_times.count, x.latest_event_time,
            x.source_metric_names, x.source_metric_values, x.source_metric_sources);
 }
 

@@ -9,7 +9,8 @@ namespace act = lifecycle_actions;
 query_lifecycle::query_lifecycle(lifecycle_options options, std::vector<std::unique_ptr<operator_state>> states)
     : options_(std::move(options)),
       log_(std::move(states), options_.sinks),
-      planned_offsets_(options_.initial_offsets) {
+      planned_offsets_(options_.initial_offsets),
+      watermark_(options_.watermark_delays, options_.multiple_watermark_policy) {
   if (planned_offsets_.size() != options_.source_descriptions.size())
     throw error("query lifecycle: " + std::to_string(options_.source_descriptions.size()) + " sources but " +
                 std::to_string(planned_offsets_.size()) + " initial offsets");
@@ -25,10 +26,12 @@ lifecycle_actions_list query_lifecycle::take() {
 std::size_t query_lifecycle::running() const { return log_.logged() - replay_.size(); }
 
 // How many epochs may be in flight at once: pipelining overlaps reading epoch N+1 with committing N.
-// A processing-time trigger runs one epoch per interval.
+// A processing-time trigger runs one epoch per interval; a watermarked query one at a time, as Spark, so
+// that each epoch's watermark covers every epoch before it.
 std::size_t query_lifecycle::epoch_window() const {
-  return options_.trigger.kind == trigger_kind::processing_time ? 1
-                                                                : std::max<std::size_t>(1, options_.max_epochs_in_flight);
+  return options_.trigger.kind == trigger_kind::processing_time || watermark_.enabled()
+             ? 1
+             : std::max<std::size_t>(1, options_.max_epochs_in_flight);
 }
 
 bool query_lifecycle::ends_when_drained() const {
@@ -59,6 +62,13 @@ void query_lifecycle::resume(resume_point point) {
   if (point.last_committed >= 0) planned_offsets_ = point.committed_end;
   if (!point.uncommitted.empty()) planned_offsets_ = point.uncommitted.back().end;
   for (auto epoch : log_.resume(point.last_committed, point.uncommitted)) replay_.push_back(epoch);
+  // A replayed epoch runs with the watermark it was logged with (exactly-once); later ones start from the newest.
+  watermark_.restore(point.committed_watermark);
+  for (const auto& logged : point.uncommitted) {
+    log_.at(logged.epoch).info.watermark = logged.watermark;
+    watermark_.restore(logged.watermark);
+  }
+  logged_watermark_ = watermark_.current();
   resumed_epochs_ = !replay_.empty();
   emit_restored_state_ = point.emit_restored_state && point.last_committed >= 0 && replay_.empty();
 }
@@ -145,6 +155,7 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
   const bool every_tick = options_.epoch_every_tick && options_.trigger.kind == trigger_kind::processing_time;
   if (!any_data && !every_tick) {
     source_status_ = status;
+    if (log_.logged() == 0 && !stop_requested_ && run_no_data_epoch(now)) return;
     // Idle only once nothing planned earlier is still running: for process_all_available, and for the
     // idle report, which would otherwise precede the running epochs' own reports.
     if (log_.logged() == 0) {
@@ -178,12 +189,23 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
   if (options_.trigger.kind != trigger_kind::processing_time && options_.trigger.kind != trigger_kind::once) fire(now);
 }
 
-// A new epoch: logged (write-ahead: on disk first when durable), then run.
+// A new epoch: logged with the current watermark (write-ahead: on disk first when durable), then run.
 void query_lifecycle::log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info,
                                   time_point now) {
+  info.watermark = logged_watermark_ = watermark_.current();
   const auto epoch = log_.append(start, end, std::move(info));
-  if (options_.durable) out_.push_back(act::write_offsets{epoch, std::move(start), std::move(end)});
+  if (options_.durable) out_.push_back(act::write_offsets{epoch, std::move(start), std::move(end), logged_watermark_});
   run_epoch(epoch, now);
+}
+
+// Spark's no-data micro-batch: when nothing runs and the watermark moved past the newest epoch's, an epoch
+// without new data lets the stateful operators emit and evict what the new watermark closed.
+bool query_lifecycle::run_no_data_epoch(time_point now) {
+  if (running() > 0 || watermark_.current() <= logged_watermark_) return false;
+  epoch_info info;
+  info.trigger_start = now;
+  log_and_run(planned_offsets_, planned_offsets_, std::move(info), now);
+  return true;
 }
 
 void query_lifecycle::run_epoch(std::int64_t epoch, time_point now) {
@@ -192,7 +214,7 @@ void query_lifecycle::run_epoch(std::int64_t epoch, time_point now) {
   // An epoch resumed from a checkpoint was triggered by an earlier process: its trigger is its run.
   if (logged.info.trigger_start == time_point{}) logged.info.trigger_start = now;
   publish_status("Processing new data", true, true);
-  out_.push_back(act::run_epoch{epoch, logged.start, logged.end});
+  out_.push_back(act::run_epoch{epoch, logged.start, logged.end, logged.info.watermark});
 }
 
 // Replays run one at a time, oldest first.
@@ -235,13 +257,15 @@ void query_lifecycle::after_commit(time_point now) {
     return;
   }
   if (stop_requested_ || drained_) {
-    if (running() == 0 && !planning_) finish(std::nullopt);
+    if (running() == 0 && !planning_ && (stop_requested_ || !run_no_data_epoch(now))) finish(std::nullopt);
     return;
   }
   switch (options_.trigger.kind) {
     case trigger_kind::once:
       if (running() > 0 || planning_) return;
-      if (once_done()) finish(std::nullopt);
+      if (once_done()) {
+        if (!run_no_data_epoch(now)) finish(std::nullopt);
+      }
       else fire(now);  // the epoch that re-emitted a resumed query's state is not Once's epoch
       return;
     case trigger_kind::available_now:
@@ -277,6 +301,7 @@ lifecycle_actions_list query_lifecycle::state_changed(std::uint64_t generation, 
 // next epoch may start.
 void query_lifecycle::on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now) {
   for (auto& [epoch, logged] : done) {
+    watermark_.observe(logged.info.stats.latest_event_time);
     if (options_.durable) out_.push_back(act::write_commit{epoch, std::move(logged.changes)});
     for (std::size_t i = 0; i < logged.start.size(); ++i)
       if (logged.start[i] != logged.end.at(i)) out_.push_back(act::commit_source{i, logged.end[i]});

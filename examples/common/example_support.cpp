@@ -69,8 +69,8 @@ void signal_stopper::stop_on_signal(streaming_query query) {
 }
 
 streaming_query start_memory_table(const data_frame& df, const std::string& name, const trigger& when,
-                                   signal_stopper& stopper, const std::string& checkpoint) {
-  auto writer = df.write_stream().format("memory").query_name(name).output_mode("complete").trigger(when);
+                                   signal_stopper& stopper, const std::string& checkpoint, output_mode mode) {
+  auto writer = df.write_stream().format("memory").query_name(name).output_mode(mode).trigger(when);
   if (!checkpoint.empty()) writer.option("checkpointLocation", checkpoint);
   auto query = writer.start();
   stopper.stop_on_signal(query);

@@ -51,10 +51,11 @@ cli::command_line example_command_line(std::string usage, example_options& optio
 int run_example(const std::string& program, int argc, char** argv, const cli::command_line& cli,
                 const std::function<int(signal_stopper&)>& body);
 
-// Starts the aggregation df into the memory table `name` (complete mode) with this trigger; a signal
-// stops it. checkpoint: the query's checkpoint location (empty: none).
+// Starts the aggregation df into the memory table `name` (complete mode unless given) with this trigger; a
+// signal stops it. checkpoint: the query's checkpoint location (empty: none).
 streaming_query start_memory_table(const data_frame& df, const std::string& name, const trigger& when,
-                                   signal_stopper& stopper, const std::string& checkpoint = {});
+                                   signal_stopper& stopper, const std::string& checkpoint = {},
+                                   output_mode mode = output_mode::complete);
 
 // --output: with a path, writes the result table there as CSV with a header line (RFC 4180 quoting,
 // null as an empty field, timestamps as YYYY-MM-DD HH:MM:SS, a window column as two columns

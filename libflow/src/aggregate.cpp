@@ -271,10 +271,10 @@ class hash_aggregate_state final : public aggregate_state {
     reset_slots(64);
   }
 
-  void update(const batch& input) override {
+  std::size_t update(const batch& input, timestamp watermark) override {
     check_schema(*plan_->input, input, "update");
     const std::size_t n = input.num_rows();
-    if (n == 0) return;
+    if (n == 0) return 0;
     std::vector<column> keys(plan_->keys.size());
     std::vector<column> values(plan_->aggs.size());
     std::vector<std::uint32_t> expand;  // input row per expanded row, when rows are expanded or dropped
@@ -300,6 +300,7 @@ class hash_aggregate_state final : public aggregate_state {
       }
       expanded = true;
     }
+    const std::size_t late = drop_closed_windows(watermark, n, keys, window_column, expand, expanded);
     std::size_t rows = n;
     if (expanded) {
       rows = expand.size();
@@ -309,10 +310,11 @@ class hash_aggregate_state final : public aggregate_state {
       for (auto& v : values) {
         if (v.data()) v = gather(v, expand);
       }
-      if (rows == 0) return;
+      if (rows == 0) return late;
     }
     const auto gids = find_groups(keys, rows);
     for (std::size_t a = 0; a < accs_.size(); ++a) fold_input(accs_[a], plan_->aggs[a], values[a], gids);
+    return late;
   }
 
   void merge(const batch& state_rows) override {
@@ -339,7 +341,7 @@ class hash_aggregate_state final : public aggregate_state {
       }
     }
     batch out = build(ids, false);
-    if (mode == output_mode::append) evict(watermark);
+    if (mode == output_mode::append) evict_groups(watermark);
     clear_changed();
     return out;
   }
@@ -372,10 +374,10 @@ class hash_aggregate_state final : public aggregate_state {
     }
   }
 
-  std::size_t evict(timestamp watermark) override {
-    if (plan_->window_key < 0) return 0;
+  batch evict_groups(timestamp watermark) override {
     const auto gone = expired(watermark);
-    if (gone.empty()) return 0;
+    if (gone.empty()) return batch::empty(plan_->state);
+    batch evicted = build(gone, true);
     std::vector<std::uint8_t> drop(groups_, 0);
     for (auto g : gone) drop[g] = 1;
     std::vector<std::uint32_t> keep;
@@ -384,7 +386,7 @@ class hash_aggregate_state final : public aggregate_state {
       if (!drop[g]) keep.push_back(g);
     }
     compact(keep);
-    return gone.size();
+    return evicted;
   }
 
   void clear() override {
@@ -424,6 +426,36 @@ class hash_aggregate_state final : public aggregate_state {
       throw error("aggregate " + std::string(what) + ": the batch has schema (" + b.schema().to_string() +
                   "), but the aggregation expects (" + expected.to_string() + ")");
     }
+  }
+
+  // Leaves out the (row, window) pairs whose window ended at or before watermark: the rows to fold are
+  // expand's (all n when !expanded), their windows keys[window] (tumbling) or window_column (sliding, one
+  // per expand entry). Returns the rows that had a window and were left with none (late rows).
+  std::size_t drop_closed_windows(timestamp watermark, std::size_t n, const std::vector<column>& keys,
+                                  column& window_column, std::vector<std::uint32_t>& expand, bool& expanded) const {
+    const int wk = plan_->window_key;
+    if (wk < 0 || watermark.micros == INT64_MIN) return 0;
+    const bool per_pair = plan_->keys[wk].sliding;
+    const std::int64_t* ends = (per_pair ? window_column : keys[wk]).ends();
+    const std::size_t pairs = expanded ? expand.size() : n;
+    std::vector<std::uint8_t> open(n, 0), windowed(n, 0);
+    std::vector<std::uint32_t> kept_rows, kept_pairs;
+    kept_rows.reserve(pairs);
+    for (std::size_t j = 0; j < pairs; ++j) {
+      const std::uint32_t row = expanded ? expand[j] : static_cast<std::uint32_t>(j);
+      windowed[row] = 1;
+      if (ends[per_pair ? j : row] <= watermark.micros) continue;
+      open[row] = 1;
+      kept_rows.push_back(row);
+      kept_pairs.push_back(static_cast<std::uint32_t>(j));
+    }
+    if (kept_rows.size() == pairs) return 0;
+    if (per_pair) window_column = gather(window_column, kept_pairs);
+    expand = std::move(kept_rows);
+    expanded = true;
+    std::size_t late = 0;
+    for (std::size_t row = 0; row < n; ++row) late += windowed[row] && !open[row] ? 1 : 0;
+    return late;
   }
 
   // Expands each row into the sliding windows that contain it (Spark: ceil(length / slide) candidates).

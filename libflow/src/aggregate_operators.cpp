@@ -13,25 +13,65 @@ namespace flow {
 
 namespace {
 
+constexpr std::string_view deleted_column = "__deleted";
+
+// The state schema, then "__deleted" (boolean): the rows of an aggregation table's changes.
+schema_ptr changes_schema(const aggregate_operator& aggregate) {
+  auto fields = aggregate.state_schema()->fields();
+  fields.push_back(field{std::string(deleted_column), type_id::boolean, false});
+  return make_schema(std::move(fields));
+}
+
+// rows (state schema) with a "__deleted" column of `deleted`.
+batch flagged(const batch& rows, bool deleted, const schema_ptr& schema) {
+  column_builder flags(type_id::boolean, rows.num_rows());
+  for (std::size_t i = 0; i < rows.num_rows(); ++i) flags.append_bool(deleted);
+  auto columns = rows.columns();
+  columns.push_back(flags.finish());
+  return batch(schema, std::move(columns));
+}
+
 // An aggregation table as an operator's state. Its changes are the groups end_epoch last emitted from
-// (changed_since_emit just before the emit), which replace those groups in another copy. A durable table
-// on an on-disk backend (use_backend) is a stored_aggregate_state, which checkpoints as a directory.
+// (changed_since_emit just before the emit), which replace those groups in another copy, and the groups it
+// evicted behind the watermark, flagged "__deleted". A durable table on an on-disk backend (use_backend) is a
+// stored_aggregate_state, which checkpoints as a directory.
 class aggregate_table final : public operator_state {
  public:
   aggregate_table(const aggregate_operator& aggregate, bool durable)
-      : table(aggregate.make_state()), changes(batch::empty(aggregate.state_schema())), aggregate_(&aggregate),
-        durable_(durable) {}
+      : table(aggregate.make_state()), changes_schema_(changes_schema(aggregate)), changes_(batch::empty(changes_schema_)),
+        aggregate_(&aggregate), durable_(durable) {}
 
   batch snapshot() const override { return table->snapshot(); }
   void restore(const batch& snapshot) override {
     table->restore(snapshot);
-    changes = batch::empty(changes.schema_ref());
+    changes_ = batch::empty(changes_schema_);
   }
-  batch take_changes() override { return std::exchange(changes, batch::empty(changes.schema_ref())); }
+  batch take_changes() override { return std::exchange(changes_, batch::empty(changes_schema_)); }
   // A copy fed changes (the runtime's) never emits: a stored one writes them to its store right away.
+  // The evicted groups all ended at or before the watermark the live table evicted at, and every group of
+  // the copy that did so was evicted with them (then or earlier): evicting at the latest of their ends is
+  // evicting exactly them.
   void apply_changes(const batch& rows) override {
-    table->replace_groups(rows);
-    if (stored_) stored_->flush();
+    const auto deleted = rows.schema().find(deleted_column);
+    if (!deleted) return replace(rows);  // an epoch that evicted nothing
+    const column& flags = rows.col(*deleted);
+    std::vector<std::uint8_t> kept(rows.num_rows(), 0);
+    std::int64_t evicted_through = INT64_MIN;
+    const column& windows = rows.col(std::max(0, aggregate_->window_key_index()));
+    for (std::size_t i = 0; i < rows.num_rows(); ++i) {
+      if (!flags.bools()[i]) kept[i] = 1;
+      else evicted_through = std::max(evicted_through, windows.ends()[i]);
+    }
+    auto state_columns = filter_rows(rows, kept).columns();
+    state_columns.pop_back();
+    replace(batch(aggregate_->state_schema(), std::move(state_columns)));
+    if (evicted_through != INT64_MIN) table->evict_groups(timestamp{evicted_through});
+  }
+  // The changes of an epoch: the groups it changed (state schema); when it evicted groups, those too, all
+  // rows then flagged "__deleted" (true for the evicted).
+  void record_changes(const batch& changed, const batch& evicted) {
+    if (evicted.num_rows() == 0) changes_ = changed;
+    else changes_ = concat({flagged(changed, false, changes_schema_), flagged(evicted, true, changes_schema_)});
   }
   std::size_t num_rows() const override { return table->num_groups(); }
   std::size_t memory_bytes() const override { return table->memory_bytes(); }
@@ -56,13 +96,19 @@ class aggregate_table final : public operator_state {
   void restore_from(const std::string& directory) override {
     if (!stored_) return operator_state::restore_from(directory);
     stored_->restore_from(directory);
-    changes = batch::empty(changes.schema_ref());
+    changes_ = batch::empty(changes_schema_);
   }
 
   std::unique_ptr<aggregate_state> table;
-  batch changes;
 
  private:
+  void replace(const batch& rows) {
+    table->replace_groups(rows);
+    if (stored_) stored_->flush();
+  }
+
+  schema_ptr changes_schema_;
+  batch changes_;
   const aggregate_operator* aggregate_;  // outlives its states: the runtime holds the graph
   detail::stored_aggregate_state* stored_ = nullptr;  // table, when it is on an on-disk backend
   bool durable_;
@@ -173,7 +219,8 @@ void partial_aggregate_operator::process(const batch& input, std::size_t input_i
                                          operator_context& ctx) const {
   check_input(input_index, *this);
   auto& scratch = *table_of(state, *this).table;
-  scratch.update(input);
+  // Late rows are dropped here, before the shuffle, where each is still one row: counted exactly.
+  if (const std::size_t late = scratch.update(input, timestamp{ctx.watermark()})) ctx.count_rows_dropped_by_watermark(late);
   if (scratch.num_groups() >= partial_flush_groups) end_epoch(state, ctx);
 }
 
@@ -214,10 +261,30 @@ void final_aggregate_operator::process(const batch& input, std::size_t input_ind
   table_of(state, *this).table->merge(input);
 }
 
+// Complete mode keeps every group (its output is the whole table). Update mode emits the groups the epoch
+// changed, append mode those the watermark closed, exactly once; both then evict the closed groups.
 void final_aggregate_operator::end_epoch(operator_state* state, operator_context& ctx) const {
   auto& table = table_of(state, *this);
-  table.changes = table.table->changed_since_emit();
-  batch out = table.table->emit(mode_);
+  const batch changed = table.table->changed_since_emit();
+  if (mode_ == output_mode::complete) {
+    table.record_changes(changed, batch::empty(aggregate_->state_schema()));
+    batch out = table.table->emit(mode_);
+    if (out.num_rows() > 0) ctx.emit(std::move(out));
+    return;
+  }
+  if (mode_ == output_mode::append && aggregate_->window_key_index() < 0) table.table->emit(mode_);  // its error
+  batch updated = table.table->emit(output_mode::update);
+  // Without a watermark nothing is closed (and an on-disk table is not scanned for it).
+  const batch evicted = ctx.watermark() == operator_context::no_watermark
+                            ? batch::empty(aggregate_->state_schema())
+                            : table.table->evict_groups(timestamp{ctx.watermark()});
+  table.record_changes(changed, evicted);
+  batch out = std::move(updated);
+  if (mode_ == output_mode::append) {
+    auto closed = aggregate_->make_state();
+    closed->restore(evicted);
+    out = closed->emit(output_mode::complete);
+  }
   if (out.num_rows() > 0) ctx.emit(std::move(out));
 }
 

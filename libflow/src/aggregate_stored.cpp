@@ -35,10 +35,11 @@ stored_aggregate_state::stored_aggregate_state(const aggregate_operator& aggrega
   count_stored();
 }
 
-void stored_aggregate_state::update(const batch& input) {
+std::size_t stored_aggregate_state::update(const batch& input, timestamp watermark) {
   const std::size_t first = cache_->num_groups();
-  cache_->update(input);
+  const std::size_t late = cache_->update(input, watermark);
   read_stored(first, true);
+  return late;
 }
 
 void stored_aggregate_state::merge(const batch& state_rows) {
@@ -113,34 +114,39 @@ batch stored_aggregate_state::emit(output_mode mode, timestamp watermark) {
     }
     case output_mode::append: break;
   }
-  std::size_t removed = 0;
-  return expire(watermark, removed);
+  auto table = aggregate_->make_state();
+  table->restore(expire(watermark));
+  return table->emit(output_mode::complete);
 }
 
-batch stored_aggregate_state::expire(timestamp watermark, std::size_t& removed) {
+batch stored_aggregate_state::expire(timestamp watermark) {
   std::vector<batch> parts;
   key_value_batch removals;
-  auto table = aggregate_->make_state();
+  const auto window = static_cast<std::size_t>(aggregate_->window_key_index());
   for_each_stored([&](const batch& rows) {
-    table->restore(rows);
-    batch expired = table->emit(output_mode::append, watermark);
-    if (expired.num_rows() == 0) return;
+    const column& windows = rows.col(window);
+    std::vector<std::uint8_t> closed(rows.num_rows(), 0);
+    bool any = false;
+    for (std::size_t i = 0; i < rows.num_rows(); ++i) {
+      if (!windows.valid(i) || windows.ends()[i] > watermark.micros) continue;
+      closed[i] = 1;
+      any = true;
+    }
+    if (!any) return;
+    batch expired = filter_rows(rows, closed);
     const encoded_keys encoded = encode_keys(layout_, key_columns(expired, aggregate_->num_keys()), expired.num_rows());
     for (std::size_t i = 0; i < expired.num_rows(); ++i) removals.remove(encoded.key(i));
     parts.push_back(std::move(expired));
   });
   store_->apply(removals);  // after the scan: the store is not changed while it is read
-  removed = removals.size();
-  stored_groups_ -= removed;
-  return parts.empty() ? batch::empty(aggregate_->output_schema()) : concat(parts);
+  stored_groups_ -= removals.size();
+  return parts.empty() ? batch::empty(aggregate_->state_schema()) : concat(parts);
 }
 
-std::size_t stored_aggregate_state::evict(timestamp watermark) {
-  if (aggregate_->window_key_index() < 0) return 0;
+batch stored_aggregate_state::evict_groups(timestamp watermark) {
+  if (aggregate_->window_key_index() < 0) return batch::empty(aggregate_->state_schema());
   flush();
-  std::size_t removed = 0;
-  expire(watermark, removed);
-  return removed;
+  return expire(watermark);
 }
 
 batch stored_aggregate_state::snapshot() const {

@@ -17,7 +17,7 @@ class stored_aggregate_state final : public aggregate_state {
   stored_aggregate_state(const aggregate_operator& aggregate, std::unique_ptr<key_value_store> store);
 
   // A group the cache meets for the first time is read from the store and merged in.
-  void update(const batch& input) override;
+  std::size_t update(const batch& input, timestamp watermark = timestamp{INT64_MIN}) override;
   void merge(const batch& state_rows) override;
   void replace_groups(const batch& state_rows) override;
   // Writes the cached groups to the store in one write batch and empties the cache (flush), and emits:
@@ -30,7 +30,7 @@ class stored_aggregate_state final : public aggregate_state {
   batch groups_since(std::size_t first) const override { return cache_->groups_since(first); }
   void restore(const batch& state_rows) override;
   // Flushes first (so nothing is changed since the last emit afterwards), then removes expired groups.
-  std::size_t evict(timestamp watermark) override;
+  batch evict_groups(timestamp watermark) override;
   void clear() override;
   std::size_t num_groups() const override { return stored_groups_ + cached_new_; }
   std::size_t memory_bytes() const override { return cache_->memory_bytes() + store_->memory_bytes(); }
@@ -47,8 +47,8 @@ class stored_aggregate_state final : public aggregate_state {
   // f(state rows) for the stored groups, a chunk at a time.
   template <class F>
   void for_each_stored(F&& f) const;
-  // Removes the stored groups whose window ended at or before watermark; returns them in output schema.
-  batch expire(timestamp watermark, std::size_t& removed);
+  // Removes the stored groups whose window ended at or before watermark; returns them in state schema.
+  batch expire(timestamp watermark);
   void count_stored();
 
   const aggregate_operator* aggregate_;  // outlives its states: the runtime holds the graph

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "flow/aggregate_operators.hpp"
+#include "flow/watermark.hpp"
 
 namespace flow {
 
@@ -48,6 +49,12 @@ class plan_compiler {
         return v;
       }
       case plan_kind::topology: return append_topology(*node.graph, node.graph_output);
+      case plan_kind::watermark: {
+        auto v = append(*node.children.front());
+        graph_.append(v, std::make_shared<watermark_operator>(node.output, node.event_time, node.delay_micros,
+                                                              watermarks_++));
+        return v;
+      }
     }
     throw error("compile: unknown plan node");
   }
@@ -86,6 +93,7 @@ class plan_compiler {
   dataflow_graph& graph_;
   output_mode mode_;
   std::vector<std::string> output_keys_;
+  std::size_t watermarks_ = 0;  // with_watermark operators so far: the next one's input index
 };
 
 void require_plan(const plan_ptr& plan) {

@@ -70,6 +70,10 @@ grouped_data data_frame::group_by(std::vector<expr> keys) const {
   return {ctx_, plan_, std::move(keys)};
 }
 
+data_frame data_frame::with_watermark(const std::string& column, std::string_view delay) const {
+  return {ctx_, make_watermark(plan_, column, delay)};
+}
+
 data_frame data_frame::union_(const data_frame& other) const { return {ctx_, make_union({plan_, other.plan_})}; }
 
 void data_frame::require_static(std::string_view action) const {

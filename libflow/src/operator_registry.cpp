@@ -5,6 +5,7 @@
 #include "flow/named_registry.hpp"
 #include "flow/operators.hpp"
 #include "flow/plan_codec.hpp"
+#include "flow/watermark.hpp"
 
 namespace flow {
 
@@ -39,6 +40,7 @@ void register_builtin_operators(named_registry<operator_factory>& registry) {
   registry.add("map_batches", build_map_batches);
   registry.add("partial_aggregate", partial_aggregate_operator::from_arguments);
   registry.add("final_aggregate", final_aggregate_operator::from_arguments);
+  registry.add("with_watermark", watermark_operator::from_arguments);
 }
 
 named_registry<operator_factory>& operators() {

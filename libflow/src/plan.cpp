@@ -6,6 +6,7 @@
 #include "flow/function_registry.hpp"
 #include "flow/graph.hpp"
 #include "flow/plan_codec.hpp"
+#include "flow/watermark.hpp"
 
 namespace flow {
 
@@ -130,6 +131,18 @@ plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_
   return finish(std::move(node));
 }
 
+plan_ptr make_watermark(plan_ptr child, std::string column, std::string_view delay) {
+  require_child(child, "with_watermark");
+  plan_node node;
+  node.kind = plan_kind::watermark;
+  node.delay_micros = parse_duration_micros(delay);
+  // The operator checks the column (a timestamp) and the delay, with the messages it gives everywhere.
+  node.output = watermark_operator(child->output, column, node.delay_micros, 0).output_schema();
+  node.event_time = std::move(column);
+  node.children = {std::move(child)};
+  return finish(std::move(node));
+}
+
 plan_ptr make_union(std::vector<plan_ptr> inputs) {
   if (inputs.size() < 2) throw error("union: give at least two inputs");
   for (const auto& input : inputs) require_child(input, "union");
@@ -191,6 +204,16 @@ bool is_streaming(const plan_node& plan) { return scans_of(plan).front()->stream
 
 bool has_aggregate(const plan_node& plan) { return count_aggregates(plan) > 0; }
 
+std::vector<std::string> watermark_columns(const plan_node& plan) {
+  std::vector<std::string> columns;
+  if (plan.kind == plan_kind::watermark) columns.push_back(plan.event_time);
+  for (const auto& child : plan.children) {
+    auto more = watermark_columns(*child);
+    columns.insert(columns.end(), more.begin(), more.end());
+  }
+  return columns;
+}
+
 std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node) {
   switch (node.kind) {
     case plan_kind::project: return std::make_shared<project_operator>(*node.children.front()->output, node.exprs);
@@ -200,7 +223,8 @@ std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_nod
     case plan_kind::scan:
     case plan_kind::aggregate:
     case plan_kind::union_all:
-    case plan_kind::topology: break;
+    case plan_kind::topology:
+    case plan_kind::watermark: break;
   }
   throw error("make_stateless_operator: only a select, where or map_batches node is a stateless operator");
 }
@@ -229,6 +253,9 @@ std::string describe_node(const plan_node& node) {
       break;
     }
     case plan_kind::union_all: out << "Union [" << node.output->to_string() << "]"; break;
+    case plan_kind::watermark:
+      out << "EventTimeWatermark " << node.event_time << ", " << node.delay_micros / 1000 << " ms";
+      break;
     case plan_kind::topology:
       out << "TopologyStream " << node.graph->vertex(node.graph_output).name << " [" << node.output->to_string() << "]";
       break;
@@ -270,6 +297,31 @@ std::string explain(const plan_node& plan) {
   return out.str();
 }
 
+namespace {
+
+const plan_node* find_aggregate(const plan_node& plan) {
+  if (plan.kind == plan_kind::aggregate) return &plan;
+  for (const auto& child : plan.children)
+    if (const auto* found = find_aggregate(*child)) return found;
+  return nullptr;
+}
+
+// Spark's rule for append mode: the aggregation groups by a window over a watermarked column (or by that
+// column itself), so that a group is final once the watermark passes it.
+bool groups_by_watermarked_time(const plan_node& aggregate) {
+  const auto watermarked = watermark_columns(*aggregate.children.front());
+  for (const auto& key : aggregate.keys) {
+    const expr_node* window = find_window(key);
+    const expr_node& time = window ? window->children.front().node() : key.node();
+    if (time.kind == expr_kind::column_ref &&
+        std::find(watermarked.begin(), watermarked.end(), time.name) != watermarked.end())
+      return window != nullptr;
+  }
+  return false;
+}
+
+}  // namespace
+
 void validate_output_mode(const plan_node& plan, output_mode mode) {
   bool aggregated = has_aggregate(plan);
   if (!is_streaming(plan)) return;
@@ -277,10 +329,11 @@ void validate_output_mode(const plan_node& plan, output_mode mode) {
     throw error(
         "complete output mode not supported when there are no streaming aggregations on streaming "
         "DataFrames; use append or update output mode");
-  if (mode == output_mode::append && aggregated)
+  if (mode == output_mode::append && aggregated && !groups_by_watermarked_time(*find_aggregate(plan)))
     throw error(
         "append output mode not supported when there are streaming aggregations on streaming DataFrames "
-        "without watermark; use update or complete output mode");
+        "without watermark; group by window(...) over a column given to with_watermark(column, delay), or use "
+        "update or complete output mode");
 }
 
 }  // namespace flow

@@ -18,6 +18,9 @@ TEST_CASE("progress reports use Spark's field names and escape text", "[progress
   p.stats.state_rows_removed = {0, 1};
   p.stats.state_memory_bytes = {4096, 512};
   p.stats.state_update_micros = {2500, 0};
+  p.stats.state_rows_dropped_by_watermark = {17};
+  p.stats.event_times.add({1'000'000, 3'000'000, 5'000'000.0, 2});  // 1 s and 3 s after the epoch (avg 2.5 s)
+  p.watermark = 500'000;
   p.state_operators.push_back({"aggregate", 2, 2, 3, 700, 0});
   p.state_operators.push_back({"sessions", 1, 1, 1, 80, 900});
   p.input_rows_per_second = 1500.25;
@@ -34,13 +37,17 @@ TEST_CASE("progress reports use Spark's field names and escape text", "[progress
   CHECK_THAT(json, Catch::Contains("\"startOffset\":{\"logOffset\":6},\"endOffset\":{\"logOffset\":7}"));
   CHECK_THAT(json, Catch::Contains(
                        "\"stateOperators\":[{\"operatorName\":\"aggregate\",\"numRowsTotal\":106,\"numRowsUpdated\":12,"
-                       "\"allUpdatesTimeMs\":2,\"numRowsRemoved\":0,\"commitTimeMs\":3,\"memoryUsedBytes\":4096,"
+                       "\"allUpdatesTimeMs\":2,\"numRowsRemoved\":0,\"numRowsDroppedByWatermark\":17,"
+                       "\"commitTimeMs\":3,\"memoryUsedBytes\":4096,"
                        "\"numShufflePartitions\":2,\"numStateStoreInstances\":2,\"customMetrics\":{\"deltaBytes\":700,"
                        "\"snapshotBytes\":0,\"stateOnCurrentVersionSizeBytes\":4096}},"
                        "{\"operatorName\":\"sessions\",\"numRowsTotal\":5,\"numRowsUpdated\":2,\"allUpdatesTimeMs\":0,"
-                       "\"numRowsRemoved\":1,\"commitTimeMs\":1,\"memoryUsedBytes\":512,\"numShufflePartitions\":1,"
+                       "\"numRowsRemoved\":1,\"numRowsDroppedByWatermark\":0,\"commitTimeMs\":1,"
+                       "\"memoryUsedBytes\":512,\"numShufflePartitions\":1,"
                        "\"numStateStoreInstances\":1,\"customMetrics\":{\"deltaBytes\":80,\"snapshotBytes\":900,"
                        "\"stateOnCurrentVersionSizeBytes\":512}}],"));
+  CHECK_THAT(json, Catch::Contains("\"eventTime\":{\"avg\":\"1970-01-01T00:00:02.500Z\",\"max\":\"1970-01-01T00:00:03.000Z\","
+                                   "\"min\":\"1970-01-01T00:00:01.000Z\",\"watermark\":\"1970-01-01T00:00:00.500Z\"}"));
   CHECK_THAT(json, Catch::Contains("\"name\":\"compras \\\"por\\\" hora\""));
   CHECK_THAT(json, Catch::Contains("\"metrics\":{\"filesRead\":7}"));
   CHECK(json.front() == '{');
@@ -51,6 +58,7 @@ TEST_CASE("a query without state reports no state operators and null offsets whe
   query_progress p;
   p.sources.emplace_back();
   auto json = flow::runtime::to_json(p);
+  CHECK_THAT(json, !Catch::Contains("eventTime"));  // no watermark: left out, as Spark does
   CHECK_THAT(json, Catch::Contains("\"stateOperators\":[]"));
   CHECK_THAT(json, Catch::Contains("\"startOffset\":null"));
   CHECK_THAT(json, Catch::Contains("\"name\":null"));

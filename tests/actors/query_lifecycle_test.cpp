@@ -654,3 +654,47 @@ TEST_CASE("lifecycle: resume refuses offsets of another number of sources", "[li
   point.committed_end = {"1"};
   CHECK_THROWS_WITH(q.resume(point), Catch::Contains("offsets of 1 sources, the query has 2"));
 }
+
+TEST_CASE("lifecycle: a watermarked query runs one epoch at a time, then a no-data epoch for the final watermark",
+          "[lifecycle][watermark]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.watermark_delays = {10};
+  options.durable = true;
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("1"));
+  CHECK(the<act::run_epoch>(e0).watermark == operator_context::no_watermark);
+  CHECK_FALSE(has<act::plan_sources>(e0));  // no pipelining: epoch 1's watermark must cover epoch 0
+
+  epoch_stats seen;
+  seen.see_event_time(0, 1000);
+  auto c0 = h.q.sink_committed(h.q.generation(), 0, 0, seen, {}, h.now);
+  auto e1 = h.answer(c0, nothing());
+  // Nothing new, but the watermark moved: one epoch without data (start == end), logged with it.
+  const auto no_data = the<act::run_epoch>(e1);
+  CHECK(no_data.epoch == 1);
+  CHECK(no_data.start == no_data.end);
+  CHECK(no_data.watermark == 990);
+  CHECK(the<act::write_offsets>(e1).watermark == 990);
+  CHECK_FALSE(has<act::stop_dataflow>(e1));
+
+  auto c1 = h.commit(1);
+  auto end = h.answer(c1, nothing());  // the watermark did not move again: the query ends
+  CHECK_FALSE(has<act::run_epoch>(end));
+  CHECK(has<act::stop_dataflow>(end));
+}
+
+TEST_CASE("lifecycle: a resumed epoch runs with the watermark it was logged with", "[lifecycle][watermark]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.watermark_delays = {10};
+  resume_point point;
+  point.last_committed = 3;
+  point.committed_end = {"4"};
+  point.committed_watermark = 500;
+  point.uncommitted = {{4, {"4"}, {"5"}, 700}};
+  harness h(options, 0, point);
+  CHECK(the<act::run_epoch>(h.started).watermark == 700);
+  auto c4 = h.commit(4);
+  // Later epochs continue from the newest logged watermark, and no no-data epoch runs for it.
+  auto next = h.answer(c4, data("6"));
+  CHECK(the<act::run_epoch>(next).watermark == 700);
+}

@@ -260,3 +260,23 @@ TEST_CASE("an aggregation's sums of doubles are the same to the last bit embedde
   worker_process a(dir, secret), b(dir, secret);
   CHECK(sums(driver_config({a.address, b.address}, secret)) == embedded);
 }
+
+TEST_CASE("retail_by_day with a watermark in append mode on a driver and two workers: the embedded run's windows",
+          "[cluster][query][event-time]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const auto data = retail_days(dir, 5);
+  auto args = [&](const fs::path& output) {
+    auto a = retail_args(data, output);
+    a.insert(a.end(), {"--window", "1 hour", "--slide", "30 minutes", "--watermark", "2 hours", "--output-mode", "append"});
+    return a;
+  };
+  run_to_end(FLOW_RETAIL_EXAMPLE, args(dir / "embedded.csv"), dir / "embedded.log");
+  worker_process a(dir, secret, {}, FLOW_RETAIL_EXAMPLE), b(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  auto cluster = args(dir / "cluster.csv");
+  cluster.insert(cluster.end(), {workers_flag({&a, &b}), "--flow.secret-file", secret});
+  run_to_end(FLOW_RETAIL_EXAMPLE, cluster, dir / "cluster.log");
+  // The watermark reached the aggregation's instances on the workers: windows were closed and emitted.
+  CHECK(read_customer_hour_sums(dir / "embedded.csv", 3).size() > 100);
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+}

@@ -72,7 +72,8 @@ batch_input_actor::behavior_type collector(batch_input_actor::pointer, std::shar
             std::lock_guard<std::mutex> lock(out->mutex);
             out->ended.insert(epoch);
             out->changed.notify_all();
-          }};
+          },
+          [](watermark_atom, std::int64_t, std::int64_t) {}};
 }
 
 // Each epoch's output rows, sorted.

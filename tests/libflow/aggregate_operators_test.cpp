@@ -160,3 +160,55 @@ TEST_CASE("aggregation operators: bad inputs are clear errors", "[aggregate_oper
              Catch::Contains("was called without the state its make_state() makes"));
   CHECK_THAT(error_of([] { partial_aggregate_operator(nullptr); }), Catch::Contains("the aggregate is missing"));
 }
+
+TEST_CASE("aggregation operators: the watermark drops late rows, closes windows once and evicts them in the copy too",
+          "[aggregate][watermark]") {
+  const auto mode = GENERATE(output_mode::append, output_mode::update);
+  INFO("mode " << to_string(mode));
+  const auto events = make_schema({{"k", type_id::string, true}, {"ts", type_id::timestamp, true}});
+  const auto aggregate = std::make_shared<const aggregate_operator>(
+      events, std::vector<expr>{col("k"), window(col("ts"), "1 minute")},
+      std::vector<agg_spec>{{agg_kind::count, expr{}, {}}});
+  const partial_aggregate_operator partial(aggregate);
+  const final_aggregate_operator final_op(aggregate, mode);
+  auto scratch = partial.make_state();
+  auto live = final_op.make_state(), copy = final_op.make_state();
+  constexpr std::int64_t minute = 60'000'000;
+  auto at = [&](std::vector<std::pair<const char*, std::int64_t>> rows) {
+    std::vector<std::vector<value>> values;
+    for (const auto& [k, m] : rows) values.push_back({value{std::string(k)}, value{timestamp{m * minute + 1}}});
+    return make_batch(events, values);
+  };
+  // Epoch by epoch: the rows and the watermark the epoch runs with (minutes).
+  const std::vector<std::pair<batch, std::int64_t>> epochs{
+      {at({{"a", 0}, {"b", 0}, {"a", 1}}), operator_context::no_watermark},
+      {at({{"a", 0}, {"a", 2}, {"b", 3}}), 1 * minute},   // a@0 is late: its window ended at 1
+      {at({{"b", 3}}), 3 * minute},                        // closes the windows at 1 and 2
+      {batch::empty(events), 10 * minute}};                // a no-data epoch closes the rest
+  std::map<std::pair<std::string, std::int64_t>, std::int64_t> closed;
+  std::size_t dropped = 0;
+  for (std::size_t e = 0; e < epochs.size(); ++e) {
+    INFO("epoch " << e);
+    collecting_context shuffle(static_cast<std::int64_t>(e)), out(static_cast<std::int64_t>(e));
+    shuffle.watermark_now = out.watermark_now = epochs[e].second;
+    partial.process(epochs[e].first, 0, scratch.get(), shuffle);
+    partial.end_epoch(scratch.get(), shuffle);
+    dropped += shuffle.dropped_by_watermark;
+    for (const auto& rows : shuffle.emitted) final_op.process(rows, 0, live.get(), out);
+    final_op.end_epoch(live.get(), out);
+    const batch emitted = out.take(final_op.output_schema());
+    for (std::size_t i = 0; i < emitted.num_rows() && mode == output_mode::append; ++i) {
+      auto key = std::make_pair(std::get<std::string>(emitted.col(0).at(i)), emitted.col(1).window(i).start.micros / minute);
+      CHECK(closed.count(key) == 0);  // once
+      closed[key] = emitted.col(2).ints()[i];
+    }
+    copy->apply_changes(live->take_changes());
+    CHECK(sorted_rows(copy->snapshot()) == sorted_rows(live->snapshot()));
+    CHECK(copy->num_rows() == live->num_rows());
+  }
+  CHECK(dropped == 1);
+  CHECK(live->num_rows() == 0);  // every window closed and evicted
+  if (mode == output_mode::append)
+    CHECK(closed == std::map<std::pair<std::string, std::int64_t>, std::int64_t>{
+                        {{"a", 0}, 1}, {{"b", 0}, 1}, {{"a", 1}, 1}, {{"a", 2}, 1}, {{"b", 3}, 2}});
+}

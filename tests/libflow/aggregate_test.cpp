@@ -194,21 +194,21 @@ TEST_CASE("aggregate: update mode emits only changed groups, append emits closed
                     Catch::Contains("append output mode needs a window"));
 }
 
-TEST_CASE("aggregate: evict drops windows ending at or before the watermark", "[aggregate]") {
+TEST_CASE("aggregate: evict_groups drops windows ending at or before the watermark", "[aggregate]") {
   aggregate_operator op(sales_schema(), {col("CustomerID"), window(col("InvoiceDate"), "1 hour")},
                         {sum_of(col("Quantity"))});
   auto state = op.make_state();
   state->update(sales());
   REQUIRE(state->num_groups() == 5);
-  CHECK(state->evict(ts("2010-12-01 08:59:59")) == 0);
-  CHECK(state->evict(ts("2010-12-01 09:00:00")) == 2);
+  CHECK(state->evict_groups(ts("2010-12-01 08:59:59")).num_rows() == 0);
+  CHECK(state->evict_groups(ts("2010-12-01 09:00:00")).num_rows() == 2);
   CHECK(state->num_groups() == 3);
   // The table still works after compaction: same keys fold into the surviving groups.
   state->update(sales());
   CHECK(state->num_groups() == 5);
   auto rows = sorted_rows(state->emit(output_mode::complete));
   CHECK(rows[2] == std::vector<value>{13047.0, win("2010-12-01 09:00:00", "2010-12-01 10:00:00"), std::int64_t{-2}});
-  CHECK(state->evict(ts("2011-01-01 00:00:00")) == 5);
+  CHECK(state->evict_groups(ts("2011-01-01 00:00:00")).num_rows() == 5);
   CHECK(state->num_groups() == 0);
 }
 
@@ -462,4 +462,29 @@ TEST_CASE("aggregate: a -0.0 grouping key is normalized to 0.0, as Spark does", 
     CHECK(to_string(result.at(0, 0)) == "0.0");
     CHECK(std::get<std::int64_t>(result.at(0, keys.size())) == 3);
   }
+}
+
+TEST_CASE("aggregate: update leaves out windows the watermark closed and counts rows left with none",
+          "[aggregate][watermark]") {
+  // sales(): 08:26, 08:50, 08:10, 09:10, 09:59:59, 09:00.
+  aggregate_operator tumbling(sales_schema(), {window(col("InvoiceDate"), "1 hour")}, {{agg_kind::count, expr{}, {}}});
+  auto state = tumbling.make_state();
+  CHECK(state->update(sales(), ts("2010-12-01 09:00:00")) == 3);  // the 08:00-09:00 window is closed
+  auto rows = sorted_rows(state->emit(output_mode::complete));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0] == std::vector<value>{win("2010-12-01 09:00:00", "2010-12-01 10:00:00"), std::int64_t{3}});
+
+  // Sliding 1 hour every 30 minutes: 08:50 is in [08:00, 09:00) and [08:30, 09:30); a watermark of 09:00
+  // closes only the first, so the row still counts; 08:26 and 08:10 are in closed windows alone.
+  aggregate_operator sliding(sales_schema(), {window(col("InvoiceDate"), "1 hour", "30 minutes")},
+                             {{agg_kind::count, expr{}, {}}});
+  auto slid = sliding.make_state();
+  CHECK(slid->update(sales(), ts("2010-12-01 09:00:00")) == 2);
+  std::map<std::string, std::int64_t> counts;
+  const auto out = slid->emit(output_mode::complete);
+  for (std::size_t i = 0; i < out.num_rows(); ++i)
+    counts[format_timestamp(out.col(0).window(i).start)] = out.col(1).ints()[i];
+  CHECK(counts == std::map<std::string, std::int64_t>{{"2010-12-01 08:30:00", 3}, {"2010-12-01 09:00:00", 3},
+                                                      {"2010-12-01 09:30:00", 1}});
+  CHECK(sliding.make_state()->update(sales()) == 0);  // without a watermark nothing is late
 }

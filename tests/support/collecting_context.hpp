@@ -16,6 +16,8 @@ class collecting_context final : public operator_context {
   std::int64_t epoch() const override { return epoch_; }
   std::size_t instance() const override { return instance_; }
   std::size_t parallelism() const override { return parallelism_; }
+  std::int64_t watermark() const override { return watermark_now; }
+  void count_rows_dropped_by_watermark(std::size_t rows) override { dropped_by_watermark += rows; }
   void set_epoch(std::int64_t epoch) { epoch_ = epoch; }
   // Everything emitted so far as one batch (of schema when nothing was emitted), then forgets it.
   batch take(const schema_ptr& schema) {
@@ -25,6 +27,8 @@ class collecting_context final : public operator_context {
   }
 
   std::vector<batch> emitted;
+  std::int64_t watermark_now = no_watermark;  // what watermark() answers
+  std::size_t dropped_by_watermark = 0;
 
  private:
   std::int64_t epoch_;

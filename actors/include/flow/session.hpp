@@ -36,6 +36,9 @@ struct session_config {
   std::int64_t state_snapshot_interval = 10;  // a full state snapshot every N epochs, deltas in between
   // Where keyed operators keep their state: "memory" (the default) or "rocksdb" (state larger than memory).
   std::string state_backend = "memory";
+  // How the watermarks of several with_watermark inputs make the query's, as Spark's
+  // spark.sql.streaming.multipleWatermarkPolicy: "min" (the slowest input; the default) or "max".
+  std::string multiple_watermark_policy = "min";
   // A cluster (docs/deployment.md). embedded: this process runs everything. worker: the session serves
   // work from a driver on `listen` (HOST:PORT) until SIGTERM or SIGINT, then ends the process. driver: the
   // session joins `workers` (HOST:PORT each) at its start; giving workers alone makes a driver. Both

@@ -121,6 +121,10 @@ class data_frame {
   // Applies fn to every batch in parallel stage instances (Spark's mapPartitions, per batch).
   data_frame map_batches(batch_function fn, schema_ptr output = nullptr, std::string name = {}) const;
   grouped_data group_by(std::vector<expr> keys) const;
+  // Spark's withWatermark: column (a timestamp) is this stream's event time, and rows may arrive up to
+  // delay ("10 minutes") late. Stateful operators above it drop rows older than the watermark and evict
+  // state behind it; windowed aggregations may then run in append mode (docs/event-time-and-state.md).
+  data_frame with_watermark(const std::string& column, std::string_view delay) const;
   // Spark's union: this frame's rows and other's (same schema; both streaming or both static), duplicates kept.
   data_frame union_(const data_frame& other) const;
 

@@ -108,8 +108,9 @@ class aggregate_operator {
 class aggregate_state {
  public:
   virtual ~aggregate_state() = default;
-  // Folds raw input rows (input schema) into the table.
-  virtual void update(const batch& input) = 0;
+  // Folds raw input rows (input schema) into the table. With a window key, a row's windows that ended at or
+  // before watermark are left out (late); returns how many rows were left with no window (dropped as late).
+  virtual std::size_t update(const batch& input, timestamp watermark = timestamp{INT64_MIN}) = 0;
   // Folds partial aggregates (state schema) into the table.
   virtual void merge(const batch& state_rows) = 0;
   // complete: every group; update: groups changed since the last emit; append: groups whose window
@@ -121,15 +122,15 @@ class aggregate_state {
   virtual batch changed_since_emit() const = 0;
   virtual std::size_t num_changed() const = 0;
   // The groups added since the table held `first` groups, in state schema (groups are numbered in the
-  // order they were added until evict() or clear()).
+  // order they were added until evict_groups() or clear()).
   virtual batch groups_since(std::size_t first) const = 0;
   // Replaces the table by a snapshot (state schema).
   virtual void restore(const batch& state_rows) = 0;
   // Sets the given groups to the given state rows, adding groups not in the table: applies an
   // incremental snapshot (changed_since_emit of a later version of this table).
   virtual void replace_groups(const batch& state_rows) = 0;
-  // Drops groups whose window ends at or before watermark; returns how many.
-  virtual std::size_t evict(timestamp watermark) = 0;
+  // Drops groups whose window ends at or before watermark; returns them (state schema).
+  virtual batch evict_groups(timestamp watermark) = 0;
   virtual void clear() = 0;
   virtual std::size_t num_groups() const = 0;
   virtual std::size_t memory_bytes() const = 0;

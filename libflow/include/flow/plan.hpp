@@ -27,7 +27,7 @@ struct scan_spec {
 // parallel stage instances call it concurrently.
 using batch_function = std::function<batch(const batch&)>;
 
-enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all, topology };
+enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all, topology, watermark };
 
 struct plan_node;
 class dataflow_graph;
@@ -44,6 +44,8 @@ struct plan_node {
   std::string function_name;      // map_batches
   std::vector<expr> keys;         // aggregate
   std::vector<agg_spec> aggs;     // aggregate
+  std::string event_time;         // watermark: the event-time column
+  std::int64_t delay_micros = 0;  // watermark: how late a row may be
   // topology: the vertices and edges of a topology up to one of its streams (a snapshot, no sinks) and
   // the vertex whose output that stream is (flow::topology_stream::as_frame).
   std::shared_ptr<const dataflow_graph> graph;
@@ -60,6 +62,8 @@ plan_ptr make_map_batches(plan_ptr child, batch_function fn, schema_ptr output, 
 // the function registered under name with flow::register_batch_function.
 std::shared_ptr<const stateless_operator> make_function_operator(batch_function fn, schema_ptr output, std::string name);
 plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_spec> aggs);
+// with_watermark(column, delay): column must be a timestamp; delay as parse_duration_micros reads it.
+plan_ptr make_watermark(plan_ptr child, std::string column, std::string_view delay);
 // Spark's union (by position, duplicates kept): the inputs must have equal schemas and be all streaming
 // or all static.
 plan_ptr make_union(std::vector<plan_ptr> inputs);
@@ -74,13 +78,16 @@ std::vector<const scan_spec*> scans_of(const plan_node& plan);
 const scan_spec& scan_of(const plan_node& plan);
 bool is_streaming(const plan_node& plan);
 bool has_aggregate(const plan_node& plan);
+// The event-time columns of the with_watermark nodes in plan, left to right (depth first).
+std::vector<std::string> watermark_columns(const plan_node& plan);
 // The operator of a project, filter or map_batches node, bound to its child's output.
 std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node);
 // Spark's explain(): one line per operator, root first, children below their parent as a tree.
 std::string explain(const plan_node& plan);
 
 // Throws flow::error when the output mode is not allowed for the query shape, naming the rule
-// (e.g. "complete output mode not supported when there are no streaming aggregations").
+// (e.g. "complete output mode not supported when there are no streaming aggregations"). Append mode with an
+// aggregation needs it to group by a window over (or by) a watermarked column.
 void validate_output_mode(const plan_node& plan, output_mode mode);
 
 }  // namespace flow

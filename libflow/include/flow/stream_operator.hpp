@@ -5,7 +5,9 @@
 // operator needs this header only (keyed operators: flow/keyed_operator.hpp, which includes it).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +26,21 @@ struct operator_descriptor {
   friend bool operator==(const operator_descriptor&, const operator_descriptor&) = default;
 };
 
+// Event times seen (microseconds since the epoch, UTC): the earliest, the latest, their sum and count.
+struct event_time_stats {
+  std::int64_t min = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max = std::numeric_limits<std::int64_t>::min();
+  double sum = 0;
+  std::int64_t count = 0;
+  void add(const event_time_stats& o) {
+    if (o.count == 0) return;
+    min = std::min(min, o.min);
+    max = std::max(max, o.max);
+    sum += o.sum;
+    count += o.count;
+  }
+};
+
 // What an operator may do while the runtime calls it. Valid only during the call.
 class operator_context {
  public:
@@ -34,6 +51,15 @@ class operator_context {
   // This instance's index among the vertex's parallelism() instances (its partition of the keys).
   virtual std::size_t instance() const = 0;
   virtual std::size_t parallelism() const = 0;
+  // The event-time watermark this epoch runs with (microseconds since the epoch, UTC; docs/event-time-and-state.md),
+  // no_watermark while the query has none yet. Stateful operators drop rows older than it.
+  static constexpr std::int64_t no_watermark = std::numeric_limits<std::int64_t>::min();
+  virtual std::int64_t watermark() const { return no_watermark; }
+  // Counts rows a stateful operator dropped as older than the watermark (progress: numRowsDroppedByWatermark).
+  virtual void count_rows_dropped_by_watermark(std::size_t /*rows*/) {}
+  // A with_watermark operator reports the event times of a batch of its watermarked input (the index the
+  // query numbers them by: flow::watermark_input).
+  virtual void observe_event_times(std::size_t /*input*/, const event_time_stats& /*seen*/) {}
 };
 
 // The mutable state of one operator instance. The runtime owns it: it keeps a copy as of the last
@@ -95,7 +121,8 @@ class stream_operator {
   // How to rebuild this operator in another process; nullopt when it cannot be shipped (serializing a
   // graph that holds it fails, naming it).
   virtual std::optional<operator_descriptor> descriptor() const { return std::nullopt; }
-  // Event time passed watermark (microseconds since the epoch, UTC) on every input.
+  // Event time passed watermark (microseconds since the epoch, UTC) on every input: called when an epoch
+  // starts with a watermark later than the previous epoch's, before its first batch.
   virtual void on_watermark(std::int64_t /*watermark*/, operator_state* /*state*/, operator_context& /*ctx*/) const {}
 };
 

@@ -12,6 +12,7 @@
 
 #include "flow/state_backend.hpp"
 #include "flow/stream_operator.hpp"
+#include "flow/runtime/progress.hpp"
 
 namespace flow::runtime {
 
@@ -63,6 +64,12 @@ class chain_runner {
   void process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows);
   // Every operator's end_epoch, in chain order; what they emit is output with seq.
   void end_epoch(std::int64_t epoch, std::uint64_t seq);
+  // The watermark the epoch runs with, before its first batch: operators see it through their context, and
+  // when it is later than the previous one every operator's on_watermark runs (what they emit: seq).
+  void start_watermark(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark);
+  // Adds what the operators counted since the previous call to stats: rows dropped by the watermark (at
+  // first_state_operator + the stateful operator's index in the chain) and the event times seen.
+  void take_event_time_figures(epoch_stats& stats, std::size_t first_state_operator);
   // Each durable state's take_changes(), in chain order.
   std::vector<batch> take_changes();
 
@@ -84,6 +91,7 @@ class chain_runner {
     operator_ptr op;
     std::unique_ptr<operator_state> state;
     std::chrono::steady_clock::duration update_time{};  // in process(), measured for durable states only
+    std::size_t stateful_index = 0;  // its durable state's index, or the next durable state's for the others
   };
   std::vector<stage> stages_;
   std::vector<std::size_t> durable_;  // positions of durable states
@@ -93,6 +101,8 @@ class chain_runner {
   const stage* running_ = nullptr;
   std::int64_t epoch_ = -1;
   std::uint64_t seq_ = 0;
+  std::int64_t watermark_ = operator_context::no_watermark;
+  epoch_stats event_time_figures_;  // since the last take_event_time_figures, at the chain's own indexes
 };
 
 }  // namespace flow::runtime

@@ -36,6 +36,7 @@ struct checkpoint_metadata {
 struct recovered_checkpoint {
   std::int64_t last_committed = -1;          // -1: nothing committed yet
   std::vector<std::string> committed_end;    // end offsets of last_committed (empty when -1)
+  std::int64_t committed_watermark = operator_context::no_watermark;  // the watermark last_committed ran with
   std::vector<logged_offsets> uncommitted;   // epochs after last_committed to re-run, oldest first, contiguous
   std::vector<std::string> notes;            // fall-backs taken, each a full sentence
 };

@@ -22,10 +22,12 @@
 
 namespace flow::runtime {
 
-// The offsets of one epoch: one JSON text per source.
+// The offsets of one epoch: one JSON text per source, and the event-time watermark it runs with
+// (operator_context::no_watermark: none).
 struct logged_offsets {
   std::int64_t epoch = 0;
   std::vector<std::string> start, end;
+  std::int64_t watermark = operator_context::no_watermark;
 };
 
 // Info: what the coordinator keeps per epoch besides the offsets (timing and figures for the progress).

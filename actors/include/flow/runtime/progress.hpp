@@ -1,11 +1,14 @@
 // Per-epoch figures and the progress report (Spark's StreamingQueryProgress as JSON).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "flow/source_sink.hpp"
+#include "flow/stream_operator.hpp"
 
 namespace flow::runtime {
 
@@ -23,6 +26,13 @@ struct epoch_stats {
   std::vector<std::int64_t> state_rows_removed;   // keys removed in the epoch
   std::vector<std::int64_t> state_memory_bytes;
   std::vector<std::int64_t> state_update_micros;  // time in the operator's process calls
+  // Rows dropped as older than the watermark, per stateful operator; an operator without durable state
+  // (a partial aggregation) counts for the next stateful one.
+  std::vector<std::int64_t> state_rows_dropped_by_watermark;
+  // Event times the with_watermark operators saw: over all rows, and the latest per watermarked input
+  // (operator_context::no_watermark: none).
+  event_time_stats event_times;
+  std::vector<std::int64_t> latest_event_time;
   // Each source's connector metrics at the end of reading the epoch (one barrier per source carries them):
   // metric i is source_metric_sources[i]'s.
   std::vector<std::string> source_metric_names;
@@ -46,6 +56,9 @@ struct epoch_stats {
     add_all(state_rows_removed, o.state_rows_removed);
     add_all(state_memory_bytes, o.state_memory_bytes);
     add_all(state_update_micros, o.state_update_micros);
+    add_all(state_rows_dropped_by_watermark, o.state_rows_dropped_by_watermark);
+    event_times.add(o.event_times);
+    for (std::size_t i = 0; i < o.latest_event_time.size(); ++i) see_event_time(i, o.latest_event_time[i]);
     source_metric_names.insert(source_metric_names.end(), o.source_metric_names.begin(), o.source_metric_names.end());
     source_metric_values.insert(source_metric_values.end(), o.source_metric_values.begin(), o.source_metric_values.end());
     source_metric_sources.insert(source_metric_sources.end(), o.source_metric_sources.begin(), o.source_metric_sources.end());
@@ -55,6 +68,10 @@ struct epoch_stats {
     output_rows += o.output_rows;
   }
 
+  void see_event_time(std::size_t input, std::int64_t latest) {
+    if (latest_event_time.size() <= input) latest_event_time.resize(input + 1, operator_context::no_watermark);
+    latest_event_time[input] = std::max(latest_event_time[input], latest);
+  }
   static void add_at(std::vector<std::int64_t>& figures, std::size_t index, std::int64_t n) {
     if (figures.size() <= index) figures.resize(index + 1, 0);
     figures[index] += n;
@@ -80,6 +97,9 @@ struct query_progress {
   std::int64_t wal_commit_ms = 0;
   std::int64_t trigger_execution_ms = 0;
   std::int64_t restarts = 0;            // stage restarts while running this epoch
+  // The watermark the epoch ran with (eventTime.watermark: 1970-01-01 before the first, as Spark); nullopt
+  // when the query has no with_watermark.
+  std::optional<std::int64_t> watermark;
   // Spark's StateOperatorProgress, one per stateful operator of the graph, in graph order. The row and memory
   // figures are stats' state_* at the operator's index.
   struct state_operator {

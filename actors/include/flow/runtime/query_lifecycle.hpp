@@ -19,6 +19,7 @@
 #include "flow/runtime/epoch_log.hpp"
 #include "flow/runtime/progress.hpp"
 #include "flow/trigger.hpp"
+#include "flow/watermark.hpp"
 
 namespace flow::runtime {
 
@@ -34,6 +35,7 @@ struct epoch_info {
   std::int64_t latest_offset_ms = 0;
   std::int64_t wal_commit_ms = 0;       // writing the epoch's offsets to the checkpoint
   double since_previous_trigger_s = 0;  // for inputRowsPerSecond; 0 for the first trigger
+  std::int64_t watermark = operator_context::no_watermark;  // the epoch runs with (logged with its offsets)
   epoch_stats stats;                    // summed over the sinks' commits
   connector_metrics sink_metrics;
 };
@@ -63,6 +65,9 @@ struct lifecycle_options {
   std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
   bool durable = false;  // the query has a checkpoint location: offsets and commits are written to it
   bool epoch_every_tick = false;  // processing-time trigger: run an epoch at each tick, also without new data
+  // Per with_watermark input (watermark_operator::input()), its delay in microseconds; empty: no watermark.
+  std::vector<std::int64_t> watermark_delays;
+  watermark_policy multiple_watermark_policy = watermark_policy::min;
 };
 
 // Where a query resumes from its durable checkpoint (see query_lifecycle::resume).
@@ -70,6 +75,7 @@ struct resume_point {
   std::int64_t last_committed = -1;
   std::vector<std::string> committed_end;  // end offsets of last_committed, per source
   std::vector<logged_offsets> uncommitted;
+  std::int64_t committed_watermark = operator_context::no_watermark;  // last_committed's
   // Run one epoch without new data right away, so that complete-mode sinks get the restored result even
   // when no data arrives (a memory table re-created after a restart).
   bool emit_restored_state = false;
@@ -82,12 +88,12 @@ struct spawn_dataflow { std::uint64_t generation = 0; };
 // Ask every source for its latest offset after from[i]; answers go to plan_answered(plan, ...).
 struct plan_sources { std::uint64_t plan = 0; std::vector<std::string> from; };
 // Write-ahead: record the epoch's offsets in the checkpoint before it runs (durable queries only).
-struct write_offsets { std::int64_t epoch = 0; std::vector<std::string> start, end; };
+struct write_offsets { std::int64_t epoch = 0; std::vector<std::string> start, end; std::int64_t watermark = 0; };
 // The epoch committed: record what it changed in every state slot, then its commit, in the checkpoint
 // (durable queries only), before its sources may free its data.
 struct write_commit { std::int64_t epoch = 0; std::vector<batch> changes; };
-// Tell every source to read (start[i], end[i]] as the epoch's data (start == end: nothing).
-struct run_epoch { std::int64_t epoch = 0; std::vector<std::string> start, end; };
+// Tell every source to read (start[i], end[i]] as the epoch's data (start == end: nothing), with its watermark.
+struct run_epoch { std::int64_t epoch = 0; std::vector<std::string> start, end; std::int64_t watermark = 0; };
 // Data of the source up to end is committed downstream: the source may free it.
 struct commit_source { std::size_t source = 0; std::string end; };
 // The epoch committed: publish its progress report (restarts: while it ran).
@@ -198,6 +204,7 @@ class query_lifecycle {
   void after_commit(time_point now);
   void wait_for_next_tick(time_point now);
   void log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info, time_point now);
+  bool run_no_data_epoch(time_point now);
   void run_epoch(std::int64_t epoch, time_point now);
   void run_next_replay(time_point now);
   void on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now);
@@ -235,6 +242,8 @@ class query_lifecycle {
   std::optional<time_point> trigger_start_, previous_trigger_start_;  // of the newest plan and the one before
   std::optional<time_point> last_progress_;  // when the last progress report was published
   std::string source_status_;                // why the sources had no data at the last plan
+  watermark_tracker watermark_;              // fed by committed epochs
+  std::int64_t logged_watermark_ = operator_context::no_watermark;  // the newest logged epoch's
 };
 
 }  // namespace flow::runtime
