@@ -154,6 +154,34 @@ plan_ptr make_union(std::vector<plan_ptr> inputs) {
   return finish(std::move(node));
 }
 
+plan_ptr make_join(plan_ptr child, const batch& right, std::vector<std::string> keys, join_type type) {
+  require_child(child, "join");
+  if (is_streaming(*child) && type == join_type::right_outer)
+    throw error(
+        "join: RightOuter join with a streaming DataFrame/Dataset on the left and a static DataFrame/DataSet on the "
+        "right not supported; use inner, left_outer, left_semi or left_anti");
+  if (is_streaming(*child) && type == join_type::full_outer)
+    throw error(
+        "join: FullOuter joins with streaming DataFrames/Datasets on the left and a static DataFrame/DataSets on "
+        "the right is not supported; use inner, left_outer, left_semi or left_anti");
+  plan_node node;
+  node.kind = plan_kind::join;
+  node.op = std::make_shared<const stream_static_join_operator>(child->output, right, std::move(keys), type);
+  node.output = node.op->output_schema();
+  node.children = {std::move(child)};
+  return finish(std::move(node));
+}
+
+plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec) {
+  require_child(child, "drop_duplicates");
+  plan_node node;
+  node.kind = plan_kind::deduplicate;
+  node.op = std::make_shared<const deduplicate_operator>(child->output, std::move(spec));
+  node.output = child->output;
+  node.children = {std::move(child)};
+  return finish(std::move(node));
+}
+
 plan_ptr make_topology_input(std::shared_ptr<const dataflow_graph> graph, std::size_t output) {
   if (!graph || output >= graph->vertices().size())
     throw error("topology input: no such vertex in the topology's graph");
@@ -199,10 +227,12 @@ std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_nod
       return std::make_shared<function_operator>(node.function, node.output, node.function_name);
     case plan_kind::scan:
     case plan_kind::aggregate:
+    case plan_kind::join: return std::static_pointer_cast<const stream_static_join_operator>(node.op);
     case plan_kind::union_all:
-    case plan_kind::topology: break;
+    case plan_kind::topology:
+    case plan_kind::deduplicate: break;
   }
-  throw error("make_stateless_operator: only a select, where or map_batches node is a stateless operator");
+  throw error("make_stateless_operator: only a select, where, map_batches or join node is a stateless operator");
 }
 
 namespace {
@@ -232,6 +262,8 @@ std::string describe_node(const plan_node& node) {
     case plan_kind::topology:
       out << "TopologyStream " << node.graph->vertex(node.graph_output).name << " [" << node.output->to_string() << "]";
       break;
+    case plan_kind::join:
+    case plan_kind::deduplicate: out << node.op->name(); break;
   }
   return out.str();
 }
