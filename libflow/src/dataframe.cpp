@@ -69,12 +69,26 @@ grouped_data data_frame::group_by(std::vector<expr> keys) const { return {ctx_, 
 
 data_frame data_frame::agg(std::vector<agg_spec> aggs) const { return group_by({}).agg(std::move(aggs)); }
 
-data_frame data_frame::join(const data_frame& other, std::vector<std::string> on, std::string_view type) const {
-  const join_type parsed = parse_join_type(type);
+namespace {
+
+// The rows of the static side of a join.
+batch static_join_side(const data_frame& other) {
   if (other.is_streaming())
     throw error("join: the right side is a streaming data frame; stream-stream joins are not supported yet: join "
                 "with a static frame (read with read(), not read_stream())");
-  return {ctx_, make_join(plan_, other.collect_batch(), std::move(on), parsed)};
+  return other.collect_batch();
+}
+
+}  // namespace
+
+data_frame data_frame::join(const data_frame& other, std::vector<std::string> on, std::string_view type) const {
+  const join_type parsed = parse_join_type(type);
+  return {ctx_, make_join(plan_, static_join_side(other), std::move(on), parsed)};
+}
+
+data_frame data_frame::join(const data_frame& other, const expr& condition, std::string_view type) const {
+  const join_type parsed = parse_join_type(type);
+  return {ctx_, make_join(plan_, static_join_side(other), condition, parsed)};
 }
 
 data_frame data_frame::drop_duplicates(std::vector<std::string> columns) const {

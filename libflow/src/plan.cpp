@@ -154,22 +154,43 @@ plan_ptr make_union(std::vector<plan_ptr> inputs) {
   return finish(std::move(node));
 }
 
-plan_ptr make_join(plan_ptr child, const batch& right, std::vector<std::string> keys, join_type type) {
-  require_child(child, "join");
-  if (is_streaming(*child) && type == join_type::right_outer)
+namespace {
+
+// Spark's UnsupportedOperationChecker rules for a stream joined with a static frame on its right.
+void refuse_outer_joins_of_a_stream(const plan_node& child, join_type type) {
+  if (is_streaming(child) && type == join_type::right_outer)
     throw error(
         "join: RightOuter join with a streaming DataFrame/Dataset on the left and a static DataFrame/DataSet on the "
         "right not supported; use inner, left_outer, left_semi or left_anti");
-  if (is_streaming(*child) && type == join_type::full_outer)
+  if (is_streaming(child) && type == join_type::full_outer)
     throw error(
         "join: FullOuter joins with streaming DataFrames/Datasets on the left and a static DataFrame/DataSets on "
         "the right is not supported; use inner, left_outer, left_semi or left_anti");
+}
+
+plan_ptr join_node(plan_ptr child, operator_ptr join) {
   plan_node node;
   node.kind = plan_kind::join;
-  node.op = std::make_shared<const stream_static_join_operator>(child->output, right, std::move(keys), type);
-  node.output = node.op->output_schema();
+  node.output = join->output_schema();
+  node.op = std::move(join);
   node.children = {std::move(child)};
   return finish(std::move(node));
+}
+
+}  // namespace
+
+plan_ptr make_join(plan_ptr child, const batch& right, std::vector<std::string> keys, join_type type) {
+  require_child(child, "join");
+  refuse_outer_joins_of_a_stream(*child, type);
+  auto join = std::make_shared<const stream_static_join_operator>(child->output, right, std::move(keys), type);
+  return join_node(std::move(child), std::move(join));
+}
+
+plan_ptr make_join(plan_ptr child, const batch& right, const expr& condition, join_type type) {
+  require_child(child, "join");
+  refuse_outer_joins_of_a_stream(*child, type);
+  auto join = std::make_shared<const stream_static_join_operator>(child->output, right, condition, type);
+  return join_node(std::move(child), std::move(join));
 }
 
 plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec) {

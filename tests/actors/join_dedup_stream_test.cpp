@@ -112,6 +112,40 @@ TEST_CASE("stream-static join: every join type over retail rows equals SQLite's 
   }
 }
 
+TEST_CASE("stream-static join on a condition: every join type over retail rows equals SQLite's join",
+          "[actors][join]") {
+  flow::session session(two_instances());
+  flow::test::temp_dir dir;
+  const auto days = dir / "days", tables = dir / "tables";
+  fs::create_directories(days);
+  fs::create_directories(tables);
+  copy_day(days, "2010-12-01");
+  // A sale matches the rows of its country whose MinQuantity its Quantity exceeds.
+  flow::test::write_file(tables / "bulk.csv",
+                         "CountryName,MinQuantity\nUnited Kingdom,20\nUnited Kingdom,100\nFrance,10\nNorway,0\n,0\n");
+  stream_into(retail_stream(session, days), "retail");
+  const auto path = (tables / "bulk.csv").string();
+  const auto bulk = session.read().format("csv").option("header", true).option("inferSchema", true).load(path);
+  stream_into(session.read_stream().format("csv").option("header", true).schema(bulk.schema()).load(path), "bulk");
+  const auto condition = (col("Country") == col("CountryName")) && (col("Quantity") > col("MinQuantity"));
+  const std::string on = "t.CountryName = r.Country AND r.Quantity > t.MinQuantity";
+  const std::string columns = column_list(*retail_schema(session), "r.");
+  for (const std::string type : {"inner", "left_outer", "left_semi", "left_anti"}) {
+    INFO(type);
+    const auto joined = retail_stream(session, days).join(bulk, condition, type);
+    stream_into(joined, "bulk_" + type);
+    std::string expected;
+    if (type == "inner") expected = "SELECT " + columns + ", t.* FROM retail r JOIN bulk t ON " + on;
+    if (type == "left_outer") expected = "SELECT " + columns + ", t.* FROM retail r LEFT JOIN bulk t ON " + on;
+    if (type == "left_semi") expected = "SELECT " + columns + " FROM retail r WHERE EXISTS (SELECT 1 FROM bulk t WHERE " + on + ")";
+    if (type == "left_anti")
+      expected = "SELECT " + columns + " FROM retail r WHERE NOT EXISTS (SELECT 1 FROM bulk t WHERE " + on + ")";
+    const auto actual = sql_rows(session, "SELECT " + column_list(joined.schema()) + " FROM bulk_" + type);
+    CHECK(actual.size() > 0);
+    CHECK(actual == sql_rows(session, expected));
+  }
+}
+
 TEST_CASE("stream-static join: Spark's refusals for a streaming left side", "[actors][join]") {
   flow::session session(two_instances());
   flow::test::temp_dir dir;

@@ -115,7 +115,7 @@ TEST_CASE("stream-static join: join types parsed with Spark's spellings, unknown
 TEST_CASE("stream-static join: bad keys and the outer joins a static right side cannot give are refused", "[join]") {
   CHECK_THAT(error_of([] { stream_static_join_operator(sales_schema(), regions(), {"region"}, join_type::inner); }),
              Catch::Contains("key column 'region' is not a column of the left (stream) side"));
-  CHECK_THAT(error_of([] { stream_static_join_operator(sales_schema(), regions(), {}, join_type::inner); }),
+  CHECK_THAT(error_of([] { stream_static_join_operator(sales_schema(), regions(), std::vector<std::string>{}, join_type::inner); }),
              Catch::Contains("at least one key column"));
   const batch numeric = make_batch(make_schema({{"country", type_id::int64, true}, {"code", type_id::int64, true}}),
                                    {{std::int64_t{1}, std::int64_t{2}}});
@@ -136,4 +136,57 @@ TEST_CASE("stream-static join: rebuilt from its descriptor, with its static rows
   CHECK(rebuilt->apply(sales()) == join.apply(sales()));
   CHECK_THAT(error_of([&] { make_operator({"stream_static_join", "(bad"}, sales_schema()); }),
              Catch::Contains("stream_static_join"));
+}
+
+TEST_CASE("stream-static join on a condition: every join type gives the rows of a nested loop", "[join]") {
+  // (name, min_units): a sale matches the rows of its country whose min_units it reaches; null units never do.
+  const batch thresholds = make_batch(make_schema({{"name", type_id::string, true}, {"min_units", type_id::int64, true}}),
+                                      {{std::string("France"), std::int64_t{1}},
+                                       {std::string("France"), std::int64_t{3}},
+                                       {std::string("Japan"), std::int64_t{0}},
+                                       {null_value{}, std::int64_t{0}}});
+  const expr condition = (col("country") == col("name")) && (col("units") >= col("min_units"));
+  const batch left = sales();
+  for (auto type : {join_type::inner, join_type::left_outer, join_type::left_semi, join_type::left_anti}) {
+    INFO(to_string(type));
+    std::vector<std::vector<value>> expected;
+    for (std::size_t l = 0; l < left.num_rows(); ++l) {
+      const std::vector<value> row{left.at(l, 0), left.at(l, 1), left.at(l, 2)};
+      std::size_t matched = 0;
+      for (std::size_t r = 0; r < thresholds.num_rows(); ++r) {
+        const value country = left.at(l, 1), units = left.at(l, 2), name = thresholds.at(r, 0), min = thresholds.at(r, 1);
+        if (is_null(country) || is_null(units) || is_null(name) || country != name) continue;
+        if (std::get<std::int64_t>(units) < std::get<std::int64_t>(min)) continue;
+        ++matched;
+        if (type == join_type::inner || type == join_type::left_outer) {
+          auto out = row;
+          out.push_back(name);
+          out.push_back(min);
+          expected.push_back(out);
+        }
+      }
+      if ((type == join_type::left_semi && matched > 0) || (type == join_type::left_anti && matched == 0))
+        expected.push_back(row);
+      if (type == join_type::left_outer && matched == 0) {
+        auto out = row;
+        out.resize(row.size() + 2);  // two nulls
+        expected.push_back(out);
+      }
+    }
+    std::sort(expected.begin(), expected.end());
+    const stream_static_join_operator join(sales_schema(), thresholds, condition, type);
+    CHECK(sorted_rows(join.apply(left)) == expected);
+    // Rebuilt from its descriptor, it joins alike.
+    const auto rebuilt = make_operator(*join.descriptor(), sales_schema());
+    CHECK(std::dynamic_pointer_cast<const stateless_operator>(rebuilt)->apply(left) == join.apply(left));
+  }
+}
+
+TEST_CASE("stream-static join on a condition: shared column names and non-boolean conditions are refused", "[join]") {
+  CHECK_THAT(error_of([] { stream_static_join_operator(sales_schema(), regions(), col("country") == col("region"),
+                                                       join_type::inner); }),
+             Catch::Contains("both sides have a column 'country'"));
+  const batch names = make_batch(make_schema({{"name", type_id::string, true}}), {{std::string("France")}});
+  CHECK_THAT(error_of([&] { stream_static_join_operator(sales_schema(), names, col("units"), join_type::inner); }),
+             Catch::Contains("is int64, not boolean"));
 }

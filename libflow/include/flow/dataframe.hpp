@@ -127,6 +127,9 @@ class data_frame {
   // and full_outer are refused with Spark's message. A streaming other is refused (stream-stream joins are
   // not supported yet).
   data_frame join(const data_frame& other, std::vector<std::string> on, std::string_view type = "inner") const;
+  // Spark's join(other, condition, type): on a boolean condition over the columns of both frames (which must
+  // have no column name in common), tried for every pair of rows; the columns of this frame, then other's.
+  data_frame join(const data_frame& other, const expr& condition, std::string_view type = "inner") const;
   // Spark's dropDuplicates(columns): the first row of each key, later ones dropped; the keys are kept for
   // ever. No columns: every column.
   data_frame drop_duplicates(std::vector<std::string> columns = {}) const;

@@ -1,4 +1,5 @@
-// Joins of a stream with a static data frame (Spark's stream-static join), on equal key columns. The
+// Joins of a stream with a static data frame (Spark's stream-static join), on equal key columns or on a
+// condition over both sides' columns. The
 // static side is read once: join_table holds its rows and a hash table from each key to its rows, built
 // once and shared, immutable, by every instance of the join (and shipped with the operator's descriptor,
 // "stream_static_join", to other processes). docs/joins-and-dedup.md.
@@ -31,8 +32,14 @@ join_type parse_join_type(std::string_view text);
 schema_ptr join_output_schema(const schema& left, const schema& right, const std::vector<std::string>& keys,
                               join_type type);
 
-// The static side: its rows, and for each key the rows that have it. A row with a null key matches
-// nothing (null = null is not true in SQL). Immutable.
+// The output of a join on a condition, as Spark's join(other, condition, type) gives it: the left side's
+// columns, then (not for semi and anti joins) the right side's, nullable in a left outer join. Throws
+// flow::error naming the column when both sides have a column of that name (the condition could not tell them
+// apart).
+schema_ptr join_output_schema(const schema& left, const schema& right, join_type type);
+
+// The static side: its rows, and for each key the rows that have it (no keys: no index, a join on a
+// condition). A row with a null key matches nothing (null = null is not true in SQL). Immutable.
 class join_table {
  public:
   join_table(const batch& rows, const std::vector<std::string>& keys);
@@ -60,6 +67,9 @@ class stream_static_join_operator final : public stateless_operator {
  public:
   // right: the static side's rows (all of them, in one batch).
   stream_static_join_operator(schema_ptr left, const batch& right, std::vector<std::string> keys, join_type type);
+  // On a boolean condition over the columns of both sides (a row pair matches where it is true; null is
+  // false), evaluated for every pair of a stream row and a static row: meant for small static tables.
+  stream_static_join_operator(schema_ptr left, const batch& right, const expr& condition, join_type type);
   // The factory registered as "stream_static_join".
   static operator_ptr from_arguments(const std::string& arguments, const schema_ptr& input);
 
@@ -70,8 +80,18 @@ class stream_static_join_operator final : public stateless_operator {
   join_type type() const { return type_; }
 
  private:
+  // For each row of input: the static rows it matches are match_rows[offsets[row], offsets[row + 1]).
+  struct matches_by_row {
+    std::vector<std::uint32_t> offsets, match_rows;
+  };
+  matches_by_row match_keys(const batch& input) const;
+  matches_by_row match_condition(const batch& input) const;
+
   schema_ptr left_;
   std::vector<std::string> keys_;
+  expr condition_expr_;     // a join on a condition: the condition, bound to pairs_ as condition_
+  schema_ptr pairs_;        // the left side's columns, then the right side's
+  bound_expr condition_;
   join_type type_;
   std::vector<std::size_t> left_keys_, left_rest_, right_rest_;
   std::shared_ptr<const join_table> table_;

@@ -71,6 +71,8 @@ plan_ptr make_union(std::vector<plan_ptr> inputs);
 // child joined with the rows of a static frame on the key columns (Spark's join(other, Seq(keys), type)).
 // right_outer and full_outer are refused (with Spark's message when child is streaming).
 plan_ptr make_join(plan_ptr child, const batch& right, std::vector<std::string> keys, join_type type);
+// The same on a condition over both sides' columns (Spark's join(other, condition, type)).
+plan_ptr make_join(plan_ptr child, const batch& right, const expr& condition, join_type type);
 // child's rows without the later rows of each key (Spark's dropDuplicates, or within the watermark when
 // spec names the event-time column).
 plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec);
