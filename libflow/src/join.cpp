@@ -160,7 +160,7 @@ join_table::join_table(const batch& rows, const std::vector<std::string>& keys) 
 }
 
 std::span<const std::uint32_t> join_table::matches(std::string_view key) const {
-  auto it = index_.find(std::string(key));
+  auto it = index_.find(key);
   if (it == index_.end()) return {};
   return it->second;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -57,7 +58,12 @@ class join_table {
   key_layout layout_;
   batch source_, rows_;
   std::uint32_t null_row_ = 0;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> index_;
+  // Looked up by string_view: probing a row's key allocates nothing.
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
+  std::unordered_map<std::string, std::vector<std::uint32_t>, key_hash, std::equal_to<>> index_;
 };
 
 // stream.join(static, keys, type): each stream batch joined with the static table, in whichever instance
