@@ -5,6 +5,7 @@
 #include <set>
 
 #include "collecting_context.hpp"
+#include "flow/compile.hpp"
 #include "flow/deduplicate.hpp"
 #include "flow/operator_registry.hpp"
 #include "test_support.hpp"
@@ -125,4 +126,21 @@ TEST_CASE("drop_duplicates: rebuilt from its descriptor; bad columns refused", "
   CHECK_THAT(error_of([] { deduplicate_operator(events_schema(), {.keys = {"user"}, .event_time_column = "page"}); }),
              Catch::Contains("event-time column 'page' is not a timestamp column"));
   CHECK_THAT(error_of([] { deduplicate_operator(events_schema(), {.keys = {}}); }), Catch::Contains("at least one column"));
+}
+
+TEST_CASE("drop_duplicates: a vertex of its own, fed by a hash edge on its columns", "[dedup]") {
+  scan_spec scan;
+  scan.format = "csv";
+  scan.path = "/in/*.csv";
+  scan.schema = events_schema();
+  scan.streaming = true;
+  const auto plan = make_deduplicate(make_scan(scan), {.keys = {"user", "page"}});
+  CHECK_THAT(explain(*plan), Catch::StartsWith("drop_duplicates [user, page]\n"));
+  sink_spec sink;
+  const dataflow_graph graph = compile_graph(plan, sink);
+  REQUIRE(graph.vertices().size() == 3);
+  CHECK(graph.vertex(1).name == "deduplicate");
+  const auto& edge = graph.edges()[graph.inputs_of(1).at(0)];
+  CHECK(edge.kind == partitioning::hash);
+  CHECK(edge.keys == std::vector<std::string>{"user", "page"});
 }

@@ -2,6 +2,7 @@
 // null keys on both sides, Spark's schema and refusals, and the operator rebuilt from its descriptor.
 #include <catch2/catch.hpp>
 
+#include "flow/compile.hpp"
 #include "flow/join.hpp"
 #include "flow/operator_registry.hpp"
 #include "test_support.hpp"
@@ -189,4 +190,21 @@ TEST_CASE("stream-static join on a condition: shared column names and non-boolea
   const batch names = make_batch(make_schema({{"name", type_id::string, true}}), {{std::string("France")}});
   CHECK_THAT(error_of([&] { stream_static_join_operator(sales_schema(), names, col("units"), join_type::inner); }),
              Catch::Contains("is int64, not boolean"));
+}
+
+TEST_CASE("stream-static join: fused into the chain of the vertex before it, explained", "[join]") {
+  scan_spec scan;
+  scan.format = "csv";
+  scan.path = "/in/*.csv";
+  scan.schema = sales_schema();
+  scan.streaming = true;
+  const auto plan = make_join(make_scan(scan), regions(), {"country"}, join_type::left_outer);
+  CHECK_THAT(explain(*plan), Catch::StartsWith("StreamStaticJoin left_outer [country] with 4 static rows\n"));
+  sink_spec sink;
+  const dataflow_graph graph = compile_graph(plan, sink);
+  REQUIRE(graph.vertices().size() == 2);  // the source (with the join in its chain) and the sink
+  REQUIRE(graph.vertex(0).chain.size() == 1);
+  CHECK(graph.vertex(0).chain[0]->name() == "StreamStaticJoin left_outer [country] with 4 static rows");
+  CHECK_THAT(error_of([&] { make_join(make_scan(scan), regions(), {"country"}, join_type::right_outer); }),
+             Catch::Contains("RightOuter join with a streaming DataFrame/Dataset on the left"));
 }
