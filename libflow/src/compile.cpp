@@ -21,7 +21,8 @@ class plan_compiler {
       case plan_kind::scan: return graph_.add_source(fresh_name("source"), node.scan);
       case plan_kind::project:
       case plan_kind::filter:
-      case plan_kind::map_batches: {
+      case plan_kind::map_batches:
+      case plan_kind::join: {
         auto v = append(*node.children.front());
         graph_.append(v, make_stateless_operator(node));
         return v;
@@ -53,6 +54,12 @@ class plan_compiler {
         auto v = append(*node.children.front());
         graph_.append(v, std::make_shared<watermark_operator>(node.output, node.event_time, node.delay_micros,
                                                               watermarks_++));
+        return v;
+      }
+      case plan_kind::deduplicate: {
+        auto upstream = append(*node.children.front());
+        auto v = graph_.add_operators(fresh_name("deduplicate"), node.children.front()->output, {node.op});
+        graph_.connect(upstream, v, partitioning::hash, node.op->key_columns());
         return v;
       }
     }

@@ -65,9 +65,45 @@ data_frame data_frame::map_batches(batch_function fn, schema_ptr output, std::st
   return {ctx_, make_map_batches(plan_, std::move(fn), std::move(output), std::move(name))};
 }
 
-grouped_data data_frame::group_by(std::vector<expr> keys) const {
-  if (keys.empty()) throw error("group_by: give at least one grouping expression");
-  return {ctx_, plan_, std::move(keys)};
+grouped_data data_frame::group_by(std::vector<expr> keys) const { return {ctx_, plan_, std::move(keys)}; }
+
+data_frame data_frame::agg(std::vector<agg_spec> aggs) const { return group_by({}).agg(std::move(aggs)); }
+
+namespace {
+
+// The rows of the static side of a join.
+batch static_join_side(const data_frame& other) {
+  if (other.is_streaming())
+    throw error("join: the right side is a streaming data frame; stream-stream joins are not supported yet: join "
+                "with a static frame (read with read(), not read_stream())");
+  return other.collect_batch();
+}
+
+}  // namespace
+
+data_frame data_frame::join(const data_frame& other, std::vector<std::string> on, std::string_view type) const {
+  const join_type parsed = parse_join_type(type);
+  return {ctx_, make_join(plan_, static_join_side(other), std::move(on), parsed)};
+}
+
+data_frame data_frame::join(const data_frame& other, const expr& condition, std::string_view type) const {
+  const join_type parsed = parse_join_type(type);
+  return {ctx_, make_join(plan_, static_join_side(other), condition, parsed)};
+}
+
+data_frame data_frame::drop_duplicates(std::vector<std::string> columns) const {
+  if (columns.empty()) {
+    for (const auto& f : schema().fields()) columns.push_back(f.name);
+  }
+  return {ctx_, make_deduplicate(plan_, deduplicate_spec{std::move(columns), {}, 0})};
+}
+
+data_frame data_frame::drop_duplicates_within_watermark(std::vector<std::string> columns, std::string event_time_column,
+                                                        std::string_view delay) const {
+  if (event_time_column.empty())
+    throw error("drop_duplicates_within_watermark: name the event-time column the watermark is defined on");
+  return {ctx_, make_deduplicate(plan_, deduplicate_spec{std::move(columns), std::move(event_time_column),
+                                                         parse_duration_micros(delay)})};
 }
 
 data_frame data_frame::with_watermark(const std::string& column, std::string_view delay) const {

@@ -1,7 +1,9 @@
 #include "flow/operator_registry.hpp"
 
 #include "flow/aggregate_operators.hpp"
+#include "flow/deduplicate.hpp"
 #include "flow/function_registry.hpp"
+#include "flow/join.hpp"
 #include "flow/named_registry.hpp"
 #include "flow/operators.hpp"
 #include "flow/plan_codec.hpp"
@@ -41,6 +43,8 @@ void register_builtin_operators(named_registry<operator_factory>& registry) {
   registry.add("partial_aggregate", partial_aggregate_operator::from_arguments);
   registry.add("final_aggregate", final_aggregate_operator::from_arguments);
   registry.add("with_watermark", watermark_operator::from_arguments);
+  registry.add("stream_static_join", stream_static_join_operator::from_arguments);
+  registry.add("deduplicate", deduplicate_operator::from_arguments);
 }
 
 named_registry<operator_factory>& operators() {

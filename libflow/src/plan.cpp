@@ -167,6 +167,55 @@ plan_ptr make_union(std::vector<plan_ptr> inputs) {
   return finish(std::move(node));
 }
 
+namespace {
+
+// Spark's UnsupportedOperationChecker rules for a stream joined with a static frame on its right.
+void refuse_outer_joins_of_a_stream(const plan_node& child, join_type type) {
+  if (is_streaming(child) && type == join_type::right_outer)
+    throw error(
+        "join: RightOuter join with a streaming DataFrame/Dataset on the left and a static DataFrame/DataSet on the "
+        "right not supported; use inner, left_outer, left_semi or left_anti");
+  if (is_streaming(child) && type == join_type::full_outer)
+    throw error(
+        "join: FullOuter joins with streaming DataFrames/Datasets on the left and a static DataFrame/DataSets on "
+        "the right is not supported; use inner, left_outer, left_semi or left_anti");
+}
+
+plan_ptr join_node(plan_ptr child, operator_ptr join) {
+  plan_node node;
+  node.kind = plan_kind::join;
+  node.output = join->output_schema();
+  node.op = std::move(join);
+  node.children = {std::move(child)};
+  return finish(std::move(node));
+}
+
+}  // namespace
+
+plan_ptr make_join(plan_ptr child, const batch& right, std::vector<std::string> keys, join_type type) {
+  require_child(child, "join");
+  refuse_outer_joins_of_a_stream(*child, type);
+  auto join = std::make_shared<const stream_static_join_operator>(child->output, right, std::move(keys), type);
+  return join_node(std::move(child), std::move(join));
+}
+
+plan_ptr make_join(plan_ptr child, const batch& right, const expr& condition, join_type type) {
+  require_child(child, "join");
+  refuse_outer_joins_of_a_stream(*child, type);
+  auto join = std::make_shared<const stream_static_join_operator>(child->output, right, condition, type);
+  return join_node(std::move(child), std::move(join));
+}
+
+plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec) {
+  require_child(child, "drop_duplicates");
+  plan_node node;
+  node.kind = plan_kind::deduplicate;
+  node.op = std::make_shared<const deduplicate_operator>(child->output, std::move(spec));
+  node.output = child->output;
+  node.children = {std::move(child)};
+  return finish(std::move(node));
+}
+
 plan_ptr make_topology_input(std::shared_ptr<const dataflow_graph> graph, std::size_t output) {
   if (!graph || output >= graph->vertices().size())
     throw error("topology input: no such vertex in the topology's graph");
@@ -220,13 +269,15 @@ std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_nod
     case plan_kind::filter: return std::make_shared<filter_operator>(node.children.front()->output, node.predicate);
     case plan_kind::map_batches:
       return std::make_shared<function_operator>(node.function, node.output, node.function_name);
+    case plan_kind::join: return std::static_pointer_cast<const stream_static_join_operator>(node.op);
     case plan_kind::scan:
     case plan_kind::aggregate:
     case plan_kind::union_all:
     case plan_kind::topology:
-    case plan_kind::watermark: break;
+    case plan_kind::watermark:
+    case plan_kind::deduplicate: break;
   }
-  throw error("make_stateless_operator: only a select, where or map_batches node is a stateless operator");
+  throw error("make_stateless_operator: only a select, where, map_batches or join node is a stateless operator");
 }
 
 namespace {
@@ -259,6 +310,8 @@ std::string describe_node(const plan_node& node) {
     case plan_kind::topology:
       out << "TopologyStream " << node.graph->vertex(node.graph_output).name << " [" << node.output->to_string() << "]";
       break;
+    case plan_kind::join:
+    case plan_kind::deduplicate: out << node.op->name(); break;
   }
   return out.str();
 }

@@ -1,6 +1,7 @@
 // From the relational API to the dataflow graph: a data frame's logical plan becomes vertices and edges
 // (stateless operators fused into the vertex before them, an aggregation in a vertex of its own fed by
-// a hash edge on its grouping keys, a union as a vertex with several inputs, a topology stream read as a
+// a hash edge on its grouping keys, a stream-static join fused like a stateless operator, a deduplication
+// in a vertex of its own fed by a hash edge on its keys, a union as a vertex with several inputs, a topology stream read as a
 // frame as a copy of the topology's vertices up to it), refused with Spark's rule when Spark refuses the
 // shape in streaming.
 #pragma once

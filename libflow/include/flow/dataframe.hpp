@@ -120,11 +120,30 @@ class data_frame {
   data_frame with_column(const std::string& name, expr e) const;
   // Applies fn to every batch in parallel stage instances (Spark's mapPartitions, per batch).
   data_frame map_batches(batch_function fn, schema_ptr output = nullptr, std::string name = {}) const;
+  // No keys: one group of every row (Spark's global aggregation, groupBy().agg(...)).
   grouped_data group_by(std::vector<expr> keys) const;
   // Spark's withWatermark: column (a timestamp) is this stream's event time, and rows may arrive up to
   // delay ("10 minutes") late. Stateful operators above it drop rows older than the watermark and evict
   // state behind it; windowed aggregations may then run in append mode (docs/event-time-and-state.md).
   data_frame with_watermark(const std::string& column, std::string_view delay) const;
+  // Spark's df.agg(...): the global aggregation, group_by({}).agg(aggs).
+  data_frame agg(std::vector<agg_spec> aggs) const;
+  // Spark's join(other, Seq(on...), type) with other a static frame, read here once (docs/joins-and-dedup.md):
+  // the key columns once, then this frame's other columns, then other's. type: "inner", "left_outer",
+  // "left_semi", "left_anti" (Spark's other spellings too); with a streaming frame on the left, right_outer
+  // and full_outer are refused with Spark's message. A streaming other is refused (stream-stream joins are
+  // not supported yet).
+  data_frame join(const data_frame& other, std::vector<std::string> on, std::string_view type = "inner") const;
+  // Spark's join(other, condition, type): on a boolean condition over the columns of both frames (which must
+  // have no column name in common), tried for every pair of rows; the columns of this frame, then other's.
+  data_frame join(const data_frame& other, const expr& condition, std::string_view type = "inner") const;
+  // Spark's dropDuplicates(columns): the first row of each key, later ones dropped; the keys are kept for
+  // ever. No columns: every column.
+  data_frame drop_duplicates(std::vector<std::string> columns = {}) const;
+  // Spark's dropDuplicatesWithinWatermark: as drop_duplicates, but a key is forgotten once the watermark
+  // passes its first row's event_time_column plus delay (e.g. "10 minutes"), the watermark's own delay.
+  data_frame drop_duplicates_within_watermark(std::vector<std::string> columns, std::string event_time_column,
+                                              std::string_view delay) const;
   // Spark's union: this frame's rows and other's (same schema; both streaming or both static), duplicates kept.
   data_frame union_(const data_frame& other) const;
 

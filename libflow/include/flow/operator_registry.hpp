@@ -3,7 +3,8 @@
 // process rebuilds it with the factory registered under that name. The built-in operators register
 // through the same call: "project" and "filter" (arguments: their expressions, flow/plan_codec.hpp) and
 // "map_batches" (arguments: the name of a function registered with flow::register_batch_function, and
-// the output schema), "partial_aggregate" and "final_aggregate" (flow/aggregate_operators.hpp).
+// the output schema), "partial_aggregate" and "final_aggregate" (flow/aggregate_operators.hpp),
+// "stream_static_join" (flow/join.hpp) and "deduplicate" (flow/deduplicate.hpp).
 // Thread-safe; a name is registered once.
 #pragma once
 

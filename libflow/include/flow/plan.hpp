@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "flow/deduplicate.hpp"
 #include "flow/expr.hpp"
 #include "flow/formats.hpp"
+#include "flow/join.hpp"
 #include "flow/operators.hpp"
 
 namespace flow {
@@ -27,7 +29,7 @@ struct scan_spec {
 // parallel stage instances call it concurrently.
 using batch_function = std::function<batch(const batch&)>;
 
-enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all, topology, watermark };
+enum class plan_kind { scan, project, filter, map_batches, aggregate, union_all, topology, watermark, join, deduplicate };
 
 struct plan_node;
 class dataflow_graph;
@@ -50,6 +52,9 @@ struct plan_node {
   // the vertex whose output that stream is (flow::topology_stream::as_frame).
   std::shared_ptr<const dataflow_graph> graph;
   std::size_t graph_output = 0;
+  // join: the stream-static join (flow/join.hpp), fused into the vertex of its child; deduplicate: the
+  // keyed deduplicate_operator (flow/deduplicate.hpp), in a vertex of its own fed by a hash edge on its keys.
+  operator_ptr op;
   schema_ptr output;              // every node: its output schema, computed when the node is built
 };
 
@@ -67,6 +72,14 @@ plan_ptr make_watermark(plan_ptr child, std::string column, std::string_view del
 // Spark's union (by position, duplicates kept): the inputs must have equal schemas and be all streaming
 // or all static.
 plan_ptr make_union(std::vector<plan_ptr> inputs);
+// child joined with the rows of a static frame on the key columns (Spark's join(other, Seq(keys), type)).
+// right_outer and full_outer are refused (with Spark's message when child is streaming).
+plan_ptr make_join(plan_ptr child, const batch& right, std::vector<std::string> keys, join_type type);
+// The same on a condition over both sides' columns (Spark's join(other, condition, type)).
+plan_ptr make_join(plan_ptr child, const batch& right, const expr& condition, join_type type);
+// child's rows without the later rows of each key (Spark's dropDuplicates, or within the watermark when
+// spec names the event-time column).
+plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec);
 // The output of vertex output in graph (a topology's vertices, without sinks: flow::error otherwise) as a
 // streaming leaf.
 // Its operators count for none of Spark's rules on aggregations: those look at the relational nodes above it.
@@ -80,7 +93,7 @@ bool is_streaming(const plan_node& plan);
 bool has_aggregate(const plan_node& plan);
 // The event-time columns of the with_watermark nodes in plan, left to right (depth first).
 std::vector<std::string> watermark_columns(const plan_node& plan);
-// The operator of a project, filter or map_batches node, bound to its child's output.
+// The operator of a project, filter, map_batches or join node, bound to its child's output.
 std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node);
 // Spark's explain(): one line per operator, root first, children below their parent as a tree.
 std::string explain(const plan_node& plan);
