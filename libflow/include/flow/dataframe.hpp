@@ -101,6 +101,7 @@ class session_context {
 
 class data_stream_writer;
 class grouped_data;
+class keyed_groups;
 
 // An immutable query description. Transformations return new frames; actions (count, collect, show)
 // run static frames; streaming frames start with write_stream().
@@ -121,6 +122,8 @@ class data_frame {
   // Applies fn to every batch in parallel stage instances (Spark's mapPartitions, per batch).
   data_frame map_batches(batch_function fn, schema_ptr output = nullptr, std::string name = {}) const;
   grouped_data group_by(std::vector<expr> keys) const;
+  // Spark's groupByKey, for map_groups_with_state and flat_map_groups_with_state (flow/group_state.hpp).
+  keyed_groups group_by_key(std::vector<std::string> keys) const;
   // Spark's union: this frame's rows and other's (same schema; both streaming or both static), duplicates kept.
   data_frame union_(const data_frame& other) const;
 
