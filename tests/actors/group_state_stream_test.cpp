@@ -158,3 +158,28 @@ TEST_CASE("map_groups_with_state query: output modes other than Spark's are refu
              Catch::Contains("mapGroupsWithState: the frame is static"));
   CHECK_THAT(error_of([&] { retail_stream(session, days).group_by_key({"Nation"}); }), Catch::Contains("Nation"));
 }
+
+TEST_CASE("map_groups_with_state query: a throwing function or a state of undeclared types fails the query naming "
+          "the key and the cause", "[group_state]") {
+  temp_dir dir;
+  const fs::path days = retail_days(dir, 1);
+  auto failure = [&](flow::map_groups_function fn) {
+    flow::session session;
+    auto query = retail_stream(session, days).group_by_key({"Country"})
+                     .map_groups_with_state(std::move(fn), {.state = {{"rows", flow::type_id::int64}},
+                                                            .output = {{"Country", flow::type_id::string}}})
+                     .write_stream().format("memory").query_name("out").output_mode("update")
+                     .trigger(flow::available_now()).start();
+    return error_of([&] { query.await_termination(60s); });  // rethrows the query's failure
+  };
+  CHECK_THAT(failure([](const flow::group_key& key, const flow::batch&, flow::group_state<flow::state_row>&) {
+               if (key[0] == value{std::string("France")}) throw std::runtime_error("no French invoices expected");
+               return flow::state_row{key[0]};
+             }),
+             Catch::Contains("mapGroupsWithState: the function failed for key [France]: no French invoices expected"));
+  CHECK_THAT(failure([](const flow::group_key& key, const flow::batch& rows, flow::group_state<flow::state_row>& state) {
+               state.update({static_cast<double>(rows.num_rows())});
+               return flow::state_row{key[0]};
+             }),
+             Catch::Contains("column 'rows' was declared int64, but the value is float64"));
+}
