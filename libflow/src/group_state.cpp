@@ -2,8 +2,10 @@
 // rules and the data frame calls.
 #include "flow/group_state.hpp"
 
-#include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <type_traits>
+#include <variant>
 
 #include "flow/graph.hpp"
 #include "flow/keyed_operator.hpp"

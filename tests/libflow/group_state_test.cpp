@@ -286,3 +286,46 @@ TEST_CASE("map_groups_with_state: a state or output row not of the declared colu
              }),
              Catch::Contains("The output mode of function should be append or update"));
 }
+
+TEST_CASE("map_groups_with_state: the timeout is reset at every call, and a timed-out key keeps the state it was not "
+          "told to remove", "[group_state]") {
+  const auto input = make_schema({{"user", type_id::string}});
+  std::int64_t clock = 0;
+  std::vector<std::string> calls;
+  const auto op = make_group_state_operator(
+      input, {"user"},
+      [&calls](const group_key& key, const batch& rows, group_state<state_row>& state) {
+        const std::string user = std::get<std::string>(key[0]);
+        calls.push_back(user + (state.has_timed_out() ? " timed out" : " rows " + std::to_string(rows.num_rows())));
+        if (!state.has_timed_out()) state.update({std::int64_t{1}});
+        // "a" asks for a timeout at its first call only; "b" never.
+        if (user == "a" && !state.has_timed_out() && state.get_current_processing_time_ms() == 0)
+          state.set_timeout_duration(std::chrono::milliseconds(10));
+        return std::vector<state_row>{};
+      },
+      {.state = {{"seen", type_id::int64}},
+       .output = {{"user", type_id::string}},
+       .timeout = group_state_timeout::processing_time,
+       .processing_clock = [&clock] { return clock; }},
+      output_mode::update, false);
+  auto state = op->make_state();
+  auto rows_of = [&](std::vector<std::string> users) {
+    std::vector<std::vector<value>> rows;
+    for (auto& u : users) rows.push_back({u});
+    return make_batch(input, rows);
+  };
+  run_epoch(*op, *state, 0, rows_of({"a", "b"}));
+  clock = 10;  // not past a's timeout (10): strictly later only
+  run_epoch(*op, *state, 1, rows_of({}));
+  clock = 11;
+  run_epoch(*op, *state, 2, rows_of({}));
+  clock = 1000;
+  run_epoch(*op, *state, 3, rows_of({}));  // a's timeout went with the timed-out call
+  CHECK(calls == std::vector<std::string>{"a rows 1", "b rows 1", "a timed out"});
+  CHECK(state->num_rows() == 2);
+  calls.clear();
+  run_epoch(*op, *state, 4, rows_of({"a"}));  // a later row without a new timeout: none is kept
+  clock = 5000;
+  run_epoch(*op, *state, 5, rows_of({}));
+  CHECK(calls == std::vector<std::string>{"a rows 1"});
+}
