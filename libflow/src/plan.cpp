@@ -5,6 +5,7 @@
 
 #include "flow/function_registry.hpp"
 #include "flow/graph.hpp"
+#include "flow/group_state.hpp"
 #include "flow/plan_codec.hpp"
 #include "flow/watermark.hpp"
 
@@ -68,6 +69,12 @@ std::string schema_text(const schema& s, const schema& other) {
   for (const auto& f : s.fields())
     nullable += (nullable.empty() ? "" : ", ") + f.name + (f.nullable ? " nullable" : " not null");
   return text + " (" + nullable + ")";
+}
+
+// The rules of map/flat_map_groups_with_state in the topologies the plan reads.
+void validate_group_states(const plan_node& plan, output_mode mode) {
+  if (plan.kind == plan_kind::topology) validate_group_state_output_mode(*plan.graph, mode);
+  for (const auto& child : plan.children) validate_group_states(*child, mode);
 }
 
 }  // namespace
@@ -378,6 +385,7 @@ bool groups_by_watermarked_time(const plan_node& aggregate) {
 void validate_output_mode(const plan_node& plan, output_mode mode) {
   bool aggregated = has_aggregate(plan);
   if (!is_streaming(plan)) return;
+  validate_group_states(plan, mode);
   if (mode == output_mode::complete && !aggregated)
     throw error(
         "complete output mode not supported when there are no streaming aggregations on streaming "

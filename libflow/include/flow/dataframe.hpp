@@ -101,6 +101,7 @@ class session_context {
 
 class data_stream_writer;
 class grouped_data;
+class keyed_groups;
 
 // An immutable query description. Transformations return new frames; actions (count, collect, show)
 // run static frames; streaming frames start with write_stream().
@@ -144,6 +145,8 @@ class data_frame {
   // passes its first row's event_time_column plus delay (e.g. "10 minutes"), the watermark's own delay.
   data_frame drop_duplicates_within_watermark(std::vector<std::string> columns, std::string event_time_column,
                                               std::string_view delay) const;
+  // Spark's groupByKey, for map_groups_with_state and flat_map_groups_with_state (flow/group_state.hpp).
+  keyed_groups group_by_key(std::vector<std::string> keys) const;
   // Spark's union: this frame's rows and other's (same schema; both streaming or both static), duplicates kept.
   data_frame union_(const data_frame& other) const;
 

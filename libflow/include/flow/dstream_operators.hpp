@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "flow/dstream_elements.hpp"
+#include "flow/group_state.hpp"
 #include "flow/keyed_operator.hpp"
 #include "flow/operators.hpp"
 
@@ -291,27 +292,19 @@ class dstream_update_state_operator final : public keyed_operator<keyed_update<V
   std::int64_t slide_;
 };
 
-// The state handle map_with_state's function gets, as Spark's State: exists, get, update, remove and
-// is_timing_out (a key called because it timed out, with no value; its state goes after the call).
+// The state handle map_with_state's function gets, as Spark's State: group_state's exists, get, update and
+// remove, and is_timing_out (a key called because it timed out, with no value; its state goes after the call).
 template <dstream_scalar S>
-class dstream_state {
+class dstream_state : public group_state<S> {
  public:
-  dstream_state(std::optional<S>& value, bool timing_out) : value_(&value), timing_out_(timing_out) {}
-  bool exists() const { return value_->has_value(); }
-  const S& get() const {
-    if (!exists()) throw error("map_with_state: get() of a state that does not exist (check exists() first)");
-    return **value_;
-  }
+  dstream_state(std::optional<S>& value, bool timing_out)
+      : group_state<S>("map_with_state", value, nullptr, timing_out, group_state_timeout::none, {}) {}
   void update(S value) {
-    if (timing_out_) throw error("map_with_state: update() of a state that is timing out (it is removed after the call)");
-    *value_ = std::move(value);
+    if (this->has_timed_out())
+      throw error("map_with_state: update() of a state that is timing out (it is removed after the call)");
+    group_state<S>::update(std::move(value));
   }
-  void remove() { value_->reset(); }
-  bool is_timing_out() const { return timing_out_; }
-
- private:
-  std::optional<S>* value_;
-  bool timing_out_;
+  bool is_timing_out() const { return this->has_timed_out(); }
 };
 
 template <dstream_scalar S>
