@@ -2,11 +2,15 @@
 // (a lost worker is recorded in the membership with the reason and time). Include only from actors/*.cpp.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman_actor.hpp>
 
 #include "flow/runtime/cluster_membership.hpp"
 #include "dataflow.hpp"
@@ -39,12 +43,29 @@ class cluster_driver {
   // vertex, ...) or cannot be reached.
   batch_input_actor deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup);
 
+  // A query's coordinator calls this as it starts and attaches the function returned to itself, before
+  // anything else: CAF runs an ending actor's attachables newest first, so this one runs last, after the
+  // middleman's watch has sent its down message.
+  std::function<void()> coordinator_started();
+
+  // For the session's end, before the actor system's destructor (never from an actor): waits until every
+  // actor of the system has ended and the middleman has let go of them (the .cpp says why). The driver
+  // watches no worker any more.
+  void release_ended_actors();
+
  private:
   caf::actor_system& sys_;
   std::shared_ptr<cluster_membership> membership_ = std::make_shared<cluster_membership>();
   std::vector<worker_actor> workers_;
   std::vector<std::string> addresses_;
   std::chrono::milliseconds timeout_;  // of a request to a worker (cluster_settings::join_timeout)
+  caf::io::middleman_actor middleman_;
+  struct running_coordinators {
+    std::mutex mutex;
+    std::condition_variable none_left;
+    std::size_t count = 0;
+  };
+  std::shared_ptr<running_coordinators> coordinators_ = std::make_shared<running_coordinators>();
   std::vector<std::size_t> slots_;
   caf::actor monitor_;
 };
