@@ -213,8 +213,9 @@ TEST_CASE("a driver session ends promptly after its query ended in repeated runs
   worker_process worker(dir, secret);
   for (int round = 1; round <= 8; ++round) {
     INFO("round " << round);
-    // The session lives on a thread of its own (CAF wants its actor system ended on the thread that made
-    // it), so that a hang fails the test instead of stalling it.
+    // The session lives and ends on a thread of its own, so that a hang fails the test instead of stalling
+    // it (made on one thread and ended on another, CAF's actor system would wait for the first one's hold
+    // on its logger).
     auto rows = std::make_shared<std::promise<std::size_t>>();
     auto ended = rows->get_future();
     std::thread([rows, config = driver_config({worker.address}, secret), words = (dir / "words").string(), schema] {
