@@ -344,10 +344,8 @@ int main(int argc, char** argv) {
       for (const auto& [name, run, dir] : queries)
         for (bool on_cluster : {false, true}) {
           const auto child = bench::run_in_child("cluster_bench", [&, run = run, dir = dir] {
-            // Not destroyed: the child ends with _exit. A driver's session sometimes hangs in its actor
-            // system's teardown (one detached actor never released; docs/deployment.md, "Measured").
-            auto* session = new flow::session(config_for(on_cluster ? cluster : std::vector<std::string>{}, secret_file));
-            return serialize(run(*session, dir));
+            flow::session session(config_for(on_cluster ? cluster : std::vector<std::string>{}, secret_file));
+            return serialize(run(session, dir));
           });
           if (!child.ok()) throw std::runtime_error("a " + name + " run's process failed");
           const auto fig = deserialize(child.text);

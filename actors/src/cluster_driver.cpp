@@ -65,6 +65,12 @@ void ask(caf::actor_system& sys, std::chrono::milliseconds join_timeout, const H
     throw error("worker " + address + " (" + step + "): " + failure);
 }
 
+// The middleman that connects to the workers and carries the messages to and from them (caf-openssl's
+// with TLS).
+caf::io::middleman_actor middleman_of(caf::actor_system& sys, const cluster_settings& settings) {
+  return settings.tls() ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+}
+
 // The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
 // middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
 // connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
@@ -74,7 +80,7 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, c
   const auto join_timeout = settings.join_timeout;
   const std::string expected = "check that it runs with --flow.role=worker --flow.listen=" + host + ":" +
                                std::to_string(port) + " and that the address is reachable from here";
-  const caf::io::middleman_actor manager = tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  const auto manager = middleman_of(sys, settings);
   caf::scoped_actor self{sys};
   std::variant<worker_actor, std::string> result = std::string("no answer");
   self->request(manager, join_timeout, caf::connect_atom::value, host, port)
@@ -159,7 +165,8 @@ void cluster_driver::introduce_peers() {
 
 cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
     : sys_(sys), settings_(settings), build_(local_build()), timeout_(settings.join_timeout),
-      monitor_(sys.spawn(worker_monitor, membership_)), rejoins_(rejoin_first_delay, rejoin_max_delay) {
+      middleman_(middleman_of(sys, settings)), monitor_(sys.spawn(worker_monitor, membership_)),
+      rejoins_(rejoin_first_delay, rejoin_max_delay) {
   workers_.resize(settings.workers.size());
   slots_.assign(settings.workers.size(), 1);
   std::string unreached;
@@ -224,6 +231,36 @@ void cluster_driver::stop_rejoining() {
 cluster_driver::~cluster_driver() {
   stop_rejoining();
   caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
+}
+
+std::function<void()> cluster_driver::coordinator_started() {
+  std::lock_guard<std::mutex> lock(coordinators_->mutex);
+  ++coordinators_->count;
+  return [coordinators = coordinators_] {
+    std::lock_guard<std::mutex> lock(coordinators->mutex);
+    if (--coordinators->count == 0) coordinators->none_left.notify_all();
+  };
+}
+
+// The middleman's broker watches every actor of this process that a worker knows (a query's coordinator,
+// its sinks and sources). The down message an ended actor sends it names the actor as its sender, which
+// holds the actor's object until the broker has handled the message; and CAF 0.17 never empties a broker's
+// mailbox when the middleman stops (abstract_broker::cleanup skips scheduled_actor::cleanup). A message
+// left there keeps a detached actor's object alive, so its thread never ends, and ~actor_system waits for
+// that thread forever. Hence: every actor ends first (as ~actor_system waits for), and every coordinator's
+// down messages are sent (an actor counts as ended before it sends them; a coordinator ends after its
+// dataflow), then one request that the middleman passes to its broker, answered once the broker has
+// handled everything sent before it.
+void cluster_driver::release_ended_actors() {
+  caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
+  sys_.await_all_actors_done();
+  {
+    std::unique_lock<std::mutex> lock(coordinators_->mutex);
+    coordinators_->none_left.wait(lock, [&] { return coordinators_->count == 0; });
+  }
+  caf::scoped_actor self{sys_, true};
+  self->request(middleman_, timeout_, caf::get_atom::value, sys_.node())
+      .receive([](const caf::node_id&, const std::string&, std::uint16_t) {}, [](const caf::error&) {});
 }
 
 std::vector<std::size_t> cluster_driver::available_slots() const {

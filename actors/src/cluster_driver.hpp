@@ -5,13 +5,15 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman_actor.hpp>
 
 #include "flow/runtime/cluster_membership.hpp"
 #include "flow/runtime/cluster_rejoin.hpp"
@@ -50,6 +52,16 @@ class cluster_driver {
   // vertex, ...) or cannot be reached.
   batch_input_actor deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup);
 
+  // A query's coordinator calls this as it starts and attaches the function returned to itself, before
+  // anything else: CAF runs an ending actor's attachables newest first, so this one runs last, after the
+  // middleman's watch has sent its down message.
+  std::function<void()> coordinator_started();
+
+  // For the session's end, before the actor system's destructor (never from an actor): waits until every
+  // actor of the system has ended and the middleman has let go of them (the .cpp says why). The driver
+  // watches no worker any more.
+  void release_ended_actors();
+
  private:
   // A connection that cannot be made (nobody listens, no answer): the worker is tried again later.
   class unreachable : public error {
@@ -78,6 +90,13 @@ class cluster_driver {
   std::vector<worker_actor> workers_;  // by the settings' order; an invalid handle until it joined
   std::vector<std::string> addresses_;
   std::chrono::milliseconds timeout_;  // of a request to a worker (cluster_settings::join_timeout)
+  caf::io::middleman_actor middleman_;
+  struct running_coordinators {
+    std::mutex mutex;
+    std::condition_variable none_left;
+    std::size_t count = 0;
+  };
+  std::shared_ptr<running_coordinators> coordinators_ = std::make_shared<running_coordinators>();
   std::vector<std::size_t> slots_;
   caf::actor monitor_;
   std::mutex rejoin_mutex_;  // rejoins_ and stopping_

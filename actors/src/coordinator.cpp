@@ -348,6 +348,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
                                              std::shared_ptr<recovery> recovered) {
   auto& st = self->state;
   st.setup = std::move(setup);
+  if (st.setup.cluster) self->attach_functor(st.setup.cluster->coordinator_started());
   st.checkpoint = recovered->store;
   lifecycle_options options = st.setup.lifecycle;
   for (const auto& reader : st.setup.readers) options.source_descriptions.push_back(reader->description());

@@ -108,6 +108,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
   ~impl() override {
     stop_all();
     if (cluster_) cluster_->stop_rejoining();
+    if (cluster_) cluster_->release_ended_actors();
     cluster_.reset();  // before the actor system, which waits for the driver's monitor
   }
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <random>
 #include <regex>
@@ -279,4 +280,38 @@ TEST_CASE("retail_by_day with a watermark in append mode on a driver and two wor
   // The watermark reached the aggregation's instances on the workers: windows were closed and emitted.
   CHECK(read_customer_hour_sums(dir / "embedded.csv", 3).size() > 100);
   check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+}
+
+// A driver's query ships its coordinator's handle to the workers, so the driver's middleman watches the
+// coordinator: the session must still end at once after its query, every time (it used to hang now and
+// then, in the actor system's wait for the detached coordinator's thread).
+TEST_CASE("a driver session ends promptly after its query ended in repeated runs", "[cluster][query][shutdown]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  fs::create_directories(dir / "words");
+  write_file(dir / "words" / "part-0.csv", "word\napple\npear\napple\nfig\n");
+  const auto schema = make_schema({{"word", type_id::string, true}});
+  worker_process worker(dir, secret);
+  for (int round = 1; round <= 8; ++round) {
+    INFO("round " << round);
+    // The session lives and ends on a thread of its own, so that a hang fails the test instead of stalling
+    // it (made on one thread and ended on another, CAF's actor system would wait for the first one's hold
+    // on its logger).
+    auto rows = std::make_shared<std::promise<std::size_t>>();
+    auto ended = rows->get_future();
+    std::thread([rows, config = driver_config({worker.address}, secret), words = (dir / "words").string(), schema] {
+      try {
+        session driver(config);
+        std::size_t count = 0;
+        for (const auto& b : driver.read().format("csv").option("header", "true").schema(schema)
+                                 .load(words).group_by({col("word")}).count().collect())
+          count += b.num_rows();
+        rows->set_value_at_thread_exit(count);  // once the session is gone
+      } catch (...) {
+        rows->set_exception_at_thread_exit(std::current_exception());
+      }
+    }).detach();
+    REQUIRE(ended.wait_for(30s) == std::future_status::ready);
+    CHECK(ended.get() == 3);
+  }
 }
