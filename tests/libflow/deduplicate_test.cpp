@@ -111,7 +111,7 @@ TEST_CASE("drop_duplicates: the state carried to a restored instance keeps dedup
   CHECK(restored->num_rows() == 2);
 }
 
-TEST_CASE("drop_duplicates: rebuilt from its descriptor; bad columns refused", "[dedup]") {
+TEST_CASE("drop_duplicates: rebuilt from its descriptor, bad columns refused", "[dedup]") {
   const deduplicate_operator op(events_schema(), {.keys = {"user"}, .event_time_column = "at", .delay_micros = 7});
   const auto descriptor = op.descriptor();
   REQUIRE(descriptor);
