@@ -11,33 +11,17 @@
 #include "collecting_context.hpp"
 #include "flow/formats.hpp"
 #include "flow/group_state.hpp"
+#include "retail_day.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
 using flow::test::collecting_context;
+using flow::test::retail_day;
+using retail::retail_schema;
 
 namespace {
 
-schema_ptr retail_schema() {
-  return make_schema({{"InvoiceNo", type_id::string, true},
-                      {"StockCode", type_id::string, true},
-                      {"Description", type_id::string, true},
-                      {"Quantity", type_id::int64, true},
-                      {"InvoiceDate", type_id::timestamp, true},
-                      {"UnitPrice", type_id::float64, true},
-                      {"CustomerID", type_id::float64, true},
-                      {"Country", type_id::string, true}});
-}
 
-batch retail_day(const std::string& day) {
-  const auto path = test::shared_data_dir() / "retail-by-day" / (day + ".csv");
-  auto text = std::make_shared<const std::string>(test::read_file(path));
-  options opts;
-  opts.set("header", "true");
-  opts.set("mode", "FAILFAST");
-  decode_stats stats;
-  return make_decoder("csv", opts, retail_schema())->decode(raw_chunk{text, 0, text->size(), path.string(), 1}, stats);
-}
 
 const std::vector<std::string> days{"2010-12-01", "2010-12-02", "2010-12-03", "2010-12-05"};
 

@@ -8,25 +8,18 @@
 
 #include "../../examples/custom_topology/retail_operators.hpp"
 #include "collecting_context.hpp"
+#include "retail_day.hpp"
 #include "flow/formats.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
 using flow::test::collecting_context;
+using flow::test::retail_day;
 
 namespace {
 
 using retail::retail_schema;
 
-batch retail_day(const std::string& day) {
-  const auto path = test::shared_data_dir() / "retail-by-day" / (day + ".csv");
-  auto text = std::make_shared<const std::string>(test::read_file(path));
-  options opts;
-  opts.set("header", "true");
-  opts.set("mode", "FAILFAST");
-  decode_stats stats;
-  return make_decoder("csv", opts, retail_schema())->decode(raw_chunk{text, 0, text->size(), path.string(), 1}, stats);
-}
 
 using row_key = std::vector<value>;
 
