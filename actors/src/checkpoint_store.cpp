@@ -308,6 +308,12 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
 
 checkpoint_store::~checkpoint_store() { snapshot_writer_->finish(); }
 
+std::optional<std::string> checkpoint_store::finish_snapshots() {
+  snapshot_writer_->finish();
+  std::lock_guard lock(snapshot_mutex_);
+  return snapshot_failure_;
+}
+
 std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
   const std::string path = directory_ + "/metadata";
   std::error_code ec;

@@ -49,14 +49,16 @@ std::uint64_t checkpoint_writer::submit(write_job job) {
   return number;
 }
 
-void checkpoint_writer::finish() {
+std::optional<std::string> checkpoint_writer::finish() {
   std::unique_lock lock(mutex_);
   round_ended_.wait(lock, [&] { return done_ >= submitted_; });
+  return failure_;
 }
 
 void checkpoint_writer::run() {
   for (;;) {
     std::deque<write_job> round;
+    round_report report{durable_through_, 0, std::nullopt};
     std::uint64_t through = 0;
     {
       std::unique_lock lock(mutex_);
@@ -64,9 +66,10 @@ void checkpoint_writer::run() {
       if (stopping_) return;
       round.swap(queue_);
       through = submitted_;
+      report.jobs = round.size();
+      report.failure = failure_;
     }
-    round_report report{durable_through_, round.size(), failure_};
-    if (!failure_) {
+    if (!report.failure) {
       try {
         const auto started = std::chrono::steady_clock::now();
         std::vector<write_stages> files;
@@ -78,13 +81,13 @@ void checkpoint_writer::run() {
           if (job.durable) job.durable(round_ms);
         durable_through_ = report.durable_through = through;
       } catch (const std::exception& e) {
-        failure_ = e.what();
-        report.failure = failure_;
+        report.failure = e.what();
       }
     }
     on_round_(report);
     {
       std::lock_guard lock(mutex_);
+      failure_ = report.failure;
       done_ = through;
     }
     round_ended_.notify_all();

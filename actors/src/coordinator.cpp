@@ -223,6 +223,13 @@ struct performer {
     auto failure = a.failure;
     if (a.dataflow_gone) close_connectors(failure);
     remove_state_files();
+    if (st().checkpoint && !st().writes_stopped) {
+      // No error unless every write is durable: a failed background snapshot is otherwise reported only by
+      // a next commit, and the writer's destructor drops the jobs it has not started.
+      auto unwritten = st().writer->finish();
+      if (!unwritten) unwritten = st().checkpoint->finish_snapshots();
+      if (unwritten && !failure) failure = *unwritten;
+    }
     st().writer.reset();
     st().checkpoint.reset();  // its lock: the same location may be started again as soon as this query ends
     st().setup.shared->update([&](query_shared& shared) {

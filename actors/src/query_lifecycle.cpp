@@ -396,6 +396,9 @@ lifecycle_actions_list query_lifecycle::crashed(const std::string& what) {
 
 lifecycle_actions_list query_lifecycle::checkpoint_failed(const std::string& what) {
   out_.clear();
+  // An epoch counts as committed here before its commit file is durable: a query may have finished without
+  // error while that write was under way. It must not end "Stopped" now that the write failed.
+  if (finished_ && !closed_ && !outcome_) outcome_ = what;
   finish(what);
   return take();
 }

@@ -565,3 +565,26 @@ TEST_CASE("checkpoint store: a due row snapshot is written off the commit's roun
   store.recover(states.pointers());
   CHECK(states.contents() == expected);  // from the snapshot of epoch 0 and the deltas after it
 }
+
+TEST_CASE("checkpoint store: the failure of the last row snapshot, which no later commit reports, is what "
+          "finish_snapshots returns",
+          "[checkpoint]") {
+  temp_dir dir;
+  running_query q;
+  checkpoint_store store((dir / "ckpt").string(), {.min_batches_to_retain = 100, .snapshot_interval = 1});
+  q.run(store, 0);
+  CHECK_FALSE(store.finish_snapshots());
+  // A directory holds the name of epoch 1's snapshot of slot 0: it cannot be renamed into place.
+  fs::create_directories(dir / "ckpt" / "state" / "0" / "1.snapshot" / "taken");
+  store.write_offsets(offsets_of(1));
+  std::vector<batch> changes;
+  for (auto& state : q.live) changes.push_back(state->take_changes());  // none: epoch 1 changed nothing
+  runtime::run_write_job("checkpoint", store.commit_job(1, changes, [&](std::size_t slot) {
+                           return std::optional<runtime::state_copy>(q.live[slot]->snapshot());
+                         }));
+  CHECK(fs::exists(dir / "ckpt" / "commits" / "1"));  // the commit does not wait for its snapshot
+  const auto failure = store.finish_snapshots();
+  REQUIRE(failure);
+  CHECK_THAT(*failure, Catch::StartsWith("checkpoint: writing a state snapshot failed: ") &&
+                           Catch::Contains("1.snapshot"));
+}

@@ -167,3 +167,15 @@ TEST_CASE("checkpoint writer: finish waits until every job submitted so far is d
   finished.get();
   CHECK(names_in(dir.path()) == std::vector<std::string>{"first", "second"});
 }
+
+TEST_CASE("checkpoint writer: finish returns the failure of a job, which the caller may not have seen reported yet",
+          "[checkpoint][writer]") {
+  temp_dir dir;
+  checkpoint_writer writer("checkpoint", [](const checkpoint_writer::round_report&) {});
+  writer.submit(file_job(dir.path(), "ok", "1"));
+  CHECK_FALSE(writer.finish());
+  writer.submit(file_job(dir / "missing", "x", "2"));  // its directory does not exist
+  const auto failure = writer.finish();
+  REQUIRE(failure);
+  CHECK_THAT(*failure, Catch::StartsWith("checkpoint: cannot create '") && Catch::Contains("/missing/.x.tmp"));
+}

@@ -647,6 +647,26 @@ TEST_CASE("lifecycle: a failed checkpoint write fails the query", "[lifecycle][c
   CHECK(the<act::close_query>(closed).failure == "checkpoint: cannot write '/ck/offsets/.1.tmp': No space left on device");
 }
 
+// The lifecycle counts an epoch committed when its sinks did, before its commit file is durable: an
+// available-now query can finish cleanly while that write is still under way, and the write then fail.
+TEST_CASE("lifecycle: a checkpoint write that fails after the query finished cleanly still fails the query",
+          "[lifecycle][checkpoint]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.durable = true;
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("5"));
+  h.q.offsets_written(0, 1);
+  CHECK(h.answer(e0, nothing()).empty());  // drained: the query ends with epoch 0's commit
+  auto c0 = h.commit(0);
+  CHECK(the<act::write_commit>(c0).epoch == 0);
+  REQUIRE(has<act::stop_dataflow>(c0));
+  REQUIRE(h.q.finished());
+
+  const std::string what = "checkpoint: cannot create directory '/ck/state/0': Not a directory";
+  CHECK_FALSE(has<act::stop_dataflow>(h.q.checkpoint_failed(what)));  // asked once already
+  CHECK(the<act::close_query>(h.all_down()).failure == what);
+}
+
 TEST_CASE("lifecycle: resume refuses offsets of another number of sources", "[lifecycle][checkpoint]") {
   query_lifecycle q(options_for(flow::trigger{trigger_kind::once, {}}, 2), {});
   resume_point point;

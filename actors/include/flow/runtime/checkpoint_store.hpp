@@ -91,6 +91,9 @@ class checkpoint_store {
   // commit; a failure to write it fails the next commit job.
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
                        const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot);
+  // Waits for the row snapshots being written in the background; returns the failure to write one (which
+  // only a next commit job would report), so that a query does not end cleanly after its last snapshot failed.
+  std::optional<std::string> finish_snapshots();
   // The figures of epoch's commit once it is durable (the newest commits' are kept).
   std::optional<checkpoint_commit_stats> commit_stats(std::int64_t epoch) const;
   // The newest durable commit's figures (epoch -1 before the first).

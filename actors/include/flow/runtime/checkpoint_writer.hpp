@@ -53,8 +53,8 @@ class checkpoint_writer {
 
   // Queues job; returns its number. After a failure every job fails (reported by a round of its own).
   std::uint64_t submit(write_job job);
-  // Waits until every job submitted so far is done (durable or failed).
-  void finish();
+  // Waits until every job submitted so far is done (durable or failed); returns the failure, if a job failed.
+  std::optional<std::string> finish();
 
  private:
   void run();
@@ -69,7 +69,7 @@ class checkpoint_writer {
   std::condition_variable round_ended_;
   bool stopping_ = false;          // guarded by mutex_
   std::uint64_t durable_through_ = 0;   // writer thread only
-  std::optional<std::string> failure_;  // writer thread only
+  std::optional<std::string> failure_;  // guarded by mutex_
   std::thread thread_;
 };
 

@@ -179,8 +179,9 @@ class query_lifecycle {
   lifecycle_actions_list crashed(const std::string& what);
   // The epoch's offsets took ms to write (its progress's durationMs.walCommit).
   void offsets_written(std::int64_t epoch, std::int64_t ms) { log_.at(epoch).info.wal_commit_ms = ms; }
-  // Writing the checkpoint failed (a full disk, a read-only directory): the query fails with what; the
-  // actions that followed the failed write must not be carried out.
+  // Writing the checkpoint failed (a full disk, a read-only directory): the query fails with what, even when
+  // it had finished without error and is waiting for its actors to end; the actions that followed the
+  // failed write must not be carried out.
   lifecycle_actions_list checkpoint_failed(const std::string& what);
 
   // A state slot as of the last committed epoch, for spawn_dataflow and the checkpoint's snapshots.
