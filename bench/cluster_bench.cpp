@@ -56,6 +56,18 @@ double seconds_since(clock_type::time_point start) {
   return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
+// Starts a query and waits for its end: the query, and in seconds the time from start() to its end; its
+// failure thrown.
+template <class Start>
+flow::streaming_query run_timed(Start&& start, double& seconds) {
+  const auto started = clock_type::now();
+  auto running = start();
+  running.await_termination();
+  seconds = seconds_since(started);
+  if (auto failure = running.exception()) throw flow::error(*failure);
+  return running;
+}
+
 // ---------------------------------------------------------------- the workers
 
 // This program as a worker on 127.0.0.1 (a free port), its stdout on a pipe; stopped with SIGTERM.
@@ -168,11 +180,7 @@ run_figures run_retail(flow::session& session, const fs::path& dir) {
                    .write_stream().format("memory").query_name("per_hour").output_mode("complete")
                    .trigger(flow::available_now());
   run_figures fig;
-  const auto started = clock_type::now();
-  auto running = query.start();
-  running.await_termination();
-  fig.seconds = seconds_since(started);
-  if (auto failure = running.exception()) throw flow::error(*failure);
+  run_timed([&] { return query.start(); }, fig.seconds);
   auto table = session.sql("SELECT * FROM per_hour").collect_batch();
   const auto& customer = table.col("CustomerID");
   const auto& window = table.col("window");
@@ -197,11 +205,7 @@ run_figures run_keys(flow::session& session, const fs::path& dir) {
                    .write_stream().format("memory").query_name("sums").output_mode("update")
                    .trigger(flow::available_now());
   run_figures fig;
-  const auto started = clock_type::now();
-  auto running = query.start();
-  running.await_termination();
-  fig.seconds = seconds_since(started);
-  if (auto failure = running.exception()) throw flow::error(*failure);
+  run_timed([&] { return query.start(); }, fig.seconds);
   auto table = session.sql("SELECT k, `sum(v)` FROM sums").collect_batch();
   std::vector<std::string> rows;
   for (std::size_t i = 0; i < table.num_rows(); ++i)
@@ -220,11 +224,7 @@ run_figures run_shuffle(flow::session& session, const fs::path& dir) {
   auto lines = t.source("lines", session.read_stream().format("text").option("maxFilesPerTrigger", 1).load((dir / "*.txt").string()));
   lines.rebalance().where(flow::length(col("value")) == flow::lit(0)).sink("dropped").format("noop").output_mode("append");
   run_figures fig;
-  const auto started = clock_type::now();
-  auto running = t.start({"shuffle", flow::available_now()});
-  running.await_termination();
-  fig.seconds = seconds_since(started);
-  if (auto failure = running.exception()) throw flow::error(*failure);
+  auto running = run_timed([&] { return t.start({"shuffle", flow::available_now()}); }, fig.seconds);
   for (const auto& p : running.recent_progress()) fig.rows += static_cast<std::size_t>(bench::json_number(p, "numInputRows"));
   return fig;
 }
