@@ -5,6 +5,9 @@
 #include <map>
 #include <unordered_map>
 
+#include "flow/aggregate_operators.hpp"
+#include "flow/plan_codec.hpp"
+
 #include "cell_encoding.hpp"
 
 namespace flow {
@@ -91,6 +94,7 @@ int session_window_key_index(const std::vector<expr>& keys) {
 }
 
 struct session_window_operator::impl {
+  schema_ptr input;
   output_mode mode = output_mode::update;
   bound_expr time;
   std::int64_t gap = 0;  // 0: per row, from gap_text
@@ -114,6 +118,7 @@ session_window_operator::session_window_operator(schema_ptr input, std::vector<e
                                                  output_mode mode)
     : keyed_operator(keyed_spec(input, keys)) {
   auto d = std::make_shared<impl>();
+  d->input = input;
   d->mode = mode;
   d->session_key = checked_session_key(keys);
   d->num_keys = keys.size();
@@ -156,6 +161,50 @@ const schema_ptr& session_window_operator::output_schema() const { return impl_-
 std::string session_window_operator::name() const { return "SessionWindow" + impl_->aggregate->describe(); }
 
 std::vector<std::string> session_window_operator::output_key_names() const { return impl_->aggregate->key_names(); }
+
+std::optional<operator_descriptor> session_window_operator::descriptor() const {
+  const impl& d = *impl_;
+  const std::string session_name = d.aggregate->key_names()[d.session_key];
+  codec_writer out;
+  out.write(*d.input).write(to_string(d.mode)).write(std::to_string(d.session_key)).write(session_name);
+  out.write(d.time.source()).write(std::to_string(d.gap));
+  if (d.gap == 0) out.write(d.gap_text.source());
+  out.write(partial_aggregate_operator(d.aggregate).descriptor()->arguments);
+  return operator_descriptor{"session_window", out.text()};
+}
+
+operator_ptr session_window_operator::from_arguments(const std::string& arguments, const schema_ptr& input) {
+  codec_reader reader(arguments, "its arguments");
+  auto number = [&](std::string_view what) {
+    const std::string text = reader.read_string();
+    try {
+      return std::stoll(text);
+    } catch (const std::exception&) {
+      throw error("session_window: " + std::string(what) + " '" + text + "' is not a number");
+    }
+  };
+  const schema_ptr encoded_input = reader.read_schema();
+  if (*encoded_input != *input)
+    throw error("session_window: it reads rows of (" + encoded_input->to_string() + "), but its input is (" +
+                input->to_string() + ")");
+  const output_mode mode = parse_output_mode(reader.read_string());
+  const auto position = static_cast<std::size_t>(number("the session key's position"));
+  const std::string session_name = reader.read_string();
+  expr time = reader.read_expr();
+  const std::int64_t gap = number("the gap");
+  expr session = gap == 0 ? session_window(std::move(time), reader.read_expr())
+                          : session_window(std::move(time), std::to_string(gap) + " us");
+  const std::string aggregate_arguments = reader.read_string();
+  reader.expect_end();
+  auto fields = input->fields();
+  fields.push_back(field{session_name, type_id::window, false});
+  const auto partial = std::dynamic_pointer_cast<const partial_aggregate_operator>(
+      partial_aggregate_operator::from_arguments(aggregate_arguments, make_schema(std::move(fields))));
+  std::vector<expr> keys = partial->aggregate().keys();
+  if (position >= keys.size()) throw error("session_window: the session key's position is out of range");
+  keys[position] = session.name() == session_name ? session : session.as(session_name);
+  return std::make_shared<session_window_operator>(input, std::move(keys), partial->aggregate().aggregates(), mode);
+}
 
 session_list session_window_operator::load(const batch& saved, std::size_t row) const {
   const column& lists = saved.col(0);

@@ -10,6 +10,7 @@
 
 #include "collecting_context.hpp"
 #include "flow/dataframe.hpp"
+#include "flow/operator_registry.hpp"
 #include "flow/session_window.hpp"
 #include "retail_day.hpp"
 #include "test_support.hpp"
@@ -284,4 +285,35 @@ TEST_CASE("session windows: retail invoices per customer, shuffled across epochs
   CHECK(expected.size() > 100);
   CHECK(got == expected);
   CHECK(state->num_rows() == 0);
+}
+
+TEST_CASE("session windows: rebuilt from its descriptor, with a constant gap, a gap per row and an alias",
+          "[session_window]") {
+  for (const auto& session : {session_window(col("at"), "10 minutes"), session_window(col("at"), col("gap")).as("visit")}) {
+    const session_window_operator op(clicks_schema(), {col("user"), session}, {{agg_kind::count, expr{}, "clicks"}},
+                                     output_mode::append);
+    const auto descriptor = op.descriptor();
+    REQUIRE(descriptor);
+    CHECK(descriptor->name == "session_window");
+    const auto rebuilt = make_operator(*descriptor, clicks_schema());
+    REQUIRE(rebuilt);
+    CHECK(*rebuilt->output_schema() == *op.output_schema());
+    CHECK(rebuilt->descriptor() == descriptor);
+    CHECK(rebuilt->key_columns() == std::vector<std::string>{"user"});
+    // Both give the same sessions.
+    const batch rows = clicks({{"ann", 0, "10 minutes"}, {"ann", 5, "10 minutes"}, {"bob", 3, "10 minutes"}});
+    std::vector<batch> outputs;
+    for (const stream_operator* each : {static_cast<const stream_operator*>(&op), rebuilt.get()}) {
+      auto state = each->make_state();
+      collecting_context ctx;
+      each->process(rows, 0, state.get(), ctx);
+      ctx.watermark_now = 100 * minute;
+      each->end_epoch(state.get(), ctx);
+      outputs.push_back(ctx.take(each->output_schema()));
+    }
+    CHECK(outputs[0].num_rows() == 2);
+    CHECK(test::sorted_rows(outputs[0]) == test::sorted_rows(outputs[1]));
+  }
+  CHECK_THAT(error_of([] { make_operator({"session_window", "nonsense"}, clicks_schema()); }),
+             Catch::Contains("session_window"));
 }

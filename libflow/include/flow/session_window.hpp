@@ -38,6 +38,11 @@ class session_window_operator final : public keyed_operator<session_list> {
   // (a static frame's; validate_output_mode refuses it on a stream) emits every session at each epoch's end.
   // Throws flow::error naming what is wrong.
   session_window_operator(schema_ptr input, std::vector<expr> keys, std::vector<agg_spec> aggs, output_mode mode);
+  // The factory registered as "session_window". Its arguments: the input schema, the output mode, the session
+  // key's position and name, its time expression, its gap (microseconds; 0: per row, then the gap expression),
+  // and the partial_aggregate arguments of the aggregation over the input with the session as a column.
+  static operator_ptr from_arguments(const std::string& arguments, const schema_ptr& input);
+  std::optional<operator_descriptor> descriptor() const override;
 
   // The grouping keys in the order given (the session window's column is "session_window"), then one column
   // per aggregate, as group_by(...).agg(...) names them.
