@@ -223,6 +223,16 @@ plan_ptr make_join(plan_ptr child, const batch& right, const expr& condition, jo
 
 plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec) {
   require_child(child, "drop_duplicates");
+  if (spec.event_time_column.empty()) {
+    // Spark's rule: with a watermarked column among the keys, a key is forgotten once the watermark passes
+    // that column's value, and rows behind the watermark are late.
+    for (const auto& column : watermark_columns(*child)) {
+      if (std::find(spec.keys.begin(), spec.keys.end(), column) == spec.keys.end()) continue;
+      spec.event_time_column = column;
+      spec.delay_micros = 0;
+      break;
+    }
+  }
   plan_node node;
   node.kind = plan_kind::deduplicate;
   node.op = std::make_shared<const deduplicate_operator>(child->output, std::move(spec));
