@@ -138,6 +138,23 @@ TEST_CASE("session windows: the state carries over a snapshot and restore", "[se
   }
 }
 
+TEST_CASE("session windows: the state stays bounded by the watermark while the input grows", "[session_window]") {
+  const auto op = clicks_per_session(output_mode::append);
+  auto state = op.make_state();
+  // A new user every 10 minutes, each clicking every minute for 10 minutes (one session of 10 clicks), one
+  // minute per epoch; the watermark trails the latest click by 5 minutes.
+  std::size_t largest = 0, sessions = 0;
+  for (std::int64_t at = 0; at < 2000; ++at) {
+    const auto out = run_epoch(op, *state, at, clicks({{"user-" + std::to_string(at / 10), at, ""}}),
+                               at == 0 ? std::nullopt : std::optional<std::int64_t>(at - 1 - 5));
+    for (const auto& [user, start, end, count] : out) CHECK(count == 10);
+    sessions += out.size();
+    largest = std::max(largest, state->num_rows());
+  }
+  CHECK(sessions > 195);
+  CHECK(largest <= 3);
+}
+
 TEST_CASE("session windows: bad keys, bad time columns and complete mode on a stream are refused", "[session_window]") {
   CHECK_THAT(error_of([] {
                session_window_operator(clicks_schema(), {session_window(col("at"), "5 minutes")}, {count_all()},
