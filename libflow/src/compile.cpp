@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "flow/aggregate_operators.hpp"
+#include "flow/session_window.hpp"
 #include "flow/watermark.hpp"
 
 namespace flow {
@@ -30,6 +31,7 @@ class plan_compiler {
       case plan_kind::aggregate: {
         const plan_node& child = *node.children.front();
         auto upstream = append(child);
+        if (node.op) return append_session_window(node, upstream);
         auto aggregate = std::make_shared<const aggregate_operator>(child.output, node.keys, node.aggs);
         graph_.append(upstream, std::make_shared<partial_aggregate_operator>(aggregate));
         auto keys = aggregate->key_names();
@@ -70,6 +72,17 @@ class plan_compiler {
   const std::vector<std::string>& output_keys() const { return output_keys_; }
 
  private:
+  // A session window aggregation: one keyed vertex fed by a hash edge on its keys (no partial aggregation:
+  // sessions merge across rows only where the key's sessions are).
+  std::size_t append_session_window(const plan_node& node, std::size_t upstream) {
+    const plan_node& child = *node.children.front();
+    auto sessions = std::make_shared<const session_window_operator>(child.output, node.keys, node.aggs, mode_);
+    auto v = graph_.add_operators(fresh_name("session_window"), child.output, {sessions});
+    graph_.connect(upstream, v, partitioning::hash, sessions->key_columns());
+    output_keys_ = sessions->output_key_names();
+    return v;
+  }
+
   // Copies the topology's vertices and edges in (renaming a vertex whose name the graph has already)
   // and returns the copy of vertex output.
   std::size_t append_topology(const dataflow_graph& topology, std::size_t output) {

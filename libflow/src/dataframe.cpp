@@ -98,6 +98,35 @@ data_frame data_frame::drop_duplicates(std::vector<std::string> columns) const {
   return {ctx_, make_deduplicate(plan_, deduplicate_spec{std::move(columns), {}, 0})};
 }
 
+namespace {
+
+// The with_watermark nodes of plan, depth first.
+void collect_watermarks(const plan_node& plan, std::vector<const plan_node*>& out) {
+  if (plan.kind == plan_kind::watermark) out.push_back(&plan);
+  for (const auto& child : plan.children) collect_watermarks(*child, out);
+}
+
+}  // namespace
+
+data_frame data_frame::drop_duplicates_within_watermark(std::vector<std::string> columns) const {
+  std::vector<const plan_node*> watermarks;
+  collect_watermarks(*plan_, watermarks);
+  if (watermarks.empty())
+    throw error("drop_duplicates_within_watermark: the frame has no watermark; call with_watermark(column, delay) "
+                "before it, or name the event-time column and delay");
+  for (const auto* other : watermarks) {
+    if (other->event_time != watermarks.front()->event_time || other->delay_micros != watermarks.front()->delay_micros)
+      throw error("drop_duplicates_within_watermark: the frame has watermarks on '" + watermarks.front()->event_time +
+                  "' and '" + other->event_time + "' with different delays or columns; name the event-time column "
+                  "and delay");
+  }
+  if (columns.empty()) {
+    for (const auto& f : schema().fields()) columns.push_back(f.name);
+  }
+  return {ctx_, make_deduplicate(plan_, deduplicate_spec{std::move(columns), watermarks.front()->event_time,
+                                                         watermarks.front()->delay_micros})};
+}
+
 data_frame data_frame::drop_duplicates_within_watermark(std::vector<std::string> columns, std::string event_time_column,
                                                         std::string_view delay) const {
   if (event_time_column.empty())

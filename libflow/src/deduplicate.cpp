@@ -1,14 +1,22 @@
 #include "flow/deduplicate.hpp"
 
+#include <algorithm>
+
 #include "flow/plan_codec.hpp"
 
 namespace flow {
 
 namespace {
 
+// drop_duplicates with the watermarked column among its keys keeps its name (flow::make_deduplicate).
+bool within_watermark(const deduplicate_spec& spec) {
+  return !spec.event_time_column.empty() &&
+         std::find(spec.keys.begin(), spec.keys.end(), spec.event_time_column) == spec.keys.end();
+}
+
 keyed_operator_spec keyed_spec(const schema_ptr& input, const deduplicate_spec& spec) {
   if (spec.keys.empty()) throw error("drop_duplicates: give at least one column");
-  return {.name = spec.event_time_column.empty() ? "drop_duplicates" : "drop_duplicates_within_watermark",
+  return {.name = within_watermark(spec) ? "drop_duplicates_within_watermark" : "drop_duplicates",
           .input = input,
           .keys = spec.keys,
           .output = {},
@@ -22,7 +30,7 @@ deduplicate_operator::deduplicate_operator(schema_ptr input, deduplicate_spec sp
   if (spec_.event_time_column.empty()) return;
   const auto index = input_->find(spec_.event_time_column);
   if (!index || (*input_)[*index].type != type_id::timestamp) {
-    throw error("drop_duplicates_within_watermark: the event-time column '" + spec_.event_time_column +
+    throw error(std::string(keyed_operator::name()) + ": the event-time column '" + spec_.event_time_column +
                 "' is not a timestamp column of the input [" + input_->to_string() +
                 "]; name the column the watermark is defined on");
   }
@@ -38,14 +46,20 @@ std::string deduplicate_operator::name() const {
 
 void deduplicate_operator::process(const batch& rows, const row_keys& keys, keyed_state<std::int64_t>& state,
                                    operator_context& ctx) const {
-  const bool within_watermark = !spec_.event_time_column.empty();
-  const column* event_time = within_watermark ? &rows.col(event_time_) : nullptr;
+  const bool with_event_time = !spec_.event_time_column.empty();
+  const column* event_time = with_event_time ? &rows.col(event_time_) : nullptr;
+  const std::int64_t watermark = with_event_time ? ctx.watermark() : operator_context::no_watermark;
   std::vector<std::uint8_t> keep(rows.num_rows(), 0);
-  std::size_t kept = 0;
+  std::size_t kept = 0, late = 0;
   for (std::size_t i = 0; i < rows.num_rows(); ++i) {
+    // As Spark: a row whose event time is at or behind the watermark is late, dropped and counted.
+    if (watermark != operator_context::no_watermark && event_time->valid(i) && event_time->ints()[i] <= watermark) {
+      ++late;
+      continue;
+    }
     if (state.find(keys[i])) continue;
     std::int64_t expires_at = never;
-    if (within_watermark) {
+    if (with_event_time) {
       // A row without an event time can never expire: keep its key for ever.
       if (event_time->valid(i)) {
         const std::int64_t t = event_time->ints()[i];
@@ -56,6 +70,7 @@ void deduplicate_operator::process(const batch& rows, const row_keys& keys, keye
     keep[i] = 1;
     ++kept;
   }
+  if (late > 0) ctx.count_rows_dropped_by_watermark(late);
   if (kept == rows.num_rows()) ctx.emit(rows);
   else if (kept > 0) ctx.emit(filter_rows(rows, keep));
 }

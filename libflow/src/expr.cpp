@@ -72,7 +72,7 @@ std::string node_name(const expr_node& n) {
     case expr_kind::column_ref:
     case expr_kind::alias: return n.name;
     case expr_kind::literal: return literal_name(n.literal);
-    case expr_kind::window: return "window";
+    case expr_kind::window: return n.window_slide == 0 ? "session_window" : "window";  // flow/session_window.hpp
     case expr_kind::logical_not: return "(NOT " + n.children[0].name() + ")";
     case expr_kind::negate: return "(- " + n.children[0].name() + ")";
     case expr_kind::cast: return "CAST(" + n.children[0].name() + " AS " + detail::sql_type_name(n.cast_to) + ")";

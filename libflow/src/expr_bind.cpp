@@ -142,6 +142,8 @@ class binder {
         return make_cast(child, src.cast_to);
       }
       case expr_kind::window: {
+        if (src.window_slide == 0)  // a session window (flow/session_window.hpp)
+          throw error("session_window() is only allowed as a group_by key, not in expression '" + root_ + "'");
         auto child = bind(src.children[0]);
         if (child->type != type_id::timestamp) {
           throw error("window() needs a timestamp time column, but '" + src.children[0].name() + "' is " +

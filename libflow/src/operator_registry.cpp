@@ -2,6 +2,7 @@
 
 #include "flow/aggregate_operators.hpp"
 #include "flow/deduplicate.hpp"
+#include "flow/session_window.hpp"
 #include "flow/function_registry.hpp"
 #include "flow/join.hpp"
 #include "flow/named_registry.hpp"
@@ -45,6 +46,7 @@ void register_builtin_operators(named_registry<operator_factory>& registry) {
   registry.add("with_watermark", watermark_operator::from_arguments);
   registry.add("stream_static_join", stream_static_join_operator::from_arguments);
   registry.add("deduplicate", deduplicate_operator::from_arguments);
+  registry.add("session_window", session_window_operator::from_arguments);
 }
 
 named_registry<operator_factory>& operators() {

@@ -7,6 +7,7 @@
 #include "flow/graph.hpp"
 #include "flow/group_state.hpp"
 #include "flow/plan_codec.hpp"
+#include "flow/session_window.hpp"
 #include "flow/watermark.hpp"
 
 namespace flow {
@@ -130,7 +131,14 @@ plan_ptr make_aggregate(plan_ptr child, std::vector<expr> keys, std::vector<agg_
   require_child(child, "group_by");
   plan_node node;
   node.kind = plan_kind::aggregate;
-  node.output = aggregate_operator(child->output, keys, aggs).output_schema();
+  if (session_window_key_index(keys) >= 0) {
+    // node.op: the session window operator (flow/session_window.hpp), checked here; compile makes it again with
+    // the query's output mode.
+    node.op = std::make_shared<const session_window_operator>(child->output, keys, aggs, output_mode::update);
+    node.output = node.op->output_schema();
+  } else {
+    node.output = aggregate_operator(child->output, keys, aggs).output_schema();
+  }
   node.keys = std::move(keys);
   node.aggs = std::move(aggs);
   node.children = {std::move(child)};
@@ -215,6 +223,16 @@ plan_ptr make_join(plan_ptr child, const batch& right, const expr& condition, jo
 
 plan_ptr make_deduplicate(plan_ptr child, deduplicate_spec spec) {
   require_child(child, "drop_duplicates");
+  if (spec.event_time_column.empty()) {
+    // Spark's rule: with a watermarked column among the keys, a key is forgotten once the watermark passes
+    // that column's value, and rows behind the watermark are late.
+    for (const auto& column : watermark_columns(*child)) {
+      if (std::find(spec.keys.begin(), spec.keys.end(), column) == spec.keys.end()) continue;
+      spec.event_time_column = column;
+      spec.delay_micros = 0;
+      break;
+    }
+  }
   plan_node node;
   node.kind = plan_kind::deduplicate;
   node.op = std::make_shared<const deduplicate_operator>(child->output, std::move(spec));
@@ -366,8 +384,8 @@ const plan_node* find_aggregate(const plan_node& plan) {
   return nullptr;
 }
 
-// Spark's rule for append mode: the aggregation groups by a window over a watermarked column (or by that
-// column itself), so that a group is final once the watermark passes it.
+// Spark's rule for append mode: the aggregation groups by a window (or session window) over a watermarked
+// column (or by that column itself), so that a group is final once the watermark passes it.
 bool groups_by_watermarked_time(const plan_node& aggregate) {
   const auto watermarked = watermark_columns(*aggregate.children.front());
   for (const auto& key : aggregate.keys) {
@@ -390,6 +408,10 @@ void validate_output_mode(const plan_node& plan, output_mode mode) {
     throw error(
         "complete output mode not supported when there are no streaming aggregations on streaming "
         "DataFrames; use append or update output mode");
+  if (mode == output_mode::complete && aggregated && find_aggregate(plan)->op)
+    throw error(
+        "complete output mode not supported for session window aggregations on streaming DataFrames: a session's "
+        "state is dropped once the watermark passes it; use append or update output mode");
   if (mode == output_mode::append && aggregated && !groups_by_watermarked_time(*find_aggregate(plan)))
     throw error(
         "append output mode not supported when there are streaming aggregations on streaming DataFrames "

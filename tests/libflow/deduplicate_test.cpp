@@ -6,6 +6,7 @@
 
 #include "collecting_context.hpp"
 #include "flow/compile.hpp"
+#include "flow/dataframe.hpp"
 #include "flow/deduplicate.hpp"
 #include "flow/operator_registry.hpp"
 #include "test_support.hpp"
@@ -143,4 +144,88 @@ TEST_CASE("drop_duplicates: a vertex of its own, fed by a hash edge on its colum
   const auto& edge = graph.edges()[graph.inputs_of(1).at(0)];
   CHECK(edge.kind == partitioning::hash);
   CHECK(edge.keys == std::vector<std::string>{"user", "page"});
+}
+
+namespace {
+
+// Feeds rows as one epoch at a watermark (minutes); returns the seqs passed on and counts the dropped rows.
+std::vector<std::int64_t> run_epoch_at(const deduplicate_operator& op, operator_state& state, const batch& rows,
+                                       std::int64_t watermark_minutes, std::size_t& dropped) {
+  collecting_context ctx;
+  ctx.watermark_now = watermark_minutes * minute;
+  as_stream(op).on_watermark(ctx.watermark_now, &state, ctx);
+  as_stream(op).process(rows, 0, &state, ctx);
+  as_stream(op).end_epoch(&state, ctx);
+  state.take_changes();
+  dropped += ctx.dropped_by_watermark;
+  return seqs(ctx.take(op.output_schema()));
+}
+
+plan_ptr watermarked_events() {
+  scan_spec scan;
+  scan.format = "csv";
+  scan.path = "/in/*.csv";
+  scan.schema = events_schema();
+  scan.streaming = true;
+  return make_watermark(make_scan(scan), "at", "10 minutes");
+}
+
+const deduplicate_spec& spec_of(const plan_ptr& plan) {
+  return std::dynamic_pointer_cast<const deduplicate_operator>(plan->op)->spec();
+}
+
+}  // namespace
+
+TEST_CASE("drop_duplicates_within_watermark: rows at or behind the watermark are late, dropped and counted",
+          "[dedup]") {
+  const deduplicate_operator op(events_schema(), {.keys = {"user"}, .event_time_column = "at", .delay_micros = 10 * minute});
+  auto state = op.make_state();
+  std::size_t dropped = 0;
+  CHECK(run_epoch_at(op, *state, events({{"ann", 1, 20, 1}, {"bob", 1, 25, 2}}), 0, dropped) ==
+        std::vector<std::int64_t>{1, 2});
+  // At watermark 20: cy at 19 and dan at 20 are late (not kept, not counted as keys); eve at 21 passes.
+  CHECK(run_epoch_at(op, *state, events({{"cy", 1, 19, 3}, {"dan", 1, 20, 4}, {"eve", 1, 21, 5}, {"ann", 1, 22, 6}}), 20,
+                     dropped) == std::vector<std::int64_t>{5});
+  CHECK(dropped == 2);
+  CHECK(state->num_rows() == 3);
+  // A row without an event time is never late.
+  const batch no_time = make_batch(events_schema(), {{std::string("fay"), std::int64_t{1}, null_value{}, std::int64_t{7}}});
+  CHECK(run_epoch_at(op, *state, no_time, 40, dropped) == std::vector<std::int64_t>{7});
+  CHECK(dropped == 2);
+}
+
+TEST_CASE("drop_duplicates: with the watermarked column among the keys, keys are forgotten at the watermark and "
+          "late rows dropped and counted",
+          "[dedup]") {
+  const auto plan = make_deduplicate(watermarked_events(), {.keys = {"user", "at"}});
+  CHECK(spec_of(plan).event_time_column == "at");
+  CHECK(spec_of(plan).delay_micros == 0);
+  CHECK_THAT(explain(*plan), Catch::StartsWith("drop_duplicates [user, at]\n"));
+  // Without the watermarked column among the keys, the keys stay for ever.
+  CHECK(spec_of(make_deduplicate(watermarked_events(), {.keys = {"user"}})).event_time_column.empty());
+
+  const auto& op = dynamic_cast<const deduplicate_operator&>(*plan->op);
+  auto state = op.make_state();
+  std::size_t dropped = 0;
+  CHECK(run_epoch_at(op, *state, events({{"ann", 1, 5, 1}, {"ann", 1, 5, 2}, {"ann", 1, 8, 3}}), 0, dropped) ==
+        std::vector<std::int64_t>{1, 3});
+  CHECK(run_epoch_at(op, *state, events({{"ann", 1, 5, 4}, {"ann", 1, 8, 5}, {"ann", 1, 9, 6}}), 6, dropped) ==
+        std::vector<std::int64_t>{6});
+  CHECK(dropped == 1);
+  CHECK(state->num_rows() == 2);  // (ann, 5) was forgotten at watermark 6
+}
+
+TEST_CASE("drop_duplicates_within_watermark without a column reads the frame's watermark", "[dedup]") {
+  const data_frame frame(nullptr, watermarked_events());
+  const auto plan = frame.drop_duplicates_within_watermark({"user"}).plan();
+  CHECK(spec_of(plan).event_time_column == "at");
+  CHECK(spec_of(plan).delay_micros == 10 * minute);
+  CHECK_THAT(explain(*plan), Catch::StartsWith("drop_duplicates_within_watermark [user]\n"));
+  scan_spec scan;
+  scan.format = "csv";
+  scan.path = "/in/*.csv";
+  scan.schema = events_schema();
+  scan.streaming = true;
+  CHECK_THAT(error_of([&] { data_frame(nullptr, make_scan(scan)).drop_duplicates_within_watermark({"user"}); }),
+             Catch::Contains("the frame has no watermark"));
 }

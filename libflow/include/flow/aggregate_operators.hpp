@@ -28,6 +28,7 @@ class partial_aggregate_operator final : public stream_operator {
   void process(const batch& input, std::size_t input_index, operator_state* state, operator_context& ctx) const override;
   void end_epoch(operator_state* state, operator_context& ctx) const override;
   std::optional<operator_descriptor> descriptor() const override;
+  const aggregate_operator& aggregate() const { return *aggregate_; }
 
  private:
   std::shared_ptr<const aggregate_operator> aggregate_;

@@ -139,10 +139,15 @@ class data_frame {
   // have no column name in common), tried for every pair of rows; the columns of this frame, then other's.
   data_frame join(const data_frame& other, const expr& condition, std::string_view type = "inner") const;
   // Spark's dropDuplicates(columns): the first row of each key, later ones dropped; the keys are kept for
-  // ever. No columns: every column.
+  // ever, unless a watermarked column (with_watermark) is among them: then a key is forgotten once the
+  // watermark passes that column's value, and rows behind the watermark are dropped as late. No columns:
+  // every column.
   data_frame drop_duplicates(std::vector<std::string> columns = {}) const;
   // Spark's dropDuplicatesWithinWatermark: as drop_duplicates, but a key is forgotten once the watermark
-  // passes its first row's event_time_column plus delay (e.g. "10 minutes"), the watermark's own delay.
+  // passes its first row's event time plus the delay, of the frame's with_watermark (flow::error without
+  // one); rows behind the watermark are dropped as late. No columns: every column.
+  data_frame drop_duplicates_within_watermark(std::vector<std::string> columns = {}) const;
+  // The same with the event-time column and the delay (e.g. "10 minutes") named here.
   data_frame drop_duplicates_within_watermark(std::vector<std::string> columns, std::string event_time_column,
                                               std::string_view delay) const;
   // Spark's groupByKey, for map_groups_with_state and flat_map_groups_with_state (flow/group_state.hpp).
