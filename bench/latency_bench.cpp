@@ -8,6 +8,7 @@
 // producer connected and silent) takes per second.
 // Usage: latency_bench [--seconds N (3)] [--flow.threads=N ...]
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@ class ticking_producer {
     thread_ = std::thread([this, lines_per_tick, duration] {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) return;
+      const int on = 1;  // each tick's lines leave at once: Nagle would hold a small send for an ACK
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       auto next = ingest::clock_type::now();
       const auto end = next + duration;
       std::string lines;
