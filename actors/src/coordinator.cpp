@@ -367,6 +367,16 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   st.reporter.emplace(st.setup.shared, *st.setup.graph, options.source_descriptions, std::move(sink_descriptions),
                       st.setup.progress_history);
   options.durable = st.checkpoint != nullptr;
+  // Sources that say when data arrives spare the idle query its polls (weak: a source must not keep the
+  // coordinator alive). Every source is asked, and only if all can tell does the poll stop.
+  const caf::actor_addr notified = self->address();
+  options.sources_notify = true;
+  for (const auto& reader : st.setup.readers) {
+    const bool notifies = reader->notify_when_data([notified] {
+      if (auto coordinator = caf::actor_cast<coordinator_actor>(notified)) caf::anon_send(coordinator, arrived_atom::value);
+    });
+    options.sources_notify = options.sources_notify && notifies;
+  }
   if (st.checkpoint) {
     const caf::actor_addr coordinator_address = self->address();  // weak: the writer must not keep it alive
     st.writer = std::make_unique<checkpoint_writer>("checkpoint", [=](const checkpoint_writer::round_report& r) {
@@ -404,6 +414,10 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
       [=](poll_atom) {
         const auto at = now();
         perform(self, self->state.lifecycle->poll(at), at);
+      },
+      [=](arrived_atom) {
+        const auto at = now();
+        perform(self, self->state.lifecycle->data_arrived(at), at);
       },
       [=](committed_atom, std::uint64_t generation, std::uint32_t sink, std::int64_t epoch, const epoch_stats& stats,
           const std::vector<std::string>& names, const std::vector<std::int64_t>& values) {

@@ -25,6 +25,7 @@ using restart_atom = caf::atom_constant<caf::atom("restart")>;    // coordinator
 using stop_atom = caf::atom_constant<caf::atom("stop")>;          // query handle -> coordinator
 using poll_atom = caf::atom_constant<caf::atom("poll")>;          // coordinator: look for new data
 using durable_atom = caf::atom_constant<caf::atom("durable")>;    // checkpoint writer -> coordinator
+using arrived_atom = caf::atom_constant<caf::atom("arrived")>;    // a source's notify_when_data -> coordinator
 
 // An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
 // in, input: which input of the vertex), its end (barrier, with the figures counted upstream), and the
@@ -53,10 +54,12 @@ using source_actor = caf::typed_actor<
 // The coordinator. committed: sink (index) committed epoch, with the epoch's figures and the sink's
 // metrics; changes: a state slot's take_changes() for an epoch; failed: an actor's error (permanent: a
 // restart cannot fix it); tick/poll/restart: its own timers; stop: the query handle; durable: its
-// checkpoint writer finished a round (every write job up to the number is durable, or the round failed).
+// checkpoint writer finished a round (every write job up to the number is durable, or the round failed);
+// arrived: a source has new data (or process_all_available wants a plan).
 using coordinator_actor = caf::typed_actor<
     caf::reacts_to<tick_atom>,
     caf::reacts_to<poll_atom>,
+    caf::reacts_to<arrived_atom>,
     caf::reacts_to<restart_atom>,
     caf::reacts_to<stop_atom>,
     caf::reacts_to<committed_atom, std::uint64_t, std::uint32_t, std::int64_t, epoch_stats, std::vector<std::string>,

@@ -53,6 +53,8 @@ class query_control_impl final : public query_control {
   void process_all_available() override {
     std::unique_lock<std::mutex> lock(shared_->mutex);
     auto asked_after = shared_->plans_started;
+    // An idle query whose sources notify plans only when data arrives: this asks for a plan now.
+    if (shared_->coordinator) caf::anon_send(shared_->coordinator, arrived_atom::value);
     shared_->changed.wait(lock, [&] { return !shared_->active || shared_->last_idle_plan > asked_after; });
     if (shared_->failure) throw error("query '" + shared_->name + "' failed: " + *shared_->failure);
   }

@@ -103,7 +103,18 @@ lifecycle_actions_list query_lifecycle::tick(time_point now) {
 
 lifecycle_actions_list query_lifecycle::poll(time_point now) {
   out_.clear();
+  idle_poll_scheduled_ = false;
   fire(now);
+  return take();
+}
+
+lifecycle_actions_list query_lifecycle::data_arrived(time_point now) {
+  out_.clear();
+  // The other triggers plan at their own times: ticks, or once at the start.
+  if (options_.trigger.kind != trigger_kind::as_fast_as_possible) return take();
+  // While an epoch runs, what arrived waits for its commit: one epoch then takes all of it.
+  if (running() > 0) trigger_pending_ = true;
+  else fire(now);
   return take();
 }
 
@@ -245,7 +256,19 @@ void query_lifecycle::after_idle(time_point now) {
     case trigger_kind::available_now: return finish(std::nullopt);
     case trigger_kind::as_fast_as_possible:
       publish_waiting("Waiting for data to arrive");
-      out_.push_back(act::schedule{act::timer::poll, options_.poll_interval});
+      // Data that arrived while this plan ran may be past the offsets it found: plan again at once.
+      if (trigger_pending_) {
+        trigger_pending_ = false;
+        return fire(now);
+      }
+      if (!options_.sources_notify) {
+        out_.push_back(act::schedule{act::timer::poll, options_.poll_interval});
+      } else if (!idle_poll_scheduled_) {
+        // Data wakes the query; a plan per idle-report interval still refreshes the sources' status
+        // (a lost connection) and Spark's idle progress report.
+        idle_poll_scheduled_ = true;
+        out_.push_back(act::schedule{act::timer::poll, options_.no_data_progress_interval});
+      }
       return;
     case trigger_kind::processing_time: return wait_for_next_tick(now);
   }
@@ -310,7 +333,9 @@ void query_lifecycle::on_commits(std::vector<std::pair<std::int64_t, query_epoch
     restarts_in_epoch_ = 0;
     backoff_ = std::chrono::milliseconds{0};
   }
+  const auto plans_before = plans_started_;
   after_commit(now);
+  if (plans_started_ != plans_before) trigger_pending_ = false;  // the plan just started sees what arrived
   if (trigger_pending_ && !finished_) {
     trigger_pending_ = false;
     fire(now);

@@ -1,6 +1,7 @@
 // FileStreamSource: a file log over a directory, refreshed by inotify events and periodic listings.
 #include "flow/connectors/file_source.hpp"
 
+#include "arrival_watch.hpp"
 #include "file_source_log.hpp"
 #include "flow/connectors/file_sink.hpp"
 
@@ -234,8 +235,15 @@ class file_stream_source final : public source_reader {
     fixed_ = log_.size();
   }
 
+  // inotify's events, and the listings and stability checks that fall due, wake the query (arm_arrival).
+  bool notify_when_data(std::function<void()> arrived) override {
+    arrival_ = std::make_unique<arrival_watch>(std::move(arrived));
+    return true;
+  }
+
   std::optional<std::string> latest_offset(const std::string& start) override {
     std::size_t from = parse_offset(start);
+    if (arrival_) arrival_->disarm();
     if (durable_log_) {
       // A batch logged before (by this process or one that crashed before its epoch ran) is planned again
       // as it was: its files are on record.
@@ -251,7 +259,10 @@ class file_stream_source final : public source_reader {
     check_within_log(from);
     fix_order_up_to(from);
     std::size_t pending = log_.size() - from;
-    if (pending == 0) return std::nullopt;
+    if (pending == 0) {
+      arm_arrival();
+      return std::nullopt;
+    }
     if (rate_limits_enabled_ && max_files_per_trigger_) pending = std::min(pending, *max_files_per_trigger_);
     fix_order_up_to(from + pending);
     if (durable_log_) log_batch(from, from + pending);
@@ -511,7 +522,19 @@ class file_stream_source final : public source_reader {
     return events;
   }
 
+  // A plan found nothing: the query hears of the next inotify event, or when a listing (pollIntervalMs)
+  // or a file's stability check is due.
+  void arm_arrival() {
+    if (!arrival_) return;
+    auto due = last_listing_ + poll_interval_;
+    if (next_stable_check_) due = std::min(due, *next_stable_check_);
+    // pollIntervalMs=0 lists at every plan: plans that find nothing then come every 10 ms, not back to back.
+    due = std::max(due, clock::now() + std::chrono::milliseconds(10));
+    arrival_->arm(watch_ >= 0 ? inotify_fd_ : -1, due);
+  }
+
   void close_inotify() {
+    arrival_.reset();  // its thread may be polling the inotify descriptor
     if (inotify_fd_ >= 0) ::close(inotify_fd_);
     inotify_fd_ = -1;
     watch_ = -1;
@@ -538,6 +561,7 @@ class file_stream_source final : public source_reader {
   std::unordered_map<std::string, unstable_file> unstable_;
   std::unordered_set<std::string> moved_in_;  // moved in since the last listing: stable at once
   std::optional<clock::time_point> next_stable_check_;
+  std::unique_ptr<arrival_watch> arrival_;  // set by notify_when_data
   bool planned_once_ = false;
   bool sink_output_ = false;  // the directory has a file sink's commit log: read through it
   std::unordered_set<std::int64_t> epochs_read_;

@@ -117,7 +117,7 @@ std::optional<std::string> push_source::latest_offset(const std::string& start) 
     started_ = true;
     start_receiving();
   }
-  auto end = log_.seal();
+  auto end = log_.seal_or_arm(parse_offset(start));
   if (end <= parse_offset(start)) return std::nullopt;
   if (end > reported_end_) {
     // Before the range is reported: its records (with a WAL) or at least its numbering are on disk.
@@ -127,6 +127,12 @@ std::optional<std::string> push_source::latest_offset(const std::string& start) 
     reported_end_ = end;
   }
   return offset_json(end);
+}
+
+// The receiver's next append after a plan that found nothing calls arrived (record_log::seal_or_arm).
+bool push_source::notify_when_data(std::function<void()> arrived) {
+  log_.set_append_listener(std::move(arrived));
+  return true;
 }
 
 void push_source::begin_read(const std::string& start, const std::string& end) {

@@ -1,6 +1,8 @@
 // RateStreamMicroBatchStream: rows generated from the elapsed time, exactly as Spark computes them.
 #include "flow/connectors/rate.hpp"
 
+#include "arrival_watch.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -102,11 +104,23 @@ class rate_stream_source final : public source_reader {
   schema_ptr output_schema() const override { return rate_source_schema(); }
   std::string initial_offset() override { return format_offset({0, start_time_ms_}); }
 
+  // Rows come with each whole second: the query hears of the next one (data-driven epochs).
+  bool notify_when_data(std::function<void()> arrived) override {
+    next_second_ = std::make_unique<arrival_watch>(std::move(arrived));
+    return true;
+  }
+
   std::optional<std::string> latest_offset(const std::string& start) override {
     rate_offset from = parse_offset(start);
     std::int64_t elapsed_ms = std::max<std::int64_t>(0, now_ms() - from.start_time_ms);
     rate_offset to{elapsed_ms / 1000, from.start_time_ms};
-    if (to.seconds <= from.seconds || rows_at(to.seconds) == rows_at(from.seconds)) return std::nullopt;
+    if (to.seconds <= from.seconds || rows_at(to.seconds) == rows_at(from.seconds)) {
+      if (next_second_) {
+        const std::int64_t due_ms = (std::max(to.seconds, from.seconds) + 1) * 1000 - elapsed_ms;
+        next_second_->arm(-1, arrival_watch::clock::now() + std::chrono::milliseconds(due_ms));
+      }
+      return std::nullopt;
+    }
     return format_offset(to);
   }
 
@@ -179,6 +193,7 @@ class rate_stream_source final : public source_reader {
   std::int64_t partition_ = 0;
   std::int64_t emitted_in_partition_ = 0;
   std::int64_t rows_generated_ = 0;
+  std::unique_ptr<arrival_watch> next_second_;  // set by notify_when_data
 };
 
 }  // namespace

@@ -112,10 +112,18 @@ bool record_log::wait_for_space(std::unique_lock<std::mutex>& lock) {
   return !closed_;
 }
 
+void record_log::notify_if_armed(std::unique_lock<std::mutex>& lock) {
+  if (!armed_at_ || next_offset_ <= *armed_at_) return;
+  armed_at_.reset();
+  lock.unlock();
+  listener_();
+}
+
 bool record_log::append(std::string_view record) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (!wait_for_space(lock)) return false;
   append_locked(record, keep_arrival_times_ ? now_micros() : 0);
+  notify_if_armed(lock);
   return true;
 }
 
@@ -156,6 +164,7 @@ record_log::appended record_log::append_lines(std::string_view lines) {
   while (p < end) {
     if (!wait_for_space(lock)) {
       done.open = false;
+      notify_if_armed(lock);
       return done;
     }
     if (!open_) open_locked(0);
@@ -194,6 +203,8 @@ record_log::appended record_log::append_lines(std::string_view lines) {
     buffered_bytes_ += framed;
     p = line;
     if (open_->framed_bytes >= block_bytes_) seal_locked();
+    notify_if_armed(lock);  // before a wait for space, so that an epoch can free it
+    if (!lock.owns_lock()) lock.lock();
   }
   return done;
 }
@@ -222,6 +233,8 @@ bool record_log::append_framed(std::string_view framed, std::span<const std::uin
     done = taken_end;
     done_bytes = bytes_end;
     if (open_->framed_bytes >= block_bytes_) seal_locked();
+    notify_if_armed(lock);  // before a wait for space, so that an epoch can free it
+    if (!lock.owns_lock()) lock.lock();
   }
   return true;
 }
@@ -244,6 +257,14 @@ void record_log::seal_locked() {
 std::uint64_t record_log::seal() {
   std::lock_guard<std::mutex> lock(mutex_);
   seal_locked();
+  return next_offset_;
+}
+
+std::uint64_t record_log::seal_or_arm(std::uint64_t known) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  seal_locked();
+  if (listener_ && next_offset_ <= known) armed_at_ = next_offset_;
+  else armed_at_.reset();
   return next_offset_;
 }
 

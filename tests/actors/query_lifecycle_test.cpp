@@ -210,6 +210,63 @@ TEST_CASE("lifecycle: as-fast-as-possible polls when idle and reports idle progr
   CHECK_FALSE(has<act::schedule>(e0));
 }
 
+TEST_CASE("lifecycle: with sources that notify, no data means waiting for a notification, no poll scheduled",
+          "[lifecycle][notify]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  options.poll_interval = 10ms;
+  options.no_data_progress_interval = 10000ms;
+  harness h(options);
+  auto idle = h.answer(h.q.poll(h.now), nothing());
+  CHECK(has<act::idle_plan>(idle));
+  CHECK(the<act::publish_status>(idle).status.message == "Waiting for data to arrive");
+  // Only the idle report's timer, once: the sources' status and Spark's idle progress event.
+  CHECK(the<act::schedule>(idle).delay == 10000ms);
+
+  h.now += 5ms;
+  auto arrived = h.q.data_arrived(h.now);
+  CHECK(the<act::plan_sources>(arrived).from == std::vector<std::string>{"0"});
+  auto e0 = h.answer(arrived, data("3"));
+  CHECK(the<act::run_epoch>(e0).end == std::vector<std::string>{"3"});
+  auto ahead = h.answer(e0, nothing());  // the plan ahead finds nothing while epoch 0 runs
+  CHECK_FALSE(has<act::schedule>(ahead));
+  auto c0 = h.commit(0);  // after a commit the trigger plans again, then waits
+  CHECK_FALSE(has<act::schedule>(h.answer(c0, nothing())));  // the idle report's timer is still on
+  auto report = h.answer(h.q.poll(h.now + 10000ms), nothing());
+  CHECK(the<act::schedule>(report).delay == 10000ms);
+}
+
+TEST_CASE("lifecycle: a notification during a running epoch plans right after its commit, one during a plan right "
+          "after the plan",
+          "[lifecycle][notify]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("1"));
+  CHECK(the<act::run_epoch>(e0).epoch == 0);
+  CHECK_FALSE(has<act::schedule>(h.answer(e0, nothing())));  // the plan ahead found nothing
+  CHECK(h.q.data_arrived(h.now).empty());  // epoch 0 runs: no plan yet
+  auto c0 = h.commit(0);
+  CHECK(the<act::plan_sources>(c0).from == std::vector<std::string>{"1"});
+
+  // Data arrives while that plan runs, after the source looked: the plan finds nothing, the next one at once.
+  CHECK(h.q.data_arrived(h.now).empty());
+  auto replanned = h.answer(c0, nothing());
+  CHECK(has<act::idle_plan>(replanned));
+  CHECK_FALSE(has<act::schedule>(replanned));
+  CHECK(the<act::plan_sources>(replanned).from == std::vector<std::string>{"1"});
+  CHECK(the<act::run_epoch>(h.answer(replanned, data("2"))).epoch == 1);
+}
+
+TEST_CASE("lifecycle: notifications plan only for the as-fast-as-possible trigger", "[lifecycle][notify]") {
+  auto options = options_for(processing_time(1000ms));
+  options.sources_notify = true;
+  harness h(options);
+  CHECK(h.q.data_arrived(h.now).empty());
+  auto tick = h.q.tick(h.now);
+  CHECK(has<act::plan_sources>(tick));
+}
+
 TEST_CASE("lifecycle: processing time fires one epoch per tick, a tick while busy fires after the commit",
           "[lifecycle]") {
   auto options = options_for(processing_time(1000ms));

@@ -4,14 +4,17 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
 #include <thread>
 
 #include "flow/connectors/socket.hpp"
+#include "flow/registry.hpp"
 #include "flow/session.hpp"
 #include "test_support.hpp"
 
@@ -257,4 +260,85 @@ TEST_CASE("network_wordcount --dstream counts the last 30 s of what a server sen
                                               "-------------------------------------------\n(\\([^\n]+,[0-9]+\\)\n){10}\\.\\.\\.\n")));
   REQUIRE(fs::exists(out));
   CHECK(read_word_counts(out) == expected);
+}
+
+namespace {
+
+// A socket source that counts the plans which found no new data; everything else is the socket source's.
+class plan_counting_reader final : public flow::source_reader {
+ public:
+  plan_counting_reader(std::unique_ptr<flow::source_reader> inner, std::shared_ptr<std::atomic<int>> empty_plans)
+      : inner_(std::move(inner)), empty_plans_(std::move(empty_plans)) {}
+  std::string description() const override { return inner_->description(); }
+  flow::schema_ptr output_schema() const override { return inner_->output_schema(); }
+  std::shared_ptr<const flow::decoder> chunk_decoder() const override { return inner_->chunk_decoder(); }
+  std::string initial_offset() override { return inner_->initial_offset(); }
+  bool notify_when_data(std::function<void()> arrived) override { return inner_->notify_when_data(std::move(arrived)); }
+  std::optional<std::string> latest_offset(const std::string& start) override {
+    auto end = inner_->latest_offset(start);
+    if (!end) ++*empty_plans_;
+    return end;
+  }
+  void begin_read(const std::string& start, const std::string& end) override { inner_->begin_read(start, end); }
+  std::optional<flow::source_unit> next() override { return inner_->next(); }
+  void commit(const std::string& end) override { inner_->commit(end); }
+  void set_max_unit_bytes(std::size_t bytes) override { inner_->set_max_unit_bytes(bytes); }
+  void stop() override { inner_->stop(); }
+
+ private:
+  std::unique_ptr<flow::source_reader> inner_;
+  std::shared_ptr<std::atomic<int>> empty_plans_;
+};
+
+}  // namespace
+
+TEST_CASE("a socket query with the default trigger plans when a line arrives, not by polling while idle",
+          "[actors][socket][notify]") {
+  static const auto empty_plans = [] {
+    auto counter = std::make_shared<std::atomic<int>>(0);
+    flow::source_format format;
+    format.resolve = [](flow::scan_spec& scan) {
+      flow::connectors::validate_socket_source_options(scan.opts);
+      scan.schema = flow::connectors::socket_source_schema(scan.opts);
+    };
+    format.make = [counter](const flow::scan_spec& scan) -> std::unique_ptr<flow::source_reader> {
+      return std::make_unique<plan_counting_reader>(flow::connectors::make_socket_source(scan.opts), counter);
+    };
+    flow::register_source_format("test-plan-counting-socket", format);
+    return counter;
+  }();
+  listener producer;
+  flow::session session;
+  std::mutex mutex;
+  std::vector<std::string> delivered;
+  auto query = session.read_stream()
+                   .format("test-plan-counting-socket")
+                   .option("host", std::string("127.0.0.1"))
+                   .option("port", static_cast<long long>(producer.port()))
+                   .load()
+                   .write_stream()
+                   .foreach_batch([&](const flow::batch& rows, std::int64_t) {
+                     std::lock_guard<std::mutex> lock(mutex);
+                     for (std::size_t r = 0; r < rows.num_rows(); ++r)
+                       delivered.push_back(std::get<std::string>(rows.at(r, 0)));
+                   })
+                   .start();
+  auto peer = producer.accept();
+  REQUIRE(peer.is_open());
+  REQUIRE(eventually([&] {
+    return *empty_plans >= 1 && query.status().message.starts_with("Waiting for data to arrive");
+  }));
+  const int idle_plans = *empty_plans;
+  // A coordinator polling every 10 ms would plan about 20 times here.
+  std::this_thread::sleep_for(200ms);
+  CHECK(*empty_plans == idle_plans);
+
+  REQUIRE(peer.send("hello\n"));
+  CHECK(eventually([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return !delivered.empty();
+  }, 10s));
+  query.stop();
+  CHECK_FALSE(query.exception());
+  CHECK(delivered == std::vector<std::string>{"hello"});
 }

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -182,6 +183,39 @@ TEST_CASE("file source picks up a file moved into the directory (inotify)", "[fi
   // A file written in place is not taken before it has been stable for fileStableMs (1 s by default).
   write_file(dir / "third.txt", "3\n");
   CHECK_FALSE(source->latest_offset(*second).has_value());
+}
+
+TEST_CASE("file source notifies when a file moves in after a plan that found none, and when a listing is due",
+          "[file_source][notify]") {
+  temp_dir dir;
+  temp_dir staging;
+  flow::options opts;
+  opts.set("pollIntervalMs", "3600000");
+  auto source = text_source(dir.path(), opts);
+  std::atomic<int> calls{0};
+  REQUIRE(source->notify_when_data([&] { ++calls; }));
+  CHECK_FALSE(source->latest_offset(offset(0)).has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(calls == 0);  // nothing arrived, no listing due
+
+  write_file(staging / "first.txt", "1\n");
+  fs::rename(staging / "first.txt", dir / "first.txt");
+  REQUIRE(flow::test::eventually([&] { return calls.load() == 1; }, std::chrono::seconds(10)));
+  CHECK(source->latest_offset(offset(0)) == offset(1));
+
+  // Without inotify events (a hard link raises only IN_CREATE) the listing that falls due wakes the query.
+  opts.set("pollIntervalMs", "200");
+  opts.set("fileStableMs", "0");
+  auto polled = text_source(dir.path(), opts);
+  std::atomic<int> polled_calls{0};
+  REQUIRE(polled->notify_when_data([&] { ++polled_calls; }));
+  CHECK(polled->latest_offset(offset(1)) == std::nullopt);
+  write_file(staging / "origin.txt", "2\n");
+  fs::create_hard_link(staging / "origin.txt", dir / "linked.txt");
+  REQUIRE(flow::test::eventually([&] { return polled_calls.load() == 1; }, std::chrono::seconds(10)));
+  CHECK(polled->latest_offset(offset(1)) == offset(2));
+  source->stop();
+  polled->stop();
 }
 
 TEST_CASE("file source re-lists by polling when inotify reports nothing", "[file_source]") {

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <thread>
 
 #include "flow/connectors/push_source.hpp"
@@ -93,6 +94,47 @@ TEST_CASE("a full record_log makes the receiver wait until a commit frees space"
   REQUIRE(eventually([&] { return appended.load() > held; }));
   log.close();
   receiver.join();
+}
+
+TEST_CASE("record_log calls its listener once for the first append after a seal that found nothing new", "[push][notify]") {
+  for (auto framing : {record_framing::lines, record_framing::string_column, record_framing::length_prefixed}) {
+    record_log log(framing, 1 << 20, 1 << 10, false);
+    int calls = 0;
+    log.set_append_listener([&] { ++calls; });
+    REQUIRE(log.append("a"));
+    CHECK(log.seal_or_arm(0) == 1);  // new data: not armed
+    REQUIRE(log.append("b"));
+    CHECK(calls == 0);
+    CHECK(log.seal_or_arm(2) == 2);  // nothing past 2: armed
+    CHECK(calls == 0);
+    std::string framed;
+    log.frame(framed, "c");
+    log.frame(framed, "d");
+    const std::vector<std::uint32_t> ends{static_cast<std::uint32_t>(framed.size() / 2),
+                                          static_cast<std::uint32_t>(framed.size())};
+    REQUIRE(log.append_framed(framed, ends));
+    CHECK(calls == 1);
+    REQUIRE(log.append("e"));
+    CHECK(calls == 1);  // once per arming
+    CHECK(log.seal() == 5);
+    REQUIRE(log.append("f"));
+    CHECK(calls == 1);  // a plain seal does not arm
+  }
+}
+
+TEST_CASE("a push source notifies when a record arrives after a plan that found none", "[push][notify]") {
+  push_source_config config{"test source", "text", {}, nullptr};
+  lines_source source(config, {"x"});
+  std::atomic<int> calls{0};
+  REQUIRE(source.notify_when_data([&] { ++calls; }));
+  // The first plan starts the receiver: the line arrives before or after the plan looked.
+  if (auto end = source.latest_offset(source.initial_offset())) {
+    CHECK(*end == push_source::offset_json(1));
+    CHECK(calls == 0);
+  } else {
+    REQUIRE(eventually([&] { return calls.load() == 1; }));
+    CHECK(source.latest_offset(source.initial_offset()) == push_source::offset_json(1));
+  }
 }
 
 TEST_CASE("a push source replays an uncommitted range and decodes lines in stages", "[push]") {

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -121,6 +122,20 @@ TEST_CASE("rate source's latest offset grows with elapsed time", "[rate]") {
   CHECK(elapsed_ms >= 1000);
   CHECK(*latest == offset_at(1, t0));
   CHECK_FALSE(source->latest_offset(*latest));  // nothing new within the same second
+}
+
+TEST_CASE("rate source notifies when the next whole second brings rows", "[rate][notify]") {
+  auto source = flow::make_rate_source(rate_options(5));
+  std::atomic<int> calls{0};
+  REQUIRE(source->notify_when_data([&] { ++calls; }));
+  auto initial = source->initial_offset();
+  REQUIRE_FALSE(source->latest_offset(initial));  // within the first second
+  CHECK(calls == 0);
+  REQUIRE(flow::test::eventually([&] { return calls.load() == 1; }, 5s));
+  auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch()).count() - start_time_ms(initial);
+  CHECK(elapsed_ms >= 1000);
+  CHECK(source->latest_offset(initial) == offset_at(1, start_time_ms(initial)));
 }
 
 TEST_CASE("rate source rejects bad options and offsets clearly", "[rate]") {

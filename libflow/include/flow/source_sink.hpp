@@ -45,6 +45,11 @@ class source_reader {
   // rate limits (maxFilesPerTrigger, ...), or nullopt when nothing new is available.
   // Throws flow::error when the source itself is broken (missing directory, ...).
   virtual std::optional<std::string> latest_offset(const std::string& start) = 0;
+  // Data-driven epochs: the source calls arrived() once when data arrives after a latest_offset() that
+  // found none, from any thread, so that the runtime plans the next epoch at once instead of polling.
+  // arrived() must be cheap and may be called when nothing new is there. Called once, before the first
+  // latest_offset(). Returns false (the default) when the source cannot tell: the runtime then polls it.
+  virtual bool notify_when_data(std::function<void()> /*arrived*/) { return false; }
   // Starts reading (start, end]; next() then yields units of bounded size until nullopt.
   // The same range always yields the same data (replay after a failure).
   virtual void begin_read(const std::string& start, const std::string& end) = 0;

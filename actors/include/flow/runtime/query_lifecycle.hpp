@@ -61,7 +61,11 @@ struct lifecycle_options {
   std::chrono::milliseconds failure_window{60000};
   std::chrono::milliseconds initial_backoff{20};
   std::chrono::milliseconds max_backoff{2000};
-  std::chrono::milliseconds poll_interval{10};                 // as-fast-as-possible trigger, no new data
+  // As-fast-as-possible trigger, no new data: plan again after poll_interval, unless every source
+  // notifies when data arrives (source_reader::notify_when_data): then the next plan waits for data_arrived,
+  // or at most no_data_progress_interval (for the sources' status and the idle progress report).
+  std::chrono::milliseconds poll_interval{10};
+  bool sources_notify = false;
   std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
   bool durable = false;  // the query has a checkpoint location: offsets and commits are written to it
   bool epoch_every_tick = false;  // processing-time trigger: run an epoch at each tick, also without new data
@@ -156,6 +160,10 @@ class query_lifecycle {
   lifecycle_actions_list poll(time_point now);
   lifecycle_actions_list restart_timer(time_point now);
 
+  // A source said that data arrived after a plan found none (or process_all_available asked): the
+  // as-fast-as-possible trigger plans at once, or right after the running plan or epoch.
+  lifecycle_actions_list data_arrived(time_point now);
+
   // Source `source` answered plan number `plan`; once all have, the epoch is planned.
   lifecycle_actions_list plan_answered(std::uint64_t plan, std::size_t source, plan_answer answer, time_point now);
   // The source died before answering plan: its actor's going down starts the recovery.
@@ -229,6 +237,7 @@ class query_lifecycle {
   bool planning_ = false;
   bool drained_ = false;  // available-now/once: the sources had nothing more
   bool trigger_pending_ = false;
+  bool idle_poll_scheduled_ = false;  // sources_notify: the idle-report interval's poll is scheduled
   bool stop_requested_ = false;
   bool recovering_ = false;
   bool finished_ = false;  // the query is ending: no more epochs, restarts or reports
