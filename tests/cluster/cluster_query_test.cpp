@@ -237,7 +237,7 @@ TEST_CASE("a driver whose only worker is SIGKILLed fails with a clear error and 
   only.process->signal(SIGKILL);
   CHECK(driver.wait_exit(60s) == 1);
   CHECK_THAT(read_file(dir / "driver.err"),
-             Catch::Contains("cannot place vertex 'aggregate': no worker of the cluster is available (all 1 lost)"));
+             Catch::Contains("cannot place vertex 'source': no worker of the cluster is available (all 1 lost)"));
 }
 
 // A worker that comes back joins the running query: the driver tries a lost worker again (at once, then
