@@ -343,14 +343,22 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
   auto& s = self->state;
   const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
   std::uint64_t position = 0;  // of the chunk in the epoch
-  for (const auto& file : files)
-    for (const auto& chunk : read_file_chunks(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes))) {
+  for (const auto& file : files) {
+    std::vector<raw_chunk> chunks;
+    try {
+      chunks = read_file_chunks(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes));
+    } catch (const error& e) {
+      throw error(std::string(e.what()) + " (a file source's instances read its files on the nodes they run on: "
+                  "the files must lie on the same path on every node, as on the driver)");
+    }
+    for (const auto& chunk : chunks) {
       if (position % parallelism == s.setup.instance) {
         process_chunk(self, epoch, first_seq + position, 0, chunk);
         if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
       }
       ++position;
     }
+  }
 }
 
 vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup setup) {

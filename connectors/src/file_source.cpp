@@ -268,11 +268,11 @@ class file_stream_source final : public source_reader {
   bool instances_can_read_files() const override { return true; }
 
   // The files are read elsewhere: numFilesRead and numBytesRead stay those read here, and a file changed
-  // after it was taken is not reported.
+  // after it was taken is not reported. Absolute paths: another node's working directory is another.
   file_read_plan plan_file_reads(const std::string& start, const std::string& end) override {
     const auto [from, to] = files_of(start, end);
     file_read_plan plan;
-    for (std::size_t i = from; i < to; ++i) plan.files.push_back(log_[i].path);
+    for (std::size_t i = from; i < to; ++i) plan.files.push_back(std::filesystem::absolute(log_[i].path).string());
     plan.max_chunk_bytes = chunk_limit();
     return plan;
   }

@@ -127,6 +127,23 @@ TEST_CASE("retail_by_day on two workers: the workers read the files, the driver 
   CHECK(first.file_bytes + second.file_bytes == file_bytes + 2 * static_cast<std::int64_t>(fs::file_size(data / "2010-12-01.csv")));
 }
 
+// The driver plans the files by the path it was given; the workers, in another working directory, read them
+// by their absolute paths.
+TEST_CASE("retail_by_day given a relative data path reads it on workers that run in another directory",
+          "[cluster][query][split]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const auto data = retail_days(dir, 3);
+  REQUIRE(fs::current_path() != dir.path());  // where the workers run
+  run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  worker_process a(dir, secret, {}, FLOW_RETAIL_EXAMPLE), b(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  auto args = retail_args(fs::relative(data, dir.path()), dir / "cluster.csv");
+  args.insert(args.end(), {workers_flag({&a, &b}), "--flow.secret-file", secret});
+  args.insert(args.begin(), {"-C", dir.path().string(), FLOW_RETAIL_EXAMPLE});
+  run_to_end("/usr/bin/env", args, dir / "cluster.log");
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+}
+
 TEST_CASE("a word count's shuffle crosses the workers: hash partitions on both, the embedded result",
           "[cluster][query]") {
   temp_dir dir;
