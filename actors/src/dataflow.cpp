@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 
@@ -336,14 +337,28 @@ void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq,
   });
 }
 
+// How many chunks read_file_chunks cuts file into, when its size tells: none for an empty file, one for a
+// file within the chunk size; nullopt when only its bytes can tell (or it cannot be read: the read says why).
+std::optional<std::uint64_t> chunks_by_size(const std::string& file, std::uint64_t max_chunk_bytes) {
+  std::error_code failed;
+  const auto size = std::filesystem::file_size(file, failed);
+  if (failed || size > max_chunk_bytes) return std::nullopt;
+  return size == 0 ? 0 : 1;
+}
+
 // The instance's share of an epoch's files (flow::file_read_plan): it cuts every file as the source's
-// reader would and takes the chunks the reader's round-robin would have dealt it, with the same seqs.
+// reader would and takes the chunks the reader's round-robin would have dealt it, with the same seqs. A
+// file of one chunk that is another instance's is not read.
 void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
                 std::uint64_t max_chunk_bytes) {
   auto& s = self->state;
   const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
   std::uint64_t position = 0;  // of the chunk in the epoch
   for (const auto& file : files) {
+    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || position % parallelism != s.setup.instance)) {
+      position += *count;
+      continue;
+    }
     std::vector<raw_chunk> chunks;
     try {
       chunks = read_file_chunks(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes));
