@@ -7,11 +7,13 @@
 //  * keys: a shuffle-heavy query, sum(v) by k where every row has a key of its own (KEYS rows in 10 files,
 //    one per epoch, update mode, noop sink): the partial sums that cross to the workers are as many as the
 //    rows; rows/s each way and the ratio;
-//  * shuffle: 1000-byte lines of text (the text format: no parsing) crossing to the workers, which drop
-//    them (a topology: the file source, then a filter vertex behind rebalance(), so that its instances run
-//    on the workers): the bytes of libflow's encoding of those rows per second, against a plain TCP copy
-//    of as many bytes over 127.0.0.1 measured in the same run (target: at least 0.5x), and against the
-//    same query embedded (no network: what the source and the filter cost alone).
+//  * shuffle: 1000-byte lines of text (the text format: no parsing) rebalanced between the workers, which
+//    drop them (a topology: the file source, whose instances read the files on the workers, then a filter
+//    vertex behind rebalance(); each source instance deals its batches over the filter's instances on both
+//    workers, so about half of the rows cross between the nodes): the bytes of libflow's encoding of those
+//    rows per second, against a plain TCP copy of as many bytes over 127.0.0.1 measured in the same run
+//    (target: at least 0.5x), and against the same query embedded (no network: what the source and the
+//    filter cost alone).
 //  The run's time is from start() to the query's end; the join (the session's construction) is not in it.
 // Exits 1 when the cluster computes another result than the embedded run, 2 on input it cannot use.
 // Usage: cluster_bench [DATA_DIR [REPEATS [KEYS]]] (default: the shared data's retail-by-day/, 3 repeats,
@@ -217,7 +219,8 @@ run_figures run_keys(flow::session& session, const fs::path& dir) {
 }
 
 // Lines of text (the text format: one string column, no parsing) through a filter vertex that drops
-// them all (no line is empty): on a cluster its instances run on the workers, so every row crosses once.
+// them all (no line is empty): on a cluster the source's and the filter's instances run on the workers, and
+// the rebalance sends about half of the rows across.
 // rows: those the source read.
 run_figures run_shuffle(flow::session& session, const fs::path& dir) {
   flow::topology t(session.context());

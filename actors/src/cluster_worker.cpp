@@ -36,7 +36,7 @@ struct worker_shared final : instance_guard {
   std::mutex mutex;
   std::set<caf::node_id> trusted, refused;
   std::set<std::int64_t> epochs;
-  std::atomic<std::int64_t> rows{0};
+  std::atomic<std::int64_t> rows{0}, file_bytes{0};
 
   void trust(const caf::node_id& node) {
     std::lock_guard<std::mutex> lock(mutex);
@@ -68,6 +68,7 @@ struct worker_shared final : instance_guard {
     return false;
   }
   void received(std::size_t n) override { rows += static_cast<std::int64_t>(n); }
+  void read_from_files(std::size_t bytes) override { file_bytes += static_cast<std::int64_t>(bytes); }
   void completed(std::int64_t epoch) override {
     std::lock_guard<std::mutex> lock(mutex);
     epochs.insert(epoch);
@@ -85,8 +86,16 @@ instance_setup setup_of(const instance_deployment& d, const std::shared_ptr<work
                 std::to_string(graph.vertices().size()) + ")");
   const auto& vertex = graph.vertex(d.vertex);
   if (vertex.kind == vertex_kind::sink) throw error("vertex '" + vertex.name + "' is a sink: workers run operator chains");
-  if (vertex.kind == vertex_kind::source)
-    throw error("vertex '" + vertex.name + "' is a source vertex: its instances decode its reader's records on the driver");
+  if (vertex.kind == vertex_kind::source) {
+    // Only a file source's instances run on workers: they read the files the driver plans for them.
+    if (vertex.scan.format != "csv" && vertex.scan.format != "json" && vertex.scan.format != "text")
+      throw error("vertex '" + vertex.name + "' is a source vertex of format '" + vertex.scan.format +
+                  "': only the instances of a file source (csv, json, text) read on workers; the others decode their "
+                  "reader's records on the driver");
+    setup.chunk_decoder = make_decoder(vertex.scan.format, vertex.scan.opts, vertex.scan.schema);
+    const auto sources = graph.sources();
+    setup.source_index = static_cast<std::size_t>(std::find(sources.begin(), sources.end(), d.vertex) - sources.begin());
+  }
   if (d.instance >= vertex.parallelism)
     throw error("instance " + std::to_string(d.instance) + " of a parallelism of " + std::to_string(vertex.parallelism) +
                 ": instances count from 0 to parallelism - 1");
@@ -298,7 +307,7 @@ bool await_stop_byte(int fd) {
 void serve_as_worker(const session_config& config) {
   const auto settings = check_cluster_settings(config);
   std::string name;
-  std::int64_t rows = 0;
+  std::int64_t rows = 0, file_bytes = 0;
   std::size_t epochs = 0;
   {
     caf::actor_system_config cfg;
@@ -333,9 +342,11 @@ void serve_as_worker(const session_config& config) {
     std::error_code ignored;
     std::filesystem::remove_all(state_directory, ignored);
     rows = shared->rows;
+    file_bytes = shared->file_bytes;
     std::lock_guard<std::mutex> lock(shared->mutex);
     epochs = shared->epochs.size();
   }
+  std::cout << "worker " << name << ": read " << file_bytes << " bytes of files\n";
   std::cout << "worker " << name << ": processed " << rows << " rows in " << epochs << " epochs" << std::endl;
   std::exit(0);
 }

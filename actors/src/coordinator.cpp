@@ -91,7 +91,7 @@ struct performer {
       if (description) {
         try {
           remote.emplace();
-          remote->placement = instance_placement(*setup.graph, cluster->available_slots());
+          remote->placement = instance_placement(*setup.graph, cluster->available_slots(), self_reading_sources(setup));
           remote->deploy = [cluster, graph = std::move(*description)](std::size_t worker, const instance_setup& instance) {
             return cluster->deploy(worker, graph, instance);
           };

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 
+#include "flow/connectors/file_source.hpp"
 #include "flow/runtime/chain_runner.hpp"
 #include "flow/runtime/output_router.hpp"
 
@@ -118,6 +120,7 @@ struct source_state {
   std::vector<vertex_actor> instances;
   std::vector<std::size_t> credits;
   std::size_t next_instance = 0;
+  bool instances_read = false;  // they read the files of an epoch themselves (a file source in a cluster)
   std::int64_t epoch = -1;
   std::uint64_t next_seq = 0;  // position of the next unit in the epoch: sinks keep source order
   bool reading = false;
@@ -181,16 +184,24 @@ void start_next_run(source_pointer self) {
     st.reading = true;
     return end_read(self);
   }
-  st.reader->begin_read(run.start, run.end);
   st.reading = true;
+  if (st.instances_read) {
+    auto plan = st.reader->plan_file_reads(run.start, run.end);
+    for (const auto& instance : st.instances)
+      self->send(instance, read_files_atom::value, run.epoch, st.first_seq, plan.files,
+                 static_cast<std::uint64_t>(plan.max_chunk_bytes));
+    return end_read(self);
+  }
+  st.reader->begin_read(run.start, run.end);
   pump(self);
 }
 
 source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<source_reader> reader,
                                        std::size_t source_index, std::vector<vertex_actor> instances,
-                                       std::size_t credits, supervision sup) {
+                                       bool instances_read, std::size_t credits, supervision sup) {
   auto& st = self->state;
   st.reader = std::move(reader);
+  st.instances_read = instances_read;
   st.source_index = static_cast<std::uint32_t>(source_index);
   st.first_seq = static_cast<std::uint64_t>(source_index) << source_seq_shift;
   st.instances = std::move(instances);
@@ -309,6 +320,62 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
   });
 }
 
+// Decodes a source's raw records and processes them.
+void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk) {
+  auto& s = self->state;
+  if (!s.setup.chunk_decoder) throw error("vertex received raw records but its source has no decoder");
+  decode_stats ds;
+  batch decoded = s.setup.chunk_decoder->decode(chunk, ds);
+  s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(ds.rows));
+  s.stats.count_malformed(s.setup.source_index, static_cast<std::int64_t>(ds.malformed));
+  s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
+  if (s.setup.guard) s.setup.guard->received(ds.rows);
+  s.inputs->data(epoch, seq, input, decoded, [self](std::int64_t e, std::uint64_t q, std::uint32_t in, const batch& rows) {
+    self->state.epoch = e;
+    start_watermark(self, e);
+    self->state.chain->process(e, q, in, rows);
+  });
+}
+
+// How many chunks read_file_chunks cuts file into, when its size tells: none for an empty file, one for a
+// file within the chunk size; nullopt when only its bytes can tell (or it cannot be read: the read says why).
+std::optional<std::uint64_t> chunks_by_size(const std::string& file, std::uint64_t max_chunk_bytes) {
+  std::error_code failed;
+  const auto size = std::filesystem::file_size(file, failed);
+  if (failed || size > max_chunk_bytes) return std::nullopt;
+  return size == 0 ? 0 : 1;
+}
+
+// The instance's share of an epoch's files (flow::file_read_plan): it cuts every file as the source's
+// reader would and takes the chunks the reader's round-robin would have dealt it, with the same seqs. A
+// file of one chunk that is another instance's is not read.
+void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
+                std::uint64_t max_chunk_bytes) {
+  auto& s = self->state;
+  const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
+  std::uint64_t position = 0;  // of the chunk in the epoch
+  for (const auto& file : files) {
+    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || position % parallelism != s.setup.instance)) {
+      position += *count;
+      continue;
+    }
+    std::vector<raw_chunk> chunks;
+    try {
+      chunks = read_file_chunks(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes));
+    } catch (const error& e) {
+      throw error(std::string(e.what()) + " (a file source's instances read its files on the nodes they run on: "
+                  "the files must lie on the same path on every node, as on the driver)");
+    }
+    for (const auto& chunk : chunks) {
+      if (position % parallelism == s.setup.instance) {
+        process_chunk(self, epoch, first_seq + position, 0, chunk);
+        if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
+      }
+      ++position;
+    }
+  }
+}
+
 vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
@@ -336,15 +403,13 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   };
   return {
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk) {
-        auto& s = self->state;
-        if (!s.setup.chunk_decoder) throw error("vertex received raw records but its source has no decoder");
-        decode_stats ds;
-        batch decoded = s.setup.chunk_decoder->decode(chunk, ds);
-        s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(ds.rows));
-        s.stats.count_malformed(s.setup.source_index, static_cast<std::int64_t>(ds.malformed));
-        s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
-        s.inputs->data(epoch, seq, input, decoded, process);
+        process_chunk(self, epoch, seq, input, chunk);
         ack();
+      },
+      [=](read_files_atom, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
+          std::uint64_t max_chunk_bytes) {
+        if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
+        read_files(self, epoch, first_seq, files, max_chunk_bytes);
       },
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         auto& s = self->state;
@@ -444,6 +509,14 @@ std::vector<caf::actor> running_graph::handles() const {
   return out;
 }
 
+std::vector<std::size_t> self_reading_sources(const graph_setup& setup) {
+  std::vector<std::size_t> out;
+  const auto sources = setup.graph->sources();
+  for (std::size_t k = 0; k < sources.size(); ++k)
+    if (setup.readers.at(k)->instances_can_read_files()) out.push_back(sources[k]);
+  return out;
+}
+
 std::vector<std::unique_ptr<operator_state>> state_slots(const dataflow_graph& graph, const state_placement& placement) {
   std::vector<std::unique_ptr<operator_state>> slots;
   for (const auto& vertex : graph.vertices())
@@ -522,6 +595,7 @@ void spawn_actors(running_graph& running, caf::actor_system& sys, const graph_se
         auto instance = remote->deploy(worker, is);
         inputs[v].push_back(instance);
         running.remote_instances.push_back(instance);
+        if (vertex.kind == vertex_kind::source) vertex_instances[v].push_back(caf::actor_cast<vertex_actor>(instance));
         continue;
       }
       auto instance = sys.spawn(instance_fun, std::move(is));
@@ -530,9 +604,11 @@ void spawn_actors(running_graph& running, caf::actor_system& sys, const graph_se
       running.instances.push_back(instance);
     }
   }
-  for (std::size_t k = 0; k < source_list.size(); ++k)
-    running.readers.push_back(sys.spawn<caf::detached>(source_fun, setup.readers.at(k), k,
-                                                       vertex_instances[source_list[k]], setup.credits_per_instance, sup));
+  for (std::size_t k = 0; k < source_list.size(); ++k) {
+    const bool instances_read = remote && remote->placement.worker_of(source_list[k], 0) != instance_placement::here;
+    running.readers.push_back(sys.spawn<caf::detached>(source_fun, setup.readers.at(k), k, vertex_instances[source_list[k]],
+                                                       instances_read, setup.credits_per_instance, sup));
+  }
 }
 
 }  // namespace

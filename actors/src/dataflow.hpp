@@ -29,12 +29,13 @@ struct graph_setup {
 };
 
 // What a worker adds to the instances it runs (null in the driver's own): it refuses messages from nodes
-// that have not joined, and counts rows and epochs for the worker's last line.
+// that have not joined, and counts rows, file bytes read and epochs for the worker's last lines.
 class instance_guard {
  public:
   virtual ~instance_guard() = default;
   virtual bool admits(const caf::strong_actor_ptr& sender) = 0;
   virtual void received(std::size_t rows) = 0;
+  virtual void read_from_files(std::size_t bytes) = 0;  // a source instance's share of an epoch's files
   virtual void completed(std::int64_t epoch) = 0;
 };
 
@@ -57,8 +58,8 @@ struct instance_setup {
 // Spawns the instance actor (the same on every node).
 vertex_actor spawn_instance(caf::actor_system& sys, instance_setup setup);
 
-// Runs an operator vertex's instance on a worker: (worker, its setup) -> its handle. Throws flow::error when
-// the worker cannot (lost, or refusing).
+// Runs an operator vertex's instance, or a self-reading source vertex's (self_reading_sources), on a worker:
+// (worker, its setup) -> its handle. Throws flow::error when the worker cannot (lost, or refusing).
 using remote_deploy = std::function<batch_input_actor(std::size_t worker, const instance_setup& setup)>;
 
 // Where the operator vertices' instances run: nowhere else than here without a placement.
@@ -66,6 +67,11 @@ struct remote_placement {
   instance_placement placement;
   remote_deploy deploy;
 };
+
+// The source vertices whose instances can read their source's files themselves
+// (flow::source_reader::instances_can_read_files): in a cluster they run on the workers, and the reader on
+// the driver only plans each epoch's files (flow::file_read_plan).
+std::vector<std::size_t> self_reading_sources(const graph_setup& setup);
 
 // The actors of one incarnation of a graph.
 struct running_graph {

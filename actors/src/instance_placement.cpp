@@ -6,7 +6,8 @@
 
 namespace flow::runtime {
 
-instance_placement::instance_placement(const dataflow_graph& graph, const std::vector<std::size_t>& slots)
+instance_placement::instance_placement(const dataflow_graph& graph, const std::vector<std::size_t>& slots,
+                                       const std::vector<std::size_t>& self_reading)
     : workers_(graph.vertices().size()), worker_count_(slots.size()) {
   std::vector<std::size_t> available;
   for (std::size_t w = 0; w < slots.size(); ++w)
@@ -27,7 +28,9 @@ instance_placement::instance_placement(const dataflow_graph& graph, const std::v
   };
   for (std::size_t v = 0; v < graph.vertices().size(); ++v) {
     const auto& vertex = graph.vertex(v);
-    if (vertex.kind != vertex_kind::operators) continue;
+    const bool placed = vertex.kind == vertex_kind::operators ||
+                        std::find(self_reading.begin(), self_reading.end(), v) != self_reading.end();
+    if (!placed) continue;
     if (available.empty())
       throw error("cannot place vertex '" + vertex.name + "': no worker of the cluster is available (all " +
                   std::to_string(slots.size()) + " lost); start workers and run the query again");

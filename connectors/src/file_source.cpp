@@ -24,6 +24,8 @@
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -270,18 +272,20 @@ class file_stream_source final : public source_reader {
   }
 
   void begin_read(const std::string& start, const std::string& end) override {
-    std::size_t from = parse_offset(start);
-    std::size_t to = parse_offset(end);
-    if (from > to) throw error("file source: read range " + start + " .. " + end + " is reversed");
-    // Every range an epoch reads was logged before latest_offset returned it.
-    if (durable_log_) check_logged(to);
-    // A fresh source replaying a logged epoch rebuilds its file log from a listing first.
-    if (to > log_.size()) refresh(true, true);
-    check_within_log(to);
-    fix_order_up_to(to);
-    read_next_ = from;
-    read_end_ = to;
+    std::tie(read_next_, read_end_) = files_of(start, end);
     chunks_.clear();
+  }
+
+  bool instances_can_read_files() const override { return true; }
+
+  // The files are read elsewhere: numFilesRead and numBytesRead stay those read here, and a file changed
+  // after it was taken is not reported. Absolute paths: another node's working directory is another.
+  file_read_plan plan_file_reads(const std::string& start, const std::string& end) override {
+    const auto [from, to] = files_of(start, end);
+    file_read_plan plan;
+    for (std::size_t i = from; i < to; ++i) plan.files.push_back(std::filesystem::absolute(log_[i].path).string());
+    plan.max_chunk_bytes = chunk_limit();
+    return plan;
   }
 
   std::optional<source_unit> next() override {
@@ -336,6 +340,20 @@ class file_stream_source final : public source_reader {
   };
 
   std::size_t chunk_limit() const { return std::min(max_chunk_bytes_, unit_limit_); }
+
+  // The file log's positions [from, to) of the read range (start, end].
+  std::pair<std::size_t, std::size_t> files_of(const std::string& start, const std::string& end) {
+    std::size_t from = parse_offset(start);
+    std::size_t to = parse_offset(end);
+    if (from > to) throw error("file source: read range " + start + " .. " + end + " is reversed");
+    // Every range an epoch reads was logged before latest_offset returned it.
+    if (durable_log_) check_logged(to);
+    // A fresh source replaying a logged epoch rebuilds its file log from a listing first.
+    if (to > log_.size()) refresh(true, true);
+    check_within_log(to);
+    fix_order_up_to(to);
+    return {from, to};
+  }
 
   std::size_t logged_end() const { return logged_ends_.empty() ? 0 : logged_ends_.back(); }
 

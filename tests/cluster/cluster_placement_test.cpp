@@ -73,3 +73,13 @@ TEST_CASE("placement: after a loss the instances are placed over the remaining w
   CHECK_THAT(flow::test::error_of([&] { instance_placement(g, {0, 0}); }),
              Catch::Contains("cannot place vertex 'a': no worker of the cluster is available (all 2 lost)"));
 }
+
+TEST_CASE("a self-reading source vertex's instances are placed on the workers first, in the same deal", "[cluster][placement]") {
+  const auto g = graph_of(2, 1);
+  const instance_placement p(g, {2, 2}, {0});
+  for (std::size_t i = 0; i < 3; ++i) CHECK(p.worker_of(0, i) == std::vector<std::size_t>{0, 1, 0}[i]);
+  CHECK(workers_of(p, g) == std::vector<std::vector<std::size_t>>{{1, 0}, {1}});
+  CHECK(p.worker_of(3, 0) == instance_placement::here);  // the sink
+  // Without the source in the list its instances stay here.
+  CHECK(instance_placement(g, {2, 2}).worker_of(0, 0) == instance_placement::here);
+}

@@ -33,16 +33,34 @@ std::string workers_flag(const std::vector<const worker_process*>& workers) {
   return "--flow.workers=" + list;
 }
 
-// SIGTERM, then the worker's last line: the rows and epochs its instances processed.
-std::pair<std::int64_t, std::int64_t> last_figures(worker_process& worker) {
+// What a worker's last lines say after SIGTERM: the rows and epochs its instances processed, and the file
+// bytes its source instances read.
+struct worker_figures {
+  std::int64_t rows = 0, epochs = 0, file_bytes = 0;
+};
+
+worker_figures last_figures(worker_process& worker) {
   worker.process->signal(SIGTERM);
-  std::string last, line;
-  while (!(line = worker.process->read_line(20s)).empty()) last = line;
-  std::smatch m;
+  std::string before_last, last, line;
+  while (!(line = worker.process->read_line(20s)).empty()) {
+    before_last = last;
+    last = line;
+  }
+  std::smatch read, processed;
+  const std::regex read_line("worker \\S+: read ([0-9]+) bytes of files");
   const std::regex figures("worker \\S+: processed ([0-9]+) rows in ([0-9]+) epochs");
-  INFO("the worker's last line: " << last << "\nits log: " << worker.log());
-  REQUIRE(std::regex_match(last, m, figures));
-  return {std::stoll(m[1]), std::stoll(m[2])};
+  INFO("the worker's last lines: " << before_last << "\n" << last << "\nits log: " << worker.log());
+  REQUIRE(std::regex_match(before_last, read, read_line));
+  REQUIRE(std::regex_match(last, processed, figures));
+  return {std::stoll(processed[1]), std::stoll(processed[2]), std::stoll(read[1])};
+}
+
+// The file source's numBytesRead in the last progress a driver printed: the file bytes read in its process.
+std::int64_t bytes_read_by_driver(const std::string& log) {
+  std::smatch m;
+  INFO("the driver's output: " << log);
+  REQUIRE(std::regex_search(log, m, std::regex("\"numBytesRead\" ?: ?([0-9]+)")));
+  return std::stoll(m[1]);
 }
 
 // The same result as the embedded run, byte for byte: the same rows in the same order with the same sums
@@ -78,10 +96,52 @@ TEST_CASE("retail_by_day on a driver and two workers writes the embedded run's r
   check_same_result(dir / "cluster.csv", dir / "embedded.csv");
   // The aggregation ran on the workers: both processed rows of every epoch (one file each).
   for (auto* w : {&a, &b}) {
-    const auto [rows, epochs] = last_figures(*w);
-    CHECK(rows > 0);
-    CHECK(epochs == 20);
+    const auto figures = last_figures(*w);
+    CHECK(figures.rows > 0);
+    CHECK(figures.epochs == 20);
   }
+}
+
+// The file source's instances run on the workers and read the files there (on a path every node sees); the
+// driver's reader only plans each epoch's files. Each instance takes the chunks the driver's reader would
+// have dealt it, so the result is the embedded run's to the last bit.
+TEST_CASE("retail_by_day on two workers: the workers read the files, the driver only plans them",
+          "[cluster][query][split]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const auto data = retail_days(dir, 6);
+  std::int64_t file_bytes = 0;
+  for (const auto& file : fs::directory_iterator(data)) file_bytes += static_cast<std::int64_t>(file.file_size());
+  const auto embedded = run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  CHECK(bytes_read_by_driver(embedded) == file_bytes);
+  worker_process a(dir, secret, {}, FLOW_RETAIL_EXAMPLE), b(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  auto args = retail_args(data, dir / "cluster.csv");
+  args.insert(args.end(), {workers_flag({&a, &b}), "--flow.secret-file", secret});
+  const auto cluster = run_to_end(FLOW_RETAIL_EXAMPLE, args, dir / "cluster.log");
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+  CHECK(bytes_read_by_driver(cluster) == 0);
+  const auto first = last_figures(a), second = last_figures(b);
+  CHECK(first.file_bytes > 0);
+  CHECK(second.file_bytes > 0);
+  // The example's static look at the first day (count(), show()) reads it twice more, on the workers too.
+  CHECK(first.file_bytes + second.file_bytes == file_bytes + 2 * static_cast<std::int64_t>(fs::file_size(data / "2010-12-01.csv")));
+}
+
+// The driver plans the files by the path it was given; the workers, in another working directory, read them
+// by their absolute paths.
+TEST_CASE("retail_by_day given a relative data path reads it on workers that run in another directory",
+          "[cluster][query][split]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const auto data = retail_days(dir, 3);
+  REQUIRE(fs::current_path() != dir.path());  // where the workers run
+  run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  worker_process a(dir, secret, {}, FLOW_RETAIL_EXAMPLE), b(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  auto args = retail_args(fs::relative(data, dir.path()), dir / "cluster.csv");
+  args.insert(args.end(), {workers_flag({&a, &b}), "--flow.secret-file", secret});
+  args.insert(args.begin(), {"-C", dir.path().string(), FLOW_RETAIL_EXAMPLE});
+  run_to_end("/usr/bin/env", args, dir / "cluster.log");
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
 }
 
 TEST_CASE("a word count's shuffle crosses the workers: hash partitions on both, the embedded result",
@@ -117,7 +177,7 @@ TEST_CASE("a word count's shuffle crosses the workers: hash partitions on both, 
     session driver(config);
     CHECK(count_words(driver) == expected);
   }
-  for (auto* w : {&a, &b}) CHECK(last_figures(*w).first > 0);
+  for (auto* w : {&a, &b}) CHECK(last_figures(*w).rows > 0);
 }
 
 // The example's operators are C++ classes without a descriptor (flow/stream_operator.hpp), which cannot be
@@ -144,7 +204,7 @@ TEST_CASE("the custom topology example, whose operators cannot ship, runs in the
     REQUIRE(fs::file_size(dir / "embedded" / file) > 0);
     CHECK(read_file(dir / "cluster" / file) == read_file(dir / "embedded" / file));
   }
-  for (auto* w : {&a, &b}) CHECK(last_figures(*w).first == 0);
+  for (auto* w : {&a, &b}) CHECK(last_figures(*w).rows == 0);
 }
 
 // The kill falls at a random moment after the driver's first commits: while an epoch runs on the worker,
@@ -176,7 +236,10 @@ TEST_CASE("a worker SIGKILLed during the retail run: its instances move to the o
   INFO("the driver's log:\n" << read_file(dir / "driver.log"));
   REQUIRE(status == 0);
   check_same_result(dir / "cluster.csv", dir / "embedded.csv");
-  CHECK(last_figures(survivor).first > 0);
+  // The survivor's source instances read the files, those of the replayed epochs too.
+  const auto figures = last_figures(survivor);
+  CHECK(figures.rows > 0);
+  CHECK(figures.file_bytes > 0);
 }
 
 // Every worker lost: the query cannot be placed again and fails for good; the driver says why and exits
@@ -194,7 +257,7 @@ TEST_CASE("a driver whose only worker is SIGKILLed fails with a clear error and 
   only.process->signal(SIGKILL);
   CHECK(driver.wait_exit(60s) == 1);
   CHECK_THAT(read_file(dir / "driver.err"),
-             Catch::Contains("cannot place vertex 'aggregate': no worker of the cluster is available (all 1 lost)"));
+             Catch::Contains("cannot place vertex 'source': no worker of the cluster is available (all 1 lost)"));
 }
 
 // A worker that comes back joins the running query: the driver tries a lost worker again (at once, then
@@ -229,7 +292,7 @@ TEST_CASE("a SIGKILLed worker started again on its port rejoins and takes instan
   INFO("the driver's log:\n" << read_file(dir / "driver.log") << read_file(dir / "driver.err"));
   REQUIRE(status == 0);
   check_same_result(dir / "cluster.csv", dir / "embedded.csv");
-  CHECK(last_figures(again).first > 0);
+  CHECK(last_figures(again).rows > 0);
 }
 
 // Sums of doubles depend on the order they are added in. Small units over four instances make many

@@ -233,7 +233,8 @@ TEST_CASE("a worker refuses a graph naming an operator it does not have and othe
   const auto op = vertex_of(description, vertex_kind::operators);
   driver_node node(driver_config({worker.address}, secret));
   const auto graph = std::make_shared<const dataflow_graph>(rebuild(description));
-  auto deploy_error = [&](std::size_t vertex, std::size_t instance, std::size_t targets) {
+  auto deploy_error = [&](std::size_t vertex, std::size_t instance, std::size_t targets,
+                          const graph_description& shipped) {
     instance_setup setup;
     setup.graph = graph;
     setup.vertex = vertex;
@@ -241,13 +242,17 @@ TEST_CASE("a worker refuses a graph naming an operator it does not have and othe
     setup.targets.resize(targets, {batch_input_actor{}});
     setup.slots.resize(durable_states(graph->vertex(std::min(vertex, graph->vertices().size() - 1))));
     setup.restored.resize(setup.slots.size());
-    return error_of([&] { node.driver->deploy(0, description, setup); });
+    return error_of([&] { node.driver->deploy(0, shipped, setup); });
   };
-  CHECK_THAT(deploy_error(vertex_of(description, vertex_kind::sink), 0, 0), Catch::Contains("is a sink: workers run operator chains"));
-  CHECK_THAT(deploy_error(vertex_of(description, vertex_kind::source), 0, 1),
-             Catch::Contains("is a source vertex: its instances decode its reader's records on the driver"));
-  CHECK_THAT(deploy_error(op, 1, 1), Catch::Contains("instance 1 of a parallelism of 1"));
-  CHECK_THAT(deploy_error(op, 0, 2), Catch::Contains("has 1 outgoing edges, the deploy names targets for 2"));
+  CHECK_THAT(deploy_error(vertex_of(description, vertex_kind::sink), 0, 0, description),
+             Catch::Contains("is a sink: workers run operator chains"));
+  // A file source's instances read on workers; a socket source's cannot.
+  auto socket_source = description;
+  socket_source.vertices[vertex_of(description, vertex_kind::source)].scan.format = "socket";
+  CHECK_THAT(deploy_error(vertex_of(description, vertex_kind::source), 0, 1, socket_source),
+             Catch::Contains("is a source vertex of format 'socket': only the instances of a file source"));
+  CHECK_THAT(deploy_error(op, 1, 1, description), Catch::Contains("instance 1 of a parallelism of 1"));
+  CHECK_THAT(deploy_error(op, 0, 2, description), Catch::Contains("has 1 outgoing edges, the deploy names targets for 2"));
   // A graph naming an operator this worker does not have: the registry's error, logged by the worker too.
   auto unknown = description;
   REQUIRE_FALSE(unknown.vertices[op].chain.empty());

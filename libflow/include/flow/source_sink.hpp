@@ -19,6 +19,15 @@ namespace flow {
 // What a source hands downstream: a decoded batch, or raw records the first stage decodes.
 using source_unit = std::variant<batch, raw_chunk>;
 
+// An epoch's files for a source whose vertex instances read them themselves, each on its node (a cluster
+// run; the files lie on a path every node sees, as in Spark): the files in reading order, and the size
+// next() would cut their chunks at. Each instance cuts every file and decodes the chunks next() would have
+// dealt it (the epoch's k-th chunk to instance k % parallelism), so the result is the same as the reader's.
+struct file_read_plan {
+  std::vector<std::string> files;
+  std::size_t max_chunk_bytes = 0;
+};
+
 // Figures a connector adds to the query progress ("metrics" of the source entry).
 using connector_metrics = std::vector<std::pair<std::string, std::int64_t>>;
 
@@ -54,6 +63,12 @@ class source_reader {
   // The same range always yields the same data (replay after a failure).
   virtual void begin_read(const std::string& start, const std::string& end) = 0;
   virtual std::optional<source_unit> next() = 0;
+  // A source of files whose instances may read them (plan_file_reads) in a cluster run.
+  virtual bool instances_can_read_files() const { return false; }
+  // Instead of begin_read: the files of (start, end] for the instances to read (sources that can).
+  virtual file_read_plan plan_file_reads(const std::string& /*start*/, const std::string& /*end*/) {
+    throw error(description() + ": its instances cannot read its data themselves");
+  }
   // Everything up to end is committed downstream (clean up, acknowledge upstream).
   virtual void commit(const std::string& /*end*/) {}
   // Trigger.Once plans all available data as one epoch: rate limits (maxFilesPerTrigger, ...) are off.
