@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -44,6 +45,7 @@
 #include "bench_input.hpp"
 #include "child_run.hpp"
 #include "flow/connectors/durable_file.hpp"
+#include "flow/runtime/checkpoint_store.hpp"
 #include "flow/session.hpp"
 
 namespace {
@@ -230,11 +232,13 @@ std::set<ino_t> earlier_snapshot_inodes(const fs::path& slot, std::size_t epoch)
   return inodes;
 }
 
-state_bytes state_bytes_of(const fs::path& checkpoint, std::size_t epoch) {
+// log: the checkpoint's log records (checkpoint_store::read_log), which hold the deltas.
+state_bytes state_bytes_of(const fs::path& checkpoint, const std::map<std::string, std::string>& log, std::size_t epoch) {
   state_bytes bytes;
   std::error_code ec;
+  for (const auto& [name, content] : log)
+    if (name.starts_with("state/") && name.ends_with("/" + std::to_string(epoch) + ".delta")) bytes.delta += content.size();
   for (const auto& slot : fs::directory_iterator(checkpoint / "state", ec)) {
-    bytes.delta += size_of(slot.path() / (std::to_string(epoch) + ".delta"));
     bytes.snapshot += size_of(slot.path() / (std::to_string(epoch) + ".snapshot"));
     const fs::path directory = slot.path() / (std::to_string(epoch) + ".snapshot.d");
     if (!fs::is_directory(directory, ec)) continue;
@@ -284,10 +288,17 @@ void run_and_kill(const fs::path& input_dir, const fs::path& checkpoint, std::si
     }
     _exit(1);
   }
-  const fs::path last_commit = checkpoint / "commits" / std::to_string(epochs - 1);
+  const std::string last_commit = "commits/" + std::to_string(epochs - 1);
+  auto committed = [&] {
+    try {
+      return flow::runtime::checkpoint_store::read_log(checkpoint.string()).contains(last_commit);
+    } catch (const std::exception&) {
+      return false;  // a segment not created yet
+    }
+  };
   const auto started = clock_type::now();
   int status = 0;
-  while (!fs::exists(last_commit)) {
+  while (!committed()) {
     if (waitpid(pid, &status, WNOHANG) == pid) throw std::runtime_error("the run to be killed ended by itself");
     if (ms_since(started) > 600000) {
       kill(pid, SIGKILL);
@@ -428,7 +439,8 @@ int run_bench(int argc, char** argv) {
       fs::remove_all(checkpoint);
       m.on.runs.push_back(deserialize(in_child([&] { return serialize(m.run(checkpoint)); })));
       m.bytes.clear();
-      for (std::size_t e = 0; e < m.on.last().epochs.size(); ++e) m.bytes.push_back(state_bytes_of(checkpoint, e));
+      const auto log = flow::runtime::checkpoint_store::read_log(checkpoint.string());
+      for (std::size_t e = 0; e < m.on.last().epochs.size(); ++e) m.bytes.push_back(state_bytes_of(checkpoint, log, e));
       m.checkpoint_bytes = directory_bytes(checkpoint);
       fs::remove_all(checkpoint);
     }

@@ -145,9 +145,9 @@ std::optional<std::vector<std::string>> string_array(const dom::object& obj, con
   return out;
 }
 
-// offsets/<epoch>, or nullopt with why.
-std::optional<logged_offsets> read_offsets(const std::string& path, std::int64_t epoch, std::string& why) {
-  auto text = read_sealed(path, why);
+// The log's offsets/<epoch> (text: its content, nullopt with why when missing or damaged), or nullopt with why.
+std::optional<logged_offsets> read_offsets(const std::optional<std::string>& text, std::int64_t epoch,
+                                           std::string& why) {
   if (!text) return std::nullopt;
   dom::parser parser;
   auto doc = parse_json(parser, *text, why);
@@ -170,9 +170,8 @@ std::optional<logged_offsets> read_offsets(const std::string& path, std::int64_t
   return out;
 }
 
-// Whether commits/<epoch> is intact; why says what is wrong otherwise.
-bool commit_intact(const std::string& path, std::int64_t epoch, std::string& why) {
-  auto text = read_sealed(path, why);
+// Whether the log's commits/<epoch> (text, as for read_offsets) is intact; why says what is wrong otherwise.
+bool commit_intact(const std::optional<std::string>& text, std::int64_t epoch, std::string& why) {
   if (!text) return false;
   dom::parser parser;
   auto doc = parse_json(parser, *text, why);
@@ -189,9 +188,8 @@ bool commit_intact(const std::string& path, std::int64_t epoch, std::string& why
   return true;
 }
 
-// A state file's batch, or nullopt with why.
-std::optional<batch> read_state(const std::string& path, std::string& why) {
-  auto bytes = read_sealed(path, why);
+// A state file's or delta's batch (bytes, as for read_offsets), or nullopt with why.
+std::optional<batch> read_state(const std::optional<std::string>& bytes, std::string& why) {
   if (!bytes) return std::nullopt;
   try {
     return decode_batch(reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size());
@@ -259,13 +257,135 @@ bool directory_snapshot_intact(const std::string& snapshot_dir, std::string& why
   return true;
 }
 
-std::string sealed_state(const batch& rows) {
+std::string encoded_state(const batch& rows) {
   const std::vector<std::uint8_t> bytes = encode(rows);
-  return seal(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 std::string epoch_name(std::int64_t epoch, std::string_view suffix = {}) {
   return std::to_string(epoch) + std::string(suffix);
+}
+
+// ---- the log: DIR/log/<segment>.log, sealed records "<name>\n<content>" ("-<name>\n": name removed)
+
+constexpr std::string_view log_suffix = ".log";
+// A segment is closed (the next record starts a new one) after this many bytes, or after as many commits
+// as minBatchesToRetain, so that retention can remove whole segments.
+constexpr std::uint64_t segment_bytes = 64u << 20;
+
+std::string offsets_name(std::int64_t epoch) { return "offsets/" + epoch_name(epoch); }
+std::string commit_name(std::int64_t epoch) { return "commits/" + epoch_name(epoch); }
+std::string delta_name(std::size_t slot, std::int64_t epoch) {
+  return "state/" + std::to_string(slot) + "/" + epoch_name(epoch, ".delta");
+}
+
+std::string log_record(const std::string& name, std::string_view content) {
+  std::string out;
+  out.reserve(name.size() + 1 + content.size());
+  out.append(name).append(1, '\n').append(content);
+  return out;
+}
+
+// What a log name stands for: kind 'o' (offsets/E), 'c' (commits/E), 'd' (state/S/E.delta), 0: none of them.
+struct log_name {
+  char kind = 0;
+  std::size_t slot = 0;
+  std::int64_t epoch = -1;
+};
+log_name parse_log_name(std::string_view name) {
+  if (name.starts_with("offsets/")) {
+    if (auto e = epoch_of(name.substr(8))) return {'o', 0, *e};
+  } else if (name.starts_with("commits/")) {
+    if (auto e = epoch_of(name.substr(8))) return {'c', 0, *e};
+  } else if (name.starts_with("state/")) {
+    name.remove_prefix(6);
+    const std::size_t slash = name.find('/');
+    auto slot = epoch_of(name.substr(0, slash == std::string_view::npos ? 0 : slash));
+    if (slot && slash != std::string_view::npos)
+      if (auto e = epoch_of(name.substr(slash + 1), ".delta")) return {'d', static_cast<std::size_t>(*slot), *e};
+  }
+  return {};
+}
+
+// The log as recovery reads it: the newest record of every name not removed since; content, or damage set.
+struct log_entry {
+  std::string content;
+  std::string damage;  // empty: intact
+};
+using log_index = std::map<std::string, log_entry, std::less<>>;
+
+// The entry name, or nullopt with why ("missing", "damaged (checksum mismatch)").
+std::optional<std::string> lookup(const log_index& index, const std::string& name, std::string& why) {
+  auto it = index.find(name);
+  if (it == index.end()) {
+    why = "missing";
+    return std::nullopt;
+  }
+  if (!it->second.damage.empty()) {
+    why = "damaged (" + it->second.damage + ")";
+    return std::nullopt;
+  }
+  return it->second.content;
+}
+
+// The epochs of the entries named prefix<epoch>suffix, ascending.
+std::vector<std::int64_t> logged_epochs(const log_index& index, std::string_view prefix, std::string_view suffix = {}) {
+  std::vector<std::int64_t> out;
+  for (auto it = index.lower_bound(prefix); it != index.end() && std::string_view(it->first).starts_with(prefix); ++it)
+    if (auto epoch = epoch_of(std::string_view(it->first).substr(prefix.size()), suffix)) out.push_back(*epoch);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void note_record(checkpoint_log_segment& segment, std::string_view name) {
+  const log_name parsed = parse_log_name(name);
+  if (parsed.kind == 'd') {
+    if (segment.newest_delta.size() <= parsed.slot) segment.newest_delta.resize(parsed.slot + 1, -1);
+    segment.newest_delta[parsed.slot] = std::max(segment.newest_delta[parsed.slot], parsed.epoch);
+  } else if (parsed.kind != 0) {
+    segment.newest_epoch = std::max(segment.newest_epoch, parsed.epoch);
+    if (parsed.kind == 'c') ++segment.commits;
+  }
+}
+
+// Reads every segment of DIR/log, oldest first, into an index (and, when segments is given, their
+// summaries). A damaged record followed by an intact one in its segment is damage: its entry is marked
+// damaged when its name can still be read. A damaged last record is a torn append (never acknowledged:
+// each run writes a segment of its own, so this holds for every segment) and is left out.
+log_index read_log_index(const std::string& directory, std::deque<checkpoint_log_segment>* segments) {
+  log_index index;
+  const std::string dir = directory + "/log";
+  for (std::int64_t number : epochs_in(dir, log_suffix)) {
+    const std::string path = dir + "/" + epoch_name(number, log_suffix);
+    const auto records = connectors::scan_sealed_log(connectors::read_file(owner, path));
+    checkpoint_log_segment segment;
+    segment.number = number;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const auto& record = records[i];
+      std::string_view text = record.payload;
+      if (!record.intact) {
+        if (i + 1 == records.size()) break;
+        const std::size_t header_end = text.find('\n');  // the seal's header, then the name
+        if (header_end == std::string_view::npos) continue;
+        text.remove_prefix(header_end + 1);
+      }
+      const std::size_t name_end = text.find('\n');
+      if (name_end == std::string_view::npos) continue;
+      std::string name(text.substr(0, name_end));
+      if (!record.intact) {
+        if (parse_log_name(name).kind == 0) continue;  // its name is damaged too: as if missing
+        note_record(segment, name);
+        index[name] = {{}, record.why};
+      } else if (name.starts_with('-')) {
+        index.erase(name.substr(1));
+      } else {
+        note_record(segment, name);
+        index[name] = {std::string(text.substr(name_end + 1)), {}};
+      }
+    }
+    if (segments) segments->push_back(std::move(segment));
+  }
+  return index;
 }
 
 // One run at a time: two writing the same logs would corrupt each other's epochs. The lock goes with the
@@ -295,9 +415,12 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
   }
   connectors::create_directories(owner, directory_);
   lock_ = take_lock(directory_);
-  for (const char* sub : {"offsets", "commits", "state", "sources"}) {
+  for (const char* sub : {"log", "state", "sources"}) {
     connectors::create_directories(owner, directory_ + "/" + sub);
   }
+  // Each run appends to a segment of its own: an earlier run's torn last record stays the last of its segment.
+  const auto segments = epochs_in(directory_ + "/log", log_suffix);
+  next_segment_ = segments.empty() ? 0 : segments.back() + 1;
   auto on_round = [this](const checkpoint_writer::round_report& r) {
     if (!r.failure) return;
     std::lock_guard lock(snapshot_mutex_);
@@ -319,7 +442,7 @@ std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     // Logs without metadata cannot be checked against the query: never take them for a fresh checkpoint.
-    if (!epochs_in(directory_ + "/offsets").empty() || !epochs_in(directory_ + "/commits").empty())
+    if (!epochs_in(directory_ + "/log", log_suffix).empty() || fs::is_directory(directory_ + "/offsets", ec))
       throw error("checkpoint '" + directory_ + "': metadata is missing although the checkpoint holds epochs; " +
                   "without it the checkpoint cannot be checked against the query: " + std::string(start_over));
     return std::nullopt;
@@ -385,11 +508,31 @@ std::string checkpoint_store::sink_directory(std::size_t sink) {
   return dir;
 }
 
+log_appender checkpoint_store::appender() {
+  return [this](const std::vector<std::string>& records) { append_records(records); };
+}
+
+void checkpoint_store::append_records(const std::vector<std::string>& records) {
+  if (log_ && (segments_.back().commits >= options_.min_batches_to_retain || log_->size() >= segment_bytes))
+    log_.reset();
+  if (!log_) {
+    const std::int64_t number = next_segment_++;
+    log_ = std::make_unique<connectors::sealed_log>(owner, directory_ + "/log", epoch_name(number, log_suffix));
+    segments_.push_back({number, -1, {}, 0});
+  }
+  log_->append(records);
+  for (const auto& record : records) note_record(segments_.back(), std::string_view(record).substr(0, record.find('\n')));
+}
+
+std::map<std::string, std::string> checkpoint_store::read_log(const std::string& directory) {
+  std::map<std::string, std::string> out;
+  for (auto& [name, entry] : read_log_index(directory, nullptr))
+    if (entry.damage.empty()) out.emplace(name, std::move(entry.content));
+  return out;
+}
+
 write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
-  return {[directory = directory_ + "/offsets", epoch] {
-            return write_stages{{{directory, epoch_name(epoch.epoch), seal(offsets_json(epoch))}}};
-          },
-          {}};
+  return {[epoch] { return write_output({}, {log_record(offsets_name(epoch.epoch), offsets_json(epoch))}); }, {}};
 }
 
 bool checkpoint_store::snapshot_due(std::size_t slot, std::int64_t epoch) const {
@@ -399,6 +542,7 @@ bool checkpoint_store::snapshot_due(std::size_t slot, std::int64_t epoch) const 
 
 state_copy checkpoint_store::stage_snapshot(std::size_t slot, std::int64_t epoch, const operator_state& state) {
   if (!state.snapshots_to_directory()) return state.snapshot();
+  connectors::create_directories(owner, slot_directory(slot));
   const std::string staged = slot_directory(slot) + "/." + epoch_name(epoch, rows_snapshot) + ".tmp";
   remove_entry(staged);  // a crashed attempt's
   try {
@@ -490,33 +634,35 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
     auto& stats = *files;
     stats.delta_bytes.assign(changes.size(), 0);
     stats.snapshot_bytes.assign(changes.size(), 0);
-    write_stages stages(2);
+    write_output out;
+    out.files.resize(1);
     for (std::size_t slot = 0; slot < changes.size(); ++slot) {
       const std::string dir = slot_directory(slot);
-      connectors::create_directories(owner, dir);
       // The delta is written even with a snapshot: it lets recovery fall back past a damaged snapshot.
-      stages[0].push_back({dir, epoch_name(epoch, ".delta"), sealed_state(changes[slot])});
-      stats.delta_bytes[slot] = stages[0].back().content.size();
+      out.records.push_back(log_record(delta_name(slot, epoch), encoded_state(changes[slot])));
+      stats.delta_bytes[slot] = out.records.back().size();
       if (snapshots[slot] && !snapshots[slot]->directory.empty()) {
         // Made durable here, before the round's stages: a commit never precedes its snapshot.
         stats.snapshot_bytes[slot] = seal_directory_snapshot(slot, epoch, snapshots[slot]->directory);
         snapshot_is_durable(slot, epoch);
       } else if (snapshots[slot]) {
-        connectors::file_write file{dir, epoch_name(epoch, rows_snapshot), sealed_state(snapshots[slot]->rows)};
+        connectors::create_directories(owner, dir);
+        connectors::file_write file{dir, epoch_name(epoch, rows_snapshot), seal(encoded_state(snapshots[slot]->rows))};
         stats.snapshot_bytes[slot] = file.content.size();
         if (rows_snapshot_in_background) {
           write_snapshot_in_background(slot, epoch, std::move(file));
         } else {
-          stages[0].push_back(std::move(file));
+          out.files[0].push_back(std::move(file));
           in_round->push_back(slot);
         }
       }
       stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
     }
-    // Stage 1: a commit is never durable before its epoch's state files (and offsets, an earlier job's).
-    stages[1].push_back({directory_ + "/commits", epoch_name(epoch), seal("{\"epoch\":" + std::to_string(epoch) + "}")});
-    stats.total_bytes += stages[1].back().content.size();
-    return stages;
+    // After its deltas in the same append (and its offsets, an earlier job's), and after the round's files:
+    // recovery checks that every record a commit needs is intact, whatever part of the append a crash kept.
+    out.records.push_back(log_record(commit_name(epoch), "{\"epoch\":" + std::to_string(epoch) + "}"));
+    stats.total_bytes += out.records.back().size();
+    return out;
   };
   return {std::move(prepare), [this, files, in_round, epoch](double round_ms) {
             for (std::size_t slot : *in_round) snapshot_is_durable(slot, epoch);
@@ -542,9 +688,8 @@ void checkpoint_store::snapshot_is_durable(std::size_t slot, std::int64_t epoch)
 
 void checkpoint_store::commit_durable(checkpoint_commit_stats stats) {
   const std::int64_t epoch = stats.epoch;
-  // Listing the directories costs more than a commit's writes: the whole rule runs on the first commit of a
-  // run and when a snapshot (a possible new base) became durable; otherwise only the epoch that fell out of
-  // the window goes.
+  // Listing the snapshots costs more than a commit's writes: they are looked at on the first commit of a
+  // run and when a snapshot (a possible new base) became durable; the log's segments at every commit.
   bool snapshot_written = false;
   {
     std::lock_guard lock(snapshot_mutex_);
@@ -553,9 +698,8 @@ void checkpoint_store::commit_durable(checkpoint_commit_stats stats) {
   if (!retention_scanned_ || snapshot_written) {
     apply_retention(epoch, stats.delta_bytes.size());
     retention_scanned_ = true;
-  } else if (const std::int64_t dropped = epoch - options_.min_batches_to_retain; dropped >= 0) {
-    for (const char* log : {"offsets", "commits"}) remove_file(directory_ + "/" + log + "/" + epoch_name(dropped));
   }
+  remove_old_segments(epoch);
   constexpr std::size_t kept = 16;  // more than the epochs in flight
   std::lock_guard lock(stats_mutex_);
   recent_commits_.push_back(std::move(stats));
@@ -574,24 +718,22 @@ checkpoint_commit_stats checkpoint_store::last_commit() const {
   return recent_commits_.empty() ? checkpoint_commit_stats{} : recent_commits_.back();
 }
 
-void checkpoint_store::write_offsets(const logged_offsets& epoch) { run_write_job(owner, offsets_job(epoch)); }
+void checkpoint_store::write_offsets(const logged_offsets& epoch) {
+  run_write_job(owner, offsets_job(epoch), appender());
+}
 
 void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
                                     const std::function<state_copy(std::size_t slot)>& snapshot) {
   run_write_job(owner, commit_job(
                            epoch, changes, [&](std::size_t slot) { return std::optional<state_copy>(snapshot(slot)); },
-                           false));
+                           false),
+                appender());
 }
 
 void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
   const std::int64_t oldest_kept = newest - options_.min_batches_to_retain + 1;
+  retention_base_.resize(slots, -1);
   if (oldest_kept <= 0) return;
-  for (const char* log : {"offsets", "commits"}) {
-    const std::string dir = directory_ + "/" + log;
-    for (std::int64_t epoch : epochs_in(dir)) {
-      if (epoch < oldest_kept) remove_file(dir + "/" + epoch_name(epoch));
-    }
-  }
   for (std::size_t slot = 0; slot < slots; ++slot) {
     const std::string dir = slot_directory(slot);
     std::int64_t durable = -1;
@@ -605,28 +747,48 @@ void checkpoint_store::apply_retention(std::int64_t newest, std::size_t slots) {
       if (epoch <= oldest_kept && epoch <= durable) base = epoch;
     }
     if (base < 0) continue;
+    retention_base_[slot] = base;
     for (std::string_view suffix : {rows_snapshot, directory_snapshot}) {
       for (std::int64_t epoch : epochs_in(dir, suffix)) {
         if (epoch < base) remove_entry(dir + "/" + epoch_name(epoch, suffix));
       }
     }
-    for (std::int64_t epoch : epochs_in(dir, ".delta")) {
-      if (epoch <= base) remove_file(dir + "/" + epoch_name(epoch, ".delta"));
+  }
+}
+
+// A segment goes once every record in it is older than what the retained epochs need: offsets and commits
+// before the oldest retained epoch, deltas up to the slot's base snapshot. Only the oldest segments go, so
+// a removal record ("-name") never outlives the record it removes. Removals need no sync: a segment that
+// comes back after a crash holds only records recovery no longer needs.
+void checkpoint_store::remove_old_segments(std::int64_t newest) {
+  const std::int64_t oldest_kept = newest - options_.min_batches_to_retain + 1;
+  auto needed = [&](const checkpoint_log_segment& segment) {
+    if (segment.newest_epoch >= oldest_kept) return true;
+    for (std::size_t slot = 0; slot < segment.newest_delta.size(); ++slot) {
+      const std::int64_t base = slot < retention_base_.size() ? retention_base_[slot] : -1;
+      if (segment.newest_delta[slot] > base) return true;
     }
+    return false;
+  };
+  // The open segment stays (it is being written).
+  while (segments_.size() > (log_ ? 1u : 0u) && !needed(segments_.front())) {
+    remove_file(directory_ + "/log/" + epoch_name(segments_.front().number, log_suffix));
+    segments_.pop_front();
   }
 }
 
 recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*>& states) {
   recovered_checkpoint out;
-  const std::string offsets_dir = directory_ + "/offsets";
-  const std::string commits_dir = directory_ + "/commits";
+  segments_.clear();
+  const log_index index = read_log_index(directory_, &segments_);
 
   // Leftovers of writes a crash interrupted: never valid, never renamed into place.
-  std::vector<std::string> dirs = {directory_, offsets_dir, commits_dir};
+  std::vector<std::string> dirs = {directory_};
   std::size_t slots_on_disk = 0;
   for (std::int64_t slot : epochs_in(directory_ + "/state")) {
     slots_on_disk = std::max(slots_on_disk, static_cast<std::size_t>(slot) + 1);
   }
+  for (const auto& segment : segments_) slots_on_disk = std::max(slots_on_disk, segment.newest_delta.size());
   for (std::size_t slot = 0; slot < slots_on_disk; ++slot) dirs.push_back(slot_directory(slot));
   for (const auto& dir : dirs) {
     std::error_code ec;
@@ -636,7 +798,7 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     }
   }
 
-  const std::vector<std::int64_t> commits = epochs_in(commits_dir);
+  const std::vector<std::int64_t> commits = logged_epochs(index, "commits/");
   if (slots_on_disk > states.size() && !commits.empty()) {
     throw error("checkpoint '" + directory_ + "' holds the state of " + std::to_string(slots_on_disk) +
                 " stateful operator instances, the query has " + std::to_string(states.size()) +
@@ -657,7 +819,10 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     const std::string prefix = "state/" + std::to_string(slot) + "/";
     // Applies the state file `name` with apply; false with file_why when it is damaged or not this state.
     auto apply_file = [&](const std::string& name, std::string& file_why, auto apply) {
-      auto rows = read_state(directory_ + "/" + name, file_why);
+      // Deltas are records of the log, snapshots files.
+      const bool logged = name.ends_with(".delta");
+      auto rows = read_state(logged ? lookup(index, name, file_why) : read_sealed(directory_ + "/" + name, file_why),
+                             file_why);
       if (!rows) return false;
       try {
         apply(*rows);
@@ -729,9 +894,9 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     const std::int64_t epoch = *it;
     std::string why;
     std::optional<logged_offsets> offsets;
-    bool ok = commit_intact(commits_dir + "/" + epoch_name(epoch), epoch, why);
+    bool ok = commit_intact(lookup(index, commit_name(epoch), why), epoch, why);
     if (!ok) why = "commits/" + epoch_name(epoch) + " is " + why;
-    if (ok && !(offsets = read_offsets(offsets_dir + "/" + epoch_name(epoch), epoch, why))) {
+    if (ok && !(offsets = read_offsets(lookup(index, offsets_name(epoch), why), epoch, why))) {
       why = "offsets/" + epoch_name(epoch) + " is " + why;
       ok = false;
     }
@@ -754,8 +919,7 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     out.committed_watermark = consistent_offsets->watermark;
   } else if (!commits.empty()) {
     // Before epoch 0 is a consistent point as long as the offsets of every epoch since are kept.
-    std::error_code ec;
-    if (fs::exists(offsets_dir + "/0", ec)) {
+    if (index.contains(offsets_name(0))) {
       out.notes.push_back("No committed epoch is consistent; the query starts from its first epoch again, re-running "
                           "the logged epochs with their offsets.");
     } else {
@@ -768,11 +932,11 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
 
   // Epochs after the recovery point: those committed since must be re-run with their offsets; the
   // logged-but-uncommitted ones are re-run up to the first damaged one.
-  const std::vector<std::int64_t> logged = epochs_in(offsets_dir);
+  const std::vector<std::int64_t> logged = logged_epochs(index, "offsets/");
   std::int64_t next = out.last_committed + 1;
   for (;; ++next) {
     std::string why;
-    auto offsets = read_offsets(offsets_dir + "/" + epoch_name(next), next, why);
+    auto offsets = read_offsets(lookup(index, offsets_name(next), why), next, why);
     if (offsets) {
       out.uncommitted.push_back(std::move(*offsets));
       continue;
@@ -797,14 +961,18 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     break;
   }
 
-  // What lies beyond the recovery point is rewritten by the re-run epochs.
-  for (std::int64_t epoch : commits) {
-    if (epoch > out.last_committed) remove_file(commits_dir + "/" + epoch_name(epoch));
+  // What lies beyond the recovery point is rewritten by the re-run epochs: its commits and deltas are
+  // removed by records of their own (the log is append-only), its snapshots as files.
+  std::vector<std::string> removals;
+  for (const auto& [name, entry] : index) {
+    const log_name parsed = parse_log_name(name);
+    if ((parsed.kind == 'c' || parsed.kind == 'd') && parsed.epoch > out.last_committed) removals.push_back("-" + name + "\n");
   }
+  if (!removals.empty()) append_records(removals);
   last_snapshot_.assign(states.size(), -1);
   for (std::size_t slot = 0; slot < slots_on_disk; ++slot) {
     const std::string dir = slot_directory(slot);
-    for (std::string_view suffix : {std::string_view(".delta"), rows_snapshot, directory_snapshot}) {
+    for (std::string_view suffix : {rows_snapshot, directory_snapshot}) {
       for (std::int64_t epoch : epochs_in(dir, suffix)) {
         if (epoch > out.last_committed) remove_entry(dir + "/" + epoch_name(epoch, suffix));
       }

@@ -3,31 +3,42 @@
 #include <chrono>
 #include <exception>
 
+#include "flow/types.hpp"
+
 namespace flow::runtime {
 
 namespace {
 
-// The jobs' files merged stage by stage, in job order within a stage.
-write_stages merge_stages(std::vector<write_stages> per_job) {
-  write_stages merged;
-  for (auto& stages : per_job) {
-    if (merged.size() < stages.size()) merged.resize(stages.size());
-    for (std::size_t k = 0; k < stages.size(); ++k)
-      for (auto& file : stages[k]) merged[k].push_back(std::move(file));
+// The jobs' files merged stage by stage, in job order within a stage, and their records in job order.
+write_output merge_outputs(std::vector<write_output> per_job) {
+  write_output merged;
+  for (auto& job : per_job) {
+    if (merged.files.size() < job.files.size()) merged.files.resize(job.files.size());
+    for (std::size_t k = 0; k < job.files.size(); ++k)
+      for (auto& file : job.files[k]) merged.files[k].push_back(std::move(file));
+    for (auto& record : job.records) merged.records.push_back(std::move(record));
   }
   return merged;
 }
 
+void write_output_durably(std::string_view owner, const write_output& output, const log_appender& append) {
+  if (!output.files.empty()) connectors::write_files_atomically(owner, output.files);
+  if (output.records.empty()) return;
+  if (!append) throw error(std::string(owner) + ": a write job has log records but the writer has no log");
+  append(output.records);
+}
+
 }  // namespace
 
-void run_write_job(std::string_view owner, const write_job& job) {
+void run_write_job(std::string_view owner, const write_job& job, const log_appender& append) {
   const auto started = std::chrono::steady_clock::now();
-  connectors::write_files_atomically(owner, job.prepare());
+  write_output_durably(owner, job.prepare(), append);
   if (job.durable) job.durable(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
 }
 
-checkpoint_writer::checkpoint_writer(std::string owner, std::function<void(const round_report&)> on_round)
-    : owner_(std::move(owner)), on_round_(std::move(on_round)), thread_([this] { run(); }) {}
+checkpoint_writer::checkpoint_writer(std::string owner, std::function<void(const round_report&)> on_round,
+                                     log_appender append)
+    : owner_(std::move(owner)), on_round_(std::move(on_round)), append_(std::move(append)), thread_([this] { run(); }) {}
 
 checkpoint_writer::~checkpoint_writer() {
   {
@@ -72,9 +83,9 @@ void checkpoint_writer::run() {
     if (!report.failure) {
       try {
         const auto started = std::chrono::steady_clock::now();
-        std::vector<write_stages> files;
-        for (const auto& job : round) files.push_back(job.prepare());
-        connectors::write_files_atomically(owner_, merge_stages(std::move(files)));
+        std::vector<write_output> outputs;
+        for (const auto& job : round) outputs.push_back(job.prepare());
+        write_output_durably(owner_, merge_outputs(std::move(outputs)), append_);
         const double round_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
         for (const auto& job : round)

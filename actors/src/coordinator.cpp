@@ -379,11 +379,12 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   }
   if (st.checkpoint) {
     const caf::actor_addr coordinator_address = self->address();  // weak: the writer must not keep it alive
-    st.writer = std::make_unique<checkpoint_writer>("checkpoint", [=](const checkpoint_writer::round_report& r) {
+    auto on_round = [=](const checkpoint_writer::round_report& r) {
       if (auto coordinator = caf::actor_cast<coordinator_actor>(coordinator_address))
         caf::anon_send(coordinator, durable_atom::value, r.durable_through, r.failure.has_value(),
                        r.failure.value_or(""));
-    });
+    };
+    st.writer = std::make_unique<checkpoint_writer>("checkpoint", std::move(on_round), st.checkpoint->appender());
   }
   st.lifecycle.emplace(std::move(options), std::move(recovered->states));
   st.lifecycle->resume(std::move(recovered->point));

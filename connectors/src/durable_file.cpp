@@ -258,44 +258,55 @@ std::optional<std::string> unseal_next(std::string_view content, std::size_t& po
   return payload;
 }
 
-namespace {
-
-// Whether an intact sealed record starts anywhere in content after byte damaged.
-bool intact_record_after(std::string_view content, std::size_t damaged) {
-  std::string ignored;
-  for (std::size_t at = content.find(seal_magic, damaged + 1); at != std::string_view::npos;
-       at = content.find(seal_magic, at + 1)) {
-    std::size_t pos = at;
-    if (unseal_next(content, pos, ignored)) return true;
+std::vector<sealed_record> scan_sealed_log(std::string_view content) {
+  std::vector<sealed_record> out;
+  std::size_t pos = 0;
+  while (pos < content.size()) {
+    const std::size_t start = pos;
+    std::string why;
+    if (auto payload = unseal_next(content, pos, why)) {
+      out.push_back({start, pos, true, std::move(*payload), {}});
+      continue;
+    }
+    // Damaged: it reaches the next intact record (looked for from each seal header on), else the end.
+    std::size_t next = content.size();
+    std::string ignored;
+    for (std::size_t at = content.find(seal_magic, start + 1); at != std::string_view::npos;
+         at = content.find(seal_magic, at + 1)) {
+      std::size_t probe = at;
+      if (unseal_next(content, probe, ignored)) {
+        next = at;
+        break;
+      }
+    }
+    out.push_back({start, next, false, std::string(content.substr(start, next - start)), std::move(why)});
+    pos = next;
   }
-  return false;
+  return out;
 }
-
-}  // namespace
 
 sealed_log::sealed_log(std::string_view owner, std::string directory, std::string name)
     : owner_(owner), directory_(std::move(directory)), path_(directory_ + "/" + name) {
   std::error_code ec;
   if (!fs::exists(path_, ec)) return;
-  const std::string content = read_file(owner_, path_);
-  std::size_t pos = 0;
-  while (pos < content.size()) {
-    const std::size_t start = pos;
-    std::string why;
-    auto payload = unseal_next(content, pos, why);
-    if (!payload) {
-      if (intact_record_after(content, start))
-        throw error(owner_ + ": '" + path_ + "' is damaged at byte " + std::to_string(start) + " (" + why +
+  const auto records = scan_sealed_log(read_file(owner_, path_));
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& record = records[i];
+    if (!record.intact) {
+      if (i + 1 < records.size())
+        throw error(owner_ + ": '" + path_ + "' is damaged at byte " + std::to_string(record.at) + " (" + record.why +
                     ") before its last record, so acknowledged records are lost; restore the file from a backup "
                     "or start the query on a new checkpoint location");
       break;  // a torn append: never acknowledged
     }
-    recovered_.push_back(std::move(*payload));
-    end_ = pos;
+    recovered_.push_back(record.payload);
+    end_ = record.end;
   }
 }
 
-void sealed_log::append(std::string_view payload) {
+void sealed_log::append(std::string_view payload) { append(std::vector<std::string>{std::string(payload)}); }
+
+void sealed_log::append(const std::vector<std::string>& payloads) {
   if (!fd_) {
     bool created = true;
     fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
@@ -314,7 +325,8 @@ void sealed_log::append(std::string_view payload) {
       fail(owner_, "cut the torn end off", path_, code);
     }
   }
-  const std::string record = seal(payload);
+  std::string record;
+  for (const auto& payload : payloads) record += seal(payload);
   try {
     std::string_view rest = record;
     off_t at = static_cast<off_t>(end_);

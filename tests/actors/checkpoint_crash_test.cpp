@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "checkpoint_log.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;

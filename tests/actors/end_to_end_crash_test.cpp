@@ -18,6 +18,7 @@
 
 #include "flow/connectors/durable_file.hpp"
 #include "flow/connectors/file_sink.hpp"
+#include "checkpoint_log.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -102,17 +103,13 @@ class committed_files_reader {
 // record numbered below it was in the receiver's write-ahead log before the epoch was logged.
 std::int64_t highest_planned_offset(const fs::path& checkpoint) {
   std::int64_t highest = 0;
-  if (!fs::exists(checkpoint / "offsets")) return highest;
+  if (!fs::exists(checkpoint / "log")) return highest;
   static const std::regex end_offset(R"("end":\["\{\\"offset\\":([0-9]+)\}"\])");
-  for (const auto& entry : fs::directory_iterator(checkpoint / "offsets")) {
-    if (entry.path().filename().string().starts_with(".")) continue;  // a write a kill interrupted
-    std::string why;
-    const auto record = flow::connectors::unseal(read_file(entry.path()), why);
-    INFO(entry.path() << ": " << why);
-    REQUIRE(record);
+  for (const auto& [name, record] : flow::runtime::checkpoint_store::read_log(checkpoint.string())) {
+    if (!name.starts_with("offsets/")) continue;
     std::smatch match;
-    INFO(*record);
-    REQUIRE(std::regex_search(*record, match, end_offset));
+    INFO(name << ": " << record);
+    REQUIRE(std::regex_search(record, match, end_offset));
     highest = std::max<std::int64_t>(highest, std::stoll(match[1]));
   }
   return highest;

@@ -14,6 +14,7 @@
 #include <regex>
 #include <thread>
 
+#include "checkpoint_log.hpp"
 #include "cluster_support.hpp"
 
 using namespace flow;

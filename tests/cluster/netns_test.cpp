@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "../actors/key_sum_files.hpp"
+#include "checkpoint_log.hpp"
 #include "cluster_support.hpp"
 #include "netns_support.hpp"
 

@@ -187,3 +187,34 @@ TEST_CASE("sealed_log: an append that fails (the file size limit, like a full di
   log.append("after");
   CHECK(sealed_log("checkpoint", dir.path().string(), "log").recovered() == std::vector<std::string>{"kept", "after"});
 }
+
+TEST_CASE("sealed_log: records appended together are durable together and read back as separate records",
+          "[durable_file]") {
+  flow::test::temp_dir dir;
+  {
+    sealed_log log("checkpoint", dir.path().string(), "log");
+    log.append(std::vector<std::string>{"a", "", "c"});
+    log.append("d");
+    CHECK(log.size() == fs::file_size(dir / "log"));
+  }
+  CHECK(sealed_log("checkpoint", dir.path().string(), "log").recovered() == std::vector<std::string>{"a", "", "c", "d"});
+}
+
+TEST_CASE("scan_sealed_log: intact records, a damaged stretch up to the next intact record, a torn end",
+          "[durable_file]") {
+  const std::string one = seal("one"), two = seal("two"), three = seal("three");
+  std::string damaged_two = two;
+  damaged_two[damaged_two.size() - 1] = 'X';
+  // The middle record damaged, the last cut short.
+  const std::string content = one + damaged_two + three + seal("four").substr(0, 12);
+  const auto records = scan_sealed_log(content);
+  REQUIRE(records.size() == 4);
+  CHECK((records[0].intact && records[0].payload == "one" && records[0].at == 0 && records[0].end == one.size()));
+  CHECK_FALSE(records[1].intact);
+  CHECK(records[1].why == "checksum mismatch");
+  CHECK(records[1].payload == damaged_two);  // the raw bytes, up to the next intact record
+  CHECK((records[2].intact && records[2].payload == "three" && records[2].at == one.size() + two.size()));
+  CHECK_FALSE(records[3].intact);
+  CHECK(records[3].end == content.size());
+  CHECK(scan_sealed_log("").empty());
+}

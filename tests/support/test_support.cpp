@@ -339,17 +339,6 @@ std::filesystem::path retail_days(const temp_dir& dir, std::size_t days) {
   return data;
 }
 
-std::int64_t newest_commit(const std::filesystem::path& checkpoint) {
-  std::int64_t newest = -1;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(checkpoint / "commits", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      newest = std::max<std::int64_t>(newest, std::stoll(name));
-  }
-  return newest;
-}
-
 customer_hour_sums read_customer_hour_sums(const std::filesystem::path& csv, std::size_t sum_column) {
   std::istringstream in(read_file(csv));
   std::string line;

@@ -178,8 +178,6 @@ void fill_up(const std::filesystem::path& path);
 std::filesystem::path retail_day_dir(const temp_dir& dir);
 // dir/data holding the first `days` daily files of the shared retail data.
 std::filesystem::path retail_days(const temp_dir& dir, std::size_t days);
-// The newest epoch a checkpoint's commit log holds (-1: none).
-std::int64_t newest_commit(const std::filesystem::path& checkpoint);
 
 // (CustomerID, window_start) -> the sum in column sum_column of a retail result CSV with a header line,
 // as the examples write it (sum_column 3) and as the reference files hold it (sum_column 4).

@@ -1,13 +1,15 @@
-// A query's checkpoint on disk (checkpointLocation): its metadata, the offset log written before an epoch
-// runs, the commit log written once every sink committed it, and each stateful operator instance's state as
-// per-epoch deltas plus periodic full snapshots. Every file is sealed (checksummed) and written atomically,
-// so that recovery tells a damaged file from a valid one and falls back to the newest consistent epoch.
+// A query's checkpoint on disk (checkpointLocation): its metadata; one append-only log (DIR/log/, in
+// segments) of the offsets written before an epoch runs, each stateful operator instance's per-epoch state
+// deltas and the commit record written once every sink committed the epoch; and periodic full snapshots.
+// Every record and file is sealed (checksummed), every file written atomically, so that recovery tells a
+// damaged record from a valid one and falls back to the newest consistent epoch.
 // Layout and rules: docs/fault-tolerance.md. A plain class doing file I/O; the coordinator drives it.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,9 +53,18 @@ struct checkpoint_commit_stats {
   double duration_ms = 0;                   // the write round that made it durable (retention runs after it)
 };
 
+// One segment of the checkpoint's log, as retention needs it.
+struct checkpoint_log_segment {
+  std::int64_t number = 0;                // DIR/log/<number>.log
+  std::int64_t newest_epoch = -1;         // of its offsets and commit records
+  std::vector<std::int64_t> newest_delta;  // per slot: of its deltas (-1: none)
+  std::int64_t commits = 0;
+};
+
 class checkpoint_store {
  public:
-  inline static constexpr int format_version = 1;
+  // 2: offsets, deltas and commits in one append-only log (1: a file per record, no longer read).
+  inline static constexpr int format_version = 2;
 
   // Creates directory when missing; throws flow::error ("checkpoint: cannot create directory '...': ...").
   explicit checkpoint_store(std::string directory, checkpoint_options options = {});
@@ -73,17 +84,25 @@ class checkpoint_store {
   // Rebuilds every slot's state as of the last consistent committed epoch into states (empty states, one per
   // slot, from operator::make_state(): restore() or restore_from() the newest usable snapshot, a directory
   // snapshot only once its manifest matches every file, then apply_changes() of each later delta) and says
-  // what to re-run. Deletes what lies beyond that point (commits and state files of later epochs, offsets
-  // after the last re-run epoch, leftover ".*.tmp" files and directories) and damaged snapshots.
+  // what to re-run. Removes what lies beyond that point (commits and deltas of later epochs, by removal
+  // records appended to the log; snapshots of later epochs, leftover ".*.tmp" files and directories) and
+  // damaged snapshots. The log's torn tails and damaged records: docs/fault-tolerance.md.
   recovered_checkpoint recover(const std::vector<operator_state*>& states);
+
+  // Where the jobs' log records go: give it to the checkpoint_writer (called on its thread only).
+  log_appender appender();
+  // The intact entries of the log at directory by name ("offsets/3", "commits/3", "state/0/3.delta"), as
+  // recovery would read them: for tools, tests and benches. Takes no lock; throws flow::error when unreadable.
+  static std::map<std::string, std::string> read_log(const std::string& directory);
 
   // The writes of an epoch, as jobs for a checkpoint_writer (or run_write_job). Each call is made on the
   // thread that drives the store, in the lifecycle's order; the jobs' functions run on the writer's thread
   // and touch nothing the caller keeps.
-  // Before the epoch runs: offsets/<epoch>.
+  // Before the epoch runs: the record offsets/<epoch>.
   write_job offsets_job(const logged_offsets& epoch) const;
-  // The epoch committed: for every slot its delta (changes[slot]) and, when due, its snapshot, then
-  // commits/<epoch> in a later stage; once durable, the retention rule removes old files. snapshot(slot) is
+  // The epoch committed: for every slot its delta record (changes[slot]) and, when due, its snapshot, then
+  // the record commits/<epoch> (after the snapshot files of the round); once durable, the retention rule
+  // removes old segments and snapshots. snapshot(slot) is
   // called here, only when a snapshot is due, and returns the slot's state as of epoch (stage_snapshot's
   // copy: rows or a staged directory); nullopt when the caller's state is already past epoch (the snapshot
   // is then taken at a later commit). A snapshot of rows is encoded in the job but written by a thread of
@@ -128,8 +147,12 @@ class checkpoint_store {
   std::string slot_directory(std::size_t slot) const;
   // Makes the staged directory snapshot of slot durable as <epoch>.snapshot.d; returns the bytes it wrote.
   std::size_t seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged);
-  // Removes the files no epoch >= newest - min_batches_to_retain + 1 needs.
+  // Removes the snapshots no epoch >= newest - min_batches_to_retain + 1 needs, and notes each slot's base.
   void apply_retention(std::int64_t newest, std::size_t slots);
+  // Removes the oldest segments whose records no retained epoch needs (given the bases apply_retention noted).
+  void remove_old_segments(std::int64_t newest);
+  // On the writing thread: appends records to the open segment, opening a new one first when due.
+  void append_records(const std::vector<std::string>& records);
   // On the writing thread, once epoch's commit is durable.
   void commit_durable(checkpoint_commit_stats stats);
 
@@ -138,6 +161,11 @@ class checkpoint_store {
   std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot (handed over), -1: none
   bool retention_scanned_ = false;           // apply_retention ran in this process (writing thread)
   connectors::unique_fd lock_;               // flock on DIR/.lock while this store lives
+  // The log (writing thread, after recover()): its segments oldest first, the last one open while log_ is.
+  std::deque<checkpoint_log_segment> segments_;
+  std::unique_ptr<connectors::sealed_log> log_;
+  std::int64_t next_segment_ = 0;
+  std::vector<std::int64_t> retention_base_;  // per slot: the snapshot retention keeps as base (-1: none yet)
   mutable std::mutex stats_mutex_;
   std::deque<checkpoint_commit_stats> recent_commits_;  // guarded by stats_mutex_
   std::mutex snapshot_mutex_;

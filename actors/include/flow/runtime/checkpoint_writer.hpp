@@ -1,7 +1,8 @@
-// Group commit of a checkpoint's files: one writer thread takes every write job queued since its last
-// round and makes them durable together (connectors::write_files_atomically: one sync per file and per
-// directory, in stages), so that the epochs in flight share the disk's sync latency instead of waiting for
-// it one after the other on the coordinator's thread. A plain class; the coordinator owns one.
+// Group commit of a checkpoint's writes: one writer thread takes every write job queued since its last
+// round and makes them durable together (files with connectors::write_files_atomically: one sync per file
+// and per directory, in stages; then the round's log records with one append and one fdatasync), so that
+// the epochs in flight share the disk's sync latency instead of waiting for it one after the other on the
+// coordinator's thread. A plain class; the coordinator owns one.
 #pragma once
 
 #include <condition_variable>
@@ -22,17 +23,28 @@ namespace flow::runtime {
 // is. A checkpoint puts its logs and state files in stage 0 and commit files in stage 1.
 using write_stages = std::vector<std::vector<connectors::file_write>>;
 
+// What a job writes: files, then records of an append-only log (durable after every file of the round).
+struct write_output {
+  write_output(write_stages files = {}, std::vector<std::string> records = {})
+      : files(std::move(files)), records(std::move(records)) {}
+  write_stages files;
+  std::vector<std::string> records;
+};
+
+// Appends records to a log, durable together once it returns (checkpoint_store::log_appender).
+using log_appender = std::function<void(const std::vector<std::string>& records)>;
+
 struct write_job {
-  // On the writer thread: the files to write (serializing there is what keeps it off the caller's thread).
+  // On the writer thread: what to write (serializing there is what keeps it off the caller's thread).
   // Throws flow::error to fail the round.
-  std::function<write_stages()> prepare;
+  std::function<write_output()> prepare;
   // On the writer thread, once the job's round is durable: clean-up and figures (round_ms: the round's
   // duration, from its first prepare until durable). Throws flow::error to fail the round.
   std::function<void(double round_ms)> durable;
 };
 
-// Runs a job on the calling thread: prepare, write, durable.
-void run_write_job(std::string_view owner, const write_job& job);
+// Runs a job on the calling thread: prepare, write, durable. append: where its records go.
+void run_write_job(std::string_view owner, const write_job& job, const log_appender& append = {});
 
 class checkpoint_writer {
  public:
@@ -44,8 +56,9 @@ class checkpoint_writer {
   };
 
   // owner: for the errors of the file functions ("checkpoint"). on_round is called on the writer thread
-  // after each round; it must not call back into the writer.
-  checkpoint_writer(std::string owner, std::function<void(const round_report&)> on_round);
+  // after each round; it must not call back into the writer. append: where the jobs' records go (a job
+  // with records fails its round without it).
+  checkpoint_writer(std::string owner, std::function<void(const round_report&)> on_round, log_appender append = {});
   // Finishes the round under way; jobs not started yet are dropped (nothing of them is on disk).
   ~checkpoint_writer();
   checkpoint_writer(const checkpoint_writer&) = delete;
@@ -61,6 +74,7 @@ class checkpoint_writer {
 
   std::string owner_;
   std::function<void(const round_report&)> on_round_;
+  log_appender append_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<write_job> queue_;    // guarded by mutex_

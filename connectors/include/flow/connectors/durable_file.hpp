@@ -92,6 +92,18 @@ std::optional<std::string> unseal(std::string_view content, std::string& why);
 // past it; nullopt with why set when what starts there is not a whole, intact sealed payload.
 std::optional<std::string> unseal_next(std::string_view content, std::size_t& pos, std::string& why);
 
+// One stretch of an append-only log of sealed payloads (scan_sealed_log): an intact payload, or damaged bytes
+// (why set) up to the next intact record or the end.
+struct sealed_record {
+  std::size_t at = 0, end = 0;  // where it starts and ends in the content
+  bool intact = true;
+  std::string payload;  // intact: the payload; damaged: the raw bytes of the stretch
+  std::string why;      // damaged: why ("checksum mismatch", "truncated: ...")
+};
+// Every stretch of content, in order. A damaged stretch last is what a torn append leaves (or damage in
+// the last record, which looks the same); one with an intact record after it is damage.
+std::vector<sealed_record> scan_sealed_log(std::string_view content);
+
 // An append-only file of sealed records, for a log written a record at a time: an append is one write and
 // one fdatasync, where an atomic file per record costs a file fsync, a rename and a directory fsync (about
 // 5x the time on ext4, docs/fault-tolerance.md "Measurements"); the directory is synced once, when the file
@@ -111,6 +123,10 @@ class sealed_log {
   // Appends payload, sealed; durable once it returns. A failure (a full disk) throws and cuts the file back
   // to the records before.
   void append(std::string_view payload);
+  // Appends payloads, each sealed, with one write and one fdatasync: durable together once it returns.
+  void append(const std::vector<std::string>& payloads);
+  // Bytes of intact records in the file.
+  std::uint64_t size() const { return end_; }
 
  private:
   std::string owner_, directory_, path_;
