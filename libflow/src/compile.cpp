@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "flow/aggregate_operators.hpp"
+#include "flow/stream_join.hpp"
 #include "flow/watermark.hpp"
 
 namespace flow {
@@ -19,10 +20,12 @@ class plan_compiler {
   std::size_t append(const plan_node& node) {
     switch (node.kind) {
       case plan_kind::scan: return graph_.add_source(fresh_name("source"), node.scan);
+      case plan_kind::join:
+        if (node.children.size() == 2) return append_stream_join(node);
+        [[fallthrough]];
       case plan_kind::project:
       case plan_kind::filter:
-      case plan_kind::map_batches:
-      case plan_kind::join: {
+      case plan_kind::map_batches: {
         auto v = append(*node.children.front());
         graph_.append(v, make_stateless_operator(node));
         return v;
@@ -70,6 +73,17 @@ class plan_compiler {
   const std::vector<std::string>& output_keys() const { return output_keys_; }
 
  private:
+  // Both streams into one vertex running the two-input join, each hash-partitioned on its join keys.
+  std::size_t append_stream_join(const plan_node& node) {
+    const auto& join = static_cast<const stream_join_operator&>(*node.op);
+    auto left = append(*node.children[0]);
+    auto right = append(*node.children[1]);
+    auto v = graph_.add_operators(fresh_name("join"), node.children[0]->output, {node.op});
+    graph_.connect(left, v, partitioning::hash, join.spec().left_keys, 0);
+    graph_.connect(right, v, partitioning::hash, join.spec().right_keys, 1);
+    return v;
+  }
+
   // Copies the topology's vertices and edges in (renaming a vertex whose name the graph has already)
   // and returns the copy of vertex output.
   std::size_t append_topology(const dataflow_graph& topology, std::size_t output) {
