@@ -1,6 +1,7 @@
 #include "flow/stream_join.hpp"
 
 #include <algorithm>
+#include <queue>
 #include <unordered_map>
 
 #include "flow/keyed_operator.hpp"
@@ -237,6 +238,15 @@ struct string_hash {
 };
 using join_index = std::unordered_map<std::string, std::vector<buffered_entry>, string_hash, std::equal_to<>>;
 
+// A join key with a buffered row of this event time, so that eviction visits only the keys that have rows
+// to evict: a min-heap by time (a key appears once per row; a visit evicts all its evictable rows).
+struct eviction_due {
+  std::int64_t time = 0;
+  std::string join_key;
+  bool operator>(const eviction_due& other) const { return time > other.time; }
+};
+using eviction_queue = std::priority_queue<eviction_due, std::vector<eviction_due>, std::greater<>>;
+
 // One instance's state: the rows in the state store (checkpointed, memory or RocksDB), and in memory an
 // index from each side's join keys to its buffered rows, rebuilt from the store after a restore.
 class stream_join_state final : public operator_state {
@@ -271,6 +281,7 @@ class stream_join_state final : public operator_state {
   std::unique_ptr<join_buffer> buffer_;  // outlives rows, which refers to it
   keyed_state<buffered_row> rows;
   join_index index[2];
+  eviction_queue due[2];
   std::size_t indexed = 0;
   bool stale = false;  // the index does not reflect rows (after a restore)
   std::int64_t epoch = -1;
@@ -286,6 +297,7 @@ stream_join_state& typed(operator_state* state) {
 // Rebuilds the index from the store: a state key is (side, join keys..., id).
 void rebuild_index(const stream_join_operator& op, stream_join_state& st, const key_layout& state_layout) {
   for (auto& side : st.index) side.clear();
+  for (auto& queue : st.due) queue = eviction_queue();
   st.indexed = 0;
   const std::size_t keys = op.side(0).keys.size();
   struct found {
@@ -304,8 +316,10 @@ void rebuild_index(const stream_join_operator& op, stream_join_state& st, const 
     for (std::size_t k = 0; k < keys; ++k)
       columns.push_back(make_column(op.join_key_layout().types()[k], sides[s].key_values[k]));
     const encoded_keys encoded = encode_keys(op.join_key_layout(), columns, sides[s].entries.size());
-    for (std::size_t i = 0; i < sides[s].entries.size(); ++i)
+    for (std::size_t i = 0; i < sides[s].entries.size(); ++i) {
+      if (op.ever_evicts(s)) st.due[s].push({sides[s].entries[i].time, std::string(encoded.key(i))});
       st.index[s][std::string(encoded.key(i))].push_back(std::move(sides[s].entries[i]));
+    }
     st.indexed += sides[s].entries.size();
   }
   st.stale = false;
@@ -455,12 +469,16 @@ std::unique_ptr<operator_state> stream_join_operator::make_state() const {
   return std::make_unique<stream_join_state>(*this);
 }
 
-bool stream_join_operator::evictable(std::size_t s, std::int64_t time, std::int64_t watermark) const {
+bool stream_join_operator::ever_evicts(std::size_t s) const {
   if (spec_.left_time.empty()) return false;
+  return s == 0 ? spec_.upper != stream_join_spec::unbounded_above : spec_.lower != stream_join_spec::unbounded_below;
+}
+
+bool stream_join_operator::evictable(std::size_t s, std::int64_t time, std::int64_t watermark) const {
+  if (!ever_evicts(s)) return false;
   // A future row of the other side has an event time at or after the watermark. A left row (time l)
   // matches right rows in [l + lower, l + upper]; a right row (time r) left rows in [r - upper, r - lower].
-  if (s == 0) return spec_.upper != stream_join_spec::unbounded_above && time < watermark - spec_.upper;
-  return spec_.lower != stream_join_spec::unbounded_below && time < watermark + spec_.lower;
+  return s == 0 ? time < watermark - spec_.upper : time < watermark + spec_.lower;
 }
 
 void stream_join_operator::process(const batch& input, std::size_t input_index, operator_state* state,
@@ -532,7 +550,9 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     for (std::size_t c = 0; c < input.num_columns(); ++c) stored.cells.push_back(input.at(r, c));
     const key_ref state_key = {state_keys.key(r), state_keys.hashes[r]};
     st.rows.put(state_key, std::move(stored));
-    st.index[s][std::string(join_keys.key(r))].push_back({std::string(state_key.bytes), state_key.hash, time, matched});
+    std::string join_key(join_keys.key(r));
+    if (ever_evicts(s)) st.due[s].push({time, join_key});
+    st.index[s][std::move(join_key)].push_back({std::string(state_key.bytes), state_key.hash, time, matched});
     ++st.indexed;
   }
   if (late > 0) ctx.count_rows_dropped_by_watermark(late);
@@ -544,7 +564,11 @@ void stream_join_operator::on_watermark(std::int64_t watermark, operator_state* 
   if (st.stale) rebuild_index(*this, st, state_key_layout(*this));
   output_builder out(*this);
   for (std::size_t s = 0; s < 2; ++s) {
-    for (auto it = st.index[s].begin(); it != st.index[s].end();) {
+    auto& due = st.due[s];
+    while (!due.empty() && evictable(s, due.top().time, watermark)) {
+      const auto it = st.index[s].find(due.top().join_key);
+      due.pop();
+      if (it == st.index[s].end()) continue;  // its rows went at an earlier visit
       auto& entries = it->second;
       std::size_t kept = 0;
       for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -563,7 +587,7 @@ void stream_join_operator::on_watermark(std::int64_t watermark, operator_state* 
         --st.indexed;
       }
       entries.resize(kept);
-      it = entries.empty() ? st.index[s].erase(it) : std::next(it);
+      if (entries.empty()) st.index[s].erase(it);
     }
   }
   out.emit(ctx);

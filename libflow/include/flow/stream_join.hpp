@@ -82,6 +82,8 @@ class stream_join_operator final : public stream_operator {
   const side_layout& side(std::size_t s) const { return sides_[s]; }
   const std::vector<output_column>& output_columns() const { return columns_; }
   const key_layout& join_key_layout() const { return join_keys_; }
+  // Side s's rows can be evicted at all: a time range bounds the other side's matching times on that end.
+  bool ever_evicts(std::size_t s) const;
   // No row of the other side still to come can match a buffered row of side s with this event time.
   bool evictable(std::size_t s, std::int64_t time, std::int64_t watermark) const;
   // Side s's unmatched rows are emitted padded with nulls.
