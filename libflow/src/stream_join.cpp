@@ -252,7 +252,9 @@ using eviction_queue = std::priority_queue<eviction_due, std::vector<eviction_du
 class stream_join_state final : public operator_state {
  public:
   explicit stream_join_state(const stream_join_operator& join)
-      : buffer_(std::make_unique<join_buffer>(join)), rows(*buffer_) {}
+      : buffer_(std::make_unique<join_buffer>(join)), rows(*buffer_) {
+    for (std::size_t s = 0; s < 2; ++s) columns[s] = join.side_schema(s)->size();
+  }
 
   batch snapshot() const override { return rows.snapshot(); }
   void restore(const batch& snapshot) override {
@@ -266,7 +268,11 @@ class stream_join_state final : public operator_state {
   }
   std::size_t num_rows() const override { return rows.num_rows(); }
   std::size_t memory_bytes() const override {
-    return rows.memory_bytes() + indexed * (sizeof(buffered_entry) + 32) + rows.num_rows() * sizeof(value) * 4;
+    // The store, plus per buffered row its values and its index entry (heap blocks of strings not counted).
+    std::size_t bytes = rows.memory_bytes();
+    for (std::size_t s = 0; s < 2; ++s)
+      bytes += buffered[s] * (columns[s] * sizeof(value) + sizeof(buffered_entry) + sizeof(eviction_due));
+    return bytes;
   }
   void use_backend(const state_backend_config& config, const std::string& directory) override {
     rows.use_backend(config, directory);
@@ -282,7 +288,8 @@ class stream_join_state final : public operator_state {
   keyed_state<buffered_row> rows;
   join_index index[2];
   eviction_queue due[2];
-  std::size_t indexed = 0;
+  std::size_t buffered[2] = {0, 0};  // rows in the index, by side
+  std::size_t columns[2] = {0, 0};   // each side's columns
   bool stale = false;  // the index does not reflect rows (after a restore)
   std::int64_t epoch = -1;
   std::int64_t next_id = 0;
@@ -298,7 +305,7 @@ stream_join_state& typed(operator_state* state) {
 void rebuild_index(const stream_join_operator& op, stream_join_state& st, const key_layout& state_layout) {
   for (auto& side : st.index) side.clear();
   for (auto& queue : st.due) queue = eviction_queue();
-  st.indexed = 0;
+  st.buffered[0] = st.buffered[1] = 0;
   const std::size_t keys = op.side(0).keys.size();
   struct found {
     std::vector<std::vector<value>> key_values;  // by key column
@@ -320,7 +327,7 @@ void rebuild_index(const stream_join_operator& op, stream_join_state& st, const 
       if (op.ever_evicts(s)) st.due[s].push({sides[s].entries[i].time, std::string(encoded.key(i))});
       st.index[s][std::string(encoded.key(i))].push_back(std::move(sides[s].entries[i]));
     }
-    st.indexed += sides[s].entries.size();
+    st.buffered[s] = sides[s].entries.size();
   }
   st.stale = false;
 }
@@ -553,7 +560,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     std::string join_key(join_keys.key(r));
     if (ever_evicts(s)) st.due[s].push({time, join_key});
     st.index[s][std::move(join_key)].push_back({std::string(state_key.bytes), state_key.hash, time, matched});
-    ++st.indexed;
+    ++st.buffered[s];
   }
   if (late > 0) ctx.count_rows_dropped_by_watermark(late);
   out.emit(ctx);
@@ -584,7 +591,7 @@ void stream_join_operator::on_watermark(std::int64_t watermark, operator_state* 
           else out.add(row_source{}, row);
         }
         st.rows.remove(entry.key());
-        --st.indexed;
+        --st.buffered[s];
       }
       entries.resize(kept);
       if (entries.empty()) st.index[s].erase(it);
