@@ -4,6 +4,7 @@
 
 #include "flow/aggregate_operators.hpp"
 #include "flow/session_window.hpp"
+#include "flow/stream_join.hpp"
 #include "flow/watermark.hpp"
 
 namespace flow {
@@ -20,10 +21,12 @@ class plan_compiler {
   std::size_t append(const plan_node& node) {
     switch (node.kind) {
       case plan_kind::scan: return graph_.add_source(fresh_name("source"), node.scan);
+      case plan_kind::join:
+        if (node.children.size() == 2) return append_stream_join(node);
+        [[fallthrough]];
       case plan_kind::project:
       case plan_kind::filter:
-      case plan_kind::map_batches:
-      case plan_kind::join: {
+      case plan_kind::map_batches: {
         auto v = append(*node.children.front());
         graph_.append(v, make_stateless_operator(node));
         return v;
@@ -80,6 +83,17 @@ class plan_compiler {
     auto v = graph_.add_operators(fresh_name("session_window"), child.output, {sessions});
     graph_.connect(upstream, v, partitioning::hash, sessions->key_columns());
     output_keys_ = sessions->output_key_names();
+    return v;
+  }
+
+  // Both streams into one vertex running the two-input join, each hash-partitioned on its join keys.
+  std::size_t append_stream_join(const plan_node& node) {
+    const auto& join = static_cast<const stream_join_operator&>(*node.op);
+    auto left = append(*node.children[0]);
+    auto right = append(*node.children[1]);
+    auto v = graph_.add_operators(fresh_name("join"), node.children[0]->output, {node.op});
+    graph_.connect(left, v, partitioning::hash, join.spec().left_keys, 0);
+    graph_.connect(right, v, partitioning::hash, join.spec().right_keys, 1);
     return v;
   }
 

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <iostream>
 
+#include "flow/stream_join.hpp"
+
 namespace flow {
 
 trigger processing_time(std::string_view interval) {
@@ -74,8 +76,8 @@ namespace {
 // The rows of the static side of a join.
 batch static_join_side(const data_frame& other) {
   if (other.is_streaming())
-    throw error("join: the right side is a streaming data frame; stream-stream joins are not supported yet: join "
-                "with a static frame (read with read(), not read_stream())");
+    throw error("join: a static data frame on the left joined with a streaming one on the right is not supported; "
+                "put the stream on the left (stream.join(static_frame, ...)) or read both with read_stream()");
   return other.collect_batch();
 }
 
@@ -83,11 +85,16 @@ batch static_join_side(const data_frame& other) {
 
 data_frame data_frame::join(const data_frame& other, std::vector<std::string> on, std::string_view type) const {
   const join_type parsed = parse_join_type(type);
+  if (is_streaming() && other.is_streaming())
+    return {ctx_, make_stream_join(plan_, other.plan_, stream_join_on_columns(std::move(on), parsed))};
   return {ctx_, make_join(plan_, static_join_side(other), std::move(on), parsed)};
 }
 
 data_frame data_frame::join(const data_frame& other, const expr& condition, std::string_view type) const {
   const join_type parsed = parse_join_type(type);
+  if (is_streaming() && other.is_streaming())
+    return {ctx_, make_stream_join(plan_, other.plan_,
+                                   stream_join_on_condition(*plan_->output, *other.plan_->output, condition, parsed))};
   return {ctx_, make_join(plan_, static_join_side(other), condition, parsed)};
 }
 

@@ -8,6 +8,7 @@
 #include "flow/named_registry.hpp"
 #include "flow/operators.hpp"
 #include "flow/plan_codec.hpp"
+#include "flow/stream_join.hpp"
 #include "flow/watermark.hpp"
 
 namespace flow {
@@ -47,6 +48,7 @@ void register_builtin_operators(named_registry<operator_factory>& registry) {
   registry.add("stream_static_join", stream_static_join_operator::from_arguments);
   registry.add("deduplicate", deduplicate_operator::from_arguments);
   registry.add("session_window", session_window_operator::from_arguments);
+  registry.add("stream_stream_join", stream_join_operator::from_arguments);
 }
 
 named_registry<operator_factory>& operators() {

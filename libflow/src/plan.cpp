@@ -398,12 +398,22 @@ bool groups_by_watermarked_time(const plan_node& aggregate) {
   return false;
 }
 
+// A stream-stream join (a join node with both sides as children) anywhere in plan.
+bool joins_two_streams(const plan_node& plan) {
+  if (plan.kind == plan_kind::join && plan.children.size() == 2) return true;
+  return std::any_of(plan.children.begin(), plan.children.end(), [](const plan_ptr& c) { return joins_two_streams(*c); });
+}
+
 }  // namespace
 
 void validate_output_mode(const plan_node& plan, output_mode mode) {
   bool aggregated = has_aggregate(plan);
   if (!is_streaming(plan)) return;
   validate_group_states(plan, mode);
+  if (mode != output_mode::append && joins_two_streams(plan))
+    throw error("Join between two streaming DataFrames/Datasets is not supported in " +
+                std::string(mode == output_mode::update ? "Update" : "Complete") +
+                " output mode, only in Append output mode");
   if (mode == output_mode::complete && !aggregated)
     throw error(
         "complete output mode not supported when there are no streaming aggregations on streaming "

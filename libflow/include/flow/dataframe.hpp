@@ -132,11 +132,13 @@ class data_frame {
   // Spark's join(other, Seq(on...), type) with other a static frame, read here once (docs/joins-and-dedup.md):
   // the key columns once, then this frame's other columns, then other's. type: "inner", "left_outer",
   // "left_semi", "left_anti" (Spark's other spellings too); with a streaming frame on the left, right_outer
-  // and full_outer are refused with Spark's message. A streaming other is refused (stream-stream joins are
-  // not supported yet).
+  // and full_outer are refused with Spark's message. Both streaming: a stream-stream join (inner only
+  // here, as outer joins need a time range: flow/stream_join.hpp).
   data_frame join(const data_frame& other, std::vector<std::string> on, std::string_view type = "inner") const;
   // Spark's join(other, condition, type): on a boolean condition over the columns of both frames (which must
   // have no column name in common), tried for every pair of rows; the columns of this frame, then other's.
+  // Both streaming: a stream-stream join (inner, left_outer, right_outer) on key equalities and a time
+  // range (flow::stream_join_on_condition).
   data_frame join(const data_frame& other, const expr& condition, std::string_view type = "inner") const;
   // Spark's dropDuplicates(columns): the first row of each key, later ones dropped; the keys are kept for
   // ever, unless a watermarked column (with_watermark) is among them: then a key is forgotten once the

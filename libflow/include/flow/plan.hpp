@@ -37,7 +37,7 @@ using plan_ptr = std::shared_ptr<const plan_node>;
 
 struct plan_node {
   plan_kind kind = plan_kind::scan;
-  std::vector<plan_ptr> children; // scan: none; union_all: two or more; every other kind: one
+  std::vector<plan_ptr> children; // scan: none; union_all: two or more; a stream-stream join: two; else one
   scan_spec scan;                 // scan
   std::vector<expr> exprs;        // project
   expr predicate;                 // filter
@@ -52,7 +52,8 @@ struct plan_node {
   // the vertex whose output that stream is (flow::topology_stream::as_frame).
   std::shared_ptr<const dataflow_graph> graph;
   std::size_t graph_output = 0;
-  // join: the stream-static join (flow/join.hpp), fused into the vertex of its child; deduplicate: the
+  // join: the stream-static join (flow/join.hpp), fused into the vertex of its child, or with two
+  // children the stream-stream join (flow/stream_join.hpp), a vertex of its own; deduplicate: the
   // keyed deduplicate_operator (flow/deduplicate.hpp), in a vertex of its own fed by a hash edge on its keys.
   operator_ptr op;
   schema_ptr output;              // every node: its output schema, computed when the node is built

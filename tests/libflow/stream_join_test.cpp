@@ -1,0 +1,375 @@
+// The stream-stream join operator, driven by hand as the runtime drives it (watermark, batches of both
+// inputs, take_changes after each epoch): invoice lines of a retail day joined with "shipments" derived
+// from them, fed shuffled over many epochs, against a plain loop over the same rows; late rows; bounded
+// state; a restore from a snapshot; and the condition's analysis and Spark's refusals.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+#include "collecting_context.hpp"
+#include "flow/compile.hpp"
+#include "flow/operator_registry.hpp"
+#include "flow/stream_join.hpp"
+#include "retail_day.hpp"
+#include "test_support.hpp"
+
+using namespace flow;
+using flow::test::collecting_context;
+using flow::test::error_of;
+
+namespace {
+
+constexpr std::int64_t minute = 60'000'000;
+
+schema_ptr lines_schema() {
+  return make_schema({{"StockCode", type_id::string, true}, {"InvoiceNo", type_id::string, true},
+                      {"Quantity", type_id::int64, true}, {"InvoiceDate", type_id::timestamp, true}});
+}
+schema_ptr shipments_schema() {
+  return make_schema({{"ShipCode", type_id::string, true}, {"ShipNo", type_id::int64, false},
+                      {"ShippedAt", type_id::timestamp, true}});
+}
+
+struct line {
+  std::string code, invoice;
+  std::int64_t quantity, at;
+};
+struct shipment {
+  std::string code;
+  std::int64_t number, at;
+};
+
+// The invoice lines of a retail day, and a shipment for every third of them 0 to 89 minutes after it (some
+// outside the hour the join allows), plus shipments of codes no line has.
+void retail_rows(std::vector<line>& lines, std::vector<shipment>& shipments) {
+  const batch day = flow::test::retail_day("2010-12-01");
+  const column& code = day.col("StockCode");
+  const column& invoice = day.col("InvoiceNo");
+  const column& quantity = day.col("Quantity");
+  const column& at = day.col("InvoiceDate");
+  for (std::size_t r = 0; r < day.num_rows(); ++r) {
+    lines.push_back({std::string(code.str(r)), std::string(invoice.str(r)), quantity.ints()[r], at.ints()[r]});
+    if (r % 3 == 0) {
+      const auto n = static_cast<std::int64_t>(shipments.size());
+      shipments.push_back({std::string(code.str(r)), n, at.ints()[r] + static_cast<std::int64_t>(r * 7 % 90) * minute});
+    }
+    if (r % 50 == 0) shipments.push_back({"NOSUCH" + std::to_string(r), static_cast<std::int64_t>(shipments.size()), at.ints()[r]});
+  }
+}
+
+batch lines_batch(const std::vector<line>& rows) {
+  std::vector<std::vector<value>> values;
+  for (const auto& l : rows) values.push_back({l.code, l.invoice, l.quantity, timestamp{l.at}});
+  return make_batch(lines_schema(), values);
+}
+batch shipments_batch(const std::vector<shipment>& rows) {
+  std::vector<std::vector<value>> values;
+  for (const auto& s : rows) values.push_back({s.code, s.number, timestamp{s.at}});
+  return make_batch(shipments_schema(), values);
+}
+
+const expr within_an_hour = (col("ShipCode") == col("StockCode")) && (col("ShippedAt") >= col("InvoiceDate")) &&
+                            (col("ShippedAt") <= col("InvoiceDate") + lit("1 hour"));
+
+std::string text(const value& v) { return is_null(v) ? "null" : to_string(v); }
+
+// The rows of a batch as text, sorted.
+std::vector<std::string> row_texts(const batch& rows) {
+  std::vector<std::string> out;
+  for (std::size_t r = 0; r < rows.num_rows(); ++r) {
+    std::string row;
+    for (std::size_t c = 0; c < rows.num_columns(); ++c) {
+      if (c > 0) row += '|';
+      row += text(rows.at(r, c));
+    }
+    out.push_back(row);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string line_text(const line& l) {
+  return l.code + "|" + l.invoice + "|" + std::to_string(l.quantity) + "|" + to_string(value{timestamp{l.at}});
+}
+std::string shipment_text(const shipment& s) {
+  return s.code + "|" + std::to_string(s.number) + "|" + to_string(value{timestamp{s.at}});
+}
+
+// The join as a plain loop over every pair: matches, then (outer joins) the unmatched rows with nulls.
+std::vector<std::string> expected_join(const std::vector<line>& lines, const std::vector<shipment>& shipments,
+                                       join_type type) {
+  std::vector<std::string> out;
+  std::vector<bool> line_matched(lines.size()), shipment_matched(shipments.size());
+  for (std::size_t l = 0; l < lines.size(); ++l) {
+    for (std::size_t s = 0; s < shipments.size(); ++s) {
+      if (lines[l].code != shipments[s].code || shipments[s].at < lines[l].at || shipments[s].at > lines[l].at + 60 * minute)
+        continue;
+      out.push_back(line_text(lines[l]) + "|" + shipment_text(shipments[s]));
+      line_matched[l] = shipment_matched[s] = true;
+    }
+  }
+  if (type == join_type::left_outer)
+    for (std::size_t l = 0; l < lines.size(); ++l)
+      if (!line_matched[l]) out.push_back(line_text(lines[l]) + "|null|null|null");
+  if (type == join_type::right_outer)
+    for (std::size_t s = 0; s < shipments.size(); ++s)
+      if (!shipment_matched[s]) out.push_back("null|null|null|null|" + shipment_text(shipments[s]));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Runs the operator as the runtime does: per epoch the watermark of the epochs before (max event time
+// seen minus the delay, the min over both inputs), on_watermark when it advanced, then the epoch's
+// batches of both inputs, then take_changes. A final epoch without data follows with the watermark past
+// every row.
+class join_driver {
+ public:
+  join_driver(const stream_join_operator& op, std::int64_t delay) : op_(op), delay_(delay), state_(op.make_state()) {}
+
+  void epoch(const batch& left, const batch& right) {
+    begin_epoch();
+    const stream_operator& as_stream = op_;
+    as_stream.process(left, 0, state_.get(), ctx_);
+    as_stream.process(right, 1, state_.get(), ctx_);
+    take_changes();
+    observe(left, op_.side(0).time, 0);
+    observe(right, op_.side(1).time, 1);
+  }
+  void finish() {
+    latest_[0] = latest_[1] = std::numeric_limits<std::int64_t>::max() / 2;
+    begin_epoch();
+    take_changes();
+  }
+  operator_state& state() { return *state_; }
+  void replace_state(std::unique_ptr<operator_state> state) { state_ = std::move(state); }
+  std::vector<std::string> output() { return row_texts(ctx_.take(op_.output_schema())); }
+  std::size_t dropped() const { return ctx_.dropped_by_watermark; }
+  // The runtime's copy of the state, as the checkpoint keeps it: every epoch's changes folded in.
+  operator_state* checkpoint = nullptr;
+
+ private:
+  void take_changes() {
+    batch changes = state_->take_changes();
+    if (checkpoint) checkpoint->apply_changes(changes);
+  }
+  void begin_epoch() {
+    ctx_.set_epoch(++epoch_);
+    if (latest_[0] == operator_context::no_watermark || latest_[1] == operator_context::no_watermark) return;
+    const std::int64_t watermark = std::min(latest_[0], latest_[1]) - delay_;
+    if (watermark > ctx_.watermark_now) {
+      ctx_.watermark_now = watermark;
+      static_cast<const stream_operator&>(op_).on_watermark(watermark, state_.get(), ctx_);
+    }
+  }
+  void observe(const batch& rows, std::optional<std::size_t> time, std::size_t side) {
+    for (std::size_t r = 0; r < rows.num_rows(); ++r) latest_[side] = std::max(latest_[side], rows.col(*time).ints()[r]);
+  }
+  const stream_join_operator& op_;
+  std::int64_t delay_;
+  std::unique_ptr<operator_state> state_;
+  collecting_context ctx_;
+  std::int64_t epoch_ = 0;
+  std::int64_t latest_[2] = {operator_context::no_watermark, operator_context::no_watermark};
+};
+
+// Rows in time order cut into `epochs` slices, each shuffled.
+template <class Row>
+std::vector<std::vector<Row>> shuffled_epochs(std::vector<Row> rows, std::size_t epochs, std::mt19937& random) {
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.at < b.at; });
+  std::vector<std::vector<Row>> out(epochs);
+  for (std::size_t i = 0; i < rows.size(); ++i) out[i * epochs / rows.size()].push_back(rows[i]);
+  for (auto& slice : out) std::shuffle(slice.begin(), slice.end(), random);
+  return out;
+}
+
+plan_ptr streaming_scan(schema_ptr rows) {
+  scan_spec scan;
+  scan.format = "local";
+  scan.schema = std::move(rows);
+  scan.streaming = true;
+  return make_scan(scan);
+}
+
+sink_spec memory_sink() {
+  sink_spec sink;
+  sink.format = "memory";
+  return sink;
+}
+
+}  // namespace
+
+TEST_CASE("stream-stream join: the condition gives the keys and the time range", "[stream-join]") {
+  const auto spec = stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour, join_type::left_outer);
+  CHECK(spec.left_keys == std::vector<std::string>{"StockCode"});
+  CHECK(spec.right_keys == std::vector<std::string>{"ShipCode"});
+  CHECK(spec.left_time == "InvoiceDate");
+  CHECK(spec.right_time == "ShippedAt");
+  CHECK(spec.lower == 0);
+  CHECK(spec.upper == 60 * minute);
+  // Written the other way round, strict, with a shift on the right side: the same range, one microsecond in.
+  const auto mirrored = stream_join_on_condition(
+      *lines_schema(), *shipments_schema(),
+      (col("StockCode") == col("ShipCode")) && (col("InvoiceDate") < col("ShippedAt")) &&
+          (col("InvoiceDate") > col("ShippedAt") - lit("1 hour")),
+      join_type::inner);
+  CHECK(mirrored.lower == 1);
+  CHECK(mirrored.upper == 60 * minute - 1);
+  CHECK_THAT(error_of([] {
+               stream_join_on_condition(*lines_schema(), *shipments_schema(), col("ShippedAt") > col("InvoiceDate"), join_type::inner);
+             }),
+             Catch::Contains("has no equality between a left and a right column"));
+  CHECK_THAT(error_of([] {
+               stream_join_on_condition(*lines_schema(), *shipments_schema(),
+                                        (col("StockCode") == col("ShipCode")) || (col("Quantity") > lit(1)), join_type::inner);
+             }),
+             Catch::Contains("is not supported in a stream-stream join"));
+}
+
+TEST_CASE("stream-stream join: inner, left and right outer over shuffled retail epochs equal a loop over the rows",
+          "[stream-join]") {
+  std::vector<line> lines;
+  std::vector<shipment> shipments;
+  retail_rows(lines, shipments);
+  for (const auto type : {join_type::inner, join_type::left_outer, join_type::right_outer}) {
+    INFO(to_string(type));
+    const stream_join_operator op(lines_schema(), shipments_schema(),
+                                  stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour, type));
+    std::mt19937 random(7);
+    const auto line_epochs = shuffled_epochs(lines, 20, random);
+    const auto shipment_epochs = shuffled_epochs(shipments, 20, random);
+    // Each epoch's rows are later than every row of the epochs before on their side: none is late, even
+    // with a short delay, which lets eviction run during the day.
+    join_driver driver(op, 10 * minute);
+    std::size_t most_state_rows = 0;
+    for (std::size_t e = 0; e < line_epochs.size(); ++e) {
+      driver.epoch(lines_batch(line_epochs[e]), shipments_batch(shipment_epochs[e]));
+      most_state_rows = std::max(most_state_rows, driver.state().num_rows());
+    }
+    driver.finish();
+    const auto expected = expected_join(lines, shipments, type);
+    CHECK(expected.size() > 500);
+    CHECK(driver.output() == expected);
+    CHECK(driver.dropped() == 0);
+    // Eviction: state never held every row, and nothing after the final watermark.
+    CHECK(most_state_rows < lines.size() + shipments.size());
+    CHECK(driver.state().num_rows() == 0);
+  }
+}
+
+TEST_CASE("stream-stream join: rows older than the watermark are dropped and counted exactly", "[stream-join]") {
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::left_outer));
+  join_driver driver(op, 10 * minute);
+  const std::int64_t noon = 12 * 60 * minute;
+  driver.epoch(lines_batch({{"A", "1", 1, noon}}), shipments_batch({{"A", 1, noon + 100 * minute}}));
+  // Watermark: min(noon, noon + 100 min) - 10 min. The line at noon - 20 min and the shipment at
+  // noon - 11 min are late; the line at noon - 5 min is not (and matches the shipment at noon + 30 min).
+  driver.epoch(lines_batch({{"B", "2", 2, noon - 20 * minute}, {"C", "3", 3, noon - 5 * minute}}),
+               shipments_batch({{"A", 2, noon - 11 * minute}, {"C", 3, noon + 30 * minute}}));
+  CHECK(driver.dropped() == 2);
+  driver.finish();
+  CHECK(driver.output() ==
+        std::vector<std::string>{"A|1|1|" + to_string(value{timestamp{noon}}) + "|null|null|null",
+                                 "C|3|3|" + to_string(value{timestamp{noon - 5 * minute}}) + "|C|3|" +
+                                     to_string(value{timestamp{noon + 30 * minute}})});
+}
+
+TEST_CASE("stream-stream join: the state stays bounded while a long input grows", "[stream-join]") {
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::left_outer));
+  join_driver driver(op, 5 * minute);
+  // 200 epochs of 100 lines and 100 shipments, one minute of event time each, over 50 codes.
+  std::size_t most_state_rows = 0;
+  for (std::int64_t e = 0; e < 200; ++e) {
+    std::vector<line> lines;
+    std::vector<shipment> shipments;
+    for (std::int64_t i = 0; i < 100; ++i) {
+      const std::string code = std::string("C") + std::to_string(i % 50);
+      lines.push_back({code, std::to_string(e * 100 + i), i, e * minute + i * 600'000});
+      shipments.push_back({code, e * 100 + i, e * minute + i * 600'000 + 30 * minute});
+    }
+    driver.epoch(lines_batch(lines), shipments_batch(shipments));
+    most_state_rows = std::max(most_state_rows, driver.state().num_rows());
+    driver.output();
+  }
+  // A line waits an hour of event time plus the delay for its shipments (66 epochs), a shipment until the
+  // watermark passes it (36 epochs, as it is 30 minutes ahead of the lines): about 10,200 of the 40,000 rows.
+  CHECK(most_state_rows < 11'000);
+  CHECK(most_state_rows > 9'000);
+}
+
+TEST_CASE("stream-stream join: a state restored from its snapshot gives the same output as one run", "[stream-join]") {
+  std::vector<line> lines;
+  std::vector<shipment> shipments;
+  retail_rows(lines, shipments);
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::right_outer));
+  std::mt19937 random(11);
+  const auto line_epochs = shuffled_epochs(lines, 10, random);
+  const auto shipment_epochs = shuffled_epochs(shipments, 10, random);
+  join_driver driver(op, 2 * 60 * minute);
+  auto checkpoint = op.make_state();
+  driver.checkpoint = checkpoint.get();
+  for (std::size_t e = 0; e < line_epochs.size(); ++e) {
+    driver.epoch(lines_batch(line_epochs[e]), shipments_batch(shipment_epochs[e]));
+    if (e == 4) {
+      // A restart: the instance's state comes back from the checkpoint's snapshot.
+      auto restored = op.make_state();
+      restored->restore(checkpoint->snapshot());
+      CHECK(restored->num_rows() == driver.state().num_rows());
+      driver.replace_state(std::move(restored));
+    }
+  }
+  driver.finish();
+  CHECK(driver.output() == expected_join(lines, shipments, join_type::right_outer));
+}
+
+TEST_CASE("stream-stream join: output schema, descriptor and Spark's refusals", "[stream-join]") {
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::right_outer));
+  CHECK(op.output_schema()->to_string() ==
+        "StockCode: string, InvoiceNo: string, Quantity: int64, InvoiceDate: timestamp, ShipCode: string, ShipNo: "
+        "int64, ShippedAt: timestamp");
+  CHECK((*op.output_schema())[4].nullable);
+  const auto rebuilt = make_operator(*op.descriptor(), lines_schema());
+  CHECK(rebuilt->name() == op.name());
+  CHECK(*rebuilt->output_schema() == *op.output_schema());
+
+  auto lines = streaming_scan(lines_schema());
+  auto shipments = streaming_scan(shipments_schema());
+  const auto outer = stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour, join_type::left_outer);
+  CHECK_THAT(error_of([&] { make_stream_join(lines, shipments, outer); }),
+             Catch::Contains("Stream-stream LeftOuter join between two streaming DataFrame/Datasets is not supported "
+                             "without a watermark"));
+  auto watermarked_lines = make_watermark(lines, "InvoiceDate", "10 minutes");
+  auto watermarked_shipments = make_watermark(shipments, "ShippedAt", "10 minutes");
+  // Watermarks, but no time range.
+  CHECK_THAT(error_of([&] {
+               make_stream_join(watermarked_lines, watermarked_shipments,
+                                stream_join_on_columns({"StockCode"}, join_type::right_outer));
+             }),
+             Catch::Contains("Stream-stream RightOuter join"));
+  const auto joined = make_stream_join(watermarked_lines, watermarked_shipments, outer);
+  CHECK_THAT(error_of([&] { validate_output_mode(*joined, output_mode::update); }),
+             Catch::Contains("not supported in Update output mode, only in Append output mode"));
+  validate_output_mode(*joined, output_mode::append);
+  // The graph: both sides into one join vertex, each by a hash edge on its keys.
+  const auto graph = compile_graph(joined, memory_sink());
+  std::size_t join_vertex = graph.vertices().size();
+  for (std::size_t v = 0; v < graph.vertices().size(); ++v)
+    if (graph.vertex(v).name == "join") join_vertex = v;
+  REQUIRE(join_vertex < graph.vertices().size());
+  std::map<std::size_t, std::vector<std::string>> keys_by_input;
+  for (auto e : graph.inputs_of(join_vertex)) {
+    CHECK(graph.edges()[e].kind == partitioning::hash);
+    keys_by_input[graph.edges()[e].input] = graph.edges()[e].keys;
+  }
+  CHECK(keys_by_input[0] == std::vector<std::string>{"StockCode"});
+  CHECK(keys_by_input[1] == std::vector<std::string>{"ShipCode"});
+}
