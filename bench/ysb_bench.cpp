@@ -1,7 +1,7 @@
 // The Yahoo streaming benchmark over in-memory input: events (user_id, page_id, ad_id, ad_type, event_type,
 // event_time, ip_address) of 100 campaigns x 10 ads, event types view/click/purchase; keep the views, join
 // ad_id -> campaign_id (a static table), count per campaign per 10 s tumbling window. libflow at parallelism
-// 1 and 2 (a source registered here hands out the prebuilt batches, one epoch) against a hand-written
+// 1 and 2 (bench::batches_source hands out the prebuilt batches, one epoch) against a hand-written
 // single-threaded loop over the same column buffers in this process (issue 12 targets: parallelism 1 at
 // least 0.6x the loop's throughput, parallelism 2 at least 1.7x parallelism 1). The runs take turns; the
 // median of each counts. Prints one JSON line per run (wall and process CPU seconds); exits 1 when a result
@@ -17,8 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "batches_source.hpp"
 #include "bench_input.hpp"
-#include "flow/registry.hpp"
 #include "flow/session.hpp"
 
 namespace {
@@ -94,40 +94,6 @@ flow::batch ad_campaigns() {
   return flow::batch(schema, {flow::make_int_column(ads), flow::make_int_column(owners)});
 }
 
-// The source of this bench: all prebuilt batches as one epoch (offsets "0" before, "1" after).
-class events_source final : public flow::source_reader {
- public:
-  explicit events_source(std::shared_ptr<const std::vector<flow::batch>> events) : events_(std::move(events)) {}
-  std::string description() const override { return "YsbEvents[" + std::to_string(events_->size()) + " batches]"; }
-  flow::schema_ptr output_schema() const override { return event_schema(); }
-  std::string initial_offset() override { return "0"; }
-  std::optional<std::string> latest_offset(const std::string& start) override {
-    return start == "0" ? std::optional<std::string>("1") : std::nullopt;
-  }
-  void begin_read(const std::string& start, const std::string& end) override {
-    next_ = start == "0" && end == "1" ? 0 : events_->size();
-  }
-  std::optional<flow::source_unit> next() override {
-    if (next_ >= events_->size()) return std::nullopt;
-    return flow::source_unit{(*events_)[next_++]};
-  }
-
- private:
-  std::shared_ptr<const std::vector<flow::batch>> events_;
-  std::size_t next_ = 0;
-};
-
-std::shared_ptr<const std::vector<flow::batch>> current_events;  // what the registered source hands out
-
-void register_events_source() {
-  flow::source_format format;
-  format.resolve = [](flow::scan_spec& scan) { scan.schema = event_schema(); };
-  format.make = [](const flow::scan_spec&) -> std::unique_ptr<flow::source_reader> {
-    return std::make_unique<events_source>(current_events);
-  };
-  flow::register_source_format("ysb-events", format);
-}
-
 // The hand-written loop: over the same column buffers, an array from ad to campaign, one hash map of counts.
 run_figures run_hand_loop(const std::vector<flow::batch>& events) {
   const double cpu_started = bench::process_cpu_seconds();
@@ -188,8 +154,8 @@ double median(std::vector<double> values) {
 int run_bench(int argc, char** argv) {
   const std::size_t events = argc > 1 ? bench::count_argument(argv[1], "the event count (first argument)") : 10'000'000;
   const std::size_t repeats = argc > 2 ? bench::count_argument(argv[2], "the repeat count (second argument)") : 5;
-  current_events = std::make_shared<const std::vector<flow::batch>>(make_events(events));
-  register_events_source();
+  bench::batches_source source("ysb-events", event_schema());
+  source.set(make_events(events));
 
   struct run_kind {
     const char* name;
@@ -201,7 +167,7 @@ int run_bench(int argc, char** argv) {
   counts expected;
   for (std::size_t round = 0; round < repeats; ++round) {
     for (auto& run : runs) {
-      run_figures fig = run.parallelism == 0 ? run_hand_loop(*current_events) : run_libflow(run.parallelism);
+      run_figures fig = run.parallelism == 0 ? run_hand_loop(source.batches()) : run_libflow(run.parallelism);
       if (run.parallelism == 0 && round == 0) expected = fig.views;
       run.matches = run.matches && fig.views == expected;
       run.seconds.push_back(fig.seconds);
