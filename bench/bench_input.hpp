@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -19,6 +20,9 @@
 namespace bench {
 
 namespace fs = std::filesystem;
+
+// CPU seconds the whole process has used so far (every thread).
+inline double process_cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 // Input a bench cannot use (a missing file or directory, a malformed number): exit code 2.
 struct input_error : std::runtime_error {

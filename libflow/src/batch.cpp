@@ -46,32 +46,6 @@ bool columns_equal(const column& a, const column& b) {
   return true;
 }
 
-// Appends the rows of c for which keep(i) holds, with one type dispatch per column.
-template <typename Keep>
-void append_rows(column_builder& out, const column& c, Keep keep) {
-  const std::size_t n = c.size();
-  const bool check_nulls = c.has_nulls();
-  auto each = [&](auto append_one) {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (!keep(i)) continue;
-      if (check_nulls && c.is_null(i)) {
-        out.append_null();
-      } else {
-        append_one(i);
-      }
-    }
-  };
-  switch (c.type()) {
-    case type_id::boolean: each([&](std::size_t i) { out.append_bool(c.bools()[i] != 0); }); break;
-    case type_id::int64: each([&](std::size_t i) { out.append_int(c.ints()[i]); }); break;
-    case type_id::float64: each([&](std::size_t i) { out.append_double(c.doubles()[i]); }); break;
-    case type_id::string: each([&](std::size_t i) { out.append_string(c.str(i)); }); break;
-    case type_id::timestamp: each([&](std::size_t i) { out.append_timestamp(timestamp{c.ints()[i]}); }); break;
-    case type_id::window: each([&](std::size_t i) { out.append_window(c.window(i)); }); break;
-    case type_id::string_list: each([&](std::size_t i) { out.append_from(c, i); }); break;
-  }
-}
-
 }  // namespace
 
 batch::batch(schema_ptr schema, std::vector<column> columns) {
@@ -165,13 +139,13 @@ batch filter_rows(const batch& b, const std::vector<std::uint8_t>& keep) {
   std::size_t kept = 0;
   for (auto k : keep) kept += k != 0;
   if (kept == b.num_rows()) return b;
+  std::vector<std::uint32_t> rows;
+  rows.reserve(kept);
+  for (std::size_t i = 0; i < keep.size(); ++i)
+    if (keep[i] != 0) rows.push_back(static_cast<std::uint32_t>(i));
   std::vector<column> columns;
   columns.reserve(b.num_columns());
-  for (const auto& c : b.columns()) {
-    column_builder builder(c.type(), kept);
-    append_rows(builder, c, [&](std::size_t i) { return keep[i] != 0; });
-    columns.push_back(builder.finish());
-  }
+  for (const auto& c : b.columns()) columns.push_back(take_rows(c, rows));
   return batch(b.schema_ref(), std::move(columns));
 }
 

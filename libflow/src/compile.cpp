@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "flow/aggregate_operators.hpp"
+#include "flow/optimizer.hpp"
 #include "flow/session_window.hpp"
 #include "flow/stream_join.hpp"
 #include "flow/watermark.hpp"
@@ -138,7 +139,7 @@ void require_plan(const plan_ptr& plan) {
 
 std::size_t append_plan(dataflow_graph& graph, const plan_ptr& plan, output_mode mode) {
   require_plan(plan);
-  return plan_compiler(graph, mode).append(*plan);
+  return plan_compiler(graph, mode).append(*optimize(plan));
 }
 
 dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink) {
@@ -146,7 +147,7 @@ dataflow_graph compile_graph(const plan_ptr& plan, const sink_spec& sink) {
   validate_output_mode(*plan, sink.mode);
   dataflow_graph graph;
   plan_compiler compiler(graph, sink.mode);
-  auto output = compiler.append(*plan);
+  auto output = compiler.append(*optimize(plan));
   auto s = graph.add_sink("sink", plan->output, sink);
   // Update mode upserts by the grouping keys; once a select dropped or renamed one, its rows are appended.
   const auto& keys = compiler.output_keys();

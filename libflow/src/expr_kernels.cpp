@@ -171,33 +171,41 @@ void compare_loop(expr_kind kind, std::size_t n, GetA get_a, GetB get_b, std::ui
   }
 }
 
-column compare(expr_kind kind, const column& a, const column& b) {
+// Compares row i of a with row i of b, or with b's only row when b_is_literal (a non-null literal's value,
+// not broadcast to every row).
+column compare(expr_kind kind, const column& a, const column& b, bool b_is_literal = false) {
   const std::size_t n = a.size();
   auto d = make_data(type_id::boolean, n);
   auto* out = d->bools.data();
+  const std::size_t b_step = b_is_literal ? 0 : 1;
   switch (a.type()) {
     case type_id::boolean: {
       const auto *x = a.bools(), *y = b.bools();
-      compare_loop(kind, n, [x](std::size_t i) { return x[i]; }, [y](std::size_t i) { return y[i]; }, out);
+      compare_loop(kind, n, [x](std::size_t i) { return x[i]; }, [y, b_step](std::size_t i) { return y[i * b_step]; }, out);
       break;
     }
     case type_id::int64:
     case type_id::timestamp: {
       const auto *x = a.ints(), *y = b.ints();
-      compare_loop(kind, n, [x](std::size_t i) { return x[i]; }, [y](std::size_t i) { return y[i]; }, out);
+      compare_loop(kind, n, [x](std::size_t i) { return x[i]; }, [y, b_step](std::size_t i) { return y[i * b_step]; }, out);
       break;
     }
     case type_id::float64: {
       const auto *x = a.doubles(), *y = b.doubles();
-      compare_loop(kind, n, [x](std::size_t i) { return x[i]; }, [y](std::size_t i) { return y[i]; }, out);
+      compare_loop(kind, n, [x](std::size_t i) { return x[i]; }, [y, b_step](std::size_t i) { return y[i * b_step]; }, out);
       break;
     }
-    case type_id::string:
-      compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [&b](std::size_t i) { return b.str(i); }, out);
+    case type_id::string: {
+      const std::string_view literal = b_is_literal ? b.str(0) : std::string_view{};
+      if (b_is_literal)
+        compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [literal](std::size_t) { return literal; }, out);
+      else
+        compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [&b](std::size_t i) { return b.str(i); }, out);
       break;
+    }
     case type_id::window:
-      compare_loop(kind, n, [&a](std::size_t i) { return a.window(i); }, [&b](std::size_t i) { return b.window(i); },
-                   out);
+      compare_loop(kind, n, [&a](std::size_t i) { return a.window(i); },
+                   [&b, b_step](std::size_t i) { return b.window(i * b_step); }, out);
       break;
     case type_id::string_list: {
       auto items = [](const column& c, std::size_t i) {
@@ -205,12 +213,26 @@ column compare(expr_kind kind, const column& a, const column& b) {
         for (std::size_t j = 0; j < out.size(); ++j) out[j] = c.list_item(i, j);
         return out;
       };
-      compare_loop(kind, n, [&](std::size_t i) { return items(a, i); }, [&](std::size_t i) { return items(b, i); }, out);
+      compare_loop(kind, n, [&](std::size_t i) { return items(a, i); }, [&](std::size_t i) { return items(b, i * b_step); },
+                   out);
       break;
     }
   }
-  return finish(std::move(d), and_validity(validity_of(a), validity_of(b)));
+  return finish(std::move(d), b_is_literal ? validity_of(a) : and_validity(validity_of(a), validity_of(b)));
 }
+
+// The comparison with its operands swapped: a < b is b > a.
+expr_kind mirrored(expr_kind kind) {
+  switch (kind) {
+    case expr_kind::lt: return expr_kind::gt;
+    case expr_kind::le: return expr_kind::ge;
+    case expr_kind::gt: return expr_kind::lt;
+    case expr_kind::ge: return expr_kind::le;
+    default: return kind;  // eq, ne
+  }
+}
+
+bool is_non_null_literal(const bnode& n) { return n.kind == expr_kind::literal && !is_null(n.literal); }
 
 // SQL three-valued AND / OR: a definite false (AND) or true (OR) on either side decides.
 column logical(expr_kind kind, const column& a, const column& b) {
@@ -288,7 +310,14 @@ column eval(const bnode& n, const batch& input) {
     case expr_kind::lt:
     case expr_kind::le:
     case expr_kind::gt:
-    case expr_kind::ge: return compare(n.kind, eval(*n.children[0], input), eval(*n.children[1], input));
+    case expr_kind::ge: {
+      const bnode &left = *n.children[0], &right = *n.children[1];
+      if (is_non_null_literal(right) && !is_non_null_literal(left))
+        return compare(n.kind, eval(left, input), broadcast(right.literal, right.type, 1), true);
+      if (is_non_null_literal(left) && !is_non_null_literal(right))
+        return compare(mirrored(n.kind), eval(right, input), broadcast(left.literal, left.type, 1), true);
+      return compare(n.kind, eval(left, input), eval(right, input));
+    }
     case expr_kind::logical_and:
     case expr_kind::logical_or: return logical(n.kind, eval(*n.children[0], input), eval(*n.children[1], input));
     case expr_kind::logical_not: {

@@ -90,12 +90,21 @@ project_operator::project_operator(const schema& input, const std::vector<expr>&
 namespace {
 
 // The elements of the list rows as one string column: every element of every row, in row order.
+// explode's output column: every element of lists, in order. The elements of consecutive rows lie one
+// after the other in lists' buffers, laid out as a string column's (offsets + chars), so the range is
+// copied whole instead of element by element.
 column list_elements(const column& lists, std::size_t total) {
-  column_builder out(type_id::string, total);
-  for (std::size_t i = 0; i < lists.size(); ++i) {
-    for (std::size_t j = 0; j < lists.list_size(i); ++j) out.append_string(lists.list_item(i, j));
-  }
-  return out.finish();
+  const column_data& in = *lists.data();
+  const std::size_t first = in.list_offsets[lists.offset()];
+  const std::uint32_t base = in.offsets[first];
+  auto out = std::make_shared<column_data>();
+  out->type = type_id::string;
+  out->length = total;
+  out->offsets.assign(in.offsets.begin() + static_cast<std::ptrdiff_t>(first),
+                      in.offsets.begin() + static_cast<std::ptrdiff_t>(first + total + 1));
+  for (auto& offset : out->offsets) offset -= base;
+  out->chars.assign(in.chars, base, out->offsets.back());
+  return column(std::move(out));
 }
 
 }  // namespace

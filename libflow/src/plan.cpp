@@ -6,6 +6,7 @@
 #include "flow/function_registry.hpp"
 #include "flow/graph.hpp"
 #include "flow/group_state.hpp"
+#include "flow/optimizer.hpp"
 #include "flow/plan_codec.hpp"
 #include "flow/session_window.hpp"
 #include "flow/watermark.hpp"
@@ -371,7 +372,7 @@ void explain_tree(const plan_node& node, std::vector<bool>& last_child, std::ost
 std::string explain(const plan_node& plan) {
   std::ostringstream out;
   std::vector<bool> last_child;
-  explain_tree(plan, last_child, out);
+  explain_tree(*optimize(std::make_shared<const plan_node>(plan)), last_child, out);
   return out.str();
 }
 

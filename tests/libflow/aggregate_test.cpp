@@ -108,6 +108,36 @@ TEST_CASE("aggregate: string keys use the generic table", "[aggregate]") {
                {std::string("UK"), 17850.0, std::int64_t{6}}});
 }
 
+TEST_CASE("aggregate: one string key: null and empty are two groups, many groups grow the table, snapshots restore",
+          "[aggregate]") {
+  auto words_schema = make_schema({{"word", type_id::string, true}});
+  aggregate_operator op(words_schema, {col("word")}, {{agg_kind::count, expr{}, {}}});
+  column_builder words(type_id::string);
+  std::map<std::string, std::int64_t> expected;
+  for (int i = 0; i < 3000; ++i) {  // 1000 distinct words (some longer than a short string), three times each
+    const std::string word = std::to_string(i % 1000) + (i % 7 == 0 ? std::string(20, 'x') : std::string());
+    words.append_string(word);
+    ++expected[word];
+  }
+  words.append_string("");
+  words.append_null();
+  words.append_null();
+  const batch input(words_schema, {words.finish()});
+  auto state = op.make_state();
+  state->update(input.slice(0, 1500));
+  state->update(input.slice(1500, input.num_rows() - 1500));
+  rows_t want{{null, std::int64_t{2}}, {std::string(""), std::int64_t{1}}};
+  for (const auto& [word, count] : expected) want.push_back({word, count});
+  std::sort(want.begin() + 2, want.end());
+  CHECK(state->num_groups() == expected.size() + 2);
+  CHECK(sorted_rows(state->emit(output_mode::complete)) == want);
+  auto restored = op.make_state();
+  restored->restore(state->snapshot());
+  restored->update(input.slice(input.num_rows() - 1, 1));  // one more null
+  want[0][1] = std::int64_t{3};
+  CHECK(sorted_rows(restored->emit(output_mode::complete)) == want);
+}
+
 TEST_CASE("aggregate: tumbling window keys", "[aggregate]") {
   aggregate_operator op(sales_schema(), {window(col("InvoiceDate"), "1 hour")}, {{agg_kind::count, expr{}, {}}});
   auto state = op.make_state();

@@ -107,6 +107,36 @@ TEST_CASE("expr: comparisons per type", "[expr]") {
   CHECK(eval(col("Quantity") == lit(value{null_value{}})) == std::vector<value>{null, null, null, null});
 }
 
+TEST_CASE("expr: a literal on either side of a comparison, every kind, equals the column against column result",
+          "[expr]") {
+  const batch b = sales();
+  const expr kinds_of[] = {col("Quantity"), col("UnitPrice"), col("Description"), col("InvoiceDate"), col("Flag")};
+  const value literals[] = {value{std::int64_t{4}}, value{2.5}, value{std::string("HEART")},
+                            value{ts("2010-12-01 08:26:00")}, value{true}};
+  for (std::size_t k = 0; k < 5; ++k) {
+    column_builder same(*type_of(literals[k]));
+    for (std::size_t r = 0; r < b.num_rows(); ++r) same.append_value(literals[k]);
+    auto columns = b.columns();
+    columns.push_back(same.finish());
+    auto fields = b.schema().fields();
+    fields.push_back({"same", *type_of(literals[k]), false});
+    const batch with_same(make_schema(fields), columns);
+    // s: the literal's value in every row of a column, which takes the column against column path.
+    const expr c = kinds_of[k], l = lit(literals[k]), s = col("same");
+    CAPTURE(k);
+    CHECK(eval(c == l, with_same) == eval(c == s, with_same));
+    CHECK(eval(l != c, with_same) == eval(s != c, with_same));
+    CHECK(eval(c < l, with_same) == eval(c < s, with_same));
+    CHECK(eval(l < c, with_same) == eval(s < c, with_same));
+    CHECK(eval(l <= c, with_same) == eval(s <= c, with_same));
+    CHECK(eval(l > c, with_same) == eval(s > c, with_same));
+    CHECK(eval(l >= c, with_same) == eval(s >= c, with_same));
+    CHECK(eval(c >= l, with_same) == eval(c >= s, with_same));
+  }
+  CHECK(eval(lit(0) < col("Quantity")) == std::vector<value>{true, false, null, true});
+  CHECK(eval(lit(1) < lit(2)) == std::vector<value>{true, true, true, true});
+}
+
 TEST_CASE("expr: three-valued AND, OR, NOT", "[expr]") {
   auto s = make_schema({{"a", type_id::boolean, true}, {"b", type_id::boolean, true}});
   std::vector<std::vector<value>> rows;

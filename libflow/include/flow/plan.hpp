@@ -96,7 +96,8 @@ bool has_aggregate(const plan_node& plan);
 std::vector<std::string> watermark_columns(const plan_node& plan);
 // The operator of a project, filter, map_batches or join node, bound to its child's output.
 std::shared_ptr<const stateless_operator> make_stateless_operator(const plan_node& node);
-// Spark's explain(): one line per operator, root first, children below their parent as a tree.
+// Spark's explain(): one line per operator, root first, children below their parent as a tree; the plan
+// as it runs, after the optimizer (flow/optimizer.hpp).
 std::string explain(const plan_node& plan);
 
 // Throws flow::error when the output mode is not allowed for the query shape, naming the rule
