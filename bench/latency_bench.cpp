@@ -4,11 +4,13 @@
 // (b) libflow's socket source -> parse (cast to int64) -> foreachBatch, stateless and with an aggregation
 // (a count per send time in update mode: each output row stands for the lines its count grew by).
 // One JSON line per mode and rate: p50/p99/p99.9/max in ms over the lines sent after a warm-up, and the
-// process's CPU seconds (getrusage) while the mode ran; then the CPU seconds an idle libflow query (its
+// process's CPU seconds and context switches (getrusage) while the mode ran, and the batches (epochs) that
+// delivered the lines; then the CPU seconds an idle libflow query (its
 // producer connected and silent) takes per second.
 // Usage: latency_bench [--seconds N (3)] [--flow.threads=N ...]
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,6 +98,15 @@ class ticking_producer {
 class latencies {
  public:
   explicit latencies(std::int64_t from) : from_(from) {}
+  // One delivery of lines: a read of the plain loop, an epoch's batch of libflow.
+  void delivered() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++deliveries_;
+  }
+  std::size_t deliveries() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return deliveries_;
+  }
   void add(std::int64_t sent, std::int64_t arrived, std::uint64_t lines) {
     std::lock_guard<std::mutex> lock(mutex_);
     received_ += lines;
@@ -131,7 +142,7 @@ class latencies {
  private:
   mutable std::mutex mutex_;
   std::int64_t from_;
-  std::size_t received_ = 0;
+  std::size_t received_ = 0, deliveries_ = 0;
   std::vector<std::pair<std::int64_t, std::uint64_t>> samples_;
 };
 
@@ -141,11 +152,21 @@ struct mode_run {
   std::size_t lines_per_tick = 0;
 };
 
-void print(const std::string& mode, std::size_t rate, latencies& measured, const ingest::result& r) {
+// Voluntary and involuntary context switches of the process so far.
+long context_switches() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_nvcsw + usage.ru_nivcsw;
+}
+
+void print(const std::string& mode, std::size_t rate, latencies& measured, const ingest::result& r, long switches) {
   auto [p, lines] = measured.percentiles();
+  const auto deliveries = std::max<std::size_t>(1, measured.deliveries());
   std::cout << "{\"bench\":\"latency\",\"mode\":\"" << mode << "\",\"lines_per_s\":" << rate << ",\"lines\":" << lines
             << ",\"p50_ms\":" << p[0] << ",\"p99_ms\":" << p[1] << ",\"p999_ms\":" << p[2] << ",\"max_ms\":" << p[3]
-            << ",\"seconds\":" << r.seconds << ",\"cpu_seconds\":" << r.cpu_seconds << "}" << std::endl;
+            << ",\"seconds\":" << r.seconds << ",\"cpu_seconds\":" << r.cpu_seconds
+            << ",\"deliveries\":" << deliveries << ",\"cpu_us_per_delivery\":" << r.cpu_seconds * 1e6 / deliveries
+            << ",\"context_switches\":" << switches << "}" << std::endl;
 }
 
 int connect_loopback(std::uint16_t port) {
@@ -169,6 +190,7 @@ ingest::result plain_loop(const mode_run& run, latencies& measured) {
     ssize_t n = ::read(fd, buffer.data() + kept, buffer.size() - kept);
     if (n <= 0) break;
     const std::int64_t arrived = now_ns();
+    measured.delivered();
     const char* p = buffer.data();
     const char* end = p + kept + n;
     while (const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) {
@@ -219,6 +241,7 @@ ingest::result libflow_stateless(flow::session& session, const mode_run& run, la
                    .write_stream()
                    .foreach_batch([&measured](const flow::batch& rows, std::int64_t) {
                      const std::int64_t arrived = now_ns();
+                     measured.delivered();
                      const std::int64_t* sent = rows.col("sent").ints();
                      for (std::size_t i = 0; i < rows.num_rows(); ++i) measured.add(sent[i], arrived, 1);
                    })
@@ -243,6 +266,7 @@ ingest::result libflow_aggregate(flow::session& session, const mode_run& run, la
                    .output_mode("update")
                    .foreach_batch([&measured, counted](const flow::batch& rows, std::int64_t) {
                      const std::int64_t arrived = now_ns();
+                     measured.delivered();
                      const std::int64_t* sent = rows.col("sent").ints();
                      const std::int64_t* count = rows.col("count").ints();
                      for (std::size_t i = 0; i < rows.num_rows(); ++i) {
@@ -285,15 +309,21 @@ int main(int argc, char** argv) {
       const std::int64_t from_offset = std::chrono::duration_cast<std::chrono::nanoseconds>(run.warm_up).count();
       {
         latencies measured(now_ns() + from_offset);
-        print("plain_loop", rate, measured, plain_loop(run, measured));
+        const long switches = context_switches();
+        const auto r = plain_loop(run, measured);
+        print("plain_loop", rate, measured, r, context_switches() - switches);
       }
       {
         latencies measured(now_ns() + from_offset);
-        print("libflow_stateless", rate, measured, libflow_stateless(session, run, measured));
+        const long switches = context_switches();
+        const auto r = libflow_stateless(session, run, measured);
+        print("libflow_stateless", rate, measured, r, context_switches() - switches);
       }
       {
         latencies measured(now_ns() + from_offset);
-        print("libflow_aggregate", rate, measured, libflow_aggregate(session, run, measured));
+        const long switches = context_switches();
+        const auto r = libflow_aggregate(session, run, measured);
+        print("libflow_aggregate", rate, measured, r, context_switches() - switches);
       }
     }
     std::cout << "{\"bench\":\"latency\",\"mode\":\"libflow_idle\",\"cpu_seconds_per_second\":"

@@ -165,6 +165,7 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
   }
   const bool every_tick = options_.epoch_every_tick && options_.trigger.kind == trigger_kind::processing_time;
   if (!any_data && !every_tick) {
+    sources_armed_ = true;
     source_status_ = status;
     if (log_.logged() == 0 && !stop_requested_ && run_no_data_epoch(now)) return;
     // Idle only once nothing planned earlier is still running: for process_all_available, and for the
@@ -203,6 +204,7 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
 // A new epoch: logged with the current watermark (write-ahead: on disk first when durable), then run.
 void query_lifecycle::log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info,
                                   time_point now) {
+  sources_armed_ = false;
   info.watermark = logged_watermark_ = watermark_.current();
   const auto epoch = log_.append(start, end, std::move(info));
   if (options_.durable) out_.push_back(act::write_offsets{epoch, std::move(start), std::move(end), logged_watermark_});
@@ -254,23 +256,26 @@ void query_lifecycle::after_idle(time_point now) {
   switch (options_.trigger.kind) {
     case trigger_kind::once:
     case trigger_kind::available_now: return finish(std::nullopt);
-    case trigger_kind::as_fast_as_possible:
-      publish_waiting("Waiting for data to arrive");
-      // Data that arrived while this plan ran may be past the offsets it found: plan again at once.
-      if (trigger_pending_) {
-        trigger_pending_ = false;
-        return fire(now);
-      }
-      if (!options_.sources_notify) {
-        out_.push_back(act::schedule{act::timer::poll, options_.poll_interval});
-      } else if (!idle_poll_scheduled_) {
-        // Data wakes the query; a plan per idle-report interval still refreshes the sources' status
-        // (a lost connection) and Spark's idle progress report.
-        idle_poll_scheduled_ = true;
-        out_.push_back(act::schedule{act::timer::poll, options_.no_data_progress_interval});
-      }
-      return;
+    case trigger_kind::as_fast_as_possible: return wait_for_data(now);
     case trigger_kind::processing_time: return wait_for_next_tick(now);
+  }
+}
+
+// As-fast-as-possible, the newest plan found nothing and nothing runs: poll, or wait for a notification.
+void query_lifecycle::wait_for_data(time_point now) {
+  publish_waiting("Waiting for data to arrive");
+  // Data that arrived while this plan ran may be past the offsets it found: plan again at once.
+  if (trigger_pending_) {
+    trigger_pending_ = false;
+    return fire(now);
+  }
+  if (!options_.sources_notify) {
+    out_.push_back(act::schedule{act::timer::poll, options_.poll_interval});
+  } else if (!idle_poll_scheduled_) {
+    // Data wakes the query; a plan per idle-report interval still refreshes the sources' status
+    // (a lost connection) and Spark's idle progress report.
+    idle_poll_scheduled_ = true;
+    out_.push_back(act::schedule{act::timer::poll, options_.no_data_progress_interval});
   }
 }
 
@@ -291,8 +296,15 @@ void query_lifecycle::after_commit(time_point now) {
       }
       else fire(now);  // the epoch that re-emitted a resumed query's state is not Once's epoch
       return;
-    case trigger_kind::available_now:
-    case trigger_kind::as_fast_as_possible: return fire(now);
+    case trigger_kind::as_fast_as_possible:
+      // The plan made after the newest epoch found nothing, so every source is armed and a notification
+      // (trigger_pending_, handled by on_commits) says when there is more: a plan now would find nothing.
+      if (options_.sources_notify && sources_armed_) {
+        if (running() == 0 && !planning_ && !trigger_pending_) wait_for_data(now);
+        return;
+      }
+      return fire(now);
+    case trigger_kind::available_now: return fire(now);
     case trigger_kind::processing_time: return wait_for_next_tick(now);
   }
 }
@@ -398,6 +410,7 @@ lifecycle_actions_list query_lifecycle::restart_timer(time_point now) {
   }
   spawn();
   recovering_ = false;
+  sources_armed_ = false;  // replays are not plans: plan again after them
   if (!replay_.empty()) run_next_replay(now);
   // Nothing to replay, and no new epoch will be planned: the query ends here.
   else if (stop_requested_ || drained_) finish(std::nullopt);

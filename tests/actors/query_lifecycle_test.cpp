@@ -230,8 +230,9 @@ TEST_CASE("lifecycle: with sources that notify, no data means waiting for a noti
   CHECK(the<act::run_epoch>(e0).end == std::vector<std::string>{"3"});
   auto ahead = h.answer(e0, nothing());  // the plan ahead finds nothing while epoch 0 runs
   CHECK_FALSE(has<act::schedule>(ahead));
-  auto c0 = h.commit(0);  // after a commit the trigger plans again, then waits
-  CHECK_FALSE(has<act::schedule>(h.answer(c0, nothing())));  // the idle report's timer is still on
+  auto c0 = h.commit(0);  // the plan ahead found nothing: the commit waits for a notification
+  CHECK_FALSE(has<act::plan_sources>(c0));
+  CHECK_FALSE(has<act::schedule>(c0));  // the idle report's timer is still on
   auto report = h.answer(h.q.poll(h.now + 10000ms), nothing());
   CHECK(the<act::schedule>(report).delay == 10000ms);
 }
@@ -256,6 +257,45 @@ TEST_CASE("lifecycle: a notification during a running epoch plans right after it
   CHECK_FALSE(has<act::schedule>(replanned));
   CHECK(the<act::plan_sources>(replanned).from == std::vector<std::string>{"1"});
   CHECK(the<act::run_epoch>(h.answer(replanned, data("2"))).epoch == 1);
+}
+
+TEST_CASE("lifecycle: with sources that notify, an epoch costs one plan ahead, none after its commit",
+          "[lifecycle][notify]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  harness h(options);
+  CHECK(has<act::idle_plan>(h.answer(h.q.poll(h.now), nothing())));
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    auto arrived = h.q.data_arrived(h.now);
+    auto run = h.answer(arrived, data(std::to_string(epoch + 1)));
+    CHECK(the<act::run_epoch>(run).epoch == epoch);
+    CHECK_FALSE(has<act::schedule>(h.answer(run, nothing())));  // the plan ahead arms the sources
+    auto committed = h.commit(epoch);
+    CHECK(has<act::publish_progress>(committed));
+    CHECK_FALSE(has<act::plan_sources>(committed));
+    CHECK(the<act::publish_status>(committed).status.message == "Waiting for data to arrive");
+  }
+  // A plan ahead that found data: the next epoch runs and plans ahead again; its commit needs no plan either.
+  auto e3 = h.answer(h.q.data_arrived(h.now), data("4"));
+  auto e4 = h.answer(e3, data("5"));
+  CHECK(the<act::run_epoch>(e4).epoch == 4);
+  CHECK_FALSE(has<act::idle_plan>(h.answer(e4, nothing())));  // epochs still run
+  CHECK_FALSE(has<act::plan_sources>(h.commit(3)));
+  CHECK_FALSE(has<act::plan_sources>(h.commit(4)));
+}
+
+TEST_CASE("lifecycle: with sources that notify, the epochs replayed after a restart are followed by a plan",
+          "[lifecycle][notify]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("1"));
+  h.answer(e0, nothing());  // armed
+  CHECK(has<act::kill_dataflow>(h.q.actor_failed(1, "boom", false, h.now)));
+  h.q.actor_down("killed", true, h.now);
+  auto restarted = h.q.restart_timer(h.now + 20ms);
+  CHECK(the<act::run_epoch>(restarted).epoch == 0);
+  CHECK(has<act::plan_sources>(h.commit(0)));  // a replay is no plan: what came since is looked for
 }
 
 TEST_CASE("lifecycle: notifications plan only for the as-fast-as-possible trigger", "[lifecycle][notify]") {

@@ -211,6 +211,7 @@ class query_lifecycle {
   void planned(std::uint64_t plan, time_point now);
   void after_idle(time_point now);
   void after_commit(time_point now);
+  void wait_for_data(time_point now);
   void wait_for_next_tick(time_point now);
   void log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info, time_point now);
   bool run_no_data_epoch(time_point now);
@@ -238,6 +239,9 @@ class query_lifecycle {
   bool drained_ = false;  // available-now/once: the sources had nothing more
   bool trigger_pending_ = false;
   bool idle_poll_scheduled_ = false;  // sources_notify: the idle-report interval's poll is scheduled
+  // sources_notify: the newest plan found nothing and no epoch was planned since, so every source will
+  // notify when data arrives (a commit then needs no plan of its own)
+  bool sources_armed_ = false;
   bool stop_requested_ = false;
   bool recovering_ = false;
   bool finished_ = false;  // the query is ending: no more epochs, restarts or reports
