@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 using flow::col;
 namespace fs = std::filesystem;
 
-TEST_CASE("drop_duplicates_within_watermark: a replayed day is late, dropped and counted; the first lines of "
+TEST_CASE("drop_duplicates_within_watermark: a replayed day is late, dropped and counted, and the first lines of "
           "each key pass",
           "[actors][dedup]") {
   const std::string backend = GENERATE(as<std::string>{}, "memory", "rocksdb");

@@ -86,7 +86,7 @@ TEST_CASE("session windows: sessions grow, and merge when a row bridges two (upd
   CHECK(state->num_rows() == 2);
 }
 
-TEST_CASE("session windows: append mode emits a session once, when the watermark passes its end; late rows are "
+TEST_CASE("session windows: append mode emits a session once, when the watermark passes its end, and late rows are "
           "dropped and counted",
           "[session_window]") {
   const auto op = clicks_per_session(output_mode::append);
@@ -106,7 +106,7 @@ TEST_CASE("session windows: append mode emits a session once, when the watermark
   CHECK(state->num_rows() == 0);
 }
 
-TEST_CASE("session windows: a gap per row from a string column; a null gap drops the row, one that is no positive "
+TEST_CASE("session windows: a gap per row from a string column: a null gap drops the row, and one that is no positive "
           "duration fails the query",
           "[session_window]") {
   const auto op = clicks_per_session(output_mode::update, col("gap"));
