@@ -237,6 +237,27 @@ TEST_CASE("sealed_log: appends overwrite zeros preallocated after the records, r
         std::vector<std::string>{"one", "two", "three"});
 }
 
+TEST_CASE("sealed_log: a record that fits but its preallocated zeros do not (a nearly full disk) is appended alone",
+          "[durable_file]") {
+  flow::test::temp_dir dir;
+  sealed_log log("checkpoint", dir.path().string(), "log");
+  struct rlimit before {};
+  ::getrlimit(RLIMIT_FSIZE, &before);
+  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limited = before;
+  limited.rlim_cur = 1000;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  const std::string message = flow::test::error_of([&] {
+    log.append("one");
+    log.append("two");
+  });
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  std::signal(SIGXFSZ, previous_handler);
+  CHECK(message == "<no error>");
+  CHECK(log.size() == seal("one").size() + seal("two").size());
+  CHECK(sealed_log("checkpoint", dir.path().string(), "log").recovered() == std::vector<std::string>{"one", "two"});
+}
+
 TEST_CASE("scan_sealed_log: intact records, a damaged stretch up to the next intact record, a torn end",
           "[durable_file]") {
   const std::string one = seal("one"), two = seal("two"), three = seal("three");
