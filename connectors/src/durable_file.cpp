@@ -262,6 +262,9 @@ std::vector<sealed_record> scan_sealed_log(std::string_view content) {
   std::vector<sealed_record> out;
   std::size_t pos = 0;
   while (pos < content.size()) {
+    // sealed_log's preallocated space: zeros after the last record are no record (a record starts with
+    // the seal's magic), so a zeroed tail is where the log ends.
+    if (content.find_first_not_of('\0', pos) == std::string_view::npos) break;
     const std::size_t start = pos;
     std::string why;
     if (auto payload = unseal_next(content, pos, why)) {
@@ -316,7 +319,8 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
     }
     if (!fd_) fail(owner_, "open", path_, errno);
     if (created) sync_directory(owner_, directory_);
-    // A torn record after end_ (a crash's, or a failed append's) is cut off.
+    // A torn record after end_ (a crash's, or a failed append's) and the zeros preallocated by an earlier
+    // process are cut off.
     struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) fail(owner_, "stat", path_, errno);
     if (static_cast<std::uint64_t>(st.st_size) > end_ && ::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) {
@@ -324,11 +328,17 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
       fd_.reset();
       fail(owner_, "cut the torn end off", path_, code);
     }
+    allocated_ = end_;
   }
   std::string record;
   for (const auto& payload : payloads) record += seal(payload);
-  try {
-    std::string_view rest = record;
+  // A small record that reaches past the preallocated space extends the file by preallocated_bytes of
+  // zeros after it, so that the appends after it overwrite blocks the file already has: their fdatasync
+  // then writes the data only, not the file's size (docs/fault-tolerance.md, "Checkpoint location").
+  const std::size_t record_bytes = record.size();
+  const bool padded = end_ + record_bytes > allocated_ && record_bytes < preallocated_bytes;
+  if (padded) record.resize(record_bytes + preallocated_bytes, '\0');
+  auto write_at_end = [&](std::string_view rest) {
     off_t at = static_cast<off_t>(end_);
     while (!rest.empty()) {
       const ssize_t n = ::pwrite(fd_.get(), rest.data(), rest.size(), at);
@@ -339,12 +349,25 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
       rest.remove_prefix(static_cast<std::size_t>(n));
       at += n;
     }
+  };
+  try {
+    try {
+      write_at_end(record);
+    } catch (const error&) {
+      if (!padded) throw;
+      // No room for the zeros (a nearly full disk, a file size limit): the record alone may still fit.
+      record.resize(record_bytes);
+      write_at_end(record);
+    }
     if (::fdatasync(fd_.get()) != 0) fail(owner_, "fdatasync", path_, errno);
   } catch (...) {
-    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) fd_.reset();  // the next append reopens and cuts
+    // The next append reopens and cuts when this cut fails; the space after end_ is no longer preallocated.
+    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) fd_.reset();
+    allocated_ = end_;
     throw;
   }
-  end_ += record.size();
+  allocated_ = std::max(allocated_, end_ + record.size());
+  end_ += record_bytes;
 }
 
 }  // namespace flow::connectors
