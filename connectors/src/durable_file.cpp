@@ -244,19 +244,64 @@ std::optional<std::string> unseal(std::string_view content, std::string& why) {
   return std::string(payload);
 }
 
+namespace {
+
+// How many bytes the sealed record at the start of rest claims (its header and the payload size the header
+// gives; more than rest holds when it runs past the end), or nullopt when no header can be read there.
+std::optional<std::size_t> declared_length(std::string_view rest) {
+  const std::size_t line_end = rest.find('\n');
+  if (!rest.starts_with(seal_magic) || line_end == std::string_view::npos) return std::nullopt;
+  const std::size_t size_at = rest.substr(0, line_end).rfind(' ');
+  std::size_t size = 0;
+  auto [size_end, ec] = std::from_chars(rest.data() + size_at + 1, rest.data() + line_end, size);
+  if (ec != std::errc{} || size_end != rest.data() + line_end) return std::nullopt;
+  return line_end + 1 + std::min(size, rest.size());
+}
+
+}  // namespace
+
 std::optional<std::string> unseal_next(std::string_view content, std::size_t& pos, std::string& why) {
   std::string_view rest = content.substr(pos);
   // The header's last field is the payload size: it tells where this payload ends; unseal checks the rest.
-  const std::size_t line_end = rest.find('\n');
-  const std::size_t size_at = rest.substr(0, line_end).rfind(' ');
-  std::size_t size = 0;
-  if (line_end != std::string_view::npos && size_at != std::string_view::npos)
-    std::from_chars(rest.data() + size_at + 1, rest.data() + line_end, size);
-  const std::size_t length = line_end == std::string_view::npos ? rest.size() : line_end + 1 + size;
-  auto payload = unseal(rest.substr(0, std::min(length, rest.size())), why);
+  const std::size_t length = declared_length(rest).value_or(rest.size());
+  auto payload = unseal(rest.substr(0, length), why);
   if (payload) pos += length;
   return payload;
 }
+
+namespace {
+
+// Whether an intact record starts at `at` and ends at the end or where another record's header starts.
+bool record_at(std::string_view content, std::size_t at) {
+  std::string ignored;
+  return unseal_next(content, at, ignored) && (at == content.size() || content.substr(at).starts_with(seal_magic));
+}
+
+bool intact_to_end(std::string_view content, std::size_t at) {
+  std::string ignored;
+  while (at < content.size())
+    if (!unseal_next(content, at, ignored)) return false;
+  return true;
+}
+
+// Where the damaged stretch that starts at start ends: at the next record, else the end. A payload may hold
+// bytes of a whole sealed record (user data in a state delta), which must not be read as a record of the
+// log: a damaged record whose header is readable ends where it says when a record (or the end) follows
+// there; a record found inside counts only when it ends where another begins; and after a record that runs
+// past the end (a torn append), only when intact records follow it up to the end.
+std::size_t end_of_damage(std::string_view content, std::size_t start) {
+  const auto length = declared_length(content.substr(start));
+  const bool runs_past_end = length && *length > content.size() - start;
+  if (length && !runs_past_end && (start + *length == content.size() || record_at(content, start + *length)))
+    return start + *length;
+  for (std::size_t at = content.find(seal_magic, start + 1); at != std::string_view::npos;
+       at = content.find(seal_magic, at + 1)) {
+    if (runs_past_end ? intact_to_end(content, at) : record_at(content, at)) return at;
+  }
+  return content.size();
+}
+
+}  // namespace
 
 std::vector<sealed_record> scan_sealed_log(std::string_view content) {
   std::vector<sealed_record> out;
@@ -271,17 +316,7 @@ std::vector<sealed_record> scan_sealed_log(std::string_view content) {
       out.push_back({start, pos, true, std::move(*payload), {}});
       continue;
     }
-    // Damaged: it reaches the next intact record (looked for from each seal header on), else the end.
-    std::size_t next = content.size();
-    std::string ignored;
-    for (std::size_t at = content.find(seal_magic, start + 1); at != std::string_view::npos;
-         at = content.find(seal_magic, at + 1)) {
-      std::size_t probe = at;
-      if (unseal_next(content, probe, ignored)) {
-        next = at;
-        break;
-      }
-    }
+    const std::size_t next = end_of_damage(content, start);
     out.push_back({start, next, false, std::string(content.substr(start, next - start)), std::move(why)});
     pos = next;
   }

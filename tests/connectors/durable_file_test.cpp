@@ -276,3 +276,33 @@ TEST_CASE("scan_sealed_log: intact records, a damaged stretch up to the next int
   CHECK(records[3].end == content.size());
   CHECK(scan_sealed_log("").empty());
 }
+
+TEST_CASE("scan_sealed_log: a payload holding bytes of a whole sealed record (user data) is never read as a record "
+          "of the log, when its record is damaged or torn",
+          "[durable_file]") {
+  const std::string one = seal("one"), three = seal("three");
+  const std::string inner = seal("commits/7\n{\"epoch\":7}");
+  std::string outer = seal("user data " + inner + " more user data");
+  const std::size_t inner_end = outer.find(inner) + inner.size();
+
+  SECTION("damaged in the middle: one damaged stretch, the whole record") {
+    std::string damaged = outer;
+    damaged[damaged.size() - 1] = 'X';
+    const auto records = scan_sealed_log(one + damaged + three);
+    REQUIRE(records.size() == 3);
+    CHECK_FALSE(records[1].intact);
+    CHECK(records[1].payload == damaged);
+    CHECK((records[2].intact && records[2].payload == "three"));
+  }
+  SECTION("torn after the inner record: a torn append, the records before recovered") {
+    const std::string torn = one + outer.substr(0, inner_end + 3);
+    flow::test::temp_dir dir;
+    flow::test::write_file(dir / "log", torn);
+    const auto records = scan_sealed_log(torn);
+    REQUIRE(records.size() == 2);
+    CHECK_FALSE(records[1].intact);
+    CHECK(records[1].end == one.size() + inner_end + 3);
+    sealed_log log("checkpoint", dir.path().string(), "log");
+    CHECK(log.recovered() == std::vector<std::string>{"one"});
+  }
+}

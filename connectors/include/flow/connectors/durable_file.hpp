@@ -93,7 +93,8 @@ std::optional<std::string> unseal(std::string_view content, std::string& why);
 std::optional<std::string> unseal_next(std::string_view content, std::size_t& pos, std::string& why);
 
 // One stretch of an append-only log of sealed payloads (scan_sealed_log): an intact payload, or damaged bytes
-// (why set) up to the next intact record or the end.
+// (why set) up to the next intact record or the end (never one inside a damaged payload's bytes: see
+// docs/fault-tolerance.md).
 struct sealed_record {
   std::size_t at = 0, end = 0;  // where it starts and ends in the content
   bool intact = true;
