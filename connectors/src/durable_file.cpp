@@ -271,15 +271,20 @@ std::optional<std::string> unseal_next(std::string_view content, std::size_t& po
 
 namespace {
 
-// Whether an intact record starts at `at` and ends at the end or where another record's header starts.
+// Whether only sealed_log's preallocated zeros (or nothing) follow `at`: where the log ends.
+bool at_log_end(std::string_view content, std::size_t at) {
+  return content.find_first_not_of('\0', at) == std::string_view::npos;
+}
+
+// Whether an intact record starts at `at` and ends at the log's end or where another record's header starts.
 bool record_at(std::string_view content, std::size_t at) {
   std::string ignored;
-  return unseal_next(content, at, ignored) && (at == content.size() || content.substr(at).starts_with(seal_magic));
+  return unseal_next(content, at, ignored) && (at_log_end(content, at) || content.substr(at).starts_with(seal_magic));
 }
 
 bool intact_to_end(std::string_view content, std::size_t at) {
   std::string ignored;
-  while (at < content.size())
+  while (!at_log_end(content, at))
     if (!unseal_next(content, at, ignored)) return false;
   return true;
 }
@@ -292,7 +297,7 @@ bool intact_to_end(std::string_view content, std::size_t at) {
 std::size_t end_of_damage(std::string_view content, std::size_t start) {
   const auto length = declared_length(content.substr(start));
   const bool runs_past_end = length && *length > content.size() - start;
-  if (length && !runs_past_end && (start + *length == content.size() || record_at(content, start + *length)))
+  if (length && !runs_past_end && (at_log_end(content, start + *length) || record_at(content, start + *length)))
     return start + *length;
   for (std::size_t at = content.find(seal_magic, start + 1); at != std::string_view::npos;
        at = content.find(seal_magic, at + 1)) {
@@ -309,7 +314,7 @@ std::vector<sealed_record> scan_sealed_log(std::string_view content) {
   while (pos < content.size()) {
     // sealed_log's preallocated space: zeros after the last record are no record (a record starts with
     // the seal's magic), so a zeroed tail is where the log ends.
-    if (content.find_first_not_of('\0', pos) == std::string_view::npos) break;
+    if (at_log_end(content, pos)) break;
     const std::size_t start = pos;
     std::string why;
     if (auto payload = unseal_next(content, pos, why)) {
