@@ -172,7 +172,8 @@ class side_buffer {
   std::uint32_t next(std::uint32_t r) const { return next_[r]; }
 
   // The newest row of this key, no_row when none (follow next() for the older ones; check live()).
-  std::uint32_t first(std::string_view key, std::uint64_t hash) const {
+  std::uint32_t first(std::string_view key, std::uint64_t hash) {
+    for (; linked_ < size(); ++linked_) link(static_cast<std::uint32_t>(linked_));
     if (slots_.empty()) return no_row;
     for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
       const std::uint32_t head = slots_[at];
@@ -254,7 +255,6 @@ class side_buffer {
   }
   void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched,
                 std::string_view key, std::uint64_t hash) {
-    const auto r = static_cast<std::uint32_t>(size());
     chunk_of_.push_back(chunk);
     position_.push_back(position);
     ids_.push_back(id);
@@ -266,9 +266,9 @@ class side_buffer {
     matched_.push_back(matched ? 1 : 0);
     next_.push_back(no_row);
     ++live_count_;
-    link(r);
   }
-  // Makes row r its key's newest row.
+  // Makes row r its key's newest row. Rows are linked at the first probe after they came: the runtime's
+  // committed copy of the state never probes, so it never builds the table.
   void link(std::uint32_t r) {
     if (2 * (keys_ + 1) > slots_.size()) grow();
     for (std::size_t at = hashes_[r] & mask_;; at = (at + 1) & mask_) {
@@ -342,6 +342,7 @@ class side_buffer {
   std::size_t live_count_ = 0;
   std::vector<std::uint32_t> slots_;  // a key's newest row, no_row when empty
   std::size_t mask_ = 0, keys_ = 0;
+  std::size_t linked_ = 0;  // rows before it are in the table
   std::size_t committed_ = 0;
   std::vector<std::uint32_t> removed_, flagged_;
 };
