@@ -1,10 +1,9 @@
 #include "flow/stream_join.hpp"
 
 #include <algorithm>
-#include <queue>
-#include <unordered_map>
+#include <functional>
 
-#include "flow/keyed_operator.hpp"
+#include "flow/keys.hpp"
 #include "flow/plan_codec.hpp"
 
 namespace flow {
@@ -152,148 +151,340 @@ plan_ptr make_stream_join(plan_ptr left, plan_ptr right, stream_join_spec spec) 
 
 namespace {
 
-// One buffered row of a side: its event time (0 without a time range), whether a row of the other side
-// matched it, and its values.
-struct buffered_row {
-  std::int64_t side = 0;
-  std::int64_t time = 0;
-  bool matched = false;
-  std::vector<value> cells;
-};
+constexpr std::uint32_t no_row = ~std::uint32_t{0};
 
-void add_value(row_writer& out, const value& v) {
-  std::visit(
-      [&](const auto& x) {
-        using V = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<V, null_value>) out.add_null();
-        else if constexpr (std::is_same_v<V, std::vector<std::string>>) out.add_list(x);
-        else out.add(x);
-      },
-      v);
-}
-
-// The state store's view of the buffered rows: one key per row, (side, join keys..., row id), whose value
-// holds the row. Never part of a graph: it only gives keyed_state its layout and its save/load.
-class join_buffer final : public keyed_operator<buffered_row> {
+// One side's buffered rows, numbered in arrival order (which is also the order of their ids). A batch's
+// accepted rows stay in the batch itself (a chunk, its columns shared, not copied); per row the buffer
+// keeps where it is, its id, event time, encoded join key and flags. An open-addressing table maps each
+// join key to its newest row, next_ chains a key's older rows. Evicted rows stay, dead, until compact().
+// Bookkeeping for take_changes: rows before committed_ existed at the last one; removed_ and flagged_ are
+// those of them evicted or newly matched since.
+class side_buffer {
  public:
-  explicit join_buffer(const stream_join_operator& join) : keyed_operator(spec_of(join)), join_(&join) {}
+  std::size_t size() const { return ids_.size(); }
+  std::size_t live_rows() const { return live_count_; }
+  bool live(std::uint32_t r) const { return live_[r] != 0; }
+  bool matched(std::uint32_t r) const { return matched_[r] != 0; }
+  std::int64_t time(std::uint32_t r) const { return times_[r]; }
+  std::int64_t id(std::uint32_t r) const { return ids_[r]; }
+  const batch& chunk(std::uint32_t r) const { return chunks_[chunk_of_[r]]; }
+  std::uint32_t position(std::uint32_t r) const { return position_[r]; }
+  std::uint32_t next(std::uint32_t r) const { return next_[r]; }
 
-  void process(const batch&, const row_keys&, keyed_state<buffered_row>&, operator_context&) const override {
-    throw error("join_buffer: not an operator of a graph");
-  }
-  void save(const buffered_row& row, row_writer& out) const override {
-    out.add(row.side).add(row.time).add(row.matched);
-    for (std::size_t s = 0; s < 2; ++s) {
-      const std::size_t columns = join_->side_schema(s)->size();
-      for (std::size_t c = 0; c < columns; ++c) {
-        if (static_cast<std::size_t>(row.side) == s) add_value(out, row.cells[c]);
-        else out.add_null();
-      }
+  // The newest row of this key, no_row when none (follow next() for the older ones; check live()).
+  std::uint32_t first(std::string_view key, std::uint64_t hash) {
+    for (; linked_ < size(); ++linked_) link(static_cast<std::uint32_t>(linked_));
+    if (slots_.empty()) return no_row;
+    for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
+      const std::uint32_t head = slots_[at];
+      if (head == no_row) return no_row;
+      if (hashes_[head] == hash && key_of(head) == key) return head;
     }
   }
-  buffered_row load(const batch& saved, std::size_t row) const override {
-    buffered_row out;
-    out.side = saved.col(0).ints()[row];
-    out.time = saved.col(1).ints()[row];
-    out.matched = saved.col(2).bools()[row];
-    const auto& side = join_->side(static_cast<std::size_t>(out.side));
-    for (std::size_t c = 0; c < side.rows->size(); ++c) out.cells.push_back(saved.at(row, side.first_state_column + c));
-    return out;
+  void set_matched(std::uint32_t r) {
+    if (matched_[r]) return;
+    matched_[r] = 1;
+    if (r < committed_) flagged_.push_back(r);
+  }
+  void evict(std::uint32_t r) {
+    live_[r] = 0;
+    --live_count_;
+    if (r < committed_) removed_.push_back(r);
+  }
+  // Adds a chunk whose rows picked[i] are buffered, with their ids, times, matched flags and join keys.
+  void add_chunk(batch rows, const std::vector<std::uint32_t>& picked, const std::vector<std::int64_t>& ids,
+                 const std::vector<std::int64_t>& times, const std::vector<std::uint8_t>& matched,
+                 const encoded_keys& keys) {
+    if (picked.empty()) return;
+    if (!ids_.empty() && ids.front() <= ids_.back())
+      throw error("stream_stream_join: buffered rows arrived out of id order (a corrupt checkpoint?)");
+    const auto chunk = static_cast<std::uint32_t>(chunks_.size());
+    chunks_.push_back(std::move(rows));
+    reserve(size() + picked.size());
+    for (std::size_t i = 0; i < picked.size(); ++i) {
+      const std::uint32_t p = picked[i];
+      push_row(chunk, p, ids[i], times[i], matched[i] != 0, keys.key(p), keys.hashes[p]);
+    }
+  }
+  // The live row with this id, no_row when none (ids ascend with row numbers).
+  std::uint32_t find_id(std::int64_t id) const {
+    const auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+    if (it == ids_.end() || *it != id) return no_row;
+    const auto r = static_cast<std::uint32_t>(it - ids_.begin());
+    return live(r) ? r : no_row;
+  }
+  template <class F>
+  void for_each_changed(F&& removed, F&& put) const {
+    for (auto r : removed_) removed(r);
+    for (auto r : flagged_) {
+      if (live(r)) put(r);
+    }
+    for (auto r = static_cast<std::uint32_t>(committed_); r < size(); ++r) {
+      if (live(r)) put(r);
+    }
+  }
+  // Forgets the changes; drops the dead rows when they are the majority.
+  void commit() {
+    removed_.clear();
+    flagged_.clear();
+    if (size() - live_count_ > live_count_ && size() >= 1024) compact();
+    committed_ = size();
+  }
+  void clear() { *this = side_buffer(); }
+  std::size_t memory_bytes() const {
+    std::size_t bytes = key_bytes_.capacity() + slots_.capacity() * sizeof(std::uint32_t);
+    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + sizeof(std::uint64_t) + 4 * sizeof(std::uint32_t) +
+                                sizeof(std::size_t) + 2);
+    for (const auto& c : chunks_) bytes += c.byte_size();
+    return bytes;
   }
 
  private:
-  static keyed_operator_spec spec_of(const stream_join_operator& join) {
-    std::vector<field> keys{{"__side", type_id::int64, false}};
-    for (std::size_t i = 0; i < join.side(0).keys.size(); ++i)
-      keys.push_back({"__key" + std::to_string(i), (*join.side(0).rows)[join.side(0).keys[i]].type, true});
-    keys.push_back({"__id", type_id::int64, false});
-    std::vector<std::string> key_names;
-    for (const auto& f : keys) key_names.push_back(f.name);
-    std::vector<field> state{{"__row_side", type_id::int64, false}, {"__time", type_id::int64, false},
-                             {"__matched", type_id::boolean, false}};
-    for (std::size_t s = 0; s < 2; ++s) {
-      for (field f : join.side_schema(s)->fields()) {
-        f.name = (s == 0 ? "left." : "right.") + f.name;
-        state.push_back(f);
+  std::string_view key_of(std::uint32_t r) const {
+    return std::string_view(key_bytes_).substr(key_offsets_[r], key_offsets_[r + 1] - key_offsets_[r]);
+  }
+  void reserve(std::size_t rows) {
+    if (rows <= ids_.capacity()) return;
+    const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
+    for (auto* v : {&ids_, &times_}) v->reserve(capacity);
+    for (auto* v : {&chunk_of_, &position_, &next_}) v->reserve(capacity);
+    hashes_.reserve(capacity);
+    key_offsets_.reserve(capacity + 1);
+    live_.reserve(capacity);
+    matched_.reserve(capacity);
+  }
+  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched,
+                std::string_view key, std::uint64_t hash) {
+    chunk_of_.push_back(chunk);
+    position_.push_back(position);
+    ids_.push_back(id);
+    times_.push_back(time);
+    hashes_.push_back(hash);
+    key_bytes_.append(key);
+    key_offsets_.push_back(key_bytes_.size());
+    live_.push_back(1);
+    matched_.push_back(matched ? 1 : 0);
+    next_.push_back(no_row);
+    ++live_count_;
+  }
+  // Makes row r its key's newest row. Rows are linked at the first probe after they came: the runtime's
+  // committed copy of the state never probes, so it never builds the table.
+  void link(std::uint32_t r) {
+    if (2 * (keys_ + 1) > slots_.size()) grow();
+    for (std::size_t at = hashes_[r] & mask_;; at = (at + 1) & mask_) {
+      std::uint32_t& head = slots_[at];
+      if (head == no_row) {
+        head = r;
+        ++keys_;
+        return;
+      }
+      if (hashes_[head] == hashes_[r] && key_of(head) == key_of(r)) {
+        next_[r] = head;
+        head = r;
+        return;
       }
     }
-    return {.name = "stream_stream_join_state", .input = make_schema(std::move(keys)), .keys = std::move(key_names),
-            .output = {}, .state = std::move(state)};
   }
-  const stream_join_operator* join_;
+  void grow() {
+    std::vector<std::uint32_t> heads;
+    for (auto head : slots_) {
+      if (head != no_row) heads.push_back(head);
+    }
+    slots_.assign(std::max<std::size_t>(64, 2 * slots_.size()), no_row);
+    mask_ = slots_.size() - 1;
+    for (auto head : heads) {
+      std::size_t at = hashes_[head] & mask_;
+      while (slots_[at] != no_row) at = (at + 1) & mask_;
+      slots_[at] = head;
+    }
+  }
+  // Keeps the live rows only (in order), and of each chunk mostly dead only its live rows.
+  void compact() {
+    side_buffer kept;
+    kept.reserve(live_count_);
+    std::vector<std::uint32_t> alive;
+    for (std::uint32_t r = 0; r < size();) {
+      const std::uint32_t chunk = chunk_of_[r];
+      alive.clear();
+      std::uint32_t end = r;
+      for (; end < size() && chunk_of_[end] == chunk; ++end) {
+        if (live(end)) alive.push_back(end);
+      }
+      r = end;
+      if (alive.empty()) continue;
+      const batch& rows = chunks_[chunk];
+      const auto new_chunk = static_cast<std::uint32_t>(kept.chunks_.size());
+      if (2 * alive.size() >= rows.num_rows()) {
+        kept.chunks_.push_back(rows);
+        for (auto a : alive) kept.push_row(new_chunk, position_[a], ids_[a], times_[a], matched(a), key_of(a), hashes_[a]);
+      } else {
+        std::vector<std::uint32_t> positions;
+        for (auto a : alive) positions.push_back(position_[a]);
+        std::vector<column> columns;
+        for (const auto& c : rows.columns()) columns.push_back(take_rows(c, positions));
+        kept.chunks_.push_back(batch(rows.schema_ref(), std::move(columns)));
+        for (std::uint32_t i = 0; i < alive.size(); ++i) {
+          const auto a = alive[i];
+          kept.push_row(new_chunk, i, ids_[a], times_[a], matched(a), key_of(a), hashes_[a]);
+        }
+      }
+    }
+    *this = std::move(kept);
+  }
+
+  std::vector<batch> chunks_;
+  std::vector<std::uint32_t> chunk_of_, position_, next_;
+  std::vector<std::int64_t> ids_, times_;
+  std::vector<std::uint64_t> hashes_;
+  std::string key_bytes_;
+  std::vector<std::size_t> key_offsets_{0};
+  std::vector<std::uint8_t> live_, matched_;
+  std::size_t live_count_ = 0;
+  std::vector<std::uint32_t> slots_;  // a key's newest row, no_row when empty
+  std::size_t mask_ = 0, keys_ = 0;
+  std::size_t linked_ = 0;  // rows before it are in the table
+  std::size_t committed_ = 0;
+  std::vector<std::uint32_t> removed_, flagged_;
 };
 
-// Where a buffered row is: its key in the store, and a copy of what eviction and outer rows need.
-struct buffered_entry {
-  std::string state_key;
-  std::uint64_t hash = 0;
-  std::int64_t time = 0;
-  bool matched = false;
-  key_ref key() const { return {state_key, hash}; }
-};
+// The checkpoint's rows (snapshot, changes): per buffered row its side, id, whether it was removed, event
+// time, matched flag, then the left side's columns and the right side's (nulls for the other side).
+constexpr std::size_t side_column = 0, id_column = 1, deleted_column = 2, time_column = 3, matched_column = 4,
+                      first_row_column = 5;
 
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
-};
-using join_index = std::unordered_map<std::string, std::vector<buffered_entry>, string_hash, std::equal_to<>>;
+schema_ptr checkpoint_schema(const stream_join_operator& join) {
+  std::vector<field> fields{{"__side", type_id::int64, false},
+                            {"__id", type_id::int64, false},
+                            {"__deleted", type_id::boolean, false},
+                            {"__time", type_id::int64, false},
+                            {"__matched", type_id::boolean, false}};
+  for (std::size_t s = 0; s < 2; ++s) {
+    for (field f : join.side_schema(s)->fields()) {
+      f.name = (s == 0 ? "left." : "right.") + f.name;
+      f.nullable = true;
+      fields.push_back(f);
+    }
+  }
+  return make_schema(std::move(fields));
+}
 
-// A join key with a buffered row of this event time, so that eviction visits only the keys that have rows
-// to evict: a min-heap by time (a key appears once per row; a visit evicts all its evictable rows).
-struct eviction_due {
-  std::int64_t time = 0;
-  std::string join_key;
-  bool operator>(const eviction_due& other) const { return time > other.time; }
-};
-using eviction_queue = std::priority_queue<eviction_due, std::vector<eviction_due>, std::greater<>>;
-
-// One instance's state: the rows in the state store (checkpointed, memory or RocksDB), and in memory an
-// index from each side's join keys to its buffered rows, rebuilt from the store after a restore.
+// One instance's state: both sides' buffered rows, in memory on either state backend (the watermark bounds
+// them), checkpointed as rows of checkpoint_schema().
 class stream_join_state final : public operator_state {
  public:
-  explicit stream_join_state(const stream_join_operator& join)
-      : buffer_(std::make_unique<join_buffer>(join)), rows(*buffer_) {
-    for (std::size_t s = 0; s < 2; ++s) columns[s] = join.side_schema(s)->size();
-  }
+  explicit stream_join_state(const stream_join_operator& join) : join_(&join), schema_(checkpoint_schema(join)) {}
 
-  batch snapshot() const override { return rows.snapshot(); }
+  batch snapshot() const override {
+    return rows_of([&](std::size_t s, auto&& removed, auto&& put) {
+      (void)removed;
+      for (std::uint32_t r = 0; r < sides[s].size(); ++r) {
+        if (sides[s].live(r)) put(r);
+      }
+    });
+  }
   void restore(const batch& snapshot) override {
-    rows.restore(snapshot);
-    stale = true;
+    for (auto& side : sides) side.clear();
+    apply_changes(snapshot);
   }
-  batch take_changes() override { return rows.take_changes(); }
-  void apply_changes(const batch& changes) override {
-    rows.apply_changes(changes);
-    stale = true;
+  batch take_changes() override {
+    batch changes = rows_of([&](std::size_t s, auto&& removed, auto&& put) { sides[s].for_each_changed(removed, put); });
+    for (auto& side : sides) side.commit();
+    return changes;
   }
-  std::size_t num_rows() const override { return rows.num_rows(); }
-  std::size_t memory_bytes() const override {
-    // The store, plus per buffered row its values and its index entry (heap blocks of strings not counted).
-    std::size_t bytes = rows.memory_bytes();
-    for (std::size_t s = 0; s < 2; ++s)
-      bytes += buffered[s] * (columns[s] * sizeof(value) + sizeof(buffered_entry) + sizeof(eviction_due));
-    return bytes;
-  }
-  void use_backend(const state_backend_config& config, const std::string& directory) override {
-    rows.use_backend(config, directory);
-  }
-  bool snapshots_to_directory() const override { return rows.snapshots_to_directory(); }
-  void snapshot_to(const std::string& directory) const override { rows.snapshot_to(directory); }
-  void restore_from(const std::string& directory) override {
-    rows.restore_from(directory);
-    stale = true;
-  }
+  void apply_changes(const batch& changes) override;
+  std::size_t num_rows() const override { return sides[0].live_rows() + sides[1].live_rows(); }
+  std::size_t memory_bytes() const override { return sides[0].memory_bytes() + sides[1].memory_bytes(); }
 
-  std::unique_ptr<join_buffer> buffer_;  // outlives rows, which refers to it
-  keyed_state<buffered_row> rows;
-  join_index index[2];
-  eviction_queue due[2];
-  std::size_t buffered[2] = {0, 0};  // rows in the index, by side
-  std::size_t columns[2] = {0, 0};   // each side's columns
-  bool stale = false;  // the index does not reflect rows (after a restore)
+  side_buffer sides[2];
   std::int64_t epoch = -1;
   std::int64_t next_id = 0;
+
+ private:
+  // Rows of schema_: visit(s, removed, put) calls removed(r) or put(r) for rows r of side s.
+  template <class Visit>
+  batch rows_of(Visit&& visit) const {
+    std::vector<column_builder> out;
+    for (const auto& f : schema_->fields()) out.emplace_back(f.type);
+    for (std::size_t s = 0; s < 2; ++s) {
+      const side_buffer& side = sides[s];
+      const std::size_t first = join_->side(s).first_state_column, columns = join_->side_schema(s)->size();
+      auto header = [&](std::uint32_t r, bool deleted) {
+        out[side_column].append_int(static_cast<std::int64_t>(s));
+        out[id_column].append_int(side.id(r));
+        out[deleted_column].append_bool(deleted);
+        out[time_column].append_int(side.time(r));
+        out[matched_column].append_bool(side.matched(r));
+      };
+      std::function<void(std::uint32_t)> removed = [&](std::uint32_t r) {
+        header(r, true);
+        for (std::size_t c = first_row_column; c < out.size(); ++c) out[c].append_null();
+      };
+      std::function<void(std::uint32_t)> put = [&](std::uint32_t r) {
+        header(r, false);
+        const batch& rows = side.chunk(r);
+        for (std::size_t c = first_row_column; c < out.size(); ++c) {
+          if (c >= first && c < first + columns) out[c].append_from(rows.col(c - first), side.position(r));
+          else out[c].append_null();
+        }
+      };
+      visit(s, removed, put);
+    }
+    std::vector<column> columns;
+    for (auto& c : out) columns.push_back(c.finish());
+    return batch(schema_, std::move(columns));
+  }
+
+  const stream_join_operator* join_;
+  schema_ptr schema_;
 };
+
+void stream_join_state::apply_changes(const batch& changes) {
+  if (changes.num_columns() != schema_->size())
+    throw error("stream_stream_join: the checkpointed state has " + std::to_string(changes.num_columns()) +
+                " columns, expected " + std::to_string(schema_->size()) + " [" + schema_->to_string() +
+                "]; was it written by another query or version?");
+  const auto* side_of = changes.col(side_column).ints();
+  const auto* ids = changes.col(id_column).ints();
+  const auto* deleted = changes.col(deleted_column).bools();
+  const auto* times = changes.col(time_column).ints();
+  const auto* matched = changes.col(matched_column).bools();
+  std::vector<std::uint32_t> added[2];
+  for (std::size_t i = 0; i < changes.num_rows(); ++i) {
+    const auto s = static_cast<std::size_t>(side_of[i]);
+    if (s > 1) throw error("stream_stream_join: the checkpointed state names side " + std::to_string(side_of[i]));
+    const std::uint32_t r = sides[s].find_id(ids[i]);
+    if (deleted[i]) {
+      if (r != no_row) sides[s].evict(r);
+    } else if (r != no_row) {
+      if (matched[i]) sides[s].set_matched(r);
+    } else {
+      added[s].push_back(static_cast<std::uint32_t>(i));
+    }
+  }
+  for (std::size_t s = 0; s < 2; ++s) {
+    auto& rows = added[s];
+    if (rows.empty()) continue;
+    std::sort(rows.begin(), rows.end(), [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    const auto& side = join_->side(s);
+    std::vector<column> columns;
+    for (std::size_t c = 0; c < side.rows->size(); ++c) columns.push_back(take_rows(changes.col(side.first_state_column + c), rows));
+    batch chunk(side.rows, std::move(columns));
+    std::vector<column> key_columns;
+    for (auto k : side.keys) key_columns.push_back(chunk.col(k));
+    const encoded_keys keys = encode_keys(join_->join_key_layout(), key_columns, rows.size());
+    std::vector<std::uint32_t> picked(rows.size());
+    std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
+    std::vector<std::uint8_t> row_matched(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      picked[i] = static_cast<std::uint32_t>(i);
+      row_ids[i] = ids[rows[i]];
+      row_times[i] = times[rows[i]];
+      row_matched[i] = matched[rows[i]];
+    }
+    sides[s].add_chunk(std::move(chunk), picked, row_ids, row_times, row_matched, keys);
+  }
+  for (auto& side : sides) side.commit();
+}
 
 stream_join_state& typed(operator_state* state) {
   auto* join = dynamic_cast<stream_join_state*>(state);
@@ -301,49 +492,16 @@ stream_join_state& typed(operator_state* state) {
   return *join;
 }
 
-// Rebuilds the index from the store: a state key is (side, join keys..., id).
-void rebuild_index(const stream_join_operator& op, stream_join_state& st, const key_layout& state_layout) {
-  for (auto& side : st.index) side.clear();
-  for (auto& queue : st.due) queue = eviction_queue();
-  st.buffered[0] = st.buffered[1] = 0;
-  const std::size_t keys = op.side(0).keys.size();
-  struct found {
-    std::vector<std::vector<value>> key_values;  // by key column
-    std::vector<buffered_entry> entries;
-  } sides[2];
-  for (auto& s : sides) s.key_values.resize(keys);
-  st.rows.for_each([&](key_ref key, const buffered_row& row) {
-    const auto values = decode_key(state_layout, key.bytes);
-    auto& side = sides[std::get<std::int64_t>(values[0])];
-    for (std::size_t k = 0; k < keys; ++k) side.key_values[k].push_back(values[1 + k]);
-    side.entries.push_back({std::string(key.bytes), key.hash, row.time, row.matched});
-  });
-  for (std::size_t s = 0; s < 2; ++s) {
-    std::vector<column> columns;
-    for (std::size_t k = 0; k < keys; ++k)
-      columns.push_back(make_column(op.join_key_layout().types()[k], sides[s].key_values[k]));
-    const encoded_keys encoded = encode_keys(op.join_key_layout(), columns, sides[s].entries.size());
-    for (std::size_t i = 0; i < sides[s].entries.size(); ++i) {
-      if (op.ever_evicts(s)) st.due[s].push({sides[s].entries[i].time, std::string(encoded.key(i))});
-      st.index[s][std::string(encoded.key(i))].push_back(std::move(sides[s].entries[i]));
-    }
-    st.buffered[s] = sides[s].entries.size();
-  }
-  st.stale = false;
-}
-
-// A row of one side: a row of an input batch, a buffered row's values, or nulls (none).
+// A row of one side: a row of a batch (an input batch or a buffered chunk), or nulls (none).
 struct row_source {
   const batch* rows = nullptr;
   std::size_t row = 0;
-  const std::vector<value>* cells = nullptr;
 
   void append(column_builder& out, std::size_t column) const {
     if (rows) out.append_from(rows->col(column), row);
-    else if (cells) out.append_value((*cells)[column]);
     else out.append_null();
   }
-  bool present() const { return rows || cells; }
+  bool present() const { return rows != nullptr; }
 };
 
 class output_builder {
@@ -379,13 +537,6 @@ class output_builder {
   std::vector<column_builder> columns_;
   std::size_t rows_ = 0;
 };
-
-key_layout state_key_layout(const stream_join_operator& op) {
-  std::vector<type_id> types{type_id::int64};
-  for (auto t : op.join_key_layout().types()) types.push_back(t);
-  types.push_back(type_id::int64);
-  return key_layout(std::move(types));
-}
 
 std::optional<std::size_t> time_index(const schema& side, const std::string& name) {
   if (name.empty()) return std::nullopt;
@@ -424,8 +575,8 @@ stream_join_operator::stream_join_operator(schema_ptr left, schema_ptr right, st
   if (!spec_.left_time.empty() && (!sides_[0].time || !sides_[1].time))
     throw error("join: the time range's columns '" + spec_.left_time + "' and '" + spec_.right_time +
                 "' are not columns of the left and the right side");
-  sides_[0].first_state_column = 3;
-  sides_[1].first_state_column = 3 + sides_[0].rows->size();
+  sides_[0].first_state_column = first_row_column;
+  sides_[1].first_state_column = first_row_column + sides_[0].rows->size();
 
   // Spark's output: for using-columns the keys once, then each side's other columns; else all columns of
   // both sides. The side an outer join may pad with nulls is nullable.
@@ -492,43 +643,44 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
                                    operator_context& ctx) const {
   if (input_index > 1) throw error("stream_stream_join: a join has two inputs, got a batch for input " + std::to_string(input_index));
   stream_join_state& st = typed(state);
-  const key_layout state_layout = state_key_layout(*this);
-  if (st.stale) rebuild_index(*this, st, state_layout);
   if (ctx.epoch() != st.epoch) {
     st.epoch = ctx.epoch();
     st.next_id = 0;
   }
   const std::size_t s = input_index, other = 1 - s;
   const side_layout& mine = sides_[s];
+  side_buffer& theirs = st.sides[other];
   const std::size_t n = input.num_rows();
 
   std::vector<column> key_columns;
   for (auto k : mine.keys) key_columns.push_back(input.col(k));
   const encoded_keys join_keys = encode_keys(join_keys_, key_columns, n);
-  // Row ids unique within the instance: the epoch in the high bits, a count within it in the low ones.
-  std::vector<std::int64_t> ids(n);
-  for (auto& id : ids) id = (st.epoch << 32) | st.next_id++;
-  std::vector<column> state_key_columns{make_int_column(std::vector<std::int64_t>(n, static_cast<std::int64_t>(s)))};
-  state_key_columns.insert(state_key_columns.end(), key_columns.begin(), key_columns.end());
-  state_key_columns.push_back(make_int_column(ids));
-  const encoded_keys state_keys = encode_keys(state_layout, state_key_columns, n);
-
   const std::int64_t watermark = ctx.watermark();
   const column* times = mine.time ? &input.col(*mine.time) : nullptr;
   const bool ranged = !spec_.left_time.empty();
+  const bool mark_theirs = preserves(other);
   output_builder out(*this);
   std::size_t late = 0;
+  // The rows this batch buffers: their positions, ids (unique within the instance: the epoch in the high
+  // bits, a count within it in the low ones), event times and whether they matched.
+  std::vector<std::uint32_t> picked;
+  std::vector<std::int64_t> ids, buffered_times;
+  std::vector<std::uint8_t> matched_rows;
+  picked.reserve(n);
+  ids.reserve(n);
+  buffered_times.reserve(n);
+  matched_rows.reserve(n);
   auto add_pair = [&](const row_source& mine_row, const row_source& other_row) {
     if (s == 0) out.add(mine_row, other_row);
     else out.add(other_row, mine_row);
   };
   for (std::size_t r = 0; r < n; ++r) {
-    const row_source row{&input, r, nullptr};
-    const bool null_key = std::any_of(key_columns.begin(), key_columns.end(), [&](const column& c) { return c.is_null(r); });
+    const row_source row{&input, r};
     if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] < watermark) {
       ++late;
       continue;
     }
+    const bool null_key = std::any_of(key_columns.begin(), key_columns.end(), [&](const column& c) { return c.is_null(r); });
     if (null_key || (ranged && !times->valid(r))) {
       // It can never match: an outer join's preserved side emits it at once.
       if (preserves(s)) add_pair(row, row_source{});
@@ -536,65 +688,40 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     }
     const std::int64_t time = ranged ? times->ints()[r] : 0;
     bool matched = false;
-    auto found = st.index[other].find(join_keys.key(r));
-    if (found != st.index[other].end()) {
-      for (auto& entry : found->second) {
-        if (ranged) {
-          const std::int64_t right_minus_left = s == 0 ? entry.time - time : time - entry.time;
-          if (right_minus_left < spec_.lower || right_minus_left > spec_.upper) continue;
-        }
-        matched = true;
-        if (!entry.matched && preserves(other)) {
-          entry.matched = true;
-          st.rows.get(entry.key()).matched = true;
-        }
-        const buffered_row* buffered = st.rows.find(entry.key());
-        add_pair(row, row_source{nullptr, 0, &buffered->cells});
+    for (std::uint32_t b = theirs.first(join_keys.key(r), join_keys.hashes[r]); b != no_row; b = theirs.next(b)) {
+      if (!theirs.live(b)) continue;
+      if (ranged) {
+        const std::int64_t right_minus_left = s == 0 ? theirs.time(b) - time : time - theirs.time(b);
+        if (right_minus_left < spec_.lower || right_minus_left > spec_.upper) continue;
       }
+      matched = true;
+      if (mark_theirs) theirs.set_matched(b);
+      add_pair(row, row_source{&theirs.chunk(b), theirs.position(b)});
     }
-    buffered_row stored{static_cast<std::int64_t>(s), time, matched, {}};
-    stored.cells.reserve(input.num_columns());
-    for (std::size_t c = 0; c < input.num_columns(); ++c) stored.cells.push_back(input.at(r, c));
-    const key_ref state_key = {state_keys.key(r), state_keys.hashes[r]};
-    st.rows.put(state_key, std::move(stored));
-    std::string join_key(join_keys.key(r));
-    if (ever_evicts(s)) st.due[s].push({time, join_key});
-    st.index[s][std::move(join_key)].push_back({std::string(state_key.bytes), state_key.hash, time, matched});
-    ++st.buffered[s];
+    picked.push_back(static_cast<std::uint32_t>(r));
+    ids.push_back((st.epoch << 32) | st.next_id++);
+    buffered_times.push_back(time);
+    matched_rows.push_back(matched ? 1 : 0);
   }
+  st.sides[s].add_chunk(input, picked, ids, buffered_times, matched_rows, join_keys);
   if (late > 0) ctx.count_rows_dropped_by_watermark(late);
   out.emit(ctx);
 }
 
 void stream_join_operator::on_watermark(std::int64_t watermark, operator_state* state, operator_context& ctx) const {
   stream_join_state& st = typed(state);
-  if (st.stale) rebuild_index(*this, st, state_key_layout(*this));
   output_builder out(*this);
   for (std::size_t s = 0; s < 2; ++s) {
-    auto& due = st.due[s];
-    while (!due.empty() && evictable(s, due.top().time, watermark)) {
-      const auto it = st.index[s].find(due.top().join_key);
-      due.pop();
-      if (it == st.index[s].end()) continue;  // its rows went at an earlier visit
-      auto& entries = it->second;
-      std::size_t kept = 0;
-      for (std::size_t i = 0; i < entries.size(); ++i) {
-        buffered_entry& entry = entries[i];
-        if (!evictable(s, entry.time, watermark)) {
-          if (kept != i) entries[kept] = std::move(entry);
-          ++kept;
-          continue;
-        }
-        if (preserves(s) && !entry.matched) {
-          const row_source row{nullptr, 0, &st.rows.find(entry.key())->cells};
-          if (s == 0) out.add(row, row_source{});
-          else out.add(row_source{}, row);
-        }
-        st.rows.remove(entry.key());
-        --st.buffered[s];
+    if (!ever_evicts(s)) continue;
+    side_buffer& side = st.sides[s];
+    for (std::uint32_t r = 0; r < side.size(); ++r) {
+      if (!side.live(r) || !evictable(s, side.time(r), watermark)) continue;
+      if (preserves(s) && !side.matched(r)) {
+        const row_source row{&side.chunk(r), side.position(r)};
+        if (s == 0) out.add(row, row_source{});
+        else out.add(row_source{}, row);
       }
-      entries.resize(kept);
-      if (entries.empty()) st.index[s].erase(it);
+      side.evict(r);
     }
   }
   out.emit(ctx);

@@ -373,3 +373,14 @@ TEST_CASE("stream-stream join: output schema, descriptor and Spark's refusals", 
   CHECK(keys_by_input[0] == std::vector<std::string>{"StockCode"});
   CHECK(keys_by_input[1] == std::vector<std::string>{"ShipCode"});
 }
+
+TEST_CASE("stream-stream join: a checkpointed state of another layout is refused with a clear error", "[stream-join]") {
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::inner));
+  auto state = op.make_state();
+  const batch other = make_batch(make_schema({{"x", type_id::int64, false}}), {{value{std::int64_t{1}}}});
+  CHECK_THAT(error_of([&] { state->restore(other); }),
+             Catch::Contains("the checkpointed state has 1 columns, expected 12") &&
+                 Catch::Contains("was it written by another query or version?"));
+}

@@ -1,7 +1,7 @@
 // Joins of two streams (Spark's stream-stream join): inner, left_outer and right_outer, on equal key
 // columns and, for outer joins, a time range between the two sides' event times. Each side's rows are
-// buffered in the runtime's state store until the watermark proves no row of the other side can match
-// them. docs/joins-and-dedup.md.
+// buffered (in columns, checkpointed after each epoch) until the watermark proves no row of the other side
+// can match them. docs/joins-and-dedup.md.
 #pragma once
 
 #include <cstdint>
@@ -71,7 +71,7 @@ class stream_join_operator final : public stream_operator {
     schema_ptr rows;
     std::vector<std::size_t> keys;
     std::optional<std::size_t> time;
-    std::size_t first_state_column = 0;  // where its columns start among the buffered rows' state columns
+    std::size_t first_state_column = 0;  // where its columns start among the checkpointed state's columns
   };
   // Where output column i comes from: a column of the left and/or the right side (a using-column key has
   // both; it takes the preferred side's value when that side is not null).
