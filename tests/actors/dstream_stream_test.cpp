@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "flow/dstream.hpp"
 #include "flow/session.hpp"
@@ -309,4 +311,30 @@ TEST_CASE("a DStream job restarted on its checkpoint continues its windows and s
     CHECK(as_counts(window_batches[f % 3]) == last_three);
     CHECK(as_counts(running_batches[f % 3]) == totals);
   }
+}
+
+TEST_CASE("a DStream job's output functions run one at a time, as Spark's, never interleaved", "[dstream][actors]") {
+  temp_dir dir;
+  for (int day = 0; day < 6; ++day)
+    flow::test::write_file(dir / ("day" + std::to_string(day) + ".txt"), "to be or not to be\n");
+  session s(session_config{.threads = 4, .parallelism = 2});
+  streaming_context ssc(s.context(), 10s);
+  auto words = ssc.stream<std::string>(s.read_stream().format("text").option("maxFilesPerTrigger", 1).load(dir.path().string()));
+  std::atomic<int> running{0}, most_at_once{0}, calls{0};
+  auto slow_output = [&](const std::vector<std::string>&, std::int64_t) {
+    const int now = ++running;
+    int seen = most_at_once.load();
+    while (now > seen && !most_at_once.compare_exchange_weak(seen, now)) {}
+    std::this_thread::sleep_for(20ms);  // long enough for the other outputs' sinks to call theirs meanwhile
+    --running;
+    ++calls;
+  };
+  for (int output = 0; output < 3; ++output) words.foreach_rdd(slow_output);
+  query_options options;
+  options.trigger = available_now();
+  ssc.start(options);
+  REQUIRE(ssc.await_termination(60s));
+  REQUIRE_FALSE(ssc.query().exception());
+  CHECK(calls.load() == 3 * 6);
+  CHECK(most_at_once.load() == 1);
 }

@@ -21,6 +21,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -68,6 +69,9 @@ struct dstream_graph {
   std::shared_ptr<batch_clock> clock;
   std::size_t vertices = 0;
   std::size_t outputs = 0;
+  // Held while an output function runs: the outputs' sinks run in parallel, and Spark runs a batch's
+  // outputs one at a time (spark.streaming.concurrentJobs = 1), so two print()s never interleave.
+  std::shared_ptr<std::mutex> output_lock = std::make_shared<std::mutex>();
 };
 
 // Spark's DStream.print(): the time header, the first num elements, "..." when there are more, a blank line.
@@ -237,8 +241,12 @@ class dstream {
     stream_.sink("output-" + std::to_string(++graph_->outputs))
         .format("foreachBatch")
         .output_mode(output_mode::append)
-        .foreach_batch([f = std::move(f), clock, slide = slide_](const batch& rows, std::int64_t epoch) {
-          if ((epoch + 1) % slide == 0) f(dstream_codec<T>::read(rows), clock->batch_time(epoch));
+        .foreach_batch([f = std::move(f), clock, lock = graph_->output_lock, slide = slide_](const batch& rows,
+                                                                                            std::int64_t epoch) {
+          if ((epoch + 1) % slide != 0) return;
+          const auto items = dstream_codec<T>::read(rows);
+          std::lock_guard<std::mutex> one_at_a_time(*lock);
+          f(items, clock->batch_time(epoch));
         });
   }
   // Spark's print(): each batch's time and its first num elements, on out (which must outlive the query).
