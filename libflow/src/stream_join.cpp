@@ -634,9 +634,10 @@ bool stream_join_operator::ever_evicts(std::size_t s) const {
 
 bool stream_join_operator::evictable(std::size_t s, std::int64_t time, std::int64_t watermark) const {
   if (!ever_evicts(s)) return false;
-  // A future row of the other side has an event time at or after the watermark. A left row (time l)
-  // matches right rows in [l + lower, l + upper]; a right row (time r) left rows in [r - upper, r - lower].
-  return s == 0 ? time < watermark - spec_.upper : time < watermark + spec_.lower;
+  // A future row of the other side has an event time after the watermark (one at or behind it is late, as
+  // Spark's rule). A left row (time l) matches right rows in [l + lower, l + upper]; a right row (time r)
+  // left rows in [r - upper, r - lower].
+  return s == 0 ? time <= watermark - spec_.upper : time <= watermark + spec_.lower;
 }
 
 void stream_join_operator::process(const batch& input, std::size_t input_index, operator_state* state,
@@ -676,7 +677,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
   };
   for (std::size_t r = 0; r < n; ++r) {
     const row_source row{&input, r};
-    if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] < watermark) {
+    if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] <= watermark) {
       ++late;
       continue;
     }

@@ -258,18 +258,20 @@ TEST_CASE("stream-stream join: inner, left and right outer over shuffled retail 
   }
 }
 
-TEST_CASE("stream-stream join: rows older than the watermark are dropped and counted exactly", "[stream-join]") {
+TEST_CASE("stream-stream join: rows at or behind the watermark are dropped and counted exactly", "[stream-join]") {
   const stream_join_operator op(lines_schema(), shipments_schema(),
                                 stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
                                                          join_type::left_outer));
   join_driver driver(op, 10 * minute);
   const std::int64_t noon = 12 * 60 * minute;
   driver.epoch(lines_batch({{"A", "1", 1, noon}}), shipments_batch({{"A", 1, noon + 100 * minute}}));
-  // Watermark: min(noon, noon + 100 min) - 10 min. The line at noon - 20 min and the shipment at
-  // noon - 11 min are late; the line at noon - 5 min is not (and matches the shipment at noon + 30 min).
-  driver.epoch(lines_batch({{"B", "2", 2, noon - 20 * minute}, {"C", "3", 3, noon - 5 * minute}}),
+  // Watermark: min(noon, noon + 100 min) - 10 min. The line at noon - 20 min, the line exactly at the
+  // watermark (late as in Spark: at or behind it) and the shipment at noon - 11 min are late; the line at
+  // noon - 5 min is not (and matches the shipment at noon + 30 min).
+  driver.epoch(lines_batch({{"B", "2", 2, noon - 20 * minute}, {"C", "3", 3, noon - 5 * minute},
+                            {"D", "4", 4, noon - 10 * minute}}),
                shipments_batch({{"A", 2, noon - 11 * minute}, {"C", 3, noon + 30 * minute}}));
-  CHECK(driver.dropped() == 2);
+  CHECK(driver.dropped() == 3);
   driver.finish();
   CHECK(driver.output() ==
         std::vector<std::string>{"A|1|1|" + to_string(value{timestamp{noon}}) + "|null|null|null",
