@@ -24,6 +24,14 @@ namespace fs = std::filesystem;
 // CPU seconds the whole process has used so far (every thread).
 inline double process_cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
+// The median of values (the mean of the middle two for an even count; 0 for none).
+inline double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
 // Input a bench cannot use (a missing file or directory, a malformed number): exit code 2.
 struct input_error : std::runtime_error {
   using std::runtime_error::runtime_error;

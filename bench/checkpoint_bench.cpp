@@ -355,11 +355,6 @@ double atomic_write_ms(const fs::path& dir) {
 
 // ---------------------------------------------------------------- the bench
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n == 0 ? 0 : n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
 
 // The runs of one mode over the rounds: the figures printed are their medians.
 struct runs_of_mode {
@@ -367,13 +362,13 @@ struct runs_of_mode {
   double seconds() const {
     std::vector<double> all;
     for (const auto& r : runs) all.push_back(r.seconds);
-    return median(all);
+    return bench::median(all);
   }
   double epoch_ms(std::size_t epoch) const {
     std::vector<double> all;
     for (const auto& r : runs)
       if (epoch < r.epochs.size()) all.push_back(r.epochs[epoch].trigger_ms);
-    return median(all);
+    return bench::median(all);
   }
   const run_figures& last() const { return runs.back(); }
 };
@@ -504,12 +499,12 @@ int run_bench(int argc, char** argv) {
     ok = ok && restored;
     std::printf("{\"bench\":\"checkpoint\",\"run\":\"recovery_after_sigkill\",\"keys\":%zu,\"start_returned_ms\":%.1f,"
                 "\"restart_to_first_epoch_ms\":%.1f,\"fresh_to_first_epoch_ms\":%.1f,\"restored\":%s}\n",
-                keys, median(start_returned), median(restart), median(fresh), restored ? "true" : "false");
+                keys, bench::median(start_returned), bench::median(restart), bench::median(fresh), restored ? "true" : "false");
   }
   std::printf("{\"bench\":\"checkpoint\",\"run\":\"atomic_write\",\"bytes\":100,\"median_ms\":%.3f}\n",
-              median(atomic_writes));
+              bench::median(atomic_writes));
   std::printf("{\"bench\":\"checkpoint\",\"run\":\"append_fdatasync\",\"bytes\":100,\"mean_ms\":%.3f}\n",
-              median(appends));
+              bench::median(appends));
   std::fflush(stdout);
   return ok ? 0 : 1;
 }

@@ -177,22 +177,17 @@ class summary {
     bytes_[mode] = r.bytes;
   }
   void print(const char* bench, const std::string& baseline_mode) {
-    const double baseline = median(seconds_[baseline_mode]);
+    const double baseline = bench::median(seconds_[baseline_mode]);
     for (const auto& mode : order_) {
-      const double seconds = median(seconds_[mode]);
+      const double seconds = bench::median(seconds_[mode]);
       std::cout << "{\"bench\":\"" << bench << "\",\"mode\":\"" << mode << "\",\"summary\":\"median\",\"runs\":"
-                << seconds_[mode].size() << ",\"seconds\":" << seconds << ",\"cpu_seconds\":" << median(cpu_[mode])
+                << seconds_[mode].size() << ",\"seconds\":" << seconds << ",\"cpu_seconds\":" << bench::median(cpu_[mode])
                 << ",\"MB_per_s\":" << static_cast<double>(bytes_[mode]) / seconds / 1e6
                 << ",\"ratio_to_plain\":" << baseline / seconds << "}" << std::endl;
     }
   }
 
  private:
-  static double median(std::vector<double> v) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  }
   std::vector<std::string> order_;
   std::map<std::string, std::vector<double>> seconds_, cpu_;
   std::map<std::string, std::size_t> bytes_;

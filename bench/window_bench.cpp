@@ -97,11 +97,6 @@ run_figures run_libflow(const fs::path& dir, std::size_t parallelism) {
   return fig;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 int run_bench(int argc, char** argv) {
   auto input = bench::read_retail_arguments(argc, argv, data_hint);
   if (argc <= 2) input.repeats = 5;
@@ -122,10 +117,10 @@ int run_bench(int argc, char** argv) {
       run.seconds.push_back(fig.seconds);
     }
   }
-  const double hand_seconds = median(runs[0].seconds);
+  const double hand_seconds = bench::median(runs[0].seconds);
   bool ok = true;
   for (const auto& run : runs) {
-    const double seconds = median(run.seconds);
+    const double seconds = bench::median(run.seconds);
     ok = ok && run.matches;
     std::printf("{\"bench\":\"window\",\"run\":\"%s\",\"files\":%zu,\"groups\":%zu,\"median_seconds\":%.4f,"
                 "\"time_ratio_to_hand_loop\":%.3f,\"matches\":%s}\n",

@@ -88,11 +88,6 @@ run_figures run_libflow(const fs::path& dir, std::size_t parallelism) {
   return fig;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 int run_bench(int argc, char** argv) {
   const std::string usage = "wordcount_bench [TEXT_FILE [REPEATS [MIB]]]";
   const fs::path corpus = argc > 1 ? fs::path(argv[1]) : bench::shared_data_dir() / "text" / "quijote.txt";
@@ -139,17 +134,17 @@ int run_bench(int argc, char** argv) {
       run.cpu_seconds.push_back(fig.cpu_seconds);
     }
   }
-  const double hand_seconds = median(runs[0].seconds);
-  const double hand_cpu_seconds = median(runs[0].cpu_seconds);
-  const double p1_seconds = median(runs[1].seconds);
+  const double hand_seconds = bench::median(runs[0].seconds);
+  const double hand_cpu_seconds = bench::median(runs[0].cpu_seconds);
+  const double p1_seconds = bench::median(runs[1].seconds);
   bool ok = true;
   for (const auto& run : runs) {
-    const double seconds = median(run.seconds);
+    const double seconds = bench::median(run.seconds);
     ok = ok && run.matches;
     std::printf("{\"bench\":\"wordcount\",\"run\":\"%s\",\"mib\":%.1f,\"distinct_words\":%zu,\"median_seconds\":%.4f,"
                 "\"median_cpu_seconds\":%.4f,\"mib_per_s\":%.1f,\"ratio_to_hand_loop\":%.3f,\"cpu_ratio_to_hand_loop\":%.3f,\"speedup_over_parallelism_1\":%.3f,\"matches\":%s}\n",
-                run.name, text_mib, expected.size(), seconds, median(run.cpu_seconds), text_mib / seconds, hand_seconds / seconds,
-                hand_cpu_seconds / median(run.cpu_seconds),
+                run.name, text_mib, expected.size(), seconds, bench::median(run.cpu_seconds), text_mib / seconds, hand_seconds / seconds,
+                hand_cpu_seconds / bench::median(run.cpu_seconds),
                 p1_seconds / seconds, run.matches ? "true" : "false");
   }
   std::fflush(stdout);

@@ -146,11 +146,6 @@ run_figures run_libflow(std::size_t parallelism) {
   return fig;
 }
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
 int run_bench(int argc, char** argv) {
   const std::size_t events = argc > 1 ? bench::count_argument(argv[1], "the event count (first argument)") : 10'000'000;
   const std::size_t repeats = argc > 2 ? bench::count_argument(argv[2], "the repeat count (second argument)") : 5;
@@ -174,18 +169,18 @@ int run_bench(int argc, char** argv) {
       run.cpu_seconds.push_back(fig.cpu_seconds);
     }
   }
-  const double hand_seconds = median(runs[0].seconds), hand_cpu_seconds = median(runs[0].cpu_seconds);
-  const double p1_seconds = median(runs[1].seconds);
+  const double hand_seconds = bench::median(runs[0].seconds), hand_cpu_seconds = bench::median(runs[0].cpu_seconds);
+  const double p1_seconds = bench::median(runs[1].seconds);
   bool ok = true;
   for (const auto& run : runs) {
-    const double seconds = median(run.seconds);
+    const double seconds = bench::median(run.seconds);
     ok = ok && run.matches;
     std::printf("{\"bench\":\"ysb\",\"run\":\"%s\",\"events\":%zu,\"windows_x_campaigns\":%zu,\"median_seconds\":%.4f,"
                 "\"median_cpu_seconds\":%.4f,\"million_events_per_s\":%.1f,\"ratio_to_hand_loop\":%.3f,"
                 "\"cpu_ratio_to_hand_loop\":%.3f,\"speedup_over_parallelism_1\":%.3f,\"matches\":%s}\n",
-                run.name, events, expected.size(), seconds, median(run.cpu_seconds),
+                run.name, events, expected.size(), seconds, bench::median(run.cpu_seconds),
                 static_cast<double>(events) / seconds / 1e6, hand_seconds / seconds,
-                hand_cpu_seconds / median(run.cpu_seconds), p1_seconds / seconds, run.matches ? "true" : "false");
+                hand_cpu_seconds / bench::median(run.cpu_seconds), p1_seconds / seconds, run.matches ? "true" : "false");
   }
   std::fflush(stdout);
   return ok ? 0 : 1;

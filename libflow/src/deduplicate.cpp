@@ -96,19 +96,11 @@ std::optional<operator_descriptor> deduplicate_operator::descriptor() const {
 
 operator_ptr deduplicate_operator::from_arguments(const std::string& arguments, const schema_ptr& input) {
   codec_reader reader(arguments, "its arguments");
-  auto number = [&](std::string_view what) {
-    const std::string text = reader.read_string();
-    try {
-      return std::stoll(text);
-    } catch (const std::exception&) {
-      throw error("deduplicate: " + std::string(what) + " '" + text + "' is not a number");
-    }
-  };
   deduplicate_spec spec;
-  const auto key_count = number("the key count");
+  const auto key_count = reader.read_number("the key count");
   for (std::int64_t i = 0; i < key_count; ++i) spec.keys.push_back(reader.read_string());
   spec.event_time_column = reader.read_string();
-  spec.delay_micros = number("the delay");
+  spec.delay_micros = reader.read_number("the delay");
   reader.expect_end();
   return std::make_shared<deduplicate_operator>(input, std::move(spec));
 }

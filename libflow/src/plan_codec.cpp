@@ -198,6 +198,15 @@ std::string codec_reader::read_string() {
   return result;
 }
 
+std::int64_t codec_reader::read_number(std::string_view what) {
+  const std::string text = read_string();
+  std::int64_t result = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), result);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+    fail(std::string(what) + " '" + text + "' is not a number");
+  return result;
+}
+
 type_id codec_reader::read_type() {
   const std::string_view word = read_word();
   for (auto t : {type_id::boolean, type_id::int64, type_id::float64, type_id::string, type_id::timestamp,

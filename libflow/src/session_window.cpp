@@ -175,23 +175,15 @@ std::optional<operator_descriptor> session_window_operator::descriptor() const {
 
 operator_ptr session_window_operator::from_arguments(const std::string& arguments, const schema_ptr& input) {
   codec_reader reader(arguments, "its arguments");
-  auto number = [&](std::string_view what) {
-    const std::string text = reader.read_string();
-    try {
-      return std::stoll(text);
-    } catch (const std::exception&) {
-      throw error("session_window: " + std::string(what) + " '" + text + "' is not a number");
-    }
-  };
   const schema_ptr encoded_input = reader.read_schema();
   if (*encoded_input != *input)
     throw error("session_window: it reads rows of (" + encoded_input->to_string() + "), but its input is (" +
                 input->to_string() + ")");
   const output_mode mode = parse_output_mode(reader.read_string());
-  const auto position = static_cast<std::size_t>(number("the session key's position"));
+  const auto position = static_cast<std::size_t>(reader.read_number("the session key's position"));
   const std::string session_name = reader.read_string();
   expr time = reader.read_expr();
-  const std::int64_t gap = number("the gap");
+  const std::int64_t gap = reader.read_number("the gap");
   expr session = gap == 0 ? session_window(std::move(time), reader.read_expr())
                           : session_window(std::move(time), std::to_string(gap) + " us");
   const std::string aggregate_arguments = reader.read_string();

@@ -740,26 +740,18 @@ std::optional<operator_descriptor> stream_join_operator::descriptor() const {
 
 operator_ptr stream_join_operator::from_arguments(const std::string& arguments, const schema_ptr& input) {
   codec_reader reader(arguments, "its arguments");
-  auto number = [&](std::string_view what) {
-    const std::string text = reader.read_string();
-    try {
-      return std::stoll(text);
-    } catch (const std::exception&) {
-      throw error("stream_stream_join: the " + std::string(what) + " '" + text + "' is not a number");
-    }
-  };
   stream_join_spec spec;
   spec.type = parse_join_type(reader.read_string());
   spec.using_columns = reader.read_string() == "using";
-  const auto keys = number("key count");
+  const auto keys = reader.read_number("the key count");
   for (std::int64_t k = 0; k < keys; ++k) {
     spec.left_keys.push_back(reader.read_string());
     spec.right_keys.push_back(reader.read_string());
   }
   spec.left_time = reader.read_string();
   spec.right_time = reader.read_string();
-  spec.lower = number("lower bound");
-  spec.upper = number("upper bound");
+  spec.lower = reader.read_number("the lower bound");
+  spec.upper = reader.read_number("the upper bound");
   schema_ptr right = reader.read_schema();
   reader.expect_end();
   return std::make_shared<stream_join_operator>(input, std::move(right), std::move(spec));

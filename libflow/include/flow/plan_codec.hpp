@@ -42,6 +42,8 @@ class codec_reader {
   expr read_expr();
   schema_ptr read_schema();
   std::string read_string();
+  // A string item holding a whole number (written as std::to_string(n)); what names it in the error.
+  std::int64_t read_number(std::string_view what);
   // Whether every item has been read.
   bool at_end();
   // Throws unless every item has been read.
