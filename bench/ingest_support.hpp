@@ -3,11 +3,14 @@
 // JSON line per mode.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <algorithm>
 #include <iostream>
 #include <map>
@@ -23,6 +26,32 @@
 namespace ingest {
 
 using clock_type = std::chrono::steady_clock;
+
+// A TCP socket listening on 127.0.0.1 on a free port, which is stored in port (flow::error if it cannot).
+inline int listen_on_loopback(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, 1) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw flow::error(std::string("producer: cannot listen on 127.0.0.1: ") + std::strerror(errno));
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A TCP connection to 127.0.0.1:port (flow::error if it cannot).
+inline int connect_to_loopback(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw flow::error("plain loop: cannot connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  return fd;
+}
 
 // Don Quijote, the text the tcp and zmq benches send (not empty).
 inline std::string read_quijote() {

@@ -40,15 +40,7 @@ std::int64_t now_ns() {
 class ticking_producer {
  public:
   ticking_producer(std::size_t lines_per_tick, std::chrono::milliseconds duration) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(listen_fd_, 1) != 0)
-      throw flow::error(std::string("producer: cannot listen: ") + std::strerror(errno));
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = ingest::listen_on_loopback(port_);
     thread_ = std::thread([this, lines_per_tick, duration] {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) return;
@@ -169,21 +161,11 @@ void print(const std::string& mode, std::size_t rate, latencies& measured, const
             << ",\"context_switches\":" << switches << "}" << std::endl;
 }
 
-int connect_loopback(std::uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw flow::error("plain loop: cannot connect");
-  return fd;
-}
-
 // (a) The floor: a blocking read loop, the time taken once per read for the lines it completes.
 ingest::result plain_loop(const mode_run& run, latencies& measured) {
   ticking_producer peer(run.lines_per_tick, run.warm_up + run.measured);
   ingest::stopwatch clocks;
-  const int fd = connect_loopback(peer.port());
+  const int fd = ingest::connect_to_loopback(peer.port());
   std::vector<char> buffer(256 << 10);
   std::size_t kept = 0;  // bytes of an incomplete line at the buffer's start
   while (true) {

@@ -25,15 +25,7 @@ using ingest::result;
 class producer {
  public:
   producer(const std::string& text, std::size_t repeat) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(listen_fd_, 1) != 0)
-      throw flow::error(std::string("producer: cannot listen: ") + std::strerror(errno));
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listen_fd_ = ingest::listen_on_loopback(port_);
     thread_ = std::thread([this, &text, repeat] {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) return;
@@ -65,12 +57,7 @@ class producer {
 result plain_loop(const std::string& text, std::size_t repeat) {
   producer peer(text, repeat);
   ingest::stopwatch clocks;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(peer.port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw flow::error("plain loop: cannot connect");
+  int fd = ingest::connect_to_loopback(peer.port());
   std::vector<char> buffer(256 << 10);
   result r;
   std::size_t partial = 0;
