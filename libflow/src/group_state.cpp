@@ -2,6 +2,7 @@
 // rules and the data frame calls.
 #include "flow/group_state.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
 #include <type_traits>
@@ -10,6 +11,7 @@
 #include "flow/graph.hpp"
 #include "flow/keyed_operator.hpp"
 #include "flow/topology.hpp"
+#include "flow/watermark.hpp"
 
 namespace flow {
 
@@ -148,6 +150,7 @@ class group_state_operator final : public stream_operator {
   std::unique_ptr<operator_state> make_state() const override { return std::make_unique<group_states>(store_); }
   output_mode mode() const { return mode_; }
   bool is_map() const { return is_map_; }
+  group_state_timeout timeout() const { return spec_.timeout; }
 
   void process(const batch& input, std::size_t, operator_state* state, operator_context&) const override {
     if (input.num_rows() == 0) return;
@@ -260,11 +263,34 @@ operator_ptr make_group_state_operator(schema_ptr input, std::vector<std::string
                                                 operator_mode, is_map);
 }
 
-void validate_group_state_output_mode(const dataflow_graph& graph, output_mode mode) {
-  for (const auto& vertex : graph.vertices()) {
-    for (const auto& op : vertex.chain) {
-      const auto* grouped = dynamic_cast<const group_state_operator*>(op.get());
+namespace {
+
+bool is_watermark(const operator_ptr& op) { return dynamic_cast<const watermark_operator*>(op.get()) != nullptr; }
+
+// A with_watermark among the first ops operators of vertex v's chain or anywhere upstream of v.
+bool watermarked_before(const dataflow_graph& graph, std::size_t v, std::size_t ops) {
+  const auto& chain = graph.vertex(v).chain;
+  if (std::any_of(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(ops), is_watermark)) return true;
+  for (auto e : graph.inputs_of(v)) {
+    const auto from = graph.edges()[e].from;
+    if (watermarked_before(graph, from, graph.vertex(from).chain.size())) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void validate_group_state_rules(const dataflow_graph& graph, output_mode mode) {
+  for (std::size_t v = 0; v < graph.vertices().size(); ++v) {
+    const auto& chain = graph.vertex(v).chain;
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+      const auto* grouped = dynamic_cast<const group_state_operator*>(chain[i].get());
       if (!grouped) continue;
+      if (grouped->timeout() == group_state_timeout::event_time && !watermarked_before(graph, v, i))
+        throw error("Watermark must be specified in the query using '[Dataset/DataFrame].withWatermark()' for using "
+                    "event-time timeout in a [map|flatMap]GroupsWithState. Event-time timeout not supported without "
+                    "watermark. (" + std::string(grouped->is_map() ? map_name : flat_map_name) +
+                    " with timeout = group_state_timeout::event_time: give its input with_watermark(column, delay))");
       if (grouped->is_map() && mode != output_mode::update)
         throw error("mapGroupsWithState is not supported with " + std::string(to_string(mode)) +
                     " output mode on a streaming DataFrame/Dataset; use update output mode");

@@ -75,7 +75,7 @@ std::string schema_text(const schema& s, const schema& other) {
 
 // The rules of map/flat_map_groups_with_state in the topologies the plan reads.
 void validate_group_states(const plan_node& plan, output_mode mode) {
-  if (plan.kind == plan_kind::topology) validate_group_state_output_mode(*plan.graph, mode);
+  if (plan.kind == plan_kind::topology) validate_group_state_rules(*plan.graph, mode);
   for (const auto& child : plan.children) validate_group_states(*child, mode);
 }
 

@@ -159,6 +159,33 @@ TEST_CASE("map_groups_with_state query: output modes other than Spark's are refu
   CHECK_THAT(error_of([&] { retail_stream(session, days).group_by_key({"Nation"}); }), Catch::Contains("Nation"));
 }
 
+TEST_CASE("map_groups_with_state query: an event-time timeout without with_watermark upstream is refused at start "
+          "with Spark's message", "[group_state]") {
+  temp_dir dir;
+  const fs::path days = retail_days(dir, 1);
+  flow::session session;
+  auto by_country = [](const flow::data_frame& rows) {
+    return rows.group_by_key({"Country"}).map_groups_with_state(
+        [](const flow::group_key& key, const flow::batch&, flow::group_state<flow::state_row>& state) {
+          state.set_timeout_timestamp(state.get_current_watermark_ms() + 1000);
+          return flow::state_row{key[0]};
+        },
+        {.state = {}, .output = {{"Country", flow::type_id::string}}, .timeout = flow::group_state_timeout::event_time});
+  };
+  auto start = [&](const flow::data_frame& frame, const char* name) {
+    return frame.write_stream().format("memory").query_name(name).output_mode("update")
+        .trigger(flow::available_now()).start();
+  };
+  CHECK_THAT(error_of([&] { start(by_country(retail_stream(session, days)), "unwatermarked"); }),
+             Catch::Contains("Watermark must be specified in the query using '[Dataset/DataFrame].withWatermark()' for "
+                             "using event-time timeout in a [map|flatMap]GroupsWithState. Event-time timeout not "
+                             "supported without watermark.") &&
+                 Catch::Contains("mapGroupsWithState"));
+  auto watermarked = start(by_country(retail_stream(session, days).with_watermark("InvoiceDate", "1 hour")), "watermarked");
+  REQUIRE(watermarked.await_termination(60s));
+  CHECK_FALSE(watermarked.exception());
+}
+
 TEST_CASE("map_groups_with_state query: a throwing function or a state of undeclared types fails the query naming "
           "the key and the cause", "[group_state]") {
   temp_dir dir;

@@ -126,9 +126,10 @@ struct group_state_spec {
 operator_ptr make_group_state_operator(schema_ptr input, std::vector<std::string> keys, flat_map_groups_function fn,
                                        group_state_spec spec, output_mode operator_mode, bool is_map);
 
-// Spark's output-mode rules for the group-state operators of graph under a sink of mode: flow::error
-// naming the rule (mapGroupsWithState: update only; flatMapGroupsWithState: its own mode).
-void validate_group_state_output_mode(const dataflow_graph& graph, output_mode mode);
+// Spark's rules for the group-state operators of graph under a sink of mode, checked at start: flow::error
+// naming the rule (mapGroupsWithState: update only; flatMapGroupsWithState: its own mode; an event-time
+// timeout needs a with_watermark upstream).
+void validate_group_state_rules(const dataflow_graph& graph, output_mode mode);
 
 // data_frame::group_by_key's result (Spark's KeyValueGroupedDataset).
 class keyed_groups {
