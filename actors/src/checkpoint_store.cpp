@@ -396,6 +396,7 @@ log_index read_log_index(const std::string& directory, std::deque<checkpoint_log
       const char kind = parse_log_name(name).kind;
       if (record.intact && kind == 'o') unnamed.reset();
       if (!record.intact) {
+        if (name.starts_with('-') && parse_log_name(std::string_view(name).substr(1)).kind != 0) continue;  // a removal
         if (kind == 0) {  // its name is damaged too: as if missing
           name_unreadable();
           continue;

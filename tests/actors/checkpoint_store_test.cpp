@@ -469,6 +469,33 @@ TEST_CASE("checkpoint store: a damaged record whose name cannot be read, with in
   CHECK_THAT(joined(recovered.notes), Catch::Contains("state/1/2.delta is missing"));
 }
 
+TEST_CASE("checkpoint store: a damaged removal record, its name readable, is not taken for an unreadable one",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 3);
+  }
+  apply_damage(dir / "ckpt", "commits/2", log_damage::flipped_byte);  // the last record: a torn append
+  {
+    fresh_states states(q);
+    REQUIRE(checkpoint_store(location).recover(states.pointers()).last_committed == 1);  // removes epoch 2's deltas
+  }
+  const auto removal = test::find_record(dir / "ckpt", "-state/0/2.delta");
+  REQUIRE(removal);
+  REQUIRE_FALSE(removal->last);
+  std::string damaged = test::read_file(removal->segment).substr(removal->at, removal->end - removal->at);
+  damaged[damaged.find(' ') + 1] = 'x';  // the seal's checksum
+  test::rewrite_record(*removal, damaged);
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location).recover(states.pointers());
+  CHECK(recovered.last_committed == 1);
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].epoch == 2);
+}
+
 TEST_CASE("checkpoint store: with no consistent epoch left, the start or a clear error", "[checkpoint]") {
   temp_dir dir;
   const std::string location = (dir / "ckpt").string();
