@@ -348,12 +348,24 @@ void note_record(checkpoint_log_segment& segment, std::string_view name) {
   }
 }
 
+// A damaged record of the log whose name cannot be read: where it is and why.
+struct unnamed_damage {
+  std::string segment;  // "log/<n>.log"
+  std::size_t at = 0;   // its first byte in the segment
+  std::string why;
+};
+
 // Reads every segment of DIR/log, oldest first, into an index (and, when segments is given, their
 // summaries). A damaged record followed by an intact one in its segment is damage: its entry is marked
 // damaged when its name can still be read. A damaged last record is a torn append (never acknowledged:
-// each run writes a segment of its own, so this holds for every segment) and is left out.
-log_index read_log_index(const std::string& directory, std::deque<checkpoint_log_segment>* segments) {
+// each run writes a segment of its own, so this holds for every segment) and is left out. When given,
+// after_last_offsets is set to the first damaged record without a readable name that no intact offsets
+// record follows: offsets are logged in epoch order (a replay does not log them again), so only such a
+// record can be the offsets of the epoch after the newest logged one.
+log_index read_log_index(const std::string& directory, std::deque<checkpoint_log_segment>* segments,
+                         std::optional<unnamed_damage>* after_last_offsets = nullptr) {
   log_index index;
+  std::optional<unnamed_damage> unnamed;
   const std::string dir = directory + "/log";
   for (std::int64_t number : epochs_in(dir, log_suffix)) {
     const std::string path = dir + "/" + epoch_name(number, log_suffix);
@@ -363,17 +375,32 @@ log_index read_log_index(const std::string& directory, std::deque<checkpoint_log
     for (std::size_t i = 0; i < records.size(); ++i) {
       const auto& record = records[i];
       std::string_view text = record.payload;
+      if (!record.intact && i + 1 == records.size()) break;
+      auto name_unreadable = [&] {
+        if (!unnamed) unnamed = unnamed_damage{"log/" + epoch_name(number, log_suffix), record.at, record.why};
+      };
       if (!record.intact) {
-        if (i + 1 == records.size()) break;
         const std::size_t header_end = text.find('\n');  // the seal's header, then the name
-        if (header_end == std::string_view::npos) continue;
+        if (header_end == std::string_view::npos) {
+          name_unreadable();
+          continue;
+        }
         text.remove_prefix(header_end + 1);
       }
       const std::size_t name_end = text.find('\n');
-      if (name_end == std::string_view::npos) continue;
+      if (name_end == std::string_view::npos) {
+        if (!record.intact) name_unreadable();
+        continue;
+      }
       std::string name(text.substr(0, name_end));
+      const char kind = parse_log_name(name).kind;
+      if (record.intact && kind == 'o') unnamed.reset();
       if (!record.intact) {
-        if (parse_log_name(name).kind == 0) continue;  // its name is damaged too: as if missing
+        if (name.starts_with('-') && parse_log_name(std::string_view(name).substr(1)).kind != 0) continue;  // a removal
+        if (kind == 0) {  // its name is damaged too: as if missing
+          name_unreadable();
+          continue;
+        }
         note_record(segment, name);
         index[name] = {{}, record.why};
       } else if (name.starts_with('-')) {
@@ -385,6 +412,7 @@ log_index read_log_index(const std::string& directory, std::deque<checkpoint_log
     }
     if (segments) segments->push_back(std::move(segment));
   }
+  if (after_last_offsets) *after_last_offsets = std::move(unnamed);
   return index;
 }
 
@@ -780,7 +808,8 @@ void checkpoint_store::remove_old_segments(std::int64_t newest) {
 recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*>& states) {
   recovered_checkpoint out;
   segments_.clear();
-  const log_index index = read_log_index(directory_, &segments_);
+  std::optional<unnamed_damage> damage_after_last_offsets;
+  const log_index index = read_log_index(directory_, &segments_, &damage_after_last_offsets);
 
   // Leftovers of writes a crash interrupted: never valid, never renamed into place.
   std::vector<std::string> dirs = {directory_};
@@ -957,6 +986,15 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
       throw error("checkpoint '" + directory_ + "': " + file + "; a logged epoch may already have reached a sink, " +
                   "so planning it anew could write other data under its number: restore the file from a backup, " +
                   "or " + std::string(start_over.substr(0, start_over.find(", or"))));
+    }
+    if (const auto& damage = damage_after_last_offsets) {
+      const std::string last_offsets = next > 0 ? "offsets/" + epoch_name(next - 1) : "none";
+      throw error("checkpoint '" + directory_ + "': the record at byte " + std::to_string(damage->at) + " of " +
+                  damage->segment + " is damaged (" + damage->why + ") and its name cannot be read; it comes " +
+                  "after the last intact offsets (" + last_offsets + "), so it may be the offsets of epoch " +
+                  std::to_string(next) + ", which may already have reached a sink: planning that epoch anew " +
+                  "could write other data under its number: restore " + damage->segment + " from a backup, or " +
+                  std::string(start_over.substr(0, start_over.find(", or"))));
     }
     break;
   }

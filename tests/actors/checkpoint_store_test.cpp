@@ -403,6 +403,99 @@ TEST_CASE("checkpoint store: damaged logged-but-uncommitted offsets, or a gap be
              Catch::Contains("the offset log has a gap (offsets/4 is missing, offsets/5 exists)"));
 }
 
+TEST_CASE("checkpoint store: a damaged record whose name cannot be read, after the last intact offsets, is refused: "
+          "it may be the offsets of a logged-but-uncommitted epoch",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 2);
+    // Pipelined: epoch 3 is logged (and may reach a sink) before epoch 2 commits.
+    store.write_offsets(offsets_of(2));
+    store.write_offsets(offsets_of(3));
+    q.commit(store, 2);
+  }
+  const auto offsets_3 = test::find_record(dir / "ckpt", "offsets/3");
+  REQUIRE(offsets_3);
+  REQUIRE_FALSE(offsets_3->last);
+  const std::string bytes = test::read_file(offsets_3->segment).substr(offsets_3->at, offsets_3->end - offsets_3->at);
+  const bool zeroed = GENERATE(false, true);
+  CAPTURE(zeroed);
+  std::string damaged = bytes;
+  if (zeroed) {
+    damaged.assign(bytes.size(), '\0');  // a torn write on a file system without a journal
+  } else {
+    const std::size_t name_at = bytes.find('\n') + 1;
+    damaged[name_at] = static_cast<char>(damaged[name_at] ^ 0x20);  // "Offsets/3": no name recovery knows
+  }
+  test::rewrite_record(*offsets_3, damaged);
+  fresh_states states(q);
+  const std::string message = error_of([&] { checkpoint_store(location).recover(states.pointers()); });
+  CHECK_THAT(message, Catch::StartsWith("checkpoint '" + location + "': the record at byte " +
+                                        std::to_string(offsets_3->at) + " of log/0.log is damaged ("));
+  CHECK_THAT(message, Catch::Contains("its name cannot be read") &&
+                          Catch::Contains("after the last intact offsets (offsets/2)") &&
+                          Catch::Contains("may be the offsets of epoch 3") &&
+                          Catch::Contains("may already have reached a sink"));
+  CHECK_THAT(message, Catch::EndsWith("restore log/0.log from a backup, or delete the checkpoint directory to start "
+                                      "over"));
+}
+
+TEST_CASE("checkpoint store: a damaged record whose name cannot be read, with intact offsets after it, falls back as "
+          "a missing commit or delta",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 3);
+    store.write_offsets(offsets_of(3));
+  }
+  const auto delta = test::find_record(dir / "ckpt", "state/1/2.delta");
+  REQUIRE(delta);
+  std::string damaged = test::read_file(delta->segment).substr(delta->at, delta->end - delta->at);
+  const std::size_t name_at = damaged.find('\n') + 1;
+  damaged[name_at] = static_cast<char>(damaged[name_at] ^ 0x20);
+  test::rewrite_record(*delta, damaged);
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location).recover(states.pointers());
+  CHECK(recovered.last_committed == 1);
+  CHECK(states.contents() == q.expected[1]);
+  REQUIRE(recovered.uncommitted.size() == 2);
+  CHECK(recovered.uncommitted[1].end == offsets_of(3).end);
+  CHECK_THAT(joined(recovered.notes), Catch::Contains("state/1/2.delta is missing"));
+}
+
+TEST_CASE("checkpoint store: a damaged removal record, its name readable, is not taken for an unreadable one",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 3);
+  }
+  apply_damage(dir / "ckpt", "commits/2", log_damage::flipped_byte);  // the last record: a torn append
+  {
+    fresh_states states(q);
+    REQUIRE(checkpoint_store(location).recover(states.pointers()).last_committed == 1);  // removes epoch 2's deltas
+  }
+  const auto removal = test::find_record(dir / "ckpt", "-state/0/2.delta");
+  REQUIRE(removal);
+  REQUIRE_FALSE(removal->last);
+  std::string damaged = test::read_file(removal->segment).substr(removal->at, removal->end - removal->at);
+  damaged[damaged.find(' ') + 1] = 'x';  // the seal's checksum
+  test::rewrite_record(*removal, damaged);
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location).recover(states.pointers());
+  CHECK(recovered.last_committed == 1);
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].epoch == 2);
+}
+
 TEST_CASE("checkpoint store: with no consistent epoch left, the start or a clear error", "[checkpoint]") {
   temp_dir dir;
   const std::string location = (dir / "ckpt").string();
