@@ -271,7 +271,7 @@ std::optional<std::string> unseal_next(std::string_view content, std::size_t& po
 
 namespace {
 
-// Whether only sealed_log's preallocated zeros (or nothing) follow `at`: where the log ends.
+// Whether only zeros (blocks a crash left unwritten) or nothing follow `at`: where the log ends.
 bool at_log_end(std::string_view content, std::size_t at) {
   return content.find_first_not_of('\0', at) == std::string_view::npos;
 }
@@ -312,8 +312,8 @@ std::vector<sealed_record> scan_sealed_log(std::string_view content) {
   std::vector<sealed_record> out;
   std::size_t pos = 0;
   while (pos < content.size()) {
-    // sealed_log's preallocated space: zeros after the last record are no record (a record starts with
-    // the seal's magic), so a zeroed tail is where the log ends.
+    // Zeros after the last record (blocks of an append a crash left unwritten) are no record (a record
+    // starts with the seal's magic): a zeroed tail is where the log ends, a torn append.
     if (at_log_end(content, pos)) break;
     const std::size_t start = pos;
     std::string why;
@@ -359,8 +359,7 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
     }
     if (!fd_) fail(owner_, "open", path_, errno);
     if (created) sync_directory(owner_, directory_);
-    // A torn record after end_ (a crash's, or a failed append's) and the zeros preallocated by an earlier
-    // process are cut off.
+    // A torn record after end_ (a crash's, or a failed append's) is cut off.
     struct stat st {};
     if (::fstat(fd_.get(), &st) != 0) fail(owner_, "stat", path_, errno);
     if (static_cast<std::uint64_t>(st.st_size) > end_ && ::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) {
@@ -368,17 +367,11 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
       fd_.reset();
       fail(owner_, "cut the torn end off", path_, code);
     }
-    allocated_ = end_;
   }
   std::string record;
   for (const auto& payload : payloads) record += seal(payload);
-  // A small record that reaches past the preallocated space extends the file by preallocated_bytes of
-  // zeros after it, so that the appends after it overwrite blocks the file already has: their fdatasync
-  // then writes the data only, not the file's size (docs/fault-tolerance.md, "Checkpoint location").
-  const std::size_t record_bytes = record.size();
-  const bool padded = end_ + record_bytes > allocated_ && record_bytes < preallocated_bytes;
-  if (padded) record.resize(record_bytes + preallocated_bytes, '\0');
-  auto write_at_end = [&](std::string_view rest) {
+  try {
+    std::string_view rest = record;
     off_t at = static_cast<off_t>(end_);
     while (!rest.empty()) {
       const ssize_t n = ::pwrite(fd_.get(), rest.data(), rest.size(), at);
@@ -389,25 +382,12 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
       rest.remove_prefix(static_cast<std::size_t>(n));
       at += n;
     }
-  };
-  try {
-    try {
-      write_at_end(record);
-    } catch (const error&) {
-      if (!padded) throw;
-      // No room for the zeros (a nearly full disk, a file size limit): the record alone may still fit.
-      record.resize(record_bytes);
-      write_at_end(record);
-    }
     if (::fdatasync(fd_.get()) != 0) fail(owner_, "fdatasync", path_, errno);
   } catch (...) {
-    // The next append reopens and cuts when this cut fails; the space after end_ is no longer preallocated.
-    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) fd_.reset();
-    allocated_ = end_;
+    if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) fd_.reset();  // the next append reopens and cuts
     throw;
   }
-  allocated_ = std::max(allocated_, end_ + record.size());
-  end_ += record_bytes;
+  end_ += record.size();
 }
 
 }  // namespace flow::connectors

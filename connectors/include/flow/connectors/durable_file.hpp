@@ -126,15 +126,13 @@ class sealed_log {
   void append(std::string_view payload);
   // Appends payloads, each sealed, with one write and one fdatasync: durable together once it returns.
   void append(const std::vector<std::string>& payloads);
-  // Bytes of intact records in the file (the file is longer: zeros preallocated for the next records).
+  // Bytes of intact records in the file.
   std::uint64_t size() const { return end_; }
 
  private:
   std::string owner_, directory_, path_;
   unique_fd fd_;           // open for writing from the first append on
   std::uint64_t end_ = 0;  // bytes of the intact records: where the next one goes
-  std::uint64_t allocated_ = 0;  // bytes of the file: the zeros after end_ are preallocated space
-  static constexpr std::size_t preallocated_bytes = 256u << 10;
   std::vector<std::string> recovered_;
 };
 
