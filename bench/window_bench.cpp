@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "bench_input.hpp"
+#include "compare_runs.hpp"
 #include "csv_records.hpp"
 #include "flow/session.hpp"
 #include "retail_topology.hpp"
@@ -32,14 +33,7 @@ const std::string data_hint = bench::retail_data_hint("window_bench [DATA_DIR [R
 // (Country, window start in micros) -> sum(Quantity)
 using sums = std::map<std::pair<std::string, std::int64_t>, std::int64_t>;
 
-struct run_figures {
-  double seconds = 0;
-  sums result;
-};
-
-double seconds_since(std::chrono::steady_clock::time_point started) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-}
+using run_figures = bench::timed_result<sums>;
 
 // "YYYY-MM-DD HH:MM:SS" (UTC) as microseconds since the epoch (days from the civil date, H. Hinnant's way).
 std::int64_t to_micros(std::string_view text) {
@@ -66,7 +60,7 @@ run_figures run_hand_loop(const std::vector<fs::path>& files) {
     for (std::int64_t start = last_start; start > time - window_length; start -= window_slide) windows[start] += quantity;
   });
   run_figures fig;
-  fig.seconds = seconds_since(started);
+  fig.seconds = bench::seconds_since(started);
   for (const auto& [country, windows] : by_country)
     for (const auto& [start, sum] : windows) fig.result[{country, start}] = sum;
   return fig;
@@ -92,7 +86,7 @@ run_figures run_libflow(const fs::path& dir, std::size_t parallelism) {
                    })
                    .start();
   query.await_termination();
-  fig.seconds = seconds_since(started);
+  fig.seconds = bench::seconds_since(started);
   if (auto failure = query.exception()) throw std::runtime_error("the query failed: " + *failure);
   return fig;
 }
@@ -101,22 +95,9 @@ int run_bench(int argc, char** argv) {
   auto input = bench::read_retail_arguments(argc, argv, data_hint);
   if (argc <= 2) input.repeats = 5;
   for (auto& f : input.files) bench::read_file(f, data_hint);  // warm the page cache for every run alike
-  struct run_kind {
-    const char* name;
-    std::size_t parallelism;  // 0: the hand loop
-    std::vector<double> seconds;
-    bool matches = true;
-  };
-  std::vector<run_kind> runs = {{"hand_loop", 0, {}}, {"libflow_parallelism_1", 1, {}}, {"libflow_parallelism_2", 2, {}}};
   sums expected;
-  for (std::size_t round = 0; round < input.repeats; ++round) {
-    for (auto& run : runs) {
-      run_figures fig = run.parallelism == 0 ? run_hand_loop(input.files) : run_libflow(input.dir, run.parallelism);
-      if (run.parallelism == 0 && round == 0) expected = fig.result;
-      run.matches = run.matches && fig.result == expected;
-      run.seconds.push_back(fig.seconds);
-    }
-  }
+  const auto runs = bench::compare_with_hand_loop(
+      input.repeats, [&](std::size_t parallelism) { return parallelism == 0 ? run_hand_loop(input.files) : run_libflow(input.dir, parallelism); }, expected);
   const double hand_seconds = bench::median(runs[0].seconds);
   bool ok = true;
   for (const auto& run : runs) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bench_input.hpp"
+#include "compare_runs.hpp"
 #include "flow/session.hpp"
 
 namespace fs = std::filesystem;
@@ -28,15 +29,7 @@ namespace {
 
 using counts = std::unordered_map<std::string, std::int64_t>;
 
-struct run_figures {
-  double seconds = 0;
-  double cpu_seconds = 0;  // of the whole process: on a busy machine the fairer figure for one thread
-  counts words;
-};
-
-double seconds_since(std::chrono::steady_clock::time_point started) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-}
+using run_figures = bench::timed_result<counts>;
 
 bool is_whitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
@@ -53,9 +46,9 @@ run_figures run_hand_loop(const std::string& text) {
     if (i > start) ++words[std::string_view(text).substr(start, i - start)];
   }
   run_figures fig;
-  fig.seconds = seconds_since(started);
+  fig.seconds = bench::seconds_since(started);
   fig.cpu_seconds = bench::process_cpu_seconds() - cpu_started;
-  for (const auto& [word, count] : words) fig.words.emplace(word, count);
+  for (const auto& [word, count] : words) fig.result.emplace(word, count);
   return fig;
 }
 
@@ -78,11 +71,11 @@ run_figures run_libflow(const fs::path& dir, std::size_t parallelism) {
                    .foreach_batch([&](const flow::batch& rows, std::int64_t) {
                      std::lock_guard<std::mutex> lock(mutex);
                      for (std::size_t r = 0; r < rows.num_rows(); ++r)
-                       fig.words[std::string(rows.col(0).str(r))] = rows.col(1).ints()[r];
+                       fig.result[std::string(rows.col(0).str(r))] = rows.col(1).ints()[r];
                    })
                    .start();
   query.await_termination();
-  fig.seconds = seconds_since(started);
+  fig.seconds = bench::seconds_since(started);
   fig.cpu_seconds = bench::process_cpu_seconds() - cpu_started;
   if (auto failure = query.exception()) throw std::runtime_error("the query failed: " + *failure);
   return fig;
@@ -117,23 +110,9 @@ int run_bench(int argc, char** argv) {
   fs::last_write_time(dir / "text.txt", fs::last_write_time(dir / "text.txt") - std::chrono::minutes(1));
 
   const double text_mib = static_cast<double>(text.size()) / (1024.0 * 1024.0);
-  struct run_kind {
-    const char* name;
-    std::size_t parallelism;  // 0: the hand loop
-    std::vector<double> seconds, cpu_seconds;
-    bool matches = true;
-  };
-  std::vector<run_kind> runs = {{"hand_loop", 0, {}, {}}, {"libflow_parallelism_1", 1, {}, {}}, {"libflow_parallelism_2", 2, {}, {}}};
   counts expected;
-  for (std::size_t round = 0; round < repeats; ++round) {
-    for (auto& run : runs) {
-      run_figures fig = run.parallelism == 0 ? run_hand_loop(text) : run_libflow(dir, run.parallelism);
-      if (run.parallelism == 0 && round == 0) expected = fig.words;
-      run.matches = run.matches && fig.words == expected;
-      run.seconds.push_back(fig.seconds);
-      run.cpu_seconds.push_back(fig.cpu_seconds);
-    }
-  }
+  const auto runs = bench::compare_with_hand_loop(
+      repeats, [&](std::size_t parallelism) { return parallelism == 0 ? run_hand_loop(text) : run_libflow(dir, parallelism); }, expected);
   const double hand_seconds = bench::median(runs[0].seconds);
   const double hand_cpu_seconds = bench::median(runs[0].cpu_seconds);
   const double p1_seconds = bench::median(runs[1].seconds);

@@ -19,6 +19,7 @@
 
 #include "batches_source.hpp"
 #include "bench_input.hpp"
+#include "compare_runs.hpp"
 #include "flow/session.hpp"
 
 namespace {
@@ -32,15 +33,7 @@ constexpr std::int64_t micros_per_event = 10;  // 100 k events per second of eve
 // (window start in micros, campaign) -> views
 using counts = std::map<std::pair<std::int64_t, std::int64_t>, std::int64_t>;
 
-struct run_figures {
-  double seconds = 0;
-  double cpu_seconds = 0;
-  counts views;
-};
-
-double seconds_since(std::chrono::steady_clock::time_point started) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-}
+using run_figures = bench::timed_result<counts>;
 
 flow::schema_ptr event_schema() {
   return flow::make_schema({{"user_id", flow::type_id::int64, false},
@@ -109,9 +102,9 @@ run_figures run_hand_loop(const std::vector<flow::batch>& events) {
       if (event_type.str(r) == "view") ++views[times[r] / window_micros * campaigns + campaign_of[ads[r]]];
   }
   run_figures fig;
-  fig.seconds = seconds_since(started);
+  fig.seconds = bench::seconds_since(started);
   fig.cpu_seconds = bench::process_cpu_seconds() - cpu_started;
-  for (const auto& [key, count] : views) fig.views[{key / campaigns * window_micros, key % campaigns}] = count;
+  for (const auto& [key, count] : views) fig.result[{key / campaigns * window_micros, key % campaigns}] = count;
   return fig;
 }
 
@@ -136,11 +129,11 @@ run_figures run_libflow(std::size_t parallelism) {
                    .foreach_batch([&](const flow::batch& rows, std::int64_t) {
                      std::lock_guard<std::mutex> lock(mutex);
                      for (std::size_t r = 0; r < rows.num_rows(); ++r)
-                       fig.views[{rows.col(0).window(r).start.micros, rows.col(1).ints()[r]}] = rows.col(2).ints()[r];
+                       fig.result[{rows.col(0).window(r).start.micros, rows.col(1).ints()[r]}] = rows.col(2).ints()[r];
                    })
                    .start();
   query.await_termination();
-  fig.seconds = seconds_since(started);
+  fig.seconds = bench::seconds_since(started);
   fig.cpu_seconds = bench::process_cpu_seconds() - cpu_started;
   if (auto failure = query.exception()) throw std::runtime_error("the query failed: " + *failure);
   return fig;
@@ -152,23 +145,9 @@ int run_bench(int argc, char** argv) {
   bench::batches_source source("ysb-events", event_schema());
   source.set(make_events(events));
 
-  struct run_kind {
-    const char* name;
-    std::size_t parallelism;  // 0: the hand loop
-    std::vector<double> seconds, cpu_seconds;
-    bool matches = true;
-  };
-  std::vector<run_kind> runs = {{"hand_loop", 0, {}, {}}, {"libflow_parallelism_1", 1, {}, {}}, {"libflow_parallelism_2", 2, {}, {}}};
   counts expected;
-  for (std::size_t round = 0; round < repeats; ++round) {
-    for (auto& run : runs) {
-      run_figures fig = run.parallelism == 0 ? run_hand_loop(source.batches()) : run_libflow(run.parallelism);
-      if (run.parallelism == 0 && round == 0) expected = fig.views;
-      run.matches = run.matches && fig.views == expected;
-      run.seconds.push_back(fig.seconds);
-      run.cpu_seconds.push_back(fig.cpu_seconds);
-    }
-  }
+  const auto runs = bench::compare_with_hand_loop(
+      repeats, [&](std::size_t parallelism) { return parallelism == 0 ? run_hand_loop(source.batches()) : run_libflow(parallelism); }, expected);
   const double hand_seconds = bench::median(runs[0].seconds), hand_cpu_seconds = bench::median(runs[0].cpu_seconds);
   const double p1_seconds = bench::median(runs[1].seconds);
   bool ok = true;
