@@ -125,8 +125,9 @@ TEST_CASE("a stateless query from csv files into the file sink, killed with SIGK
   const fs::path in = dir / "in", out = dir / "out", checkpoint = dir / "checkpoint";
   fs::create_directories(in);
   // Input files of 25 rows each, ids unique; modification times an hour ago plus the file's number in
-  // seconds, so that they are old enough to be taken and their order (by time) is fixed.
-  constexpr int initial_files = 60, rows_per_file = 25;
+  // seconds, so that they are old enough to be taken and their order (by time) is fixed. An epoch of one
+  // file takes about 2 ms in a release build, so 400 files outlast the longest delay before a kill.
+  constexpr int initial_files = 400, rows_per_file = 25;
   int files = 0;
   const auto an_hour_ago = fs::file_time_type::clock::now() - 1h;
   auto add_input_file = [&] {
@@ -146,7 +147,7 @@ TEST_CASE("a stateless query from csv files into the file sink, killed with SIGK
 
   committed_files_reader reader(out);
   std::mt19937 random(Catch::rngSeed());
-  std::uniform_int_distribution<int> delay_ms(10, 200);
+  std::uniform_int_distribution<int> delay_ms(5, 100);
   int kills = 0, exit_status = -1;
   for (int run = 0; run < 40 && exit_status != 0; ++run) {
     const fs::path log = dir / ("run-" + std::to_string(run) + ".log");
