@@ -38,7 +38,7 @@ TEST_CASE("checkpoint: retail_by_day killed with SIGKILL at random moments and r
   auto args = retail_args(data, dir / "output.csv");
   args.insert(args.end(), {"--checkpoint", (dir / "checkpoint").string()});
   std::mt19937 random(Catch::rngSeed());
-  std::uniform_int_distribution<int> delay_ms(10, 300);
+  std::uniform_int_distribution<int> delay_ms(5, 120);  // a whole uninterrupted run takes about 0.4 s
   int kills = 0, exit_status = -1;
   for (int run = 0; run < 40 && exit_status != 0; ++run) {
     const fs::path log = dir / ("run-" + std::to_string(run) + ".log");
