@@ -52,6 +52,13 @@ connector_metrics_lists metric_lists(const connector_metrics& metrics) {
 constexpr int source_seq_shift = 48;
 constexpr std::uint64_t end_of_epoch_seq = std::uint64_t{1} << 63;
 
+// The source instance that an epoch's unit at position (in the epoch) goes to: round-robin from an instance
+// that turns with the epoch, so that epochs of one unit (a small file each) are decoded by every instance in
+// turn, and a replay deals an epoch's units to the same instances.
+std::size_t instance_of_unit(std::int64_t epoch, std::uint64_t position, std::size_t parallelism) {
+  return static_cast<std::size_t>((static_cast<std::uint64_t>(epoch) + position) % parallelism);
+}
+
 // Several epochs may be in flight: an upstream instance may already send epoch N+1 while another
 // still sends N. The aligner hands on data of the oldest open epoch at once, holds back later epochs'
 // data, and completes an epoch when every upstream instance has sent its barrier (Flink's alignment).
@@ -177,7 +184,7 @@ void start_next_run(source_pointer self) {
   st.queued.pop_front();
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
-  st.next_instance = 0;  // an epoch's units go to the same instances in a replay after a restart
+  st.next_instance = instance_of_unit(run.epoch, 0, st.instances.size());
   if (run.watermark != operator_context::no_watermark)  // a query without one never sends one
     for (const auto& instance : st.instances) self->send(instance, watermark_atom::value, run.epoch, run.watermark);
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
@@ -355,7 +362,8 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
   const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
   std::uint64_t position = 0;  // of the chunk in the epoch
   for (const auto& file : files) {
-    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || position % parallelism != s.setup.instance)) {
+    auto mine = [&] { return instance_of_unit(epoch, position, parallelism) == s.setup.instance; };
+    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || !mine())) {
       position += *count;
       continue;
     }
@@ -367,7 +375,7 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
                   "the files must lie on the same path on every node, as on the driver)");
     }
     for (const auto& chunk : chunks) {
-      if (position % parallelism == s.setup.instance) {
+      if (mine()) {
         process_chunk(self, epoch, first_seq + position, 0, chunk);
         if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
       }
