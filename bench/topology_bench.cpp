@@ -4,8 +4,12 @@
 // over the same files (target: at most 1.5x its time at parallelism 2). And one user keyed operator
 // (stock_units) against the built-in aggregation on the same query, sum(Quantity) by StockCode in update
 // mode (target: at most 1.2x). The runs take turns, round by round; the best of each counts. Prints one
-// JSON line per run; exits 1 when a result differs from the baseline's, 2 on input it cannot use.
+// JSON line per run, with the process's CPU seconds during it (of them in the kernel) and its context
+// switches (getrusage; on a loaded machine the CPU ratio is the steadier figure); exits 1 when a result
+// differs from the baseline's, 2 on input it cannot use.
 // Usage: topology_bench [DATA_DIR [REPEATS]] (default: the shared data's retail-by-day/, 3 repeats)
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -34,14 +38,38 @@ struct results {
   std::map<std::string, std::int64_t> units;
 };
 
-struct run_figures {
-  double seconds = 0;
-  results result;
+// Wall seconds, and the process's CPU seconds and context switches (voluntary and involuntary) since start.
+class run_clock {
+ public:
+  run_clock() : started_(std::chrono::steady_clock::now()), usage_(usage()) {}
+  template <class Figures>
+  void stop(Figures& fig) const {
+    fig.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const rusage now = usage();
+    fig.cpu_seconds = cpu_seconds(now) - cpu_seconds(usage_);
+    fig.system_cpu_seconds = seconds(now.ru_stime) - seconds(usage_.ru_stime);
+    fig.context_switches = (now.ru_nvcsw + now.ru_nivcsw) - (usage_.ru_nvcsw + usage_.ru_nivcsw);
+  }
+
+ private:
+  static rusage usage() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return u;
+  }
+  static double seconds(const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; }
+  static double cpu_seconds(const rusage& u) { return seconds(u.ru_utime) + seconds(u.ru_stime); }
+  std::chrono::steady_clock::time_point started_;
+  rusage usage_;
 };
 
-double seconds_since(std::chrono::steady_clock::time_point started) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-}
+struct run_figures {
+  double seconds = 0;
+  double cpu_seconds = 0;
+  double system_cpu_seconds = 0;  // of cpu_seconds, in the kernel (wake-ups, sleeps, reads)
+  long context_switches = 0;
+  results result;
+};
 
 // ---------------------------------------------------------------- the hand-written baseline
 
@@ -50,7 +78,7 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
     double revenue = 0;
     std::unordered_set<std::string> invoices;
   };
-  auto started = std::chrono::steady_clock::now();
+  const run_clock clock;
   std::unordered_map<std::string, country_totals> countries;
   std::unordered_map<std::string, std::int64_t> units;
   auto read = [](const fs::path& file) { return bench::read_file(file, data_hint); };
@@ -62,7 +90,7 @@ run_figures run_baseline(const std::vector<fs::path>& files) {
     units[std::string(fields[1])] += quantity;
   });
   run_figures fig;
-  fig.seconds = seconds_since(started);
+  clock.stop(fig);
   for (auto& [name, totals] : countries)
     fig.result.countries[name] = {totals.revenue, static_cast<std::int64_t>(totals.invoices.size())};
   fig.result.units.insert(units.begin(), units.end());
@@ -84,11 +112,11 @@ run_figures run_topology(const fs::path& dir, std::size_t parallelism) {
   flow::topology topology(session.context());
   retail::latest_rows countries, stock;
   retail::build_topology(topology, retail::read_sales(session, dir.string()), parallelism, countries, stock);
-  auto started = std::chrono::steady_clock::now();
+  const run_clock clock;
   auto query = topology.start({"topology_bench", flow::available_now()});
   query.await_termination();
   run_figures fig;
-  fig.seconds = seconds_since(started);
+  clock.stop(fig);
   for (auto& [name, row] : countries.rows())
     fig.result.countries[name] = {std::get<double>(row.at(0)), std::get<std::int64_t>(row.at(1))};
   for (auto& [code, row] : stock.rows()) fig.result.units[code] = std::get<std::int64_t>(row.at(0));
@@ -115,11 +143,11 @@ run_figures run_units(const fs::path& dir, std::size_t parallelism, bool user) {
       return totals.write_stream().output_mode("update").trigger(flow::available_now()).foreach_batch(stock.sink()).start();
     };
   }
-  auto started = std::chrono::steady_clock::now();
+  const run_clock clock;
   auto query = start();
   query.await_termination();
   run_figures fig;
-  fig.seconds = seconds_since(started);
+  clock.stop(fig);
   for (auto& [code, row] : stock.rows()) fig.result.units[code] = std::get<std::int64_t>(row.at(0));
   return fig;
 }
@@ -158,8 +186,9 @@ int run_bench(int argc, char** argv) {
                     bool matches) {
     ok = ok && matches;
     std::printf("{\"bench\":\"topology\",\"run\":\"%s\",\"files\":%zu,\"seconds\":%.4f,\"ratio_to_%s\":%.3f,"
-                "\"countries\":%zu,\"stock_codes\":%zu,\"matches\":%s}\n",
-                name, files.size(), fig.seconds, against_name, fig.seconds / against.seconds,
+                "\"cpu_seconds\":%.4f,\"cpu_ratio_to_%s\":%.3f,\"system_cpu_seconds\":%.4f,\"context_switches\":%ld,\"countries\":%zu,\"stock_codes\":%zu,\"matches\":%s}\n",
+                name, files.size(), fig.seconds, against_name, fig.seconds / against.seconds, fig.cpu_seconds,
+                against_name, fig.cpu_seconds / against.cpu_seconds, fig.system_cpu_seconds, fig.context_switches,
                 fig.result.countries.size(), fig.result.units.size(), matches ? "true" : "false");
   };
   report("baseline_single_thread", baseline, baseline, "baseline", true);

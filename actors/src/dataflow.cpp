@@ -52,6 +52,13 @@ connector_metrics_lists metric_lists(const connector_metrics& metrics) {
 constexpr int source_seq_shift = 48;
 constexpr std::uint64_t end_of_epoch_seq = std::uint64_t{1} << 63;
 
+// The source instance that an epoch's unit at position (in the epoch) goes to: round-robin from an instance
+// that turns with the epoch, so that epochs of one unit (a small file each) are decoded by every instance in
+// turn, and a replay deals an epoch's units to the same instances.
+std::size_t instance_of_unit(std::int64_t epoch, std::uint64_t position, std::size_t parallelism) {
+  return static_cast<std::size_t>((static_cast<std::uint64_t>(epoch) + position) % parallelism);
+}
+
 // Several epochs may be in flight: an upstream instance may already send epoch N+1 while another
 // still sends N. The aligner hands on data of the oldest open epoch at once, holds back later epochs'
 // data, and completes an epoch when every upstream instance has sent its barrier (Flink's alignment).
@@ -124,6 +131,8 @@ struct source_state {
   std::int64_t epoch = -1;
   std::uint64_t next_seq = 0;  // position of the next unit in the epoch: sinks keep source order
   bool reading = false;
+  std::deque<source_unit> ahead;  // units read but not sent yet: the next one and the one after it
+  bool read_all = false;          // the epoch's range has no units beyond those in ahead
   struct run_request {
     std::int64_t epoch;
     std::string start, end;
@@ -151,22 +160,34 @@ void end_read(source_pointer self) {
 
 // Hands units to the instances in turn, each unit to the next instance once that one has credit (not to
 // whichever has: an instance's partial aggregates then hold the same units in every run, whatever the
-// timing); ends the epoch with a barrier to every instance.
+// timing); ends the epoch with a barrier to every instance. An epoch's last unit (known by reading one
+// unit ahead) takes no credit and is not acked: an epoch of one unit (a small file, a push source's
+// arrivals) then costs no ack and no wake-up of this thread, and the epoch window bounds how many such
+// units an instance holds.
 void pump(source_pointer self) {
   auto& st = self->state;
   while (st.reading) {
+    while (!st.read_all && st.ahead.size() < 2) {
+      if (auto unit = st.reader->next()) st.ahead.push_back(std::move(*unit));
+      else st.read_all = true;
+    }
+    if (st.ahead.empty()) return end_read(self);
+    const bool last = st.read_all && st.ahead.size() == 1;
     const std::size_t target = st.next_instance;
-    if (st.credits[target] == 0) return;  // wait for its ack
-    auto unit = st.reader->next();
-    if (!unit) return end_read(self);
-    --st.credits[target];
+    if (!last) {
+      if (st.credits[target] == 0) return;  // wait for its ack
+      --st.credits[target];
+    }
     st.next_instance = (target + 1) % st.instances.size();
     auto seq = st.next_seq++;
-    if (auto* b = std::get_if<batch>(&*unit))
-      self->send(st.instances[target], data_atom::value, st.epoch, seq, std::uint32_t{0}, std::move(*b));
+    auto unit = std::move(st.ahead.front());
+    st.ahead.pop_front();
+    const bool acked = !last;
+    if (auto* b = std::get_if<batch>(&unit))
+      self->send(st.instances[target], data_atom::value, st.epoch, seq, std::uint32_t{0}, std::move(*b), acked);
     else
       self->send(st.instances[target], data_atom::value, st.epoch, seq, std::uint32_t{0},
-                 std::move(std::get<raw_chunk>(*unit)));
+                 std::move(std::get<raw_chunk>(unit)), acked);
   }
 }
 
@@ -177,7 +198,7 @@ void start_next_run(source_pointer self) {
   st.queued.pop_front();
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
-  st.next_instance = 0;  // an epoch's units go to the same instances in a replay after a restart
+  st.next_instance = instance_of_unit(run.epoch, 0, st.instances.size());
   if (run.watermark != operator_context::no_watermark)  // a query without one never sends one
     for (const auto& instance : st.instances) self->send(instance, watermark_atom::value, run.epoch, run.watermark);
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
@@ -192,6 +213,7 @@ void start_next_run(source_pointer self) {
                  static_cast<std::uint64_t>(plan.max_chunk_bytes));
     return end_read(self);
   }
+  st.read_all = false;
   st.reader->begin_read(run.start, run.end);
   pump(self);
 }
@@ -355,7 +377,8 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
   const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
   std::uint64_t position = 0;  // of the chunk in the epoch
   for (const auto& file : files) {
-    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || position % parallelism != s.setup.instance)) {
+    auto mine = [&] { return instance_of_unit(epoch, position, parallelism) == s.setup.instance; };
+    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || !mine())) {
       position += *count;
       continue;
     }
@@ -367,7 +390,7 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
                   "the files must lie on the same path on every node, as on the driver)");
     }
     for (const auto& chunk : chunks) {
-      if (position % parallelism == s.setup.instance) {
+      if (mine()) {
         process_chunk(self, epoch, first_seq + position, 0, chunk);
         if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
       }
@@ -397,14 +420,26 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
     self->state.chain->process(epoch, seq, input, rows);
   };
   auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_epoch(self, epoch, stats); };
-  // A source's reader gets one credit back for each unit.
-  auto ack = [self, source] {
-    if (source) self->send(caf::actor_cast<source_actor>(self->current_sender()), ack_atom::value);
+  // A source's reader gets back the credit a unit took.
+  auto ack = [self](bool acked) {
+    if (acked) self->send(caf::actor_cast<source_actor>(self->current_sender()), ack_atom::value);
   };
   return {
-      [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk) {
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk, bool acked) {
         process_chunk(self, epoch, seq, input, chunk);
-        ack();
+        ack(acked);
+      },
+      // A source's unit of rows.
+      [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows, bool acked) {
+        auto& s = self->state;
+        if (s.setup.guard) {
+          if (!s.setup.guard->admits(self->current_sender())) return;
+          s.setup.guard->received(rows.num_rows());
+        }
+        s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
+        s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
+        s.inputs->data(epoch, seq, input, rows, process);
+        ack(acked);
       },
       [=](read_files_atom, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
           std::uint64_t max_chunk_bytes) {
@@ -417,12 +452,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
           if (!s.setup.guard->admits(self->current_sender())) return;
           s.setup.guard->received(rows.num_rows());
         }
-        if (source) {
-          s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
-          s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
-        }
         s.inputs->data(epoch, seq, input, rows, process);
-        ack();
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;

@@ -36,19 +36,21 @@ using batch_input_actor = caf::typed_actor<
     caf::reacts_to<barrier_atom, std::int64_t, epoch_stats>,
     caf::reacts_to<watermark_atom, std::int64_t, std::int64_t>>;
 
-// An instance of a source vertex also decodes the raw records its reader hands it (and acks each unit), or
-// reads its share of an epoch's files itself (read_files: epoch, the seq of the epoch's first unit, the
-// files, the chunk size: flow::file_read_plan).
+// An instance of a source vertex also takes the units its reader hands it, raw records to decode or
+// batches (the last field: ack the unit once processed; an epoch's last unit is not acked), or reads its
+// share of an epoch's files itself (read_files: epoch, the seq of the epoch's first unit, the files, the
+// chunk size: flow::file_read_plan).
 using vertex_actor = batch_input_actor::extend<
-    caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, raw_chunk>,
+    caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, raw_chunk, bool>,
+    caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch, bool>,
     caf::reacts_to<read_files_atom, std::int64_t, std::uint64_t, std::vector<std::string>, std::uint64_t>>;
 
 using sink_actor = batch_input_actor;
 
 // A source's reader. plan: the end offset of the data after start (outcome 1), nothing new (0, with the
 // reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
-// (start == end: an empty epoch) with the epoch's watermark. ack: an instance has room for one more unit. commit: data up to end is
-// committed downstream.
+// (start == end: an empty epoch) with the epoch's watermark. ack: an instance has processed a unit that took
+// a credit. commit: data up to end is committed downstream.
 using source_actor = caf::typed_actor<
     caf::replies_to<plan_atom, std::string>::with<int, std::string, std::vector<std::string>, std::vector<std::int64_t>>,
     caf::reacts_to<run_atom, std::int64_t, std::string, std::string, std::int64_t>,

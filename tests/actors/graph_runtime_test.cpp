@@ -317,3 +317,55 @@ TEST_CASE("graph: two queries started from one data frame with an aggregation th
   // Update mode passes a group whenever it changed and passed the filter: its newest total is the final one.
   CHECK(updates.get() == wanted);
 }
+
+namespace {
+
+// Passes its input on and records which instance of its vertex processed rows in which epoch.
+class instance_recorder final : public stream_operator {
+ public:
+  std::string name() const override { return "record-instance"; }
+  const schema_ptr& output_schema() const override { return schema_; }
+  void process(const batch& input, std::size_t, operator_state*, operator_context& ctx) const override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      instances_by_epoch_[ctx.epoch()].insert(ctx.instance());
+    }
+    ctx.emit(input);
+  }
+  std::map<std::int64_t, std::set<std::size_t>> instances_by_epoch() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return instances_by_epoch_;
+  }
+
+ private:
+  schema_ptr schema_ = kv_schema();
+  mutable std::mutex mutex_;
+  mutable std::map<std::int64_t, std::set<std::size_t>> instances_by_epoch_;
+};
+
+}  // namespace
+
+TEST_CASE("graph: epochs of one small file each are decoded by every source instance in turn", "[graph]") {
+  temp_dir dir;
+  auto expected = write_files(dir, 6, 0, 200);
+  session s(session_config{2, 2});
+  dataflow_graph g;
+  auto recorder = std::make_shared<instance_recorder>();
+  auto source = g.add_source("files", file_scan(s, dir), {recorder});
+  auto sum = g.add_operators("sum", kv_schema(), {std::make_shared<keyed_sum>("sum")});
+  g.connect(source, sum, partitioning::hash, {"k"});
+  latest_totals out;
+  g.connect(sum, g.add_sink("out", kv_schema(), foreach_batch(out)), partitioning::forward);
+  run_to_end(s, std::move(g));
+  CHECK(out.get() == expected);
+  // Each file is one unit: the epochs' units go to the two instances alternately (all went to instance 0,
+  // which then decoded every file while the other instance of the source vertex idled).
+  const auto seen = recorder->instances_by_epoch();
+  REQUIRE(seen.size() == 6);
+  std::set<std::size_t> decoding;
+  for (const auto& [epoch, instances] : seen) {
+    CHECK(instances.size() == 1);
+    decoding.insert(instances.begin(), instances.end());
+  }
+  CHECK(decoding == std::set<std::size_t>{0, 1});
+}
