@@ -1,7 +1,7 @@
 #include "flow/stream_join.hpp"
 
 #include <algorithm>
-#include <functional>
+#include <cstring>
 
 #include "flow/keys.hpp"
 #include "flow/plan_codec.hpp"
@@ -171,14 +171,29 @@ class side_buffer {
   std::uint32_t position(std::uint32_t r) const { return position_[r]; }
   std::uint32_t next(std::uint32_t r) const { return next_[r]; }
 
+  // Puts the rows added since the last call into the key table (before first()). Rows are linked only when
+  // probed: the runtime's committed copy of the state never probes, so it never builds the table.
+  void link_pending() {
+    constexpr std::size_t ahead = 8;  // rows whose slot is fetched while earlier ones are linked
+    if (size() > linked_ && 2 * (keys_ + size() - linked_) > slots_.size()) grow(keys_ + size() - linked_);
+    for (; linked_ < size(); ++linked_) {
+      if (linked_ + ahead < size()) prefetch(hashes_[linked_ + ahead]);
+      link(static_cast<std::uint32_t>(linked_));
+    }
+  }
+  // Starts loading the slot of this hash into the cache (a probe of it follows soon).
+  void prefetch(std::uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & mask_]);
+  }
   // The newest row of this key, no_row when none (follow next() for the older ones; check live()).
-  std::uint32_t first(std::string_view key, std::uint64_t hash) {
-    for (; linked_ < size(); ++linked_) link(static_cast<std::uint32_t>(linked_));
+  // Call link_pending() after adding rows.
+  std::uint32_t first(std::string_view key, std::uint64_t hash) const {
     if (slots_.empty()) return no_row;
+    const auto tag = tag_of(hash);
     for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
-      const std::uint32_t head = slots_[at];
-      if (head == no_row) return no_row;
-      if (hashes_[head] == hash && key_of(head) == key) return head;
+      const slot& s = slots_[at];
+      if (s.head == no_row) return no_row;
+      if (s.tag == tag && key_of(s.head) == key) return s.head;
     }
   }
   void set_matched(std::uint32_t r) {
@@ -200,7 +215,7 @@ class side_buffer {
       throw error("stream_stream_join: buffered rows arrived out of id order (a corrupt checkpoint?)");
     const auto chunk = static_cast<std::uint32_t>(chunks_.size());
     chunks_.push_back(std::move(rows));
-    reserve(size() + picked.size());
+    reserve(size() + picked.size(), key_bytes_.size() + (keys.fixed() ? picked.size() * keys.key(0).size() : keys.bytes.size()));
     for (std::size_t i = 0; i < picked.size(); ++i) {
       const std::uint32_t p = picked[i];
       push_row(chunk, p, ids[i], times[i], matched[i] != 0, keys.key(p), keys.hashes[p]);
@@ -213,15 +228,33 @@ class side_buffer {
     const auto r = static_cast<std::uint32_t>(it - ids_.begin());
     return live(r) ? r : no_row;
   }
-  template <class F>
-  void for_each_changed(F&& removed, F&& put) const {
-    for (auto r : removed_) removed(r);
+  // The rows changed since the last commit(): those evicted, and those live that are new or newly matched.
+  void changed_rows(std::vector<std::uint32_t>& removed, std::vector<std::uint32_t>& put) const {
+    removed = removed_;
     for (auto r : flagged_) {
-      if (live(r)) put(r);
+      if (live(r)) put.push_back(r);
     }
     for (auto r = static_cast<std::uint32_t>(committed_); r < size(); ++r) {
-      if (live(r)) put(r);
+      if (live(r)) put.push_back(r);
     }
+  }
+  void live_rows(std::vector<std::uint32_t>& rows) const {
+    for (std::uint32_t r = 0; r < size(); ++r) {
+      if (live(r)) rows.push_back(r);
+    }
+  }
+  // Column c of these rows (at least one), taken from their chunks a run of rows of one chunk at a time.
+  column gather(std::size_t c, const std::vector<std::uint32_t>& rows) const {
+    std::vector<column> runs;
+    std::vector<std::uint32_t> positions;
+    for (std::size_t i = 0; i < rows.size();) {
+      const std::uint32_t chunk = chunk_of_[rows[i]];
+      positions.clear();
+      for (; i < rows.size() && chunk_of_[rows[i]] == chunk; ++i) positions.push_back(position_[rows[i]]);
+      runs.push_back(take_rows(chunks_[chunk].col(c), positions));
+    }
+    if (runs.size() == 1) return runs.front();
+    return concat_columns(runs.front().type(), runs);
   }
   // Forgets the changes; drops the dead rows when they are the majority.
   void commit() {
@@ -232,7 +265,7 @@ class side_buffer {
   }
   void clear() { *this = side_buffer(); }
   std::size_t memory_bytes() const {
-    std::size_t bytes = key_bytes_.capacity() + slots_.capacity() * sizeof(std::uint32_t);
+    std::size_t bytes = key_bytes_.capacity() + slots_.capacity() * sizeof(slot);
     bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + sizeof(std::uint64_t) + 4 * sizeof(std::uint32_t) +
                                 sizeof(std::size_t) + 2);
     for (const auto& c : chunks_) bytes += c.byte_size();
@@ -243,7 +276,10 @@ class side_buffer {
   std::string_view key_of(std::uint32_t r) const {
     return std::string_view(key_bytes_).substr(key_offsets_[r], key_offsets_[r + 1] - key_offsets_[r]);
   }
-  void reserve(std::size_t rows) {
+  // Room for this many rows and key bytes, grown geometrically. Nothing ever shrinks (compact() works in
+  // place): a buffer that holds a few epochs' rows reuses its memory instead of faulting in fresh pages.
+  void reserve(std::size_t rows, std::size_t key_bytes) {
+    if (key_bytes > key_bytes_.capacity()) key_bytes_.reserve(std::max(key_bytes, 2 * key_bytes_.capacity()));
     if (rows <= ids_.capacity()) return;
     const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
     for (auto* v : {&ids_, &times_}) v->reserve(capacity);
@@ -267,42 +303,44 @@ class side_buffer {
     next_.push_back(no_row);
     ++live_count_;
   }
-  // Makes row r its key's newest row. Rows are linked at the first probe after they came: the runtime's
-  // committed copy of the state never probes, so it never builds the table.
+  // Makes row r its key's newest row (the table has room: link_pending grows it first).
   void link(std::uint32_t r) {
-    if (2 * (keys_ + 1) > slots_.size()) grow();
+    const auto tag = tag_of(hashes_[r]);
     for (std::size_t at = hashes_[r] & mask_;; at = (at + 1) & mask_) {
-      std::uint32_t& head = slots_[at];
-      if (head == no_row) {
-        head = r;
+      slot& s = slots_[at];
+      if (s.head == no_row) {
+        s = {r, tag};
         ++keys_;
         return;
       }
-      if (hashes_[head] == hashes_[r] && key_of(head) == key_of(r)) {
-        next_[r] = head;
-        head = r;
+      if (s.tag == tag && key_of(s.head) == key_of(r)) {
+        next_[r] = s.head;
+        s.head = r;
         return;
       }
     }
   }
-  void grow() {
-    std::vector<std::uint32_t> heads;
-    for (auto head : slots_) {
-      if (head != no_row) heads.push_back(head);
-    }
-    slots_.assign(std::max<std::size_t>(64, 2 * slots_.size()), no_row);
-    mask_ = slots_.size() - 1;
-    for (auto head : heads) {
-      std::size_t at = hashes_[head] & mask_;
-      while (slots_[at] != no_row) at = (at + 1) & mask_;
-      slots_[at] = head;
+  // Rebuilds the table with room for `keys` keys at a load of at most one half.
+  void grow(std::size_t keys) {
+    std::vector<slot> old = std::move(slots_);
+    std::size_t capacity = std::max<std::size_t>(64, old.size());
+    while (capacity < 2 * keys) capacity *= 2;
+    slots_.assign(capacity, slot{});
+    mask_ = capacity - 1;
+    for (const slot& s : old) {
+      if (s.head == no_row) continue;
+      std::size_t at = hashes_[s.head] & mask_;
+      while (slots_[at].head != no_row) at = (at + 1) & mask_;
+      slots_[at] = s;
     }
   }
-  // Keeps the live rows only (in order), and of each chunk mostly dead only its live rows.
+  // Keeps the live rows only (in order, moved down in place), and of each chunk mostly dead only its live
+  // rows. The key table is rebuilt at the next probe.
   void compact() {
-    side_buffer kept;
-    kept.reserve(live_count_);
-    std::vector<std::uint32_t> alive;
+    std::vector<batch> kept_chunks;
+    std::vector<std::uint32_t> alive, positions;
+    std::uint32_t kept = 0;
+    std::size_t kept_key_bytes = 0;
     for (std::uint32_t r = 0; r < size();) {
       const std::uint32_t chunk = chunk_of_[r];
       alive.clear();
@@ -313,23 +351,46 @@ class side_buffer {
       r = end;
       if (alive.empty()) continue;
       const batch& rows = chunks_[chunk];
-      const auto new_chunk = static_cast<std::uint32_t>(kept.chunks_.size());
-      if (2 * alive.size() >= rows.num_rows()) {
-        kept.chunks_.push_back(rows);
-        for (auto a : alive) kept.push_row(new_chunk, position_[a], ids_[a], times_[a], matched(a), key_of(a), hashes_[a]);
+      const auto new_chunk = static_cast<std::uint32_t>(kept_chunks.size());
+      const bool whole = 2 * alive.size() >= rows.num_rows();
+      if (whole) {
+        kept_chunks.push_back(rows);
       } else {
-        std::vector<std::uint32_t> positions;
+        positions.clear();
         for (auto a : alive) positions.push_back(position_[a]);
         std::vector<column> columns;
         for (const auto& c : rows.columns()) columns.push_back(take_rows(c, positions));
-        kept.chunks_.push_back(batch(rows.schema_ref(), std::move(columns)));
-        for (std::uint32_t i = 0; i < alive.size(); ++i) {
-          const auto a = alive[i];
-          kept.push_row(new_chunk, i, ids_[a], times_[a], matched(a), key_of(a), hashes_[a]);
-        }
+        kept_chunks.push_back(batch(rows.schema_ref(), std::move(columns)));
+      }
+      for (std::uint32_t i = 0; i < alive.size(); ++i, ++kept) {
+        // kept <= a: row a and its key bytes are read before anything at or after them is overwritten.
+        const std::uint32_t a = alive[i];
+        const std::string_view key = key_of(a);
+        std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
+        kept_key_bytes += key.size();
+        key_offsets_[kept + 1] = kept_key_bytes;
+        chunk_of_[kept] = new_chunk;
+        position_[kept] = whole ? position_[a] : i;
+        ids_[kept] = ids_[a];
+        times_[kept] = times_[a];
+        hashes_[kept] = hashes_[a];
+        matched_[kept] = matched_[a];
+        live_[kept] = 1;
+        next_[kept] = no_row;
       }
     }
-    *this = std::move(kept);
+    chunks_ = std::move(kept_chunks);
+    for (auto* v : {&chunk_of_, &position_, &next_}) v->resize(kept);
+    for (auto* v : {&ids_, &times_}) v->resize(kept);
+    hashes_.resize(kept);
+    live_.resize(kept);
+    matched_.resize(kept);
+    key_offsets_.resize(kept + 1);
+    key_bytes_.resize(kept_key_bytes);
+    live_count_ = kept;
+    std::fill(slots_.begin(), slots_.end(), slot{});
+    keys_ = 0;
+    linked_ = 0;
   }
 
   std::vector<batch> chunks_;
@@ -340,7 +401,14 @@ class side_buffer {
   std::vector<std::size_t> key_offsets_{0};
   std::vector<std::uint8_t> live_, matched_;
   std::size_t live_count_ = 0;
-  std::vector<std::uint32_t> slots_;  // a key's newest row, no_row when empty
+  // A key's newest row (no_row when the slot is empty) and the high half of its hash, which spares
+  // probes of other keys a look at the row's key.
+  struct slot {
+    std::uint32_t head = no_row;
+    std::uint32_t tag = 0;
+  };
+  static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash >> 32); }
+  std::vector<slot> slots_;
   std::size_t mask_ = 0, keys_ = 0;
   std::size_t linked_ = 0;  // rows before it are in the table
   std::size_t committed_ = 0;
@@ -368,6 +436,12 @@ schema_ptr checkpoint_schema(const stream_join_operator& join) {
   return make_schema(std::move(fields));
 }
 
+column null_column(type_id type, std::size_t rows) {
+  column_builder nulls(type, rows);
+  for (std::size_t r = 0; r < rows; ++r) nulls.append_null();
+  return nulls.finish();
+}
+
 // One instance's state: both sides' buffered rows, in memory on either state backend (the watermark bounds
 // them), checkpointed as rows of checkpoint_schema().
 class stream_join_state final : public operator_state {
@@ -375,19 +449,18 @@ class stream_join_state final : public operator_state {
   explicit stream_join_state(const stream_join_operator& join) : join_(&join), schema_(checkpoint_schema(join)) {}
 
   batch snapshot() const override {
-    return rows_of([&](std::size_t s, auto&& removed, auto&& put) {
-      (void)removed;
-      for (std::uint32_t r = 0; r < sides[s].size(); ++r) {
-        if (sides[s].live(r)) put(r);
-      }
-    });
+    std::vector<std::uint32_t> removed[2], put[2];
+    for (std::size_t s = 0; s < 2; ++s) sides[s].live_rows(put[s]);
+    return rows_of(removed, put);
   }
   void restore(const batch& snapshot) override {
     for (auto& side : sides) side.clear();
     apply_changes(snapshot);
   }
   batch take_changes() override {
-    batch changes = rows_of([&](std::size_t s, auto&& removed, auto&& put) { sides[s].for_each_changed(removed, put); });
+    std::vector<std::uint32_t> removed[2], put[2];
+    for (std::size_t s = 0; s < 2; ++s) sides[s].changed_rows(removed[s], put[s]);
+    batch changes = rows_of(removed, put);
     for (auto& side : sides) side.commit();
     return changes;
   }
@@ -400,37 +473,37 @@ class stream_join_state final : public operator_state {
   std::int64_t next_id = 0;
 
  private:
-  // Rows of schema_: visit(s, removed, put) calls removed(r) or put(r) for rows r of side s.
-  template <class Visit>
-  batch rows_of(Visit&& visit) const {
-    std::vector<column_builder> out;
-    for (const auto& f : schema_->fields()) out.emplace_back(f.type);
+  // Rows of schema_, side by side: side s's rows removed[s] (header, nulls), then its rows put[s] (header,
+  // its columns, nulls for the other side's). Built a column at a time.
+  batch rows_of(const std::vector<std::uint32_t> (&removed)[2], const std::vector<std::uint32_t> (&put)[2]) const {
+    const std::size_t rows = removed[0].size() + put[0].size() + removed[1].size() + put[1].size();
+    std::vector<column_builder> header;
+    for (std::size_t c = 0; c < first_row_column; ++c) header.emplace_back((*schema_)[c].type, rows);
     for (std::size_t s = 0; s < 2; ++s) {
-      const side_buffer& side = sides[s];
-      const std::size_t first = join_->side(s).first_state_column, columns = join_->side_schema(s)->size();
-      auto header = [&](std::uint32_t r, bool deleted) {
-        out[side_column].append_int(static_cast<std::int64_t>(s));
-        out[id_column].append_int(side.id(r));
-        out[deleted_column].append_bool(deleted);
-        out[time_column].append_int(side.time(r));
-        out[matched_column].append_bool(side.matched(r));
+      auto add = [&](std::uint32_t r, bool deleted) {
+        header[side_column].append_int(static_cast<std::int64_t>(s));
+        header[id_column].append_int(sides[s].id(r));
+        header[deleted_column].append_bool(deleted);
+        header[time_column].append_int(sides[s].time(r));
+        header[matched_column].append_bool(sides[s].matched(r));
       };
-      std::function<void(std::uint32_t)> removed = [&](std::uint32_t r) {
-        header(r, true);
-        for (std::size_t c = first_row_column; c < out.size(); ++c) out[c].append_null();
-      };
-      std::function<void(std::uint32_t)> put = [&](std::uint32_t r) {
-        header(r, false);
-        const batch& rows = side.chunk(r);
-        for (std::size_t c = first_row_column; c < out.size(); ++c) {
-          if (c >= first && c < first + columns) out[c].append_from(rows.col(c - first), side.position(r));
-          else out[c].append_null();
-        }
-      };
-      visit(s, removed, put);
+      for (auto r : removed[s]) add(r, true);
+      for (auto r : put[s]) add(r, false);
     }
     std::vector<column> columns;
-    for (auto& c : out) columns.push_back(c.finish());
+    for (auto& c : header) columns.push_back(c.finish());
+    for (std::size_t s = 0; s < 2; ++s) {
+      for (std::size_t c = 0; c < join_->side_schema(s)->size(); ++c) {
+        const type_id type = (*join_->side_schema(s))[c].type;
+        const std::size_t nulls_before = removed[0].size() + (s == 1 ? put[0].size() + removed[1].size() : 0);
+        const std::size_t nulls_after = s == 0 ? removed[1].size() + put[1].size() : 0;
+        std::vector<column> parts;
+        if (nulls_before > 0) parts.push_back(null_column(type, nulls_before));
+        if (!put[s].empty()) parts.push_back(sides[s].gather(c, put[s]));
+        if (nulls_after > 0) parts.push_back(null_column(type, nulls_after));
+        columns.push_back(parts.size() == 1 ? parts.front() : concat_columns(type, parts));
+      }
+    }
     return batch(schema_, std::move(columns));
   }
 
@@ -452,7 +525,10 @@ void stream_join_state::apply_changes(const batch& changes) {
   for (std::size_t i = 0; i < changes.num_rows(); ++i) {
     const auto s = static_cast<std::size_t>(side_of[i]);
     if (s > 1) throw error("stream_stream_join: the checkpointed state names side " + std::to_string(side_of[i]));
-    const std::uint32_t r = sides[s].find_id(ids[i]);
+    // Ids ascend in a buffer: one above its last is a new row, no search needed.
+    const std::uint32_t r = sides[s].size() > 0 && ids[i] <= sides[s].id(static_cast<std::uint32_t>(sides[s].size() - 1))
+                                ? sides[s].find_id(ids[i])
+                                : no_row;
     if (deleted[i]) {
       if (r != no_row) sides[s].evict(r);
     } else if (r != no_row) {
@@ -464,10 +540,17 @@ void stream_join_state::apply_changes(const batch& changes) {
   for (std::size_t s = 0; s < 2; ++s) {
     auto& rows = added[s];
     if (rows.empty()) continue;
-    std::sort(rows.begin(), rows.end(), [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    const auto by_id = [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; };
+    if (!std::is_sorted(rows.begin(), rows.end(), by_id)) std::sort(rows.begin(), rows.end(), by_id);
     const auto& side = join_->side(s);
+    // take_changes and snapshot give a side's new rows one after the other: those share the changes' columns.
+    const bool one_range =
+        std::adjacent_find(rows.begin(), rows.end(), [](std::uint32_t a, std::uint32_t b) { return b != a + 1; }) == rows.end();
     std::vector<column> columns;
-    for (std::size_t c = 0; c < side.rows->size(); ++c) columns.push_back(take_rows(changes.col(side.first_state_column + c), rows));
+    for (std::size_t c = 0; c < side.rows->size(); ++c) {
+      const column& from = changes.col(side.first_state_column + c);
+      columns.push_back(one_range ? from.slice(rows.front(), rows.size()) : take_rows(from, rows));
+    }
     batch chunk(side.rows, std::move(columns));
     std::vector<column> key_columns;
     for (auto k : side.keys) key_columns.push_back(chunk.col(k));
@@ -675,7 +758,10 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     if (s == 0) out.add(mine_row, other_row);
     else out.add(other_row, mine_row);
   };
+  theirs.link_pending();
+  constexpr std::size_t ahead = 8;  // rows whose slot in the other side's table is fetched while earlier ones probe
   for (std::size_t r = 0; r < n; ++r) {
+    if (r + ahead < n) theirs.prefetch(join_keys.hashes[r + ahead]);
     const row_source row{&input, r};
     if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] <= watermark) {
       ++late;
