@@ -171,9 +171,11 @@ class side_buffer {
   std::uint32_t position(std::uint32_t r) const { return position_[r]; }
   std::uint32_t next(std::uint32_t r) const { return next_[r]; }
 
-  // Puts the rows added since the last call into the key table (before first()). Rows are linked only when
-  // probed: the runtime's committed copy of the state never probes, so it never builds the table.
-  void link_pending() {
+  // Puts the rows added since the last call into the key table (before first()); layout and key_columns
+  // are the side's join keys. Rows are keyed and linked only when probed: the runtime's committed copy of
+  // the state never probes, so it never encodes their keys nor builds the table.
+  void link_pending(const key_layout& layout, const std::vector<std::size_t>& key_columns) {
+    key_pending(layout, key_columns);
     constexpr std::size_t ahead = 8;  // rows whose slot is fetched while earlier ones are linked
     if (size() > linked_ && 2 * (keys_ + size() - linked_) > slots_.size()) grow(keys_ + size() - linked_);
     for (; linked_ < size(); ++linked_) {
@@ -183,14 +185,14 @@ class side_buffer {
   }
   // Starts loading the slot of this hash into the cache (a probe of it follows soon).
   void prefetch(std::uint64_t hash) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[hash & mask_]);
+    if (!slots_.empty()) __builtin_prefetch(&slots_[tag_of(hash) & mask_]);
   }
   // The newest row of this key, no_row when none (follow next() for the older ones; check live()).
   // Call link_pending() after adding rows.
   std::uint32_t first(std::string_view key, std::uint64_t hash) const {
     if (slots_.empty()) return no_row;
     const auto tag = tag_of(hash);
-    for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
+    for (std::size_t at = tag & mask_;; at = (at + 1) & mask_) {
       const slot& s = slots_[at];
       if (s.head == no_row) return no_row;
       if (s.tag == tag && key_of(s.head) == key) return s.head;
@@ -206,20 +208,20 @@ class side_buffer {
     --live_count_;
     if (r < committed_) removed_.push_back(r);
   }
-  // Adds a chunk whose rows picked[i] are buffered, with their ids, times, matched flags and join keys.
+  // Adds a chunk whose rows picked[i] are buffered, with their ids, times, matched flags and, when known,
+  // the chunk's encoded join keys (else link_pending encodes them).
   void add_chunk(batch rows, const std::vector<std::uint32_t>& picked, const std::vector<std::int64_t>& ids,
                  const std::vector<std::int64_t>& times, const std::vector<std::uint8_t>& matched,
-                 const encoded_keys& keys) {
+                 const encoded_keys* keys) {
     if (picked.empty()) return;
     if (!ids_.empty() && ids.front() <= ids_.back())
       throw error("stream_stream_join: buffered rows arrived out of id order (a corrupt checkpoint?)");
     const auto chunk = static_cast<std::uint32_t>(chunks_.size());
     chunks_.push_back(std::move(rows));
-    reserve(size() + picked.size(), key_bytes_.size() + (keys.fixed() ? picked.size() * keys.key(0).size() : keys.bytes.size()));
-    for (std::size_t i = 0; i < picked.size(); ++i) {
-      const std::uint32_t p = picked[i];
-      push_row(chunk, p, ids[i], times[i], matched[i] != 0, keys.key(p), keys.hashes[p]);
-    }
+    const bool keyed = keys && keyed_ == size();
+    reserve(size() + picked.size());
+    for (std::size_t i = 0; i < picked.size(); ++i) push_row(chunk, picked[i], ids[i], times[i], matched[i] != 0);
+    if (keyed) add_keys(*keys, picked);
   }
   // The live row with this id, no_row when none (ids ascend with row numbers).
   std::uint32_t find_id(std::int64_t id) const {
@@ -278,8 +280,7 @@ class side_buffer {
   }
   // Room for this many rows and key bytes, grown geometrically. Nothing ever shrinks (compact() works in
   // place): a buffer that holds a few epochs' rows reuses its memory instead of faulting in fresh pages.
-  void reserve(std::size_t rows, std::size_t key_bytes) {
-    if (key_bytes > key_bytes_.capacity()) key_bytes_.reserve(std::max(key_bytes, 2 * key_bytes_.capacity()));
+  void reserve(std::size_t rows) {
     if (rows <= ids_.capacity()) return;
     const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
     for (auto* v : {&ids_, &times_}) v->reserve(capacity);
@@ -289,24 +290,46 @@ class side_buffer {
     live_.reserve(capacity);
     matched_.reserve(capacity);
   }
-  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched,
-                std::string_view key, std::uint64_t hash) {
+  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched) {
     chunk_of_.push_back(chunk);
     position_.push_back(position);
     ids_.push_back(id);
     times_.push_back(time);
-    hashes_.push_back(hash);
-    key_bytes_.append(key);
-    key_offsets_.push_back(key_bytes_.size());
     live_.push_back(1);
     matched_.push_back(matched ? 1 : 0);
     next_.push_back(no_row);
     ++live_count_;
   }
+  // Keys rows keyed_ .. keyed_ + picked.size(), whose keys are keys' rows picked[i].
+  void add_keys(const encoded_keys& keys, const std::vector<std::uint32_t>& picked) {
+    const std::size_t bytes = keys.fixed() ? picked.size() * keys.key(0).size() : keys.bytes.size();
+    if (key_bytes_.size() + bytes > key_bytes_.capacity())
+      key_bytes_.reserve(std::max(key_bytes_.size() + bytes, 2 * key_bytes_.capacity()));
+    for (const auto p : picked) {
+      key_bytes_.append(keys.key(p));
+      key_offsets_.push_back(key_bytes_.size());
+      hashes_.push_back(keys.hashes[p]);
+    }
+    keyed_ += picked.size();
+  }
+  // Encodes the keys of the rows added without them, a run of rows of one chunk at a time.
+  void key_pending(const key_layout& layout, const std::vector<std::size_t>& key_columns) {
+    std::vector<std::uint32_t> positions, picked;
+    while (keyed_ < size()) {
+      const std::uint32_t chunk = chunk_of_[keyed_];
+      positions.clear();
+      for (std::size_t r = keyed_; r < size() && chunk_of_[r] == chunk; ++r) positions.push_back(position_[r]);
+      std::vector<column> columns;
+      for (auto k : key_columns) columns.push_back(take_rows(chunks_[chunk].col(k), positions));
+      picked.resize(positions.size());
+      for (std::uint32_t i = 0; i < picked.size(); ++i) picked[i] = i;
+      add_keys(encode_keys(layout, columns, positions.size()), picked);
+    }
+  }
   // Makes row r its key's newest row (the table has room: link_pending grows it first).
   void link(std::uint32_t r) {
     const auto tag = tag_of(hashes_[r]);
-    for (std::size_t at = hashes_[r] & mask_;; at = (at + 1) & mask_) {
+    for (std::size_t at = tag & mask_;; at = (at + 1) & mask_) {
       slot& s = slots_[at];
       if (s.head == no_row) {
         s = {r, tag};
@@ -329,7 +352,7 @@ class side_buffer {
     mask_ = capacity - 1;
     for (const slot& s : old) {
       if (s.head == no_row) continue;
-      std::size_t at = hashes_[s.head] & mask_;
+      std::size_t at = s.tag & mask_;
       while (slots_[at].head != no_row) at = (at + 1) & mask_;
       slots_[at] = s;
     }
@@ -340,7 +363,7 @@ class side_buffer {
     std::vector<batch> kept_chunks;
     std::vector<std::uint32_t> alive, positions;
     std::uint32_t kept = 0;
-    std::size_t kept_key_bytes = 0;
+    std::size_t kept_key_bytes = 0, kept_keyed = 0;
     for (std::uint32_t r = 0; r < size();) {
       const std::uint32_t chunk = chunk_of_[r];
       alive.clear();
@@ -365,15 +388,18 @@ class side_buffer {
       for (std::uint32_t i = 0; i < alive.size(); ++i, ++kept) {
         // kept <= a: row a and its key bytes are read before anything at or after them is overwritten.
         const std::uint32_t a = alive[i];
-        const std::string_view key = key_of(a);
-        std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
-        kept_key_bytes += key.size();
-        key_offsets_[kept + 1] = kept_key_bytes;
+        if (a < keyed_) {  // the keyed rows are a prefix, and so are the kept ones among them
+          const std::string_view key = key_of(a);
+          std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
+          kept_key_bytes += key.size();
+          key_offsets_[kept + 1] = kept_key_bytes;
+          hashes_[kept] = hashes_[a];
+          ++kept_keyed;
+        }
         chunk_of_[kept] = new_chunk;
         position_[kept] = whole ? position_[a] : i;
         ids_[kept] = ids_[a];
         times_[kept] = times_[a];
-        hashes_[kept] = hashes_[a];
         matched_[kept] = matched_[a];
         live_[kept] = 1;
         next_[kept] = no_row;
@@ -382,11 +408,12 @@ class side_buffer {
     chunks_ = std::move(kept_chunks);
     for (auto* v : {&chunk_of_, &position_, &next_}) v->resize(kept);
     for (auto* v : {&ids_, &times_}) v->resize(kept);
-    hashes_.resize(kept);
+    hashes_.resize(kept_keyed);
     live_.resize(kept);
     matched_.resize(kept);
-    key_offsets_.resize(kept + 1);
+    key_offsets_.resize(kept_keyed + 1);
     key_bytes_.resize(kept_key_bytes);
+    keyed_ = kept_keyed;
     live_count_ = kept;
     std::fill(slots_.begin(), slots_.end(), slot{});
     keys_ = 0;
@@ -401,15 +428,16 @@ class side_buffer {
   std::vector<std::size_t> key_offsets_{0};
   std::vector<std::uint8_t> live_, matched_;
   std::size_t live_count_ = 0;
-  // A key's newest row (no_row when the slot is empty) and the high half of its hash, which spares
-  // probes of other keys a look at the row's key.
+  // A key's newest row (no_row when the slot is empty) and the low half of its hash: it places the key
+  // (grow() needs no look at the rows) and spares probes of most other keys a look at the row's key.
   struct slot {
     std::uint32_t head = no_row;
     std::uint32_t tag = 0;
   };
-  static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash >> 32); }
+  static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash); }
   std::vector<slot> slots_;
   std::size_t mask_ = 0, keys_ = 0;
+  std::size_t keyed_ = 0;   // rows before it have their key in key_bytes_ and hashes_
   std::size_t linked_ = 0;  // rows before it are in the table
   std::size_t committed_ = 0;
   std::vector<std::uint32_t> removed_, flagged_;
@@ -552,9 +580,6 @@ void stream_join_state::apply_changes(const batch& changes) {
       columns.push_back(one_range ? from.slice(rows.front(), rows.size()) : take_rows(from, rows));
     }
     batch chunk(side.rows, std::move(columns));
-    std::vector<column> key_columns;
-    for (auto k : side.keys) key_columns.push_back(chunk.col(k));
-    const encoded_keys keys = encode_keys(join_->join_key_layout(), key_columns, rows.size());
     std::vector<std::uint32_t> picked(rows.size());
     std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
     std::vector<std::uint8_t> row_matched(rows.size());
@@ -564,7 +589,7 @@ void stream_join_state::apply_changes(const batch& changes) {
       row_times[i] = times[rows[i]];
       row_matched[i] = matched[rows[i]];
     }
-    sides[s].add_chunk(std::move(chunk), picked, row_ids, row_times, row_matched, keys);
+    sides[s].add_chunk(std::move(chunk), picked, row_ids, row_times, row_matched, nullptr);
   }
   for (auto& side : sides) side.commit();
 }
@@ -758,7 +783,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     if (s == 0) out.add(mine_row, other_row);
     else out.add(other_row, mine_row);
   };
-  theirs.link_pending();
+  theirs.link_pending(join_keys_, sides_[other].keys);
   constexpr std::size_t ahead = 8;  // rows whose slot in the other side's table is fetched while earlier ones probe
   for (std::size_t r = 0; r < n; ++r) {
     if (r + ahead < n) theirs.prefetch(join_keys.hashes[r + ahead]);
@@ -790,7 +815,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     buffered_times.push_back(time);
     matched_rows.push_back(matched ? 1 : 0);
   }
-  st.sides[s].add_chunk(input, picked, ids, buffered_times, matched_rows, join_keys);
+  st.sides[s].add_chunk(input, picked, ids, buffered_times, matched_rows, &join_keys);
   if (late > 0) ctx.count_rows_dropped_by_watermark(late);
   out.emit(ctx);
 }
