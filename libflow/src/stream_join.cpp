@@ -224,9 +224,20 @@ class side_buffer {
     if (keyed) add_keys(*keys, picked);
   }
   // The live row with this id, no_row when none (ids ascend with row numbers).
-  std::uint32_t find_id(std::int64_t id) const {
-    const auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
-    if (it == ids_.end() || *it != id) return no_row;
+  // hint: where to start looking; changes list a side's rows in id order, so the previous row found is a
+  // good hint and the search gallops forward from it (back to a plain search when id lies before it).
+  std::uint32_t find_id(std::int64_t id, std::size_t hint) const {
+    std::size_t low = hint < size() && ids_[hint] <= id ? hint : 0, high = size();
+    for (std::size_t step = 1; low + step < high; step *= 2) {
+      if (ids_[low + step] >= id) {
+        high = low + step + 1;
+        break;
+      }
+      low += step;
+    }
+    const auto it = std::lower_bound(ids_.begin() + static_cast<std::ptrdiff_t>(low),
+                                     ids_.begin() + static_cast<std::ptrdiff_t>(high), id);
+    if (it == ids_.begin() + static_cast<std::ptrdiff_t>(high) || *it != id) return no_row;
     const auto r = static_cast<std::uint32_t>(it - ids_.begin());
     return live(r) ? r : no_row;
   }
@@ -245,18 +256,9 @@ class side_buffer {
       if (live(r)) rows.push_back(r);
     }
   }
-  // Column c of these rows (at least one), taken from their chunks a run of rows of one chunk at a time.
-  column gather(std::size_t c, const std::vector<std::uint32_t>& rows) const {
-    std::vector<column> runs;
-    std::vector<std::uint32_t> positions;
-    for (std::size_t i = 0; i < rows.size();) {
-      const std::uint32_t chunk = chunk_of_[rows[i]];
-      positions.clear();
-      for (; i < rows.size() && chunk_of_[rows[i]] == chunk; ++i) positions.push_back(position_[rows[i]]);
-      runs.push_back(take_rows(chunks_[chunk].col(c), positions));
-    }
-    if (runs.size() == 1) return runs.front();
-    return concat_columns(runs.front().type(), runs);
+  // Appends column c of these rows to out.
+  void append_column(std::size_t c, const std::vector<std::uint32_t>& rows, column_builder& out) const {
+    for (auto r : rows) out.append_from(chunk(r).col(c), position_[r]);
   }
   // Forgets the changes; drops the dead rows when they are the majority.
   void commit() {
@@ -464,12 +466,6 @@ schema_ptr checkpoint_schema(const stream_join_operator& join) {
   return make_schema(std::move(fields));
 }
 
-column null_column(type_id type, std::size_t rows) {
-  column_builder nulls(type, rows);
-  for (std::size_t r = 0; r < rows; ++r) nulls.append_null();
-  return nulls.finish();
-}
-
 // One instance's state: both sides' buffered rows, in memory on either state backend (the watermark bounds
 // them), checkpointed as rows of checkpoint_schema().
 class stream_join_state final : public operator_state {
@@ -499,10 +495,16 @@ class stream_join_state final : public operator_state {
   side_buffer sides[2];
   std::int64_t epoch = -1;
   std::int64_t next_id = 0;
+  // process()'s lists of the rows a batch buffers, kept to reuse their memory.
+  struct buffered_rows {
+    std::vector<std::uint32_t> picked;
+    std::vector<std::int64_t> ids, times;
+    std::vector<std::uint8_t> matched;
+  } scratch;
 
  private:
   // Rows of schema_, side by side: side s's rows removed[s] (header, nulls), then its rows put[s] (header,
-  // its columns, nulls for the other side's). Built a column at a time.
+  // its columns, nulls for the other side's). Built a column at a time, each in one buffer.
   batch rows_of(const std::vector<std::uint32_t> (&removed)[2], const std::vector<std::uint32_t> (&put)[2]) const {
     const std::size_t rows = removed[0].size() + put[0].size() + removed[1].size() + put[1].size();
     std::vector<column_builder> header;
@@ -525,11 +527,11 @@ class stream_join_state final : public operator_state {
         const type_id type = (*join_->side_schema(s))[c].type;
         const std::size_t nulls_before = removed[0].size() + (s == 1 ? put[0].size() + removed[1].size() : 0);
         const std::size_t nulls_after = s == 0 ? removed[1].size() + put[1].size() : 0;
-        std::vector<column> parts;
-        if (nulls_before > 0) parts.push_back(null_column(type, nulls_before));
-        if (!put[s].empty()) parts.push_back(sides[s].gather(c, put[s]));
-        if (nulls_after > 0) parts.push_back(null_column(type, nulls_after));
-        columns.push_back(parts.size() == 1 ? parts.front() : concat_columns(type, parts));
+        column_builder out(type, rows);
+        for (std::size_t r = 0; r < nulls_before; ++r) out.append_null();
+        sides[s].append_column(c, put[s], out);
+        for (std::size_t r = 0; r < nulls_after; ++r) out.append_null();
+        columns.push_back(out.finish());
       }
     }
     return batch(schema_, std::move(columns));
@@ -550,13 +552,15 @@ void stream_join_state::apply_changes(const batch& changes) {
   const auto* times = changes.col(time_column).ints();
   const auto* matched = changes.col(matched_column).bools();
   std::vector<std::uint32_t> added[2];
+  std::size_t found[2] = {0, 0};  // per side, the row last found: the next search starts there
   for (std::size_t i = 0; i < changes.num_rows(); ++i) {
     const auto s = static_cast<std::size_t>(side_of[i]);
     if (s > 1) throw error("stream_stream_join: the checkpointed state names side " + std::to_string(side_of[i]));
     // Ids ascend in a buffer: one above its last is a new row, no search needed.
     const std::uint32_t r = sides[s].size() > 0 && ids[i] <= sides[s].id(static_cast<std::uint32_t>(sides[s].size() - 1))
-                                ? sides[s].find_id(ids[i])
+                                ? sides[s].find_id(ids[i], found[s])
                                 : no_row;
+    if (r != no_row) found[s] = r;
     if (deleted[i]) {
       if (r != no_row) sides[s].evict(r);
     } else if (r != no_row) {
@@ -614,8 +618,8 @@ struct row_source {
 
 class output_builder {
  public:
-  explicit output_builder(const stream_join_operator& op) : op_(op) {
-    for (const auto& f : op.output_schema()->fields()) columns_.emplace_back(f.type);
+  output_builder(const stream_join_operator& op, std::size_t expected_rows) : op_(op) {
+    for (const auto& f : op.output_schema()->fields()) columns_.emplace_back(f.type, expected_rows);
   }
   void add(const row_source& left, const row_source& right) {
     const auto& columns = op_.output_columns();
@@ -768,17 +772,15 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
   const column* times = mine.time ? &input.col(*mine.time) : nullptr;
   const bool ranged = !spec_.left_time.empty();
   const bool mark_theirs = preserves(other);
-  output_builder out(*this);
+  output_builder out(*this, n);  // as many as the input: what an equi-join of unique keys gives
   std::size_t late = 0;
   // The rows this batch buffers: their positions, ids (unique within the instance: the epoch in the high
   // bits, a count within it in the low ones), event times and whether they matched.
-  std::vector<std::uint32_t> picked;
-  std::vector<std::int64_t> ids, buffered_times;
-  std::vector<std::uint8_t> matched_rows;
-  picked.reserve(n);
-  ids.reserve(n);
-  buffered_times.reserve(n);
-  matched_rows.reserve(n);
+  auto& [picked, ids, buffered_times, matched_rows] = st.scratch;
+  picked.clear();
+  ids.clear();
+  buffered_times.clear();
+  matched_rows.clear();
   auto add_pair = [&](const row_source& mine_row, const row_source& other_row) {
     if (s == 0) out.add(mine_row, other_row);
     else out.add(other_row, mine_row);
@@ -822,7 +824,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
 
 void stream_join_operator::on_watermark(std::int64_t watermark, operator_state* state, operator_context& ctx) const {
   stream_join_state& st = typed(state);
-  output_builder out(*this);
+  output_builder out(*this, 0);
   for (std::size_t s = 0; s < 2; ++s) {
     if (!ever_evicts(s)) continue;
     side_buffer& side = st.sides[s];
