@@ -269,15 +269,16 @@ class side_buffer {
   }
   void clear() { *this = side_buffer(); }
   std::size_t memory_bytes() const {
-    std::size_t bytes = key_bytes_.capacity() + slots_.capacity() * sizeof(slot);
-    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + sizeof(std::uint64_t) + 4 * sizeof(std::uint32_t) +
-                                sizeof(std::size_t) + 2);
+    std::size_t bytes = key_bytes_.capacity() + key_offsets_.capacity() * sizeof(std::size_t) +
+                        slots_.capacity() * sizeof(slot) + hashes_.capacity() * sizeof(std::uint64_t);
+    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + 3 * sizeof(std::uint32_t) + 2);
     for (const auto& c : chunks_) bytes += c.byte_size();
     return bytes;
   }
 
  private:
   std::string_view key_of(std::uint32_t r) const {
+    if (key_width_ != 0) return std::string_view(key_bytes_).substr(r * key_width_, key_width_);
     return std::string_view(key_bytes_).substr(key_offsets_[r], key_offsets_[r + 1] - key_offsets_[r]);
   }
   // Room for this many rows and key bytes, grown geometrically. Nothing ever shrinks (compact() works in
@@ -287,8 +288,6 @@ class side_buffer {
     const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
     for (auto* v : {&ids_, &times_}) v->reserve(capacity);
     for (auto* v : {&chunk_of_, &position_, &next_}) v->reserve(capacity);
-    hashes_.reserve(capacity);
-    key_offsets_.reserve(capacity + 1);
     live_.reserve(capacity);
     matched_.reserve(capacity);
   }
@@ -304,15 +303,21 @@ class side_buffer {
   }
   // Keys rows keyed_ .. keyed_ + picked.size(), whose keys are keys' rows picked[i].
   void add_keys(const encoded_keys& keys, const std::vector<std::uint32_t>& picked) {
-    const std::size_t bytes = keys.fixed() ? picked.size() * keys.key(0).size() : keys.bytes.size();
-    if (key_bytes_.size() + bytes > key_bytes_.capacity())
-      key_bytes_.reserve(std::max(key_bytes_.size() + bytes, 2 * key_bytes_.capacity()));
+    key_width_ = keys.fixed() ? keys.key_words * sizeof(std::uint64_t) : 0;  // the same for every chunk
+    const std::size_t bytes = keys.fixed() ? picked.size() * key_width_ : keys.bytes.size();
+    grow_to(key_bytes_, key_bytes_.size() + bytes);
+    grow_to(hashes_, keyed_ + picked.size());
+    if (key_width_ == 0) grow_to(key_offsets_, keyed_ + picked.size() + 1);
     for (const auto p : picked) {
       key_bytes_.append(keys.key(p));
-      key_offsets_.push_back(key_bytes_.size());
+      if (key_width_ == 0) key_offsets_.push_back(key_bytes_.size());
       hashes_.push_back(keys.hashes[p]);
     }
     keyed_ += picked.size();
+  }
+  template <class Buffer>
+  static void grow_to(Buffer& buffer, std::size_t size) {
+    if (size > buffer.capacity()) buffer.reserve(std::max(size, 2 * buffer.capacity()));
   }
   // Encodes the keys of the rows added without them, a run of rows of one chunk at a time.
   void key_pending(const key_layout& layout, const std::vector<std::size_t>& key_columns) {
@@ -394,7 +399,7 @@ class side_buffer {
           const std::string_view key = key_of(a);
           std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
           kept_key_bytes += key.size();
-          key_offsets_[kept + 1] = kept_key_bytes;
+          if (key_width_ == 0) key_offsets_[kept + 1] = kept_key_bytes;
           hashes_[kept] = hashes_[a];
           ++kept_keyed;
         }
@@ -413,7 +418,7 @@ class side_buffer {
     hashes_.resize(kept_keyed);
     live_.resize(kept);
     matched_.resize(kept);
-    key_offsets_.resize(kept_keyed + 1);
+    key_offsets_.resize(key_width_ == 0 ? kept_keyed + 1 : 1);
     key_bytes_.resize(kept_key_bytes);
     keyed_ = kept_keyed;
     live_count_ = kept;
@@ -427,7 +432,8 @@ class side_buffer {
   std::vector<std::int64_t> ids_, times_;
   std::vector<std::uint64_t> hashes_;
   std::string key_bytes_;
-  std::vector<std::size_t> key_offsets_{0};
+  std::vector<std::size_t> key_offsets_{0};  // where row r's key starts; unused ({0}) when key_width_ is set
+  std::size_t key_width_ = 0;                 // fixed-width keys: the bytes of every key
   std::vector<std::uint8_t> live_, matched_;
   std::size_t live_count_ = 0;
   // A key's newest row (no_row when the slot is empty) and the low half of its hash: it places the key
