@@ -581,14 +581,9 @@ void stream_join_state::apply_changes(const batch& changes) {
     const auto by_id = [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; };
     if (!std::is_sorted(rows.begin(), rows.end(), by_id)) std::sort(rows.begin(), rows.end(), by_id);
     const auto& side = join_->side(s);
-    // take_changes and snapshot give a side's new rows one after the other: those share the changes' columns.
-    const bool one_range =
-        std::adjacent_find(rows.begin(), rows.end(), [](std::uint32_t a, std::uint32_t b) { return b != a + 1; }) == rows.end();
+    // Copied, not sliced: a slice would keep the whole change column alive, nulls for the other side included.
     std::vector<column> columns;
-    for (std::size_t c = 0; c < side.rows->size(); ++c) {
-      const column& from = changes.col(side.first_state_column + c);
-      columns.push_back(one_range ? from.slice(rows.front(), rows.size()) : take_rows(from, rows));
-    }
+    for (std::size_t c = 0; c < side.rows->size(); ++c) columns.push_back(take_rows(changes.col(side.first_state_column + c), rows));
     batch chunk(side.rows, std::move(columns));
     std::vector<std::uint32_t> picked(rows.size());
     std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
