@@ -281,8 +281,9 @@ class side_buffer {
     if (key_width_ != 0) return std::string_view(key_bytes_).substr(r * key_width_, key_width_);
     return std::string_view(key_bytes_).substr(key_offsets_[r], key_offsets_[r + 1] - key_offsets_[r]);
   }
-  // Room for this many rows and key bytes, grown geometrically. Nothing ever shrinks (compact() works in
-  // place): a buffer that holds a few epochs' rows reuses its memory instead of faulting in fresh pages.
+  // Room for this many rows, grown geometrically (add_keys grows the keys' buffers alike). Nothing ever
+  // shrinks (compact() works in place): a buffer holding a few epochs' rows reuses its memory instead of
+  // faulting in fresh pages.
   void reserve(std::size_t rows) {
     if (rows <= ids_.capacity()) return;
     const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
@@ -619,8 +620,8 @@ struct row_source {
 
 class output_builder {
  public:
-  output_builder(const stream_join_operator& op, std::size_t expected_rows) : op_(op) {
-    for (const auto& f : op.output_schema()->fields()) columns_.emplace_back(f.type, expected_rows);
+  explicit output_builder(const stream_join_operator& op) : op_(op) {
+    for (const auto& f : op.output_schema()->fields()) columns_.emplace_back(f.type);
   }
   void add(const row_source& left, const row_source& right) {
     const auto& columns = op_.output_columns();
@@ -773,7 +774,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
   const column* times = mine.time ? &input.col(*mine.time) : nullptr;
   const bool ranged = !spec_.left_time.empty();
   const bool mark_theirs = preserves(other);
-  output_builder out(*this, n);  // as many as the input: what an equi-join of unique keys gives
+  output_builder out(*this);
   std::size_t late = 0;
   // The rows this batch buffers: their positions, ids (unique within the instance: the epoch in the high
   // bits, a count within it in the low ones), event times and whether they matched.
@@ -825,7 +826,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
 
 void stream_join_operator::on_watermark(std::int64_t watermark, operator_state* state, operator_context& ctx) const {
   stream_join_state& st = typed(state);
-  output_builder out(*this, 0);
+  output_builder out(*this);
   for (std::size_t s = 0; s < 2; ++s) {
     if (!ever_evicts(s)) continue;
     side_buffer& side = st.sides[s];
