@@ -1,7 +1,7 @@
 #include "flow/stream_join.hpp"
 
 #include <algorithm>
-#include <functional>
+#include <cstring>
 
 #include "flow/keys.hpp"
 #include "flow/plan_codec.hpp"
@@ -171,14 +171,31 @@ class side_buffer {
   std::uint32_t position(std::uint32_t r) const { return position_[r]; }
   std::uint32_t next(std::uint32_t r) const { return next_[r]; }
 
+  // Puts the rows added since the last call into the key table (before first()); layout and key_columns
+  // are the side's join keys. Rows are keyed and linked only when probed: the runtime's committed copy of
+  // the state never probes, so it never encodes their keys nor builds the table.
+  void link_pending(const key_layout& layout, const std::vector<std::size_t>& key_columns) {
+    key_pending(layout, key_columns);
+    constexpr std::size_t ahead = 8;  // rows whose slot is fetched while earlier ones are linked
+    if (size() > linked_ && 2 * (keys_ + size() - linked_) > slots_.size()) grow(keys_ + size() - linked_);
+    for (; linked_ < size(); ++linked_) {
+      if (linked_ + ahead < size()) prefetch(hashes_[linked_ + ahead]);
+      link(static_cast<std::uint32_t>(linked_));
+    }
+  }
+  // Starts loading the slot of this hash into the cache (a probe of it follows soon).
+  void prefetch(std::uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[tag_of(hash) & mask_]);
+  }
   // The newest row of this key, no_row when none (follow next() for the older ones; check live()).
-  std::uint32_t first(std::string_view key, std::uint64_t hash) {
-    for (; linked_ < size(); ++linked_) link(static_cast<std::uint32_t>(linked_));
+  // Call link_pending() after adding rows.
+  std::uint32_t first(std::string_view key, std::uint64_t hash) const {
     if (slots_.empty()) return no_row;
-    for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
-      const std::uint32_t head = slots_[at];
-      if (head == no_row) return no_row;
-      if (hashes_[head] == hash && key_of(head) == key) return head;
+    const auto tag = tag_of(hash);
+    for (std::size_t at = tag & mask_;; at = (at + 1) & mask_) {
+      const slot& s = slots_[at];
+      if (s.head == no_row) return no_row;
+      if (s.tag == tag && key_of(s.head) == key) return s.head;
     }
   }
   void set_matched(std::uint32_t r) {
@@ -191,37 +208,57 @@ class side_buffer {
     --live_count_;
     if (r < committed_) removed_.push_back(r);
   }
-  // Adds a chunk whose rows picked[i] are buffered, with their ids, times, matched flags and join keys.
+  // Adds a chunk whose rows picked[i] are buffered, with their ids, times, matched flags and, when known,
+  // the chunk's encoded join keys (else link_pending encodes them).
   void add_chunk(batch rows, const std::vector<std::uint32_t>& picked, const std::vector<std::int64_t>& ids,
                  const std::vector<std::int64_t>& times, const std::vector<std::uint8_t>& matched,
-                 const encoded_keys& keys) {
+                 const encoded_keys* keys) {
     if (picked.empty()) return;
     if (!ids_.empty() && ids.front() <= ids_.back())
       throw error("stream_stream_join: buffered rows arrived out of id order (a corrupt checkpoint?)");
     const auto chunk = static_cast<std::uint32_t>(chunks_.size());
     chunks_.push_back(std::move(rows));
+    const bool keyed = keys && keyed_ == size();
     reserve(size() + picked.size());
-    for (std::size_t i = 0; i < picked.size(); ++i) {
-      const std::uint32_t p = picked[i];
-      push_row(chunk, p, ids[i], times[i], matched[i] != 0, keys.key(p), keys.hashes[p]);
-    }
+    for (std::size_t i = 0; i < picked.size(); ++i) push_row(chunk, picked[i], ids[i], times[i], matched[i] != 0);
+    if (keyed) add_keys(*keys, picked);
   }
   // The live row with this id, no_row when none (ids ascend with row numbers).
-  std::uint32_t find_id(std::int64_t id) const {
-    const auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
-    if (it == ids_.end() || *it != id) return no_row;
+  // hint: where to start looking; changes list a side's rows in id order, so the previous row found is a
+  // good hint and the search gallops forward from it (back to a plain search when id lies before it).
+  std::uint32_t find_id(std::int64_t id, std::size_t hint) const {
+    std::size_t low = hint < size() && ids_[hint] <= id ? hint : 0, high = size();
+    for (std::size_t step = 1; low + step < high; step *= 2) {
+      if (ids_[low + step] >= id) {
+        high = low + step + 1;
+        break;
+      }
+      low += step;
+    }
+    const auto it = std::lower_bound(ids_.begin() + static_cast<std::ptrdiff_t>(low),
+                                     ids_.begin() + static_cast<std::ptrdiff_t>(high), id);
+    if (it == ids_.begin() + static_cast<std::ptrdiff_t>(high) || *it != id) return no_row;
     const auto r = static_cast<std::uint32_t>(it - ids_.begin());
     return live(r) ? r : no_row;
   }
-  template <class F>
-  void for_each_changed(F&& removed, F&& put) const {
-    for (auto r : removed_) removed(r);
+  // The rows changed since the last commit(): those evicted, and those live that are new or newly matched.
+  void changed_rows(std::vector<std::uint32_t>& removed, std::vector<std::uint32_t>& put) const {
+    removed = removed_;
     for (auto r : flagged_) {
-      if (live(r)) put(r);
+      if (live(r)) put.push_back(r);
     }
     for (auto r = static_cast<std::uint32_t>(committed_); r < size(); ++r) {
-      if (live(r)) put(r);
+      if (live(r)) put.push_back(r);
     }
+  }
+  void live_rows(std::vector<std::uint32_t>& rows) const {
+    for (std::uint32_t r = 0; r < size(); ++r) {
+      if (live(r)) rows.push_back(r);
+    }
+  }
+  // Appends column c of these rows to out.
+  void append_column(std::size_t c, const std::vector<std::uint32_t>& rows, column_builder& out) const {
+    for (auto r : rows) out.append_from(chunk(r).col(c), position_[r]);
   }
   // Forgets the changes; drops the dead rows when they are the majority.
   void commit() {
@@ -232,77 +269,109 @@ class side_buffer {
   }
   void clear() { *this = side_buffer(); }
   std::size_t memory_bytes() const {
-    std::size_t bytes = key_bytes_.capacity() + slots_.capacity() * sizeof(std::uint32_t);
-    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + sizeof(std::uint64_t) + 4 * sizeof(std::uint32_t) +
-                                sizeof(std::size_t) + 2);
+    std::size_t bytes = key_bytes_.capacity() + key_offsets_.capacity() * sizeof(std::size_t) +
+                        slots_.capacity() * sizeof(slot) + hashes_.capacity() * sizeof(std::uint64_t);
+    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + 3 * sizeof(std::uint32_t) + 2);
     for (const auto& c : chunks_) bytes += c.byte_size();
     return bytes;
   }
 
  private:
   std::string_view key_of(std::uint32_t r) const {
+    if (key_width_ != 0) return std::string_view(key_bytes_).substr(r * key_width_, key_width_);
     return std::string_view(key_bytes_).substr(key_offsets_[r], key_offsets_[r + 1] - key_offsets_[r]);
   }
+  // Room for this many rows, grown geometrically (add_keys grows the keys' buffers alike). Nothing ever
+  // shrinks (compact() works in place): a buffer holding a few epochs' rows reuses its memory instead of
+  // faulting in fresh pages.
   void reserve(std::size_t rows) {
     if (rows <= ids_.capacity()) return;
     const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
     for (auto* v : {&ids_, &times_}) v->reserve(capacity);
     for (auto* v : {&chunk_of_, &position_, &next_}) v->reserve(capacity);
-    hashes_.reserve(capacity);
-    key_offsets_.reserve(capacity + 1);
     live_.reserve(capacity);
     matched_.reserve(capacity);
   }
-  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched,
-                std::string_view key, std::uint64_t hash) {
+  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched) {
     chunk_of_.push_back(chunk);
     position_.push_back(position);
     ids_.push_back(id);
     times_.push_back(time);
-    hashes_.push_back(hash);
-    key_bytes_.append(key);
-    key_offsets_.push_back(key_bytes_.size());
     live_.push_back(1);
     matched_.push_back(matched ? 1 : 0);
     next_.push_back(no_row);
     ++live_count_;
   }
-  // Makes row r its key's newest row. Rows are linked at the first probe after they came: the runtime's
-  // committed copy of the state never probes, so it never builds the table.
+  // Keys rows keyed_ .. keyed_ + picked.size(), whose keys are keys' rows picked[i].
+  void add_keys(const encoded_keys& keys, const std::vector<std::uint32_t>& picked) {
+    key_width_ = keys.fixed() ? keys.key_words * sizeof(std::uint64_t) : 0;  // the same for every chunk
+    const std::size_t bytes = keys.fixed() ? picked.size() * key_width_ : keys.bytes.size();
+    grow_to(key_bytes_, key_bytes_.size() + bytes);
+    grow_to(hashes_, keyed_ + picked.size());
+    if (key_width_ == 0) grow_to(key_offsets_, keyed_ + picked.size() + 1);
+    for (const auto p : picked) {
+      key_bytes_.append(keys.key(p));
+      if (key_width_ == 0) key_offsets_.push_back(key_bytes_.size());
+      hashes_.push_back(keys.hashes[p]);
+    }
+    keyed_ += picked.size();
+  }
+  template <class Buffer>
+  static void grow_to(Buffer& buffer, std::size_t size) {
+    if (size > buffer.capacity()) buffer.reserve(std::max(size, 2 * buffer.capacity()));
+  }
+  // Encodes the keys of the rows added without them, a run of rows of one chunk at a time.
+  void key_pending(const key_layout& layout, const std::vector<std::size_t>& key_columns) {
+    std::vector<std::uint32_t> positions, picked;
+    while (keyed_ < size()) {
+      const std::uint32_t chunk = chunk_of_[keyed_];
+      positions.clear();
+      for (std::size_t r = keyed_; r < size() && chunk_of_[r] == chunk; ++r) positions.push_back(position_[r]);
+      std::vector<column> columns;
+      for (auto k : key_columns) columns.push_back(take_rows(chunks_[chunk].col(k), positions));
+      picked.resize(positions.size());
+      for (std::uint32_t i = 0; i < picked.size(); ++i) picked[i] = i;
+      add_keys(encode_keys(layout, columns, positions.size()), picked);
+    }
+  }
+  // Makes row r its key's newest row (the table has room: link_pending grows it first).
   void link(std::uint32_t r) {
-    if (2 * (keys_ + 1) > slots_.size()) grow();
-    for (std::size_t at = hashes_[r] & mask_;; at = (at + 1) & mask_) {
-      std::uint32_t& head = slots_[at];
-      if (head == no_row) {
-        head = r;
+    const auto tag = tag_of(hashes_[r]);
+    for (std::size_t at = tag & mask_;; at = (at + 1) & mask_) {
+      slot& s = slots_[at];
+      if (s.head == no_row) {
+        s = {r, tag};
         ++keys_;
         return;
       }
-      if (hashes_[head] == hashes_[r] && key_of(head) == key_of(r)) {
-        next_[r] = head;
-        head = r;
+      if (s.tag == tag && key_of(s.head) == key_of(r)) {
+        next_[r] = s.head;
+        s.head = r;
         return;
       }
     }
   }
-  void grow() {
-    std::vector<std::uint32_t> heads;
-    for (auto head : slots_) {
-      if (head != no_row) heads.push_back(head);
-    }
-    slots_.assign(std::max<std::size_t>(64, 2 * slots_.size()), no_row);
-    mask_ = slots_.size() - 1;
-    for (auto head : heads) {
-      std::size_t at = hashes_[head] & mask_;
-      while (slots_[at] != no_row) at = (at + 1) & mask_;
-      slots_[at] = head;
+  // Rebuilds the table with room for `keys` keys at a load of at most one half.
+  void grow(std::size_t keys) {
+    std::vector<slot> old = std::move(slots_);
+    std::size_t capacity = std::max<std::size_t>(64, old.size());
+    while (capacity < 2 * keys) capacity *= 2;
+    slots_.assign(capacity, slot{});
+    mask_ = capacity - 1;
+    for (const slot& s : old) {
+      if (s.head == no_row) continue;
+      std::size_t at = s.tag & mask_;
+      while (slots_[at].head != no_row) at = (at + 1) & mask_;
+      slots_[at] = s;
     }
   }
-  // Keeps the live rows only (in order), and of each chunk mostly dead only its live rows.
+  // Keeps the live rows only (in order, moved down in place), and of each chunk mostly dead only its live
+  // rows. The key table is rebuilt at the next probe.
   void compact() {
-    side_buffer kept;
-    kept.reserve(live_count_);
-    std::vector<std::uint32_t> alive;
+    std::vector<batch> kept_chunks;
+    std::vector<std::uint32_t> alive, positions;
+    std::uint32_t kept = 0;
+    std::size_t kept_key_bytes = 0, kept_keyed = 0;
     for (std::uint32_t r = 0; r < size();) {
       const std::uint32_t chunk = chunk_of_[r];
       alive.clear();
@@ -313,23 +382,50 @@ class side_buffer {
       r = end;
       if (alive.empty()) continue;
       const batch& rows = chunks_[chunk];
-      const auto new_chunk = static_cast<std::uint32_t>(kept.chunks_.size());
-      if (2 * alive.size() >= rows.num_rows()) {
-        kept.chunks_.push_back(rows);
-        for (auto a : alive) kept.push_row(new_chunk, position_[a], ids_[a], times_[a], matched(a), key_of(a), hashes_[a]);
+      const auto new_chunk = static_cast<std::uint32_t>(kept_chunks.size());
+      const bool whole = 2 * alive.size() >= rows.num_rows();
+      if (whole) {
+        kept_chunks.push_back(rows);
       } else {
-        std::vector<std::uint32_t> positions;
+        positions.clear();
         for (auto a : alive) positions.push_back(position_[a]);
         std::vector<column> columns;
         for (const auto& c : rows.columns()) columns.push_back(take_rows(c, positions));
-        kept.chunks_.push_back(batch(rows.schema_ref(), std::move(columns)));
-        for (std::uint32_t i = 0; i < alive.size(); ++i) {
-          const auto a = alive[i];
-          kept.push_row(new_chunk, i, ids_[a], times_[a], matched(a), key_of(a), hashes_[a]);
+        kept_chunks.push_back(batch(rows.schema_ref(), std::move(columns)));
+      }
+      for (std::uint32_t i = 0; i < alive.size(); ++i, ++kept) {
+        // kept <= a: row a and its key bytes are read before anything at or after them is overwritten.
+        const std::uint32_t a = alive[i];
+        if (a < keyed_) {  // the keyed rows are a prefix, and so are the kept ones among them
+          const std::string_view key = key_of(a);
+          std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
+          kept_key_bytes += key.size();
+          if (key_width_ == 0) key_offsets_[kept + 1] = kept_key_bytes;
+          hashes_[kept] = hashes_[a];
+          ++kept_keyed;
         }
+        chunk_of_[kept] = new_chunk;
+        position_[kept] = whole ? position_[a] : i;
+        ids_[kept] = ids_[a];
+        times_[kept] = times_[a];
+        matched_[kept] = matched_[a];
+        live_[kept] = 1;
+        next_[kept] = no_row;
       }
     }
-    *this = std::move(kept);
+    chunks_ = std::move(kept_chunks);
+    for (auto* v : {&chunk_of_, &position_, &next_}) v->resize(kept);
+    for (auto* v : {&ids_, &times_}) v->resize(kept);
+    hashes_.resize(kept_keyed);
+    live_.resize(kept);
+    matched_.resize(kept);
+    key_offsets_.resize(key_width_ == 0 ? kept_keyed + 1 : 1);
+    key_bytes_.resize(kept_key_bytes);
+    keyed_ = kept_keyed;
+    live_count_ = kept;
+    std::fill(slots_.begin(), slots_.end(), slot{});
+    keys_ = 0;
+    linked_ = 0;
   }
 
   std::vector<batch> chunks_;
@@ -337,11 +433,20 @@ class side_buffer {
   std::vector<std::int64_t> ids_, times_;
   std::vector<std::uint64_t> hashes_;
   std::string key_bytes_;
-  std::vector<std::size_t> key_offsets_{0};
+  std::vector<std::size_t> key_offsets_{0};  // where row r's key starts; unused ({0}) when key_width_ is set
+  std::size_t key_width_ = 0;                 // fixed-width keys: the bytes of every key
   std::vector<std::uint8_t> live_, matched_;
   std::size_t live_count_ = 0;
-  std::vector<std::uint32_t> slots_;  // a key's newest row, no_row when empty
+  // A key's newest row (no_row when the slot is empty) and the low half of its hash: it places the key
+  // (grow() needs no look at the rows) and spares probes of most other keys a look at the row's key.
+  struct slot {
+    std::uint32_t head = no_row;
+    std::uint32_t tag = 0;
+  };
+  static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash); }
+  std::vector<slot> slots_;
   std::size_t mask_ = 0, keys_ = 0;
+  std::size_t keyed_ = 0;   // rows before it have their key in key_bytes_ and hashes_
   std::size_t linked_ = 0;  // rows before it are in the table
   std::size_t committed_ = 0;
   std::vector<std::uint32_t> removed_, flagged_;
@@ -375,19 +480,18 @@ class stream_join_state final : public operator_state {
   explicit stream_join_state(const stream_join_operator& join) : join_(&join), schema_(checkpoint_schema(join)) {}
 
   batch snapshot() const override {
-    return rows_of([&](std::size_t s, auto&& removed, auto&& put) {
-      (void)removed;
-      for (std::uint32_t r = 0; r < sides[s].size(); ++r) {
-        if (sides[s].live(r)) put(r);
-      }
-    });
+    std::vector<std::uint32_t> removed[2], put[2];
+    for (std::size_t s = 0; s < 2; ++s) sides[s].live_rows(put[s]);
+    return rows_of(removed, put);
   }
   void restore(const batch& snapshot) override {
     for (auto& side : sides) side.clear();
     apply_changes(snapshot);
   }
   batch take_changes() override {
-    batch changes = rows_of([&](std::size_t s, auto&& removed, auto&& put) { sides[s].for_each_changed(removed, put); });
+    std::vector<std::uint32_t> removed[2], put[2];
+    for (std::size_t s = 0; s < 2; ++s) sides[s].changed_rows(removed[s], put[s]);
+    batch changes = rows_of(removed, put);
     for (auto& side : sides) side.commit();
     return changes;
   }
@@ -398,39 +502,45 @@ class stream_join_state final : public operator_state {
   side_buffer sides[2];
   std::int64_t epoch = -1;
   std::int64_t next_id = 0;
+  // process()'s lists of the rows a batch buffers, kept to reuse their memory.
+  struct buffered_rows {
+    std::vector<std::uint32_t> picked;
+    std::vector<std::int64_t> ids, times;
+    std::vector<std::uint8_t> matched;
+  } scratch;
 
  private:
-  // Rows of schema_: visit(s, removed, put) calls removed(r) or put(r) for rows r of side s.
-  template <class Visit>
-  batch rows_of(Visit&& visit) const {
-    std::vector<column_builder> out;
-    for (const auto& f : schema_->fields()) out.emplace_back(f.type);
+  // Rows of schema_, side by side: side s's rows removed[s] (header, nulls), then its rows put[s] (header,
+  // its columns, nulls for the other side's). Built a column at a time, each in one buffer.
+  batch rows_of(const std::vector<std::uint32_t> (&removed)[2], const std::vector<std::uint32_t> (&put)[2]) const {
+    const std::size_t rows = removed[0].size() + put[0].size() + removed[1].size() + put[1].size();
+    std::vector<column_builder> header;
+    for (std::size_t c = 0; c < first_row_column; ++c) header.emplace_back((*schema_)[c].type, rows);
     for (std::size_t s = 0; s < 2; ++s) {
-      const side_buffer& side = sides[s];
-      const std::size_t first = join_->side(s).first_state_column, columns = join_->side_schema(s)->size();
-      auto header = [&](std::uint32_t r, bool deleted) {
-        out[side_column].append_int(static_cast<std::int64_t>(s));
-        out[id_column].append_int(side.id(r));
-        out[deleted_column].append_bool(deleted);
-        out[time_column].append_int(side.time(r));
-        out[matched_column].append_bool(side.matched(r));
+      auto add = [&](std::uint32_t r, bool deleted) {
+        header[side_column].append_int(static_cast<std::int64_t>(s));
+        header[id_column].append_int(sides[s].id(r));
+        header[deleted_column].append_bool(deleted);
+        header[time_column].append_int(sides[s].time(r));
+        header[matched_column].append_bool(sides[s].matched(r));
       };
-      std::function<void(std::uint32_t)> removed = [&](std::uint32_t r) {
-        header(r, true);
-        for (std::size_t c = first_row_column; c < out.size(); ++c) out[c].append_null();
-      };
-      std::function<void(std::uint32_t)> put = [&](std::uint32_t r) {
-        header(r, false);
-        const batch& rows = side.chunk(r);
-        for (std::size_t c = first_row_column; c < out.size(); ++c) {
-          if (c >= first && c < first + columns) out[c].append_from(rows.col(c - first), side.position(r));
-          else out[c].append_null();
-        }
-      };
-      visit(s, removed, put);
+      for (auto r : removed[s]) add(r, true);
+      for (auto r : put[s]) add(r, false);
     }
     std::vector<column> columns;
-    for (auto& c : out) columns.push_back(c.finish());
+    for (auto& c : header) columns.push_back(c.finish());
+    for (std::size_t s = 0; s < 2; ++s) {
+      for (std::size_t c = 0; c < join_->side_schema(s)->size(); ++c) {
+        const type_id type = (*join_->side_schema(s))[c].type;
+        const std::size_t nulls_before = removed[0].size() + (s == 1 ? put[0].size() + removed[1].size() : 0);
+        const std::size_t nulls_after = s == 0 ? removed[1].size() + put[1].size() : 0;
+        column_builder out(type, rows);
+        for (std::size_t r = 0; r < nulls_before; ++r) out.append_null();
+        sides[s].append_column(c, put[s], out);
+        for (std::size_t r = 0; r < nulls_after; ++r) out.append_null();
+        columns.push_back(out.finish());
+      }
+    }
     return batch(schema_, std::move(columns));
   }
 
@@ -449,10 +559,15 @@ void stream_join_state::apply_changes(const batch& changes) {
   const auto* times = changes.col(time_column).ints();
   const auto* matched = changes.col(matched_column).bools();
   std::vector<std::uint32_t> added[2];
+  std::size_t found[2] = {0, 0};  // per side, the row last found: the next search starts there
   for (std::size_t i = 0; i < changes.num_rows(); ++i) {
     const auto s = static_cast<std::size_t>(side_of[i]);
     if (s > 1) throw error("stream_stream_join: the checkpointed state names side " + std::to_string(side_of[i]));
-    const std::uint32_t r = sides[s].find_id(ids[i]);
+    // Ids ascend in a buffer: one above its last is a new row, no search needed.
+    const std::uint32_t r = sides[s].size() > 0 && ids[i] <= sides[s].id(static_cast<std::uint32_t>(sides[s].size() - 1))
+                                ? sides[s].find_id(ids[i], found[s])
+                                : no_row;
+    if (r != no_row) found[s] = r;
     if (deleted[i]) {
       if (r != no_row) sides[s].evict(r);
     } else if (r != no_row) {
@@ -464,14 +579,13 @@ void stream_join_state::apply_changes(const batch& changes) {
   for (std::size_t s = 0; s < 2; ++s) {
     auto& rows = added[s];
     if (rows.empty()) continue;
-    std::sort(rows.begin(), rows.end(), [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; });
+    const auto by_id = [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; };
+    if (!std::is_sorted(rows.begin(), rows.end(), by_id)) std::sort(rows.begin(), rows.end(), by_id);
     const auto& side = join_->side(s);
+    // Copied, not sliced: a slice would keep the whole change column alive, nulls for the other side included.
     std::vector<column> columns;
     for (std::size_t c = 0; c < side.rows->size(); ++c) columns.push_back(take_rows(changes.col(side.first_state_column + c), rows));
     batch chunk(side.rows, std::move(columns));
-    std::vector<column> key_columns;
-    for (auto k : side.keys) key_columns.push_back(chunk.col(k));
-    const encoded_keys keys = encode_keys(join_->join_key_layout(), key_columns, rows.size());
     std::vector<std::uint32_t> picked(rows.size());
     std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
     std::vector<std::uint8_t> row_matched(rows.size());
@@ -481,7 +595,7 @@ void stream_join_state::apply_changes(const batch& changes) {
       row_times[i] = times[rows[i]];
       row_matched[i] = matched[rows[i]];
     }
-    sides[s].add_chunk(std::move(chunk), picked, row_ids, row_times, row_matched, keys);
+    sides[s].add_chunk(std::move(chunk), picked, row_ids, row_times, row_matched, nullptr);
   }
   for (auto& side : sides) side.commit();
 }
@@ -664,18 +778,19 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
   std::size_t late = 0;
   // The rows this batch buffers: their positions, ids (unique within the instance: the epoch in the high
   // bits, a count within it in the low ones), event times and whether they matched.
-  std::vector<std::uint32_t> picked;
-  std::vector<std::int64_t> ids, buffered_times;
-  std::vector<std::uint8_t> matched_rows;
-  picked.reserve(n);
-  ids.reserve(n);
-  buffered_times.reserve(n);
-  matched_rows.reserve(n);
+  auto& [picked, ids, buffered_times, matched_rows] = st.scratch;
+  picked.clear();
+  ids.clear();
+  buffered_times.clear();
+  matched_rows.clear();
   auto add_pair = [&](const row_source& mine_row, const row_source& other_row) {
     if (s == 0) out.add(mine_row, other_row);
     else out.add(other_row, mine_row);
   };
+  theirs.link_pending(join_keys_, sides_[other].keys);
+  constexpr std::size_t ahead = 8;  // rows whose slot in the other side's table is fetched while earlier ones probe
   for (std::size_t r = 0; r < n; ++r) {
+    if (r + ahead < n) theirs.prefetch(join_keys.hashes[r + ahead]);
     const row_source row{&input, r};
     if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] <= watermark) {
       ++late;
@@ -704,7 +819,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     buffered_times.push_back(time);
     matched_rows.push_back(matched ? 1 : 0);
   }
-  st.sides[s].add_chunk(input, picked, ids, buffered_times, matched_rows, join_keys);
+  st.sides[s].add_chunk(input, picked, ids, buffered_times, matched_rows, &join_keys);
   if (late > 0) ctx.count_rows_dropped_by_watermark(late);
   out.emit(ctx);
 }
