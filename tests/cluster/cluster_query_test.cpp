@@ -34,28 +34,6 @@ std::string workers_flag(const std::vector<const worker_process*>& workers) {
   return "--flow.workers=" + list;
 }
 
-// What a worker's last lines say after SIGTERM: the rows and epochs its instances processed, and the file
-// bytes its source instances read.
-struct worker_figures {
-  std::int64_t rows = 0, epochs = 0, file_bytes = 0;
-};
-
-worker_figures last_figures(worker_process& worker) {
-  worker.process->signal(SIGTERM);
-  std::string before_last, last, line;
-  while (!(line = worker.process->read_line(20s)).empty()) {
-    before_last = last;
-    last = line;
-  }
-  std::smatch read, processed;
-  const std::regex read_line("worker \\S+: read ([0-9]+) bytes of files");
-  const std::regex figures("worker \\S+: processed ([0-9]+) rows in ([0-9]+) epochs");
-  INFO("the worker's last lines: " << before_last << "\n" << last << "\nits log: " << worker.log());
-  REQUIRE(std::regex_match(before_last, read, read_line));
-  REQUIRE(std::regex_match(last, processed, figures));
-  return {std::stoll(processed[1]), std::stoll(processed[2]), std::stoll(read[1])};
-}
-
 // The file source's numBytesRead in the last progress a driver printed: the file bytes read in its process.
 std::int64_t bytes_read_by_driver(const std::string& log) {
   std::smatch m;
