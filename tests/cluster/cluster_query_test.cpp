@@ -274,6 +274,40 @@ TEST_CASE("a SIGKILLed worker started again on its port rejoins and takes instan
   CHECK(last_figures(again).rows > 0);
 }
 
+// Before the rebalance a worker that joined a running query got instances only at the next failure's
+// placement: without one it stayed idle to the end.
+TEST_CASE("a worker that joins a running query takes instances at the next epoch boundary, no failure needed",
+          "[cluster][query][rebalance]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const std::size_t days = 60;
+  const auto data = retail_days(dir, days);
+  run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  worker_process present(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  std::uint16_t port = 0;
+  {
+    listener probe;  // a free port, closed again: nobody listens there yet
+    port = probe.port();
+  }
+  const std::string late_address = "127.0.0.1:" + std::to_string(port);
+  const std::vector<std::string> args{"--data", data.string(), "--trigger", "100ms", "--max-files-per-trigger", "1",
+                                      "--refreshes", "14", "--output", (dir / "cluster.csv").string(),
+                                      "--flow.workers=" + present.address + "," + late_address, "--flow.secret-file", secret,
+                                      "--checkpoint", (dir / "checkpoint").string()};
+  child_process driver(FLOW_RETAIL_EXAMPLE, args, dir / "driver.log", dir / "driver.err");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") >= 3; }, 60s, 1ms));
+  worker_process late(dir, secret, {}, FLOW_RETAIL_EXAMPLE, late_address);
+  REQUIRE(eventually([&] { return late.log().find(" joined") != std::string::npos; }, 30s));
+  INFO("the run must still have epochs to go when the worker joins");
+  REQUIRE(newest_commit(dir / "checkpoint") < static_cast<std::int64_t>(days) - 10);
+  const int status = driver.wait_exit(180s);
+  INFO("the driver's log:\n" << read_file(dir / "driver.log") << read_file(dir / "driver.err"));
+  REQUIRE(status == 0);
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+  CHECK(last_figures(late).rows > 0);
+  CHECK(last_figures(present).rows > 0);
+}
+
 // Sums of doubles depend on the order they are added in. Small units over four instances make many
 // partial sums per group and epoch: with units handed to whichever instance had credit, or partial sums
 // folded in their arrival order, the last bits differed from run to run. Now the same to the last bit:
