@@ -206,7 +206,7 @@ void cluster_driver::rejoin_lost_workers() {
         admit(w, join(settings_.workers[w]));
         introduce_peers();
         joined = true;
-        std::cerr << "libflow: worker " << address << " joined again; the next placement of the query uses it" << std::endl;
+        std::cerr << "libflow: worker " << address << " joined again; running queries place work on it after their next commit" << std::endl;
       } catch (const std::exception& e) {
         if (membership_->member(address)->joined) membership_->lost(address, e.what());
       }
@@ -269,6 +269,13 @@ std::vector<std::size_t> cluster_driver::available_slots() const {
   for (std::size_t w = 0; w < workers_.size(); ++w)
     if (auto member = membership_->member(addresses_[w]); member && member->joined) out[w] = slots_[w];
   return out;
+}
+
+bool cluster_driver::joined_since(const std::vector<std::size_t>& placed) const {
+  const auto now = available_slots();
+  for (std::size_t w = 0; w < now.size() && w < placed.size(); ++w)
+    if (placed[w] == 0 && now[w] > 0) return true;
+  return false;
 }
 
 batch_input_actor cluster_driver::deploy(std::size_t worker, const graph_description& graph, const instance_setup& setup) {

@@ -45,6 +45,9 @@ class cluster_driver {
   // Per worker, the instances it takes (its slots, as it said at the join); 0 for a worker lost or not
   // joined. What instance_placement places a dataflow's generation over.
   std::vector<std::size_t> available_slots() const;
+  // Whether a worker without slots in placed (an earlier available_slots()) has joined since: a dataflow
+  // placed over placed would leave it idle.
+  bool joined_since(const std::vector<std::size_t>& placed) const;
 
   // Runs the operator vertex instance of setup on worker `worker` (its states start from setup.restored's
   // rows; graph: describe(*setup.graph), made once for all instances); returns the instance's handle.

@@ -21,6 +21,7 @@
 
 #include "cluster_node.hpp"
 #include "dataflow.hpp"
+#include "flow/connectors/registry.hpp"
 #include "flow/runtime/cluster_handshake.hpp"
 #include "flow/runtime/cluster_settings.hpp"
 #include "worker_protocol.hpp"
@@ -87,12 +88,17 @@ instance_setup setup_of(const instance_deployment& d, const std::shared_ptr<work
   const auto& vertex = graph.vertex(d.vertex);
   if (vertex.kind == vertex_kind::sink) throw error("vertex '" + vertex.name + "' is a sink: workers run operator chains");
   if (vertex.kind == vertex_kind::source) {
-    // Only a file source's instances run on workers: they read the files the driver plans for them.
-    if (vertex.scan.format != "csv" && vertex.scan.format != "json" && vertex.scan.format != "text")
+    // Only the instances of a file source (csv, json, text) and of a Kafka source run on workers: they read
+    // the files or the partitions' offset ranges the driver plans for them. No other source is made here:
+    // one may connect somewhere as it is made.
+    if (vertex.scan.format == "csv" || vertex.scan.format == "json" || vertex.scan.format == "text")
+      setup.chunk_decoder = make_decoder(vertex.scan.format, vertex.scan.opts, vertex.scan.schema);
+    else if (vertex.scan.format == "kafka")
+      setup.range_reader = connectors::make_source(vertex.scan);
+    else
       throw error("vertex '" + vertex.name + "' is a source vertex of format '" + vertex.scan.format +
-                  "': only the instances of a file source (csv, json, text) read on workers; the others decode their "
-                  "reader's records on the driver");
-    setup.chunk_decoder = make_decoder(vertex.scan.format, vertex.scan.opts, vertex.scan.schema);
+                  "': only the instances of a file source (csv, json, text) or of a Kafka source read on workers; "
+                  "the others decode their reader's records on the driver");
     const auto sources = graph.sources();
     setup.source_index = static_cast<std::size_t>(std::find(sources.begin(), sources.end(), d.vertex) - sources.begin());
   }

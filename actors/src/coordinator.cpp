@@ -47,6 +47,7 @@ struct coordinator_state {
   std::optional<progress_reporter> reporter;
   running_graph dataflow;
   std::set<caf::actor_addr> alive;  // actors of the current dataflow not down yet
+  std::vector<std::size_t> placed_slots;  // the workers' slots the dataflow was placed over (a cluster's)
 };
 
 using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
@@ -91,7 +92,8 @@ struct performer {
       if (description) {
         try {
           remote.emplace();
-          remote->placement = instance_placement(*setup.graph, cluster->available_slots(), self_reading_sources(setup));
+          st().placed_slots = cluster->available_slots();
+          remote->placement = instance_placement(*setup.graph, st().placed_slots, self_reading_sources(setup));
           remote->deploy = [cluster, graph = std::move(*description)](std::size_t worker, const instance_setup& instance) {
             return cluster->deploy(worker, graph, instance);
           };
@@ -179,6 +181,9 @@ struct performer {
   void operator()(act::publish_progress& a) const {
     const auto written = st().checkpoint ? st().checkpoint->commit_stats(a.epoch) : std::nullopt;
     st().reporter->epoch_committed(std::move(a), now, written ? &*written : nullptr);
+    // A worker that joined since the placement takes instances from the next generation on.
+    if (st().setup.cluster && !st().placed_slots.empty() && st().setup.cluster->joined_since(st().placed_slots))
+      perform(self, st().lifecycle->rebalance(), now);
   }
   void operator()(const act::publish_idle_progress& a) const { st().reporter->idle(a, now); }
 

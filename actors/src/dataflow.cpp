@@ -127,7 +127,7 @@ struct source_state {
   std::vector<vertex_actor> instances;
   std::vector<std::size_t> credits;
   std::size_t next_instance = 0;
-  bool instances_read = false;  // they read the files of an epoch themselves (a file source in a cluster)
+  bool instances_read = false;  // they read the files or ranges of an epoch themselves (in a cluster)
   std::int64_t epoch = -1;
   std::uint64_t next_seq = 0;  // position of the next unit in the epoch: sinks keep source order
   bool reading = false;
@@ -206,6 +206,18 @@ void start_next_run(source_pointer self) {
     return end_read(self);
   }
   st.reading = true;
+  if (st.instances_read && st.reader->instances_can_read_ranges()) {
+    auto plan = st.reader->plan_range_reads(run.start, run.end);
+    std::vector<std::string> starts, ends;
+    for (auto& [start, end] : plan.ranges) {
+      starts.push_back(std::move(start));
+      ends.push_back(std::move(end));
+    }
+    for (const auto& instance : st.instances)
+      self->send(instance, read_ranges_atom::value, run.epoch, st.first_seq, starts, ends,
+                 static_cast<std::uint64_t>(plan.max_unit_bytes));
+    return end_read(self);
+  }
   if (st.instances_read) {
     auto plan = st.reader->plan_file_reads(run.start, run.end);
     for (const auto& instance : st.instances)
@@ -399,6 +411,44 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
   }
 }
 
+// A source's batch: counted as the source's input, then processed.
+void process_source_batch(instance_pointer self, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
+  auto& s = self->state;
+  if (s.setup.guard) s.setup.guard->received(rows.num_rows());
+  s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
+  s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
+  s.inputs->data(epoch, seq, input, rows, [self](std::int64_t e, std::uint64_t q, std::uint32_t in, const batch& r) {
+    self->state.epoch = e;
+    start_watermark(self, e);
+    self->state.chain->process(e, q, in, r);
+  });
+}
+
+// A unit's seq within a range-reading source's epoch: the range's position above this bit, then the unit's
+// in the range, so that a sink writes the epoch's rows range by range, each in its reader's order.
+constexpr int range_seq_shift = 24;
+
+// The instance's share of an epoch's ranges (flow::range_read_plan): ranges instance, instance +
+// parallelism, ..., each read to its end with the instance's own reader of the source.
+void read_ranges(instance_pointer self, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& starts,
+                 const std::vector<std::string>& ends, std::uint64_t max_unit_bytes) {
+  auto& s = self->state;
+  if (!s.setup.range_reader) throw error("vertex received ranges to read but has no reader of its source");
+  if (starts.size() != ends.size())
+    throw error("ranges to read with " + std::to_string(starts.size()) + " starts and " + std::to_string(ends.size()) + " ends");
+  const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
+  auto& reader = *s.setup.range_reader;
+  reader.set_max_unit_bytes(static_cast<std::size_t>(max_unit_bytes));
+  for (std::size_t range = s.setup.instance; range < starts.size(); range += parallelism) {
+    reader.begin_read(starts[range], ends[range]);
+    std::uint64_t seq = first_seq + (static_cast<std::uint64_t>(range) << range_seq_shift);
+    while (auto unit = reader.next()) {
+      if (auto* rows = std::get_if<batch>(&*unit)) process_source_batch(self, epoch, seq++, 0, *rows);
+      else process_chunk(self, epoch, seq++, 0, std::get<raw_chunk>(*unit));
+    }
+  }
+}
+
 vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup setup) {
   auto& st = self->state;
   st.setup = std::move(setup);
@@ -431,20 +481,19 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
       },
       // A source's unit of rows.
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows, bool acked) {
-        auto& s = self->state;
-        if (s.setup.guard) {
-          if (!s.setup.guard->admits(self->current_sender())) return;
-          s.setup.guard->received(rows.num_rows());
-        }
-        s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
-        s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
-        s.inputs->data(epoch, seq, input, rows, process);
+        if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
+        process_source_batch(self, epoch, seq, input, rows);
         ack(acked);
       },
       [=](read_files_atom, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
           std::uint64_t max_chunk_bytes) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
         read_files(self, epoch, first_seq, files, max_chunk_bytes);
+      },
+      [=](read_ranges_atom, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& starts,
+          const std::vector<std::string>& ends, std::uint64_t max_unit_bytes) {
+        if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
+        read_ranges(self, epoch, first_seq, starts, ends, max_unit_bytes);
       },
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         auto& s = self->state;
@@ -543,7 +592,8 @@ std::vector<std::size_t> self_reading_sources(const graph_setup& setup) {
   std::vector<std::size_t> out;
   const auto sources = setup.graph->sources();
   for (std::size_t k = 0; k < sources.size(); ++k)
-    if (setup.readers.at(k)->instances_can_read_files()) out.push_back(sources[k]);
+    if (setup.readers.at(k)->instances_can_read_files() || setup.readers.at(k)->instances_can_read_ranges())
+      out.push_back(sources[k]);
   return out;
 }
 

@@ -45,6 +45,7 @@ struct instance_setup {
   std::shared_ptr<const dataflow_graph> graph;
   std::size_t vertex = 0, instance = 0;
   std::shared_ptr<const decoder> chunk_decoder;         // instances of a source vertex with raw records
+  std::shared_ptr<source_reader> range_reader;          // instances of a source vertex that read its ranges
   std::vector<std::vector<batch_input_actor>> targets;  // per outgoing edge, per target instance
   std::vector<std::uint64_t> slots;                     // the epoch log's slot of each durable state
   std::size_t first_state_operator = 0;  // the graph-wide index of its first durable state's operator
@@ -68,9 +69,10 @@ struct remote_placement {
   remote_deploy deploy;
 };
 
-// The source vertices whose instances can read their source's files themselves
-// (flow::source_reader::instances_can_read_files): in a cluster they run on the workers, and the reader on
-// the driver only plans each epoch's files (flow::file_read_plan).
+// The source vertices whose instances can read their source's files or ranges themselves
+// (flow::source_reader::instances_can_read_files, instances_can_read_ranges): in a cluster they run on the
+// workers, and the reader on the driver only plans each epoch's files (flow::file_read_plan) or ranges
+// (flow::range_read_plan).
 std::vector<std::size_t> self_reading_sources(const graph_setup& setup);
 
 // The actors of one incarnation of a graph.

@@ -15,6 +15,7 @@ using run_atom = caf::atom_constant<caf::atom("run")>;            // coordinator
 using commit_atom = caf::atom_constant<caf::atom("commit")>;      // coordinator -> source
 using data_atom = caf::atom_constant<caf::atom("data")>;          // along the dataflow
 using read_files_atom = caf::atom_constant<caf::atom("readfiles")>;  // reader -> source vertex instance
+using read_ranges_atom = caf::atom_constant<caf::atom("readranges")>;  // reader -> source vertex instance
 using ack_atom = caf::atom_constant<caf::atom("ack")>;            // source vertex instance -> reader (one credit back)
 using barrier_atom = caf::atom_constant<caf::atom("barrier")>;    // end of an epoch's data
 using watermark_atom = caf::atom_constant<caf::atom("watermark")>;  // an epoch's watermark, before its data
@@ -39,11 +40,14 @@ using batch_input_actor = caf::typed_actor<
 // An instance of a source vertex also takes the units its reader hands it, raw records to decode or
 // batches (the last field: ack the unit once processed; an epoch's last unit is not acked), or reads its
 // share of an epoch's files itself (read_files: epoch, the seq of the epoch's first unit, the files, the
-// chunk size: flow::file_read_plan).
+// chunk size: flow::file_read_plan), or its share of an epoch's ranges (read_ranges: epoch, the seq of the
+// epoch's first unit, the ranges' starts and ends, the unit size: flow::range_read_plan).
 using vertex_actor = batch_input_actor::extend<
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, raw_chunk, bool>,
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch, bool>,
-    caf::reacts_to<read_files_atom, std::int64_t, std::uint64_t, std::vector<std::string>, std::uint64_t>>;
+    caf::reacts_to<read_files_atom, std::int64_t, std::uint64_t, std::vector<std::string>, std::uint64_t>,
+    caf::reacts_to<read_ranges_atom, std::int64_t, std::uint64_t, std::vector<std::string>, std::vector<std::string>,
+                   std::uint64_t>>;
 
 using sink_actor = batch_input_actor;
 

@@ -121,7 +121,7 @@ lifecycle_actions_list query_lifecycle::data_arrived(time_point now) {
 // The trigger fired: plan the next epoch, or remember the trigger until the query can take one more.
 void query_lifecycle::fire(time_point now) {
   if (finished_ || drained_ || stop_requested_) return;
-  if (planning_ || recovering_ || !replay_.empty() || running() >= epoch_window()) {
+  if (planning_ || recovering_ || rebalance_pending_ || !replay_.empty() || running() >= epoch_window()) {
     trigger_pending_ = true;
     return;
   }
@@ -183,7 +183,8 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
         out_.push_back(act::publish_idle_progress{log_.next_epoch(), planned_offsets_, answers_, *trigger_start_});
       }
     }
-    return after_idle(now);
+    after_idle(now);
+    return rebalance_when_idle();
   }
   source_status_.clear();
   epoch_info info;
@@ -352,6 +353,7 @@ void query_lifecycle::on_commits(std::vector<std::pair<std::int64_t, query_epoch
     trigger_pending_ = false;
     fire(now);
   }
+  rebalance_when_idle();
 }
 
 lifecycle_actions_list query_lifecycle::actor_failed(std::uint64_t generation, const std::string& what, bool permanent,
@@ -394,6 +396,23 @@ void query_lifecycle::begin_recovery(const std::string& reason, time_point now) 
   out_.push_back(act::kill_dataflow{});
 }
 
+lifecycle_actions_list query_lifecycle::rebalance() {
+  out_.clear();
+  if (!finished_ && !recovering_) rebalance_pending_ = true;
+  rebalance_when_idle();
+  return take();
+}
+
+// A pending rebalance once nothing runs: the restart's path without a failure, backoff or replay.
+void query_lifecycle::rebalance_when_idle() {
+  if (!rebalance_pending_ || finished_ || recovering_ || planning_ || running() > 0 || !replay_.empty()) return;
+  rebalance_pending_ = false;
+  recovering_ = true;
+  backoff_ = std::chrono::milliseconds{0};
+  publish_status("Placing the dataflow again over the cluster's workers", false, false);
+  out_.push_back(act::kill_dataflow{});
+}
+
 lifecycle_actions_list query_lifecycle::restart_timer(time_point now) {
   out_.clear();
   if (finished_) return take();
@@ -410,6 +429,7 @@ lifecycle_actions_list query_lifecycle::restart_timer(time_point now) {
   }
   spawn();
   recovering_ = false;
+  rebalance_pending_ = false;  // the new generation is placed over the workers there are now
   sources_armed_ = false;  // replays are not plans: plan again after them
   if (!replay_.empty()) run_next_replay(now);
   // Nothing to replay, and no new epoch will be planned: the query ends here.

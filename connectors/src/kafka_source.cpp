@@ -225,19 +225,23 @@ class kafka_stream_source final : public source_reader {
   }
 
   void begin_read(const std::string& start, const std::string& end) override {
-    partition_offsets from = parse_partition_offsets(start, "kafka source offset");
-    partition_offsets to = parse_partition_offsets(end, "kafka source offset");
-    auto deadline = clock_type::now() + settings_.timeout;
-    ranges_.clear();
-    for (const auto& [tp, until] : to) {
-      auto known = from.find(tp);
-      std::int64_t begin = known != from.end() ? known->second : watermarks(tp, deadline).first;
-      if (begin < until) ranges_.push_back({tp, begin, until});
-    }
+    ranges_ = partition_ranges(start, end);
     current_ = 0;
     assigned_ = false;
     unassign();
-    last_end_ = std::move(to);
+  }
+
+  // Kafka's partitions are read apart: each partition's range of the epoch goes to one instance, which
+  // reads it with a consumer of its own (on the worker it runs on).
+  bool instances_can_read_ranges() const override { return true; }
+
+  range_read_plan plan_range_reads(const std::string& start, const std::string& end) override {
+    range_read_plan plan;
+    plan.max_unit_bytes = unit_bytes_;
+    for (const auto& range : partition_ranges(start, end))
+      plan.ranges.emplace_back(format_partition_offsets({{range.tp, range.next}}),
+                               format_partition_offsets({{range.tp, range.until}}));
+    return plan;
   }
 
   // Partitions are read one after the other, in (topic, partition) order, so a replayed range yields
@@ -322,6 +326,22 @@ class kafka_stream_source final : public source_reader {
   void stop() override { unassign(); }
 
  private:
+  // The partitions' ranges of (start, end] that hold records, in (topic, partition) order; a partition
+  // new since start is read from its first offset.
+  std::vector<partition_range> partition_ranges(const std::string& start, const std::string& end) {
+    partition_offsets from = parse_partition_offsets(start, "kafka source offset");
+    partition_offsets to = parse_partition_offsets(end, "kafka source offset");
+    auto deadline = clock_type::now() + settings_.timeout;
+    std::vector<partition_range> ranges;
+    for (const auto& [tp, until] : to) {
+      auto known = from.find(tp);
+      std::int64_t begin = known != from.end() ? known->second : watermarks(tp, deadline).first;
+      if (begin < until) ranges.push_back({tp, begin, until});
+    }
+    last_end_ = std::move(to);
+    return ranges;
+  }
+
   static std::int64_t remaining_ms(clock_type::time_point deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
     return std::max<std::int64_t>(left, 1);

@@ -34,28 +34,6 @@ std::string workers_flag(const std::vector<const worker_process*>& workers) {
   return "--flow.workers=" + list;
 }
 
-// What a worker's last lines say after SIGTERM: the rows and epochs its instances processed, and the file
-// bytes its source instances read.
-struct worker_figures {
-  std::int64_t rows = 0, epochs = 0, file_bytes = 0;
-};
-
-worker_figures last_figures(worker_process& worker) {
-  worker.process->signal(SIGTERM);
-  std::string before_last, last, line;
-  while (!(line = worker.process->read_line(20s)).empty()) {
-    before_last = last;
-    last = line;
-  }
-  std::smatch read, processed;
-  const std::regex read_line("worker \\S+: read ([0-9]+) bytes of files");
-  const std::regex figures("worker \\S+: processed ([0-9]+) rows in ([0-9]+) epochs");
-  INFO("the worker's last lines: " << before_last << "\n" << last << "\nits log: " << worker.log());
-  REQUIRE(std::regex_match(before_last, read, read_line));
-  REQUIRE(std::regex_match(last, processed, figures));
-  return {std::stoll(processed[1]), std::stoll(processed[2]), std::stoll(read[1])};
-}
-
 // The file source's numBytesRead in the last progress a driver printed: the file bytes read in its process.
 std::int64_t bytes_read_by_driver(const std::string& log) {
   std::smatch m;
@@ -294,6 +272,40 @@ TEST_CASE("a SIGKILLed worker started again on its port rejoins and takes instan
   REQUIRE(status == 0);
   check_same_result(dir / "cluster.csv", dir / "embedded.csv");
   CHECK(last_figures(again).rows > 0);
+}
+
+// Before the rebalance a worker that joined a running query got instances only at the next failure's
+// placement: without one it stayed idle to the end.
+TEST_CASE("a worker that joins a running query takes instances at the next epoch boundary, no failure needed",
+          "[cluster][query][rebalance]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const std::size_t days = 60;
+  const auto data = retail_days(dir, days);
+  run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  worker_process present(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  std::uint16_t port = 0;
+  {
+    listener probe;  // a free port, closed again: nobody listens there yet
+    port = probe.port();
+  }
+  const std::string late_address = "127.0.0.1:" + std::to_string(port);
+  const std::vector<std::string> args{"--data", data.string(), "--trigger", "100ms", "--max-files-per-trigger", "1",
+                                      "--refreshes", "14", "--output", (dir / "cluster.csv").string(),
+                                      "--flow.workers=" + present.address + "," + late_address, "--flow.secret-file", secret,
+                                      "--checkpoint", (dir / "checkpoint").string()};
+  child_process driver(FLOW_RETAIL_EXAMPLE, args, dir / "driver.log", dir / "driver.err");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") >= 3; }, 60s, 1ms));
+  worker_process late(dir, secret, {}, FLOW_RETAIL_EXAMPLE, late_address);
+  REQUIRE(eventually([&] { return late.log().find(" joined") != std::string::npos; }, 30s));
+  INFO("the run must still have epochs to go when the worker joins");
+  REQUIRE(newest_commit(dir / "checkpoint") < static_cast<std::int64_t>(days) - 10);
+  const int status = driver.wait_exit(180s);
+  INFO("the driver's log:\n" << read_file(dir / "driver.log") << read_file(dir / "driver.err"));
+  REQUIRE(status == 0);
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+  CHECK(last_figures(late).rows > 0);
+  CHECK(last_figures(present).rows > 0);
 }
 
 // Sums of doubles depend on the order they are added in. Small units over four instances make many

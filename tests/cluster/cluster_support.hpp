@@ -1,10 +1,12 @@
 // Helpers of the cluster tests: secret files, worker processes on 127.0.0.1 and driver configurations.
 #pragma once
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <memory>
 #include <regex>
 #include <string>
@@ -56,6 +58,28 @@ struct worker_process {
   }
   std::string log() const { return read_file(log_file); }
 };
+
+// What a worker's last lines say after SIGTERM: the rows and epochs its instances processed, and the file
+// bytes its source instances read.
+struct worker_figures {
+  std::int64_t rows = 0, epochs = 0, file_bytes = 0;
+};
+
+inline worker_figures last_figures(worker_process& worker) {
+  worker.process->signal(SIGTERM);
+  std::string before_last, last, line;
+  while (!(line = worker.process->read_line(std::chrono::seconds(20))).empty()) {
+    before_last = last;
+    last = line;
+  }
+  std::smatch read, processed;
+  const std::regex read_line("worker \\S+: read ([0-9]+) bytes of files");
+  const std::regex figures("worker \\S+: processed ([0-9]+) rows in ([0-9]+) epochs");
+  INFO("the worker's last lines: " << before_last << "\n" << last << "\nits log: " << worker.log());
+  REQUIRE(std::regex_match(before_last, read, read_line));
+  REQUIRE(std::regex_match(last, processed, figures));
+  return {std::stoll(processed[1]), std::stoll(processed[2]), std::stoll(read[1])};
+}
 
 inline session_config driver_config(std::vector<std::string> workers, const std::string& secret_file) {
   session_config c;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -26,6 +27,15 @@ using source_unit = std::variant<batch, raw_chunk>;
 struct file_read_plan {
   std::vector<std::string> files;
   std::size_t max_chunk_bytes = 0;
+};
+
+// An epoch's data cut into ranges for a source whose vertex instances read them themselves, each on its node
+// (a cluster run; Kafka's partitions): each range is (start, end] in this source's offsets, which begin_read
+// of another reader made from the same options reads; in reading order. Instance k reads ranges k,
+// k + parallelism, ..., each in units of at most max_unit_bytes.
+struct range_read_plan {
+  std::vector<std::pair<std::string, std::string>> ranges;
+  std::size_t max_unit_bytes = 0;
 };
 
 // Figures a connector adds to the query progress ("metrics" of the source entry).
@@ -67,6 +77,13 @@ class source_reader {
   virtual bool instances_can_read_files() const { return false; }
   // Instead of begin_read: the files of (start, end] for the instances to read (sources that can).
   virtual file_read_plan plan_file_reads(const std::string& /*start*/, const std::string& /*end*/) {
+    throw error(description() + ": its instances cannot read its data themselves");
+  }
+  // A source whose epochs split into ranges its instances may read themselves (plan_range_reads) in a
+  // cluster run, each instance with a reader of its own made from the same scan.
+  virtual bool instances_can_read_ranges() const { return false; }
+  // Instead of begin_read: (start, end] cut into ranges for the instances to read (sources that can).
+  virtual range_read_plan plan_range_reads(const std::string& /*start*/, const std::string& /*end*/) {
     throw error(description() + ": its instances cannot read its data themselves");
   }
   // Everything up to end is committed downstream (clean up, acknowledge upstream).

@@ -181,6 +181,10 @@ class query_lifecycle {
                                       time_point now);
   // An actor of the current dataflow ended (reason: why, as text); last: no actor of it is left.
   lifecycle_actions_list actor_down(const std::string& reason, bool last, time_point now);
+  // The dataflow should be placed again (a cluster's worker joined since its placement): once no epoch
+  // runs or is being planned, its actors are killed and a new generation is spawned at once from the last
+  // committed epoch's state, as after a failure but counted as none; no epoch is planned meanwhile.
+  lifecycle_actions_list rebalance();
   // The query handle asked to stop.
   lifecycle_actions_list stop();
   // The coordinator itself threw: the query ends at once, without waiting for the dataflow.
@@ -219,6 +223,7 @@ class query_lifecycle {
   void run_next_replay(time_point now);
   void on_commits(std::vector<std::pair<std::int64_t, query_epoch_log::entry>> done, time_point now);
   void begin_recovery(const std::string& reason, time_point now);
+  void rebalance_when_idle();
   void finish(std::optional<std::string> failure);
   void close(bool dataflow_gone = true);
   lifecycle_actions_list take();
@@ -244,6 +249,7 @@ class query_lifecycle {
   bool sources_armed_ = false;
   bool stop_requested_ = false;
   bool recovering_ = false;
+  bool rebalance_pending_ = false;  // rebalance() asked while epochs ran or a plan did
   bool finished_ = false;  // the query is ending: no more epochs, restarts or reports
   bool closed_ = false;
   std::optional<std::string> outcome_;  // the failure the query ends with
