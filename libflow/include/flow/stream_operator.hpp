@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -55,6 +56,13 @@ class operator_context {
   // no_watermark while the query has none yet. Stateful operators drop rows older than it.
   static constexpr std::int64_t no_watermark = std::numeric_limits<std::int64_t>::min();
   virtual std::int64_t watermark() const { return no_watermark; }
+  // The epoch's processing time (milliseconds since the Unix epoch, UTC; Spark's batch timestamp): the
+  // coordinator fixes it when it plans the epoch and logs it with the offsets, so that a replayed epoch sees
+  // the value of its first run. A context that fixes none answers the system clock.
+  virtual std::int64_t processing_time() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
   // Counts rows a stateful operator dropped as older than the watermark (progress: numRowsDroppedByWatermark).
   virtual void count_rows_dropped_by_watermark(std::size_t /*rows*/) {}
   // A with_watermark operator reports the event times of a batch of its watermarked input (the index the

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,9 +65,10 @@ class chain_runner {
   void process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows);
   // Every operator's end_epoch, in chain order; what they emit is output with seq.
   void end_epoch(std::int64_t epoch, std::uint64_t seq);
-  // The watermark the epoch runs with, before its first batch: operators see it through their context, and
-  // when it is later than the previous one every operator's on_watermark runs (what they emit: seq).
-  void start_watermark(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark);
+  // The watermark and processing time the epoch runs with, before its first batch: operators see both
+  // through their context, and when the watermark is later than the previous one every operator's
+  // on_watermark runs (what they emit: seq).
+  void start_epoch_clocks(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark, std::int64_t processing_time);
   // Adds what the operators counted since the previous call to stats: rows dropped by the watermark (at
   // first_state_operator + the stateful operator's index in the chain) and the event times seen.
   void take_event_time_figures(epoch_stats& stats, std::size_t first_state_operator);
@@ -102,6 +104,7 @@ class chain_runner {
   std::int64_t epoch_ = -1;
   std::uint64_t seq_ = 0;
   std::int64_t watermark_ = operator_context::no_watermark;
+  std::optional<std::int64_t> processing_time_;  // none before the first start_epoch_clocks: the context's default
   epoch_stats event_time_figures_;  // since the last take_event_time_figures, at the chain's own indexes
 };
 
