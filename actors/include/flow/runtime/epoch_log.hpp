@@ -30,7 +30,7 @@ struct logged_offsets {
   std::int64_t epoch = 0;
   std::vector<std::string> start, end;
   std::int64_t watermark = operator_context::no_watermark;
-  std::optional<std::int64_t> processing_time;
+  std::optional<std::int64_t> processing_time{};
 };
 
 // Info: what the coordinator keeps per epoch besides the offsets (timing and figures for the progress).
