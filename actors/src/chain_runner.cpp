@@ -133,7 +133,12 @@ std::vector<batch> chain_runner::take_changes() {
 }
 
 std::size_t chain_runner::state_rows(std::size_t durable_index) const {
-  return stages_[durable_.at(durable_index)].state->num_rows();
+  const auto& s = stages_[durable_.at(durable_index)];
+  return s.op->state_rows(*s.state);
+}
+
+std::size_t chain_runner::state_rows_updated(std::size_t durable_index, const batch& changes) const {
+  return stages_[durable_.at(durable_index)].op->state_rows_updated(changes, epoch_);
 }
 
 std::size_t chain_runner::state_memory_bytes(std::size_t durable_index) const {

@@ -308,7 +308,8 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
   auto changes = st.chain->take_changes();
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const std::size_t op = st.setup.first_state_operator + i;
-    epoch_stats::add_at(stats.state_rows_updated, op, static_cast<std::int64_t>(changes[i].num_rows()));
+    epoch_stats::add_at(stats.state_rows_updated, op,
+                        static_cast<std::int64_t>(st.chain->state_rows_updated(i, changes[i])));
     epoch_stats::add_at(stats.state_rows_removed, op, removed_rows(changes[i]));
     epoch_stats::add_at(stats.state_rows_total, op, static_cast<std::int64_t>(st.chain->state_rows(i)));
     epoch_stats::add_at(stats.state_memory_bytes, op, static_cast<std::int64_t>(st.chain->state_memory_bytes(i)));

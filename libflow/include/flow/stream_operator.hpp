@@ -132,6 +132,13 @@ class stream_operator {
   // Event time passed watermark (microseconds since the epoch, UTC) on every input: called when an epoch
   // starts with a watermark later than the previous epoch's, before its first batch.
   virtual void on_watermark(std::int64_t /*watermark*/, operator_state* /*state*/, operator_context& /*ctx*/) const {}
+  // For the progress report (stateOperators): the rows state holds (numRowsTotal), and how many of them the
+  // epoch wrote, given its take_changes() (numRowsUpdated). A row of the state or of its changes counts one
+  // unless the operator keeps several under one key (a session window: one per session).
+  virtual std::size_t state_rows(const operator_state& state) const { return state.num_rows(); }
+  virtual std::size_t state_rows_updated(const batch& changes, std::int64_t /*epoch*/) const {
+    return changes.num_rows();
+  }
 };
 
 using operator_ptr = std::shared_ptr<const stream_operator>;

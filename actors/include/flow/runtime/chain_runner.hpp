@@ -78,8 +78,10 @@ class chain_runner {
   // The name of the operator the last call reached (for the error of a call that threw); empty if none.
   std::string running_operator() const { return running_ ? running_->op->name() : std::string(); }
 
-  // Of the durable state durable_index, for the progress report.
+  // Of the durable state durable_index, for the progress report (stream_operator::state_rows and
+  // state_rows_updated, of changes: its take_changes() in the epoch that ran last).
   std::size_t state_rows(std::size_t durable_index) const;
+  std::size_t state_rows_updated(std::size_t durable_index, const batch& changes) const;
   std::size_t state_memory_bytes(std::size_t durable_index) const;
   // Time spent in the operator's process calls since the previous call.
   std::chrono::microseconds take_update_time(std::size_t durable_index);
