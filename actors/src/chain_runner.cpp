@@ -17,6 +17,9 @@ class chain_runner::context final : public operator_context {
   std::size_t instance() const override { return runner_.instance_; }
   std::size_t parallelism() const override { return runner_.parallelism_; }
   std::int64_t watermark() const override { return runner_.watermark_; }
+  std::int64_t processing_time() const override {
+    return runner_.processing_time_ ? *runner_.processing_time_ : operator_context::processing_time();
+  }
   void count_rows_dropped_by_watermark(std::size_t rows) override {
     epoch_stats::add_at(runner_.event_time_figures_.state_rows_dropped_by_watermark,
                         runner_.stages_[position_].stateful_index, static_cast<std::int64_t>(rows));
@@ -100,7 +103,9 @@ void chain_runner::end_epoch(std::int64_t epoch, std::uint64_t seq) {
   }
 }
 
-void chain_runner::start_watermark(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark) {
+void chain_runner::start_epoch_clocks(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark,
+                                      std::int64_t processing_time) {
+  processing_time_ = processing_time;
   if (watermark <= watermark_) return;
   epoch_ = epoch;
   seq_ = seq;
@@ -128,7 +133,12 @@ std::vector<batch> chain_runner::take_changes() {
 }
 
 std::size_t chain_runner::state_rows(std::size_t durable_index) const {
-  return stages_[durable_.at(durable_index)].state->num_rows();
+  const auto& s = stages_[durable_.at(durable_index)];
+  return s.op->state_rows(*s.state);
+}
+
+std::size_t chain_runner::state_rows_updated(std::size_t durable_index, const batch& changes) const {
+  return stages_[durable_.at(durable_index)].op->state_rows_updated(changes, epoch_);
 }
 
 std::size_t chain_runner::state_memory_bytes(std::size_t durable_index) const {

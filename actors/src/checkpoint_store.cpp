@@ -129,6 +129,8 @@ std::string offsets_json(const logged_offsets& o) {
   append_string_array(out, o.end);
   // Spark's batchWatermarkMs, in microseconds: a replayed epoch runs with the same watermark.
   if (o.watermark != operator_context::no_watermark) out += ",\"watermark\":" + std::to_string(o.watermark);
+  // Spark's batchTimestampMs: a replayed epoch's processing-time timeouts see the first run's time.
+  if (o.processing_time) out += ",\"processing_time_ms\":" + std::to_string(*o.processing_time);
   out += '}';
   return out;
 }
@@ -167,6 +169,8 @@ std::optional<logged_offsets> read_offsets(const std::optional<std::string>& tex
   out.start = std::move(*start);
   out.end = std::move(*end);
   if (obj["watermark"].get_int64().get(out.watermark)) out.watermark = operator_context::no_watermark;
+  if (std::int64_t processing_time = 0; !obj["processing_time_ms"].get_int64().get(processing_time))
+    out.processing_time = processing_time;
   return out;
 }
 

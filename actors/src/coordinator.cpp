@@ -153,7 +153,8 @@ struct performer {
   // Handed to the writer at once, so that the writes of several epochs share a sync round.
   void operator()(const act::write_offsets& a) const {
     if (st().writes_stopped) return;
-    st().handed_over = st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end, a.watermark}));
+    st().handed_over =
+        st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end, a.watermark, a.processing_time}));
     st().offsets_writing.push_back({st().handed_over, a.epoch, lifecycle_clock::now()});
   }
   void operator()(act::write_commit& a) const {
@@ -171,7 +172,8 @@ struct performer {
 
   void operator()(const act::run_epoch& a) const {
     for (std::size_t i = 0; i < st().dataflow.readers.size(); ++i)
-      self->send(st().dataflow.readers[i], run_atom::value, a.epoch, a.start.at(i), a.end.at(i), a.watermark);
+      self->send(st().dataflow.readers[i], run_atom::value, a.epoch, a.start.at(i), a.end.at(i), a.watermark,
+                 a.processing_time);
   }
 
   void operator()(const act::commit_source& a) const {

@@ -136,7 +136,7 @@ struct source_state {
   struct run_request {
     std::int64_t epoch;
     std::string start, end;
-    std::int64_t watermark;
+    std::int64_t watermark, processing_time;
   };
   std::deque<run_request> queued;  // epochs asked for while another is being read
 };
@@ -199,8 +199,8 @@ void start_next_run(source_pointer self) {
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
   st.next_instance = instance_of_unit(run.epoch, 0, st.instances.size());
-  if (run.watermark != operator_context::no_watermark)  // a query without one never sends one
-    for (const auto& instance : st.instances) self->send(instance, watermark_atom::value, run.epoch, run.watermark);
+  for (const auto& instance : st.instances)
+    self->send(instance, clocks_atom::value, run.epoch, run.watermark, run.processing_time);
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
     st.reading = true;
     return end_read(self);
@@ -254,8 +254,9 @@ source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<sour
           return {-1, reader.description() + ": " + e.what(), std::vector<std::string>{}, std::vector<std::int64_t>{}};
         }
       },
-      [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end, std::int64_t watermark) {
-        self->state.queued.push_back({epoch, start, end, watermark});
+      [=](run_atom, std::int64_t epoch, const std::string& start, const std::string& end, std::int64_t watermark,
+          std::int64_t processing_time) {
+        self->state.queued.push_back({epoch, start, end, watermark, processing_time});
         start_next_run(self);
       },
       [=](ack_atom) {
@@ -278,8 +279,11 @@ struct instance_state {
   instance_setup setup;
   std::int64_t epoch = -1;  // of the data being processed
   epoch_stats stats;        // counted here since the last barrier
-  std::map<std::int64_t, std::int64_t> watermarks;  // per epoch not started yet, as received
-  std::int64_t watermark_started = -1;              // the newest epoch whose watermark the chain has
+  struct epoch_clocks {
+    std::int64_t watermark, processing_time;
+  };
+  std::map<std::int64_t, epoch_clocks> clocks;  // per epoch not started yet, as received
+  std::int64_t clocks_started = -1;             // the newest epoch whose clocks the chain has
 };
 
 using instance_pointer = vertex_actor::stateful_pointer<instance_state>;
@@ -304,24 +308,26 @@ std::int64_t removed_rows(const batch& changes) {
   return n;
 }
 
-// The first upstream to send an epoch's watermark has it passed on at once (ahead of any of the epoch's rows
-// this instance sends); the chain takes it when the epoch's first rows or its end arrive.
-void receive_watermark(instance_pointer self, std::int64_t epoch, std::int64_t watermark) {
+// The first upstream to send an epoch's clocks has them passed on at once (ahead of any of the epoch's rows
+// this instance sends); the chain takes them when the epoch's first rows or its end arrive.
+void receive_clocks(instance_pointer self, std::int64_t epoch, std::int64_t watermark, std::int64_t processing_time) {
   auto& st = self->state;
-  if (epoch <= st.watermark_started || !st.watermarks.emplace(epoch, watermark).second) return;
+  if (epoch <= st.clocks_started) return;
+  if (!st.clocks.emplace(epoch, instance_state::epoch_clocks{watermark, processing_time}).second) return;
   st.router->barrier([&](std::size_t edge, std::size_t target) {
-    self->send(st.setup.targets[edge][target], watermark_atom::value, epoch, watermark);
+    self->send(st.setup.targets[edge][target], clocks_atom::value, epoch, watermark, processing_time);
   });
 }
 
-void start_watermark(instance_pointer self, std::int64_t epoch) {
+void start_clocks(instance_pointer self, std::int64_t epoch) {
   auto& st = self->state;
-  if (epoch <= st.watermark_started) return;
-  st.watermark_started = epoch;
-  auto it = st.watermarks.find(epoch);
-  if (it == st.watermarks.end()) return;
-  st.chain->start_watermark(epoch, 0, it->second);  // what on_watermark emits goes ahead of the epoch's rows
-  st.watermarks.erase(st.watermarks.begin(), std::next(it));
+  if (epoch <= st.clocks_started) return;
+  st.clocks_started = epoch;
+  auto it = st.clocks.find(epoch);
+  if (it == st.clocks.end()) return;
+  // What on_watermark emits goes ahead of the epoch's rows.
+  st.chain->start_epoch_clocks(epoch, 0, it->second.watermark, it->second.processing_time);
+  st.clocks.erase(st.clocks.begin(), std::next(it));
 }
 
 // Every input's barrier arrived: end the epoch in the chain, report the state's changes to the
@@ -330,13 +336,14 @@ void start_watermark(instance_pointer self, std::int64_t epoch) {
 void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats) {
   auto& st = self->state;
   st.epoch = epoch;
-  start_watermark(self, epoch);
+  start_clocks(self, epoch);
   st.chain->end_epoch(epoch, end_of_epoch_seq + st.setup.instance);
   st.chain->take_event_time_figures(stats, st.setup.first_state_operator);
   auto changes = st.chain->take_changes();
   for (std::size_t i = 0; i < changes.size(); ++i) {
     const std::size_t op = st.setup.first_state_operator + i;
-    epoch_stats::add_at(stats.state_rows_updated, op, static_cast<std::int64_t>(changes[i].num_rows()));
+    epoch_stats::add_at(stats.state_rows_updated, op,
+                        static_cast<std::int64_t>(st.chain->state_rows_updated(i, changes[i])));
     epoch_stats::add_at(stats.state_rows_removed, op, removed_rows(changes[i]));
     epoch_stats::add_at(stats.state_rows_total, op, static_cast<std::int64_t>(st.chain->state_rows(i)));
     epoch_stats::add_at(stats.state_memory_bytes, op, static_cast<std::int64_t>(st.chain->state_memory_bytes(i)));
@@ -366,7 +373,7 @@ void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq,
   if (s.setup.guard) s.setup.guard->received(ds.rows);
   s.inputs->data(epoch, seq, input, decoded, [self](std::int64_t e, std::uint64_t q, std::uint32_t in, const batch& rows) {
     self->state.epoch = e;
-    start_watermark(self, e);
+    start_clocks(self, e);
     self->state.chain->process(e, q, in, rows);
   });
 }
@@ -419,7 +426,7 @@ void process_source_batch(instance_pointer self, std::int64_t epoch, std::uint64
   s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
   s.inputs->data(epoch, seq, input, rows, [self](std::int64_t e, std::uint64_t q, std::uint32_t in, const batch& r) {
     self->state.epoch = e;
-    start_watermark(self, e);
+    start_clocks(self, e);
     self->state.chain->process(e, q, in, r);
   });
 }
@@ -466,7 +473,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   });
   auto process = [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
     self->state.epoch = epoch;
-    start_watermark(self, epoch);
+    start_clocks(self, epoch);
     self->state.chain->process(epoch, seq, input, rows);
   };
   auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_epoch(self, epoch, stats); };
@@ -507,9 +514,9 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
         self->state.inputs->barrier(epoch, upstream, process, complete);
       },
-      [=](watermark_atom, std::int64_t epoch, std::int64_t watermark) {
+      [=](clocks_atom, std::int64_t epoch, std::int64_t watermark, std::int64_t processing_time) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
-        receive_watermark(self, epoch, watermark);
+        receive_clocks(self, epoch, watermark, processing_time);
       },
   };
 }
@@ -561,7 +568,7 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         self->state.inputs->barrier(epoch, upstream, hold, commit);
       },
-      [](watermark_atom, std::int64_t, std::int64_t) {},  // a sink keeps no state to evict
+      [](clocks_atom, std::int64_t, std::int64_t, std::int64_t) {},  // a sink keeps no state to evict
   };
 }
 

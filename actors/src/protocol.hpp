@@ -18,7 +18,7 @@ using read_files_atom = caf::atom_constant<caf::atom("readfiles")>;  // reader -
 using read_ranges_atom = caf::atom_constant<caf::atom("readranges")>;  // reader -> source vertex instance
 using ack_atom = caf::atom_constant<caf::atom("ack")>;            // source vertex instance -> reader (one credit back)
 using barrier_atom = caf::atom_constant<caf::atom("barrier")>;    // end of an epoch's data
-using watermark_atom = caf::atom_constant<caf::atom("watermark")>;  // an epoch's watermark, before its data
+using clocks_atom = caf::atom_constant<caf::atom("clocks")>;     // an epoch's watermark and processing time
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  // sink -> coordinator
 using state_changes_atom = caf::atom_constant<caf::atom("changes")>;  // durable state slot -> coordinator
 using failed_atom = caf::atom_constant<caf::atom("failed")>;      // any -> coordinator
@@ -31,11 +31,12 @@ using arrived_atom = caf::atom_constant<caf::atom("arrived")>;    // a source's 
 
 // An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
 // in, input: which input of the vertex), its end (barrier, with the figures counted upstream), and the
-// watermark it runs with (epoch, watermark), sent down every edge ahead of the epoch's rows.
+// clocks it runs with (epoch, watermark, processing time: operator_context), sent down every edge ahead of
+// the epoch's rows.
 using batch_input_actor = caf::typed_actor<
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch>,
     caf::reacts_to<barrier_atom, std::int64_t, epoch_stats>,
-    caf::reacts_to<watermark_atom, std::int64_t, std::int64_t>>;
+    caf::reacts_to<clocks_atom, std::int64_t, std::int64_t, std::int64_t>>;
 
 // An instance of a source vertex also takes the units its reader hands it, raw records to decode or
 // batches (the last field: ack the unit once processed; an epoch's last unit is not acked), or reads its
@@ -53,11 +54,11 @@ using sink_actor = batch_input_actor;
 
 // A source's reader. plan: the end offset of the data after start (outcome 1), nothing new (0, with the
 // reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
-// (start == end: an empty epoch) with the epoch's watermark. ack: an instance has processed a unit that took
-// a credit. commit: data up to end is committed downstream.
+// (start == end: an empty epoch) with the epoch's watermark and processing time. ack: an instance has
+// processed a unit that took a credit. commit: data up to end is committed downstream.
 using source_actor = caf::typed_actor<
     caf::replies_to<plan_atom, std::string>::with<int, std::string, std::vector<std::string>, std::vector<std::int64_t>>,
-    caf::reacts_to<run_atom, std::int64_t, std::string, std::string, std::int64_t>,
+    caf::reacts_to<run_atom, std::int64_t, std::string, std::string, std::int64_t, std::int64_t>,
     caf::reacts_to<ack_atom>,
     caf::reacts_to<commit_atom, std::string>>;
 

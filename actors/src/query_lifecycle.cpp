@@ -64,8 +64,11 @@ void query_lifecycle::resume(resume_point point) {
   for (auto epoch : log_.resume(point.last_committed, point.uncommitted)) replay_.push_back(epoch);
   // A replayed epoch runs with the watermark it was logged with (exactly-once); later ones start from the newest.
   watermark_.restore(point.committed_watermark);
+  // Its processing time too (Spark's batchTimestampMs); a log written without one gets the clock's.
   for (const auto& logged : point.uncommitted) {
-    log_.at(logged.epoch).info.watermark = logged.watermark;
+    auto& info = log_.at(logged.epoch).info;
+    info.watermark = logged.watermark;
+    info.processing_time = logged.processing_time ? *logged.processing_time : options_.processing_clock();
     watermark_.restore(logged.watermark);
   }
   logged_watermark_ = watermark_.current();
@@ -202,13 +205,17 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
   if (options_.trigger.kind != trigger_kind::processing_time && options_.trigger.kind != trigger_kind::once) fire(now);
 }
 
-// A new epoch: logged with the current watermark (write-ahead: on disk first when durable), then run.
+// A new epoch: logged with the current watermark and its processing time (write-ahead: on disk first when
+// durable), then run.
 void query_lifecycle::log_and_run(std::vector<std::string> start, std::vector<std::string> end, epoch_info info,
                                   time_point now) {
   sources_armed_ = false;
   info.watermark = logged_watermark_ = watermark_.current();
+  info.processing_time = options_.processing_clock();
+  const auto processing_time = info.processing_time;
   const auto epoch = log_.append(start, end, std::move(info));
-  if (options_.durable) out_.push_back(act::write_offsets{epoch, std::move(start), std::move(end), logged_watermark_});
+  if (options_.durable)
+    out_.push_back(act::write_offsets{epoch, std::move(start), std::move(end), logged_watermark_, processing_time});
   run_epoch(epoch, now);
 }
 
@@ -228,7 +235,7 @@ void query_lifecycle::run_epoch(std::int64_t epoch, time_point now) {
   // An epoch resumed from a checkpoint was triggered by an earlier process: its trigger is its run.
   if (logged.info.trigger_start == time_point{}) logged.info.trigger_start = now;
   publish_status("Processing new data", true, true);
-  out_.push_back(act::run_epoch{epoch, logged.start, logged.end, logged.info.watermark});
+  out_.push_back(act::run_epoch{epoch, logged.start, logged.end, logged.info.watermark, logged.info.processing_time});
 }
 
 // Replays run one at a time, oldest first.

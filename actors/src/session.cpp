@@ -153,6 +153,7 @@ class session::impl final : public session_context, public std::enable_shared_fr
     setup.lifecycle.max_epochs_in_flight = std::max<std::size_t>(1, config_.max_epochs_in_flight);
     setup.lifecycle.no_data_progress_interval = config_.no_data_progress_interval;
     setup.lifecycle.multiple_watermark_policy = parse_watermark_policy(config_.multiple_watermark_policy);
+    if (config_.processing_clock) setup.lifecycle.processing_clock = config_.processing_clock;
     setup.shared = std::make_shared<runtime::query_shared>();
     setup.shared->id = runtime::random_uuid();
     setup.shared->run_id = runtime::random_uuid();

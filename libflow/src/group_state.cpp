@@ -3,7 +3,6 @@
 #include "flow/group_state.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <iterator>
 #include <type_traits>
 #include <variant>
@@ -134,13 +133,7 @@ class group_state_operator final : public stream_operator {
                        group_state_spec spec, output_mode mode, bool is_map)
       : operation_(is_map ? map_name : flat_map_name), store_(operation_, input, std::move(keys), spec.state),
         input_(std::move(input)), output_(make_schema(spec.output)), fn_(std::move(fn)), spec_(std::move(spec)),
-        mode_(mode), is_map_(is_map) {
-    if (!spec_.processing_clock)
-      spec_.processing_clock = [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
-      };
-  }
+        mode_(mode), is_map_(is_map) {}
 
   std::string name() const override {
     return std::string(operation_) + "(" + (mode_ == output_mode::append ? "append" : "update") + ")";
@@ -164,7 +157,7 @@ class group_state_operator final : public stream_operator {
   // The keys with rows, then (processing-time timeouts) the keys whose timeout passed, as Spark's.
   void end_epoch(operator_state* state, operator_context& ctx) const override {
     auto& s = states(state);
-    const group_state<state_row>::clocks now{spec_.processing_clock(), s.watermark};
+    const group_state<state_row>::clocks now{ctx.processing_time(), s.watermark};
     std::vector<state_row> out;
     std::vector<owned_key> with_rows;
     s.keys.for_each_changed([&](key_ref key, const group_entry& entry) {
@@ -187,7 +180,7 @@ class group_state_operator final : public stream_operator {
     s.watermark = watermark_micros / 1000;
     if (spec_.timeout != group_state_timeout::event_time) return;
     std::vector<state_row> out;
-    expire(s, s.watermark, {spec_.processing_clock(), s.watermark}, out);
+    expire(s, s.watermark, {ctx.processing_time(), s.watermark}, out);
     emit(out, ctx);
   }
 

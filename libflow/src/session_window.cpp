@@ -205,6 +205,27 @@ session_list session_window_operator::load(const batch& saved, std::size_t row) 
   return sessions;
 }
 
+std::size_t session_window_operator::state_rows(const operator_state& state) const {
+  const auto* keyed = dynamic_cast<const keyed_state<session_list>*>(&state);
+  if (!keyed) missing_state();
+  std::size_t sessions = 0;
+  keyed->for_each([&](key_ref, const session_list& list) { sessions += list.size(); });
+  return sessions;
+}
+
+std::size_t session_window_operator::state_rows_updated(const batch& changes, std::int64_t epoch) const {
+  // Rows of state_schema(): the keys, "__deleted", the key's sessions.
+  const std::size_t deleted = layout().types().size();
+  std::size_t sessions = 0;
+  for (std::size_t row = 0; row < changes.num_rows(); ++row) {
+    if (changes.col(deleted).bools()[row]) continue;
+    const column& lists = changes.col(deleted + 1);
+    for (std::size_t i = 0; i < lists.list_size(row); ++i)
+      sessions += read_header(lists.list_item(row, i)).changed_epoch == epoch ? 1 : 0;
+  }
+  return sessions;
+}
+
 void session_window_operator::process(const batch& rows, const row_keys&, keyed_state<session_list>& state,
                                       operator_context& ctx) const {
   const impl& d = *impl_;

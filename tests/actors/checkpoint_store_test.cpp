@@ -223,8 +223,10 @@ TEST_CASE("checkpoint store: offsets, commits and state round trip through a res
     CHECK(store.last_commit().epoch == 9);
     CHECK(store.last_commit().delta_bytes.size() == 2);
     CHECK(store.last_commit().total_bytes > 0);
-    store.write_offsets(offsets_of(10));
-    store.write_offsets(offsets_of(11));
+    auto planned_at = offsets_of(10);
+    planned_at.processing_time = 1606780800123;
+    store.write_offsets(planned_at);
+    store.write_offsets(offsets_of(11));  // without a processing time, as logs written before it was logged
   }
   CHECK(fs::exists(dir / "ckpt" / "state" / "1" / "8.snapshot"));  // every 3 epochs: 2, 5, 8
   CHECK_FALSE(fs::exists(dir / "ckpt" / "state" / "1" / "9.snapshot"));
@@ -246,6 +248,8 @@ TEST_CASE("checkpoint store: offsets, commits and state round trip through a res
   CHECK(recovered.uncommitted[0].epoch == 10);
   CHECK(recovered.uncommitted[0].start == offsets_of(10).start);
   CHECK(recovered.uncommitted[1].end == offsets_of(11).end);
+  CHECK(recovered.uncommitted[0].processing_time == 1606780800123);
+  CHECK_FALSE(recovered.uncommitted[1].processing_time);
   CHECK(states.contents() == q.expected[9]);
   REQUIRE(q.expected[9].size() > 5);
 

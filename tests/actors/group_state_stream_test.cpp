@@ -1,10 +1,14 @@
 // map_groups_with_state in a running query (an in-process session) over the retail days: the running
 // totals per customer against a plain loop, a restart from the checkpoint mid-stream giving the
-// uninterrupted run's output on the memory and RocksDB backends, and Spark's output-mode rules at start.
+// uninterrupted run's output on the memory and RocksDB backends, processing-time timeouts of a replayed
+// epoch as in its first run, and Spark's output-mode rules at start.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <string>
@@ -109,7 +113,92 @@ epoch_rows expected_totals(const fs::path& dir) {
   return expected;
 }
 
+// Per customer: a row per call with the call's processing time; a customer without rows for 90 minutes of
+// processing time times out and is forgotten.
+flow::data_frame idle_customers(const flow::data_frame& rows) {
+  return rows.group_by_key({"CustomerID"}).map_groups_with_state(
+      [](const flow::group_key& key, const flow::batch& group, flow::group_state<flow::state_row>& state) {
+        const std::int64_t now = state.get_current_processing_time_ms();
+        if (state.has_timed_out()) {
+          state.remove();
+          return flow::state_row{key[0], std::string("timed out"), now};
+        }
+        const std::int64_t seen = state.exists() ? std::get<std::int64_t>(state.get()[0]) : 0;
+        state.update({seen + static_cast<std::int64_t>(group.num_rows())});
+        state.set_timeout_duration(90min);
+        return flow::state_row{key[0], std::string("rows"), now};
+      },
+      {.state = {{"rows", flow::type_id::int64}},
+       .output = {{"CustomerID", flow::type_id::float64}, {"event", flow::type_id::string},
+                  {"at_ms", flow::type_id::int64}},
+       .timeout = flow::group_state_timeout::processing_time});
+}
+
+// idle_customers over the days in dir on the checkpoint, in a new session whose epochs' processing times come
+// from clock, into out (each epoch's rows, sorted). The sink fails for good at epoch fail_at (-1: never):
+// the epoch is then logged but not committed. Returns the query's failure, empty if none.
+std::string run_idle_customers(const fs::path& dir, const fs::path& checkpoint, std::function<std::int64_t()> clock,
+                               epoch_rows& out, std::int64_t fail_at = -1) {
+  flow::session_config config;
+  config.processing_clock = std::move(clock);
+  config.max_failures = 0;
+  flow::session session(config);
+  std::mutex mutex;
+  auto query = idle_customers(retail_stream(session, dir))
+                   .write_stream().output_mode("update").option("checkpointLocation", checkpoint.string())
+                   .foreach_batch([&](const flow::batch& rows, std::int64_t epoch) {
+                     if (epoch == fail_at)
+                       throw std::runtime_error("the sink is down at epoch " + std::to_string(epoch));
+                     std::lock_guard lock(mutex);
+                     out[epoch] = sorted_rows(rows);
+                   })
+                   .trigger(flow::available_now()).start();
+  bool ended = true;  // a failure is rethrown by await_termination, and kept in exception()
+  error_of([&] { ended = query.await_termination(120s); });
+  REQUIRE(ended);
+  return query.exception().value_or("");
+}
+
 }  // namespace
+
+TEST_CASE("map_groups_with_state query: a restart replays a logged epoch with its logged processing time, so its "
+          "processing-time timeouts are the uninterrupted run's even when the clock has moved far on",
+          "[group_state][checkpoint][data]") {
+  constexpr std::int64_t hour_ms = 3600 * 1000;
+  constexpr std::int64_t start_ms = 1606780800000;  // 2020-12-01
+  // The epochs' processing times: one hour apart, one clock call per planned epoch.
+  auto hourly = [] {
+    auto calls = std::make_shared<std::atomic<std::int64_t>>(0);
+    return [calls] { return start_ms + ++*calls * hour_ms; };
+  };
+  temp_dir whole, parts;
+  const fs::path days = retail_days(whole, 3);
+  epoch_rows uninterrupted;
+  REQUIRE(run_idle_customers(days, whole.path() / "checkpoint", hourly(), uninterrupted).empty());
+  REQUIRE(uninterrupted.size() == 3);
+  // Epoch 2 (3 hours in): the customers of the first day only time out (their timeout: 2.5 hours in), the
+  // second day's do not (3.5 hours in).
+  std::size_t timed_out = 0;
+  for (const auto& row : uninterrupted[2]) {
+    CHECK(row[2] == value{start_ms + 3 * hour_ms});
+    timed_out += row[1] == value{std::string("timed out")} ? 1 : 0;
+  }
+  CHECK(timed_out > 10);
+  CHECK(timed_out < uninterrupted[0].size());
+
+  // The same days, failing at epoch 2 once its offsets (and processing time) are logged; the restart comes
+  // 1000 days later.
+  epoch_rows interrupted;
+  CHECK_THAT(run_idle_customers(days, parts.path() / "checkpoint", hourly(), interrupted, 2),
+             Catch::Contains("the sink is down at epoch 2"));
+  CHECK_FALSE(interrupted.count(2));
+  const auto much_later = [] { return start_ms + 1000 * 24 * hour_ms; };
+  epoch_rows replayed;
+  REQUIRE(run_idle_customers(days, parts.path() / "checkpoint", much_later, replayed).empty());
+  REQUIRE(replayed.count(2));
+  for (auto& [epoch, rows] : replayed) interrupted[epoch] = rows;
+  CHECK(interrupted == uninterrupted);
+}
 
 TEST_CASE("map_groups_with_state query: running totals per customer match a plain loop, and a restart from the "
           "checkpoint mid-stream gives the uninterrupted run's output",

@@ -815,3 +815,32 @@ TEST_CASE("lifecycle: a resumed epoch runs with the watermark it was logged with
   auto next = h.answer(c4, data("6"));
   CHECK(the<act::run_epoch>(next).watermark == 700);
 }
+
+TEST_CASE("lifecycle: an epoch's processing time is read once when planned and logged with its offsets, and a "
+          "replay runs with the logged one (after a restart or a resume), a resumed log without one with the clock's",
+          "[lifecycle][group_state]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.durable = true;
+  std::int64_t clock = 9000;
+  options.processing_clock = [&clock] { return clock; };
+  resume_point point;
+  point.last_committed = 3;
+  point.committed_end = {"4"};
+  point.uncommitted = {{4, {"4"}, {"5"}, operator_context::no_watermark, 500},
+                       {5, {"5"}, {"6"}, operator_context::no_watermark, std::nullopt}};  // an older log's
+  harness h(options, 0, point);
+  CHECK(the<act::run_epoch>(h.started).processing_time == 500);
+  clock = 9100;
+  CHECK(the<act::run_epoch>(h.commit(4)).processing_time == 9000);  // the clock's when resumed
+
+  clock = 9200;
+  auto e6 = h.answer(h.commit(5), data("7"));
+  CHECK(the<act::write_offsets>(e6).processing_time == 9200);
+  CHECK(the<act::run_epoch>(e6).processing_time == 9200);
+  clock = 123456789;  // long after: a replay still runs with the logged time
+  CHECK(has<act::kill_dataflow>(h.q.actor_failed(1, "boom", false, h.now)));
+  h.all_down();
+  auto restarted = h.q.restart_timer(h.now + 20ms);
+  CHECK(the<act::run_epoch>(restarted).epoch == 6);
+  CHECK(the<act::run_epoch>(restarted).processing_time == 9200);
+}

@@ -1,11 +1,13 @@
 // Session windows through the actor runtime: retail sessions per customer in append mode over three days,
 // one file per epoch, stopped after two days and continued from the checkpoint (memory and RocksDB state),
 // then a file of old invoices that the watermark drops and counts; against a plain loop over the same rows.
+// The progress's state figures count sessions, not keys.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -134,4 +136,50 @@ TEST_CASE("session windows: retail sessions per customer in append mode across a
   CHECK(expected.size() > 100);
   CHECK(out->sessions == expected);
   CHECK(total_of(progress, "numRowsDroppedByWatermark") == late);
+}
+
+TEST_CASE("session windows: the progress's numRowsTotal counts the sessions in the state and numRowsUpdated those "
+          "the epoch created, grew or merged, not the keys",
+          "[actors][session_window]") {
+  flow::test::temp_dir dir;
+  const auto input = dir / "in";
+  fs::create_directories(input);
+  constexpr std::int64_t start = 1577836800LL * 1'000'000;  // 2020-01-01 00:00
+  // One file per epoch of (user, minutes after start), their modification times in order.
+  auto write_epoch = [&](int epoch, const std::vector<std::pair<std::string, std::int64_t>>& rows) {
+    const auto file = input / ("part-" + std::to_string(epoch) + ".csv");
+    std::ofstream out(file);
+    out << "user,t\n";
+    for (const auto& [user, minutes] : rows)
+      out << user << "," << flow::format_timestamp(flow::timestamp{start + minutes * minute}) << "\n";
+    out.close();
+    fs::last_write_time(file, fs::file_time_type::clock::now() - std::chrono::minutes(10 - epoch));
+  };
+  // Epoch 0: a's sessions [0, 10) and [60, 70), b's [0, 10). Epoch 1 (watermark 0:00): a's second session
+  // grows to [60, 75), a third opens at [180, 190). Epoch 2, without data (watermark 2:00): every session but
+  // a's third is evicted.
+  write_epoch(0, {{"a", 0}, {"a", 60}, {"b", 0}});
+  write_epoch(1, {{"a", 65}, {"a", 180}});
+  flow::session_config config;
+  config.parallelism = 2;
+  flow::session session(config);
+  auto query = session.read_stream().format("csv").option("header", true).option("maxFilesPerTrigger", 1LL)
+                   .schema(flow::make_schema({{"user", flow::type_id::string, true},
+                                              {"t", flow::type_id::timestamp, true}}))
+                   .load(input.string())
+                   .with_watermark("t", "1 hour")
+                   .group_by({col("user"), flow::session_window(col("t"), "10 minutes")})
+                   .count()
+                   .write_stream().format("memory").query_name("sessions").output_mode("update")
+                   .trigger(flow::available_now()).start();
+  REQUIRE(query.await_termination(60s));
+  REQUIRE_FALSE(query.exception());
+  using counts = std::pair<std::int64_t, std::int64_t>;  // (numRowsTotal, numRowsUpdated)
+  std::map<std::int64_t, counts> figures;                 // by epoch
+  for (const auto& report : query.recent_progress()) {
+    const auto epoch = flow::test::json_int(report, "batchId");
+    const auto total = flow::test::json_int(report, "numRowsTotal");
+    if (epoch && total) figures[*epoch] = {*total, flow::test::json_int(report, "numRowsUpdated").value_or(-1)};
+  }
+  CHECK(figures == std::map<std::int64_t, counts>{{0, {3, 3}}, {1, {4, 2}}, {2, {1, 0}}});
 }

@@ -73,7 +73,7 @@ batch_input_actor::behavior_type collector(batch_input_actor::pointer, std::shar
             out->ended.insert(epoch);
             out->changed.notify_all();
           },
-          [](watermark_atom, std::int64_t, std::int64_t) {}};
+          [](clocks_atom, std::int64_t, std::int64_t, std::int64_t) {}};
 }
 
 // Each epoch's output rows, sorted.

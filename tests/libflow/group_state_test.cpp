@@ -54,10 +54,11 @@ operator_ptr map_operator(map_groups_function fn, group_state_spec spec) {
       std::move(spec), output_mode::update, true);
 }
 
-// One epoch through op: the rows, then the epoch's end; what it emitted, sorted.
+// One epoch through op at processing_time (ms): the rows, then the epoch's end; what it emitted, sorted.
 std::vector<std::vector<value>> run_epoch(const stream_operator& op, operator_state& state, std::int64_t epoch,
-                                          const batch& rows) {
+                                          const batch& rows, std::int64_t processing_time = 0) {
   collecting_context ctx(epoch);
+  ctx.processing_time_now = processing_time;
   op.process(rows, 0, &state, ctx);
   op.end_epoch(&state, ctx);
   return test::sorted_rows(ctx.take(op.output_schema()));
@@ -124,7 +125,7 @@ TEST_CASE("map_groups_with_state: a state restored from its checkpoint copy mid-
 
 TEST_CASE("flat_map_groups_with_state: sessions closed by a 1 hour processing-time timeout match a plain loop",
           "[group_state][data]") {
-  // Each distinct InvoiceDate of two days is one epoch, whose processing time (the controllable clock)
+  // Each distinct InvoiceDate of two days is one epoch, whose processing time (the operator context's)
   // is that date: a customer's session ends when no invoice came for more than an hour.
   const batch all = concat({retail_day("2010-12-01"), retail_day("2010-12-02")});
   std::map<std::int64_t, std::vector<std::uint8_t>> by_time;
@@ -164,7 +165,6 @@ TEST_CASE("flat_map_groups_with_state: sessions closed by a 1 hour processing-ti
   std::sort(expected.begin(), expected.end());
   REQUIRE(expected.size() > 100);
 
-  std::int64_t clock = 0;
   const auto op = make_group_state_operator(
       retail_schema(), {"CustomerID"},
       [](const group_key& key, const batch& rows, group_state<state_row>& state) {
@@ -184,16 +184,13 @@ TEST_CASE("flat_map_groups_with_state: sessions closed by a 1 hour processing-ti
       },
       {.state = {{"start", type_id::int64}, {"last", type_id::int64}, {"rows", type_id::int64}},
        .output = {{"CustomerID", type_id::float64}, {"start", type_id::int64}, {"last", type_id::int64}, {"rows", type_id::int64}},
-       .timeout = group_state_timeout::processing_time,
-       .processing_clock = [&clock] { return clock; }},
+       .timeout = group_state_timeout::processing_time},
       output_mode::append, false);
   auto state = op->make_state();
   std::vector<std::vector<value>> closed;
   std::int64_t epoch = 0;
-  for (const auto& [time, keep] : by_time) {
-    clock = time;
-    for (auto& row : run_epoch(*op, *state, epoch++, filter_rows(all, keep))) closed.push_back(std::move(row));
-  }
+  for (const auto& [time, keep] : by_time)
+    for (auto& row : run_epoch(*op, *state, epoch++, filter_rows(all, keep), time)) closed.push_back(std::move(row));
   std::sort(closed.begin(), closed.end());
   CHECK(closed == expected);
   CHECK(state->num_rows() == open.size());
@@ -274,7 +271,6 @@ TEST_CASE("map_groups_with_state: a state or output row not of the declared colu
 TEST_CASE("map_groups_with_state: the timeout is reset at every call, and a timed-out key keeps the state it was not "
           "told to remove", "[group_state]") {
   const auto input = make_schema({{"user", type_id::string}});
-  std::int64_t clock = 0;
   std::vector<std::string> calls;
   const auto op = make_group_state_operator(
       input, {"user"},
@@ -289,8 +285,7 @@ TEST_CASE("map_groups_with_state: the timeout is reset at every call, and a time
       },
       {.state = {{"seen", type_id::int64}},
        .output = {{"user", type_id::string}},
-       .timeout = group_state_timeout::processing_time,
-       .processing_clock = [&clock] { return clock; }},
+       .timeout = group_state_timeout::processing_time},
       output_mode::update, false);
   auto state = op->make_state();
   auto rows_of = [&](std::vector<std::string> users) {
@@ -298,18 +293,14 @@ TEST_CASE("map_groups_with_state: the timeout is reset at every call, and a time
     for (auto& u : users) rows.push_back({u});
     return make_batch(input, rows);
   };
-  run_epoch(*op, *state, 0, rows_of({"a", "b"}));
-  clock = 10;  // not past a's timeout (10): strictly later only
-  run_epoch(*op, *state, 1, rows_of({}));
-  clock = 11;
-  run_epoch(*op, *state, 2, rows_of({}));
-  clock = 1000;
-  run_epoch(*op, *state, 3, rows_of({}));  // a's timeout went with the timed-out call
+  run_epoch(*op, *state, 0, rows_of({"a", "b"}), 0);
+  run_epoch(*op, *state, 1, rows_of({}), 10);  // not past a's timeout (10): strictly later only
+  run_epoch(*op, *state, 2, rows_of({}), 11);
+  run_epoch(*op, *state, 3, rows_of({}), 1000);  // a's timeout went with the timed-out call
   CHECK(calls == std::vector<std::string>{"a rows 1", "b rows 1", "a timed out"});
   CHECK(state->num_rows() == 2);
   calls.clear();
-  run_epoch(*op, *state, 4, rows_of({"a"}));  // a later row without a new timeout: none is kept
-  clock = 5000;
-  run_epoch(*op, *state, 5, rows_of({}));
+  run_epoch(*op, *state, 4, rows_of({"a"}), 1000);  // a later row without a new timeout: none is kept
+  run_epoch(*op, *state, 5, rows_of({}), 5000);
   CHECK(calls == std::vector<std::string>{"a rows 1"});
 }

@@ -17,6 +17,7 @@ class collecting_context final : public operator_context {
   std::size_t instance() const override { return instance_; }
   std::size_t parallelism() const override { return parallelism_; }
   std::int64_t watermark() const override { return watermark_now; }
+  std::int64_t processing_time() const override { return processing_time_now; }
   void count_rows_dropped_by_watermark(std::size_t rows) override { dropped_by_watermark += rows; }
   void set_epoch(std::int64_t epoch) { epoch_ = epoch; }
   // Everything emitted so far as one batch (of schema when nothing was emitted), then forgets it.
@@ -28,6 +29,7 @@ class collecting_context final : public operator_context {
 
   std::vector<batch> emitted;
   std::int64_t watermark_now = no_watermark;  // what watermark() answers
+  std::int64_t processing_time_now = 0;       // what processing_time() answers
   std::size_t dropped_by_watermark = 0;
 
  private:

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct session_config {
   // How the watermarks of several with_watermark inputs make the query's, as Spark's
   // spark.sql.streaming.multipleWatermarkPolicy: "min" (the slowest input; the default) or "max".
   std::string multiple_watermark_policy = "min";
+  // Where an epoch's processing time comes from (ms since the Unix epoch; read once when the epoch is planned,
+  // logged with its offsets, seen by operators as operator_context::processing_time). Empty: the system clock;
+  // tests give a controllable one.
+  std::function<std::int64_t()> processing_clock{};
   // A cluster (docs/deployment.md). embedded: this process runs everything. worker: the session serves
   // work from a driver on `listen` (HOST:PORT) until SIGTERM or SIGINT, then ends the process. driver: the
   // session joins `workers` (HOST:PORT each) at its start; giving workers alone makes a driver. Both

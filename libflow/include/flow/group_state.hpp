@@ -41,7 +41,7 @@ template <class S>
 class group_state {
  public:
   struct clocks {
-    std::int64_t processing_time = no_timestamp;  // the epoch's processing time
+    std::int64_t processing_time = no_timestamp;  // the epoch's (operator_context::processing_time)
     std::int64_t watermark = no_timestamp;        // the event-time watermark (no_timestamp: none yet)
   };
   // operation names the API in error messages; timeout_at: the key's timeout (no_timestamp: none), which
@@ -116,9 +116,6 @@ struct group_state_spec {
   std::vector<field> state;   // the columns of a key's state (update() gets rows of these)
   std::vector<field> output;  // the columns of the rows the function returns
   group_state_timeout timeout = group_state_timeout::none;
-  // The processing time of an epoch, in ms since the Unix epoch, read once per epoch (empty: the system
-  // clock). Tests give a controllable one.
-  std::function<std::int64_t()> processing_clock{};
 };
 
 // The operator behind both calls, for the topology builder: its output is spec.output, its input is

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -55,6 +56,13 @@ class operator_context {
   // no_watermark while the query has none yet. Stateful operators drop rows older than it.
   static constexpr std::int64_t no_watermark = std::numeric_limits<std::int64_t>::min();
   virtual std::int64_t watermark() const { return no_watermark; }
+  // The epoch's processing time (milliseconds since the Unix epoch, UTC; Spark's batch timestamp): the
+  // coordinator fixes it when it plans the epoch and logs it with the offsets, so that a replayed epoch sees
+  // the value of its first run. A context that fixes none answers the system clock.
+  virtual std::int64_t processing_time() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
   // Counts rows a stateful operator dropped as older than the watermark (progress: numRowsDroppedByWatermark).
   virtual void count_rows_dropped_by_watermark(std::size_t /*rows*/) {}
   // A with_watermark operator reports the event times of a batch of its watermarked input (the index the
@@ -124,6 +132,13 @@ class stream_operator {
   // Event time passed watermark (microseconds since the epoch, UTC) on every input: called when an epoch
   // starts with a watermark later than the previous epoch's, before its first batch.
   virtual void on_watermark(std::int64_t /*watermark*/, operator_state* /*state*/, operator_context& /*ctx*/) const {}
+  // For the progress report (stateOperators): the rows state holds (numRowsTotal), and how many of them the
+  // epoch wrote, given its take_changes() (numRowsUpdated). A row of the state or of its changes counts one
+  // unless the operator keeps several under one key (a session window: one per session).
+  virtual std::size_t state_rows(const operator_state& state) const { return state.num_rows(); }
+  virtual std::size_t state_rows_updated(const batch& changes, std::int64_t /*epoch*/) const {
+    return changes.num_rows();
+  }
 };
 
 using operator_ptr = std::shared_ptr<const stream_operator>;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,9 +65,10 @@ class chain_runner {
   void process(std::int64_t epoch, std::uint64_t seq, std::size_t input, const batch& rows);
   // Every operator's end_epoch, in chain order; what they emit is output with seq.
   void end_epoch(std::int64_t epoch, std::uint64_t seq);
-  // The watermark the epoch runs with, before its first batch: operators see it through their context, and
-  // when it is later than the previous one every operator's on_watermark runs (what they emit: seq).
-  void start_watermark(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark);
+  // The watermark and processing time the epoch runs with, before its first batch: operators see both
+  // through their context, and when the watermark is later than the previous one every operator's
+  // on_watermark runs (what they emit: seq).
+  void start_epoch_clocks(std::int64_t epoch, std::uint64_t seq, std::int64_t watermark, std::int64_t processing_time);
   // Adds what the operators counted since the previous call to stats: rows dropped by the watermark (at
   // first_state_operator + the stateful operator's index in the chain) and the event times seen.
   void take_event_time_figures(epoch_stats& stats, std::size_t first_state_operator);
@@ -76,8 +78,10 @@ class chain_runner {
   // The name of the operator the last call reached (for the error of a call that threw); empty if none.
   std::string running_operator() const { return running_ ? running_->op->name() : std::string(); }
 
-  // Of the durable state durable_index, for the progress report.
+  // Of the durable state durable_index, for the progress report (stream_operator::state_rows and
+  // state_rows_updated, of changes: its take_changes() in the epoch that ran last).
   std::size_t state_rows(std::size_t durable_index) const;
+  std::size_t state_rows_updated(std::size_t durable_index, const batch& changes) const;
   std::size_t state_memory_bytes(std::size_t durable_index) const;
   // Time spent in the operator's process calls since the previous call.
   std::chrono::microseconds take_update_time(std::size_t durable_index);
@@ -102,6 +106,7 @@ class chain_runner {
   std::int64_t epoch_ = -1;
   std::uint64_t seq_ = 0;
   std::int64_t watermark_ = operator_context::no_watermark;
+  std::optional<std::int64_t> processing_time_;  // none before the first start_epoch_clocks: the context's default
   epoch_stats event_time_figures_;  // since the last take_event_time_figures, at the chain's own indexes
 };
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,12 +23,14 @@
 
 namespace flow::runtime {
 
-// The offsets of one epoch: one JSON text per source, and the event-time watermark it runs with
-// (operator_context::no_watermark: none).
+// The offsets of one epoch: one JSON text per source, the event-time watermark it runs with
+// (operator_context::no_watermark: none) and its processing time (operator_context::processing_time;
+// nullopt in a log written before it was logged).
 struct logged_offsets {
   std::int64_t epoch = 0;
   std::vector<std::string> start, end;
   std::int64_t watermark = operator_context::no_watermark;
+  std::optional<std::int64_t> processing_time{};
 };
 
 // Info: what the coordinator keeps per epoch besides the offsets (timing and figures for the progress).

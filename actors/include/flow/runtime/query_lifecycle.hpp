@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@ struct epoch_info {
   std::int64_t wal_commit_ms = 0;       // writing the epoch's offsets to the checkpoint
   double since_previous_trigger_s = 0;  // for inputRowsPerSecond; 0 for the first trigger
   std::int64_t watermark = operator_context::no_watermark;  // the epoch runs with (logged with its offsets)
+  std::int64_t processing_time = 0;  // ms since the Unix epoch, fixed when planned (logged with its offsets)
   epoch_stats stats;                    // summed over the sinks' commits
   connector_metrics sink_metrics;
 };
@@ -72,6 +74,12 @@ struct lifecycle_options {
   // Per with_watermark input (watermark_operator::input()), its delay in microseconds; empty: no watermark.
   std::vector<std::int64_t> watermark_delays;
   watermark_policy multiple_watermark_policy = watermark_policy::min;
+  // An epoch's processing time (operator_context::processing_time, ms since the Unix epoch), read once when
+  // the epoch is planned; a replayed epoch keeps its logged one. Tests give a controllable clock.
+  std::function<std::int64_t()> processing_clock = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
 };
 
 // Where a query resumes from its durable checkpoint (see query_lifecycle::resume).
@@ -92,12 +100,21 @@ struct spawn_dataflow { std::uint64_t generation = 0; };
 // Ask every source for its latest offset after from[i]; answers go to plan_answered(plan, ...).
 struct plan_sources { std::uint64_t plan = 0; std::vector<std::string> from; };
 // Write-ahead: record the epoch's offsets in the checkpoint before it runs (durable queries only).
-struct write_offsets { std::int64_t epoch = 0; std::vector<std::string> start, end; std::int64_t watermark = 0; };
+struct write_offsets {
+  std::int64_t epoch = 0;
+  std::vector<std::string> start, end;
+  std::int64_t watermark = 0, processing_time = 0;
+};
 // The epoch committed: record what it changed in every state slot, then its commit, in the checkpoint
 // (durable queries only), before its sources may free its data.
 struct write_commit { std::int64_t epoch = 0; std::vector<batch> changes; };
-// Tell every source to read (start[i], end[i]] as the epoch's data (start == end: nothing), with its watermark.
-struct run_epoch { std::int64_t epoch = 0; std::vector<std::string> start, end; std::int64_t watermark = 0; };
+// Tell every source to read (start[i], end[i]] as the epoch's data (start == end: nothing), with its watermark
+// and processing time.
+struct run_epoch {
+  std::int64_t epoch = 0;
+  std::vector<std::string> start, end;
+  std::int64_t watermark = 0, processing_time = 0;
+};
 // Data of the source up to end is committed downstream: the source may free it.
 struct commit_source { std::size_t source = 0; std::string end; };
 // The epoch committed: publish its progress report (restarts: while it ran).
