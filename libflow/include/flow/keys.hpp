@@ -1,5 +1,6 @@
-// Keys of rows: one encoding of any list of key columns, with per-row hashes, shared by hash aggregation
-// (its table compares encoded keys) and hash partitioning (equal keys always go to the same part).
+// Keys of rows: one encoding of any list of key columns, with per-row hashes, shared by hash partitioning
+// (equal keys always go to the same part) and the keyed tables that store encoded keys; the aggregation's
+// table hashes its key columns in place with the same hash steps.
 #pragma once
 
 #include <bit>
