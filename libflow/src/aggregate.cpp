@@ -1,6 +1,7 @@
 // Hash aggregation: the operator (binding, schemas) and its state, an open-addressing table of groups
 // with struct-of-arrays accumulators.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -37,13 +38,6 @@ const expr_node* unaliased(const expr& e) {
 
 // Spark's order of doubles: NaN above every number, so min and max do not depend on the row order.
 inline bool spark_double_less(double a, double b) { return std::isnan(b) ? !std::isnan(a) : a < b; }
-
-// Gathers rows idx of c into a new column (sliding-window expansion, window null filtering).
-column gather(const column& c, const std::vector<std::uint32_t>& idx) {
-  column_builder builder(c.type(), idx.size());
-  for (auto i : idx) builder.append_from(c, i);
-  return builder.finish();
-}
 
 }  // namespace
 
@@ -182,18 +176,81 @@ std::string aggregate_operator::describe() const {
 
 namespace {
 
-// One key column's values per group, for output.
+constexpr std::uint64_t null_key_word = 0x5851F42D4C957F2DULL;  // what a null key mixes into the hash
+
+inline std::uint64_t double_key_word(double d) { return std::bit_cast<std::uint64_t>(d); }
+
+// One key column as the table reads it: the keys' row j is row rows[j] of values (rows null: row j), so a
+// row's keys are read in place for each of its sliding windows, not copied per window.
+struct key_input {
+  const column* values = nullptr;
+  const std::uint32_t* rows = nullptr;
+  std::size_t row(std::size_t j) const { return rows ? rows[j] : j; }
+};
+
+// One key column's values per group: the table's only copy of its keys, which it hashes and compares in
+// place and outputs.
 struct key_store {
   type_id type = type_id::int64;
   std::vector<std::int64_t> ints;  // int64, timestamp, window start, boolean
   std::vector<std::int64_t> ends;  // window end
-  std::vector<double> doubles;
-  std::vector<std::string> strings;
-  std::vector<std::uint8_t> valid;
+  std::vector<double> doubles;     // normalized_key values
+  // String g is chars[offset(g), offset(g + 1)); an offset is 4 bytes relative to its chunk's base.
+  std::string chars;
+  std::vector<std::uint32_t> starts;
+  std::vector<std::uint64_t> chunk_bases;  // one per chunk_groups offsets
+  std::vector<std::uint8_t> valid;  // empty while every group's key is valid
+  static constexpr std::size_t chunk_groups = 65536;
 
-  void push(const column& c, std::size_t i) {
+  explicit key_store(type_id t) : type(t) {
+    if (type == type_id::string) {
+      starts.push_back(0);
+      chunk_bases.push_back(0);
+    }
+  }
+
+  bool is_valid(std::size_t g) const { return valid.empty() || valid[g]; }
+  std::size_t offset(std::size_t g) const { return chunk_bases[g / chunk_groups] + starts[g]; }
+  std::string_view str(std::size_t g) const {
+    const std::size_t begin = offset(g);
+    return {chars.data() + begin, offset(g + 1) - begin};
+  }
+
+  void append_string(std::string_view s) {
+    // Grown by a quarter, not doubled: the characters are most of a string key's state.
+    if (chars.size() + s.size() > chars.capacity())
+      chars.reserve(std::max(chars.size() + s.size(), chars.capacity() + chars.capacity() / 4));
+    chars.append(s);
+    if (starts.size() % chunk_groups == 0) chunk_bases.push_back(chars.size());
+    const std::size_t start = chars.size() - chunk_bases.back();
+    if (start > UINT32_MAX) {
+      throw error("aggregation: " + std::to_string(chunk_groups) + " consecutive groups have string keys of more "
+                  "than 4 GiB together; group by a shorter key (a hash or a prefix of the string)");
+    }
+    starts.push_back(static_cast<std::uint32_t>(start));
+  }
+
+  void reserve(std::size_t groups) {
+    switch (type) {
+      case type_id::float64: doubles.reserve(groups); break;
+      case type_id::window: ends.reserve(groups); [[fallthrough]];
+      case type_id::boolean:
+      case type_id::int64:
+      case type_id::timestamp: ints.reserve(groups); break;
+      case type_id::string: starts.reserve(groups + 1); break;
+      case type_id::string_list: break;
+    }
+    if (!valid.empty()) valid.reserve(groups);
+  }
+
+  // Appends row i of c as group `groups` (the number of groups before it).
+  void push(const column& c, std::size_t i, std::size_t groups, std::size_t capacity) {
     const bool ok = c.valid(i);
-    valid.push_back(ok);
+    if (!ok && valid.empty()) {
+      valid.reserve(capacity);
+      valid.assign(groups, 1);
+    }
+    if (!ok || !valid.empty()) valid.push_back(ok);
     switch (type) {
       case type_id::boolean: ints.push_back(ok ? c.bools()[i] : 0); break;
       case type_id::int64:
@@ -203,9 +260,74 @@ struct key_store {
         ints.push_back(ok ? c.ints()[i] : 0);
         ends.push_back(ok ? c.ends()[i] : 0);
         break;
-      case type_id::string: strings.emplace_back(ok ? c.str(i) : std::string_view{}); break;
+      case type_id::string: append_string(ok ? c.str(i) : std::string_view{}); break;
       case type_id::string_list: throw error("internal: array<string> grouping key");
     }
+  }
+
+  // h with group g's key mixed in, as mix_column mixes an equal input key.
+  std::uint64_t mix(std::uint64_t h, std::size_t g) const {
+    if (!is_valid(g)) return mix_key_word(h, null_key_word);
+    switch (type) {
+      case type_id::float64: return mix_key_word(h, double_key_word(doubles[g]));
+      case type_id::window: return mix_key_word(mix_key_word(h, static_cast<std::uint64_t>(ints[g])), static_cast<std::uint64_t>(ends[g]));
+      case type_id::string: return mix_key_word(h, hash_key_bytes(str(g)));
+      default: return mix_key_word(h, static_cast<std::uint64_t>(ints[g]));
+    }
+  }
+
+  // Mixes each input row's key into hashes[j] (in.values has this store's type).
+  void mix_column(const key_input& in, std::vector<std::uint64_t>& hashes) const {
+    const column& c = *in.values;
+    const bool nulls = c.has_nulls();
+    auto each = [&](auto word) {
+      for (std::size_t j = 0; j < hashes.size(); ++j) {
+        const std::size_t i = in.row(j);
+        hashes[j] = mix_key_word(hashes[j], !nulls || c.valid(i) ? word(i) : null_key_word);
+      }
+    };
+    switch (type) {
+      case type_id::boolean: each([&](std::size_t i) { return std::uint64_t{c.bools()[i]}; }); break;
+      case type_id::int64:
+      case type_id::timestamp: each([&](std::size_t i) { return static_cast<std::uint64_t>(c.ints()[i]); }); break;
+      case type_id::float64: each([&](std::size_t i) { return double_key_word(normalized_key(c.doubles()[i])); }); break;
+      case type_id::window:
+        each([&](std::size_t i) { return static_cast<std::uint64_t>(c.ints()[i]); });
+        each([&](std::size_t i) { return static_cast<std::uint64_t>(c.ends()[i]); });
+        break;
+      case type_id::string: {
+        if (!in.rows) {
+          each([&](std::size_t i) { return hash_key_bytes(c.str(i)); });
+          break;
+        }
+        std::vector<std::uint64_t> row_hashes(c.size());  // each input row's string hashed once
+        for (std::size_t i = 0; i < c.size(); ++i) row_hashes[i] = hash_key_bytes(c.str(i));
+        each([&](std::size_t i) { return row_hashes[i]; });
+        break;
+      }
+      case type_id::string_list: throw error("internal: array<string> grouping key");
+    }
+  }
+
+  bool equals(std::size_t g, const column& c, std::size_t i) const {
+    const bool ok = c.valid(i);
+    if (ok != is_valid(g)) return false;
+    if (!ok) return true;
+    switch (type) {
+      case type_id::boolean: return ints[g] == c.bools()[i];
+      case type_id::float64: return double_key_word(doubles[g]) == double_key_word(normalized_key(c.doubles()[i]));
+      case type_id::window: return ints[g] == c.ints()[i] && ends[g] == c.ends()[i];
+      case type_id::string: return str(g) == c.str(i);
+      default: return ints[g] == c.ints()[i];
+    }
+  }
+
+  // Keeps only the groups in ids, in their order.
+  void keep_groups(const std::vector<std::uint32_t>& ids);
+
+  std::size_t memory_bytes() const {
+    return (ints.capacity() + ends.capacity() + doubles.capacity() + chunk_bases.capacity()) * 8 +
+           starts.capacity() * 4 + chars.capacity() + valid.capacity();
   }
 };
 
@@ -216,6 +338,14 @@ struct accumulator {
   std::vector<double> doubles;         // double sums, avg sums, double min/max
   std::vector<std::string> strings;    // string min/max
   std::vector<std::int64_t> counts;    // non-null inputs seen (min/max: has a value when > 0)
+
+  void reserve(std::size_t n) {
+    counts.reserve(n);
+    if (kind == agg_kind::count) return;
+    if (type == type_id::float64) doubles.reserve(n);
+    else if (type == type_id::string) strings.reserve(n);
+    else ints.reserve(n);
+  }
 
   void resize(std::size_t n) {
     counts.resize(n, 0);
@@ -246,6 +376,20 @@ void keep_only(std::vector<T>& v, const std::vector<std::uint32_t>& ids) {
   v = std::move(out);
 }
 
+void key_store::keep_groups(const std::vector<std::uint32_t>& ids) {
+  keep_only(ints, ids);
+  keep_only(ends, ids);
+  keep_only(doubles, ids);
+  keep_only(valid, ids);
+  if (type != type_id::string) return;
+  key_store kept(type);
+  kept.starts.reserve(ids.size() + 1);
+  for (auto g : ids) kept.append_string(str(g));
+  chars = std::move(kept.chars);
+  starts = std::move(kept.starts);
+  chunk_bases = std::move(kept.chunk_bases);
+}
+
 std::vector<std::uint64_t> validity_bits(const std::vector<std::uint8_t>& valid, std::size_t& nulls) {
   nulls = static_cast<std::size_t>(std::count(valid.begin(), valid.end(), std::uint8_t{0}));
   if (nulls == 0) return {};
@@ -266,7 +410,14 @@ column make_column_from(type_id type, std::shared_ptr<column_data> d, const std:
 class hash_aggregate_state final : public aggregate_state {
  public:
   explicit hash_aggregate_state(std::shared_ptr<const aggregate_operator::impl> plan) : plan_(std::move(plan)) {
-    for (const auto& k : plan_->keys) key_values_.push_back(key_store{k.type, {}, {}, {}, {}, {}});
+    for (const auto& k : plan_->keys) key_values_.emplace_back(k.type);
+    // Fixed-width keys first: a probe that meets another group mostly fails on them, without a string compare.
+    for (std::size_t k = 0; k < plan_->keys.size(); ++k) {
+      if (plan_->keys[k].type != type_id::string) compare_order_.push_back(k);
+    }
+    for (std::size_t k = 0; k < plan_->keys.size(); ++k) {
+      if (plan_->keys[k].type == type_id::string) compare_order_.push_back(k);
+    }
     for (const auto& a : plan_->aggs) accs_.push_back(accumulator{a.kind, a.value_type, {}, {}, {}, {}});
     reset_slots(64);
   }
@@ -302,17 +453,19 @@ class hash_aggregate_state final : public aggregate_state {
     }
     const std::size_t late = drop_closed_windows(watermark, n, keys, window_column, expand, expanded);
     std::size_t rows = n;
+    std::vector<key_input> inputs(keys.size());
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      if (static_cast<int>(k) == wk && plan_->keys[k].sliding) inputs[k] = {&window_column, nullptr};
+      else inputs[k] = {&keys[k], expanded ? expand.data() : nullptr};
+    }
     if (expanded) {
       rows = expand.size();
-      for (std::size_t k = 0; k < keys.size(); ++k) {
-        keys[k] = (static_cast<int>(k) == wk && plan_->keys[k].sliding) ? window_column : gather(keys[k], expand);
-      }
       for (auto& v : values) {
-        if (v.data()) v = gather(v, expand);
+        if (v.data()) v = take_rows(v, expand);
       }
       if (rows == 0) return late;
     }
-    const auto gids = find_groups(keys, rows);
+    const auto gids = find_groups(inputs, rows);
     for (std::size_t a = 0; a < accs_.size(); ++a) fold_input(accs_[a], plan_->aggs[a], values[a], gids);
     return late;
   }
@@ -321,8 +474,7 @@ class hash_aggregate_state final : public aggregate_state {
     check_schema(*plan_->state, state_rows, "merge");
     const std::size_t n = state_rows.num_rows();
     if (n == 0) return;
-    std::vector<column> keys(state_rows.columns().begin(), state_rows.columns().begin() + plan_->keys.size());
-    const auto gids = find_groups(keys, n);
+    const auto gids = find_groups(state_keys(state_rows), n);
     for (std::size_t a = 0; a < accs_.size(); ++a) fold_state(accs_[a], plan_->aggs[a], state_rows, gids);
   }
 
@@ -330,7 +482,7 @@ class hash_aggregate_state final : public aggregate_state {
     std::vector<std::uint32_t> ids;
     switch (mode) {
       case output_mode::complete: ids = all_groups(); break;
-      case output_mode::update: ids = changed_; break;
+      case output_mode::update: ids = changed_groups(); break;
       case output_mode::append: {
         if (plan_->window_key < 0) {
           throw error("append output mode needs a window(...) grouping key and a watermark, so that a group is final "
@@ -347,8 +499,8 @@ class hash_aggregate_state final : public aggregate_state {
   }
 
   batch snapshot() const override { return build(all_groups(), true); }
-  batch changed_since_emit() const override { return build(changed_, true); }
-  std::size_t num_changed() const override { return changed_.size(); }
+  batch changed_since_emit() const override { return build(changed_groups(), true); }
+  std::size_t num_changed() const override { return num_changed_; }
   batch groups_since(std::size_t first) const override {
     std::vector<std::uint32_t> ids;
     for (auto g = static_cast<std::uint32_t>(first); g < groups_; ++g) ids.push_back(g);
@@ -365,8 +517,7 @@ class hash_aggregate_state final : public aggregate_state {
     check_schema(*plan_->state, state_rows, "replace_groups");
     const std::size_t n = state_rows.num_rows();
     if (n == 0) return;
-    std::vector<column> keys(state_rows.columns().begin(), state_rows.columns().begin() + plan_->keys.size());
-    const auto gids = find_groups(keys, n);
+    const auto gids = find_groups(state_keys(state_rows), n);
     // Folding a state row into an empty accumulator yields that row's values.
     for (std::size_t a = 0; a < accs_.size(); ++a) {
       accs_[a].reset(gids);
@@ -391,26 +542,19 @@ class hash_aggregate_state final : public aggregate_state {
 
   void clear() override {
     groups_ = 0;
-    fixed_keys_.clear();
-    generic_keys_.clear();
-    hashes_.clear();
-    for (auto& k : key_values_) k = key_store{k.type, {}, {}, {}, {}, {}};
+    capacity_ = 0;
+    for (auto& k : key_values_) k = key_store(k.type);
     for (auto& a : accs_) a = accumulator{a.kind, a.type, {}, {}, {}, {}};
-    changed_flag_.clear();
-    changed_.clear();
+    changed_bits_.clear();
+    num_changed_ = 0;
     reset_slots(64);
   }
 
   std::size_t num_groups() const override { return groups_; }
 
   std::size_t memory_bytes() const override {
-    std::size_t bytes = slots_.capacity() * sizeof(std::uint32_t) + hashes_.capacity() * 8 +
-                        fixed_keys_.capacity() * 8 + changed_flag_.capacity() + changed_.capacity() * 4;
-    for (const auto& s : generic_keys_) bytes += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() : 0);
-    for (const auto& k : key_values_) {
-      bytes += (k.ints.capacity() + k.ends.capacity() + k.doubles.capacity()) * 8 + k.valid.capacity();
-      for (const auto& s : k.strings) bytes += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() : 0);
-    }
+    std::size_t bytes = slots_.capacity() * sizeof(std::uint32_t) + changed_bits_.capacity() * 8;
+    for (const auto& k : key_values_) bytes += k.memory_bytes();
     for (const auto& a : accs_) {
       bytes += (a.ints.capacity() + a.doubles.capacity() + a.counts.capacity()) * 8;
       for (const auto& s : a.strings) bytes += sizeof(std::string) + (s.capacity() > 15 ? s.capacity() : 0);
@@ -450,7 +594,7 @@ class hash_aggregate_state final : public aggregate_state {
       kept_pairs.push_back(static_cast<std::uint32_t>(j));
     }
     if (kept_rows.size() == pairs) return 0;
-    if (per_pair) window_column = gather(window_column, kept_pairs);
+    if (per_pair) window_column = take_rows(window_column, kept_pairs);
     expand = std::move(kept_rows);
     expanded = true;
     std::size_t late = 0;
@@ -480,94 +624,95 @@ class hash_aggregate_state final : public aggregate_state {
     return builder.finish();
   }
 
+  std::vector<key_input> state_keys(const batch& state_rows) const {
+    std::vector<key_input> keys(plan_->keys.size());
+    for (std::size_t k = 0; k < keys.size(); ++k) keys[k] = {&state_rows.col(k), nullptr};
+    return keys;
+  }
+
+  std::uint64_t group_hash(std::size_t g) const {
+    std::uint64_t h = key_hash_seed;
+    for (const auto& k : key_values_) h = k.mix(h, g);
+    return finish_key_hash(h);
+  }
+
+  // Linear probing at a load factor of at most 3/4; a slot holds a group id + 1 (0: empty), and the keys
+  // are compared in the key stores, so a group costs its keys, its accumulators and 4 to 11 bytes of slots.
   void reset_slots(std::size_t capacity) {
     slots_.assign(capacity, 0);
     mask_ = capacity - 1;
     for (std::uint32_t g = 0; g < groups_; ++g) {
-      std::size_t pos = hashes_[g] & mask_;
+      std::size_t pos = group_hash(g) & mask_;
       while (slots_[pos] != 0) pos = (pos + 1) & mask_;
       slots_[pos] = g + 1;
     }
   }
 
-  template <std::size_t K>
-  void probe_fixed(const encoded_keys& enc, const std::vector<column>& keys, std::vector<std::uint32_t>& gids) {
-    const std::size_t kw = K ? K : enc.key_words;
-    const std::uint64_t* w = enc.words.data();
-    for (std::size_t i = 0; i < enc.rows; ++i) {
-      const std::uint64_t h = enc.hashes[i];
-      const std::uint64_t* key = w + i * kw;
-      std::size_t pos = h & mask_;
-      std::uint32_t g;
-      for (;;) {
-        const std::uint32_t slot = slots_[pos];
-        if (slot == 0) {
-          g = insert(pos, h, keys, i);
-          fixed_keys_.insert(fixed_keys_.end(), key, key + kw);
-          break;
-        }
-        g = slot - 1;
-        if (hashes_[g] == h && std::memcmp(&fixed_keys_[g * kw], key, kw * 8) == 0) break;
-        pos = (pos + 1) & mask_;
-      }
-      gids[i] = g;
-      mark_changed(g);
+  bool same_key(std::uint32_t g, const std::vector<key_input>& keys, std::size_t j) const {
+    for (auto k : compare_order_) {
+      if (!key_values_[k].equals(g, *keys[k].values, keys[k].row(j))) return false;
     }
+    return true;
   }
 
-  void probe_generic(const encoded_keys& enc, const std::vector<column>& keys, std::vector<std::uint32_t>& gids) {
-    for (std::size_t i = 0; i < enc.rows; ++i) {
-      const std::uint64_t h = enc.hashes[i];
-      const std::string_view key = enc.row_bytes(i);
-      std::size_t pos = h & mask_;
-      std::uint32_t g;
-      for (;;) {
-        const std::uint32_t slot = slots_[pos];
-        if (slot == 0) {
-          g = insert(pos, h, keys, i);
-          generic_keys_.emplace_back(key);
-          break;
-        }
-        g = slot - 1;
-        if (hashes_[g] == h && generic_keys_[g] == key) break;
-        pos = (pos + 1) & mask_;
-      }
-      gids[i] = g;
-      mark_changed(g);
-    }
-  }
-
-  std::uint32_t insert(std::size_t pos, std::uint64_t h, const std::vector<column>& keys, std::size_t row) {
-    const auto g = static_cast<std::uint32_t>(groups_++);
+  std::uint32_t insert(std::size_t pos, const std::vector<key_input>& keys, std::size_t j) {
+    if (groups_ == capacity_) grow_groups();
+    const auto g = static_cast<std::uint32_t>(groups_);
+    for (std::size_t k = 0; k < keys.size(); ++k) key_values_[k].push(*keys[k].values, keys[k].row(j), groups_, capacity_);
+    ++groups_;
     slots_[pos] = g + 1;
-    hashes_.push_back(h);
-    changed_flag_.push_back(0);
-    for (std::size_t k = 0; k < keys.size(); ++k) key_values_[k].push(keys[k], row);
-    if (groups_ * 2 > slots_.size()) reset_slots(slots_.size() * 2);  // load factor <= 1/2
+    if (groups_ * 4 > slots_.size() * 3) reset_slots(slots_.size() * 2);
     return g;
   }
 
+  // Room for a quarter more groups in every per-group vector (doubling would leave up to half of a large
+  // state's memory unused).
+  void grow_groups() {
+    capacity_ = std::max<std::size_t>(64, capacity_ + capacity_ / 4);
+    for (auto& k : key_values_) k.reserve(capacity_);
+    for (auto& a : accs_) a.reserve(capacity_);
+    changed_bits_.resize((capacity_ + 63) / 64, 0);
+  }
+
   void mark_changed(std::uint32_t g) {
-    if (!changed_flag_[g]) {
-      changed_flag_[g] = 1;
-      changed_.push_back(g);
+    std::uint64_t& word = changed_bits_[g >> 6];
+    const std::uint64_t bit = std::uint64_t{1} << (g & 63);
+    if (!(word & bit)) {
+      word |= bit;
+      ++num_changed_;
     }
   }
 
-  std::vector<std::uint32_t> find_groups(const std::vector<column>& keys, std::size_t rows) {
-    const auto enc = encode_keys(plan_->layout, keys, rows);
+  // The groups changed since the last emit, in the order of their ids.
+  std::vector<std::uint32_t> changed_groups() const {
+    std::vector<std::uint32_t> ids;
+    ids.reserve(num_changed_);
+    for (std::size_t w = 0; w < changed_bits_.size() && ids.size() < num_changed_; ++w) {
+      for (std::uint64_t bits = changed_bits_[w]; bits != 0; bits &= bits - 1)
+        ids.push_back(static_cast<std::uint32_t>(w * 64 + static_cast<std::size_t>(std::countr_zero(bits))));
+    }
+    return ids;
+  }
+
+  std::vector<std::uint32_t> find_groups(const std::vector<key_input>& keys, std::size_t rows) {
+    std::vector<std::uint64_t> hashes(rows, key_hash_seed);
+    for (std::size_t k = 0; k < keys.size(); ++k) key_values_[k].mix_column(keys[k], hashes);
     std::vector<std::uint32_t> gids(rows);
-    if (!enc.fixed()) {
-      probe_generic(enc, keys, gids);
-    } else {
-      switch (enc.key_words) {
-        case 1: probe_fixed<1>(enc, keys, gids); break;
-        case 2: probe_fixed<2>(enc, keys, gids); break;
-        case 3: probe_fixed<3>(enc, keys, gids); break;
-        case 4: probe_fixed<4>(enc, keys, gids); break;
-        case 5: probe_fixed<5>(enc, keys, gids); break;
-        default: probe_fixed<0>(enc, keys, gids); break;
+    for (std::size_t j = 0; j < rows; ++j) {
+      std::size_t pos = finish_key_hash(hashes[j]) & mask_;
+      std::uint32_t g;
+      for (;;) {
+        const std::uint32_t slot = slots_[pos];
+        if (slot == 0) {
+          g = insert(pos, keys, j);
+          break;
+        }
+        g = slot - 1;
+        if (same_key(g, keys, j)) break;
+        pos = (pos + 1) & mask_;
       }
+      gids[j] = g;
+      mark_changed(g);
     }
     for (auto& a : accs_) a.resize(groups_);
     return gids;
@@ -703,54 +848,36 @@ class hash_aggregate_state final : public aggregate_state {
     if (plan_->window_key < 0) return ids;
     const key_store& w = key_values_[plan_->window_key];
     for (std::uint32_t g = 0; g < groups_; ++g) {
-      if (w.valid[g] && w.ends[g] <= watermark.micros) ids.push_back(g);
+      if (w.is_valid(g) && w.ends[g] <= watermark.micros) ids.push_back(g);
     }
     return ids;
   }
 
   void clear_changed() {
-    for (auto g : changed_) changed_flag_[g] = 0;
-    changed_.clear();
+    std::fill(changed_bits_.begin(), changed_bits_.end(), 0);
+    num_changed_ = 0;
   }
 
   // Keeps only the groups in ids (ascending), renumbered 0..ids.size()-1, and rebuilds the slots.
   void compact(const std::vector<std::uint32_t>& ids) {
-    const std::size_t kw = plan_->layout.key_words();
-    if (plan_->layout.fixed()) {
-      std::vector<std::uint64_t> words;
-      words.reserve(ids.size() * kw);
-      for (auto g : ids) words.insert(words.end(), &fixed_keys_[g * kw], &fixed_keys_[g * kw] + kw);
-      fixed_keys_ = std::move(words);
-    } else {
-      keep_only(generic_keys_, ids);
-    }
-    keep_only(hashes_, ids);
-    for (auto& k : key_values_) {
-      keep_only(k.ints, ids);
-      keep_only(k.ends, ids);
-      keep_only(k.doubles, ids);
-      keep_only(k.strings, ids);
-      keep_only(k.valid, ids);
-    }
+    for (auto& k : key_values_) k.keep_groups(ids);
     for (auto& a : accs_) {
       keep_only(a.ints, ids);
       keep_only(a.doubles, ids);
       keep_only(a.strings, ids);
       keep_only(a.counts, ids);
     }
-    std::vector<std::uint32_t> renumber(groups_, UINT32_MAX);
-    for (std::uint32_t i = 0; i < ids.size(); ++i) renumber[ids[i]] = i;
-    std::vector<std::uint32_t> changed;
-    for (auto g : changed_) {
-      if (renumber[g] != UINT32_MAX) changed.push_back(renumber[g]);
+    std::vector<std::uint64_t> changed((ids.size() + 63) / 64, 0);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if ((changed_bits_[ids[i] >> 6] >> (ids[i] & 63)) & 1) changed[i >> 6] |= std::uint64_t{1} << (i & 63);
     }
-    groups_ = ids.size();
-    changed_ = std::move(changed);
-    changed_flag_.assign(groups_, 0);
-    for (auto g : changed_) changed_flag_[g] = 1;
-    std::size_t capacity = 64;
-    while (capacity < groups_ * 2 + 2) capacity *= 2;
-    reset_slots(capacity);
+    groups_ = capacity_ = ids.size();
+    changed_bits_ = std::move(changed);
+    num_changed_ = 0;
+    for (auto word : changed_bits_) num_changed_ += static_cast<std::size_t>(std::popcount(word));
+    std::size_t slots = 64;
+    while (slots * 3 < groups_ * 4 + 4) slots *= 2;
+    reset_slots(slots);
   }
 
   // Per-group values of the groups in ids, in the order of ids. When ids is every group in order, the
@@ -794,14 +921,15 @@ class hash_aggregate_state final : public aggregate_state {
       case type_id::string: {
         column_builder builder(type_id::string, ids.size());
         for (auto g : ids) {
-          if (ks.valid[g]) builder.append_string(ks.strings[g]);
+          if (ks.is_valid(g)) builder.append_string(ks.str(g));
           else builder.append_null();
         }
         return builder.finish();
       }
       case type_id::string_list: throw error("internal: array<string> grouping key");
     }
-    return make_column_from(ks.type, std::move(d), gather_groups(ks.valid, ids));
+    return make_column_from(ks.type, std::move(d),
+                            ks.valid.empty() ? std::vector<std::uint8_t>(ids.size(), 1) : gather_groups(ks.valid, ids));
   }
 
   column value_column(const accumulator& acc, const std::vector<std::uint32_t>& ids, bool need_value) const {
@@ -872,13 +1000,12 @@ class hash_aggregate_state final : public aggregate_state {
   std::vector<std::uint32_t> slots_;  // 0: empty, else group id + 1
   std::size_t mask_ = 0;
   std::size_t groups_ = 0;
-  std::vector<std::uint64_t> hashes_;
-  std::vector<std::uint64_t> fixed_keys_;   // groups * key_words
-  std::vector<std::string> generic_keys_;
+  std::size_t capacity_ = 0;  // groups the per-group vectors have room for
   std::vector<key_store> key_values_;
+  std::vector<std::size_t> compare_order_;  // key indexes, strings last
   std::vector<accumulator> accs_;
-  std::vector<std::uint8_t> changed_flag_;
-  std::vector<std::uint32_t> changed_;
+  std::vector<std::uint64_t> changed_bits_;  // bit g: group g changed since the last emit
+  std::size_t num_changed_ = 0;
 };
 
 }  // namespace

@@ -12,40 +12,27 @@ namespace {
 
 static_assert(std::endian::native == std::endian::little, "the key hash reads bytes as little-endian words");
 
-constexpr std::uint64_t hash_seed = 0x9E3779B97F4A7C15ULL;
-
-inline std::uint64_t mix_word(std::uint64_t h, std::uint64_t word) { return (std::rotl(h, 5) ^ word) * hash_seed; }
-
-inline std::uint64_t fmix64(std::uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdULL;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ULL;
-  k ^= k >> 33;
-  return k;
-}
-
 std::uint64_t hash_words(const std::uint64_t* words, std::size_t n) {
-  std::uint64_t h = hash_seed;
-  for (std::size_t j = 0; j < n; ++j) h = mix_word(h, words[j]);
-  return fmix64(h);
+  std::uint64_t h = key_hash_seed;
+  for (std::size_t j = 0; j < n; ++j) h = mix_key_word(h, words[j]);
+  return finish_key_hash(h);
 }
 
 // Word at a time, little-endian, the last word zero-padded, then the length. The 8 bytes after s must be
 // readable: the last word is loaded whole and masked (a memcpy of 1 to 7 bytes is a library call).
 std::uint64_t hash_padded_bytes(std::string_view s) {
-  std::uint64_t h = hash_seed;
+  std::uint64_t h = key_hash_seed;
   std::size_t i = 0;
   std::uint64_t word;
   for (; i + 8 <= s.size(); i += 8) {
     std::memcpy(&word, s.data() + i, 8);
-    h = mix_word(h, word);
+    h = mix_key_word(h, word);
   }
   if (const std::size_t rest = s.size() - i; rest > 0) {
     std::memcpy(&word, s.data() + i, 8);
-    h = mix_word(h, word & (~std::uint64_t{0} >> (64 - 8 * rest)));
+    h = mix_key_word(h, word & (~std::uint64_t{0} >> (64 - 8 * rest)));
   }
-  return fmix64(mix_word(h, s.size()));
+  return finish_key_hash(mix_key_word(h, s.size()));
 }
 
 inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint64_t>(normalized_key(d)); }
@@ -220,6 +207,22 @@ key_layout::key_layout(std::vector<type_id> types) : types_(std::move(types)) {
     word_offset_.push_back(key_words_ - 1);
     key_words_ += types_[k] == type_id::window ? 2 : 1;
   }
+}
+
+std::uint64_t hash_key_bytes(std::string_view s) {
+  std::uint64_t h = key_hash_seed;
+  std::size_t i = 0;
+  std::uint64_t word;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::memcpy(&word, s.data() + i, 8);
+    h = mix_key_word(h, word);
+  }
+  if (const std::size_t rest = s.size() - i; rest > 0) {
+    word = 0;
+    std::memcpy(&word, s.data() + i, rest);
+    h = mix_key_word(h, word);
+  }
+  return finish_key_hash(mix_key_word(h, s.size()));
 }
 
 encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows) {

@@ -138,6 +138,50 @@ TEST_CASE("aggregate: one string key: null and empty are two groups, many groups
   CHECK(sorted_rows(restored->emit(output_mode::complete)) == want);
 }
 
+TEST_CASE("aggregate: a null key as the first group stays null, and keys stay apart from it", "[aggregate]") {
+  auto schema = make_schema({{"word", type_id::string, true}, {"n", type_id::int64, true}});
+  aggregate_operator op(schema, {col("word"), col("n")}, {{agg_kind::count, expr{}, {}}});
+  auto state = op.make_state();
+  state->update(make_batch(schema, {{null, null}, {std::string(""), std::int64_t{0}}, {null, null}}));
+  state->update(make_batch(schema, {{std::string(""), null}, {null, std::int64_t{0}}}));
+  CHECK(sorted_rows(state->emit(output_mode::complete)) ==
+        rows_t{{null, null, std::int64_t{2}},
+               {null, std::int64_t{0}, std::int64_t{1}},
+               {std::string(""), null, std::int64_t{1}},
+               {std::string(""), std::int64_t{0}, std::int64_t{1}}});
+}
+
+// The raw bytes of a group are its key's and its count's; the table (slots, keys, accumulators, change
+// tracking, room to grow) stays within twice that, for fixed-width and string keys.
+TEST_CASE("aggregate: the state of a count by key takes at most twice the raw key and count bytes", "[aggregate][memory]") {
+  constexpr std::int64_t keys = 300000;
+  for (const type_id key_type : {type_id::int64, type_id::string}) {
+    INFO("key type " << type_name(key_type));
+    auto schema = make_schema({{"k", key_type, false}});
+    aggregate_operator op(schema, {col("k")}, {{agg_kind::count, expr{}, {}}});
+    auto state = op.make_state();
+    std::size_t key_bytes = 0;
+    for (std::int64_t first = 0; first < keys; first += 10000) {
+      column_builder column(key_type);
+      for (std::int64_t i = first; i < first + 10000; ++i) {
+        if (key_type == type_id::int64) {
+          column.append_int(i * 7919);
+          key_bytes += 8;
+        } else {
+          const std::string key = "key-" + std::to_string(10000000 + i);
+          column.append_string(key);
+          key_bytes += key.size();
+        }
+      }
+      state->update(batch(schema, {column.finish()}));
+    }
+    REQUIRE(state->num_groups() == static_cast<std::size_t>(keys));
+    const double raw_bytes = static_cast<double>(key_bytes) + 8.0 * keys;
+    CHECK(static_cast<double>(state->memory_bytes()) <= 2.0 * raw_bytes);
+    CHECK(state->emit(output_mode::update).num_rows() == static_cast<std::size_t>(keys));
+  }
+}
+
 TEST_CASE("aggregate: tumbling window keys", "[aggregate]") {
   aggregate_operator op(sales_schema(), {window(col("InvoiceDate"), "1 hour")}, {{agg_kind::count, expr{}, {}}});
   auto state = op.make_state();

@@ -1,7 +1,9 @@
-// Keys of rows: one encoding of any list of key columns, with per-row hashes, shared by hash aggregation
-// (its table compares encoded keys) and hash partitioning (equal keys always go to the same part).
+// Keys of rows: one encoding of any list of key columns, with per-row hashes, shared by hash partitioning
+// (equal keys always go to the same part) and the keyed tables that store encoded keys; the aggregation's
+// table hashes its key columns in place with the same hash steps.
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -20,6 +22,21 @@ inline double normalized_key(double d) {
   if (std::isnan(d)) return std::numeric_limits<double>::quiet_NaN();
   return d;
 }
+
+// The key hash's steps, shared by the key encoding and tables that hash key columns in place: from
+// key_hash_seed, mix_key_word per 64-bit word of a key, then finish_key_hash.
+inline constexpr std::uint64_t key_hash_seed = 0x9E3779B97F4A7C15ULL;
+inline std::uint64_t mix_key_word(std::uint64_t h, std::uint64_t word) { return (std::rotl(h, 5) ^ word) * key_hash_seed; }
+inline std::uint64_t finish_key_hash(std::uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ULL;
+  k ^= k >> 33;
+  return k;
+}
+// The hash of a string key's bytes (the encoding's hash of bytes, without its need for readable padding).
+std::uint64_t hash_key_bytes(std::string_view s);
 
 // How rows of key columns of the given types are encoded. Fixed: every key is boolean, int64, float64,
 // timestamp or window and there are at most 64 keys; a row is key_words() 64-bit words, one per key (two
