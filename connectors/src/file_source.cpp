@@ -196,6 +196,8 @@ std::size_t positive_option(const options& opts, std::string_view key, std::int6
 // Copies and loggers rarely pause for a second; a move into the directory is taken at once anyway.
 constexpr std::int64_t default_file_stable_ms = 1000;
 
+constexpr std::chrono::milliseconds longest_poll_interval = std::chrono::hours(24 * 365 * 100);
+
 class file_stream_source final : public source_reader {
   using clock = std::chrono::steady_clock;
 
@@ -211,6 +213,8 @@ class file_stream_source final : public source_reader {
     if (opts.has("maxFilesPerTrigger")) max_files_per_trigger_ = positive_option(opts, "maxFilesPerTrigger", 1);
     if (opts.has("maxFileAge")) max_file_age_ns_ = parse_duration_micros(opts.get("maxFileAge")) * 1000;
     if (poll_interval_.count() < 0) throw error("file source: option pollIntervalMs must not be negative");
+    // Longer is never; a deadline of the steady clock (nanoseconds) that far away would overflow.
+    poll_interval_ = std::min(poll_interval_, longest_poll_interval);
     if (file_stable_.count() < 0)
       throw error("file source: option fileStableMs must not be negative, got " + std::to_string(file_stable_.count()));
   }

@@ -218,6 +218,24 @@ TEST_CASE("file source notifies when a file moves in after a plan that found non
   polled->stop();
 }
 
+TEST_CASE("file source with a pollIntervalMs beyond poll()'s int milliseconds does not wake the query early",
+          "[file_source][notify]") {
+  // 2^32 ms + 100 ms once wrapped to a 100 ms poll() timeout; the largest int64 overflowed the deadline.
+  for (const char* interval : {"4294967396", "9223372036854775807"}) {
+    INFO("pollIntervalMs " << interval);
+    temp_dir dir;
+    flow::options opts;
+    opts.set("pollIntervalMs", interval);
+    auto source = text_source(dir.path(), opts);
+    std::atomic<int> calls{0};
+    REQUIRE(source->notify_when_data([&] { ++calls; }));
+    CHECK_FALSE(source->latest_offset(offset(0)).has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    CHECK(calls == 0);  // nothing arrived and no listing is due for weeks
+    source->stop();
+  }
+}
+
 TEST_CASE("file source re-lists by polling when inotify reports nothing", "[file_source]") {
   // A hard link raises IN_CREATE only, which the source does not watch: only a listing finds it.
   temp_dir dir;
