@@ -129,6 +129,10 @@ std::string offsets_json(const logged_offsets& o) {
   append_string_array(out, o.end);
   // Spark's batchWatermarkMs, in microseconds: a replayed epoch runs with the same watermark.
   if (o.watermark != operator_context::no_watermark) out += ",\"watermark\":" + std::to_string(o.watermark);
+  if (std::any_of(o.plans.begin(), o.plans.end(), [](const std::string& plan) { return !plan.empty(); })) {
+    out += ",\"plans\":";
+    append_string_array(out, o.plans);
+  }
   out += '}';
   return out;
 }
@@ -167,6 +171,7 @@ std::optional<logged_offsets> read_offsets(const std::optional<std::string>& tex
   out.start = std::move(*start);
   out.end = std::move(*end);
   if (obj["watermark"].get_int64().get(out.watermark)) out.watermark = operator_context::no_watermark;
+  if (auto plans = string_array(obj, "plans")) out.plans = std::move(*plans);
   return out;
 }
 
@@ -414,6 +419,17 @@ log_index read_log_index(const std::string& directory, std::deque<checkpoint_log
   }
   if (after_last_offsets) *after_last_offsets = std::move(unnamed);
   return index;
+}
+
+// A source writes its own log (the file source's batches.log) without syncing it: the plan records in
+// the offsets records keep each entry durable until the segment holding them goes (docs/fault-tolerance.md).
+void sync_source_files(const std::string& directory) {
+  std::error_code ec;
+  for (const auto& source : fs::directory_iterator(directory + "/sources", ec)) {
+    std::error_code inner;
+    for (const auto& entry : fs::directory_iterator(source.path(), inner))
+      if (entry.is_regular_file(inner)) connectors::sync_existing_file(owner, entry.path().string());
+  }
 }
 
 // One run at a time: two writing the same logs would corrupt each other's epochs. The lock goes with the
@@ -799,7 +815,10 @@ void checkpoint_store::remove_old_segments(std::int64_t newest) {
     return false;
   };
   // The open segment stays (it is being written).
+  bool sources_synced = false;
   while (segments_.size() > (log_ ? 1u : 0u) && !needed(segments_.front())) {
+    if (!sources_synced) sync_source_files(directory_);
+    sources_synced = true;
     remove_file(directory_ + "/log/" + epoch_name(segments_.front().number, log_suffix));
     segments_.pop_front();
   }
@@ -997,6 +1016,15 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
                   std::string(start_over.substr(0, start_over.find(", or"))));
     }
     break;
+  }
+
+  for (std::int64_t epoch : logged) {
+    std::string why;
+    const auto offsets = read_offsets(lookup(index, offsets_name(epoch), why), epoch, why);
+    if (!offsets) continue;
+    if (out.source_plans.size() < offsets->plans.size()) out.source_plans.resize(offsets->plans.size());
+    for (std::size_t source = 0; source < offsets->plans.size(); ++source)
+      if (!offsets->plans[source].empty()) out.source_plans[source].push_back(offsets->plans[source]);
   }
 
   // What lies beyond the recovery point is rewritten by the re-run epochs: its commits and deltas are

@@ -45,8 +45,8 @@ using vertex_actor = batch_input_actor::extend<
 
 using sink_actor = batch_input_actor;
 
-// A source's reader. plan: the end offset of the data after start (outcome 1), nothing new (0, with the
-// reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
+// A source's reader. plan: the end offset of the data after start (outcome 1, with the reader's plan_record
+// when it has one), nothing new (0, with the reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
 // (start == end: an empty epoch) with the epoch's watermark. ack: an instance has room for one more unit. commit: data up to end is
 // committed downstream.
 using source_actor = caf::typed_actor<

@@ -156,6 +156,21 @@ TEST_CASE("restart: a query started on the checkpoint of a different query fails
   }
 }
 
+TEST_CASE("restart: the file source's batches are in the offsets log, so a batches.log that lost its entries (a "
+          "power loss before the kernel wrote it back) restarts with every file counted once",
+          "[checkpoint][restart]") {
+  temp_dir dir;
+  for (int f = 0; f < 4; ++f) write_input_file(dir / "in", f);
+  const fs::path checkpoint = dir / "checkpoint";
+  CHECK(run_to_end(dir / "in", checkpoint) == expected_counts(4));
+  const auto log = flow::runtime::checkpoint_store::read_log(checkpoint.string());
+  CHECK_THAT(log.at("offsets/3"), Catch::Contains("\"plans\":[") && Catch::Contains("input-103.csv"));
+
+  write_file(checkpoint / "sources" / "0" / "batches.log", "");  // written, never synced: lost
+  for (int f = 4; f < 6; ++f) write_input_file(dir / "in", f);
+  CHECK(run_to_end(dir / "in", checkpoint) == expected_counts(6));
+}
+
 TEST_CASE("restart: a checkpoint directory on a read-only file system fails the start naming the path",
           "[checkpoint][restart][disk]") {
   temp_dir dir;

@@ -260,6 +260,35 @@ TEST_CASE("checkpoint store: offsets, commits and state round trip through a res
   CHECK(again.contents() == q.expected[13]);
 }
 
+TEST_CASE("checkpoint store: the sources' plan records ride in the offsets records and come back, oldest first",
+          "[checkpoint]") {
+  temp_dir dir;
+  running_query q;
+  {
+    checkpoint_store store((dir / "ckpt").string());
+    auto epoch = [&](std::int64_t e, std::vector<std::string> plans) {
+      auto offsets = offsets_of(e);
+      offsets.plans = std::move(plans);
+      return offsets;
+    };
+    store.write_offsets(epoch(0, {"{\"files\":\n\"a\"}", ""}));  // any text, newlines and quotes included
+    q.commit(store, 0);
+    store.write_offsets(epoch(1, {}));  // no source with a plan record: none written
+    q.commit(store, 1);
+    store.write_offsets(epoch(2, {"b", "c"}));  // logged, not committed: re-run, its plans restored too
+  }
+  const auto log = checkpoint_store::read_log((dir / "ckpt").string());
+  CHECK_THAT(log.at("offsets/0"), Catch::Contains("\"plans\":["));
+  CHECK_THAT(log.at("offsets/1"), !Catch::Contains("plans"));
+  fresh_states states(q);
+  auto recovered = checkpoint_store((dir / "ckpt").string()).recover(states.pointers());
+  CHECK(recovered.last_committed == 1);
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].plans == std::vector<std::string>{"b", "c"});
+  CHECK(recovered.source_plans ==
+        std::vector<std::vector<std::string>>{{"{\"files\":\n\"a\"}", "b"}, {"c"}});
+}
+
 TEST_CASE("checkpoint store: a fresh checkpoint recovers nothing, logged epochs are re-run", "[checkpoint]") {
   temp_dir dir;
   running_query q;
