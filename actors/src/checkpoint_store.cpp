@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <lz4.h>
 #include <simdjson.h>
 
 #include "flow/connectors/durable_file.hpp"
@@ -193,11 +194,55 @@ bool commit_intact(const std::optional<std::string>& text, std::int64_t epoch, s
   return true;
 }
 
+// State deltas and row snapshots: flow::encode's bytes as one LZ4 block (Spark's state store codec),
+// "FLZ4" <encoded bytes, 8 bytes little-endian> <block>; a batch LZ4 cannot take (2 GB or more) is stored as
+// encoded, as format version 2 stored every one. docs/fault-tolerance.md, "Measurements".
+constexpr std::string_view lz4_magic = "FLZ4";
+constexpr std::size_t lz4_header = lz4_magic.size() + 8;
+
+std::string encoded_state(const batch& rows) {
+  const std::vector<std::uint8_t> bytes = encode(rows);
+  if (bytes.size() > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE))
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const int raw = static_cast<int>(bytes.size());
+  std::string out(lz4_header + static_cast<std::size_t>(LZ4_compressBound(raw)), '\0');
+  out.replace(0, lz4_magic.size(), lz4_magic);
+  for (std::size_t i = 0; i < 8; ++i) out[lz4_magic.size() + i] = static_cast<char>((bytes.size() >> (8 * i)) & 0xff);
+  const int packed = LZ4_compress_default(reinterpret_cast<const char*>(bytes.data()), out.data() + lz4_header, raw,
+                                          static_cast<int>(out.size() - lz4_header));
+  if (packed <= 0) throw error(std::string(owner) + ": LZ4 could not compress a state batch of " + std::to_string(raw) + " bytes");
+  out.resize(lz4_header + static_cast<std::size_t>(packed));
+  return out;
+}
+
 // A state file's or delta's batch (bytes, as for read_offsets), or nullopt with why.
 std::optional<batch> read_state(const std::optional<std::string>& bytes, std::string& why) {
   if (!bytes) return std::nullopt;
+  std::string_view encoded = *bytes;
+  std::vector<char> unpacked;
+  if (encoded.starts_with(lz4_magic) && encoded.size() >= lz4_header) {
+    std::uint64_t raw = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+      raw |= static_cast<std::uint64_t>(static_cast<unsigned char>(encoded[lz4_magic.size() + i])) << (8 * i);
+    const std::size_t packed = encoded.size() - lz4_header;
+    // An LZ4 block expands at most 255 times: a larger size is no block of ours.
+    if (raw > static_cast<std::uint64_t>(LZ4_MAX_INPUT_SIZE) || packed > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE) ||
+        raw > 255 * static_cast<std::uint64_t>(packed) + 16) {
+      why = "not a state batch (an LZ4 block of " + std::to_string(packed) + " bytes cannot hold " +
+            std::to_string(raw) + ")";
+      return std::nullopt;
+    }
+    unpacked.resize(static_cast<std::size_t>(raw));
+    const int got = LZ4_decompress_safe(encoded.data() + lz4_header, unpacked.data(), static_cast<int>(packed),
+                                        static_cast<int>(raw));
+    if (got != static_cast<int>(raw)) {
+      why = "not a state batch (its LZ4 block does not decompress to " + std::to_string(raw) + " bytes)";
+      return std::nullopt;
+    }
+    encoded = std::string_view(unpacked.data(), unpacked.size());
+  }
   try {
-    return decode_batch(reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size());
+    return decode_batch(reinterpret_cast<const std::uint8_t*>(encoded.data()), encoded.size());
   } catch (const error& e) {
     why = std::string("not a state batch (") + e.what() + ")";
     return std::nullopt;
@@ -260,11 +305,6 @@ bool directory_snapshot_intact(const std::string& snapshot_dir, std::string& why
     }
   }
   return true;
-}
-
-std::string encoded_state(const batch& rows) {
-  const std::vector<std::uint8_t> bytes = encode(rows);
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 std::string epoch_name(std::int64_t epoch, std::string_view suffix = {}) {
@@ -505,9 +545,10 @@ std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
     why = "not a metadata record ({\"version\":N,\"id\":...,\"graph\":...})";
     doc.reset();
   }
-  if (doc && version != format_version) {
+  if (doc && (version < oldest_readable_version || version > format_version)) {
     throw error("checkpoint '" + directory_ + "' was written by checkpoint format version " + std::to_string(version) +
-                "; this build of libflow reads version " + std::to_string(format_version) +
+                "; this build of libflow reads versions " + std::to_string(oldest_readable_version) + " to " +
+                std::to_string(format_version) +
                 ": run the query with a libflow build that reads version " + std::to_string(version) +
                 ", or delete the checkpoint directory to start the query over");
   }

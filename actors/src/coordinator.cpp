@@ -475,6 +475,9 @@ void open_checkpoint(query_setup& setup, const std::optional<checkpoint_metadata
   if (metadata) {
     if (auto why = checkpoint_incompatibility(metadata->graph, fingerprint, store->directory())) throw error(*why);
     setup.shared->id = metadata->query_id;
+    // An older version's records stay readable; what this run writes is of this version.
+    if (metadata->version != checkpoint_store::format_version)
+      store->write_metadata({checkpoint_store::format_version, metadata->query_id, metadata->graph});
   } else {
     store->write_metadata({checkpoint_store::format_version, setup.shared->id, fingerprint});
   }

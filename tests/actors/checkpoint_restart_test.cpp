@@ -297,16 +297,16 @@ TEST_CASE("restart: a damaged checkpoint file falls back as documented and the r
     CHECK_THAT(message, Catch::Contains("metadata is damaged (truncated") &&
                             Catch::Contains("delete the checkpoint directory to start over, or restore it from a backup"));
   }
-  SECTION("metadata of format version 3") {
+  SECTION("metadata of format version 4") {
     rewrite_sealed(checkpoint / "metadata", [](std::string json) {
-      const auto at = json.find("\"version\":2");
+      const auto at = json.find("\"version\":3");
       REQUIRE(at != std::string::npos);
-      return json.substr(0, at) + "\"version\":3" + json.substr(at + 11);
+      return json.substr(0, at) + "\"version\":4" + json.substr(at + 11);
     });
     flow::session session;
     const std::string message = start_or_run_error([&] { return start_counts(session, in, checkpoint); });
-    CHECK_THAT(message, Catch::Contains("was written by checkpoint format version 3; this build of libflow reads "
-                                        "version 2"));
+    CHECK_THAT(message, Catch::Contains("was written by checkpoint format version 4; this build of libflow reads "
+                                        "versions 2 to 3"));
   }
 }
 

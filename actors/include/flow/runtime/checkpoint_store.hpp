@@ -66,8 +66,10 @@ struct checkpoint_log_segment {
 
 class checkpoint_store {
  public:
-  // 2: offsets, deltas and commits in one append-only log (1: a file per record, no longer read).
-  inline static constexpr int format_version = 2;
+  // 3: state deltas and row snapshots LZ4-compressed. 2: offsets, deltas and commits in one append-only log,
+  // still read (and taken on as 3 by write_metadata at a query's start). 1: a file per record, no longer read.
+  inline static constexpr int format_version = 3;
+  inline static constexpr int oldest_readable_version = 2;
 
   // Creates directory when missing; throws flow::error ("checkpoint: cannot create directory '...': ...").
   explicit checkpoint_store(std::string directory, checkpoint_options options = {});
