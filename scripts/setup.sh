@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config ccache libcaf-dev libboost-dev cppzmq-dev libzmq3-dev
           catch2 librdkafka-dev libsimdjson-dev libsqlite3-dev libssl-dev
-          librocksdb-dev zlib1g-dev)
+          librocksdb-dev zlib1g-dev liblz4-dev)
 packages+=(openssl)  # the command line: the cluster's TLS test makes its certificates with it
 packages+=(iproute2)  # ip and tc: the cluster's network namespace tests (tests/cluster/netns_test.cpp)
 missing=()

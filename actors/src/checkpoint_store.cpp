@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <lz4.h>
 #include <simdjson.h>
 
 #include "flow/connectors/durable_file.hpp"
@@ -131,6 +132,10 @@ std::string offsets_json(const logged_offsets& o) {
   if (o.watermark != operator_context::no_watermark) out += ",\"watermark\":" + std::to_string(o.watermark);
   // Spark's batchTimestampMs: a replayed epoch's processing-time timeouts see the first run's time.
   if (o.processing_time) out += ",\"processing_time_ms\":" + std::to_string(*o.processing_time);
+  if (std::any_of(o.plans.begin(), o.plans.end(), [](const std::string& plan) { return !plan.empty(); })) {
+    out += ",\"plans\":";
+    append_string_array(out, o.plans);
+  }
   out += '}';
   return out;
 }
@@ -171,6 +176,7 @@ std::optional<logged_offsets> read_offsets(const std::optional<std::string>& tex
   if (obj["watermark"].get_int64().get(out.watermark)) out.watermark = operator_context::no_watermark;
   if (std::int64_t processing_time = 0; !obj["processing_time_ms"].get_int64().get(processing_time))
     out.processing_time = processing_time;
+  if (auto plans = string_array(obj, "plans")) out.plans = std::move(*plans);
   return out;
 }
 
@@ -192,11 +198,55 @@ bool commit_intact(const std::optional<std::string>& text, std::int64_t epoch, s
   return true;
 }
 
+// State deltas and row snapshots: flow::encode's bytes as one LZ4 block (Spark's state store codec),
+// "FLZ4" <encoded bytes, 8 bytes little-endian> <block>; a batch LZ4 cannot take (2 GB or more) is stored as
+// encoded, as format version 2 stored every one. docs/fault-tolerance.md, "Measurements".
+constexpr std::string_view lz4_magic = "FLZ4";
+constexpr std::size_t lz4_header = lz4_magic.size() + 8;
+
+std::string encoded_state(const batch& rows) {
+  const std::vector<std::uint8_t> bytes = encode(rows);
+  if (bytes.size() > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE))
+    return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  const int raw = static_cast<int>(bytes.size());
+  std::string out(lz4_header + static_cast<std::size_t>(LZ4_compressBound(raw)), '\0');
+  out.replace(0, lz4_magic.size(), lz4_magic);
+  for (std::size_t i = 0; i < 8; ++i) out[lz4_magic.size() + i] = static_cast<char>((bytes.size() >> (8 * i)) & 0xff);
+  const int packed = LZ4_compress_default(reinterpret_cast<const char*>(bytes.data()), out.data() + lz4_header, raw,
+                                          static_cast<int>(out.size() - lz4_header));
+  if (packed <= 0) throw error(std::string(owner) + ": LZ4 could not compress a state batch of " + std::to_string(raw) + " bytes");
+  out.resize(lz4_header + static_cast<std::size_t>(packed));
+  return out;
+}
+
 // A state file's or delta's batch (bytes, as for read_offsets), or nullopt with why.
 std::optional<batch> read_state(const std::optional<std::string>& bytes, std::string& why) {
   if (!bytes) return std::nullopt;
+  std::string_view encoded = *bytes;
+  std::vector<char> unpacked;
+  if (encoded.starts_with(lz4_magic) && encoded.size() >= lz4_header) {
+    std::uint64_t raw = 0;
+    for (std::size_t i = 0; i < 8; ++i)
+      raw |= static_cast<std::uint64_t>(static_cast<unsigned char>(encoded[lz4_magic.size() + i])) << (8 * i);
+    const std::size_t packed = encoded.size() - lz4_header;
+    // An LZ4 block expands at most 255 times: a larger size is no block of ours.
+    if (raw > static_cast<std::uint64_t>(LZ4_MAX_INPUT_SIZE) || packed > static_cast<std::size_t>(LZ4_MAX_INPUT_SIZE) ||
+        raw > 255 * static_cast<std::uint64_t>(packed) + 16) {
+      why = "not a state batch (an LZ4 block of " + std::to_string(packed) + " bytes cannot hold " +
+            std::to_string(raw) + ")";
+      return std::nullopt;
+    }
+    unpacked.resize(static_cast<std::size_t>(raw));
+    const int got = LZ4_decompress_safe(encoded.data() + lz4_header, unpacked.data(), static_cast<int>(packed),
+                                        static_cast<int>(raw));
+    if (got != static_cast<int>(raw)) {
+      why = "not a state batch (its LZ4 block does not decompress to " + std::to_string(raw) + " bytes)";
+      return std::nullopt;
+    }
+    encoded = std::string_view(unpacked.data(), unpacked.size());
+  }
   try {
-    return decode_batch(reinterpret_cast<const std::uint8_t*>(bytes->data()), bytes->size());
+    return decode_batch(reinterpret_cast<const std::uint8_t*>(encoded.data()), encoded.size());
   } catch (const error& e) {
     why = std::string("not a state batch (") + e.what() + ")";
     return std::nullopt;
@@ -259,11 +309,6 @@ bool directory_snapshot_intact(const std::string& snapshot_dir, std::string& why
     }
   }
   return true;
-}
-
-std::string encoded_state(const batch& rows) {
-  const std::vector<std::uint8_t> bytes = encode(rows);
-  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 std::string epoch_name(std::int64_t epoch, std::string_view suffix = {}) {
@@ -420,6 +465,17 @@ log_index read_log_index(const std::string& directory, std::deque<checkpoint_log
   return index;
 }
 
+// A source writes its own log (the file source's batches.log) without syncing it: the plan records in
+// the offsets records keep each entry durable until the segment holding them goes (docs/fault-tolerance.md).
+void sync_source_files(const std::string& directory) {
+  std::error_code ec;
+  for (const auto& source : fs::directory_iterator(directory + "/sources", ec)) {
+    std::error_code inner;
+    for (const auto& entry : fs::directory_iterator(source.path(), inner))
+      if (entry.is_regular_file(inner)) connectors::sync_existing_file(owner, entry.path().string());
+  }
+}
+
 // One run at a time: two writing the same logs would corrupt each other's epochs. The lock goes with the
 // store (its file descriptor), also when the process dies.
 connectors::unique_fd take_lock(const std::string& directory) {
@@ -493,9 +549,10 @@ std::optional<checkpoint_metadata> checkpoint_store::read_metadata() const {
     why = "not a metadata record ({\"version\":N,\"id\":...,\"graph\":...})";
     doc.reset();
   }
-  if (doc && version != format_version) {
+  if (doc && (version < oldest_readable_version || version > format_version)) {
     throw error("checkpoint '" + directory_ + "' was written by checkpoint format version " + std::to_string(version) +
-                "; this build of libflow reads version " + std::to_string(format_version) +
+                "; this build of libflow reads versions " + std::to_string(oldest_readable_version) + " to " +
+                std::to_string(format_version) +
                 ": run the query with a libflow build that reads version " + std::to_string(version) +
                 ", or delete the checkpoint directory to start the query over");
   }
@@ -803,7 +860,10 @@ void checkpoint_store::remove_old_segments(std::int64_t newest) {
     return false;
   };
   // The open segment stays (it is being written).
+  bool sources_synced = false;
   while (segments_.size() > (log_ ? 1u : 0u) && !needed(segments_.front())) {
+    if (!sources_synced) sync_source_files(directory_);
+    sources_synced = true;
     remove_file(directory_ + "/log/" + epoch_name(segments_.front().number, log_suffix));
     segments_.pop_front();
   }
@@ -1001,6 +1061,15 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
                   std::string(start_over.substr(0, start_over.find(", or"))));
     }
     break;
+  }
+
+  for (std::int64_t epoch : logged) {
+    std::string why;
+    const auto offsets = read_offsets(lookup(index, offsets_name(epoch), why), epoch, why);
+    if (!offsets) continue;
+    if (out.source_plans.size() < offsets->plans.size()) out.source_plans.resize(offsets->plans.size());
+    for (std::size_t source = 0; source < offsets->plans.size(); ++source)
+      if (!offsets->plans[source].empty()) out.source_plans[source].push_back(offsets->plans[source]);
   }
 
   // What lies beyond the recovery point is rewritten by the re-run epochs: its commits and deltas are

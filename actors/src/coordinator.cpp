@@ -13,6 +13,7 @@
 #include "progress_report.hpp"
 #include "flow/graph_description.hpp"
 #include "flow/graph_fingerprint.hpp"
+#include "flow/plan_logging_source.hpp"
 #include "flow/runtime/checkpoint_writer.hpp"
 #include "flow/runtime/query_lifecycle.hpp"
 
@@ -48,6 +49,8 @@ struct coordinator_state {
   running_graph dataflow;
   std::set<caf::actor_addr> alive;  // actors of the current dataflow not down yet
   std::vector<std::size_t> placed_slots;  // the workers' slots the dataflow was placed over (a cluster's)
+  // Per source: the end offset of its newest plan with data and the plan record that came with it.
+  std::vector<std::pair<std::string, std::string>> plan_records;
 };
 
 using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_state>;
@@ -142,6 +145,11 @@ struct performer {
           .then(
               [=](int outcome, std::string& text, std::vector<std::string>& metric_names,
                   std::vector<std::int64_t>& metric_values) {
+                if (outcome > 0) {  // metric_names: its plan record, if any (for write_offsets)
+                  auto& planned = coordinator->state.plan_records.at(i);
+                  planned = {text, metric_names.empty() ? std::string() : std::move(metric_names.front())};
+                  metric_names.clear();
+                }
                 plan_answer answer{outcome, std::move(text), std::move(metric_names), std::move(metric_values)};
                 const auto at = lifecycle_clock::now();
                 perform(coordinator, coordinator->state.lifecycle->plan_answered(plan, i, std::move(answer), at), at);
@@ -153,8 +161,13 @@ struct performer {
   // Handed to the writer at once, so that the writes of several epochs share a sync round.
   void operator()(const act::write_offsets& a) const {
     if (st().writes_stopped) return;
+    std::vector<std::string> plans(a.end.size());
+    for (std::size_t i = 0; i < plans.size(); ++i) {
+      const auto& [end, record] = st().plan_records.at(i);
+      if (a.start[i] != a.end[i] && end == a.end[i]) plans[i] = record;
+    }
     st().handed_over =
-        st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end, a.watermark, a.processing_time}));
+        st().writer->submit(st().checkpoint->offsets_job({a.epoch, a.start, a.end, a.watermark, a.processing_time, std::move(plans)}));
     st().offsets_writing.push_back({st().handed_over, a.epoch, lifecycle_clock::now()});
   }
   void operator()(act::write_commit& a) const {
@@ -355,6 +368,7 @@ struct recovery {
   std::shared_ptr<checkpoint_store> store;
   std::vector<std::unique_ptr<operator_state>> states;  // state_slots(), restored
   resume_point point;
+  std::vector<std::vector<std::string>> source_plans;  // per source: for plan_logging_source::restore_plans
 };
 
 coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_setup setup,
@@ -364,6 +378,7 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   st.setup = std::move(setup);
   if (st.setup.cluster) self->attach_functor(st.setup.cluster->coordinator_started());
   st.checkpoint = recovered->store;
+  st.plan_records.resize(initial_offsets.size());
   lifecycle_options options = st.setup.lifecycle;
   for (const auto& reader : st.setup.readers) options.source_descriptions.push_back(reader->description());
   options.initial_offsets = std::move(initial_offsets);
@@ -466,6 +481,9 @@ void open_checkpoint(query_setup& setup, const std::optional<checkpoint_metadata
   if (metadata) {
     if (auto why = checkpoint_incompatibility(metadata->graph, fingerprint, store->directory())) throw error(*why);
     setup.shared->id = metadata->query_id;
+    // An older version's records stay readable; what this run writes is of this version.
+    if (metadata->version != checkpoint_store::format_version)
+      store->write_metadata({checkpoint_store::format_version, metadata->query_id, metadata->graph});
   } else {
     store->write_metadata({checkpoint_store::format_version, setup.shared->id, fingerprint});
   }
@@ -477,6 +495,7 @@ void open_checkpoint(query_setup& setup, const std::optional<checkpoint_metadata
   recovered.point.committed_end = std::move(checkpoint.committed_end);
   recovered.point.uncommitted = std::move(checkpoint.uncommitted);
   recovered.point.committed_watermark = checkpoint.committed_watermark;
+  recovered.source_plans = std::move(checkpoint.source_plans);
   for (auto k : setup.graph->sinks())
     if (setup.graph->vertex(k).sink.mode == output_mode::complete) recovered.point.emit_restored_state = true;
 }
@@ -515,7 +534,11 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
     auto& reader = setup.readers[i];
     reader->set_rate_limits_enabled(setup.lifecycle.trigger.kind != trigger_kind::once);
     reader->set_max_unit_bytes(setup.max_unit_bytes);
-    if (recovered->store) reader->use_checkpoint(recovered->store->source_directory(i));
+    if (recovered->store) {
+      reader->use_checkpoint(recovered->store->source_directory(i));
+      if (auto* logging = dynamic_cast<plan_logging_source*>(reader.get()); logging && i < recovered->source_plans.size())
+        logging->restore_plans(recovered->source_plans[i]);
+    }
     initial_offsets.push_back(reader->initial_offset());
   }
   for (std::size_t k = 0; k < sinks.size(); ++k) {

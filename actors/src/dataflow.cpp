@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "flow/connectors/file_source.hpp"
+#include "flow/plan_logging_source.hpp"
 #include "flow/runtime/chain_runner.hpp"
 #include "flow/runtime/output_router.hpp"
 
@@ -246,8 +247,12 @@ source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<sour
           -> caf::result<int, std::string, std::vector<std::string>, std::vector<std::int64_t>> {
         auto& reader = *self->state.reader;
         try {
-          if (auto end = reader.latest_offset(start))
-            return {1, *end, std::vector<std::string>{}, std::vector<std::int64_t>{}};
+          if (auto end = reader.latest_offset(start)) {
+            auto* logging = dynamic_cast<plan_logging_source*>(&reader);
+            auto record = logging ? logging->plan_record(start, *end) : std::string();
+            return {1, *end, record.empty() ? std::vector<std::string>{} : std::vector<std::string>{std::move(record)},
+                    std::vector<std::int64_t>{}};
+          }
           auto lists = metric_lists(reader.metrics());
           return {0, reader.status(), std::move(lists.names), std::move(lists.values)};
         } catch (const std::exception& e) {

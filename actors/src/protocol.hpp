@@ -52,10 +52,11 @@ using vertex_actor = batch_input_actor::extend<
 
 using sink_actor = batch_input_actor;
 
-// A source's reader. plan: the end offset of the data after start (outcome 1), nothing new (0, with the
-// reader's status and metrics), or a broken source (-1, message). run: read (start, end] as epoch's data
-// (start == end: an empty epoch) with the epoch's watermark and processing time. ack: an instance has
-// processed a unit that took a credit. commit: data up to end is committed downstream.
+// A source's reader. plan: the end offset of the data after start (outcome 1, with the reader's plan_record
+// when it has one), nothing new (0, with the reader's status and metrics), or a broken source (-1,
+// message). run: read (start, end] as epoch's data (start == end: an empty epoch) with the epoch's watermark
+// and processing time. ack: an instance has processed a unit that took a credit. commit: data up to end is
+// committed downstream.
 using source_actor = caf::typed_actor<
     caf::replies_to<plan_atom, std::string>::with<int, std::string, std::vector<std::string>, std::vector<std::int64_t>>,
     caf::reacts_to<run_atom, std::int64_t, std::string, std::string, std::int64_t, std::int64_t>,

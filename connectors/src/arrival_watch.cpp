@@ -4,8 +4,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "flow/types.hpp"
 
@@ -60,10 +62,12 @@ void arrival_watch::run() {
     if (stopping_) return;
     const auto arming = arming_;
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {fd_, POLLIN, 0}};  // poll() skips a negative fd
+    const auto deadline = deadline_;
     int timeout = -1;
-    if (deadline_) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline_ - clock::now()).count();
-      timeout = static_cast<int>(std::max<std::int64_t>(0, left));
+    if (deadline) {
+      // poll() takes an int: a longer wait (more than ~24.8 days) ends early and is looked at again below.
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - clock::now()).count();
+      timeout = static_cast<int>(std::clamp<std::int64_t>(left, 0, std::numeric_limits<int>::max()));
     }
     lock.unlock();
     const int ready = ::poll(fds, 2, timeout);
@@ -71,7 +75,7 @@ void arrival_watch::run() {
       std::uint64_t count = 0;
       [[maybe_unused]] auto drained = ::read(wake_fd_, &count, sizeof count);
     }
-    const bool due = ready == 0 || (ready > 0 && fds[1].revents != 0);
+    const bool due = (ready == 0 && clock::now() >= *deadline) || (ready > 0 && fds[1].revents != 0);
     lock.lock();
     if (!due || arming != arming_ || !armed_) continue;  // woken, re-armed or disarmed meanwhile: look again
     armed_ = false;

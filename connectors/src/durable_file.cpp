@@ -349,7 +349,11 @@ sealed_log::sealed_log(std::string_view owner, std::string directory, std::strin
 
 void sealed_log::append(std::string_view payload) { append(std::vector<std::string>{std::string(payload)}); }
 
-void sealed_log::append(const std::vector<std::string>& payloads) {
+void sealed_log::append(const std::vector<std::string>& payloads) { write_records(payloads, true); }
+
+void sealed_log::append_unsynced(std::string_view payload) { write_records({std::string(payload)}, false); }
+
+void sealed_log::write_records(const std::vector<std::string>& payloads, bool sync) {
   if (!fd_) {
     bool created = true;
     fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
@@ -382,7 +386,7 @@ void sealed_log::append(const std::vector<std::string>& payloads) {
       rest.remove_prefix(static_cast<std::size_t>(n));
       at += n;
     }
-    if (::fdatasync(fd_.get()) != 0) fail(owner_, "fdatasync", path_, errno);
+    if (sync && ::fdatasync(fd_.get()) != 0) fail(owner_, "fdatasync", path_, errno);
   } catch (...) {
     if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) fd_.reset();  // the next append reopens and cuts
     throw;

@@ -4,6 +4,7 @@
 #include "arrival_watch.hpp"
 #include "file_source_log.hpp"
 #include "flow/connectors/file_sink.hpp"
+#include "flow/plan_logging_source.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -196,7 +197,9 @@ std::size_t positive_option(const options& opts, std::string_view key, std::int6
 // Copies and loggers rarely pause for a second; a move into the directory is taken at once anyway.
 constexpr std::int64_t default_file_stable_ms = 1000;
 
-class file_stream_source final : public source_reader {
+constexpr std::chrono::milliseconds longest_poll_interval = std::chrono::hours(24 * 365 * 100);
+
+class file_stream_source final : public source_reader, public plan_logging_source {
   using clock = std::chrono::steady_clock;
 
  public:
@@ -211,6 +214,8 @@ class file_stream_source final : public source_reader {
     if (opts.has("maxFilesPerTrigger")) max_files_per_trigger_ = positive_option(opts, "maxFilesPerTrigger", 1);
     if (opts.has("maxFileAge")) max_file_age_ns_ = parse_duration_micros(opts.get("maxFileAge")) * 1000;
     if (poll_interval_.count() < 0) throw error("file source: option pollIntervalMs must not be negative");
+    // Longer is never; a deadline of the steady clock (nanoseconds) that far away would overflow.
+    poll_interval_ = std::min(poll_interval_, longest_poll_interval);
     if (file_stable_.count() < 0)
       throw error("file source: option fileStableMs must not be negative, got " + std::to_string(file_stable_.count()));
   }
@@ -225,16 +230,35 @@ class file_stream_source final : public source_reader {
   // The file log becomes durable in directory; the batches logged by an earlier process are its start.
   void use_checkpoint(const std::string& directory) override {
     durable_log_.emplace(directory);
-    for (auto& batch : durable_log_->load()) {
-      for (auto& f : batch.files) {
-        newest_mtime_ns_ = std::max(newest_mtime_ns_, f.mtime_ns);
-        known_.emplace(f.path, known_file{f.size, f.mtime_ns, true});
-        std::string name = std::filesystem::path(f.path).filename().string();
-        log_.push_back({std::move(f.path), std::move(name), f.mtime_ns, f.size});
-      }
-      logged_ends_.push_back(batch.end);
+    for (auto& batch : durable_log_->load()) take_logged(std::move(batch));
+  }
+
+  // The batch's files, logged in batches.log unsynced: the offsets record carries them durably.
+  std::string plan_record(const std::string& /*start*/, const std::string& end) override {
+    if (!durable_log_) return {};
+    const std::size_t to = parse_offset(end);
+    const auto logged = std::lower_bound(logged_ends_.begin(), logged_ends_.end(), to);
+    if (logged == logged_ends_.end() || *logged != to) return {};
+    return encode_logged_batch(batch_of(logged == logged_ends_.begin() ? 0 : *(logged - 1), to));
+  }
+
+  // The checkpoint's plan records continue batches.log where a crash of the machine cut it short.
+  void restore_plans(const std::vector<std::string>& records) override {
+    if (!durable_log_) return;
+    for (const auto& record : records) {
+      auto batch = decode_logged_batch(record);
+      if (!batch)
+        throw error("file source: a plan record in the checkpoint's offsets log is not a file batch; restore the "
+                    "checkpoint from a backup or start the query on a new checkpoint location");
+      if (batch->end <= logged_end()) continue;  // batches.log has it
+      if (batch->start != logged_end())
+        throw error("file source: the file log in '" + durable_log_->directory() + "' ends at log position " +
+                    std::to_string(logged_end()) + ", the checkpoint's plan records go on from position " +
+                    std::to_string(batch->start) + "; the files in between are unknown: start the query on a new " +
+                    "checkpoint location");
+      durable_log_->append(*batch);
+      take_logged(std::move(*batch));
     }
-    fixed_ = log_.size();
   }
 
   // inotify's events, and the listings and stability checks that fall due, wake the query (arm_arrival).
@@ -364,12 +388,29 @@ class file_stream_source final : public source_reader {
                   "'; the log lost entries: start the query on a new checkpoint location");
   }
 
-  // Before latest_offset reports `end`, the batch's files are on disk.
-  void log_batch(std::size_t start, std::size_t end) {
+  logged_batch batch_of(std::size_t start, std::size_t end) const {
     logged_batch batch{start, end, {}};
     for (std::size_t i = start; i < end; ++i) batch.files.push_back({log_[i].path, log_[i].mtime_ns, log_[i].size});
-    durable_log_->append(batch);
+    return batch;
+  }
+
+  // Before latest_offset reports `end`, the batch's files are in batches.log (plan_record: durable with the
+  // epoch's offsets).
+  void log_batch(std::size_t start, std::size_t end) {
+    durable_log_->append(batch_of(start, end));
     logged_ends_.push_back(end);
+  }
+
+  // A batch logged by an earlier process: planned again as it was, its files never taken again.
+  void take_logged(logged_batch batch) {
+    for (auto& f : batch.files) {
+      newest_mtime_ns_ = std::max(newest_mtime_ns_, f.mtime_ns);
+      known_.emplace(f.path, known_file{f.size, f.mtime_ns, true});
+      std::string name = std::filesystem::path(f.path).filename().string();
+      log_.push_back({std::move(f.path), std::move(name), f.mtime_ns, f.size});
+    }
+    logged_ends_.push_back(batch.end);
+    fixed_ = log_.size();
   }
 
   void check_within_log(std::size_t offset) const {

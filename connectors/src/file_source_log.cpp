@@ -27,7 +27,9 @@ bool read_number(std::string_view text, std::size_t& pos, Int& value) {
   return true;
 }
 
-std::optional<logged_batch> parse_entry(std::string_view payload) {
+}  // namespace
+
+std::optional<logged_batch> decode_logged_batch(std::string_view payload) {
   logged_batch batch;
   std::size_t line_end = payload.find('\n');
   std::string_view header = payload.substr(0, line_end);
@@ -55,6 +57,18 @@ std::optional<logged_batch> parse_entry(std::string_view payload) {
   if (batch.end < batch.start || batch.files.size() != batch.end - batch.start) return std::nullopt;
   return batch;
 }
+
+std::string encode_logged_batch(const logged_batch& batch) {
+  std::string payload = "{\"start\":" + std::to_string(batch.start) + ",\"end\":" + std::to_string(batch.end) + "}";
+  for (const auto& file : batch.files) {
+    payload += '\n';
+    payload += std::to_string(file.size) + ' ' + std::to_string(file.mtime_ns) + ' ';
+    append_json_string(payload, file.path);
+  }
+  return payload;
+}
+
+namespace {
 
 std::string damaged(const std::string& entry, const std::string& why) {
   return "file source: file log entry '" + entry + "' is damaged (" + why +
@@ -84,7 +98,7 @@ std::vector<logged_batch> file_source_log::load() {
   std::vector<logged_batch> batches;
   std::size_t expected_start = 0;
   auto take = [&](const std::string& entry, const std::string& payload, std::optional<std::size_t> named_end) {
-    auto batch = parse_entry(payload);
+    auto batch = decode_logged_batch(payload);
     if (!batch || (named_end && batch->end != *named_end)) throw error(damaged(entry, "malformed entry"));
     if (batch->start != expected_start)
       throw error("file source: the file log in '" + directory_ + "' has no entry for log positions " +
@@ -105,14 +119,6 @@ std::vector<logged_batch> file_source_log::load() {
   return batches;
 }
 
-void file_source_log::append(const logged_batch& batch) {
-  std::string payload = "{\"start\":" + std::to_string(batch.start) + ",\"end\":" + std::to_string(batch.end) + "}";
-  for (const auto& file : batch.files) {
-    payload += '\n';
-    payload += std::to_string(file.size) + ' ' + std::to_string(file.mtime_ns) + ' ';
-    append_json_string(payload, file.path);
-  }
-  log_.append(payload);
-}
+void file_source_log::append(const logged_batch& batch) { log_.append_unsynced(encode_logged_batch(batch)); }
 
 }  // namespace flow::connectors

@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "flow/connectors/durable_file.hpp"
@@ -25,9 +27,15 @@ struct logged_batch {
   std::vector<logged_file> files;
 };
 
-// Entries are sealed records appended to directory/batches.log (sealed_log: one fdatasync per planned batch);
-// a batch that takes no file writes nothing. Checkpoints written before 2026-11-30 hold an atomically written
-// file directory/<end> per entry: those are read first, and later entries appended to the log.
+// A batch as a plan record (plan_logging_source::plan_record) and back; nullopt when text is not one.
+std::string encode_logged_batch(const logged_batch& batch);
+std::optional<logged_batch> decode_logged_batch(std::string_view text);
+
+// Entries are sealed records appended to directory/batches.log without a sync: the same entry, as the plan
+// record in the checkpoint's offsets record of its epoch, is durable before the epoch runs, and the checkpoint
+// syncs this log before it drops that record (docs/fault-tolerance.md). A batch that takes no file writes
+// nothing. Checkpoints written before 2026-11-30 hold an atomically written file directory/<end> per entry:
+// those are read first, and later entries appended to the log.
 class file_source_log {
  public:
   // Opens the log; throws flow::error naming the file when it is damaged before its last record.
@@ -36,7 +44,7 @@ class file_source_log {
   // The logged batches in order, each starting where the one before ends. Throws flow::error naming the
   // entry when one is damaged (checksum, truncation), malformed or missing from the sequence.
   std::vector<logged_batch> load();
-  // Durable once it returns.
+  // Written (it survives the process) once it returns, not synced.
   void append(const logged_batch& batch);
   const std::string& directory() const { return directory_; }
 

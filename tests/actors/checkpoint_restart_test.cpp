@@ -156,6 +156,21 @@ TEST_CASE("restart: a query started on the checkpoint of a different query fails
   }
 }
 
+TEST_CASE("restart: the file source's batches are in the offsets log, so a batches.log that lost its entries (a "
+          "power loss before the kernel wrote it back) restarts with every file counted once",
+          "[checkpoint][restart]") {
+  temp_dir dir;
+  for (int f = 0; f < 4; ++f) write_input_file(dir / "in", f);
+  const fs::path checkpoint = dir / "checkpoint";
+  CHECK(run_to_end(dir / "in", checkpoint) == expected_counts(4));
+  const auto log = flow::runtime::checkpoint_store::read_log(checkpoint.string());
+  CHECK_THAT(log.at("offsets/3"), Catch::Contains("\"plans\":[") && Catch::Contains("input-103.csv"));
+
+  write_file(checkpoint / "sources" / "0" / "batches.log", "");  // written, never synced: lost
+  for (int f = 4; f < 6; ++f) write_input_file(dir / "in", f);
+  CHECK(run_to_end(dir / "in", checkpoint) == expected_counts(6));
+}
+
 TEST_CASE("restart: a checkpoint directory on a read-only file system fails the start naming the path",
           "[checkpoint][restart][disk]") {
   temp_dir dir;
@@ -282,16 +297,16 @@ TEST_CASE("restart: a damaged checkpoint file falls back as documented and the r
     CHECK_THAT(message, Catch::Contains("metadata is damaged (truncated") &&
                             Catch::Contains("delete the checkpoint directory to start over, or restore it from a backup"));
   }
-  SECTION("metadata of format version 3") {
+  SECTION("metadata of format version 4") {
     rewrite_sealed(checkpoint / "metadata", [](std::string json) {
-      const auto at = json.find("\"version\":2");
+      const auto at = json.find("\"version\":3");
       REQUIRE(at != std::string::npos);
-      return json.substr(0, at) + "\"version\":3" + json.substr(at + 11);
+      return json.substr(0, at) + "\"version\":4" + json.substr(at + 11);
     });
     flow::session session;
     const std::string message = start_or_run_error([&] { return start_counts(session, in, checkpoint); });
-    CHECK_THAT(message, Catch::Contains("was written by checkpoint format version 3; this build of libflow reads "
-                                        "version 2"));
+    CHECK_THAT(message, Catch::Contains("was written by checkpoint format version 4; this build of libflow reads "
+                                        "versions 2 to 3"));
   }
 }
 

@@ -73,6 +73,7 @@ struct running_query {
   operator_ptr op = std::make_shared<sum_by_key>();
   std::vector<std::unique_ptr<operator_state>> live;
   std::vector<sums> expected;  // expected[e]: every slot's sums after epoch e, merged
+  std::vector<std::vector<batch>> deltas;  // deltas[e]: every slot's take_changes() of epoch e
 
   running_query() {
     for (std::size_t s = 0; s < slots; ++s) live.push_back(op->make_state());
@@ -103,6 +104,7 @@ struct running_query {
       runtime::run_write_job("checkpoint", store.commit_job(epoch, changes, [](std::size_t) { return std::optional<batch>(); }),
                              store.appender());
     expected.push_back(std::move(after));
+    deltas.push_back(std::move(changes));
   }
   void run(checkpoint_store& store, std::int64_t from, std::int64_t to) {
     for (std::int64_t e = from; e < to; ++e) run(store, e);
@@ -262,6 +264,67 @@ TEST_CASE("checkpoint store: offsets, commits and state round trip through a res
   CHECK(second.last_committed == 13);
   CHECK(second.uncommitted.empty());
   CHECK(again.contents() == q.expected[13]);
+}
+
+TEST_CASE("checkpoint store: the sources' plan records ride in the offsets records and come back, oldest first",
+          "[checkpoint]") {
+  temp_dir dir;
+  running_query q;
+  {
+    checkpoint_store store((dir / "ckpt").string());
+    auto epoch = [&](std::int64_t e, std::vector<std::string> plans) {
+      auto offsets = offsets_of(e);
+      offsets.plans = std::move(plans);
+      return offsets;
+    };
+    store.write_offsets(epoch(0, {"{\"files\":\n\"a\"}", ""}));  // any text, newlines and quotes included
+    q.commit(store, 0);
+    store.write_offsets(epoch(1, {}));  // no source with a plan record: none written
+    q.commit(store, 1);
+    store.write_offsets(epoch(2, {"b", "c"}));  // logged, not committed: re-run, its plans restored too
+  }
+  const auto log = checkpoint_store::read_log((dir / "ckpt").string());
+  CHECK_THAT(log.at("offsets/0"), Catch::Contains("\"plans\":["));
+  CHECK_THAT(log.at("offsets/1"), !Catch::Contains("plans"));
+  fresh_states states(q);
+  auto recovered = checkpoint_store((dir / "ckpt").string()).recover(states.pointers());
+  CHECK(recovered.last_committed == 1);
+  REQUIRE(recovered.uncommitted.size() == 1);
+  CHECK(recovered.uncommitted[0].plans == std::vector<std::string>{"b", "c"});
+  CHECK(recovered.source_plans ==
+        std::vector<std::vector<std::string>>{{"{\"files\":\n\"a\"}", "b"}, {"c"}});
+}
+
+TEST_CASE("checkpoint store: state deltas are LZ4 blocks, and those format version 2 stored plain are still read",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  {
+    checkpoint_store store(location);
+    q.run(store, 0, 3);
+  }
+  const auto log = checkpoint_store::read_log(location);
+  const std::string& delta = log.at("state/0/2.delta");
+  CHECK(delta.starts_with("FLZ4"));
+  CHECK(delta.size() < encode(q.deltas[2][0]).size());
+
+  // As version 2 wrote them: flow::encode's bytes, in a newer segment (a later record of a name replaces it).
+  std::vector<std::string> plain;
+  for (std::size_t epoch = 0; epoch < q.deltas.size(); ++epoch) {
+    for (std::size_t slot = 0; slot < running_query::slots; ++slot) {
+      const auto bytes = encode(q.deltas[epoch][slot]);
+      plain.push_back("state/" + std::to_string(slot) + "/" + std::to_string(epoch) + ".delta\n" +
+                      std::string(bytes.begin(), bytes.end()));
+    }
+  }
+  connectors::sealed_log("test", location + "/log", "9.log").append(plain);
+  CHECK_FALSE(checkpoint_store::read_log(location).at("state/0/2.delta").starts_with("FLZ4"));
+  fresh_states states(q);
+  auto recovered = checkpoint_store(location).recover(states.pointers());
+  CHECK(recovered.notes.empty());
+  CHECK(recovered.last_committed == 2);
+  CHECK(states.contents() == q.expected[2]);
 }
 
 TEST_CASE("checkpoint store: a fresh checkpoint recovers nothing, logged epochs are re-run", "[checkpoint]") {
@@ -558,7 +621,7 @@ TEST_CASE("checkpoint store: metadata of another format version or damaged is a 
   store.write_metadata({.version = 1, .query_id = "q", .graph = "{}"});
   CHECK(error_of([&] { store.read_metadata(); }) ==
         "checkpoint '" + location +
-            "' was written by checkpoint format version 1; this build of libflow reads version 2: run the query "
+            "' was written by checkpoint format version 1; this build of libflow reads versions 2 to 3: run the query "
             "with a libflow build that reads version 1, or delete the checkpoint directory to start the query over");
 
   store.write_metadata({.version = checkpoint_store::format_version, .query_id = "q", .graph = "{}"});

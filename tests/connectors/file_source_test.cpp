@@ -9,6 +9,7 @@
 
 #include "flow/connectors/durable_file.hpp"
 #include "flow/connectors/file_source.hpp"
+#include "flow/plan_logging_source.hpp"
 #include "test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -216,6 +217,24 @@ TEST_CASE("file source notifies when a file moves in after a plan that found non
   CHECK(polled->latest_offset(offset(1)) == offset(2));
   source->stop();
   polled->stop();
+}
+
+TEST_CASE("file source with a pollIntervalMs beyond poll()'s int milliseconds does not wake the query early",
+          "[file_source][notify]") {
+  // 2^32 ms + 100 ms once wrapped to a 100 ms poll() timeout; the largest int64 overflowed the deadline.
+  for (const char* interval : {"4294967396", "9223372036854775807"}) {
+    INFO("pollIntervalMs " << interval);
+    temp_dir dir;
+    flow::options opts;
+    opts.set("pollIntervalMs", interval);
+    auto source = text_source(dir.path(), opts);
+    std::atomic<int> calls{0};
+    REQUIRE(source->notify_when_data([&] { ++calls; }));
+    CHECK_FALSE(source->latest_offset(offset(0)).has_value());
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    CHECK(calls == 0);  // nothing arrived and no listing is due for weeks
+    source->stop();
+  }
 }
 
 TEST_CASE("file source re-lists by polling when inotify reports nothing", "[file_source]") {
@@ -633,4 +652,70 @@ TEST_CASE("file source on a checkpoint reads the file log of the earlier layout,
   restarted->use_checkpoint(checkpoint.path().string());
   CHECK(file_names(read_range(*restarted, offset(0), offset(2))) == std::vector<std::string>{"a.txt", "b.txt"});
   CHECK_FALSE(restarted->latest_offset(offset(2)).has_value());
+}
+
+TEST_CASE("file source on a checkpoint: the plan records of the offsets log restore entries batches.log lost",
+          "[file_source][checkpoint]") {
+  // batches.log is written without a sync; the epoch's offsets record carries the plan record durably. A
+  // power loss before the kernel wrote the log back loses its newest entries: restore_plans brings them back.
+  temp_dir input;
+  temp_dir checkpoint;
+  std::vector<std::string> records;
+  {
+    write_file(input / "a.txt", "a\n");
+    set_mtime(input / "a.txt", 10);
+    auto source = text_source(input.path());
+    source->use_checkpoint(checkpoint.path().string());
+    REQUIRE(source->latest_offset(offset(0)) == offset(1));
+    auto& logging = dynamic_cast<flow::plan_logging_source&>(*source);
+    records.push_back(logging.plan_record(offset(0), offset(1)));
+    const std::string one_entry = flow::test::read_file(checkpoint / "batches.log");
+    write_file(input / "b.txt", "b\n");
+    set_mtime(input / "b.txt", 20);
+    write_file(input / "c.txt", "c\n");
+    set_mtime(input / "c.txt", 30);
+    REQUIRE(source->latest_offset(offset(1)) == offset(3));
+    records.push_back(logging.plan_record(offset(1), offset(3)));
+    CHECK_THAT(records.back(), Catch::Contains("{\"start\":1,\"end\":3}") && Catch::Contains("b.txt") &&
+                                   Catch::Contains("c.txt"));
+    CHECK(logging.plan_record(offset(0), offset(2)).empty());  // not a planned batch
+    write_file(checkpoint / "batches.log", one_entry);  // the second entry never reached the disk
+  }
+  // A file that sorts first appeared since: planned anew, the batch would take it.
+  write_file(input / "early.txt", "e\n");
+  set_mtime(input / "early.txt", 5);
+
+  SECTION("restored from the plan records, the batch names the same files") {
+    {
+      auto restarted = text_source(input.path());
+      restarted->use_checkpoint(checkpoint.path().string());
+      dynamic_cast<flow::plan_logging_source&>(*restarted).restore_plans(records);  // the first is logged: skipped
+      CHECK(file_names(read_range(*restarted, offset(1), offset(3))) == std::vector<std::string>{"b.txt", "c.txt"});
+      REQUIRE(restarted->latest_offset(offset(3)) == offset(4));
+      CHECK(file_names(read_range(*restarted, offset(3), offset(4))) == std::vector<std::string>{"early.txt"});
+    }
+    // Written back to batches.log: a later restart finds every entry there.
+    auto again = text_source(input.path());
+    again->use_checkpoint(checkpoint.path().string());
+    CHECK(file_names(read_range(*again, offset(0), offset(4))) ==
+          std::vector<std::string>{"a.txt", "b.txt", "c.txt", "early.txt"});
+  }
+  SECTION("without them the epoch's range is beyond the log: an error, never other files") {
+    auto restarted = text_source(input.path());
+    restarted->use_checkpoint(checkpoint.path().string());
+    CHECK_THAT(flow::test::error_of([&] { restarted->begin_read(offset(1), offset(3)); }),
+               Catch::Contains("beyond the 1 files of its file log"));
+  }
+  SECTION("plan records that do not continue the log, or are not batches, are refused") {
+    auto restarted = text_source(input.path());
+    restarted->use_checkpoint(checkpoint.path().string());
+    std::string after_a_gap = records[1];
+    after_a_gap.replace(0, after_a_gap.find('\n'), "{\"start\":2,\"end\":4}");
+    auto& logging = dynamic_cast<flow::plan_logging_source&>(*restarted);
+    CHECK_THAT(flow::test::error_of([&] { logging.restore_plans({after_a_gap}); }),
+               Catch::Contains("ends at log position 1") && Catch::Contains("from position 2") &&
+                   Catch::Contains("new checkpoint location"));
+    CHECK_THAT(flow::test::error_of([&] { logging.restore_plans({"not a batch"}); }),
+               Catch::Contains("not a file batch"));
+  }
 }

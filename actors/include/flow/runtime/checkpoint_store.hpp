@@ -41,6 +41,9 @@ struct recovered_checkpoint {
   std::int64_t committed_watermark = operator_context::no_watermark;  // the watermark last_committed ran with
   std::vector<logged_offsets> uncommitted;   // epochs after last_committed to re-run, oldest first, contiguous
   std::vector<std::string> notes;            // fall-backs taken, each a full sentence
+  // Per source: the plan records of every intact offsets record the log keeps, oldest epoch first
+  // (plan_logging_source::restore_plans).
+  std::vector<std::vector<std::string>> source_plans;
 };
 
 // What an epoch's commit wrote, for the progress report (stateOperators' commitTimeMs, snapshot bytes).
@@ -63,8 +66,10 @@ struct checkpoint_log_segment {
 
 class checkpoint_store {
  public:
-  // 2: offsets, deltas and commits in one append-only log (1: a file per record, no longer read).
-  inline static constexpr int format_version = 2;
+  // 3: state deltas and row snapshots LZ4-compressed. 2: offsets, deltas and commits in one append-only log,
+  // still read (and taken on as 3 by write_metadata at a query's start). 1: a file per record, no longer read.
+  inline static constexpr int format_version = 3;
+  inline static constexpr int oldest_readable_version = 2;
 
   // Creates directory when missing; throws flow::error ("checkpoint: cannot create directory '...': ...").
   explicit checkpoint_store(std::string directory, checkpoint_options options = {});
@@ -149,7 +154,8 @@ class checkpoint_store {
   std::size_t seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged);
   // Removes the snapshots no epoch >= newest - min_batches_to_retain + 1 needs, and notes each slot's base.
   void apply_retention(std::int64_t newest, std::size_t slots);
-  // Removes the oldest segments whose records no retained epoch needs (given the bases apply_retention noted).
+  // Removes the oldest segments whose records no retained epoch needs (given the bases apply_retention noted),
+  // after syncing the sources' own files (their plan records in the segments' offsets go with them).
   void remove_old_segments(std::int64_t newest);
   // On the writing thread: appends records to the open segment, opening a new one first when due.
   void append_records(const std::vector<std::string>& records);

@@ -31,6 +31,8 @@ struct logged_offsets {
   std::vector<std::string> start, end;
   std::int64_t watermark = operator_context::no_watermark;
   std::optional<std::int64_t> processing_time{};
+  // Per source (or none): its plan record of the epoch (plan_logging_source::plan_record), empty for none.
+  std::vector<std::string> plans = {};
 };
 
 // Info: what the coordinator keeps per epoch besides the offsets (timing and figures for the progress).

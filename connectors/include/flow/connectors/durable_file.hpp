@@ -126,10 +126,15 @@ class sealed_log {
   void append(std::string_view payload);
   // Appends payloads, each sealed, with one write and one fdatasync: durable together once it returns.
   void append(const std::vector<std::string>& payloads);
+  // Appends payload, sealed, without a sync: it survives the process, not a power loss before the kernel
+  // writes it back or someone syncs the file (sync_existing_file), for a record also kept durably elsewhere.
+  void append_unsynced(std::string_view payload);
   // Bytes of intact records in the file.
   std::uint64_t size() const { return end_; }
 
  private:
+  void write_records(const std::vector<std::string>& payloads, bool sync);
+
   std::string owner_, directory_, path_;
   unique_fd fd_;           // open for writing from the first append on
   std::uint64_t end_ = 0;  // bytes of the intact records: where the next one goes

@@ -25,8 +25,9 @@ inline constexpr std::size_t default_max_chunk_bytes = std::size_t{1} << 20;
 // the decoder's options. Metrics: numFilesDiscovered, numFilesRead, numBytesRead, numFilesChangedAfterRead
 // (files whose size or modification time changed after they were taken; each is reported on stderr).
 // Offsets are {"logOffset":N}: the number of files planned so far, in the source's file log. On a checkpoint
-// (use_checkpoint) each planned batch's files are logged durably before latest_offset returns, so that N
-// names the same files after a restart and logged files are never taken again (docs/fault-tolerance.md).
+// (use_checkpoint) each planned batch's files are logged before latest_offset returns and durable with the
+// epoch's offsets record (plan_record), so that N names the same files after a restart and logged files are
+// never taken again (docs/fault-tolerance.md).
 std::unique_ptr<flow::source_reader> make_file_source(std::string path, std::string format, flow::options opts,
                                                       flow::schema_ptr schema);
 
