@@ -2,6 +2,7 @@
 // (non-ANSI) semantics for overflow, division by zero and three-valued logic.
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "expr_detail.hpp"
 
@@ -197,7 +198,17 @@ column compare(expr_kind kind, const column& a, const column& b, bool b_is_liter
     }
     case type_id::string: {
       const std::string_view literal = b_is_literal ? b.str(0) : std::string_view{};
-      if (b_is_literal)
+      if (b_is_literal && (kind == expr_kind::eq || kind == expr_kind::ne)) {
+        // (In)equality with one value: lengths from the offsets first, bytes only where they agree.
+        const std::uint32_t* offsets = a.data()->offsets.data() + a.offset();
+        const char* chars = a.data()->chars.data();
+        const std::uint8_t equal = kind == expr_kind::eq ? 1 : 0;
+        for (std::size_t i = 0; i < n; ++i) {
+          const bool same = offsets[i + 1] - offsets[i] == literal.size() &&
+                            std::memcmp(chars + offsets[i], literal.data(), literal.size()) == 0;
+          out[i] = same ? equal : static_cast<std::uint8_t>(1 - equal);
+        }
+      } else if (b_is_literal)
         compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [literal](std::size_t) { return literal; }, out);
       else
         compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [&b](std::size_t i) { return b.str(i); }, out);
