@@ -1,5 +1,6 @@
 #include "flow/column.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -424,11 +425,10 @@ column gather_valid_rows(const column& c, const std::vector<std::uint32_t>& rows
 
 column take_rows(const column& c, const std::vector<std::uint32_t>& rows) {
   const std::size_t n = c.size();
-  for (auto r : rows) {
-    if (r >= n) {
-      throw error("take_rows: row " + std::to_string(r) + " out of range for a column of " + std::to_string(n) +
-                  " rows");
-    }
+  // The largest row first (a branch-free pass), the offending row only when there is one.
+  if (!rows.empty() && *std::max_element(rows.begin(), rows.end()) >= n) {
+    const auto r = *std::find_if(rows.begin(), rows.end(), [n](std::uint32_t row) { return row >= n; });
+    throw error("take_rows: row " + std::to_string(r) + " out of range for a column of " + std::to_string(n) + " rows");
   }
   if (!c.has_nulls() && c.type() != type_id::string_list) return gather_valid_rows(c, rows);
   column_builder out(c.type(), rows.size());

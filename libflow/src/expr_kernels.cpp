@@ -203,9 +203,17 @@ column compare(expr_kind kind, const column& a, const column& b, bool b_is_liter
         const std::uint32_t* offsets = a.data()->offsets.data() + a.offset();
         const char* chars = a.data()->chars.data();
         const std::uint8_t equal = kind == expr_kind::eq ? 1 : 0;
+        // A short value (an enum-like field: "view", "click") byte by byte, inline; a long one by memcmp.
+        constexpr std::size_t short_value = 16;
+        const std::size_t length = literal.size();
+        auto same_bytes = [&](const char* row) {
+          if (length > short_value) return std::memcmp(row, literal.data(), length) == 0;
+          for (std::size_t k = 0; k < length; ++k)
+            if (row[k] != literal[k]) return false;
+          return true;
+        };
         for (std::size_t i = 0; i < n; ++i) {
-          const bool same = offsets[i + 1] - offsets[i] == literal.size() &&
-                            std::memcmp(chars + offsets[i], literal.data(), literal.size()) == 0;
+          const bool same = offsets[i + 1] - offsets[i] == length && same_bytes(chars + offsets[i]);
           out[i] = same ? equal : static_cast<std::uint8_t>(1 - equal);
         }
       } else if (b_is_literal)
