@@ -269,7 +269,8 @@ stream_static_join_operator::matches_by_row stream_static_join_operator::match_d
   for (std::size_t r = 0; r < keys.size(); ++r) {
     if (!has_nulls || keys.valid(r)) {
       const auto found = table_->matches(values[r]);
-      m.match_rows.insert(m.match_rows.end(), found.begin(), found.end());
+      if (found.size() == 1) m.match_rows.push_back(found[0]);  // a dimension table's id: no range insert
+      else m.match_rows.insert(m.match_rows.end(), found.begin(), found.end());
     }
     m.offsets[r + 1] = static_cast<std::uint32_t>(m.match_rows.size());
   }
