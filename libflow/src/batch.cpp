@@ -136,13 +136,15 @@ batch filter_rows(const batch& b, const std::vector<std::uint8_t>& keep) {
     throw error("filter_rows: the selection has " + std::to_string(keep.size()) + " entries for " +
                 std::to_string(b.num_rows()) + " rows");
   }
+  // The kept rows' indexes without a branch per row: each row is written, the next one overwrites it unless kept.
+  std::vector<std::uint32_t> rows(keep.size() + 1);
   std::size_t kept = 0;
-  for (auto k : keep) kept += k != 0;
+  for (std::size_t i = 0; i < keep.size(); ++i) {
+    rows[kept] = static_cast<std::uint32_t>(i);
+    kept += keep[i] != 0;
+  }
   if (kept == b.num_rows()) return b;
-  std::vector<std::uint32_t> rows;
-  rows.reserve(kept);
-  for (std::size_t i = 0; i < keep.size(); ++i)
-    if (keep[i] != 0) rows.push_back(static_cast<std::uint32_t>(i));
+  rows.resize(kept);
   std::vector<column> columns;
   columns.reserve(b.num_columns());
   for (const auto& c : b.columns()) columns.push_back(take_rows(c, rows));

@@ -1,6 +1,8 @@
 #include "flow/column.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace flow {
@@ -396,17 +398,22 @@ column gather_valid_rows(const column& c, const std::vector<std::uint32_t>& rows
       gather(c.ends(), data->ends);
       break;
     case type_id::string: {
-      std::size_t chars = 0;
-      for (auto r : rows) chars += c.str(r).size();
-      if (chars > std::numeric_limits<std::uint32_t>::max())
-        throw error("string column exceeds 4 GiB of characters; use smaller batches");
+      // The output's offsets first, then each row's characters copied into place.
+      const std::uint32_t* from = c.data()->offsets.data() + c.offset();
       data->offsets.resize(rows.size() + 1);
-      data->chars.reserve(chars);
+      std::uint64_t chars = 0;
       data->offsets[0] = 0;
       for (std::size_t i = 0; i < rows.size(); ++i) {
-        data->chars.append(c.str(rows[i]));
-        data->offsets[i + 1] = static_cast<std::uint32_t>(data->chars.size());
+        chars += from[rows[i] + 1] - from[rows[i]];
+        data->offsets[i + 1] = static_cast<std::uint32_t>(chars);
       }
+      if (chars > std::numeric_limits<std::uint32_t>::max())
+        throw error("string column exceeds 4 GiB of characters; use smaller batches");
+      data->chars.resize(chars);
+      const char* in = c.data()->chars.data();
+      char* out = data->chars.data();
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        std::memcpy(out + data->offsets[i], in + from[rows[i]], data->offsets[i + 1] - data->offsets[i]);
       break;
     }
     case type_id::string_list: throw error("gather_valid_rows: array<string> takes the builder's path");
@@ -418,11 +425,10 @@ column gather_valid_rows(const column& c, const std::vector<std::uint32_t>& rows
 
 column take_rows(const column& c, const std::vector<std::uint32_t>& rows) {
   const std::size_t n = c.size();
-  for (auto r : rows) {
-    if (r >= n) {
-      throw error("take_rows: row " + std::to_string(r) + " out of range for a column of " + std::to_string(n) +
-                  " rows");
-    }
+  // The largest row first (a branch-free pass), the offending row only when there is one.
+  if (!rows.empty() && *std::max_element(rows.begin(), rows.end()) >= n) {
+    const auto r = *std::find_if(rows.begin(), rows.end(), [n](std::uint32_t row) { return row >= n; });
+    throw error("take_rows: row " + std::to_string(r) + " out of range for a column of " + std::to_string(n) + " rows");
   }
   if (!c.has_nulls() && c.type() != type_id::string_list) return gather_valid_rows(c, rows);
   column_builder out(c.type(), rows.size());

@@ -2,6 +2,7 @@
 // (non-ANSI) semantics for overflow, division by zero and three-valued logic.
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 #include "expr_detail.hpp"
 
@@ -171,6 +172,26 @@ void compare_loop(expr_kind kind, std::size_t n, GetA get_a, GetB get_b, std::ui
   }
 }
 
+// (In)equality of a string column's rows with one value: out[i] = (row i == value) == equal. A value of
+// Length (1 to 8) bytes is compared with a length known to the compiler, which inlines the comparison, and
+// without a branch on the row's length (rows of random lengths mispredict it): Length bytes from the row's
+// start are read whatever its length wherever the characters go on that far. Length 0: any length, memcmp
+// where the lengths agree.
+template <std::size_t Length>
+void equal_to_value(const std::uint32_t* offsets, const char* chars, std::size_t chars_size, std::string_view value,
+                    std::size_t n, bool equal, std::uint8_t* out) {
+  const std::size_t length = Length != 0 ? Length : value.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t start = offsets[i];
+    bool same;
+    if (Length != 0 && start + Length <= chars_size)
+      same = (offsets[i + 1] - start == Length) & (std::memcmp(chars + start, value.data(), Length) == 0);
+    else
+      same = offsets[i + 1] - start == length && std::memcmp(chars + start, value.data(), length) == 0;
+    out[i] = same == equal;
+  }
+}
+
 // Compares row i of a with row i of b, or with b's only row when b_is_literal (a non-null literal's value,
 // not broadcast to every row).
 column compare(expr_kind kind, const column& a, const column& b, bool b_is_literal = false) {
@@ -197,7 +218,23 @@ column compare(expr_kind kind, const column& a, const column& b, bool b_is_liter
     }
     case type_id::string: {
       const std::string_view literal = b_is_literal ? b.str(0) : std::string_view{};
-      if (b_is_literal)
+      if (b_is_literal && (kind == expr_kind::eq || kind == expr_kind::ne)) {
+        const std::uint32_t* offsets = a.data()->offsets.data() + a.offset();
+        const char* chars = a.data()->chars.data();
+        const std::size_t chars_size = a.data()->chars.size();
+        const bool equal = kind == expr_kind::eq;
+        switch (literal.size()) {
+          case 1: equal_to_value<1>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 2: equal_to_value<2>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 3: equal_to_value<3>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 4: equal_to_value<4>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 5: equal_to_value<5>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 6: equal_to_value<6>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 7: equal_to_value<7>(offsets, chars, chars_size, literal, n, equal, out); break;
+          case 8: equal_to_value<8>(offsets, chars, chars_size, literal, n, equal, out); break;
+          default: equal_to_value<0>(offsets, chars, chars_size, literal, n, equal, out);
+        }
+      } else if (b_is_literal)
         compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [literal](std::size_t) { return literal; }, out);
       else
         compare_loop(kind, n, [&a](std::size_t i) { return a.str(i); }, [&b](std::size_t i) { return b.str(i); }, out);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "flow/plan_codec.hpp"
 
@@ -157,6 +158,33 @@ join_table::join_table(const batch& rows, const std::vector<std::string>& keys) 
     const bool null_key = std::any_of(key_columns.begin(), key_columns.end(), [&](const column& c) { return c.is_null(r); });
     if (!null_key) index_[std::string(encoded.key(r))].push_back(static_cast<std::uint32_t>(r));
   }
+  if (keys.size() == 1 && (types[0] == type_id::int64 || types[0] == type_id::timestamp)) build_direct(key_columns[0]);
+}
+
+void join_table::build_direct(const column& keys) {
+  // At most this many slots per static row (and at least 4096 in all): a sparse key keeps the hash index.
+  constexpr std::uint64_t slots_per_row = 4, min_slots = 4096;
+  std::optional<std::int64_t> low, high;
+  for (std::size_t r = 0; r < keys.size(); ++r) {
+    if (keys.is_null(r)) continue;
+    const std::int64_t v = keys.ints()[r];
+    low = std::min(v, low.value_or(v));
+    high = std::max(v, high.value_or(v));
+  }
+  if (!low) return;
+  const std::uint64_t slots = static_cast<std::uint64_t>(*high) - static_cast<std::uint64_t>(*low) + 1;
+  if (slots == 0 || slots > std::max(min_slots, slots_per_row * keys.size())) return;
+  direct_base_ = *low;
+  // A counting sort of the rows by key, each key's rows in row order.
+  direct_first_.assign(slots + 1, 0);
+  for (std::size_t r = 0; r < keys.size(); ++r)
+    if (!keys.is_null(r)) ++direct_first_[static_cast<std::uint64_t>(keys.ints()[r]) - static_cast<std::uint64_t>(*low) + 1];
+  for (std::size_t s = 0; s < slots; ++s) direct_first_[s + 1] += direct_first_[s];
+  direct_rows_.resize(direct_first_.back());
+  std::vector<std::uint32_t> next(direct_first_.begin(), direct_first_.end() - 1);
+  for (std::size_t r = 0; r < keys.size(); ++r)
+    if (!keys.is_null(r))
+      direct_rows_[next[static_cast<std::uint64_t>(keys.ints()[r]) - static_cast<std::uint64_t>(*low)]++] = static_cast<std::uint32_t>(r);
 }
 
 std::span<const std::uint32_t> join_table::matches(std::string_view key) const {
@@ -216,6 +244,7 @@ stream_static_join_operator::stream_static_join_operator(schema_ptr left, const 
 
 stream_static_join_operator::matches_by_row stream_static_join_operator::match_keys(const batch& input) const {
   const auto keys = key_columns_of(input, left_keys_);
+  if (table_->direct()) return match_direct(keys[0]);
   const encoded_keys encoded = encode_keys(table_->layout(), keys, input.num_rows());
   matches_by_row m;
   m.offsets.push_back(0);
@@ -226,6 +255,24 @@ stream_static_join_operator::matches_by_row stream_static_join_operator::match_k
       m.match_rows.insert(m.match_rows.end(), found.begin(), found.end());
     }
     m.offsets.push_back(static_cast<std::uint32_t>(m.match_rows.size()));
+  }
+  return m;
+}
+
+stream_static_join_operator::matches_by_row stream_static_join_operator::match_direct(const column& keys) const {
+  matches_by_row m;
+  m.offsets.resize(keys.size() + 1);
+  m.offsets[0] = 0;
+  m.match_rows.reserve(keys.size());
+  const std::int64_t* values = keys.ints();
+  const bool has_nulls = keys.has_nulls();
+  for (std::size_t r = 0; r < keys.size(); ++r) {
+    if (!has_nulls || keys.valid(r)) {
+      const auto found = table_->matches(values[r]);
+      if (found.size() == 1) m.match_rows.push_back(found[0]);  // a dimension table's id: no range insert
+      else m.match_rows.insert(m.match_rows.end(), found.begin(), found.end());
+    }
+    m.offsets[r + 1] = static_cast<std::uint32_t>(m.match_rows.size());
   }
   return m;
 }
@@ -288,10 +335,16 @@ batch stream_static_join_operator::apply(const batch& input) const {
         }
     }
   }
+  // Every row matched once (an inner join on a dimension table's id): the left columns pass as they are.
+  bool every_row_once = left_rows.size() == input.num_rows();
+  for (std::size_t r = 0; every_row_once && r < left_rows.size(); ++r) every_row_once = left_rows[r] == r;
+  auto left_column = [&](std::size_t c) { return every_row_once ? input.col(c) : take_rows(input.col(c), left_rows); };
+  // Only a left outer join pads with the null row; the others take from the rows as given (no validity to check).
+  const batch& right = type_ == join_type::left_outer ? table_->rows() : table_->source();
   std::vector<column> columns;
-  for (auto c : left_keys_) columns.push_back(take_rows(input.col(c), left_rows));
-  for (auto c : left_rest_) columns.push_back(take_rows(input.col(c), left_rows));
-  for (auto c : right_rest_) columns.push_back(take_rows(table_->rows().col(c), right_rows));
+  for (auto c : left_keys_) columns.push_back(left_column(c));
+  for (auto c : left_rest_) columns.push_back(left_column(c));
+  for (auto c : right_rest_) columns.push_back(take_rows(right.col(c), right_rows));
   return batch(output_, std::move(columns));
 }
 

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "flow/batch.hpp"
+#include "test_support.hpp"
 
 using namespace flow;
 
@@ -318,6 +319,8 @@ TEST_CASE("filter_rows keeps the selected rows with their nulls", "[batch]") {
   CHECK(filter_rows(b, {0, 0, 0, 0}).num_rows() == 0);
   CHECK(filter_rows(b.slice(1, 3), {1, 0, 1}) == concat({b.slice(1, 1), b.slice(3, 1)}));
   CHECK_THROWS_AS(filter_rows(b, {1, 0}), flow::error);
+  CHECK_THAT(flow::test::error_of([&] { take_rows(b.col(0), {0, 7, 1, 9}); }),
+             Catch::Contains("row 7 out of range for a column of 4 rows"));
 }
 
 TEST_CASE("take_rows equals appending row by row, for every type, with and without nulls, of slices", "[batch]") {

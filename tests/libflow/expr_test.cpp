@@ -200,6 +200,24 @@ TEST_CASE("expr: evaluation over a sliced batch honours the offset", "[expr]") {
   CHECK(eval(col("Description") == lit("CANDLE"), b) == std::vector<value>{null, true});
 }
 
+TEST_CASE("expr: a string column equal and unequal to values of every length, as std::string compares", "[expr]") {
+  const std::vector<std::string> words = {"", "v", "vi", "view", "viex", "views", "purchase", "purchases", "purchasf",
+                                          "abcdefghijklmnopq", "abcdefghijklmnopr", "click", "view"};
+  const batch b(make_schema({{"w", type_id::string, false}}), {make_string_column(words)});
+  for (const std::string literal : {"", "v", "vi", "vie", "view", "views", "click", "purchase", "purchases",
+                                    "abcdefghijklmnopq"}) {
+    INFO(literal);
+    std::vector<value> equal, unequal;
+    for (const auto& w : words) {
+      equal.emplace_back(w == literal);
+      unequal.emplace_back(w != literal);
+    }
+    CHECK(eval(col("w") == lit(literal), b) == equal);
+    CHECK(eval(col("w") != lit(literal), b) == unequal);
+    CHECK(eval(lit(literal) == col("w"), b.slice(3, 5)) == std::vector<value>(equal.begin() + 3, equal.begin() + 8));
+  }
+}
+
 TEST_CASE("expr: tumbling windows aligned to the epoch", "[expr]") {
   auto w = eval(window(col("InvoiceDate"), "1 hour"));
   CHECK(w[0] == value{window_value{ts("2010-12-01 08:00:00"), ts("2010-12-01 09:00:00")}});

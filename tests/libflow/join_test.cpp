@@ -2,6 +2,9 @@
 // null keys on both sides, Spark's schema and refusals, and the operator rebuilt from its descriptor.
 #include <catch2/catch.hpp>
 
+#include <limits>
+#include <optional>
+
 #include "flow/compile.hpp"
 #include "flow/join.hpp"
 #include "flow/operator_registry.hpp"
@@ -88,6 +91,68 @@ TEST_CASE("stream-static join: every join type gives the rows of a nested loop, 
     std::sort(rows.begin(), rows.end());
     CHECK(rows == expected_rows(type));
   }
+}
+
+namespace {
+
+// (id, payload) rows with int64 ids; a null id where the optional is empty.
+batch id_rows(const std::string& payload, const std::vector<std::optional<std::int64_t>>& ids) {
+  std::vector<std::vector<value>> rows;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    rows.push_back({ids[i] ? value{*ids[i]} : value{null_value{}}, value{payload + std::to_string(i)}});
+  return make_batch(make_schema({{"id", type_id::int64, true}, {payload, type_id::string, false}}), rows);
+}
+
+// The join of left and right on "id" by a nested loop: (id, left payload[, right payload]) per output row.
+std::vector<std::vector<value>> nested_loop_on_id(const batch& left, const batch& right, join_type type) {
+  std::vector<std::vector<value>> rows;
+  for (std::size_t l = 0; l < left.num_rows(); ++l) {
+    std::vector<value> matched;
+    for (std::size_t r = 0; r < right.num_rows(); ++r)
+      if (!is_null(left.at(l, 0)) && left.at(l, 0) == right.at(r, 0)) matched.push_back(right.at(r, 1));
+    const std::vector<value> left_row{left.at(l, 0), left.at(l, 1)};
+    if (type == join_type::left_outer && matched.empty()) matched.push_back(null_value{});
+    if (type == join_type::inner || type == join_type::left_outer) {
+      for (const auto& m : matched) {
+        rows.push_back(left_row);
+        rows.back().push_back(m);
+      }
+    } else if ((type == join_type::left_semi) != matched.empty()) {
+      rows.push_back(left_row);
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("stream-static join on an integer id: the direct index of a dense id range gives the nested loop's rows", "[join]") {
+  constexpr auto lowest = std::numeric_limits<std::int64_t>::min(), highest = std::numeric_limits<std::int64_t>::max();
+  // Ids -3..7 with gaps, one twice, one null: a direct index; ids far apart: the hash index.
+  const batch dense = id_rows("ad", {-3, 0, 2, 2, 7, std::nullopt, 5});
+  const batch sparse = id_rows("ad", {-3, 2, 2, std::int64_t{1} << 40, std::nullopt});
+  CHECK(join_table(dense, {"id"}).direct());
+  CHECK_FALSE(join_table(sparse, {"id"}).direct());
+  CHECK_FALSE(join_table(id_rows("ad", {lowest, highest}), {"id"}).direct());
+  // Matches, gaps, ids below and above the range (the extremes too), nulls.
+  const batch events = id_rows("event", {2, -3, 1, 7, std::nullopt, 8, -4, lowest, highest, 5, 2, std::int64_t{1} << 40});
+  for (const auto& table : {dense, sparse}) {
+    for (auto type : {join_type::inner, join_type::left_outer, join_type::left_semi, join_type::left_anti}) {
+      INFO(to_string(type) << (&table == &dense ? " dense" : " sparse"));
+      const stream_static_join_operator join(events.schema_ref(), table, {"id"}, type);
+      CHECK(sorted_rows(join.apply(events)) == nested_loop_on_id(events, table, type));
+    }
+  }
+}
+
+TEST_CASE("stream-static join: when every stream row matches one static row, the stream's columns pass uncopied", "[join]") {
+  const batch events = id_rows("event", {4, 0, 2, 2, 1});
+  const stream_static_join_operator join(events.schema_ref(), id_rows("ad", {0, 1, 2, 3, 4}), {"id"}, join_type::inner);
+  const batch joined = join.apply(events);
+  CHECK(joined.col(0).data() == events.col(0).data());
+  CHECK(joined.col(1).data() == events.col(1).data());
+  CHECK(sorted_rows(joined) == nested_loop_on_id(events, id_rows("ad", {0, 1, 2, 3, 4}), join_type::inner));
 }
 
 TEST_CASE("stream-static join: Spark's schema, the key once and first", "[join]") {

@@ -53,8 +53,18 @@ class join_table {
   // Indexes into rows() of the rows whose key is `key` (encoded with layout()); empty when none.
   std::span<const std::uint32_t> matches(std::string_view key) const;
   std::size_t num_keys() const { return index_.size(); }
+  // One int64 or timestamp key whose values span a small range (an id of a dimension table): an array
+  // indexed by value - smallest value finds its rows without encoding or hashing the key.
+  bool direct() const { return !direct_first_.empty(); }
+  // direct() only: the rows whose key is `key`; empty when none.
+  std::span<const std::uint32_t> matches(std::int64_t key) const {
+    const std::uint64_t slot = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(direct_base_);
+    if (slot >= direct_first_.size() - 1) return {};
+    return {direct_rows_.data() + direct_first_[slot], direct_first_[slot + 1] - direct_first_[slot]};
+  }
 
  private:
+  void build_direct(const column& keys);
   key_layout layout_;
   batch source_, rows_;
   std::uint32_t null_row_ = 0;
@@ -64,6 +74,9 @@ class join_table {
     std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
   };
   std::unordered_map<std::string, std::vector<std::uint32_t>, key_hash, std::equal_to<>> index_;
+  // direct(): value v's rows are direct_rows_[direct_first_[v - direct_base_], direct_first_[v - direct_base_ + 1]).
+  std::int64_t direct_base_ = 0;
+  std::vector<std::uint32_t> direct_first_, direct_rows_;
 };
 
 // stream.join(static, keys, type): each stream batch joined with the static table, in whichever instance
@@ -91,6 +104,7 @@ class stream_static_join_operator final : public stateless_operator {
     std::vector<std::uint32_t> offsets, match_rows;
   };
   matches_by_row match_keys(const batch& input) const;
+  matches_by_row match_direct(const column& keys) const;  // table_->direct(): the one key column
   matches_by_row match_condition(const batch& input) const;
 
   schema_ptr left_;
