@@ -18,9 +18,11 @@ std::uint64_t hash_words(const std::uint64_t* words, std::size_t n) {
   return finish_key_hash(h);
 }
 
-// Word at a time, little-endian, the last word zero-padded, then the length. The 8 bytes after s must be
-// readable: the last word is loaded whole and masked (a memcpy of 1 to 7 bytes is a library call).
-std::uint64_t hash_padded_bytes(std::string_view s) {
+// Word at a time, little-endian, the last word zero-padded, then the length. With readable_padding the 8
+// bytes after s must be readable: the last word is loaded whole and masked (a memcpy of 1 to 7 bytes is a
+// library call).
+template <bool readable_padding>
+std::uint64_t hash_bytes(std::string_view s) {
   std::uint64_t h = key_hash_seed;
   std::size_t i = 0;
   std::uint64_t word;
@@ -29,8 +31,14 @@ std::uint64_t hash_padded_bytes(std::string_view s) {
     h = mix_key_word(h, word);
   }
   if (const std::size_t rest = s.size() - i; rest > 0) {
-    std::memcpy(&word, s.data() + i, 8);
-    h = mix_key_word(h, word & (~std::uint64_t{0} >> (64 - 8 * rest)));
+    if constexpr (readable_padding) {
+      std::memcpy(&word, s.data() + i, 8);
+      word &= ~std::uint64_t{0} >> (64 - 8 * rest);
+    } else {
+      word = 0;
+      std::memcpy(&word, s.data() + i, rest);
+    }
+    h = mix_key_word(h, word);
   }
   return finish_key_hash(mix_key_word(h, s.size()));
 }
@@ -122,7 +130,7 @@ void encode_generic(const std::vector<column>& columns, encoded_keys& enc) {
   enc.offsets[rows] = s.size();
   s.append(8, '\0');
   enc.hashes.resize(rows);
-  for (std::size_t i = 0; i < rows; ++i) enc.hashes[i] = hash_padded_bytes(enc.row_bytes(i));
+  for (std::size_t i = 0; i < rows; ++i) enc.hashes[i] = hash_bytes<true>(enc.row_bytes(i));
   s.resize(enc.offsets[rows]);
 }
 
@@ -209,21 +217,7 @@ key_layout::key_layout(std::vector<type_id> types) : types_(std::move(types)) {
   }
 }
 
-std::uint64_t hash_key_bytes(std::string_view s) {
-  std::uint64_t h = key_hash_seed;
-  std::size_t i = 0;
-  std::uint64_t word;
-  for (; i + 8 <= s.size(); i += 8) {
-    std::memcpy(&word, s.data() + i, 8);
-    h = mix_key_word(h, word);
-  }
-  if (const std::size_t rest = s.size() - i; rest > 0) {
-    word = 0;
-    std::memcpy(&word, s.data() + i, rest);
-    h = mix_key_word(h, word);
-  }
-  return finish_key_hash(mix_key_word(h, s.size()));
-}
+std::uint64_t hash_key_bytes(std::string_view s) { return hash_bytes<false>(s); }
 
 encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows) {
   check_columns(layout, columns, rows);
@@ -244,9 +238,7 @@ std::uint64_t hash_encoded_key(const key_layout& layout, std::string_view key) {
     std::memcpy(words.data(), key.data(), words.size() * 8);
     return hash_words(words.data(), words.size());
   }
-  std::string padded(key.size() + 8, '\0');  // hash_padded_bytes reads the word after the key
-  std::memcpy(padded.data(), key.data(), key.size());
-  return hash_padded_bytes(std::string_view(padded).substr(0, key.size()));
+  return hash_key_bytes(key);
 }
 
 std::vector<value> decode_key(const key_layout& layout, std::string_view key) {

@@ -2,29 +2,19 @@
 #include <catch2/catch.hpp>
 
 #include "flow/runtime/query_lifecycle.hpp"
+#include "lifecycle_checks.hpp"
 
 using namespace flow;
 using namespace flow::runtime;
 using namespace std::chrono_literals;
 namespace act = flow::runtime::lifecycle_actions;
+using flow::test::all_of;
+using flow::test::has;
 
 namespace {
 
 using time_point = lifecycle_clock::time_point;
 const time_point t0 = time_point{} + 1h;
-
-template <class A>
-std::vector<A> all_of(const lifecycle_actions_list& actions) {
-  std::vector<A> out;
-  for (const auto& a : actions)
-    if (const auto* found = std::get_if<A>(&a)) out.push_back(*found);
-  return out;
-}
-
-template <class A>
-bool has(const lifecycle_actions_list& actions) {
-  return !all_of<A>(actions).empty();
-}
 
 template <class A>
 A the(const lifecycle_actions_list& actions) {
