@@ -3,6 +3,8 @@
 // uncaught exception. Any other failure prints its message and exits 1.
 #pragma once
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -21,8 +23,13 @@ namespace bench {
 
 namespace fs = std::filesystem;
 
-// CPU seconds the whole process has used so far (every thread).
-inline double process_cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+// User + system CPU seconds the whole process has used so far (every thread: producers, receivers, actors).
+inline double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 // The median of values (the mean of the middle two for an even count; 0 for none).
 inline double median(std::vector<double> values) {

@@ -69,14 +69,6 @@ inline std::size_t number_flag(int argc, char** argv, const std::string& name, s
   return fallback;
 }
 
-// User + system CPU time of the whole process (every thread: producer, receiver, actors), in seconds.
-inline double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
 struct result {
   std::size_t rows = 0;
   std::size_t bytes = 0;
@@ -87,10 +79,10 @@ struct result {
 // Starts the clocks of one mode; stop() fills in seconds and cpu_seconds.
 class stopwatch {
  public:
-  stopwatch() : wall_(clock_type::now()), cpu_(process_cpu_seconds()) {}
+  stopwatch() : wall_(clock_type::now()), cpu_(bench::process_cpu_seconds()) {}
   void stop(result& r) const {
     r.seconds = std::chrono::duration<double>(clock_type::now() - wall_).count();
-    r.cpu_seconds = process_cpu_seconds() - cpu_;
+    r.cpu_seconds = bench::process_cpu_seconds() - cpu_;
   }
 
  private:

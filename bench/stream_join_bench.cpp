@@ -42,13 +42,6 @@ struct rate_offset {
   std::int64_t seconds = 0, start_ms = 0;
 };
 
-double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
 double thread_cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -119,7 +112,7 @@ engine_run run_engine(double run_seconds, std::int64_t rows_per_second) {
                                      (col("rt") <= col("lt") + lit("1 second")));
   std::mutex lock;
   join_result result;
-  const double cpu_at_start = process_cpu_seconds();
+  const double cpu_at_start = bench::process_cpu_seconds();
   auto query = joined.write_stream()
                    .trigger(flow::processing_time(std::chrono::seconds(1)))
                    .foreach_batch([&](const flow::batch& rows, std::int64_t) {
@@ -133,7 +126,7 @@ engine_run run_engine(double run_seconds, std::int64_t rows_per_second) {
                    .start();
   std::this_thread::sleep_for(std::chrono::duration<double>(run_seconds));
   query.stop();
-  const double cpu_seconds = process_cpu_seconds() - cpu_at_start;
+  const double cpu_seconds = bench::process_cpu_seconds() - cpu_at_start;
   if (query.exception()) {
     std::fprintf(stderr, "stream_join_bench: the query failed: %s\n", query.exception()->c_str());
     std::exit(1);

@@ -367,6 +367,16 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
 }
 
 // Decodes a source's raw records and processes them.
+// What an instance does with rows its inputs release in order: the chain processes them, after the epoch's
+// clocks.
+auto in_chain(instance_pointer self) {
+  return [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
+    self->state.epoch = epoch;
+    start_clocks(self, epoch);
+    self->state.chain->process(epoch, seq, input, rows);
+  };
+}
+
 void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk) {
   auto& s = self->state;
   if (!s.setup.chunk_decoder) throw error("vertex received raw records but its source has no decoder");
@@ -376,11 +386,7 @@ void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq,
   s.stats.count_malformed(s.setup.source_index, static_cast<std::int64_t>(ds.malformed));
   s.stats.input_bytes += static_cast<std::int64_t>(chunk.end - chunk.begin);
   if (s.setup.guard) s.setup.guard->received(ds.rows);
-  s.inputs->data(epoch, seq, input, decoded, [self](std::int64_t e, std::uint64_t q, std::uint32_t in, const batch& rows) {
-    self->state.epoch = e;
-    start_clocks(self, e);
-    self->state.chain->process(e, q, in, rows);
-  });
+  s.inputs->data(epoch, seq, input, decoded, in_chain(self));
 }
 
 // How many chunks read_file_chunks cuts file into, when its size tells: none for an empty file, one for a
@@ -429,11 +435,7 @@ void process_source_batch(instance_pointer self, std::int64_t epoch, std::uint64
   if (s.setup.guard) s.setup.guard->received(rows.num_rows());
   s.stats.count_input(s.setup.source_index, static_cast<std::int64_t>(rows.num_rows()));
   s.stats.input_bytes += static_cast<std::int64_t>(rows.byte_size());
-  s.inputs->data(epoch, seq, input, rows, [self](std::int64_t e, std::uint64_t q, std::uint32_t in, const batch& r) {
-    self->state.epoch = e;
-    start_clocks(self, e);
-    self->state.chain->process(e, q, in, r);
-  });
+  s.inputs->data(epoch, seq, input, rows, in_chain(self));
 }
 
 // A unit's seq within a range-reading source's epoch: the range's position above this bit, then the unit's
@@ -476,11 +478,7 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
     auto op = self->state.chain->running_operator();
     return "vertex '" + name + "'" + (op.empty() ? std::string() : ", operator '" + op + "'");
   });
-  auto process = [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
-    self->state.epoch = epoch;
-    start_clocks(self, epoch);
-    self->state.chain->process(epoch, seq, input, rows);
-  };
+  auto process = in_chain(self);
   auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_epoch(self, epoch, stats); };
   // A source's reader gets back the credit a unit took.
   auto ack = [self](bool acked) {
