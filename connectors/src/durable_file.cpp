@@ -340,6 +340,7 @@ sealed_log::sealed_log(std::string_view owner, std::string directory, std::strin
         throw error(owner_ + ": '" + path_ + "' is damaged at byte " + std::to_string(record.at) + " (" + record.why +
                     ") before its last record, so acknowledged records are lost; restore the file from a backup "
                     "or start the query on a new checkpoint location");
+      torn_tail_ = record.why;
       break;  // a torn append: never acknowledged
     }
     recovered_.push_back(record.payload);
@@ -353,25 +354,34 @@ void sealed_log::append(const std::vector<std::string>& payloads) { write_record
 
 void sealed_log::append_unsynced(std::string_view payload) { write_records({std::string(payload)}, false); }
 
-void sealed_log::write_records(const std::vector<std::string>& payloads, bool sync) {
-  if (!fd_) {
-    bool created = true;
-    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd_ && errno == EEXIST) {
-      created = false;
-      fd_.reset(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
-    }
-    if (!fd_) fail(owner_, "open", path_, errno);
-    if (created) sync_directory(owner_, directory_);
-    // A torn record after end_ (a crash's, or a failed append's) is cut off.
-    struct stat st {};
-    if (::fstat(fd_.get(), &st) != 0) fail(owner_, "stat", path_, errno);
-    if (static_cast<std::uint64_t>(st.st_size) > end_ && ::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) {
-      const int code = errno;
-      fd_.reset();
-      fail(owner_, "cut the torn end off", path_, code);
-    }
+void sealed_log::cut_torn_tail() {
+  if (open_for_append() && ::fdatasync(fd_.get()) != 0) fail(owner_, "fdatasync", path_, errno);
+}
+
+bool sealed_log::open_for_append() {
+  if (fd_) return false;
+  bool created = true;
+  fd_.reset(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd_ && errno == EEXIST) {
+    created = false;
+    fd_.reset(::open(path_.c_str(), O_WRONLY | O_CLOEXEC));
   }
+  if (!fd_) fail(owner_, "open", path_, errno);
+  if (created) sync_directory(owner_, directory_);
+  // A torn record after end_ (a crash's, or a failed append's) is cut off.
+  struct stat st {};
+  if (::fstat(fd_.get(), &st) != 0) fail(owner_, "stat", path_, errno);
+  if (static_cast<std::uint64_t>(st.st_size) <= end_) return false;
+  if (::ftruncate(fd_.get(), static_cast<off_t>(end_)) != 0) {
+    const int code = errno;
+    fd_.reset();
+    fail(owner_, "cut the torn end off", path_, code);
+  }
+  return true;
+}
+
+void sealed_log::write_records(const std::vector<std::string>& payloads, bool sync) {
+  open_for_append();
   std::string record;
   for (const auto& payload : payloads) record += seal(payload);
   try {

@@ -2,7 +2,6 @@
 // each record as u32 length and bytes, then (when flagged) one i64 arrival time per record; native byte order.
 #include "receiver_wal.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,11 +83,8 @@ receiver_wal::receiver_wal(std::string directory) : directory_(std::move(directo
     if (segments_[i] != end_)
       throw error("push source: the write-ahead log in '" + directory_ + "' misses records " + std::to_string(end_) +
                   ".." + std::to_string(segments_[i]) + "; start the query on a new checkpoint location");
-    read_segment(segment_path(segments_[i]), i + 1 == segments_.size());
+    current_ = read_segment(segments_[i], i + 1 == segments_.size());
   }
-  const std::string newest = segment_path(segments_.back());
-  current_ = unique_fd(::open(newest.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
-  if (!current_) throw error(std::string(owner) + ": cannot open '" + newest + "': " + std::strerror(errno));
 }
 
 bool receiver_wal::present_in(const std::string& directory) {
@@ -97,36 +93,32 @@ bool receiver_wal::present_in(const std::string& directory) {
   return false;
 }
 
-std::string receiver_wal::segment_path(std::uint64_t first) const {
+std::string receiver_wal::segment_name(std::uint64_t first) const {
   char name[32];
   std::snprintf(name, sizeof name, "%s%020llu", segment_prefix.data(), static_cast<unsigned long long>(first));
-  return directory_ + "/" + name;
+  return name;
 }
 
-void receiver_wal::read_segment(const std::string& path, bool newest) {
-  const std::string content = read_file(owner, path);
-  std::size_t pos = 0;
-  while (pos < content.size()) {
-    const std::size_t group_start = pos;
-    std::string why;
-    auto payload = unseal_next(content, pos, why);
+std::unique_ptr<sealed_log> receiver_wal::read_segment(std::uint64_t first, bool newest) {
+  auto segment = std::make_unique<sealed_log>(owner, directory_, segment_name(first));
+  const std::string& path = segment->path();
+  if (!segment->torn_tail().empty()) {
+    // A crash while the newest segment's last group was written: that range was never reported, so the
+    // group is cut off, never read as data. An older segment was whole when the next one began.
+    if (!newest) damaged(path, segment->torn_tail());
+    segment->cut_torn_tail();
+  }
+  for (const auto& payload : segment->recovered()) {
     std::vector<logged_block> blocks;
-    if (payload && !parse_group(*payload, blocks)) damaged(path, "malformed group");
-    if (!payload) {
-      if (!newest) damaged(path, why);
-      // A crash while this group was written: it was never reported, so it is cut off, never read as data.
-      unique_fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-      if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(group_start)) != 0)
-        throw error(std::string(owner) + ": cannot cut the torn end off '" + path + "': " + std::strerror(errno));
-      sync_file(owner, fd.get(), path);
-      return;
-    }
+    if (!parse_group(payload, blocks)) damaged(path, "malformed group");
     for (auto& block : blocks) {
       if (block.first != end_) damaged(path, "records out of sequence");
       end_ = block.first + block.records.size();
       recovered_.push_back(std::move(block));
     }
   }
+  segment->release_recovered();
+  return segment;
 }
 
 void receiver_wal::append(const record_log& log, const std::vector<std::shared_ptr<const log_block>>& blocks) {
@@ -143,16 +135,12 @@ void receiver_wal::append(const record_log& log, const std::vector<std::shared_p
     for (std::int64_t micros : block->arrival_micros) put<std::int64_t>(payload, micros);
   }
   if (!current_ || rotate_) {
-    const std::string path = segment_path(blocks.front()->first);
-    current_ = create_file(owner, path);
-    sync_directory(owner, directory_);
+    current_ = std::make_unique<sealed_log>(owner, directory_, segment_name(blocks.front()->first));
     if (segments_.empty()) first_ = blocks.front()->first;
     segments_.push_back(blocks.front()->first);
     rotate_ = false;
   }
-  const std::string path = segment_path(segments_.back());
-  write_all(owner, current_.get(), seal(payload), path);
-  sync_file(owner, current_.get(), path);
+  current_->append(payload);
   end_ = blocks.back()->first + blocks.back()->count;
 }
 
@@ -162,7 +150,7 @@ void receiver_wal::drop_before(std::uint64_t offset) {
   while (removable + 1 < segments_.size() && segments_[removable + 1] <= offset) ++removable;
   if (removable == 0) return;
   for (std::size_t i = 0; i < removable; ++i) {
-    const std::string path = segment_path(segments_[i]);
+    const std::string path = directory_ + "/" + segment_name(segments_[i]);
     if (::unlink(path.c_str()) != 0 && errno != ENOENT)
       throw error(std::string(owner) + ": cannot remove '" + path + "': " + std::strerror(errno));
   }

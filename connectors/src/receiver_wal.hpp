@@ -13,8 +13,8 @@
 
 namespace flow::connectors {
 
-// Segment files directory/wal-<offset of its first record, 20 digits>, each a run of sealed groups appended
-// and fsync'd (one group per planned range: the blocks it seals). A commit rotates to a new segment at the
+// Segment files directory/wal-<offset of its first record, 20 digits>, each a sealed_log of groups (one
+// group per planned range: the blocks it seals), each appended durably. A commit rotates to a new segment at the
 // next group and removes the segments that lie wholly before the committed offset; the newest segment
 // always stays, its name and groups keep the numbering across restarts.
 class receiver_wal {
@@ -46,12 +46,13 @@ class receiver_wal {
   std::size_t segment_count() const { return segments_.size(); }
 
  private:
-  void read_segment(const std::string& path, bool newest);
-  std::string segment_path(std::uint64_t first) const;
+  // Reads the segment that starts at first; returns it, open for appending, when it is the newest.
+  std::unique_ptr<sealed_log> read_segment(std::uint64_t first, bool newest);
+  std::string segment_name(std::uint64_t first) const;
 
   std::string directory_;
   std::vector<std::uint64_t> segments_;  // first offsets, ascending; the last one is written to
-  unique_fd current_;                    // the newest segment, open for appending
+  std::unique_ptr<sealed_log> current_;  // the newest segment
   bool rotate_ = false;                  // the next group starts a new segment
   std::uint64_t first_ = 0;
   std::uint64_t end_ = 0;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "flow/connectors/durable_file.hpp"
 #include "flow/connectors/push_source.hpp"
 #include "flow/connectors/socket.hpp"
 #include "test_support.hpp"
@@ -222,4 +223,55 @@ TEST_CASE("damage before the end of the write-ahead log fails the restart, namin
   CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
              Catch::Contains("segment '" + segments[0].string() + "' is damaged (checksum mismatch)") &&
                  Catch::Contains("new checkpoint location"));
+}
+
+TEST_CASE("a corrupted group with an intact one after it in the write-ahead log fails the restart, naming the file",
+          "[push][wal]") {
+  temp_dir checkpoint;
+  listener server;
+  {
+    wal_source first(server, checkpoint.path(), true);
+    first.send_and_plan("a\nb\nc\n", at(0), 3);
+    first.send_and_plan("d\n", at(3), 1);  // the same segment: nothing committed
+  }
+  auto segments = wal_segments(checkpoint.path());
+  REQUIRE(segments.size() == 1);
+  std::string content = read_file(segments[0]);
+  content[content.find('\n') + 20] ^= 0x01;  // inside the first group's payload
+  write_file(segments[0], content);
+  options opts;
+  opts.set("host", "127.0.0.1");
+  opts.set("port", std::to_string(server.port()));
+  opts.set("walEnabled", "true");
+  auto source = make_socket_source(opts);
+  CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
+             Catch::Contains("'" + segments[0].string() + "' is damaged at byte 0 (checksum mismatch)") &&
+                 Catch::Contains("new checkpoint location"));
+}
+
+TEST_CASE("a write-ahead log segment as earlier builds wrote it (sealed groups back to back) is replayed",
+          "[push][wal]") {
+  temp_dir checkpoint;
+  listener server;
+  // One group: u64 first offset, u64 record count, u8 1 (arrival times follow), each record as u32 length
+  // and bytes, then an i64 arrival time per record; native byte order.
+  std::string group;
+  auto put = [&](auto value) { group.append(reinterpret_cast<const char*>(&value), sizeof value); };
+  put(std::uint64_t{0});
+  put(std::uint64_t{2});
+  put(std::uint8_t{1});
+  for (std::string value : {"old", "wal"}) {
+    put(static_cast<std::uint32_t>(value.size()));
+    group += value;
+  }
+  put(std::int64_t{1000});
+  put(std::int64_t{2000});
+  write_file(checkpoint.path() / "wal-00000000000000000000", seal(group));
+
+  wal_source restarted(server, checkpoint.path(), true);
+  CHECK(restarted.read(at(0), at(2)) ==
+        std::vector<std::pair<std::string, std::int64_t>>{{"old", 1000}, {"wal", 2000}});
+  auto next = restarted.send_and_plan("new\n", at(2), 1);
+  CHECK(values_of(restarted.read(at(2), next)) == std::vector<std::string>{"new"});
+  CHECK(wal_segments(checkpoint.path()).size() == 1);  // appended to the segment it found
 }

@@ -131,14 +131,22 @@ class sealed_log {
   void append_unsynced(std::string_view payload);
   // Bytes of intact records in the file.
   std::uint64_t size() const { return end_; }
+  // Why the last record read was left out as a torn append ("truncated: ...", "checksum mismatch"); empty
+  // when the file ended with an intact record. For a log whose end must be whole (a closed segment).
+  const std::string& torn_tail() const { return torn_tail_; }
+  // Cuts a torn tail off the file now, durably (an append does so too), so that the file ends whole.
+  void cut_torn_tail();
 
  private:
+  // Opens the file for appending when it is not yet, cutting a torn tail off; true when it cut one.
+  bool open_for_append();
   void write_records(const std::vector<std::string>& payloads, bool sync);
 
   std::string owner_, directory_, path_;
   unique_fd fd_;           // open for writing from the first append on
   std::uint64_t end_ = 0;  // bytes of the intact records: where the next one goes
   std::vector<std::string> recovered_;
+  std::string torn_tail_;
 };
 
 }  // namespace flow::connectors
