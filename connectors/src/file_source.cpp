@@ -18,7 +18,6 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <limits>
 #include <functional>
@@ -165,6 +164,77 @@ std::string read_bytes(const std::string& file, std::size_t limit) {
   return contents;
 }
 
+// Where the first chunk of bytes ends: at the decoder's last record boundary within limit bytes, or within
+// a window doubled until it holds a whole record. complete: bytes run to the end of the file; otherwise 0
+// when only more bytes can tell (so that a file read in pieces is cut exactly as one read whole).
+std::size_t first_cut(std::string_view bytes, bool complete, const decoder& format_decoder, std::size_t limit) {
+  if (bytes.size() <= limit) return complete ? bytes.size() : 0;
+  for (std::size_t window = limit;; window *= 2) {
+    if (complete) window = std::min(window, bytes.size());
+    else if (window >= bytes.size()) return 0;
+    if (std::size_t boundary = format_decoder.record_boundary(bytes.substr(0, window)); boundary > 0) return boundary;
+    if (window == bytes.size()) return bytes.size();
+  }
+}
+
+// A file read one chunk at a time (a read() of about the chunk limit each), so that the instances decode
+// its first chunks while the rest is still to be read. Read, not mapped: pages of a mapping that a writer
+// truncates raise SIGBUS in whichever thread touches them, and the file source cannot keep writers away.
+class file_chunk_reader {
+ public:
+  file_chunk_reader(std::string path, const decoder& format_decoder, std::size_t limit)
+      : path_(std::move(path)), decoder_(format_decoder), limit_(std::max<std::size_t>(limit, 1)) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw error(read_error(path_, errno));
+  }
+  ~file_chunk_reader() { ::close(fd_); }
+  file_chunk_reader(const file_chunk_reader&) = delete;
+  file_chunk_reader& operator=(const file_chunk_reader&) = delete;
+
+  // The next chunk, cut as cut_into_chunks cuts the whole file; nullopt at its end.
+  std::optional<raw_chunk> next() {
+    std::size_t wanted = limit_ + 1;  // one byte past the limit tells whether the rest fits in one chunk
+    std::size_t cut = 0;
+    while (true) {
+      fill(wanted);
+      cut = first_cut(pending_, at_end_, decoder_, limit_);
+      if (cut > 0) break;
+      if (at_end_) return std::nullopt;
+      wanted = pending_.size() * 2;  // a record longer than the window: read on
+    }
+    auto buffer = std::make_shared<const std::string>(std::move(pending_));
+    pending_.assign(*buffer, cut);  // the start of the next chunk
+    raw_chunk chunk{buffer, 0, cut, path_, line_, offset_};
+    line_ += static_cast<std::uint64_t>(std::count(buffer->begin(), buffer->begin() + static_cast<std::ptrdiff_t>(cut), '\n'));
+    offset_ += cut;
+    return chunk;
+  }
+
+  std::uint64_t bytes_read() const { return offset_; }
+
+ private:
+  void fill(std::size_t wanted) {
+    while (!at_end_ && pending_.size() < wanted) {
+      const std::size_t filled = pending_.size();
+      pending_.resize(wanted);
+      const ssize_t got = ::read(fd_, pending_.data() + filled, wanted - filled);
+      const int code = errno;
+      pending_.resize(filled + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+      if (got < 0 && code != EINTR) throw error(read_error(path_, code));
+      at_end_ = got == 0;
+    }
+  }
+
+  std::string path_;
+  const decoder& decoder_;
+  std::size_t limit_;
+  int fd_ = -1;
+  std::string pending_;  // read, not yet handed out
+  bool at_end_ = false;
+  std::uint64_t offset_ = 0;  // of pending_'s first byte in the file
+  std::uint64_t line_ = 1;
+};
+
 std::string make_offset(std::size_t log_offset) { return "{\"logOffset\":" + std::to_string(log_offset) + "}"; }
 
 std::size_t parse_offset(const std::string& offset) {
@@ -297,7 +367,7 @@ class file_stream_source final : public source_reader, public plan_logging_sourc
 
   void begin_read(const std::string& start, const std::string& end) override {
     std::tie(read_next_, read_end_) = files_of(start, end);
-    chunks_.clear();
+    reading_.reset();
   }
 
   bool instances_can_read_files() const override { return true; }
@@ -313,21 +383,22 @@ class file_stream_source final : public source_reader, public plan_logging_sourc
   }
 
   std::optional<source_unit> next() override {
-    while (chunks_.empty()) {
-      if (read_next_ >= read_end_) return std::nullopt;
-      const file_entry& file = log_[read_next_++];
-      auto contents = std::make_shared<const std::string>(read_bytes(file.path, std::string::npos));
-      if (auto known = known_.find(file.path); known != known_.end() && known->second.watch_changes &&
-                                                contents->size() != known->second.size)
-        report_change(known, contents->size());  // changed since it was taken: this read got the change
+    while (true) {
+      if (!reading_) {
+        if (read_next_ >= read_end_) return std::nullopt;
+        reading_.emplace(log_[read_next_++].path, *decoder_, chunk_limit());
+      }
+      if (auto chunk = reading_->next()) {
+        bytes_read_ += static_cast<std::int64_t>(chunk->end - chunk->begin);
+        return source_unit{std::move(*chunk)};
+      }
+      const std::uint64_t size = reading_->bytes_read();
+      if (auto known = known_.find(log_[read_next_ - 1].path);
+          known != known_.end() && known->second.watch_changes && size != known->second.size)
+        report_change(known, size);  // changed since it was taken: this read got the change
       ++files_read_;
-      bytes_read_ += contents->size();
-      auto pieces = cut_into_chunks(std::move(contents), file.path, *decoder_, chunk_limit());
-      chunks_.assign(std::make_move_iterator(pieces.begin()), std::make_move_iterator(pieces.end()));
+      reading_.reset();
     }
-    raw_chunk chunk = std::move(chunks_.front());
-    chunks_.pop_front();
-    return source_unit{std::move(chunk)};
   }
 
   void set_rate_limits_enabled(bool enabled) override { rate_limits_enabled_ = enabled; }
@@ -636,7 +707,7 @@ class file_stream_source final : public source_reader, public plan_logging_sourc
 
   std::size_t read_next_ = 0;
   std::size_t read_end_ = 0;
-  std::deque<raw_chunk> chunks_;
+  std::optional<file_chunk_reader> reading_;  // the file next() reads, log_[read_next_ - 1]
   std::int64_t files_read_ = 0;
   std::int64_t bytes_read_ = 0;
   std::int64_t files_changed_after_read_ = 0;
@@ -669,19 +740,7 @@ std::vector<raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> conten
   std::size_t pos = 0;
   std::uint64_t line = 1;
   while (pos < bytes.size()) {
-    std::size_t remaining = bytes.size() - pos;
-    std::size_t end = bytes.size();
-    if (remaining > limit) {
-      // A record longer than the limit: widen the window until it holds a whole record.
-      for (std::size_t window = limit;; window = std::min(remaining, window * 2)) {
-        std::size_t boundary = format_decoder.record_boundary(bytes.substr(pos, window));
-        if (boundary > 0) {
-          end = pos + boundary;
-          break;
-        }
-        if (window == remaining) break;
-      }
-    }
+    const std::size_t end = pos + first_cut(bytes.substr(pos), true, format_decoder, limit);
     chunks.push_back(raw_chunk{contents, pos, end, origin, line});
     line += static_cast<std::uint64_t>(std::count(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
                                                   bytes.begin() + static_cast<std::ptrdiff_t>(end), '\n'));

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "flow/connectors/kafka.hpp"
+#include "kafka_arrival.hpp"
 #include "kafka_support.hpp"
 
 namespace flow::connectors {
@@ -20,6 +21,9 @@ constexpr std::size_t max_rows_per_batch = 4096;
 constexpr std::size_t default_unit_bytes = std::size_t{1} << 20;
 constexpr std::int64_t earliest_marker = -2;
 constexpr std::int64_t latest_marker = -1;
+// An idle query plans again this often even without records arriving: partitions and topics that appear
+// later are found so.
+constexpr std::chrono::seconds partition_recheck{1};
 
 struct source_settings {
   std::vector<std::string> subscribe;
@@ -132,7 +136,7 @@ struct partition_range {
 
 class kafka_stream_source final : public source_reader {
  public:
-  explicit kafka_stream_source(const options& opts) : settings_(parse_settings(opts)) {
+  explicit kafka_stream_source(const options& opts) : settings_(parse_settings(opts)), options_(opts) {
     std::vector<std::pair<std::string, std::string>> defaults = {
         {"group.id", "flow-kafka-source-" + random_suffix()},
         {"client.id", "flow-kafka-source"},
@@ -195,6 +199,12 @@ class kafka_stream_source final : public source_reader {
     return *initial_;
   }
 
+  // A consumer of its own hears of records arriving after a plan that found none (kafka_arrival.hpp).
+  bool notify_when_data(std::function<void()> arrived) override {
+    arrival_ = std::make_unique<arrival_consumer>(options_, std::move(arrived));
+    return true;
+  }
+
   std::optional<std::string> latest_offset(const std::string& start) override {
     auto deadline = clock_type::now() + settings_.timeout;
     partition_offsets from = parse_partition_offsets(start, "kafka source offset");
@@ -219,8 +229,13 @@ class kafka_stream_source final : public source_reader {
     partition_offsets end = high;
     if (rate_limits_enabled_ && settings_.max_offsets_per_trigger)
       end = rate_limit(*settings_.max_offsets_per_trigger, begin, high);
+    const bool found = end != from;
+    if (arrival_) {
+      if (found) arrival_->disarm();
+      else arrival_->arm(high, clock_type::now() + partition_recheck);
+    }
     latest_high_ = std::move(high);
-    if (end == from) return std::nullopt;
+    if (!found) return std::nullopt;
     return format_partition_offsets(end);
   }
 
@@ -259,7 +274,9 @@ class kafka_stream_source final : public source_reader {
         last_progress = clock_type::now();
       }
       rd_kafka_message_t* messages[256];
-      std::size_t wanted = std::min<std::size_t>(std::size(messages), max_rows_per_batch - rows);
+      // No more than the range holds: librdkafka waits the whole timeout for a batch it cannot fill.
+      std::size_t wanted = std::min<std::size_t>({std::size(messages), max_rows_per_batch - rows,
+                                                  static_cast<std::size_t>(range.until - range.next)});
       ssize_t got = rd_kafka_consume_batch_queue(queue_, 100, messages, wanted);
       if (got < 0) throw error("kafka source: consuming failed: " + err_text(rd_kafka_last_error()));
       std::vector<message_ptr> polled(messages, messages + got);
@@ -323,7 +340,10 @@ class kafka_stream_source final : public source_reader {
     return out;
   }
 
-  void stop() override { unassign(); }
+  void stop() override {
+    unassign();
+    if (arrival_) arrival_->disarm();
+  }
 
  private:
   // The partitions' ranges of (start, end] that hold records, in (topic, partition) order; a partition
@@ -453,6 +473,7 @@ class kafka_stream_source final : public source_reader {
   }
 
   source_settings settings_;
+  options options_;  // for the arrival consumer
   handle_ptr consumer_;
   rd_kafka_queue_t* queue_ = nullptr;
   std::string last_error_;
@@ -469,6 +490,7 @@ class kafka_stream_source final : public source_reader {
   std::int64_t records_read_ = 0;
   std::int64_t bytes_read_ = 0;
   std::int64_t records_lost_ = 0;
+  std::unique_ptr<arrival_consumer> arrival_;  // set by notify_when_data
 };
 
 }  // namespace

@@ -295,7 +295,7 @@ TEST_CASE("file source replays a range as the same chunks", "[file_source]") {
   REQUIRE(first.size() == again.size());
   for (std::size_t i = 0; i < first.size(); ++i) {
     CHECK(first[i].bytes() == again[i].bytes());
-    CHECK(first[i].begin == again[i].begin);
+    CHECK(first[i].file_offset == again[i].file_offset);
     CHECK(first[i].first_line == again[i].first_line);
     CHECK(first[i].origin == again[i].origin);
   }
@@ -305,18 +305,61 @@ TEST_CASE("file source replays a range as the same chunks", "[file_source]") {
   REQUIRE(replayed.size() == first.size());
   for (std::size_t i = 0; i < first.size(); ++i) CHECK(replayed[i].bytes() == first[i].bytes());
 
-  // Chunks of one file share its buffer, cover it exactly and end on a line.
-  std::size_t covered = 0;
+  // Chunks of one file cover it exactly, end on a line and are cut as the whole file is.
+  std::uint64_t covered = 0;
+  std::vector<std::string> cut_whole;
+  for (const auto& c : flow::connectors::cut_into_chunks(std::make_shared<const std::string>(text), "big.txt",
+                                                         *flow::make_decoder("text", {}, nullptr), 500))
+    cut_whole.emplace_back(c.bytes());
+  std::vector<std::string> cut_read;
   for (const auto& c : first) {
     if (c.origin != (dir / "big.txt").string()) continue;
-    CHECK(c.buffer == first[0].buffer);
-    CHECK(c.begin == covered);
+    CHECK(c.file_offset == covered);
     CHECK(c.end - c.begin <= 500);
     CHECK(c.bytes().back() == '\n');
-    CHECK(c.first_line == 1 + static_cast<std::uint64_t>(std::count(text.begin(), text.begin() + c.begin, '\n')));
-    covered = c.end;
+    CHECK(c.first_line == 1 + static_cast<std::uint64_t>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(covered), '\n')));
+    covered += c.end - c.begin;
+    cut_read.emplace_back(c.bytes());
   }
   CHECK(covered == text.size());
+  CHECK(cut_read == cut_whole);
+}
+
+TEST_CASE("file source reads a file a chunk at a time, cut as the whole file is", "[file_source]") {
+  // The instances decode a big file's first chunks while the rest is read: no buffer holds the whole file.
+  temp_dir dir;
+  std::string text = "\xEF\xBB\xBF";  // a byte-order mark, dropped from the first chunk only
+  for (int i = 0; i < 2000; ++i) {
+    text += "line " + std::to_string(i) + "\n";
+    if (i % 500 == 7) text += std::string(300, 'x') + "\n";  // longer than the chunk limit
+  }
+  text += "last line without a newline";
+  write_file(dir / "big.txt", text);
+  set_mtime(dir / "big.txt", 1);
+  flow::options opts;
+  opts.set("maxBytesPerChunk", "128");
+  auto source = text_source(dir.path(), opts);
+  REQUIRE(source->latest_offset(offset(0)) == offset(1));
+  auto chunks = read_range(*source, offset(0), offset(1));
+  auto decoder = flow::make_decoder("text", {}, nullptr);
+  auto whole = flow::connectors::cut_into_chunks(std::make_shared<const std::string>(text), "big.txt", *decoder, 128);
+  REQUIRE(chunks.size() == whole.size());
+  std::vector<std::string> lines, expected_lines;
+  flow::decode_stats stats;
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    INFO("chunk " << i);
+    CHECK(chunks[i].bytes() == whole[i].bytes());
+    CHECK(chunks[i].first_line == whole[i].first_line);
+    CHECK(chunks[i].starts_file() == (i == 0));
+    CHECK(chunks[i].buffer->size() <= 2 * 300);  // about a chunk read at a time (the whole file is 20 KB)
+    auto decoded = decoder->decode(chunks[i], stats);
+    auto expected = decoder->decode(whole[i], stats);
+    for (std::size_t r = 0; r < decoded.num_rows(); ++r) lines.emplace_back(decoded.col(0).str(r));
+    for (std::size_t r = 0; r < expected.num_rows(); ++r) expected_lines.emplace_back(expected.col(0).str(r));
+  }
+  CHECK(lines == expected_lines);
+  CHECK(lines.front() == "line 0");
+  CHECK(lines.back() == "last line without a newline");
 }
 
 TEST_CASE("a record longer than the chunk limit gets a chunk of its own", "[file_source]") {

@@ -1,11 +1,13 @@
 // The Kafka source and sink against librdkafka's in-process mock cluster (the real Kafka protocol on 127.0.0.1).
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "flow/connectors/kafka.hpp"
 #include "kafka_support.hpp"
@@ -172,6 +174,39 @@ TEST_CASE("kafka source: assign, latest starting offsets and topics created late
   auto added = records_of(read_range(*subscribed, R"({"a":{"0":4}})", *grown));
   REQUIRE(added.size() == 5);
   CHECK(added.front() == record{"k1", "a-1-0", 1});
+}
+
+TEST_CASE("kafka source notifies when a record arrives after a plan that found none, and when a recheck is due",
+          "[kafka][notify]") {
+  mock_kafka kafka;
+  kafka.create_topic("n", 2);
+  fill(kafka, "n", {2, 1});
+  auto source = flow::make_kafka_source(source_options(kafka, "n"));
+  std::atomic<int> calls{0};
+  REQUIRE(source->notify_when_data([&] { ++calls; }));
+  auto start = source->initial_offset();
+  auto end = source->latest_offset(start);
+  REQUIRE(end);
+  CHECK_FALSE(source->latest_offset(*end));
+  std::this_thread::sleep_for(200ms);
+  CHECK(calls == 0);  // nothing arrived, no recheck due (1 s)
+
+  const auto produced_at = std::chrono::steady_clock::now();
+  kafka.produce("n", 1, "k", "late");
+  kafka.flush();
+  REQUIRE(flow::test::eventually([&] { return calls.load() == 1; }, 10s));
+  CHECK(std::chrono::steady_clock::now() - produced_at < 900ms);  // the record woke it, not the recheck
+  auto next = source->latest_offset(*end);
+  REQUIRE(next);
+  CHECK(records_of(read_range(*source, *end, *next)) == std::vector<record>{{"k", "late", 1}});
+
+  // With nothing arriving, the recheck wakes the query once a second: the plan then finds partitions
+  // and topics that appeared since.
+  CHECK_FALSE(source->latest_offset(*next));
+  const auto idle_since = std::chrono::steady_clock::now();
+  REQUIRE(flow::test::eventually([&] { return calls.load() == 2; }, 10s));
+  CHECK(std::chrono::steady_clock::now() - idle_since >= 900ms);
+  source->stop();
 }
 
 TEST_CASE("kafka source reports lost data and skips it when failOnDataLoss is false", "[kafka]") {
