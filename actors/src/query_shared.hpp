@@ -28,12 +28,16 @@ struct query_shared {
   // never end and the actor system would wait for it forever.
   coordinator_actor coordinator;
 
-  // Runs f(*this) under the mutex and wakes the waiters.
+  // Runs f(*this) under the mutex. Wakes the waiters (await_termination, process_all_available) only when
+  // what they wait for changed: a wake-up per status or progress update cost every epoch several context
+  // switches of the waiting thread.
   template <class F>
   void update(F f) {
     std::lock_guard<std::mutex> lock(mutex);
+    const bool was_active = active;
+    const std::uint64_t idle_plan_before = last_idle_plan;
     f(*this);
-    changed.notify_all();
+    if (active != was_active || last_idle_plan != idle_plan_before) changed.notify_all();
   }
 };
 
