@@ -10,6 +10,7 @@
 
 #include "protocol.hpp"
 #include "flow/dataframe.hpp"
+#include "flow/runtime/progress.hpp"
 
 namespace flow::runtime {
 
@@ -19,7 +20,8 @@ struct query_shared {
   std::string id, run_id, name;
   bool active = true;
   query_status status{"Initializing sources", false, false};
-  std::deque<std::string> progress;  // newest last
+  // Newest last; rendered as JSON when the handle is asked (most reports are never read).
+  std::deque<query_progress> progress;
   std::optional<std::string> failure;
   std::uint64_t plans_started = 0;
   std::uint64_t last_idle_plan = 0;  // number of the last plan that found no new data
