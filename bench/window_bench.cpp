@@ -50,6 +50,7 @@ std::int64_t to_micros(std::string_view text) {
 
 run_figures run_hand_loop(const std::vector<fs::path>& files) {
   auto started = std::chrono::steady_clock::now();
+  const double cpu_started = bench::process_cpu_seconds();
   std::unordered_map<std::string, std::unordered_map<std::int64_t, std::int64_t>> by_country;
   auto read = [](const fs::path& file) { return bench::read_file(file, data_hint); };
   bench::for_each_retail_record(files, read, [&](const std::vector<std::string_view>& fields) {
@@ -61,6 +62,7 @@ run_figures run_hand_loop(const std::vector<fs::path>& files) {
   });
   run_figures fig;
   fig.seconds = bench::seconds_since(started);
+  fig.cpu_seconds = bench::process_cpu_seconds() - cpu_started;
   for (const auto& [country, windows] : by_country)
     for (const auto& [start, sum] : windows) fig.result[{country, start}] = sum;
   return fig;
@@ -76,6 +78,7 @@ run_figures run_libflow(const fs::path& dir, std::size_t parallelism) {
   std::mutex mutex;
   run_figures fig;
   auto started = std::chrono::steady_clock::now();
+  const double cpu_started = bench::process_cpu_seconds();
   auto query = totals.write_stream()
                    .output_mode("update")
                    .trigger(flow::available_now())
@@ -87,6 +90,7 @@ run_figures run_libflow(const fs::path& dir, std::size_t parallelism) {
                    .start();
   query.await_termination();
   fig.seconds = bench::seconds_since(started);
+  fig.cpu_seconds = bench::process_cpu_seconds() - cpu_started;
   if (auto failure = query.exception()) throw std::runtime_error("the query failed: " + *failure);
   return fig;
 }
@@ -98,14 +102,15 @@ int run_bench(int argc, char** argv) {
   sums expected;
   const auto runs = bench::compare_with_hand_loop(
       input.repeats, [&](std::size_t parallelism) { return parallelism == 0 ? run_hand_loop(input.files) : run_libflow(input.dir, parallelism); }, expected);
-  const double hand_seconds = bench::median(runs[0].seconds);
+  const double hand_seconds = bench::median(runs[0].seconds), hand_cpu_seconds = bench::median(runs[0].cpu_seconds);
   bool ok = true;
   for (const auto& run : runs) {
-    const double seconds = bench::median(run.seconds);
+    const double seconds = bench::median(run.seconds), cpu_seconds = bench::median(run.cpu_seconds);
     ok = ok && run.matches;
     std::printf("{\"bench\":\"window\",\"run\":\"%s\",\"files\":%zu,\"groups\":%zu,\"median_seconds\":%.4f,"
-                "\"time_ratio_to_hand_loop\":%.3f,\"matches\":%s}\n",
-                run.name, input.files.size(), expected.size(), seconds, seconds / hand_seconds,
+                "\"time_ratio_to_hand_loop\":%.3f,\"median_cpu_seconds\":%.4f,\"cpu_ratio_to_hand_loop\":%.3f,\"matches\":%s}\n",
+                run.name, input.files.size(), expected.size(), seconds, seconds / hand_seconds, cpu_seconds,
+                cpu_seconds / hand_cpu_seconds,
                 run.matches ? "true" : "false");
   }
   std::fflush(stdout);

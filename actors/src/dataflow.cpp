@@ -314,12 +314,15 @@ std::int64_t removed_rows(const batch& changes) {
 }
 
 // The first upstream to send an epoch's clocks has them passed on at once (ahead of any of the epoch's rows
-// this instance sends); the chain takes them when the epoch's first rows or its end arrive.
+// this instance sends); the chain takes them when the epoch's first rows or its end arrive. Sinks run no
+// operators: they get none (each would wake a sink's thread once more per epoch).
 void receive_clocks(instance_pointer self, std::int64_t epoch, std::int64_t watermark, std::int64_t processing_time) {
   auto& st = self->state;
   if (epoch <= st.clocks_started) return;
   if (!st.clocks.emplace(epoch, instance_state::epoch_clocks{watermark, processing_time}).second) return;
+  const auto& graph = *st.setup.graph;
   st.router->barrier([&](std::size_t edge, std::size_t target) {
+    if (graph.vertex(st.router->target_vertex(edge)).kind == vertex_kind::sink) return;
     self->send(st.setup.targets[edge][target], clocks_atom::value, epoch, watermark, processing_time);
   });
 }
@@ -571,7 +574,7 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         self->state.inputs->barrier(epoch, upstream, hold, commit);
       },
-      [](clocks_atom, std::int64_t, std::int64_t, std::int64_t) {},  // a sink keeps no state to evict
+      [](clocks_atom, std::int64_t, std::int64_t, std::int64_t) {},  // not sent to sinks (receive_clocks)
   };
 }
 

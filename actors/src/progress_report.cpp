@@ -44,12 +44,11 @@ query_progress progress_reporter::new_progress(std::int64_t batch_id) const {
   return p;
 }
 
-void progress_reporter::publish(const query_progress& p) {
+void progress_reporter::publish(query_progress p) {
   last_state_stats_.state_rows_total = p.stats.state_rows_total;
   last_state_stats_.state_memory_bytes = p.stats.state_memory_bytes;
-  auto json = to_json(p);
   shared_->update([&](query_shared& shared) {
-    shared.progress.push_back(std::move(json));
+    shared.progress.push_back(std::move(p));
     while (shared.progress.size() > history_) shared.progress.pop_front();
   });
 }
@@ -107,7 +106,7 @@ void progress_reporter::epoch_committed(lifecycle_actions::publish_progress repo
     if (source < p.sources.size() && m < stats.source_metric_values.size())
       p.sources[source].metrics.emplace_back(stats.source_metric_names[m], stats.source_metric_values[m]);
   }
-  publish(p);
+  publish(std::move(p));
 }
 
 void progress_reporter::idle(const lifecycle_actions::publish_idle_progress& report, lifecycle_clock::time_point now) {
@@ -121,7 +120,7 @@ void progress_reporter::idle(const lifecycle_actions::publish_idle_progress& rep
     if (const auto& answer = report.answers[i])
       for (std::size_t m = 0; m < answer->metric_names.size() && m < answer->metric_values.size(); ++m)
         p.sources[i].metrics.emplace_back(answer->metric_names[m], answer->metric_values[m]);
-  publish(p);
+  publish(std::move(p));
 }
 
 }  // namespace flow::runtime

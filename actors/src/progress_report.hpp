@@ -1,5 +1,5 @@
 // A query's progress reports: built from a committed epoch's log entry or from an idle plan, and
-// published to query_shared as Spark's StreamingQueryProgress JSON.
+// published to query_shared, which the query handle renders as Spark's StreamingQueryProgress JSON.
 #pragma once
 
 #include <memory>
@@ -28,7 +28,7 @@ class progress_reporter {
 
  private:
   query_progress new_progress(std::int64_t batch_id) const;
-  void publish(const query_progress& p);
+  void publish(query_progress p);
 
   std::shared_ptr<query_shared> shared_;
   std::vector<std::string> source_descriptions_;

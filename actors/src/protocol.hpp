@@ -31,8 +31,8 @@ using arrived_atom = caf::atom_constant<caf::atom("arrived")>;    // a source's 
 
 // An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
 // in, input: which input of the vertex), its end (barrier, with the figures counted upstream), and the
-// clocks it runs with (epoch, watermark, processing time: operator_context), sent down every edge ahead of
-// the epoch's rows.
+// clocks it runs with (epoch, watermark, processing time: operator_context), sent down every edge to an
+// operator vertex ahead of the epoch's rows (sinks run no operators and get none).
 using batch_input_actor = caf::typed_actor<
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch>,
     caf::reacts_to<barrier_atom, std::int64_t, epoch_stats>,

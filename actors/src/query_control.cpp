@@ -27,11 +27,15 @@ class query_control_impl final : public query_control {
   std::optional<std::string> last_progress() const override {
     return locked([&]() -> std::optional<std::string> {
       if (shared_->progress.empty()) return std::nullopt;
-      return shared_->progress.back();
+      return to_json(shared_->progress.back());
     });
   }
   std::vector<std::string> recent_progress() const override {
-    return locked([&] { return std::vector<std::string>(shared_->progress.begin(), shared_->progress.end()); });
+    return locked([&] {
+      std::vector<std::string> reports;
+      for (const auto& p : shared_->progress) reports.push_back(to_json(p));
+      return reports;
+    });
   }
   std::optional<std::string> exception() const override { return locked([&] { return shared_->failure; }); }
 

@@ -34,6 +34,15 @@ std::size_t query_lifecycle::epoch_window() const {
              : std::max<std::size_t>(1, options_.max_epochs_in_flight);
 }
 
+// The continuous triggers plan one epoch ahead of a full window, so that an epoch's commit starts the next
+// epoch at once instead of a round trip to the sources first. Not a watermarked query: it runs one epoch at
+// a time, as Spark.
+bool query_lifecycle::plans_ahead() const {
+  return (options_.trigger.kind == trigger_kind::as_fast_as_possible ||
+          options_.trigger.kind == trigger_kind::available_now) &&
+         !watermark_.enabled();
+}
+
 bool query_lifecycle::ends_when_drained() const {
   return options_.trigger.kind == trigger_kind::once || options_.trigger.kind == trigger_kind::available_now;
 }
@@ -124,7 +133,8 @@ lifecycle_actions_list query_lifecycle::data_arrived(time_point now) {
 // The trigger fired: plan the next epoch, or remember the trigger until the query can take one more.
 void query_lifecycle::fire(time_point now) {
   if (finished_ || drained_ || stop_requested_) return;
-  if (planning_ || recovering_ || rebalance_pending_ || !replay_.empty() || running() >= epoch_window()) {
+  const std::size_t window = epoch_window() + (plans_ahead() ? 1 : 0);
+  if (planning_ || recovering_ || rebalance_pending_ || !replay_.empty() || running() >= window) {
     trigger_pending_ = true;
     return;
   }
@@ -154,7 +164,7 @@ void query_lifecycle::plan_failed(std::uint64_t plan) {
 
 // Every source answered the plan: a broken one fails the query; with no new data anywhere the trigger
 // was idle; else the next epoch is logged (write-ahead) and run, sources without new data reading an
-// empty range.
+// empty range (a plan made ahead of a full epoch window is held until an epoch commits).
 void query_lifecycle::planned(std::uint64_t plan, time_point now) {
   planning_ = false;
   bool any_data = false;
@@ -190,9 +200,27 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
     return rebalance_when_idle();
   }
   source_status_.clear();
+  if (running() >= epoch_window()) {
+    plan_held_ = true;
+    planning_ = true;
+    held_plan_answered_ = now;
+    return;
+  }
+  run_planned(now, now);
+}
+
+void query_lifecycle::run_held_plan(time_point now) {
+  if (!plan_held_ || running() >= epoch_window()) return;
+  plan_held_ = false;
+  planning_ = false;
+  if (!stop_requested_ && !finished_) run_planned(held_plan_answered_, now);  // a stopping query drops it
+}
+
+// The newest plan's answers (some with data) become the next epoch, logged and run; the next plan starts.
+void query_lifecycle::run_planned(time_point answered, time_point now) {
   epoch_info info;
   info.trigger_start = *trigger_start_;
-  info.latest_offset_ms = millis_between(*trigger_start_, now);
+  info.latest_offset_ms = millis_between(*trigger_start_, answered);
   if (previous_trigger_start_)
     info.since_previous_trigger_s = std::chrono::duration<double>(*trigger_start_ - *previous_trigger_start_).count();
   std::vector<std::string> ends = planned_offsets_;
@@ -354,6 +382,7 @@ void query_lifecycle::on_commits(std::vector<std::pair<std::int64_t, query_epoch
     backoff_ = std::chrono::milliseconds{0};
   }
   const auto plans_before = plans_started_;
+  run_held_plan(now);
   after_commit(now);
   if (plans_started_ != plans_before) trigger_pending_ = false;  // the plan just started sees what arrived
   if (trigger_pending_ && !finished_) {
@@ -397,6 +426,7 @@ void query_lifecycle::begin_recovery(const std::string& reason, time_point now) 
                   std::to_string(options_.failure_window.count()) + " ms; giving up)");
   recovering_ = true;
   planning_ = false;
+  plan_held_ = false;
   ++restarts_in_epoch_;
   backoff_ = backoff_.count() == 0 ? options_.initial_backoff : std::min(options_.max_backoff, backoff_ * 2);
   publish_status("Restarting after failure: " + last_error_, false, false);

@@ -329,23 +329,55 @@ TEST_CASE("lifecycle: processing time fires one epoch per tick, a tick while bus
   CHECK(has<act::plan_sources>(q.tick(t0 + 2000ms)));
 }
 
-TEST_CASE("lifecycle: pipelining keeps at most max_epochs_in_flight epochs running", "[lifecycle]") {
+TEST_CASE("lifecycle: pipelining keeps at most max_epochs_in_flight epochs running, the next one planned ahead "
+          "runs at a commit without a plan of its own", "[lifecycle]") {
   auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
   options.max_epochs_in_flight = 2;
   harness h(options);
   auto e0 = h.answer(h.q.poll(h.now), data("1"));
   auto e1 = h.answer(e0, data("2"));
   CHECK(the<act::run_epoch>(e1).epoch == 1);
-  CHECK_FALSE(has<act::plan_sources>(e1));  // two running: the trigger waits
+  CHECK(the<act::plan_sources>(e1).from == std::vector<std::string>{"2"});  // two running: one plan ahead
+  auto ahead = h.answer(e1, data("3"));
+  CHECK_FALSE(has<act::run_epoch>(ahead));  // held: the window is full
+  CHECK_FALSE(has<act::plan_sources>(ahead));
   CHECK(h.q.poll(h.now).empty());
-
-  auto c0 = h.commit(0);
-  auto plan = the<act::plan_sources>(c0);  // one committed: room for one more
-  CHECK(plan.from == std::vector<std::string>{"2"});
-  auto e2 = h.answer(c0, data("3"));
-  CHECK(the<act::run_epoch>(e2).epoch == 2);
-  CHECK_FALSE(has<act::plan_sources>(e2));
   CHECK(h.q.log().logged() == 2);
+
+  auto c0 = h.commit(0);  // one committed: the held plan's epoch runs at once, and the next plan goes ahead
+  CHECK(position<act::publish_progress>(c0) < position<act::run_epoch>(c0));
+  const auto run2 = the<act::run_epoch>(c0);
+  CHECK(run2.epoch == 2);
+  CHECK(run2.start == std::vector<std::string>{"2"});
+  CHECK(run2.end == std::vector<std::string>{"3"});
+  CHECK(the<act::plan_sources>(c0).from == std::vector<std::string>{"3"});
+  CHECK(h.q.log().logged() == 2);
+}
+
+TEST_CASE("lifecycle: a plan held ahead of a full window is dropped by stop and by a failure", "[lifecycle]") {
+  auto options = options_for(flow::trigger{trigger_kind::available_now, {}});
+  options.max_epochs_in_flight = 1;
+  SECTION("stop") {
+    harness h(options);
+    auto e0 = h.answer(h.q.poll(h.now), data("1"));
+    CHECK_FALSE(has<act::run_epoch>(h.answer(e0, data("2"))));
+    CHECK(h.q.stop().empty());  // epoch 0 still runs
+    auto c0 = h.commit(0);
+    CHECK_FALSE(has<act::run_epoch>(c0));
+    CHECK(has<act::stop_dataflow>(c0));
+  }
+  SECTION("failure") {
+    harness h(options);
+    auto e0 = h.answer(h.q.poll(h.now), data("1"));
+    CHECK_FALSE(has<act::run_epoch>(h.answer(e0, data("2"))));
+    h.q.actor_failed(h.q.generation(), "boom", false, h.now);
+    h.all_down();
+    auto restarted = h.q.restart_timer(h.now);
+    CHECK(the<act::run_epoch>(restarted).end == std::vector<std::string>{"1"});  // the replay of epoch 0
+    CHECK_FALSE(has<act::plan_sources>(restarted));
+    auto c0 = h.commit(0);
+    CHECK(the<act::plan_sources>(c0).from == std::vector<std::string>{"1"});  // planned again, not "2"
+  }
 }
 
 TEST_CASE("lifecycle: a failure kills, backs off, restores the committed state and replays uncommitted epochs "

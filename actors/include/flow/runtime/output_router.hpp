@@ -17,6 +17,7 @@ class output_router {
 
   std::size_t edges() const { return edges_.size(); }
   std::size_t input_of(std::size_t edge) const { return edges_[edge].input; }
+  std::size_t target_vertex(std::size_t edge) const { return edges_[edge].to; }
 
   // Calls send(edge, target_instance, rows) for every part of rows that goes somewhere.
   template <class Send>

@@ -223,6 +223,7 @@ class query_lifecycle {
  private:
   std::size_t running() const;
   std::size_t epoch_window() const;
+  bool plans_ahead() const;
   bool ends_when_drained() const;
   bool once_done() const;
   void publish_status(std::string message, bool data_available, bool trigger_active);
@@ -230,6 +231,8 @@ class query_lifecycle {
   void spawn();
   void fire(time_point now);
   void planned(std::uint64_t plan, time_point now);
+  void run_planned(time_point answered, time_point now);
+  void run_held_plan(time_point now);
   void after_idle(time_point now);
   void after_commit(time_point now);
   void wait_for_data(time_point now);
@@ -258,6 +261,10 @@ class query_lifecycle {
   bool emit_restored_state_ = false;                 // resume_point::emit_restored_state, until done
   bool resumed_epochs_ = false;                      // resume() found uncommitted epochs to re-run
   bool planning_ = false;
+  // A plan made ahead while the epoch window was full found data: its epoch runs when one commits (the
+  // plan counts as planning until then). held_plan_answered: when its last answer came.
+  bool plan_held_ = false;
+  time_point held_plan_answered_{};
   bool drained_ = false;  // available-now/once: the sources had nothing more
   bool trigger_pending_ = false;
   bool idle_poll_scheduled_ = false;  // sources_notify: the idle-report interval's poll is scheduled
