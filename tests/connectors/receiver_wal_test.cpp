@@ -245,7 +245,7 @@ TEST_CASE("a corrupted group with an intact one after it in the write-ahead log 
   opts.set("walEnabled", "true");
   auto source = make_socket_source(opts);
   CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
-             Catch::Contains("'" + segments[0].string() + "' is damaged at byte 0 (checksum mismatch)") &&
+             Catch::Contains(segments[0].string() + "' is damaged at byte 0 (checksum mismatch)") &&
                  Catch::Contains("new checkpoint location"));
 }
 
