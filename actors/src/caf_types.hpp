@@ -9,26 +9,42 @@
 #include <type_traits>
 #include <vector>
 
+#include <caf/binary_deserializer.hpp>
 #include <caf/deserializer.hpp>
 #include <caf/error.hpp>
 #include <caf/meta/load_callback.hpp>
+#include <caf/meta/save_callback.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/sec.hpp>
 #include <caf/serializer.hpp>
 
 #include "flow/batch.hpp"
+#include "flow/batch_pieces.hpp"
 #include "flow/formats.hpp"
 
 namespace flow {
 
-// A batch travels as its flow::encode bytes, so it crosses nodes in libflow's own validated format; an
-// invalid batch (no schema: an empty state copy) as no bytes.
+// A batch travels as its flow::encode bytes (a byte sequence: its size, then the bytes), so it crosses
+// nodes in libflow's own validated format; an invalid batch (no schema: an empty state copy) as no bytes.
+// The bytes go straight into the serializer's buffer (encode_to: a column's arrays in one piece each), and
+// a binary deserializer's (CAF's for messages from other nodes) are decoded where they lie: no copy of
+// the whole encoding on either side.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, batch& x) {
   if constexpr (Inspector::reads_state) {
     if constexpr (std::is_base_of_v<caf::serializer, Inspector>) {
-      std::vector<std::uint8_t> bytes = x.valid() ? encode(x) : std::vector<std::uint8_t>{};
-      return f(caf::meta::type_name("flow::batch"), bytes);
+      auto save = caf::meta::save_callback([&]() -> caf::error {
+        std::size_t size = x.valid() ? encoded_size(x) : 0;
+        if (auto err = f.begin_sequence(size)) return err;
+        caf::error failed;
+        if (size > 0)
+          encode_to(x, [&](const void* piece, std::size_t n) {
+            if (!failed) failed = f.apply_raw(n, const_cast<void*>(piece));
+          });
+        if (failed) return failed;
+        return f.end_sequence();
+      });
+      return f(caf::meta::type_name("flow::batch"), save);
     } else {
       // Printing inspectors (deep_to_string, logging) get a summary instead of the bytes.
       std::string summary = x.valid() ? std::to_string(x.num_rows()) + " rows of (" + x.schema().to_string() + ")"
@@ -36,16 +52,26 @@ typename Inspector::result_type inspect(Inspector& f, batch& x) {
       return f(caf::meta::type_name("flow::batch"), summary);
     }
   } else {
-    std::vector<std::uint8_t> bytes;
     auto load = caf::meta::load_callback([&]() -> caf::error {
+      std::size_t size = 0;
+      if (auto err = f.begin_sequence(size)) return err;
       try {
-        x = bytes.empty() ? batch{} : decode_batch(bytes);
+        if (size == 0) {
+          x = batch{};
+        } else if (auto* in_place = dynamic_cast<caf::binary_deserializer*>(&f); in_place && in_place->remaining() >= size) {
+          x = decode_batch(reinterpret_cast<const std::uint8_t*>(in_place->remainder().data()), size);
+          in_place->skip(size);
+        } else {
+          std::vector<std::uint8_t> bytes(size);
+          if (auto err = f.apply_raw(size, bytes.data())) return err;
+          x = decode_batch(bytes);
+        }
       } catch (const error& e) {
         return caf::make_error(caf::sec::invalid_argument, std::string(e.what()));
       }
-      return caf::none;
+      return f.end_sequence();
     });
-    return f(caf::meta::type_name("flow::batch"), bytes, load);
+    return f(caf::meta::type_name("flow::batch"), load);
   }
 }
 

@@ -5,11 +5,11 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <tuple>
 #include <variant>
 
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
-#include <caf/openssl/manager.hpp>
 
 #include "cluster_node.hpp"
 #include "flow/runtime/cluster_handshake.hpp"
@@ -43,6 +43,16 @@ caf::behavior worker_monitor(caf::stateful_actor<monitor_state>* self, std::shar
   }};
 }
 
+// Takes the announcements of workers started with --flow.join (a bounded backlog: the driver joins each
+// through its handle, which proves nothing until the handshake).
+registrar_actor::behavior_type registrar(registrar_actor::pointer, std::shared_ptr<worker_announcements> inbox) {
+  return {[=](announce_atom, const caf::actor& worker, const std::string& address) {
+    if (!worker) return;
+    std::lock_guard<std::mutex> lock(inbox->mutex);
+    if (inbox->pending.size() < 64) inbox->pending.emplace_back(caf::actor_cast<worker_actor>(worker), address);
+  }};
+}
+
 // One blocking request with the join's timeout: the reply, or flow::error with the refusal.
 template <class... Reply, class Handle, class... Ts>
 void ask(caf::actor_system& sys, std::chrono::milliseconds join_timeout, const Handle& worker,
@@ -65,12 +75,6 @@ void ask(caf::actor_system& sys, std::chrono::milliseconds join_timeout, const H
     throw error("worker " + address + " (" + step + "): " + failure);
 }
 
-// The middleman that connects to the workers and carries the messages to and from them (caf-openssl's
-// with TLS).
-caf::io::middleman_actor middleman_of(caf::actor_system& sys, const cluster_settings& settings) {
-  return settings.tls() ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
-}
-
 // The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
 // middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
 // connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
@@ -80,7 +84,7 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, c
   const auto join_timeout = settings.join_timeout;
   const std::string expected = "check that it runs with --flow.role=worker --flow.listen=" + host + ":" +
                                std::to_string(port) + " and that the address is reachable from here";
-  const auto manager = middleman_of(sys, settings);
+  const auto manager = cluster_middleman(sys, settings);
   caf::scoped_actor self{sys};
   std::variant<worker_actor, std::string> result = std::string("no answer");
   self->request(manager, join_timeout, caf::connect_atom::value, host, port)
@@ -108,27 +112,31 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, c
 }  // namespace
 
 cluster_driver::joined_worker cluster_driver::join(const cluster_address& worker) const {
-  const std::string address = worker.to_string();
   auto connected = connect_worker(sys_, settings_, worker.host, worker.port);
-  if (auto* reason = std::get_if<std::string>(&connected)) throw unreachable("cannot reach worker " + address + ": " + *reason);
+  if (auto* reason = std::get_if<std::string>(&connected))
+    throw unreachable("cannot reach worker " + worker.to_string() + ": " + *reason);
+  return handshake(std::get<worker_actor>(connected), worker.to_string());
+}
+
+cluster_driver::joined_worker cluster_driver::handshake(const worker_actor& handle, const std::string& address) const {
   joined_worker out;
-  out.handle = std::get<worker_actor>(connected);
-  driver_handshake handshake(settings_.secret, build_);
+  out.handle = handle;
+  driver_handshake exchange(settings_.secret, build_);
   std::string proof;
   try {
     ask<std::string, std::string>(sys_, timeout_, out.handle, address, "join refused", std::function<void(std::string, std::string)>(
         [&](std::string nonce, std::string their_fingerprint) {
           out.fingerprint = their_fingerprint;
-          proof = handshake.on_challenge(nonce, their_fingerprint);
-        }), hello_atom::value, handshake.nonce(), handshake.fingerprint());
+          proof = exchange.on_challenge(nonce, their_fingerprint);
+        }), hello_atom::value, exchange.nonce(), exchange.fingerprint());
     ask<std::string>(sys_, timeout_, out.handle, address, "join refused", std::function<void(std::string)>(
-        [&](std::string worker_proof) { handshake.on_accepted(worker_proof); }), join_atom::value, proof);
+        [&](std::string worker_proof) { exchange.on_accepted(worker_proof); }), join_atom::value, proof);
     // Another build: the worker, given this build's list now that both proved the secret, names what
     // differs in its refusal.
-    if (!handshake.same_build()) {
+    if (!exchange.same_build()) {
       ask<std::string>(sys_, timeout_, out.handle, address, "join refused",
-                       std::function<void(std::string)>([&](std::string) { throw join_refused(handshake.mismatch()); }),
-                       build_atom::value, handshake.build_for_comparison());
+                       std::function<void(std::string)>([&](std::string) { throw join_refused(exchange.mismatch()); }),
+                       build_atom::value, exchange.build_for_comparison());
     }
   } catch (const join_refused& e) {
     throw error("worker " + address + " (join refused by the driver): " + e.what());
@@ -136,26 +144,57 @@ cluster_driver::joined_worker cluster_driver::join(const cluster_address& worker
   return out;
 }
 
+void cluster_driver::accept_announced(const worker_actor& handle, const std::string& address) {
+  {
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    const auto known = std::find(addresses_.begin(), addresses_.end(), address);
+    if (known != addresses_.end() && membership_->member(address) && membership_->member(address)->joined) return;
+  }
+  try {
+    const auto target = parse_cluster_address(address, "the address a worker announced");
+    const auto joined = handshake(handle, address);
+    std::size_t w = 0;
+    {
+      std::lock_guard<std::mutex> lock(workers_mutex_);
+      w = static_cast<std::size_t>(std::find(addresses_.begin(), addresses_.end(), address) - addresses_.begin());
+      if (w == addresses_.size()) {
+        addresses_.push_back(address);
+        targets_.push_back(target);
+        workers_.emplace_back();
+        slots_.push_back(1);
+      }
+    }
+    admit(w, joined);
+    introduce_peers();
+    std::cerr << "libflow: worker " << address << " joined (it announced itself); running queries place work on it after their next commit"
+              << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "libflow: refused the worker that announced itself as " << address << ": " << e.what() << std::endl;
+  }
+}
+
 void cluster_driver::admit(std::size_t w, const joined_worker& worker) {
+  std::string address;
   {
     std::lock_guard<std::mutex> lock(workers_mutex_);
     workers_[w] = worker.handle;
+    address = addresses_[w];
   }
-  membership_->joined(addresses_[w], worker.fingerprint.substr(0, 16));
-  caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(worker.handle), addresses_[w]);
+  membership_->joined(address, worker.fingerprint.substr(0, 16));
+  caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(worker.handle), address);
 }
 
 void cluster_driver::introduce_peers() {
-  std::vector<std::pair<std::size_t, worker_actor>> joined;
+  std::vector<std::tuple<std::size_t, worker_actor, std::string>> joined;
   {
     std::lock_guard<std::mutex> lock(workers_mutex_);
     for (std::size_t w = 0; w < workers_.size(); ++w)
-      if (workers_[w] && membership_->member(addresses_[w])->joined) joined.emplace_back(w, workers_[w]);
+      if (workers_[w] && membership_->member(addresses_[w])->joined) joined.emplace_back(w, workers_[w], addresses_[w]);
   }
   std::vector<caf::node_id> nodes;
-  for (const auto& [w, handle] : joined) nodes.push_back(handle.node());
-  for (const auto& [w, handle] : joined)
-    ask<std::uint64_t>(sys_, timeout_, handle, addresses_[w], "peers refused",
+  for (const auto& [w, handle, address] : joined) nodes.push_back(handle.node());
+  for (const auto& [w, handle, address] : joined)
+    ask<std::uint64_t>(sys_, timeout_, handle, address, "peers refused",
                        std::function<void(std::uint64_t)>([&, w = w](std::uint64_t slots) {
                          std::lock_guard<std::mutex> lock(workers_mutex_);
                          slots_[w] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
@@ -165,10 +204,11 @@ void cluster_driver::introduce_peers() {
 
 cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)
     : sys_(sys), settings_(settings), build_(local_build()), timeout_(settings.join_timeout),
-      middleman_(middleman_of(sys, settings)), monitor_(sys.spawn(worker_monitor, membership_)),
+      middleman_(cluster_middleman(sys, settings)), monitor_(sys.spawn(worker_monitor, membership_)),
       rejoins_(rejoin_first_delay, rejoin_max_delay) {
   workers_.resize(settings.workers.size());
   slots_.assign(settings.workers.size(), 1);
+  targets_ = settings.workers;
   std::string unreached;
   for (std::size_t w = 0; w < settings.workers.size(); ++w) {
     addresses_.push_back(settings.workers[w].to_string());
@@ -186,6 +226,16 @@ cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& s
     std::cerr << "libflow: " << unreached << "; the query starts without it and places work on it once it joins" << std::endl;
   // Every worker may take data from the others' vertex instances (a shuffle between workers).
   introduce_peers();
+  if (settings.listen.port != 0) {
+    registrar_ = sys.spawn(registrar, announced_);
+    try {
+      const auto port = publish_on(sys, settings, registrar_, settings.listen, "--flow.listen");
+      std::cerr << "libflow: the driver takes workers that join it (--flow.join) on " << settings.listen.host << ":" << port << std::endl;
+    } catch (const error&) {
+      caf::anon_send_exit(registrar_, caf::exit_reason::user_shutdown);
+      throw;
+    }
+  }
   rejoiner_ = std::thread([this] { rejoin_lost_workers(); });
 }
 
@@ -195,15 +245,33 @@ void cluster_driver::rejoin_lost_workers() {
   using namespace std::chrono_literals;
   std::unique_lock<std::mutex> lock(rejoin_mutex_);
   while (!stopping_) {
+    std::vector<std::pair<worker_actor, std::string>> announced;
+    {
+      std::lock_guard<std::mutex> inbox(announced_->mutex);
+      announced.swap(announced_->pending);
+    }
+    for (const auto& [handle, address] : announced) {
+      lock.unlock();
+      accept_announced(handle, address);
+      lock.lock();
+      if (stopping_) return;
+    }
     const auto now = rejoin_schedule::clock::now();
     for (const auto& member : membership_->members())
       if (!member.joined) rejoins_.lost(member.address, now);
     for (const auto& address : rejoins_.due(now)) {
-      const auto w = static_cast<std::size_t>(std::find(addresses_.begin(), addresses_.end(), address) - addresses_.begin());
+      std::size_t w = 0;
+      cluster_address target;
+      {
+        std::lock_guard<std::mutex> workers_lock(workers_mutex_);
+        w = static_cast<std::size_t>(std::find(addresses_.begin(), addresses_.end(), address) - addresses_.begin());
+        if (w < targets_.size()) target = targets_[w];
+      }
+      if (target.port == 0) continue;
       lock.unlock();
       bool joined = false;
       try {
-        admit(w, join(settings_.workers[w]));
+        admit(w, join(target));
         introduce_peers();
         joined = true;
         std::cerr << "libflow: worker " << address << " joined again; running queries place work on it after their next commit" << std::endl;
@@ -231,6 +299,17 @@ void cluster_driver::stop_rejoining() {
 cluster_driver::~cluster_driver() {
   stop_rejoining();
   caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
+  if (registrar_) caf::anon_send_exit(registrar_, caf::exit_reason::user_shutdown);
+}
+
+std::size_t cluster_driver::size() const {
+  std::lock_guard<std::mutex> lock(workers_mutex_);
+  return workers_.size();
+}
+
+std::string cluster_driver::address(std::size_t worker) const {
+  std::lock_guard<std::mutex> lock(workers_mutex_);
+  return addresses_.at(worker);
 }
 
 std::function<void()> cluster_driver::coordinator_started() {
@@ -253,6 +332,7 @@ std::function<void()> cluster_driver::coordinator_started() {
 // handled everything sent before it.
 void cluster_driver::release_ended_actors() {
   caf::anon_send_exit(monitor_, caf::exit_reason::user_shutdown);
+  if (registrar_) caf::anon_send_exit(registrar_, caf::exit_reason::user_shutdown);
   sys_.await_all_actors_done();
   {
     std::unique_lock<std::mutex> lock(coordinators_->mutex);
@@ -273,8 +353,8 @@ std::vector<std::size_t> cluster_driver::available_slots() const {
 
 bool cluster_driver::joined_since(const std::vector<std::size_t>& placed) const {
   const auto now = available_slots();
-  for (std::size_t w = 0; w < now.size() && w < placed.size(); ++w)
-    if (placed[w] == 0 && now[w] > 0) return true;
+  for (std::size_t w = 0; w < now.size(); ++w)
+    if ((w >= placed.size() || placed[w] == 0) && now[w] > 0) return true;
   return false;
 }
 
@@ -296,13 +376,15 @@ batch_input_actor cluster_driver::deploy(std::size_t worker, const graph_descrip
   d.coordinator = caf::actor_cast<caf::actor>(setup.sup.coordinator);
   d.generation = setup.sup.generation;
   worker_actor handle;
+  std::string address;
   {
     std::lock_guard<std::mutex> lock(workers_mutex_);
     handle = workers_.at(worker);
+    address = addresses_.at(worker);
   }
-  if (!handle) throw error("worker " + addresses_.at(worker) + " has not joined");
+  if (!handle) throw error("worker " + address + " has not joined");
   caf::actor input;
-  ask<caf::actor>(sys_, timeout_, handle, addresses_.at(worker),
+  ask<caf::actor>(sys_, timeout_, handle, address,
                   "deploy of vertex '" + setup.graph->vertex(setup.vertex).name + "' refused",
                   std::function<void(caf::actor)>([&](caf::actor a) { input = std::move(a); }), deploy_atom::value,
                   std::move(d));

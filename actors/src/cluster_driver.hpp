@@ -1,7 +1,8 @@
 // A driver's side of a cluster: joins every worker (flow/runtime/cluster_handshake.hpp) and watches them
 // (a lost worker is recorded in the membership with the reason and time); a thread of its own tries to
-// join lost workers again (flow/runtime/cluster_rejoin.hpp), and the next placement of a query's
-// dataflow uses those that did. Include only from actors/*.cpp.
+// join lost workers again (flow/runtime/cluster_rejoin.hpp), and joins the workers that announce
+// themselves on the driver's --flow.listen (started with --flow.join) as it joins the listed ones; the
+// next placement of a query's dataflow uses those that joined. Include only from actors/*.cpp.
 #pragma once
 
 #include <condition_variable>
@@ -23,11 +24,19 @@
 
 namespace flow::runtime {
 
+// Workers that announced themselves (their handle and address), from the driver's registrar (published on
+// its --flow.listen) to its rejoining thread, which joins them.
+struct worker_announcements {
+  std::mutex mutex;
+  std::vector<std::pair<worker_actor, std::string>> pending;
+};
+
 class cluster_driver {
  public:
   // Connects to and joins every worker of settings, in order. Throws flow::error naming the first worker
   // that refuses the join, and why, or every worker when none can be reached (within a few seconds);
-  // those not reached while others joined are tried again while the driver runs.
+  // those not reached while others joined are tried again while the driver runs. With settings.listen,
+  // then listens there for workers that announce themselves (or throws flow::error when it cannot).
   cluster_driver(caf::actor_system& sys, const cluster_settings& settings);
   ~cluster_driver();
   // Ends the tries to join lost workers, waiting for one under way (at most the join's timeout). Call it
@@ -39,8 +48,9 @@ class cluster_driver {
 
   cluster_membership& membership() { return *membership_; }
   const cluster_membership& membership() const { return *membership_; }
-  std::size_t size() const { return workers_.size(); }
-  const std::string& address(std::size_t worker) const { return addresses_.at(worker); }
+  // The workers listed and those that joined by announcing themselves, in that order.
+  std::size_t size() const;
+  std::string address(std::size_t worker) const;
 
   // Per worker, the instances it takes (its slots, as it said at the join); 0 for a worker lost or not
   // joined. What instance_placement places a dataflow's generation over.
@@ -79,6 +89,11 @@ class cluster_driver {
 
   // Connects to and joins worker; throws unreachable, or flow::error for a refused join.
   joined_worker join(const cluster_address& worker) const;
+  // Joins the worker behind handle (hello, join; its build compared); throws flow::error for a refusal.
+  joined_worker handshake(const worker_actor& handle, const std::string& address) const;
+  // Joins a worker that announced itself (and is not joined already): its entry added after the listed
+  // ones; a refusal is logged.
+  void accept_announced(const worker_actor& handle, const std::string& address);
   // Records worker w as joined and watches it.
   void admit(std::size_t w, const joined_worker& worker);
   // Tells every joined worker the nodes of all (whose instances may send it data) and takes their slots.
@@ -89,9 +104,10 @@ class cluster_driver {
   const cluster_settings settings_;
   const std::string build_;
   std::shared_ptr<cluster_membership> membership_ = std::make_shared<cluster_membership>();
-  mutable std::mutex workers_mutex_;  // workers_ and slots_: the rejoining thread changes them
-  std::vector<worker_actor> workers_;  // by the settings' order; an invalid handle until it joined
+  mutable std::mutex workers_mutex_;  // workers_, addresses_, targets_ and slots_: the rejoining thread changes them
+  std::vector<worker_actor> workers_;  // by the settings' order, then announced; an invalid handle until it joined
   std::vector<std::string> addresses_;
+  std::vector<cluster_address> targets_;  // where a lost worker is tried again
   std::chrono::milliseconds timeout_;  // of a request to a worker (cluster_settings::join_timeout)
   caf::io::middleman_actor middleman_;
   struct running_coordinators {
@@ -106,6 +122,8 @@ class cluster_driver {
   std::condition_variable woken_;
   rejoin_schedule rejoins_;
   bool stopping_ = false;
+  std::shared_ptr<worker_announcements> announced_ = std::make_shared<worker_announcements>();
+  registrar_actor registrar_;
   std::thread rejoiner_;
 };
 

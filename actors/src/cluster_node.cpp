@@ -35,6 +35,10 @@ void enable_networking(caf::actor_system_config& cfg, const cluster_settings& se
   cfg.load<caf::openssl::manager>();
 }
 
+caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, const cluster_settings& settings) {
+  return settings.tls() ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+}
+
 std::string error_text(caf::actor_system& sys, const caf::error& err) {
   const auto& context = err.context();
   if (context.size() == 1 && context.match_element<std::string>(0)) return context.get_as<std::string>(0);

@@ -3,11 +3,15 @@
 // actors/*.cpp.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/publish.hpp>
 
 #include "flow/runtime/cluster_settings.hpp"
 
@@ -19,6 +23,22 @@ void add_message_types(caf::actor_system_config& cfg);
 // Loads the middleman (and the TLS manager with the settings' files) with heartbeats every 100 ms and a
 // 600 ms connection timeout.
 void enable_networking(caf::actor_system_config& cfg, const cluster_settings& settings);
+
+// The middleman that connects to other nodes and carries the messages (caf-openssl's with TLS).
+caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, const cluster_settings& settings);
+
+// Publishes handle on at (port 0: any free one), with TLS when the settings have it; the port, or throws
+// flow::error naming flag and what to do. Typed handles only: the peer checks the published interface.
+template <class Handle>
+std::uint16_t publish_on(caf::actor_system& sys, const cluster_settings& settings, const Handle& handle,
+                         const cluster_address& at, const std::string& flag) {
+  auto port = settings.tls() ? caf::openssl::publish(handle, at.port, at.host.c_str(), true)
+                             : sys.middleman().publish(handle, at.port, at.host.c_str(), true);
+  if (!port)
+    throw error(flag + "=" + at.to_string() + ": cannot listen there: " + sys.render(port.error()) +
+                "; choose a free port on an address of this machine");
+  return *port;
+}
 
 // An error's own text when it carries one (a refusal's reason), else CAF's rendering.
 std::string error_text(caf::actor_system& sys, const caf::error& err);

@@ -72,6 +72,7 @@ cluster_settings check_cluster_settings(const session_config& config) {
   if (s.role == role::embedded) {
     if (!config.listen.empty())
       throw error("--flow.listen is for a worker: add --flow.role=worker (or drop --flow.listen)");
+    if (!config.join.empty()) throw error("--flow.join is for a worker: add --flow.role=worker --flow.listen=HOST:PORT");
     if (!config.secret_file.empty() || tls_given)
       throw error("--flow.secret-file and --flow.tls-* are for a cluster: add --flow.role=worker or --flow.workers=HOST:PORT,...");
     return s;
@@ -81,9 +82,12 @@ cluster_settings check_cluster_settings(const session_config& config) {
     if (config.listen.empty()) throw error(who + " needs --flow.listen=HOST:PORT, the address it waits for its driver on");
     if (!config.workers.empty()) throw error("--flow.workers is for the driver, not " + who + ": drop it");
     s.listen = parse_cluster_address(config.listen, "--flow.listen", true);
+    if (!config.join.empty()) s.join = parse_cluster_address(config.join, "--flow.join");
   } else {
     if (config.workers.empty()) throw error(who + " needs --flow.workers=HOST:PORT,... (its workers' --flow.listen addresses)");
-    if (!config.listen.empty()) throw error("--flow.listen is for a worker, not " + who + ": drop it");
+    if (!config.join.empty())
+      throw error("--flow.join is for a worker, not " + who + ": a driver takes the workers that join it on its --flow.listen");
+    if (!config.listen.empty()) s.listen = parse_cluster_address(config.listen, "--flow.listen");
     for (const auto& w : config.workers) s.workers.push_back(parse_cluster_address(w, "--flow.workers"));
   }
   if (config.secret_file.empty())

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cerrno>
 #include <cstdlib>
@@ -13,11 +14,12 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+#include <variant>
 
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/publish.hpp>
 
 #include "cluster_node.hpp"
 #include "dataflow.hpp"
@@ -272,6 +274,80 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
       }};
 }
 
+// A worker started with --flow.join: announces itself to that driver's registrar, again whenever it loses
+// the registrar (the driver restarted, the link was cut), and every second while it cannot reach it.
+class announcer {
+ public:
+  announcer(caf::actor_system& sys, const cluster_settings& settings, worker_actor worker, std::string name)
+      : sys_(sys), settings_(settings), worker_(std::move(worker)), name_(std::move(name)),
+        thread_([this] { run(); }) {}
+  ~announcer() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    stop_.notify_all();
+    thread_.join();
+  }
+  announcer(const announcer&) = delete;
+  announcer& operator=(const announcer&) = delete;
+
+ private:
+  bool stopping() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopping_;
+  }
+  // The registrar at --flow.join, or why not (the wait bounded by the join's timeout).
+  std::variant<registrar_actor, std::string> connect() {
+    caf::scoped_actor self{sys_};
+    std::variant<registrar_actor, std::string> result = std::string("no answer");
+    self->request(cluster_middleman(sys_, settings_), settings_.join_timeout, caf::connect_atom::value, settings_.join.host,
+                  settings_.join.port)
+        .receive(
+            [&](const caf::node_id&, caf::strong_actor_ptr& actor, const std::set<std::string>& interface) {
+              if (actor && interface == sys_.message_types<registrar_actor>()) result = caf::actor_cast<registrar_actor>(std::move(actor));
+              else result = std::string("nothing there takes workers: start the driver with --flow.listen=") + settings_.join.to_string();
+            },
+            [&](caf::error& err) { result = sys_.render(err); });
+    return result;
+  }
+  void run() {
+    const std::string driver = settings_.join.to_string();
+    bool reported = false;
+    while (!stopping()) {
+      auto found = connect();
+      if (auto* registrar = std::get_if<registrar_actor>(&found)) {
+        reported = false;
+        caf::scoped_actor self{sys_};
+        self->monitor(*registrar);
+        self->send(*registrar, announce_atom::value, caf::actor_cast<caf::actor>(worker_), name_);
+        std::cerr << "worker " << name_ << ": announced itself to the driver at " << driver << std::endl;
+        bool lost = false;
+        while (!lost && !stopping())
+          self->receive([&](const caf::down_msg&) { lost = true; }, caf::after(std::chrono::milliseconds(100)) >> [] {});
+        if (lost)
+          std::cerr << "worker " << name_ << ": lost the driver at " << driver << "; announcing itself again once it answers"
+                    << std::endl;
+      } else if (!reported) {
+        std::cerr << "worker " << name_ << ": cannot reach the driver at " << driver << " (--flow.join): "
+                  << std::get<std::string>(found) << "; trying again every second" << std::endl;
+        reported = true;
+      }
+      std::unique_lock<std::mutex> lock(mutex_);
+      stop_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+    }
+  }
+
+  caf::actor_system& sys_;
+  const cluster_settings settings_;
+  const worker_actor worker_;
+  const std::string name_;
+  std::mutex mutex_;
+  std::condition_variable stop_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: it starts once the rest is made
+};
+
 int stop_pipe[2] = {-1, -1};
 
 extern "C" void on_stop_signal(int) {
@@ -327,22 +403,25 @@ void serve_as_worker(const session_config& config) {
         (std::filesystem::temp_directory_path() / ("libflow-worker-" + std::to_string(::getpid()))).string();
     auto handle = sys.spawn(worker, shared, settings.secret, config.threads == 0 ? cores : config.threads, state_directory,
                             settings.join_timeout);
-    auto port = settings.tls() ? caf::openssl::publish(handle, settings.listen.port, settings.listen.host.c_str(), true)
-                               : sys.middleman().publish(handle, settings.listen.port, settings.listen.host.c_str(), true);
-    if (!port) {
+    std::uint16_t port = 0;
+    try {
+      port = publish_on(sys, settings, handle, settings.listen, "--flow.listen");
+    } catch (const error&) {
       caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
-      throw error("--flow.listen=" + settings.listen.to_string() + ": cannot listen there: " + sys.render(port.error()) +
-                  "; choose a free port on an address of this machine");
+      throw;
     }
-    name = settings.listen.host + ":" + std::to_string(*port);
+    name = settings.listen.host + ":" + std::to_string(port);
     shared->name = name;
     if (!settings.tls())
       std::cerr << "worker " << name << ": without TLS: after a join this worker trusts messages by the sender's node id, "
                 << "which a host that reaches this port can claim; admit only the cluster's hosts to it "
                 << "(docs/deployment.md, The cluster secret)" << std::endl;
     std::cout << "worker " << name << ": listening (build " << build_digest(local_build()) << ")" << std::endl;
+    std::optional<announcer> announcing;
+    if (settings.join.port != 0) announcing.emplace(sys, settings, handle, name);
     if (!await_stop_signal())
       std::cerr << "worker " << name << ": cannot wait for the stop signal (" << std::strerror(errno) << "): stopping" << std::endl;
+    announcing.reset();
     caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
     sys.await_all_actors_done();
     std::error_code ignored;

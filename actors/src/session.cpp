@@ -333,6 +333,7 @@ session::session(int argc, char** argv) {
     if (auto v = cluster_value("--flow.role")) config.role = parse_role(*v);
     else if (auto v = cluster_value("--flow.listen")) config.listen = *v;
     else if (auto v = cluster_value("--flow.workers")) config.workers = split_list(*v);
+    else if (auto v = cluster_value("--flow.join")) config.join = *v;
     else if (auto v = cluster_value("--flow.secret-file")) config.secret_file = *v;
     else if (auto v = cluster_value("--flow.tls-cert")) config.tls_certificate = *v;
     else if (auto v = cluster_value("--flow.tls-key")) config.tls_key = *v;

@@ -10,6 +10,9 @@
 // deploy: from a joined driver only (not from a peer it named), run one instance of an operator vertex (instance_deployment below), the same instance actor as
 // the driver's (dataflow.hpp). Answers the instance's handle, a batch_input_actor (protocol.hpp) that takes
 // the epoch protocol's data and barrier messages.
+// announce: worker -> a driver's registrar (published on the driver's --flow.listen), from a worker started
+// with --flow.join: its handle and its listen address. It proves nothing: the driver then joins the worker
+// through that handle as it joins a listed worker (hello, join), and refuses and logs one that fails.
 #pragma once
 
 #include <caf/all.hpp>
@@ -25,6 +28,7 @@ using build_atom = caf::atom_constant<caf::atom("build")>;    // driver -> worke
 using expire_atom = caf::atom_constant<caf::atom("expire")>;  // worker -> itself: an unfinished join's end
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;  // driver -> worker: a vertex instance
 using peers_atom = caf::atom_constant<caf::atom("peers")>;    // driver -> worker: the other workers' nodes
+using announce_atom = caf::atom_constant<caf::atom("announce")>;  // worker -> registrar: handle, address
 
 // An operator vertex's instance as it crosses the wire (dataflow.hpp's instance_setup without what cannot
 // cross: a source's decoder, the driver's directories). The graph is rebuilt by registered names; the
@@ -58,5 +62,7 @@ using worker_actor = caf::typed_actor<
     caf::reacts_to<expire_atom, std::uint64_t>,
     caf::replies_to<peers_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
     caf::replies_to<deploy_atom, instance_deployment>::with<caf::actor>>;
+
+using registrar_actor = caf::typed_actor<caf::reacts_to<announce_atom, caf::actor, std::string>>;
 
 }  // namespace flow::runtime

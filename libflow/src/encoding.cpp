@@ -9,8 +9,10 @@
 // decode rejects anything that would not re-encode to the same bytes.
 #include <bit>
 #include <cstring>
+#include <functional>
 
 #include "flow/batch.hpp"
+#include "flow/batch_pieces.hpp"
 
 namespace flow {
 
@@ -19,21 +21,73 @@ namespace {
 constexpr char magic[4] = {'L', 'F', 'B', '1'};
 constexpr std::uint16_t format_version = 1;
 
-class writer {
+constexpr bool little_endian = std::endian::native == std::endian::little;
+
+// Where the encoder's bytes go. Every writer takes bytes (a piece in memory order) and uint (one integer,
+// little-endian); a column without nulls goes as its arrays, in one piece each on a little-endian host.
+// vector_writer: into one vector (encode).
+class vector_writer {
  public:
+  explicit vector_writer(std::size_t size) { out_.reserve(size); }
   void bytes(const void* p, std::size_t n) {
     const auto* b = static_cast<const std::uint8_t*>(p);
     out_.insert(out_.end(), b, b + n);
   }
   template <typename T>
   void uint(T v) {
-    for (std::size_t i = 0; i < sizeof(T); ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    std::uint8_t le[sizeof(T)];
+    for (std::size_t i = 0; i < sizeof(T); ++i) le[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    bytes(le, sizeof le);
   }
-  void reserve(std::size_t n) { out_.reserve(n); }
   std::vector<std::uint8_t> take() { return std::move(out_); }
 
  private:
   std::vector<std::uint8_t> out_;
+};
+
+// Counts the bytes only (encoded_size).
+class counting_writer {
+ public:
+  void bytes(const void*, std::size_t n) { size_ += n; }
+  template <typename T>
+  void uint(T) { size_ += sizeof(T); }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::size_t size_ = 0;
+};
+
+// Hands the bytes to a function in large pieces (encode_to): small ones gathered in a staging buffer,
+// large ones (a column's arrays, its characters) passed on where they lie.
+class piece_writer {
+ public:
+  explicit piece_writer(const std::function<void(const void*, std::size_t)>& out) : out_(out) {}
+  void bytes(const void* p, std::size_t n) {
+    if (n >= pass_on_bytes) {
+      flush();
+      out_(p, n);
+      return;
+    }
+    if (staged_ + n > sizeof staging_) flush();
+    std::memcpy(staging_ + staged_, p, n);
+    staged_ += n;
+  }
+  template <typename T>
+  void uint(T v) {
+    std::uint8_t le[sizeof(T)];
+    for (std::size_t i = 0; i < sizeof(T); ++i) le[i] = static_cast<std::uint8_t>(v >> (8 * i));
+    bytes(le, sizeof le);
+  }
+  void flush() {
+    if (staged_ > 0) out_(staging_, staged_);
+    staged_ = 0;
+  }
+
+ private:
+  static constexpr std::size_t pass_on_bytes = 4096;
+  const std::function<void(const void*, std::size_t)>& out_;
+  std::uint8_t staging_[16384];
+  std::size_t staged_ = 0;
 };
 
 [[noreturn]] void corrupt(const std::string& what) {
@@ -93,13 +147,26 @@ std::size_t min_bytes_per_row(type_id t) {
   return 1;
 }
 
-void encode_column(writer& w, const column& c) {
+// n 8-byte values (int64 or the bits of a double), a null row's as 0: as they lie in memory when no row
+// is null on a little-endian host.
+template <class Writer, class T, class Valid>
+void encode_words(Writer& w, const T* values, std::size_t n, const Valid& valid, bool any_null) {
+  static_assert(sizeof(T) == 8);
+  if (little_endian && !any_null) {
+    w.bytes(values, n * 8);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) w.uint(valid(i) ? std::bit_cast<std::uint64_t>(values[i]) : std::uint64_t{0});
+}
+
+template <class Writer>
+void encode_column(Writer& w, const column& c) {
   const std::size_t n = c.size();
   bool any_null = false;
   if (c.has_nulls()) {
     for (std::size_t i = 0; i < n && !any_null; ++i) any_null = c.is_null(i);
   }
-  w.uint<std::uint8_t>(any_null ? 1 : 0);
+  w.template uint<std::uint8_t>(any_null ? 1 : 0);
   if (any_null) {
     std::vector<std::uint8_t> bitmap(bitmap_bytes(n), 0);
     for (std::size_t i = 0; i < n; ++i) {
@@ -110,18 +177,18 @@ void encode_column(writer& w, const column& c) {
   auto valid = [&](std::size_t i) { return !any_null || c.valid(i); };
   switch (c.type()) {
     case type_id::boolean:
-      for (std::size_t i = 0; i < n; ++i) w.uint<std::uint8_t>(valid(i) && c.bools()[i] != 0 ? 1 : 0);
+      for (std::size_t i = 0; i < n; ++i) w.template uint<std::uint8_t>(valid(i) && c.bools()[i] != 0 ? 1 : 0);
       break;
     case type_id::int64:
     case type_id::timestamp:
-      for (std::size_t i = 0; i < n; ++i) w.uint(static_cast<std::uint64_t>(valid(i) ? c.ints()[i] : 0));
+      encode_words(w, c.ints(), n, valid, any_null);
       break;
     case type_id::float64:
-      for (std::size_t i = 0; i < n; ++i) w.uint(valid(i) ? std::bit_cast<std::uint64_t>(c.doubles()[i]) : 0);
+      encode_words(w, c.doubles(), n, valid, any_null);
       break;
     case type_id::window:
-      for (std::size_t i = 0; i < n; ++i) w.uint(static_cast<std::uint64_t>(valid(i) ? c.ints()[i] : 0));
-      for (std::size_t i = 0; i < n; ++i) w.uint(static_cast<std::uint64_t>(valid(i) ? c.ends()[i] : 0));
+      encode_words(w, c.ints(), n, valid, any_null);
+      encode_words(w, c.ends(), n, valid, any_null);
       break;
     case type_id::string: {
       std::uint32_t offset = 0;
@@ -129,6 +196,12 @@ void encode_column(writer& w, const column& c) {
       for (std::size_t i = 0; i < n; ++i) {
         if (valid(i)) offset += static_cast<std::uint32_t>(c.str(i).size());
         w.uint(offset);
+      }
+      if (!any_null && n > 0) {
+        // The rows' characters lie one after another: one piece.
+        const char* first = c.str(0).data();
+        w.bytes(first, static_cast<std::size_t>(c.str(n - 1).data() + c.str(n - 1).size() - first));
+        break;
       }
       for (std::size_t i = 0; i < n; ++i) {
         if (valid(i)) {
@@ -163,6 +236,29 @@ void encode_column(writer& w, const column& c) {
       break;
     }
   }
+}
+
+// n little-endian u32 offsets.
+void decode_offsets(const std::uint8_t* p, std::size_t n, std::vector<std::uint32_t>& out) {
+  out.resize(n);
+  if constexpr (little_endian) {
+    std::memcpy(out.data(), p, n * 4);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) out[i] = load_le<std::uint32_t>(p + 4 * i);
+}
+
+// n 8-byte values (int64, or a double's bits); with nulls, a null row's must be 0.
+template <class T, class ExpectZeroIfNull>
+void decode_words(const std::uint8_t* p, std::size_t n, std::vector<T>& out, const ExpectZeroIfNull& expect_zero_if_null,
+                  bool has_nulls) {
+  static_assert(sizeof(T) == 8);
+  out.resize(n);
+  if constexpr (little_endian) std::memcpy(out.data(), p, n * 8);
+  else
+    for (std::size_t i = 0; i < n; ++i) out[i] = std::bit_cast<T>(load_le<std::uint64_t>(p + 8 * i));
+  if (has_nulls)
+    for (std::size_t i = 0; i < n; ++i) expect_zero_if_null(i, std::bit_cast<std::uint64_t>(out[i]) == 0);
 }
 
 column decode_column(reader& r, const field& f, std::size_t rows) {
@@ -206,36 +302,18 @@ column decode_column(reader& r, const field& f, std::size_t rows) {
     case type_id::int64:
     case type_id::timestamp:
     case type_id::window: {
-      const std::uint8_t* p = r.take(rows * 8, "int64 data");
-      data->ints.resize(rows);
-      for (std::size_t i = 0; i < rows; ++i) {
-        data->ints[i] = static_cast<std::int64_t>(load_le<std::uint64_t>(p + 8 * i));
-        expect_zero_if_null(i, data->ints[i] == 0);
-      }
-      if (f.type == type_id::window) {
-        const std::uint8_t* e = r.take(rows * 8, "window end data");
-        data->ends.resize(rows);
-        for (std::size_t i = 0; i < rows; ++i) {
-          data->ends[i] = static_cast<std::int64_t>(load_le<std::uint64_t>(e + 8 * i));
-          expect_zero_if_null(i, data->ends[i] == 0);
-        }
-      }
+      decode_words(r.take(rows * 8, "int64 data"), rows, data->ints, expect_zero_if_null, !data->validity.empty());
+      if (f.type == type_id::window)
+        decode_words(r.take(rows * 8, "window end data"), rows, data->ends, expect_zero_if_null, !data->validity.empty());
       break;
     }
     case type_id::float64: {
-      const std::uint8_t* p = r.take(rows * 8, "float64 data");
-      data->doubles.resize(rows);
-      for (std::size_t i = 0; i < rows; ++i) {
-        auto bits = load_le<std::uint64_t>(p + 8 * i);
-        data->doubles[i] = std::bit_cast<double>(bits);
-        expect_zero_if_null(i, bits == 0);
-      }
+      decode_words(r.take(rows * 8, "float64 data"), rows, data->doubles, expect_zero_if_null, !data->validity.empty());
       break;
     }
     case type_id::string: {
       const std::uint8_t* p = r.take((rows + 1) * 4, "string offsets");
-      data->offsets.resize(rows + 1);
-      for (std::size_t i = 0; i <= rows; ++i) data->offsets[i] = load_le<std::uint32_t>(p + 4 * i);
+      decode_offsets(p, rows + 1, data->offsets);
       if (data->offsets[0] != 0) corrupt("string offsets of " + where + " do not start at 0");
       for (std::size_t i = 0; i < rows; ++i) {
         if (data->offsets[i + 1] < data->offsets[i]) corrupt("decreasing string offsets in " + where);
@@ -274,11 +352,8 @@ column decode_column(reader& r, const field& f, std::size_t rows) {
   return column(std::move(data));
 }
 
-}  // namespace
-
-std::vector<std::uint8_t> encode(const batch& b) {
-  writer w;
-  w.reserve(64 + b.byte_size() + b.num_columns() * 16);
+template <class Writer>
+void encode_batch(Writer& w, const batch& b) {
   w.bytes(magic, sizeof magic);
   w.uint(format_version);
   w.uint(static_cast<std::uint32_t>(b.num_columns()));
@@ -286,11 +361,30 @@ std::vector<std::uint8_t> encode(const batch& b) {
     w.uint(static_cast<std::uint32_t>(f.name.size()));
     w.bytes(f.name.data(), f.name.size());
     w.uint(static_cast<std::uint8_t>(f.type));
-    w.uint<std::uint8_t>(f.nullable ? 1 : 0);
+    w.template uint<std::uint8_t>(f.nullable ? 1 : 0);
   }
   w.uint(static_cast<std::uint64_t>(b.num_rows()));
   for (const auto& c : b.columns()) encode_column(w, c);
+}
+
+}  // namespace
+
+std::size_t encoded_size(const batch& b) {
+  counting_writer w;
+  encode_batch(w, b);
+  return w.size();
+}
+
+std::vector<std::uint8_t> encode(const batch& b) {
+  vector_writer w(encoded_size(b));
+  encode_batch(w, b);
   return w.take();
+}
+
+void encode_to(const batch& b, const std::function<void(const void*, std::size_t)>& out) {
+  piece_writer w(out);
+  encode_batch(w, b);
+  w.flush();
 }
 
 batch decode_batch(const std::uint8_t* data, std::size_t size) {

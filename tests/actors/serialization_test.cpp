@@ -70,6 +70,27 @@ TEST_CASE("a slice serializes like the fresh batch of its rows", "[actors][seria
   CHECK(deserialize(serialize(batch())) == batch());
 }
 
+TEST_CASE("a batch decoded where it lies in the buffer leaves the next field in place", "[actors][serialization]") {
+  // The bytes a batch took before: a byte sequence of its encode() bytes (CAF's size prefix, then them).
+  std::vector<char> buffer, expected;
+  auto b = every_type_batch();
+  std::string after("the field after the batch");
+  caf::binary_serializer sink{nullptr, buffer};
+  REQUIRE_FALSE(sink(b, after));
+  auto bytes = encode(b);
+  caf::binary_serializer expected_sink{nullptr, expected};
+  REQUIRE_FALSE(expected_sink(bytes, after));
+  CHECK(buffer == expected);
+
+  batch decoded;
+  std::string read_after;
+  caf::binary_deserializer source{nullptr, buffer};
+  REQUIRE_FALSE(source(decoded, read_after));
+  CHECK(decoded == b);
+  CHECK(read_after == after);
+  CHECK(source.remaining() == 0);
+}
+
 TEST_CASE("corrupt serialized batches give a CAF error, not a crash", "[actors][serialization]") {
   auto bytes = serialize(every_type_batch());
   for (std::size_t n = 0; n < bytes.size(); n += 7) {

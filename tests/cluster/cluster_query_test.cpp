@@ -308,6 +308,56 @@ TEST_CASE("a worker that joins a running query takes instances at the next epoch
   CHECK(last_figures(present).rows > 0);
 }
 
+// A worker that is not in --flow.workers joins a running driver by announcing itself on the driver's
+// --flow.listen (--flow.join); one with another secret that announces itself is refused by both sides. The
+// listed worker is then SIGKILLed: the query goes on with the announced one alone, the result exact.
+TEST_CASE("a worker started with --flow.join joins a running driver, takes its instances and carries the query alone",
+          "[cluster][query][rebalance][announce]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  const auto other_secret = make_secret_file(dir, "other", "another-cluster-secret-4567");
+  const std::size_t days = 60;
+  const auto data = retail_days(dir, days);
+  run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
+  worker_process listed(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
+  std::uint16_t port = 0;
+  {
+    listener probe;  // a free port for the driver, closed again
+    port = probe.port();
+  }
+  const std::string driver_address = "127.0.0.1:" + std::to_string(port);
+  const std::vector<std::string> args{"--data", data.string(), "--trigger", "100ms", "--max-files-per-trigger", "1",
+                                      "--refreshes", "14", "--output", (dir / "cluster.csv").string(),
+                                      workers_flag({&listed}), "--flow.listen=" + driver_address, "--flow.secret-file", secret,
+                                      "--checkpoint", (dir / "checkpoint").string()};
+  child_process driver(FLOW_RETAIL_EXAMPLE, args, dir / "driver.log", dir / "driver.err");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") >= 3; }, 60s, 1ms));
+
+  worker_process impostor(dir, other_secret, {"--flow.join=" + driver_address}, FLOW_RETAIL_EXAMPLE);
+  CHECK(eventually([&] {
+    return read_file(dir / "driver.err").find("refused the worker that announced itself as " + impostor.address) != std::string::npos;
+  }, 30s));
+  CHECK(eventually([&] { return impostor.log().find("refused the join of") != std::string::npos; }, 10s));
+
+  worker_process late(dir, secret, {"--flow.join=" + driver_address}, FLOW_RETAIL_EXAMPLE);
+  REQUIRE(eventually([&] { return late.log().find(" joined") != std::string::npos; }, 30s));
+  REQUIRE(eventually([&] {
+    return read_file(dir / "driver.err").find("worker " + late.address + " joined (it announced itself)") != std::string::npos;
+  }, 10s));
+  // The rebalance at the next commit places instances on it; then the listed worker dies.
+  const auto joined_at = newest_commit(dir / "checkpoint");
+  REQUIRE(eventually([&] { return newest_commit(dir / "checkpoint") > joined_at + 2; }, 60s, 1ms));
+  INFO("the run must still have epochs to go when the listed worker is killed");
+  REQUIRE(newest_commit(dir / "checkpoint") < static_cast<std::int64_t>(days) - 10);
+  listed.process->signal(SIGKILL);
+  const int status = driver.wait_exit(180s);
+  INFO("the driver's log:\n" << read_file(dir / "driver.log") << read_file(dir / "driver.err"));
+  REQUIRE(status == 0);
+  check_same_result(dir / "cluster.csv", dir / "embedded.csv");
+  CHECK(last_figures(late).rows > 0);
+  CHECK(last_figures(impostor).rows == 0);
+}
+
 // Sums of doubles depend on the order they are added in. Small units over four instances make many
 // partial sums per group and epoch: with units handed to whichever instance had credit, or partial sums
 // folded in their arrival order, the last bits differed from run to run. Now the same to the last bit:

@@ -70,6 +70,20 @@ TEST_CASE("the cluster flags make a driver or a worker and wrong combinations ar
   session_config stray;
   stray.listen = "127.0.0.1:7000";
   CHECK_THAT(error_of([&] { check_cluster_settings(stray); }), Catch::Contains("--flow.listen is for a worker: add --flow.role=worker"));
+  session_config joining = w;
+  joining.tls_certificate.clear();
+  joining.join = "127.0.0.1:7000";
+  CHECK(check_cluster_settings(joining).join.port == 7000);
+  joining.join = "127.0.0.1";
+  CHECK_THAT(error_of([&] { check_cluster_settings(joining); }), Catch::Contains("--flow.join takes HOST:PORT"));
+  session_config driver_listening = c;
+  driver_listening.listen = "127.0.0.1:7000";
+  CHECK(check_cluster_settings(driver_listening).listen.port == 7000);  // where workers announce themselves
+  driver_listening.join = "127.0.0.1:7001";
+  CHECK_THAT(error_of([&] { check_cluster_settings(driver_listening); }), Catch::Contains("--flow.join is for a worker, not a driver"));
+  stray.listen.clear();
+  stray.join = "127.0.0.1:7000";
+  CHECK_THAT(error_of([&] { check_cluster_settings(stray); }), Catch::Contains("--flow.join is for a worker"));
   session_config driver_only;
   driver_only.role = session_config::cluster_role::driver;
   CHECK_THAT(error_of([&] { check_cluster_settings(driver_only); }), Catch::Contains("a driver needs --flow.workers=HOST:PORT"));

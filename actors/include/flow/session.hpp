@@ -46,12 +46,15 @@ struct session_config {
   std::function<std::int64_t()> processing_clock{};
   // A cluster (docs/deployment.md). embedded: this process runs everything. worker: the session serves
   // work from a driver on `listen` (HOST:PORT) until SIGTERM or SIGINT, then ends the process. driver: the
-  // session joins `workers` (HOST:PORT each) at its start; giving workers alone makes a driver. Both
-  // prove the secret in secret_file (mode 600) to each other; with the TLS files, over TLS.
+  // session joins `workers` (HOST:PORT each) at its start; giving workers alone makes a driver. A driver
+  // given `listen` also joins, while it runs, the workers that announce themselves there: those started
+  // with `join` = that address. Both prove the secret in secret_file (mode 600) to each other; with the
+  // TLS files, over TLS.
   enum class cluster_role { embedded, driver, worker };
   cluster_role role = cluster_role::embedded;
   std::string listen{};
   std::vector<std::string> workers{};
+  std::string join{};
   std::string secret_file{};
   std::string tls_certificate{}, tls_key{}, tls_ca{};  // PEM files: this node's certificate and key, the CA
   // A driver gives up on a worker that does not answer a step of the join (connect, hello, join) within this.
@@ -67,6 +70,7 @@ class session {
   // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep,
   // --flow.no-data-progress-interval-ms=N, --flow.checkpoint-location=DIR, --flow.state-backend=NAME and
   // the cluster's --flow.role=embedded|driver|worker, --flow.listen=HOST:PORT, --flow.workers=HOST:PORT,...,
+  // --flow.join=HOST:PORT,
   // --flow.secret-file, --flow.tls-cert, --flow.tls-key, --flow.tls-ca (each cluster flag also as "FLAG VALUE");
   // ignores other arguments. Throws flow::error for a bad value.
   // A worker (--flow.role=worker) never returns: it serves until SIGTERM/SIGINT, prints its last line

@@ -1,5 +1,5 @@
-// The cluster flags of a session (--flow.role, --flow.listen, --flow.workers, --flow.secret-file and the
-// TLS files), checked: what a driver and a worker need before they open a socket. Plain C++, no actors.
+// The cluster flags of a session (--flow.role, --flow.listen, --flow.workers, --flow.join, --flow.secret-file
+// and the TLS files), checked: what a driver and a worker need before they open a socket. Plain C++, no actors.
 #pragma once
 
 #include <chrono>
@@ -30,8 +30,11 @@ std::string read_cluster_secret(const std::string& path);
 // What a session's cluster flags amount to, checked as a whole.
 struct cluster_settings {
   session_config::cluster_role role = session_config::cluster_role::embedded;
-  cluster_address listen;                // worker
+  // worker: where it waits for its driver; driver (optional, port 0: none): where workers not in
+  // --flow.workers announce themselves (--flow.join), to be joined as the listed ones are.
+  cluster_address listen;
   std::vector<cluster_address> workers;  // driver
+  cluster_address join;                  // worker (optional, port 0: none): the driver to announce itself to
   std::string secret;                    // driver, worker
   std::string tls_certificate, tls_key, tls_ca;  // all three or none
   std::chrono::milliseconds join_timeout{3000};  // driver: per step of a worker's join; worker: from a hello to its join
@@ -39,7 +42,7 @@ struct cluster_settings {
 };
 
 // Throws flow::error naming the flag and what to do: a worker without --flow.listen, a driver without
-// --flow.workers, either without --flow.secret-file, a flag of the other role, a bad address, a bad
+// --flow.workers, --flow.join given to a driver, either without --flow.secret-file, a flag of the other role, a bad address, a bad
 // secret file, TLS files given in part or missing.
 cluster_settings check_cluster_settings(const session_config& config);
 
