@@ -43,6 +43,84 @@ std::uint64_t hash_bytes(std::string_view s) {
   return finish_key_hash(mix_key_word(h, s.size()));
 }
 
+// hash_bytes<...> of bytes handed in piece by piece: what encode_generic's hash of a row gives, computed
+// from the key cells in place, without writing the row's bytes.
+class streaming_key_hash {
+ public:
+  void add(const void* data, std::size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    length_ += n;
+    for (; n >= 8; p += 8, n -= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, 8);
+      mix(word);
+    }
+    for (; n > 0; ++p, --n) push(*p);
+  }
+  void add_byte(unsigned char byte) {
+    ++length_;
+    push(byte);
+  }
+  std::uint64_t finish() const {
+    const std::uint64_t h = fill_ > 0 ? mix_key_word(h_, pending_) : h_;
+    return finish_key_hash(mix_key_word(h, length_));
+  }
+
+ private:
+  void push(unsigned char byte) {
+    pending_ |= std::uint64_t{byte} << (8 * fill_);
+    if (++fill_ == 8) {
+      h_ = mix_key_word(h_, pending_);
+      pending_ = 0;
+      fill_ = 0;
+    }
+  }
+  // Mixes the next 8 bytes, after the fill_ bytes pending.
+  void mix(std::uint64_t word) {
+    if (fill_ == 0) {
+      h_ = mix_key_word(h_, word);
+      return;
+    }
+    h_ = mix_key_word(h_, pending_ | word << (8 * fill_));
+    pending_ = word >> (64 - 8 * fill_);
+  }
+  std::uint64_t h_ = key_hash_seed;
+  std::uint64_t pending_ = 0;
+  unsigned fill_ = 0;  // bytes in pending_, 0 to 7
+  std::uint64_t length_ = 0;
+};
+
+// The cell of row `row` of c as append_cell(float_bits::normalized) writes it, into the hash.
+void hash_cell(streaming_key_hash& hash, const column& c, std::size_t row) {
+  if (!c.valid(row)) {
+    hash.add_byte(0);
+    return;
+  }
+  hash.add_byte(1);
+  switch (c.type()) {
+    case type_id::boolean: hash.add_byte(static_cast<unsigned char>(c.bools()[row])); break;
+    case type_id::int64:
+    case type_id::timestamp: hash.add(&c.ints()[row], 8); break;
+    case type_id::float64: {
+      const double d = normalized_key(c.doubles()[row]);
+      hash.add(&d, 8);
+      break;
+    }
+    case type_id::window:
+      hash.add(&c.ints()[row], 8);
+      hash.add(&c.ends()[row], 8);
+      break;
+    case type_id::string: {
+      const std::string_view text = c.str(row);
+      const auto length = static_cast<std::uint32_t>(text.size());
+      hash.add(&length, 4);
+      hash.add(text.data(), text.size());
+      break;
+    }
+    case type_id::string_list: throw error("internal: an array<string> key");
+  }
+}
+
 inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint64_t>(normalized_key(d)); }
 
 // Uses the hash's high half: the aggregation's table, which each part feeds, indexes by the low bits.
@@ -232,6 +310,24 @@ encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows) {
   return encode_keys(key_layout(types_of(columns)), columns, rows);
 }
 
+std::vector<std::uint64_t> hash_keys(const std::vector<column>& columns, std::size_t rows) {
+  const key_layout layout(types_of(columns));
+  check_columns(layout, columns, rows);
+  if (layout.fixed()) {
+    encoded_keys enc;
+    enc.rows = rows;
+    encode_fixed(layout, columns, enc);
+    return std::move(enc.hashes);
+  }
+  std::vector<std::uint64_t> hashes(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    streaming_key_hash hash;
+    for (const column& c : columns) hash_cell(hash, c, i);
+    hashes[i] = hash.finish();
+  }
+  return hashes;
+}
+
 std::uint64_t hash_encoded_key(const key_layout& layout, std::string_view key) {
   if (layout.fixed()) {
     std::vector<std::uint64_t> words(key.size() / 8);
@@ -304,9 +400,9 @@ std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>
     keys.push_back(b.col(k));
   }
   if (n == 1) return {b};
-  const auto enc = encode_keys(keys, b.num_rows());
+  const auto hashes = hash_keys(keys, b.num_rows());
   std::vector<std::vector<std::uint32_t>> rows(n);
-  for (std::size_t i = 0; i < enc.rows; ++i) rows[part_of(enc.hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
+  for (std::size_t i = 0; i < hashes.size(); ++i) rows[part_of(hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
   std::vector<batch> parts;
   parts.reserve(n);
   for (const auto& part_rows : rows) {
