@@ -47,19 +47,31 @@ std::uint64_t hash_bytes(std::string_view s) {
 // from the key cells in place, without writing the row's bytes.
 class streaming_key_hash {
  public:
-  void add(const void* data, std::size_t n) {
-    const auto* p = static_cast<const unsigned char*>(data);
+  // The low n bytes of bytes (1 <= n <= 8; the others zero), little-endian as they lie in memory.
+  void add(std::uint64_t bytes, unsigned n) {
     length_ += n;
+    pending_ |= bytes << (8 * fill_);
+    const unsigned filled = fill_ + n;
+    if (filled < 8) {
+      fill_ = filled;
+      return;
+    }
+    h_ = mix_key_word(h_, pending_);
+    pending_ = fill_ == 0 ? 0 : bytes >> (64 - 8 * fill_);  // the bytes that did not fit
+    fill_ = filled - 8;
+  }
+  void add(std::string_view text) {
+    const char* p = text.data();
+    std::size_t n = text.size();
     for (; n >= 8; p += 8, n -= 8) {
       std::uint64_t word;
       std::memcpy(&word, p, 8);
-      mix(word);
+      add(word, 8);
     }
-    for (; n > 0; ++p, --n) push(*p);
-  }
-  void add_byte(unsigned char byte) {
-    ++length_;
-    push(byte);
+    if (n == 0) return;
+    std::uint64_t tail = 0;
+    for (std::size_t k = 0; k < n; ++k) tail |= std::uint64_t{static_cast<unsigned char>(p[k])} << (8 * k);
+    add(tail, static_cast<unsigned>(n));
   }
   std::uint64_t finish() const {
     const std::uint64_t h = fill_ > 0 ? mix_key_word(h_, pending_) : h_;
@@ -67,54 +79,32 @@ class streaming_key_hash {
   }
 
  private:
-  void push(unsigned char byte) {
-    pending_ |= std::uint64_t{byte} << (8 * fill_);
-    if (++fill_ == 8) {
-      h_ = mix_key_word(h_, pending_);
-      pending_ = 0;
-      fill_ = 0;
-    }
-  }
-  // Mixes the next 8 bytes, after the fill_ bytes pending.
-  void mix(std::uint64_t word) {
-    if (fill_ == 0) {
-      h_ = mix_key_word(h_, word);
-      return;
-    }
-    h_ = mix_key_word(h_, pending_ | word << (8 * fill_));
-    pending_ = word >> (64 - 8 * fill_);
-  }
   std::uint64_t h_ = key_hash_seed;
-  std::uint64_t pending_ = 0;
-  unsigned fill_ = 0;  // bytes in pending_, 0 to 7
+  std::uint64_t pending_ = 0;  // fill_ bytes not mixed yet
+  unsigned fill_ = 0;          // 0 to 7
   std::uint64_t length_ = 0;
 };
 
 // The cell of row `row` of c as append_cell(float_bits::normalized) writes it, into the hash.
 void hash_cell(streaming_key_hash& hash, const column& c, std::size_t row) {
   if (!c.valid(row)) {
-    hash.add_byte(0);
+    hash.add(0, 1);
     return;
   }
-  hash.add_byte(1);
+  hash.add(1, 1);
   switch (c.type()) {
-    case type_id::boolean: hash.add_byte(static_cast<unsigned char>(c.bools()[row])); break;
+    case type_id::boolean: hash.add(c.bools()[row], 1); break;
     case type_id::int64:
-    case type_id::timestamp: hash.add(&c.ints()[row], 8); break;
-    case type_id::float64: {
-      const double d = normalized_key(c.doubles()[row]);
-      hash.add(&d, 8);
-      break;
-    }
+    case type_id::timestamp: hash.add(static_cast<std::uint64_t>(c.ints()[row]), 8); break;
+    case type_id::float64: hash.add(std::bit_cast<std::uint64_t>(normalized_key(c.doubles()[row])), 8); break;
     case type_id::window:
-      hash.add(&c.ints()[row], 8);
-      hash.add(&c.ends()[row], 8);
+      hash.add(static_cast<std::uint64_t>(c.ints()[row]), 8);
+      hash.add(static_cast<std::uint64_t>(c.ends()[row]), 8);
       break;
     case type_id::string: {
       const std::string_view text = c.str(row);
-      const auto length = static_cast<std::uint32_t>(text.size());
-      hash.add(&length, 4);
-      hash.add(text.data(), text.size());
+      hash.add(static_cast<std::uint32_t>(text.size()), 4);
+      hash.add(text);
       break;
     }
     case type_id::string_list: throw error("internal: an array<string> key");
