@@ -94,7 +94,7 @@ instance_setup setup_of(const instance_deployment& d, const std::shared_ptr<work
     // the files or the partitions' offset ranges the driver plans for them. No other source is made here:
     // one may connect somewhere as it is made.
     if (vertex.scan.format == "csv" || vertex.scan.format == "json" || vertex.scan.format == "text")
-      setup.chunk_decoder = make_decoder(vertex.scan.format, vertex.scan.opts, vertex.scan.schema);
+      setup.chunk_decoder = chain_decoder(make_decoder(vertex.scan.format, vertex.scan.opts, vertex.scan.schema), vertex);
     else if (vertex.scan.format == "kafka")
       setup.range_reader = connectors::make_source(vertex.scan);
     else

@@ -662,7 +662,7 @@ void spawn_actors(running_graph& running, caf::actor_system& sys, const graph_se
     std::size_t source_index = 0;
     if (vertex.kind == vertex_kind::source) {
       source_index = static_cast<std::size_t>(std::find(source_list.begin(), source_list.end(), v) - source_list.begin());
-      chunk_decoder = setup.readers.at(source_index)->chunk_decoder();
+      chunk_decoder = chain_decoder(setup.readers.at(source_index)->chunk_decoder(), vertex);
     }
     const std::size_t durable = durable_states(vertex);
     for (std::size_t i = 0; i < vertex.parallelism; ++i) {

@@ -270,6 +270,26 @@ std::size_t first_record_start(std::string_view bytes, const csv_dialect& dialec
   return pos;
 }
 
+// `rows` nulls of type, made at once: a column the decoder does not convert.
+column null_column(type_id type, std::size_t rows) {
+  if (rows == 0) return column_builder(type).finish();
+  auto data = std::make_shared<column_data>();
+  data->type = type;
+  data->length = rows;
+  data->null_count = rows;
+  data->validity.assign((rows + 63) / 64, 0);
+  switch (type) {
+    case type_id::boolean: data->bools.assign(rows, 0); break;
+    case type_id::int64:
+    case type_id::timestamp: data->ints.assign(rows, 0); break;
+    case type_id::float64: data->doubles.assign(rows, 0.0); break;
+    case type_id::string: data->offsets.assign(rows + 1, 0); break;
+    case type_id::window:
+    case type_id::string_list: throw error("internal: CSV has no " + std::string(type_name(type)) + " columns");
+  }
+  return column(std::move(data));
+}
+
 class csv_decoder final : public decoder {
  public:
   csv_decoder(const options& opts, schema_ptr schema)
@@ -295,11 +315,29 @@ class csv_decoder final : public decoder {
       data_types_.push_back((*schema_)[i].type);
     }
     if (data_columns_.empty()) throw error("the CSV schema has no columns besides the corrupt record column");
+    converts_.assign(data_columns_.size(), true);
   }
 
   const schema_ptr& output_schema() const override { return schema_; }
   bool skips_header() const override { return header_; }
   std::size_t record_boundary(std::string_view bytes) const override { return tokenizer_.record_boundary(bytes); }
+
+  // The corrupt record column holds the records with any bad value, so reading it needs every column converted.
+  std::shared_ptr<const decoder> converting_only(const std::vector<std::size_t>& columns) const override {
+    std::vector<bool> read(schema_->size(), false);
+    for (std::size_t c : columns) {
+      if (c >= read.size()) {
+        throw error("CSV decoder: column " + std::to_string(c) + " to convert is not in its schema (" +
+                    schema_->to_string() + ")");
+      }
+      read[c] = true;
+    }
+    if (corrupt_index_ && read[*corrupt_index_]) return nullptr;
+    auto pruned = std::make_shared<csv_decoder>(*this);
+    for (std::size_t j = 0; j < data_columns_.size(); ++j) pruned->converts_[j] = read[data_columns_[j]];
+    if (pruned->converts_ == converts_) return nullptr;
+    return pruned;
+  }
 
   batch decode(const raw_chunk& chunk, decode_stats& stats) const override {
     std::string_view bytes = chunk.bytes();
@@ -315,7 +353,9 @@ class csv_decoder final : public decoder {
     std::size_t expected_rows = estimate_rows(bytes.substr(pos));
     std::vector<column_builder> builders;
     builders.reserve(schema_->size());
-    for (const auto& f : schema_->fields()) builders.emplace_back(f.type, expected_rows);
+    for (std::size_t c = 0; c < schema_->size(); ++c)
+      builders.emplace_back((*schema_)[c].type, converted(c) ? expected_rows : 0);
+    const std::uint64_t rows_before = stats.rows;
     row_builders out{{}, corrupt_index_ ? &builders[*corrupt_index_] : nullptr};
     for (std::size_t i : data_columns_) out.data.push_back(&builders[i]);
 
@@ -334,7 +374,10 @@ class csv_decoder final : public decoder {
 
     std::vector<column> columns;
     columns.reserve(builders.size());
-    for (auto& b : builders) columns.push_back(b.finish());
+    for (std::size_t c = 0; c < builders.size(); ++c) {
+      columns.push_back(converted(c) ? builders[c].finish()
+                                     : null_column(builders[c].type(), static_cast<std::size_t>(stats.rows - rows_before)));
+    }
     return batch(schema_, std::move(columns));
   }
 
@@ -367,7 +410,7 @@ class csv_decoder final : public decoder {
       if (mode_ == parse_mode::drop_malformed) {
         bool convertible = true;
         for (std::size_t j = 0; j < present && convertible; ++j) {
-          convertible = convertible_field(data_types_[j], rec.fields[j]);
+          convertible = !converts_[j] || convertible_field(data_types_[j], rec.fields[j]);
         }
         if (!convertible) {
           ++stats.malformed;
@@ -376,6 +419,7 @@ class csv_decoder final : public decoder {
         }
       }
       for (std::size_t j = 0; j < present; ++j) {
+        if (!converts_[j]) continue;  // made null at once after the last record
         if (!append_field(*out.data[j], data_types_[j], rec.fields[j])) {
           if (mode_ == parse_mode::fail_fast) {
             ++stats.malformed;
@@ -384,7 +428,8 @@ class csv_decoder final : public decoder {
           malformed = true;
         }
       }
-      for (std::size_t j = present; j < width; ++j) out.data[j]->append_null();
+      for (std::size_t j = present; j < width; ++j)
+        if (converts_[j]) out.data[j]->append_null();
       if (malformed) ++stats.malformed;
       if (out.corrupt) {
         if (malformed) {
@@ -396,6 +441,12 @@ class csv_decoder final : public decoder {
       ++stats.rows;
       pos = next;
     }
+  }
+
+  // Whether schema column c gets values (the corrupt record column, or a data column converted).
+  bool converted(std::size_t c) const {
+    auto position = std::find(data_columns_.begin(), data_columns_.end(), c);
+    return position == data_columns_.end() || converts_[static_cast<std::size_t>(position - data_columns_.begin())];
   }
 
   bool is_null_text(const csv_field& f) const {
@@ -501,6 +552,7 @@ class csv_decoder final : public decoder {
   std::optional<std::size_t> corrupt_index_;
   std::vector<std::size_t> data_columns_;  // schema index of each CSV field position
   std::vector<type_id> data_types_;        // and its type
+  std::vector<bool> converts_;             // and whether its text is converted (else the column is null)
 };
 
 std::string lower(std::string_view text) {

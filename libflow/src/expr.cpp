@@ -2,6 +2,8 @@
 // expr_kernels.cpp.
 #include "flow/expr.hpp"
 
+#include <algorithm>
+
 #include "expr_detail.hpp"
 
 namespace flow {
@@ -178,6 +180,20 @@ const expr_node* find_window(const expr& e) {
     if (const auto* found = find_window(child)) return found;
   }
   return e.node().kind == expr_kind::window ? &e.node() : nullptr;
+}
+
+bool collect_columns_read(const expr& e, const schema& input, std::set<std::size_t>& read) {
+  const expr_node& n = e.node();
+  if (n.kind == expr_kind::column_ref) {
+    auto index = input.find(n.name);
+    if (!index) return false;
+    for (std::size_t i = 0; i < input.size(); ++i)
+      if (i != *index && input.find(input[i].name) == index) return false;  // another field of that name
+    read.insert(*index);
+    return true;
+  }
+  return std::all_of(n.children.begin(), n.children.end(),
+                     [&](const expr& child) { return collect_columns_read(child, input, read); });
 }
 
 }  // namespace flow

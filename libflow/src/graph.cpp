@@ -242,4 +242,12 @@ std::size_t durable_states(const graph_vertex& vertex) {
   return n;
 }
 
+std::shared_ptr<const decoder> chain_decoder(std::shared_ptr<const decoder> format_decoder, const graph_vertex& source) {
+  if (!format_decoder || source.chain.empty()) return format_decoder;
+  const auto columns = source.chain.front()->columns_read();
+  if (!columns) return format_decoder;
+  auto pruned = format_decoder->converting_only(*columns);
+  return pruned ? pruned : format_decoder;
+}
+
 }  // namespace flow

@@ -43,6 +43,74 @@ std::uint64_t hash_bytes(std::string_view s) {
   return finish_key_hash(mix_key_word(h, s.size()));
 }
 
+// hash_bytes<...> of bytes handed in piece by piece: what encode_generic's hash of a row gives, computed
+// from the key cells in place, without writing the row's bytes.
+class streaming_key_hash {
+ public:
+  // The low n bytes of bytes (1 <= n <= 8; the others zero), little-endian as they lie in memory.
+  void add(std::uint64_t bytes, unsigned n) {
+    length_ += n;
+    pending_ |= bytes << (8 * fill_);
+    const unsigned filled = fill_ + n;
+    if (filled < 8) {
+      fill_ = filled;
+      return;
+    }
+    h_ = mix_key_word(h_, pending_);
+    pending_ = fill_ == 0 ? 0 : bytes >> (64 - 8 * fill_);  // the bytes that did not fit
+    fill_ = filled - 8;
+  }
+  void add(std::string_view text) {
+    const char* p = text.data();
+    std::size_t n = text.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p, 8);
+      add(word, 8);
+    }
+    if (n == 0) return;
+    std::uint64_t tail = 0;
+    for (std::size_t k = 0; k < n; ++k) tail |= std::uint64_t{static_cast<unsigned char>(p[k])} << (8 * k);
+    add(tail, static_cast<unsigned>(n));
+  }
+  std::uint64_t finish() const {
+    const std::uint64_t h = fill_ > 0 ? mix_key_word(h_, pending_) : h_;
+    return finish_key_hash(mix_key_word(h, length_));
+  }
+
+ private:
+  std::uint64_t h_ = key_hash_seed;
+  std::uint64_t pending_ = 0;  // fill_ bytes not mixed yet
+  unsigned fill_ = 0;          // 0 to 7
+  std::uint64_t length_ = 0;
+};
+
+// The cell of row `row` of c as append_cell(float_bits::normalized) writes it, into the hash.
+void hash_cell(streaming_key_hash& hash, const column& c, std::size_t row) {
+  if (!c.valid(row)) {
+    hash.add(0, 1);
+    return;
+  }
+  hash.add(1, 1);
+  switch (c.type()) {
+    case type_id::boolean: hash.add(c.bools()[row], 1); break;
+    case type_id::int64:
+    case type_id::timestamp: hash.add(static_cast<std::uint64_t>(c.ints()[row]), 8); break;
+    case type_id::float64: hash.add(std::bit_cast<std::uint64_t>(normalized_key(c.doubles()[row])), 8); break;
+    case type_id::window:
+      hash.add(static_cast<std::uint64_t>(c.ints()[row]), 8);
+      hash.add(static_cast<std::uint64_t>(c.ends()[row]), 8);
+      break;
+    case type_id::string: {
+      const std::string_view text = c.str(row);
+      hash.add(static_cast<std::uint32_t>(text.size()), 4);
+      hash.add(text);
+      break;
+    }
+    case type_id::string_list: throw error("internal: an array<string> key");
+  }
+}
+
 inline std::uint64_t double_key_bits(double d) { return std::bit_cast<std::uint64_t>(normalized_key(d)); }
 
 // Uses the hash's high half: the aggregation's table, which each part feeds, indexes by the low bits.
@@ -232,6 +300,24 @@ encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows) {
   return encode_keys(key_layout(types_of(columns)), columns, rows);
 }
 
+std::vector<std::uint64_t> hash_keys(const std::vector<column>& columns, std::size_t rows) {
+  const key_layout layout(types_of(columns));
+  check_columns(layout, columns, rows);
+  if (layout.fixed()) {
+    encoded_keys enc;
+    enc.rows = rows;
+    encode_fixed(layout, columns, enc);
+    return std::move(enc.hashes);
+  }
+  std::vector<std::uint64_t> hashes(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    streaming_key_hash hash;
+    for (const column& c : columns) hash_cell(hash, c, i);
+    hashes[i] = hash.finish();
+  }
+  return hashes;
+}
+
 std::uint64_t hash_encoded_key(const key_layout& layout, std::string_view key) {
   if (layout.fixed()) {
     std::vector<std::uint64_t> words(key.size() / 8);
@@ -304,9 +390,9 @@ std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>
     keys.push_back(b.col(k));
   }
   if (n == 1) return {b};
-  const auto enc = encode_keys(keys, b.num_rows());
+  const auto hashes = hash_keys(keys, b.num_rows());
   std::vector<std::vector<std::uint32_t>> rows(n);
-  for (std::size_t i = 0; i < enc.rows; ++i) rows[part_of(enc.hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
+  for (std::size_t i = 0; i < hashes.size(); ++i) rows[part_of(hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
   std::vector<batch> parts;
   parts.reserve(n);
   for (const auto& part_rows : rows) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 #include "flow/plan_codec.hpp"
 
@@ -85,6 +86,9 @@ project_operator::project_operator(const schema& input, const std::vector<expr>&
                 " (Spark: Only one generator allowed per select clause); explode in separate selects");
   }
   output_ = make_schema(std::move(fields));
+  std::set<std::size_t> read;
+  if (std::all_of(exprs.begin(), exprs.end(), [&](const expr& e) { return collect_columns_read(e, input, read); }))
+    columns_read_.emplace(read.begin(), read.end());
 }
 
 namespace {

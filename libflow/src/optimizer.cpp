@@ -1,27 +1,10 @@
 #include "flow/optimizer.hpp"
 
-#include <algorithm>
 #include <set>
 
 namespace flow {
 
 namespace {
-
-// Adds the input columns e reads (indices into input) to used; false when a name does not resolve to
-// one column alone (then no rule touches the plan: binding reports the error as it always did).
-bool collect_columns(const expr& e, const schema& input, std::set<std::size_t>& used) {
-  const expr_node& n = e.node();
-  if (n.kind == expr_kind::column_ref) {
-    auto index = input.find(n.name);
-    if (!index) return false;
-    for (std::size_t i = 0; i < input.size(); ++i)
-      if (i != *index && input.find(input[i].name) == index) return false;  // another field of that name
-    used.insert(*index);
-    return true;
-  }
-  return std::all_of(n.children.begin(), n.children.end(),
-                     [&](const expr& child) { return collect_columns(child, input, used); });
-}
 
 // Rule: select over where over X -> select over where over select(the columns both read) over X.
 plan_ptr prune_below_filter(const plan_ptr& project) {
@@ -29,9 +12,9 @@ plan_ptr prune_below_filter(const plan_ptr& project) {
   if (filter->kind != plan_kind::filter) return project;
   const plan_ptr& input = filter->children.front();
   std::set<std::size_t> used;
-  if (!collect_columns(filter->predicate, *input->output, used)) return project;
+  if (!collect_columns_read(filter->predicate, *input->output, used)) return project;
   for (const auto& e : project->exprs)
-    if (!collect_columns(e, *input->output, used)) return project;
+    if (!collect_columns_read(e, *input->output, used)) return project;
   if (used.size() == input->output->size() || used.empty()) return project;
   std::vector<expr> columns;
   for (auto index : used) columns.push_back(col((*input->output)[index].name));

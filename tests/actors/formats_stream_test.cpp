@@ -88,6 +88,33 @@ TEST_CASE("FAILFAST on a malformed row fails the query at once, naming the file 
   CHECK_THAT(*query.exception(), !Catch::Contains("giving up"));
 }
 
+TEST_CASE("a csv stream converts only the columns its first select reads: a bad value elsewhere does not fail "
+          "FAILFAST, a bad value it reads does",
+          "[actors][malformed][pruned]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  flow::test::write_file(dir / "bad.csv", "id,note,amount\n1,x,10\n2,y,ten\n3,z,30\n");
+  auto schema = flow::make_schema(
+      {{"id", flow::type_id::int64, true}, {"note", flow::type_id::int64, true}, {"amount", flow::type_id::int64, true}});
+  auto start = [&](const std::string& name, const std::vector<std::string>& columns) {
+    return session.read_stream().format("csv").option("header", true).option("mode", "FAILFAST").schema(schema)
+        .load(dir.path().string())
+        .select(columns)
+        .write_stream().format("memory").query_name(name).output_mode("append")
+        .trigger(flow::available_now()).start();
+  };
+  // 'note' (every value bad) and 'amount' (line 3 bad) are not read: nothing fails, nothing is malformed.
+  auto ids = start("ids", {"id"});
+  REQUIRE(ids.await_termination(30s));
+  CHECK(session.sql("SELECT * FROM ids ORDER BY id").collect_batch().num_rows() == 3);
+  REQUIRE(ids.last_progress());
+  CHECK_THAT(*ids.last_progress(), Catch::Contains("\"numMalformedRows\":0"));
+  // Reading 'amount' fails at its bad value, naming the file, the line and the field.
+  auto amounts = start("amounts", {"id", "amount"});
+  REQUIRE_THROWS_WITH(amounts.await_termination(30s),
+                      Catch::Contains("bad.csv") && Catch::Contains("line 3") && Catch::Contains("'amount'"));
+}
+
 TEST_CASE("PERMISSIVE keeps malformed rows as nulls and counts them in the progress", "[actors][malformed]") {
   flow::session session;
   flow::test::temp_dir dir;

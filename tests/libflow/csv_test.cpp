@@ -367,6 +367,93 @@ TEST_CASE("csv: FAILFAST names origin, line, field and value", "[formats][csv][m
   CHECK(stats.malformed == 3);
 }
 
+TEST_CASE("csv: converting only some columns gives their values exactly and null in the others",
+          "[formats][csv][pruned][retail]") {
+  const std::string content = test::read_file(retail_dir() / "2010-12-01.csv");
+  auto buffer = std::make_shared<const std::string>(content);
+  const raw_chunk chunk{buffer, 0, buffer->size(), "2010-12-01.csv", 1};
+  auto whole = make_decoder("csv", make_options({{"header", "true"}, {"mode", "FAILFAST"}}), retail_schema());
+  const std::vector<std::size_t> read{0, 1, 3, 5, 7};  // InvoiceNo, StockCode, Quantity, UnitPrice, Country
+  auto pruned = whole->converting_only(read);
+  REQUIRE(pruned);
+  CHECK(pruned->output_schema() == whole->output_schema());
+  decode_stats whole_stats, pruned_stats;
+  const batch all = whole->decode(chunk, whole_stats);
+  const batch some = pruned->decode(chunk, pruned_stats);
+  REQUIRE(some.num_rows() == 3108);
+  CHECK(pruned_stats.rows == whole_stats.rows);
+  CHECK(pruned_stats.bytes == whole_stats.bytes);
+  for (std::size_t c = 0; c < all.num_columns(); ++c) {
+    INFO("column " << all.schema()[c].name);
+    if (std::find(read.begin(), read.end(), c) == read.end()) {
+      CHECK(some.col(c).data()->null_count == some.num_rows());  // not converted
+      continue;
+    }
+    for (std::size_t i = 0; i < all.num_rows(); ++i) CHECK(some.at(i, c) == all.at(i, c));
+  }
+  // Nothing to skip, or a column out of the schema.
+  CHECK_FALSE(whole->converting_only({0, 1, 2, 3, 4, 5, 6, 7}));
+  CHECK(error_of([&] { whole->converting_only({0, 8}); }) ==
+        "CSV decoder: column 8 to convert is not in its schema (" + retail_schema()->to_string() + ")");
+  // Formats without columns to skip decode every column.
+  CHECK_FALSE(make_decoder("json", {}, retail_schema())->converting_only({0}));
+}
+
+TEST_CASE("csv: a bad value in a column not converted spoils nothing, a malformed record still fails (Spark 2.4+)",
+          "[formats][csv][pruned][malformed]") {
+  auto schema = make_schema({{"s", type_id::string}, {"qty", type_id::int64}, {"when", type_id::timestamp}});
+  const std::string input = "a,1,2010-12-01 08:26:00\nb,2,not a time\nc,x3,2010-12-01 08:27:00\n";
+  for (const std::string mode : {"PERMISSIVE", "DROPMALFORMED", "FAILFAST"}) {
+    INFO("mode " << mode);
+    auto dec = make_decoder("csv", make_options({{"mode", mode}}), schema)->converting_only({0, 2});
+    REQUIRE(dec);
+    // Row 2's quantity is not converted: no row is malformed, every row is kept in every mode.
+    decode_stats stats;
+    const std::string good_times = "a,1,2010-12-01 08:26:00\nb,x2,2010-12-01 08:27:00\n";
+    const batch b = dec->decode(chunk_of(good_times), stats);
+    REQUIRE(b.num_rows() == 2);
+    CHECK(stats.malformed == 0);
+    CHECK(cell(b, 1, "s") == value{std::string("b")});
+    CHECK(is_null(cell(b, 1, "qty")));
+    CHECK(cell(b, 1, "when") == value{*parse_timestamp("2010-12-01 08:27:00")});
+    // A bad value in a converted column counts as it always did.
+    if (mode == "FAILFAST") {
+      const std::string message = error_of([&] { dec->decode(chunk_of(input, 0, "day.csv"), stats); });
+      CHECK(message.find("day.csv line 2") != std::string::npos);
+      CHECK(message.find("'when' (field 3) has value 'not a time'") != std::string::npos);
+    } else {
+      decode_stats bad_stats;
+      const batch bad = dec->decode(chunk_of(input), bad_stats);
+      CHECK(bad_stats.malformed == 1);
+      CHECK(bad.num_rows() == (mode == "PERMISSIVE" ? 3u : 2u));
+    }
+    // Records with fields missing or extra, or a broken quote, are malformed whatever is converted.
+    decode_stats shape_stats;
+    if (mode == "FAILFAST") {
+      const std::string message = error_of([&] { dec->decode(chunk_of("a,1,2010-12-01 08:26:00\nb,2\n", 0, "f.csv"), shape_stats); });
+      CHECK(message.find("f.csv line 2") != std::string::npos);
+      CHECK(message.find("expected 3 fields, found 2") != std::string::npos);
+    } else {
+      const batch shaped = dec->decode(chunk_of("a,1,2010-12-01 08:26:00\nb,2\nc,3,2010-12-01 08:27:00,extra\n"), shape_stats);
+      CHECK(shape_stats.malformed == 2);
+      CHECK(shaped.num_rows() == (mode == "PERMISSIVE" ? 3u : 1u));
+    }
+  }
+}
+
+TEST_CASE("csv: reading the corrupt record column converts every column", "[formats][csv][pruned][malformed]") {
+  auto schema = make_schema({{"s", type_id::string}, {"qty", type_id::int64}, {"_corrupt_record", type_id::string}});
+  auto dec = make_decoder("csv", {}, schema);
+  CHECK_FALSE(dec->converting_only({0, 2}));  // the record's every value decides whether it is corrupt
+  auto pruned = dec->converting_only({0});
+  REQUIRE(pruned);
+  decode_stats stats;
+  const batch b = pruned->decode(chunk_of("a,1\nb,x\n"), stats);
+  CHECK(stats.malformed == 0);
+  CHECK(is_null(cell(b, 1, "_corrupt_record")));
+  CHECK(cell(b, 1, "s") == value{std::string("b")});
+}
+
 // 100,000 lines "<i>,v<i>", line 2 (i = 1) opening a quote that no later line closes.
 std::string lines_with_stray_quote() {
   std::string text;

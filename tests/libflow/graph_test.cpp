@@ -130,3 +130,32 @@ TEST_CASE("dataflow graph: validate refuses what cannot run, naming the vertex a
     CHECK_THAT(error_of([&] { g.validate(); }), Catch::Contains("vertex 'lonely' has no input"));
   }
 }
+
+TEST_CASE("chain_decoder: a source whose chain starts with a select converts only the columns it reads",
+          "[graph][csv][pruned]") {
+  const auto schema = make_schema({{"k", type_id::int64, true}, {"when", type_id::timestamp, true}, {"v", type_id::int64, true}});
+  options failfast;
+  failfast.set("mode", "FAILFAST");
+  const auto csv = make_decoder("csv", failfast, schema);
+  const auto text = std::make_shared<const std::string>("1,not a time,2\n");
+  auto decode = [&](const std::shared_ptr<const decoder>& d) {
+    decode_stats stats;
+    return d->decode(raw_chunk{text, 0, text->size(), "t.csv", 1}, stats);
+  };
+  graph_vertex source;
+  source.kind = vertex_kind::source;
+  source.chain = {std::make_shared<project_operator>(*schema, std::vector<expr>{col("v") + col("k")})};
+  const batch rows = decode(chain_decoder(csv, source));  // 'when' is not read: its bad value is not seen
+  CHECK(rows.at(0, 0) == value{std::int64_t{1}});
+  CHECK(is_null(rows.at(0, 1)));
+  CHECK(rows.at(0, 2) == value{std::int64_t{2}});
+
+  // A select of 'when', a filter first (it passes every column on) or no chain: every column is converted.
+  source.chain = {std::make_shared<project_operator>(*schema, std::vector<expr>{col("when")})};
+  CHECK_THAT(error_of([&] { decode(chain_decoder(csv, source)); }), Catch::Contains("'when' (field 2)"));
+  source.chain = {std::make_shared<filter_operator>(schema, col("v") > lit(std::int64_t{0})),
+                  std::make_shared<project_operator>(*schema, std::vector<expr>{col("v")})};
+  CHECK(chain_decoder(csv, source) == csv);
+  source.chain.clear();
+  CHECK(chain_decoder(csv, source) == csv);
+}

@@ -280,6 +280,22 @@ TEST_CASE("encode_keys: strings of every length up to 40 are told apart and keep
   CHECK(nonempty_parts(part_of) > 1);
 }
 
+TEST_CASE("hash_keys: the hash encode_keys gives each row, for every key type, null or not, in both layouts",
+          "[keys]") {
+  const batch b = random_keys(500, 11);
+  // Key lists that put strings at every offset of a hash word (the cells before them are 2 to 17 bytes).
+  const std::vector<std::vector<std::size_t>> key_lists{
+      {string_col},         {int_col},           {double_col, bool_col},           {window_col, time_col},
+      {bool_col, string_col}, {int_col, string_col}, {string_col, string_col, bool_col}, {window_col, string_col, double_col},
+      {bool_col, bool_col, string_col}, {id_col, int_col, double_col, bool_col, string_col, time_col, window_col}};
+  for (const auto& keys : key_lists) {
+    std::vector<column> columns;
+    for (auto k : keys) columns.push_back(b.col(k));
+    INFO("key columns: " << keys.size() << ", the first " << keys.front());
+    CHECK(hash_keys(columns, b.num_rows()) == encode_keys(columns, b.num_rows()).hashes);
+  }
+}
+
 TEST_CASE("hash_partition: one part is the input itself", "[keys]") {
   const batch b = random_keys(100, 6);
   const auto parts = hash_partition(b, {string_col, double_col}, 1);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -123,5 +124,9 @@ bound_expr bind_select_item(const expr& e, const schema& input);
 
 // The innermost window(...) call in e, or nullptr.
 const expr_node* find_window(const expr& e);
+
+// Adds the indexes of the input columns e reads to `read`; false when a name does not resolve to exactly one
+// column of input (then binding e reports the error).
+bool collect_columns_read(const expr& e, const schema& input, std::set<std::size_t>& read);
 
 }  // namespace flow

@@ -95,6 +95,13 @@ class decoder {
   virtual std::size_t record_boundary(std::string_view bytes) const = 0;
   // Whether the first record of a file is a header to skip.
   virtual bool skips_header() const { return false; }
+  // A decoder of the same output schema that converts only the given columns (indexes into it) and gives
+  // null in every other one, as Spark's CSV reader parses only the columns a query reads: a value that would
+  // not convert in another column does not make the record malformed. Malformed records (fields missing or
+  // extra, broken quotes) still are. nullptr when the format cannot skip columns.
+  virtual std::shared_ptr<const decoder> converting_only(const std::vector<std::size_t>& /*columns*/) const {
+    return nullptr;
+  }
 };
 
 // format: "csv", "json", "text". Options as in Spark: header, sep, quote, escape, mode,

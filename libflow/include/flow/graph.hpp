@@ -60,6 +60,11 @@ struct graph_edge {
 // How many operators of the vertex's chain keep a durable state (one checkpoint slot per instance each).
 std::size_t durable_states(const graph_vertex& vertex);
 
+// What a source vertex's instances decode raw records with: format_decoder, or when the vertex's chain starts
+// with an operator that reads some columns only (stream_operator::columns_read) and the format can skip
+// columns, format_decoder converting only those (decoder::converting_only).
+std::shared_ptr<const decoder> chain_decoder(std::shared_ptr<const decoder> format_decoder, const graph_vertex& source);
+
 class dataflow_graph {
  public:
   // Each returns the new vertex's index.

@@ -87,6 +87,9 @@ struct encoded_keys {
 encoded_keys encode_keys(const key_layout& layout, const std::vector<column>& columns, std::size_t rows);
 encoded_keys encode_keys(const std::vector<column>& columns, std::size_t rows);
 
+// encode_keys(columns, rows).hashes, computed from the columns in place (string keys are not copied).
+std::vector<std::uint64_t> hash_keys(const std::vector<column>& columns, std::size_t rows);
+
 // The hash encode_keys gives the encoded key (encoded_keys::key of the layout's keys).
 std::uint64_t hash_encoded_key(const key_layout& layout, std::string_view key);
 

@@ -38,10 +38,12 @@ class project_operator final : public stateless_operator {
   batch apply(const batch& input) const override;
   std::string describe() const override;
   std::optional<operator_descriptor> descriptor() const override;
+  std::optional<std::vector<std::size_t>> columns_read() const override { return columns_read_; }
 
  private:
   std::vector<bound_expr> exprs_;
   schema_ptr output_;
+  std::optional<std::vector<std::size_t>> columns_read_;
 };
 
 class filter_operator final : public stateless_operator {

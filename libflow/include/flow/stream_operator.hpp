@@ -118,6 +118,10 @@ class stream_operator {
   // The columns the input must be hash-partitioned by (every row of a key reaches the same instance);
   // empty: any partitioning will do. A vertex that starts with such an operator gets a hash edge.
   virtual std::vector<std::string> key_columns() const { return {}; }
+  // The input columns (indexes, ascending) the operator reads when its output depends on those alone;
+  // nullopt: it may read any. A source vertex whose chain starts with such an operator decodes only those
+  // columns where its format can skip the others (csv: the others are null, their text not converted).
+  virtual std::optional<std::vector<std::size_t>> columns_read() const { return std::nullopt; }
   // Null for a stateless operator.
   virtual std::unique_ptr<operator_state> make_state() const { return nullptr; }
   // One batch of the epoch (input: which input of a two-input operator, else 0). state is make_state()'s
