@@ -243,8 +243,9 @@ stream_static_join_operator::stream_static_join_operator(schema_ptr left, const 
 }
 
 stream_static_join_operator::matches_by_row stream_static_join_operator::match_keys(const batch& input) const {
+  // A selection's key column is read where it is, not copied first.
+  if (table_->direct()) return match_direct(input.base_col(left_keys_[0]), input.selection());
   const auto keys = key_columns_of(input, left_keys_);
-  if (table_->direct()) return match_direct(keys[0]);
   const encoded_keys encoded = encode_keys(table_->layout(), keys, input.num_rows());
   matches_by_row m;
   m.offsets.push_back(0);
@@ -259,16 +260,19 @@ stream_static_join_operator::matches_by_row stream_static_join_operator::match_k
   return m;
 }
 
-stream_static_join_operator::matches_by_row stream_static_join_operator::match_direct(const column& keys) const {
+stream_static_join_operator::matches_by_row stream_static_join_operator::match_direct(
+    const column& keys, const std::vector<std::uint32_t>* rows) const {
+  const std::size_t n = rows ? rows->size() : keys.size();
   matches_by_row m;
-  m.offsets.resize(keys.size() + 1);
+  m.offsets.resize(n + 1);
   m.offsets[0] = 0;
-  m.match_rows.reserve(keys.size());
+  m.match_rows.reserve(n);
   const std::int64_t* values = keys.ints();
   const bool has_nulls = keys.has_nulls();
-  for (std::size_t r = 0; r < keys.size(); ++r) {
-    if (!has_nulls || keys.valid(r)) {
-      const auto found = table_->matches(values[r]);
+  for (std::size_t r = 0; r < n; ++r) {
+    const std::size_t row = rows ? (*rows)[r] : r;
+    if (!has_nulls || keys.valid(row)) {
+      const auto found = table_->matches(values[row]);
       if (found.size() == 1) m.match_rows.push_back(found[0]);  // a dimension table's id: no range insert
       else m.match_rows.insert(m.match_rows.end(), found.begin(), found.end());
     }
@@ -338,7 +342,14 @@ batch stream_static_join_operator::apply(const batch& input) const {
   // Every row matched once (an inner join on a dimension table's id): the left columns pass as they are.
   bool every_row_once = left_rows.size() == input.num_rows();
   for (std::size_t r = 0; every_row_once && r < left_rows.size(); ++r) every_row_once = left_rows[r] == r;
-  auto left_column = [&](std::size_t c) { return every_row_once ? input.col(c) : take_rows(input.col(c), left_rows); };
+  // The left columns of a selection (a filter's output) are taken from the columns it selects from, in one copy.
+  const auto* selection = input.selection();
+  if (selection) {
+    for (auto& row : left_rows) row = (*selection)[row];
+  }
+  auto left_column = [&](std::size_t c) {
+    return every_row_once && !selection ? input.col(c) : take_rows(input.base_col(c), left_rows);
+  };
   // Only a left outer join pads with the null row; the others take from the rows as given (no validity to check).
   const batch& right = type_ == join_type::left_outer ? table_->rows() : table_->source();
   std::vector<column> columns;

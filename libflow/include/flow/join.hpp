@@ -104,7 +104,8 @@ class stream_static_join_operator final : public stateless_operator {
     std::vector<std::uint32_t> offsets, match_rows;
   };
   matches_by_row match_keys(const batch& input) const;
-  matches_by_row match_direct(const column& keys) const;  // table_->direct(): the one key column
+  // table_->direct(): the one key column, at rows (null: every row).
+  matches_by_row match_direct(const column& keys, const std::vector<std::uint32_t>* rows) const;
   matches_by_row match_condition(const batch& input) const;
 
   schema_ptr left_;
