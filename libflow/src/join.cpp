@@ -312,9 +312,34 @@ stream_static_join_operator::matches_by_row stream_static_join_operator::match_c
   return m;
 }
 
+void stream_static_join_operator::inner_direct_pairs(const batch& input, std::vector<std::uint32_t>& left_rows,
+                                                     std::vector<std::uint32_t>& right_rows) const {
+  const column& keys = input.base_col(left_keys_[0]);
+  const std::vector<std::uint32_t>* rows = input.selection();
+  const std::int64_t* values = keys.ints();
+  const bool has_nulls = keys.has_nulls();
+  left_rows.reserve(input.num_rows());
+  right_rows.reserve(input.num_rows());
+  for (std::size_t r = 0; r < input.num_rows(); ++r) {
+    const std::size_t row = rows ? (*rows)[r] : r;
+    if (has_nulls && !keys.valid(row)) continue;
+    for (auto match : table_->matches(values[row])) {
+      left_rows.push_back(static_cast<std::uint32_t>(r));
+      right_rows.push_back(match);
+    }
+  }
+}
+
 batch stream_static_join_operator::apply(const batch& input) const {
-  const matches_by_row m = condition_expr_.valid() ? match_condition(input) : match_keys(input);
   std::vector<std::uint32_t> left_rows, right_rows;
+  if (type_ == join_type::inner && !condition_expr_.valid() && table_->direct()) inner_direct_pairs(input, left_rows, right_rows);
+  else pair_rows(input, left_rows, right_rows);
+  return joined(input, std::move(left_rows), right_rows);
+}
+
+void stream_static_join_operator::pair_rows(const batch& input, std::vector<std::uint32_t>& left_rows,
+                                            std::vector<std::uint32_t>& right_rows) const {
+  const matches_by_row m = condition_expr_.valid() ? match_condition(input) : match_keys(input);
   left_rows.reserve(input.num_rows());
   for (std::size_t r = 0; r < input.num_rows(); ++r) {
     const std::span<const std::uint32_t> found(m.match_rows.data() + m.offsets[r], m.offsets[r + 1] - m.offsets[r]);
@@ -339,6 +364,10 @@ batch stream_static_join_operator::apply(const batch& input) const {
         }
     }
   }
+}
+
+batch stream_static_join_operator::joined(const batch& input, std::vector<std::uint32_t> left_rows,
+                                          const std::vector<std::uint32_t>& right_rows) const {
   // Every row matched once (an inner join on a dimension table's id): the left columns pass as they are.
   bool every_row_once = left_rows.size() == input.num_rows();
   for (std::size_t r = 0; every_row_once && r < left_rows.size(); ++r) every_row_once = left_rows[r] == r;
