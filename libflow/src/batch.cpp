@@ -79,9 +79,13 @@ batch batch::selected(schema_ptr schema, std::vector<column> base_columns,
   batch base(std::move(schema), std::move(base_columns));
   if (!selection) throw error("batch::selected: the selection is null; pass the selected rows' indexes");
   const std::size_t base_rows = base.num_rows();
-  for (std::size_t i = 0; i < selection->size(); ++i) {
-    if ((*selection)[i] >= base_rows || (i > 0 && (*selection)[i] <= (*selection)[i - 1])) {
-      throw error("batch::selected: entry " + std::to_string(i) + " of the selection (" + std::to_string((*selection)[i]) +
+  const std::vector<std::uint32_t>& selected_rows = *selection;
+  // Checked without a branch per entry (the loop vectorizes); the offending entry is looked for only when there is one.
+  bool ascending = selected_rows.empty() || selected_rows.back() < base_rows;
+  for (std::size_t i = 1; i < selected_rows.size(); ++i) ascending &= selected_rows[i] > selected_rows[i - 1];
+  for (std::size_t i = 0; !ascending && i < selected_rows.size(); ++i) {
+    if (selected_rows[i] >= base_rows || (i > 0 && selected_rows[i] <= selected_rows[i - 1])) {
+      throw error("batch::selected: entry " + std::to_string(i) + " of the selection (" + std::to_string(selected_rows[i]) +
                   ") is not an ascending row index below the columns' " + std::to_string(base_rows) + " rows");
     }
   }
