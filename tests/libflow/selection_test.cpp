@@ -162,3 +162,24 @@ TEST_CASE("batch::selected refuses a selection that is not ascending row indexes
   CHECK_THROWS_WITH(select({2, 1}), Catch::Contains("entry 1 of the selection (1)"));
   CHECK_THROWS_WITH(batch::selected(input.schema_ref(), input.columns(), nullptr), Catch::Contains("the selection is null"));
 }
+
+TEST_CASE("aggregation: word keys meet groups a null key or a late row sent through the general path", "[selection][aggregate]") {
+  const schema_ptr schema = make_schema({{"id", type_id::int64, true}, {"time", type_id::timestamp, false}});
+  auto rows = [&](std::vector<std::vector<value>> values) { return make_batch(schema, values); };
+  const aggregate_operator op(schema, {col("id"), window(col("time"), "10 seconds")}, {{agg_kind::count, {}, ""}});
+  auto state = op.make_state();
+  const timestamp t5{5'000'000}, t15{15'000'000}, t25{25'000'000};
+  // A null id: the general path, which adds a group whose id is null (stored as 0).
+  state->update(rows({{null_value{}, value{t5}}, {value{std::int64_t{0}}, value{t5}}}));
+  // No nulls: the word keys; id 0 must not meet the null id's group.
+  state->update(rows({{value{std::int64_t{0}}, value{t5}}, {value{std::int64_t{0}}, value{t15}}, {value{std::int64_t{1}}, value{t5}}}));
+  // A row behind the watermark: the general path drops it, the others count.
+  CHECK(state->update(rows({{value{std::int64_t{0}}, value{t5}}, {value{std::int64_t{1}}, value{t25}}}), timestamp{10'000'000}) == 1);
+  CHECK(sorted_rows(state->emit(output_mode::complete)) ==
+        std::vector<std::vector<value>>{
+            {null_value{}, value{window_value{timestamp{0}, timestamp{ten_seconds}}}, value{std::int64_t{1}}},
+            {value{std::int64_t{0}}, value{window_value{timestamp{0}, timestamp{ten_seconds}}}, value{std::int64_t{2}}},
+            {value{std::int64_t{0}}, value{window_value{timestamp{ten_seconds}, timestamp{2 * ten_seconds}}}, value{std::int64_t{1}}},
+            {value{std::int64_t{1}}, value{window_value{timestamp{0}, timestamp{ten_seconds}}}, value{std::int64_t{1}}},
+            {value{std::int64_t{1}}, value{window_value{timestamp{2 * ten_seconds}, timestamp{3 * ten_seconds}}}, value{std::int64_t{1}}}});
+}
