@@ -71,7 +71,44 @@ batch::batch(schema_ptr schema, std::vector<column> columns) {
                   "; all columns must have the same length");
     }
   }
-  body_ = std::make_shared<const body>(body{std::move(schema), std::move(columns), rows});
+  body_ = std::make_shared<const body>(body{std::move(schema), std::move(columns), rows, {}, {}});
+}
+
+batch batch::selected(schema_ptr schema, std::vector<column> base_columns,
+                      std::shared_ptr<const std::vector<std::uint32_t>> selection) {
+  batch base(std::move(schema), std::move(base_columns));
+  if (!selection) throw error("batch::selected: the selection is null; pass the selected rows' indexes");
+  const std::size_t base_rows = base.num_rows();
+  const std::vector<std::uint32_t>& selected_rows = *selection;
+  // Checked without a branch per entry (the loop vectorizes); the offending entry is looked for only when there is one.
+  bool ascending = selected_rows.empty() || selected_rows.back() < base_rows;
+  for (std::size_t i = 1; i < selected_rows.size(); ++i) ascending &= selected_rows[i] > selected_rows[i - 1];
+  for (std::size_t i = 0; !ascending && i < selected_rows.size(); ++i) {
+    if (selected_rows[i] >= base_rows || (i > 0 && selected_rows[i] <= selected_rows[i - 1])) {
+      throw error("batch::selected: entry " + std::to_string(i) + " of the selection (" + std::to_string(selected_rows[i]) +
+                  ") is not an ascending row index below the columns' " + std::to_string(base_rows) + " rows");
+    }
+  }
+  batch result;
+  const std::size_t rows = selection->size();
+  const std::size_t n = base.num_columns();
+  result.body_ = std::make_shared<const body>(body{base.body_->schema, base.body_->columns, rows, std::move(selection),
+                                                   std::make_shared<selected_copies>(n)});
+  return result;
+}
+
+const column& batch::selected_col(std::size_t i) const {
+  selected_copies& copies = *body_->copies;
+  std::call_once(copies.once[i], [&] { copies.columns[i] = take_rows(body_->columns[i], *body_->selection); });
+  return copies.columns[i];
+}
+
+const std::vector<column>& batch::columns() const {
+  if (!body_->selection) return body_->columns;
+  std::call_once(body_->copies->all, [&] {
+    for (std::size_t i = 0; i < num_columns(); ++i) selected_col(i);
+  });
+  return body_->copies->columns;
 }
 
 batch batch::empty(schema_ptr schema) {
@@ -88,18 +125,26 @@ batch batch::slice(std::size_t offset, std::size_t length) const {
                 std::to_string(length) + ") out of range for a batch of " + std::to_string(num_rows()) +
                 " rows");
   }
+  if (body_->selection) {
+    const auto first = body_->selection->begin() + static_cast<std::ptrdiff_t>(offset);
+    return selected(body_->schema, body_->columns,
+                    std::make_shared<const std::vector<std::uint32_t>>(first, first + static_cast<std::ptrdiff_t>(length)));
+  }
   std::vector<column> columns;
   columns.reserve(num_columns());
   for (const auto& c : body_->columns) columns.push_back(c.slice(offset, length));
   batch result;
-  result.body_ = std::make_shared<const body>(body{body_->schema, std::move(columns), length});
+  result.body_ = std::make_shared<const body>(body{body_->schema, std::move(columns), length, {}, {}});
   return result;
 }
 
 std::size_t batch::byte_size() const {
   std::size_t total = 0;
   for (const auto& c : body_->columns) total += c.byte_size();
-  return total;
+  if (!body_->selection || body_->columns.empty()) return total;
+  // The selected rows' share of the base columns' bytes (an estimate, as for any column).
+  const std::size_t base_rows = body_->columns.front().size();
+  return base_rows == 0 ? 0 : static_cast<std::size_t>(static_cast<double>(total) * static_cast<double>(num_rows()) / static_cast<double>(base_rows));
 }
 
 bool operator==(const batch& a, const batch& b) {
@@ -131,20 +176,25 @@ batch concat(const std::vector<batch>& batches) {
   return batch(schema, std::move(columns));
 }
 
+std::vector<std::uint32_t> kept_rows(const std::uint8_t* keep, std::size_t n) {
+  // Without a branch per row: each row's index is written, and the next one overwrites it unless it is kept.
+  std::vector<std::uint32_t> rows(n + 1);
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    rows[kept] = static_cast<std::uint32_t>(i);
+    kept += keep[i] != 0;
+  }
+  rows.resize(kept);
+  return rows;
+}
+
 batch filter_rows(const batch& b, const std::vector<std::uint8_t>& keep) {
   if (keep.size() != b.num_rows()) {
     throw error("filter_rows: the selection has " + std::to_string(keep.size()) + " entries for " +
                 std::to_string(b.num_rows()) + " rows");
   }
-  // The kept rows' indexes without a branch per row: each row is written, the next one overwrites it unless kept.
-  std::vector<std::uint32_t> rows(keep.size() + 1);
-  std::size_t kept = 0;
-  for (std::size_t i = 0; i < keep.size(); ++i) {
-    rows[kept] = static_cast<std::uint32_t>(i);
-    kept += keep[i] != 0;
-  }
-  if (kept == b.num_rows()) return b;
-  rows.resize(kept);
+  const std::vector<std::uint32_t> rows = kept_rows(keep.data(), keep.size());
+  if (rows.size() == b.num_rows()) return b;
   std::vector<column> columns;
   columns.reserve(b.num_columns());
   for (const auto& c : b.columns()) columns.push_back(take_rows(c, rows));

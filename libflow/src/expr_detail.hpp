@@ -88,6 +88,12 @@ inline std::int64_t wrap_mul(std::int64_t a, std::int64_t b) {
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) * static_cast<std::uint64_t>(b));
 }
 
+// The start of the tumbling window (slide = length) that holds event time t (Spark: t - (t - offset) mod slide).
+inline std::int64_t tumbling_window_start(std::int64_t t, std::int64_t slide, std::int64_t offset) {
+  const std::int64_t r = wrap_sub(t, offset) % slide;
+  return t - (r < 0 ? r + slide : r);
+}
+
 // Java's (long) conversion: truncation, NaN -> 0, saturation at the range ends.
 inline std::int64_t double_to_long(double d) {
   if (std::isnan(d)) return 0;

@@ -111,11 +111,6 @@ column broadcast(const value& v, type_id type, std::size_t n) {
   return finish(std::move(d), {});
 }
 
-inline std::int64_t floor_mod(std::int64_t x, std::int64_t m) {
-  std::int64_t r = x % m;
-  return r < 0 ? r + m : r;
-}
-
 column arithmetic(expr_kind kind, const column& a, const column& b) {
   const std::size_t n = a.size();
   auto validity = and_validity(validity_of(a), validity_of(b));
@@ -321,7 +316,7 @@ column tumbling_windows(const column& ts, std::int64_t length, std::int64_t slid
   auto* start = d->ints.data();
   auto* end = d->ends.data();
   for (std::size_t i = 0; i < n; ++i) {
-    start[i] = t[i] - floor_mod(wrap_sub(t[i], offset), slide);
+    start[i] = tumbling_window_start(t[i], slide, offset);
     end[i] = start[i] + length;
   }
   return finish(std::move(d), validity_of(ts));

@@ -243,8 +243,9 @@ stream_static_join_operator::stream_static_join_operator(schema_ptr left, const 
 }
 
 stream_static_join_operator::matches_by_row stream_static_join_operator::match_keys(const batch& input) const {
+  // A selection's key column is read where it is, not copied first.
+  if (table_->direct()) return match_direct(input.base_col(left_keys_[0]), input.selection());
   const auto keys = key_columns_of(input, left_keys_);
-  if (table_->direct()) return match_direct(keys[0]);
   const encoded_keys encoded = encode_keys(table_->layout(), keys, input.num_rows());
   matches_by_row m;
   m.offsets.push_back(0);
@@ -259,16 +260,19 @@ stream_static_join_operator::matches_by_row stream_static_join_operator::match_k
   return m;
 }
 
-stream_static_join_operator::matches_by_row stream_static_join_operator::match_direct(const column& keys) const {
+stream_static_join_operator::matches_by_row stream_static_join_operator::match_direct(
+    const column& keys, const std::vector<std::uint32_t>* rows) const {
+  const std::size_t n = rows ? rows->size() : keys.size();
   matches_by_row m;
-  m.offsets.resize(keys.size() + 1);
+  m.offsets.resize(n + 1);
   m.offsets[0] = 0;
-  m.match_rows.reserve(keys.size());
+  m.match_rows.reserve(n);
   const std::int64_t* values = keys.ints();
   const bool has_nulls = keys.has_nulls();
-  for (std::size_t r = 0; r < keys.size(); ++r) {
-    if (!has_nulls || keys.valid(r)) {
-      const auto found = table_->matches(values[r]);
+  for (std::size_t r = 0; r < n; ++r) {
+    const std::size_t row = rows ? (*rows)[r] : r;
+    if (!has_nulls || keys.valid(row)) {
+      const auto found = table_->matches(values[row]);
       if (found.size() == 1) m.match_rows.push_back(found[0]);  // a dimension table's id: no range insert
       else m.match_rows.insert(m.match_rows.end(), found.begin(), found.end());
     }
@@ -308,9 +312,34 @@ stream_static_join_operator::matches_by_row stream_static_join_operator::match_c
   return m;
 }
 
+void stream_static_join_operator::inner_direct_pairs(const batch& input, std::vector<std::uint32_t>& left_rows,
+                                                     std::vector<std::uint32_t>& right_rows) const {
+  const column& keys = input.base_col(left_keys_[0]);
+  const std::vector<std::uint32_t>* rows = input.selection();
+  const std::int64_t* values = keys.ints();
+  const bool has_nulls = keys.has_nulls();
+  left_rows.reserve(input.num_rows());
+  right_rows.reserve(input.num_rows());
+  for (std::size_t r = 0; r < input.num_rows(); ++r) {
+    const std::size_t row = rows ? (*rows)[r] : r;
+    if (has_nulls && !keys.valid(row)) continue;
+    for (auto match : table_->matches(values[row])) {
+      left_rows.push_back(static_cast<std::uint32_t>(r));
+      right_rows.push_back(match);
+    }
+  }
+}
+
 batch stream_static_join_operator::apply(const batch& input) const {
-  const matches_by_row m = condition_expr_.valid() ? match_condition(input) : match_keys(input);
   std::vector<std::uint32_t> left_rows, right_rows;
+  if (type_ == join_type::inner && !condition_expr_.valid() && table_->direct()) inner_direct_pairs(input, left_rows, right_rows);
+  else pair_rows(input, left_rows, right_rows);
+  return joined(input, std::move(left_rows), right_rows);
+}
+
+void stream_static_join_operator::pair_rows(const batch& input, std::vector<std::uint32_t>& left_rows,
+                                            std::vector<std::uint32_t>& right_rows) const {
+  const matches_by_row m = condition_expr_.valid() ? match_condition(input) : match_keys(input);
   left_rows.reserve(input.num_rows());
   for (std::size_t r = 0; r < input.num_rows(); ++r) {
     const std::span<const std::uint32_t> found(m.match_rows.data() + m.offsets[r], m.offsets[r + 1] - m.offsets[r]);
@@ -335,10 +364,21 @@ batch stream_static_join_operator::apply(const batch& input) const {
         }
     }
   }
+}
+
+batch stream_static_join_operator::joined(const batch& input, std::vector<std::uint32_t> left_rows,
+                                          const std::vector<std::uint32_t>& right_rows) const {
   // Every row matched once (an inner join on a dimension table's id): the left columns pass as they are.
   bool every_row_once = left_rows.size() == input.num_rows();
   for (std::size_t r = 0; every_row_once && r < left_rows.size(); ++r) every_row_once = left_rows[r] == r;
-  auto left_column = [&](std::size_t c) { return every_row_once ? input.col(c) : take_rows(input.col(c), left_rows); };
+  // The left columns of a selection (a filter's output) are taken from the columns it selects from, in one copy.
+  const auto* selection = input.selection();
+  if (selection) {
+    for (auto& row : left_rows) row = (*selection)[row];
+  }
+  auto left_column = [&](std::size_t c) {
+    return every_row_once && !selection ? input.col(c) : take_rows(input.base_col(c), left_rows);
+  };
   // Only a left outer join pads with the null row; the others take from the rows as given (no validity to check).
   const batch& right = type_ == join_type::left_outer ? table_->rows() : table_->source();
   std::vector<column> columns;

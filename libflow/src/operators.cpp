@@ -89,6 +89,15 @@ project_operator::project_operator(const schema& input, const std::vector<expr>&
   std::set<std::size_t> read;
   if (std::all_of(exprs.begin(), exprs.end(), [&](const expr& e) { return collect_columns_read(e, input, read); }))
     columns_read_.emplace(read.begin(), read.end());
+  for (const auto& e : exprs) {
+    const expr_node* node = &e.node();
+    while (node->kind == expr_kind::alias) node = &node->children[0].node();
+    if (node->kind != expr_kind::column_ref) {
+      input_columns_.clear();
+      break;
+    }
+    input_columns_.push_back(input.index_of(node->name));
+  }
 }
 
 namespace {
@@ -117,6 +126,10 @@ batch project_operator::apply(const batch& input) const {
   std::vector<column> columns;
   columns.reserve(exprs_.size());
   const auto generator = std::find_if(exprs_.begin(), exprs_.end(), [](const bound_expr& e) { return e.is_generator(); });
+  if (!input_columns_.empty() && input.selection()) {
+    for (auto c : input_columns_) columns.push_back(input.base_col(c));
+    return batch::selected(output_, std::move(columns), input.selection_ref());
+  }
   if (generator == exprs_.end()) {
     for (const auto& e : exprs_) columns.push_back(e.evaluate(input));
     return batch(output_, std::move(columns));
@@ -159,14 +172,25 @@ batch filter_operator::apply(const batch& input) const {
   check_input(*output_, input, "Filter " + predicate_.name());
   const column keep_column = predicate_.evaluate(input);
   const std::size_t n = keep_column.size();
-  std::vector<std::uint8_t> keep(keep_column.bools(), keep_column.bools() + n);
+  std::vector<std::uint32_t> rows;
   if (keep_column.has_nulls()) {
+    std::vector<std::uint8_t> keep(keep_column.bools(), keep_column.bools() + n);
     for (std::size_t i = 0; i < n; ++i) keep[i] &= keep_column.valid(i) ? 1 : 0;  // null -> dropped
+    rows = kept_rows(keep.data(), n);
+  } else {
+    rows = kept_rows(keep_column.bools(), n);
   }
-  const auto kept = static_cast<std::size_t>(std::count(keep.begin(), keep.end(), std::uint8_t{1}));
-  if (kept == n) return input;
-  if (kept == 0) return batch::empty(output_);
-  return filter_rows(input, keep);
+  if (rows.size() == n) return input;
+  if (rows.empty()) return batch::empty(output_);
+  // The kept rows are handed on as a selection of the input's columns, not copied; a selection of a selection
+  // (chained filters) indexes the same columns.
+  if (const auto* outer = input.selection()) {
+    for (auto& row : rows) row = (*outer)[row];
+  }
+  std::vector<column> base;
+  base.reserve(input.num_columns());
+  for (std::size_t c = 0; c < input.num_columns(); ++c) base.push_back(input.base_col(c));
+  return batch::selected(output_, std::move(base), std::make_shared<const std::vector<std::uint32_t>>(std::move(rows)));
 }
 
 std::string filter_operator::describe() const { return "Filter " + predicate_.name(); }

@@ -104,8 +104,16 @@ class stream_static_join_operator final : public stateless_operator {
     std::vector<std::uint32_t> offsets, match_rows;
   };
   matches_by_row match_keys(const batch& input) const;
-  matches_by_row match_direct(const column& keys) const;  // table_->direct(): the one key column
+  // table_->direct(): the one key column, at rows (null: every row).
+  matches_by_row match_direct(const column& keys, const std::vector<std::uint32_t>* rows) const;
   matches_by_row match_condition(const batch& input) const;
+  // The (input row, static row) pairs of the join: left_rows[i] with right_rows[i] (a left semi or anti join:
+  // left_rows only; a left outer join pairs an unmatched row with table_->null_row()).
+  void pair_rows(const batch& input, std::vector<std::uint32_t>& left_rows, std::vector<std::uint32_t>& right_rows) const;
+  // pair_rows of an inner join on a direct index (a dimension table's id) in one pass, without matches_by_row.
+  void inner_direct_pairs(const batch& input, std::vector<std::uint32_t>& left_rows, std::vector<std::uint32_t>& right_rows) const;
+  // The output rows of the pairs.
+  batch joined(const batch& input, std::vector<std::uint32_t> left_rows, const std::vector<std::uint32_t>& right_rows) const;
 
   schema_ptr left_;
   std::vector<std::string> keys_;

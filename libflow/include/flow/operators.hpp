@@ -44,8 +44,12 @@ class project_operator final : public stateless_operator {
   std::vector<bound_expr> exprs_;
   schema_ptr output_;
   std::optional<std::vector<std::size_t>> columns_read_;
+  // The input column of each expression when every one is a column (aliased or not), else empty: such a
+  // select passes a filter's selection on without copying rows.
+  std::vector<std::size_t> input_columns_;
 };
 
+// Hands on the kept rows as a selection of its input's columns (batch::selected), without copying them.
 class filter_operator final : public stateless_operator {
  public:
   filter_operator(const schema_ptr& input, const expr& predicate);  // predicate must be boolean
