@@ -221,7 +221,15 @@ class side_buffer {
     chunks_.push_back(std::move(rows));
     const bool keyed = keys && keyed_ == size();
     reserve(size() + picked.size());
-    for (std::size_t i = 0; i < picked.size(); ++i) push_row(chunk, picked[i], ids[i], times[i], matched[i] != 0);
+    const std::size_t n = picked.size();
+    chunk_of_.insert(chunk_of_.end(), n, chunk);
+    position_.insert(position_.end(), picked.begin(), picked.end());
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    times_.insert(times_.end(), times.begin(), times.end());
+    live_.insert(live_.end(), n, 1);
+    matched_.insert(matched_.end(), matched.begin(), matched.end());  // 0 or 1 each
+    next_.insert(next_.end(), n, no_row);
+    live_count_ += n;
     if (keyed) add_keys(*keys, picked);
   }
   // The live row with this id, no_row when none (ids ascend with row numbers).
@@ -309,16 +317,6 @@ class side_buffer {
     for (auto* v : {&chunk_of_, &position_, &next_}) v->reserve(capacity);
     live_.reserve(capacity);
     matched_.reserve(capacity);
-  }
-  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched) {
-    chunk_of_.push_back(chunk);
-    position_.push_back(position);
-    ids_.push_back(id);
-    times_.push_back(time);
-    live_.push_back(1);
-    matched_.push_back(matched ? 1 : 0);
-    next_.push_back(no_row);
-    ++live_count_;
   }
   // Keys rows keyed_ .. keyed_ + picked.size(), whose keys are keys' rows picked[i].
   void add_keys(const encoded_keys& keys, const std::vector<std::uint32_t>& picked) {
@@ -562,16 +560,26 @@ class stream_join_state final : public operator_state {
   batch rows_of(const std::vector<std::uint32_t> (&removed)[2], const std::vector<std::uint32_t> (&put)[2]) const {
     const std::size_t rows = removed[0].size() + put[0].size() + removed[1].size() + put[1].size();
     const schema& fields = *layout_.rows;
-    std::vector<column_builder> header;
-    for (std::size_t c = 0; c < first_row_column; ++c) header.emplace_back(fields[c].type, rows);
+    // The header's buffers, sized at once and filled in place.
+    std::vector<std::shared_ptr<column_data>> header;
+    for (std::size_t c = 0; c < first_row_column; ++c) {
+      auto data = std::make_shared<column_data>();
+      data->type = fields[c].type;
+      data->length = rows;
+      if (data->type == type_id::boolean) data->bools.resize(rows);
+      else data->ints.resize(rows);
+      header.push_back(std::move(data));
+    }
+    std::size_t row = 0;
     std::vector<std::vector<column>> parts(fields.size());
     for (std::size_t s = 0; s < 2; ++s) {
       auto add = [&](std::uint32_t r, bool deleted) {
-        header[side_column].append_int(static_cast<std::int64_t>(s));
-        header[id_column].append_int(sides[s].id(r));
-        header[deleted_column].append_bool(deleted);
-        header[time_column].append_int(sides[s].time(r));
-        header[matched_column].append_bool(sides[s].matched(r));
+        header[side_column]->ints[row] = static_cast<std::int64_t>(s);
+        header[id_column]->ints[row] = sides[s].id(r);
+        header[deleted_column]->bools[row] = deleted ? 1 : 0;
+        header[time_column]->ints[row] = sides[s].time(r);
+        header[matched_column]->bools[row] = sides[s].matched(r) ? 1 : 0;
+        ++row;
       };
       for (auto r : removed[s]) add(r, true);
       for (auto r : put[s]) add(r, false);
@@ -587,7 +595,7 @@ class stream_join_state final : public operator_state {
         if (!own[at] && side_rows > 0) parts[at].push_back(null_column(fields[at].type, side_rows));
     }
     std::vector<column> columns;
-    for (auto& c : header) columns.push_back(c.finish());
+    for (auto& data : header) columns.push_back(column(std::move(data)));
     for (std::size_t at = first_row_column; at < fields.size(); ++at)
       columns.push_back(concat_columns(fields[at].type, parts[at]));
     return batch(layout_.rows, std::move(columns));
