@@ -24,6 +24,7 @@ class chain_runner::context final : public operator_context {
     epoch_stats::add_at(runner_.event_time_figures_.state_rows_dropped_by_watermark,
                         runner_.stages_[position_].stateful_index, static_cast<std::int64_t>(rows));
   }
+  void count_state_rows_removed(std::size_t rows) override { runner_.stages_[position_].rows_removed += rows; }
   void observe_event_times(std::size_t input, const event_time_stats& seen) override {
     runner_.event_time_figures_.event_times.add(seen);
     runner_.event_time_figures_.see_event_time(input, seen.max);
@@ -139,6 +140,11 @@ std::size_t chain_runner::state_rows(std::size_t durable_index) const {
 
 std::size_t chain_runner::state_rows_updated(std::size_t durable_index, const batch& changes) const {
   return stages_[durable_.at(durable_index)].op->state_rows_updated(changes, epoch_);
+}
+
+std::size_t chain_runner::state_rows_removed(std::size_t durable_index, const batch& changes) {
+  auto& s = stages_[durable_.at(durable_index)];
+  return s.op->state_rows_removed(changes) + std::exchange(s.rows_removed, 0);
 }
 
 std::size_t chain_runner::state_memory_bytes(std::size_t durable_index) const {

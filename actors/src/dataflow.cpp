@@ -301,18 +301,6 @@ void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
   });
 }
 
-// Keys a state's take_changes() removes: rows flagged "__deleted" (keyed state, and the groups an
-// aggregation evicted behind the watermark).
-std::int64_t removed_rows(const batch& changes) {
-  if (!changes.valid()) return 0;
-  const auto deleted = changes.schema().find("__deleted");
-  if (!deleted || changes.col(*deleted).type() != type_id::boolean) return 0;
-  const column& flags = changes.col(*deleted);
-  std::int64_t n = 0;
-  for (std::size_t row = 0; row < changes.num_rows(); ++row) n += flags.bools()[row] ? 1 : 0;
-  return n;
-}
-
 // The first upstream to send an epoch's clocks has them passed on at once (ahead of any of the epoch's rows
 // this instance sends); the chain takes them when the epoch's first rows or its end arrive. Sinks run no
 // operators: they get none (each would wake a sink's thread once more per epoch).
@@ -352,7 +340,7 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
     const std::size_t op = st.setup.first_state_operator + i;
     epoch_stats::add_at(stats.state_rows_updated, op,
                         static_cast<std::int64_t>(st.chain->state_rows_updated(i, changes[i])));
-    epoch_stats::add_at(stats.state_rows_removed, op, removed_rows(changes[i]));
+    epoch_stats::add_at(stats.state_rows_removed, op, static_cast<std::int64_t>(st.chain->state_rows_removed(i, changes[i])));
     epoch_stats::add_at(stats.state_rows_total, op, static_cast<std::int64_t>(st.chain->state_rows(i)));
     epoch_stats::add_at(stats.state_memory_bytes, op, static_cast<std::int64_t>(st.chain->state_memory_bytes(i)));
     epoch_stats::add_at(stats.state_update_micros, op, st.chain->take_update_time(i).count());

@@ -279,6 +279,30 @@ void append_range(std::vector<T>& out, const T* values, std::size_t n) {
 
 }  // namespace
 
+column null_column(type_id type, std::size_t rows) {
+  auto data = std::make_shared<column_data>();
+  data->type = type;
+  data->length = rows;
+  data->null_count = rows;
+  data->validity.assign((rows + 63) / 64, 0);
+  switch (type) {
+    case type_id::boolean: data->bools.assign(rows, 0); break;
+    case type_id::int64:
+    case type_id::timestamp: data->ints.assign(rows, 0); break;
+    case type_id::float64: data->doubles.assign(rows, 0.0); break;
+    case type_id::window:
+      data->ints.assign(rows, 0);
+      data->ends.assign(rows, 0);
+      break;
+    case type_id::string: data->offsets.assign(rows + 1, 0); break;
+    case type_id::string_list:
+      data->offsets.assign(1, 0);
+      data->list_offsets.assign(rows + 1, 0);
+      break;
+  }
+  return column(std::move(data));
+}
+
 column concat_columns(type_id type, const std::vector<column>& parts) {
   std::size_t rows = 0, chars = 0;
   bool any_nulls = false;

@@ -411,6 +411,7 @@ void session_window_operator::end_epoch(keyed_state<session_list>& state, operat
     // Collected first: keys may not change while the store is iterated.
     std::vector<std::pair<std::string, std::uint64_t>> closing;
     std::vector<session_list> open;
+    std::size_t evicted = 0;
     state.for_each([&](key_ref key, const session_list& sessions) {
       session_list still_open;
       for (const auto& s : sessions) {
@@ -422,6 +423,7 @@ void session_window_operator::end_epoch(keyed_state<session_list>& state, operat
         }
       }
       if (still_open.size() == sessions.size()) return;
+      evicted += sessions.size() - still_open.size();
       closing.emplace_back(std::string(key.bytes), key.hash);
       open.push_back(std::move(still_open));
     });
@@ -430,6 +432,7 @@ void session_window_operator::end_epoch(keyed_state<session_list>& state, operat
       if (open[i].empty()) state.remove(key);
       else state.put(key, std::move(open[i]));
     }
+    ctx.count_state_rows_removed(evicted);
   }
   if (emitted.empty()) return;
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "flow/keys.hpp"
 #include "flow/plan_codec.hpp"
@@ -220,7 +221,15 @@ class side_buffer {
     chunks_.push_back(std::move(rows));
     const bool keyed = keys && keyed_ == size();
     reserve(size() + picked.size());
-    for (std::size_t i = 0; i < picked.size(); ++i) push_row(chunk, picked[i], ids[i], times[i], matched[i] != 0);
+    const std::size_t n = picked.size();
+    chunk_of_.insert(chunk_of_.end(), n, chunk);
+    position_.insert(position_.end(), picked.begin(), picked.end());
+    ids_.insert(ids_.end(), ids.begin(), ids.end());
+    times_.insert(times_.end(), times.begin(), times.end());
+    live_.insert(live_.end(), n, 1);
+    matched_.insert(matched_.end(), matched.begin(), matched.end());  // 0 or 1 each
+    next_.insert(next_.end(), n, no_row);
+    live_count_ += n;
     if (keyed) add_keys(*keys, picked);
   }
   // The live row with this id, no_row when none (ids ascend with row numbers).
@@ -256,9 +265,26 @@ class side_buffer {
       if (live(r)) rows.push_back(r);
     }
   }
-  // Appends column c of these rows to out.
-  void append_column(std::size_t c, const std::vector<std::uint32_t>& rows, column_builder& out) const {
-    for (auto r : rows) out.append_from(chunk(r).col(c), position_[r]);
+  // Column c of these rows (in this order) as parts for concat_columns: a slice of its chunk for each run
+  // of consecutive positions in one chunk, the run's rows taken out of it otherwise.
+  void column_parts(std::size_t c, const std::vector<std::uint32_t>& rows, std::vector<column>& parts) const {
+    std::vector<std::uint32_t> positions;
+    for (std::size_t first = 0; first < rows.size();) {
+      const std::uint32_t chunk = chunk_of_[rows[first]];
+      bool consecutive = true;
+      std::size_t last = first + 1;
+      for (; last < rows.size() && chunk_of_[rows[last]] == chunk; ++last)
+        consecutive = consecutive && position_[rows[last]] == position_[rows[last - 1]] + 1;
+      const column& from = chunks_[chunk].col(c);
+      if (consecutive) {
+        parts.push_back(from.slice(position_[rows[first]], last - first));
+      } else {
+        positions.clear();
+        for (std::size_t i = first; i < last; ++i) positions.push_back(position_[rows[i]]);
+        parts.push_back(take_rows(from, positions));
+      }
+      first = last;
+    }
   }
   // Forgets the changes; drops the dead rows when they are the majority.
   void commit() {
@@ -291,16 +317,6 @@ class side_buffer {
     for (auto* v : {&chunk_of_, &position_, &next_}) v->reserve(capacity);
     live_.reserve(capacity);
     matched_.reserve(capacity);
-  }
-  void push_row(std::uint32_t chunk, std::uint32_t position, std::int64_t id, std::int64_t time, bool matched) {
-    chunk_of_.push_back(chunk);
-    position_.push_back(position);
-    ids_.push_back(id);
-    times_.push_back(time);
-    live_.push_back(1);
-    matched_.push_back(matched ? 1 : 0);
-    next_.push_back(no_row);
-    ++live_count_;
   }
   // Keys rows keyed_ .. keyed_ + picked.size(), whose keys are keys' rows picked[i].
   void add_keys(const encoded_keys& keys, const std::vector<std::uint32_t>& picked) {
@@ -453,31 +469,60 @@ class side_buffer {
 };
 
 // The checkpoint's rows (snapshot, changes): per buffered row its side, id, whether it was removed, event
-// time, matched flag, then the left side's columns and the right side's (nulls for the other side).
+// time and matched flag, then its side's columns. The sides share the columns after these: side s's k-th
+// column of a type is the k-th shared column of that type, so a row carries nulls only where the other side
+// has more columns of a type than its own (none when both sides have the same types).
 constexpr std::size_t side_column = 0, id_column = 1, deleted_column = 2, time_column = 3, matched_column = 4,
                       first_row_column = 5;
 
-schema_ptr checkpoint_schema(const stream_join_operator& join) {
+struct checkpoint_layout {
+  schema_ptr rows;
+  std::vector<std::size_t> columns[2];  // side s's column c is column columns[s][c] of rows
+};
+
+checkpoint_layout make_checkpoint_layout(const stream_join_operator& join) {
   std::vector<field> fields{{"__side", type_id::int64, false},
                             {"__id", type_id::int64, false},
                             {"__deleted", type_id::boolean, false},
                             {"__time", type_id::int64, false},
                             {"__matched", type_id::boolean, false}};
+  checkpoint_layout layout;
   for (std::size_t s = 0; s < 2; ++s) {
-    for (field f : join.side_schema(s)->fields()) {
-      f.name = (s == 0 ? "left." : "right.") + f.name;
-      f.nullable = true;
-      fields.push_back(f);
+    std::vector<bool> taken(fields.size(), false);
+    for (const field& f : join.side_schema(s)->fields()) {
+      std::size_t at = first_row_column;
+      while (at < fields.size() && (taken[at] || fields[at].type != f.type)) ++at;
+      if (at == fields.size()) {
+        fields.push_back({"__column" + std::to_string(at - first_row_column), f.type, true});
+        taken.push_back(false);
+      }
+      taken[at] = true;
+      layout.columns[s].push_back(at);
     }
   }
-  return make_schema(std::move(fields));
+  layout.rows = make_schema(std::move(fields));
+  return layout;
+}
+
+// Where rows written with this schema keep side s's columns: layout's, or (for a checkpoint written before
+// the sides shared their columns) the left side's columns after the header, then the right side's.
+std::vector<std::size_t> side_columns_of(const schema& written, const checkpoint_layout& layout, std::size_t s) {
+  if (written == *layout.rows) return layout.columns[s];
+  const std::size_t left = layout.columns[0].size(), right = layout.columns[1].size();
+  if (written.size() != first_row_column + left + right || written[first_row_column].name.rfind("left.", 0) != 0)
+    throw error("stream_stream_join: the checkpointed state has the columns [" + written.to_string() + "], expected [" +
+                layout.rows->to_string() + "]; was it written by another query or version?");
+  std::vector<std::size_t> columns;
+  const std::size_t first = first_row_column + (s == 0 ? 0 : left);
+  for (std::size_t c = 0; c < (s == 0 ? left : right); ++c) columns.push_back(first + c);
+  return columns;
 }
 
 // One instance's state: both sides' buffered rows, in memory on either state backend (the watermark bounds
-// them), checkpointed as rows of checkpoint_schema().
+// them), checkpointed as rows of its checkpoint_layout.
 class stream_join_state final : public operator_state {
  public:
-  explicit stream_join_state(const stream_join_operator& join) : join_(&join), schema_(checkpoint_schema(join)) {}
+  explicit stream_join_state(const stream_join_operator& join) : join_(&join), layout_(make_checkpoint_layout(join)) {}
 
   batch snapshot() const override {
     std::vector<std::uint32_t> removed[2], put[2];
@@ -510,48 +555,60 @@ class stream_join_state final : public operator_state {
   } scratch;
 
  private:
-  // Rows of schema_, side by side: side s's rows removed[s] (header, nulls), then its rows put[s] (header,
-  // its columns, nulls for the other side's). Built a column at a time, each in one buffer.
+  // Rows of layout_: side s's rows removed[s] (header, nulls), then its rows put[s] (header, its columns),
+  // for side 0 then side 1. A shared column is concatenated once from slices of the buffered chunks.
   batch rows_of(const std::vector<std::uint32_t> (&removed)[2], const std::vector<std::uint32_t> (&put)[2]) const {
     const std::size_t rows = removed[0].size() + put[0].size() + removed[1].size() + put[1].size();
-    std::vector<column_builder> header;
-    for (std::size_t c = 0; c < first_row_column; ++c) header.emplace_back((*schema_)[c].type, rows);
+    const schema& fields = *layout_.rows;
+    // The header's buffers, sized at once and filled in place.
+    std::vector<std::shared_ptr<column_data>> header;
+    for (std::size_t c = 0; c < first_row_column; ++c) {
+      auto data = std::make_shared<column_data>();
+      data->type = fields[c].type;
+      data->length = rows;
+      if (data->type == type_id::boolean) data->bools.resize(rows);
+      else data->ints.resize(rows);
+      header.push_back(std::move(data));
+    }
+    std::size_t row = 0;
+    std::vector<std::vector<column>> parts(fields.size());
     for (std::size_t s = 0; s < 2; ++s) {
       auto add = [&](std::uint32_t r, bool deleted) {
-        header[side_column].append_int(static_cast<std::int64_t>(s));
-        header[id_column].append_int(sides[s].id(r));
-        header[deleted_column].append_bool(deleted);
-        header[time_column].append_int(sides[s].time(r));
-        header[matched_column].append_bool(sides[s].matched(r));
+        header[side_column]->ints[row] = static_cast<std::int64_t>(s);
+        header[id_column]->ints[row] = sides[s].id(r);
+        header[deleted_column]->bools[row] = deleted ? 1 : 0;
+        header[time_column]->ints[row] = sides[s].time(r);
+        header[matched_column]->bools[row] = sides[s].matched(r) ? 1 : 0;
+        ++row;
       };
       for (auto r : removed[s]) add(r, true);
       for (auto r : put[s]) add(r, false);
+      std::vector<bool> own(fields.size(), false);
+      for (std::size_t c = 0; c < layout_.columns[s].size(); ++c) {
+        const std::size_t at = layout_.columns[s][c];
+        own[at] = true;
+        if (!removed[s].empty()) parts[at].push_back(null_column(fields[at].type, removed[s].size()));
+        sides[s].column_parts(c, put[s], parts[at]);
+      }
+      const std::size_t side_rows = removed[s].size() + put[s].size();
+      for (std::size_t at = first_row_column; at < fields.size(); ++at)
+        if (!own[at] && side_rows > 0) parts[at].push_back(null_column(fields[at].type, side_rows));
     }
     std::vector<column> columns;
-    for (auto& c : header) columns.push_back(c.finish());
-    for (std::size_t s = 0; s < 2; ++s) {
-      for (std::size_t c = 0; c < join_->side_schema(s)->size(); ++c) {
-        const type_id type = (*join_->side_schema(s))[c].type;
-        const std::size_t nulls_before = removed[0].size() + (s == 1 ? put[0].size() + removed[1].size() : 0);
-        const std::size_t nulls_after = s == 0 ? removed[1].size() + put[1].size() : 0;
-        column_builder out(type, rows);
-        for (std::size_t r = 0; r < nulls_before; ++r) out.append_null();
-        sides[s].append_column(c, put[s], out);
-        for (std::size_t r = 0; r < nulls_after; ++r) out.append_null();
-        columns.push_back(out.finish());
-      }
-    }
-    return batch(schema_, std::move(columns));
+    for (auto& data : header) columns.push_back(column(std::move(data)));
+    for (std::size_t at = first_row_column; at < fields.size(); ++at)
+      columns.push_back(concat_columns(fields[at].type, parts[at]));
+    return batch(layout_.rows, std::move(columns));
   }
 
   const stream_join_operator* join_;
-  schema_ptr schema_;
+  checkpoint_layout layout_;
 };
 
 void stream_join_state::apply_changes(const batch& changes) {
-  if (changes.num_columns() != schema_->size())
+  if (changes.num_columns() < first_row_column)
     throw error("stream_stream_join: the checkpointed state has " + std::to_string(changes.num_columns()) +
-                " columns, expected " + std::to_string(schema_->size()) + " [" + schema_->to_string() +
+                " columns, expected " + std::to_string(layout_.rows->size()) + " [" + layout_.rows->to_string() +
                 "]; was it written by another query or version?");
   const auto* side_of = changes.col(side_column).ints();
   const auto* ids = changes.col(id_column).ints();
@@ -580,12 +637,17 @@ void stream_join_state::apply_changes(const batch& changes) {
     auto& rows = added[s];
     if (rows.empty()) continue;
     const auto by_id = [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; };
-    if (!std::is_sorted(rows.begin(), rows.end(), by_id)) std::sort(rows.begin(), rows.end(), by_id);
-    const auto& side = join_->side(s);
-    // Copied, not sliced: a slice would keep the whole change column alive, nulls for the other side included.
+    const bool in_order = std::is_sorted(rows.begin(), rows.end(), by_id);
+    if (!in_order) std::sort(rows.begin(), rows.end(), by_id);
+    // A side's new rows are one run of the changes (rows_of writes them so): copied as a whole, not sliced,
+    // which would keep the other side's rows alive with them.
+    const bool run = in_order && rows.back() - rows.front() + 1 == rows.size();
     std::vector<column> columns;
-    for (std::size_t c = 0; c < side.rows->size(); ++c) columns.push_back(take_rows(changes.col(side.first_state_column + c), rows));
-    batch chunk(side.rows, std::move(columns));
+    for (const std::size_t at : side_columns_of(changes.schema(), layout_, s)) {
+      const column& from = changes.col(at);
+      columns.push_back(run ? concat_columns(from.type(), {from.slice(rows.front(), rows.size())}) : take_rows(from, rows));
+    }
+    batch chunk(join_->side(s).rows, std::move(columns));
     std::vector<std::uint32_t> picked(rows.size());
     std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
     std::vector<std::uint8_t> row_matched(rows.size());
@@ -609,47 +671,98 @@ stream_join_state& typed(operator_state* state) {
 // A row of one side: a row of a batch (an input batch or a buffered chunk), or nulls (none).
 struct row_source {
   const batch* rows = nullptr;
-  std::size_t row = 0;
+  std::uint32_t row = 0;
 
-  void append(column_builder& out, std::size_t column) const {
-    if (rows) out.append_from(rows->col(column), row);
-    else out.append_null();
-  }
   bool present() const { return rows != nullptr; }
 };
 
+// A value of the output: row `row` of column `from`, or null (from is null).
+struct cell {
+  const column* from = nullptr;
+  std::uint32_t row = 0;
+};
+
+// The cells as one column, with one type dispatch for all of them: fixed-width values and strings without
+// nulls are copied straight into the column's buffers, anything else through a builder.
+column gather_cells(type_id type, const std::vector<cell>& cells) {
+  const std::size_t n = cells.size();
+  const bool plain = type != type_id::window && type != type_id::string_list &&
+                     std::all_of(cells.begin(), cells.end(), [](const cell& c) { return c.from && !c.from->has_nulls(); });
+  if (!plain) {
+    column_builder out(type, n);
+    for (const cell& c : cells) {
+      if (c.from) out.append_from(*c.from, c.row);
+      else out.append_null();
+    }
+    return out.finish();
+  }
+  auto data = std::make_shared<column_data>();
+  data->type = type;
+  data->length = n;
+  auto copy = [&](auto values_of, auto& into) {
+    into.resize(n);
+    for (std::size_t i = 0; i < n; ++i) into[i] = values_of(*cells[i].from)[cells[i].row];
+  };
+  switch (type) {
+    case type_id::boolean: copy([](const column& c) { return c.bools(); }, data->bools); break;
+    case type_id::int64:
+    case type_id::timestamp: copy([](const column& c) { return c.ints(); }, data->ints); break;
+    case type_id::float64: copy([](const column& c) { return c.doubles(); }, data->doubles); break;
+    case type_id::string: {
+      data->offsets.resize(n + 1);
+      std::uint64_t chars = 0;
+      data->offsets[0] = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        chars += cells[i].from->str(cells[i].row).size();
+        if (chars > std::numeric_limits<std::uint32_t>::max())
+          throw error("stream_stream_join: an output string column exceeds 4 GiB of characters; use smaller batches");
+        data->offsets[i + 1] = static_cast<std::uint32_t>(chars);
+      }
+      data->chars.resize(chars);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::string_view text = cells[i].from->str(cells[i].row);
+        std::memcpy(data->chars.data() + data->offsets[i], text.data(), text.size());
+      }
+      break;
+    }
+    case type_id::window:
+    case type_id::string_list: break;  // not plain
+  }
+  return column(std::move(data));
+}
+
+// The output rows of a call: the pairs of source rows first, then gathered a column at a time.
 class output_builder {
  public:
-  explicit output_builder(const stream_join_operator& op) : op_(op) {
-    for (const auto& f : op.output_schema()->fields()) columns_.emplace_back(f.type);
-  }
+  explicit output_builder(const stream_join_operator& op) : op_(op) {}
   void add(const row_source& left, const row_source& right) {
-    const auto& columns = op_.output_columns();
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      const auto& from = columns[c];
-      if (from.left && from.right) {
-        const bool right_first = from.prefer_right ? right.present() : !left.present();
-        if (right_first) right.append(columns_[c], *from.right);
-        else left.append(columns_[c], *from.left);
-      } else if (from.left) {
-        left.append(columns_[c], *from.left);
-      } else {
-        right.append(columns_[c], *from.right);
-      }
-    }
-    ++rows_;
+    left_.push_back(left);
+    right_.push_back(right);
   }
   void emit(operator_context& ctx) {
-    if (rows_ == 0) return;
+    if (left_.empty()) return;
+    const auto& columns = op_.output_columns();
     std::vector<column> out;
-    for (auto& c : columns_) out.push_back(c.finish());
+    std::vector<cell> cells(left_.size());
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      const auto& from = columns[c];
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        const row_source& left = left_[i];
+        const row_source& right = right_[i];
+        // A using-column key is in both sides: the preferred side's value when that side is there.
+        const bool take_right =
+            from.left && from.right ? (from.prefer_right ? right.present() : !left.present()) : !from.left;
+        const row_source& source = take_right ? right : left;
+        cells[i] = source.present() ? cell{&source.rows->col(take_right ? *from.right : *from.left), source.row} : cell{};
+      }
+      out.push_back(gather_cells((*op_.output_schema())[c].type, cells));
+    }
     ctx.emit(batch(op_.output_schema(), std::move(out)));
   }
 
  private:
   const stream_join_operator& op_;
-  std::vector<column_builder> columns_;
-  std::size_t rows_ = 0;
+  std::vector<row_source> left_, right_;
 };
 
 std::optional<std::size_t> time_index(const schema& side, const std::string& name) {
@@ -689,8 +802,6 @@ stream_join_operator::stream_join_operator(schema_ptr left, schema_ptr right, st
   if (!spec_.left_time.empty() && (!sides_[0].time || !sides_[1].time))
     throw error("join: the time range's columns '" + spec_.left_time + "' and '" + spec_.right_time +
                 "' are not columns of the left and the right side");
-  sides_[0].first_state_column = first_row_column;
-  sides_[1].first_state_column = first_row_column + sides_[0].rows->size();
 
   // Spark's output: for using-columns the keys once, then each side's other columns; else all columns of
   // both sides. The side an outer join may pad with nulls is nullable.
@@ -791,7 +902,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
   constexpr std::size_t ahead = 8;  // rows whose slot in the other side's table is fetched while earlier ones probe
   for (std::size_t r = 0; r < n; ++r) {
     if (r + ahead < n) theirs.prefetch(join_keys.hashes[r + ahead]);
-    const row_source row{&input, r};
+    const row_source row{&input, static_cast<std::uint32_t>(r)};
     if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] <= watermark) {
       ++late;
       continue;

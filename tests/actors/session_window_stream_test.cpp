@@ -138,8 +138,8 @@ TEST_CASE("session windows: retail sessions per customer in append mode across a
   CHECK(total_of(progress, "numRowsDroppedByWatermark") == late);
 }
 
-TEST_CASE("session windows: the progress's numRowsTotal counts the sessions in the state and numRowsUpdated those "
-          "the epoch created, grew or merged, not the keys",
+TEST_CASE("session windows: the progress's numRowsTotal counts the sessions in the state, numRowsUpdated those "
+          "the epoch created, grew or merged and numRowsRemoved those it evicted, not the keys",
           "[actors][session_window]") {
   flow::test::temp_dir dir;
   const auto input = dir / "in";
@@ -157,7 +157,7 @@ TEST_CASE("session windows: the progress's numRowsTotal counts the sessions in t
   };
   // Epoch 0: a's sessions [0, 10) and [60, 70), b's [0, 10). Epoch 1 (watermark 0:00): a's second session
   // grows to [60, 75), a third opens at [180, 190). Epoch 2, without data (watermark 2:00): every session but
-  // a's third is evicted.
+  // a's third is evicted: three sessions, of which only b's leaves its key without sessions.
   write_epoch(0, {{"a", 0}, {"a", 60}, {"b", 0}});
   write_epoch(1, {{"a", 65}, {"a", 180}});
   flow::session_config config;
@@ -174,12 +174,14 @@ TEST_CASE("session windows: the progress's numRowsTotal counts the sessions in t
                    .trigger(flow::available_now()).start();
   REQUIRE(query.await_termination(60s));
   REQUIRE_FALSE(query.exception());
-  using counts = std::pair<std::int64_t, std::int64_t>;  // (numRowsTotal, numRowsUpdated)
-  std::map<std::int64_t, counts> figures;                 // by epoch
+  using counts = std::tuple<std::int64_t, std::int64_t, std::int64_t>;  // (numRowsTotal, numRowsUpdated, numRowsRemoved)
+  std::map<std::int64_t, counts> figures;                                 // by epoch
   for (const auto& report : query.recent_progress()) {
     const auto epoch = flow::test::json_int(report, "batchId");
     const auto total = flow::test::json_int(report, "numRowsTotal");
-    if (epoch && total) figures[*epoch] = {*total, flow::test::json_int(report, "numRowsUpdated").value_or(-1)};
+    if (epoch && total)
+      figures[*epoch] = {*total, flow::test::json_int(report, "numRowsUpdated").value_or(-1),
+                         flow::test::json_int(report, "numRowsRemoved").value_or(-1)};
   }
-  CHECK(figures == std::map<std::int64_t, counts>{{0, {3, 3}}, {1, {4, 2}}, {2, {1, 0}}});
+  CHECK(figures == std::map<std::int64_t, counts>{{0, {3, 3, 0}}, {1, {4, 2, 0}}, {2, {1, 0, 3}}});
 }

@@ -433,6 +433,103 @@ TEST_CASE("stream-stream join: a checkpointed state of another layout is refused
   auto state = op.make_state();
   const batch other = make_batch(make_schema({{"x", type_id::int64, false}}), {{value{std::int64_t{1}}}});
   CHECK_THAT(error_of([&] { state->restore(other); }),
-             Catch::Contains("the checkpointed state has 1 columns, expected 12") &&
+             Catch::Contains("the checkpointed state has 1 columns, expected 9") &&
                  Catch::Contains("was it written by another query or version?"));
+}
+
+TEST_CASE("stream-stream join: a change row carries its own side's columns only, the sides sharing columns of a type",
+          "[stream-join]") {
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::inner));
+  auto state = op.make_state();
+  collecting_context ctx;
+  ctx.set_epoch(1);
+  const stream_operator& as_stream = op;
+  as_stream.process(lines_batch({{"A", "1", 2, 0}, {"B", "2", 3, minute}}), 0, state.get(), ctx);
+  as_stream.process(shipments_batch({{"A", 7, 10 * minute}, {"C", 8, 0}, {"D", 9, 0}}), 1, state.get(), ctx);
+  const batch changes = state->take_changes();
+  // The header, then the lines' StockCode and the shipments' ShipCode in one column, the lines' InvoiceNo
+  // (null for shipments), Quantity and ShipNo in one, InvoiceDate and ShippedAt in one.
+  REQUIRE(changes.num_columns() == 9);
+  REQUIRE(changes.num_rows() == 5);
+  CHECK(row_texts(changes) ==
+        std::vector<std::string>{"0|4294967296|false|0|false|A|1|2|1970-01-01 00:00:00",
+                                 "0|4294967297|false|60000000|false|B|2|3|1970-01-01 00:01:00",
+                                 "1|4294967298|false|600000000|true|A|null|7|1970-01-01 00:10:00",
+                                 "1|4294967299|false|0|false|C|null|8|1970-01-01 00:00:00",
+                                 "1|4294967300|false|0|false|D|null|9|1970-01-01 00:00:00"});
+  // The runtime's copy restores from them: a later shipment matches the buffered line.
+  auto copy = op.make_state();
+  copy->apply_changes(changes);
+  collecting_context later;
+  later.set_epoch(2);
+  as_stream.process(shipments_batch({{"B", 10, 30 * minute}}), 1, copy.get(), later);
+  CHECK(row_texts(later.take(op.output_schema())) ==
+        std::vector<std::string>{"B|2|3|1970-01-01 00:01:00|B|10|1970-01-01 00:30:00"});
+}
+
+TEST_CASE("stream-stream join: a checkpoint written with both sides' columns on every row still restores",
+          "[stream-join]") {
+  const stream_join_operator op(lines_schema(), shipments_schema(),
+                                stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
+                                                         join_type::inner));
+  // The layout before the sides shared columns: the header, the left side's columns, the right side's.
+  std::vector<field> fields{{"__side", type_id::int64, false},
+                            {"__id", type_id::int64, false},
+                            {"__deleted", type_id::boolean, false},
+                            {"__time", type_id::int64, false},
+                            {"__matched", type_id::boolean, false}};
+  for (const auto& [prefix, side] : {std::pair{"left.", lines_schema()}, std::pair{"right.", shipments_schema()}}) {
+    for (field f : side->fields()) {
+      f.name = prefix + f.name;
+      f.nullable = true;
+      fields.push_back(f);
+    }
+  }
+  const value null{};
+  const batch old = make_batch(
+      make_schema(fields),
+      {{std::int64_t{0}, std::int64_t{0}, false, minute, false, std::string("B"), std::string("2"), std::int64_t{3},
+        timestamp{minute}, null, null, null},
+       {std::int64_t{1}, std::int64_t{1}, false, std::int64_t{0}, false, null, null, null, null, std::string("C"),
+        std::int64_t{8}, timestamp{0}}});
+  auto state = op.make_state();
+  state->restore(old);
+  CHECK(state->num_rows() == 2);
+  collecting_context ctx;
+  ctx.set_epoch(2);
+  const stream_operator& as_stream = op;
+  as_stream.process(shipments_batch({{"B", 10, 30 * minute}}), 1, state.get(), ctx);
+  as_stream.process(lines_batch({{"C", "5", 1, 0}}), 0, state.get(), ctx);
+  CHECK(row_texts(ctx.take(op.output_schema())) ==
+        std::vector<std::string>{"B|2|3|1970-01-01 00:01:00|B|10|1970-01-01 00:30:00",
+                                 "C|5|1|1970-01-01 00:00:00|C|8|1970-01-01 00:00:00"});
+}
+
+TEST_CASE("stream-stream join: a using-column key comes from the side that is there, the preferred one when both are",
+          "[stream-join]") {
+  const auto left = make_schema({{"k", type_id::string, true}, {"lt", type_id::timestamp, true}});
+  const auto right = make_schema({{"k", type_id::string, true}, {"rt", type_id::timestamp, true}});
+  stream_join_spec spec = stream_join_on_columns({"k"}, join_type::right_outer);
+  spec.left_time = "lt";
+  spec.right_time = "rt";
+  spec.lower = 0;
+  spec.upper = 10 * minute;
+  const stream_join_operator op(left, right, spec);
+  auto state = op.make_state();
+  collecting_context ctx;
+  ctx.set_epoch(1);
+  const stream_operator& as_stream = op;
+  as_stream.process(make_batch(left, {{std::string("a"), timestamp{0}}}), 0, state.get(), ctx);
+  as_stream.process(make_batch(right, {{std::string("a"), timestamp{minute}}, {std::string("b"), timestamp{2 * minute}},
+                                       {value{}, timestamp{3 * minute}}}),
+                    1, state.get(), ctx);
+  ctx.set_epoch(2);
+  ctx.watermark_now = 20 * minute;
+  as_stream.on_watermark(ctx.watermark_now, state.get(), ctx);
+  // The match, the null key at once, b once the watermark proves no left row can match it.
+  CHECK(row_texts(ctx.take(op.output_schema())) ==
+        std::vector<std::string>{"a|1970-01-01 00:00:00|1970-01-01 00:01:00", "b|null|1970-01-01 00:02:00",
+                                 "null|null|1970-01-01 00:03:00"});
 }

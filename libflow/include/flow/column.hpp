@@ -144,6 +144,9 @@ column make_string_list_column(const std::vector<std::vector<std::string>>& list
 // are copied at a time (one copy of the characters for strings), not row by row.
 column concat_columns(type_id type, const std::vector<column>& parts);
 
+// rows nulls of this type, made whole (no append per row).
+column null_column(type_id type, std::size_t rows);
+
 // Rows rows[0], rows[1], ... of c as a new column (any type; an explode repeats rows this way).
 column take_rows(const column& c, const std::vector<std::uint32_t>& rows);
 

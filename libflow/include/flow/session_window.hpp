@@ -56,9 +56,11 @@ class session_window_operator final : public keyed_operator<session_list> {
   void end_epoch(keyed_state<session_list>& state, operator_context& ctx) const override;
   void save(const session_list& sessions, row_writer& out) const override { out.add_list(sessions); }
   session_list load(const batch& saved, std::size_t row) const override;
-  // The progress counts sessions: all of them, and those the epoch created, grew or merged.
+  // The progress counts sessions: all of them, those the epoch created, grew or merged, and those it
+  // evicted (counted by end_epoch as it evicts them, not here: a key's change row does not tell).
   std::size_t state_rows(const operator_state& state) const override;
   std::size_t state_rows_updated(const batch& changes, std::int64_t epoch) const override;
+  std::size_t state_rows_removed(const batch&) const override { return 0; }
 
  private:
   // Folds fresh (the aggregation's state rows of one batch: a session [t, t + gap) per row) into the stored

@@ -71,7 +71,6 @@ class stream_join_operator final : public stream_operator {
     schema_ptr rows;
     std::vector<std::size_t> keys;
     std::optional<std::size_t> time;
-    std::size_t first_state_column = 0;  // where its columns start among the checkpointed state's columns
   };
   // Where output column i comes from: a column of the left and/or the right side (a using-column key has
   // both; it takes the preferred side's value when that side is not null).

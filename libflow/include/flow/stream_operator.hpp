@@ -65,6 +65,9 @@ class operator_context {
   }
   // Counts rows a stateful operator dropped as older than the watermark (progress: numRowsDroppedByWatermark).
   virtual void count_rows_dropped_by_watermark(std::size_t /*rows*/) {}
+  // Counts rows an operator that keeps several under one key removed from its state (progress:
+  // numRowsRemoved; stream_operator::state_rows_removed).
+  virtual void count_state_rows_removed(std::size_t /*rows*/) {}
   // A with_watermark operator reports the event times of a batch of its watermarked input (the index the
   // query numbers them by: flow::watermark_input).
   virtual void observe_event_times(std::size_t /*input*/, const event_time_stats& /*seen*/) {}
@@ -142,6 +145,16 @@ class stream_operator {
   virtual std::size_t state_rows(const operator_state& state) const { return state.num_rows(); }
   virtual std::size_t state_rows_updated(const batch& changes, std::int64_t /*epoch*/) const {
     return changes.num_rows();
+  }
+  // The rows the epoch removed (numRowsRemoved), given its take_changes(): its rows flagged "__deleted" (a
+  // keyed state's removed keys). An operator that keeps several rows under one key answers 0 and counts them
+  // as it removes them (operator_context::count_state_rows_removed); the runtime adds both.
+  virtual std::size_t state_rows_removed(const batch& changes) const {
+    if (!changes.valid()) return 0;
+    const auto deleted = changes.schema().find("__deleted");
+    if (!deleted || changes.col(*deleted).type() != type_id::boolean) return 0;
+    const auto* flags = changes.col(*deleted).bools();
+    return static_cast<std::size_t>(std::count(flags, flags + changes.num_rows(), 1));
   }
 };
 

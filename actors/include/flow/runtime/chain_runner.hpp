@@ -82,6 +82,8 @@ class chain_runner {
   // state_rows_updated, of changes: its take_changes() in the epoch that ran last).
   std::size_t state_rows(std::size_t durable_index) const;
   std::size_t state_rows_updated(std::size_t durable_index, const batch& changes) const;
+  // stream_operator::state_rows_removed of changes plus the rows the operator counted since the previous call.
+  std::size_t state_rows_removed(std::size_t durable_index, const batch& changes);
   std::size_t state_memory_bytes(std::size_t durable_index) const;
   // Time spent in the operator's process calls since the previous call.
   std::chrono::microseconds take_update_time(std::size_t durable_index);
@@ -96,6 +98,7 @@ class chain_runner {
     std::unique_ptr<operator_state> state;
     std::chrono::steady_clock::duration update_time{};  // in process(), measured for durable states only
     std::size_t stateful_index = 0;  // its durable state's index, or the next durable state's for the others
+    std::size_t rows_removed = 0;    // operator_context::count_state_rows_removed since state_rows_removed
   };
   std::vector<stage> stages_;
   std::vector<std::size_t> durable_;  // positions of durable states

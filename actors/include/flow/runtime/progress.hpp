@@ -23,7 +23,7 @@ struct epoch_stats {
   // Per stateful operator of the graph (graph order: vertex by vertex, chain order), summed over its instances.
   std::vector<std::int64_t> state_rows_total;
   std::vector<std::int64_t> state_rows_updated;   // rows of the epoch's changes
-  std::vector<std::int64_t> state_rows_removed;   // keys removed in the epoch
+  std::vector<std::int64_t> state_rows_removed;   // rows removed in the epoch (stream_operator::state_rows_removed)
   std::vector<std::int64_t> state_memory_bytes;
   std::vector<std::int64_t> state_update_micros;  // time in the operator's process calls
   // Rows dropped as older than the watermark, per stateful operator; an operator without durable state
