@@ -270,26 +270,6 @@ std::size_t first_record_start(std::string_view bytes, const csv_dialect& dialec
   return pos;
 }
 
-// `rows` nulls of type, made at once: a column the decoder does not convert.
-column null_column(type_id type, std::size_t rows) {
-  if (rows == 0) return column_builder(type).finish();
-  auto data = std::make_shared<column_data>();
-  data->type = type;
-  data->length = rows;
-  data->null_count = rows;
-  data->validity.assign((rows + 63) / 64, 0);
-  switch (type) {
-    case type_id::boolean: data->bools.assign(rows, 0); break;
-    case type_id::int64:
-    case type_id::timestamp: data->ints.assign(rows, 0); break;
-    case type_id::float64: data->doubles.assign(rows, 0.0); break;
-    case type_id::string: data->offsets.assign(rows + 1, 0); break;
-    case type_id::window:
-    case type_id::string_list: throw error("internal: CSV has no " + std::string(type_name(type)) + " columns");
-  }
-  return column(std::move(data));
-}
-
 class csv_decoder final : public decoder {
  public:
   csv_decoder(const options& opts, schema_ptr schema)
