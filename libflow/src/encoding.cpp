@@ -63,6 +63,7 @@ class piece_writer {
  public:
   explicit piece_writer(const std::function<void(const void*, std::size_t)>& out) : out_(out) {}
   void bytes(const void* p, std::size_t n) {
+    if (n == 0) return;  // an empty column's array: p may be null, which memcpy must not get
     if (n >= pass_on_bytes) {
       flush();
       out_(p, n);
