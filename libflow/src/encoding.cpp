@@ -242,6 +242,7 @@ void encode_column(Writer& w, const column& c) {
 // n little-endian u32 offsets.
 void decode_offsets(const std::uint8_t* p, std::size_t n, std::vector<std::uint32_t>& out) {
   out.resize(n);
+  if (n == 0) return;  // out.data() may be null, which memcpy must not get
   if constexpr (little_endian) {
     std::memcpy(out.data(), p, n * 4);
     return;
@@ -255,6 +256,7 @@ void decode_words(const std::uint8_t* p, std::size_t n, std::vector<T>& out, con
                   bool has_nulls) {
   static_assert(sizeof(T) == 8);
   out.resize(n);
+  if (n == 0) return;  // out.data() may be null, which memcpy must not get
   if constexpr (little_endian) std::memcpy(out.data(), p, n * 8);
   else
     for (std::size_t i = 0; i < n; ++i) out[i] = std::bit_cast<T>(load_le<std::uint64_t>(p + 8 * i));
