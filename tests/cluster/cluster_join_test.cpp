@@ -114,12 +114,7 @@ TEST_CASE("a worker of another build is refused naming what differs", "[cluster]
 TEST_CASE("a driver without a reachable worker fails fast naming the address", "[cluster][join]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
-  std::uint16_t port = 0;
-  {
-    listener probe;  // a free port, closed again: nobody listens there
-    port = probe.port();
-  }
-  const std::string address = "127.0.0.1:" + std::to_string(port);
+  const std::string address = free_address();
   const auto [message, took] = timed_start_error(driver_config({address}, secret));
   CHECK_THAT(message, Catch::Contains("cannot reach worker " + address));
   CHECK_THAT(message, Catch::Contains("check that it runs with --flow.role=worker --flow.listen=" + address));
@@ -170,12 +165,7 @@ TEST_CASE("a peer that did not join gets no work and the worker logs it", "[clus
 TEST_CASE("any example is a worker: it serves until SIGTERM and ends with its figures", "[cluster][join]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
-  std::uint16_t port = 0;
-  {
-    listener probe;
-    port = probe.port();
-  }
-  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  const std::string listen = free_address();
   worker_process worker(dir, secret, {}, FLOW_RETAIL_EXAMPLE, listen);
   CHECK(worker.address == listen);
   {
@@ -300,12 +290,7 @@ TEST_CASE("a driver starts without a worker it cannot reach and joins it once it
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
   worker_process present(dir, secret);
-  std::uint16_t port = 0;
-  {
-    listener probe;  // a free port, closed again: nobody listens there yet
-    port = probe.port();
-  }
-  const std::string late_address = "127.0.0.1:" + std::to_string(port);
+  const std::string late_address = free_address();
   session driver(driver_config({present.address, late_address}, secret));
   CHECK(driver.cluster().joined_count() == 1);
   const auto absent = driver.cluster().member(late_address);

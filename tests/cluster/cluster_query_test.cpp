@@ -284,12 +284,7 @@ TEST_CASE("a worker that joins a running query takes instances at the next epoch
   const auto data = retail_days(dir, days);
   run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
   worker_process present(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
-  std::uint16_t port = 0;
-  {
-    listener probe;  // a free port, closed again: nobody listens there yet
-    port = probe.port();
-  }
-  const std::string late_address = "127.0.0.1:" + std::to_string(port);
+  const std::string late_address = free_address();
   const std::vector<std::string> args{"--data", data.string(), "--trigger", "100ms", "--max-files-per-trigger", "1",
                                       "--refreshes", "14", "--output", (dir / "cluster.csv").string(),
                                       "--flow.workers=" + present.address + "," + late_address, "--flow.secret-file", secret,
@@ -320,12 +315,7 @@ TEST_CASE("a worker started with --flow.join joins a running driver, takes its i
   const auto data = retail_days(dir, days);
   run_to_end(FLOW_RETAIL_EXAMPLE, retail_args(data, dir / "embedded.csv"), dir / "embedded.log");
   worker_process listed(dir, secret, {}, FLOW_RETAIL_EXAMPLE);
-  std::uint16_t port = 0;
-  {
-    listener probe;  // a free port for the driver, closed again
-    port = probe.port();
-  }
-  const std::string driver_address = "127.0.0.1:" + std::to_string(port);
+  const std::string driver_address = free_address();
   const std::vector<std::string> args{"--data", data.string(), "--trigger", "100ms", "--max-files-per-trigger", "1",
                                       "--refreshes", "14", "--output", (dir / "cluster.csv").string(),
                                       workers_flag({&listed}), "--flow.listen=" + driver_address, "--flow.secret-file", secret,

@@ -18,6 +18,12 @@
 namespace flow::test {
 
 // dir/name holding secret, mode 600 (as read_cluster_secret demands).
+// "127.0.0.1:PORT" of a port that was free a moment ago and that nobody listens on (its probe is closed).
+inline std::string free_address() {
+  listener probe;
+  return "127.0.0.1:" + std::to_string(probe.port());
+}
+
 inline std::string make_secret_file(const temp_dir& dir, const std::string& name, const std::string& secret) {
   const auto path = dir.path() / name;
   write_file(path, secret + "\n");

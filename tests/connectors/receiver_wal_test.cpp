@@ -62,6 +62,16 @@ struct wal_source {
 
 std::string at(std::uint64_t offset) { return push_source::offset_json(offset); }
 
+// What a socket source with walEnabled says when it opens the checkpoint (a restart's first step).
+std::string wal_restart_error(listener& server, const fs::path& checkpoint) {
+  options opts;
+  opts.set("host", "127.0.0.1");
+  opts.set("port", std::to_string(server.port()));
+  opts.set("walEnabled", "true");
+  auto source = make_socket_source(opts);
+  return error_of([&] { source->use_checkpoint(checkpoint.string()); });
+}
+
 std::vector<fs::path> wal_segments(const fs::path& checkpoint) {
   std::vector<fs::path> segments;
   for (const auto& item : fs::directory_iterator(checkpoint))
@@ -215,12 +225,7 @@ TEST_CASE("damage before the end of the write-ahead log fails the restart, namin
   std::string content = read_file(segments[0]);
   content[content.size() - 2] ^= 0x01;
   write_file(segments[0], content);
-  options opts;
-  opts.set("host", "127.0.0.1");
-  opts.set("port", std::to_string(server.port()));
-  opts.set("walEnabled", "true");
-  auto source = make_socket_source(opts);
-  CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
+  CHECK_THAT(wal_restart_error(server, checkpoint.path()),
              Catch::Contains("segment '" + segments[0].string() + "' is damaged (checksum mismatch)") &&
                  Catch::Contains("new checkpoint location"));
 }
@@ -239,12 +244,7 @@ TEST_CASE("a corrupted group with an intact one after it in the write-ahead log 
   std::string content = read_file(segments[0]);
   content[content.find('\n') + 20] ^= 0x01;  // inside the first group's payload
   write_file(segments[0], content);
-  options opts;
-  opts.set("host", "127.0.0.1");
-  opts.set("port", std::to_string(server.port()));
-  opts.set("walEnabled", "true");
-  auto source = make_socket_source(opts);
-  CHECK_THAT(error_of([&] { source->use_checkpoint(checkpoint.path().string()); }),
+  CHECK_THAT(wal_restart_error(server, checkpoint.path()),
              Catch::Contains(segments[0].string() + "' is damaged at byte 0 (checksum mismatch)") &&
                  Catch::Contains("new checkpoint location"));
 }
