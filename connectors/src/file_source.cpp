@@ -5,6 +5,7 @@
 #include "file_source_log.hpp"
 #include "flow/connectors/file_sink.hpp"
 #include "flow/plan_logging_source.hpp"
+#include "flow/text_lines.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -205,7 +206,7 @@ class file_chunk_reader {
     auto buffer = std::make_shared<const std::string>(std::move(pending_));
     pending_.assign(*buffer, cut);  // the start of the next chunk
     raw_chunk chunk{buffer, 0, cut, path_, line_, offset_};
-    line_ += static_cast<std::uint64_t>(std::count(buffer->begin(), buffer->begin() + static_cast<std::ptrdiff_t>(cut), '\n'));
+    line_ += count_newlines(std::string_view(*buffer).substr(0, cut));
     offset_ += cut;
     return chunk;
   }

@@ -55,6 +55,8 @@ struct aggregate_operator::impl {
   int window_key = -1;
   key_layout layout;
   bool word_keys = false;  // every key int64, timestamp or a tumbling window: hashed and compared as words
+  // The last key is a sliding window whose length is a multiple of its slide: fold_sliding_windows applies.
+  bool sliding_last = false;
 };
 
 aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys, std::vector<agg_spec> aggs)
@@ -100,6 +102,7 @@ aggregate_operator::aggregate_operator(schema_ptr input, std::vector<expr> keys,
   plan->word_keys = !plan->keys.empty() && plan->keys.size() <= max_word_keys && std::all_of(plan->keys.begin(), plan->keys.end(), [](const key_plan& k) {
     return !k.sliding && (k.type == type_id::int64 || k.type == type_id::timestamp || k.type == type_id::window);
   });
+  plan->sliding_last = !plan->keys.empty() && plan->keys.back().sliding && plan->keys.back().length % plan->keys.back().slide == 0;
   std::vector<type_id> key_types;
   for (const auto& f : key_fields) key_types.push_back(f.type);
   plan->layout = key_layout(std::move(key_types));
@@ -454,6 +457,7 @@ class hash_aggregate_state final : public aggregate_state {
     const std::size_t n = input.num_rows();
     if (n == 0) return 0;
     if (plan_->word_keys && fold_word_keys(input, watermark)) return 0;
+    if (plan_->sliding_last && fold_sliding_windows(input, watermark)) return 0;
     std::vector<column> keys(plan_->keys.size());
     std::vector<column> values(plan_->aggs.size());
     std::vector<std::uint32_t> expand;  // input row per expanded row, when rows are expanded or dropped
@@ -710,6 +714,73 @@ class hash_aggregate_state final : public aggregate_state {
     for (std::size_t a = 0; a < accs_.size(); ++a) {
       const agg_plan& ap = plan_->aggs[a];
       fold_input(accs_[a], ap, ap.star ? column{} : ap.input.evaluate(input), gids);
+    }
+    return true;
+  }
+
+  // update() for plans whose last key is a sliding window of a length that is a multiple of its slide, so
+  // that every row is in length / slide windows: each row's windows are probed as their starts are computed
+  // (the row's other keys hashed once), without a window column. The (row, window) pairs are folded in the
+  // general path's order. False, having folded nothing, when an event time is null or a window ended at or
+  // before watermark: the general path handles those rows.
+  bool fold_sliding_windows(const batch& input, timestamp watermark) {
+    const std::size_t n = input.num_rows();
+    const std::size_t wk = plan_->keys.size() - 1;
+    const key_plan& kp = plan_->keys[wk];
+    const column times = kp.time.evaluate(input);
+    if (times.has_nulls()) return false;
+    const auto per_row = static_cast<std::size_t>(kp.length / kp.slide);
+    const std::int64_t* t = times.ints();
+    std::vector<std::int64_t> first_starts(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::int64_t r = (t[i] - kp.offset) % kp.slide;
+      if (r < 0) r += kp.slide;
+      first_starts[i] = t[i] - r - static_cast<std::int64_t>(per_row - 1) * kp.slide;
+      if (watermark.micros != INT64_MIN && first_starts[i] + kp.length <= watermark.micros) return false;
+    }
+    std::vector<column> key_columns(wk);
+    std::vector<std::uint64_t> hashes(n, key_hash_seed);
+    for (std::size_t k = 0; k < wk; ++k) {
+      key_columns[k] = plan_->keys[k].value.evaluate(input);
+      key_values_[k].mix_column({&key_columns[k], nullptr}, hashes);
+    }
+    const key_store& windows = key_values_[wk];
+    auto same_other_keys = [&](std::uint32_t g, std::size_t i) {
+      for (auto k : compare_order_) {
+        if (k != wk && !key_values_[k].equals(g, key_columns[k], i)) return false;
+      }
+      return true;
+    };
+    std::vector<std::uint32_t> gids(n * per_row), expand(n * per_row);
+    std::size_t pair = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t w = 0; w < per_row; ++w, ++pair) {
+        const std::int64_t start = first_starts[i] + static_cast<std::int64_t>(w) * kp.slide, end = start + kp.length;
+        std::size_t pos = finish_key_hash(mix_key_word(mix_key_word(hashes[i], static_cast<std::uint64_t>(start)),
+                                                       static_cast<std::uint64_t>(end))) & mask_;
+        std::uint32_t g;
+        for (;;) {
+          const std::uint32_t slot = slots_[pos];
+          if (slot == 0) {
+            g = insert(pos, [&] {
+              for (std::size_t k = 0; k < wk; ++k) key_values_[k].push(key_columns[k], i, groups_, capacity_);
+              key_values_[wk].push_word(start, kp.length);
+            });
+            break;
+          }
+          g = slot - 1;
+          if (windows.ints[g] == start && windows.ends[g] == end && windows.is_valid(g) && same_other_keys(g, i)) break;
+          pos = (pos + 1) & mask_;
+        }
+        gids[pair] = g;
+        expand[pair] = static_cast<std::uint32_t>(i);
+        mark_changed(g);
+      }
+    }
+    for (auto& a : accs_) a.resize(groups_);
+    for (std::size_t a = 0; a < accs_.size(); ++a) {
+      const agg_plan& ap = plan_->aggs[a];
+      fold_input(accs_[a], ap, ap.star ? column{} : take_rows(ap.input.evaluate(input), expand), gids);
     }
     return true;
   }

@@ -3,6 +3,7 @@
 #include "flow/aggregate_operators.hpp"
 
 #include <charconv>
+#include <set>
 #include <utility>
 
 #include "flow/plan_codec.hpp"
@@ -209,6 +210,16 @@ std::optional<operator_descriptor> partial_aggregate_operator::descriptor() cons
   codec_writer arguments;
   write_aggregate(arguments, *aggregate_);
   return operator_descriptor{"partial_aggregate", arguments.text()};
+}
+
+std::optional<std::vector<std::size_t>> partial_aggregate_operator::columns_read() const {
+  const schema& input = *aggregate_->input_schema();
+  std::set<std::size_t> read;
+  for (const auto& key : aggregate_->keys())
+    if (!collect_columns_read(key, input, read)) return std::nullopt;
+  for (const auto& spec : aggregate_->aggregates())
+    if (spec.input.valid() && !collect_columns_read(spec.input, input, read)) return std::nullopt;
+  return std::vector<std::size_t>(read.begin(), read.end());
 }
 
 std::unique_ptr<operator_state> partial_aggregate_operator::make_state() const {

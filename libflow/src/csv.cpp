@@ -338,6 +338,7 @@ class csv_decoder final : public decoder {
     const std::uint64_t rows_before = stats.rows;
     row_builders out{{}, corrupt_index_ ? &builders[*corrupt_index_] : nullptr};
     for (std::size_t i : data_columns_) out.data.push_back(&builders[i]);
+    out.timestamps.resize(data_columns_.size());
 
     if (chunk.framed_messages) {
       std::uint64_t number = chunk.first_line;
@@ -362,9 +363,17 @@ class csv_decoder final : public decoder {
   }
 
  private:
+  // A field position's last timestamp converted: event times mostly repeat from row to row (the rows of
+  // one invoice, of one burst of log lines), and comparing the text costs less than parsing it again.
+  struct last_timestamp {
+    std::string text;
+    timestamp value;
+  };
+
   struct row_builders {
     std::vector<column_builder*> data;  // one per CSV field position
     column_builder* corrupt = nullptr;
+    std::vector<last_timestamp> timestamps = {};  // one per CSV field position
   };
 
   // Decodes the records of text from pos into out. where(offset of a record in text) names its place
@@ -400,7 +409,7 @@ class csv_decoder final : public decoder {
       }
       for (std::size_t j = 0; j < present; ++j) {
         if (!converts_[j]) continue;  // made null at once after the last record
-        if (!append_field(*out.data[j], data_types_[j], rec.fields[j])) {
+        if (!append_field(*out.data[j], data_types_[j], rec.fields[j], out.timestamps[j])) {
           if (mode_ == parse_mode::fail_fast) {
             ++stats.malformed;
             throw permanent_error(bad_value_message(rec, j, where(rec.begin)));
@@ -434,7 +443,7 @@ class csv_decoder final : public decoder {
   }
 
   // Appends the field converted to type (null when it does not convert); false when it did not convert.
-  bool append_field(column_builder& b, type_id type, const csv_field& f) const {
+  bool append_field(column_builder& b, type_id type, const csv_field& f, last_timestamp& last) const {
     if (is_null_text(f)) {
       b.append_null();
       return true;
@@ -462,7 +471,13 @@ class csv_decoder final : public decoder {
         }
         break;
       case type_id::timestamp:
+        if (text == last.text) {
+          b.append_timestamp(last.value);
+          return true;
+        }
         if (auto v = parse_timestamp(text)) {
+          last.text.assign(text);
+          last.value = *v;
           b.append_timestamp(*v);
           return true;
         }

@@ -115,6 +115,36 @@ TEST_CASE("a csv stream converts only the columns its first select reads: a bad 
                       Catch::Contains("bad.csv") && Catch::Contains("line 3") && Catch::Contains("'amount'"));
 }
 
+TEST_CASE("a csv stream straight into an aggregation converts only its keys' and aggregates' columns",
+          "[actors][malformed][pruned]") {
+  flow::session session;
+  flow::test::temp_dir dir;
+  flow::test::write_file(dir / "bad.csv", "id,note,amount\n1,x,10\n2,y,ten\n1,z,30\n");
+  auto schema = flow::make_schema(
+      {{"id", flow::type_id::int64, true}, {"note", flow::type_id::int64, true}, {"amount", flow::type_id::int64, true}});
+  auto start = [&](const std::string& name, const std::string& summed) {
+    return session.read_stream().format("csv").option("header", true).option("mode", "FAILFAST").schema(schema)
+        .load(dir.path().string())
+        .group_by({col("id")})
+        .agg({flow::sum(col(summed)), flow::count_all()})
+        .write_stream().format("memory").query_name(name).output_mode("complete")
+        .trigger(flow::available_now()).start();
+  };
+  // Counting by id reads neither 'note' (every value bad) nor 'amount' (line 3 bad): nothing fails.
+  auto ids = start("ids_counted", "id");
+  REQUIRE(ids.await_termination(30s));
+  auto table = session.sql("SELECT * FROM ids_counted ORDER BY id").collect_batch();
+  REQUIRE(table.num_rows() == 2);
+  CHECK(table.at(0, 1) == flow::value{std::int64_t{2}});
+  CHECK(table.at(0, 2) == flow::value{std::int64_t{2}});
+  REQUIRE(ids.last_progress());
+  CHECK_THAT(*ids.last_progress(), Catch::Contains("\"numMalformedRows\":0"));
+  // Summing 'amount' reads it and fails at its bad value.
+  auto amounts = start("amounts_summed", "amount");
+  REQUIRE_THROWS_WITH(amounts.await_termination(30s),
+                      Catch::Contains("bad.csv") && Catch::Contains("line 3") && Catch::Contains("'amount'"));
+}
+
 TEST_CASE("PERMISSIVE keeps malformed rows as nulls and counts them in the progress", "[actors][malformed]") {
   flow::session session;
   flow::test::temp_dir dir;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "flow/formats.hpp"
+#include "flow/text_lines.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
@@ -797,4 +798,38 @@ TEST_CASE("csv: timestamps with a zone offset, long fractions and single-digit f
   auto inferred = infer_schema("csv", make_options({{"inferSchema", "true"}}), {text});
   REQUIRE(inferred->size() == 2);
   CHECK((*inferred)[1].type == type_id::timestamp);
+}
+
+TEST_CASE("csv: a timestamp repeated from the previous row, quoted, blank-padded, or after a bad one, reads as "
+          "parsed afresh", "[formats][csv][timestamp]") {
+  auto schema = make_schema({{"t", type_id::timestamp}, {"u", type_id::timestamp}});
+  const std::string text =
+      "2010-12-01 08:26:00,2010-12-01 08:26:00\n"
+      "2010-12-01 08:26:00,\"2010-12-01 08:26:00\"\n"
+      "2010-12-01 08:26:00 ,2010-12-01 08:26:01\n"
+      "2010-12-01 08:26:0x,2010-12-01 08:26:01\n"
+      "2010-12-01 08:26:00,2010-12-01 08:26:00\n"
+      ",2010-12-01 08:26:00\n";
+  decode_stats stats;
+  batch b = decode_csv(text, schema, {}, &stats);
+  CHECK(stats.malformed == 1);
+  const value t0 = *parse_timestamp("2010-12-01 08:26:00"), t1 = *parse_timestamp("2010-12-01 08:26:01");
+  const value none{null_value{}};
+  const std::vector<std::vector<value>> expected{{t0, t0}, {t0, t0}, {t0, t1}, {none, t1}, {t0, t0}, {none, t0}};
+  REQUIRE(b.num_rows() == expected.size());
+  for (std::size_t r = 0; r < expected.size(); ++r) {
+    CHECK(cell(b, r, "t") == expected[r][0]);
+    CHECK(cell(b, r, "u") == expected[r][1]);
+  }
+}
+
+TEST_CASE("count_newlines counts every line feed, the first and the last byte's included", "[formats][csv]") {
+  CHECK(count_newlines("") == 0);
+  CHECK(count_newlines("no line feed") == 0);
+  CHECK(count_newlines("\n") == 1);
+  CHECK(count_newlines("\na\r\nb\n\n") == 4);
+  std::string long_text;
+  for (int i = 0; i < 1000; ++i) long_text += std::string(static_cast<std::size_t>(i % 97), 'x') + "\n";
+  CHECK(count_newlines(long_text) == 1000);
+  CHECK(count_newlines(std::string_view(long_text).substr(0, long_text.size() - 1)) == 999);
 }

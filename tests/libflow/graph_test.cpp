@@ -159,3 +159,34 @@ TEST_CASE("chain_decoder: a source whose chain starts with a select converts onl
   source.chain.clear();
   CHECK(chain_decoder(csv, source) == csv);
 }
+
+TEST_CASE("chain_decoder: a source whose chain starts with a partial aggregation converts only its keys' and "
+          "aggregates' columns", "[graph][csv][pruned]") {
+  const auto schema = make_schema({{"k", type_id::string, true}, {"when", type_id::timestamp, true},
+                                   {"v", type_id::int64, true}, {"price", type_id::float64, true}});
+  options failfast;
+  failfast.set("mode", "FAILFAST");
+  const auto csv = make_decoder("csv", failfast, schema);
+  const auto text = std::make_shared<const std::string>("UK,2010-12-01 08:26:00,2,not a price\n");
+  auto decode = [&](const std::shared_ptr<const decoder>& d) {
+    decode_stats stats;
+    return d->decode(raw_chunk{text, 0, text->size(), "t.csv", 1}, stats);
+  };
+  auto partial = [&](std::vector<agg_spec> aggs) {
+    return std::make_shared<partial_aggregate_operator>(std::make_shared<const aggregate_operator>(
+        schema, std::vector<expr>{col("k"), window(col("when"), "1 hour", "15 minutes")}, std::move(aggs)));
+  };
+  graph_vertex source;
+  source.kind = vertex_kind::source;
+  source.chain = {partial({{agg_kind::sum, col("v"), {}}, {agg_kind::count, expr{}, {}}})};
+  const batch rows = decode(chain_decoder(csv, source));  // 'price' is not read: its bad value is not seen
+  CHECK(rows.at(0, 0) == value{std::string("UK")});
+  CHECK(rows.at(0, 1) == value{*parse_timestamp("2010-12-01 08:26:00")});
+  CHECK(rows.at(0, 2) == value{std::int64_t{2}});
+  CHECK(is_null(rows.at(0, 3)));
+
+  // Aggregates of 'v' and 'price' read every column: all are converted, and the bad price fails the decode.
+  source.chain = {partial({{agg_kind::sum, col("v"), {}}, {agg_kind::max, col("price"), {}}})};
+  CHECK(chain_decoder(csv, source) == csv);
+  CHECK_THAT(error_of([&] { decode(chain_decoder(csv, source)); }), Catch::Contains("'price' (field 4)"));
+}

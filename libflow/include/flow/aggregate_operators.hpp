@@ -24,6 +24,8 @@ class partial_aggregate_operator final : public stream_operator {
   static operator_ptr from_arguments(const std::string& arguments, const schema_ptr& input);
   std::string name() const override { return "Partial" + aggregate_->describe(); }
   const schema_ptr& output_schema() const override { return aggregate_->state_schema(); }
+  // The columns its keys and aggregates read (a csv source converts only those).
+  std::optional<std::vector<std::size_t>> columns_read() const override;
   std::unique_ptr<operator_state> make_state() const override;
   void process(const batch& input, std::size_t input_index, operator_state* state, operator_context& ctx) const override;
   void end_epoch(operator_state* state, operator_context& ctx) const override;
