@@ -293,12 +293,31 @@ class side_buffer {
       first = last;
     }
   }
+  // The rows added since the last commit(), when all of them are still live (else 0).
+  std::size_t new_live_rows() const {
+    for (auto r = static_cast<std::uint32_t>(committed_); r < size(); ++r) {
+      if (!live(r)) return 0;
+    }
+    return size() - committed_;
+  }
+  // The rows added since the last commit() are rows 0, 1, ... of `rows` (this side's columns), all live:
+  // they now point there, and the chunks that held them are dropped (before commit()).
+  void move_new_rows(batch rows) {
+    chunks_.resize(committed_chunks_);
+    const auto chunk = static_cast<std::uint32_t>(chunks_.size());
+    chunks_.push_back(std::move(rows));
+    for (std::size_t r = committed_; r < size(); ++r) {
+      chunk_of_[r] = chunk;
+      position_[r] = static_cast<std::uint32_t>(r - committed_);
+    }
+  }
   // Forgets the changes; drops the dead rows when they are the majority.
   void commit() {
     removed_.clear();
     flagged_.clear();
     if (size() - live_count_ > live_count_ && size() >= 1024) compact();
     committed_ = size();
+    committed_chunks_ = chunks_.size();
   }
   void clear() { *this = side_buffer(); }
   std::size_t memory_bytes() const {
@@ -502,6 +521,7 @@ class side_buffer {
   std::size_t keyed_ = 0;   // rows before it have their key and tag
   std::size_t linked_ = 0;  // rows before it are in the table
   std::size_t committed_ = 0;
+  std::size_t committed_chunks_ = 0;  // chunks_ at the last commit(): later ones hold only rows added since
   std::vector<std::uint32_t> removed_, flagged_;
 };
 
@@ -511,6 +531,16 @@ class side_buffer {
 // has more columns of a type than its own (none when both sides have the same types).
 constexpr std::size_t side_column = 0, id_column = 1, deleted_column = 2, time_column = 3, matched_column = 4,
                       first_row_column = 5;
+
+// rows valid rows of the type's zero (false, 0, ""): a removed row's columns in the changes. Nulls there
+// would give the changes' columns, in which the buffers keep their new rows, a validity bitmap (and every
+// gather from them the slow path).
+column zero_column(type_id type, std::size_t rows) {
+  auto data = std::make_shared<column_data>(*null_column(type, rows).data());
+  data->validity.clear();
+  data->null_count = 0;
+  return column(std::move(data));
+}
 
 struct checkpoint_layout {
   schema_ptr rows;
@@ -570,10 +600,18 @@ class stream_join_state final : public operator_state {
     for (auto& side : sides) side.clear();
     apply_changes(snapshot);
   }
+  // The new rows of each side end its put rows in the changes: the buffer then keeps them there, in the
+  // changes' columns (which the runtime's copy shares too), and drops the input batches they came in.
   batch take_changes() override {
     std::vector<std::uint32_t> removed[2], put[2];
     for (std::size_t s = 0; s < 2; ++s) sides[s].changed_rows(removed[s], put[s]);
     batch changes = rows_of(removed, put);
+    std::size_t end = 0;  // of side s's rows in the changes
+    for (std::size_t s = 0; s < 2; ++s) {
+      end += removed[s].size() + put[s].size();
+      if (const std::size_t added = sides[s].new_live_rows(); added > 0)
+        sides[s].move_new_rows(side_rows(changes, layout_.columns[s], s, end - added, added));
+    }
     for (auto& side : sides) side.commit();
     return changes;
   }
@@ -624,7 +662,7 @@ class stream_join_state final : public operator_state {
       for (std::size_t c = 0; c < layout_.columns[s].size(); ++c) {
         const std::size_t at = layout_.columns[s][c];
         own[at] = true;
-        if (!removed[s].empty()) parts[at].push_back(null_column(fields[at].type, removed[s].size()));
+        if (!removed[s].empty()) parts[at].push_back(zero_column(fields[at].type, removed[s].size()));
         sides[s].column_parts(c, put[s], parts[at]);
       }
       const std::size_t side_rows = removed[s].size() + put[s].size();
@@ -636,6 +674,14 @@ class stream_join_state final : public operator_state {
     for (std::size_t at = first_row_column; at < fields.size(); ++at)
       columns.push_back(concat_columns(fields[at].type, parts[at]));
     return batch(layout_.rows, std::move(columns));
+  }
+
+  // Rows [first, first + count) of side s's columns (at `columns` of rows), as a batch of the side's schema.
+  batch side_rows(const batch& rows, const std::vector<std::size_t>& columns, std::size_t s, std::size_t first,
+                  std::size_t count) const {
+    std::vector<column> out;
+    for (const std::size_t at : columns) out.push_back(rows.col(at).slice(first, count));
+    return batch(join_->side(s).rows, std::move(out));
   }
 
   const stream_join_operator* join_;
@@ -676,15 +722,16 @@ void stream_join_state::apply_changes(const batch& changes) {
     const auto by_id = [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; };
     const bool in_order = std::is_sorted(rows.begin(), rows.end(), by_id);
     if (!in_order) std::sort(rows.begin(), rows.end(), by_id);
-    // A side's new rows are one run of the changes (rows_of writes them so): copied as a whole, not sliced,
-    // which would keep the other side's rows alive with them.
+    // A side's new rows are one run of the changes (rows_of writes them so): kept where they are, in the
+    // changes' columns, which the instance that wrote them keeps its own new rows in too.
     const bool run = in_order && rows.back() - rows.front() + 1 == rows.size();
-    std::vector<column> columns;
-    for (const std::size_t at : side_columns_of(changes.schema(), layout_, s)) {
-      const column& from = changes.col(at);
-      columns.push_back(run ? concat_columns(from.type(), {from.slice(rows.front(), rows.size())}) : take_rows(from, rows));
+    const auto columns_of_side = side_columns_of(changes.schema(), layout_, s);
+    batch chunk = run ? side_rows(changes, columns_of_side, s, rows.front(), rows.size()) : batch();
+    if (!run) {
+      std::vector<column> columns;
+      for (const std::size_t at : columns_of_side) columns.push_back(take_rows(changes.col(at), rows));
+      chunk = batch(join_->side(s).rows, std::move(columns));
     }
-    batch chunk(join_->side(s).rows, std::move(columns));
     std::vector<std::uint32_t> picked(rows.size());
     std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
     std::vector<std::uint8_t> row_matched(rows.size());
