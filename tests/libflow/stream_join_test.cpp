@@ -629,3 +629,37 @@ TEST_CASE("stream-stream join: a checkpointed row with a null int64 key is refus
              }),
              Catch::Contains("a buffered row has a null join key (a corrupt checkpoint?)"));
 }
+
+TEST_CASE("stream-stream join: removed rows carry zeros, so the changes' columns the buffers keep have no nulls",
+          "[stream-join]") {
+  const auto left = make_schema({{"id", type_id::int64, true}, {"lt", type_id::timestamp, true}});
+  const auto right = make_schema({{"rid", type_id::int64, true}, {"rt", type_id::timestamp, true}});
+  const expr condition = (col("id") == col("rid")) && (col("rt") >= col("lt")) && (col("rt") <= col("lt") + lit("1 minute"));
+  const stream_join_operator op(left, right, stream_join_on_condition(*left, *right, condition, join_type::inner));
+  auto state = op.make_state();
+  auto copy = op.make_state();  // the runtime's committed copy
+  collecting_context ctx;
+  const stream_operator& as_stream = op;
+  ctx.set_epoch(1);
+  as_stream.process(make_batch(left, {{std::int64_t{1}, timestamp{0}}, {std::int64_t{2}, timestamp{5 * minute}}}), 0,
+                    state.get(), ctx);
+  copy->apply_changes(state->take_changes());
+  ctx.set_epoch(2);
+  ctx.watermark_now = 2 * minute;  // evicts the left row at 0 (0 + 1 minute is behind it), keeps the one at 5
+  as_stream.on_watermark(ctx.watermark_now, state.get(), ctx);
+  as_stream.process(make_batch(right, {{std::int64_t{2}, timestamp{5 * minute + 1}}}), 1, state.get(), ctx);
+  const batch changes = state->take_changes();
+  copy->apply_changes(changes);
+  CHECK(row_texts(changes) == std::vector<std::string>{"0|4294967296|true|0|false|0|1970-01-01 00:00:00",
+                                                       "1|8589934592|false|300000001|true|2|1970-01-01 00:05:00.000001"});
+  for (const auto& c : changes.columns()) CHECK_FALSE(c.has_nulls());
+  // The buffered rows (in the instance and in the copy, which share the changes' columns) still match.
+  for (auto* s : {state.get(), copy.get()}) {
+    collecting_context later;
+    later.set_epoch(3);
+    as_stream.process(make_batch(left, {{std::int64_t{2}, timestamp{5 * minute}}}), 0, s, later);
+    CHECK(row_texts(later.take(op.output_schema())) ==
+          std::vector<std::string>{"2|1970-01-01 00:05:00|2|1970-01-01 00:05:00.000001"});
+  }
+  CHECK(copy->num_rows() == state->num_rows());
+}
