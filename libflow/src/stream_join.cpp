@@ -156,8 +156,9 @@ constexpr std::uint32_t no_row = ~std::uint32_t{0};
 
 // One side's buffered rows, numbered in arrival order (which is also the order of their ids). A batch's
 // accepted rows stay in the batch itself (a chunk, its columns shared, not copied); per row the buffer
-// keeps where it is, its id, event time, encoded join key and flags. An open-addressing table maps each
-// join key to its newest row, next_ chains a key's older rows. Evicted rows stay, dead, until compact().
+// keeps where it is, its id, event time, encoded join key (a fixed-width key without its null word: a
+// buffered row's key is never null) and flags. An open-addressing table maps each join key to its newest
+// row, next_ chains a key's older rows. Evicted rows stay, dead, until compact().
 // Bookkeeping for take_changes: rows before committed_ existed at the last one; removed_ and flagged_ are
 // those of them evicted or newly matched since.
 class side_buffer {
@@ -171,6 +172,8 @@ class side_buffer {
   const batch& chunk(std::uint32_t r) const { return chunks_[chunk_of_[r]]; }
   std::uint32_t position(std::uint32_t r) const { return position_[r]; }
   std::uint32_t next(std::uint32_t r) const { return next_[r]; }
+  // The part of a key's hash a slot keeps (the low half): it places the key and tells most keys apart.
+  static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash); }
 
   // Puts the rows added since the last call into the key table (before first()); layout and key_columns
   // are the side's join keys. Rows are keyed and linked only when probed: the runtime's committed copy of
@@ -179,24 +182,29 @@ class side_buffer {
     key_pending(layout, key_columns);
     constexpr std::size_t ahead = 8;  // rows whose slot is fetched while earlier ones are linked
     if (size() > linked_ && 2 * (keys_ + size() - linked_) > slots_.size()) grow(keys_ + size() - linked_);
+    if (next_.size() < size()) {  // sized here, not per added row: the committed copy never links
+      grow_to(next_, size());
+      next_.resize(size(), no_row);
+    }
     for (; linked_ < size(); ++linked_) {
-      if (linked_ + ahead < size()) prefetch(hashes_[linked_ + ahead]);
+      if (linked_ + ahead < size()) prefetch(tags_[linked_ + ahead]);
       link(static_cast<std::uint32_t>(linked_));
     }
   }
-  // Starts loading the slot of this hash into the cache (a probe of it follows soon).
-  void prefetch(std::uint64_t hash) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[tag_of(hash) & mask_]);
+  // Starts loading the slot of this hash's tag into the cache (a probe of it follows soon).
+  void prefetch(std::uint32_t tag) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[tag & mask_]);
   }
-  // The newest row of this key, no_row when none (follow next() for the older ones; check live()).
-  // Call link_pending() after adding rows.
-  std::uint32_t first(std::string_view key, std::uint64_t hash) const {
+  // The newest row with row i's key of keys (not null; the layout of this side's keys), no_row when none
+  // (follow next() for the older ones; check live()). Call link_pending() after adding rows.
+  std::uint32_t first(const encoded_keys& keys, std::size_t i) const {
     if (slots_.empty()) return no_row;
-    const auto tag = tag_of(hash);
+    const auto tag = tag_of(keys.hashes[i]);
     for (std::size_t at = tag & mask_;; at = (at + 1) & mask_) {
       const slot& s = slots_[at];
       if (s.head == no_row) return no_row;
-      if (s.tag == tag && key_of(s.head) == key) return s.head;
+      if (s.tag == tag && (keys.fixed() ? same_words(s.head, keys.row_words(i)) : key_bytes(s.head) == keys.row_bytes(i)))
+        return s.head;
     }
   }
   void set_matched(std::uint32_t r) {
@@ -228,7 +236,6 @@ class side_buffer {
     times_.insert(times_.end(), times.begin(), times.end());
     live_.insert(live_.end(), n, 1);
     matched_.insert(matched_.end(), matched.begin(), matched.end());  // 0 or 1 each
-    next_.insert(next_.end(), n, no_row);
     live_count_ += n;
     if (keyed) add_keys(*keys, picked);
   }
@@ -286,26 +293,55 @@ class side_buffer {
       first = last;
     }
   }
+  // The rows added since the last commit(), when all of them are still live (else 0).
+  std::size_t new_live_rows() const {
+    for (auto r = static_cast<std::uint32_t>(committed_); r < size(); ++r) {
+      if (!live(r)) return 0;
+    }
+    return size() - committed_;
+  }
+  // The rows added since the last commit() are rows 0, 1, ... of `rows` (this side's columns), all live:
+  // they now point there, and the chunks that held them are dropped (before commit()).
+  void move_new_rows(batch rows) {
+    chunks_.resize(committed_chunks_);
+    const auto chunk = static_cast<std::uint32_t>(chunks_.size());
+    chunks_.push_back(std::move(rows));
+    for (std::size_t r = committed_; r < size(); ++r) {
+      chunk_of_[r] = chunk;
+      position_[r] = static_cast<std::uint32_t>(r - committed_);
+    }
+  }
   // Forgets the changes; drops the dead rows when they are the majority.
   void commit() {
     removed_.clear();
     flagged_.clear();
     if (size() - live_count_ > live_count_ && size() >= 1024) compact();
     committed_ = size();
+    committed_chunks_ = chunks_.size();
   }
   void clear() { *this = side_buffer(); }
   std::size_t memory_bytes() const {
     std::size_t bytes = key_bytes_.capacity() + key_offsets_.capacity() * sizeof(std::size_t) +
-                        slots_.capacity() * sizeof(slot) + hashes_.capacity() * sizeof(std::uint64_t);
-    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + 3 * sizeof(std::uint32_t) + 2);
+                        key_words_.capacity() * sizeof(std::uint64_t) + slots_.capacity() * sizeof(slot) +
+                        (tags_.capacity() + next_.capacity()) * sizeof(std::uint32_t);
+    bytes += ids_.capacity() * (2 * sizeof(std::int64_t) + 2 * sizeof(std::uint32_t) + 2);
     for (const auto& c : chunks_) bytes += c.byte_size();
     return bytes;
   }
 
  private:
-  std::string_view key_of(std::uint32_t r) const {
-    if (key_width_ != 0) return std::string_view(key_bytes_).substr(r * key_width_, key_width_);
+  // Row r's key: words_per_key_ words when fixed, else bytes.
+  const std::uint64_t* key_words(std::uint32_t r) const { return key_words_.data() + r * words_per_key_; }
+  std::string_view key_bytes(std::uint32_t r) const {
     return std::string_view(key_bytes_).substr(key_offsets_[r], key_offsets_[r + 1] - key_offsets_[r]);
+  }
+  bool same_words(std::uint32_t r, const std::uint64_t* words) const {
+    const std::uint64_t* mine = key_words(r);
+    if (words_per_key_ == 1) return mine[0] == words[0];
+    return std::equal(mine, mine + words_per_key_, words);
+  }
+  bool same_key(std::uint32_t a, std::uint32_t b) const {
+    return words_per_key_ != 0 ? same_words(a, key_words(b)) : key_bytes(a) == key_bytes(b);
   }
   // Room for this many rows, grown geometrically (add_keys grows the keys' buffers alike). Nothing ever
   // shrinks (compact() works in place): a buffer holding a few epochs' rows reuses its memory instead of
@@ -314,23 +350,38 @@ class side_buffer {
     if (rows <= ids_.capacity()) return;
     const std::size_t capacity = std::max(rows, 2 * ids_.capacity());
     for (auto* v : {&ids_, &times_}) v->reserve(capacity);
-    for (auto* v : {&chunk_of_, &position_, &next_}) v->reserve(capacity);
+    for (auto* v : {&chunk_of_, &position_}) v->reserve(capacity);
     live_.reserve(capacity);
     matched_.reserve(capacity);
   }
   // Keys rows keyed_ .. keyed_ + picked.size(), whose keys are keys' rows picked[i].
   void add_keys(const encoded_keys& keys, const std::vector<std::uint32_t>& picked) {
-    key_width_ = keys.fixed() ? keys.key_words * sizeof(std::uint64_t) : 0;  // the same for every chunk
-    const std::size_t bytes = keys.fixed() ? picked.size() * key_width_ : keys.bytes.size();
-    grow_to(key_bytes_, key_bytes_.size() + bytes);
-    grow_to(hashes_, keyed_ + picked.size());
-    if (key_width_ == 0) grow_to(key_offsets_, keyed_ + picked.size() + 1);
-    for (const auto p : picked) {
-      key_bytes_.append(keys.key(p));
-      if (key_width_ == 0) key_offsets_.push_back(key_bytes_.size());
-      hashes_.push_back(keys.hashes[p]);
-    }
+    grow_to(tags_, keyed_ + picked.size());
+    for (const auto p : picked) tags_.push_back(tag_of(keys.hashes[p]));
     keyed_ += picked.size();
+    if (!keys.fixed()) {
+      grow_to(key_bytes_, key_bytes_.size() + keys.bytes.size());
+      grow_to(key_offsets_, keyed_ + 1);
+      for (const auto p : picked) {
+        key_bytes_.append(keys.row_bytes(p));
+        key_offsets_.push_back(key_bytes_.size());
+      }
+      return;
+    }
+    words_per_key_ = keys.key_words - 1;  // the same for every chunk
+    const std::size_t at = key_words_.size();
+    grow_to(key_words_, at + picked.size() * words_per_key_);
+    key_words_.resize(at + picked.size() * words_per_key_);
+    std::uint64_t nulls = 0;
+    std::uint64_t* into = key_words_.data() + at;
+    for (const auto p : picked) {
+      const std::uint64_t* row = keys.row_words(p);
+      for (std::size_t w = 0; w < words_per_key_; ++w) *into++ = row[w];
+      nulls |= row[words_per_key_];
+    }
+    if (nulls != 0)
+      throw error("stream_stream_join: a buffered row has a null join key (a corrupt checkpoint?); restart the "
+                  "query from an intact checkpoint or a new location");
   }
   template <class Buffer>
   static void grow_to(Buffer& buffer, std::size_t size) {
@@ -352,7 +403,7 @@ class side_buffer {
   }
   // Makes row r its key's newest row (the table has room: link_pending grows it first).
   void link(std::uint32_t r) {
-    const auto tag = tag_of(hashes_[r]);
+    const auto tag = tags_[r];
     for (std::size_t at = tag & mask_;; at = (at + 1) & mask_) {
       slot& s = slots_[at];
       if (s.head == no_row) {
@@ -360,7 +411,7 @@ class side_buffer {
         ++keys_;
         return;
       }
-      if (s.tag == tag && key_of(s.head) == key_of(r)) {
+      if (s.tag == tag && same_key(s.head, r)) {
         next_[r] = s.head;
         s.head = r;
         return;
@@ -413,11 +464,15 @@ class side_buffer {
         // kept <= a: row a and its key bytes are read before anything at or after them is overwritten.
         const std::uint32_t a = alive[i];
         if (a < keyed_) {  // the keyed rows are a prefix, and so are the kept ones among them
-          const std::string_view key = key_of(a);
-          std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
-          kept_key_bytes += key.size();
-          if (key_width_ == 0) key_offsets_[kept + 1] = kept_key_bytes;
-          hashes_[kept] = hashes_[a];
+          if (words_per_key_ != 0) {
+            std::memmove(key_words_.data() + kept * words_per_key_, key_words(a), words_per_key_ * sizeof(std::uint64_t));
+          } else {
+            const std::string_view key = key_bytes(a);
+            std::memmove(key_bytes_.data() + kept_key_bytes, key.data(), key.size());
+            kept_key_bytes += key.size();
+            key_offsets_[kept + 1] = kept_key_bytes;
+          }
+          tags_[kept] = tags_[a];
           ++kept_keyed;
         }
         chunk_of_[kept] = new_chunk;
@@ -426,16 +481,17 @@ class side_buffer {
         times_[kept] = times_[a];
         matched_[kept] = matched_[a];
         live_[kept] = 1;
-        next_[kept] = no_row;
       }
     }
     chunks_ = std::move(kept_chunks);
-    for (auto* v : {&chunk_of_, &position_, &next_}) v->resize(kept);
+    for (auto* v : {&chunk_of_, &position_}) v->resize(kept);
+    next_.clear();  // link_pending sizes it again
     for (auto* v : {&ids_, &times_}) v->resize(kept);
-    hashes_.resize(kept_keyed);
+    tags_.resize(kept_keyed);
+    key_words_.resize(kept_keyed * words_per_key_);
     live_.resize(kept);
     matched_.resize(kept);
-    key_offsets_.resize(key_width_ == 0 ? kept_keyed + 1 : 1);
+    key_offsets_.resize(words_per_key_ == 0 ? kept_keyed + 1 : 1);
     key_bytes_.resize(kept_key_bytes);
     keyed_ = kept_keyed;
     live_count_ = kept;
@@ -447,10 +503,11 @@ class side_buffer {
   std::vector<batch> chunks_;
   std::vector<std::uint32_t> chunk_of_, position_, next_;
   std::vector<std::int64_t> ids_, times_;
-  std::vector<std::uint64_t> hashes_;
+  std::vector<std::uint32_t> tags_;  // per keyed row, tag_of its key's hash
+  std::vector<std::uint64_t> key_words_;     // fixed-width keys: words_per_key_ words per keyed row
+  std::size_t words_per_key_ = 0;            // 0: the keys are bytes
   std::string key_bytes_;
-  std::vector<std::size_t> key_offsets_{0};  // where row r's key starts; unused ({0}) when key_width_ is set
-  std::size_t key_width_ = 0;                 // fixed-width keys: the bytes of every key
+  std::vector<std::size_t> key_offsets_{0};  // where row r's key starts in key_bytes_ ({0} when fixed)
   std::vector<std::uint8_t> live_, matched_;
   std::size_t live_count_ = 0;
   // A key's newest row (no_row when the slot is empty) and the low half of its hash: it places the key
@@ -459,12 +516,12 @@ class side_buffer {
     std::uint32_t head = no_row;
     std::uint32_t tag = 0;
   };
-  static std::uint32_t tag_of(std::uint64_t hash) { return static_cast<std::uint32_t>(hash); }
   std::vector<slot> slots_;
   std::size_t mask_ = 0, keys_ = 0;
-  std::size_t keyed_ = 0;   // rows before it have their key in key_bytes_ and hashes_
+  std::size_t keyed_ = 0;   // rows before it have their key and tag
   std::size_t linked_ = 0;  // rows before it are in the table
   std::size_t committed_ = 0;
+  std::size_t committed_chunks_ = 0;  // chunks_ at the last commit(): later ones hold only rows added since
   std::vector<std::uint32_t> removed_, flagged_;
 };
 
@@ -474,6 +531,16 @@ class side_buffer {
 // has more columns of a type than its own (none when both sides have the same types).
 constexpr std::size_t side_column = 0, id_column = 1, deleted_column = 2, time_column = 3, matched_column = 4,
                       first_row_column = 5;
+
+// rows valid rows of the type's zero (false, 0, ""): a removed row's columns in the changes. Nulls there
+// would give the changes' columns, in which the buffers keep their new rows, a validity bitmap (and every
+// gather from them the slow path).
+column zero_column(type_id type, std::size_t rows) {
+  auto data = std::make_shared<column_data>(*null_column(type, rows).data());
+  data->validity.clear();
+  data->null_count = 0;
+  return column(std::move(data));
+}
 
 struct checkpoint_layout {
   schema_ptr rows;
@@ -533,10 +600,18 @@ class stream_join_state final : public operator_state {
     for (auto& side : sides) side.clear();
     apply_changes(snapshot);
   }
+  // The new rows of each side end its put rows in the changes: the buffer then keeps them there, in the
+  // changes' columns (which the runtime's copy shares too), and drops the input batches they came in.
   batch take_changes() override {
     std::vector<std::uint32_t> removed[2], put[2];
     for (std::size_t s = 0; s < 2; ++s) sides[s].changed_rows(removed[s], put[s]);
     batch changes = rows_of(removed, put);
+    std::size_t end = 0;  // of side s's rows in the changes
+    for (std::size_t s = 0; s < 2; ++s) {
+      end += removed[s].size() + put[s].size();
+      if (const std::size_t added = sides[s].new_live_rows(); added > 0)
+        sides[s].move_new_rows(side_rows(changes, layout_.columns[s], s, end - added, added));
+    }
     for (auto& side : sides) side.commit();
     return changes;
   }
@@ -587,7 +662,7 @@ class stream_join_state final : public operator_state {
       for (std::size_t c = 0; c < layout_.columns[s].size(); ++c) {
         const std::size_t at = layout_.columns[s][c];
         own[at] = true;
-        if (!removed[s].empty()) parts[at].push_back(null_column(fields[at].type, removed[s].size()));
+        if (!removed[s].empty()) parts[at].push_back(zero_column(fields[at].type, removed[s].size()));
         sides[s].column_parts(c, put[s], parts[at]);
       }
       const std::size_t side_rows = removed[s].size() + put[s].size();
@@ -599,6 +674,14 @@ class stream_join_state final : public operator_state {
     for (std::size_t at = first_row_column; at < fields.size(); ++at)
       columns.push_back(concat_columns(fields[at].type, parts[at]));
     return batch(layout_.rows, std::move(columns));
+  }
+
+  // Rows [first, first + count) of side s's columns (at `columns` of rows), as a batch of the side's schema.
+  batch side_rows(const batch& rows, const std::vector<std::size_t>& columns, std::size_t s, std::size_t first,
+                  std::size_t count) const {
+    std::vector<column> out;
+    for (const std::size_t at : columns) out.push_back(rows.col(at).slice(first, count));
+    return batch(join_->side(s).rows, std::move(out));
   }
 
   const stream_join_operator* join_;
@@ -639,15 +722,16 @@ void stream_join_state::apply_changes(const batch& changes) {
     const auto by_id = [&](std::uint32_t a, std::uint32_t b) { return ids[a] < ids[b]; };
     const bool in_order = std::is_sorted(rows.begin(), rows.end(), by_id);
     if (!in_order) std::sort(rows.begin(), rows.end(), by_id);
-    // A side's new rows are one run of the changes (rows_of writes them so): copied as a whole, not sliced,
-    // which would keep the other side's rows alive with them.
+    // A side's new rows are one run of the changes (rows_of writes them so): kept where they are, in the
+    // changes' columns, which the instance that wrote them keeps its own new rows in too.
     const bool run = in_order && rows.back() - rows.front() + 1 == rows.size();
-    std::vector<column> columns;
-    for (const std::size_t at : side_columns_of(changes.schema(), layout_, s)) {
-      const column& from = changes.col(at);
-      columns.push_back(run ? concat_columns(from.type(), {from.slice(rows.front(), rows.size())}) : take_rows(from, rows));
+    const auto columns_of_side = side_columns_of(changes.schema(), layout_, s);
+    batch chunk = run ? side_rows(changes, columns_of_side, s, rows.front(), rows.size()) : batch();
+    if (!run) {
+      std::vector<column> columns;
+      for (const std::size_t at : columns_of_side) columns.push_back(take_rows(changes.col(at), rows));
+      chunk = batch(join_->side(s).rows, std::move(columns));
     }
-    batch chunk(join_->side(s).rows, std::move(columns));
     std::vector<std::uint32_t> picked(rows.size());
     std::vector<std::int64_t> row_ids(rows.size()), row_times(rows.size());
     std::vector<std::uint8_t> row_matched(rows.size());
@@ -901,7 +985,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
   theirs.link_pending(join_keys_, sides_[other].keys);
   constexpr std::size_t ahead = 8;  // rows whose slot in the other side's table is fetched while earlier ones probe
   for (std::size_t r = 0; r < n; ++r) {
-    if (r + ahead < n) theirs.prefetch(join_keys.hashes[r + ahead]);
+    if (r + ahead < n) theirs.prefetch(side_buffer::tag_of(join_keys.hashes[r + ahead]));
     const row_source row{&input, static_cast<std::uint32_t>(r)};
     if (times && times->valid(r) && watermark != operator_context::no_watermark && times->ints()[r] <= watermark) {
       ++late;
@@ -915,7 +999,7 @@ void stream_join_operator::process(const batch& input, std::size_t input_index, 
     }
     const std::int64_t time = ranged ? times->ints()[r] : 0;
     bool matched = false;
-    for (std::uint32_t b = theirs.first(join_keys.key(r), join_keys.hashes[r]); b != no_row; b = theirs.next(b)) {
+    for (std::uint32_t b = theirs.first(join_keys, r); b != no_row; b = theirs.next(b)) {
       if (!theirs.live(b)) continue;
       if (ranged) {
         const std::int64_t right_minus_left = s == 0 ? theirs.time(b) - time : time - theirs.time(b);
