@@ -717,14 +717,6 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
     snapshots[slot] = snapshot(slot);
     if (snapshots[slot]) last_snapshot_[slot] = epoch;
   }
-  if (rows_snapshot_in_background) {
-    for (std::size_t slot = 0; slot < snapshots.size(); ++slot) {
-      if (snapshots[slot] && snapshots[slot]->directory.empty()) {
-        write_snapshot_in_background(slot, epoch, std::move(snapshots[slot]->copy_rows));
-        snapshots[slot].reset();
-      }
-    }
-  }
   auto files = std::make_shared<checkpoint_commit_stats>();
   files->epoch = epoch;
   auto in_round = std::make_shared<std::vector<std::size_t>>();  // slots whose row snapshot is in the round
@@ -748,7 +740,10 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
         // Made durable here, before the round's stages: a commit never precedes its snapshot.
         stats.snapshot_bytes[slot] = seal_directory_snapshot(slot, epoch, snapshots[slot]->directory);
         snapshot_is_durable(slot, epoch);
-      } else if (snapshots[slot] && !rows_snapshot_in_background) {
+      } else if (snapshots[slot] && rows_snapshot_in_background) {
+        // Handed over after the check above: only an earlier snapshot's failure fails this commit.
+        write_snapshot_in_background(slot, epoch, snapshots[slot]->copy_rows);
+      } else if (snapshots[slot]) {
         connectors::create_directories(owner, dir);
         out.files[0].push_back({dir, epoch_name(epoch, rows_snapshot), seal(encoded_state(snapshots[slot]->copy_rows()))});
         stats.snapshot_bytes[slot] = out.files[0].back().content.size();
