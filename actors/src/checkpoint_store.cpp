@@ -695,17 +695,23 @@ std::size_t checkpoint_store::seal_directory_snapshot(std::size_t slot, std::int
   }
 }
 
+due_snapshot::due_snapshot(state_copy staged) {
+  if (staged.directory.empty()) copy_rows = [rows = std::move(staged.rows)] { return rows; };
+  else directory = std::move(staged.directory);
+}
+
 write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> changes,
-                                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot) {
+                                       const std::function<std::optional<due_snapshot>(std::size_t slot)>& snapshot) {
   return commit_job(epoch, std::move(changes), snapshot, true);
 }
 
 write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> changes,
-                                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot,
+                                       const std::function<std::optional<due_snapshot>(std::size_t slot)>& snapshot,
                                        bool rows_snapshot_in_background) {
-  // Taken now, on the caller's thread: the jobs get immutable copies, never the caller's live state.
+  // Taken now, on the caller's thread: the jobs get immutable copies or a state lent to them (state_loans:
+  // its owner waits for the copy before changing it), never the caller's live state.
   if (last_snapshot_.size() < changes.size()) last_snapshot_.resize(changes.size(), -1);
-  std::vector<std::optional<state_copy>> snapshots(changes.size());
+  std::vector<std::optional<due_snapshot>> snapshots(changes.size());
   for (std::size_t slot = 0; slot < changes.size(); ++slot) {
     if (!snapshot_due(slot, epoch)) continue;
     snapshots[slot] = snapshot(slot);
@@ -734,16 +740,14 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
         // Made durable here, before the round's stages: a commit never precedes its snapshot.
         stats.snapshot_bytes[slot] = seal_directory_snapshot(slot, epoch, snapshots[slot]->directory);
         snapshot_is_durable(slot, epoch);
+      } else if (snapshots[slot] && rows_snapshot_in_background) {
+        // Handed over after the check above: only an earlier snapshot's failure fails this commit.
+        write_snapshot_in_background(slot, epoch, snapshots[slot]->copy_rows);
       } else if (snapshots[slot]) {
         connectors::create_directories(owner, dir);
-        connectors::file_write file{dir, epoch_name(epoch, rows_snapshot), seal(encoded_state(snapshots[slot]->rows))};
-        stats.snapshot_bytes[slot] = file.content.size();
-        if (rows_snapshot_in_background) {
-          write_snapshot_in_background(slot, epoch, std::move(file));
-        } else {
-          out.files[0].push_back(std::move(file));
-          in_round->push_back(slot);
-        }
+        out.files[0].push_back({dir, epoch_name(epoch, rows_snapshot), seal(encoded_state(snapshots[slot]->copy_rows()))});
+        stats.snapshot_bytes[slot] = out.files[0].back().content.size();
+        in_round->push_back(slot);
       }
       stats.total_bytes += stats.delta_bytes[slot] + stats.snapshot_bytes[slot];
     }
@@ -760,12 +764,25 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
           }};
 }
 
-// A row snapshot is not needed for the commit (the epoch's delta is): written by a thread of its own, it
-// keeps its bytes off the commit's round. Until it is durable, retention does not take it for a base.
-void checkpoint_store::write_snapshot_in_background(std::size_t slot, std::int64_t epoch, connectors::file_write file) {
-  auto content = std::make_shared<connectors::file_write>(std::move(file));
-  snapshot_writer_->submit({[content] { return write_stages{{std::move(*content)}}; },
-                            [this, slot, epoch](double) { snapshot_is_durable(slot, epoch); }});
+// A row snapshot is not needed for the commit (the epoch's delta is): copied, encoded, sealed and written
+// by a thread of its own, it keeps its CPU and bytes off the commit's round. Until it is durable, retention
+// does not take it for a base; its bytes are reported with the first commit made durable after it.
+void checkpoint_store::write_snapshot_in_background(std::size_t slot, std::int64_t epoch, std::function<batch()> copy_rows) {
+  auto bytes = std::make_shared<std::size_t>(0);
+  snapshot_writer_->submit({[this, slot, epoch, bytes, copy_rows = std::move(copy_rows)] {
+                              const std::string dir = slot_directory(slot);
+                              connectors::create_directories(owner, dir);
+                              connectors::file_write file{dir, epoch_name(epoch, rows_snapshot),
+                                                          seal(encoded_state(copy_rows()))};
+                              *bytes = file.content.size();
+                              return write_output(write_stages{{std::move(file)}});
+                            },
+                            [this, slot, epoch, bytes](double) {
+                              snapshot_is_durable(slot, epoch);
+                              std::lock_guard lock(snapshot_mutex_);
+                              if (unreported_snapshot_bytes_.size() <= slot) unreported_snapshot_bytes_.resize(slot + 1, 0);
+                              unreported_snapshot_bytes_[slot] += *bytes;
+                            }});
 }
 
 void checkpoint_store::snapshot_is_durable(std::size_t slot, std::int64_t epoch) {
@@ -783,6 +800,11 @@ void checkpoint_store::commit_durable(checkpoint_commit_stats stats) {
   {
     std::lock_guard lock(snapshot_mutex_);
     std::swap(snapshot_written, snapshot_durable_);
+    for (std::size_t slot = 0; slot < unreported_snapshot_bytes_.size() && slot < stats.snapshot_bytes.size(); ++slot) {
+      stats.snapshot_bytes[slot] += unreported_snapshot_bytes_[slot];
+      stats.total_bytes += unreported_snapshot_bytes_[slot];
+      unreported_snapshot_bytes_[slot] = 0;
+    }
   }
   if (!retention_scanned_ || snapshot_written) {
     apply_retention(epoch, stats.delta_bytes.size());
@@ -814,7 +836,7 @@ void checkpoint_store::write_offsets(const logged_offsets& epoch) {
 void checkpoint_store::write_commit(std::int64_t epoch, const std::vector<batch>& changes,
                                     const std::function<state_copy(std::size_t slot)>& snapshot) {
   run_write_job(owner, commit_job(
-                           epoch, changes, [&](std::size_t slot) { return std::optional<state_copy>(snapshot(slot)); },
+                           epoch, changes, [&](std::size_t slot) { return std::optional<due_snapshot>(snapshot(slot)); },
                            false),
                 appender());
 }

@@ -176,8 +176,11 @@ struct performer {
     // Several epochs committed by one event leave the log's state as of the newest: an older one's
     // snapshot waits for a later commit.
     const auto epoch = a.epoch;
-    auto snapshot = [&](std::size_t slot) -> std::optional<state_copy> {
+    // Rows are copied on the store's snapshot thread from the state lent to it, not on this one.
+    auto snapshot = [&](std::size_t slot) -> std::optional<due_snapshot> {
       if (lifecycle.log().last_committed() != epoch) return std::nullopt;
+      if (!lifecycle.slot_state(slot).snapshots_to_directory())
+        return due_snapshot([loan = lifecycle.lend_slot_state(slot)] { return loan->copy(); });
       return st().checkpoint->stage_snapshot(slot, epoch, lifecycle.slot_state(slot));
     };
     st().handed_over = st().writer->submit(st().checkpoint->commit_job(a.epoch, std::move(a.changes), snapshot));
@@ -547,7 +550,8 @@ std::shared_ptr<query_control> start_query(caf::actor_system& sys, query_setup s
     setup.writers[k]->open(vertex.input, vertex.sink.mode, vertex.sink_keys);
   }
   auto shared = setup.shared;
-  // Copying a state for its snapshot blocks for a while: such a coordinator gets a thread of its own.
+  // A snapshot blocks for a while (a directory snapshot's copy; a change waiting for a lent state's copy):
+  // such a coordinator gets a thread of its own.
   // A driver's coordinator waits for its workers' answers when it deploys a dataflow: likewise.
   auto handle = recovered->store || setup.cluster
                     ? sys.spawn<caf::detached>(coordinator, std::move(setup), std::move(initial_offsets), recovered)

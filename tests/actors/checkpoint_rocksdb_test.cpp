@@ -394,7 +394,8 @@ TEST_CASE("rocksdb checkpoint: a snapshot that cannot be staged fails the query 
     latest_totals out;
     write_key_sum_files(input.path(), 3, 0, 100, 50, expected);
     // Slot 0's state directory is a file: the first epoch's snapshot (interval 1) cannot be made there. A
-    // RocksDB state stages it on the coordinator's thread, a memory state's rows fail in the writer.
+    // RocksDB state stages it on the coordinator's thread, a memory state's rows fail on the store's
+    // snapshot thread, after the commit (which needs the epoch's delta only).
     fs::create_directories(checkpoint / "state");
     write_file(checkpoint / "state" / "0", "not a directory");
     session_config config{2, 2};
@@ -415,6 +416,6 @@ TEST_CASE("rocksdb checkpoint: a snapshot that cannot be staged fails the query 
     const std::string failure = *query.exception();
     CHECK(failure.find("state/0") != std::string::npos);
     CHECK_FALSE(failure.starts_with("coordinator"));  // the coordinator's crash path would not close the sinks
-    CHECK_FALSE(flow::test::logged(checkpoint.path(), "commits/0"));
+    CHECK(flow::test::logged(checkpoint.path(), "commits/0") == (backend == "memory"));
   }
 }

@@ -2,6 +2,8 @@
 // earlier consistent epoch or fail with a message saying what to do; retention bounds the files; a full disk
 // or a read-only file system is an error that leaves the last good epoch recoverable.
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -86,6 +88,14 @@ struct running_query {
   // Runs an epoch whose offsets are logged and commits it; without snapshot_available the caller's state is
   // past the epoch already (the store must not snapshot it then).
   void commit(checkpoint_store& store, std::int64_t epoch, bool snapshot_available = true) {
+    commit(store, epoch, snapshot_available ? std::function<snapshot_source>{} : [](std::size_t) {
+      return std::optional<runtime::due_snapshot>();
+    });
+  }
+  // The same, through a commit job that takes the due snapshots from snapshot (with none: written in the
+  // commit, as write_commit does).
+  using snapshot_source = std::optional<runtime::due_snapshot>(std::size_t slot);
+  void commit(checkpoint_store& store, std::int64_t epoch, const std::function<snapshot_source>& snapshot) {
     sums after = expected.empty() ? sums{} : expected.back();
     std::vector<std::vector<std::vector<value>>> rows(slots);
     for (auto [k, v] : epoch_rows(epoch)) {
@@ -98,11 +108,10 @@ struct running_query {
       op->process(make_batch(input_schema(), rows[s]), 0, live[s].get(), ctx);
       changes.push_back(live[s]->take_changes());
     }
-    if (snapshot_available)
+    if (!snapshot)
       store.write_commit(epoch, changes, [&](std::size_t slot) { return live[slot]->snapshot(); });
     else
-      runtime::run_write_job("checkpoint", store.commit_job(epoch, changes, [](std::size_t) { return std::optional<batch>(); }),
-                             store.appender());
+      runtime::run_write_job("checkpoint", store.commit_job(epoch, changes, snapshot), store.appender());
     expected.push_back(std::move(after));
     deltas.push_back(std::move(changes));
   }
@@ -846,4 +855,65 @@ TEST_CASE("checkpoint store: the failure of the last row snapshot, which no late
   REQUIRE(failure);
   CHECK_THAT(*failure, Catch::StartsWith("checkpoint: writing a state snapshot failed: ") &&
                            Catch::Contains("1.snapshot"));
+}
+
+TEST_CASE("checkpoint store: a process killed while its row snapshot is still being copied recovers its last commit "
+          "from the deltas, and snapshots again",
+          "[checkpoint]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  const checkpoint_options options{.min_batches_to_retain = 100, .snapshot_interval = 3};
+  const fs::path copying = dir / "copying", committed = dir / "committed";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Epochs 0 and 1, then epoch 2, whose snapshots are due: their copy never ends (as a process killed while
+    // copying or encoding 1 M keys).
+    checkpoint_store store(location, options);
+    running_query q;
+    q.run(store, 0, 2);
+    store.write_offsets(offsets_of(2));
+    q.commit(store, 2, [&](std::size_t) {
+      return std::optional<runtime::due_snapshot>(runtime::due_snapshot([&]() -> batch {
+        test::write_file(copying, "");
+        for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+      }));
+    });
+    test::write_file(committed, "");  // the commit was durable while its snapshots were being copied
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  for (int i = 0; i < 3000 && !(fs::exists(copying) && fs::exists(committed)); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const bool reached = fs::exists(copying) && fs::exists(committed);
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  REQUIRE(reached);
+  running_query q;  // the same epochs, for the expected sums
+  {
+    checkpoint_store reference((dir / "reference").string(), options);
+    q.run(reference, 0, 4);
+  }
+  {
+    checkpoint_store store(location, options);
+    fresh_states states(q);
+    CHECK(store.recover(states.pointers()).last_committed == 2);
+    CHECK(states.contents() == q.expected[2]);
+    CHECK_FALSE(fs::exists(dir / "ckpt" / "state" / "0" / "2.snapshot"));
+  }
+  // A next run commits epoch 3 and takes the snapshot the killed one owed; a restart starts from it.
+  {
+    checkpoint_store store(location, options);
+    fresh_states states(q);
+    REQUIRE(store.recover(states.pointers()).last_committed == 2);
+    for (std::size_t s = 0; s < running_query::slots; ++s) states.owned[s]->apply_changes(q.deltas[3][s]);
+    store.write_offsets(offsets_of(3));
+    store.write_commit(3, q.deltas[3], [&](std::size_t slot) { return states.owned[slot]->snapshot(); });
+  }
+  CHECK(fs::exists(dir / "ckpt" / "state" / "0" / "3.snapshot"));
+  CHECK(fs::exists(dir / "ckpt" / "state" / "1" / "3.snapshot"));
+  checkpoint_store store(location, options);
+  fresh_states states(q);
+  CHECK(store.recover(states.pointers()).last_committed == 3);
+  CHECK(states.contents() == q.expected[3]);
 }

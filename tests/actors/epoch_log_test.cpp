@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 
 #include "flow/runtime/epoch_log.hpp"
 #include "test_support.hpp"
@@ -162,4 +164,37 @@ TEST_CASE("epoch log: with two sinks an epoch commits when both have committed i
   CHECK(log.sink_committed(1, 0).empty());
   CHECK(epochs(log.sink_committed(1, 1)) == std::vector<std::int64_t>{1});
   CHECK_THROWS_WITH(log.sink_committed(2, 2), Catch::Contains("sink 2 does not exist"));
+}
+
+TEST_CASE("epoch log: a slot lent for a snapshot's copy is copied as lent, and the next commit's change waits "
+          "for the copy",
+          "[epoch_log]") {
+  auto agg = sum_by_key();
+  log_t log(slots(*agg, 1), 1);
+  auto live = agg->make_state();
+  auto expected = agg->make_state();
+  log.append(at("0"), at("1"), 0);
+  log.append(at("1"), at("2"), 0);
+  CHECK(log.state_changes(0, 0, changes_of(*live, rows({{1, 10}, {2, 5}}))).empty());
+  REQUIRE(epochs(log.sink_committed(0)) == std::vector<std::int64_t>{0});
+  expected->update(rows({{1, 10}, {2, 5}}));
+  const auto as_of_0 = sorted_rows(expected->snapshot());
+
+  auto loan = log.lend_slot_state(0);
+  // Epoch 1 commits on another thread (as the coordinator goes on while the snapshot thread copies).
+  CHECK(log.state_changes(1, 0, changes_of(*live, rows({{1, 1}, {3, 3}}))).empty());
+  auto commit = std::async(std::launch::async, [&] { return epochs(log.sink_committed(1)); });
+  CHECK(commit.wait_for(std::chrono::milliseconds(200)) == std::future_status::timeout);
+  CHECK(sorted_rows(loan->copy()) == as_of_0);
+  REQUIRE(commit.get() == std::vector<std::int64_t>{1});
+  expected->update(rows({{1, 1}, {3, 3}}));
+  CHECK(sorted_rows(log.slot_state(0).snapshot()) == sorted_rows(expected->snapshot()));
+
+  // A loan dropped without a copy (a snapshot job the writer never ran) lets the changes through as well.
+  log.append(at("2"), at("3"), 0);
+  log.lend_slot_state(0).reset();
+  CHECK(log.state_changes(2, 0, changes_of(*live, rows({{4, 4}}))).empty());
+  CHECK(epochs(log.sink_committed(2)) == std::vector<std::int64_t>{2});
+  expected->update(rows({{4, 4}}));
+  CHECK(sorted_rows(log.slot_state(0).snapshot()) == sorted_rows(expected->snapshot()));
 }

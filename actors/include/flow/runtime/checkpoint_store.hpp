@@ -50,8 +50,10 @@ struct recovered_checkpoint {
 struct checkpoint_commit_stats {
   std::int64_t epoch = -1;
   std::vector<std::size_t> delta_bytes;     // per slot
-  std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when no snapshot was due. A directory snapshot
+  std::vector<std::size_t> snapshot_bytes;  // per slot; 0 when none was written. A directory snapshot
                                             // counts its new files only (not hard links to the previous one)
+                                            // and is reported with its epoch; a row snapshot (written in the
+                                            // background) with the first commit made durable after it
   std::size_t total_bytes = 0;              // every file written, the commit file included
   double duration_ms = 0;                   // the write round that made it durable (retention runs after it)
 };
@@ -62,6 +64,16 @@ struct checkpoint_log_segment {
   std::int64_t newest_epoch = -1;         // of its offsets and commit records
   std::vector<std::int64_t> newest_delta;  // per slot: of its deltas (-1: none)
   std::int64_t commits = 0;
+};
+
+// A due snapshot as a commit job takes it: a staged directory (stage_snapshot), or the slot's rows,
+// copied by copy_rows on the store's snapshot thread (called there once).
+struct due_snapshot {
+  due_snapshot(std::function<batch()> copy) : copy_rows(std::move(copy)) {}
+  due_snapshot(batch rows) : copy_rows([rows = std::move(rows)] { return rows; }) {}
+  due_snapshot(state_copy staged);
+  std::string directory;
+  std::function<batch()> copy_rows;
 };
 
 class checkpoint_store {
@@ -108,13 +120,13 @@ class checkpoint_store {
   // The epoch committed: for every slot its delta record (changes[slot]) and, when due, its snapshot, then
   // the record commits/<epoch> (after the snapshot files of the round); once durable, the retention rule
   // removes old segments and snapshots. snapshot(slot) is
-  // called here, only when a snapshot is due, and returns the slot's state as of epoch (stage_snapshot's
-  // copy: rows or a staged directory); nullopt when the caller's state is already past epoch (the snapshot
-  // is then taken at a later commit). A snapshot of rows is encoded in the job but written by a thread of
-  // the store's own (the commit needs the delta, not the snapshot), so that its bytes do not hold up the
-  // commit; a failure to write it fails the next commit job.
+  // called here, only when a snapshot is due, and returns the slot's state as of epoch (a staged directory,
+  // or how to copy its rows); nullopt when the caller's state is already past epoch (the snapshot is then
+  // taken at a later commit). A snapshot of rows is copied, encoded and written by a thread of the store's
+  // own (the commit needs the delta, not the snapshot), so that none of that holds up the commit; a failure
+  // to write it fails the next commit job.
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
-                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot);
+                       const std::function<std::optional<due_snapshot>(std::size_t slot)>& snapshot);
   // Waits for the row snapshots being written in the background; returns the failure to write one (which
   // only a next commit job would report), so that a query does not end cleanly after its last snapshot failed.
   std::optional<std::string> finish_snapshots();
@@ -143,10 +155,10 @@ class checkpoint_store {
  private:
   // rows_snapshot_in_background false: a snapshot of rows is written in the job's round (write_commit).
   write_job commit_job(std::int64_t epoch, std::vector<batch> changes,
-                       const std::function<std::optional<state_copy>(std::size_t slot)>& snapshot,
+                       const std::function<std::optional<due_snapshot>(std::size_t slot)>& snapshot,
                        bool rows_snapshot_in_background);
-  // On the writing thread: hands a sealed row snapshot to snapshot_writer_.
-  void write_snapshot_in_background(std::size_t slot, std::int64_t epoch, connectors::file_write file);
+  // Hands a row snapshot to snapshot_writer_, which encodes, seals and writes it.
+  void write_snapshot_in_background(std::size_t slot, std::int64_t epoch, std::function<batch()> copy_rows);
   // Retention may take epoch's snapshot of slot for a base from now on.
   void snapshot_is_durable(std::size_t slot, std::int64_t epoch);
   std::string slot_directory(std::size_t slot) const;
@@ -178,6 +190,8 @@ class checkpoint_store {
   std::vector<std::int64_t> durable_snapshot_;  // per slot: its newest durable snapshot, -1: none (snapshot_mutex_)
   bool snapshot_durable_ = false;               // one became durable since the last retention scan (snapshot_mutex_)
   std::optional<std::string> snapshot_failure_;  // (snapshot_mutex_)
+  // Per slot: bytes of row snapshots made durable since the last commit's figures were taken (snapshot_mutex_).
+  std::vector<std::size_t> unreported_snapshot_bytes_;
   // Declared last: destroyed first, before the members its jobs use.
   std::unique_ptr<checkpoint_writer> snapshot_writer_;
 };

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "flow/runtime/state_loan.hpp"
 #include "flow/stream_operator.hpp"
 #include "flow/types.hpp"
 
@@ -47,7 +48,12 @@ class epoch_log {
 
   // states: an empty state per slot (its operator's make_state()); sinks: how many must commit an epoch.
   epoch_log(std::vector<std::unique_ptr<operator_state>> states, std::size_t sinks)
-      : state_(std::move(states)), sink_committed_(std::max<std::size_t>(1, sinks), -1) {}
+      : sink_committed_(std::max<std::size_t>(1, sinks), -1) {
+    for (auto& state : states) {
+      state_.push_back(std::move(state));
+      loans_.push_back(std::make_shared<state_loans>());
+    }
+  }
 
   // Write-ahead: logs the next epoch's offsets before it runs; returns its number.
   std::int64_t append(std::vector<std::string> start, std::vector<std::string> end, Info info) {
@@ -109,6 +115,10 @@ class epoch_log {
 
   // A state slot as of the last committed epoch (copied with snapshot() or snapshot_to a directory).
   const operator_state& slot_state(std::size_t slot) const { return *state_.at(slot); }
+  // The same, for one copy on another thread: the slot's next committed change waits until it is taken.
+  std::shared_ptr<state_loans::loan> lend_slot_state(std::size_t slot) {
+    return state_loans::lend(loans_.at(slot), state_.at(slot));
+  }
   std::size_t slots() const { return state_.size(); }
 
   std::int64_t last_committed() const { return last_committed_; }
@@ -127,6 +137,7 @@ class epoch_log {
       if (stateful()) {
         if (changed == changes_.end() || changed->second.size() < state_.size()) break;
         for (auto& [slot, rows] : changed->second) {
+          loans_[slot]->wait_returned();
           state_[slot]->apply_changes(rows);
           changes.push_back(std::move(rows));  // slot order: the map is ordered by slot
         }
@@ -145,7 +156,8 @@ class epoch_log {
   std::int64_t next_epoch_ = 0;
   std::int64_t last_committed_ = -1;
   std::map<std::int64_t, entry> log_;
-  std::vector<std::unique_ptr<operator_state>> state_;            // as of last_committed_
+  std::vector<std::shared_ptr<operator_state>> state_;            // as of last_committed_
+  std::vector<std::shared_ptr<state_loans>> loans_;               // per slot
   std::vector<std::int64_t> sink_committed_;                      // per sink
   std::map<std::int64_t, std::map<std::size_t, batch>> changes_;  // of uncommitted epochs
 };

@@ -215,6 +215,8 @@ class query_lifecycle {
 
   // A state slot as of the last committed epoch, for spawn_dataflow and the checkpoint's snapshots.
   const operator_state& slot_state(std::size_t slot) const { return log_.slot_state(slot); }
+  // The same, lent for a row snapshot's copy on the checkpoint's thread (epoch_log::lend_slot_state).
+  std::shared_ptr<state_loans::loan> lend_slot_state(std::size_t slot) { return log_.lend_slot_state(slot); }
   std::uint64_t generation() const { return generation_; }
   const query_epoch_log& log() const { return log_; }
   bool finished() const { return finished_; }
