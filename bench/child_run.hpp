@@ -2,8 +2,11 @@
 // address-space limit, and hands back what the run returned as text.
 #pragma once
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <functional>
 #include <iostream>
@@ -18,14 +21,23 @@ struct child_result {
   bool ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 };
 
+// Called in a child right after fork(): it is SIGKILLed when its parent dies (a bench stopped by a timeout
+// leaves no workers behind), or exits at once if the parent died already. PDEATHSIG fires when the forking
+// thread ends: the benches fork from their main thread.
+inline void die_with_parent(pid_t parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
+}
+
 // body runs in the child; an exception there is printed on stderr, prefixed by program, and the child
 // exits 1. Throws std::runtime_error when the pipe or the fork fails.
 inline child_result run_in_child(const std::string& program, const std::function<std::string()>& body) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    die_with_parent(parent);
     close(fds[0]);
     std::string text;
     try {

@@ -78,9 +78,11 @@ class worker_process {
   explicit worker_process(const std::string& secret_file) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
+      bench::die_with_parent(parent);
       dup2(fds[1], STDOUT_FILENO);
       close(fds[0]);
       close(fds[1]);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <deque>
 #include <exception>
-#include <filesystem>
 #include <map>
 #include <optional>
 
@@ -380,43 +379,39 @@ void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq,
   s.inputs->data(epoch, seq, input, decoded, in_chain(self));
 }
 
-// How many chunks read_file_chunks cuts file into, when its size tells: none for an empty file, one for a
-// file within the chunk size; nullopt when only its bytes can tell (or it cannot be read: the read says why).
-std::optional<std::uint64_t> chunks_by_size(const std::string& file, std::uint64_t max_chunk_bytes) {
-  std::error_code failed;
-  const auto size = std::filesystem::file_size(file, failed);
-  if (failed || size > max_chunk_bytes) return std::nullopt;
-  return size == 0 ? 0 : 1;
-}
-
-// The instance's share of an epoch's files (flow::file_read_plan): it cuts every file as the source's
-// reader would and takes the chunks the reader's round-robin would have dealt it, with the same seqs. A
-// file of one chunk that is another instance's is not read.
+// The instance's share of an epoch's files (flow::file_read_plan): the chunks the reader's round-robin
+// would have dealt it, cut as the reader cuts them and with the same seqs. Only those chunks are read
+// (file_chunk_index): a file of line records is read once over all instances, not once per instance.
 void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
                 std::uint64_t max_chunk_bytes) {
   auto& s = self->state;
-  const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
-  std::uint64_t position = 0;  // of the chunk in the epoch
+  const auto& vertex = s.setup.graph->vertex(s.setup.vertex);
+  const std::size_t parallelism = vertex.parallelism;
+  const bool line_records = records_end_at_line_ends(vertex.scan.format, vertex.scan.opts);
+  auto read_error = [](const error& e) {
+    return error(std::string(e.what()) + " (a file source's instances read its files on the nodes they run on: "
+                 "the files must lie on the same path on every node, as on the driver)");
+  };
+  std::uint64_t position = 0;  // of the file's first chunk in the epoch
   for (const auto& file : files) {
-    auto mine = [&] { return instance_of_unit(epoch, position, parallelism) == s.setup.instance; };
-    if (auto count = chunks_by_size(file, max_chunk_bytes); count && (*count == 0 || !mine())) {
-      position += *count;
-      continue;
-    }
-    std::vector<raw_chunk> chunks;
+    std::optional<file_chunk_index> chunks;
     try {
-      chunks = read_file_chunks(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes));
+      chunks.emplace(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes), line_records);
     } catch (const error& e) {
-      throw error(std::string(e.what()) + " (a file source's instances read its files on the nodes they run on: "
-                  "the files must lie on the same path on every node, as on the driver)");
+      throw read_error(e);
     }
-    for (const auto& chunk : chunks) {
-      if (mine()) {
-        process_chunk(self, epoch, first_seq + position, 0, chunk);
-        if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
+    for (std::size_t i = 0; i < chunks->size(); ++i) {
+      if (instance_of_unit(epoch, position + i, parallelism) != s.setup.instance) continue;
+      raw_chunk chunk;
+      try {
+        chunk = chunks->chunk(i);
+      } catch (const error& e) {
+        throw read_error(e);
       }
-      ++position;
+      process_chunk(self, epoch, first_seq + position + i, 0, chunk);
+      if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
     }
+    position += chunks->size();
   }
 }
 

@@ -750,6 +750,97 @@ std::vector<raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> conten
   return chunks;
 }
 
+namespace {
+
+// Fills data[0, size) with the bytes of fd from offset on; throws when the file ends first (it shrank).
+void read_exactly(int fd, const std::string& file, std::uint64_t offset, char* data, std::size_t size) {
+  for (std::size_t filled = 0; filled < size;) {
+    const ssize_t got = ::pread(fd, data + filled, size - filled, static_cast<off_t>(offset + filled));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw error(read_error(file, errno));
+    if (got == 0)
+      throw error("file source: file '" + file + "' shrank while it was read; files must not change after they are taken");
+    filled += static_cast<std::size_t>(got);
+  }
+}
+
+// The offset of the last '\n' in the bytes [from, to) of fd, read backwards a block at a time.
+std::optional<std::uint64_t> last_newline(int fd, const std::string& file, std::uint64_t from, std::uint64_t to) {
+  constexpr std::uint64_t block = 8192;
+  char buffer[block];
+  while (to > from) {
+    const std::uint64_t start = to - std::min(block, to - from);
+    read_exactly(fd, file, start, buffer, static_cast<std::size_t>(to - start));
+    if (const void* nl = memrchr(buffer, '\n', static_cast<std::size_t>(to - start)))
+      return start + static_cast<std::uint64_t>(static_cast<const char*>(nl) - buffer);
+    to = start;
+  }
+  return std::nullopt;
+}
+
+// first_cut on a file of size bytes whose records end at line ends, read from fd only around the cuts.
+std::vector<std::uint64_t> line_cuts(int fd, const std::string& file, std::uint64_t size, std::size_t limit) {
+  std::vector<std::uint64_t> cuts{0};
+  for (std::uint64_t pos = 0; pos < size;) {
+    const std::uint64_t remaining = size - pos;
+    std::uint64_t cut = size;
+    if (remaining > limit) {
+      std::uint64_t searched = 0;  // [pos, pos + searched) holds no line end
+      for (std::uint64_t window = limit;; window *= 2) {
+        window = std::min(window, remaining);
+        if (auto nl = last_newline(fd, file, pos + searched, pos + window)) {
+          cut = *nl + 1;
+          break;
+        }
+        if (window == remaining) break;
+        searched = window;
+      }
+    }
+    cuts.push_back(cut);
+    pos = cut;
+  }
+  return cuts;
+}
+
+}  // namespace
+
+bool records_end_at_line_ends(std::string_view format, const options& opts) {
+  return format != "csv" || !opts.get_bool("multiLine", false);
+}
+
+file_chunk_index::file_chunk_index(std::string file, const decoder& format_decoder, std::size_t max_chunk_bytes,
+                                   bool line_records)
+    : file_(std::move(file)) {
+  fd_ = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw error(read_error(file_, errno));
+  struct stat st{};
+  if (::fstat(fd_, &st) != 0) {
+    const int code = errno;
+    ::close(fd_);
+    throw error(read_error(file_, code));
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::size_t limit = std::max<std::size_t>(max_chunk_bytes, 1);
+  try {
+    if (size <= limit) cuts_ = size == 0 ? std::vector<std::uint64_t>{0} : std::vector<std::uint64_t>{0, size};
+    else if (line_records) cuts_ = line_cuts(fd_, file_, size, limit);
+    else chunks_ = read_file_chunks(file_, format_decoder, limit);
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
+}
+
+file_chunk_index::~file_chunk_index() { ::close(fd_); }
+
+raw_chunk file_chunk_index::chunk(std::size_t index) const {
+  if (cuts_.empty()) return chunks_.at(index);
+  const std::uint64_t begin = cuts_.at(index), end = cuts_.at(index + 1);
+  auto bytes = std::make_shared<std::string>(static_cast<std::size_t>(end - begin), '\0');
+  read_exactly(fd_, file_, begin, bytes->data(), bytes->size());
+  return raw_chunk{std::move(bytes), 0, static_cast<std::size_t>(end - begin), file_, begin == 0 ? 1u : 0u, begin};
+}
+
 std::vector<raw_chunk> read_file_chunks(const std::string& file, const decoder& format_decoder,
                                         std::size_t max_chunk_bytes) {
   auto contents = std::make_shared<const std::string>(read_bytes(file, std::string::npos));

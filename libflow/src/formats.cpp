@@ -88,10 +88,14 @@ std::optional<std::size_t> corrupt_record_index(const options& opts, const schem
   return index;
 }
 
+// A chunk's first_line 0: its line is unknown (connectors::file_chunk_index read it on its own).
 std::string describe_position(const raw_chunk& chunk, std::size_t offset) {
   std::string_view bytes = chunk.bytes();
+  const std::string origin = chunk.origin.empty() ? std::string("<input>") : chunk.origin;
+  if (chunk.first_line == 0)
+    return origin + " byte " + std::to_string(chunk.file_offset.value_or(chunk.begin) + std::min(offset, bytes.size()));
   auto line = chunk.first_line + count_newlines(bytes.substr(0, offset));
-  return (chunk.origin.empty() ? std::string("<input>") : chunk.origin) + " line " + std::to_string(line);
+  return origin + " line " + std::to_string(line);
 }
 
 std::string excerpt(std::string_view text, std::size_t limit) {

@@ -762,3 +762,73 @@ TEST_CASE("file source on a checkpoint: the plan records of the offsets log rest
                Catch::Contains("not a file batch"));
   }
 }
+
+TEST_CASE("file_chunk_index reads a file's chunks one by one, cut as read_file_chunks cuts it", "[file_source]") {
+  temp_dir dir;
+  std::string text;
+  for (int i = 0; i < 2000; ++i) {
+    text += "line " + std::to_string(i) + "\n";
+    if (i % 500 == 7) text += std::string(300, 'x') + "\n";  // longer than the chunk limit
+    if (i == 1200) text += std::string(20000, 'y') + "\n";   // longer than the backward reads' blocks
+  }
+  text += "last line without a newline";
+  write_file(dir / "big.txt", text);
+  write_file(dir / "empty.txt", "");
+  auto text_decoder = flow::make_decoder("text", {}, nullptr);
+  for (std::size_t limit : {std::size_t{1}, std::size_t{128}, std::size_t{4096}, text.size(), text.size() + 1}) {
+    INFO("limit " << limit);
+    auto whole = flow::read_file_chunks((dir / "big.txt").string(), *text_decoder, limit);
+    flow::file_chunk_index index((dir / "big.txt").string(), *text_decoder, limit, true);
+    REQUIRE(index.size() == whole.size());
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      INFO("chunk " << i);
+      auto chunk = index.chunk(i);
+      CHECK(chunk.bytes() == whole[i].bytes());
+      CHECK(chunk.file_offset.value_or(chunk.begin) == static_cast<std::uint64_t>(whole[i].begin));
+      CHECK(chunk.first_line == (i == 0 ? 1u : 0u));
+      CHECK(chunk.starts_file() == (i == 0));
+    }
+  }
+  CHECK(flow::file_chunk_index((dir / "empty.txt").string(), *text_decoder, 128, true).size() == 0);
+
+  // csv with multiLine: read whole and cut, line numbers known.
+  flow::options opts;
+  opts.set("multiLine", "true");
+  auto schema = flow::make_schema({{"a", flow::type_id::string, true}});
+  auto multi_line = flow::make_decoder("csv", opts, schema);
+  CHECK_FALSE(flow::records_end_at_line_ends("csv", opts));
+  CHECK(flow::records_end_at_line_ends("csv", {}));
+  CHECK(flow::records_end_at_line_ends("json", opts));
+  auto whole = flow::read_file_chunks((dir / "big.txt").string(), *multi_line, 128);
+  flow::file_chunk_index index((dir / "big.txt").string(), *multi_line, 128, false);
+  REQUIRE(index.size() == whole.size());
+  CHECK(index.chunk(5).bytes() == whole[5].bytes());
+  CHECK(index.chunk(5).first_line == whole[5].first_line);
+
+  CHECK_THROWS_WITH(flow::file_chunk_index((dir / "missing.txt").string(), *text_decoder, 128, true),
+                    Catch::Contains("missing.txt") && Catch::Contains("No such file"));
+}
+
+TEST_CASE("a malformed record in a chunk read from the middle of a file is named by its byte offset", "[file_source]") {
+  temp_dir dir;
+  std::string text;
+  for (int i = 0; i < 100; ++i) text += "{\"a\": " + std::to_string(i) + "}\n";
+  const std::size_t broken_at = text.size();
+  text += "not json\n";
+  write_file(dir / "records.json", text);
+  flow::options opts;
+  opts.set("mode", "FAILFAST");
+  auto decoder = flow::make_decoder("json", opts, flow::make_schema({{"a", flow::type_id::int64, true}}));
+  flow::file_chunk_index index((dir / "records.json").string(), *decoder, 256, true);
+  REQUIRE(index.size() > 2);
+  flow::decode_stats stats;
+  std::string message;
+  for (std::size_t i = 0; i < index.size() && message.empty(); ++i) {
+    try {
+      decoder->decode(index.chunk(i), stats);
+    } catch (const flow::error& e) {
+      message = e.what();
+    }
+  }
+  CHECK_THAT(message, Catch::Contains("records.json byte " + std::to_string(broken_at)));
+}

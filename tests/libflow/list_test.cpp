@@ -281,6 +281,15 @@ TEST_CASE("lower, upper, length and size", "[list][functions]") {
   CHECK(len.at(0) == value{std::int64_t{3}});
   CHECK(len.at(1) == value{std::int64_t{0}});
   CHECK(len.is_null(2));
+  // Long strings, counted 16 bytes a step: 2-, 3- and 4-byte characters across the steps, more than
+  // 255 steps of continuation bytes, and a tail shorter than a step.
+  std::string mixed, many;
+  for (int i = 0; i < 100; ++i) mixed += "añ€😀b";  // 1 + 2 + 3 + 4 + 1 bytes, 5 characters
+  for (int i = 0; i < 3000; ++i) many += "ñ";
+  many += "xyz";
+  auto long_len = eval_on_strings(length(col("value")), {mixed, many});
+  CHECK(long_len.at(0) == value{std::int64_t{500}});
+  CHECK(long_len.at(1) == value{std::int64_t{3003}});
   CHECK(lower(col("x")).name() == "lower(x)");
   CHECK(upper(col("x")).name() == "upper(x)");
   CHECK(length(col("x")).name() == "length(x)");

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -113,8 +114,13 @@ child_process::child_process(const std::string& program, std::vector<std::string
     if (!file.empty()) REQUIRE(std::ofstream(file, std::ios::trunc));
   int out[2];
   REQUIRE(pipe(out) == 0);
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
+    // Killed with the test (a ctest timeout SIGKILLs it): PDEATHSIG fires when the forking thread ends,
+    // and children are forked by the test's own thread, which lives as long as the test. A parent that
+    // died before prctl is caught by getppid().
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(125);
     if (stdout_file.empty()) dup2(out[1], STDOUT_FILENO);
     else if (!std::freopen(stdout_file.c_str(), "w", stdout)) _exit(126);
     if (!stderr_file.empty() && !std::freopen(stderr_file.c_str(), "w", stderr)) _exit(126);

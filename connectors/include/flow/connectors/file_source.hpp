@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "flow/formats.hpp"
@@ -41,6 +42,33 @@ std::vector<std::string> list_input_files(const std::string& path);
 std::vector<flow::raw_chunk> read_file_chunks(const std::string& file, const flow::decoder& format_decoder,
                                               std::size_t max_chunk_bytes);
 
+// Whether no record of format (csv, json, text) with these options spans a line end, so that the
+// decoder's record boundary is always just past the last '\n': all but csv with multiLine.
+bool records_end_at_line_ends(std::string_view format, const flow::options& opts);
+
+// The chunks read_file_chunks cuts a file into, each read on its own (a file source's instance reads only
+// its share of them). With line_records (records_end_at_line_ends of the decoder's format) the cuts are
+// found by reading backwards from each limit to a line end, a few KiB a cut, and a chunk's bytes are read
+// only when asked for; a chunk after the first has first_line 0 (its line is unknown: decoders then name
+// a position by its byte offset in the file). Otherwise the file is read whole and cut. The file must not
+// change while it is read. Throws flow::error naming the file and the OS error when it cannot be read.
+class file_chunk_index {
+ public:
+  file_chunk_index(std::string file, const flow::decoder& format_decoder, std::size_t max_chunk_bytes, bool line_records);
+  ~file_chunk_index();
+  file_chunk_index(const file_chunk_index&) = delete;
+  file_chunk_index& operator=(const file_chunk_index&) = delete;
+
+  std::size_t size() const { return cuts_.empty() ? chunks_.size() : cuts_.size() - 1; }
+  flow::raw_chunk chunk(std::size_t index) const;
+
+ private:
+  std::string file_;
+  int fd_ = -1;
+  std::vector<std::uint64_t> cuts_;     // chunk i is [cuts_[i], cuts_[i + 1]); empty when chunks_ holds them
+  std::vector<flow::raw_chunk> chunks_;  // the whole file's chunks, for a decoder whose records may span lines
+};
+
 // Cuts an in-memory file into chunks exactly as read_file_chunks does.
 std::vector<flow::raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> contents, const std::string& origin,
                                              const flow::decoder& format_decoder, std::size_t max_chunk_bytes);
@@ -59,6 +87,8 @@ void resolve_file_scan(scan_spec& scan);
 namespace flow {
 using connectors::list_input_files;
 using connectors::make_file_source;
+using connectors::file_chunk_index;
+using connectors::records_end_at_line_ends;
 using connectors::read_file_chunks;
 using connectors::read_sample;
 }  // namespace flow
