@@ -187,6 +187,8 @@ class file_chunk_reader {
       : path_(std::move(path)), decoder_(format_decoder), limit_(std::max<std::size_t>(limit, 1)) {
     fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw error(read_error(path_, errno));
+    struct stat st{};
+    if (::fstat(fd_, &st) == 0) size_at_open_ = static_cast<std::uint64_t>(st.st_size);
   }
   ~file_chunk_reader() { ::close(fd_); }
   file_chunk_reader(const file_chunk_reader&) = delete;
@@ -206,7 +208,8 @@ class file_chunk_reader {
     auto buffer = std::make_shared<const std::string>(std::move(pending_));
     pending_.assign(*buffer, cut);  // the start of the next chunk
     raw_chunk chunk{buffer, 0, cut, path_, line_, offset_};
-    line_ += count_newlines(std::string_view(*buffer).substr(0, cut));
+    if (!at_end_ || !pending_.empty())  // only a next chunk needs its first line number
+      line_ += count_newlines(std::string_view(*buffer).substr(0, cut));
     offset_ += cut;
     return chunk;
   }
@@ -214,11 +217,18 @@ class file_chunk_reader {
   std::uint64_t bytes_read() const { return offset_; }
 
  private:
+  // Reads until pending_ holds wanted bytes or the file ends. A read asks for no more than the rest of the
+  // file as fstat saw it at open and a page (the read that finds the end, or what the file has grown by
+  // since), so that a small file's buffer is neither zeroed up to the chunk limit nor grown to see its end.
   void fill(std::size_t wanted) {
+    constexpr std::uint64_t page = 4096;
     while (!at_end_ && pending_.size() < wanted) {
       const std::size_t filled = pending_.size();
-      pending_.resize(wanted);
-      const ssize_t got = ::read(fd_, pending_.data() + filled, wanted - filled);
+      const std::uint64_t consumed = offset_ + filled;
+      const std::uint64_t rest = size_at_open_ > consumed ? size_at_open_ - consumed : 0;
+      const auto step = static_cast<std::size_t>(std::min<std::uint64_t>(wanted - filled, rest + page));
+      pending_.resize(filled + step);
+      const ssize_t got = ::read(fd_, pending_.data() + filled, step);
       const int code = errno;
       pending_.resize(filled + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
       if (got < 0 && code != EINTR) throw error(read_error(path_, code));
@@ -234,6 +244,7 @@ class file_chunk_reader {
   bool at_end_ = false;
   std::uint64_t offset_ = 0;  // of pending_'s first byte in the file
   std::uint64_t line_ = 1;
+  std::uint64_t size_at_open_ = 0;
 };
 
 std::string make_offset(std::size_t log_offset) { return "{\"logOffset\":" + std::to_string(log_offset) + "}"; }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -16,29 +17,48 @@
 
 namespace retail {
 
-// The newest row per key of an update-mode stream (the operators emit the keys each epoch changed).
+// The newest row per key of an update-mode stream (the operators emit the keys each epoch changed). Each
+// key gets a number; the rows' values lie side by side, key n's at n times the row width, so that an upsert
+// of a known key overwrites them in place, without copying the key or allocating.
 class latest_rows {
  public:
   flow::foreach_batch_function sink() {
     return [this](const flow::batch& rows, std::int64_t) {
       std::lock_guard<std::mutex> lock(mutex_);
       const flow::column& keys = rows.col(0);
+      width_ = rows.num_columns() - 1;
       for (std::size_t i = 0; i < rows.num_rows(); ++i) {
-        auto& row = rows_[keys.is_null(i) ? std::string() : std::string(keys.str(i))];
-        row.clear();
-        for (std::size_t c = 1; c < rows.num_columns(); ++c) row.push_back(rows.at(i, c));
+        const std::string_view key = keys.is_null(i) ? std::string_view() : keys.str(i);
+        auto number = numbers_.find(key);
+        if (number == numbers_.end()) {
+          number = numbers_.emplace(std::string(key), numbers_.size()).first;
+          values_.resize(values_.size() + width_);
+        }
+        flow::value* row = values_.data() + number->second * width_;
+        for (std::size_t c = 0; c < width_; ++c) row[c] = rows.at(i, c + 1);
       }
     };
   }
   // Sorted by key (byte order).
   std::map<std::string, std::vector<flow::value>> rows() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {rows_.begin(), rows_.end()};
+    std::map<std::string, std::vector<flow::value>> sorted;
+    for (const auto& [key, number] : numbers_) {
+      const auto row = values_.begin() + static_cast<std::ptrdiff_t>(number * width_);
+      sorted.emplace(key, std::vector<flow::value>(row, row + static_cast<std::ptrdiff_t>(width_)));
+    }
+    return sorted;
   }
 
  private:
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+  };
   std::mutex mutex_;
-  std::unordered_map<std::string, std::vector<flow::value>> rows_;
+  std::unordered_map<std::string, std::size_t, key_hash, std::equal_to<>> numbers_;
+  std::vector<flow::value> values_;
+  std::size_t width_ = 0;  // values per row
 };
 
 // The retail files of data_dir as a stream, one file per epoch.

@@ -393,17 +393,24 @@ std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>
   const auto hashes = hash_keys(keys, b.num_rows());
   std::vector<std::vector<std::uint32_t>> rows(n);
   for (std::size_t i = 0; i < hashes.size(); ++i) rows[part_of(hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
+  // A part shares b's columns and selects its rows (batch::selected): a column is copied only when the
+  // part's reader asks for it, so that columns no one downstream reads are never gathered, and the gather
+  // runs on the reader's thread.
+  const std::vector<std::uint32_t>* outer = b.selection();
+  std::vector<column> base;
+  base.reserve(b.num_columns());
+  for (std::size_t c = 0; c < b.num_columns(); ++c) base.push_back(b.base_col(c));
   std::vector<batch> parts;
   parts.reserve(n);
-  for (const auto& part_rows : rows) {
+  for (auto& part_rows : rows) {
     if (part_rows.size() == b.num_rows()) {
       parts.push_back(b);
       continue;
     }
-    std::vector<column> columns;
-    columns.reserve(b.num_columns());
-    for (const column& c : b.columns()) columns.push_back(take_rows(c, part_rows));
-    parts.emplace_back(b.schema_ref(), std::move(columns));
+    if (outer) {
+      for (auto& row : part_rows) row = (*outer)[row];
+    }
+    parts.push_back(batch::selected(b.schema_ref(), base, std::make_shared<const std::vector<std::uint32_t>>(std::move(part_rows))));
   }
   return parts;
 }

@@ -307,6 +307,27 @@ TEST_CASE("hash_partition: one part is the input itself", "[keys]") {
   for (const auto& part : empty) CHECK(part.num_rows() == 0);
 }
 
+TEST_CASE("hash_partition: a part selects its rows of the input's columns, copied only when read", "[keys]") {
+  const batch b = random_keys(200, 7);
+  std::map<std::string, std::size_t> part_of;
+  const auto parts = hash_partition(b, {string_col}, 3);
+  REQUIRE(parts.size() == 3);
+  for (const auto& part : parts) {
+    REQUIRE(part.selection() != nullptr);
+    for (std::size_t c = 0; c < b.num_columns(); ++c) CHECK(part.base_col(c).data() == b.col(c).data());
+  }
+  check_parts(b, {string_col}, 3, part_of);
+  // A selected input (a filter's output): its parts select from the same base columns, the rows composed.
+  std::vector<std::uint32_t> every_third;
+  for (std::uint32_t r = 0; r < b.num_rows(); r += 3) every_third.push_back(r);
+  const batch kept = batch::selected(b.schema_ref(), b.columns(), std::make_shared<const std::vector<std::uint32_t>>(every_third));
+  for (const auto& part : hash_partition(kept, {string_col}, 3))
+    for (std::size_t c = 0; c < b.num_columns(); ++c) CHECK(part.base_col(c).data() == b.col(c).data());
+  part_of.clear();
+  check_parts(kept, {string_col}, 3, part_of);
+  CHECK(nonempty_parts(part_of) == 3);
+}
+
 TEST_CASE("hash_partition and encode_keys refuse bad arguments with a clear error", "[keys]") {
   const batch b = random_keys(10, 7);
   CHECK(error_of([&] { hash_partition(b, {int_col}, 0); }) == "hash_partition: the number of parts must be at least 1");
