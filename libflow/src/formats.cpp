@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "flow/line_scan.hpp"
 #include "format_detail.hpp"
 
 namespace flow {
@@ -89,8 +90,7 @@ std::optional<std::size_t> corrupt_record_index(const options& opts, const schem
 
 std::string describe_position(const raw_chunk& chunk, std::size_t offset) {
   std::string_view bytes = chunk.bytes();
-  auto line = chunk.first_line + static_cast<std::uint64_t>(
-                                     std::count(bytes.begin(), bytes.begin() + std::min(offset, bytes.size()), '\n'));
+  auto line = chunk.first_line + count_newlines(bytes.data(), bytes.data() + std::min(offset, bytes.size()));
   return (chunk.origin.empty() ? std::string("<input>") : chunk.origin) + " line " + std::to_string(line);
 }
 
@@ -102,7 +102,7 @@ std::string excerpt(std::string_view text, std::size_t limit) {
 std::size_t estimate_rows(std::string_view bytes) {
   std::size_t prefix = std::min<std::size_t>(bytes.size(), 16 * 1024);
   if (prefix == 0) return 0;
-  auto lines = static_cast<std::size_t>(std::count(bytes.begin(), bytes.begin() + prefix, '\n'));
+  auto lines = count_newlines(bytes.data(), bytes.data() + prefix);
   return static_cast<std::size_t>((static_cast<double>(lines) + 1.0) * 1.05 * static_cast<double>(bytes.size()) /
                                   static_cast<double>(prefix)) + 16;
 }
