@@ -115,7 +115,7 @@ TEST_CASE("the retail stream over 2010-12-01 matches the reference result", "[ac
     CHECK(progress->find(name) != std::string::npos);
 }
 
-TEST_CASE("a session from command-line flags with polling, sleeping or blocking idle workers gives the reference result",
+TEST_CASE("a session from command-line flags with polling or sleeping or blocking idle workers gives the reference result",
           "[actors][retail]") {
   std::string program = "app", threads = "--flow.threads=2", other = "--data";
   for (std::string idle : {"--flow.idle-workers=poll", "--flow.idle-workers=sleep", "--flow.idle-workers=block"}) {
