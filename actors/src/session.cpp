@@ -89,7 +89,8 @@ std::size_t parse_count(std::string_view text, std::string_view flag) {
 session_config::idle_policy parse_idle_workers(std::string_view text) {
   if (text == "poll") return session_config::idle_policy::poll;
   if (text == "sleep") return session_config::idle_policy::sleep;
-  throw error("invalid value '" + std::string(text) + "' for --flow.idle-workers: expected poll or sleep");
+  if (text == "block") return session_config::idle_policy::block;
+  throw error("invalid value '" + std::string(text) + "' for --flow.idle-workers: expected poll, sleep or block");
 }
 
 session_config::cluster_role parse_role(std::string_view text) {
@@ -260,12 +261,17 @@ class session::impl final : public session_context, public std::enable_shared_fr
   static caf::actor_system_config& configure(caf::actor_system_config& cfg, const session_config& c,
                                              const runtime::cluster_settings& cluster) {
     cfg.set("scheduler.max-threads", static_cast<std::int64_t>(c.threads));
-    // CAF's defaults are 100 polls without pause, then 500 with 50 us pauses (25 ms), before a worker
-    // sleeps. 50 such pauses keep the short gaps between epochs and stages cheap while a worker with
-    // nothing to do leaves the cores to connector threads (receivers, libzmq's I/O thread) after 2.5 ms.
-    const bool sleep = c.idle_workers == session_config::idle_policy::sleep;
-    cfg.set("work-stealing.aggressive-poll-attempts", std::int64_t{sleep ? 5 : 100});
-    cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{sleep ? 5 : 50});
+    // Work sharing: one queue under a mutex, an idle worker waits on its condition variable and each
+    // enqueue wakes one. Work stealing (poll, sleep) puts a job a worker sends into its own queue and wakes
+    // no one: an idle worker finds it by polling (CAF's defaults: 100 polls without pause, then 500 with
+    // 50 us pauses, 25 ms, before it sleeps and steals only every 10 ms; here 50 such pauses, or 5 + 5).
+    if (c.idle_workers == session_config::idle_policy::block) {
+      cfg.set("scheduler.policy", caf::atom("sharing"));
+    } else {
+      const bool sleep = c.idle_workers == session_config::idle_policy::sleep;
+      cfg.set("work-stealing.aggressive-poll-attempts", std::int64_t{sleep ? 5 : 100});
+      cfg.set("work-stealing.moderate-poll-attempts", std::int64_t{sleep ? 5 : 50});
+    }
     runtime::add_message_types(cfg);
     if (cluster.role == session_config::cluster_role::driver) runtime::enable_networking(cfg, cluster);
     return cfg;

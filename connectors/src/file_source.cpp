@@ -4,8 +4,8 @@
 #include "arrival_watch.hpp"
 #include "file_source_log.hpp"
 #include "flow/connectors/file_sink.hpp"
+#include "flow/line_scan.hpp"
 #include "flow/plan_logging_source.hpp"
-#include "flow/text_lines.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -209,7 +209,7 @@ class file_chunk_reader {
     pending_.assign(*buffer, cut);  // the start of the next chunk
     raw_chunk chunk{buffer, 0, cut, path_, line_, offset_};
     if (!at_end_ || !pending_.empty())  // only a next chunk needs its first line number
-      line_ += count_newlines(std::string_view(*buffer).substr(0, cut));
+      line_ += count_newlines(buffer->data(), buffer->data() + cut);
     offset_ += cut;
     return chunk;
   }
@@ -754,8 +754,7 @@ std::vector<raw_chunk> cut_into_chunks(std::shared_ptr<const std::string> conten
   while (pos < bytes.size()) {
     const std::size_t end = pos + first_cut(bytes.substr(pos), true, format_decoder, limit);
     chunks.push_back(raw_chunk{contents, pos, end, origin, line});
-    line += static_cast<std::uint64_t>(std::count(bytes.begin() + static_cast<std::ptrdiff_t>(pos),
-                                                  bytes.begin() + static_cast<std::ptrdiff_t>(end), '\n'));
+    line += count_newlines(bytes.data() + pos, bytes.data() + end);
     pos = end;
   }
   return chunks;

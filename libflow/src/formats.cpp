@@ -3,7 +3,7 @@
 #include <cctype>
 #include <charconv>
 
-#include "flow/text_lines.hpp"
+#include "flow/line_scan.hpp"
 #include "format_detail.hpp"
 
 namespace flow {
@@ -94,7 +94,7 @@ std::string describe_position(const raw_chunk& chunk, std::size_t offset) {
   const std::string origin = chunk.origin.empty() ? std::string("<input>") : chunk.origin;
   if (chunk.first_line == 0)
     return origin + " byte " + std::to_string(chunk.file_offset.value_or(chunk.begin) + std::min(offset, bytes.size()));
-  auto line = chunk.first_line + count_newlines(bytes.substr(0, offset));
+  auto line = chunk.first_line + count_newlines(bytes.data(), bytes.data() + std::min(offset, bytes.size()));
   return origin + " line " + std::to_string(line);
 }
 
@@ -106,7 +106,7 @@ std::string excerpt(std::string_view text, std::size_t limit) {
 std::size_t estimate_rows(std::string_view bytes) {
   std::size_t prefix = std::min<std::size_t>(bytes.size(), 16 * 1024);
   if (prefix == 0) return 0;
-  const std::size_t lines = count_newlines(bytes.substr(0, prefix));
+  auto lines = count_newlines(bytes.data(), bytes.data() + prefix);
   return static_cast<std::size_t>((static_cast<double>(lines) + 1.0) * 1.05 * static_cast<double>(bytes.size()) /
                                   static_cast<double>(prefix)) + 16;
 }

@@ -115,18 +115,21 @@ TEST_CASE("the retail stream over 2010-12-01 matches the reference result", "[ac
     CHECK(progress->find(name) != std::string::npos);
 }
 
-TEST_CASE("a session from command-line flags with sleeping idle workers gives the reference result",
+TEST_CASE("a session from command-line flags with polling or sleeping or blocking idle workers gives the reference result",
           "[actors][retail]") {
-  std::string program = "app", threads = "--flow.threads=2", idle = "--flow.idle-workers=sleep", other = "--data";
-  char* argv[] = {program.data(), threads.data(), idle.data(), other.data()};
-  flow::session session(4, argv);
-  stream_reference_day(session, "per_hour");
-  require_same(to_map(session.sql("SELECT * FROM per_hour").collect_batch()), load_expected());
+  std::string program = "app", threads = "--flow.threads=2", other = "--data";
+  for (std::string idle : {"--flow.idle-workers=poll", "--flow.idle-workers=sleep", "--flow.idle-workers=block"}) {
+    INFO(idle);
+    char* argv[] = {program.data(), threads.data(), idle.data(), other.data()};
+    flow::session session(4, argv);
+    stream_reference_day(session, "per_hour");
+    require_same(to_map(session.sql("SELECT * FROM per_hour").collect_batch()), load_expected());
+  }
 
   std::string bad = "--flow.idle-workers=nap";
   char* bad_argv[] = {program.data(), bad.data()};
   CHECK_THROWS_WITH(flow::session(2, bad_argv),
-                    Catch::Contains("invalid value 'nap' for --flow.idle-workers: expected poll or sleep"));
+                    Catch::Contains("invalid value 'nap' for --flow.idle-workers: expected poll, sleep or block"));
 }
 
 TEST_CASE("a multi-day stream, one file per epoch, equals the static result and the reference day",

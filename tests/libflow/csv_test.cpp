@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include "flow/formats.hpp"
-#include "flow/text_lines.hpp"
 #include "test_support.hpp"
 
 using namespace flow;
@@ -821,15 +820,4 @@ TEST_CASE("csv: a timestamp repeated from the previous row, quoted, blank-padded
     CHECK(cell(b, r, "t") == expected[r][0]);
     CHECK(cell(b, r, "u") == expected[r][1]);
   }
-}
-
-TEST_CASE("count_newlines counts every line feed, the first and the last byte's included", "[formats][csv]") {
-  CHECK(count_newlines("") == 0);
-  CHECK(count_newlines("no line feed") == 0);
-  CHECK(count_newlines("\n") == 1);
-  CHECK(count_newlines("\na\r\nb\n\n") == 4);
-  std::string long_text;
-  for (int i = 0; i < 1000; ++i) long_text += std::string(static_cast<std::size_t>(i % 97), 'x') + "\n";
-  CHECK(count_newlines(long_text) == 1000);
-  CHECK(count_newlines(std::string_view(long_text).substr(0, long_text.size() - 1)) == 999);
 }

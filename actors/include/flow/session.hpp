@@ -25,10 +25,11 @@ struct session_config {
   // While no data arrives, a progress report (numInputRows 0, the sources' metrics) at most this often,
   // as Spark's spark.sql.streaming.noDataProgressEventInterval; the first idle trigger reports at once.
   std::chrono::milliseconds no_data_progress_interval{10000};
-  // Idle scheduler threads: poll for work for about 2.5 ms before sleeping (100 polls, then 50 with
-  // 50 us pauses: short gaps between epochs stay cheap), or sleep almost at once (5 + 5 polls), which
-  // leaves the cores to connector threads on small machines but makes short epochs wait for wake-ups.
-  enum class idle_policy { poll, sleep };
+  // Idle scheduler threads: poll for work for about 2.5 ms before sleeping (CAF's work stealing: 100
+  // polls, then 50 with 50 us pauses: short gaps between epochs stay cheap), or sleep after 5 + 5 polls,
+  // which makes short epochs wait for steals, or block at once on one shared queue that wakes an idle
+  // worker for each job (CAF's work sharing: no polling; docs/performance.md, "Idle workers").
+  enum class idle_policy { poll, sleep, block };
   idle_policy idle_workers = idle_policy::poll;
   // Durable checkpoints (docs/fault-tolerance.md). checkpoint_location: the default root, as Spark's
   // spark.sql.streaming.checkpointLocation (a query without its own location uses <root>/<its name>).
@@ -67,7 +68,7 @@ class session {
   // With role worker it never returns, as session(argc, argv) below. A driver joins its workers here and
   // throws flow::error naming a worker it cannot reach or join.
   explicit session(session_config config);
-  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep,
+  // Reads --flow.threads=N, --flow.parallelism=N, --flow.max-failures=N, --flow.idle-workers=poll|sleep|block,
   // --flow.no-data-progress-interval-ms=N, --flow.checkpoint-location=DIR, --flow.state-backend=NAME and
   // the cluster's --flow.role=embedded|driver|worker, --flow.listen=HOST:PORT, --flow.workers=HOST:PORT,...,
   // --flow.join=HOST:PORT,

@@ -1,6 +1,7 @@
 // Finding newlines and copying lines fast: shared by the text decoder and the record log of push sources.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #ifdef __SSE2__
@@ -28,6 +29,27 @@ void for_each_newline(const char* p, const char* const end, F&& f) {
     f(nl);
     p = nl + 1;
   }
+}
+
+// The number of '\n' in [p, end): 16 bytes per step where SSE2 is available, each byte's matches
+// counted in a byte lane and the lanes summed every 255 steps (std::count's vectorized loop widens every
+// byte's match to 64 bits and was most of a file reader's thread).
+inline std::size_t count_newlines(const char* p, const char* const end) {
+  std::size_t count = 0;
+#ifdef __SSE2__
+  const __m128i newline = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const auto whole = static_cast<std::size_t>(end - p) / 16;
+    const std::size_t steps = whole < 255 ? whole : 255;
+    __m128i lanes = _mm_setzero_si128();
+    for (std::size_t i = 0; i < steps; ++i, p += 16)  // a match is -1: subtracting it counts it
+      lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), newline));
+    const __m128i sums = _mm_sad_epu8(lanes, _mm_setzero_si128());  // two sums of 8 lanes, each < 2^11
+    count += static_cast<std::size_t>(_mm_cvtsi128_si32(sums)) + static_cast<std::size_t>(_mm_cvtsi128_si32(_mm_srli_si128(sums, 8)));
+  }
+#endif
+  for (; p < end; ++p) count += *p == '\n';
+  return count;
 }
 
 // Room a copy_line destination needs past the line's end.
