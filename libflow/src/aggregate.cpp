@@ -740,10 +740,10 @@ class hash_aggregate_state final : public aggregate_state {
     // Each row's entry: the keys' offsets in mixed radix. A window start's offset (a multiple of its length,
     // as every start is the offset plus a multiple of it) is divided once per change of window.
     std::vector<std::uint32_t>& entry = dense_entry_;
-    entry.resize(n);  // the first key's pass overwrites what the previous batch left (its scale is 0)
+    entry.assign(n, 0);
     for (std::size_t k = 0; k < keys.size(); ++k) {
       const std::int64_t* values = keys[k].values;
-      const std::uint32_t scale = k == 0 ? 0 : static_cast<std::uint32_t>(spans[k]);
+      const auto scale = static_cast<std::uint32_t>(spans[k]);
       const auto low = static_cast<std::uint64_t>(lows[k]);
       if (keys[k].window_length == 0) {
         for (std::size_t j = 0; j < n; ++j) entry[j] = entry[j] * scale + static_cast<std::uint32_t>(static_cast<std::uint64_t>(values[j]) - low);
