@@ -697,24 +697,94 @@ class hash_aggregate_state final : public aggregate_state {
       }
       keys[k] = {words.data(), window ? kp.length : 0};
     }
-    std::vector<std::uint64_t> hashes(n, key_hash_seed);
-    for (const auto& k : keys) {
-      for (std::size_t j = 0; j < n; ++j) hashes[j] = mix_key_word(hashes[j], static_cast<std::uint64_t>(k.values[j]));
-      if (k.window_length == 0) continue;
-      for (std::size_t j = 0; j < n; ++j) hashes[j] = mix_key_word(hashes[j], static_cast<std::uint64_t>(k.values[j] + k.window_length));
-    }
     std::vector<std::uint32_t> gids(n);
+    if (!find_dense_word_groups(keys, gids)) find_word_groups(keys, gids);
+    for (auto& a : accs_) a.resize(groups_);
+    for (std::size_t a = 0; a < accs_.size(); ++a) {
+      const agg_plan& ap = plan_->aggs[a];
+      fold_input(accs_[a], ap, ap.star ? column{} : ap.input.evaluate(input), gids);
+    }
+    return true;
+  }
+
+  // The groups of the rows of word keys keys (gids: one per row): the keys hashed, then looked up in the table.
+  void find_word_groups(const std::vector<word_key>& keys, std::vector<std::uint32_t>& gids) {
+    std::vector<std::uint64_t> hashes(gids.size(), key_hash_seed);
+    for (const auto& k : keys) {
+      for (std::size_t j = 0; j < gids.size(); ++j) hashes[j] = mix_key_word(hashes[j], static_cast<std::uint64_t>(k.values[j]));
+      if (k.window_length == 0) continue;
+      for (std::size_t j = 0; j < gids.size(); ++j) hashes[j] = mix_key_word(hashes[j], static_cast<std::uint64_t>(k.values[j] + k.window_length));
+    }
     switch (keys.size()) {
       case 1: find_word_groups<1>(keys.data(), hashes, gids); break;
       case 2: find_word_groups<2>(keys.data(), hashes, gids); break;
       case 3: find_word_groups<3>(keys.data(), hashes, gids); break;
       default: find_word_groups<max_word_keys>(keys.data(), hashes, gids); break;  // word_keys: at most max_word_keys
     }
-    for (auto& a : accs_) a.resize(groups_);
-    for (std::size_t a = 0; a < accs_.size(); ++a) {
-      const agg_plan& ap = plan_->aggs[a];
-      fold_input(accs_[a], ap, ap.star ? column{} : ap.input.evaluate(input), gids);
+  }
+
+  // find_word_groups when the rows' keys span a small domain (YSB: 100 campaigns in one or two windows per batch):
+  // each row's keys numbered by their offsets from the batch's minimums (a window's in window lengths), the
+  // number indexing an array of the groups, so the table is hashed and probed once per distinct key, not per row.
+  // False, having done nothing, when the domain has more than a quarter as many entries as there are rows.
+  bool find_dense_word_groups(const std::vector<word_key>& keys, std::vector<std::uint32_t>& gids) {
+    const std::size_t n = gids.size();
+    const std::uint64_t most_entries = n / 4;
+    std::uint64_t entries = 1;
+    std::int64_t lows[max_word_keys];
+    std::uint64_t spans[max_word_keys];
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      const auto [low, high] = std::minmax_element(keys[k].values, keys[k].values + n);
+      const std::uint64_t step = keys[k].window_length ? static_cast<std::uint64_t>(keys[k].window_length) : 1;
+      lows[k] = *low;
+      spans[k] = (static_cast<std::uint64_t>(*high) - static_cast<std::uint64_t>(*low)) / step + 1;
+      if (spans[k] > most_entries || entries * spans[k] > most_entries) return false;
+      entries *= spans[k];
     }
+    // Each row's entry: the keys' offsets in mixed radix. A window start's offset (a multiple of its length,
+    // as every start is the offset plus a multiple of it) is divided once per change of window.
+    std::vector<std::uint32_t>& entry = dense_entry_;
+    entry.assign(n, 0);
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      const std::int64_t* values = keys[k].values;
+      const auto scale = static_cast<std::uint32_t>(spans[k]);
+      const auto low = static_cast<std::uint64_t>(lows[k]);
+      if (keys[k].window_length == 0) {
+        for (std::size_t j = 0; j < n; ++j) entry[j] = entry[j] * scale + static_cast<std::uint32_t>(static_cast<std::uint64_t>(values[j]) - low);
+        continue;
+      }
+      const auto length = static_cast<std::uint64_t>(keys[k].window_length);
+      std::int64_t last = lows[k];
+      std::uint32_t offset = 0;
+      for (std::size_t j = 0; j < n; ++j) {
+        if (values[j] != last) {
+          last = values[j];
+          offset = static_cast<std::uint32_t>((static_cast<std::uint64_t>(last) - low) / length);
+        }
+        entry[j] = entry[j] * scale + offset;
+      }
+    }
+    // The first row of each entry is looked up in the table (in row order: groups are added as before).
+    constexpr std::uint32_t none = UINT32_MAX;
+    std::vector<std::uint32_t>& group_of = dense_groups_;
+    group_of.assign(entries, none);
+    std::vector<std::uint32_t> first_rows;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (group_of[entry[j]] == none) {
+        group_of[entry[j]] = 0;
+        first_rows.push_back(static_cast<std::uint32_t>(j));
+      }
+    }
+    std::vector<std::vector<std::int64_t>> first_values(keys.size(), std::vector<std::int64_t>(first_rows.size()));
+    std::vector<word_key> first_keys(keys.size());
+    for (std::size_t k = 0; k < keys.size(); ++k) {
+      for (std::size_t i = 0; i < first_rows.size(); ++i) first_values[k][i] = keys[k].values[first_rows[i]];
+      first_keys[k] = {first_values[k].data(), keys[k].window_length};
+    }
+    std::vector<std::uint32_t> first_gids(first_rows.size());
+    find_word_groups(first_keys, first_gids);
+    for (std::size_t i = 0; i < first_rows.size(); ++i) group_of[entry[first_rows[i]]] = first_gids[i];
+    for (std::size_t j = 0; j < n; ++j) gids[j] = group_of[entry[j]];
     return true;
   }
 
@@ -1223,6 +1293,7 @@ class hash_aggregate_state final : public aggregate_state {
   std::vector<std::uint64_t> changed_bits_;  // bit g: group g changed since the last emit
   std::size_t num_changed_ = 0;
   std::vector<std::vector<std::int64_t>> key_words_;  // fold_word_keys' scratch per key, kept between batches
+  std::vector<std::uint32_t> dense_entry_, dense_groups_;  // find_dense_word_groups' scratch, kept between batches
 };
 
 }  // namespace

@@ -185,6 +185,11 @@ void join_table::build_direct(const column& keys) {
   for (std::size_t r = 0; r < keys.size(); ++r)
     if (!keys.is_null(r))
       direct_rows_[next[static_cast<std::uint64_t>(keys.ints()[r]) - static_cast<std::uint64_t>(*low)]++] = static_cast<std::uint32_t>(r);
+  for (std::size_t s = 0; s < slots; ++s)
+    if (direct_first_[s + 1] - direct_first_[s] > 1) return;
+  direct_only_.assign(slots + 1, no_row);
+  for (std::size_t s = 0; s < slots; ++s)
+    if (direct_first_[s + 1] > direct_first_[s]) direct_only_[s] = direct_rows_[direct_first_[s]];
 }
 
 std::span<const std::uint32_t> join_table::matches(std::string_view key) const {
@@ -330,9 +335,33 @@ void stream_static_join_operator::inner_direct_pairs(const batch& input, std::ve
   }
 }
 
+void stream_static_join_operator::inner_unique_pairs(const batch& input, std::vector<std::uint32_t>& left_rows,
+                                                     std::vector<std::uint32_t>& right_rows) const {
+  const column& keys = input.base_col(left_keys_[0]);
+  const std::vector<std::uint32_t>* rows = input.selection();
+  const std::int64_t* values = keys.ints();
+  const bool has_nulls = keys.has_nulls();
+  const std::size_t n = input.num_rows();
+  left_rows.resize(n);
+  right_rows.resize(n);
+  std::size_t pairs = 0;
+  // Each row's pair is written, and the next one overwrites it unless it matched.
+  for (std::size_t r = 0; r < n; ++r) {
+    const std::size_t row = rows ? (*rows)[r] : r;
+    const std::uint32_t match = has_nulls && !keys.valid(row) ? join_table::no_row : table_->only_match(values[row]);
+    left_rows[pairs] = static_cast<std::uint32_t>(r);
+    right_rows[pairs] = match;
+    pairs += match != join_table::no_row;
+  }
+  left_rows.resize(pairs);
+  right_rows.resize(pairs);
+}
+
 batch stream_static_join_operator::apply(const batch& input) const {
   std::vector<std::uint32_t> left_rows, right_rows;
-  if (type_ == join_type::inner && !condition_expr_.valid() && table_->direct()) inner_direct_pairs(input, left_rows, right_rows);
+  const bool inner_on_key = type_ == join_type::inner && !condition_expr_.valid();
+  if (inner_on_key && table_->direct_unique()) inner_unique_pairs(input, left_rows, right_rows);
+  else if (inner_on_key && table_->direct()) inner_direct_pairs(input, left_rows, right_rows);
   else pair_rows(input, left_rows, right_rows);
   return joined(input, std::move(left_rows), right_rows);
 }

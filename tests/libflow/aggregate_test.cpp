@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "flow/formats.hpp"
 #include "flow/operators.hpp"
@@ -617,4 +618,45 @@ TEST_CASE("aggregate: update leaves out windows the watermark closed and counts 
   CHECK(counts == std::map<std::string, std::int64_t>{{"2010-12-01 08:30:00", 3}, {"2010-12-01 09:00:00", 3},
                                                       {"2010-12-01 09:30:00", 1}});
   CHECK(sliding.make_state()->update(sales()) == 0);  // without a watermark nothing is late
+}
+
+TEST_CASE("aggregation: keys of a small domain per batch find the same groups as keys hashed row by row", "[aggregate]") {
+  // Batches whose (window, id, shard) keys span a domain far smaller than their rows take the dense lookup
+  // (ids -40..39, before and after 1970, windows offset by 3 s), the others the hashed one; both meet the
+  // same groups in one table.
+  const schema_ptr schema = make_schema({{"id", type_id::int64, false}, {"time", type_id::timestamp, false}, {"shard", type_id::int64, false}});
+  const aggregate_operator op(schema, {window(col("time"), "10 seconds", "", "3 seconds"), col("id"), col("shard")},
+                              {{agg_kind::count, {}, ""}, {agg_kind::sum, col("id"), ""}});
+  auto state = op.make_state();
+  std::mt19937_64 random(7);
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, std::pair<std::int64_t, std::int64_t>> expected;
+  auto feed = [&](std::size_t rows, std::int64_t first_time, std::int64_t time_spread, std::int64_t ids) {
+    std::vector<std::vector<value>> values;
+    for (std::size_t i = 0; i < rows; ++i) {
+      const auto id = static_cast<std::int64_t>(random() % static_cast<std::uint64_t>(ids)) - ids / 2;
+      const std::int64_t time = first_time + static_cast<std::int64_t>(random() % static_cast<std::uint64_t>(time_spread));
+      const std::int64_t shard = id % 3 == 0 ? 1'000'000 : 1'000'001;
+      values.push_back({value{id}, value{timestamp{time}}, value{shard}});
+      // The window's start: 3 s past a multiple of 10 s, at or before the time.
+      const std::int64_t past = ((time - 3'000'000) % 10'000'000 + 10'000'000) % 10'000'000;
+      auto& [count, sum] = expected[{time - past, id, shard}];
+      ++count;
+      sum += id;
+    }
+    state->update(make_batch(schema, values));
+  };
+  feed(4000, -25'000'000, 30'000'000, 80);        // 3-4 windows x 80 ids x 2 shards <= 1,000 entries: dense
+  feed(4000, 40'000'000, 5'000'000, 80);          // one or two windows: dense
+  feed(4000, -1'000'000'000, 2'000'000'000, 80);  // 200 windows: hashed
+  feed(3, 0, 10'000'000, 80);                     // fewer rows than a dense array would need: hashed
+  feed(4000, -25'000'000, 30'000'000, 80);        // dense again, over the groups the hashed batches added
+  const batch out = state->emit(output_mode::complete);
+  REQUIRE(out.num_rows() == expected.size());
+  for (std::size_t r = 0; r < out.num_rows(); ++r) {
+    const auto w = out.col(0).window(r);
+    CHECK(w.end.micros - w.start.micros == 10'000'000);
+    const auto& [count, sum] = expected.at({w.start.micros, out.col(1).ints()[r], out.col(2).ints()[r]});
+    CHECK(out.col(3).ints()[r] == count);
+    CHECK(out.col(4).ints()[r] == sum);
+  }
 }

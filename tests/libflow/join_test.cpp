@@ -129,19 +129,29 @@ std::vector<std::vector<value>> nested_loop_on_id(const batch& left, const batch
 
 TEST_CASE("stream-static join on an integer id: the direct index of a dense id range gives the nested loop's rows", "[join]") {
   constexpr auto lowest = std::numeric_limits<std::int64_t>::min(), highest = std::numeric_limits<std::int64_t>::max();
-  // Ids -3..7 with gaps, one twice, one null: a direct index; ids far apart: the hash index.
+  // Ids -3..7 with gaps, one twice, one null: a direct index; each id once: a direct index of one row per id;
+  // ids far apart: the hash index.
   const batch dense = id_rows("ad", {-3, 0, 2, 2, 7, std::nullopt, 5});
+  const batch unique = id_rows("ad", {7, 0, -3, std::nullopt, 2, 5});
   const batch sparse = id_rows("ad", {-3, 2, 2, std::int64_t{1} << 40, std::nullopt});
   CHECK(join_table(dense, {"id"}).direct());
+  CHECK_FALSE(join_table(dense, {"id"}).direct_unique());
+  CHECK(join_table(unique, {"id"}).direct_unique());
   CHECK_FALSE(join_table(sparse, {"id"}).direct());
   CHECK_FALSE(join_table(id_rows("ad", {lowest, highest}), {"id"}).direct());
   // Matches, gaps, ids below and above the range (the extremes too), nulls.
   const batch events = id_rows("event", {2, -3, 1, 7, std::nullopt, 8, -4, lowest, highest, 5, 2, std::int64_t{1} << 40});
-  for (const auto& table : {dense, sparse}) {
+  for (const auto& [table, name] : {std::pair{dense, "dense"}, std::pair{unique, "unique"}, std::pair{sparse, "sparse"}}) {
     for (auto type : {join_type::inner, join_type::left_outer, join_type::left_semi, join_type::left_anti}) {
-      INFO(to_string(type) << (&table == &dense ? " dense" : " sparse"));
+      INFO(to_string(type) << " " << name);
       const stream_static_join_operator join(events.schema_ref(), table, {"id"}, type);
       CHECK(sorted_rows(join.apply(events)) == nested_loop_on_id(events, table, type));
+      // Through a selection (a filter's output): the same rows as from the copied rows.
+      auto every_other = std::make_shared<std::vector<std::uint32_t>>();
+      for (std::uint32_t r = 1; r < events.num_rows(); r += 2) every_other->push_back(r);
+      const batch selected = batch::selected(events.schema_ref(), events.columns(), every_other);
+      const batch copied(selected.schema_ref(), selected.columns());
+      CHECK(sorted_rows(join.apply(selected)) == nested_loop_on_id(copied, table, type));
     }
   }
 }

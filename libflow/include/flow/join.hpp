@@ -62,6 +62,14 @@ class join_table {
     if (slot >= direct_first_.size() - 1) return {};
     return {direct_rows_.data() + direct_first_[slot], direct_first_[slot + 1] - direct_first_[slot]};
   }
+  // direct() and no key on two rows (a dimension table's primary key).
+  bool direct_unique() const { return !direct_only_.empty(); }
+  static constexpr std::uint32_t no_row = UINT32_MAX;
+  // direct_unique() only: the row whose key is `key`, or no_row; without a branch on whether there is one.
+  std::uint32_t only_match(std::int64_t key) const {
+    const std::uint64_t slot = static_cast<std::uint64_t>(key) - static_cast<std::uint64_t>(direct_base_);
+    return direct_only_[std::min<std::uint64_t>(slot, direct_only_.size() - 1)];
+  }
 
  private:
   void build_direct(const column& keys);
@@ -77,6 +85,9 @@ class join_table {
   // direct(): value v's rows are direct_rows_[direct_first_[v - direct_base_], direct_first_[v - direct_base_ + 1]).
   std::int64_t direct_base_ = 0;
   std::vector<std::uint32_t> direct_first_, direct_rows_;
+  // direct_unique(): value v's row is direct_only_[v - direct_base_] (no_row: none); one more no_row entry
+  // that every value outside the range reads.
+  std::vector<std::uint32_t> direct_only_;
 };
 
 // stream.join(static, keys, type): each stream batch joined with the static table, in whichever instance
@@ -112,6 +123,8 @@ class stream_static_join_operator final : public stateless_operator {
   void pair_rows(const batch& input, std::vector<std::uint32_t>& left_rows, std::vector<std::uint32_t>& right_rows) const;
   // pair_rows of an inner join on a direct index (a dimension table's id) in one pass, without matches_by_row.
   void inner_direct_pairs(const batch& input, std::vector<std::uint32_t>& left_rows, std::vector<std::uint32_t>& right_rows) const;
+  // inner_direct_pairs on a unique key (table_->direct_unique()): one lookup per row, no branch per row.
+  void inner_unique_pairs(const batch& input, std::vector<std::uint32_t>& left_rows, std::vector<std::uint32_t>& right_rows) const;
   // The output rows of the pairs.
   batch joined(const batch& input, std::vector<std::uint32_t> left_rows, const std::vector<std::uint32_t>& right_rows) const;
 
