@@ -174,6 +174,35 @@ class join_driver {
   std::int64_t latest_[2] = {operator_context::no_watermark, operator_context::no_watermark};
 };
 
+// Runs each epoch's (left, right) batches through a join whose runtime copy of the state is kept, checks
+// that the state stays below state_bound rows, and goes on from a copy restored after epoch restore_after:
+// every output row, sorted.
+std::vector<std::string> run_with_restore(const stream_join_operator& op, std::int64_t delay,
+                                          const std::vector<std::pair<batch, batch>>& epochs,
+                                          std::size_t restore_after, std::size_t state_bound) {
+  join_driver driver(op, delay);
+  auto checkpoint = op.make_state();
+  driver.checkpoint = checkpoint.get();
+  std::vector<std::string> output;
+  for (std::size_t e = 0; e < epochs.size(); ++e) {
+    driver.epoch(epochs[e].first, epochs[e].second);
+    CHECK(driver.state().num_rows() < state_bound);
+    if (e == restore_after) {
+      auto restored = op.make_state();
+      restored->restore(checkpoint->snapshot());
+      CHECK(restored->num_rows() == driver.state().num_rows());
+      driver.replace_state(std::move(restored));
+    }
+    const auto rows = driver.output();
+    output.insert(output.end(), rows.begin(), rows.end());
+  }
+  driver.finish();
+  const auto rest = driver.output();
+  output.insert(output.end(), rest.begin(), rest.end());
+  std::sort(output.begin(), output.end());
+  return output;
+}
+
 // Rows in time order cut into `epochs` slices, each shuffled.
 template <class Row>
 std::vector<std::vector<Row>> shuffled_epochs(std::vector<Row> rows, std::size_t epochs, std::mt19937& random) {
@@ -329,26 +358,10 @@ TEST_CASE("stream-stream join: buffers that drop their evicted rows many times o
   const stream_join_operator op(lines_schema(), shipments_schema(),
                                 stream_join_on_condition(*lines_schema(), *shipments_schema(), within_an_hour,
                                                          join_type::left_outer));
-  join_driver driver(op, 5 * minute);
-  auto checkpoint = op.make_state();
-  driver.checkpoint = checkpoint.get();
-  std::vector<std::string> output;
-  for (std::size_t e = 0; e < line_epochs.size(); ++e) {
-    driver.epoch(lines_batch(line_epochs[e]), shipments_batch(shipment_epochs[e]));
-    CHECK(driver.state().num_rows() < 600);
-    if (e == 77) {
-      auto restored = op.make_state();
-      restored->restore(checkpoint->snapshot());
-      CHECK(restored->num_rows() == driver.state().num_rows());
-      driver.replace_state(std::move(restored));
-    }
-    const auto rows = driver.output();
-    output.insert(output.end(), rows.begin(), rows.end());
-  }
-  driver.finish();
-  const auto rest = driver.output();
-  output.insert(output.end(), rest.begin(), rest.end());
-  std::sort(output.begin(), output.end());
+  std::vector<std::pair<batch, batch>> epochs;
+  for (std::size_t e = 0; e < line_epochs.size(); ++e)
+    epochs.emplace_back(lines_batch(line_epochs[e]), shipments_batch(shipment_epochs[e]));
+  const auto output = run_with_restore(op, 5 * minute, epochs, 77, 600);
   const auto expected = expected_join(lines, shipments, join_type::left_outer);
   CHECK(expected.size() > 2000);
   CHECK(output == expected);
@@ -584,26 +597,10 @@ TEST_CASE("stream-stream join: int64 keys, one or two, through evictions, compac
   }
   std::sort(expected.begin(), expected.end());
 
-  join_driver driver(op, 2 * minute);
-  auto checkpoint = op.make_state();
-  driver.checkpoint = checkpoint.get();
-  std::vector<std::string> output;
-  for (std::size_t e = 0; e < left_epochs.size(); ++e) {
-    driver.epoch(to_batch(left, left_epochs[e]), to_batch(right, right_epochs[e]));
-    CHECK(driver.state().num_rows() < 1500);  // about 13 minutes of both sides' rows
-    if (e == 31) {
-      auto restored = op.make_state();
-      restored->restore(checkpoint->snapshot());
-      CHECK(restored->num_rows() == driver.state().num_rows());
-      driver.replace_state(std::move(restored));
-    }
-    const auto rows = driver.output();
-    output.insert(output.end(), rows.begin(), rows.end());
-  }
-  driver.finish();
-  const auto rest = driver.output();
-  output.insert(output.end(), rest.begin(), rest.end());
-  std::sort(output.begin(), output.end());
+  std::vector<std::pair<batch, batch>> epochs;
+  for (std::size_t e = 0; e < left_epochs.size(); ++e)
+    epochs.emplace_back(to_batch(left, left_epochs[e]), to_batch(right, right_epochs[e]));
+  const auto output = run_with_restore(op, 2 * minute, epochs, 31, 1500);  // about 13 minutes of both sides' rows
   CHECK(expected.size() > 3000);
   CHECK(output == expected);
 }
