@@ -3,6 +3,7 @@
 
 #include "arrival_watch.hpp"
 #include "file_source_log.hpp"
+#include "flow/connectors/durable_file.hpp"
 #include "flow/connectors/file_sink.hpp"
 #include "flow/line_scan.hpp"
 #include "flow/plan_logging_source.hpp"
@@ -185,14 +186,11 @@ class file_chunk_reader {
  public:
   file_chunk_reader(std::string path, const decoder& format_decoder, std::size_t limit)
       : path_(std::move(path)), decoder_(format_decoder), limit_(std::max<std::size_t>(limit, 1)) {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw error(read_error(path_, errno));
+    fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_) throw error(read_error(path_, errno));
     struct stat st{};
-    if (::fstat(fd_, &st) == 0) size_at_open_ = static_cast<std::uint64_t>(st.st_size);
+    if (::fstat(fd_.get(), &st) == 0) size_at_open_ = static_cast<std::uint64_t>(st.st_size);
   }
-  ~file_chunk_reader() { ::close(fd_); }
-  file_chunk_reader(const file_chunk_reader&) = delete;
-  file_chunk_reader& operator=(const file_chunk_reader&) = delete;
 
   // The next chunk, cut as cut_into_chunks cuts the whole file; nullopt at its end.
   std::optional<raw_chunk> next() {
@@ -228,7 +226,7 @@ class file_chunk_reader {
       const std::uint64_t rest = size_at_open_ > consumed ? size_at_open_ - consumed : 0;
       const auto step = static_cast<std::size_t>(std::min<std::uint64_t>(wanted - filled, rest + page));
       pending_.resize(filled + step);
-      const ssize_t got = ::read(fd_, pending_.data() + filled, step);
+      const ssize_t got = ::read(fd_.get(), pending_.data() + filled, step);
       const int code = errno;
       pending_.resize(filled + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
       if (got < 0 && code != EINTR) throw error(read_error(path_, code));
@@ -239,7 +237,7 @@ class file_chunk_reader {
   std::string path_;
   const decoder& decoder_;
   std::size_t limit_;
-  int fd_ = -1;
+  unique_fd fd_;
   std::string pending_;  // read, not yet handed out
   bool at_end_ = false;
   std::uint64_t offset_ = 0;  // of pending_'s first byte in the file
@@ -821,33 +819,22 @@ bool records_end_at_line_ends(std::string_view format, const options& opts) {
 file_chunk_index::file_chunk_index(std::string file, const decoder& format_decoder, std::size_t max_chunk_bytes,
                                    bool line_records)
     : file_(std::move(file)) {
-  fd_ = ::open(file_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw error(read_error(file_, errno));
+  fd_.reset(::open(file_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd_) throw error(read_error(file_, errno));
   struct stat st{};
-  if (::fstat(fd_, &st) != 0) {
-    const int code = errno;
-    ::close(fd_);
-    throw error(read_error(file_, code));
-  }
+  if (::fstat(fd_.get(), &st) != 0) throw error(read_error(file_, errno));
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const std::size_t limit = std::max<std::size_t>(max_chunk_bytes, 1);
-  try {
-    if (size <= limit) cuts_ = size == 0 ? std::vector<std::uint64_t>{0} : std::vector<std::uint64_t>{0, size};
-    else if (line_records) cuts_ = line_cuts(fd_, file_, size, limit);
-    else chunks_ = read_file_chunks(file_, format_decoder, limit);
-  } catch (...) {
-    ::close(fd_);
-    throw;
-  }
+  if (size <= limit) cuts_ = size == 0 ? std::vector<std::uint64_t>{0} : std::vector<std::uint64_t>{0, size};
+  else if (line_records) cuts_ = line_cuts(fd_.get(), file_, size, limit);
+  else chunks_ = read_file_chunks(file_, format_decoder, limit);
 }
-
-file_chunk_index::~file_chunk_index() { ::close(fd_); }
 
 raw_chunk file_chunk_index::chunk(std::size_t index) const {
   if (cuts_.empty()) return chunks_.at(index);
   const std::uint64_t begin = cuts_.at(index), end = cuts_.at(index + 1);
   auto bytes = std::make_shared<std::string>(static_cast<std::size_t>(end - begin), '\0');
-  read_exactly(fd_, file_, begin, bytes->data(), bytes->size());
+  read_exactly(fd_.get(), file_, begin, bytes->data(), bytes->size());
   return raw_chunk{std::move(bytes), 0, static_cast<std::size_t>(end - begin), file_, begin == 0 ? 1u : 0u, begin};
 }
 

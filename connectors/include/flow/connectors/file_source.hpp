@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "flow/connectors/durable_file.hpp"
 #include "flow/formats.hpp"
 #include "flow/plan.hpp"
 #include "flow/source_sink.hpp"
@@ -55,16 +56,13 @@ bool records_end_at_line_ends(std::string_view format, const flow::options& opts
 class file_chunk_index {
  public:
   file_chunk_index(std::string file, const flow::decoder& format_decoder, std::size_t max_chunk_bytes, bool line_records);
-  ~file_chunk_index();
-  file_chunk_index(const file_chunk_index&) = delete;
-  file_chunk_index& operator=(const file_chunk_index&) = delete;
 
   std::size_t size() const { return cuts_.empty() ? chunks_.size() : cuts_.size() - 1; }
   flow::raw_chunk chunk(std::size_t index) const;
 
  private:
   std::string file_;
-  int fd_ = -1;
+  connectors::unique_fd fd_;
   std::vector<std::uint64_t> cuts_;     // chunk i is [cuts_[i], cuts_[i + 1]); empty when chunks_ holds them
   std::vector<flow::raw_chunk> chunks_;  // the whole file's chunks, for a decoder whose records may span lines
 };
