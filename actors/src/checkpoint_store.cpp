@@ -8,8 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <lz4.h>
 #include <simdjson.h>
 
@@ -26,6 +29,7 @@ using connectors::unseal;
 namespace {
 
 constexpr std::string_view owner = "checkpoint";
+constexpr const char* hold_offsets_variable = "FLOW_CHECKPOINT_HOLD_OFFSETS";
 constexpr std::string_view start_over = "delete the checkpoint directory to start over, or restore it from a backup";
 
 // The epoch a file name stands for ("12", or "12.delta" with suffix ".delta"); nullopt for other names.
@@ -501,6 +505,15 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
                 std::to_string(options_.min_batches_to_retain) + ") and the snapshot interval (" +
                 std::to_string(options_.snapshot_interval) + ") must each be at least 1");
   }
+  if (const char* epoch = std::getenv(hold_offsets_variable)) {
+    const std::string_view text = epoch;
+    std::int64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < 0)
+      throw error(std::string("checkpoint: ") + hold_offsets_variable + "='" + epoch +
+                  "' is not an epoch number (a test hook); unset it");
+    hold_offsets_epoch_ = value;
+  }
   connectors::create_directories(owner, directory_);
   lock_ = take_lock(directory_);
   for (const char* sub : {"log", "state", "sources"}) {
@@ -621,7 +634,11 @@ std::map<std::string, std::string> checkpoint_store::read_log(const std::string&
 }
 
 write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
-  return {[epoch] { return write_output({}, {log_record(offsets_name(epoch.epoch), offsets_json(epoch))}); }, {}};
+  return {[epoch, hold = hold_offsets_epoch_ == epoch.epoch] {
+            while (hold) std::this_thread::sleep_for(std::chrono::seconds(1));
+            return write_output({}, {log_record(offsets_name(epoch.epoch), offsets_json(epoch))});
+          },
+          {}};
 }
 
 bool checkpoint_store::snapshot_due(std::size_t slot, std::int64_t epoch) const {

@@ -3,6 +3,7 @@
 // sinks' and sources' calls, publishing to query_shared); it decides nothing itself.
 #include "coordinator.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <iostream>
@@ -40,6 +41,8 @@ struct coordinator_state {
   std::uint64_t durable = 0;      // every write job up to this one is durable
   std::deque<std::pair<std::uint64_t, lifecycle_action>> waiting;  // (write job awaited, action)
   std::deque<offsets_in_writing> offsets_writing;
+  // Every epoch up to this one has its offsets durable: its sinks may commit it (release_sinks).
+  std::int64_t offsets_durable = -1;
   bool writes_stopped = false;  // a write failed, or the coordinator is ending: nothing awaits a write
   // The query closed (the coordinator quit): actions that a list or the waiting queue still holds are
   // dropped. A failed spawn closes the query from inside a list.
@@ -57,6 +60,13 @@ using coordinator_pointer = coordinator_actor::stateful_pointer<coordinator_stat
 
 void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle_clock::time_point now);
 
+// The sinks may commit every epoch whose offsets are durable.
+void release_sinks(coordinator_pointer self) {
+  auto& st = self->state;
+  if (st.offsets_durable < 0) return;
+  for (const auto& sink : st.dataflow.sinks) self->send(sink, release_atom::value, st.offsets_durable);
+}
+
 // Carries out one action of the lifecycle.
 struct performer {
   coordinator_pointer self;
@@ -71,6 +81,7 @@ struct performer {
     setup.writers = st().setup.writers;
     setup.credits_per_instance = st().setup.credits_per_instance;
     setup.states = {st().setup.state_backend, generation_directory(a.generation)};
+    setup.sinks_await_release = st().checkpoint != nullptr;
     // The previous generation's actors are all down: its working files are of no use any more.
     if (a.generation > 1 && !st().setup.state_directory.empty()) {
       std::error_code ignored;
@@ -122,6 +133,7 @@ struct performer {
       self->monitor(handle);
       st().alive.insert(handle.address());
     }
+    if (st().checkpoint) release_sinks(self);
   }
 
   // The generation has no actors (spawn_graph ended those it had spawned): its failure, then its end.
@@ -299,6 +311,22 @@ bool runs_at_once(const lifecycle_action& action) {
          std::holds_alternative<act::plan_sources>(action);
 }
 
+// Actions that only report or let a source free committed data: an epoch's run may pass them.
+bool reports_only(const lifecycle_action& action) {
+  return std::holds_alternative<act::publish_progress>(action) ||
+         std::holds_alternative<act::publish_idle_progress>(action) ||
+         std::holds_alternative<act::idle_plan>(action) || std::holds_alternative<act::publish_status>(action) ||
+         std::holds_alternative<act::commit_source>(action);
+}
+
+// An epoch runs before its offsets (and earlier commits) are durable: its sinks commit it only once its
+// offsets are (release_sinks), so the offsets' sync overlaps the epoch's work instead of preceding it. It
+// still waits behind anything that changes the dataflow (a spawn, kill, stop, abort) or an earlier run.
+bool may_run_early(const coordinator_state& st, const lifecycle_action& action) {
+  return std::holds_alternative<act::run_epoch>(action) &&
+         std::all_of(st.waiting.begin(), st.waiting.end(), [](const auto& w) { return reports_only(w.second); });
+}
+
 void writes_failed(coordinator_pointer self, const std::string& what, lifecycle_clock::time_point now);
 
 void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle_clock::time_point now) {
@@ -307,7 +335,7 @@ void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle
     auto& action = actions[i];
     if (st.closed) return;
     const bool must_wait = !st.writes_stopped && (st.durable < st.handed_over || !st.waiting.empty());
-    if (must_wait && !runs_at_once(action)) {
+    if (must_wait && !runs_at_once(action) && !may_run_early(st, action)) {
       st.waiting.emplace_back(st.handed_over, std::move(action));
       continue;
     }
@@ -328,11 +356,14 @@ void perform(coordinator_pointer self, lifecycle_actions_list actions, lifecycle
 void writes_durable(coordinator_pointer self, std::uint64_t through, lifecycle_clock::time_point now) {
   auto& st = self->state;
   st.durable = through;
+  const auto released = st.offsets_durable;
   while (!st.offsets_writing.empty() && st.offsets_writing.front().job <= through) {
     const auto& written = st.offsets_writing.front();
     st.lifecycle->offsets_written(written.epoch, millis_between(written.handed_over, now));
+    st.offsets_durable = std::max(st.offsets_durable, written.epoch);
     st.offsets_writing.pop_front();
   }
+  if (st.offsets_durable != released) release_sinks(self);
   while (!st.closed && !st.waiting.empty() && st.waiting.front().first <= through) {
     auto action = std::move(st.waiting.front().second);
     st.waiting.pop_front();
@@ -411,6 +442,9 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
     };
     st.writer = std::make_unique<checkpoint_writer>("checkpoint", std::move(on_round), st.checkpoint->appender());
   }
+  // Epochs the checkpoint logged are durable: a re-run of them may commit at once.
+  st.offsets_durable = recovered->point.uncommitted.empty() ? recovered->point.last_committed
+                                                             : recovered->point.uncommitted.back().epoch;
   st.lifecycle.emplace(std::move(options), std::move(recovered->states));
   st.lifecycle->resume(std::move(recovered->point));
   // A bug in the coordinator must end the query visibly, never leave its handle waiting forever.

@@ -9,6 +9,7 @@
 #include "flow/connectors/file_source.hpp"
 #include "flow/plan_logging_source.hpp"
 #include "flow/runtime/chain_runner.hpp"
+#include "flow/runtime/epoch_release.hpp"
 #include "flow/runtime/output_router.hpp"
 
 namespace flow::runtime {
@@ -515,7 +516,10 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
 struct sink_state {
   std::shared_ptr<sink_writer> writer;
   std::optional<epoch_aligner> inputs;
-  std::vector<std::pair<std::uint64_t, batch>> epoch_rows;  // written in source order at the epoch's end
+  // Per epoch, written in source order at its commit: complete epochs wait there for their release.
+  std::map<std::int64_t, std::vector<std::pair<std::uint64_t, batch>>> epoch_rows;
+  std::map<std::int64_t, epoch_stats> complete;  // complete epochs not released yet
+  std::optional<epoch_release> release;
   std::uint32_t index = 0;                                  // among the graph's sinks
   std::string metric_prefix;  // "<vertex>." when the graph has several sinks, so their metrics stay apart
   supervision sup;
@@ -523,41 +527,57 @@ struct sink_state {
 
 using sink_pointer = sink_actor::stateful_pointer<sink_state>;
 
+void commit_epoch(sink_pointer self, std::int64_t epoch, epoch_stats stats) {
+  auto& s = self->state;
+  auto held = s.epoch_rows.extract(epoch);
+  if (held) {
+    auto& rows_of_epoch = held.mapped();
+    std::stable_sort(rows_of_epoch.begin(), rows_of_epoch.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [seq, rows] : rows_of_epoch) {
+      stats.output_rows += static_cast<std::int64_t>(rows.num_rows());
+      s.writer->write(epoch, rows);
+    }
+  }
+  s.writer->commit(epoch);
+  auto lists = metric_lists(s.writer->metrics());
+  for (auto& name : lists.names) name = s.metric_prefix + name;
+  self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, s.index, epoch, stats,
+             std::move(lists.names), std::move(lists.values));
+}
+
+// await_release: a durable query's sink, which commits an epoch only once the coordinator released it.
 sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_writer> writer, std::size_t upstream_count,
-                                   std::uint32_t index, std::string metric_prefix, supervision sup) {
+                                   std::uint32_t index, std::string metric_prefix, supervision sup, bool await_release) {
   auto& st = self->state;
   st.writer = std::move(writer);
   st.inputs.emplace(upstream_count);
   st.index = index;
   st.metric_prefix = std::move(metric_prefix);
   st.sup = sup;
+  st.release.emplace(await_release);
   report_failures(self, sup, "sink " + st.writer->description());
-  auto hold = [self](std::int64_t, std::uint64_t seq, std::uint32_t, const batch& rows) {
-    self->state.epoch_rows.emplace_back(seq, rows);
+  auto hold = [self](std::int64_t epoch, std::uint64_t seq, std::uint32_t, const batch& rows) {
+    self->state.epoch_rows[epoch].emplace_back(seq, rows);
   };
-  auto commit = [self](std::int64_t epoch, epoch_stats stats) {
-    auto& s = self->state;
-    std::stable_sort(s.epoch_rows.begin(), s.epoch_rows.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [seq, rows] : s.epoch_rows) {
-      stats.output_rows += static_cast<std::int64_t>(rows.num_rows());
-      s.writer->write(epoch, rows);
-    }
-    s.epoch_rows.clear();
-    s.writer->commit(epoch);
-    auto lists = metric_lists(s.writer->metrics());
-    for (auto& name : lists.names) name = s.metric_prefix + name;
-    self->send(s.sup.coordinator, committed_atom::value, s.sup.generation, s.index, epoch, stats,
-               std::move(lists.names), std::move(lists.values));
+  auto complete = [self](std::int64_t epoch, epoch_stats stats) {
+    if (self->state.release->complete(epoch)) return commit_epoch(self, epoch, std::move(stats));
+    self->state.complete.emplace(epoch, std::move(stats));
   };
   return {
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         self->state.inputs->data(epoch, seq, input, rows, hold);
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
-        self->state.inputs->barrier(epoch, upstream, hold, commit);
+        self->state.inputs->barrier(epoch, upstream, hold, complete);
       },
       [](clocks_atom, std::int64_t, std::int64_t, std::int64_t) {},  // not sent to sinks (receive_clocks)
+      [=](release_atom, std::int64_t through) {
+        for (auto epoch : self->state.release->release(through)) {
+          auto stats = self->state.complete.extract(epoch);
+          commit_epoch(self, epoch, std::move(stats.mapped()));
+        }
+      },
   };
 }
 
@@ -623,7 +643,8 @@ void spawn_actors(running_graph& running, caf::actor_system& sys, const graph_se
     auto sink = sys.spawn<caf::detached>(sink_fun, setup.writers.at(k),
                                          output_router::expected_barriers(graph, sinks[k], 0),
                                          static_cast<std::uint32_t>(k),
-                                         sinks.size() > 1 ? graph.vertex(sinks[k]).name + "." : std::string(), sup);
+                                         sinks.size() > 1 ? graph.vertex(sinks[k]).name + "." : std::string(), sup,
+                                         setup.sinks_await_release);
     running.sinks.push_back(sink);
     inputs[sinks[k]].push_back(sink);
   }

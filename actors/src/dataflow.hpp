@@ -26,6 +26,7 @@ struct graph_setup {
   std::vector<std::shared_ptr<sink_writer>> writers;    // one per graph->sinks(), in that order
   std::size_t credits_per_instance = 2;                 // units a source instance may hold
   state_placement states;  // the instances' states: backend, and a directory of this dataflow's own
+  bool sinks_await_release = false;  // a durable query: sinks commit an epoch once released (epoch_release.hpp)
 };
 
 // What a worker adds to the instances it runs (null in the driver's own): it refuses messages from nodes

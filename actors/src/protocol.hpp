@@ -28,6 +28,7 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;          // query handl
 using poll_atom = caf::atom_constant<caf::atom("poll")>;          // coordinator: look for new data
 using durable_atom = caf::atom_constant<caf::atom("durable")>;    // checkpoint writer -> coordinator
 using arrived_atom = caf::atom_constant<caf::atom("arrived")>;    // a source's notify_when_data -> coordinator
+using release_atom = caf::atom_constant<caf::atom("release")>;    // coordinator -> sink
 
 // An operator vertex instance and a sink: an epoch's rows (epoch, seq: the position the sink writes them
 // in, input: which input of the vertex), its end (barrier, with the figures counted upstream), and the
@@ -50,7 +51,9 @@ using vertex_actor = batch_input_actor::extend<
     caf::reacts_to<read_ranges_atom, std::int64_t, std::uint64_t, std::vector<std::string>, std::vector<std::string>,
                    std::uint64_t>>;
 
-using sink_actor = batch_input_actor;
+// A sink also takes release (a durable query's): every epoch up to the number has its offsets durable, so it
+// may commit them (flow/runtime/epoch_release.hpp).
+using sink_actor = batch_input_actor::extend<caf::reacts_to<release_atom, std::int64_t>>;
 
 // A source's reader. plan: the end offset of the data after start (outcome 1, with the reader's plan_record
 // when it has one), nothing new (0, with the reader's status and metrics), or a broken source (-1,

@@ -115,7 +115,9 @@ class checkpoint_store {
   // The writes of an epoch, as jobs for a checkpoint_writer (or run_write_job). Each call is made on the
   // thread that drives the store, in the lifecycle's order; the jobs' functions run on the writer's thread
   // and touch nothing the caller keeps.
-  // Before the epoch runs: the record offsets/<epoch>.
+  // The record offsets/<epoch>: written while the epoch runs, durable before its sinks commit it. A test
+  // hook: with FLOW_CHECKPOINT_HOLD_OFFSETS=<e> in the environment, the writer stops for good before the
+  // offsets of epoch e (a process to be killed with its epoch run but not logged).
   write_job offsets_job(const logged_offsets& epoch) const;
   // The epoch committed: for every slot its delta record (changes[slot]) and, when due, its snapshot, then
   // the record commits/<epoch> (after the snapshot files of the round); once durable, the retention rule
@@ -176,6 +178,7 @@ class checkpoint_store {
 
   std::string directory_;
   checkpoint_options options_;
+  std::optional<std::int64_t> hold_offsets_epoch_;  // FLOW_CHECKPOINT_HOLD_OFFSETS (offsets_job)
   std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot (handed over), -1: none
   bool retention_scanned_ = false;           // apply_retention ran in this process (writing thread)
   connectors::unique_fd lock_;               // flock on DIR/.lock while this store lives
