@@ -466,28 +466,31 @@ class side_buffer {
     for (auto& n : next_) n = n == no_row || n < shift ? no_row : n - shift;
     linked_ = linked_ > dead ? linked_ - dead : 0;
     if (slots_.empty()) return;
-    for (slot& s : slots_) {
-      if (s.head == no_row) continue;
-      if (s.head < shift) {
+    // One pass in probe order from an empty slot (the table is at most half full): a slot of dropped rows
+    // is emptied, and a later slot of the same run of full slots is put back where its probe now ends.
+    std::size_t start = 0;
+    while (slots_[start].head != no_row) ++start;
+    bool hole = false;
+    std::size_t emptied = 0;
+    for (std::size_t i = 1; i <= mask_; ++i) {
+      slot& s = slots_[(start + i) & mask_];
+      if (s.head == no_row) {
+        hole = false;
+      } else if (s.head < shift) {
         s = slot{};
-        --keys_;
-      } else {
+        ++emptied;
+        hole = true;
+      } else if (!hole) {
         s.head -= shift;
+      } else {
+        const slot moved{s.head - shift, s.tag};
+        s = slot{};
+        std::size_t at = moved.tag & mask_;
+        while (slots_[at].head != no_row) at = (at + 1) & mask_;
+        slots_[at] = moved;
       }
     }
-    // Emptied slots break the probe sequences that ran through them: put every slot back in probe order,
-    // starting after an empty one (the table is at most half full), as the table is rebuilt in place.
-    std::size_t empty = 0;
-    while (slots_[empty].head != no_row) ++empty;
-    for (std::size_t i = 1; i <= mask_; ++i) {
-      const std::size_t from = (empty + i) & mask_;
-      if (slots_[from].head == no_row) continue;
-      const slot moved = slots_[from];
-      slots_[from] = slot{};
-      std::size_t at = moved.tag & mask_;
-      while (slots_[at].head != no_row) at = (at + 1) & mask_;
-      slots_[at] = moved;
-    }
+    keys_ -= emptied;
   }
   // Keeps the live rows only (in order, moved down in place), and of each chunk mostly dead only its live
   // rows. The key table is rebuilt at the next probe.
