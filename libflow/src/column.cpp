@@ -331,10 +331,21 @@ column concat_columns(type_id type, const std::vector<column>& parts) {
   data->type = type;
   data->length = rows;
   if (any_nulls) data->validity.assign((rows + 63) / 64, 0);
-  if (type == type_id::string) {
-    data->offsets.reserve(rows + 1);
-    data->offsets.push_back(0);
-    data->chars.reserve(chars);
+  switch (type) {  // sized once: growing while appending would copy and fault in fresh pages again and again
+    case type_id::boolean: data->bools.reserve(rows); break;
+    case type_id::int64:
+    case type_id::timestamp: data->ints.reserve(rows); break;
+    case type_id::float64: data->doubles.reserve(rows); break;
+    case type_id::window:
+      data->ints.reserve(rows);
+      data->ends.reserve(rows);
+      break;
+    case type_id::string:
+      data->offsets.reserve(rows + 1);
+      data->offsets.push_back(0);
+      data->chars.reserve(chars);
+      break;
+    case type_id::string_list: break;  // built above
   }
   std::size_t row = 0;
   for (const auto& part : parts) {

@@ -311,11 +311,13 @@ class side_buffer {
       position_[r] = static_cast<std::uint32_t>(r - committed_);
     }
   }
-  // Forgets the changes; drops the dead rows when they are the majority.
+  // Forgets the changes; drops the dead rows when they are the majority, else the run of dead rows they
+  // start with (rows are evicted about in arrival order) when it is an eighth of them or more.
   void commit() {
     removed_.clear();
     flagged_.clear();
     if (size() - live_count_ > live_count_ && size() >= 1024) compact();
+    else drop_dead_prefix();
     committed_ = size();
     committed_chunks_ = chunks_.size();
   }
@@ -431,6 +433,64 @@ class side_buffer {
       while (slots_[at].head != no_row) at = (at + 1) & mask_;
       slots_[at] = s;
     }
+  }
+  // Drops the leading dead rows and the chunks only they used, keeping every later row's key, links and
+  // table slot (renumbered): the buffer then holds about the rows the watermark keeps and reuses its
+  // memory every epoch instead of growing until compact() (fresh pages cost more than the move).
+  void drop_dead_prefix() {
+    std::size_t dead = 0;
+    while (dead < size() && !live(static_cast<std::uint32_t>(dead))) ++dead;
+    if (dead == 0 || 8 * dead < size()) return;
+    const auto shift = static_cast<std::uint32_t>(dead);
+    const std::uint32_t chunks = dead < size() ? chunk_of_[dead] : static_cast<std::uint32_t>(chunks_.size());
+    auto drop_front = [](auto& v, std::size_t n) { v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min(n, v.size()))); };
+    chunks_.erase(chunks_.begin(), chunks_.begin() + chunks);
+    drop_front(chunk_of_, dead);
+    for (auto& c : chunk_of_) c -= chunks;
+    for (auto* v : {&position_, &tags_}) drop_front(*v, dead);
+    for (auto* v : {&ids_, &times_}) drop_front(*v, dead);
+    for (auto* v : {&live_, &matched_}) drop_front(*v, dead);
+    const std::size_t keyed_dead = std::min(dead, keyed_);
+    if (words_per_key_ != 0) {
+      drop_front(key_words_, keyed_dead * words_per_key_);
+    } else if (keyed_dead > 0) {
+      const std::size_t bytes = key_offsets_[keyed_dead];
+      key_bytes_.erase(0, bytes);
+      drop_front(key_offsets_, keyed_dead);
+      for (auto& o : key_offsets_) o -= bytes;
+    }
+    keyed_ -= keyed_dead;
+    // A key's rows are chained newest to oldest: a link into the dropped rows ends its chain, and a slot
+    // whose newest row is dropped has no row left.
+    drop_front(next_, dead);
+    for (auto& n : next_) n = n == no_row || n < shift ? no_row : n - shift;
+    linked_ = linked_ > dead ? linked_ - dead : 0;
+    if (slots_.empty()) return;
+    // One pass in probe order from an empty slot (the table is at most half full): a slot of dropped rows
+    // is emptied, and a later slot of the same run of full slots is put back where its probe now ends.
+    std::size_t start = 0;
+    while (slots_[start].head != no_row) ++start;
+    bool hole = false;
+    std::size_t emptied = 0;
+    for (std::size_t i = 1; i <= mask_; ++i) {
+      slot& s = slots_[(start + i) & mask_];
+      if (s.head == no_row) {
+        hole = false;
+      } else if (s.head < shift) {
+        s = slot{};
+        ++emptied;
+        hole = true;
+      } else if (!hole) {
+        s.head -= shift;
+      } else {
+        const slot moved{s.head - shift, s.tag};
+        s = slot{};
+        std::size_t at = moved.tag & mask_;
+        while (slots_[at].head != no_row) at = (at + 1) & mask_;
+        slots_[at] = moved;
+      }
+    }
+    keys_ -= emptied;
   }
   // Keeps the live rows only (in order, moved down in place), and of each chunk mostly dead only its live
   // rows. The key table is rebuilt at the next probe.
