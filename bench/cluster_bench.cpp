@@ -19,8 +19,9 @@
 //    int64 and a 1000-byte string, built once and handed on by reference: no generation cost), rebalanced
 //    to one filter instance on the other worker that drops them on the int64 (parallelism 1: placement
 //    deals the source's instance to the first worker and the filter's to the second, so every batch
-//    crosses): libflow's encoding of the crossing batches per second against a plain TCP copy of as many
-//    bytes in the same run (the issue's "cross-node shuffle throughput against the loopback limit").
+//    crosses; one epoch in flight): libflow's encoding of the crossing batches per second against a plain
+//    TCP copy of as many bytes in the same run (the issue's "cross-node shuffle throughput against the
+//    loopback limit").
 //  The run's time is from start() to the query's end; the join (the session's construction) is not in it.
 // Exits 1 when the cluster computes another result than the embedded run, 2 on input it cannot use.
 // Usage: cluster_bench [DATA_DIR [REPEATS [KEYS [QUERY]]]] (default: the shared data's retail-by-day/, 3 repeats,
@@ -180,10 +181,14 @@ std::size_t digest_of(std::vector<std::string> rows) {
 }
 
 // The session: embedded, or a driver of workers.
-flow::session_config config_for(const std::vector<std::string>& workers, const std::string& secret_file,
-                                std::size_t parallelism) {
+// wire: parallelism 1 and one epoch in flight (with the default 4 the source's worker, sending 4 epochs'
+// batches at once, drops out of the cluster: docs/deployment.md).
+flow::session_config config_for(const std::vector<std::string>& workers, const std::string& secret_file, bool wire) {
   flow::session_config config;
-  config.parallelism = parallelism;
+  if (wire) {
+    config.parallelism = 1;
+    config.max_epochs_in_flight = 1;
+  }
   config.workers = workers;
   if (!workers.empty()) config.secret_file = secret_file;
   return config;
@@ -426,8 +431,7 @@ int main(int argc, char** argv) {
       for (const auto& [name, run, dir] : queries)
         for (bool on_cluster : {false, true}) {
           const auto child = bench::run_in_child("cluster_bench", [&, run = run, dir = dir] {
-            flow::session session(config_for(on_cluster ? cluster : std::vector<std::string>{}, secret_file,
-                                             name == "wire" ? 1 : 0));
+            flow::session session(config_for(on_cluster ? cluster : std::vector<std::string>{}, secret_file, name == "wire"));
             return serialize(run(session, dir));
           });
           if (!child.ok()) throw std::runtime_error("a " + name + " run's process failed");
