@@ -276,9 +276,11 @@ struct recovery_figures {
 // Forks a process that runs the keys query over load_files on checkpoint, waits for the commit of its last
 // epoch and kills it with SIGKILL.
 void run_and_kill(const fs::path& input_dir, const fs::path& checkpoint, std::size_t epochs) {
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    bench::die_with_parent(parent);
     try {
       flow::session session(bench_config());
       auto query = start_keys_query(session, input_dir, checkpoint, flow::processing_time(std::chrono::milliseconds(100)));

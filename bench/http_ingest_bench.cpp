@@ -16,6 +16,7 @@
 #include <string>
 
 #include "bench_input.hpp"
+#include "child_run.hpp"
 #include "flow/session.hpp"
 #include "ingest_support.hpp"
 
@@ -35,8 +36,11 @@ struct server_process {
                                "; build it: cmake --build <build dir> --target feed_server");
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    const pid_t parent = getpid();
     pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
+      bench::die_with_parent(parent);
       dup2(out[1], STDOUT_FILENO);
       std::string count = std::to_string(tweets);
       execl(FLOW_FEED_SERVER, FLOW_FEED_SERVER, "--port", "0", "--rate", "0", "--count", count.c_str(), "--token", "bench",

@@ -47,6 +47,16 @@ connector_metrics_lists metric_lists(const connector_metrics& metrics) {
   return out;
 }
 
+// A source's metrics, carried to the progress report by a barrier (which sums those of one name: the
+// driver's reader and, on workers, the instances reading the source's ranges each report what they read).
+void add_source_metrics(epoch_stats& stats, std::uint32_t source, const connector_metrics& metrics) {
+  for (const auto& [name, value] : metrics) {
+    stats.source_metric_names.push_back(name);
+    stats.source_metric_values.push_back(value);
+    stats.source_metric_sources.push_back(source);
+  }
+}
+
 // A unit's seq: the source's index above bit 48, then its position in the epoch, so that a sink writes an
 // epoch's rows source by source, each in the order its reader cut them. Rows emitted at an epoch's end
 // (aggregations) come after all of them, instance by instance.
@@ -150,10 +160,7 @@ void end_read(source_pointer self) {
   auto& st = self->state;
   st.reading = false;
   epoch_stats with_metrics;
-  auto lists = metric_lists(st.reader->metrics());
-  with_metrics.source_metric_sources.assign(lists.names.size(), st.source_index);
-  with_metrics.source_metric_names = std::move(lists.names);
-  with_metrics.source_metric_values = std::move(lists.values);
+  add_source_metrics(with_metrics, st.source_index, st.reader->metrics());
   for (std::size_t i = 0; i < st.instances.size(); ++i)
     self->send(st.instances[i], barrier_atom::value, st.epoch, i == 0 ? with_metrics : epoch_stats{});
   start_next_run(self);
@@ -349,6 +356,10 @@ void complete_epoch(instance_pointer self, std::int64_t epoch, epoch_stats stats
   }
   stats.add(st.stats);
   st.stats = epoch_stats{};
+  // A worker's instance reading its source's ranges (Kafka's partitions) reads what the driver's reader does
+  // not: its figures so far go with every epoch, summed with the other readers' in the progress report.
+  if (st.setup.range_reader)
+    add_source_metrics(stats, static_cast<std::uint32_t>(st.setup.source_index), st.setup.range_reader->metrics());
   if (st.setup.guard) st.setup.guard->completed(epoch);
   bool first = true;
   st.router->barrier([&](std::size_t edge, std::size_t target) {

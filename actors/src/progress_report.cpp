@@ -101,10 +101,15 @@ void progress_reporter::epoch_committed(lifecycle_actions::publish_progress repo
     p.sources[i].malformed_rows = i < stats.malformed_rows_per_source.size() ? stats.malformed_rows_per_source[i] : 0;
   }
   p.sink_metrics = std::move(logged.info.sink_metrics);
+  // Readers on several nodes (the driver's, and Kafka's instances on the workers) each report what they read.
   for (std::size_t m = 0; m < stats.source_metric_names.size(); ++m) {
     const std::size_t source = m < stats.source_metric_sources.size() ? stats.source_metric_sources[m] : 0;
-    if (source < p.sources.size() && m < stats.source_metric_values.size())
-      p.sources[source].metrics.emplace_back(stats.source_metric_names[m], stats.source_metric_values[m]);
+    if (source >= p.sources.size() || m >= stats.source_metric_values.size()) continue;
+    auto& metrics = p.sources[source].metrics;
+    const auto& name = stats.source_metric_names[m];
+    auto same = std::find_if(metrics.begin(), metrics.end(), [&](const auto& metric) { return metric.first == name; });
+    if (same == metrics.end()) metrics.emplace_back(name, stats.source_metric_values[m]);
+    else same->second += stats.source_metric_values[m];
   }
   publish(std::move(p));
 }

@@ -55,7 +55,67 @@ std::map<std::string, std::int64_t> counted(session& s) {
   return counts_of(s.sql("SELECT key, count FROM clicks_per_user").collect_batch());
 }
 
+// What the progress of the query's last epoch with rows says the source read: {numInputRows summed over
+// every epoch, the numRecordsRead and numBytesRead metrics of that last epoch}; fails when a metric is
+// missing or reported twice.
+struct read_figures {
+  std::int64_t input_rows = 0, records_read = 0, bytes_read = 0;
+};
+
+read_figures progress_figures(const streaming_query& query) {
+  read_figures figures;
+  std::string last;
+  for (const auto& p : query.recent_progress()) {
+    const auto rows = json_int(p, "numInputRows").value_or(0);
+    figures.input_rows += rows;
+    if (rows > 0) last = p;
+  }
+  INFO("the last progress with rows: " << last);
+  for (const std::string name : {"\"numRecordsRead\"", "\"numBytesRead\""}) {
+    std::size_t found = 0;
+    for (auto at = last.find(name); at != std::string::npos; at = last.find(name, at + 1)) ++found;
+    CHECK(found == 1);
+  }
+  figures.records_read = json_int(last, "numRecordsRead").value_or(-1);
+  figures.bytes_read = json_int(last, "numBytesRead").value_or(-1);
+  return figures;
+}
+
 }  // namespace
+
+// The driver's reader only plans the offsets: the workers' instances report the rows and records they read.
+TEST_CASE("a Kafka source read on the workers reports its input rows and records read in the driver's progress",
+          "[cluster][kafka]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  mock_kafka kafka;
+  constexpr int records = 600;
+  produce_clicks(kafka, records);
+  read_figures embedded_figures;
+  {
+    session_config embedded;
+    embedded.parallelism = 2;
+    session here(embedded);
+    auto query = clicks_per_user(here, kafka, 200).trigger(available_now()).start();
+    REQUIRE(query.await_termination(60s));
+    REQUIRE_FALSE(query.exception());
+    embedded_figures = progress_figures(query);
+  }
+  CHECK(embedded_figures.input_rows == records);
+  CHECK(embedded_figures.records_read == records);
+  CHECK(embedded_figures.bytes_read > 0);
+  worker_process a(dir, secret), b(dir, secret);
+  auto config = driver_config({a.address, b.address}, secret);
+  config.parallelism = 2;
+  session driver(config);
+  auto query = clicks_per_user(driver, kafka, 200).trigger(available_now()).start();
+  REQUIRE(query.await_termination(60s));
+  REQUIRE_FALSE(query.exception());
+  const auto figures = progress_figures(query);
+  CHECK(figures.input_rows == records);
+  CHECK(figures.records_read == records);
+  CHECK(figures.bytes_read == embedded_figures.bytes_read);
+}
 
 // Before the split the Kafka reader and its source vertex ran on the driver, and the workers saw only the
 // partial counts the shuffle sent them (at most 7 keys x 2 instances per epoch): far fewer rows than the
