@@ -427,11 +427,13 @@ coordinator_actor::behavior_type coordinator(coordinator_pointer self, query_set
   // coordinator alive). Every source is asked, and only if all can tell does the poll stop.
   const caf::actor_addr notified = self->address();
   options.sources_notify = true;
+  options.sources_notify_after_any_plan = true;
   for (const auto& reader : st.setup.readers) {
     const bool notifies = reader->notify_when_data([notified] {
       if (auto coordinator = caf::actor_cast<coordinator_actor>(notified)) caf::anon_send(coordinator, arrived_atom::value);
     });
     options.sources_notify = options.sources_notify && notifies;
+    options.sources_notify_after_any_plan = options.sources_notify_after_any_plan && reader->notifies_after_any_plan();
   }
   if (st.checkpoint) {
     const caf::actor_addr coordinator_address = self->address();  // weak: the writer must not keep it alive

@@ -43,6 +43,13 @@ bool query_lifecycle::plans_ahead() const {
          !watermark_.enabled();
 }
 
+// Sources that notify after any plan make a plan ahead of the epoch just started useless until a notification:
+// it would find nothing (epochs come faster than data) or what the notification announces anyway.
+bool query_lifecycle::plans_ahead_on_arrival() const {
+  return options_.sources_notify && options_.sources_notify_after_any_plan &&
+         options_.trigger.kind == trigger_kind::as_fast_as_possible && plans_ahead();
+}
+
 bool query_lifecycle::ends_when_drained() const {
   return options_.trigger.kind == trigger_kind::once || options_.trigger.kind == trigger_kind::available_now;
 }
@@ -124,8 +131,9 @@ lifecycle_actions_list query_lifecycle::data_arrived(time_point now) {
   out_.clear();
   // The other triggers plan at their own times: ticks, or once at the start.
   if (options_.trigger.kind != trigger_kind::as_fast_as_possible) return take();
-  // While an epoch runs, what arrived waits for its commit: one epoch then takes all of it.
-  if (running() > 0) trigger_pending_ = true;
+  // While an epoch runs, what arrived waits for its commit (one epoch then takes all of it), or with sources
+  // that notify after any plan, for the plan ahead that starts now.
+  if (running() > 0 && !plans_ahead_on_arrival()) trigger_pending_ = true;
   else fire(now);
   return take();
 }
@@ -183,6 +191,9 @@ void query_lifecycle::planned(std::uint64_t plan, time_point now) {
     if (log_.logged() == 0 && !stop_requested_ && run_no_data_epoch(now)) return;
     // Idle only once nothing planned earlier is still running: for process_all_available, and for the
     // idle report, which would otherwise precede the running epochs' own reports.
+    // A plan ahead made on a notification found nothing (process_all_available's, or what an earlier plan
+    // took): plan again when the running epochs have committed, so that an idle plan follows the request.
+    if (log_.logged() > 0 && plans_ahead_on_arrival()) trigger_pending_ = true;
     if (log_.logged() == 0) {
       out_.push_back(act::idle_plan{plan});
       // Spark's idle progress event: while no data arrives, a report without input at most every
@@ -229,8 +240,17 @@ void query_lifecycle::run_planned(time_point answered, time_point now) {
   auto start = planned_offsets_;
   planned_offsets_ = ends;
   log_and_run(std::move(start), std::move(ends), std::move(info), now);
-  // Plan the next epoch while this one runs (as-fast-as-possible, available-now).
-  if (options_.trigger.kind != trigger_kind::processing_time && options_.trigger.kind != trigger_kind::once) fire(now);
+  // Plan the next epoch while this one runs (as-fast-as-possible, available-now); with sources that notify
+  // after any plan, once one does (every source is armed now), unless one did while this plan ran.
+  if (plans_ahead_on_arrival()) {
+    sources_armed_ = true;
+    if (trigger_pending_) {
+      trigger_pending_ = false;
+      fire(now);
+    }
+  } else if (options_.trigger.kind != trigger_kind::processing_time && options_.trigger.kind != trigger_kind::once) {
+    fire(now);
+  }
 }
 
 // A new epoch: logged with the current watermark and its processing time (write-ahead: on disk first when

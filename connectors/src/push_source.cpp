@@ -117,7 +117,7 @@ std::optional<std::string> push_source::latest_offset(const std::string& start) 
     started_ = true;
     start_receiving();
   }
-  auto end = log_.seal_or_arm(parse_offset(start));
+  auto end = log_.seal_and_arm();
   if (end <= parse_offset(start)) return std::nullopt;
   if (end > reported_end_) {
     // Before the range is reported: its records (with a WAL) or at least its numbering are on disk.
@@ -129,7 +129,7 @@ std::optional<std::string> push_source::latest_offset(const std::string& start) 
   return offset_json(end);
 }
 
-// The receiver's next append after a plan that found nothing calls arrived (record_log::seal_or_arm).
+// The receiver's next append after any plan calls arrived (record_log::seal_and_arm).
 bool push_source::notify_when_data(std::function<void()> arrived) {
   log_.set_append_listener(std::move(arrived));
   return true;

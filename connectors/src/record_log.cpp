@@ -260,11 +260,10 @@ std::uint64_t record_log::seal() {
   return next_offset_;
 }
 
-std::uint64_t record_log::seal_or_arm(std::uint64_t known) {
+std::uint64_t record_log::seal_and_arm() {
   std::lock_guard<std::mutex> lock(mutex_);
   seal_locked();
-  if (listener_ && next_offset_ <= known) armed_at_ = next_offset_;
-  else armed_at_.reset();
+  if (listener_) armed_at_ = next_offset_;
   return next_offset_;
 }
 

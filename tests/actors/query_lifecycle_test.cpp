@@ -288,6 +288,77 @@ TEST_CASE("lifecycle: with sources that notify, the epochs replayed after a rest
   CHECK(has<act::plan_sources>(h.commit(0)));  // a replay is no plan: what came since is looked for
 }
 
+TEST_CASE("lifecycle: with sources that notify after any plan, an epoch costs no plan ahead, and a notification "
+          "during an epoch plans at once",
+          "[lifecycle][notify]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  options.sources_notify_after_any_plan = true;
+  harness h(options);
+  CHECK(has<act::idle_plan>(h.answer(h.q.poll(h.now), nothing())));
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    auto run = h.answer(h.q.data_arrived(h.now), data(std::to_string(epoch + 1)));
+    CHECK(the<act::run_epoch>(run).epoch == epoch);
+    CHECK_FALSE(has<act::plan_sources>(run));  // the plan that found data armed the sources
+    auto committed = h.commit(epoch);
+    CHECK(has<act::publish_progress>(committed));
+    CHECK_FALSE(has<act::plan_sources>(committed));
+    CHECK(the<act::publish_status>(committed).status.message == "Waiting for data to arrive");
+  }
+  // Data during epoch 3: the next plan starts at once, and its epoch runs beside epoch 3 (the window is 4).
+  auto e3 = h.answer(h.q.data_arrived(h.now), data("4"));
+  CHECK(the<act::run_epoch>(e3).epoch == 3);
+  auto ahead = h.q.data_arrived(h.now);
+  CHECK(the<act::plan_sources>(ahead).from == std::vector<std::string>{"4"});
+  auto e4 = h.answer(ahead, data("5"));
+  CHECK(the<act::run_epoch>(e4).epoch == 4);
+  CHECK(the<act::run_epoch>(e4).start == std::vector<std::string>{"4"});
+  CHECK_FALSE(has<act::plan_sources>(h.commit(3)));
+  CHECK_FALSE(has<act::plan_sources>(h.commit(4)));
+
+  // A notification while a plan runs: the plan may have looked before the data came, so one more follows it.
+  auto planning = h.q.data_arrived(h.now);
+  CHECK(h.q.data_arrived(h.now).empty());
+  auto e5 = h.answer(planning, data("6"));
+  CHECK(the<act::run_epoch>(e5).epoch == 5);
+  CHECK(the<act::plan_sources>(e5).from == std::vector<std::string>{"6"});
+}
+
+TEST_CASE("lifecycle: with sources that notify after any plan, a plan made on a notification during an epoch that "
+          "finds nothing is followed by an idle plan after the commit (process_all_available)",
+          "[lifecycle][notify]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  options.sources_notify_after_any_plan = true;
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("1"));
+  CHECK(the<act::run_epoch>(e0).epoch == 0);
+  auto empty = h.answer(h.q.data_arrived(h.now), nothing());
+  CHECK_FALSE(has<act::idle_plan>(empty));  // epoch 0 still runs
+  auto c0 = h.commit(0);
+  auto idle = h.answer(c0, nothing());
+  CHECK(has<act::idle_plan>(idle));
+  CHECK(the<act::publish_status>(idle).status.message == "Waiting for data to arrive");
+  CHECK_FALSE(has<act::plan_sources>(idle));
+}
+
+TEST_CASE("lifecycle: a watermarked query plans after each commit even with sources that notify after any plan "
+          "(its no-data epoch)",
+          "[lifecycle][notify][watermark]") {
+  auto options = options_for(flow::trigger{trigger_kind::as_fast_as_possible, {}});
+  options.sources_notify = true;
+  options.sources_notify_after_any_plan = true;
+  options.watermark_delays = {10};
+  harness h(options);
+  auto e0 = h.answer(h.q.poll(h.now), data("1"));
+  CHECK(the<act::run_epoch>(e0).epoch == 0);
+  epoch_stats seen;
+  seen.see_event_time(0, 1000);
+  auto c0 = h.q.sink_committed(h.q.generation(), 0, 0, seen, {}, h.now);
+  auto e1 = h.answer(c0, nothing());
+  CHECK(the<act::run_epoch>(e1).watermark == 990);  // the no-data epoch for the new watermark
+}
+
 TEST_CASE("lifecycle: notifications plan only for the as-fast-as-possible trigger", "[lifecycle][notify]") {
   auto options = options_for(processing_time(1000ms));
   options.sources_notify = true;

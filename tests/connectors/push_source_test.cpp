@@ -20,6 +20,7 @@ class lines_source final : public push_source {
       : push_source(std::move(config)), lines_(std::move(lines)) {}
   ~lines_source() override { stop(); }
   std::atomic<std::size_t> appended{0};
+  bool append(const std::string& line) { return log().append(line); }  // as a receiver would
 
  protected:
   void start_receiving() override {
@@ -96,29 +97,30 @@ TEST_CASE("a full record_log makes the receiver wait until a commit frees space"
   receiver.join();
 }
 
-TEST_CASE("record_log calls its listener once for the first append after a seal that found nothing new", "[push][notify]") {
+TEST_CASE("record_log calls its listener once for the first append after a seal that armed it", "[push][notify]") {
   for (auto framing : {record_framing::lines, record_framing::string_column, record_framing::length_prefixed}) {
     record_log log(framing, 1 << 20, 1 << 10, false);
     int calls = 0;
     log.set_append_listener([&] { ++calls; });
     REQUIRE(log.append("a"));
-    CHECK(log.seal_or_arm(0) == 1);  // new data: not armed
+    CHECK(log.seal_and_arm() == 1);  // a plan that found a record arms too
+    CHECK(calls == 0);
     REQUIRE(log.append("b"));
-    CHECK(calls == 0);
-    CHECK(log.seal_or_arm(2) == 2);  // nothing past 2: armed
-    CHECK(calls == 0);
+    CHECK(calls == 1);
+    CHECK(log.seal_and_arm() == 2);
+    CHECK(calls == 1);
     std::string framed;
     log.frame(framed, "c");
     log.frame(framed, "d");
     const std::vector<std::uint32_t> ends{static_cast<std::uint32_t>(framed.size() / 2),
                                           static_cast<std::uint32_t>(framed.size())};
     REQUIRE(log.append_framed(framed, ends));
-    CHECK(calls == 1);
+    CHECK(calls == 2);
     REQUIRE(log.append("e"));
-    CHECK(calls == 1);  // once per arming
+    CHECK(calls == 2);  // once per arming
     CHECK(log.seal() == 5);
     REQUIRE(log.append("f"));
-    CHECK(calls == 1);  // a plain seal does not arm
+    CHECK(calls == 2);  // a plain seal does not arm
   }
 }
 
@@ -135,6 +137,21 @@ TEST_CASE("a push source notifies when a record arrives after a plan that found 
     REQUIRE(eventually([&] { return calls.load() == 1; }));
     CHECK(source.latest_offset(source.initial_offset()) == push_source::offset_json(1));
   }
+}
+
+TEST_CASE("a push source notifies of a record that arrives after a plan that found some", "[push][notify]") {
+  push_source_config config{"test source", "text", {}, nullptr};
+  lines_source source(config, {"x"});
+  std::atomic<int> calls{0};
+  REQUIRE(source.notify_when_data([&] { ++calls; }));
+  CHECK(source.notifies_after_any_plan());
+  std::optional<std::string> end;
+  REQUIRE(eventually([&] { return (end = source.latest_offset(source.initial_offset())).has_value(); }));
+  CHECK(*end == push_source::offset_json(1));
+  const int before = calls.load();  // the line may have come after an empty first plan
+  REQUIRE(source.append("y"));
+  CHECK(calls.load() == before + 1);
+  CHECK(source.latest_offset(*end) == push_source::offset_json(2));
 }
 
 TEST_CASE("a push source replays an uncommitted range and decodes lines in stages", "[push]") {

@@ -69,6 +69,9 @@ class source_reader {
   // arrived() must be cheap and may be called when nothing new is there. Called once, before the first
   // latest_offset(). Returns false (the default) when the source cannot tell: the runtime then polls it.
   virtual bool notify_when_data(std::function<void()> /*arrived*/) { return false; }
+  // True when arrived() also follows a latest_offset() that found data: any data past the newest plan's end
+  // is announced, so the runtime need not plan ahead of an epoch to find it.
+  virtual bool notifies_after_any_plan() const { return false; }
   // Starts reading (start, end]; next() then yields units of bounded size until nullopt.
   // The same range always yields the same data (replay after a failure).
   virtual void begin_read(const std::string& start, const std::string& end) = 0;

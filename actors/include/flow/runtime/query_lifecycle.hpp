@@ -68,6 +68,10 @@ struct lifecycle_options {
   // or at most no_data_progress_interval (for the sources' status and the idle progress report).
   std::chrono::milliseconds poll_interval{10};
   bool sources_notify = false;
+  // Every source also notifies of data that arrives after a plan that found some
+  // (source_reader::notifies_after_any_plan): the as-fast-as-possible trigger then plans ahead only when
+  // data arrives during an epoch, not after every epoch's start (an empty plan is a round trip to every source).
+  bool sources_notify_after_any_plan = false;
   std::chrono::milliseconds no_data_progress_interval{10000};  // idle progress reports at most this often
   bool durable = false;  // the query has a checkpoint location: offsets and commits are written to it
   bool epoch_every_tick = false;  // processing-time trigger: run an epoch at each tick, also without new data
@@ -226,6 +230,7 @@ class query_lifecycle {
   std::size_t running() const;
   std::size_t epoch_window() const;
   bool plans_ahead() const;
+  bool plans_ahead_on_arrival() const;
   bool ends_when_drained() const;
   bool once_done() const;
   void publish_status(std::string message, bool data_available, bool trigger_active);
@@ -270,8 +275,9 @@ class query_lifecycle {
   bool drained_ = false;  // available-now/once: the sources had nothing more
   bool trigger_pending_ = false;
   bool idle_poll_scheduled_ = false;  // sources_notify: the idle-report interval's poll is scheduled
-  // sources_notify: the newest plan found nothing and no epoch was planned since, so every source will
-  // notify when data arrives (a commit then needs no plan of its own)
+  // sources_notify: the newest plan found nothing and no epoch was planned since (or, with
+  // sources_notify_after_any_plan, the newest plan ran), so every source will notify when data arrives
+  // (a commit then needs no plan of its own)
   bool sources_armed_ = false;
   bool stop_requested_ = false;
   bool recovering_ = false;

@@ -48,6 +48,7 @@ class push_source : public source_reader {
   std::string initial_offset() override { return offset_json(first_offset_); }
   std::optional<std::string> latest_offset(const std::string& start) override;
   bool notify_when_data(std::function<void()> arrived) override;
+  bool notifies_after_any_plan() const override { return true; }
   void begin_read(const std::string& start, const std::string& end) override;
   std::optional<source_unit> next() override;
   void commit(const std::string& end) override;

@@ -73,9 +73,9 @@ class record_log {
   void for_each_record(const log_block& block, F&& f) const;
   // Seals the open block; returns the offset after the last record appended so far.
   std::uint64_t seal();
-  // seal(), and when the result is not past `known`, the next append calls the listener (once).
-  std::uint64_t seal_or_arm(std::uint64_t known);
-  // What seal_or_arm's next append calls, from the appending thread without the log's lock. Set before
+  // seal(), and the next append calls the listener (once): a plan learns of any record past its end.
+  std::uint64_t seal_and_arm();
+  // What seal_and_arm's next append calls, from the appending thread without the log's lock. Set before
   // the first append.
   void set_append_listener(std::function<void()> listener) { listener_ = std::move(listener); }
   // The sealed blocks holding records [start, end); start and end must be offsets seal() returned.
@@ -97,7 +97,7 @@ class record_log {
   // string_column: puts one line (without '\n'; a trailing '\r' is dropped) into the open block.
   void store_value_locked(std::string_view line);
   bool wait_for_space(std::unique_lock<std::mutex>& lock);
-  // After an append: calls the listener if seal_or_arm armed it and records came since.
+  // After an append: calls the listener if seal_and_arm armed it and records came since.
   void notify_if_armed(std::unique_lock<std::mutex>& lock);
   // Framed bytes a run may place before its last record in the open block (under the bound and the block size).
   std::size_t room_locked() const;
@@ -117,7 +117,7 @@ class record_log {
   std::size_t open_chars_ = 0;  // string_column: characters of the open block in use (its string is larger)
   bool closed_ = false;
   std::function<void()> listener_;
-  std::optional<std::uint64_t> armed_at_;  // seal_or_arm's offset while the listener waits for a record
+  std::optional<std::uint64_t> armed_at_;  // seal_and_arm's offset while the listener waits for a record
   std::atomic<std::int64_t> waits_{0}, waited_micros_{0};
 };
 
