@@ -87,9 +87,16 @@ input_location locate(const std::string& path) {
 }
 
 // The path under which a file named `name` in `directory` is listed: relative when path was a bare name.
+// Joined as std::filesystem::path's operator/ joins a bare name, without parsing the directory (every
+// listing joins every name).
 std::string entry_path(const std::string& path, const std::string& directory, const std::string& name) {
-  return directory == "." && path.find('/') == std::string::npos ? name
-                                                                 : (std::filesystem::path(directory) / name).string();
+  if (directory.empty() || (directory == "." && path.find('/') == std::string::npos)) return name;
+  std::string full;
+  full.reserve(directory.size() + 1 + name.size());
+  full.append(directory);
+  if (full.back() != '/') full.push_back('/');
+  full.append(name);
+  return full;
 }
 
 std::string missing_path_message(const std::string& path) {
