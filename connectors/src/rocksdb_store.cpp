@@ -39,8 +39,11 @@ class rocksdb_store final : public key_value_store {
     options_.create_if_missing = true;
     options_.write_buffer_size = config.write_buffer_bytes;
     options_.max_write_buffer_number = 2;
-    // The checkpoint, not the working directory, is what survives a crash: no write-ahead log here.
+    // The checkpoint, not the working directory, is what survives a crash: no write-ahead log here, and no
+    // flush of the memtables at close (it would write files the next open discards, and allocate while
+    // the store may be closing because memory ran out).
     write_options_.disableWAL = true;
+    options_.avoid_flush_during_shutdown = true;
     read_all_.fill_cache = false;  // a full scan would evict the keys the epochs use
     out_of_memory_ = out_of_memory_message("use it");
     discard_files();

@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "flow/aggregate_operators.hpp"
 #include "flow/connectors/rocksdb_store.hpp"
@@ -279,8 +281,9 @@ batch long_key_rows(std::int64_t first, std::int64_t count) {
 TEST_CASE("rocksdb aggregation: out-of-memory child", "[.][rocksdb-oom-child]") {
   const char* work = std::getenv("FLOW_TEST_OOM_DIR");
   if (!work) return;
-  // A memtable allocates its memory in blocks of an eighth of write_buffer_bytes: 128 MiB blocks here,
-  // which the limit below has no room for, while the test's own allocations stay small.
+  // The memtable (1 GiB: never flushed here) grows a block of 1 MiB at a time until the limit below stops
+  // it. The test's own allocations must not be the ones that meet the limit: the inputs are made before it,
+  // and glibc keeps what an epoch frees in its heap (no mmap, no trim) for the next epoch to reuse.
   state_backend_config config = rocksdb_config();
   config.write_buffer_bytes = std::size_t{1} << 30;
   std::string outcome;
@@ -290,14 +293,18 @@ TEST_CASE("rocksdb aggregation: out-of-memory child", "[.][rocksdb-oom-child]") 
         schema, std::vector<expr>{col("key")}, std::vector<agg_spec>{{agg_kind::sum, col("amount"), {}}});
     const final_aggregate_operator op(aggregate, output_mode::update);
     mallopt(M_ARENA_MAX, 1);  // glibc reserves 64 MiB of address space per arena otherwise
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+    std::vector<batch> inputs;
+    for (std::int64_t epoch = 0; epoch < 200; ++epoch) inputs.push_back(long_key_rows(epoch * 2'000, 2'000));
     try {
       auto state = stored_state(op, work, config);
       const rlimit limit{address_space_bytes() + (std::size_t{64} << 20), RLIM_INFINITY};
       setrlimit(RLIMIT_AS, &limit);
       flow::test::collecting_context ctx;
-      for (std::int64_t epoch = 0; epoch < 200; ++epoch) {
+      for (const batch& input : inputs) {
         auto partial = aggregate->make_state();
-        partial->update(long_key_rows(epoch * 2'000, 2'000));
+        partial->update(input);
         op.process(partial->snapshot(), 0, state.get(), ctx);
         op.end_epoch(state.get(), ctx);
         ctx.emitted.clear();
