@@ -17,6 +17,7 @@
 #include <simdjson.h>
 
 #include "flow/connectors/durable_file.hpp"
+#include "flow/connectors/test_hooks.hpp"
 #include "flow/formats.hpp"
 
 namespace flow::runtime {
@@ -505,15 +506,7 @@ checkpoint_store::checkpoint_store(std::string directory, checkpoint_options opt
                 std::to_string(options_.min_batches_to_retain) + ") and the snapshot interval (" +
                 std::to_string(options_.snapshot_interval) + ") must each be at least 1");
   }
-  if (const char* epoch = std::getenv(hold_offsets_variable)) {
-    const std::string_view text = epoch;
-    std::int64_t value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size() || value < 0)
-      throw error(std::string("checkpoint: ") + hold_offsets_variable + "='" + epoch +
-                  "' is not an epoch number (a test hook); unset it");
-    hold_offsets_epoch_ = value;
-  }
+  hold_offsets_epoch_ = connectors::epoch_from_environment(hold_offsets_variable, "checkpoint");
   connectors::create_directories(owner, directory_);
   lock_ = take_lock(directory_);
   for (const char* sub : {"log", "state", "sources"}) {

@@ -3,6 +3,7 @@
 #include "flow/connectors/file_sink.hpp"
 
 #include "flow/connectors/durable_file.hpp"
+#include "flow/connectors/test_hooks.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -173,15 +174,7 @@ class file_sink final : public sink_writer {
  public:
   file_sink(std::string format, const options& opts)
       : path_(opts.get("path")), extension_(format), max_records_per_file_(opts.get_int("maxRecordsPerFile", 0)) {
-    if (const char* epoch = std::getenv(kill_before_log_variable)) {
-      std::string_view text = epoch;
-      std::int64_t value = 0;
-      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (ec != std::errc{} || end != text.data() + text.size() || value < 0)
-        throw error(std::string("file sink: ") + kill_before_log_variable + "='" + epoch +
-                    "' is not an epoch number (a test hook); unset it");
-      kill_before_log_epoch_ = value;
-    }
+    kill_before_log_epoch_ = epoch_from_environment(kill_before_log_variable, "file sink");
     if (path_.empty())
       throw error("file sink (" + format + "): option 'path' is required: option(\"path\", \"/output/dir\")");
     if (max_records_per_file_ < 0)

@@ -13,6 +13,7 @@
 
 #include "flow/connectors/durable_file.hpp"
 #include "flow/connectors/kafka.hpp"
+#include "flow/connectors/test_hooks.hpp"
 #include "kafka_support.hpp"
 
 namespace flow::connectors {
@@ -28,18 +29,6 @@ constexpr std::string_view default_marker_topic = "libflow-sink-epochs";
 // FLOW_KAFKA_SINK_KILL_AFTER_COMMIT=<epoch>: the process kills itself (SIGKILL) once that epoch's transaction
 // is committed in Kafka, before the sink returns (so before the checkpoint's commit): the crash window, for tests.
 constexpr const char* kill_after_commit_variable = "FLOW_KAFKA_SINK_KILL_AFTER_COMMIT";
-
-std::optional<std::int64_t> kill_after_commit_epoch() {
-  const char* epoch = std::getenv(kill_after_commit_variable);
-  if (!epoch) return std::nullopt;
-  std::string_view text = epoch;
-  std::int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value < 0)
-    throw error(std::string("kafka sink: ") + kill_after_commit_variable + "='" + epoch +
-                "' is not an epoch number (a test hook); unset it");
-  return value;
-}
 
 std::string error_text(rd_kafka_error_t* e) {
   std::string text = rd_kafka_error_string(e);
@@ -93,7 +82,7 @@ class kafka_sink_writer final : public sink_writer {
         timeout_(timeout(opts, sink_name)),
         topic_(opts.get("topic")),
         marker_topic_(opts.get("epochMarkerTopic", default_marker_topic)),
-        kill_after_commit_(kill_after_commit_epoch()) {
+        kill_after_commit_(epoch_from_environment(kill_after_commit_variable, sink_name)) {
     // The transactional producer needs the checkpoint's id, known at open: until then only the options are checked.
     if (guarantee_ == delivery_guarantee::at_least_once) producer_ = make_producer({});
     else make_conf(opts, sink_name, {});
