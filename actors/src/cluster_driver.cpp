@@ -78,34 +78,47 @@ void ask(caf::actor_system& sys, std::chrono::milliseconds join_timeout, const H
 // The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
 // middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
 // connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
+// CAF 0.17's middleman starts an outgoing connection's silence clock at zero, so its heartbeat tick ends the
+// connection if the worker's handshake (TLS's first) has not arrived by the next tick, 0-100 ms later. An
+// attempt made right after that tick has the whole interval: a few are made while the join's timeout lasts
+// (few, since each leaves a connection in the backlog of a listener that never accepts, and a full backlog
+// blocks the middleman's connect for minutes).
 std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, const cluster_settings& settings,
                                                        const std::string& host, std::uint16_t port) {
   const bool tls = settings.tls();
-  const auto join_timeout = settings.join_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + settings.join_timeout;
   const std::string expected = "check that it runs with --flow.role=worker --flow.listen=" + host + ":" +
                                std::to_string(port) + " and that the address is reachable from here";
+  const std::string no_answer =
+      "no answer: something listens there that is not a libflow worker, or the network drops the traffic";
   const auto manager = cluster_middleman(sys, settings);
   caf::scoped_actor self{sys};
-  std::variant<worker_actor, std::string> result = std::string("no answer");
-  self->request(manager, join_timeout, caf::connect_atom::value, host, port)
-      .receive(
-          [&](const caf::node_id&, caf::strong_actor_ptr& actor, const std::set<std::string>& interface) {
-            if (!actor) result = "nothing is published there; " + expected;
-            else if (interface != sys.message_types<worker_actor>())
-              result = std::string("the actor published there is not a libflow worker of this version");
-            else result = caf::actor_cast<worker_actor>(std::move(actor));
-          },
-          [&](caf::error& err) {
-            if (err == caf::sec::request_timeout || err == caf::sec::connection_timeout)
-              result = std::string("no answer: something listens there that is not a libflow worker, or the network "
-                                   "drops the traffic");
-            else if (err == caf::sec::disconnect_during_handshake)
-              result = std::string("it closed the connection during the handshake: ") +
-                       (tls ? "its certificate is not signed by this driver's --flow.tls-ca (or this one's not by its CA)"
-                            : "it may use TLS (then give this driver --flow.tls-cert, --flow.tls-key and --flow.tls-ca too)") +
-                       ", or it is not a libflow worker";
-            else result = sys.render(err) + "; " + expected;
-          });
+  std::variant<worker_actor, std::string> result = no_answer;
+  constexpr int max_attempts = 4;
+  bool handshake_timed_out = true;
+  for (auto [attempt, left] = std::pair{0, settings.join_timeout}; handshake_timed_out && attempt < max_attempts && left > 0ms;
+       ++attempt, left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())) {
+    handshake_timed_out = false;
+    self->request(manager, left, caf::connect_atom::value, host, port)
+        .receive(
+            [&](const caf::node_id&, caf::strong_actor_ptr& actor, const std::set<std::string>& interface) {
+              if (!actor) result = "nothing is published there; " + expected;
+              else if (interface != sys.message_types<worker_actor>())
+                result = std::string("the actor published there is not a libflow worker of this version");
+              else result = caf::actor_cast<worker_actor>(std::move(actor));
+            },
+            [&](caf::error& err) {
+              handshake_timed_out = err == caf::sec::connection_timeout;
+              if (err == caf::sec::request_timeout || handshake_timed_out)
+                result = no_answer;
+              else if (err == caf::sec::disconnect_during_handshake)
+                result = std::string("it closed the connection during the handshake: ") +
+                         (tls ? "its certificate is not signed by this driver's --flow.tls-ca (or this one's not by its CA)"
+                              : "it may use TLS (then give this driver --flow.tls-cert, --flow.tls-key and --flow.tls-ca too)") +
+                         ", or it is not a libflow worker";
+              else result = sys.render(err) + "; " + expected;
+            });
+  }
   return result;
 }
 

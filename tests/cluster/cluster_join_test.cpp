@@ -2,8 +2,12 @@
 // without a reachable worker, a peer that did not join, and a worker's end on SIGTERM.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -33,6 +37,64 @@ flow::runtime::worker_actor worker_handle(caf::actor_system& sys, const std::str
   REQUIRE(handle);
   return *handle;
 }
+
+// Forwards connections on 127.0.0.1:port() to a worker, holding back the worker's first bytes on the first
+// connection for `hold` (a handshake that comes late, as TLS's may on a loaded machine).
+class late_first_handshake {
+ public:
+  late_first_handshake(std::uint16_t worker_port, std::chrono::milliseconds hold)
+      : worker_port_(worker_port), hold_(hold), acceptor_([this] { accept_loop(); }) {}
+  ~late_first_handshake() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& relay : relays_) relay.join();
+  }
+  std::uint16_t port() const { return listener_.port(); }
+  int connections() const { return connections_; }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      connection driver = listener_.accept(20ms);
+      if (!driver.is_open()) continue;
+      const bool first = connections_++ == 0;
+      relays_.emplace_back([this, first, driver = std::move(driver)]() mutable { relay(std::move(driver), first); });
+    }
+  }
+  void relay(connection driver, bool first) {
+    // Not connect_to: Catch's checks belong to the test's thread.
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(worker_port_);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+      ::close(fd);
+      return;
+    }
+    connection worker{fd};
+    bool held = !first;
+    while (!stop_) {
+      auto from_driver = driver.receive(5ms);
+      if (!from_driver || (!from_driver->empty() && !worker.send(*from_driver))) return;
+      auto from_worker = worker.receive(5ms);
+      if (!from_worker) return;
+      if (from_worker->empty()) continue;
+      if (!held) {
+        std::this_thread::sleep_for(hold_);
+        held = true;
+      }
+      if (!driver.send(*from_worker)) return;
+    }
+  }
+  listener listener_;
+  std::uint16_t worker_port_;
+  std::chrono::milliseconds hold_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::vector<std::thread> relays_;  // touched by the acceptor thread only until it is joined
+  std::thread acceptor_;
+};
 
 // With a cluster node's heartbeats: a worker closes a connection that stays silent past its timeout.
 std::unique_ptr<caf::actor_system> networked_system(caf::actor_system_config& cfg) {
@@ -128,6 +190,20 @@ TEST_CASE("a driver without a reachable worker fails fast naming the address", "
   const auto [silent_message, silent_took] = timed_start_error(bounded);
   CHECK_THAT(silent_message, Catch::Contains("cannot reach worker " + silent_address + ": no answer: something listens there that is not a libflow worker"));
   CHECK(silent_took < 8s);
+}
+
+// CAF 0.17's middleman ends an outgoing connection whose handshake has not arrived by its next heartbeat tick
+// (0-100 ms): the driver tries again, and the next attempt has a whole interval.
+TEST_CASE("a driver joins a worker whose first handshake comes late on another attempt", "[cluster][join]") {
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  worker_process worker(dir, secret);
+  late_first_handshake forwarder(static_cast<std::uint16_t>(std::stoi(worker.address.substr(worker.address.rfind(':') + 1))), 300ms);
+  {
+    session driver(driver_config({"127.0.0.1:" + std::to_string(forwarder.port())}, secret));
+    CHECK(driver.cluster().joined_count() == 1);
+  }
+  CHECK(forwarder.connections() >= 2);
 }
 
 TEST_CASE("a peer that did not join gets no work and the worker logs it", "[cluster][join]") {
