@@ -134,7 +134,7 @@ TEST_CASE("http-feed reads tweets with a bearer token, query parameters and keep
   REQUIRE(everything.read_until([&] { return everything.rows >= 400; }));
   CHECK(everything.ids() == one_to(400));
   CHECK(everything.malformed == 0);
-  CHECK(metric(all->metrics(), "numRecordsReceived") == 400);
+  CHECK(settled_metric(*all, "numRecordsReceived", 400) == 400);
   CHECK(metric(all->metrics(), "connected") == 1);
   CHECK(metric(all->metrics(), "lastHttpStatus") == 200);
   std::set<std::int64_t> expected;  // the tweets tagged spark or flink, from the unfiltered read
@@ -157,7 +157,8 @@ TEST_CASE("http-feed reads tweets with a bearer token, query parameters and keep
   auto ids = tracked.ids();
   CHECK(std::set<std::int64_t>(ids.begin(), ids.end()) == expected);
   CHECK(ids.size() == expected.size());
-  CHECK(metric(filtered->metrics(), "numRecordsReceived") == static_cast<std::int64_t>(expected.size()));
+  CHECK(settled_metric(*filtered, "numRecordsReceived", static_cast<std::int64_t>(expected.size())) ==
+        static_cast<std::int64_t>(expected.size()));
   CHECK(metric(filtered->metrics(), "numBadRecords") == 0);
   filtered->stop();
   all->stop();

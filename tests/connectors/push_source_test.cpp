@@ -169,7 +169,7 @@ TEST_CASE("a push source replays an uncommitted range and decodes lines in stage
   CHECK(decoded_values(source, start, *end) == first);  // replay before commit
   source.commit(*end);
   CHECK_FALSE(source.latest_offset(*end));
-  CHECK(flow::test::metric(source.metrics(), "numRecordsReceived") == 5);
+  CHECK(flow::test::settled_metric(source, "numRecordsReceived", 5) == 5);
 }
 
 TEST_CASE("includeTimestamp adds the arrival time to each line", "[push]") {

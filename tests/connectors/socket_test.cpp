@@ -129,7 +129,7 @@ TEST_CASE("client mode reads lines, strips CRLF and a byte-order mark, keeps a l
   auto values = reader.take(5);
   CHECK(values == std::vector<std::string>{"En un lugar", "de la Mancha", "", "\xEF\xBB\xBFnot a mark here",
                                            "last without newline"});
-  CHECK(metric(source->metrics(), "numRecordsReceived") == 5);
+  CHECK(settled_metric(*source, "numRecordsReceived", 5) == 5);
 }
 
 TEST_CASE("a line longer than maxLineBytes is a counted bad record, discarded up to its newline", "[socket]") {

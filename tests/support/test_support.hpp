@@ -65,6 +65,16 @@ std::vector<std::vector<value>> sorted_rows(const batch& b);
 // The value of the metric called name; fails the test when there is none.
 std::int64_t metric(const connector_metrics& metrics, const std::string& name);
 
+// The source's metric called name once it equals expected, else its value after the timeout: a receiver
+// counts records right after appending them, so a reader may see the records a moment before the count.
+template <class Source>
+std::int64_t settled_metric(const Source& source, const std::string& name, std::int64_t expected,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  std::int64_t value = metric(source.metrics(), name);
+  eventually([&] { return (value = metric(source.metrics(), name)) == expected; }, timeout);
+  return value;
+}
+
 // The integer of the first field called key in JSON text such as a progress report ("numInputRows",
 // "batchId"), nullopt when there is none. Safe to call outside the test's thread.
 std::optional<std::int64_t> json_int(const std::string& json, const std::string& key);
