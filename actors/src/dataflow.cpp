@@ -172,13 +172,17 @@ void end_read(source_pointer self) {
 // unit ahead) takes no credit and is not acked: an epoch of one unit (a small file, a push source's
 // arrivals) then costs no ack and no wake-up of this thread, and the epoch window bounds how many such
 // units an instance holds.
+void read_ahead(source_state& st) {
+  while (!st.read_all && st.ahead.size() < 2) {
+    if (auto unit = st.reader->next()) st.ahead.push_back(std::move(*unit));
+    else st.read_all = true;
+  }
+}
+
 void pump(source_pointer self) {
   auto& st = self->state;
   while (st.reading) {
-    while (!st.read_all && st.ahead.size() < 2) {
-      if (auto unit = st.reader->next()) st.ahead.push_back(std::move(*unit));
-      else st.read_all = true;
-    }
+    read_ahead(st);
     if (st.ahead.empty()) return end_read(self);
     const bool last = st.read_all && st.ahead.size() == 1;
     const std::size_t target = st.next_instance;
@@ -207,35 +211,43 @@ void start_next_run(source_pointer self) {
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
   st.next_instance = instance_of_unit(run.epoch, 0, st.instances.size());
-  for (const auto& instance : st.instances)
-    self->send(instance, clocks_atom::value, run.epoch, run.watermark, run.processing_time);
+  // The clocks leave right before the epoch's first units or its barriers (the first unit is read first):
+  // an instance gets them in one burst and is woken once, not once for the clocks and again for the data.
+  auto send_clocks = [&] {
+    for (const auto& instance : st.instances)
+      self->send(instance, clocks_atom::value, run.epoch, run.watermark, run.processing_time);
+  };
+  st.reading = true;
   if (run.start == run.end) {  // another source of the graph has data in this epoch, this one none
-    st.reading = true;
+    send_clocks();
     return end_read(self);
   }
-  st.reading = true;
-  if (st.instances_read && st.reader->instances_can_read_ranges()) {
+  if (!st.instances_read) {
+    st.read_all = false;
+    st.reader->begin_read(run.start, run.end);
+    read_ahead(st);
+    send_clocks();
+    return pump(self);
+  }
+  if (st.reader->instances_can_read_ranges()) {
     auto plan = st.reader->plan_range_reads(run.start, run.end);
     std::vector<std::string> starts, ends;
     for (auto& [start, end] : plan.ranges) {
       starts.push_back(std::move(start));
       ends.push_back(std::move(end));
     }
+    send_clocks();
     for (const auto& instance : st.instances)
       self->send(instance, read_ranges_atom::value, run.epoch, st.first_seq, starts, ends,
                  static_cast<std::uint64_t>(plan.max_unit_bytes));
     return end_read(self);
   }
-  if (st.instances_read) {
-    auto plan = st.reader->plan_file_reads(run.start, run.end);
-    for (const auto& instance : st.instances)
-      self->send(instance, read_files_atom::value, run.epoch, st.first_seq, plan.files,
-                 static_cast<std::uint64_t>(plan.max_chunk_bytes));
-    return end_read(self);
-  }
-  st.read_all = false;
-  st.reader->begin_read(run.start, run.end);
-  pump(self);
+  auto plan = st.reader->plan_file_reads(run.start, run.end);
+  send_clocks();
+  for (const auto& instance : st.instances)
+    self->send(instance, read_files_atom::value, run.epoch, st.first_seq, plan.files,
+               static_cast<std::uint64_t>(plan.max_chunk_bytes));
+  end_read(self);
 }
 
 source_actor::behavior_type source_fun(source_pointer self, std::shared_ptr<source_reader> reader,
