@@ -158,7 +158,7 @@ struct worker_state {
   std::uint64_t next_join_id = 0;
   std::chrono::milliseconds join_timeout{0};
   std::set<caf::node_id> drivers;  // joined: they may name peers and deploy instances
-  caf::io::middleman_actor middleman;  // CAF's, or caf-openssl's with TLS: connects to peers
+  bool tls = false;  // peers are connected through caf-openssl's middleman (else CAF's)
   // The newest generation deployed here, by its coordinator (erased with its instances).
   struct deployed_generation {
     caf::actor coordinator;
@@ -195,7 +195,7 @@ caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<
       continue;
     }
     ++*pending;
-    self->request(self->state.middleman, self->state.join_timeout / 2, caf::connect_atom::value, peer.host, peer.port)
+    self->request(cluster_middleman(self->system(), self->state.tls), self->state.join_timeout / 2, caf::connect_atom::value, peer.host, peer.port)
         .then([self, one_done, address = addresses[i]](const caf::node_id&, caf::strong_actor_ptr& peer,
                                                       const std::set<std::string>&) mutable {
                 if (auto handle = caf::actor_cast<caf::actor>(peer)) {
@@ -231,14 +231,14 @@ void peer_link_lost(worker_pointer self, const std::string& address, const caf::
 
 worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_shared> shared,
                                    std::string secret, std::size_t slots, std::string state_directory,
-                                   std::chrono::milliseconds join_timeout, caf::io::middleman_actor middleman) {
+                                   std::chrono::milliseconds join_timeout, bool tls) {
   self->state.shared = std::move(shared);
   self->state.secret = std::move(secret);
   self->state.build = local_build();
   self->state.slots = slots;
   self->state.state_directory = std::move(state_directory);
   self->state.join_timeout = join_timeout;
-  self->state.middleman = std::move(middleman);
+  self->state.tls = tls;
   // Not linked: a coordinator ends an old generation's instances with exit_reason::kill, which a linked
   // worker could not trap.
   self->attach_functor([instances = self->state.instances] {
@@ -481,7 +481,7 @@ void serve_as_worker(const session_config& config) {
     const auto state_directory =
         (std::filesystem::temp_directory_path() / ("libflow-worker-" + std::to_string(::getpid()))).string();
     auto handle = sys.spawn(worker, shared, settings.secret, config.threads == 0 ? cores : config.threads, state_directory,
-                            settings.join_timeout, cluster_middleman(sys, settings));
+                            settings.join_timeout, settings.tls());
     std::uint16_t port = 0;
     try {
       port = publish_on(sys, settings, handle, settings.listen, "--flow.listen");
