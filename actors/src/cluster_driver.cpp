@@ -205,14 +205,18 @@ void cluster_driver::introduce_peers() {
       if (workers_[w] && membership_->member(addresses_[w])->joined) joined.emplace_back(w, workers_[w], addresses_[w]);
   }
   std::vector<caf::node_id> nodes;
-  for (const auto& [w, handle, address] : joined) nodes.push_back(handle.node());
+  std::vector<std::string> addresses;
+  for (const auto& [w, handle, address] : joined) {
+    nodes.push_back(handle.node());
+    addresses.push_back(address);
+  }
   for (const auto& [w, handle, address] : joined)
     ask<std::uint64_t>(sys_, timeout_, handle, address, "peers refused",
                        std::function<void(std::uint64_t)>([&, w = w](std::uint64_t slots) {
                          std::lock_guard<std::mutex> lock(workers_mutex_);
                          slots_[w] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
                        }),
-                       peers_atom::value, nodes);
+                       peers_atom::value, nodes, addresses);
 }
 
 cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)

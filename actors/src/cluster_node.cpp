@@ -36,7 +36,11 @@ void enable_networking(caf::actor_system_config& cfg, const cluster_settings& se
 }
 
 caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, const cluster_settings& settings) {
-  return settings.tls() ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
+  return cluster_middleman(sys, settings.tls());
+}
+
+caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, bool tls) {
+  return tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
 }
 
 std::string error_text(caf::actor_system& sys, const caf::error& err) {

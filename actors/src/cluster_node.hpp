@@ -26,6 +26,7 @@ void enable_networking(caf::actor_system_config& cfg, const cluster_settings& se
 
 // The middleman that connects to other nodes and carries the messages (caf-openssl's with TLS).
 caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, const cluster_settings& settings);
+caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, bool tls);
 
 // Publishes handle on at (port 0: any free one), with TLS when the settings have it; the port, or throws
 // flow::error naming flag and what to do. Typed handles only: the peer checks the published interface.

@@ -158,17 +158,87 @@ struct worker_state {
   std::uint64_t next_join_id = 0;
   std::chrono::milliseconds join_timeout{0};
   std::set<caf::node_id> drivers;  // joined: they may name peers and deploy instances
+  bool tls = false;  // peers are connected through caf-openssl's middleman (else CAF's)
+  // The newest generation deployed here, by its coordinator (erased with its instances).
+  struct deployed_generation {
+    caf::actor coordinator;
+    std::uint64_t generation;
+  };
+  std::map<caf::actor_addr, deployed_generation> generations;
+  std::map<caf::actor_addr, std::string> peer_links;  // peers' worker actors reached directly (monitored): address
 };
 
-worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> self, std::shared_ptr<worker_shared> shared,
+using worker_pointer = worker_actor::stateful_pointer<worker_state>;
+
+// Connects this worker to each peer whose node id sorts after its own (one connection per pair), then
+// answers the driver its slots. Without it CAF routes messages to a peer through the driver, the node that
+// named it (BASP's indirect route): every batch a shuffle sends between workers crosses the network twice
+// and the driver's middleman copies it on. The connections are made before the driver deploys instances
+// (it waits for the answer), so no message goes one way and a later one the other. A peer that cannot be
+// reached within half the join's timeout (a network that joins each worker to the driver only) keeps
+// the route through the driver.
+caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<caf::node_id>& peers,
+                                         const std::vector<std::string>& addresses) {
+  const auto slots = std::uint64_t{self->state.slots};
+  auto promise = self->make_response_promise<std::uint64_t>();
+  auto pending = std::make_shared<std::size_t>(1);  // one for this call, released at its end
+  auto one_done = [promise, pending, slots]() mutable {
+    if (--*pending == 0) promise.deliver(slots);
+  };
+  for (std::size_t i = 0; i < peers.size() && i < addresses.size(); ++i) {
+    if (!(self->node() < peers[i])) continue;
+    cluster_address peer;
+    try {
+      peer = parse_cluster_address(addresses[i], "a peer's address");
+    } catch (const error& e) {
+      std::cerr << "worker " << self->state.shared->name << ": " << e.what() << "; its data goes through the driver" << std::endl;
+      continue;
+    }
+    ++*pending;
+    self->request(cluster_middleman(self->system(), self->state.tls), self->state.join_timeout / 2, caf::connect_atom::value, peer.host, peer.port)
+        .then([self, one_done, address = addresses[i]](const caf::node_id&, caf::strong_actor_ptr& peer,
+                                                      const std::set<std::string>&) mutable {
+                if (auto handle = caf::actor_cast<caf::actor>(peer)) {
+                  self->monitor(handle);
+                  self->state.peer_links[handle.address()] = address;
+                  std::cerr << "worker " << self->state.shared->name << ": connected to its peer " << address
+                            << " directly" << std::endl;
+                }
+                one_done();
+              },
+              [self, one_done, address = addresses[i]](caf::error& err) mutable {
+                std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << address << " ("
+                          << error_text(self->system(), err) << "); their data goes through the driver" << std::endl;
+                one_done();
+              });
+  }
+  one_done();
+  return promise;
+}
+
+// A direct link to a peer ended (cut, or the peer gone) while this worker may still reach the driver: the
+// batches in flight on it are lost and the driver, whose own links hold, would not notice, so the running
+// generations fail here and their coordinators restart them (from the last checkpointed epoch, as for a
+// lost worker; a stale generation's report is ignored). The peer's messages then take the route through
+// the driver.
+void peer_link_lost(worker_pointer self, const std::string& address, const caf::error& reason) {
+  const std::string what = "worker " + self->state.shared->name + " lost its direct link to its peer " + address + " (" +
+                           error_text(self->system(), reason) + "); data between them may be lost";
+  std::cerr << what << std::endl;
+  for (const auto& [key, deployed] : self->state.generations)
+    caf::anon_send(deployed.coordinator, failed_atom::value, deployed.generation, what, false);
+}
+
+worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_shared> shared,
                                    std::string secret, std::size_t slots, std::string state_directory,
-                                   std::chrono::milliseconds join_timeout) {
+                                   std::chrono::milliseconds join_timeout, bool tls) {
   self->state.shared = std::move(shared);
   self->state.secret = std::move(secret);
   self->state.build = local_build();
   self->state.slots = slots;
   self->state.state_directory = std::move(state_directory);
   self->state.join_timeout = join_timeout;
+  self->state.tls = tls;
   // Not linked: a coordinator ends an old generation's instances with exit_reason::kill, which a linked
   // worker could not trap.
   self->attach_functor([instances = self->state.instances] {
@@ -176,10 +246,16 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
       for (const auto& instance : handles) caf::anon_send_exit(instance, caf::exit_reason::kill);
   });
   self->set_down_handler([self](caf::down_msg& msg) {
+    if (auto peer = self->state.peer_links.find(msg.source); peer != self->state.peer_links.end()) {
+      peer_link_lost(self, peer->second, msg.reason);
+      self->state.peer_links.erase(peer);
+      return;
+    }
     auto& instances = *self->state.instances;
     if (auto it = instances.find(msg.source); it != instances.end()) {
       for (const auto& instance : it->second) self->send_exit(instance, caf::exit_reason::kill);
       instances.erase(it);
+      self->state.generations.erase(msg.source);
       return;
     }
     for (auto& [coordinator, handles] : instances)
@@ -248,12 +324,13 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
                   << " (no join within " << st.join_timeout.count() << " ms of its hello)" << std::endl;
         st.joining.erase(it);
       },
-      [self](peers_atom, const std::vector<caf::node_id>& peers) -> caf::result<std::uint64_t> {
+      [self](peers_atom, const std::vector<caf::node_id>& peers,
+             const std::vector<std::string>& addresses) -> caf::result<std::uint64_t> {
         auto& shared = self->state.shared;
         if (!shared->trusts(self->current_sender()) || self->state.drivers.count(self->current_sender()->node()) == 0)
           return shared->refuse(self->current_sender(), "a list of peers");
         for (const auto& peer : peers) shared->trust(peer);
-        return std::uint64_t{self->state.slots};
+        return connect_peers(self, peers, addresses);
       },
       [self](deploy_atom, const instance_deployment& deployment) -> caf::result<caf::actor> {
         auto& shared = self->state.shared;
@@ -265,6 +342,8 @@ worker_actor::behavior_type worker(worker_actor::stateful_pointer<worker_state> 
           auto [of_coordinator, first] = self->state.instances->try_emplace(deployment.coordinator.address());
           if (first) self->monitor(deployment.coordinator);
           of_coordinator->second.push_back(instance);
+          auto& deployed = self->state.generations[deployment.coordinator.address()];
+          if (first || deployment.generation > deployed.generation) deployed = {deployment.coordinator, deployment.generation};
           return instance;
         } catch (const std::exception& e) {
           std::cerr << "worker " << shared->name << ": cannot run vertex " << deployment.vertex << ": " << e.what() << std::endl;
@@ -402,7 +481,7 @@ void serve_as_worker(const session_config& config) {
     const auto state_directory =
         (std::filesystem::temp_directory_path() / ("libflow-worker-" + std::to_string(::getpid()))).string();
     auto handle = sys.spawn(worker, shared, settings.secret, config.threads == 0 ? cores : config.threads, state_directory,
-                            settings.join_timeout);
+                            settings.join_timeout, settings.tls());
     std::uint16_t port = 0;
     try {
       port = publish_on(sys, settings, handle, settings.listen, "--flow.listen");

@@ -27,7 +27,7 @@ using join_atom = caf::atom_constant<caf::atom("join")>;      // driver -> worke
 using build_atom = caf::atom_constant<caf::atom("build")>;    // driver -> worker: build list (after proofs)
 using expire_atom = caf::atom_constant<caf::atom("expire")>;  // worker -> itself: an unfinished join's end
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;  // driver -> worker: a vertex instance
-using peers_atom = caf::atom_constant<caf::atom("peers")>;    // driver -> worker: the other workers' nodes
+using peers_atom = caf::atom_constant<caf::atom("peers")>;    // driver -> worker: the workers' nodes, addresses
 using announce_atom = caf::atom_constant<caf::atom("announce")>;  // worker -> registrar: handle, address
 
 // An operator vertex's instance as it crosses the wire (dataflow.hpp's instance_setup without what cannot
@@ -60,7 +60,7 @@ using worker_actor = caf::typed_actor<
     caf::replies_to<join_atom, std::string>::with<std::string>,
     caf::replies_to<build_atom, std::string>::with<std::string>,
     caf::reacts_to<expire_atom, std::uint64_t>,
-    caf::replies_to<peers_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
+    caf::replies_to<peers_atom, std::vector<caf::node_id>, std::vector<std::string>>::with<std::uint64_t>,
     caf::replies_to<deploy_atom, instance_deployment>::with<caf::actor>>;
 
 using registrar_actor = caf::typed_actor<caf::reacts_to<announce_atom, caf::actor, std::string>>;

@@ -310,7 +310,7 @@ TEST_CASE("a peer a driver named may not deploy instances on a worker, its drive
                [&](caf::error& e) { FAIL(flow::runtime::error_text(*driver_sys, e)); });
   REQUIRE(handshake.authenticated());
   CHECK_THAT(ask_text<std::uint64_t>(*driver_sys, from_driver, flow::runtime::peers_atom::value,
-                                     std::vector<caf::node_id>{peer_sys->node()}),
+                                     std::vector<caf::node_id>{peer_sys->node()}, std::vector<std::string>{}),
              !Catch::Contains("refused"));
   // The peer's deploy is refused at the door; the driver's passes it (and fails on the empty deployment).
   CHECK_THAT(ask_text<caf::actor>(*peer_sys, from_peer, flow::runtime::deploy_atom::value, flow::runtime::instance_deployment{}),
@@ -318,7 +318,8 @@ TEST_CASE("a peer a driver named may not deploy instances on a worker, its drive
   CHECK_THAT(ask_text<caf::actor>(*driver_sys, from_driver, flow::runtime::deploy_atom::value, flow::runtime::instance_deployment{}),
              Catch::Contains("cannot run vertex 0"));
   // Nor may the peer name peers of its own.
-  CHECK_THAT(ask_text<std::uint64_t>(*peer_sys, from_peer, flow::runtime::peers_atom::value, std::vector<caf::node_id>{}),
+  CHECK_THAT(ask_text<std::uint64_t>(*peer_sys, from_peer, flow::runtime::peers_atom::value, std::vector<caf::node_id>{},
+                                     std::vector<std::string>{}),
              Catch::Contains("refused a list of peers"));
 }
 

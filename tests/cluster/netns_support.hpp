@@ -145,4 +145,48 @@ class network_namespace {
   std::string ip_, tc_, name_, host_device_, inner_device_, host_address_, address_;
 };
 
+// A veth pair joining two namespaces directly (besides each one's link to this process), with a route in
+// each to the other's address(): their workers then reach each other without this process. Removed on
+// destruction; declare it after both namespaces.
+class namespace_link {
+ public:
+  namespace_link(const network_namespace& a, const network_namespace& b)
+      : ip_(iproute2_program("ip")),
+        a_(a.name()),
+        a_device_("fl" + std::to_string(::getpid()) + "pa"),
+        b_device_("fl" + std::to_string(::getpid()) + "pb") {
+    remove();
+    try {
+      for (const std::string& step : {
+               ip_ + " link add " + a_device_ + " type veth peer name " + b_device_,
+               ip_ + " link set " + a_device_ + " netns " + a.name(),
+               ip_ + " link set " + b_device_ + " netns " + b.name(),
+               ip_ + " -n " + a.name() + " link set " + a_device_ + " up",
+               ip_ + " -n " + b.name() + " link set " + b_device_ + " up",
+               ip_ + " -n " + a.name() + " route add " + b.address() + "/32 dev " + a_device_,
+               ip_ + " -n " + b.name() + " route add " + a.address() + "/32 dev " + b_device_,
+           })
+        run(step);
+    } catch (...) {
+      remove();
+      throw;
+    }
+  }
+  ~namespace_link() { remove(); }
+  namespace_link(const namespace_link&) = delete;
+  namespace_link& operator=(const namespace_link&) = delete;
+
+  // The first namespace's end down: no FIN, no RST, as network_namespace::cut.
+  void cut() { run(ip_ + " -n " + a_ + " link set " + a_device_ + " down"); }
+
+ private:
+  static void run(const std::string& command) {
+    const auto result = run_command(command);
+    if (result.status != 0) throw std::runtime_error("`" + command + "` failed: " + result.output);
+  }
+  void remove() { run_command(ip_ + " -n " + a_ + " link del " + a_device_); }
+
+  std::string ip_, a_, a_device_, b_device_;
+};
+
 }  // namespace flow::test

@@ -139,6 +139,57 @@ TEST_CASE("a worker's link cut mid-query: the loss is detected, its instances mo
   CHECK(driver.cluster().member(survivor->address)->joined);
 }
 
+// Workers that reach each other connect directly (their shuffle's batches do not go through the driver);
+// that link cut while both still reach the driver, which therefore loses no worker: the worker that
+// connected reports it, the query restarts from its checkpoint with the batches going through the
+// driver, and the sums are exact.
+TEST_CASE("the direct link between two workers cut mid-query: the query restarts, the sums are exact",
+          "[cluster][netns]") {
+  SKIP_WITHOUT_NETNS();
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  key_totals expected;
+  constexpr int files = 60;
+  fs::create_directories(dir / "input");
+  write_key_sum_files(dir / "input", files, 0, 5000, 500, expected);
+  network_namespace first(0), second(1);
+  namespace_link between(first, second);
+  const auto a = worker_in(first, dir, secret), b = worker_in(second, dir, secret);
+  auto config = driver_config({a->address, b->address}, secret);
+  config.parallelism = 4;  // the shuffle to the aggregation crosses between the workers
+  session driver(config);
+  const auto connected = [&] {
+    const std::string logs = a->log() + b->log();
+    return logs.find("connected to its peer") != std::string::npos;
+  };
+  std::mt19937 random(Catch::rngSeed());
+  const std::int64_t cut_after = 3 + static_cast<std::int64_t>(random() % 10);
+  std::int64_t committed_at_cut = -1;
+  bool restarted = false;
+  const auto checkpoint = dir / "checkpoint";
+  const auto sums = run_key_sums(driver, dir / "input", checkpoint, [&](const streaming_query& query) {
+    REQUIRE(eventually([&] { return newest_commit(checkpoint) >= cut_after || !query.is_active(); }, 120s, 1ms));
+    if (!query.is_active()) return;  // it failed: run_key_sums says why
+    INFO("worker logs: " << a->log() << b->log());
+    REQUIRE(connected());
+    committed_at_cut = newest_commit(checkpoint);
+    between.cut();
+    REQUIRE(eventually([&] {
+      const std::string logs = a->log() + b->log();
+      return logs.find("lost its direct link to its peer") != std::string::npos;
+    }, 10s, 10ms));
+    // The report restarted the dataflow (an epoch's progress counts the restart).
+    eventually([&] {
+      for (const auto& p : query.recent_progress()) restarted |= json_int(p, "numRestarts").value_or(0) > 0;
+      return restarted || !query.is_active();
+    }, 60s, 10ms);
+  });
+  CHECK(restarted);
+  CHECK(committed_at_cut < files - 1);  // the cut fell mid-query
+  CHECK(sums == expected);
+  CHECK(driver.cluster().joined_count() == 2);  // no worker was taken for lost
+}
+
 TEST_CASE("a worker's link cut before the join: the driver fails fast naming the worker", "[cluster][netns]") {
   SKIP_WITHOUT_NETNS();
   temp_dir dir;
