@@ -16,12 +16,14 @@ output_router::output_router(const dataflow_graph& graph, std::size_t vertex, st
     out.targets = std::max<std::size_t>(1, graph.vertex(edge.to).parallelism);
     out.next = instance % out.targets;  // instances start their round-robin at different targets
     for (const auto& key : edge.keys) out.key_columns.push_back(from.output->index_of(key));
+    const auto& chain = graph.vertex(edge.to).chain;
+    out.hand_on_keys = !chain.empty() && chain.front()->reads_attached_keys();
     edges_.push_back(std::move(out));
   }
 }
 
 std::vector<batch> output_router::hash_parts(const batch& rows, const out_edge& edge) {
-  return hash_partition(rows, edge.key_columns, edge.targets);
+  return hash_partition(rows, edge.key_columns, edge.targets, edge.hand_on_keys);
 }
 
 std::size_t output_router::expected_barriers(const dataflow_graph& graph, std::size_t vertex, std::size_t instance) {

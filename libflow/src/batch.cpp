@@ -111,6 +111,13 @@ const std::vector<column>& batch::columns() const {
   return body_->copies->columns;
 }
 
+batch batch::with_attached_keys(std::shared_ptr<const encoded_key_columns> keys) const {
+  batch result;
+  result.body_ = std::make_shared<const body>(body{body_->schema, body_->columns, body_->rows, body_->selection,
+                                                   body_->copies, std::move(keys)});
+  return result;
+}
+
 batch batch::empty(schema_ptr schema) {
   if (!schema) throw error("batch::empty: the schema is null");
   std::vector<column> columns;

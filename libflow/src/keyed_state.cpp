@@ -1,5 +1,7 @@
 // The keyed state store's bookkeeping, the row builders of keyed operators and their shared part.
 #include <algorithm>
+#include <cstring>
+#include <numeric>
 
 #include "flow/keyed_operator.hpp"
 
@@ -172,6 +174,34 @@ void keyed_state_base::rebuild_slots(std::size_t capacity) {
   }
 }
 
+std::shared_ptr<const encoded_key_columns> keyed_state_base::changed_keys() const {
+  encoded_keys keys;
+  keys.rows = changed_.size();
+  keys.hashes.reserve(keys.rows);
+  if (layout_.fixed()) {
+    keys.key_words = layout_.key_words();
+    keys.words.resize(keys.rows * keys.key_words);
+    for (std::size_t i = 0; i < keys.rows; ++i) {
+      const key_ref key = key_at(changed_[i]);
+      std::memcpy(keys.words.data() + i * keys.key_words, key.bytes.data(), keys.key_words * sizeof(std::uint64_t));
+      keys.hashes.push_back(key.hash);
+    }
+  } else {
+    keys.offsets.reserve(keys.rows + 1);
+    for (auto e : changed_) {
+      const key_ref key = key_at(e);
+      keys.offsets.push_back(keys.bytes.size());
+      keys.bytes.append(key.bytes);
+      keys.hashes.push_back(key.hash);
+    }
+    keys.offsets.push_back(keys.bytes.size());
+  }
+  std::vector<std::size_t> columns(layout_.types().size());
+  std::iota(columns.begin(), columns.end(), std::size_t{0});
+  return std::make_shared<const encoded_key_columns>(
+      encoded_key_columns{std::move(columns), std::make_shared<const encoded_keys>(std::move(keys)), nullptr});
+}
+
 std::size_t keyed_state_base::index_bytes() const {
   return slots_.capacity() * sizeof(std::uint32_t) + hashes_.capacity() * sizeof(std::uint64_t) +
          key_bytes_.capacity() + key_offsets_.capacity() * sizeof(std::size_t) + live_.capacity() +
@@ -285,16 +315,19 @@ row_keys keyed_operator_base::input_keys(const batch& input, std::size_t input_i
   if (input_index != 0) {
     throw error("keyed operator '" + name_ + "' has one input, but got a batch for input " + std::to_string(input_index));
   }
-  std::vector<column> keys;
-  keys.reserve(key_indexes_.size());
   for (std::size_t k = 0; k < key_indexes_.size(); ++k) {
     const std::size_t index = key_indexes_[k];
     if (index >= input.num_columns() || input.schema()[index].type != layout_.types()[k]) {
       throw error("keyed operator '" + name_ + "' was built for the input (" + input_->to_string() +
                   "), but got a batch of (" + input.schema().to_string() + ")");
     }
-    keys.push_back(input.col(index));
   }
+  if (const encoded_key_columns* attached = input.attached_keys(); attached && attached->columns == key_indexes_) {
+    return row_keys(attached->keys, attached->rows);
+  }
+  std::vector<column> keys;
+  keys.reserve(key_indexes_.size());
+  for (auto index : key_indexes_) keys.push_back(input.col(index));
   return row_keys(encode_keys(layout_, keys, input.num_rows()));
 }
 
@@ -306,6 +339,11 @@ row_keys keyed_operator_base::state_keys(const batch& changes) const {
                 "), but have (" + changes.schema().to_string() + ")");
   }
   const std::size_t num_keys = layout_.types().size();
+  if (const encoded_key_columns* attached = changes.attached_keys()) {
+    std::vector<std::size_t> key_columns(num_keys);
+    std::iota(key_columns.begin(), key_columns.end(), std::size_t{0});
+    if (attached->columns == key_columns) return row_keys(attached->keys, attached->rows);
+  }
   std::vector<column> keys(changes.columns().begin(), changes.columns().begin() + static_cast<std::ptrdiff_t>(num_keys));
   return row_keys(encode_keys(layout_, keys, changes.num_rows()));
 }

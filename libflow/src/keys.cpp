@@ -375,7 +375,8 @@ void append_decoded_key(const key_layout& layout, std::string_view key, std::spa
   });
 }
 
-std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n) {
+std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n,
+                                  bool hand_on_keys) {
   if (n == 0) throw error("hash_partition: the number of parts must be at least 1");
   std::vector<column> keys;
   for (auto k : key_columns) {
@@ -390,9 +391,17 @@ std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>
     keys.push_back(b.col(k));
   }
   if (n == 1) return {b};
-  const auto hashes = hash_keys(keys, b.num_rows());
+  std::shared_ptr<const encoded_keys> encoded;
+  std::vector<std::uint64_t> hashes_only;
+  if (hand_on_keys) encoded = std::make_shared<const encoded_keys>(encode_keys(keys, b.num_rows()));
+  else hashes_only = hash_keys(keys, b.num_rows());
+  const std::vector<std::uint64_t>& hashes = encoded ? encoded->hashes : hashes_only;
   std::vector<std::vector<std::uint32_t>> rows(n);
   for (std::size_t i = 0; i < hashes.size(); ++i) rows[part_of(hashes[i], n)].push_back(static_cast<std::uint32_t>(i));
+  auto with_keys = [&](const batch& part, std::shared_ptr<const std::vector<std::uint32_t>> part_rows) {
+    if (!encoded) return part;
+    return part.with_attached_keys(std::make_shared<const encoded_key_columns>(encoded_key_columns{key_columns, encoded, std::move(part_rows)}));
+  };
   // A part shares b's columns and selects its rows (batch::selected): a column is copied only when the
   // part's reader asks for it, so that columns no one downstream reads are never gathered, and the gather
   // runs on the reader's thread.
@@ -404,13 +413,17 @@ std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>
   parts.reserve(n);
   for (auto& part_rows : rows) {
     if (part_rows.size() == b.num_rows()) {
-      parts.push_back(b);
+      parts.push_back(with_keys(b, nullptr));
       continue;
     }
+    auto of_b = std::make_shared<const std::vector<std::uint32_t>>(std::move(part_rows));
+    auto of_base = of_b;
     if (outer) {
-      for (auto& row : part_rows) row = (*outer)[row];
+      std::vector<std::uint32_t> selection(of_b->size());
+      for (std::size_t i = 0; i < selection.size(); ++i) selection[i] = (*outer)[(*of_b)[i]];
+      of_base = std::make_shared<const std::vector<std::uint32_t>>(std::move(selection));
     }
-    parts.push_back(batch::selected(b.schema_ref(), base, std::make_shared<const std::vector<std::uint32_t>>(std::move(part_rows))));
+    parts.push_back(with_keys(batch::selected(b.schema_ref(), base, std::move(of_base)), std::move(of_b)));
   }
   return parts;
 }

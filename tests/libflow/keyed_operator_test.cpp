@@ -166,7 +166,7 @@ TEST_CASE("keyed state: a copy fed take_changes() equals the original, and resto
   for (const auto& keys : {std::vector<std::string>{"name", "id"}, std::vector<std::string>{"id"}}) {
     INFO("keys: " << keys.size());
     total_by_key op(input_schema(), keys);
-    auto original = op.make_state(), copy = op.make_state();
+    auto original = op.make_state(), copy = op.make_state(), copy_from_columns = op.make_state();
     std::mt19937 rng(7);
     model truth;  // keyed by (name, id): for the single key "id", name is always "k"
     auto next_batch = [&] {
@@ -202,8 +202,15 @@ TEST_CASE("keyed state: a copy fed take_changes() equals the original, and resto
       } else {
         CHECK(sorted_rows(out) == (live_touched.empty() ? std::vector<std::vector<value>>{} : model_rows(truth, live_touched)));
       }
-      copy->apply_changes(original->take_changes());
+      const batch changes = original->take_changes();
+      copy->apply_changes(changes);
+      // The changes carry their encoded keys (the copy reads them); without them the copy encodes the key columns.
+      REQUIRE(changes.attached_keys() != nullptr);
+      const batch bare(changes.schema_ref(), changes.columns());
+      REQUIRE(bare.attached_keys() == nullptr);
+      copy_from_columns->apply_changes(bare);
       CHECK(sorted_rows(copy->snapshot()) == sorted_rows(original->snapshot()));
+      CHECK(sorted_rows(copy_from_columns->snapshot()) == sorted_rows(original->snapshot()));
       CHECK(copy->num_rows() == truth.size());
     }
     if (keys.size() == 2) CHECK(snapshot_rows(*original) == model_rows(truth));
@@ -222,6 +229,43 @@ TEST_CASE("keyed state: a copy fed take_changes() equals the original, and resto
     CHECK(sorted_rows(restored->take_changes()) == sorted_rows(original->take_changes()));
     CHECK(sorted_rows(restored->snapshot()) == sorted_rows(original->snapshot()));
   }
+}
+
+TEST_CASE("keyed operator: reads the keys a hash edge attached to its key columns, and only those", "[keyed]") {
+  total_by_key op(input_schema(), {"name", "id"});
+  const stream_operator& as_operator = op;
+  std::mt19937 rng(3);
+  const batch rows = random_rows(rng, 400);
+  // Fed the parts of a hash edge that attaches their keys, or of one that does not: the same state.
+  auto attached = op.make_state(), encoded = op.make_state();
+  collecting_context ctx;
+  const auto with_keys = hash_partition(rows, {0, 1}, 3, true), without = hash_partition(rows, {0, 1}, 3);
+  for (std::size_t p = 0; p < 3; ++p) {
+    REQUIRE(with_keys[p].attached_keys() != nullptr);
+    as_operator.process(with_keys[p], 0, attached.get(), ctx);
+    as_operator.process(without[p], 0, encoded.get(), ctx);
+  }
+  CHECK(sorted_rows(attached->snapshot()) == sorted_rows(encoded->snapshot()));
+  CHECK(attached->num_rows() > 10);
+
+  // The attached keys are what the operator keys by (rows of other keys attached to these rows' columns
+  // prove it), unless they are of other columns.
+  const batch one = make_batch(input_schema(), {{std::string("a"), std::int64_t{1}, std::int64_t{5}}});
+  const batch other = make_batch(input_schema(), {{std::string("z"), std::int64_t{9}, std::int64_t{0}}});
+  auto keys_of_other = [&](std::vector<std::size_t> columns) {
+    std::vector<column> key_columns;
+    for (auto c : columns) key_columns.push_back(other.col(c));
+    return one.with_attached_keys(std::make_shared<const encoded_key_columns>(encoded_key_columns{
+        columns, std::make_shared<const encoded_keys>(encode_keys(key_columns, 1)), nullptr}));
+  };
+  auto state = op.make_state();
+  as_operator.process(keys_of_other({0, 1}), 0, state.get(), ctx);
+  CHECK(sorted_rows(state->snapshot()) ==
+        std::vector<std::vector<value>>{{std::string("z"), std::int64_t{9}, false, std::int64_t{5}, std::int64_t{1}}});
+  state = op.make_state();
+  as_operator.process(keys_of_other({1, 0}), 0, state.get(), ctx);
+  CHECK(sorted_rows(state->snapshot()) ==
+        std::vector<std::vector<value>>{{std::string("a"), std::int64_t{1}, false, std::int64_t{5}, std::int64_t{1}}});
 }
 
 TEST_CASE("keyed state: null keys are keys of their own, apart from the empty string and zero", "[keyed]") {

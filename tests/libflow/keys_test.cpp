@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "flow/keyed_operator.hpp"
 #include "flow/keys.hpp"
 #include "flow/operators.hpp"
 #include "test_support.hpp"
@@ -326,6 +327,42 @@ TEST_CASE("hash_partition: a part selects its rows of the input's columns, copie
   part_of.clear();
   check_parts(kept, {string_col}, 3, part_of);
   CHECK(nonempty_parts(part_of) == 3);
+}
+
+TEST_CASE("hash_partition: with hand_on_keys each part carries its rows' encoded keys", "[keys]") {
+  const batch b = random_keys(300, 8);
+  std::vector<std::uint32_t> every_other;
+  for (std::uint32_t r = 1; r < b.num_rows(); r += 2) every_other.push_back(r);
+  const batch kept = batch::selected(b.schema_ref(), b.columns(), std::make_shared<const std::vector<std::uint32_t>>(every_other));
+  for (const auto& keys : {std::vector<std::size_t>{string_col, int_col}, std::vector<std::size_t>{int_col, double_col}}) {
+    for (const batch& input : {b, kept}) {
+      INFO("first key column " << keys.front() << ", selected input: " << (input.selection() != nullptr));
+      CHECK(hash_partition(input, keys, 3)[0].attached_keys() == nullptr);
+      const auto parts = hash_partition(input, keys, 3, true);
+      const auto plain = hash_partition(input, keys, 3);
+      REQUIRE(parts.size() == 3);
+      std::size_t rows = 0;
+      for (std::size_t p = 0; p < parts.size(); ++p) {
+        CHECK(parts[p] == plain[p]);
+        const encoded_key_columns* attached = parts[p].attached_keys();
+        REQUIRE(attached != nullptr);
+        CHECK(attached->columns == keys);
+        std::vector<column> columns;
+        for (auto k : keys) columns.push_back(parts[p].col(k));
+        const encoded_keys expected = encode_keys(columns, parts[p].num_rows());
+        const row_keys got(attached->keys, attached->rows);
+        REQUIRE(got.size() == parts[p].num_rows());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+          CHECK(got[i].bytes == expected.key(i));
+          CHECK(got[i].hash == expected.hashes[i]);
+        }
+        rows += got.size();
+        // A batch made from a part has no keys attached: its rows are others.
+        CHECK(parts[p].slice(0, parts[p].num_rows()).attached_keys() == nullptr);
+      }
+      CHECK(rows == input.num_rows());
+    }
+  }
 }
 
 TEST_CASE("hash_partition and encode_keys refuse bad arguments with a clear error", "[keys]") {

@@ -12,6 +12,8 @@
 
 namespace flow {
 
+struct encoded_key_columns;  // flow/keys.hpp
+
 class batch {
  public:
   batch() = default;  // an empty batch with an empty schema
@@ -37,6 +39,12 @@ class batch {
   // Column i as stored: with a selection, all rows of it, which selection() indexes; else col(i).
   const column& base_col(std::size_t i) const { return body_->columns[i]; }
 
+  // The keys a hash edge encoded for this batch (hash_partition), or null. Only the batch itself carries
+  // them: a batch made from it (a slice, a selection, new columns) has none.
+  const encoded_key_columns* attached_keys() const { return body_->keys.get(); }
+  // This batch with the keys a hash edge encoded for it.
+  batch with_attached_keys(std::shared_ptr<const encoded_key_columns> keys) const;
+
   // Zero-copy view of rows [offset, offset + length).
   batch slice(std::size_t offset, std::size_t length) const;
   std::size_t byte_size() const;
@@ -59,6 +67,7 @@ class batch {
     std::size_t rows = 0;
     std::shared_ptr<const std::vector<std::uint32_t>> selection;
     std::shared_ptr<selected_copies> copies;  // with a selection
+    std::shared_ptr<const encoded_key_columns> keys = {};
   };
   const column& selected_col(std::size_t i) const;
   std::shared_ptr<const body> body_ = std::make_shared<const body>(body{make_schema({}), {}, 0, {}, {}});

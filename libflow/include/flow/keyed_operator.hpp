@@ -49,12 +49,19 @@ struct key_ref {
 // The keys of one input batch, encoded once: keys[i] is row i's key.
 class row_keys {
  public:
-  explicit row_keys(encoded_keys keys) : keys_(std::move(keys)) {}
-  std::size_t size() const { return keys_.rows; }
-  key_ref operator[](std::size_t row) const { return {keys_.key(row), keys_.hashes[row]}; }
+  explicit row_keys(encoded_keys keys) : keys_(std::make_shared<const encoded_keys>(std::move(keys))) {}
+  // Rows `rows` (null: all) of keys (a batch's encoded_key_columns).
+  row_keys(std::shared_ptr<const encoded_keys> keys, std::shared_ptr<const std::vector<std::uint32_t>> rows)
+      : keys_(std::move(keys)), rows_(std::move(rows)) {}
+  std::size_t size() const { return rows_ ? rows_->size() : keys_->rows; }
+  key_ref operator[](std::size_t row) const {
+    const std::size_t r = rows_ ? (*rows_)[row] : row;
+    return {keys_->key(r), keys_->hashes[r]};
+  }
 
  private:
-  encoded_keys keys_;
+  std::shared_ptr<const encoded_keys> keys_;
+  std::shared_ptr<const std::vector<std::uint32_t>> rows_;
 };
 
 // Appends one row's values to columns of a batch being built, left to right. Integers may go to float64
@@ -190,6 +197,8 @@ class keyed_state_base : public operator_state {
   }
   std::size_t entries() const { return hashes_.size(); }
   const std::vector<std::uint32_t>& changed() const { return changed_; }
+  // The keys of changed(), in its order, as the key columns 0.. of take_changes()'s rows.
+  std::shared_ptr<const encoded_key_columns> changed_keys() const;
   void forget_changes();
   // Drops the removed entries when they outnumber the live ones; returns the kept entries' old numbers
   // (ascending, renumbered 0..), or nothing when it kept everything.
@@ -316,7 +325,7 @@ class keyed_state final : public keyed_state_base {
   batch take_changes() override {
     keyed_rows rows = op_->state_rows();
     for (auto e : changed()) write(rows, key_at(e), live(e) ? &values_[e] : nullptr);
-    batch changes = rows.finish();
+    batch changes = rows.finish().with_attached_keys(changed_keys());
     if (store_) {
       write_to_store(changes, layout().types().size() + 1);
       std::vector<T>().swap(values_);
@@ -429,6 +438,7 @@ class keyed_operator_base : public stream_operator {
   std::string name() const override { return name_; }
   const schema_ptr& output_schema() const override { return output_; }
   std::vector<std::string> key_columns() const override { return key_names_; }
+  bool reads_attached_keys() const override { return true; }
   // The keys, then "__deleted" (boolean), then the spec's state columns (nullable: null in deleted rows).
   const schema_ptr& state_schema() const { return state_; }
   const key_layout& layout() const { return layout_; }

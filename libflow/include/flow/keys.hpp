@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -98,8 +99,20 @@ std::vector<value> decode_key(const key_layout& layout, std::string_view key);
 // Appends the values of one encoded key to columns[0 .. layout.types().size()), builders of the layout's types.
 void append_decoded_key(const key_layout& layout, std::string_view key, std::span<column_builder> columns);
 
+// Keys a batch carries already encoded (batch::attached_keys), so that the operator that reads them does
+// not encode its key columns again: row i's key of the columns `columns` is keys->key(rows ? (*rows)[i] : i).
+// A hash edge attaches its parts' keys (hash_partition), a keyed state its changes' keys (take_changes).
+struct encoded_key_columns {
+  std::vector<std::size_t> columns;
+  std::shared_ptr<const encoded_keys> keys;
+  std::shared_ptr<const std::vector<std::uint32_t>> rows;  // null: all of keys, in order
+};
+
 // Splits b into n batches (its schema, rows in input order) by the hash of the columns key_columns:
-// rows with equal keys always land in the same part, in every batch. n = 1 returns b itself.
-std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n);
+// rows with equal keys always land in the same part, in every batch. n = 1 returns b itself. With
+// hand_on_keys the keys are encoded (encode_keys) rather than only hashed, and each part carries its rows'
+// keys (batch::attached_keys) for a reader keyed by the same columns.
+std::vector<batch> hash_partition(const batch& b, const std::vector<std::size_t>& key_columns, std::size_t n,
+                                  bool hand_on_keys = false);
 
 }  // namespace flow

@@ -121,6 +121,9 @@ class stream_operator {
   // The columns the input must be hash-partitioned by (every row of a key reaches the same instance);
   // empty: any partitioning will do. A vertex that starts with such an operator gets a hash edge.
   virtual std::vector<std::string> key_columns() const { return {}; }
+  // True when process() reads the keys of key_columns() that a hash edge encoded with the batch
+  // (batch::attached_keys): the edge into the vertex then encodes them instead of only hashing them.
+  virtual bool reads_attached_keys() const { return false; }
   // The input columns (indexes, ascending) the operator reads when its output depends on those alone;
   // nullopt: it may read any. A source vertex whose chain starts with such an operator decodes only those
   // columns where its format can skip the others (csv: the others are null, their text not converted).

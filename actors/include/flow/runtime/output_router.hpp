@@ -62,6 +62,7 @@ class output_router {
     std::size_t to = 0, input = 0, targets = 1, next = 0;
     partitioning kind = partitioning::rebalance;
     std::vector<std::size_t> key_columns;
+    bool hand_on_keys = false;  // hash: the target's first operator reads the keys the edge encodes
   };
   static std::vector<batch> hash_parts(const batch& rows, const out_edge& edge);
   std::vector<out_edge> edges_;
