@@ -78,11 +78,8 @@ void ask(caf::actor_system& sys, std::chrono::milliseconds join_timeout, const H
 // The worker's actor at host:port through the middleman (caf-openssl's with TLS), or why not. Unlike
 // middleman::remote_actor, the wait is bounded by the join's timeout, whatever the middleman does (its
 // connection timeout covers a peer that accepts and stays silent, not a connect that hangs).
-// CAF 0.17's middleman starts an outgoing connection's silence clock at zero, so its heartbeat tick ends the
-// connection if the worker's handshake (TLS's first) has not arrived by the next tick, 0-100 ms later. An
-// attempt made right after that tick has the whole interval: a few are made while the join's timeout lasts
-// (few, since each leaves a connection in the backlog of a listener that never accepts, and a full backlog
-// blocks the middleman's connect for minutes).
+// A connection cut by the middleman's heartbeat tick before the worker's handshake is made again
+// (connect_again) while the join's timeout lasts.
 std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, const cluster_settings& settings,
                                                        const std::string& host, std::uint16_t port) {
   const bool tls = settings.tls();
@@ -94,11 +91,12 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, c
   const auto manager = cluster_middleman(sys, settings);
   caf::scoped_actor self{sys};
   std::variant<worker_actor, std::string> result = no_answer;
-  constexpr int max_attempts = 4;
-  bool handshake_timed_out = true;
-  for (auto [attempt, left] = std::pair{0, settings.join_timeout}; handshake_timed_out && attempt < max_attempts && left > 0ms;
-       ++attempt, left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())) {
-    handshake_timed_out = false;
+  bool again = true;
+  int attempts = 0;
+  for (auto left = settings.join_timeout; again && left > 0ms;
+       left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())) {
+    again = false;
+    ++attempts;
     self->request(manager, left, caf::connect_atom::value, host, port)
         .receive(
             [&](const caf::node_id&, caf::strong_actor_ptr& actor, const std::set<std::string>& interface) {
@@ -108,8 +106,8 @@ std::variant<worker_actor, std::string> connect_worker(caf::actor_system& sys, c
               else result = caf::actor_cast<worker_actor>(std::move(actor));
             },
             [&](caf::error& err) {
-              handshake_timed_out = err == caf::sec::connection_timeout;
-              if (err == caf::sec::request_timeout || handshake_timed_out)
+              again = connect_again(err, attempts);
+              if (err == caf::sec::request_timeout || err == caf::sec::connection_timeout)
                 result = no_answer;
               else if (err == caf::sec::disconnect_during_handshake)
                 result = std::string("it closed the connection during the handshake: ") +

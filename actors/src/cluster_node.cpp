@@ -43,6 +43,10 @@ caf::io::middleman_actor cluster_middleman(caf::actor_system& sys, bool tls) {
   return tls ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
 }
 
+bool connect_again(const caf::error& err, int attempts_made) {
+  return err == caf::sec::connection_timeout && attempts_made < 4;
+}
+
 std::string error_text(caf::actor_system& sys, const caf::error& err) {
   const auto& context = err.context();
   if (context.size() == 1 && context.match_element<std::string>(0)) return context.get_as<std::string>(0);

@@ -41,6 +41,14 @@ std::uint16_t publish_on(caf::actor_system& sys, const cluster_settings& setting
   return *port;
 }
 
+// Whether a connect that failed with err is made again after attempts_made attempts. CAF 0.17's middleman
+// starts an outgoing connection's silence clock at zero, so its next heartbeat tick (0-100 ms away) ends a
+// connection whose peer has not yet sent its handshake (TLS's first), failing it with connection_timeout; an
+// attempt made right after that failure has the whole interval. At most 4 attempts: against a listener that
+// never accepts, each leaves a connection in its backlog, and a full backlog blocks the middleman's connect
+// for minutes.
+bool connect_again(const caf::error& err, int attempts_made);
+
 // An error's own text when it carries one (a refusal's reason), else CAF's rendering.
 std::string error_text(caf::actor_system& sys, const caf::error& err);
 

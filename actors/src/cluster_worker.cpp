@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -170,6 +171,33 @@ struct worker_state {
 
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
+// One direct connection to a peer, made again while connect_again says so within the deadline; done() runs
+// once, whatever the outcome.
+void connect_peer(worker_pointer self, const cluster_address& peer, const std::string& address,
+                  std::chrono::steady_clock::time_point deadline, int attempts_made, std::function<void()> done) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  self->request(cluster_middleman(self->system(), self->state.tls), std::max(left, std::chrono::milliseconds{1}),
+                caf::connect_atom::value, peer.host, peer.port)
+      .then([self, done, address](const caf::node_id&, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
+              if (auto actor = caf::actor_cast<caf::actor>(handle)) {
+                self->monitor(actor);
+                self->state.peer_links[actor.address()] = address;
+                std::cerr << "worker " << self->state.shared->name << ": connected to its peer " << address
+                          << " directly" << std::endl;
+              }
+              done();
+            },
+            [self, peer, address, deadline, attempts_made, done](caf::error& err) {
+              if (connect_again(err, attempts_made + 1) && std::chrono::steady_clock::now() < deadline) {
+                connect_peer(self, peer, address, deadline, attempts_made + 1, done);
+                return;
+              }
+              std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << address << " ("
+                        << error_text(self->system(), err) << "); their data goes through the driver" << std::endl;
+              done();
+            });
+}
+
 // Connects this worker to each peer whose node id sorts after its own (one connection per pair), then
 // answers the driver its slots. Without it CAF routes messages to a peer through the driver, the node that
 // named it (BASP's indirect route): every batch a shuffle sends between workers crosses the network twice
@@ -182,9 +210,10 @@ caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<
   const auto slots = std::uint64_t{self->state.slots};
   auto promise = self->make_response_promise<std::uint64_t>();
   auto pending = std::make_shared<std::size_t>(1);  // one for this call, released at its end
-  auto one_done = [promise, pending, slots]() mutable {
+  std::function<void()> one_done = [promise, pending, slots]() mutable {
     if (--*pending == 0) promise.deliver(slots);
   };
+  const auto deadline = std::chrono::steady_clock::now() + self->state.join_timeout / 2;
   for (std::size_t i = 0; i < peers.size() && i < addresses.size(); ++i) {
     if (!(self->node() < peers[i])) continue;
     cluster_address peer;
@@ -195,22 +224,7 @@ caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<
       continue;
     }
     ++*pending;
-    self->request(cluster_middleman(self->system(), self->state.tls), self->state.join_timeout / 2, caf::connect_atom::value, peer.host, peer.port)
-        .then([self, one_done, address = addresses[i]](const caf::node_id&, caf::strong_actor_ptr& peer,
-                                                      const std::set<std::string>&) mutable {
-                if (auto handle = caf::actor_cast<caf::actor>(peer)) {
-                  self->monitor(handle);
-                  self->state.peer_links[handle.address()] = address;
-                  std::cerr << "worker " << self->state.shared->name << ": connected to its peer " << address
-                            << " directly" << std::endl;
-                }
-                one_done();
-              },
-              [self, one_done, address = addresses[i]](caf::error& err) mutable {
-                std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << address << " ("
-                          << error_text(self->system(), err) << "); their data goes through the driver" << std::endl;
-                one_done();
-              });
+    connect_peer(self, peer, addresses[i], deadline, 0, one_done);
   }
   one_done();
   return promise;

@@ -206,6 +206,16 @@ TEST_CASE("a driver joins a worker whose first handshake comes late on another a
   CHECK(forwarder.connections() >= 2);
 }
 
+TEST_CASE("a connect is made again only after the middleman's tick cut its handshake, at most 4 times", "[cluster][join]") {
+  using flow::runtime::connect_again;
+  CHECK(connect_again(caf::sec::connection_timeout, 1));
+  CHECK(connect_again(caf::sec::connection_timeout, 3));
+  CHECK_FALSE(connect_again(caf::sec::connection_timeout, 4));
+  CHECK_FALSE(connect_again(caf::sec::request_timeout, 1));  // the join's own timeout passed
+  CHECK_FALSE(connect_again(caf::sec::disconnect_during_handshake, 1));
+  CHECK_FALSE(connect_again(caf::sec::cannot_connect_to_node, 1));
+}
+
 TEST_CASE("a peer that did not join gets no work and the worker logs it", "[cluster][join]") {
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
