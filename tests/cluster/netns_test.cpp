@@ -91,6 +91,16 @@ class peak_rss {
   std::thread sampler_;
 };
 
+// The input of the tests that cut a link mid-query: dir/input holding cut_test_files files of key sums; their
+// totals.
+constexpr int cut_test_files = 60;
+key_totals write_cut_test_input(const temp_dir& dir) {
+  key_totals expected;
+  fs::create_directories(dir / "input");
+  write_key_sum_files(dir / "input", cut_test_files, 0, 5000, 500, expected);
+  return expected;
+}
+
 }  // namespace
 
 // The cut falls after a random number of commits. The bound of the assertion is loose for a loaded 2-core
@@ -100,10 +110,7 @@ TEST_CASE("a worker's link cut mid-query: the loss is detected, its instances mo
   SKIP_WITHOUT_NETNS();
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
-  key_totals expected;
-  constexpr int files = 60;
-  fs::create_directories(dir / "input");
-  write_key_sum_files(dir / "input", files, 0, 5000, 500, expected);
+  const key_totals expected = write_cut_test_input(dir);
   network_namespace cut_link(0), kept_link(1);
   const auto doomed = worker_in(cut_link, dir, secret), survivor = worker_in(kept_link, dir, secret);
   auto config = driver_config({doomed->address, survivor->address}, secret);
@@ -133,7 +140,7 @@ TEST_CASE("a worker's link cut mid-query: the loss is detected, its instances mo
               << std::endl;
     CHECK(detected < 3000ms);
   });
-  CHECK(committed_at_cut < files - 1);  // the cut fell mid-query
+  CHECK(committed_at_cut < cut_test_files - 1);  // the cut fell mid-query
   CHECK(sums == expected);
   CHECK(driver.cluster().joined_count() == 1);
   CHECK(driver.cluster().member(survivor->address)->joined);
@@ -148,10 +155,7 @@ TEST_CASE("the direct link between two workers cut mid-query: the query restarts
   SKIP_WITHOUT_NETNS();
   temp_dir dir;
   const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
-  key_totals expected;
-  constexpr int files = 60;
-  fs::create_directories(dir / "input");
-  write_key_sum_files(dir / "input", files, 0, 5000, 500, expected);
+  const key_totals expected = write_cut_test_input(dir);
   network_namespace first(0), second(1);
   namespace_link between(first, second);
   const auto a = worker_in(first, dir, secret), b = worker_in(second, dir, secret);
@@ -185,7 +189,7 @@ TEST_CASE("the direct link between two workers cut mid-query: the query restarts
     }, 60s, 10ms);
   });
   CHECK(restarted);
-  CHECK(committed_at_cut < files - 1);  // the cut fell mid-query
+  CHECK(committed_at_cut < cut_test_files - 1);  // the cut fell mid-query
   CHECK(sums == expected);
   CHECK(driver.cluster().joined_count() == 2);  // no worker was taken for lost
 }
