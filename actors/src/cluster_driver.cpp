@@ -175,8 +175,7 @@ void cluster_driver::accept_announced(const worker_actor& handle, const std::str
         slots_.push_back(1);
       }
     }
-    admit(w, joined);
-    introduce_peers();
+    admit_introduced(w, joined);
     std::cerr << "libflow: worker " << address << " joined (it announced itself); running queries place work on it after their next commit"
               << std::endl;
   } catch (const std::exception& e) {
@@ -195,12 +194,22 @@ void cluster_driver::admit(std::size_t w, const joined_worker& worker) {
   caf::anon_send(monitor_, watch_atom::value, caf::actor_cast<caf::actor>(worker.handle), address);
 }
 
-void cluster_driver::introduce_peers() {
+void cluster_driver::admit_introduced(std::size_t w, const joined_worker& worker) {
+  {
+    std::lock_guard<std::mutex> lock(workers_mutex_);
+    workers_[w] = worker.handle;
+  }
+  introduce_peers(w);
+  admit(w, worker);
+}
+
+void cluster_driver::introduce_peers(std::optional<std::size_t> joining) {
   std::vector<std::tuple<std::size_t, worker_actor, std::string>> joined;
   {
     std::lock_guard<std::mutex> lock(workers_mutex_);
     for (std::size_t w = 0; w < workers_.size(); ++w)
-      if (workers_[w] && membership_->member(addresses_[w])->joined) joined.emplace_back(w, workers_[w], addresses_[w]);
+      if (workers_[w] && (w == joining || membership_->member(addresses_[w])->joined))
+        joined.emplace_back(w, workers_[w], addresses_[w]);
   }
   std::vector<caf::node_id> nodes;
   std::vector<std::string> addresses;
@@ -286,8 +295,7 @@ void cluster_driver::rejoin_lost_workers() {
       lock.unlock();
       bool joined = false;
       try {
-        admit(w, join(target));
-        introduce_peers();
+        admit_introduced(w, join(target));
         joined = true;
         std::cerr << "libflow: worker " << address << " joined again; running queries place work on it after their next commit" << std::endl;
       } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -96,8 +97,12 @@ class cluster_driver {
   void accept_announced(const worker_actor& handle, const std::string& address);
   // Records worker w as joined and watches it.
   void admit(std::size_t w, const joined_worker& worker);
-  // Tells every joined worker the nodes of all (whose instances may send it data) and takes their slots.
-  void introduce_peers();
+  // Admits worker w while queries may run: its peers are introduced first, so that no query places work on
+  // it before the workers' direct links are up (a link coming up under running instances reorders them).
+  void admit_introduced(std::size_t w, const joined_worker& worker);
+  // Tells every joined worker, and worker `joining` if given, the nodes of all (whose instances may send it
+  // data) and takes their slots.
+  void introduce_peers(std::optional<std::size_t> joining = std::nullopt);
   void rejoin_lost_workers();
 
   caf::actor_system& sys_;

@@ -167,29 +167,41 @@ struct worker_state {
   };
   std::map<caf::actor_addr, deployed_generation> generations;
   std::map<caf::actor_addr, std::string> peer_links;  // peers' worker actors reached directly (monitored): address
+  std::set<caf::node_id> lost_peer_links;  // peers whose direct link ended: their data goes through the driver
 };
 
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
+void fail_running_generations(worker_pointer self, const std::string& what);
+
 // One direct connection to a peer, made again while connect_again says so within the deadline; done() runs
-// once, whatever the outcome.
-void connect_peer(worker_pointer self, const cluster_address& peer, const std::string& address,
+// once, whatever the outcome. A link to a peer whose earlier link ended comes up under a query that may
+// run: its messages on the way through the driver could arrive after newer ones sent directly, so the
+// running generations fail and restart from their checkpoint.
+void connect_peer(worker_pointer self, const caf::node_id& node, const cluster_address& peer, const std::string& address,
                   std::chrono::steady_clock::time_point deadline, int attempts_made, std::function<void()> done) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   self->request(cluster_middleman(self->system(), self->state.tls), std::max(left, std::chrono::milliseconds{1}),
                 caf::connect_atom::value, peer.host, peer.port)
-      .then([self, done, address](const caf::node_id&, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
-              if (auto actor = caf::actor_cast<caf::actor>(handle)) {
+      .then([self, node, done, address](const caf::node_id& reached, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
+              auto& st = self->state;
+              auto actor = caf::actor_cast<caf::actor>(handle);
+              if (!actor || reached != node) {
+                std::cerr << "worker " << st.shared->name << ": " << address
+                          << " is not the peer the driver named; their data goes through the driver" << std::endl;
+              } else if (st.peer_links.count(actor.address()) == 0) {
                 self->monitor(actor);
-                self->state.peer_links[actor.address()] = address;
-                std::cerr << "worker " << self->state.shared->name << ": connected to its peer " << address
-                          << " directly" << std::endl;
+                st.peer_links[actor.address()] = address;
+                std::cerr << "worker " << st.shared->name << ": connected to its peer " << address << " directly" << std::endl;
+                if (st.lost_peer_links.erase(node) > 0)
+                  fail_running_generations(self, "worker " + st.shared->name + " has a direct link to its peer " + address +
+                                                     " again; data between them may arrive out of order");
               }
               done();
             },
-            [self, peer, address, deadline, attempts_made, done](caf::error& err) {
+            [self, node, peer, address, deadline, attempts_made, done](caf::error& err) {
               if (connect_again(err, attempts_made + 1) && std::chrono::steady_clock::now() < deadline) {
-                connect_peer(self, peer, address, deadline, attempts_made + 1, done);
+                connect_peer(self, node, peer, address, deadline, attempts_made + 1, done);
                 return;
               }
               std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << address << " ("
@@ -224,7 +236,7 @@ caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<
       continue;
     }
     ++*pending;
-    connect_peer(self, peer, addresses[i], deadline, 0, one_done);
+    connect_peer(self, peers[i], peer, addresses[i], deadline, 0, one_done);
   }
   one_done();
   return promise;
@@ -235,9 +247,14 @@ caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<
 // generations fail here and their coordinators restart them (from the last checkpointed epoch, as for a
 // lost worker; a stale generation's report is ignored). The peer's messages then take the route through
 // the driver.
-void peer_link_lost(worker_pointer self, const std::string& address, const caf::error& reason) {
+void peer_link_lost(worker_pointer self, const caf::node_id& peer_node, const std::string& address, const caf::error& reason) {
   const std::string what = "worker " + self->state.shared->name + " lost its direct link to its peer " + address + " (" +
                            error_text(self->system(), reason) + "); data between them may be lost";
+  self->state.lost_peer_links.insert(peer_node);
+  fail_running_generations(self, what);
+}
+
+void fail_running_generations(worker_pointer self, const std::string& what) {
   std::cerr << what << std::endl;
   for (const auto& [key, deployed] : self->state.generations)
     caf::anon_send(deployed.coordinator, failed_atom::value, deployed.generation, what, false);
@@ -261,7 +278,7 @@ worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_s
   });
   self->set_down_handler([self](caf::down_msg& msg) {
     if (auto peer = self->state.peer_links.find(msg.source); peer != self->state.peer_links.end()) {
-      peer_link_lost(self, peer->second, msg.reason);
+      peer_link_lost(self, msg.source.node(), peer->second, msg.reason);
       self->state.peer_links.erase(peer);
       return;
     }
