@@ -166,12 +166,7 @@ void end_read(source_pointer self) {
   start_next_run(self);
 }
 
-// Hands units to the instances in turn, each unit to the next instance once that one has credit (not to
-// whichever has: an instance's partial aggregates then hold the same units in every run, whatever the
-// timing); ends the epoch with a barrier to every instance. An epoch's last unit (known by reading one
-// unit ahead) takes no credit and is not acked: an epoch of one unit (a small file, a push source's
-// arrivals) then costs no ack and no wake-up of this thread, and the epoch window bounds how many such
-// units an instance holds.
+// Reads until two units are ahead or the read is over (the second tells whether the first is the last).
 void read_ahead(source_state& st) {
   while (!st.read_all && st.ahead.size() < 2) {
     if (auto unit = st.reader->next()) st.ahead.push_back(std::move(*unit));
@@ -179,6 +174,12 @@ void read_ahead(source_state& st) {
   }
 }
 
+// Hands units to the instances in turn, each unit to the next instance once that one has credit (not to
+// whichever has: an instance's partial aggregates then hold the same units in every run, whatever the
+// timing); ends the epoch with a barrier to every instance. An epoch's last unit (known by reading one
+// unit ahead) takes no credit and is not acked: an epoch of one unit (a small file, a push source's
+// arrivals) then costs no ack and no wake-up of this thread, and the epoch window bounds how many such
+// units an instance holds.
 void pump(source_pointer self) {
   auto& st = self->state;
   while (st.reading) {
@@ -211,7 +212,7 @@ void start_next_run(source_pointer self) {
   st.epoch = run.epoch;
   st.next_seq = st.first_seq;
   st.next_instance = instance_of_unit(run.epoch, 0, st.instances.size());
-  // The clocks leave right before the epoch's first units or its barriers (the first unit is read first):
+  // The clocks leave right before the epoch's first units or its barriers (the units ahead are read first):
   // an instance gets them in one burst and is woken once, not once for the clocks and again for the data.
   auto send_clocks = [&] {
     for (const auto& instance : st.instances)

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "flow/keys.hpp"
+
 namespace flow {
 
 namespace {
@@ -112,6 +114,12 @@ const std::vector<column>& batch::columns() const {
 }
 
 batch batch::with_attached_keys(std::shared_ptr<const encoded_key_columns> keys) const {
+  if (keys && keys->keys) {
+    const std::size_t key_rows = keys->rows ? keys->rows->size() : keys->keys->rows;
+    if (key_rows != num_rows())
+      throw error("batch::with_attached_keys: " + std::to_string(key_rows) + " keys for a batch of " +
+                  std::to_string(num_rows()) + " rows");
+  }
   batch result;
   result.body_ = std::make_shared<const body>(body{body_->schema, body_->columns, body_->rows, body_->selection,
                                                    body_->copies, std::move(keys)});

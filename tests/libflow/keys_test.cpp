@@ -359,6 +359,9 @@ TEST_CASE("hash_partition: with hand_on_keys each part carries its rows' encoded
         rows += got.size();
         // A batch made from a part has no keys attached: its rows are others.
         CHECK(parts[p].slice(0, parts[p].num_rows()).attached_keys() == nullptr);
+        // Keys are attached only to a batch of as many rows.
+        CHECK_THROWS_WITH(input.with_attached_keys(std::make_shared<const encoded_key_columns>(*attached)),
+                          Catch::Contains(std::to_string(got.size()) + " keys for a batch of " + std::to_string(input.num_rows()) + " rows"));
       }
       CHECK(rows == input.num_rows());
     }
