@@ -44,6 +44,12 @@ inline command_result run_command(const std::string& command) {
   return result;
 }
 
+// Runs command as run_command does; throws with its output when it fails.
+inline void run_checked(const std::string& command) {
+  const auto result = run_command(command);
+  if (result.status != 0) throw std::runtime_error("`" + command + "` failed: " + result.output);
+}
+
 // Why this process cannot make network namespaces ("" when it can): not root, no iproute2, or the kernel
 // refused a namespace (no CAP_NET_ADMIN, e.g. in an unprivileged container).
 inline std::string netns_unavailable() {
@@ -88,7 +94,7 @@ class network_namespace {
                ip_ + " -n " + name_ + " link set " + inner_device_ + " up",
                ip_ + " -n " + name_ + " link set lo up",
            })
-        run(step);
+        run_checked(step);
     } catch (...) {
       remove();
       throw;
@@ -106,22 +112,18 @@ class network_namespace {
 
   // The namespace's end down: the other end loses its carrier and the link drops everything, both ways,
   // with no FIN and no RST: a pulled cable as the peer sees it.
-  void cut() { run(ip_ + " -n " + name_ + " link set " + inner_device_ + " down"); }
+  void cut() { run_checked(ip_ + " -n " + name_ + " link set " + inner_device_ + " down"); }
   // Both ends send at most `rate` (tc's units: "8mbit") through a token bucket that queues up to 400 ms.
   void throttle(const std::string& rate) {
     const std::string tbf = " root tbf rate " + rate + " burst 64kbit latency 400ms";
-    run(tc_ + " qdisc add dev " + host_device_ + tbf);
-    run(ip_ + " netns exec " + name_ + " " + tc_ + " qdisc add dev " + inner_device_ + tbf);
+    run_checked(tc_ + " qdisc add dev " + host_device_ + tbf);
+    run_checked(ip_ + " netns exec " + name_ + " " + tc_ + " qdisc add dev " + inner_device_ + tbf);
   }
 
  private:
   static std::string dotted(std::uint32_t a) {
     return std::to_string(a >> 24) + "." + std::to_string(a >> 16 & 255) + "." + std::to_string(a >> 8 & 255) + "." +
            std::to_string(a & 255);
-  }
-  static void run(const std::string& command) {
-    const auto result = run_command(command);
-    if (result.status != 0) throw std::runtime_error("`" + command + "` failed: " + result.output);
   }
   // The namespaces and links of test processes that are gone (killed: no destructor ran, e.g. at a
   // ctest timeout).
@@ -166,7 +168,7 @@ class namespace_link {
                ip_ + " -n " + a.name() + " route add " + b.address() + "/32 dev " + a_device_,
                ip_ + " -n " + b.name() + " route add " + a.address() + "/32 dev " + b_device_,
            })
-        run(step);
+        run_checked(step);
     } catch (...) {
       remove();
       throw;
@@ -177,13 +179,9 @@ class namespace_link {
   namespace_link& operator=(const namespace_link&) = delete;
 
   // The first namespace's end down: no FIN, no RST, as network_namespace::cut.
-  void cut() { run(ip_ + " -n " + a_ + " link set " + a_device_ + " down"); }
+  void cut() { run_checked(ip_ + " -n " + a_ + " link set " + a_device_ + " down"); }
 
  private:
-  static void run(const std::string& command) {
-    const auto result = run_command(command);
-    if (result.status != 0) throw std::runtime_error("`" + command + "` failed: " + result.output);
-  }
   void remove() { run_command(ip_ + " -n " + a_ + " link del " + a_device_); }
 
   std::string ip_, a_, a_device_, b_device_;
