@@ -217,13 +217,24 @@ void cluster_driver::introduce_peers(std::optional<std::size_t> joining) {
     nodes.push_back(handle.node());
     addresses.push_back(address);
   }
-  for (const auto& [w, handle, address] : joined)
-    ask<std::uint64_t>(sys_, timeout_, handle, address, "peers refused",
-                       std::function<void(std::uint64_t)>([&, w = w](std::uint64_t slots) {
-                         std::lock_guard<std::mutex> lock(workers_mutex_);
-                         slots_[w] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
-                       }),
-                       peers_atom::value, nodes, addresses);
+  // All asked at once: a worker's links to its peers wait for each peer to have heard of it.
+  caf::scoped_actor self{sys_};
+  using answer = decltype(self->request(std::declval<worker_actor>(), timeout_, peers_atom::value, nodes, addresses));
+  std::vector<answer> answers;
+  for (const auto& [w, handle, address] : joined) answers.push_back(self->request(handle, timeout_, peers_atom::value, nodes, addresses));
+  std::string failure;
+  for (std::size_t i = 0; i < joined.size(); ++i) {
+    const auto& [w, handle, address] = joined[i];
+    answers[i].receive(
+        [&, w = w](std::uint64_t slots) {
+          std::lock_guard<std::mutex> lock(workers_mutex_);
+          slots_[w] = std::max<std::size_t>(1, static_cast<std::size_t>(slots));
+        },
+        [&, address = address](caf::error& err) {
+          if (failure.empty()) failure = "worker " + address + " (peers refused): " + error_text(sys_, err);
+        });
+  }
+  if (!failure.empty()) throw error(failure);
 }
 
 cluster_driver::cluster_driver(caf::actor_system& sys, const cluster_settings& settings)

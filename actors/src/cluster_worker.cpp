@@ -167,6 +167,16 @@ struct worker_state {
   };
   std::map<caf::actor_addr, deployed_generation> generations;
   std::map<caf::actor_addr, std::string> peer_links;  // peers' worker actors reached directly (monitored): address
+  std::map<caf::node_id, std::string> peer_addresses;  // every peer a driver named: its address
+  // Requests to watch a direct link from nodes not named yet (the driver tells the workers in parallel, so
+  // a peer may link before this worker heard of it): answered once a driver names the node, forgotten
+  // (unanswered) join_timeout after they came. Ids from next_join_id.
+  struct waiting_watch {
+    caf::actor peer;
+    caf::typed_response_promise<bool> answer;
+    std::uint64_t id;
+  };
+  std::vector<waiting_watch> unnamed_watches;
   std::set<caf::node_id> lost_peer_links;  // peers whose direct link ended: their data goes through the driver
 };
 
@@ -174,28 +184,48 @@ using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
 void fail_running_generations(worker_pointer self, const std::string& what);
 
-// One direct connection to a peer, made again while connect_again says so within the deadline; done() runs
-// once, whatever the outcome. A link to a peer whose earlier link ended comes up under a query that may
-// run: its messages on the way through the driver could arrive after newer ones sent directly, so the
-// running generations fail and restart from their checkpoint.
+// Watches a peer's worker actor through the direct link (its proxy ends when the link does). A link to a
+// peer whose earlier link ended comes up under a query that may run: its messages on the way through the
+// driver could arrive after newer ones sent directly, so the running generations fail and restart from
+// their checkpoint.
+void watch_peer(worker_pointer self, const caf::actor& peer, const std::string& address) {
+  auto& st = self->state;
+  self->monitor(peer);
+  st.peer_links[peer.address()] = address;
+  std::cerr << "worker " << st.shared->name << ": connected to its peer " << address << " directly" << std::endl;
+  if (st.lost_peer_links.erase(peer.node()) > 0)
+    fail_running_generations(self, "worker " + st.shared->name + " has a direct link to its peer " + address +
+                                       " again; data between them may arrive out of order");
+}
+
+// One direct connection to a peer, made again while connect_again says so within the deadline, then the
+// peer asked to watch this worker through it; done() runs once, whatever the outcome. Both ends watch:
+// each sees the link end through its own heartbeats, and until the peer has seen it, its messages to this
+// worker (a restarted generation's among them) go into the dead link.
 void connect_peer(worker_pointer self, const caf::node_id& node, const cluster_address& peer, const std::string& address,
                   std::chrono::steady_clock::time_point deadline, int attempts_made, std::function<void()> done) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   self->request(cluster_middleman(self->system(), self->state.tls), std::max(left, std::chrono::milliseconds{1}),
                 caf::connect_atom::value, peer.host, peer.port)
-      .then([self, node, done, address](const caf::node_id& reached, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
+      .then([self, node, done, address, deadline](const caf::node_id& reached, caf::strong_actor_ptr& handle,
+                                                  const std::set<std::string>&) {
               auto& st = self->state;
               auto actor = caf::actor_cast<caf::actor>(handle);
               if (!actor || reached != node) {
                 std::cerr << "worker " << st.shared->name << ": " << address
                           << " is not the peer the driver named; their data goes through the driver" << std::endl;
               } else if (st.peer_links.count(actor.address()) == 0) {
-                self->monitor(actor);
-                st.peer_links[actor.address()] = address;
-                std::cerr << "worker " << st.shared->name << ": connected to its peer " << address << " directly" << std::endl;
-                if (st.lost_peer_links.erase(node) > 0)
-                  fail_running_generations(self, "worker " + st.shared->name + " has a direct link to its peer " + address +
-                                                     " again; data between them may arrive out of order");
+                watch_peer(self, actor, address);
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+                self->request(caf::actor_cast<worker_actor>(actor), std::max(left, std::chrono::milliseconds{1}), watch_atom::value)
+                    .then([done](bool) { done(); },
+                          [self, address, done](caf::error& err) {
+                            std::cerr << "worker " << self->state.shared->name << ": its peer " << address
+                                      << " does not watch their direct link (" << error_text(self->system(), err)
+                                      << "); a cut of it may go unnoticed there" << std::endl;
+                            done();
+                          });
+                return;
               }
               done();
             },
@@ -349,6 +379,7 @@ worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_s
       [self](expire_atom, std::uint64_t id) {
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(self)) return;
         auto& st = self->state;
+        if (std::erase_if(st.unnamed_watches, [id](const auto& waiting) { return waiting.id == id; }) > 0) return;
         const auto it = std::find_if(st.joining.begin(), st.joining.end(), [id](const auto& entry) { return entry.second.id == id; });
         if (it == st.joining.end()) return;
         std::cerr << "worker " << st.shared->name << ": forgot the unfinished join of " << caf::to_string(it->first)
@@ -361,7 +392,31 @@ worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_s
         if (!shared->trusts(self->current_sender()) || self->state.drivers.count(self->current_sender()->node()) == 0)
           return shared->refuse(self->current_sender(), "a list of peers");
         for (const auto& peer : peers) shared->trust(peer);
+        auto& st = self->state;
+        for (std::size_t i = 0; i < peers.size() && i < addresses.size(); ++i) st.peer_addresses[peers[i]] = addresses[i];
+        std::erase_if(st.unnamed_watches, [self](worker_state::waiting_watch& waiting) {
+          const auto named = self->state.peer_addresses.find(waiting.peer.node());
+          if (named == self->state.peer_addresses.end()) return false;
+          if (self->state.peer_links.count(waiting.peer.address()) == 0) watch_peer(self, waiting.peer, named->second);
+          waiting.answer.deliver(true);
+          return true;
+        });
         return connect_peers(self, peers, addresses);
+      },
+      [self](watch_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        const auto sender = self->current_sender();
+        if (!sender || st.drivers.count(sender->node()) > 0) return st.shared->refuse(sender, "a request to watch a link");
+        auto peer = caf::actor_cast<caf::actor>(sender);
+        if (const auto named = st.peer_addresses.find(sender->node()); named != st.peer_addresses.end()) {
+          if (st.peer_links.count(peer.address()) == 0) watch_peer(self, peer, named->second);
+          return true;
+        }
+        const auto id = ++st.next_join_id;
+        auto answer = self->make_response_promise<bool>();
+        st.unnamed_watches.push_back({std::move(peer), answer, id});
+        self->delayed_send(self, st.join_timeout, expire_atom::value, id);
+        return answer;
       },
       [self](deploy_atom, const instance_deployment& deployment) -> caf::result<caf::actor> {
         auto& shared = self->state.shared;

@@ -7,6 +7,8 @@
 // peers: from a joined driver, the nodes of its other joined workers, whose vertex instances may then send
 // this worker's instances data (a shuffle between workers). Answers the worker's slots (how many vertex
 // instances it takes: its core count, or --flow.threads).
+// watch: from a peer a driver named, over the direct link that peer just opened to this worker: watch the
+// sender through it (a link's end fails the running generations on both sides). Answers true.
 // deploy: from a joined driver only (not from a peer it named), run one instance of an operator vertex (instance_deployment below), the same instance actor as
 // the driver's (dataflow.hpp). Answers the instance's handle, a batch_input_actor (protocol.hpp) that takes
 // the epoch protocol's data and barrier messages.
@@ -29,6 +31,7 @@ using expire_atom = caf::atom_constant<caf::atom("expire")>;  // worker -> itsel
 using deploy_atom = caf::atom_constant<caf::atom("deploy")>;  // driver -> worker: a vertex instance
 using peers_atom = caf::atom_constant<caf::atom("peers")>;    // driver -> worker: the workers' nodes, addresses
 using announce_atom = caf::atom_constant<caf::atom("announce")>;  // worker -> registrar: handle, address
+using watch_atom = caf::atom_constant<caf::atom("watch")>;        // worker -> a peer it linked to directly
 
 // An operator vertex's instance as it crosses the wire (dataflow.hpp's instance_setup without what cannot
 // cross: a source's decoder, the driver's directories). The graph is rebuilt by registered names; the
@@ -61,6 +64,7 @@ using worker_actor = caf::typed_actor<
     caf::replies_to<build_atom, std::string>::with<std::string>,
     caf::reacts_to<expire_atom, std::uint64_t>,
     caf::replies_to<peers_atom, std::vector<caf::node_id>, std::vector<std::string>>::with<std::uint64_t>,
+    caf::replies_to<watch_atom>::with<bool>,
     caf::replies_to<deploy_atom, instance_deployment>::with<caf::actor>>;
 
 using registrar_actor = caf::typed_actor<caf::reacts_to<announce_atom, caf::actor, std::string>>;
