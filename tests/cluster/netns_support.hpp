@@ -155,6 +155,9 @@ class namespace_link {
   namespace_link(const network_namespace& a, const network_namespace& b)
       : ip_(iproute2_program("ip")),
         a_(a.name()),
+        b_(b.name()),
+        a_address_(a.address()),
+        b_address_(b.address()),
         a_device_("fl" + std::to_string(::getpid()) + "pa"),
         b_device_("fl" + std::to_string(::getpid()) + "pb") {
     remove();
@@ -180,11 +183,18 @@ class namespace_link {
 
   // The first namespace's end down: no FIN, no RST, as network_namespace::cut.
   void cut() { run_checked(ip_ + " -n " + a_ + " link set " + a_device_ + " down"); }
+  // The cut link working again: its end up and both routes back (the kernel drops a route whose device
+  // goes down).
+  void restore() {
+    run_checked(ip_ + " -n " + a_ + " link set " + a_device_ + " up");
+    run_checked(ip_ + " -n " + a_ + " route replace " + b_address_ + "/32 dev " + a_device_);
+    run_checked(ip_ + " -n " + b_ + " route replace " + a_address_ + "/32 dev " + b_device_);
+  }
 
  private:
   void remove() { run_command(ip_ + " -n " + a_ + " link del " + a_device_); }
 
-  std::string ip_, a_, a_device_, b_device_;
+  std::string ip_, a_, b_, a_address_, b_address_, a_device_, b_device_;
 };
 
 }  // namespace flow::test

@@ -196,6 +196,88 @@ TEST_CASE("the direct link between two workers cut mid-query: the query restarts
   CHECK(driver.cluster().joined_count() == 2);  // no worker was taken for lost
 }
 
+// The same cut, then the link working again: at the next join (a third worker announcing itself) the
+// driver names the peers again, the workers link directly again under the running query, whose messages
+// took the route through the driver until then; so they restart it again from its checkpoint. The query
+// runs on a processing-time trigger while the test adds files; the sums stay exact.
+TEST_CASE("a direct link between two workers cut and working again: linked again at the next join, the query restarts, the sums are exact",
+          "[cluster][netns]") {
+  SKIP_WITHOUT_NETNS();
+  temp_dir dir;
+  const auto secret = make_secret_file(dir, "secret", "a-shared-cluster-secret-0123");
+  key_totals expected;
+  std::int64_t next_row = 0;
+  // Files appear whole in the input: written beside it, then renamed into it.
+  const auto add_files = [&](int files) {
+    const auto staging = dir / ("staging-" + std::to_string(next_row));
+    fs::create_directories(staging);
+    write_key_sum_files(staging, files, next_row, 2000, 500, expected);
+    next_row += files * 2000;
+    for (const auto& file : fs::directory_iterator(staging)) fs::rename(file.path(), dir / "input" / file.path().filename());
+  };
+  fs::create_directories(dir / "input");
+  add_files(5);
+  network_namespace first(0), second(1);
+  namespace_link between(first, second);
+  const auto a = worker_in(first, dir, secret), b = worker_in(second, dir, secret);
+  auto config = driver_config({a->address, b->address}, secret);
+  config.parallelism = 4;  // the shuffle to the aggregation crosses between the workers
+  config.listen = free_address();
+  session driver(config);
+  const auto checkpoint = dir / "checkpoint";
+  const auto schema = make_schema({{"k", type_id::int64, true}, {"v", type_id::int64, true}});
+  auto query = driver.read_stream().format("csv").option("header", true).option("maxFilesPerTrigger", 1LL)
+                   .schema(schema).load((dir / "input").string())
+                   .group_by({col("k")})
+                   .agg({{agg_kind::sum, col("v"), "total"}})
+                   .write_stream().format("memory").query_name("sums").output_mode("complete")
+                   .option("checkpointLocation", checkpoint.string()).trigger(processing_time(20ms)).start();
+  const auto logs = [&] { return a->log() + b->log(); };
+  const auto count_in_logs = [&](const std::string& text) {
+    const std::string all = logs();
+    int n = 0;
+    for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+    return n;
+  };
+  const auto sums_now = [&] {
+    const batch table = driver.sql("SELECT k, total FROM sums").collect_batch();
+    key_totals sums;
+    for (std::size_t r = 0; r < table.num_rows(); ++r)
+      sums[std::get<std::int64_t>(table.at(r, 0))] = std::get<std::int64_t>(table.at(r, 1));
+    return sums;
+  };
+  INFO("worker logs: " << logs());
+  REQUIRE(eventually([&] { return newest_commit(checkpoint) >= 2 || !query.is_active(); }, 120s, 1ms));
+  REQUIRE(query.is_active());
+  REQUIRE(count_in_logs("connected to its peer") == 2);  // each end of the one link
+  between.cut();
+  REQUIRE(eventually([&] { return count_in_logs("lost its direct link to its peer") == 2; }, 10s, 10ms));
+  add_files(5);  // through the driver's route
+  REQUIRE(eventually([&] { return sums_now() == expected || !query.is_active(); }, 120s, 100ms));
+  REQUIRE(query.is_active());
+
+  const auto before_relink = json_int(query.last_progress().value_or(""), "batchId").value_or(-1);
+  between.restore();
+  worker_process third(dir, secret, {"--flow.join=" + config.listen});
+  REQUIRE(eventually([&] { return count_in_logs("has a direct link to its peer") == 2 || !query.is_active(); }, 60s, 10ms));
+  CHECK(count_in_logs("connected to its peer") == 4);
+  add_files(5);  // through the direct link again
+  const bool caught_up = eventually([&] { return sums_now() == expected || !query.is_active(); }, 120s, 100ms);
+  INFO("the query failed: " << query.exception().value_or(""));
+  REQUIRE(query.is_active());
+  REQUIRE(caught_up);
+  bool restarted = false;
+  for (const auto& p : query.recent_progress())
+    restarted |= json_int(p, "batchId").value_or(-1) > before_relink && json_int(p, "numRestarts").value_or(0) > 0;
+  CHECK(restarted);
+  // Nothing counted twice afterwards: two more files, and the sums again exactly those of every file.
+  add_files(2);
+  CHECK(eventually([&] { return sums_now() == expected || !query.is_active(); }, 60s, 100ms));
+  CHECK(sums_now() == expected);
+  query.stop();
+  CHECK_FALSE(query.exception());
+}
+
 TEST_CASE("a worker's link cut before the join: the driver fails fast naming the worker", "[cluster][netns]") {
   SKIP_WITHOUT_NETNS();
   temp_dir dir;
