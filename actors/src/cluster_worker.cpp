@@ -140,6 +140,8 @@ instance_setup setup_of(const instance_deployment& d, const std::shared_ptr<work
   return setup;
 }
 
+struct peer_link_attempt;
+
 struct worker_state {
   std::shared_ptr<worker_shared> shared;
   std::string secret, build;
@@ -177,6 +179,9 @@ struct worker_state {
     std::uint64_t id;
   };
   std::vector<waiting_watch> unnamed_watches;
+  // Links to peers under way, by id (from next_join_id): the driver is answered at the latest when the
+  // id's expire_atom comes.
+  std::map<std::uint64_t, std::shared_ptr<peer_link_attempt>> linking;
   std::set<caf::node_id> lost_peer_links;  // peers whose direct link ended: their data goes through the driver
 };
 
@@ -184,11 +189,11 @@ using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
 void fail_running_generations(worker_pointer self, const std::string& what);
 
-// Watches a peer's worker actor through the direct link (its proxy ends when the link does). A link to a
-// peer whose earlier link ended comes up under a query that may run: its messages on the way through the
-// driver could arrive after newer ones sent directly, so the running generations fail and restart from
-// their checkpoint.
-void watch_peer(worker_pointer self, const caf::actor& peer, const std::string& address) {
+// Watches a peer's worker actor through the direct link (its proxy ends when the link does). A link that
+// comes up under a query that may run fails the running generations, which restart from their checkpoint:
+// the messages on the way through the driver could arrive after newer ones sent directly. That is a link
+// to a peer whose earlier link ended, or one that came up late (after the driver was answered).
+void watch_peer(worker_pointer self, const caf::actor& peer, const std::string& address, bool late = false) {
   auto& st = self->state;
   self->monitor(peer);
   st.peer_links[peer.address()] = address;
@@ -196,47 +201,64 @@ void watch_peer(worker_pointer self, const caf::actor& peer, const std::string& 
   if (st.lost_peer_links.erase(peer.node()) > 0)
     fail_running_generations(self, "worker " + st.shared->name + " has a direct link to its peer " + address +
                                        " again; data between them may arrive out of order");
+  else if (late)
+    fail_running_generations(self, "worker " + st.shared->name + " linked its peer " + address +
+                                       " directly after it had answered the driver; data between them may arrive out of order");
 }
 
+// One peer this worker links to: the driver's answer waits for it until it settles or the deadline.
+struct peer_link_attempt {
+  caf::node_id node;
+  cluster_address peer;
+  std::string address;
+  std::chrono::steady_clock::time_point deadline;
+  std::function<void()> answer_driver;
+  bool answered = false;
+  void settle() {
+    if (answered) return;
+    answered = true;
+    answer_driver();
+  }
+};
+
 // One direct connection to a peer, made again while connect_again says so within the deadline, then the
-// peer asked to watch this worker through it; done() runs once, whatever the outcome. Both ends watch:
-// each sees the link end through its own heartbeats, and until the peer has seen it, its messages to this
-// worker (a restarted generation's among them) go into the dead link.
-void connect_peer(worker_pointer self, const caf::node_id& node, const cluster_address& peer, const std::string& address,
-                  std::chrono::steady_clock::time_point deadline, int attempts_made, std::function<void()> done) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  self->request(cluster_middleman(self->system(), self->state.tls), std::max(left, std::chrono::milliseconds{1}),
-                caf::connect_atom::value, peer.host, peer.port)
-      .then([self, node, done, address, deadline](const caf::node_id& reached, caf::strong_actor_ptr& handle,
-                                                  const std::set<std::string>&) {
+// peer asked to watch this worker through it. Both ends watch: each sees the link end through its own
+// heartbeats, and until the peer has seen it, its messages to this worker (a restarted generation's among
+// them) go into the dead link. The request has no timeout: CAF's middleman goes on connecting after the
+// deadline (a SYN lost, then answered), and such a late link is watched too.
+void connect_peer(worker_pointer self, std::shared_ptr<peer_link_attempt> attempt, int attempts_made) {
+  self->request(cluster_middleman(self->system(), self->state.tls), caf::infinite, caf::connect_atom::value,
+                attempt->peer.host, attempt->peer.port)
+      .then([self, attempt](const caf::node_id& reached, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
               auto& st = self->state;
               auto actor = caf::actor_cast<caf::actor>(handle);
-              if (!actor || reached != node) {
-                std::cerr << "worker " << st.shared->name << ": " << address
+              if (!actor || reached != attempt->node) {
+                std::cerr << "worker " << st.shared->name << ": " << attempt->address
                           << " is not the peer the driver named; their data goes through the driver" << std::endl;
               } else if (st.peer_links.count(actor.address()) == 0) {
-                watch_peer(self, actor, address);
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-                self->request(caf::actor_cast<worker_actor>(actor), std::max(left, std::chrono::milliseconds{1}), watch_atom::value)
-                    .then([done](bool) { done(); },
-                          [self, address, done](caf::error& err) {
-                            std::cerr << "worker " << self->state.shared->name << ": its peer " << address
+                watch_peer(self, actor, attempt->address, attempt->answered);
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(attempt->deadline - std::chrono::steady_clock::now());
+                self->request(caf::actor_cast<worker_actor>(actor), std::max(left, st.join_timeout / 2), watch_atom::value)
+                    .then([attempt](bool) { attempt->settle(); },
+                          [self, attempt](caf::error& err) {
+                            std::cerr << "worker " << self->state.shared->name << ": its peer " << attempt->address
                                       << " does not watch their direct link (" << error_text(self->system(), err)
                                       << "); a cut of it may go unnoticed there" << std::endl;
-                            done();
+                            attempt->settle();
                           });
                 return;
               }
-              done();
+              attempt->settle();
             },
-            [self, node, peer, address, deadline, attempts_made, done](caf::error& err) {
-              if (connect_again(err, attempts_made + 1) && std::chrono::steady_clock::now() < deadline) {
-                connect_peer(self, node, peer, address, deadline, attempts_made + 1, done);
+            [self, attempt, attempts_made](caf::error& err) {
+              if (connect_again(err, attempts_made + 1) && std::chrono::steady_clock::now() < attempt->deadline) {
+                connect_peer(self, attempt, attempts_made + 1);
                 return;
               }
-              std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << address << " ("
-                        << error_text(self->system(), err) << "); their data goes through the driver" << std::endl;
-              done();
+              if (!attempt->answered)
+                std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << attempt->address << " ("
+                          << error_text(self->system(), err) << "); their data goes through the driver" << std::endl;
+              attempt->settle();
             });
 }
 
@@ -244,29 +266,38 @@ void connect_peer(worker_pointer self, const caf::node_id& node, const cluster_a
 // answers the driver its slots. Without it CAF routes messages to a peer through the driver, the node that
 // named it (BASP's indirect route): every batch a shuffle sends between workers crosses the network twice
 // and the driver's middleman copies it on. The connections are made before the driver deploys instances
-// (it waits for the answer), so no message goes one way and a later one the other. A peer that cannot be
-// reached within half the join's timeout (a network that joins each worker to the driver only) keeps
-// the route through the driver.
+// (it waits for the answer), so no message goes one way and a later one the other. A peer not linked
+// within half the join's timeout (a network that joins each worker to the driver only) keeps the route
+// through the driver; the driver is answered then (expire_atom), and a link that still comes up later
+// restarts the running generations (watch_peer).
 caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<caf::node_id>& peers,
                                          const std::vector<std::string>& addresses) {
-  const auto slots = std::uint64_t{self->state.slots};
+  auto& st = self->state;
+  const auto slots = std::uint64_t{st.slots};
   auto promise = self->make_response_promise<std::uint64_t>();
   auto pending = std::make_shared<std::size_t>(1);  // one for this call, released at its end
   std::function<void()> one_done = [promise, pending, slots]() mutable {
     if (--*pending == 0) promise.deliver(slots);
   };
-  const auto deadline = std::chrono::steady_clock::now() + self->state.join_timeout / 2;
+  const auto deadline = std::chrono::steady_clock::now() + st.join_timeout / 2;
   for (std::size_t i = 0; i < peers.size() && i < addresses.size(); ++i) {
     if (!(self->node() < peers[i])) continue;
-    cluster_address peer;
+    auto attempt = std::make_shared<peer_link_attempt>();
     try {
-      peer = parse_cluster_address(addresses[i], "a peer's address");
+      attempt->peer = parse_cluster_address(addresses[i], "a peer's address");
     } catch (const error& e) {
-      std::cerr << "worker " << self->state.shared->name << ": " << e.what() << "; its data goes through the driver" << std::endl;
+      std::cerr << "worker " << st.shared->name << ": " << e.what() << "; its data goes through the driver" << std::endl;
       continue;
     }
+    attempt->node = peers[i];
+    attempt->address = addresses[i];
+    attempt->deadline = deadline;
+    attempt->answer_driver = one_done;
     ++*pending;
-    connect_peer(self, peers[i], peer, addresses[i], deadline, 0, one_done);
+    const auto id = ++st.next_join_id;
+    st.linking[id] = attempt;
+    self->delayed_send(self, st.join_timeout / 2, expire_atom::value, id);
+    connect_peer(self, std::move(attempt), 0);
   }
   one_done();
   return promise;
@@ -380,6 +411,15 @@ worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_s
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(self)) return;
         auto& st = self->state;
         if (std::erase_if(st.unnamed_watches, [id](const auto& waiting) { return waiting.id == id; }) > 0) return;
+        if (const auto link = st.linking.find(id); link != st.linking.end()) {
+          if (!link->second->answered)
+            std::cerr << "worker " << st.shared->name << ": no direct link to its peer " << link->second->address << " within "
+                      << (st.join_timeout / 2).count() << " ms; their data goes through the driver (a link that comes up "
+                      << "later restarts the running queries)" << std::endl;
+          link->second->settle();
+          st.linking.erase(link);
+          return;
+        }
         const auto it = std::find_if(st.joining.begin(), st.joining.end(), [id](const auto& entry) { return entry.second.id == id; });
         if (it == st.joining.end()) return;
         std::cerr << "worker " << st.shared->name << ": forgot the unfinished join of " << caf::to_string(it->first)
