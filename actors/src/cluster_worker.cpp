@@ -171,17 +171,20 @@ struct worker_state {
   std::map<caf::actor_addr, std::string> peer_links;  // peers' worker actors reached directly (monitored): address
   std::map<caf::node_id, std::string> peer_addresses;  // every peer a driver named: its address
   // Requests to watch a direct link from nodes not named yet (the driver tells the workers in parallel, so
-  // a peer may link before this worker heard of it): answered once a driver names the node, forgotten
-  // (unanswered) join_timeout after they came. Ids from next_join_id.
+  // a peer may link before this worker heard of it), one per node, at most max_unnamed_watches: answered
+  // once a driver names the node, refused half the join's timeout after they came. Ids from next_join_id.
   struct waiting_watch {
     caf::actor peer;
     caf::typed_response_promise<bool> answer;
     std::uint64_t id;
   };
-  std::vector<waiting_watch> unnamed_watches;
+  static constexpr std::size_t max_unnamed_watches = 64;
+  std::map<caf::node_id, waiting_watch> unnamed_watches;
   // Links to peers under way, by id (from next_join_id): the driver is answered at the latest when the
-  // id's expire_atom comes.
+  // id's expire_atom comes. connecting: the peers whose connect the middleman still makes (its connect
+  // blocks: a second one to a peer that drops SYNs would only queue behind the first).
   std::map<std::uint64_t, std::shared_ptr<peer_link_attempt>> linking;
+  std::set<caf::node_id> connecting;
   std::set<caf::node_id> lost_peer_links;  // peers whose direct link ended: their data goes through the driver
 };
 
@@ -192,13 +195,17 @@ void fail_running_generations(worker_pointer self, const std::string& what);
 // Watches a peer's worker actor through the direct link (its proxy ends when the link does). A link that
 // comes up under a query that may run fails the running generations, which restart from their checkpoint:
 // the messages on the way through the driver could arrive after newer ones sent directly. That is a link
-// to a peer whose earlier link ended, or one that came up late (after the driver was answered).
-void watch_peer(worker_pointer self, const caf::actor& peer, const std::string& address, bool late = false) {
+// to a peer whose earlier link ended, or one that came up late (after the driver was answered). The end
+// that opened the link reports it; the watched end (opened == false) only forgets the earlier loss, so
+// that one relink costs one restart.
+void watch_peer(worker_pointer self, const caf::actor& peer, const std::string& address, bool opened, bool late = false) {
   auto& st = self->state;
   self->monitor(peer);
   st.peer_links[peer.address()] = address;
   std::cerr << "worker " << st.shared->name << ": connected to its peer " << address << " directly" << std::endl;
-  if (st.lost_peer_links.erase(peer.node()) > 0)
+  const bool relinked = st.lost_peer_links.erase(peer.node()) > 0;
+  if (!opened) return;
+  if (relinked)
     fail_running_generations(self, "worker " + st.shared->name + " has a direct link to its peer " + address +
                                        " again; data between them may arrive out of order");
   else if (late)
@@ -213,6 +220,7 @@ struct peer_link_attempt {
   std::string address;
   std::chrono::steady_clock::time_point deadline;
   std::function<void()> answer_driver;
+  bool linked = false;  // connected; the peer's answer to link_watch may still be on its way
   bool answered = false;
   void settle() {
     if (answered) return;
@@ -227,18 +235,20 @@ struct peer_link_attempt {
 // them) go into the dead link. The request has no timeout: CAF's middleman goes on connecting after the
 // deadline (a SYN lost, then answered), and such a late link is watched too.
 void connect_peer(worker_pointer self, std::shared_ptr<peer_link_attempt> attempt, int attempts_made) {
+  self->state.connecting.insert(attempt->node);
   self->request(cluster_middleman(self->system(), self->state.tls), caf::infinite, caf::connect_atom::value,
                 attempt->peer.host, attempt->peer.port)
       .then([self, attempt](const caf::node_id& reached, caf::strong_actor_ptr& handle, const std::set<std::string>&) {
               auto& st = self->state;
+              st.connecting.erase(attempt->node);
               auto actor = caf::actor_cast<caf::actor>(handle);
               if (!actor || reached != attempt->node) {
                 std::cerr << "worker " << st.shared->name << ": " << attempt->address
                           << " is not the peer the driver named; their data goes through the driver" << std::endl;
               } else if (st.peer_links.count(actor.address()) == 0) {
-                watch_peer(self, actor, attempt->address, attempt->answered);
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(attempt->deadline - std::chrono::steady_clock::now());
-                self->request(caf::actor_cast<worker_actor>(actor), std::max(left, st.join_timeout / 2), watch_atom::value)
+                watch_peer(self, actor, attempt->address, true, attempt->answered);
+                attempt->linked = true;
+                self->request(caf::actor_cast<worker_actor>(actor), st.join_timeout / 2, link_watch_atom::value)
                     .then([attempt](bool) { attempt->settle(); },
                           [self, attempt](caf::error& err) {
                             std::cerr << "worker " << self->state.shared->name << ": its peer " << attempt->address
@@ -255,6 +265,7 @@ void connect_peer(worker_pointer self, std::shared_ptr<peer_link_attempt> attemp
                 connect_peer(self, attempt, attempts_made + 1);
                 return;
               }
+              self->state.connecting.erase(attempt->node);
               if (!attempt->answered)
                 std::cerr << "worker " << self->state.shared->name << ": cannot connect to its peer " << attempt->address << " ("
                           << error_text(self->system(), err) << "); their data goes through the driver" << std::endl;
@@ -282,6 +293,11 @@ caf::result<std::uint64_t> connect_peers(worker_pointer self, const std::vector<
   const auto deadline = std::chrono::steady_clock::now() + st.join_timeout / 2;
   for (std::size_t i = 0; i < peers.size() && i < addresses.size(); ++i) {
     if (!(self->node() < peers[i])) continue;
+    if (st.connecting.count(peers[i]) > 0) {
+      std::cerr << "worker " << st.shared->name << ": a connect to its peer " << addresses[i]
+                << " is still under way; their data goes through the driver until it succeeds" << std::endl;
+      continue;
+    }
     auto attempt = std::make_shared<peer_link_attempt>();
     try {
       attempt->peer = parse_cluster_address(addresses[i], "a peer's address");
@@ -410,12 +426,24 @@ worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_s
       [self](expire_atom, std::uint64_t id) {
         if (self->current_sender() != caf::actor_cast<caf::strong_actor_ptr>(self)) return;
         auto& st = self->state;
-        if (std::erase_if(st.unnamed_watches, [id](const auto& waiting) { return waiting.id == id; }) > 0) return;
+        const auto unnamed = std::find_if(st.unnamed_watches.begin(), st.unnamed_watches.end(),
+                                          [id](const auto& entry) { return entry.second.id == id; });
+        if (unnamed != st.unnamed_watches.end()) {
+          unnamed->second.answer.deliver(caf::make_error(caf::sec::runtime_error, "no driver named " + caf::to_string(unnamed->first) +
+                                                                                      " a peer of this worker in time"));
+          st.unnamed_watches.erase(unnamed);
+          return;
+        }
         if (const auto link = st.linking.find(id); link != st.linking.end()) {
-          if (!link->second->answered)
-            std::cerr << "worker " << st.shared->name << ": no direct link to its peer " << link->second->address << " within "
+          const auto& attempt = *link->second;
+          if (!attempt.answered && attempt.linked) {
+            std::cerr << "worker " << st.shared->name << ": its peer " << attempt.address << " has not confirmed within "
+                      << (st.join_timeout / 2).count() << " ms that it watches their direct link" << std::endl;
+          } else if (!attempt.answered) {
+            std::cerr << "worker " << st.shared->name << ": no direct link to its peer " << attempt.address << " within "
                       << (st.join_timeout / 2).count() << " ms; their data goes through the driver (a link that comes up "
                       << "later restarts the running queries)" << std::endl;
+          }
           link->second->settle();
           st.linking.erase(link);
           return;
@@ -434,28 +462,40 @@ worker_actor::behavior_type worker(worker_pointer self, std::shared_ptr<worker_s
         for (const auto& peer : peers) shared->trust(peer);
         auto& st = self->state;
         for (std::size_t i = 0; i < peers.size() && i < addresses.size(); ++i) st.peer_addresses[peers[i]] = addresses[i];
-        std::erase_if(st.unnamed_watches, [self](worker_state::waiting_watch& waiting) {
-          const auto named = self->state.peer_addresses.find(waiting.peer.node());
-          if (named == self->state.peer_addresses.end()) return false;
-          if (self->state.peer_links.count(waiting.peer.address()) == 0) watch_peer(self, waiting.peer, named->second);
-          waiting.answer.deliver(true);
-          return true;
-        });
+        for (auto waiting = st.unnamed_watches.begin(); waiting != st.unnamed_watches.end();) {
+          const auto named = st.peer_addresses.find(waiting->first);
+          if (named == st.peer_addresses.end()) {
+            ++waiting;
+            continue;
+          }
+          if (st.peer_links.count(waiting->second.peer.address()) == 0) watch_peer(self, waiting->second.peer, named->second, false);
+          waiting->second.answer.deliver(true);
+          waiting = st.unnamed_watches.erase(waiting);
+        }
         return connect_peers(self, peers, addresses);
       },
-      [self](watch_atom) -> caf::result<bool> {
+      [self](link_watch_atom) -> caf::result<bool> {
         auto& st = self->state;
         const auto sender = self->current_sender();
-        if (!sender || st.drivers.count(sender->node()) > 0) return st.shared->refuse(sender, "a request to watch a link");
+        if (!sender) return st.shared->refuse(sender, "a request to watch a link");
+        if (st.drivers.count(sender->node()) > 0)
+          return caf::make_error(caf::sec::runtime_error, "a driver's link is watched by the driver, not by the worker");
         auto peer = caf::actor_cast<caf::actor>(sender);
         if (const auto named = st.peer_addresses.find(sender->node()); named != st.peer_addresses.end()) {
-          if (st.peer_links.count(peer.address()) == 0) watch_peer(self, peer, named->second);
+          if (st.peer_links.count(peer.address()) == 0) watch_peer(self, peer, named->second, false);
           return true;
         }
+        if (st.unnamed_watches.size() >= worker_state::max_unnamed_watches && st.unnamed_watches.count(sender->node()) == 0)
+          return st.shared->refuse(sender, "a request to watch a link (" + std::to_string(worker_state::max_unnamed_watches) +
+                                               " from nodes no driver named wait already)");
         const auto id = ++st.next_join_id;
         auto answer = self->make_response_promise<bool>();
-        st.unnamed_watches.push_back({std::move(peer), answer, id});
-        self->delayed_send(self, st.join_timeout, expire_atom::value, id);
+        auto [entry, first] = st.unnamed_watches.try_emplace(sender->node(), worker_state::waiting_watch{peer, answer, id});
+        if (!first) {
+          entry->second.answer.deliver(caf::make_error(caf::sec::runtime_error, "a newer request to watch the link came"));
+          entry->second = {peer, answer, id};
+        }
+        self->delayed_send(self, st.join_timeout / 2, expire_atom::value, id);
         return answer;
       },
       [self](deploy_atom, const instance_deployment& deployment) -> caf::result<caf::actor> {
