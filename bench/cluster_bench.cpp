@@ -19,9 +19,9 @@
 //    int64 and a 1000-byte string, built once and handed on by reference: no generation cost), rebalanced
 //    to one filter instance on the other worker that drops them on the int64 (parallelism 1: placement
 //    deals the source's instance to the first worker and the filter's to the second, so every batch
-//    crosses; one epoch in flight): libflow's encoding of the crossing batches per second against a plain
-//    TCP copy of as many bytes in the same run (the issue's "cross-node shuffle throughput against the
-//    loopback limit").
+//    crosses; the default epochs in flight): libflow's encoding of the crossing batches per second
+//    against a plain TCP copy of as many bytes in the same run (the issue's "cross-node shuffle
+//    throughput against the loopback limit").
 //  The run's time is from start() to the query's end; the join (the session's construction) is not in it.
 // Exits 1 when the cluster computes another result than the embedded run, 2 on input it cannot use.
 // Usage: cluster_bench [DATA_DIR [REPEATS [KEYS [QUERY]]]] (default: the shared data's retail-by-day/, 3 repeats,
@@ -180,15 +180,10 @@ std::size_t digest_of(std::vector<std::string> rows) {
   return std::hash<std::string>{}(all);
 }
 
-// The session: embedded, or a driver of workers.
-// wire: parallelism 1 and one epoch in flight (with the default 4 the source's worker, sending 4 epochs'
-// batches at once, drops out of the cluster: docs/deployment.md).
+// The session: embedded, or a driver of workers. wire: parallelism 1 (one instance on each worker).
 flow::session_config config_for(const std::vector<std::string>& workers, const std::string& secret_file, bool wire) {
   flow::session_config config;
-  if (wire) {
-    config.parallelism = 1;
-    config.max_epochs_in_flight = 1;
-  }
+  if (wire) config.parallelism = 1;
   config.workers = workers;
   if (!workers.empty()) config.secret_file = secret_file;
   return config;

@@ -77,6 +77,11 @@ struct worker_shared final : instance_guard {
     std::lock_guard<std::mutex> lock(mutex);
     epochs.insert(epoch);
   }
+  void unacknowledged(std::size_t bytes) override {
+    auto seen = most_unacked.load();
+    while (bytes > seen && !most_unacked.compare_exchange_weak(seen, bytes)) {}
+  }
+  std::atomic<std::size_t> most_unacked{0};  // the most bytes one instance had unacked at one target on another node
 };
 
 // The instance setup a deploy describes; throws flow::error for one this worker must not run.
@@ -635,7 +640,7 @@ void serve_as_worker(const session_config& config) {
   const auto settings = check_cluster_settings(config);
   std::string name;
   std::int64_t rows = 0, file_bytes = 0;
-  std::size_t epochs = 0;
+  std::size_t epochs = 0, most_unacked = 0;
   {
     caf::actor_system_config cfg;
     const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
@@ -673,9 +678,11 @@ void serve_as_worker(const session_config& config) {
     std::filesystem::remove_all(state_directory, ignored);
     rows = shared->rows;
     file_bytes = shared->file_bytes;
+    most_unacked = shared->most_unacked;
     std::lock_guard<std::mutex> lock(shared->mutex);
     epochs = shared->epochs.size();
   }
+  std::cout << "worker " << name << ": at most " << most_unacked << " bytes sent to an instance on another node unacknowledged\n";
   std::cout << "worker " << name << ": read " << file_bytes << " bytes of files\n";
   std::cout << "worker " << name << ": processed " << rows << " rows in " << epochs << " epochs" << std::endl;
   std::exit(0);

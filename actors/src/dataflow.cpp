@@ -309,16 +309,73 @@ struct instance_state {
   };
   std::map<std::int64_t, epoch_clocks> clocks;  // per epoch not started yet, as received
   std::int64_t clocks_started = -1;             // the newest epoch whose clocks the chain has
+  // Per target on another node, the sizes of the batches sent to it and not acked yet (acks come in order).
+  struct unacked_batches {
+    std::deque<std::size_t> sizes;
+    std::size_t bytes = 0;
+  };
+  std::map<caf::actor_addr, unacked_batches> unacked;
+  std::size_t full_targets = 0;  // targets with remote_edge_bytes or more unacked: no input is taken up
+  // Inputs waiting for credit, in arrival order; each runs until it returns true (false: out of credit
+  // midway, it resumes where it stopped).
+  std::deque<std::function<bool()>> waiting;
 };
 
 using instance_pointer = vertex_actor::stateful_pointer<instance_state>;
 
+void count_unacked(instance_pointer self, const caf::actor_addr& target, std::size_t bytes) {
+  auto& st = self->state;
+  auto& u = st.unacked[target];
+  if (u.bytes < remote_edge_bytes && u.bytes + bytes >= remote_edge_bytes) ++st.full_targets;
+  u.sizes.push_back(bytes);
+  u.bytes += bytes;
+  if (st.setup.guard) st.setup.guard->unacknowledged(u.bytes);
+}
+
 void send_on(instance_pointer self, std::uint64_t seq, const batch& rows) {
   auto& st = self->state;
   st.router->route(rows, [&](std::size_t edge, std::size_t target, const batch& part) {
-    self->send(st.setup.targets[edge][target], data_atom::value, st.epoch, seq,
-               static_cast<std::uint32_t>(st.router->input_of(edge)), part);
+    const auto& to = st.setup.targets[edge][target];
+    if (to.node() != self->node()) count_unacked(self, to.address(), part.byte_size());
+    self->send(to, data_atom::value, st.epoch, seq, static_cast<std::uint32_t>(st.router->input_of(edge)), part);
   });
+}
+
+// Runs the inputs that waited for credit, in order, while it lasts.
+void drain(instance_pointer self) {
+  auto& st = self->state;
+  while (!st.waiting.empty() && st.full_targets == 0) {
+    if (!st.waiting.front()()) return;
+    st.waiting.pop_front();
+  }
+}
+
+// Runs an input now, or once those before it ran and the targets on other nodes acked enough.
+template <class Input>
+void in_order(instance_pointer self, Input input) {
+  auto& st = self->state;
+  if (st.waiting.empty() && st.full_targets == 0 && input()) return;
+  st.waiting.emplace_back(std::move(input));
+}
+
+// A batch from an instance on another node has been processed (or held for its epoch): its credit back.
+template <class Self>
+void ack_remote(Self* self, const caf::strong_actor_ptr& sender) {
+  if (sender && sender->node() != self->node()) self->send(caf::actor_cast<vertex_actor>(sender), ack_atom::value);
+}
+
+void acked(instance_pointer self) {
+  auto& st = self->state;
+  auto it = st.unacked.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+  if (it == st.unacked.end() || it->second.sizes.empty()) return;
+  auto& u = it->second;
+  const bool was_full = u.bytes >= remote_edge_bytes;
+  u.bytes -= u.sizes.front();
+  u.sizes.pop_front();
+  if (was_full && u.bytes < remote_edge_bytes) {
+    --st.full_targets;
+    drain(self);
+  }
 }
 
 // The first upstream to send an epoch's clocks has them passed on at once (ahead of any of the epoch's rows
@@ -404,11 +461,22 @@ void process_chunk(instance_pointer self, std::int64_t epoch, std::uint64_t seq,
   s.inputs->data(epoch, seq, input, decoded, in_chain(self));
 }
 
+// An instance's share of an epoch's files (read_files_atom) and how far it is read.
+struct file_share {
+  std::int64_t epoch = 0;
+  std::uint64_t first_seq = 0;
+  std::vector<std::string> files;
+  std::uint64_t max_chunk_bytes = 0;
+  std::size_t file = 0, chunk = 0;        // the next chunk to look at
+  std::uint64_t position = 0;             // of the file's first chunk in the epoch
+  std::optional<file_chunk_index> chunks;  // the file's, once opened
+};
+
 // The instance's share of an epoch's files (flow::file_read_plan): the chunks the reader's round-robin
 // would have dealt it, cut as the reader cuts them and with the same seqs. Only those chunks are read
 // (file_chunk_index): a file of line records is read once over all instances, not once per instance.
-void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
-                std::uint64_t max_chunk_bytes) {
+// Returns false when a target on another node ran out of credit before the share's end.
+bool read_files(instance_pointer self, file_share& share) {
   auto& s = self->state;
   const auto& vertex = s.setup.graph->vertex(s.setup.vertex);
   const std::size_t parallelism = vertex.parallelism;
@@ -417,27 +485,31 @@ void read_files(instance_pointer self, std::int64_t epoch, std::uint64_t first_s
     return error(std::string(e.what()) + " (a file source's instances read its files on the nodes they run on: "
                  "the files must lie on the same path on every node, as on the driver)");
   };
-  std::uint64_t position = 0;  // of the file's first chunk in the epoch
-  for (const auto& file : files) {
-    std::optional<file_chunk_index> chunks;
-    try {
-      chunks.emplace(file, *s.setup.chunk_decoder, static_cast<std::size_t>(max_chunk_bytes), line_records);
-    } catch (const error& e) {
-      throw read_error(e);
-    }
-    for (std::size_t i = 0; i < chunks->size(); ++i) {
-      if (instance_of_unit(epoch, position + i, parallelism) != s.setup.instance) continue;
-      raw_chunk chunk;
+  for (; share.file < share.files.size(); ++share.file, share.chunk = 0) {
+    if (!share.chunks) {
       try {
-        chunk = chunks->chunk(i);
+        share.chunks.emplace(share.files[share.file], *s.setup.chunk_decoder,
+                             static_cast<std::size_t>(share.max_chunk_bytes), line_records);
       } catch (const error& e) {
         throw read_error(e);
       }
-      process_chunk(self, epoch, first_seq + position + i, 0, chunk);
+    }
+    for (; share.chunk < share.chunks->size(); ++share.chunk) {
+      if (instance_of_unit(share.epoch, share.position + share.chunk, parallelism) != s.setup.instance) continue;
+      if (s.full_targets > 0) return false;
+      raw_chunk chunk;
+      try {
+        chunk = share.chunks->chunk(share.chunk);
+      } catch (const error& e) {
+        throw read_error(e);
+      }
+      process_chunk(self, share.epoch, share.first_seq + share.position + share.chunk, 0, chunk);
       if (s.setup.guard) s.setup.guard->read_from_files(chunk.end - chunk.begin);
     }
-    position += chunks->size();
+    share.position += share.chunks->size();
+    share.chunks.reset();
   }
+  return true;
 }
 
 // A source's batch: counted as the source's input, then processed.
@@ -453,25 +525,40 @@ void process_source_batch(instance_pointer self, std::int64_t epoch, std::uint64
 // in the range, so that a sink writes the epoch's rows range by range, each in its reader's order.
 constexpr int range_seq_shift = 24;
 
+// An instance's share of an epoch's ranges (read_ranges_atom) and how far it is read.
+struct range_share {
+  std::int64_t epoch = 0;
+  std::uint64_t first_seq = 0;
+  std::vector<std::string> starts, ends;
+  std::uint64_t max_unit_bytes = 0;
+  std::size_t range = 0;  // the next range to read: instance, instance + parallelism, ...
+  bool begun = false;     // the reader is within it
+  std::uint64_t seq = 0;  // of its next unit
+};
+
 // The instance's share of an epoch's ranges (flow::range_read_plan): ranges instance, instance +
-// parallelism, ..., each read to its end with the instance's own reader of the source.
-void read_ranges(instance_pointer self, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& starts,
-                 const std::vector<std::string>& ends, std::uint64_t max_unit_bytes) {
+// parallelism, ..., each read to its end with the instance's own reader of the source. Returns false when a
+// target on another node ran out of credit before the share's end.
+bool read_ranges(instance_pointer self, range_share& share) {
   auto& s = self->state;
-  if (!s.setup.range_reader) throw error("vertex received ranges to read but has no reader of its source");
-  if (starts.size() != ends.size())
-    throw error("ranges to read with " + std::to_string(starts.size()) + " starts and " + std::to_string(ends.size()) + " ends");
   const std::size_t parallelism = s.setup.graph->vertex(s.setup.vertex).parallelism;
   auto& reader = *s.setup.range_reader;
-  reader.set_max_unit_bytes(static_cast<std::size_t>(max_unit_bytes));
-  for (std::size_t range = s.setup.instance; range < starts.size(); range += parallelism) {
-    reader.begin_read(starts[range], ends[range]);
-    std::uint64_t seq = first_seq + (static_cast<std::uint64_t>(range) << range_seq_shift);
-    while (auto unit = reader.next()) {
-      if (auto* rows = std::get_if<batch>(&*unit)) process_source_batch(self, epoch, seq++, 0, *rows);
-      else process_chunk(self, epoch, seq++, 0, std::get<raw_chunk>(*unit));
+  for (; share.range < share.starts.size(); share.range += parallelism, share.begun = false) {
+    if (!share.begun) {
+      reader.set_max_unit_bytes(static_cast<std::size_t>(share.max_unit_bytes));
+      reader.begin_read(share.starts[share.range], share.ends[share.range]);
+      share.seq = share.first_seq + (static_cast<std::uint64_t>(share.range) << range_seq_shift);
+      share.begun = true;
+    }
+    for (;;) {
+      if (s.full_targets > 0) return false;
+      auto unit = reader.next();
+      if (!unit) break;
+      if (auto* rows = std::get_if<batch>(&*unit)) process_source_batch(self, share.epoch, share.seq++, 0, *rows);
+      else process_chunk(self, share.epoch, share.seq++, 0, std::get<raw_chunk>(*unit));
     }
   }
+  return true;
 }
 
 vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup setup) {
@@ -492,29 +579,53 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
   auto process = in_chain(self);
   auto complete = [self](std::int64_t epoch, const epoch_stats& stats) { complete_epoch(self, epoch, stats); };
   // A source's reader gets back the credit a unit took.
-  auto ack = [self](bool acked) {
-    if (acked) self->send(caf::actor_cast<source_actor>(self->current_sender()), ack_atom::value);
+  auto ack = [self](const caf::strong_actor_ptr& reader, bool acked) {
+    if (acked) self->send(caf::actor_cast<source_actor>(reader), ack_atom::value);
   };
+  // Every input waits in order while a target on another node is out of credit (in_order).
   return {
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const raw_chunk& chunk, bool acked) {
-        process_chunk(self, epoch, seq, input, chunk);
-        ack(acked);
+        in_order(self, [=, reader = self->current_sender()] {
+          process_chunk(self, epoch, seq, input, chunk);
+          ack(reader, acked);
+          return true;
+        });
       },
       // A source's unit of rows.
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows, bool acked) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
-        process_source_batch(self, epoch, seq, input, rows);
-        ack(acked);
+        in_order(self, [=, reader = self->current_sender()] {
+          process_source_batch(self, epoch, seq, input, rows);
+          ack(reader, acked);
+          return true;
+        });
       },
       [=](read_files_atom, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& files,
           std::uint64_t max_chunk_bytes) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
-        read_files(self, epoch, first_seq, files, max_chunk_bytes);
+        auto share = std::make_shared<file_share>();
+        share->epoch = epoch;
+        share->first_seq = first_seq;
+        share->files = files;
+        share->max_chunk_bytes = max_chunk_bytes;
+        in_order(self, [self, share] { return read_files(self, *share); });
       },
       [=](read_ranges_atom, std::int64_t epoch, std::uint64_t first_seq, const std::vector<std::string>& starts,
           const std::vector<std::string>& ends, std::uint64_t max_unit_bytes) {
-        if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
-        read_ranges(self, epoch, first_seq, starts, ends, max_unit_bytes);
+        auto& s = self->state;
+        if (s.setup.guard && !s.setup.guard->admits(self->current_sender())) return;
+        if (!s.setup.range_reader) throw error("vertex received ranges to read but has no reader of its source");
+        if (starts.size() != ends.size())
+          throw error("ranges to read with " + std::to_string(starts.size()) + " starts and " + std::to_string(ends.size()) +
+                      " ends");
+        auto share = std::make_shared<range_share>();
+        share->epoch = epoch;
+        share->first_seq = first_seq;
+        share->starts = starts;
+        share->ends = ends;
+        share->max_unit_bytes = max_unit_bytes;
+        share->range = s.setup.instance;
+        in_order(self, [self, share] { return read_ranges(self, *share); });
       },
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         auto& s = self->state;
@@ -522,16 +633,27 @@ vertex_actor::behavior_type instance_fun(instance_pointer self, instance_setup s
           if (!s.setup.guard->admits(self->current_sender())) return;
           s.setup.guard->received(rows.num_rows());
         }
-        s.inputs->data(epoch, seq, input, rows, process);
+        in_order(self, [=, sender = self->current_sender()] {
+          self->state.inputs->data(epoch, seq, input, rows, process);
+          ack_remote(self, sender);
+          return true;
+        });
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
-        self->state.inputs->barrier(epoch, upstream, process, complete);
+        in_order(self, [=] {
+          self->state.inputs->barrier(epoch, upstream, process, complete);
+          return true;
+        });
       },
       [=](clocks_atom, std::int64_t epoch, std::int64_t watermark, std::int64_t processing_time) {
         if (self->state.setup.guard && !self->state.setup.guard->admits(self->current_sender())) return;
-        receive_clocks(self, epoch, watermark, processing_time);
+        in_order(self, [=] {
+          receive_clocks(self, epoch, watermark, processing_time);
+          return true;
+        });
       },
+      [=](ack_atom) { acked(self); },
   };
 }
 
@@ -591,6 +713,7 @@ sink_actor::behavior_type sink_fun(sink_pointer self, std::shared_ptr<sink_write
   return {
       [=](data_atom, std::int64_t epoch, std::uint64_t seq, std::uint32_t input, const batch& rows) {
         self->state.inputs->data(epoch, seq, input, rows, hold);
+        ack_remote(self, self->current_sender());
       },
       [=](barrier_atom, std::int64_t epoch, const epoch_stats& upstream) {
         self->state.inputs->barrier(epoch, upstream, hold, complete);

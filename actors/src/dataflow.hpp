@@ -38,7 +38,15 @@ class instance_guard {
   virtual void received(std::size_t rows) = 0;
   virtual void read_from_files(std::size_t bytes) = 0;  // a source instance's share of an epoch's files
   virtual void completed(std::int64_t epoch) = 0;
+  virtual void unacknowledged(std::size_t bytes) = 0;  // sent to one instance on another node, not yet acked
 };
+
+// The bound on the bytes (flow::batch::byte_size) an instance has sent to one instance on another node and
+// that one has not yet processed: past it the sender takes up no further input (a unit, a file's chunk, an
+// upstream's batch or barrier) until acks come back, so nothing queues without bound in CAF's middleman,
+// whatever feeds the sender. It can be exceeded by what one input produces. Within a node batches move by
+// reference and the source's credits and the epochs in flight bound them.
+constexpr std::size_t remote_edge_bytes = std::size_t{4} << 20;
 
 // One instance of a vertex: what instance_fun runs, on the driver or on a worker (cluster_worker.cpp makes
 // one from a deploy message).

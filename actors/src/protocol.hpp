@@ -16,7 +16,7 @@ using commit_atom = caf::atom_constant<caf::atom("commit")>;      // coordinator
 using data_atom = caf::atom_constant<caf::atom("data")>;          // along the dataflow
 using read_files_atom = caf::atom_constant<caf::atom("readfiles")>;  // reader -> source vertex instance
 using read_ranges_atom = caf::atom_constant<caf::atom("readranges")>;  // reader -> source vertex instance
-using ack_atom = caf::atom_constant<caf::atom("ack")>;            // source vertex instance -> reader (one credit back)
+using ack_atom = caf::atom_constant<caf::atom("ack")>;            // one credit back: to a reader, or to an instance on another node
 using barrier_atom = caf::atom_constant<caf::atom("barrier")>;    // end of an epoch's data
 using clocks_atom = caf::atom_constant<caf::atom("clocks")>;     // an epoch's watermark and processing time
 using committed_atom = caf::atom_constant<caf::atom("committed")>;  // sink -> coordinator
@@ -43,8 +43,10 @@ using batch_input_actor = caf::typed_actor<
 // batches (the last field: ack the unit once processed; an epoch's last unit is not acked), or reads its
 // share of an epoch's files itself (read_files: epoch, the seq of the epoch's first unit, the files, the
 // chunk size: flow::file_read_plan), or its share of an epoch's ranges (read_ranges: epoch, the seq of the
-// epoch's first unit, the ranges' starts and ends, the unit size: flow::range_read_plan).
+// epoch's first unit, the ranges' starts and ends, the unit size: flow::range_read_plan). ack: a target on
+// another node has processed the oldest batch this instance sent it and not had acked yet (remote_edge_bytes).
 using vertex_actor = batch_input_actor::extend<
+    caf::reacts_to<ack_atom>,
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, raw_chunk, bool>,
     caf::reacts_to<data_atom, std::int64_t, std::uint64_t, std::uint32_t, batch, bool>,
     caf::reacts_to<read_files_atom, std::int64_t, std::uint64_t, std::vector<std::string>, std::uint64_t>,

@@ -65,26 +65,30 @@ struct worker_process {
   std::string log() const { return read_file(log_file); }
 };
 
-// What a worker's last lines say after SIGTERM: the rows and epochs its instances processed, and the file
-// bytes its source instances read.
+// What a worker's last lines say after SIGTERM: the rows and epochs its instances processed, the file
+// bytes its source instances read, and the most bytes one of its instances had sent to an instance on
+// another node without its ack (remote_edge_bytes).
 struct worker_figures {
-  std::int64_t rows = 0, epochs = 0, file_bytes = 0;
+  std::int64_t rows = 0, epochs = 0, file_bytes = 0, most_unacked_bytes = 0;
 };
 
 inline worker_figures last_figures(worker_process& worker) {
   worker.process->signal(SIGTERM);
-  std::string before_last, last, line;
+  std::string unacked, before_last, last, line;
   while (!(line = worker.process->read_line(std::chrono::seconds(20))).empty()) {
+    unacked = before_last;
     before_last = last;
     last = line;
   }
-  std::smatch read, processed;
+  std::smatch most, read, processed;
+  const std::regex unacked_line("worker \\S+: at most ([0-9]+) bytes sent to an instance on another node unacknowledged");
   const std::regex read_line("worker \\S+: read ([0-9]+) bytes of files");
   const std::regex figures("worker \\S+: processed ([0-9]+) rows in ([0-9]+) epochs");
-  INFO("the worker's last lines: " << before_last << "\n" << last << "\nits log: " << worker.log());
+  INFO("the worker's last lines: " << unacked << "\n" << before_last << "\n" << last << "\nits log: " << worker.log());
+  REQUIRE(std::regex_match(unacked, most, unacked_line));
   REQUIRE(std::regex_match(before_last, read, read_line));
   REQUIRE(std::regex_match(last, processed, figures));
-  return {std::stoll(processed[1]), std::stoll(processed[2]), std::stoll(read[1])};
+  return {std::stoll(processed[1]), std::stoll(processed[2]), std::stoll(read[1]), std::stoll(most[1])};
 }
 
 inline session_config driver_config(std::vector<std::string> workers, const std::string& secret_file) {
