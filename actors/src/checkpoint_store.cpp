@@ -634,9 +634,9 @@ write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
           {}};
 }
 
-bool checkpoint_store::snapshot_due(std::size_t slot, std::int64_t epoch) const {
-  const std::int64_t last = slot < last_snapshot_.size() ? last_snapshot_[slot] : -1;
-  return epoch - last >= options_.snapshot_interval;
+bool snapshot_due(const snapshot_progress& slot, std::int64_t epoch, const checkpoint_options& options) {
+  return epoch - slot.last_epoch >= options.snapshot_interval &&
+         (!options.snapshot_by_size || slot.delta_bytes_since >= slot.last_bytes);
 }
 
 state_copy checkpoint_store::stage_snapshot(std::size_t slot, std::int64_t epoch, const operator_state& state) {
@@ -720,12 +720,21 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
                                        bool rows_snapshot_in_background) {
   // Taken now, on the caller's thread: the jobs get immutable copies or a state lent to them (state_loans:
   // its owner waits for the copy before changing it), never the caller's live state.
-  if (last_snapshot_.size() < changes.size()) last_snapshot_.resize(changes.size(), -1);
+  std::vector<bool> due(changes.size());
+  {
+    std::lock_guard lock(snapshot_mutex_);
+    if (snapshot_progress_.size() < changes.size()) snapshot_progress_.resize(changes.size());
+    for (std::size_t slot = 0; slot < changes.size(); ++slot)
+      due[slot] = snapshot_due(snapshot_progress_[slot], epoch, options_);
+  }
   std::vector<std::optional<due_snapshot>> snapshots(changes.size());
   for (std::size_t slot = 0; slot < changes.size(); ++slot) {
-    if (!snapshot_due(slot, epoch)) continue;
+    if (!due[slot]) continue;
     snapshots[slot] = snapshot(slot);
-    if (snapshots[slot]) last_snapshot_[slot] = epoch;
+    if (!snapshots[slot]) continue;
+    std::lock_guard lock(snapshot_mutex_);
+    snapshot_progress_[slot].last_epoch = epoch;
+    snapshot_progress_[slot].delta_bytes_since = 0;
   }
   auto files = std::make_shared<checkpoint_commit_stats>();
   files->epoch = epoch;
@@ -746,10 +755,16 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
       // The delta is written even with a snapshot: it lets recovery fall back past a damaged snapshot.
       out.records.push_back(log_record(delta_name(slot, epoch), encoded_state(changes[slot])));
       stats.delta_bytes[slot] = out.records.back().size();
+      {
+        // A pipelined earlier epoch's delta lands after a later snapshot: that snapshot holds it already.
+        std::lock_guard lock(snapshot_mutex_);
+        if (epoch > snapshot_progress_[slot].last_epoch) snapshot_progress_[slot].delta_bytes_since += stats.delta_bytes[slot];
+      }
       if (snapshots[slot] && !snapshots[slot]->directory.empty()) {
         // Made durable here, before the round's stages: a commit never precedes its snapshot.
         stats.snapshot_bytes[slot] = seal_directory_snapshot(slot, epoch, snapshots[slot]->directory);
-        snapshot_is_durable(slot, epoch);
+        // Hard links to the previous snapshot's unchanged files: not weighed, the interval alone decides.
+        snapshot_is_durable(slot, epoch, 0);
       } else if (snapshots[slot] && rows_snapshot_in_background) {
         // Handed over after the check above: only an earlier snapshot's failure fails this commit.
         write_snapshot_in_background(slot, epoch, snapshots[slot]->copy_rows);
@@ -768,7 +783,7 @@ write_job checkpoint_store::commit_job(std::int64_t epoch, std::vector<batch> ch
     return out;
   };
   return {std::move(prepare), [this, files, in_round, epoch](double round_ms) {
-            for (std::size_t slot : *in_round) snapshot_is_durable(slot, epoch);
+            for (std::size_t slot : *in_round) snapshot_is_durable(slot, epoch, files->snapshot_bytes[slot]);
             files->duration_ms = round_ms;
             commit_durable(std::move(*files));
           }};
@@ -788,15 +803,16 @@ void checkpoint_store::write_snapshot_in_background(std::size_t slot, std::int64
                               return write_output(write_stages{{std::move(file)}});
                             },
                             [this, slot, epoch, bytes](double) {
-                              snapshot_is_durable(slot, epoch);
+                              snapshot_is_durable(slot, epoch, *bytes);
                               std::lock_guard lock(snapshot_mutex_);
                               if (unreported_snapshot_bytes_.size() <= slot) unreported_snapshot_bytes_.resize(slot + 1, 0);
                               unreported_snapshot_bytes_[slot] += *bytes;
                             }});
 }
 
-void checkpoint_store::snapshot_is_durable(std::size_t slot, std::int64_t epoch) {
+void checkpoint_store::snapshot_is_durable(std::size_t slot, std::int64_t epoch, std::size_t bytes) {
   std::lock_guard lock(snapshot_mutex_);
+  if (snapshot_progress_.size() > slot && snapshot_progress_[slot].last_epoch == epoch) snapshot_progress_[slot].last_bytes = bytes;
   if (durable_snapshot_.size() <= slot) durable_snapshot_.resize(slot + 1, -1);
   durable_snapshot_[slot] = std::max(durable_snapshot_[slot], epoch);
   snapshot_durable_ = true;
@@ -1112,7 +1128,6 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
     if ((parsed.kind == 'c' || parsed.kind == 'd') && parsed.epoch > out.last_committed) removals.push_back("-" + name + "\n");
   }
   if (!removals.empty()) append_records(removals);
-  last_snapshot_.assign(states.size(), -1);
   for (std::size_t slot = 0; slot < slots_on_disk; ++slot) {
     const std::string dir = slot_directory(slot);
     for (std::string_view suffix : {rows_snapshot, directory_snapshot}) {
@@ -1125,9 +1140,11 @@ recovered_checkpoint checkpoint_store::recover(const std::vector<operator_state*
   {
     std::lock_guard lock(snapshot_mutex_);
     durable_snapshot_.assign(states.size(), -1);
+    snapshot_progress_.assign(states.size(), {});
     for (std::size_t slot = 0; slot < states.size(); ++slot) {
       const auto snapshots = snapshot_epochs(slot_directory(slot));
-      if (!snapshots.empty()) last_snapshot_[slot] = durable_snapshot_[slot] = snapshots.back();
+      // Its size is not looked up: the first snapshot after a restart is due by the interval alone.
+      if (!snapshots.empty()) snapshot_progress_[slot].last_epoch = durable_snapshot_[slot] = snapshots.back();
     }
   }
   return out;

@@ -591,7 +591,8 @@ TEST_CASE("checkpoint store: with no consistent epoch left, the start or a clear
     CHECK_THAT(joined(recovered.notes), Catch::Contains("state/0/0.delta is damaged (checksum mismatch)"));
   }
   SECTION("retention removed the older epochs: an error that says what to do") {
-    const checkpoint_options options{.min_batches_to_retain = 3, .snapshot_interval = 2};
+    // Snapshots every 2 epochs exactly: by size, fewer snapshots would keep older epochs.
+    const checkpoint_options options{.min_batches_to_retain = 3, .snapshot_interval = 2, .snapshot_by_size = false};
     {
       checkpoint_store store(location, options);
       q.run(store, 0, 10);
@@ -839,7 +840,9 @@ TEST_CASE("checkpoint store: the failure of the last row snapshot, which no late
           "[checkpoint]") {
   temp_dir dir;
   running_query q;
-  checkpoint_store store((dir / "ckpt").string(), {.min_batches_to_retain = 100, .snapshot_interval = 1});
+  // Epoch 1 changes nothing: by size its snapshot would not be due.
+  checkpoint_store store((dir / "ckpt").string(),
+                         {.min_batches_to_retain = 100, .snapshot_interval = 1, .snapshot_by_size = false});
   q.run(store, 0);
   CHECK_FALSE(store.finish_snapshots());
   // A directory holds the name of epoch 1's snapshot of slot 0: it cannot be renamed into place.
@@ -916,4 +919,71 @@ TEST_CASE("checkpoint store: a process killed while its row snapshot is still be
   fresh_states states(q);
   CHECK(store.recover(states.pointers()).last_committed == 3);
   CHECK(states.contents() == q.expected[3]);
+}
+
+TEST_CASE("checkpoint store: a snapshot is due once the interval passed and the deltas since weigh as much as it",
+          "[checkpoint][snapshot]") {
+  using runtime::snapshot_due;
+  using runtime::snapshot_progress;
+  const checkpoint_options every_10{.snapshot_interval = 10};
+  // None yet: the interval alone decides (epochs 0..interval-1 since "none", -1).
+  CHECK_FALSE(snapshot_due(snapshot_progress{}, 8, every_10));
+  CHECK(snapshot_due(snapshot_progress{}, 9, every_10));
+  // Light deltas (2.5 KB an epoch against a 100 KB snapshot): not due until they add up to the snapshot.
+  const snapshot_progress light{.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 10 * 2'500};
+  CHECK_FALSE(snapshot_due(light, 19, every_10));
+  CHECK_FALSE(snapshot_due({.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 99'999}, 49, every_10));
+  CHECK(snapshot_due({.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 100'000}, 49, every_10));
+  // Heavy deltas: the interval still keeps snapshots at least that many epochs apart.
+  const snapshot_progress heavy{.last_epoch = 9, .last_bytes = 1'000, .delta_bytes_since = 50'000};
+  CHECK_FALSE(snapshot_due(heavy, 18, every_10));
+  CHECK(snapshot_due(heavy, 19, every_10));
+  // An interval of 1: every epoch while the deltas are as heavy as the state, fewer when they are lighter.
+  const checkpoint_options every_epoch{.snapshot_interval = 1};
+  CHECK(snapshot_due({.last_epoch = 4, .last_bytes = 300, .delta_bytes_since = 300}, 5, every_epoch));
+  CHECK_FALSE(snapshot_due({.last_epoch = 4, .last_bytes = 300, .delta_bytes_since = 299}, 5, every_epoch));
+  // Not by size: the interval alone, whatever the deltas weigh.
+  const checkpoint_options by_interval{.snapshot_interval = 10, .snapshot_by_size = false};
+  CHECK(snapshot_due(light, 19, by_interval));
+  CHECK_FALSE(snapshot_due(heavy, 18, by_interval));
+}
+
+TEST_CASE("checkpoint store: snapshots by size are fewer than epochs, leave at most one snapshot's worth of "
+          "deltas to replay and recover exactly",
+          "[checkpoint][snapshot]") {
+  temp_dir dir;
+  const std::string location = (dir / "ckpt").string();
+  running_query q;
+  constexpr std::int64_t epochs = 40;
+  std::vector<std::int64_t> snapshots(running_query::slots, 0);
+  {
+    checkpoint_store store(location, {.min_batches_to_retain = 100, .snapshot_interval = 1});
+    std::vector<std::size_t> last_snapshot(running_query::slots, 0), deltas_since(running_query::slots, 0);
+    std::size_t largest_delta = 0;
+    for (std::int64_t e = 0; e < epochs; ++e) {
+      q.run(store, e);
+      const auto stats = store.last_commit();
+      REQUIRE(stats.epoch == e);
+      for (std::size_t slot = 0; slot < running_query::slots; ++slot) {
+        largest_delta = std::max(largest_delta, stats.delta_bytes[slot]);
+        if (stats.snapshot_bytes[slot] > 0) {
+          ++snapshots[slot];
+          last_snapshot[slot] = stats.snapshot_bytes[slot];
+          deltas_since[slot] = 0;
+        } else {
+          deltas_since[slot] += stats.delta_bytes[slot];
+        }
+        // What recovery would replay on top of the newest snapshot.
+        CHECK(deltas_since[slot] < last_snapshot[slot] + largest_delta);
+      }
+    }
+  }
+  for (std::size_t slot = 0; slot < running_query::slots; ++slot) {
+    CHECK(snapshots[slot] > 1);
+    CHECK(snapshots[slot] < epochs / 2);  // an interval of 1 alone would take one every epoch
+  }
+  fresh_states states(q);
+  CHECK(checkpoint_store(location, {.min_batches_to_retain = 100, .snapshot_interval = 1}).recover(states.pointers()).last_committed ==
+        epochs - 1);
+  CHECK(states.contents() == q.expected[epochs - 1]);
 }

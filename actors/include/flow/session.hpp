@@ -35,7 +35,7 @@ struct session_config {
   // spark.sql.streaming.checkpointLocation (a query without its own location uses <root>/<its name>).
   std::string checkpoint_location{};
   std::int64_t min_batches_to_retain = 100;  // epochs a checkpoint can still go back to (Spark's default)
-  std::int64_t state_snapshot_interval = 10;  // a full state snapshot every N epochs, deltas in between
+  std::int64_t state_snapshot_interval = 10;  // full state snapshots at least N epochs apart (and by size), deltas in between
   // Where keyed operators keep their state: "memory" (the default) or "rocksdb" (state larger than memory).
   std::string state_backend = "memory";
   // How the watermarks of several with_watermark inputs make the query's, as Spark's

@@ -26,8 +26,23 @@ namespace flow::runtime {
 
 struct checkpoint_options {
   std::int64_t min_batches_to_retain = 100;  // Spark's minBatchesToRetain
-  std::int64_t snapshot_interval = 10;       // a full snapshot per slot every N committed epochs
+  std::int64_t snapshot_interval = 10;       // at least N committed epochs between a slot's full snapshots
+  bool snapshot_by_size = true;              // false: a snapshot every snapshot_interval epochs exactly
 };
+
+// Where a slot stands since its newest snapshot, as snapshot_due weighs it.
+struct snapshot_progress {
+  std::int64_t last_epoch = -1;       // of its newest snapshot (handed over), -1: none
+  std::size_t last_bytes = 0;         // that row snapshot's size once written (until then the one before's),
+                                      // 0: none, or a directory snapshot (its cost follows its new files)
+  std::size_t delta_bytes_since = 0;  // of the deltas written for epochs after last_epoch
+};
+
+// A slot's snapshot is due at epoch once snapshot_interval epochs passed since its last one and (by size)
+// the deltas written since weigh at least as much as that snapshot: recovery then replays at most
+// interval - 1 deltas or one snapshot's worth and one delta (plus the epochs in flight). Spark's
+// minDeltasForSnapshot is the interval's analogue.
+bool snapshot_due(const snapshot_progress& slot, std::int64_t epoch, const checkpoint_options& options);
 
 struct checkpoint_metadata {
   int version = 1;
@@ -142,7 +157,6 @@ class checkpoint_store {
   void write_commit(std::int64_t epoch, const std::vector<batch>& changes,
                     const std::function<state_copy(std::size_t slot)>& snapshot);
 
-  bool snapshot_due(std::size_t slot, std::int64_t epoch) const;
   // The first, cheap step of a due snapshot, on the thread that owns state (as of epoch): its rows, or for
   // a state that snapshots to a directory, snapshot_to state/<slot>/.<epoch>.snapshot.tmp (RocksDB: a
   // checkpoint of hard links). The commit job makes it durable on the writer's thread: each new file
@@ -161,8 +175,8 @@ class checkpoint_store {
                        bool rows_snapshot_in_background);
   // Hands a row snapshot to snapshot_writer_, which encodes, seals and writes it.
   void write_snapshot_in_background(std::size_t slot, std::int64_t epoch, std::function<batch()> copy_rows);
-  // Retention may take epoch's snapshot of slot for a base from now on.
-  void snapshot_is_durable(std::size_t slot, std::int64_t epoch);
+  // Retention may take epoch's snapshot of slot for a base from now on; bytes weighs it for snapshot_due.
+  void snapshot_is_durable(std::size_t slot, std::int64_t epoch, std::size_t bytes);
   std::string slot_directory(std::size_t slot) const;
   // Makes the staged directory snapshot of slot durable as <epoch>.snapshot.d; returns the bytes it wrote.
   std::size_t seal_directory_snapshot(std::size_t slot, std::int64_t epoch, const std::string& staged);
@@ -179,7 +193,6 @@ class checkpoint_store {
   std::string directory_;
   checkpoint_options options_;
   std::optional<std::int64_t> hold_offsets_epoch_;  // FLOW_CHECKPOINT_HOLD_OFFSETS (offsets_job)
-  std::vector<std::int64_t> last_snapshot_;  // per slot: the epoch of its newest snapshot (handed over), -1: none
   bool retention_scanned_ = false;           // apply_retention ran in this process (writing thread)
   connectors::unique_fd lock_;               // flock on DIR/.lock while this store lives
   // The log (writing thread, after recover()): its segments oldest first, the last one open while log_ is.
@@ -190,6 +203,7 @@ class checkpoint_store {
   mutable std::mutex stats_mutex_;
   std::deque<checkpoint_commit_stats> recent_commits_;  // guarded by stats_mutex_
   std::mutex snapshot_mutex_;
+  std::vector<snapshot_progress> snapshot_progress_;  // per slot (snapshot_mutex_)
   std::vector<std::int64_t> durable_snapshot_;  // per slot: its newest durable snapshot, -1: none (snapshot_mutex_)
   bool snapshot_durable_ = false;               // one became durable since the last retention scan (snapshot_mutex_)
   std::optional<std::string> snapshot_failure_;  // (snapshot_mutex_)
