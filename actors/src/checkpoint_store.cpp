@@ -635,8 +635,10 @@ write_job checkpoint_store::offsets_job(const logged_offsets& epoch) const {
 }
 
 bool snapshot_due(const snapshot_progress& slot, std::int64_t epoch, const checkpoint_options& options) {
-  return epoch - slot.last_epoch >= options.snapshot_interval &&
-         (!options.snapshot_by_size || slot.delta_bytes_since >= slot.last_bytes);
+  const std::int64_t since = epoch - slot.last_epoch;
+  return since >= options.snapshot_interval &&
+         (!options.snapshot_by_size || slot.delta_bytes_since >= slot.last_bytes ||
+          since >= options.snapshot_interval * max_intervals_between_snapshots);
 }
 
 state_copy checkpoint_store::stage_snapshot(std::size_t slot, std::int64_t epoch, const operator_state& state) {
@@ -812,7 +814,9 @@ void checkpoint_store::write_snapshot_in_background(std::size_t slot, std::int64
 
 void checkpoint_store::snapshot_is_durable(std::size_t slot, std::int64_t epoch, std::size_t bytes) {
   std::lock_guard lock(snapshot_mutex_);
-  if (snapshot_progress_.size() > slot && snapshot_progress_[slot].last_epoch == epoch) snapshot_progress_[slot].last_bytes = bytes;
+  // Also when a newer snapshot was decided meanwhile (interval 1, a slow write): its size is not known yet,
+  // and this one's is closer than the one before.
+  if (snapshot_progress_.size() > slot && snapshot_progress_[slot].last_epoch >= epoch) snapshot_progress_[slot].last_bytes = bytes;
   if (durable_snapshot_.size() <= slot) durable_snapshot_.resize(slot + 1, -1);
   durable_snapshot_[slot] = std::max(durable_snapshot_[slot], epoch);
   snapshot_durable_ = true;

@@ -933,6 +933,9 @@ TEST_CASE("checkpoint store: a snapshot is due once the interval passed and the 
   const snapshot_progress light{.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 10 * 2'500};
   CHECK_FALSE(snapshot_due(light, 19, every_10));
   CHECK_FALSE(snapshot_due({.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 99'999}, 49, every_10));
+  // Empty deltas (idle epochs) or a state that shrank: due at the latest ten intervals after the last one.
+  CHECK_FALSE(snapshot_due({.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 0}, 108, every_10));
+  CHECK(snapshot_due({.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 0}, 109, every_10));
   CHECK(snapshot_due({.last_epoch = 9, .last_bytes = 100'000, .delta_bytes_since = 100'000}, 49, every_10));
   // Heavy deltas: the interval still keeps snapshots at least that many epochs apart.
   const snapshot_progress heavy{.last_epoch = 9, .last_bytes = 1'000, .delta_bytes_since = 50'000};

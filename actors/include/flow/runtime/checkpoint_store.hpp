@@ -39,9 +39,12 @@ struct snapshot_progress {
 };
 
 // A slot's snapshot is due at epoch once snapshot_interval epochs passed since its last one and (by size)
-// the deltas written since weigh at least as much as that snapshot: recovery then replays at most
-// interval - 1 deltas or one snapshot's worth and one delta (plus the epochs in flight). Spark's
-// minDeltasForSnapshot is the interval's analogue.
+// the deltas written since weigh at least as much as that snapshot, or at the latest
+// max_intervals_between_snapshots intervals after it (light or empty deltas, a state that shrank): recovery
+// then replays at most interval - 1 deltas or one snapshot's worth and one delta, and never more than
+// that many intervals of deltas (plus the epochs in flight). Spark's minDeltasForSnapshot is the
+// interval's analogue.
+inline constexpr std::int64_t max_intervals_between_snapshots = 10;
 bool snapshot_due(const snapshot_progress& slot, std::int64_t epoch, const checkpoint_options& options);
 
 struct checkpoint_metadata {
