@@ -21,42 +21,70 @@ namespace flow::detail {
 // Keys normalize floats (normalized_key: equal keys encode equally); stored values keep their bits.
 enum class float_bits { exact, normalized };
 
-inline void append_raw(std::string& out, const void* p, std::size_t n) { out.append(static_cast<const char*>(p), n); }
-
-inline void append_text_cell(std::string& out, std::string_view text) {
-  const auto length = static_cast<std::uint32_t>(text.size());
-  append_raw(out, &length, 4);
-  out.append(text);
+// The bytes write_cell writes for row's cell of c.
+inline std::size_t cell_size(const column& c, std::size_t row) {
+  if (!c.valid(row)) return 1;
+  switch (c.type()) {
+    case type_id::boolean: return 2;
+    case type_id::int64:
+    case type_id::timestamp:
+    case type_id::float64: return 9;
+    case type_id::window: return 17;
+    case type_id::string: return 5 + c.str(row).size();
+    case type_id::string_list: {
+      std::size_t size = 5;
+      for (std::size_t j = 0; j < c.list_size(row); ++j) size += 4 + c.list_item(row, j).size();
+      return size;
+    }
+  }
+  return 1;
 }
 
-inline void append_cell(std::string& out, const column& c, std::size_t row, float_bits floats) {
+// Writes row's cell of c at p, which has cell_size(c, row) bytes; returns the end of the cell.
+inline char* write_cell(char* p, const column& c, std::size_t row, float_bits floats) {
+  const auto put = [&p](const void* value, std::size_t n) {
+    if (n > 0) std::memcpy(p, value, n);
+    p += n;
+  };
+  const auto put_text = [&put](std::string_view text) {
+    const auto length = static_cast<std::uint32_t>(text.size());
+    put(&length, 4);
+    put(text.data(), text.size());
+  };
   if (!c.valid(row)) {
-    out.push_back('\0');
-    return;
+    *p++ = '\0';
+    return p;
   }
-  out.push_back('\1');
+  *p++ = '\1';
   switch (c.type()) {
-    case type_id::boolean: out.push_back(static_cast<char>(c.bools()[row])); break;
+    case type_id::boolean: *p++ = static_cast<char>(c.bools()[row]); break;
     case type_id::int64:
-    case type_id::timestamp: append_raw(out, &c.ints()[row], 8); break;
+    case type_id::timestamp: put(&c.ints()[row], 8); break;
     case type_id::float64: {
       const double d = floats == float_bits::normalized ? normalized_key(c.doubles()[row]) : c.doubles()[row];
       const auto bits = std::bit_cast<std::uint64_t>(d);
-      append_raw(out, &bits, 8);
+      put(&bits, 8);
       break;
     }
     case type_id::window:
-      append_raw(out, &c.ints()[row], 8);
-      append_raw(out, &c.ends()[row], 8);
+      put(&c.ints()[row], 8);
+      put(&c.ends()[row], 8);
       break;
-    case type_id::string: append_text_cell(out, c.str(row)); break;
+    case type_id::string: put_text(c.str(row)); break;
     case type_id::string_list: {
       const auto count = static_cast<std::uint32_t>(c.list_size(row));
-      append_raw(out, &count, 4);
-      for (std::uint32_t j = 0; j < count; ++j) append_text_cell(out, c.list_item(row, j));
+      put(&count, 4);
+      for (std::uint32_t j = 0; j < count; ++j) put_text(c.list_item(row, j));
       break;
     }
   }
+  return p;
+}
+
+inline void append_cell(std::string& out, const column& c, std::size_t row, float_bits floats) {
+  const std::size_t at = out.size();
+  out.resize(at + cell_size(c, row));
+  write_cell(out.data() + at, c, row, floats);
 }
 
 // Reads cells back in the layout above. truncated() makes the flow::error to throw when the bytes end

@@ -184,71 +184,23 @@ void encode_fixed(const key_layout& layout, const std::vector<column>& columns, 
   for (std::size_t i = 0; i < rows; ++i) enc.hashes[i] = hash_words(w + i * kw, kw);
 }
 
-// append_cell's bytes for every row, written a column at a time into a buffer sized first: each row's
-// cells at their own place, without a growth check and a call to append per cell.
+// The cells of every row (cell_encoding.hpp), written a column at a time into a buffer sized first: each
+// row's cells at their own place, without a growth check per cell.
 void encode_generic(const std::vector<column>& columns, encoded_keys& enc) {
   for (const column& c : columns)
     if (c.type() == type_id::string_list) throw error("internal: an array<string> key");
   const std::size_t rows = enc.rows;
   std::vector<std::size_t>& offsets = enc.offsets;
   offsets.assign(rows + 1, 0);
-  for (const column& c : columns) {
-    std::size_t* size = offsets.data() + 1;
-    if (c.type() == type_id::string) {
-      for (std::size_t i = 0; i < rows; ++i) size[i] += c.valid(i) ? 5 + c.str(i).size() : 1;
-      continue;
-    }
-    const std::size_t width = c.type() == type_id::boolean ? 2 : c.type() == type_id::window ? 17 : 9;
-    for (std::size_t i = 0; i < rows; ++i) size[i] += c.valid(i) ? width : 1;
-  }
+  for (const column& c : columns)
+    for (std::size_t i = 0; i < rows; ++i) offsets[i + 1] += detail::cell_size(c, i);
   for (std::size_t i = 0; i < rows; ++i) offsets[i + 1] += offsets[i];
   std::string& s = enc.bytes;
   s.assign(offsets[rows] + 8, '\0');  // the 8 zero bytes after the last key: hash_bytes<true> reads them
   std::vector<char*> at(rows);
   for (std::size_t i = 0; i < rows; ++i) at[i] = s.data() + offsets[i];
-  auto put = [](char*& p, const void* value, std::size_t n) {
-    std::memcpy(p, value, n);
-    p += n;
-  };
-  auto cells = [&](const column& c, auto&& write_value) {
-    for (std::size_t i = 0; i < rows; ++i) {
-      char*& p = at[i];
-      if (!c.valid(i)) {
-        *p++ = '\0';
-        continue;
-      }
-      *p++ = '\1';
-      write_value(p, i);
-    }
-  };
-  for (const column& c : columns) {
-    switch (c.type()) {
-      case type_id::boolean: cells(c, [&](char*& p, std::size_t i) { *p++ = static_cast<char>(c.bools()[i]); }); break;
-      case type_id::int64:
-      case type_id::timestamp: cells(c, [&](char*& p, std::size_t i) { put(p, &c.ints()[i], 8); }); break;
-      case type_id::float64:
-        cells(c, [&](char*& p, std::size_t i) {
-          const auto bits = std::bit_cast<std::uint64_t>(normalized_key(c.doubles()[i]));
-          put(p, &bits, 8);
-        });
-        break;
-      case type_id::window:
-        cells(c, [&](char*& p, std::size_t i) {
-          put(p, &c.ints()[i], 8);
-          put(p, &c.ends()[i], 8);
-        });
-        break;
-      case type_id::string:
-        cells(c, [&](char*& p, std::size_t i) {
-          const std::string_view text = c.str(i);
-          const auto length = static_cast<std::uint32_t>(text.size());
-          put(p, &length, 4);
-          put(p, text.data(), text.size());
-        });
-        break;
-      case type_id::string_list: break;  // refused above
-    }
-  }
+  for (const column& c : columns)
+    for (std::size_t i = 0; i < rows; ++i) at[i] = detail::write_cell(at[i], c, i, detail::float_bits::normalized);
   enc.hashes.resize(rows);
   for (std::size_t i = 0; i < rows; ++i) enc.hashes[i] = hash_bytes<true>(enc.row_bytes(i));
   s.resize(offsets[rows]);

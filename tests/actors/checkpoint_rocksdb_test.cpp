@@ -216,10 +216,11 @@ TEST_CASE("rocksdb checkpoint: a keyed query stopped and resumed ends with the m
     write_key_sum_files(input.path(), 5, 0, 400, 500, expected);
     const auto progress = run_query(input.path(), checkpoint.path().string(), backend, out);
     CHECK(out.get() == expected);
-    // Epochs 0-4, a snapshot every 2 epochs: at epochs 1 and 3, per slot.
+    // Epochs 0-4, a snapshot every 2 epochs: directories at epochs 1 and 3, per slot. Row snapshots go by
+    // size after the first (at epoch 1): whether epoch 3 has one depends on when epoch 1's was written.
     const fs::path slot = checkpoint / "state" / "0";
     CHECK(fs::exists(slot / "3.snapshot.d" / "flow-manifest") == (backend == "rocksdb"));
-    CHECK(fs::exists(slot / "3.snapshot") == (backend == "memory"));
+    CHECK(fs::exists(slot / "1.snapshot") == (backend == "memory"));
     if (backend == "rocksdb") {
       // The progress of epoch 3 counts the snapshot's new files (and its manifest), not the linked ones.
       std::uintmax_t written = 0;
